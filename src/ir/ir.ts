@@ -1,0 +1,245 @@
+// The tile IR: the one data structure every stage of tilemoe reads or writes.
+//
+// It is structured (loops and ifs nest; no SSA). The same node types serve two levels:
+//   - tile level: what the front end produces. Buffers keep their n-d shapes, tile ops
+//     (copy, fill, gemm) work on whole regions, `parallel` loops are elementwise over a tile.
+//   - thread level: what lowering produces (Launch.level === "thread"). Every statement is
+//     executed by each thread of a block; `threadVar` names threadIdx.x; shared and local
+//     buffers are 1-d; tile ops are gone, replaced by scalar code and the intrinsic
+//     statements at the bottom of this file (cp.async, ldmatrix, mma, barriers).
+// The textual form (ir/text) prints and parses every node here; the interpreter (interp/)
+// executes both levels; codegen/ reads only thread level.
+
+export type DType =
+  | "bool" | "i8" | "u8" | "i16" | "u16" | "i32" | "u32" | "i64"
+  | "f16" | "bf16" | "f32" | "f64"
+  | "fp8e4m3" | "fp8e5m2";
+
+export const DTYPES: readonly DType[] = [
+  "bool", "i8", "u8", "i16", "u16", "i32", "u32", "i64",
+  "f16", "bf16", "f32", "f64", "fp8e4m3", "fp8e5m2",
+];
+
+export function isFloat(t: DType): boolean {
+  return t === "f16" || t === "bf16" || t === "f32" || t === "f64" || t === "fp8e4m3" || t === "fp8e5m2";
+}
+export function isInt(t: DType): boolean {
+  return !isFloat(t) && t !== "bool";
+}
+export function byteSize(t: DType): number {
+  switch (t) {
+    case "bool": case "i8": case "u8": case "fp8e4m3": case "fp8e5m2": return 1;
+    case "i16": case "u16": case "f16": case "bf16": return 2;
+    case "i32": case "u32": case "f32": return 4;
+    case "i64": case "f64": return 8;
+  }
+}
+
+/** Where a source construct came from; every diagnostic about user code carries one. */
+export interface Loc { file: string; line: number; col: number }
+
+// ---------------------------------------------------------------- expressions
+
+export type BinOp =
+  | "+" | "-" | "*"
+  | "/"   // ints: truncating division (C semantics); floats: IEEE division
+  | "%"   // ints: C remainder; floats: fmod
+  | "<" | "<=" | ">" | ">=" | "==" | "!="
+  | "&&" | "||"
+  | "&" | "|" | "^" | "<<" | ">>"   // ints only; >> is arithmetic for signed, logical for unsigned
+  | "min" | "max"
+  | "cdiv";  // ints only: ceil(a / b) for a >= 0, b > 0
+
+export type UnOp = "neg" | "not" | "bitnot";
+
+/** Math functions a kernel may call on float scalars (Math.* in the DSL). */
+export type MathFn =
+  | "exp" | "exp2" | "log" | "log2" | "sqrt" | "rsqrt" | "abs" | "tanh" | "sin" | "cos"
+  | "floor" | "ceil" | "round" | "erf" | "sigmoid" | "pow" | "fma";
+
+export type Expr =
+  /** Integer literal. dtype defaults to i32. */
+  | { k: "int"; v: number; dtype?: DType }
+  /** Float literal. dtype defaults to f32. */
+  | { k: "float"; v: number; dtype?: DType }
+  /** A scalar variable: symbolic dim, scalar param, tunable (before specialization),
+   *  loop variable, let/const binding, block index var, or the thread var. */
+  | { k: "var"; name: string }
+  | { k: "bin"; op: BinOp; a: Expr; b: Expr }
+  | { k: "un"; op: UnOp; a: Expr }
+  | { k: "call"; fn: MathFn; args: Expr[] }
+  | { k: "select"; cond: Expr; a: Expr; b: Expr }
+  /** Element read. Index count = buffer rank (1 at thread level for shared/local). */
+  | { k: "load"; buf: string; idx: Expr[] }
+  | { k: "cast"; dtype: DType; a: Expr };
+
+// ---------------------------------------------------------------- buffers and regions
+
+export type Scope = "global" | "shared" | "fragment" | "local";
+
+/**
+ * Layout of a fragment buffer: which thread holds which element. Chosen by the
+ * layout-inference pass; absent before it. Both kinds are pure functions
+ * (thread, slot) <-> (row, col) defined in layout/fragment.ts.
+ *  - "mma_acc": accumulator of m16n8k16 tiles. The block's warps are arranged
+ *    warpsM x warpsN; warp w covers rows [(w / warpsN) * (rows/warpsM), ...) and cols
+ *    [(w % warpsN) * (cols/warpsN), ...); inside a warp the PTX m16n8 C-fragment layout,
+ *    tiles ordered m-major then n. Slots per thread = rows*cols / threads.
+ *  - "cyclic": element e of the row-major flattened tile lives in thread e % threads,
+ *    slot floor(e / threads). Used by the scalar fallback and for elementwise fragments.
+ */
+export type Layout =
+  | { kind: "mma_acc"; warpsM: number; warpsN: number }
+  | { kind: "cyclic" }
+  /** Shared memory only, 2-d tiles of 16-bit elements whose row is a multiple of 16 bytes:
+   *  element (r, c) of an [R, C] tile is stored at
+   *  r * C + ((floor(c / 8) ^ ((r >> shift) & mask)) * 8) + c % 8,
+   *  i.e. 16-byte chunks of a row are XOR-permuted so that ldmatrix and 16-byte copies
+   *  touch all banks once. Chosen by layout inference for gemm operands. */
+  | { kind: "xor_swizzle"; mask: number; shift: number };
+
+export interface Buffer {
+  name: string;
+  scope: Scope;
+  dtype: DType;
+  /** Row-major shape. Globals: expressions over symbolic dims. Others: must fold to
+   *  integer constants after specialization. */
+  shape: Expr[];
+  layout?: Layout;
+  /** Byte alignment the launcher guarantees for a global (checked at launch). */
+  align?: number;
+}
+
+/** A rectangular window of a buffer: `buf[off0 : +ext0, off1 : +ext1]`.
+ *  Extents fold to constants after specialization. Reads outside the buffer's shape
+ *  yield 0; writes outside it are dropped (ragged edges are masked, never UB). */
+export interface Region {
+  buf: string;
+  offsets: Expr[];
+  extents: Expr[];
+}
+
+// ---------------------------------------------------------------- statements
+
+export type LoopKind = "serial" | "unroll" | "parallel" | "pipelined";
+
+/** A reference to one element position of a buffer at thread level (an address). */
+export interface Ref { buf: string; idx: Expr[] }
+
+export type Stmt =
+  // ---- both levels
+  | { k: "alloc"; buf: Buffer; loc?: Loc }
+  /** `const` (mutable=false) or `let` (mutable=true) scalar binding, visible to the
+   *  end of the enclosing block. */
+  | { k: "let"; name: string; dtype: DType; value: Expr; mutable: boolean; loc?: Loc }
+  | { k: "assign"; name: string; value: Expr; loc?: Loc }
+  | { k: "store"; buf: string; idx: Expr[]; value: Expr; loc?: Loc }
+  /** for var in [start, start + extent). `parallel` at tile level: iterations are
+   *  independent elementwise work over a tile (vars = one per dim, extents per dim).
+   *  `pipelined`: stages = software-pipeline depth for the copies in the body. */
+  | { k: "for"; vars: string[]; starts: Expr[]; extents: Expr[]; kind: LoopKind;
+      stages?: number; body: Stmt[]; loc?: Loc }
+  | { k: "if"; cond: Expr; then: Stmt[]; else: Stmt[]; loc?: Loc }
+  // ---- tile level only
+  | { k: "copy"; src: Region; dst: Region; loc?: Loc }
+  | { k: "fill"; dst: Region; value: Expr; loc?: Loc }
+  /** c[M,N] += op(a)[M,K] * op(b)[K,N]; a is [M,K] (or [K,M] if transA),
+   *  b is [K,N] (or [N,K] if transB). Products in f32 (or f64 for f64 inputs). */
+  | { k: "gemm"; a: Region; b: Region; c: Region; transA: boolean; transB: boolean; loc?: Loc }
+  // ---- thread level only
+  /** __syncthreads(): every thread of the block waits here. */
+  | { k: "barrier" }
+  /** Copy `lanes` consecutive elements (one vector access) from src to dst.
+   *  If pred is false: dst elements are set to zero when dst is not global, and
+   *  nothing is written when dst is global. */
+  | { k: "vcopy"; dst: Ref; src: Ref; lanes: number; pred: Expr }
+  /** cp.async of `bytes` (4, 8 or 16) from global src to shared dst, zero-filled when
+   *  pred is false. Completes at a later cp_wait. */
+  | { k: "cp_async"; dst: Ref; src: Ref; bytes: number; pred: Expr }
+  | { k: "cp_commit" }
+  /** Wait until at most n committed cp.async groups are still pending. */
+  | { k: "cp_wait"; n: number }
+  /** ldmatrix.sync.aligned.m8n8.x{num}[.trans].shared.b16. Warp-collective.
+   *  Lane l supplies `addr` (a shared Ref) = start of row (l % 8) of matrix floor(l / 8),
+   *  for l < 8 * num. Writes 2 * num 16-bit elements to dst (a local buffer of 16-bit
+   *  dtype) at dst.idx[0] ... dst.idx[0] + 2*num - 1, in PTX fragment order. */
+  | { k: "ldmatrix"; dst: Ref; addr: Ref; num: 1 | 2 | 4; trans: boolean }
+  /** mma.sync.aligned.m16n8k16.row.col.f32.{atype}.{atype}.f32. Warp-collective.
+   *  Per lane: a = 8 elements at a.idx[0]..+7, b = 4 elements, c and d = 4 f32 elements,
+   *  all in the PTX fragment layouts. d may equal c. */
+  | { k: "mma"; atype: "bf16" | "f16"; d: Ref; a: Ref; b: Ref; c: Ref };
+
+/** The kernel body is one launch. */
+export interface Launch {
+  /** Grid dims (x, y, z), expressions over symbolic dims and constants. */
+  grid: Expr[];
+  /** Threads per block (x only). Constant after specialization. */
+  threads: Expr;
+  /** Names bound to blockIdx.x, .y, .z (as many as grid dims). */
+  blockVars: string[];
+  level: "tile" | "thread";
+  /** Name bound to threadIdx.x at thread level. */
+  threadVar?: string;
+  body: Stmt[];
+}
+
+export interface Param {
+  name: string;
+  /** Tensors are global buffers; scalars have kind "scalar". */
+  kind: "tensor" | "scalar";
+  dtype: DType;
+  /** Tensors only: shape expressions over symbolic dims (from the shape string). */
+  shape?: Expr[];
+  /** The shape string as the author wrote it (diagnostics, headers). */
+  shapeText?: string;
+  /** Written by the kernel? (inferred; output tensors). */
+  output?: boolean;
+}
+
+export type TunableValue = number | string | boolean;
+
+export interface Kernel {
+  name: string;
+  params: Param[];
+  /** Symbolic dims in first-appearance order; each is a run-time i32 kernel argument. */
+  dims: string[];
+  /** Tunable space: name -> allowed values (first value = default). */
+  tunables: Record<string, TunableValue[]>;
+  /** Constraint over tunables (vars name tunables); true = allowed. */
+  where?: Expr;
+  /** Values bound by specialization; empty before it. */
+  config: Record<string, TunableValue>;
+  launch: Launch;
+  loc?: Loc;
+  /** Dynamic shared memory bytes (filled by lowering). */
+  smemBytes?: number;
+}
+
+/** A problem reported about user input or IR. Never thrown raw to the user. */
+export interface Diagnostic {
+  loc?: Loc;
+  message: string;
+  severity: "error" | "warning";
+}
+
+/** Thrown inside the compiler to abort with located diagnostics; the CLI prints them. */
+export class CompileError extends Error {
+  constructor(public readonly diagnostics: Diagnostic[]) {
+    super(diagnostics.map(formatDiagnostic).join("\n"));
+  }
+}
+
+export function formatDiagnostic(d: Diagnostic): string {
+  const where = d.loc ? `${d.loc.file}:${d.loc.line}:${d.loc.col}: ` : "";
+  return `${where}${d.severity}: ${d.message}`;
+}
+
+// ---------------------------------------------------------------- small constructors
+
+export const int = (v: number, dtype?: DType): Expr => (dtype ? { k: "int", v, dtype } : { k: "int", v });
+export const flt = (v: number, dtype?: DType): Expr => (dtype ? { k: "float", v, dtype } : { k: "float", v });
+export const v = (name: string): Expr => ({ k: "var", name });
+export const bin = (op: BinOp, a: Expr, b: Expr): Expr => ({ k: "bin", op, a, b });
+export const add = (a: Expr, b: Expr) => bin("+", a, b);
+export const mul = (a: Expr, b: Expr) => bin("*", a, b);
+export const load = (buf: string, ...idx: Expr[]): Expr => ({ k: "load", buf, idx });
