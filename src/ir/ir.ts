@@ -194,6 +194,8 @@ export interface Param {
   shapeText?: string;
   /** Written by the kernel? (inferred; output tensors). */
   output?: boolean;
+  /** Tensors only: byte alignment the launcher guarantees (checked at launch); `align N` in IR text. */
+  align?: number;
 }
 
 export type TunableValue = number | string | boolean;
