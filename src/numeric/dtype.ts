@@ -1,0 +1,206 @@
+// Exact numerics of every IR dtype on the CPU: rounding a real value into a dtype, the
+// byte form buffers hold on the device, deterministic random inputs, and the tolerance
+// a float64 reference should allow.
+//
+// Conventions (chosen to match what the generated CUDA does):
+//  - f16, bf16: IEEE-style round-to-nearest-even, gradual underflow, overflow to +-Inf.
+//  - fp8e4m3 / fp8e5m2 (OCP 8-bit FP): round-to-nearest-even, then SATURATE: finite values
+//    and infinities beyond the largest finite value become +-max (448 / 57344), as PTX
+//    `cvt.rn.satfinite.e4m3x2/e5m2x2.f32` does. NaN stays NaN. e4m3 has no Inf at all;
+//    e5m2 has one, so decode still yields Inf for its Inf bit pattern.
+//  - integers: C conversion of a float (truncate toward zero), then wrap modulo 2^bits
+//    like fixed-width two's complement types; NaN and +-Inf give 0 (JS ToInt32 rules).
+//  - bool: any non-zero (NaN included, as in C) is 1.
+import { type DType, byteSize } from "../ir/ir.ts";
+
+interface FloatFormat {
+  mant: number;      // stored mantissa bits
+  exp: number;       // exponent bits
+  bias: number;
+  emin: number;      // exponent of the smallest normal
+  max: number;       // largest finite value
+  hasInf: boolean;
+  saturate: boolean; // overflow to +-max instead of +-Inf
+  nanBits: number;   // canonical quiet NaN pattern (sign clear)
+}
+
+const FORMATS: Partial<Record<DType, FloatFormat>> = {
+  f16: { mant: 10, exp: 5, bias: 15, emin: -14, max: 65504, hasInf: true, saturate: false, nanBits: 0x7e00 },
+  bf16: { mant: 7, exp: 8, bias: 127, emin: -126, max: (2 - 2 ** -7) * 2 ** 127, hasInf: true, saturate: false, nanBits: 0x7fc0 },
+  fp8e4m3: { mant: 3, exp: 4, bias: 7, emin: -6, max: 448, hasInf: false, saturate: true, nanBits: 0x7f },
+  fp8e5m2: { mant: 2, exp: 5, bias: 15, emin: -14, max: 57344, hasInf: true, saturate: true, nanBits: 0x7e },
+};
+
+/** floor(log2(a)) for finite a > 0, exact (Math.log2 can be off by one near powers of two). */
+function exponentOf(a: number): number {
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  else if (2 ** (e + 1) <= a) e++;
+  return e;
+}
+
+function roundHalfEven(q: number): number {
+  const f = Math.floor(q);
+  const d = q - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+function roundFloat(f: FloatFormat, x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  if (!Number.isFinite(x)) return f.saturate ? Math.sign(x) * f.max : x;
+  if (x === 0) return x; // keeps -0
+  const a = Math.abs(x);
+  const e = Math.max(exponentOf(a), f.emin);
+  const quantum = 2 ** (e - f.mant);
+  // Rounding with an unbounded exponent range; a carry into the next binade is exact.
+  const r = roundHalfEven(a / quantum) * quantum;
+  if (r > f.max) return Math.sign(x) * (f.saturate ? f.max : Infinity);
+  return x < 0 ? -r : r;
+}
+
+const I64_WRAP = (x: number) => Number(BigInt.asIntN(64, BigInt(Math.trunc(x))));
+
+/** The value x becomes when converted to dtype (see the conventions at the top). */
+export function roundTo(dtype: DType, x: number): number {
+  switch (dtype) {
+    case "f64": return x;
+    case "f32": return Math.fround(x);
+    case "f16": case "bf16": case "fp8e4m3": case "fp8e5m2": return roundFloat(FORMATS[dtype]!, x);
+    case "i32": return x | 0;
+    case "u32": return x >>> 0;
+    case "i16": return (x << 16) >> 16;
+    case "u16": return x & 0xffff;
+    case "i8": return (x << 24) >> 24;
+    case "u8": return x & 0xff;
+    case "i64": return Number.isFinite(x) ? I64_WRAP(x) : 0;
+    case "bool": return x !== 0 ? 1 : 0;
+  }
+}
+
+/** A specialised rounding function (avoids the dtype switch in hot loops). */
+export function rounder(dtype: DType): (x: number) => number {
+  switch (dtype) {
+    case "f64": return (x) => x;
+    case "f32": return Math.fround;
+    case "i32": return (x) => x | 0;
+    case "u32": return (x) => x >>> 0;
+    default: return (x) => roundTo(dtype, x);
+  }
+}
+
+/** Machine epsilon (distance from 1 to the next value); 1 for integer types. */
+export function eps(dtype: DType): number {
+  const f = FORMATS[dtype];
+  if (f) return 2 ** -f.mant;
+  if (dtype === "f32") return 2 ** -23;
+  if (dtype === "f64") return 2 ** -52;
+  return 1;
+}
+
+/** Largest finite value of a float dtype. */
+export function maxFinite(dtype: DType): number {
+  const f = FORMATS[dtype];
+  if (f) return f.max;
+  if (dtype === "f32") return 3.4028234663852886e38;
+  if (dtype === "f64") return Number.MAX_VALUE;
+  throw new Error(`maxFinite: ${dtype} is not a float type`);
+}
+
+/** Smallest positive normal value of a float dtype. */
+export function minNormal(dtype: DType): number {
+  const f = FORMATS[dtype];
+  if (f) return 2 ** f.emin;
+  if (dtype === "f32") return 2 ** -126;
+  if (dtype === "f64") return 2 ** -1022;
+  throw new Error(`minNormal: ${dtype} is not a float type`);
+}
+
+// ---------------------------------------------------------------- bit patterns
+
+function floatToBits(f: FloatFormat, v: number): number {
+  const signBit = 1 << (f.exp + f.mant);
+  if (Number.isNaN(v)) return f.nanBits;
+  const sign = v < 0 || Object.is(v, -0) ? signBit : 0;
+  const a = Math.abs(v);
+  if (a === 0) return sign;
+  if (a === Infinity) return sign | (((1 << f.exp) - 1) << f.mant);
+  const e = exponentOf(a);
+  if (e < f.emin) return sign | (a / 2 ** (f.emin - f.mant)); // subnormal: exponent field 0
+  const mant = (a / 2 ** e - 1) * 2 ** f.mant;
+  return sign | ((e + f.bias) << f.mant) | mant;
+}
+
+function bitsToFloat(f: FloatFormat, bits: number): number {
+  const sign = (bits >> (f.exp + f.mant)) & 1 ? -1 : 1;
+  const ef = (bits >> f.mant) & ((1 << f.exp) - 1);
+  const m = bits & ((1 << f.mant) - 1);
+  const allOnes = (1 << f.exp) - 1;
+  if (f.hasInf && ef === allOnes) return m === 0 ? sign * Infinity : NaN;
+  if (!f.hasInf && ef === allOnes && m === (1 << f.mant) - 1) return NaN; // e4m3: only S.1111.111 is NaN
+  if (ef === 0) return sign * m * 2 ** (f.emin - f.mant);
+  return sign * (1 + m / 2 ** f.mant) * 2 ** (ef - f.bias);
+}
+
+/** Bit pattern of roundTo(dtype, v) for the 8- and 16-bit float types. */
+export function toBits(dtype: DType, v: number): number {
+  const f = FORMATS[dtype];
+  if (!f) throw new Error(`toBits: ${dtype} is not an 8/16-bit float type`);
+  return floatToBits(f, roundFloat(f, v));
+}
+
+export function fromBits(dtype: DType, bits: number): number {
+  const f = FORMATS[dtype];
+  if (!f) throw new Error(`fromBits: ${dtype} is not an 8/16-bit float type`);
+  return bitsToFloat(f, bits);
+}
+
+/** Little-endian bytes of the values, each first converted with roundTo. */
+export function encode(dtype: DType, values: ArrayLike<number>): Uint8Array {
+  const n = values.length;
+  const size = byteSize(dtype);
+  const out = new Uint8Array(n * size);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < n; i++) {
+    const x = values[i]!;
+    const o = i * size;
+    switch (dtype) {
+      case "f64": dv.setFloat64(o, x, true); break;
+      case "f32": dv.setFloat32(o, x, true); break;
+      case "f16": case "bf16": dv.setUint16(o, toBits(dtype, x), true); break;
+      case "fp8e4m3": case "fp8e5m2": dv.setUint8(o, toBits(dtype, x)); break;
+      case "i64": dv.setBigInt64(o, BigInt(roundTo("i64", x)), true); break;
+      case "i32": case "u32": dv.setUint32(o, roundTo(dtype, x) >>> 0, true); break;
+      case "i16": case "u16": dv.setUint16(o, roundTo(dtype, x) & 0xffff, true); break;
+      case "i8": case "u8": case "bool": dv.setUint8(o, roundTo(dtype, x) & 0xff); break;
+    }
+  }
+  return out;
+}
+
+export function decode(dtype: DType, bytes: Uint8Array): Float64Array {
+  const size = byteSize(dtype);
+  if (bytes.length % size !== 0) throw new Error(`decode ${dtype}: ${bytes.length} bytes is not a multiple of ${size}`);
+  const n = bytes.length / size;
+  const out = new Float64Array(n);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < n; i++) {
+    const o = i * size;
+    switch (dtype) {
+      case "f64": out[i] = dv.getFloat64(o, true); break;
+      case "f32": out[i] = dv.getFloat32(o, true); break;
+      case "f16": case "bf16": out[i] = fromBits(dtype, dv.getUint16(o, true)); break;
+      case "fp8e4m3": case "fp8e5m2": out[i] = fromBits(dtype, dv.getUint8(o)); break;
+      case "i64": out[i] = Number(dv.getBigInt64(o, true)); break;
+      case "i32": out[i] = dv.getInt32(o, true); break;
+      case "u32": out[i] = dv.getUint32(o, true); break;
+      case "i16": out[i] = dv.getInt16(o, true); break;
+      case "u16": out[i] = dv.getUint16(o, true); break;
+      case "i8": out[i] = dv.getInt8(o); break;
+      case "u8": out[i] = dv.getUint8(o); break;
+      case "bool": out[i] = dv.getUint8(o) !== 0 ? 1 : 0; break;
+    }
+  }
+  return out;
+}
