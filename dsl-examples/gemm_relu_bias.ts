@@ -1,0 +1,31 @@
+// C = relu(A * B^T + bias): the epilogue is ordinary DSL code over the accumulator
+// fragment, not a compiler feature.
+import { T, type Tensor } from "tilemoe";
+
+export const gemm_relu_bias = T.kernel(
+  {
+    tune: { BM: [64, 128], BN: [64, 128], BK: [32, 64], stages: [2, 3], warps: [4, 8] },
+    where: ({ BM, BN, BK, stages }) => (BM + BN) * BK * 2 * stages <= 160 * 1024,
+  },
+  function gemm_relu_bias(A: Tensor<"M, K", "bf16">, B: Tensor<"N, K", "bf16">, bias: Tensor<"N", "f32">,
+                          C: Tensor<"M, N", "bf16">, { BM, BN, BK, stages, warps }: T.Config) {
+    const [M, K] = A.shape;
+    const [N] = B.shape;
+    T.launch([T.cdiv(N, BN), T.cdiv(M, BM)], { threads: warps * 32 }, (bx, by) => {
+      const As = T.shared([BM, BK], "bf16");
+      const Bs = T.shared([BN, BK], "bf16");
+      const acc = T.fragment([BM, BN], "f32");
+      T.clear(acc);
+      for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
+        T.copy(A.tile([by * BM, k * BK], [BM, BK]), As);
+        T.copy(B.tile([bx * BN, k * BK], [BN, BK]), Bs);
+        T.gemm(As, Bs, acc, { transB: true });
+      }
+      for (const [i, j] of T.parallel(BM, BN)) {
+        // Columns past N read bias as 0 and are never stored, so no guard is needed.
+        acc[i][j] = Math.max(acc[i][j] + bias[bx * BN + j], 0.0);
+      }
+      T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
+    });
+  },
+);
