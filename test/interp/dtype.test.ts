@@ -61,7 +61,6 @@ describe("16-bit floats", () => {
     expect(roundTo("bf16", bmax)).toBe(bmax);
     expect(roundTo("bf16", bmax + 2 ** 119)).toBe(Infinity); // half an ulp above max
     expect(roundTo("bf16", bmax + 0.99 * 2 ** 119)).toBe(bmax);
-    expect(roundTo("bf16", 3.4e38)).toBe(bmax); // rounds down to max (closer)
   });
 
   it("subnormals, signed zero, NaN", () => {
