@@ -7,7 +7,9 @@ import { type Expr, type Layout, bin, int } from "../ir/ir.ts";
 export function swizzleFor(cols: number): Extract<Layout, { kind: "xor_swizzle" }> | undefined {
   if (cols % 8 !== 0) return undefined;
   const chunks = cols / 8; // 16-byte chunks per row
-  if (chunks >= 8) return { kind: "xor_swizzle", mask: 7, shift: 0 };
+  // The XOR must permute chunks within a row: with mask 7 that needs whole groups of 8
+  // chunks (cols 80, 96, ... would send chunks past the row's end and collide).
+  if (chunks % 8 === 0) return { kind: "xor_swizzle", mask: 7, shift: 0 };
   if (chunks === 4) return { kind: "xor_swizzle", mask: 3, shift: 1 };
   if (chunks === 2) return { kind: "xor_swizzle", mask: 1, shift: 2 };
   return undefined;

@@ -1,0 +1,271 @@
+// Lowers one tile-level gemm (shared A, shared B, register accumulator) to the sm_80
+// tensor-core path: ldmatrix from shared memory into 16-bit register fragments, then
+// mma.sync.m16n8k16 into the f32 accumulator slots of the mma_acc layout.
+//
+// Shape of the emitted code, per warp (warp tile = (M / warpsM) x (N / warpsN)):
+//   for kk in unroll(K / 16):
+//     for i < mTiles:       ldmatrix.x4 A  (one x4 = the whole 16x16 A fragment of m-tile i)
+//     for j < nTiles / 2:   ldmatrix.x4 B  (one x4 = the 16x8 B fragments of n-tiles 2j, 2j+1)
+//     [ldmatrix.x2 B for a last, odd n-tile]
+//     for i, j:             mma c[tile (i, j)] += a[i] * b[j]
+// Fragments of one k-step only are live: loading all k-steps at once would multiply the
+// fragment registers by BK / 16 for no gain (the mma's of one k-step already hide the
+// ldmatrix latency of the next once nvcc unrolls and schedules the loop).
+//
+// Register footprint per thread (32-bit registers; 16-bit elements pack two per register):
+//   accumulator  mTiles * nTiles * 4          (owned by the caller's c buffer)
+//   A fragments  mTiles * 4                   (8 halves per m-tile)
+//   B fragments  nTiles * 2                   (4 halves per n-tile)
+//   addresses    ~6 (lane row/col per operand, warp offsets), k-step independent
+// Typical config BM = BN = 128, BK = 32, 8 warps:
+//   warps 2x4 -> warp tile 64x32, mTiles 4, nTiles 4: acc 64 + A 16 + B 8 = 88 (+ addresses)
+//   warps 4x2 -> warp tile 32x64, mTiles 2, nTiles 8: acc 64 + A 8 + B 16 = 88 (+ addresses)
+//   Either way 6 ldmatrix.x4 feed 16 mma per k-step (2 k-steps per BK = 32), and the
+//   kernel stays near 128 registers/thread, leaving room for cp.async addresses and two
+//   blocks per SM. One warp over 128x128 would need 512 accumulator registers (spills);
+//   mmaProblem allows it because it is correct, the tuner prunes it by ptxas spills.
+//
+// Shared-memory bank conflicts: an ldmatrix phase reads the 8 rows (16 bytes each) of one
+// 8x8 matrix; they are conflict-free iff those rows lie in 8 distinct 16-byte bank groups
+// (address / 16 mod 8). Rows of a tile are `cols * 2` bytes apart, so for rows of 128 bytes
+// or more every row starts in the same group unless the tile is XOR-swizzled
+// (layout/swizzle.ts), which permutes the 16-byte chunks of consecutive rows. The lowering
+// only ever addresses 8 consecutive rows starting at a multiple of 8 at a chunk-aligned
+// column, which is exactly what the swizzle spreads. test/mma/banks.test.ts checks it.
+//
+// Precondition: `base` of each operand is a multiple of 8 elements (16 bytes), as ldmatrix
+// row addresses must be 16-byte aligned. When base is a constant that is not, the fragments
+// are read with plain loads instead (correct, slow).
+import { type DType, type Expr, type Layout, type Stmt, type Ref, bin, int, v } from "../ir/ir.ts";
+import { sharedIndex } from "../layout/swizzle.ts";
+
+export interface MmaOperand { buf: string; base: Expr; rows: number; cols: number; layout?: Layout }
+export interface MmaGemm {
+  a: MmaOperand; b: MmaOperand; transA: boolean; transB: boolean;
+  c: { buf: string; rows: number; cols: number; warpsM: number; warpsN: number };
+  atype: "bf16" | "f16"; threads: number; tx: Expr; fresh: (hint: string) => string;
+}
+
+/** Warp arrangements (warpsM x warpsN) that tile an m x n accumulator with m16n8 tiles. */
+export function mmaWarpArrangements(m: number, n: number, threads: number): { warpsM: number; warpsN: number }[] {
+  const warps = threads / 32;
+  const out: { warpsM: number; warpsN: number }[] = [];
+  if (!Number.isInteger(warps) || warps < 1) return out;
+  for (let warpsM = 1; warpsM <= warps; warpsM++) {
+    if (warps % warpsM !== 0) continue;
+    const warpsN = warps / warpsM;
+    if (m % (16 * warpsM) === 0 && n % (8 * warpsN) === 0) out.push({ warpsM, warpsN });
+  }
+  return out;
+}
+
+/** Why this gemm cannot use mma (undefined when it can). */
+export function mmaProblem(g: { m: number; n: number; k: number; atype: DType; btype: DType; threads: number }): string | undefined {
+  if (g.atype !== g.btype) return `mma needs both operands of one type, got ${g.atype} and ${g.btype} (dequantize to a common 16-bit type first)`;
+  if (g.atype !== "bf16" && g.atype !== "f16") return `mma.m16n8k16 takes bf16 or f16 operands, got ${g.atype}`;
+  if (g.threads % 32 !== 0 || g.threads < 32) return `mma is warp-collective: the block's ${g.threads} threads are not whole warps`;
+  if (g.k % 16 !== 0) return `gemm k = ${g.k} is not a multiple of 16 (the mma k-step)`;
+  if (g.m % 16 !== 0) return `gemm m = ${g.m} is not a multiple of 16 (the mma tile height)`;
+  if (g.n % 8 !== 0) return `gemm n = ${g.n} is not a multiple of 8 (the mma tile width)`;
+  if (mmaWarpArrangements(g.m, g.n, g.threads).length === 0)
+    return `no arrangement of ${g.threads / 32} warps tiles a ${g.m}x${g.n} accumulator with 16x8 mma tiles`;
+  return undefined;
+}
+
+// ---------------------------------------------------------------- folding expression builders
+// The addresses are rebuilt per unrolled iteration; folding keeps the printed IR readable and
+// leaves nvcc nothing to rediscover.
+
+const isInt = (e: Expr, n?: number): e is { k: "int"; v: number } =>
+  e.k === "int" && e.dtype === undefined && (n === undefined || e.v === n);
+
+function add(a: Expr, b: Expr): Expr {
+  if (isInt(a) && isInt(b)) return int(a.v + b.v);
+  if (isInt(a, 0)) return b;
+  if (isInt(b, 0)) return a;
+  return bin("+", a, b);
+}
+function mul(a: Expr, b: Expr): Expr {
+  if (isInt(a) && isInt(b)) return int(a.v * b.v);
+  if (isInt(a, 0) || isInt(b, 0)) return int(0);
+  if (isInt(a, 1)) return b;
+  if (isInt(b, 1)) return a;
+  return bin("*", a, b);
+}
+function div(a: Expr, n: number): Expr {
+  if (n === 1) return a;
+  if (isInt(a)) return int(Math.trunc(a.v / n));
+  return bin("/", a, int(n));
+}
+function mod(a: Expr, n: number): Expr {
+  if (n === 1) return int(0);
+  if (isInt(a)) return int(a.v % n);
+  return bin("%", a, int(n));
+}
+
+/** Residue of e modulo m when it is fixed whatever the variables are. */
+function knownResidue(e: Expr, m: number): number | undefined {
+  switch (e.k) {
+    case "int": return ((e.v % m) + m) % m;
+    case "bin": {
+      const a = knownResidue(e.a, m), b = knownResidue(e.b, m);
+      if (e.op === "+" && a !== undefined && b !== undefined) return (a + b) % m;
+      if (e.op === "-" && a !== undefined && b !== undefined) return (((a - b) % m) + m) % m;
+      if (e.op === "*") {
+        if (a === 0 || b === 0) return 0;
+        if (a !== undefined && b !== undefined) return (a * b) % m;
+      }
+      return undefined;
+    }
+    default: return undefined;
+  }
+}
+
+// ---------------------------------------------------------------- the lowering
+
+interface Plan {
+  m: number; n: number; k: number;
+  warpRows: number; warpCols: number; mTiles: number; nTiles: number; kSteps: number;
+}
+
+function plan(g: MmaGemm): Plan {
+  const m = g.transA ? g.a.cols : g.a.rows;
+  const k = g.transA ? g.a.rows : g.a.cols;
+  const kb = g.transB ? g.b.cols : g.b.rows;
+  const n = g.transB ? g.b.rows : g.b.cols;
+  if (k !== kb) throw new Error(`lowerGemmMma: A has k = ${k}, B has k = ${kb}`);
+  if (g.c.rows !== m || g.c.cols !== n) throw new Error(`lowerGemmMma: c is ${g.c.rows}x${g.c.cols}, a*b is ${m}x${n}`);
+  if (g.c.warpsM * g.c.warpsN * 32 !== g.threads)
+    throw new Error(`lowerGemmMma: ${g.c.warpsM}x${g.c.warpsN} warps for ${g.threads} threads`);
+  const problem = mmaProblem({ m, n, k, atype: g.atype, btype: g.atype, threads: g.threads });
+  if (problem) throw new Error(`lowerGemmMma: ${problem}`);
+  for (const op of [g.a, g.b])
+    if (op.layout?.kind === "xor_swizzle" && (op.cols % 8 !== 0 || (op.cols / 8) % (op.layout.mask + 1) !== 0))
+      throw new Error(`lowerGemmMma: xor_swizzle(${op.layout.mask}, ${op.layout.shift}) does not permute the chunks of ${op.cols}-element rows of ${op.buf}`);
+  const warpRows = m / g.c.warpsM, warpCols = n / g.c.warpsN;
+  if (warpRows % 16 !== 0 || warpCols % 8 !== 0)
+    throw new Error(`lowerGemmMma: warp tile ${warpRows}x${warpCols} is not made of 16x8 mma tiles`);
+  return { m, n, k, warpRows, warpCols, mTiles: warpRows / 16, nTiles: warpCols / 8, kSteps: k / 16 };
+}
+
+/** An unrolled loop, or its body alone when it runs once. */
+function unroll(g: MmaGemm, hint: string, trips: number, body: (iv: Expr) => Stmt[]): Stmt[] {
+  if (trips <= 0) return [];
+  if (trips === 1) return body(int(0));
+  const name = g.fresh(hint);
+  return [{ k: "for", vars: [name], starts: [int(0)], extents: [int(trips)], kind: "unroll", body: body(v(name)) }];
+}
+
+function letI32(g: MmaGemm, hint: string, value: Expr, out: Stmt[]): Expr {
+  if (value.k === "int" || value.k === "var") return value;
+  const name = g.fresh(hint);
+  out.push({ k: "let", name, dtype: "i32", value, mutable: false });
+  return v(name);
+}
+
+/** Shared element address of stored (row, col) of an operand. */
+function at(op: MmaOperand, row: Expr, col: Expr): Ref {
+  return { buf: op.buf, idx: [add(op.base, sharedIndex(op.layout, op.cols, row, col))] };
+}
+
+export function lowerGemmMma(g: MmaGemm): { allocs: Stmt[]; body: Stmt[] } {
+  const p = plan(g);
+  const af = g.fresh("af"), bf = g.fresh("bf");
+  const allocs: Stmt[] = [
+    { k: "alloc", buf: { name: af, scope: "local", dtype: g.atype, shape: [int(p.mTiles * 8)] } },
+    { k: "alloc", buf: { name: bf, scope: "local", dtype: g.atype, shape: [int(p.nTiles * 4)] } },
+  ];
+  const body: Stmt[] = [];
+  const lane = letI32(g, "lane", mod(g.tx, 32), body);
+  const warp = letI32(g, "warp", div(g.tx, 32), body);
+  // Element offsets of this warp's tile inside the block tile.
+  const warpM = letI32(g, "wm", mul(div(warp, g.c.warpsN), int(p.warpRows)), body);
+  const warpN = letI32(g, "wn", mul(mod(warp, g.c.warpsN), int(p.warpCols)), body);
+
+  const aligned = (op: MmaOperand) => (knownResidue(op.base, 8) ?? 0) === 0 && op.cols % 8 === 0;
+  const loadA = aligned(g.a) ? ldmatrixA(g, p, af, lane, warpM, body) : scalarA(g, p, af, lane, warpM);
+  const loadB = aligned(g.b) ? ldmatrixB(g, p, bf, lane, warpN, body) : scalarB(g, p, bf, lane, warpN);
+
+  body.push(...unroll(g, "kk", p.kSteps, (kk) => {
+    const k0 = mul(kk, int(16));
+    return [
+      ...loadA(k0),
+      ...loadB(k0),
+      ...unroll(g, "i", p.mTiles, (i) => unroll(g, "j", p.nTiles, (j) => {
+        const acc: Ref = { buf: g.c.buf, idx: [mul(add(mul(i, int(p.nTiles)), j), int(4))] };
+        return [{ k: "mma", atype: g.atype, d: acc, a: { buf: af, idx: [mul(i, int(8))] }, b: { buf: bf, idx: [mul(j, int(4))] }, c: acc }];
+      })),
+    ];
+  }));
+  return { allocs, body };
+}
+
+// Fragment loaders: each takes the k offset (elements) of the k-step and returns its statements.
+type Loader = (k0: Expr) => Stmt[];
+
+/** A as four 8x8 matrices per m-tile, ordered like the mma A registers:
+ *  (m 0-7, k 0-7), (m 8-15, k 0-7), (m 0-7, k 8-15), (m 8-15, k 8-15).
+ *  Stored [M, K]: plain ldmatrix gives row-major fragments. Stored [K, M]: the same matrices
+ *  read as their transposes, with .trans. */
+function ldmatrixA(g: MmaGemm, p: Plan, af: string, lane: Expr, warpM: Expr, pre: Stmt[]): Loader {
+  // Lane l addresses row l % 8 of matrix l / 8; matrix q is m-half q & 1, k-half q >> 1.
+  const r = mod(lane, 8), q = div(lane, 8);
+  const mHalf = mul(bin("&", q, int(1)), int(8));
+  const kHalf = mul(bin(">>", q, int(1)), int(8));
+  const mLane = letI32(g, "am", add(warpM, g.transA ? mHalf : add(r, mHalf)), pre);
+  const kLane = letI32(g, "ak", g.transA ? add(r, kHalf) : kHalf, pre);
+  return (k0) => unroll(g, "i", p.mTiles, (i) => {
+    const m = add(mLane, mul(i, int(16))), k = add(kLane, k0);
+    const addr = g.transA ? at(g.a, k, m) : at(g.a, m, k);
+    return [{ k: "ldmatrix", dst: { buf: af, idx: [mul(i, int(8))] }, addr, num: 4, trans: g.transA }];
+  });
+}
+
+/** B per n-tile is two 8x8 matrices (k 0-7, k 8-15) of 8 n-columns, lane (g, t) holding
+ *  k = 2t + {0,1} of column g: that is the row-major read of a stored [N, K] tile, or the
+ *  .trans read of a stored [K, N] one. x4 covers n-tiles 2j and 2j+1; an odd last tile x2. */
+function ldmatrixB(g: MmaGemm, p: Plan, bf: string, lane: Expr, warpN: Expr, pre: Stmt[]): Loader {
+  const r = mod(lane, 8), q = div(lane, 8);
+  const kHalf = mul(bin("&", q, int(1)), int(8));
+  const nHalf = mul(bin(">>", q, int(1)), int(8));
+  const kLane = letI32(g, "bk", g.transB ? kHalf : add(r, kHalf), pre);
+  const nLane = letI32(g, "bn", add(warpN, g.transB ? add(r, nHalf) : nHalf), pre);
+  const pairs = Math.floor(p.nTiles / 2);
+  const read = (n: Expr, k: Expr) => (g.transB ? at(g.b, n, k) : at(g.b, k, n));
+  return (k0) => {
+    const out = unroll(g, "j", pairs, (j) => [{
+      k: "ldmatrix", dst: { buf: bf, idx: [mul(j, int(8))] },
+      addr: read(add(nLane, mul(j, int(16))), add(kLane, k0)), num: 4, trans: !g.transB,
+    }]);
+    if (p.nTiles % 2 === 1) {
+      // Lanes 16-31 give no address to an x2; point them at the same tile as lanes 0-15.
+      const n = add(add(warpN, g.transB ? r : int(0)), int((p.nTiles - 1) * 8));
+      out.push({ k: "ldmatrix", dst: { buf: bf, idx: [int((p.nTiles - 1) * 4)] },
+        addr: read(n, add(g.transB ? kHalf : add(r, kHalf), k0)), num: 2, trans: !g.transB });
+    }
+    return out;
+  };
+}
+
+// Plain-load fallback, straight from the mma fragment layouts (lane = 4 * group + t):
+//   A element e: m = group + 8 * ((e >> 1) & 1), k = 2t + (e & 1) + 8 * (e >> 2)
+//   B element e: k = 2t + (e & 1) + 8 * (e >> 1), n = group
+function scalarA(g: MmaGemm, p: Plan, af: string, lane: Expr, warpM: Expr): Loader {
+  const grp = div(lane, 4), t2 = mul(mod(lane, 4), int(2));
+  return (k0) => unroll(g, "i", p.mTiles, (i) => Array.from({ length: 8 }, (_, e): Stmt => {
+    const m = add(add(warpM, mul(i, int(16))), add(grp, int(8 * ((e >> 1) & 1))));
+    const k = add(k0, add(t2, int((e & 1) + 8 * (e >> 2))));
+    const ref = g.transA ? at(g.a, k, m) : at(g.a, m, k);
+    return { k: "store", buf: af, idx: [add(mul(i, int(8)), int(e))], value: { k: "load", buf: ref.buf, idx: ref.idx } };
+  }));
+}
+
+function scalarB(g: MmaGemm, p: Plan, bf: string, lane: Expr, warpN: Expr): Loader {
+  const grp = div(lane, 4), t2 = mul(mod(lane, 4), int(2));
+  return (k0) => unroll(g, "j", p.nTiles, (j) => Array.from({ length: 4 }, (_, e): Stmt => {
+    const n = add(add(warpN, mul(j, int(8))), grp);
+    const k = add(k0, add(t2, int((e & 1) + 8 * (e >> 1))));
+    const ref = g.transB ? at(g.b, n, k) : at(g.b, k, n);
+    return { k: "store", buf: bf, idx: [add(mul(j, int(4)), int(e))], value: { k: "load", buf: ref.buf, idx: ref.idx } };
+  }));
+}
