@@ -1,0 +1,628 @@
+// The IR text form, reading side (docs/IR.md is the spec, print.ts the other half).
+// Keywords lex as their own tokens but also belong to the Name category, so IR names
+// may coincide with keywords (user variables called `copy` or `max` are legal).
+import { createToken, EmbeddedActionsParser, EOF, Lexer, type IToken, type TokenType } from "chevrotain";
+import {
+  type BinOp, type Buffer, type DType, type Expr, type Kernel, type Launch, type Layout, type Loc, type LoopKind,
+  type MathFn, type Param, type Ref, type Region, type Scope, type Stmt, type TunableValue, type UnOp,
+  CompileError, DTYPES,
+} from "./ir.ts";
+
+const Name = createToken({ name: "Name", pattern: Lexer.NA });
+const Ident = createToken({ name: "Ident", pattern: /[A-Za-z_][A-Za-z0-9_]*/, categories: [Name] });
+
+function kw(word: string): TokenType {
+  return createToken({ name: `Kw_${word}`, pattern: new RegExp(word), longer_alt: Ident, categories: [Name] });
+}
+const K = {
+  kernel: kw("kernel"), dims: kw("dims"), tune: kw("tune"), where: kw("where"), config: kw("config"),
+  smem: kw("smem"), launch: kw("launch"), grid: kw("grid"), threads: kw("threads"), blocks: kw("blocks"),
+  thread: kw("thread"), global: kw("global"), align: kw("align"), out: kw("out"), layout: kw("layout"),
+  alloc: kw("alloc"), let: kw("let"), var: kw("var"), store: kw("store"), for: kw("for"), in: kw("in"),
+  stages: kw("stages"), if: kw("if"), else: kw("else"), copy: kw("copy"), fill: kw("fill"), gemm: kw("gemm"),
+  transA: kw("transA"), transB: kw("transB"), barrier: kw("barrier"), vcopy: kw("vcopy"), lanes: kw("lanes"),
+  cp: kw("cp"), async: kw("async"), commit: kw("commit"), wait: kw("wait"), bytes: kw("bytes"),
+  ldmatrix: kw("ldmatrix"), mma: kw("mma"), cast: kw("cast"),
+};
+
+const WS = createToken({ name: "WS", pattern: /\s+/, group: Lexer.SKIPPED });
+const Comment = createToken({ name: "Comment", pattern: /#[^\n\r]*/, group: Lexer.SKIPPED });
+const Num = createToken({ name: "Num", pattern: /\d+(?:\.\d*)?(?:[eE][+-]?\d+)?(?:_[A-Za-z0-9]+)?/ });
+const Str = createToken({ name: "Str", pattern: /"(?:[^"\\]|\\.)*"/ });
+const p = (name: string, re: RegExp) => createToken({ name, pattern: re });
+const Arrow = p("Arrow", /->/), LArrow = p("LArrow", /<-/);
+const Shl = p("Shl", /<</), Shr = p("Shr", />>/), Le = p("Le", /<=/), Ge = p("Ge", />=/);
+const EqEq = p("EqEq", /==/), Ne = p("Ne", /!=/), AndAnd = p("AndAnd", /&&/), OrOr = p("OrOr", /\|\|/);
+const Lt = p("Lt", /</), Gt = p("Gt", />/), Eq = p("Eq", /=/), Bang = p("Bang", /!/), Tilde = p("Tilde", /~/);
+const Amp = p("Amp", /&/), Pipe = p("Pipe", /\|/), Caret = p("Caret", /\^/);
+const Plus = p("Plus", /\+/), Minus = p("Minus", /-/), Star = p("Star", /\*/), Slash = p("Slash", /\//), Percent = p("Percent", /%/);
+const LParen = p("LParen", /\(/), RParen = p("RParen", /\)/), LBrack = p("LBrack", /\[/), RBrack = p("RBrack", /\]/);
+const LCurly = p("LCurly", /\{/), RCurly = p("RCurly", /\}/);
+const Comma = p("Comma", /,/), Semi = p("Semi", /;/), Colon = p("Colon", /:/), Dot = p("Dot", /\./);
+
+const allTokens: TokenType[] = [
+  WS, Comment, Num, Str, Arrow, LArrow, Shl, Shr, Le, Ge, EqEq, Ne, AndAnd, OrOr,
+  Lt, Gt, Eq, Bang, Tilde, Amp, Pipe, Caret, Plus, Minus, Star, Slash, Percent,
+  LParen, RParen, LBrack, RBrack, LCurly, RCurly, Comma, Semi, Colon, Dot,
+  ...Object.values(K), Ident, Name,
+];
+const lexer = new Lexer(allTokens);
+
+const MATH_FNS: readonly MathFn[] = [
+  "exp", "exp2", "log", "log2", "sqrt", "rsqrt", "abs", "tanh", "sin", "cos",
+  "floor", "ceil", "round", "erf", "sigmoid", "pow", "fma",
+];
+const CALL_BINOPS: readonly BinOp[] = ["min", "max", "cdiv"];
+const LOOP_KINDS: readonly LoopKind[] = ["serial", "unroll", "parallel", "pipelined"];
+const SCOPES: readonly Scope[] = ["global", "shared", "fragment", "local"];
+/** Words that are literals, not names: `inf`, `nan`, `true`, `false`, with optional dtype suffix. */
+const LITERAL_WORD = /^(inf|nan)(?:_([A-Za-z0-9]+))?$|^(true|false)$/;
+
+function fail(file: string, tok: IToken | { startLine?: number; startColumn?: number }, message: string): never {
+  throw new CompileError([{ loc: locOf(file, tok), message, severity: "error" }]);
+}
+function locOf(file: string, tok: { startLine?: number; startColumn?: number }): Loc {
+  return { file, line: tok.startLine ?? 0, col: tok.startColumn ?? 0 };
+}
+
+class IrParser extends EmbeddedActionsParser {
+  file = "<ir>";
+
+  constructor() {
+    super(allTokens, { maxLookahead: 3 });
+    this.performSelfAnalysis();
+  }
+
+  atEnd(): IToken | undefined {
+    const t = this.LA(1);
+    return t.tokenType === EOF ? undefined : t;
+  }
+
+  private dtypeOf(tok: IToken, text = tok.image): DType {
+    return this.ACTION(() => {
+      if (!(DTYPES as readonly string[]).includes(text)) fail(this.file, tok, `unknown dtype '${text}'`);
+      return text as DType;
+    });
+  }
+
+  private oneOf<T extends string>(tok: IToken, allowed: readonly T[], what: string): T {
+    return this.ACTION(() => {
+      if (!(allowed as readonly string[]).includes(tok.image)) fail(this.file, tok, `expected ${what} (${allowed.join(", ")}), got '${tok.image}'`);
+      return tok.image as T;
+    });
+  }
+
+  private intOf(tok: IToken): number {
+    return this.ACTION(() => {
+      if (!/^\d+$/.test(tok.image)) fail(this.file, tok, `expected a plain integer, got '${tok.image}'`);
+      return Number(tok.image);
+    });
+  }
+
+  // ------------------------------------------------------------ expressions
+
+  expr = this.RULE("expr", (): Expr => this.SUBRULE(this.orExpr));
+
+  private binLevel(name: string, ops: TokenType[], sub: () => Expr) {
+    return this.RULE(name, (): Expr => {
+      let e = this.SUBRULE(sub);
+      this.MANY(() => {
+        const op = this.OR(ops.map((t) => ({ ALT: () => this.CONSUME(t) })));
+        const r = this.SUBRULE2(sub);
+        e = this.ACTION(() => ({ k: "bin", op: op.image as BinOp, a: e, b: r }));
+      });
+      return e;
+    });
+  }
+
+  private atom = this.RULE("atom", (): Expr => this.OR([
+    { ALT: () => this.literal(this.CONSUME(Num), false) },
+    { ALT: () => {
+      const m = this.CONSUME(Minus);
+      return this.OR2([
+        { ALT: () => this.literal(this.CONSUME2(Num), true) },
+        { ALT: () => {
+          const id = this.CONSUME(Name);
+          return this.ACTION(() => {
+            const lit = this.wordLiteral(id, true);
+            if (!lit) fail(this.file, m, `unary minus needs parentheses: -(${id.image})`);
+            return lit;
+          });
+        } },
+        { ALT: () => this.unary("neg", () => this.SUBRULE(this.paren)) },
+      ]);
+    } },
+    { ALT: () => { this.CONSUME(Bang); return this.unary("not", () => this.SUBRULE2(this.paren)); } },
+    { ALT: () => { this.CONSUME(Tilde); return this.unary("bitnot", () => this.SUBRULE3(this.paren)); } },
+    { ALT: () => this.SUBRULE4(this.paren) },
+    { ALT: () => this.SUBRULE(this.nameExpr) },
+  ]));
+
+  private paren = this.RULE("paren", (): Expr => {
+    this.CONSUME(LParen);
+    const e = this.SUBRULE(this.expr);
+    this.CONSUME(RParen);
+    return e;
+  });
+
+  private nameExpr = this.RULE("nameExpr", (): Expr => {
+    const id = this.CONSUME(Name);
+    return this.OR([
+      { ALT: () => {
+        this.CONSUME(LParen);
+        const args = this.SUBRULE(this.exprList);
+        this.CONSUME(RParen);
+        return this.ACTION(() => this.call(id, args));
+      } },
+      { ALT: () => {
+        this.CONSUME(LBrack);
+        const idx = this.SUBRULE2(this.exprList);
+        this.CONSUME(RBrack);
+        return this.ACTION((): Expr => ({ k: "load", buf: id.image, idx }));
+      } },
+      { GATE: () => id.image === "cast", ALT: () => {
+        this.CONSUME(Lt);
+        const dt = this.CONSUME2(Name);
+        this.CONSUME(Gt);
+        const a = this.SUBRULE(this.paren);
+        return this.ACTION((): Expr => ({ k: "cast", dtype: this.dtypeOf(dt), a }));
+      } },
+      { ALT: () => this.ACTION((): Expr => this.wordLiteral(id, false) ?? { k: "var", name: id.image }) },
+    ]);
+  });
+
+  private exprList = this.RULE("exprList", (): Expr[] => {
+    const es: Expr[] = [];
+    this.MANY_SEP({ SEP: Comma, DEF: () => { es.push(this.SUBRULE(this.expr)); } });
+    return es;
+  });
+
+  private unary(op: UnOp, operand: () => Expr): Expr {
+    const a = operand();
+    return this.ACTION((): Expr => ({ k: "un", op, a }));
+  }
+
+  private call(id: IToken, args: Expr[]): Expr {
+    const fn = id.image;
+    const arity = (n: number) => {
+      if (args.length !== n) fail(this.file, id, `${fn} takes ${n} arguments, got ${args.length}`);
+    };
+    if ((CALL_BINOPS as readonly string[]).includes(fn)) {
+      arity(2);
+      return { k: "bin", op: fn as BinOp, a: args[0]!, b: args[1]! };
+    }
+    if (fn === "select") {
+      arity(3);
+      return { k: "select", cond: args[0]!, a: args[1]!, b: args[2]! };
+    }
+    if ((MATH_FNS as readonly string[]).includes(fn)) return { k: "call", fn: fn as MathFn, args };
+    return fail(this.file, id, `unknown function '${fn}'`);
+  }
+
+  private literal(tok: IToken, negative: boolean): Expr {
+    return this.ACTION((): Expr => {
+      const [num, sfx] = tok.image.split("_") as [string, string | undefined];
+      const dtype = sfx === undefined ? undefined : this.dtypeOf(tok, sfx);
+      const isFloat = /[.eE]/.test(num);
+      let v = isFloat ? parseFloat(num) : Number(num);
+      if (negative) v = isFloat ? -v : v === 0 ? 0 : -v;
+      const e: Expr = { k: isFloat ? "float" : "int", v };
+      if (dtype) e.dtype = dtype;
+      return e;
+    });
+  }
+
+  /** `inf`, `nan`, `true`, `false` (optionally suffixed), or undefined for a plain name. */
+  private wordLiteral(id: IToken, negative: boolean): Expr | undefined {
+    const m = LITERAL_WORD.exec(id.image);
+    if (!m) return undefined;
+    if (m[3]) {
+      if (negative) fail(this.file, id, `'-${id.image}' is not a literal`);
+      return { k: "int", v: m[3] === "true" ? 1 : 0, dtype: "bool" };
+    }
+    const v = m[1] === "inf" ? (negative ? -Infinity : Infinity) : NaN;
+    const e: Expr = { k: "float", v };
+    if (m[2] !== undefined) e.dtype = this.dtypeOf(id, m[2]);
+    return e;
+  }
+
+  // Precedence levels, loosest first; each is `next (op next)*`.
+  private mulExpr = this.binLevel("mulExpr", [Star, Slash, Percent], this.atom);
+  private addExpr = this.binLevel("addExpr", [Plus, Minus], this.mulExpr);
+  private shiftExpr = this.binLevel("shiftExpr", [Shl, Shr], this.addExpr);
+  private relExpr = this.binLevel("relExpr", [Le, Ge, Lt, Gt], this.shiftExpr);
+  private eqExpr = this.binLevel("eqExpr", [EqEq, Ne], this.relExpr);
+  private bandExpr = this.binLevel("bandExpr", [Amp], this.eqExpr);
+  private xorExpr = this.binLevel("xorExpr", [Caret], this.bandExpr);
+  private borExpr = this.binLevel("borExpr", [Pipe], this.xorExpr);
+  private andExpr = this.binLevel("andExpr", [AndAnd], this.borExpr);
+  private orExpr = this.binLevel("orExpr", [OrOr], this.andExpr);
+
+  // ------------------------------------------------------------ statements
+
+  private region = this.RULE("region", (): Region => {
+    const buf = this.CONSUME(Name).image;
+    const offsets: Expr[] = [];
+    const extents: Expr[] = [];
+    this.CONSUME(LBrack);
+    this.MANY_SEP({ SEP: Comma, DEF: () => {
+      offsets.push(this.SUBRULE(this.expr));
+      this.CONSUME(Colon);
+      this.CONSUME(Plus);
+      extents.push(this.SUBRULE2(this.expr));
+    } });
+    this.CONSUME(RBrack);
+    return { buf, offsets, extents };
+  });
+
+  private ref = this.RULE("ref", (): Ref => {
+    const buf = this.CONSUME(Name).image;
+    this.CONSUME(LBrack);
+    const idx = this.SUBRULE(this.exprList);
+    this.CONSUME(RBrack);
+    return { buf, idx };
+  });
+
+  private block = this.RULE("block", (): Stmt[] => {
+    const body: Stmt[] = [];
+    this.CONSUME(LCurly);
+    this.MANY(() => { body.push(this.SUBRULE(this.stmt)); });
+    this.CONSUME(RCurly);
+    return body;
+  });
+
+  private pred = this.RULE("pred", (): Expr => {
+    this.CONSUME(K.if);
+    return this.SUBRULE(this.paren);
+  });
+
+  private layout = this.RULE("layout", (): Layout => {
+    const id = this.CONSUME(Name);
+    const args: number[] = [];
+    this.OPTION(() => {
+      this.CONSUME(LParen);
+      this.MANY_SEP({ SEP: Comma, DEF: () => { args.push(this.intOf(this.CONSUME(Num))); } });
+      this.CONSUME(RParen);
+    });
+    return this.ACTION((): Layout => {
+      const want = (n: number) => {
+        if (args.length !== n) fail(this.file, id, `layout ${id.image} takes ${n} arguments, got ${args.length}`);
+      };
+      if (id.image === "cyclic") { want(0); return { kind: "cyclic" }; }
+      if (id.image === "mma_acc") { want(2); return { kind: "mma_acc", warpsM: args[0]!, warpsN: args[1]! }; }
+      if (id.image === "xor_swizzle") { want(2); return { kind: "xor_swizzle", mask: args[0]!, shift: args[1]! }; }
+      return fail(this.file, id, `unknown layout '${id.image}'`);
+    });
+  });
+
+  stmt = this.RULE("stmt", (): Stmt => {
+    const first = this.LA(1);
+    // Keywords are names too: `barrier = 1` assigns a variable called barrier.
+    const s = this.OR({ IGNORE_AMBIGUITIES: true, DEF: [
+      { GATE: () => this.LA(2).tokenType === Eq, ALT: () => {
+        const name = this.CONSUME3(Name).image;
+        this.CONSUME4(Eq);
+        const value = this.SUBRULE4(this.expr);
+        return { k: "assign", name, value } as Stmt;
+      } },
+      { ALT: () => this.SUBRULE(this.allocStmt) },
+      { ALT: () => {
+        const mutable = this.OR2([
+          { ALT: () => { this.CONSUME(K.let); return false; } },
+          { ALT: () => { this.CONSUME(K.var); return true; } },
+        ]);
+        const name = this.CONSUME(Name).image;
+        this.CONSUME(Colon);
+        const dtype = this.dtypeOf(this.CONSUME2(Name));
+        this.CONSUME(Eq);
+        const value = this.SUBRULE(this.expr);
+        return { k: "let", name, dtype, value, mutable } as Stmt;
+      } },
+      { ALT: () => {
+        this.CONSUME(K.store);
+        const r = this.SUBRULE(this.ref);
+        this.CONSUME2(Eq);
+        const value = this.SUBRULE2(this.expr);
+        return { k: "store", buf: r.buf, idx: r.idx, value } as Stmt;
+      } },
+      { ALT: () => this.SUBRULE(this.forStmt) },
+      { ALT: () => {
+        this.CONSUME(K.if);
+        const cond = this.SUBRULE(this.paren);
+        const then = this.SUBRULE(this.block);
+        let els: Stmt[] = [];
+        this.OPTION(() => { this.CONSUME(K.else); els = this.SUBRULE2(this.block); });
+        return { k: "if", cond, then, else: els } as Stmt;
+      } },
+      { ALT: () => {
+        this.CONSUME(K.copy);
+        const src = this.SUBRULE(this.region);
+        this.CONSUME(Arrow);
+        const dst = this.SUBRULE2(this.region);
+        return { k: "copy", src, dst } as Stmt;
+      } },
+      { ALT: () => {
+        this.CONSUME(K.fill);
+        const dst = this.SUBRULE3(this.region);
+        this.CONSUME3(Eq);
+        const value = this.SUBRULE3(this.expr);
+        return { k: "fill", dst, value } as Stmt;
+      } },
+      { ALT: () => this.SUBRULE(this.gemmStmt) },
+      { ALT: () => { this.CONSUME(K.barrier); return { k: "barrier" } as Stmt; } },
+      { ALT: () => {
+        this.CONSUME(K.vcopy);
+        const dst = this.SUBRULE2(this.ref);
+        this.CONSUME(LArrow);
+        const src = this.SUBRULE3(this.ref);
+        this.CONSUME(K.lanes);
+        const lanes = this.intOf(this.CONSUME(Num));
+        const pred = this.SUBRULE(this.pred);
+        return { k: "vcopy", dst, src, lanes, pred } as Stmt;
+      } },
+      { ALT: () => this.SUBRULE(this.cpStmt) },
+      { ALT: () => this.SUBRULE(this.ldmatrixStmt) },
+      { ALT: () => this.SUBRULE(this.mmaStmt) },
+    ]});
+    return this.ACTION(() => {
+      if (s.k !== "barrier" && s.k !== "vcopy" && s.k !== "cp_async" && s.k !== "cp_commit" && s.k !== "cp_wait"
+        && s.k !== "ldmatrix" && s.k !== "mma") s.loc = locOf(this.file, first);
+      return s;
+    });
+  });
+
+  private allocStmt = this.RULE("allocStmt", (): Stmt => {
+    this.CONSUME(K.alloc);
+    const name = this.CONSUME(Name).image;
+    this.CONSUME(Colon);
+    const scope = this.oneOf(this.CONSUME2(Name), SCOPES, "a scope");
+    const dtype = this.dtypeOf(this.CONSUME3(Name));
+    this.CONSUME(LBrack);
+    const shape = this.SUBRULE(this.exprList);
+    this.CONSUME(RBrack);
+    const buf: Buffer = { name, scope, dtype, shape };
+    this.OPTION(() => { this.CONSUME(K.layout); buf.layout = this.SUBRULE(this.layout); });
+    this.OPTION2(() => { this.CONSUME(K.align); buf.align = this.intOf(this.CONSUME(Num)); });
+    return { k: "alloc", buf };
+  });
+
+  private forStmt = this.RULE("forStmt", (): Stmt => {
+    this.CONSUME(K.for);
+    const vars: string[] = [];
+    this.AT_LEAST_ONE_SEP({ SEP: Comma, DEF: () => { vars.push(this.CONSUME(Name).image); } });
+    this.CONSUME(K.in);
+    const kind = this.oneOf(this.CONSUME2(Name), LOOP_KINDS, "a loop kind");
+    const starts: Expr[] = [];
+    const extents: Expr[] = [];
+    this.CONSUME(LParen);
+    this.AT_LEAST_ONE_SEP2({ SEP: Semi, DEF: () => {
+      starts.push(this.SUBRULE(this.expr));
+      this.CONSUME(Comma);
+      extents.push(this.SUBRULE2(this.expr));
+    } });
+    this.CONSUME(RParen);
+    const s: Stmt & { k: "for" } = { k: "for", vars, starts, extents, kind, body: [] };
+    this.OPTION(() => { this.CONSUME(K.stages); s.stages = this.intOf(this.CONSUME(Num)); });
+    s.body = this.SUBRULE(this.block);
+    return s;
+  });
+
+  private gemmStmt = this.RULE("gemmStmt", (): Stmt => {
+    this.CONSUME(K.gemm);
+    const a = this.SUBRULE(this.region);
+    this.CONSUME(Comma);
+    const b = this.SUBRULE2(this.region);
+    this.CONSUME(Arrow);
+    const c = this.SUBRULE3(this.region);
+    let transA = false;
+    let transB = false;
+    this.OPTION(() => { this.CONSUME(K.transA); transA = true; });
+    this.OPTION2(() => { this.CONSUME(K.transB); transB = true; });
+    return { k: "gemm", a, b, c, transA, transB };
+  });
+
+  private cpStmt = this.RULE("cpStmt", (): Stmt => {
+    this.CONSUME(K.cp);
+    this.CONSUME(Dot);
+    return this.OR([
+      { ALT: () => {
+        this.CONSUME(K.async);
+        const dst = this.SUBRULE(this.ref);
+        this.CONSUME(LArrow);
+        const src = this.SUBRULE2(this.ref);
+        this.CONSUME(K.bytes);
+        const bytes = this.intOf(this.CONSUME(Num));
+        const pred = this.SUBRULE(this.pred);
+        return { k: "cp_async", dst, src, bytes, pred } as Stmt;
+      } },
+      { ALT: () => { this.CONSUME(K.commit); return { k: "cp_commit" } as Stmt; } },
+      { ALT: () => { this.CONSUME(K.wait); return { k: "cp_wait", n: this.intOf(this.CONSUME2(Num)) } as Stmt; } },
+    ]);
+  });
+
+  private ldmatrixStmt = this.RULE("ldmatrixStmt", (): Stmt => {
+    this.CONSUME(K.ldmatrix);
+    this.CONSUME(Dot);
+    const x = this.CONSUME(Name);
+    let trans = false;
+    this.OPTION(() => {
+      this.CONSUME2(Dot);
+      const t = this.CONSUME2(Name);
+      this.ACTION(() => { if (t.image !== "trans") fail(this.file, t, `expected 'trans', got '${t.image}'`); });
+      trans = true;
+    });
+    const dst = this.SUBRULE(this.ref);
+    this.CONSUME(LArrow);
+    const addr = this.SUBRULE2(this.ref);
+    const num = this.ACTION(() => {
+      const m = /^x([124])$/.exec(x.image);
+      if (!m) fail(this.file, x, `expected x1, x2 or x4, got '${x.image}'`);
+      return Number(m[1]) as 1 | 2 | 4;
+    });
+    return { k: "ldmatrix", dst, addr, num, trans };
+  });
+
+  private mmaStmt = this.RULE("mmaStmt", (): Stmt => {
+    this.CONSUME(K.mma);
+    this.CONSUME(Dot);
+    const atype = this.oneOf(this.CONSUME(Name), ["bf16", "f16"] as const, "an mma input type");
+    const d = this.SUBRULE(this.ref);
+    this.CONSUME(Eq);
+    const a = this.SUBRULE2(this.ref);
+    this.CONSUME(Star);
+    const b = this.SUBRULE3(this.ref);
+    this.CONSUME(Plus);
+    const c = this.SUBRULE4(this.ref);
+    return { k: "mma", atype, d, a, b, c };
+  });
+
+  stmts = this.RULE("stmts", (): Stmt[] => {
+    const body: Stmt[] = [];
+    this.MANY(() => { body.push(this.SUBRULE(this.stmt)); });
+    return body;
+  });
+
+  // ------------------------------------------------------------ kernel
+
+  private tunableValue = this.RULE("tunableValue", (): TunableValue => this.OR([
+    { ALT: () => {
+      const t = this.CONSUME(Str);
+      return this.ACTION(() => JSON.parse(t.image) as string);
+    } },
+    { ALT: () => this.plainNumber(this.CONSUME(Num), false) },
+    { ALT: () => { this.CONSUME(Minus); return this.plainNumber(this.CONSUME2(Num), true); } },
+    { ALT: () => {
+      const id = this.CONSUME(Name);
+      return this.ACTION(() => {
+        if (id.image !== "true" && id.image !== "false") fail(this.file, id, `expected a number, string, true or false, got '${id.image}'`);
+        return id.image === "true";
+      });
+    } },
+  ]));
+
+  private plainNumber(tok: IToken, negative: boolean): number {
+    return this.ACTION(() => {
+      if (tok.image.includes("_")) fail(this.file, tok, "tunable values take no dtype suffix");
+      const n = Number(tok.image);
+      return negative ? -n : n;
+    });
+  }
+
+  private param = this.RULE("param", (): Param => {
+    const name = this.CONSUME(Name).image;
+    this.CONSUME(Colon);
+    let tensor = false;
+    this.OPTION(() => { this.CONSUME(K.global); tensor = true; });
+    const dtype = this.dtypeOf(this.CONSUME2(Name));
+    const prm: Param = { name, kind: tensor ? "tensor" : "scalar", dtype };
+    this.OPTION2(() => {
+      this.CONSUME(LBrack);
+      prm.shape = this.SUBRULE(this.exprList);
+      this.CONSUME(RBrack);
+    });
+    this.OPTION3(() => { this.CONSUME(K.align); prm.align = this.intOf(this.CONSUME(Num)); });
+    this.OPTION4(() => { this.CONSUME(K.out); prm.output = true; });
+    return prm;
+  });
+
+  private names = this.RULE("names", (): string[] => {
+    const ns: string[] = [];
+    this.MANY_SEP({ SEP: Comma, DEF: () => { ns.push(this.CONSUME(Name).image); } });
+    return ns;
+  });
+
+  kernel = this.RULE("kernel", (): Kernel => {
+    const kwTok = this.CONSUME(K.kernel);
+    const name = this.CONSUME(Name).image;
+    this.CONSUME(LParen);
+    const params: Param[] = [];
+    this.MANY_SEP({ SEP: Comma, DEF: () => { params.push(this.SUBRULE(this.param)); } });
+    this.CONSUME(RParen);
+    const k: Kernel = {
+      name, params, dims: [], tunables: {}, config: {},
+      launch: { grid: [], threads: { k: "int", v: 0 }, blockVars: [], level: "tile", body: [] },
+    };
+    this.OPTION(() => { this.CONSUME(K.dims); k.dims = this.SUBRULE(this.names); });
+    this.OPTION2(() => {
+      this.CONSUME(K.tune);
+      this.AT_LEAST_ONE_SEP({ SEP: Comma, DEF: () => {
+        const n = this.CONSUME2(Name).image;
+        this.CONSUME(Eq);
+        this.CONSUME(LBrack);
+        const vals: TunableValue[] = [];
+        this.MANY_SEP2({ SEP: Comma, DEF: () => { vals.push(this.SUBRULE(this.tunableValue)); } });
+        this.CONSUME(RBrack);
+        k.tunables[n] = vals;
+      } });
+    });
+    this.OPTION3(() => { this.CONSUME(K.where); k.where = this.SUBRULE(this.expr); });
+    this.OPTION4(() => {
+      this.CONSUME(K.config);
+      this.AT_LEAST_ONE_SEP2({ SEP: Comma, DEF: () => {
+        const n = this.CONSUME3(Name).image;
+        this.CONSUME2(Eq);
+        k.config[n] = this.SUBRULE2(this.tunableValue);
+      } });
+    });
+    this.OPTION5(() => { this.CONSUME(K.smem); k.smemBytes = this.intOf(this.CONSUME(Num)); });
+    k.launch = this.SUBRULE(this.launch);
+    this.ACTION(() => { k.loc = locOf(this.file, kwTok); });
+    return k;
+  });
+
+  private launch = this.RULE("launch", (): Launch => {
+    this.CONSUME(K.launch);
+    const level = this.oneOf(this.CONSUME(Name), ["tile", "thread"] as const, "a launch level");
+    this.CONSUME(K.grid);
+    this.CONSUME(LBrack);
+    const grid = this.SUBRULE(this.exprList);
+    this.CONSUME(RBrack);
+    this.CONSUME(K.threads);
+    const threads = this.SUBRULE(this.expr);
+    this.CONSUME(K.blocks);
+    this.CONSUME2(LBrack);
+    const blockVars = this.SUBRULE(this.names);
+    this.CONSUME2(RBrack);
+    const l: Launch = { grid, threads, blockVars, level, body: [] };
+    this.OPTION(() => { this.CONSUME(K.thread); l.threadVar = this.CONSUME2(Name).image; });
+    l.body = this.SUBRULE(this.block);
+    return l;
+  });
+}
+
+const parser = new IrParser();
+
+function run<T>(text: string, file: string, rule: (p: IrParser) => T): T {
+  const lexed = lexer.tokenize(text);
+  if (lexed.errors.length > 0) {
+    throw new CompileError(lexed.errors.map((e) => ({
+      loc: { file, line: e.line ?? 0, col: e.column ?? 0 },
+      message: `unexpected character '${text.substr(e.offset, 1)}'`, severity: "error" as const,
+    })));
+  }
+  parser.file = file;
+  parser.input = lexed.tokens;
+  const result = rule(parser);
+  if (parser.errors.length > 0) {
+    const e = parser.errors[0]!;
+    const tok = e.token.tokenType === EOF ? lexed.tokens[lexed.tokens.length - 1] ?? e.token : e.token;
+    const at = e.token.tokenType === EOF ? "end of input" : `'${e.token.image}'`;
+    fail(file, tok, `syntax error at ${at}: ${e.message}`);
+  }
+  const rest = parser.atEnd();
+  if (rest) fail(file, rest, `unexpected '${rest.image}' after the end`);
+  return result;
+}
+
+export function parseKernel(text: string, file = "<ir>"): Kernel {
+  return run(text, file, (p) => p.kernel());
+}
+
+export function parseExpr(text: string, file = "<ir>"): Expr {
+  return run(text, file, (p) => p.expr());
+}
+
+/** Statements without a kernel header, for pass tests. */
+export function parseStmts(text: string, file = "<ir>"): Stmt[] {
+  return run(text, file, (p) => p.stmts());
+}
