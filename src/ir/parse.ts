@@ -206,7 +206,7 @@ class IrParser extends EmbeddedActionsParser {
       const isFloat = /[.eE]/.test(num);
       let v = isFloat ? parseFloat(num) : Number(num);
       if (negative) v = isFloat ? -v : v === 0 ? 0 : -v;
-      const e: Expr = { k: isFloat ? "float" : "int", v };
+      const e = { k: isFloat ? "float" : "int", v } as Expr & { k: "int" | "float" };
       if (dtype) e.dtype = dtype;
       return e;
     });
@@ -221,7 +221,7 @@ class IrParser extends EmbeddedActionsParser {
       return { k: "int", v: m[3] === "true" ? 1 : 0, dtype: "bool" };
     }
     const v = m[1] === "inf" ? (negative ? -Infinity : Infinity) : NaN;
-    const e: Expr = { k: "float", v };
+    const e: Expr & { k: "float" } = { k: "float", v };
     if (m[2] !== undefined) e.dtype = this.dtypeOf(id, m[2]);
     return e;
   }
