@@ -136,9 +136,11 @@ export type Stmt =
   | { k: "store"; buf: string; idx: Expr[]; value: Expr; loc?: Loc }
   /** for var in [start, start + extent). `parallel` at tile level: iterations are
    *  independent elementwise work over a tile (vars = one per dim, extents per dim).
-   *  `pipelined`: stages = software-pipeline depth for the copies in the body. */
+   *  `pipelined`: stages = software-pipeline depth for the copies in the body.
+   *  stagesExpr: the depth as the front end found it when it is not a literal (usually a
+   *  tunable, `T.pipelined(n, stages)`); specialization folds it into `stages` and drops it. */
   | { k: "for"; vars: string[]; starts: Expr[]; extents: Expr[]; kind: LoopKind;
-      stages?: number; body: Stmt[]; loc?: Loc }
+      stages?: number; stagesExpr?: Expr; body: Stmt[]; loc?: Loc }
   | { k: "if"; cond: Expr; then: Stmt[]; else: Stmt[]; loc?: Loc }
   // ---- tile level only
   | { k: "copy"; src: Region; dst: Region; loc?: Loc }
