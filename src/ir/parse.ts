@@ -73,6 +73,10 @@ class IrParser extends EmbeddedActionsParser {
     this.performSelfAnalysis();
   }
 
+  /** A trailing keyword (`else`, `layout`, `transB`, ...) followed by `=` starts the next
+   *  statement, an assignment to a variable of that name. */
+  private notAssign = () => this.LA(2).tokenType !== Eq;
+
   atEnd(): IToken | undefined {
     const t = this.LA(1);
     return t.tokenType === EOF ? undefined : t;
@@ -331,7 +335,7 @@ class IrParser extends EmbeddedActionsParser {
         const cond = this.SUBRULE(this.paren);
         const then = this.SUBRULE(this.block);
         let els: Stmt[] = [];
-        this.OPTION(() => { this.CONSUME(K.else); els = this.SUBRULE2(this.block); });
+        this.OPTION({ GATE: this.notAssign, DEF: () => { this.CONSUME(K.else); els = this.SUBRULE2(this.block); } });
         return { k: "if", cond, then, else: els } as Stmt;
       } },
       { ALT: () => {
@@ -381,8 +385,8 @@ class IrParser extends EmbeddedActionsParser {
     const shape = this.SUBRULE(this.exprList);
     this.CONSUME(RBrack);
     const buf: Buffer = { name, scope, dtype, shape };
-    this.OPTION(() => { this.CONSUME(K.layout); buf.layout = this.SUBRULE(this.layout); });
-    this.OPTION2(() => { this.CONSUME(K.align); buf.align = this.intOf(this.CONSUME(Num)); });
+    this.OPTION({ GATE: this.notAssign, DEF: () => { this.CONSUME(K.layout); buf.layout = this.SUBRULE(this.layout); } });
+    this.OPTION2({ GATE: this.notAssign, DEF: () => { this.CONSUME(K.align); buf.align = this.intOf(this.CONSUME(Num)); } });
     return { k: "alloc", buf };
   });
 
@@ -416,8 +420,8 @@ class IrParser extends EmbeddedActionsParser {
     const c = this.SUBRULE3(this.region);
     let transA = false;
     let transB = false;
-    this.OPTION(() => { this.CONSUME(K.transA); transA = true; });
-    this.OPTION2(() => { this.CONSUME(K.transB); transB = true; });
+    this.OPTION({ GATE: this.notAssign, DEF: () => { this.CONSUME(K.transA); transA = true; } });
+    this.OPTION2({ GATE: this.notAssign, DEF: () => { this.CONSUME(K.transB); transB = true; } });
     return { k: "gemm", a, b, c, transA, transB };
   });
 

@@ -89,3 +89,12 @@ describe("printExpr after parseExpr", () => {
     expect(printExpr(parseExpr(t))).toBe(t);
   });
 });
+
+describe("keywords as names after optional trailing keywords", () => {
+  it.each([
+    "alloc a: local f32[4]\nlayout = 1\n",
+    "alloc a: local f32[4] layout cyclic\nalign = 1\n",
+    "if (p) {\n}\nelse = 2\n",
+    "gemm a[0 : +16, 0 : +16], b[0 : +16, 0 : +16] -> c[0 : +16, 0 : +16] transA\ntransB = 3\n",
+  ])("%j", (t) => expect(printStmts(parseStmts(t))).toBe(t));
+});
