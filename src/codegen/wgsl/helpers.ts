@@ -1,0 +1,101 @@
+// Small WGSL functions the emitted code calls for what WGSL lacks: rounding into narrow
+// float formats (bf16, f16 without shader-f16, fp8), their bit patterns, and erf.
+// Rounding follows src/numeric/dtype.ts: round to nearest even, overflow to +-Inf, except
+// fp8 which saturates to +-max; NaN stays NaN.
+import type { DType } from "../../ir/ir.ts";
+
+interface Fmt { mant: number; ebits: number; bias: number; emin: number; max: string; hasInf: boolean; nan: string }
+
+// Narrow float formats rounded with the generic helpers (bf16 has a cheaper bit trick).
+const FMT: Partial<Record<DType, Fmt>> = {
+  f16: { mant: 10, ebits: 5, bias: 15, emin: -14, max: "65504.0", hasInf: true, nan: "0x7e00u" },
+  fp8e4m3: { mant: 3, ebits: 4, bias: 7, emin: -6, max: "448.0", hasInf: false, nan: "0x7fu" },
+  fp8e5m2: { mant: 2, ebits: 5, bias: 15, emin: -14, max: "57344.0", hasInf: true, nan: "0x7eu" },
+};
+
+/** Name of the function rounding an f32 to a value of t (t needing rounding). */
+export function roundFn(t: DType): string { return `_round_${t}`; }
+/** Name of the function giving the bit pattern of an already rounded value of t. */
+export function bitsFn(t: DType): string { return `_bits_${t}`; }
+/** Name of the function decoding a bit pattern of t to f32. */
+export function decodeFn(t: DType): string { return `_decode_${t}`; }
+
+const ROUND_GENERIC = `
+fn _round_fmt(x: f32, mant: i32, emin: i32, maxv: f32, saturate: bool) -> f32 {
+  if (x != x || x == 0.0) { return x; }
+  let a = abs(x);
+  if (a > 3.40282347e38) { return select(x, sign(x) * maxv, saturate); }
+  let e = max(frexp(a).exp - 1, emin);
+  let r = round(ldexp(a, mant - e));  // WGSL round() is round-half-to-even
+  var y = ldexp(r, e - mant);
+  if (y > maxv) { y = select(bitcast<f32>(0x7f800000u), maxv, saturate); }
+  return select(y, -y, x < 0.0);
+}`;
+
+const ENCODE_GENERIC = `
+fn _fmt_bits(y: f32, mant: i32, ebits: i32, bias: i32, emin: i32, nanbits: u32) -> u32 {
+  if (y != y) { return nanbits; }
+  let s = select(0u, 1u << u32(ebits + mant), y < 0.0 || (y == 0.0 && bitcast<u32>(y) != 0u));
+  let a = abs(y);
+  if (a == 0.0) { return s; }
+  if (a > 3.40282347e38) { return s | (((1u << u32(ebits)) - 1u) << u32(mant)); }
+  let e = frexp(a).exp - 1;
+  if (e < emin) { return s | u32(ldexp(a, mant - emin)); }
+  let m = u32(ldexp(a, mant - e)) - (1u << u32(mant));
+  return s | (u32(e + bias) << u32(mant)) | m;
+}`;
+
+const DECODE_GENERIC = `
+fn _fmt_decode(b: u32, mant: u32, ebits: u32, bias: i32, emin: i32, has_inf: bool) -> f32 {
+  let neg = ((b >> (ebits + mant)) & 1u) == 1u;
+  let ef = (b >> mant) & ((1u << ebits) - 1u);
+  let m = b & ((1u << mant) - 1u);
+  let ones = (1u << ebits) - 1u;
+  var y: f32;
+  if (has_inf && ef == ones) {
+    y = select(bitcast<f32>(0x7fc00000u), bitcast<f32>(0x7f800000u), m == 0u);
+  } else if (!has_inf && ef == ones && m == (1u << mant) - 1u) {
+    y = bitcast<f32>(0x7fc00000u);
+  } else if (ef == 0u) {
+    y = ldexp(f32(m), emin - i32(mant));
+  } else {
+    y = ldexp(1.0 + ldexp(f32(m), -i32(mant)), i32(ef) - bias);
+  }
+  return select(y, -y, neg);
+}`;
+
+const BF16 = `
+fn _round_bf16(x: f32) -> f32 {
+  let b = bitcast<u32>(x);
+  if ((b & 0x7fffffffu) > 0x7f800000u) { return bitcast<f32>(b | 0x00400000u); }
+  return bitcast<f32>((b + 0x7fffu + ((b >> 16u) & 1u)) & 0xffff0000u);
+}
+fn _bits_bf16(x: f32) -> u32 { return bitcast<u32>(x) >> 16u; }
+fn _decode_bf16(b: u32) -> f32 { return bitcast<f32>(b << 16u); }`;
+
+// Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), enough for f32 results.
+const ERF = `
+fn _erf(x: f32) -> f32 {
+  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+  let p = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return sign(x) * (1.0 - p * exp(-x * x));
+}`;
+
+function fmtHelpers(t: DType, f: Fmt): string {
+  const sat = !f.hasInf;
+  return `
+fn _round_${t}(x: f32) -> f32 { return _round_fmt(x, ${f.mant}, ${f.emin}, ${f.max}, ${sat}); }
+fn _bits_${t}(x: f32) -> u32 { return _fmt_bits(x, ${f.mant}, ${f.ebits}, ${f.bias}, ${f.emin}, ${f.nan}); }
+fn _decode_${t}(b: u32) -> f32 { return _fmt_decode(b, ${f.mant}u, ${f.ebits}u, ${f.bias}, ${f.emin}, ${f.hasInf}); }`;
+}
+
+/** WGSL source of the helpers for the given narrow float dtypes (plus erf if asked). */
+export function helperSource(floats: Set<DType>, erf: boolean): string {
+  const parts: string[] = [];
+  const generic = [...floats].filter((t) => FMT[t]);
+  if (generic.length) parts.push(ROUND_GENERIC, ENCODE_GENERIC, DECODE_GENERIC);
+  if (floats.has("bf16")) parts.push(BF16);
+  for (const t of generic) parts.push(fmtHelpers(t, FMT[t]!));
+  if (erf) parts.push(ERF);
+  return parts.join("\n").trim();
+}
