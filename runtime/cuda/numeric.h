@@ -45,8 +45,11 @@ inline const DTypeInfo& info(DType t) {
 
 // A small float format: `ieee` ones have inf and NaN at the all-ones exponent; e4m3 ("fn")
 // has no inf, uses the all-ones exponent for normal numbers and only S.1111.111 for NaN.
-struct MiniFloat { int expBits, mantBits; bool ieee; };
-constexpr MiniFloat kF16{5, 10, true}, kBF16{8, 7, true}, kE4M3{4, 3, false}, kE5M2{5, 2, true};
+// The fp8 formats saturate out-of-range values (and infinities) to +-max, as PTX
+// cvt.rn.satfinite does and as src/numeric/dtype.ts rounds; f16/bf16 overflow to inf.
+struct MiniFloat { int expBits, mantBits; bool ieee, saturate; };
+constexpr MiniFloat kF16{5, 10, true, false}, kBF16{8, 7, true, false}, kE4M3{4, 3, false, true},
+    kE5M2{5, 2, true, true};
 
 inline double miniMax(const MiniFloat& f) {
   int bias = (1 << (f.expBits - 1)) - 1;
@@ -54,16 +57,17 @@ inline double miniMax(const MiniFloat& f) {
   return std::ldexp(1.0 + double((1 << f.mantBits) - 2) / (1 << f.mantBits), (1 << f.expBits) - 1 - bias);
 }
 
-// Rounds to nearest even. Out of range: inf for ieee formats, saturate to max for e4m3
-// (what quantizers do; e4m3 has no inf).
+// Rounds to nearest even, once, from double.
 inline uint32_t encodeMini(const MiniFloat& f, double x) {
   const int bias = (1 << (f.expBits - 1)) - 1;
   const uint32_t signBit = 1u << (f.expBits + f.mantBits);
-  const uint32_t expMask = (1u << f.expBits) - 1;
+  const uint32_t expMask = (1u << f.expBits) - 1, mantMask = (1u << f.mantBits) - 1;
+  const uint32_t maxBits = f.ieee ? ((expMask - 1) << f.mantBits) | mantMask : (expMask << f.mantBits) | (mantMask - 1);
   if (std::isnan(x)) return f.ieee ? (expMask << f.mantBits) | (1u << (f.mantBits - 1)) : signBit - 1;
   uint32_t sign = std::signbit(x) ? signBit : 0;
   double a = std::fabs(x);
   if (a == 0) return sign;
+  if (std::isinf(a)) return sign | (f.saturate ? maxBits : expMask << f.mantBits);
   const int minExp = 1 - bias;
   int ex;
   std::frexp(a, &ex);
@@ -71,14 +75,8 @@ inline uint32_t encodeMini(const MiniFloat& f, double x) {
   if (e < minExp) e = minExp;
   double q = std::ldexp(1.0, e - f.mantBits);
   double r = std::nearbyint(a / q) * q;
-  double mx = miniMax(f);
-  if (r > mx) {
-    return f.ieee ? sign | (expMask << f.mantBits) : sign | (signBit - 2);
-  }
-  if (r < std::ldexp(1.0, minExp)) {
-    uint32_t m = static_cast<uint32_t>(std::ldexp(r, f.mantBits - minExp));
-    return sign | m;
-  }
+  if (r > miniMax(f)) return sign | (f.saturate ? maxBits : expMask << f.mantBits);
+  if (r < std::ldexp(1.0, minExp)) return sign | static_cast<uint32_t>(std::ldexp(r, f.mantBits - minExp));
   std::frexp(r, &ex);
   e = ex - 1;
   uint32_t m = static_cast<uint32_t>(std::ldexp(r, f.mantBits - e)) - (1u << f.mantBits);
@@ -99,17 +97,22 @@ inline double decodeMini(const MiniFloat& f, uint32_t bits) {
   return neg ? -v : v;
 }
 
+// Integers: truncate toward zero, then wrap modulo 2^bits (as src/numeric/dtype.ts does);
+// NaN and infinities give 0. Going through uint64_t keeps the wrap defined behaviour.
+inline uint64_t wrapInt(double x) {
+  if (!std::isfinite(x)) return 0;
+  double t = std::trunc(std::fmod(x, 18446744073709551616.0));
+  return t < 0 ? static_cast<uint64_t>(static_cast<int64_t>(t)) : static_cast<uint64_t>(t);
+}
+
 // Writes `x` rounded to `t` at `dst` (little-endian, as the GPU reads it).
 inline void store(DType t, void* dst, double x) {
   switch (t) {
     case DType::Bool: { uint8_t v = x != 0; std::memcpy(dst, &v, 1); break; }
-    case DType::I8: { int8_t v = int8_t(x); std::memcpy(dst, &v, 1); break; }
-    case DType::U8: { uint8_t v = uint8_t(x); std::memcpy(dst, &v, 1); break; }
-    case DType::I16: { int16_t v = int16_t(x); std::memcpy(dst, &v, 2); break; }
-    case DType::U16: { uint16_t v = uint16_t(x); std::memcpy(dst, &v, 2); break; }
-    case DType::I32: { int32_t v = int32_t(x); std::memcpy(dst, &v, 4); break; }
-    case DType::U32: { uint32_t v = uint32_t(x); std::memcpy(dst, &v, 4); break; }
-    case DType::I64: { int64_t v = int64_t(x); std::memcpy(dst, &v, 8); break; }
+    case DType::I8: case DType::U8: { uint8_t v = uint8_t(wrapInt(x)); std::memcpy(dst, &v, 1); break; }
+    case DType::I16: case DType::U16: { uint16_t v = uint16_t(wrapInt(x)); std::memcpy(dst, &v, 2); break; }
+    case DType::I32: case DType::U32: { uint32_t v = uint32_t(wrapInt(x)); std::memcpy(dst, &v, 4); break; }
+    case DType::I64: { uint64_t v = wrapInt(x); std::memcpy(dst, &v, 8); break; }
     case DType::F16: { uint16_t v = uint16_t(encodeMini(kF16, x)); std::memcpy(dst, &v, 2); break; }
     case DType::BF16: { uint16_t v = uint16_t(encodeMini(kBF16, x)); std::memcpy(dst, &v, 2); break; }
     case DType::F32: { float v = float(x); std::memcpy(dst, &v, 4); break; }
