@@ -1,0 +1,103 @@
+// Buffers at run time and the checked element accesses that generated code calls.
+// Every access is bounds-checked per dimension; shared accesses at thread level also
+// feed the race detector and the cp.async pending-write check.
+import type { DType, Scope } from "../ir/ir.ts";
+import { Fault } from "./fault.ts";
+
+export interface RtBuf {
+  name: string;
+  dtype: DType;
+  scope: Scope;
+  shape: number[];
+  size: number;
+  data: Float64Array;
+  /** Shared buffers at thread level only: per-element access history. */
+  track?: SharedTrack;
+}
+
+/** Last writer (thread, epoch), up to two distinct readers in the epoch, and pending cp.async writes. */
+export interface SharedTrack {
+  wT: Int32Array; wE: Int32Array;
+  rT: Int32Array; rT2: Int32Array; rE: Int32Array;
+  pend: Int32Array; pendT: Int32Array;
+}
+
+export function newBuf(name: string, dtype: DType, scope: Scope, shape: number[], fill: number, data?: Float64Array): RtBuf {
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (!Number.isInteger(size) || size < 0) throw new Error(`buffer ${name}: bad shape [${shape.join(", ")}]`);
+  return { name, dtype, scope, shape, size, data: data ?? new Float64Array(size).fill(fill) };
+}
+
+export function newTrack(size: number): SharedTrack {
+  const m = () => new Int32Array(size).fill(-1);
+  return { wT: m(), wE: m(), rT: m(), rT2: m(), rE: m(), pend: new Int32Array(size), pendT: m() };
+}
+
+/** Uninitialised memory reads as NaN (floats) so that a missing write shows in results. */
+export function garbage(dtype: DType): number {
+  return dtype.startsWith("f") ? NaN : dtype === "bool" ? 1 : 0x5a;
+}
+
+export function oob(b: RtBuf, idx: number[], site: number): never {
+  throw new Fault(`index [${idx.join(", ")}] is out of bounds of ${b.scope} ${b.name}[${b.shape.join(", ")}]`, site);
+}
+
+export function ix1(b: RtBuf, i: number, site: number): number {
+  if (!(i >= 0 && i < b.size) || i !== Math.floor(i)) oob(b, [i], site);
+  return i;
+}
+export function ix2(b: RtBuf, i: number, j: number, site: number): number {
+  const s = b.shape;
+  if (!(i >= 0 && i < s[0]! && j >= 0 && j < s[1]!)) oob(b, [i, j], site);
+  return i * s[1]! + j;
+}
+export function ix3(b: RtBuf, i: number, j: number, k: number, site: number): number {
+  const s = b.shape;
+  if (!(i >= 0 && i < s[0]! && j >= 0 && j < s[1]! && k >= 0 && k < s[2]!)) oob(b, [i, j, k], site);
+  return (i * s[1]! + j) * s[2]! + k;
+}
+export function ixN(b: RtBuf, idx: number[], site: number): number {
+  const s = b.shape;
+  if (idx.length !== s.length) throw new Fault(`${b.name} has rank ${s.length}, indexed with ${idx.length} indices`, site);
+  let f = 0;
+  for (let d = 0; d < s.length; d++) {
+    const i = idx[d]!;
+    if (!(i >= 0 && i < s[d]!)) oob(b, idx, site);
+    f = f * s[d]! + i;
+  }
+  return f;
+}
+
+/** Race and pending-write bookkeeping for one shared element; `epoch` counts barriers. */
+export class SharedChecker {
+  epoch = 0;
+  constructor(public race: boolean) {}
+
+  read(b: RtBuf, i: number, t: number, site: number): void {
+    const tr = b.track!;
+    if (tr.pend[i]! > 0)
+      throw new Fault(`thread ${t} reads shared ${b.name}[${i}] while a cp.async into it (issued by thread ${tr.pendT[i]}) is still pending: missing cp.wait`, site);
+    if (!this.race) return;
+    const e = this.epoch;
+    if (tr.wE[i] === e && tr.wT[i] !== t)
+      throw new Fault(`data race on shared ${b.name}[${i}]: written by thread ${tr.wT[i]} and read by thread ${t} with no barrier between`, site);
+    if (tr.rE[i] !== e) { tr.rE[i] = e; tr.rT[i] = t; tr.rT2[i] = -1; }
+    else if (tr.rT[i] !== t && tr.rT2[i] === -1) tr.rT2[i] = t;
+  }
+
+  write(b: RtBuf, i: number, t: number, site: number, asyncWrite = false): void {
+    const tr = b.track!;
+    if (!asyncWrite && tr.pend[i]! > 0)
+      throw new Fault(`thread ${t} writes shared ${b.name}[${i}] while a cp.async into it (issued by thread ${tr.pendT[i]}) is still pending: missing cp.wait`, site);
+    if (!this.race) return;
+    const e = this.epoch;
+    if (tr.wE[i] === e && tr.wT[i] !== t)
+      throw new Fault(`data race on shared ${b.name}[${i}]: written by thread ${tr.wT[i]} and by thread ${t} with no barrier between`, site);
+    if (tr.rE[i] === e) {
+      const other = tr.rT[i] !== t ? tr.rT[i]! : tr.rT2[i]!;
+      if (other !== -1 && other !== t)
+        throw new Fault(`data race on shared ${b.name}[${i}]: read by thread ${other} and written by thread ${t} with no barrier between`, site);
+    }
+    tr.wE[i] = e; tr.wT[i] = t;
+  }
+}

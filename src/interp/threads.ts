@@ -1,0 +1,97 @@
+// Runs one block of a thread-level kernel: one generator per thread, each run until its
+// next synchronisation point. A barrier releases when every thread of the block waits at
+// it; a warp collective (ldmatrix, mma) executes when all 32 lanes of the warp wait at the
+// same one. Anything else (a thread exits while others wait, lanes of a warp at different
+// points) is a deadlock or divergence and is reported, never a hang.
+import type { Stmt } from "../ir/ir.ts";
+import type { Compiled } from "./compile.ts";
+import type { ThreadState } from "./cpasync.ts";
+import { Fault, InterpError, stmtHead, where } from "./fault.ts";
+import { garbage, newBuf, newTrack, type RtBuf, type SharedChecker } from "./memory.ts";
+import { type LdmatrixArrival, type MmaArrival, ldmatrix, mma } from "./warp.ts";
+
+type Arrival = number | LdmatrixArrival | MmaArrival;
+const DONE = -1;
+
+export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator<Arrival>, G: RtBuf[], block: number[],
+                               nThreads: number, chk: SharedChecker, kernel: string): void {
+  const S: (RtBuf | undefined)[] = c.allocs.map((a) => {
+    if (a.scope !== "shared") return undefined;
+    const b = newBuf(a.name, a.dtype, "shared", a.shape, garbage(a.dtype));
+    b.track = newTrack(b.size);
+    return b;
+  });
+  chk.epoch++;
+  const fail = (msg: string, t: number | string | undefined, site: number | undefined): never => {
+    const at = site === undefined ? "" : `\n  at: ${stmtHead(c.sites[site])}`;
+    throw new InterpError(`${where(kernel, block, t)}: ${msg}${at}`);
+  };
+  const gens: Generator<Arrival>[] = [];
+  const waits: (Arrival | typeof DONE)[] = new Array(nThreads);
+  const step = (t: number) => {
+    let r: IteratorResult<Arrival>;
+    try {
+      r = gens[t]!.next();
+    } catch (e) {
+      if (e instanceof Fault) fail(e.message, t, e.site);
+      if (e instanceof InterpError) throw e;
+      fail(`internal error: ${(e as Error).stack ?? e}`, t, undefined);
+    }
+    waits[t] = r!.done ? DONE : r!.value;
+  };
+  for (let t = 0; t < nThreads; t++) {
+    const ts: ThreadState = { tid: t, open: [], groups: [] };
+    gens.push(rtFn(G, S, ts, t, block[0] ?? 0, block[1] ?? 0, block[2] ?? 0));
+  }
+  for (let t = 0; t < nThreads; t++) step(t);
+
+  const describe = (t: number): string => {
+    const w = waits[t]!;
+    if (w === DONE) return `thread ${t} has exited`;
+    const sid = typeof w === "number" ? w : w.sid;
+    return `thread ${t} waits at '${stmtHead(c.sites[sid])}'`;
+  };
+
+  for (;;) {
+    let ran = false;
+    for (let base = 0; base < nThreads; base += 32) {
+      let lead = -1;
+      for (let l = base; l < Math.min(base + 32, nThreads); l++) if (typeof waits[l] === "object") { lead = l; break; }
+      if (lead < 0) continue;
+      const sid = (waits[lead] as { sid: number }).sid;
+      const s = c.sites[sid]! as Stmt;
+      if (base + 32 > nThreads) fail(`warp-collective ${s.k} in a partial warp (block has ${nThreads} threads)`, lead, sid);
+      for (let l = base; l < base + 32; l++) {
+        const w = waits[l]!;
+        if (typeof w !== "object" || w.sid !== sid)
+          fail(`warp divergence at a warp-collective ${s.k}: thread ${lead} waits at it but ${describe(l)}`, l, sid);
+      }
+      const lanes = waits.slice(base, base + 32) as never[];
+      try {
+        if (s.k === "ldmatrix") ldmatrix(s, lanes as LdmatrixArrival[], base, chk);
+        else if (s.k === "mma") mma(s, lanes as MmaArrival[]);
+        else fail(`unknown collective ${s.k}`, lead, sid);
+      } catch (e) {
+        if (e instanceof Fault) fail(e.message, `${base}..${base + 31} (warp ${base / 32})`, e.site);
+        throw e;
+      }
+      for (let l = base; l < base + 32; l++) step(l);
+      ran = true;
+    }
+    if (ran) continue;
+    let atBarrier = -1, exited = -1;
+    for (let t = 0; t < nThreads; t++) {
+      const w = waits[t]!;
+      if (w === DONE) { if (exited < 0) exited = t; }
+      else if (atBarrier < 0) atBarrier = t;
+    }
+    if (atBarrier < 0) return; // every thread finished
+    const sid = waits[atBarrier] as number;
+    if (exited >= 0)
+      fail(`deadlock: ${describe(atBarrier)} but ${describe(exited)} and will never arrive`, atBarrier, sid);
+    for (let t = 0; t < nThreads; t++)
+      if (waits[t] !== sid) fail(`threads wait at different barriers: ${describe(atBarrier)}, ${describe(t)}`, t, sid);
+    chk.epoch++;
+    for (let t = 0; t < nThreads; t++) step(t);
+  }
+}

@@ -1,0 +1,81 @@
+// Whole-tile operations of the tile level: copy, fill, gemm over rectangular regions.
+// Region semantics (ir.ts): reads outside the buffer give 0, writes outside are dropped.
+import { rounder } from "../numeric/dtype.ts";
+import { Fault } from "./fault.ts";
+import type { RtBuf } from "./memory.ts";
+
+/** Calls f(flatRegionIndex, flatBufferIndex | -1) for every element of the region, row-major. */
+function forRegion(b: RtBuf, off: number[], ext: number[], site: number, f: (e: number, bi: number) => void): void {
+  const rank = b.shape.length;
+  if (off.length !== rank || ext.length !== rank)
+    throw new Fault(`region of ${b.name} has ${off.length} offsets and ${ext.length} extents, the buffer has rank ${rank}`, site);
+  const n = ext.reduce((a, x) => a * x, 1);
+  const pos = new Array<number>(rank).fill(0);
+  for (let e = 0; e < n; e++) {
+    let bi = 0, inside = true;
+    for (let d = 0; d < rank; d++) {
+      const i = off[d]! + pos[d]!;
+      if (i < 0 || i >= b.shape[d]!) inside = false;
+      bi = bi * b.shape[d]! + i;
+    }
+    f(e, inside ? bi : -1);
+    for (let d = rank - 1; d >= 0; d--) {
+      if (++pos[d]! < ext[d]!) break;
+      pos[d] = 0;
+    }
+  }
+}
+
+export function readRegion(b: RtBuf, off: number[], ext: number[], site: number): Float64Array {
+  const out = new Float64Array(ext.reduce((a, x) => a * x, 1));
+  const data = b.data;
+  forRegion(b, off, ext, site, (e, bi) => { if (bi >= 0) out[e] = data[bi]!; });
+  return out;
+}
+
+export function writeRegion(b: RtBuf, off: number[], ext: number[], vals: Float64Array, site: number): void {
+  const round = rounder(b.dtype);
+  const data = b.data;
+  forRegion(b, off, ext, site, (e, bi) => { if (bi >= 0) data[bi] = round(vals[e]!); });
+}
+
+export function copy(site: number, src: RtBuf, so: number[], se: number[], dst: RtBuf, dOff: number[], de: number[]): void {
+  const ns = se.reduce((a, x) => a * x, 1), nd = de.reduce((a, x) => a * x, 1);
+  if (ns !== nd) throw new Fault(`copy from ${src.name} [${se.join(", ")}] to ${dst.name} [${de.join(", ")}]: element counts differ`, site);
+  writeRegion(dst, dOff, de, readRegion(src, so, se, site), site);
+}
+
+export function fill(site: number, dst: RtBuf, off: number[], ext: number[], value: number): void {
+  const data = dst.data;
+  forRegion(dst, off, ext, site, (_e, bi) => { if (bi >= 0) data[bi] = value; });
+}
+
+/** The two non-unit-padded trailing extents of a region used as a matrix. */
+function matrixExt(name: string, ext: number[], site: number): [number, number] {
+  const lead = ext.slice(0, -2);
+  if (ext.length < 2 || lead.some((x) => x !== 1))
+    throw new Fault(`gemm operand ${name} must be a 2-d region, got extents [${ext.join(", ")}]`, site);
+  return [ext.at(-2)!, ext.at(-1)!];
+}
+
+/** c += op(a) * op(b): exact products summed in float64, rounded to c's dtype once. */
+export function gemm(site: number, A: RtBuf, ao: number[], ae: number[], B: RtBuf, bo: number[], be: number[],
+                     C: RtBuf, co: number[], ce: number[], transA: boolean, transB: boolean): void {
+  const [a0, a1] = matrixExt(A.name, ae, site), [b0, b1] = matrixExt(B.name, be, site), [M, N] = matrixExt(C.name, ce, site);
+  const [am, ak] = transA ? [a1, a0] : [a0, a1];
+  const [bk, bn] = transB ? [b1, b0] : [b0, b1];
+  if (am !== M || bn !== N || ak !== bk)
+    throw new Fault(`gemm shapes do not agree: a ${am}x${ak}, b ${bk}x${bn}, c ${M}x${N}`, site);
+  const K = ak;
+  const a = readRegion(A, ao, ae, site), b = readRegion(B, bo, be, site), c = readRegion(C, co, ce, site);
+  // Row-major access strides for op(a)[m, k] and op(b)[k, n].
+  const [asm, ask] = transA ? [1, M] : [K, 1];
+  const [bsk, bsn] = transB ? [1, K] : [N, 1];
+  for (let m = 0; m < M; m++)
+    for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a[m * asm + k * ask]! * b[k * bsk + n * bsn]!;
+      c[m * N + n] = c[m * N + n]! + s;
+    }
+  writeRegion(C, co, ce, c, site);
+}

@@ -1,0 +1,99 @@
+// Warp-collective matrix instructions, written from the PTX ISA's descriptions
+// ("ldmatrix", "Matrix Fragments for mma.m16n8k16 with floating point type"), independently
+// of layout/fragment.ts so that the two can check each other.
+//
+// Notation: lane l, groupID g = l >> 2, threadID_in_group t = l & 3.
+//  ldmatrix .m8n8 .b16: lanes 8j..8j+7 give the row addresses of matrix j; lane l receives
+//    from each matrix j the elements (row g, cols 2t, 2t+1), or with .trans (rows 2t, 2t+1, col g).
+//  mma m16n8k16 (A row-major 16x16, B "col" 16x8 as K x N, C/D f32 16x8):
+//    a_i (i < 8): row g + 8 * ((i >> 1) & 1), col 2t + (i & 1) + 8 * (i >> 2)
+//    b_i (i < 4): row(k) 2t + (i & 1) + 8 * (i >> 1), col(n) g
+//    c_i (i < 4): row g + 8 * (i >> 1), col 2t + (i & 1)
+import type { Stmt } from "../ir/ir.ts";
+import { byteSize } from "../ir/ir.ts";
+import { fromBits, toBits } from "../numeric/dtype.ts";
+import { Fault } from "./fault.ts";
+import type { RtBuf, SharedChecker } from "./memory.ts";
+
+export interface LdmatrixArrival { sid: number; dst: RtBuf; dOff: number; src: RtBuf; addr: number }
+export interface MmaArrival {
+  sid: number;
+  d: RtBuf; dOff: number; a: RtBuf; aOff: number; b: RtBuf; bOff: number; c: RtBuf; cOff: number;
+}
+
+function need(cond: boolean, msg: string, site: number): void {
+  if (!cond) throw new Fault(msg, site);
+}
+
+/** Same 16 bits, read as another 16-bit type (b16 moves bits, not values). */
+function reinterpret16(v: number, from: RtBuf, to: RtBuf): number {
+  if (from.dtype === to.dtype) return v;
+  return fromBits(to.dtype, toBits(from.dtype, v));
+}
+
+export function ldmatrix(s: Stmt & { k: "ldmatrix" }, lanes: LdmatrixArrival[], warpBase: number, chk: SharedChecker): void {
+  const site = lanes[0]!.sid;
+  const src = lanes[0]!.src;
+  need(src.scope === "shared" && byteSize(src.dtype) === 2, `ldmatrix reads ${src.scope} ${src.dtype} ${src.name}; it needs a 16-bit shared buffer`, site);
+  const rows: number[][][] = [];
+  for (let j = 0; j < s.num; j++) {
+    const mat: number[][] = [];
+    for (let r = 0; r < 8; r++) {
+      const L = 8 * j + r;
+      const { addr, src: sb } = lanes[L]!;
+      need(sb === src, `ldmatrix lanes address different buffers (${src.name}, ${sb.name})`, site);
+      need(addr % 8 === 0, `ldmatrix: lane ${L} (thread ${warpBase + L}) row address ${src.name}[${addr}] is not 16-byte aligned`, site);
+      need(addr >= 0 && addr + 8 <= src.size, `ldmatrix: lane ${L} row ${src.name}[${addr} .. ${addr + 7}] is out of bounds (${src.size})`, site);
+      const row: number[] = [];
+      for (let c = 0; c < 8; c++) {
+        if (src.track) chk.read(src, addr + c, warpBase + L, site);
+        row.push(src.data[addr + c]!);
+      }
+      mat.push(row);
+    }
+    rows.push(mat);
+  }
+  for (let l = 0; l < 32; l++) {
+    const { dst, dOff } = lanes[l]!;
+    need(byteSize(dst.dtype) === 2 && dst.scope !== "shared" && dst.scope !== "global", `ldmatrix destination ${dst.name} must be a local 16-bit buffer`, site);
+    need(dOff >= 0 && dOff + 2 * s.num <= dst.size, `ldmatrix: lane ${l} writes ${dst.name}[${dOff} .. ${dOff + 2 * s.num - 1}], out of bounds (${dst.size})`, site);
+    const g = l >> 2, t = l & 3;
+    for (let j = 0; j < s.num; j++)
+      for (let e = 0; e < 2; e++) {
+        const v = s.trans ? rows[j]![2 * t + e]![g]! : rows[j]![g]![2 * t + e]!;
+        dst.data[dOff + 2 * j + e] = reinterpret16(v, src, dst);
+      }
+  }
+}
+
+export function mma(s: Stmt & { k: "mma" }, lanes: MmaArrival[]): void {
+  const site = lanes[0]!.sid;
+  const A = new Float64Array(16 * 16), B = new Float64Array(16 * 8), C = new Float64Array(16 * 8);
+  for (let l = 0; l < 32; l++) {
+    const x = lanes[l]!;
+    const check = (b: RtBuf, off: number, n: number, dtype: string, role: string) => {
+      need(b.dtype === dtype, `mma.${s.atype}: operand ${role} ${b.name} is ${b.dtype}, expected ${dtype}`, site);
+      need(b.scope !== "shared" && b.scope !== "global", `mma operand ${role} ${b.name} must be a local buffer`, site);
+      need(off >= 0 && off + n <= b.size, `mma: lane ${l} operand ${role} ${b.name}[${off} .. ${off + n - 1}] is out of bounds (${b.size})`, site);
+    };
+    check(x.a, x.aOff, 8, s.atype, "a"); check(x.b, x.bOff, 4, s.atype, "b");
+    check(x.c, x.cOff, 4, "f32", "c"); check(x.d, x.dOff, 4, "f32", "d");
+    const g = l >> 2, t = l & 3;
+    for (let i = 0; i < 8; i++) A[(g + 8 * ((i >> 1) & 1)) * 16 + 2 * t + (i & 1) + 8 * (i >> 2)] = x.a.data[x.aOff + i]!;
+    for (let i = 0; i < 4; i++) B[(2 * t + (i & 1) + 8 * (i >> 1)) * 8 + g] = x.b.data[x.bOff + i]!;
+    for (let i = 0; i < 4; i++) C[(g + 8 * (i >> 1)) * 8 + 2 * t + (i & 1)] = x.c.data[x.cOff + i]!;
+  }
+  // Products are exact in float64; one f32 rounding per instruction, close to the hardware.
+  const D = new Float64Array(16 * 8);
+  for (let m = 0; m < 16; m++)
+    for (let n = 0; n < 8; n++) {
+      let acc = C[m * 8 + n]!;
+      for (let k = 0; k < 16; k++) acc += A[m * 16 + k]! * B[k * 8 + n]!;
+      D[m * 8 + n] = Math.fround(acc);
+    }
+  for (let l = 0; l < 32; l++) {
+    const x = lanes[l]!;
+    const g = l >> 2, t = l & 3;
+    for (let i = 0; i < 4; i++) x.d.data[x.dOff + i] = D[(g + 8 * (i >> 1)) * 8 + 2 * t + (i & 1)]!;
+  }
+}
