@@ -87,6 +87,7 @@ function add(a: Expr, b: Expr): Expr {
 }
 function mul(a: Expr, b: Expr): Expr {
   if (isInt(a) && isInt(b)) return int(a.v * b.v);
+  if (isInt(b) && a.k === "bin" && a.op === "*" && isInt(a.b)) return mul(a.a, int(a.b.v * b.v));
   if (isInt(a, 0) || isInt(b, 0)) return int(0);
   if (isInt(a, 1)) return b;
   if (isInt(b, 1)) return a;
@@ -178,71 +179,100 @@ export function lowerGemmMma(g: MmaGemm): { allocs: Stmt[]; body: Stmt[] } {
   const body: Stmt[] = [];
   const lane = letI32(g, "lane", mod(g.tx, 32), body);
   const warp = letI32(g, "warp", div(g.tx, 32), body);
-  // Element offsets of this warp's tile inside the block tile.
-  const warpM = letI32(g, "wm", mul(div(warp, g.c.warpsN), int(p.warpRows)), body);
-  const warpN = letI32(g, "wn", mul(mod(warp, g.c.warpsN), int(p.warpCols)), body);
+  // This warp's tile inside the block tile, as (m-tile, n-tile) indices.
+  const w: WarpPos = { lane, xors: new Map(), tm: mul(div(warp, g.c.warpsN), int(p.mTiles)), tn: mul(mod(warp, g.c.warpsN), int(p.nTiles)) };
 
   const aligned = (op: MmaOperand) => (knownResidue(op.base, 8) ?? 0) === 0 && op.cols % 8 === 0;
-  const loadA = aligned(g.a) ? ldmatrixA(g, p, af, lane, warpM, body) : scalarA(g, p, af, lane, warpM);
-  const loadB = aligned(g.b) ? ldmatrixB(g, p, bf, lane, warpN, body) : scalarB(g, p, bf, lane, warpN);
+  const loadA = aligned(g.a) ? ldmatrixA(g, p, af, w, body) : scalarA(g, p, af, w);
+  const loadB = aligned(g.b) ? ldmatrixB(g, p, bf, w, body) : scalarB(g, p, bf, w);
 
-  body.push(...unroll(g, "kk", p.kSteps, (kk) => {
-    const k0 = mul(kk, int(16));
-    return [
-      ...loadA(k0),
-      ...loadB(k0),
-      ...unroll(g, "i", p.mTiles, (i) => unroll(g, "j", p.nTiles, (j) => {
-        const acc: Ref = { buf: g.c.buf, idx: [mul(add(mul(i, int(p.nTiles)), j), int(4))] };
-        return [{ k: "mma", atype: g.atype, d: acc, a: { buf: af, idx: [mul(i, int(8))] }, b: { buf: bf, idx: [mul(j, int(4))] }, c: acc }];
-      })),
-    ];
-  }));
+  body.push(...unroll(g, "kk", p.kSteps, (kk) => [
+    ...loadA(kk),
+    ...loadB(kk),
+    ...unroll(g, "i", p.mTiles, (i) => unroll(g, "j", p.nTiles, (j) => {
+      const acc: Ref = { buf: g.c.buf, idx: [mul(add(mul(i, int(p.nTiles)), j), int(4))] };
+      return [{ k: "mma", atype: g.atype, d: acc, a: { buf: af, idx: [mul(i, int(8))] }, b: { buf: bf, idx: [mul(j, int(4))] }, c: acc }];
+    })),
+  ]));
   return { allocs, body };
 }
 
-// Fragment loaders: each takes the k offset (elements) of the k-step and returns its statements.
-type Loader = (k0: Expr) => Stmt[];
+// Fragment loaders: each takes the k-step index and returns that k-step's statements.
+type Loader = (kk: Expr) => Stmt[];
+interface WarpPos { lane: Expr; tm: Expr; tn: Expr; xors: Map<string, Expr> }
+
+/**
+ * ldmatrix row addresses, split into a per-lane part computed once and a per-instruction
+ * offset that the unrolled loops make constant. The lane gives stored row `row + rowOff` at
+ * 16-byte chunk `chunk + chunkOff`; every rowOff is a multiple of 8, and the lane's row is
+ * (lane % 8) plus a multiple of 8, so under a swizzle whose XOR reads only the low 3 row
+ * bits the XOR term is a per-lane constant too: the address costs an add and an xor.
+ */
+function laneAddr(g: MmaGemm, op: MmaOperand, hint: string, row: Expr, chunk: Expr, w: WarpPos, pre: Stmt[]) {
+  const l = op.layout?.kind === "xor_swizzle" ? op.layout : undefined;
+  if (l && (l.mask + 1) << l.shift > 8) {
+    // The XOR depends on row bits the offsets change: fold nothing, use the layout as is.
+    return (rowOff: Expr, chunkOff: Expr): Ref =>
+      at(op, add(row, rowOff), mul(add(chunk, chunkOff), int(8)));
+  }
+  if (!l) {
+    const start = letI32(g, hint, add(mul(row, int(op.cols)), mul(chunk, int(8))), pre);
+    return (rowOff: Expr, chunkOff: Expr): Ref =>
+      ({ buf: op.buf, idx: [add(op.base, add(start, add(mul(rowOff, int(op.cols)), mul(chunkOff, int(8)))))] });
+  }
+  const rowStart = letI32(g, `${hint}row`, mul(row, int(op.cols)), pre);
+  const ch = letI32(g, `${hint}chunk`, chunk, pre);
+  // A and B usually share a swizzle: one per-lane XOR term serves both.
+  const key = `${l.mask},${l.shift}`;
+  let xor = w.xors.get(key);
+  if (!xor) {
+    xor = letI32(g, `${hint}xor`, bin("&", bin(">>", mod(w.lane, 8), int(l.shift)), int(l.mask)), pre);
+    w.xors.set(key, xor);
+  }
+  return (rowOff: Expr, chunkOff: Expr): Ref => ({
+    buf: op.buf,
+    idx: [add(op.base, add(add(rowStart, mul(rowOff, int(op.cols))), mul(bin("^", add(ch, chunkOff), xor), int(8))))],
+  });
+}
 
 /** A as four 8x8 matrices per m-tile, ordered like the mma A registers:
  *  (m 0-7, k 0-7), (m 8-15, k 0-7), (m 0-7, k 8-15), (m 8-15, k 8-15).
  *  Stored [M, K]: plain ldmatrix gives row-major fragments. Stored [K, M]: the same matrices
  *  read as their transposes, with .trans. */
-function ldmatrixA(g: MmaGemm, p: Plan, af: string, lane: Expr, warpM: Expr, pre: Stmt[]): Loader {
-  // Lane l addresses row l % 8 of matrix l / 8; matrix q is m-half q & 1, k-half q >> 1.
-  const r = mod(lane, 8), q = div(lane, 8);
-  const mHalf = mul(bin("&", q, int(1)), int(8));
-  const kHalf = mul(bin(">>", q, int(1)), int(8));
-  const mLane = letI32(g, "am", add(warpM, g.transA ? mHalf : add(r, mHalf)), pre);
-  const kLane = letI32(g, "ak", g.transA ? add(r, kHalf) : kHalf, pre);
-  return (k0) => unroll(g, "i", p.mTiles, (i) => {
-    const m = add(mLane, mul(i, int(16))), k = add(kLane, k0);
-    const addr = g.transA ? at(g.a, k, m) : at(g.a, m, k);
-    return [{ k: "ldmatrix", dst: { buf: af, idx: [mul(i, int(8))] }, addr, num: 4, trans: g.transA }];
-  });
+function ldmatrixA(g: MmaGemm, p: Plan, af: string, w: WarpPos, pre: Stmt[]): Loader {
+  // Lane l addresses row l % 8 of matrix q = l / 8; matrix q is m-half q & 1, k-half q >> 1.
+  const r = mod(w.lane, 8), q = div(w.lane, 8);
+  const mHalf = bin("&", q, int(1)), kHalf = bin(">>", q, int(1));
+  const m16 = mul(w.tm, int(2)); // the warp's first m-tile, in 8-element units
+  const addr = g.transA
+    ? laneAddr(g, g.a, "a", add(r, mul(kHalf, int(8))), add(m16, mHalf), w, pre)
+    : laneAddr(g, g.a, "a", add(add(mul(m16, int(8)), r), mul(mHalf, int(8))), kHalf, w, pre);
+  return (kk) => unroll(g, "i", p.mTiles, (i) => [{
+    k: "ldmatrix", dst: { buf: af, idx: [mul(i, int(8))] }, num: 4, trans: g.transA,
+    addr: g.transA ? addr(mul(kk, int(16)), mul(i, int(2))) : addr(mul(i, int(16)), mul(kk, int(2))),
+  }]);
 }
 
 /** B per n-tile is two 8x8 matrices (k 0-7, k 8-15) of 8 n-columns, lane (g, t) holding
  *  k = 2t + {0,1} of column g: that is the row-major read of a stored [N, K] tile, or the
- *  .trans read of a stored [K, N] one. x4 covers n-tiles 2j and 2j+1; an odd last tile x2. */
-function ldmatrixB(g: MmaGemm, p: Plan, bf: string, lane: Expr, warpN: Expr, pre: Stmt[]): Loader {
-  const r = mod(lane, 8), q = div(lane, 8);
-  const kHalf = mul(bin("&", q, int(1)), int(8));
-  const nHalf = mul(bin(">>", q, int(1)), int(8));
-  const kLane = letI32(g, "bk", g.transB ? kHalf : add(r, kHalf), pre);
-  const nLane = letI32(g, "bn", add(warpN, g.transB ? add(r, nHalf) : nHalf), pre);
+ *  .trans read of a stored [K, N] one. x4 covers n-tiles 2j and 2j+1 (matrix q: k-half
+ *  q & 1, n-tile q >> 1); an odd last tile takes an x2, whose lanes 0-15 address exactly
+ *  what the x4's do (q >> 1 = 0), so it shares their lane addresses. */
+function ldmatrixB(g: MmaGemm, p: Plan, bf: string, w: WarpPos, pre: Stmt[]): Loader {
+  const r = mod(w.lane, 8), q = div(w.lane, 8);
+  const kHalf = bin("&", q, int(1)), nHalf = bin(">>", q, int(1));
+  const addr = g.transB
+    ? laneAddr(g, g.b, "b", add(add(mul(w.tn, int(8)), r), mul(nHalf, int(8))), kHalf, w, pre)
+    : laneAddr(g, g.b, "b", add(r, mul(kHalf, int(8))), add(w.tn, nHalf), w, pre);
+  // n-tile offset nt (in tiles) and k-step kk as (rowOff, chunkOff) of the stored tile.
+  const at = (nt: Expr, kk: Expr) => (g.transB ? addr(mul(nt, int(8)), mul(kk, int(2))) : addr(mul(kk, int(16)), nt));
   const pairs = Math.floor(p.nTiles / 2);
-  const read = (n: Expr, k: Expr) => (g.transB ? at(g.b, n, k) : at(g.b, k, n));
-  return (k0) => {
-    const out = unroll(g, "j", pairs, (j) => [{
-      k: "ldmatrix", dst: { buf: bf, idx: [mul(j, int(8))] },
-      addr: read(add(nLane, mul(j, int(16))), add(kLane, k0)), num: 4, trans: !g.transB,
+  return (kk) => {
+    const out = unroll(g, "j", pairs, (j): Stmt[] => [{
+      k: "ldmatrix", dst: { buf: bf, idx: [mul(j, int(8))] }, num: 4, trans: !g.transB, addr: at(mul(j, int(2)), kk),
     }]);
-    if (p.nTiles % 2 === 1) {
-      // Lanes 16-31 give no address to an x2; point them at the same tile as lanes 0-15.
-      const n = add(add(warpN, g.transB ? r : int(0)), int((p.nTiles - 1) * 8));
-      out.push({ k: "ldmatrix", dst: { buf: bf, idx: [int((p.nTiles - 1) * 4)] },
-        addr: read(n, add(g.transB ? kHalf : add(r, kHalf), k0)), num: 2, trans: !g.transB });
-    }
+    if (p.nTiles % 2 === 1)
+      out.push({ k: "ldmatrix", dst: { buf: bf, idx: [int((p.nTiles - 1) * 4)] }, num: 2, trans: !g.transB, addr: at(int(p.nTiles - 1), kk) });
     return out;
   };
 }
@@ -250,21 +280,21 @@ function ldmatrixB(g: MmaGemm, p: Plan, bf: string, lane: Expr, warpN: Expr, pre
 // Plain-load fallback, straight from the mma fragment layouts (lane = 4 * group + t):
 //   A element e: m = group + 8 * ((e >> 1) & 1), k = 2t + (e & 1) + 8 * (e >> 2)
 //   B element e: k = 2t + (e & 1) + 8 * (e >> 1), n = group
-function scalarA(g: MmaGemm, p: Plan, af: string, lane: Expr, warpM: Expr): Loader {
-  const grp = div(lane, 4), t2 = mul(mod(lane, 4), int(2));
-  return (k0) => unroll(g, "i", p.mTiles, (i) => Array.from({ length: 8 }, (_, e): Stmt => {
-    const m = add(add(warpM, mul(i, int(16))), add(grp, int(8 * ((e >> 1) & 1))));
-    const k = add(k0, add(t2, int((e & 1) + 8 * (e >> 2))));
+function scalarA(g: MmaGemm, p: Plan, af: string, w: WarpPos): Loader {
+  const grp = div(w.lane, 4), t2 = mul(mod(w.lane, 4), int(2));
+  return (kk) => unroll(g, "i", p.mTiles, (i) => Array.from({ length: 8 }, (_, e): Stmt => {
+    const m = add(mul(add(w.tm, i), int(16)), add(grp, int(8 * ((e >> 1) & 1))));
+    const k = add(mul(kk, int(16)), add(t2, int((e & 1) + 8 * (e >> 2))));
     const ref = g.transA ? at(g.a, k, m) : at(g.a, m, k);
     return { k: "store", buf: af, idx: [add(mul(i, int(8)), int(e))], value: { k: "load", buf: ref.buf, idx: ref.idx } };
   }));
 }
 
-function scalarB(g: MmaGemm, p: Plan, bf: string, lane: Expr, warpN: Expr): Loader {
-  const grp = div(lane, 4), t2 = mul(mod(lane, 4), int(2));
-  return (k0) => unroll(g, "j", p.nTiles, (j) => Array.from({ length: 4 }, (_, e): Stmt => {
-    const n = add(add(warpN, mul(j, int(8))), grp);
-    const k = add(k0, add(t2, int((e & 1) + 8 * (e >> 1))));
+function scalarB(g: MmaGemm, p: Plan, bf: string, w: WarpPos): Loader {
+  const grp = div(w.lane, 4), t2 = mul(mod(w.lane, 4), int(2));
+  return (kk) => unroll(g, "j", p.nTiles, (j) => Array.from({ length: 4 }, (_, e): Stmt => {
+    const n = add(mul(add(w.tn, j), int(8)), grp);
+    const k = add(mul(kk, int(16)), add(t2, int((e & 1) + 8 * (e >> 1))));
     const ref = g.transB ? at(g.b, n, k) : at(g.b, k, n);
     return { k: "store", buf: bf, idx: [add(mul(j, int(4)), int(e))], value: { k: "load", buf: ref.buf, idx: ref.idx } };
   }));

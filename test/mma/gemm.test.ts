@@ -62,6 +62,13 @@ describe("lowerGemmMma: stage offsets", () => {
   });
 });
 
+describe("lowerGemmMma: other xor swizzles", () => {
+  it("is correct when the XOR reads row bits above the low three (no per-lane folding)", () => {
+    for (const o of combos.filter((x) => x.swizzle))
+      check({ m: 32, n: 32, k: 32, warpsM: 2, warpsN: 1, ...o, layout: { kind: "xor_swizzle", mask: 3, shift: 2 } });
+  });
+});
+
 describe("lowerGemmMma: random cases", () => {
   it("matches the float64 product", () => {
     const arb = fc.record({

@@ -11,6 +11,8 @@ export interface Case {
   transA: boolean; transB: boolean; swizzle: boolean; atype: "bf16" | "f16";
   /** Element offset of each tile in its shared buffer (the "stage offset"). */
   baseA?: number; baseB?: number;
+  /** A shared layout for both tiles instead of swizzleFor's choice. */
+  layout?: Layout;
 }
 
 export const caseName = (c: Case) =>
@@ -27,8 +29,8 @@ export function storedShapes(c: Case) {
 export function buildKernel(c: Case): Kernel {
   const threads = c.warpsM * c.warpsN * 32;
   const { a, b } = storedShapes(c);
-  const la = c.swizzle ? swizzleFor(a.cols) : undefined;
-  const lb = c.swizzle ? swizzleFor(b.cols) : undefined;
+  const la = c.layout ?? (c.swizzle ? swizzleFor(a.cols) : undefined);
+  const lb = c.layout ?? (c.swizzle ? swizzleFor(b.cols) : undefined);
   const baseA = c.baseA ?? 0, baseB = c.baseB ?? 0;
   const tx = v("tx");
   let counter = 0;
