@@ -1,0 +1,153 @@
+// Walks a thread-level launch body and writes the kernel's C++ statements, one IR statement
+// at a time. Scoping follows the IR: a let or alloc is visible to the end of its block.
+import { type Buffer, type Expr, type Ref, type Stmt, byteSize } from "../../ir/ir.ts";
+import { type BufInfo, type ExprCtx, ExprEmitter, type VarInfo } from "./expr.ts";
+import { type Env, evalInt } from "./fold.ts";
+import { elementCount } from "./smem.ts";
+import { cpAsyncLines, cpCommitLines, cpWaitLines, isTrue, ldmatrixLines, mmaLines, vcopyLines } from "./intrinsics.ts";
+import { cName } from "./names.ts";
+import { storageType } from "./types.ts";
+
+interface Frame { vars: Map<string, VarInfo>; bufs: Map<string, BufInfo> }
+
+export class BodyEmitter {
+  private readonly frames: Frame[] = [{ vars: new Map(), bufs: new Map() }];
+  private readonly ex: ExprEmitter;
+  private readonly ctx: ExprCtx;
+  private readonly lines: string[] = [];
+  private depth = 1;
+
+  constructor(private readonly env: Env) {
+    this.ctx = {
+      lookupVar: (n) => this.find((f) => f.vars.get(n)),
+      lookupBuf: (n) => this.find((f) => f.bufs.get(n)),
+      config: env,
+      indexType: "int64_t",
+    };
+    this.ex = new ExprEmitter(this.ctx);
+  }
+
+  defineVar(name: string, info: VarInfo): void { this.frames[this.frames.length - 1].vars.set(name, info); }
+  defineBuf(name: string, info: BufInfo): void { this.frames[this.frames.length - 1].bufs.set(name, info); }
+
+  helpers(): Set<string> { return this.ex.helpers; }
+
+  line(s: string): void { this.lines.push("  ".repeat(this.depth) + s); }
+  text(): string { return this.lines.join("\n"); }
+
+  block(ss: Stmt[]): void {
+    this.frames.push({ vars: new Map(), bufs: new Map() });
+    for (const s of ss) this.stmt(s);
+    this.frames.pop();
+  }
+
+  private find<T>(get: (f: Frame) => T | undefined): T | undefined {
+    for (let i = this.frames.length - 1; i >= 0; i--) {
+      const x = get(this.frames[i]);
+      if (x !== undefined) return x;
+    }
+    return undefined;
+  }
+
+  private nested(ss: Stmt[]): void {
+    this.depth++;
+    this.block(ss);
+    this.depth--;
+  }
+
+  private addr(r: Ref): string { return this.ex.address(r.buf, r.idx); }
+
+  private pred(e: Expr): { code: string; always: boolean } {
+    return { code: this.ex.emit(e).code, always: isTrue(e) };
+  }
+
+  private stmt(s: Stmt): void {
+    switch (s.k) {
+      case "alloc": return this.alloc(s.buf);
+      case "let": {
+        const c = cName(s.name);
+        this.line(`${s.mutable ? "" : "const "}${storageType(s.dtype)} ${c} = ${this.ex.emitStorage(s.value, s.dtype)};`);
+        this.defineVar(s.name, { c, dtype: s.dtype });
+        return;
+      }
+      case "assign": {
+        const vi = this.ctx.lookupVar(s.name);
+        if (!vi) throw new Error(`assignment to unbound variable ${s.name}`);
+        this.line(`${vi.c} = ${this.ex.emitStorage(s.value, vi.dtype)};`);
+        return;
+      }
+      case "store": {
+        const b = this.ex.buf(s.buf);
+        this.line(`${this.ex.elementRaw(b, s.idx)} = ${this.ex.emitStorage(s.value, b.dtype)};`);
+        return;
+      }
+      case "for": return this.loop(s, 0);
+      case "if": {
+        this.line(`if (${this.ex.emit(s.cond).code}) {`);
+        this.nested(s.then);
+        if (s.else.length > 0) {
+          this.line("} else {");
+          this.nested(s.else);
+        }
+        this.line("}");
+        return;
+      }
+      case "barrier": return this.line("__syncthreads();");
+      case "vcopy": {
+        const b = this.ex.buf(s.dst.buf);
+        const bytes = s.lanes * byteSize(b.dtype);
+        for (const l of vcopyLines(this.addr(s.dst), this.addr(s.src), bytes, this.pred(s.pred), b.scope === "global")) this.line(l);
+        return;
+      }
+      case "cp_async":
+        for (const l of cpAsyncLines(this.addr(s.dst), this.addr(s.src), s.bytes, this.pred(s.pred))) this.line(l);
+        return;
+      case "cp_commit": for (const l of cpCommitLines()) this.line(l); return;
+      case "cp_wait": for (const l of cpWaitLines(s.n)) this.line(l); return;
+      case "ldmatrix":
+        for (const l of ldmatrixLines(this.addr(s.dst), this.addr(s.addr), s.num, s.trans)) this.line(l);
+        return;
+      case "mma": {
+        const same = s.d.buf === s.c.buf && JSON.stringify(s.d.idx) === JSON.stringify(s.c.idx);
+        for (const l of mmaLines(s.atype, this.addr(s.d), this.addr(s.a), this.addr(s.b), this.addr(s.c), same)) this.line(l);
+        return;
+      }
+      case "copy": case "fill": case "gemm":
+        throw new Error(`tile-level statement '${s.k}' reached the CUDA emitter; lower the kernel first`);
+    }
+  }
+
+  private alloc(buf: Buffer): void {
+    const c = cName(buf.name);
+    if (buf.scope === "shared") {
+      // Declared at the top of the kernel (see emit.ts); only the scope binding happens here.
+      this.defineBuf(buf.name, { c, dtype: buf.dtype, scope: "shared", shape: buf.shape });
+      return;
+    }
+    if (buf.scope === "global") throw new Error(`global buffer ${buf.name} allocated inside a kernel`);
+    // 16-byte alignment lets mma/ldmatrix view 16-bit arrays as 32-bit registers and vcopy use uint4.
+    this.line(`__align__(16) ${storageType(buf.dtype)} ${c}[${elementCount(buf, this.env)}];`);
+    this.defineBuf(buf.name, { c, dtype: buf.dtype, scope: buf.scope, shape: buf.shape });
+  }
+
+  private loop(s: Extract<Stmt, { k: "for" }>, i: number): void {
+    if (i === s.vars.length) {
+      this.block(s.body);
+      return;
+    }
+    const c = cName(s.vars[i]);
+    const start = this.ex.emit(s.starts[i]).code;
+    const s0 = evalInt(s.starts[i], this.env), e0 = evalInt(s.extents[i], this.env);
+    const end = s0 !== undefined && e0 !== undefined ? String(s0 + e0)
+      : s0 === 0 ? this.ex.emit(s.extents[i]).code
+      : this.ex.binary("+", this.ex.emit(s.starts[i]), this.ex.emit(s.extents[i])).code;
+    if (s.kind === "unroll") this.line("#pragma unroll");
+    this.line(`for (int ${c} = ${start}; ${c} < ${end}; ++${c}) {`);
+    this.frames.push({ vars: new Map([[s.vars[i], { c, dtype: "i32" }]]), bufs: new Map() });
+    this.depth++;
+    this.loop(s, i + 1);
+    this.depth--;
+    this.frames.pop();
+    this.line("}");
+  }
+}

@@ -1,0 +1,106 @@
+// emitCuda: a specialized thread-level Kernel -> one .cu (kernel + C launcher) and its .h.
+// The kernel body comes from walking the IR (body.ts); only the host side uses templates.
+import { CompileError, type Kernel } from "../../ir/ir.ts";
+import { BodyEmitter } from "./body.ts";
+import { type Env, evalInt } from "./fold.ts";
+import { emitHost } from "./host.ts";
+import { cName } from "./names.ts";
+import { carveSmem } from "./smem.ts";
+import { storageType } from "./types.ts";
+
+export interface CudaOutput {
+  /** Self-contained translation unit: the header's declarations, the kernel, the launcher. */
+  cu: string;
+  h: string;
+  /** Name of the __global__ function in the compiled module (extern "C", unmangled). */
+  kernelSymbol: string;
+  /** Name of the host launcher function (`<launcher>_error_string` is its companion). */
+  launcher: string;
+  /** Dynamic shared memory the kernel is launched with, bytes. */
+  smemBytes: number;
+  threads: number;
+}
+
+export interface EmitOptions {
+  /** Launcher name; defaults to kernel.name. Use to tell specializations apart in one library. */
+  name?: string;
+}
+
+const HELPERS: Record<string, string> = {
+  // Math.round semantics (ties toward +infinity), unlike C's round().
+  "tm_round:f32": "static __device__ __forceinline__ float tm_round(float x) { const float f = floorf(x); return x - f >= 0.5f ? f + 1.0f : f; }",
+  "tm_round:f64": "static __device__ __forceinline__ double tm_round(double x) { const double f = floor(x); return x - f >= 0.5 ? f + 1.0 : f; }",
+  "tm_sigmoid:f32": "static __device__ __forceinline__ float tm_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }",
+  "tm_sigmoid:f64": "static __device__ __forceinline__ double tm_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }",
+};
+
+function prelude(used: Set<string>): string[] {
+  const out = Object.keys(HELPERS).filter((h) => used.has(h)).map((h) => HELPERS[h]);
+  return out.length > 0 ? ["", ...out] : [];
+}
+
+export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
+  const L = k.launch;
+  const loc = k.loc;
+  if (L.level !== "thread")
+    throw new CompileError([{ loc, severity: "error", message: `kernel ${k.name} is not lowered to thread level; the CUDA emitter needs launch.level "thread"` }]);
+  const env: Env = { ...k.config };
+  const threads = evalInt(L.threads, env);
+  if (threads === undefined || threads <= 0 || threads > 1024 || threads % 32 !== 0)
+    throw new CompileError([{ loc, severity: "error", message: `kernel ${k.name}: threads per block must be a constant multiple of 32 in [32, 1024]` }]);
+  if (L.grid.length < 1 || L.grid.length > 3 || L.blockVars.length > L.grid.length)
+    throw new Error(`kernel ${k.name}: grid has ${L.grid.length} dims and ${L.blockVars.length} block vars`);
+
+  const name = cName(opts.name ?? k.name);
+  const kernelSymbol = `${name}_kernel`;
+  const { slots, total } = carveSmem(L.body, env);
+  const smemBytes = Math.max(total, k.smemBytes ?? 0);
+
+  const b = new BodyEmitter(env);
+  const sig: string[] = [];
+  for (const p of k.params) {
+    const c = cName(p.name);
+    if (p.kind === "tensor") {
+      sig.push(`${p.output ? "" : "const "}${storageType(p.dtype)}* __restrict__ ${c}`);
+      b.defineBuf(p.name, { c, dtype: p.dtype, scope: "global", shape: p.shape ?? [] });
+    } else {
+      sig.push(`${storageType(p.dtype)} ${c}`);
+      b.defineVar(p.name, { c, dtype: p.dtype });
+    }
+  }
+  for (const d of k.dims) {
+    sig.push(`int ${cName(d)}`);
+    b.defineVar(d, { c: cName(d), dtype: "i32" });
+  }
+
+  if (slots.length > 0) b.line("extern __shared__ __align__(128) unsigned char smem[];");
+  for (const s of slots)
+    b.line(`${storageType(s.buf.dtype)}* const ${cName(s.buf.name)} = reinterpret_cast<${storageType(s.buf.dtype)}*>(smem + ${s.offset});`);
+  const axes = ["x", "y", "z"];
+  L.blockVars.forEach((v, i) => {
+    b.line(`const int ${cName(v)} = blockIdx.${axes[i]};`);
+    b.defineVar(v, { c: cName(v), dtype: "i32" });
+  });
+  if (L.threadVar) {
+    b.line(`const int ${cName(L.threadVar)} = threadIdx.x;`);
+    b.defineVar(L.threadVar, { c: cName(L.threadVar), dtype: "i32" });
+  }
+  b.block(L.body);
+
+  const host = emitHost(k, { name, kernelName: k.name, kernelSymbol, threads, smemBytes, env });
+  const kernelText = [
+    `extern "C" __global__ void __launch_bounds__(${threads}) ${kernelSymbol}(${sig.join(", ")}) {`,
+    b.text(),
+    "}",
+  ].join("\n");
+  const cu = [
+    host.header.replace("#pragma once\n", ""),
+    "#include <cuda_runtime.h>",
+    ...prelude(b.helpers()),
+    "",
+    kernelText,
+    "",
+    host.launcher,
+  ].join("\n");
+  return { cu, h: host.header, kernelSymbol, launcher: name, smemBytes, threads };
+}

@@ -1,0 +1,1 @@
+export { emitCuda, type CudaOutput, type EmitOptions } from "./emit.ts";

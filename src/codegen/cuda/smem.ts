@@ -1,0 +1,40 @@
+// Shared buffers are carved from one dynamic `smem` array, in order of first allocation.
+// Each starts on a 128-byte boundary: cp.async/ldmatrix need 16, and the XOR swizzles assume
+// a tile's rows start at the same bank phase, which a 128-byte base guarantees.
+import { type Buffer, type Stmt, byteSize } from "../../ir/ir.ts";
+import { type Env, constInt } from "./fold.ts";
+
+export interface SmemSlot { buf: Buffer; offset: number; bytes: number }
+
+export const SMEM_ALIGN = 128;
+
+export function sharedAllocs(body: Stmt[]): Buffer[] {
+  const out: Buffer[] = [];
+  const walk = (ss: Stmt[]) => {
+    for (const s of ss) {
+      if (s.k === "alloc" && s.buf.scope === "shared") out.push(s.buf);
+      else if (s.k === "for") walk(s.body);
+      else if (s.k === "if") { walk(s.then); walk(s.else); }
+    }
+  };
+  walk(body);
+  return out;
+}
+
+export function elementCount(b: Buffer, env: Env): number {
+  return b.shape.reduce((n, e) => n * constInt(e, env, `shape of ${b.name}`), 1);
+}
+
+export function carveSmem(body: Stmt[], env: Env): { slots: SmemSlot[]; total: number } {
+  const slots: SmemSlot[] = [];
+  const seen = new Set<string>();
+  let offset = 0;
+  for (const buf of sharedAllocs(body)) {
+    if (seen.has(buf.name)) throw new Error(`shared buffer ${buf.name} is allocated twice`);
+    seen.add(buf.name);
+    const bytes = elementCount(buf, env) * byteSize(buf.dtype);
+    slots.push({ buf, offset, bytes });
+    offset += Math.ceil(bytes / SMEM_ALIGN) * SMEM_ALIGN;
+  }
+  return { slots, total: offset };
+}

@@ -1,0 +1,130 @@
+// nvcc through execa: compile a .cu to cubin / ptx / object for sm_80 or sm_90a, with a
+// content-hash cache and the ptxas resource report parsed per kernel.
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { type KernelResources, parsePtxasInfo } from "./ptxas.ts";
+
+export type { KernelResources } from "./ptxas.ts";
+export { parsePtxasInfo } from "./ptxas.ts";
+
+export type Arch = "sm_80" | "sm_90a";
+export type Output = "cubin" | "ptx" | "obj";
+
+export interface CompileOptions {
+  arch: Arch;
+  outputs: Output[];
+  /** Defaults to <repo>/.cache/nvcc. */
+  cacheDir?: string;
+  extraFlags?: string[];
+  /** The nvcc executable; defaults to `nvcc` looked up on PATH. */
+  nvcc?: string;
+}
+
+export interface CompileResult {
+  cubin?: Buffer;
+  ptx?: string;
+  /** Path of the object file (`obj` output); the file lives in the cache. */
+  objPath?: string;
+  /** ptxas report per kernel symbol (from the cubin or obj compile; empty for ptx alone). */
+  resources: Record<string, KernelResources>;
+  log: string;
+  cached: boolean;
+  /** Cache entry folder: the .cu, outputs and log are kept there. */
+  dir: string;
+}
+
+export const NVCC_MISSING = "nvcc not found on PATH; install the CUDA toolkit or pass --emit cu to only write source";
+
+/** nvcc is not installed: the caller can still write the .cu (check `instanceof` or `code`). */
+export class NvccNotFoundError extends Error {
+  readonly code = "NVCC_NOT_FOUND";
+  constructor() { super(NVCC_MISSING); }
+}
+
+/** nvcc ran and failed. The message holds its output, the kept .cu and the command to rerun. */
+export class NvccError extends Error {
+  readonly code = "NVCC_FAILED";
+  constructor(readonly stderr: string, readonly cuPath: string, readonly command: string) {
+    super(`nvcc failed:\n${stderr.trim()}\nsource kept at: ${cuPath}\nreproduce with:\n  ${command}`);
+  }
+}
+
+const REPO = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+const versions = new Map<string, string>();
+
+async function nvccVersion(nvcc: string): Promise<string> {
+  const key = `${nvcc}\0${process.env.PATH ?? ""}`;
+  const known = versions.get(key);
+  if (known !== undefined) return known;
+  try {
+    const r = await execa(nvcc, ["--version"]);
+    versions.set(key, r.stdout);
+    return r.stdout;
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") throw new NvccNotFoundError();
+    throw e;
+  }
+}
+
+export async function nvccAvailable(nvcc = "nvcc"): Promise<boolean> {
+  try {
+    await nvccVersion(nvcc);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function archFlags(arch: Arch): string[] {
+  return arch === "sm_90a" ? ["-gencode=arch=compute_90a,code=sm_90a"] : ["-arch=sm_80"];
+}
+
+const KIND_FLAG: Record<Output, string> = { cubin: "-cubin", ptx: "-ptx", obj: "-c" };
+const FILE: Record<Output, string> = { cubin: "out.cubin", ptx: "out.ptx", obj: "out.o" };
+
+const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+export async function compileCuda(cu: string, opts: CompileOptions): Promise<CompileResult> {
+  const nvcc = opts.nvcc ?? "nvcc";
+  const version = await nvccVersion(nvcc);
+  const flags = [...archFlags(opts.arch), "-O3", "-std=c++17", "-Xptxas", "-v", ...(opts.extraFlags ?? [])];
+  const hash = createHash("sha256").update(JSON.stringify({ cu, flags, version })).digest("hex").slice(0, 32);
+  const dir = join(resolve(opts.cacheDir ?? join(REPO, ".cache", "nvcc")), hash);
+  mkdirSync(dir, { recursive: true });
+  const cuPath = join(dir, "kernel.cu");
+  if (!existsSync(cuPath)) writeFileSync(cuPath, cu);
+  const logPath = join(dir, "ptxas.log");
+
+  const wanted = [...new Set(opts.outputs)];
+  const missing = wanted.filter((o) => !existsSync(join(dir, FILE[o])));
+  // ptxas runs for cubin/obj only; a cached entry without its log is recompiled.
+  const needLog = wanted.some((o) => o !== "ptx") && !existsSync(logPath);
+  const toRun = needLog && missing.length === 0 ? [wanted.find((o) => o !== "ptx")!] : missing;
+  const logs: string[] = [];
+  await Promise.all(toRun.map(async (o) => {
+    const tmp = `${join(dir, FILE[o])}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+    const args = [KIND_FLAG[o], ...flags, "-o", tmp, cuPath];
+    const r = await execa(nvcc, args, { reject: false, all: true });
+    const command = `cd ${quote(dir)} && ${[nvcc, ...args.map((a) => (a === tmp ? join(dir, FILE[o]) : a))].map(quote).join(" ")}`;
+    if (r.failed) throw new NvccError(r.all ?? `${r.stderr}\n${r.stdout}`, cuPath, command);
+    renameSync(tmp, join(dir, FILE[o]));
+    const out = r.all ?? "";
+    logs.push(out);
+    if (o !== "ptx") writeFileSync(`${logPath}.tmp-${process.pid}`, out), renameSync(`${logPath}.tmp-${process.pid}`, logPath);
+  }));
+
+  const log = existsSync(logPath) ? readFileSync(logPath, "utf8") : logs.join("\n");
+  const res: CompileResult = {
+    resources: parsePtxasInfo(log),
+    log,
+    cached: toRun.length === 0,
+    dir,
+  };
+  if (wanted.includes("cubin")) res.cubin = readFileSync(join(dir, FILE.cubin));
+  if (wanted.includes("ptx")) res.ptx = readFileSync(join(dir, FILE.ptx), "utf8");
+  if (wanted.includes("obj")) res.objPath = join(dir, FILE.obj);
+  return res;
+}
