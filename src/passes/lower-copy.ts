@@ -1,0 +1,195 @@
+// Thread-level lowering of tile copies and fills.
+//  - a fragment on either side: each thread moves its own slots (no barrier needed);
+//  - otherwise cooperative: the block's threads stride over the tile's elements, with
+//    16-byte vectors between global and shared memory when alignment allows (checked at
+//    run time on the global's row length, which is a run-time dim);
+//  - globals are masked at their bounds: loads outside read 0, stores outside are dropped.
+import { type DType, type Expr, type Region, type Stmt, bin, byteSize, int } from "../ir/ir.ts";
+import { TRUE, evalConst, fold } from "../ir/expr.ts";
+import {
+  type BufInfo, type Ctx, addr, constExtents, countedLoop, fragLayout, fragShape, guard, inBounds, info, letI32,
+  regionIdx, slotsOf, squeezed, unflatten,
+} from "./lower-ctx.ts";
+import { fragCoordExpr } from "./frag-coord.ts";
+
+const cast = (t: DType, have: DType, e: Expr): Expr => (t === have ? e : { k: "cast", dtype: t, a: e });
+const zero = (t: DType): Expr => (t === "f32" || t === "f64" || t === "f16" || t === "bf16" || t.startsWith("fp8") ? { k: "float", v: 0, dtype: t === "f32" ? undefined : t } : { k: "int", v: 0, dtype: t === "i32" ? undefined : t });
+
+export interface CopyMode {
+  /** Inside a cp.async pipeline: vectors become cp_async, `valid` predicates the whole copy. */
+  async?: boolean;
+  valid?: Expr;
+}
+
+/** Moves one element src[si] -> dst[di] if pred; non-global destinations read 0 otherwise. */
+function moveElem(c: Ctx, dst: BufInfo, di: Expr[], src: BufInfo, si: Expr[], pred: Expr): Stmt[] {
+  const dref = addr(c, dst.buf.name, di), sref = addr(c, src.buf.name, si);
+  if (dst.buf.dtype === src.buf.dtype) return [{ k: "vcopy", dst: dref, src: sref, lanes: 1, pred: fold(pred) }];
+  const store = (value: Expr): Stmt => ({ k: "store", buf: dref.buf, idx: dref.idx, value });
+  const val = cast(dst.buf.dtype, src.buf.dtype, { k: "load", buf: sref.buf, idx: sref.idx });
+  return guard(pred, [store(val)], dst.buf.scope === "global" ? [] : [store(zero(dst.buf.dtype))]);
+}
+
+/** Fragment coordinates of a slot, as indices of the fragment buffer (rank 1 or 2). */
+function slotIndex(c: Ctx, f: BufInfo, slot: Expr, pre: Stmt[]): { idx: Expr[]; valid: Expr } {
+  const co = fragCoordExpr(fragLayout(f), fragShape(c, f), c.tx, slot);
+  const row = letI32(c, "r", co.row, pre), col = letI32(c, "c", co.col, pre);
+  return { idx: f.shape.length === 1 ? [col] : [row, col], valid: co.valid ?? TRUE };
+}
+
+/** Squeezed coordinates of buffer index idx inside region r, and whether it lies inside. */
+function regionLocal(r: Region, idx: Expr[]): { q: Expr[]; inside: Expr } {
+  const ext = constExtents(r);
+  let inside: Expr = TRUE;
+  const q: Expr[] = [];
+  idx.forEach((i, d) => {
+    const local = fold(bin("-", i, r.offsets[d]!));
+    if (!(r.offsets[d]!.k === "int" && r.offsets[d]!.v === 0)) inside = bin("&&", inside, bin(">=", local, int(0)));
+    inside = bin("&&", inside, bin("<", local, int(ext[d]!)));
+    if (ext[d] !== 1) q.push(local);
+  });
+  return { q: q.length ? q : [int(0)], inside: fold(inside) };
+}
+
+/** Per-slot copy between a fragment and another buffer (either direction). */
+function copyFragment(c: Ctx, s: { src: Region; dst: Region }, fragIsDst: boolean): Stmt[] {
+  const fr = fragIsDst ? s.dst : s.src, other = fragIsDst ? s.src : s.dst;
+  const f = info(c, fr.buf), o = info(c, other.buf);
+  // A fragment's extents that exceed the fragment (whole tile) need no membership test.
+  return countedLoop(c, "s", int(slotsOf(c, f)), (slot) => {
+    const pre: Stmt[] = [];
+    const { idx, valid } = slotIndex(c, f, slot, pre);
+    const { q, inside } = regionLocal(fr, idx);
+    const oi = regionIdx(other, q);
+    const fref = { buf: f.buf.name, idx: [slot] };
+    const fval: Expr = { k: "load", buf: f.buf.name, idx: [slot] };
+    const oref = addr(c, o.buf.name, oi);
+    const bounds = inBounds(c, o.buf.name, oi);
+    let body: Stmt[];
+    if (fragIsDst) {
+      const val = cast(f.buf.dtype, o.buf.dtype, { k: "load", buf: oref.buf, idx: oref.idx });
+      body = guard(bounds, [{ k: "store", buf: fref.buf, idx: fref.idx, value: val }],
+        [{ k: "store", buf: fref.buf, idx: fref.idx, value: zero(f.buf.dtype) }]);
+    } else {
+      body = guard(bounds, [{ k: "store", buf: oref.buf, idx: oref.idx, value: cast(o.buf.dtype, f.buf.dtype, fval) }]);
+    }
+    return [...pre, ...guard(bin("&&", valid, inside), body)];
+  });
+}
+
+/** Vector width (elements) usable between these buffers, or 0. */
+function vectorLanes(c: Ctx, src: BufInfo, sr: Region, dst: BufInfo, dr: Region): number {
+  if (src.buf.dtype !== dst.buf.dtype) return 0;
+  const scopes = [src.buf.scope, dst.buf.scope].sort().join(",");
+  if (scopes !== "global,shared") return 0;
+  const lanes = 16 / byteSize(src.buf.dtype);
+  if (lanes < 2) return 0;
+  const sq = squeezed(sr);
+  const last = sq[sq.length - 1]!;
+  if (last % lanes !== 0) return 0;
+  // The vectorized dim must be the last dim of both buffers (contiguous in memory).
+  for (const r of [sr, dr]) if (evalConst(r.extents[r.extents.length - 1]!) !== last) return 0;
+  const [g, gr, sh, shr] = src.buf.scope === "global" ? [src, sr, dst, dr] : [dst, dr, src, sr];
+  if (g.align !== undefined && g.align < 16) return 0;
+  if (evalConst(bin("%", gr.offsets[gr.offsets.length - 1]!, int(lanes))) !== 0) return 0;
+  const cols = sh.shape[sh.shape.length - 1]!;
+  if (cols % lanes !== 0 || evalConst(bin("%", shr.offsets[shr.offsets.length - 1]!, int(lanes))) !== 0) return 0;
+  if (sh.buf.layout?.kind === "xor_swizzle" && lanes !== 8) return 0;
+  return lanes;
+}
+
+/** Cooperative copy: threads stride over the tile, `lanes` elements at a time. */
+function cooperative(c: Ctx, s: { src: Region; dst: Region }, lanes: number, mode: CopyMode): Stmt[] {
+  const src = info(c, s.src.buf), dst = info(c, s.dst.buf);
+  const sq = squeezed(s.src);
+  const total = sq.reduce((a, b) => a * b, 1);
+  const units = total / lanes;
+  const valid = mode.valid ?? TRUE;
+  return countedLoop(c, "it", int(Math.ceil(units / c.threads)), (it) => {
+    const pre: Stmt[] = [];
+    const u = letI32(c, "u", bin("+", bin("*", it, int(c.threads)), c.tx), pre);
+    const q = unflatten(fold(bin("*", u, int(lanes))), sq);
+    const si = regionIdx(s.src, q), di = regionIdx(s.dst, q);
+    let body: Stmt[];
+    if (lanes === 1) {
+      body = moveElem(c, dst, di, src, si, bin("&&", valid, bin("&&", inBounds(c, src.buf.name, si), inBounds(c, dst.buf.name, di))));
+    } else {
+      const [gname, gi] = src.buf.scope === "global" ? [src.buf.name, si] : [dst.buf.name, di];
+      const g = info(c, gname);
+      const lastDim = g.buf.shape[g.buf.shape.length - 1]!;
+      const pred = fold(bin("&&", valid, bin("&&", inBounds(c, gname, gi, true),
+        bin("<=", bin("+", gi[gi.length - 1]!, int(lanes)), lastDim))));
+      const dref = addr(c, dst.buf.name, di), sref = addr(c, src.buf.name, si);
+      body = mode.async && dst.buf.scope === "shared"
+        ? [{ k: "cp_async", dst: dref, src: sref, bytes: 16, pred }]
+        : [{ k: "vcopy", dst: dref, src: sref, lanes, pred }];
+    }
+    return [...pre, ...guard(units % c.threads === 0 ? TRUE : bin("<", u, int(units)), body)];
+  });
+}
+
+/** Every thread moves every element (per-thread local buffers). */
+function perThread(c: Ctx, s: { src: Region; dst: Region }): Stmt[] {
+  const src = info(c, s.src.buf), dst = info(c, s.dst.buf);
+  const sq = squeezed(s.src);
+  const total = sq.reduce((a, b) => a * b, 1);
+  return countedLoop(c, "e", int(total), (e) => {
+    const q = unflatten(e, sq);
+    const si = regionIdx(s.src, q), di = regionIdx(s.dst, q);
+    return moveElem(c, dst, di, src, si, bin("&&", inBounds(c, src.buf.name, si), inBounds(c, dst.buf.name, di)));
+  });
+}
+
+const writesShared = (c: Ctx, r: Region) => info(c, r.buf).buf.scope === "shared";
+
+export function lowerCopy(c: Ctx, s: { src: Region; dst: Region }, mode: CopyMode = {}): Stmt[] {
+  const src = info(c, s.src.buf), dst = info(c, s.dst.buf);
+  if (dst.buf.scope === "fragment" && src.buf.scope === "fragment") {
+    // Same layout and shape: slot to slot.
+    return countedLoop(c, "s", int(slotsOf(c, dst)), (slot) =>
+      [{ k: "store", buf: dst.buf.name, idx: [slot], value: cast(dst.buf.dtype, src.buf.dtype, { k: "load", buf: src.buf.name, idx: [slot] }) }]);
+  }
+  if (dst.buf.scope === "fragment") return copyFragment(c, s, true);
+  if (src.buf.scope === "fragment") return withBarriers(c, writesShared(c, s.dst), copyFragment(c, s, false));
+  if (src.buf.scope === "local" || dst.buf.scope === "local") return perThread(c, s);
+  const lanes = vectorLanes(c, src, s.src, dst, s.dst);
+  let out: Stmt[];
+  if (lanes > 1) {
+    const g = src.buf.scope === "global" ? src : dst;
+    const cond = fold(bin("==", bin("%", g.buf.shape[g.buf.shape.length - 1]!, int(lanes)), int(0)));
+    out = guard(cond, cooperative(c, s, lanes, mode), cooperative(c, s, 1, mode));
+  } else out = cooperative(c, s, 1, mode);
+  return mode.async ? out : withBarriers(c, writesShared(c, s.dst), out);
+}
+
+/** Cooperative writes to shared memory: wait for readers of the old contents before, and
+ *  for all writers after. simplify removes the doubled ones. */
+export function withBarriers(_c: Ctx, shared: boolean, body: Stmt[]): Stmt[] {
+  return shared ? [{ k: "barrier" }, ...body, { k: "barrier" }] : body;
+}
+
+export function lowerFill(c: Ctx, s: { dst: Region; value: Expr }): Stmt[] {
+  const d = info(c, s.dst.buf);
+  if (d.buf.scope === "fragment") {
+    return countedLoop(c, "s", int(slotsOf(c, d)), (slot) => {
+      const pre: Stmt[] = [];
+      const { idx, valid } = slotIndex(c, d, slot, pre);
+      const { inside } = regionLocal(s.dst, idx);
+      return [...pre, ...guard(bin("&&", valid, inside), [{ k: "store", buf: d.buf.name, idx: [slot], value: s.value }])];
+    });
+  }
+  const sq = squeezed(s.dst);
+  const total = sq.reduce((a, b) => a * b, 1);
+  const store = (e: Expr): Stmt[] => {
+    const di = regionIdx(s.dst, unflatten(e, sq));
+    const ref = addr(c, d.buf.name, di);
+    return guard(inBounds(c, d.buf.name, di), [{ k: "store", buf: ref.buf, idx: ref.idx, value: s.value }]);
+  };
+  if (d.buf.scope === "local") return countedLoop(c, "e", int(total), store);
+  const body = countedLoop(c, "it", int(Math.ceil(total / c.threads)), (it) => {
+    const pre: Stmt[] = [];
+    const e = letI32(c, "u", bin("+", bin("*", it, int(c.threads)), c.tx), pre);
+    return [...pre, ...guard(total % c.threads === 0 ? TRUE : bin("<", e, int(total)), store(e))];
+  });
+  return withBarriers(c, d.buf.scope === "shared", body);
+}

@@ -1,0 +1,164 @@
+// Shared state and helpers of the thread-level lowering (lower-threads.ts and the
+// per-operation files it calls).
+import {
+  CompileError, type Buffer, type Expr, type Kernel, type Layout, type Loc, type Ref, type Region, type Stmt,
+  bin, int, v,
+} from "../ir/ir.ts";
+import { TRUE, evalConst, fold } from "../ir/expr.ts";
+import { sharedIndex } from "../layout/swizzle.ts";
+import { fragmentSlots } from "../layout/fragment.ts";
+import type { Target } from "./types.ts";
+
+export interface BufInfo {
+  buf: Buffer;           // as declared at tile level
+  shape: number[];       // constant shape (non-global); NaN entries for globals
+  size: number;          // elements of one stage
+  stages: number;        // shared multi-buffering depth (1 when not pipelined)
+  align?: number;        // globals: guaranteed byte alignment of the base pointer
+}
+
+export interface Ctx {
+  k: Kernel;
+  target: Target;
+  threads: number;
+  tx: Expr;
+  fresh: (hint: string) => string;
+  bufs: Map<string, BufInfo>;
+  /** Stage index of multi-buffered shared buffers in the code being lowered. */
+  stage: Map<string, Expr>;
+  /** Statements to place at the top of the launch (registers of mma fragments). */
+  hoisted: Stmt[];
+  /** Lowers a tile-level statement list (lets the per-op files recurse). */
+  lowerBody: (c: Ctx, body: Stmt[]) => Stmt[];
+}
+
+export function fail(loc: Loc | undefined, message: string): never {
+  throw new CompileError([{ loc, message, severity: "error" }]);
+}
+
+export function info(c: Ctx, name: string): BufInfo {
+  const b = c.bufs.get(name);
+  if (!b) throw new Error(`lowerToThreads: unknown buffer '${name}'`);
+  return b;
+}
+
+/** The fragment's [rows, cols] view: rank 1 is one row. */
+export function fragShape(c: Ctx, b: BufInfo): { rows: number; cols: number; threads: number } {
+  const s = b.shape;
+  if (s.length === 1) return { rows: 1, cols: s[0]!, threads: c.threads };
+  if (s.length === 2) return { rows: s[0]!, cols: s[1]!, threads: c.threads };
+  fail(undefined, `fragment '${b.buf.name}' has rank ${s.length}; fragments are 1-d or 2-d`);
+}
+
+export function fragLayout(b: BufInfo): Layout {
+  return b.buf.layout ?? { kind: "cyclic" };
+}
+
+export function slotsOf(c: Ctx, b: BufInfo): number {
+  return fragmentSlots(fragLayout(b), fragShape(c, b));
+}
+
+const rowMajor = (shape: number[], idx: Expr[]): Expr =>
+  idx.reduce<Expr>((acc, i, d) => (d === 0 ? i : bin("+", bin("*", acc, int(shape[d]!)), i)), int(0));
+
+/** Thread-level address of element `idx` of a non-fragment buffer. */
+export function addr(c: Ctx, name: string, idx: Expr[]): Ref {
+  const b = info(c, name);
+  switch (b.buf.scope) {
+    case "global": return { buf: name, idx };
+    case "local": return { buf: name, idx: [fold(rowMajor(b.shape, idx))] };
+    case "shared": {
+      const flat = idx.length === 2 ? sharedIndex(b.buf.layout, b.shape[1]!, idx[0]!, idx[1]!) : rowMajor(b.shape, idx);
+      const st = c.stage.get(name);
+      return { buf: name, idx: [fold(st ? bin("+", bin("*", st, int(b.size)), flat) : flat)] };
+    }
+    case "fragment":
+      throw new Error(`addr: fragment '${name}' has no per-element address`);
+  }
+}
+
+/** Element offset of the current stage of a shared buffer (0 when single-buffered). */
+export function stageBase(c: Ctx, name: string): Expr {
+  const st = c.stage.get(name);
+  return st ? fold(bin("*", st, int(info(c, name).size))) : int(0);
+}
+
+/** Conservative: true only when e is built from non-negative literals and names that are
+ *  indices (dims, block/thread/loop vars), not scalar params. */
+export function nonNeg(c: Ctx, e: Expr): boolean {
+  switch (e.k) {
+    case "int": case "float": return e.v >= 0;
+    case "var": return !c.k.params.some((p) => p.name === e.name && p.kind === "scalar");
+    case "bin": return ["+", "*", "/", "%", "min", "max", "cdiv", ">>", "&"].includes(e.op) && nonNeg(c, e.a) && nonNeg(c, e.b);
+    default: return false;
+  }
+}
+
+/** idx lies inside the global buffer's shape. */
+export function inBounds(c: Ctx, name: string, idx: Expr[], skipLast = false): Expr {
+  const b = info(c, name);
+  if (b.buf.scope !== "global") return TRUE;
+  let p: Expr = TRUE;
+  idx.forEach((i, d) => {
+    if (skipLast && d === idx.length - 1) return;
+    if (!nonNeg(c, i)) p = bin("&&", p, bin(">=", i, int(0)));
+    p = bin("&&", p, bin("<", i, b.buf.shape[d]!));
+  });
+  return fold(p);
+}
+
+export const constExtents = (r: Region): number[] => r.extents.map((e) => {
+  const n = evalConst(e);
+  if (n === undefined) throw new Error(`lowerToThreads: extent of '${r.buf}' is not constant (run inferTypes first)`);
+  return n;
+});
+
+/** Extents with the 1s dropped: the index space a copy iterates ([1] for a single element). */
+export function squeezed(r: Region): number[] {
+  const s = constExtents(r).filter((n) => n !== 1);
+  return s.length ? s : [1];
+}
+
+/** Buffer indices of squeezed coordinates q inside region r. */
+export function regionIdx(r: Region, q: Expr[]): Expr[] {
+  const ext = constExtents(r);
+  let j = 0;
+  const nonUnit = ext.filter((n) => n !== 1).length;
+  return r.offsets.map((o, d) => (ext[d] === 1 || nonUnit === 0 ? o : fold(bin("+", o, q[j++]!))));
+}
+
+/** Squeezed coordinates of the flat element index e (row-major over sq). */
+export function unflatten(e: Expr, sq: number[]): Expr[] {
+  const out: Expr[] = [];
+  let stride = 1;
+  for (let d = sq.length - 1; d >= 0; d--) {
+    const x = stride === 1 ? e : bin("/", e, int(stride));
+    out.unshift(fold(d === 0 ? x : bin("%", x, int(sq[d]!))));
+    stride *= sq[d]!;
+  }
+  return out;
+}
+
+/** A loop over [0, n) that codegen unrolls when short; the body alone when n is 1. */
+export function countedLoop(c: Ctx, hint: string, n: Expr, body: (i: Expr) => Stmt[], unrollMax = 32): Stmt[] {
+  const nn = evalConst(n);
+  if (nn === 0) return [];
+  if (nn === 1) return body(int(0));
+  const name = c.fresh(hint);
+  return [{ k: "for", vars: [name], starts: [int(0)], extents: [n], kind: nn !== undefined && nn <= unrollMax ? "unroll" : "serial", body: body(v(name)) }];
+}
+
+export function guard(cond: Expr, then: Stmt[], els: Stmt[] = []): Stmt[] {
+  const f = fold(cond);
+  if (f.k === "int" && f.v !== 0) return then;
+  if (f.k === "int" && f.v === 0) return els;
+  return [{ k: "if", cond: f, then, else: els }];
+}
+
+export function letI32(c: Ctx, hint: string, value: Expr, out: Stmt[]): Expr {
+  const f = fold(value);
+  if (f.k === "int" || f.k === "var") return f;
+  const name = c.fresh(hint);
+  out.push({ k: "let", name, dtype: "i32", value: f, mutable: false });
+  return v(name);
+}

@@ -1,0 +1,30 @@
+// The lowering pipeline, in order, in one place: tile-level kernel -> thread-level kernel.
+import type { Kernel, TunableValue } from "../ir/ir.ts";
+import { specialize } from "./specialize.ts";
+import { inferTypes } from "./infer-types.ts";
+import { inferLayouts } from "./infer-layouts.ts";
+import { lowerToThreads } from "./lower-threads.ts";
+import { simplify } from "./simplify.ts";
+import type { Pass, PassOptions, Target } from "./types.ts";
+
+export type { Target, PassOptions, Pass } from "./types.ts";
+export { SM80, SM90A, WGSL } from "./types.ts";
+
+export const PASSES: readonly { name: string; run: Pass }[] = [
+  { name: "specialize", run: specialize },
+  { name: "inferTypes", run: inferTypes },
+  { name: "inferLayouts", run: inferLayouts },
+  { name: "lowerToThreads", run: lowerToThreads },
+  { name: "simplify", run: simplify },
+];
+
+/** Runs every pass; `onStage` sees the kernel after each (for `--emit ir` and tests). */
+export function lower(k: Kernel, config: Record<string, TunableValue>, target: Target,
+  onStage?: (name: string, k: Kernel) => void): Kernel {
+  const opts: PassOptions = { config, target };
+  for (const p of PASSES) {
+    k = p.run(k, opts);
+    onStage?.(p.name, k);
+  }
+  return k;
+}

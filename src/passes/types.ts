@@ -1,0 +1,22 @@
+// What every pass receives besides the kernel.
+import type { Kernel, TunableValue } from "../ir/ir.ts";
+
+export interface Target {
+  arch: "sm_80" | "sm_90a" | "wgsl";
+  /** Tensor-core mma.sync available (never on WGSL). */
+  mma: boolean;
+  /** cp.async available (never on WGSL). */
+  cpAsync: boolean;
+}
+
+export const SM80: Target = { arch: "sm_80", mma: true, cpAsync: true };
+export const SM90A: Target = { arch: "sm_90a", mma: true, cpAsync: true };
+export const WGSL: Target = { arch: "wgsl", mma: false, cpAsync: false };
+
+export interface PassOptions {
+  /** Tunable values requested by the caller; missing ones take their defaults. */
+  config: Record<string, TunableValue>;
+  target: Target;
+}
+
+export type Pass = (k: Kernel, opts: PassOptions) => Kernel;

@@ -1,0 +1,60 @@
+// Helpers for semantic pass tests: run a kernel before and after lowering in the
+// interpreter on the same random inputs and compare the outputs.
+import type { Kernel, TunableValue } from "../../src/ir/ir.ts";
+import { parseKernel } from "../../src/ir/parse.ts";
+import { runKernel } from "../../src/interp/index.ts";
+import { randomTensor } from "../../src/numeric/random.ts";
+import { type TensorValue, zeros } from "../../src/numeric/tensor.ts";
+import { specialize } from "../../src/passes/specialize.ts";
+import { inferTypes } from "../../src/passes/infer-types.ts";
+import { lower, type Target } from "../../src/passes/pipeline.ts";
+
+export function tileLevel(k: Kernel, config: Record<string, TunableValue>, target: Target): Kernel {
+  return inferTypes(specialize(k, { config, target }));
+}
+
+export interface Case { dims: Record<string, number>; seed: number }
+
+/** Tensors for every param: inputs random, outputs zero-filled (shapes from the dims). */
+export function inputs(k: Kernel, dims: Record<string, number>, seed: number): Record<string, TensorValue> {
+  const out: Record<string, TensorValue> = {};
+  k.params.forEach((p, i) => {
+    if (p.kind !== "tensor") return;
+    const shape = (p.shape ?? []).map((e) => {
+      if (e.k === "var") return dims[e.name]!;
+      if (e.k === "int") return e.v;
+      throw new Error("test harness: shapes must be dims or literals");
+    });
+    out[p.name] = p.output ? zeros(p.dtype, shape) : randomTensor(p.dtype, shape, seed * 31 + i);
+  });
+  return out;
+}
+
+const clone = (t: Record<string, TensorValue>) =>
+  Object.fromEntries(Object.entries(t).map(([n, v]) => [n, { ...v, data: v.data.slice() }]));
+
+/** Runs the tile-level kernel and the fully lowered one; returns both output sets. */
+export function runBoth(src: string | Kernel, config: Record<string, TunableValue>, target: Target, c: Case) {
+  const k = typeof src === "string" ? parseKernel(src) : src;
+  const tile = tileLevel(k, config, target);
+  const thread = lower(k, config, target);
+  const ins = inputs(tile, c.dims, c.seed);
+  const a = clone(ins), b = clone(ins);
+  runKernel(tile, { tensors: a });
+  runKernel(thread, { tensors: b });
+  const outs = tile.params.filter((p) => p.output).map((p) => p.name);
+  return { outs, want: a, got: b, thread };
+}
+
+/** Largest |want - got| / (1 + |want|) over the outputs. */
+export function maxRelErr(outs: string[], want: Record<string, TensorValue>, got: Record<string, TensorValue>): number {
+  let m = 0;
+  for (const n of outs) {
+    const w = want[n]!.data, g = got[n]!.data;
+    for (let i = 0; i < w.length; i++) {
+      const e = Math.abs(w[i]! - g[i]!) / (1 + Math.abs(w[i]!));
+      if (!(e <= m)) m = Number.isNaN(e) ? Infinity : e;
+    }
+  }
+  return m;
+}
