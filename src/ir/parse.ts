@@ -406,7 +406,12 @@ class IrParser extends EmbeddedActionsParser {
     } });
     this.CONSUME(RParen);
     const s: Stmt & { k: "for" } = { k: "for", vars, starts, extents, kind, body: [] };
-    this.OPTION(() => { this.CONSUME(K.stages); s.stages = this.intOf(this.CONSUME(Num)); });
+    // `stages 3`, or before specialization an expression over tunables (for.stagesExpr).
+    this.OPTION(() => {
+      this.CONSUME(K.stages);
+      const e = this.SUBRULE3(this.expr);
+      this.ACTION(() => { if (e.k === "int" && e.dtype === undefined) s.stages = e.v; else s.stagesExpr = e; });
+    });
     s.body = this.SUBRULE(this.block);
     return s;
   });

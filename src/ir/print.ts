@@ -108,7 +108,7 @@ export function printStmt(s: Stmt, indent = 0): string {
     case "store": return `${pad}store ${s.buf}[${printExprs(s.idx)}] = ${printExpr(s.value)}`;
     case "for": {
       const ranges = s.starts.map((st, i) => `${printExpr(st)}, ${printExpr(s.extents[i]!)}`).join("; ");
-      const stages = s.stages !== undefined ? ` stages ${s.stages}` : "";
+      const stages = s.stagesExpr ? ` stages ${printExpr(s.stagesExpr)}` : s.stages !== undefined ? ` stages ${s.stages}` : "";
       return `${pad}for ${s.vars.join(", ")} in ${s.kind}(${ranges})${stages} ${printBlock(s.body, indent)}`;
     }
     case "if": {
