@@ -52,3 +52,17 @@ export const gemm_f16 = T.kernel(
     });
   },
 );
+
+// ---- what the checker compares against (runs in `tilemoe check`; plain float64)
+import { defineCheck, ref } from "tilemoe/check";
+
+const gemmCheck = (kernel: string) => defineCheck({
+  kernel,
+  // Tiny and ragged on purpose: 1, primes, and sizes that straddle every tile shape.
+  dims: { M: [1, 150], N: [1, 150], K: [1, 100] },
+  inputs: { A: { lo: -1, hi: 1 }, B: { lo: -1, hi: 1 } },
+  reference: ({ A, B }) => ({ C: ref.gemmRef(A!, B!, { transB: true }).data }),
+  reduction: ({ K }) => K!,
+});
+export const gemm_bf16_check = gemmCheck("gemm_bf16");
+export const gemm_f16_check = gemmCheck("gemm_f16");

@@ -1,0 +1,69 @@
+// Where `tilemoe check` runs a kernel: the CPU interpreter (tile-level IR, or the lowered
+// thread-level IR with its mma fragments and barriers), WebGPU, or the CUDA GPU runner.
+// Lowering is cached per config: one compile serves every shape of a run.
+import type { Kernel } from "../ir/ir.ts";
+import { lower, PASSES, SM80, SM90A, WGSL, type Target } from "../passes/pipeline.ts";
+import { runKernel } from "../interp/index.ts";
+import type { TensorValue } from "../numeric/tensor.ts";
+import { configKey, type Config } from "../tune/space.ts";
+import type { Backend } from "./run.ts";
+
+export const BACKENDS = ["interp", "cuda", "webgpu"] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+export interface BackendOptions { level: "tile" | "thread"; arch: "sm_80" | "sm_90a" }
+
+/** Lowered kernels by config, so that a check run lowers each config once. */
+export function loweringCache(target: Target, stopAfter?: string) {
+  const cache = new Map<string, Kernel>();
+  return (k: Kernel, config: Config): Kernel => {
+    const key = `${k.name}|${configKey(config)}`;
+    let low = cache.get(key);
+    if (!low) {
+      low = stopAfter ? lowerUntil(k, config, target, stopAfter) : lower(k, config, target);
+      cache.set(key, low);
+    }
+    return low;
+  };
+}
+
+/** The kernel after the pass named `last` (tile-level checks stop before lowering). */
+function lowerUntil(k: Kernel, config: Config, target: Target, last: string): Kernel {
+  if (!PASSES.some((p) => p.name === last)) throw new Error(`no pass named ${last}`);
+  for (const p of PASSES) {
+    k = p.run(k, { config, target });
+    if (p.name === last) break;
+  }
+  return k;
+}
+
+export async function backendFor(name: BackendName, opts: BackendOptions): Promise<Backend> {
+  switch (name) {
+    case "interp": {
+      const low = loweringCache(SM80, opts.level === "tile" ? "inferTypes" : undefined);
+      return async (k, c, tensors, scalars) => {
+        runKernel(low(k, c.config), { tensors, scalars }, { raceCheck: true });
+        return outputsOf(k, tensors);
+      };
+    }
+    case "webgpu": {
+      const { runWgsl, requireGpu } = await import("../../runtime/webgpu/host.ts");
+      await requireGpu(); // fail once, clearly, before drawing cases
+      const low = loweringCache(WGSL);
+      return async (k, c, tensors, scalars) => {
+        const r = await runWgsl(low(k, c.config), tensors, scalars, { dims: c.dims });
+        return r.outputs;
+      };
+    }
+    case "cuda": {
+      const { cudaBackend } = await import("./backend-cuda.ts");
+      return cudaBackend(loweringCache(opts.arch === "sm_80" ? SM80 : SM90A), opts.arch);
+    }
+  }
+}
+
+function outputsOf(k: Kernel, tensors: Record<string, TensorValue>): Record<string, TensorValue> {
+  const out: Record<string, TensorValue> = {};
+  for (const p of k.params) if (p.kind === "tensor" && p.output) out[p.name] = tensors[p.name]!;
+  return out;
+}

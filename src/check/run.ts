@@ -1,0 +1,177 @@
+// The checker: draw cases (dims, config, data seed) with fast-check from the kernel's
+// space and the spec's domain, run the kernel on a backend, compare every output with the
+// float64 reference under the dtype-aware tolerance, and shrink the first failure to a
+// command that reproduces it.
+import fc from "fast-check";
+import type { Kernel, TunableValue } from "../ir/ir.ts";
+import { evalConst } from "../ir/expr.ts";
+import { randomTensor } from "../numeric/random.ts";
+import type { TensorValue } from "../numeric/tensor.ts";
+import { firstMismatch, tolerance } from "../numeric/tolerance.ts";
+import { enumerateConfigs, configKey, type Config } from "../tune/space.ts";
+import type { CheckSpec } from "./spec.ts";
+
+export interface CheckCase { dims: Record<string, number>; config: Config; dataSeed: number }
+
+/** Runs one kernel on one case; returns the output tensors by param name. */
+export type Backend = (k: Kernel, c: CheckCase, tensors: Record<string, TensorValue>, scalars: Record<string, number>) =>
+  Promise<Record<string, TensorValue>>;
+
+export interface CheckOptions {
+  backendName: string;
+  backend: Backend;
+  cases: number;
+  seed: number;
+  /** Fixed dims / config (reproducing a case): only the rest is drawn. */
+  shape?: Record<string, number>;
+  config?: Config;
+  dataSeed?: number;
+  /** Command prefix that reproduces a case (file, kernel, backend flags). */
+  reproduce: string;
+  log?: (line: string) => void;
+}
+
+export interface CheckReport { passed: number; failed: number; failures: string[]; counterexample?: string }
+
+export async function checkKernel(k: Kernel, spec: CheckSpec, opts: CheckOptions): Promise<CheckReport> {
+  const arb = caseArbitrary(k, spec, opts);
+  const cases = fc.sample(arb, { numRuns: opts.cases, seed: opts.seed });
+  const report: CheckReport = { passed: 0, failed: 0, failures: [] };
+  for (const c of cases) {
+    const problem = await runCase(k, spec, c, opts.backend);
+    if (problem === undefined) report.passed++;
+    else {
+      report.failed++;
+      if (report.failures.length < 5) report.failures.push(`${describe(c)}: ${problem}`);
+    }
+    opts.log?.(`${problem === undefined ? "ok  " : "FAIL"} ${describe(c)}${problem ? `: ${problem}` : ""}`);
+  }
+  if (report.failed) {
+    // fast-check replays the same seed until its first failure and shrinks it.
+    const r = await fc.check(fc.asyncProperty(arb, async (c) => (await runCase(k, spec, c, opts.backend)) === undefined),
+      { numRuns: opts.cases, seed: opts.seed, interruptAfterTimeLimit: 120_000 });
+    const ex = r.counterexample?.[0] as CheckCase | undefined;
+    if (ex) {
+      const why = await runCase(k, spec, ex, opts.backend);
+      report.counterexample = `${reproduceCommand(opts.reproduce, ex)}\n  # ${why ?? "(passed on replay: flaky — look for a race)"}`;
+    }
+  }
+  return report;
+}
+
+export function reproduceCommand(prefix: string, c: CheckCase): string {
+  const shape = Object.entries(c.dims).map(([n, x]) => `${n}=${x}`).join(",");
+  return `${prefix} --shape ${shape} --config ${configKey(c.config)} --data-seed ${c.dataSeed} --cases 1`;
+}
+
+function describe(c: CheckCase): string {
+  return `${Object.entries(c.dims).map(([n, x]) => `${n}=${x}`).join(" ")} [${configKey(c.config)}] data-seed=${c.dataSeed}`;
+}
+
+function caseArbitrary(k: Kernel, spec: CheckSpec, opts: CheckOptions): fc.Arbitrary<CheckCase> {
+  const dimArbs: Record<string, fc.Arbitrary<number>> = {};
+  for (const d of k.dims) {
+    if (opts.shape?.[d] !== undefined) { dimArbs[d] = fc.constant(opts.shape[d]!); continue; }
+    const dom = spec.dims[d];
+    if (!dom) throw userError(`check spec for ${k.name} gives no domain for dim '${d}' (add it to 'dims')`);
+    dimArbs[d] = Array.isArray(dom) ? fc.integer({ min: (dom as readonly number[])[0]!, max: (dom as readonly number[])[1]! })
+      : fc.constantFrom(...(dom as { values: readonly number[] }).values);
+  }
+  let dims = fc.record(dimArbs);
+  if (spec.dimsWhere) dims = dims.filter(spec.dimsWhere);
+  let configs: fc.Arbitrary<Config>;
+  if (opts.config) configs = fc.constant(opts.config);
+  else {
+    const all = enumerateConfigs(k);
+    if (!all.length) throw userError(`kernel ${k.name}: no configuration satisfies its 'where' constraint`);
+    // Index arbitrary: shrinks toward the first (default) config.
+    configs = fc.integer({ min: 0, max: all.length - 1 }).map((i) => all[i]!);
+  }
+  const seed = opts.dataSeed !== undefined ? fc.constant(opts.dataSeed) : fc.integer({ min: 1, max: 0x7fffffff });
+  return fc.record({ dims, config: configs, dataSeed: seed });
+}
+
+/** undefined when the kernel's outputs match the reference, else why not. */
+export async function runCase(k: Kernel, spec: CheckSpec, c: CheckCase, backend: Backend): Promise<string | undefined> {
+  const { tensors, scalars } = makeInputs(k, spec, c);
+  const inputs: Record<string, TensorValue> = {};
+  for (const p of k.params) if (p.kind === "tensor" && !p.output) inputs[p.name] = tensors[p.name]!;
+  let outs: Record<string, TensorValue>;
+  try {
+    outs = await backend(k, c, tensors, scalars);
+  } catch (e) {
+    return `kernel failed: ${(e as Error).message.split("\n").slice(0, 6).join("\n    ")}`;
+  }
+  const want = spec.reference(inputs, scalars, c.dims);
+  const red = spec.reduction?.(c.dims) ?? 1;
+  for (const p of k.params) {
+    if (p.kind !== "tensor" || !p.output) continue;
+    const w = want[p.name];
+    if (!w) return `the reference returns no '${p.name}' (it returned: ${Object.keys(want).join(", ") || "nothing"})`;
+    const got = outs[p.name];
+    if (!got) return `backend returned no '${p.name}'`;
+    const mag = spec.magnitude ?? magnitudeOf(spec, k);
+    const mm = firstMismatch(got.data, w, tolerance(p.dtype, red, mag));
+    if (mm) {
+      const at = unflatten(mm.index, got.shape).join(", ");
+      const bad = countBad(got.data, w, tolerance(p.dtype, red, mag));
+      return `${p.name}[${at}] = ${mm.got}, expected ${mm.want} (|err| ${mm.err.toExponential(2)} > ${mm.allowed.toExponential(2)}); ${bad} of ${w.length} elements off`;
+    }
+  }
+  return undefined;
+}
+
+/** Inputs drawn from the spec's domains; outputs pre-filled with a large sentinel pattern
+ *  so that an element the kernel forgets to write cannot pass by accident. */
+export function makeInputs(k: Kernel, spec: CheckSpec, c: CheckCase) {
+  const tensors: Record<string, TensorValue> = {};
+  const scalars: Record<string, number> = {};
+  k.params.forEach((p, i) => {
+    const seed = (c.dataSeed * 31 + i * 7919) >>> 0;
+    if (p.kind === "scalar") {
+      const d = spec.scalars?.[p.name] ?? { lo: -1, hi: 1 };
+      scalars[p.name] = randomTensor(p.dtype, [1], seed, d.lo, d.hi).data[0]!;
+      return;
+    }
+    const shape = (p.shape ?? []).map((e, j) => {
+      const n = evalConst(e, c.dims);
+      if (n === undefined) throw new Error(`${k.name}: shape dim ${j} of '${p.name}' is not determined by the dims`);
+      return n;
+    });
+    const d = p.output ? { lo: 1000, hi: 2000 } : spec.inputs?.[p.name] ?? { lo: -1, hi: 1 };
+    tensors[p.name] = randomTensor(p.dtype, shape, seed, d.lo, d.hi);
+  });
+  return { tensors, scalars };
+}
+
+function magnitudeOf(spec: CheckSpec, k: Kernel): number {
+  let m = 1;
+  for (const p of k.params) {
+    if (p.kind !== "tensor" || p.output) continue;
+    const d = spec.inputs?.[p.name] ?? { lo: -1, hi: 1 };
+    m *= Math.max(Math.abs(d.lo), Math.abs(d.hi), 1e-30);
+  }
+  return m;
+}
+
+function countBad(got: ArrayLike<number>, want: ArrayLike<number>, tol: { atol: number; rtol: number }): number {
+  let n = 0;
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i]!, w = want[i]!;
+    if (Object.is(g, w)) continue;
+    if (!(Math.abs(g - w) <= tol.atol + tol.rtol * Math.abs(w))) n++;
+  }
+  return n;
+}
+
+function unflatten(i: number, shape: number[]): number[] {
+  const out = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) { out[d] = i % shape[d]!; i = Math.floor(i / shape[d]!); }
+  return out;
+}
+
+function userError(msg: string): Error {
+  return Object.assign(new Error(msg), { userFacing: true });
+}
+
+export type { TunableValue };

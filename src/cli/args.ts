@@ -1,0 +1,47 @@
+// Command-line parsing for every tilemoe command. Bad flags are a UsageError with the
+// command's usage line, never a stack trace.
+import { parseArgs } from "node:util";
+import type { TunableValue } from "../ir/ir.ts";
+
+export class UsageError extends Error {}
+
+export interface Flag { type: "string" | "boolean"; short?: string; multiple?: boolean }
+
+export function parse(argv: string[], flags: Record<string, Flag>, usage: string) {
+  try {
+    const r = parseArgs({ args: argv, options: flags, allowPositionals: true, strict: true });
+    return { values: r.values as Record<string, string | boolean | string[] | undefined>, positionals: r.positionals };
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\nusage: ${usage}`);
+  }
+}
+
+/** `BM=128,BN=64,act=silu,swz=true` -> record; numbers and booleans typed. */
+export function parseAssignments(text: string, what: string): Record<string, TunableValue> {
+  const out: Record<string, TunableValue> = {};
+  for (const part of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.+)$/.exec(part);
+    if (!m) throw new UsageError(`bad ${what} entry '${part}': expected NAME=VALUE, e.g. BM=128`);
+    const raw = m[2]!;
+    out[m[1]!] = raw === "true" ? true : raw === "false" ? false : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
+  }
+  return out;
+}
+
+/** `M=16,N=14336,K=4096` -> integer dims. */
+export function parseShape(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, val] of Object.entries(parseAssignments(text, "shape"))) {
+    if (typeof val !== "number" || !Number.isInteger(val) || val < 0)
+      throw new UsageError(`shape entry ${k}=${val} must be a non-negative integer`);
+    out[k] = val;
+  }
+  return out;
+}
+
+export function intFlag(v: unknown, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} takes a non-negative integer, got '${v}'`);
+  return n;
+}

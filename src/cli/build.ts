@@ -1,0 +1,149 @@
+// `tilemoe build` and `tilemoe build-all`: front end -> passes -> emitters -> nvcc,
+// writing the requested artifacts and a one-line-per-kernel summary.
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { CompileError, type Kernel, type TunableValue } from "../ir/ir.ts";
+import { printKernel } from "../ir/print.ts";
+import { parseKernels } from "../frontend/index.ts";
+import { lower, type Target } from "../passes/pipeline.ts";
+import { emitCuda } from "../codegen/cuda/index.ts";
+import { emitWgsl } from "../codegen/wgsl/index.ts";
+import { compileCuda, nvccAvailable } from "../driver/nvcc.ts";
+import { parse, parseAssignments, UsageError } from "./args.ts";
+import { printTable } from "./table.ts";
+
+const EMITS = ["ir", "cu", "h", "ptx", "cubin", "wgsl"] as const;
+type Emit = (typeof EMITS)[number];
+
+export interface BuildOptions {
+  kernel?: string;
+  config: Record<string, TunableValue>;
+  arch: "sm_80" | "sm_90a";
+  backend: "cuda" | "wgsl";
+  emit: Set<Emit>;
+  outDir: string;
+  /** Print each IR stage to stdout (with --emit ir on a single build). */
+  showStages: boolean;
+}
+
+export interface BuildRow {
+  file: string; kernel: string; config: string; target: string;
+  threads: number; smem: number; registers?: number; spills?: number; status: string;
+}
+
+const BUILD_USAGE = "tilemoe build FILE [--kernel K] [--config BM=128,...] [--arch sm_80|sm_90a] [--target cuda|wgsl] [--emit ir,cu,h,ptx,cubin,wgsl] [-o DIR]";
+
+export async function buildCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    kernel: { type: "string" }, config: { type: "string" }, arch: { type: "string" },
+    target: { type: "string" }, emit: { type: "string" }, o: { type: "string", short: "o" },
+  }, BUILD_USAGE);
+  if (positionals.length !== 1) throw new UsageError(`expected one FILE\nusage: ${BUILD_USAGE}`);
+  const backend = (values.target as string | undefined) ?? "cuda";
+  if (backend !== "cuda" && backend !== "wgsl") throw new UsageError(`--target must be cuda or wgsl, got '${backend}'`);
+  const emit = parseEmit((values.emit as string | undefined) ?? (backend === "wgsl" ? "wgsl" : "cu,h"));
+  const opts: BuildOptions = {
+    kernel: values.kernel as string | undefined,
+    config: values.config ? parseAssignments(values.config as string, "--config") : {},
+    arch: parseArch(values.arch as string | undefined),
+    backend, emit, outDir: (values.o as string | undefined) ?? "generated", showStages: emit.has("ir"),
+  };
+  const rows = await buildFile(positionals[0]!, opts);
+  printTable(rows);
+  return rows.some((r) => r.status !== "ok") ? 1 : 0;
+}
+
+export async function buildAllCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { o: { type: "string", short: "o" }, arch: { type: "string" } }, "tilemoe build-all [-o DIR] [--arch sm_80|sm_90a]");
+  const dir = "dsl-examples";
+  const files = readdirSync(dir).filter((f) => f.endsWith(".ts")).sort();
+  const haveNvcc = await nvccAvailable();
+  if (!haveNvcc) console.warn("tilemoe: nvcc not found on PATH: writing CUDA sources only (no cubin, no ptxas report)");
+  const rows: BuildRow[] = [];
+  for (const f of files) {
+    const opts: BuildOptions = {
+      config: {}, arch: parseArch(values.arch as string | undefined), backend: "cuda",
+      emit: new Set<Emit>(haveNvcc ? ["cu", "h", "cubin"] : ["cu", "h"]),
+      outDir: (values.o as string | undefined) ?? "generated", showStages: false,
+    };
+    try {
+      rows.push(...(await buildFile(join(dir, f), opts)));
+      rows.push(...(await buildFile(join(dir, f), { ...opts, backend: "wgsl", emit: new Set<Emit>(["wgsl"]) })));
+    } catch (e) {
+      const msg = e instanceof CompileError ? e.message : (e as Error).message;
+      rows.push({ file: f, kernel: "-", config: "-", target: "-", threads: 0, smem: 0, status: `error: ${msg.split("\n")[0]}` });
+    }
+  }
+  printTable(rows);
+  const bad = rows.filter((r) => r.status !== "ok").length;
+  console.log(`\n${rows.length - bad} built, ${bad} failed -> ${values.o ?? "generated"}/`);
+  return bad ? 1 : 0;
+}
+
+export async function buildFile(file: string, opts: BuildOptions): Promise<BuildRow[]> {
+  let kernels = parseKernels(file);
+  if (opts.kernel) {
+    kernels = kernels.filter((k) => k.name === opts.kernel);
+    if (!kernels.length) throw new UsageError(`${file}: no kernel named '${opts.kernel}' (kernels: ${parseKernels(file).map((k) => k.name).join(", ")})`);
+  }
+  mkdirSync(opts.outDir, { recursive: true });
+  const rows: BuildRow[] = [];
+  for (const k of kernels) rows.push(await buildKernel(file, k, opts));
+  return rows;
+}
+
+async function buildKernel(file: string, k: Kernel, opts: BuildOptions): Promise<BuildRow> {
+  const target: Target = opts.backend === "wgsl" ? { arch: "wgsl", mma: false, cpAsync: false } : { arch: opts.arch, mma: true, cpAsync: true };
+  const stages: string[] = [];
+  const low = lower(k, opts.config, target, (name, ir) => {
+    if (opts.emit.has("ir")) stages.push(`// ---- after ${name}\n${printKernel(ir)}`);
+  });
+  const base = join(opts.outDir, opts.backend === "wgsl" ? `${k.name}` : k.name);
+  if (opts.emit.has("ir")) {
+    const text = stages.join("\n");
+    writeFileSync(`${base}.${opts.backend === "wgsl" ? "wgsl." : ""}ir.txt`, text);
+    if (opts.showStages) console.log(text);
+  }
+  const row: BuildRow = {
+    file: basename(file), kernel: k.name, config: configText(low.config),
+    target: opts.backend === "wgsl" ? "wgsl" : opts.arch,
+    threads: Number((low.launch.threads as { v?: number }).v ?? 0), smem: low.smemBytes ?? 0, status: "ok",
+  };
+  if (opts.backend === "wgsl") {
+    const w = emitWgsl(low, { f16: true, subgroups: false });
+    writeFileSync(`${base}.wgsl`, w.wgsl);
+    return row;
+  }
+  const out = emitCuda(low);
+  if (opts.emit.has("cu") || opts.emit.has("cubin") || opts.emit.has("ptx")) writeFileSync(`${base}.cu`, out.cu);
+  if (opts.emit.has("h") || opts.emit.has("cu")) writeFileSync(`${base}.h`, out.h);
+  const wantBinary = opts.emit.has("ptx") || opts.emit.has("cubin");
+  if (wantBinary) {
+    const outputs = [...(opts.emit.has("cubin") ? ["cubin" as const] : []), ...(opts.emit.has("ptx") ? ["ptx" as const] : [])];
+    const res = await compileCuda(out.cu, { arch: opts.arch, outputs });
+    if (res.cubin) writeFileSync(`${base}.${opts.arch}.cubin`, res.cubin);
+    if (res.ptx) writeFileSync(`${base}.${opts.arch}.ptx`, res.ptx);
+    const r = res.resources[out.kernelSymbol];
+    if (r) { row.registers = r.registers; row.spills = r.spillStores + r.spillLoads; }
+  }
+  return row;
+}
+
+function configText(c: Record<string, TunableValue>): string {
+  return Object.entries(c).map(([k, v]) => `${k}=${v}`).join(",");
+}
+
+function parseArch(a: string | undefined): "sm_80" | "sm_90a" {
+  const arch = a ?? "sm_90a";
+  if (arch !== "sm_80" && arch !== "sm_90a") throw new UsageError(`--arch must be sm_80 or sm_90a, got '${arch}'`);
+  return arch;
+}
+
+function parseEmit(text: string): Set<Emit> {
+  const out = new Set<Emit>();
+  for (const e of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+    if (!(EMITS as readonly string[]).includes(e)) throw new UsageError(`--emit: unknown artifact '${e}' (choose from ${EMITS.join(", ")})`);
+    out.add(e as Emit);
+  }
+  return out;
+}

@@ -1,0 +1,76 @@
+// `tilemoe check FILE`: every kernel of FILE that has a check spec (an exported
+// `defineCheck({ kernel: ... })`) is run on random cases against its reference.
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Kernel } from "../ir/ir.ts";
+import { parseKernels } from "../frontend/index.ts";
+import { checkKernel, type Backend } from "../check/run.ts";
+import { isCheckSpec, type CheckSpec } from "../check/spec.ts";
+import { backendFor, BACKENDS, type BackendName } from "../check/backends.ts";
+import { intFlag, parse, parseAssignments, parseShape, UsageError } from "./args.ts";
+
+const USAGE = "tilemoe check FILE [--kernel K] [--backend interp|cuda|webgpu] [--level tile|thread] [--arch sm_80|sm_90a] [--cases N] [--seed S] [--shape M=..] [--config BM=..] [--data-seed S] [--verbose]";
+
+export async function checkCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    kernel: { type: "string" }, backend: { type: "string" }, level: { type: "string" }, arch: { type: "string" },
+    cases: { type: "string" }, seed: { type: "string" }, shape: { type: "string" }, config: { type: "string" },
+    "data-seed": { type: "string" }, verbose: { type: "boolean", short: "v" },
+  }, USAGE);
+  if (positionals.length !== 1) throw new UsageError(`expected one FILE\nusage: ${USAGE}`);
+  const file = positionals[0]!;
+  const backendName = ((values.backend as string | undefined) ?? "interp") as BackendName;
+  if (!BACKENDS.includes(backendName)) throw new UsageError(`--backend must be one of ${BACKENDS.join(", ")}, got '${backendName}'`);
+  const level = (values.level as string | undefined) ?? "thread";
+  if (level !== "tile" && level !== "thread") throw new UsageError(`--level must be tile or thread`);
+  if (level === "tile" && backendName !== "interp") throw new UsageError(`--level tile runs only on the interpreter`);
+  const arch = (values.arch as string | undefined) ?? "sm_90a";
+  if (arch !== "sm_80" && arch !== "sm_90a") throw new UsageError(`--arch must be sm_80 or sm_90a`);
+  const cases = intFlag(values.cases, "cases", 100);
+  const seed = intFlag(values.seed, "seed", 42);
+
+  let kernels = parseKernels(file);
+  const specs = await loadSpecs(file);
+  if (values.kernel) {
+    kernels = kernels.filter((k) => k.name === values.kernel);
+    if (!kernels.length) throw new UsageError(`${file}: no kernel named '${values.kernel}'`);
+  }
+  const checked = kernels.filter((k) => specs.has(k.name));
+  for (const k of kernels) if (!specs.has(k.name)) console.warn(`${file}: kernel ${k.name} has no check spec (export defineCheck({ kernel: "${k.name}", ... })); skipped`);
+  if (!checked.length) throw new UsageError(`${file}: no kernel with a check spec to run`);
+
+  let passed = 0, failed = 0;
+  for (const k of checked) {
+    const backend: Backend = await backendFor(backendName, { level, arch });
+    const prefix = `tilemoe check ${file} --kernel ${k.name} --backend ${backendName}${level === "tile" ? " --level tile" : ""}${backendName === "cuda" ? ` --arch ${arch}` : ""}`;
+    const r = await checkKernel(k, specs.get(k.name)!, {
+      backendName, backend, cases, seed, reproduce: prefix,
+      shape: values.shape ? parseShape(values.shape as string) : undefined,
+      config: values.config ? parseAssignments(values.config as string, "--config") : undefined,
+      dataSeed: values["data-seed"] !== undefined ? intFlag(values["data-seed"], "data-seed", 0) : undefined,
+      log: values.verbose ? (l) => console.log(`  ${l}`) : undefined,
+    });
+    console.log(`${k.name} [${backendName}${level === "tile" ? ", tile level" : ""}]: ${r.passed} passed, ${r.failed} failed`);
+    for (const f of r.failures) console.log(`  FAIL ${f}`);
+    if (r.counterexample) console.log(`  smallest failing case:\n  ${r.counterexample}`);
+    passed += r.passed; failed += r.failed;
+  }
+  if (checked.length > 1) console.log(`${passed} passed, ${failed} failed`);
+  return failed ? 1 : 0;
+}
+
+/** The check specs a kernel file exports. Importing the file is safe: `T.kernel` returns
+ *  an inert handle and never runs the body. */
+export async function loadSpecs(file: string): Promise<Map<string, CheckSpec>> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(pathToFileURL(resolve(file)).href);
+  } catch (e) {
+    throw Object.assign(new Error(`${file}: could not load the file's check specs: ${(e as Error).message.split("\n")[0]}`), { userFacing: true });
+  }
+  const out = new Map<string, CheckSpec>();
+  for (const v of Object.values(mod)) if (isCheckSpec(v)) out.set(v.kernel, v);
+  return out;
+}
+
+export type { Kernel };

@@ -1,0 +1,28 @@
+// The configuration space of a kernel: the cartesian product of its tunables, filtered by
+// its `where` constraint. The first config is the all-defaults one when it is allowed.
+import type { Kernel, TunableValue } from "../ir/ir.ts";
+import { evalConst } from "../ir/expr.ts";
+
+export type Config = Record<string, TunableValue>;
+
+export function enumerateConfigs(k: Kernel): Config[] {
+  const names = Object.keys(k.tunables);
+  let configs: Config[] = [{}];
+  for (const n of names) configs = configs.flatMap((c) => k.tunables[n]!.map((v) => ({ ...c, [n]: v })));
+  return configs.filter((c) => satisfies(k, c));
+}
+
+/** Does config `c` satisfy the kernel's constraint? Strings cannot take part in arithmetic,
+ *  so a constraint that mentions a string tunable only sees the numeric ones. */
+export function satisfies(k: Kernel, c: Config): boolean {
+  if (!k.where) return true;
+  const env: Record<string, number | boolean> = {};
+  for (const [n, val] of Object.entries(c)) if (typeof val !== "string") env[n] = val;
+  const r = evalConst(k.where, env);
+  if (r === undefined) throw new Error(`kernel ${k.name}: its 'where' constraint does not evaluate to a constant for ${configKey(c)}`);
+  return r !== 0;
+}
+
+export function configKey(c: Config): string {
+  return Object.entries(c).map(([n, val]) => `${n}=${val}`).join(",");
+}

@@ -1,0 +1,47 @@
+// The checker itself: it passes correct kernels, and it catches and shrinks wrong ones.
+import { describe, expect, it } from "vitest";
+import { parseKernels } from "../../src/frontend/index.ts";
+import { checkKernel } from "../../src/check/run.ts";
+import { backendFor } from "../../src/check/backends.ts";
+import { defineCheck, ref } from "../../src/check/spec.ts";
+import { loadSpecs } from "../../src/cli/check.ts";
+
+const file = "dsl-examples/gemm.ts";
+const [gemm] = parseKernels(file).filter((k) => k.name === "gemm_bf16");
+
+describe("tilemoe check on the interpreter", () => {
+  it("finds the check specs a kernel file exports", async () => {
+    const specs = await loadSpecs(file);
+    expect([...specs.keys()].sort()).toEqual(["gemm_bf16", "gemm_f16"]);
+  });
+
+  it("passes the bf16 GEMM at tile level and lowered", async () => {
+    const spec = (await loadSpecs(file)).get("gemm_bf16")!;
+    for (const level of ["tile", "thread"] as const) {
+      const backend = await backendFor("interp", { level, arch: "sm_80" });
+      const r = await checkKernel(gemm!, spec, { backendName: "interp", backend, cases: 6, seed: 3, reproduce: "x" });
+      expect(r, level).toMatchObject({ passed: 6, failed: 0 });
+    }
+  });
+
+  it("reports a wrong result with the element, counts, and a shrunk reproducing command", async () => {
+    // The reference forgets the transpose: every case with N != 1 or K != 1 must fail.
+    const wrong = defineCheck({
+      kernel: "gemm_bf16",
+      dims: { M: [1, 40], N: [2, 40], K: [2, 40] },
+      reference: ({ A, B }) => {
+        const Bt = { ...B!, shape: [B!.shape[1]!, B!.shape[0]!] };
+        return { C: ref.gemmRef(A!, Bt, {}).data.slice(0, A!.shape[0]! * B!.shape[0]!) };
+      },
+      reduction: ({ K }) => K!,
+    });
+    const backend = await backendFor("interp", { level: "tile", arch: "sm_80" });
+    const r = await checkKernel(gemm!, wrong, { backendName: "interp", backend, cases: 4, seed: 9, reproduce: "tilemoe check F" });
+    expect(r.failed).toBeGreaterThan(0);
+    expect(r.failures[0]).toMatch(/C\[\d+, \d+\] = .*expected .* elements off/);
+    expect(r.counterexample).toMatch(/^tilemoe check F --shape M=\d+,K=\d+,N=\d+ --config BM=\d+.* --data-seed \d+ --cases 1/);
+    // Shrinking drives dims toward the smallest failing ones.
+    const dims = /--shape M=(\d+),K=(\d+),N=(\d+)/.exec(r.counterexample!)!.slice(1).map(Number);
+    expect(dims[0]).toBe(1);
+  });
+});
