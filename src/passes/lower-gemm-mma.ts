@@ -256,23 +256,26 @@ function ldmatrixA(g: MmaGemm, p: Plan, af: string, w: WarpPos, pre: Stmt[]): Lo
 /** B per n-tile is two 8x8 matrices (k 0-7, k 8-15) of 8 n-columns, lane (g, t) holding
  *  k = 2t + {0,1} of column g: that is the row-major read of a stored [N, K] tile, or the
  *  .trans read of a stored [K, N] one. x4 covers n-tiles 2j and 2j+1 (matrix q: k-half
- *  q & 1, n-tile q >> 1); an odd last tile takes an x2, whose lanes 0-15 address exactly
- *  what the x4's do (q >> 1 = 0), so it shares their lane addresses. */
+ *  q & 1, n-tile q >> 1); an odd last tile takes an x2. */
 function ldmatrixB(g: MmaGemm, p: Plan, bf: string, w: WarpPos, pre: Stmt[]): Loader {
   const r = mod(w.lane, 8), q = div(w.lane, 8);
-  const kHalf = bin("&", q, int(1)), nHalf = bin(">>", q, int(1));
-  const addr = g.transB
-    ? laneAddr(g, g.b, "b", add(add(mul(w.tn, int(8)), r), mul(nHalf, int(8))), kHalf, w, pre)
-    : laneAddr(g, g.b, "b", add(r, mul(kHalf, int(8))), add(w.tn, nHalf), w, pre);
-  // n-tile offset nt (in tiles) and k-step kk as (rowOff, chunkOff) of the stored tile.
-  const at = (nt: Expr, kk: Expr) => (g.transB ? addr(mul(nt, int(8)), mul(kk, int(2))) : addr(mul(kk, int(16)), nt));
+  const lanes = (hint: string, kHalf: Expr, nHalf: Expr) => {
+    const addr = g.transB
+      ? laneAddr(g, g.b, hint, add(add(mul(w.tn, int(8)), r), mul(nHalf, int(8))), kHalf, w, pre)
+      : laneAddr(g, g.b, hint, add(r, mul(kHalf, int(8))), add(w.tn, nHalf), w, pre);
+    // n-tile offset nt (in tiles) and k-step kk as (rowOff, chunkOff) of the stored tile.
+    return (nt: Expr, kk: Expr) => (g.transB ? addr(mul(nt, int(8)), mul(kk, int(2))) : addr(mul(kk, int(16)), nt));
+  };
   const pairs = Math.floor(p.nTiles / 2);
+  const x4 = pairs > 0 ? lanes("b", bin("&", q, int(1)), bin(">>", q, int(1))) : undefined;
+  // The x2 ignores lanes 16-31, but they still form addresses (and the interpreter checks
+  // them): repeat lanes 0-15 there rather than point past the tile.
+  const x2 = p.nTiles % 2 === 1 ? lanes("b2", bin("&", q, int(1)), int(0)) : undefined;
   return (kk) => {
     const out = unroll(g, "j", pairs, (j): Stmt[] => [{
-      k: "ldmatrix", dst: { buf: bf, idx: [mul(j, int(8))] }, num: 4, trans: !g.transB, addr: at(mul(j, int(2)), kk),
+      k: "ldmatrix", dst: { buf: bf, idx: [mul(j, int(8))] }, num: 4, trans: !g.transB, addr: x4!(mul(j, int(2)), kk),
     }]);
-    if (p.nTiles % 2 === 1)
-      out.push({ k: "ldmatrix", dst: { buf: bf, idx: [int((p.nTiles - 1) * 4)] }, num: 2, trans: !g.transB, addr: at(int(p.nTiles - 1), kk) });
+    if (x2) out.push({ k: "ldmatrix", dst: { buf: bf, idx: [int((p.nTiles - 1) * 4)] }, num: 2, trans: !g.transB, addr: x2(int(p.nTiles - 1), kk) });
     return out;
   };
 }
