@@ -21,9 +21,6 @@ export interface MmaArrival {
   d: RtBuf; dOff: number; a: RtBuf; aOff: number; b: RtBuf; bOff: number; c: RtBuf; cOff: number;
 }
 
-function need(cond: boolean, msg: string, site: number): void {
-  if (!cond) throw new Fault(msg, site);
-}
 
 /** Same 16 bits, read as another 16-bit type (b16 moves bits, not values). */
 function reinterpret16(v: number, from: RtBuf, to: RtBuf): number {
@@ -34,16 +31,16 @@ function reinterpret16(v: number, from: RtBuf, to: RtBuf): number {
 export function ldmatrix(s: Stmt & { k: "ldmatrix" }, lanes: LdmatrixArrival[], warpBase: number, chk: SharedChecker): void {
   const site = lanes[0]!.sid;
   const src = lanes[0]!.src;
-  need(src.scope === "shared" && byteSize(src.dtype) === 2, `ldmatrix reads ${src.scope} ${src.dtype} ${src.name}; it needs a 16-bit shared buffer`, site);
+  if (!(src.scope === "shared" && byteSize(src.dtype) === 2)) throw new Fault(`ldmatrix reads ${src.scope} ${src.dtype} ${src.name}; it needs a 16-bit shared buffer`, site);
   const rows: number[][][] = [];
   for (let j = 0; j < s.num; j++) {
     const mat: number[][] = [];
     for (let r = 0; r < 8; r++) {
       const L = 8 * j + r;
       const { addr, src: sb } = lanes[L]!;
-      need(sb === src, `ldmatrix lanes address different buffers (${src.name}, ${sb.name})`, site);
-      need(addr % 8 === 0, `ldmatrix: lane ${L} (thread ${warpBase + L}) row address ${src.name}[${addr}] is not 16-byte aligned`, site);
-      need(addr >= 0 && addr + 8 <= src.size, `ldmatrix: lane ${L} row ${src.name}[${addr} .. ${addr + 7}] is out of bounds (${src.size})`, site);
+      if (!(sb === src)) throw new Fault(`ldmatrix lanes address different buffers (${src.name}, ${sb.name})`, site);
+      if (!(addr % 8 === 0)) throw new Fault(`ldmatrix: lane ${L} (thread ${warpBase + L}) row address ${src.name}[${addr}] is not 16-byte aligned`, site);
+      if (!(addr >= 0 && addr + 8 <= src.size)) throw new Fault(`ldmatrix: lane ${L} row ${src.name}[${addr} .. ${addr + 7}] is out of bounds (${src.size})`, site);
       const row: number[] = [];
       for (let c = 0; c < 8; c++) {
         if (src.track) chk.read(src, addr + c, warpBase + L, site);
@@ -55,8 +52,8 @@ export function ldmatrix(s: Stmt & { k: "ldmatrix" }, lanes: LdmatrixArrival[], 
   }
   for (let l = 0; l < 32; l++) {
     const { dst, dOff } = lanes[l]!;
-    need(byteSize(dst.dtype) === 2 && dst.scope !== "shared" && dst.scope !== "global", `ldmatrix destination ${dst.name} must be a local 16-bit buffer`, site);
-    need(dOff >= 0 && dOff + 2 * s.num <= dst.size, `ldmatrix: lane ${l} writes ${dst.name}[${dOff} .. ${dOff + 2 * s.num - 1}], out of bounds (${dst.size})`, site);
+    if (!(byteSize(dst.dtype) === 2 && dst.scope !== "shared" && dst.scope !== "global")) throw new Fault(`ldmatrix destination ${dst.name} must be a local 16-bit buffer`, site);
+    if (!(dOff >= 0 && dOff + 2 * s.num <= dst.size)) throw new Fault(`ldmatrix: lane ${l} writes ${dst.name}[${dOff} .. ${dOff + 2 * s.num - 1}], out of bounds (${dst.size})`, site);
     const g = l >> 2, t = l & 3;
     for (let j = 0; j < s.num; j++)
       for (let e = 0; e < 2; e++) {
@@ -66,18 +63,19 @@ export function ldmatrix(s: Stmt & { k: "ldmatrix" }, lanes: LdmatrixArrival[], 
   }
 }
 
+function checkOperand(s: Stmt & { k: "mma" }, l: number, site: number, b: RtBuf, off: number, n: number, dtype: string, role: string): void {
+  if (!(b.dtype === dtype)) throw new Fault(`mma.${s.atype}: operand ${role} ${b.name} is ${b.dtype}, expected ${dtype}`, site);
+  if (!(b.scope !== "shared" && b.scope !== "global")) throw new Fault(`mma operand ${role} ${b.name} must be a local buffer`, site);
+  if (!(off >= 0 && off + n <= b.size)) throw new Fault(`mma: lane ${l} operand ${role} ${b.name}[${off} .. ${off + n - 1}] is out of bounds (${b.size})`, site);
+}
+
 export function mma(s: Stmt & { k: "mma" }, lanes: MmaArrival[]): void {
   const site = lanes[0]!.sid;
   const A = new Float64Array(16 * 16), B = new Float64Array(16 * 8), C = new Float64Array(16 * 8);
   for (let l = 0; l < 32; l++) {
     const x = lanes[l]!;
-    const check = (b: RtBuf, off: number, n: number, dtype: string, role: string) => {
-      need(b.dtype === dtype, `mma.${s.atype}: operand ${role} ${b.name} is ${b.dtype}, expected ${dtype}`, site);
-      need(b.scope !== "shared" && b.scope !== "global", `mma operand ${role} ${b.name} must be a local buffer`, site);
-      need(off >= 0 && off + n <= b.size, `mma: lane ${l} operand ${role} ${b.name}[${off} .. ${off + n - 1}] is out of bounds (${b.size})`, site);
-    };
-    check(x.a, x.aOff, 8, s.atype, "a"); check(x.b, x.bOff, 4, s.atype, "b");
-    check(x.c, x.cOff, 4, "f32", "c"); check(x.d, x.dOff, 4, "f32", "d");
+    checkOperand(s, l, site, x.a, x.aOff, 8, s.atype, "a"); checkOperand(s, l, site, x.b, x.bOff, 4, s.atype, "b");
+    checkOperand(s, l, site, x.c, x.cOff, 4, "f32", "c"); checkOperand(s, l, site, x.d, x.dOff, 4, "f32", "d");
     const g = l >> 2, t = l & 3;
     for (let i = 0; i < 8; i++) A[(g + 8 * ((i >> 1) & 1)) * 16 + 2 * t + (i & 1) + 8 * (i >> 2)] = x.a.data[x.aOff + i]!;
     for (let i = 0; i < 4; i++) B[(2 * t + (i & 1) + 8 * (i >> 1)) * 8 + g] = x.b.data[x.bOff + i]!;
