@@ -256,7 +256,8 @@ class Runner {
   void time(const plan::Timing& t, int copies, Scope& s, json::Value& res, Launch launch, const plan::Case& c) {
     res.set("rotate", json::Value::number(copies));
     if (!t.on) return;
-    for (int w = 0; w < t.warmup; w++) launch(w % copies);
+    // Copy 0 ran the checked launch just before; start after it so no launch reuses its predecessor's inputs.
+    for (int w = 0; w < t.warmup; w++) launch((1 + w) % copies);
     std::vector<CUevent> ev(2 * static_cast<size_t>(t.reps));
     for (auto& e : ev) {
       check(cu_.eventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate");
@@ -264,7 +265,7 @@ class Runner {
     }
     for (int r = 0; r < t.reps; r++) {
       check(cu_.eventRecord(ev[2 * r], stream_), "cuEventRecord");
-      launch((t.warmup + r) % copies);
+      launch((1 + t.warmup + r) % copies);
       check(cu_.eventRecord(ev[2 * r + 1], stream_), "cuEventRecord");
     }
     syncAfter("timed launches");

@@ -1,0 +1,138 @@
+// The GPU runner's plan and results, as TypeScript types. runtime/cuda/plan.h reads the
+// plan (and is the authority on what it accepts); runtime/cuda/runner.cpp writes results.
+import type { DType } from "../ir/ir.ts";
+
+export type Init =
+  | { random: { seed: number; lo?: number; hi?: number } }
+  | { file: string }
+  | { zeros: true };
+
+export interface TensorArg {
+  tensor: string;
+  dtype: DType;
+  shape: number[];
+  /** Default: random in [-1, 1] with seed = 1 + the argument's position. */
+  init?: Init;
+  /** Read back after the first launch (also implied by save or compare). */
+  output?: boolean;
+  /** Raw little-endian file, relative to the plan's folder. */
+  save?: string;
+}
+
+export type ScalarArg =
+  | { i32: number } | { u32: number } | { i64: number } | { u64: number } | { f32: number } | { f64: number };
+
+export type Arg = TensorArg | ScalarArg;
+
+export interface Timing {
+  warmup?: number;
+  reps?: number;
+  /** Copies of the inputs cycled between timed launches; "auto" exceeds twice the L2. */
+  rotate?: "auto" | number;
+}
+
+export interface Compare {
+  tensor: string;
+  /** An earlier case's name; its tensor `withTensor` (default: the same name; cuBLAS: "C"). */
+  with?: string;
+  withTensor?: string;
+  /** Or a raw reference file (relative to the plan's folder) of this dtype. */
+  file?: string;
+  dtype?: DType;
+  rtol?: number;
+  atol?: number;
+}
+
+interface CaseBase {
+  name: string;
+  /** Without it the case runs once, untimed. */
+  time?: Timing;
+  compare?: Compare;
+  /** Work per launch, for the TFLOP/s and GB/s columns. */
+  flops?: number;
+  bytes?: number;
+}
+
+export interface KernelCase extends CaseBase {
+  /** cubin or PTX file, relative to the plan's folder. */
+  module: string;
+  kernel: string;
+  grid: number[];
+  block: number[];
+  smem?: number;
+  args: Arg[];
+}
+
+export interface CublasCase extends CaseBase {
+  /** Row-major C[m,n] = A[m,k] * (transB ? B[n,k]^T : B[k,n]); f32 compute; tensors A, B, C. */
+  cublas: { m: number; n: number; k: number; dtype: "bf16" | "f16"; transB?: boolean; a?: Init; b?: Init; save?: string };
+}
+
+export interface CopyCase extends CaseBase {
+  /** cuMemcpyDtoD of `bytes`; bandwidth counts bytes read + written. */
+  copy: { bytes: number };
+}
+
+export type PlanCase = KernelCase | CublasCase | CopyCase;
+
+export interface Plan {
+  device?: number;
+  cases: PlanCase[];
+}
+
+export interface DeviceInfo {
+  name: string;
+  cc: string;
+  sms: number;
+  l2_bytes: number;
+  smem_optin_bytes: number;
+  memory_bytes: number;
+  driver_version: number;
+}
+
+export interface CompareResult {
+  with: string;
+  count?: number;
+  max_abs?: number;
+  max_rel?: number;
+  mismatches?: number;
+  rtol?: number;
+  atol?: number;
+  pass: boolean;
+  first_mismatch?: { index: number; got: number; want: number };
+  error?: string;
+}
+
+export interface CaseResult {
+  name: string;
+  status: "ok" | "mismatch" | "error" | "skipped";
+  error?: string;
+  median_ms?: number;
+  min_ms?: number;
+  max_ms?: number;
+  reps?: number;
+  rotate?: number;
+  tflops?: number;
+  gbps?: number;
+  regs?: number;
+  local_bytes?: number;
+  static_smem?: number;
+  compare?: CompareResult;
+  saved?: string[];
+  context_lost?: boolean;
+  cublas?: string;
+}
+
+export interface Results {
+  device?: DeviceInfo;
+  /** Why nothing ran (no driver, no device). */
+  error?: string;
+  /** Names of the cases that lost the CUDA context (each run stops there). */
+  context_lost?: string[];
+  cases: CaseResult[];
+}
+
+export const isKernelCase = (c: PlanCase): c is KernelCase => "kernel" in c;
+export const isCublasCase = (c: PlanCase): c is CublasCase => "cublas" in c;
+export const isCopyCase = (c: PlanCase): c is CopyCase => "copy" in c;
+export const isTensorArg = (a: Arg): a is TensorArg => "tensor" in a;
