@@ -268,8 +268,9 @@ function mkLit(v: number, t: DType, typed: boolean): Expr | undefined {
   }
   const w = wrapInt(v, t);
   if (w === undefined) return undefined;
+  if (w === 0) v = 0; // no -0 among integers
   if (t === "bool") return boolLit(w !== 0);
-  return typed && t !== "i32" ? { k: "int", v: w, dtype: t } : { k: "int", v: w };
+  return typed && t !== "i32" ? { k: "int", v: w + 0, dtype: t } : { k: "int", v: w + 0 };
 }
 
 /** Type of a literal-only binary operation, with the weak-literal rule. */
@@ -311,6 +312,12 @@ function evalBin(op: BinOp, x: number, y: number, t: DType): number | undefined 
   }
 }
 
+const isPosLit = (e: Expr): e is Expr & { k: "int" } => e.k === "int" && e.dtype === undefined && e.v > 0;
+/** Builds x op c and folds the result once more. */
+function mk(op: BinOp, x: Expr, c: number): Expr {
+  const e: Expr & { k: "bin" } = { k: "bin", op, a: x, b: { k: "int", v: c } };
+  return foldBin(e) ?? e;
+}
 const isLit = (e: Expr): e is Expr & { k: "int" | "float" } => e.k === "int" || e.k === "float";
 const isIntLit = (e: Expr, v: number) => e.k === "int" && e.v === v && e.dtype !== "bool";
 
@@ -407,17 +414,27 @@ function foldBin(e: Expr & { k: "bin" }): Expr | undefined {
       return undefined;
     case "/": {
       if (isIntLit(b, 1) && looksInt(a, foldEnv)) return a;
-      if (!ints || b.k !== "int" || b.v <= 0) return undefined;
-      // (x * c1) / c2 is exactly x * (c1 / c2) when c2 divides c1 (no remainder to truncate).
-      if (a.k === "bin" && a.op === "*" && a.b.k === "int" && a.b.v % b.v === 0)
-        return foldBin({ k: "bin", op: "*", a: a.a, b: { k: "int", v: a.b.v / b.v } }) ?? { k: "bin", op: "*", a: a.a, b: { k: "int", v: a.b.v / b.v } };
+      if (!ints || !isPosLit(b) || a.k !== "bin" || !isPosLit(a.b)) return undefined;
+      const c1 = a.b.v, c2 = b.v;
+      // All exact under truncating division (the real quotients are equal):
+      //   (x * c1) / c2 = x * (c1 / c2) when c2 | c1;  (x * c1) / c2 = x / (c2 / c1) when c1 | c2;
+      //   (x / c1) / c2 = x / (c1 * c2).
+      if (a.op === "*" && c1 % c2 === 0) return mk("*", a.a, c1 / c2);
+      if (a.op === "*" && c2 % c1 === 0) return mk("/", a.a, c2 / c1);
+      if (a.op === "/" && c1 * c2 <= 0x7fffffff) return mk("/", a.a, c1 * c2);
       return undefined;
     }
-    case "%":
+    case "%": {
       if (ints && isIntLit(b, 1)) return { k: "int", v: 0 };
-      if (ints && b.k === "int" && b.v > 0 && a.k === "bin" && a.op === "*" && a.b.k === "int" && a.b.v % b.v === 0)
-        return { k: "int", v: 0 };
+      if (!ints || !isPosLit(b) || a.k !== "bin" || !isPosLit(a.b)) return undefined;
+      const c1 = a.b.v, c2 = b.v;
+      // (x * c1) % c2: 0 when c2 | c1, (x % (c2 / c1)) * c1 when c1 | c2 (C remainder keeps
+      // the dividend's sign on both sides); (x % c1) % c2 = x % c2 when c2 | c1.
+      if (a.op === "*" && c1 % c2 === 0) return { k: "int", v: 0 };
+      if (a.op === "*" && c2 % c1 === 0) return mk("*", mk("%", a.a, c2 / c1), c1);
+      if (a.op === "%" && c1 % c2 === 0) return mk("%", a.a, c2);
       return undefined;
+    }
     case "min": case "max":
       return exprEq(a, b) ? a : undefined;
     case "cdiv":

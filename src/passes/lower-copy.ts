@@ -37,15 +37,16 @@ function slotIndex(c: Ctx, f: BufInfo, slot: Expr, pre: Stmt[]): { idx: Expr[]; 
   return { idx: f.shape.length === 1 ? [col] : [row, col], valid: co.valid ?? TRUE };
 }
 
-/** Squeezed coordinates of buffer index idx inside region r, and whether it lies inside. */
-function regionLocal(r: Region, idx: Expr[]): { q: Expr[]; inside: Expr } {
+/** Squeezed coordinates of buffer index idx inside region r, and whether it lies inside.
+ *  `dims`: the buffer's shape, which idx is known to respect (fragment coordinates). */
+function regionLocal(r: Region, idx: Expr[], dims: number[]): { q: Expr[]; inside: Expr } {
   const ext = constExtents(r);
   let inside: Expr = TRUE;
   const q: Expr[] = [];
   idx.forEach((i, d) => {
     const local = fold(bin("-", i, r.offsets[d]!));
     if (!(r.offsets[d]!.k === "int" && r.offsets[d]!.v === 0)) inside = bin("&&", inside, bin(">=", local, int(0)));
-    inside = bin("&&", inside, bin("<", local, int(ext[d]!)));
+    if (!(r.offsets[d]!.k === "int" && r.offsets[d]!.v + ext[d]! >= dims[d]!)) inside = bin("&&", inside, bin("<", local, int(ext[d]!)));
     if (ext[d] !== 1) q.push(local);
   });
   return { q: q.length ? q : [int(0)], inside: fold(inside) };
@@ -59,7 +60,7 @@ function copyFragment(c: Ctx, s: { src: Region; dst: Region }, fragIsDst: boolea
   return countedLoop(c, "s", int(slotsOf(c, f)), (slot) => {
     const pre: Stmt[] = [];
     const { idx, valid } = slotIndex(c, f, slot, pre);
-    const { q, inside } = regionLocal(fr, idx);
+    const { q, inside } = regionLocal(fr, idx, f.shape);
     const oi = regionIdx(other, q);
     const fref = { buf: f.buf.name, idx: [slot] };
     const fval: Expr = { k: "load", buf: f.buf.name, idx: [slot] };
@@ -174,7 +175,7 @@ export function lowerFill(c: Ctx, s: { dst: Region; value: Expr }): Stmt[] {
     return countedLoop(c, "s", int(slotsOf(c, d)), (slot) => {
       const pre: Stmt[] = [];
       const { idx, valid } = slotIndex(c, d, slot, pre);
-      const { inside } = regionLocal(s.dst, idx);
+      const { inside } = regionLocal(s.dst, idx, d.shape);
       return [...pre, ...guard(bin("&&", valid, inside), [{ k: "store", buf: d.buf.name, idx: [slot], value: s.value }])];
     });
   }

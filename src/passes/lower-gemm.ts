@@ -6,6 +6,7 @@ import { TRUE } from "../ir/expr.ts";
 import { lowerGemmMma } from "./lower-gemm-mma.ts";
 import { type Ctx, addr, constExtents, countedLoop, fail, fragLayout, fragShape, guard, info, letI32, slotsOf, stageBase } from "./lower-ctx.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
+import { wholeBuffer } from "./infer-layouts.ts";
 
 type Gemm = Extract<Stmt, { k: "gemm" }>;
 
@@ -43,7 +44,7 @@ function scalarGemm(c: Ctx, g: Gemm): Stmt[] {
     const row = letI32(c, "r", co.row, pre), col = letI32(c, "c", co.col, pre);
     // Position inside the c region (the gemm may update a sub-tile of the fragment).
     const i = letI32(c, "i", bin("-", row, g.c.offsets[0]!), pre), j = letI32(c, "j", bin("-", col, g.c.offsets[1]!), pre);
-    const inside = bin("&&", bin("&&", bin(">=", i, int(0)), bin("<", i, int(ce[0]!))), bin("&&", bin(">=", j, int(0)), bin("<", j, int(ce[1]!))));
+    const inside = wholeBuffer(g.c, acc.buf) ? TRUE : bin("&&", bin("&&", bin(">=", i, int(0)), bin("<", i, int(ce[0]!))), bin("&&", bin(">=", j, int(0)), bin("<", j, int(ce[1]!))));
     const sum = c.fresh("sum");
     const body = countedLoop(c, "kk", int(K), (kk) => {
       const av = ld(a.buf.name, g.transA ? [off(g.a, 0, kk), off(g.a, 1, i)] : [off(g.a, 0, i), off(g.a, 1, kk)]);
