@@ -150,26 +150,26 @@ export type Stmt =
   | { k: "gemm"; a: Region; b: Region; c: Region; transA: boolean; transB: boolean; loc?: Loc }
   // ---- thread level only
   /** __syncthreads(): every thread of the block waits here. */
-  | { k: "barrier" }
+  | { k: "barrier"; loc?: Loc }
   /** Copy `lanes` consecutive elements (one vector access) from src to dst.
    *  If pred is false: dst elements are set to zero when dst is not global, and
    *  nothing is written when dst is global. */
-  | { k: "vcopy"; dst: Ref; src: Ref; lanes: number; pred: Expr }
+  | { k: "vcopy"; dst: Ref; src: Ref; lanes: number; pred: Expr; loc?: Loc }
   /** cp.async of `bytes` (4, 8 or 16) from global src to shared dst, zero-filled when
    *  pred is false. Completes at a later cp_wait. */
-  | { k: "cp_async"; dst: Ref; src: Ref; bytes: number; pred: Expr }
-  | { k: "cp_commit" }
+  | { k: "cp_async"; dst: Ref; src: Ref; bytes: number; pred: Expr; loc?: Loc }
+  | { k: "cp_commit"; loc?: Loc }
   /** Wait until at most n committed cp.async groups are still pending. */
-  | { k: "cp_wait"; n: number }
+  | { k: "cp_wait"; n: number; loc?: Loc }
   /** ldmatrix.sync.aligned.m8n8.x{num}[.trans].shared.b16. Warp-collective.
    *  Lane l supplies `addr` (a shared Ref) = start of row (l % 8) of matrix floor(l / 8),
    *  for l < 8 * num. Writes 2 * num 16-bit elements to dst (a local buffer of 16-bit
    *  dtype) at dst.idx[0] ... dst.idx[0] + 2*num - 1, in PTX fragment order. */
-  | { k: "ldmatrix"; dst: Ref; addr: Ref; num: 1 | 2 | 4; trans: boolean }
+  | { k: "ldmatrix"; dst: Ref; addr: Ref; num: 1 | 2 | 4; trans: boolean; loc?: Loc }
   /** mma.sync.aligned.m16n8k16.row.col.f32.{atype}.{atype}.f32. Warp-collective.
    *  Per lane: a = 8 elements at a.idx[0]..+7, b = 4 elements, c and d = 4 f32 elements,
    *  all in the PTX fragment layouts. d may equal c. */
-  | { k: "mma"; atype: "bf16" | "f16"; d: Ref; a: Ref; b: Ref; c: Ref };
+  | { k: "mma"; atype: "bf16" | "f16"; d: Ref; a: Ref; b: Ref; c: Ref; loc?: Loc };
 
 /** The kernel body is one launch. */
 export interface Launch {

@@ -369,8 +369,7 @@ class IrParser extends EmbeddedActionsParser {
       { ALT: () => this.SUBRULE(this.mmaStmt) },
     ]});
     return this.ACTION(() => {
-      if (s.k !== "barrier" && s.k !== "vcopy" && s.k !== "cp_async" && s.k !== "cp_commit" && s.k !== "cp_wait"
-        && s.k !== "ldmatrix" && s.k !== "mma") s.loc = locOf(this.file, first);
+      s.loc = locOf(this.file, first);
       return s;
     });
   });

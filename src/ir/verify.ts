@@ -1,0 +1,361 @@
+// Structural checks of a kernel, run between passes in tests: a pass that produces IR
+// which names something undefined, mixes levels or breaks an intrinsic's constraints is
+// caught here, at the pass, rather than as a wrong number in the interpreter or nvcc.
+import {
+  type Buffer, type DType, type Diagnostic, type Expr, type Kernel, type Loc, type Ref, type Region, type Stmt,
+  DTYPES, byteSize, isFloat,
+} from "./ir.ts";
+import { type TypeEnv, typeOf } from "./expr.ts";
+import { mmaAccProblem } from "../layout/fragment.ts";
+
+type Entry =
+  | { what: "var"; dtype?: DType; mutable: boolean }
+  | { what: "buf"; buf: Pick<Buffer, "name" | "scope" | "dtype"> & { rank?: number } };
+
+const MATH_ARITY: Record<string, number> = { pow: 2, fma: 3 };
+/** Names the text form reads as literals or syntax; a kernel using them cannot be printed. */
+const RESERVED = /^(?:(?:inf|nan)(?:_[A-Za-z0-9]+)?|true|false|cast)$/;
+const TILE_ONLY = new Set<Stmt["k"]>(["copy", "fill", "gemm"]);
+const THREAD_ONLY = new Set<Stmt["k"]>(["barrier", "vcopy", "cp_async", "cp_commit", "cp_wait", "ldmatrix", "mma"]);
+
+class Verifier {
+  readonly diags: Diagnostic[] = [];
+  private scopes: Map<string, Entry>[] = [];
+  private loc: Loc | undefined;
+
+  constructor(private readonly k: Kernel) {
+    this.loc = k.loc;
+  }
+
+  error(message: string): void {
+    this.diags.push({ loc: this.loc, message, severity: "error" });
+  }
+  warn(message: string): void {
+    this.diags.push({ loc: this.loc, message, severity: "warning" });
+  }
+
+  // ------------------------------------------------------------ scopes
+
+  private push(): void { this.scopes.push(new Map()); }
+  private pop(): void { this.scopes.pop(); }
+
+  private declare(name: string, e: Entry): void {
+    const top = this.scopes[this.scopes.length - 1]!;
+    if (top.has(name)) this.error(`'${name}' is declared twice in the same scope`);
+    if (RESERVED.test(name)) this.error(`'${name}' is reserved in IR text and cannot be a name`);
+    top.set(name, e);
+  }
+
+  private lookup(name: string): Entry | undefined {
+    for (let i = this.scopes.length - 1; i >= 0; i--) {
+      const e = this.scopes[i]!.get(name);
+      if (e) return e;
+    }
+    return undefined;
+  }
+
+  private typeEnv(): TypeEnv {
+    const env: TypeEnv = { vars: new Map(), bufs: new Map() };
+    for (const s of this.scopes) {
+      for (const [n, e] of s) {
+        if (e.what === "var" && e.dtype) env.vars.set(n, e.dtype);
+        else if (e.what === "buf") env.bufs.set(n, e.buf.dtype);
+      }
+    }
+    return env;
+  }
+
+  // ------------------------------------------------------------ expressions
+
+  dtype(t: string, what: string): void {
+    if (!(DTYPES as readonly string[]).includes(t)) this.error(`unknown dtype '${t}' in ${what}`);
+  }
+
+  expr(e: Expr): void {
+    switch (e.k) {
+      case "int":
+        if (!Number.isInteger(e.v)) this.error(`integer literal ${e.v} is not an integer`);
+        if (e.dtype) this.dtype(e.dtype, "a literal");
+        return;
+      case "float":
+        if (e.dtype) this.dtype(e.dtype, "a literal");
+        return;
+      case "var": {
+        const d = this.lookup(e.name);
+        if (!d) this.error(`undefined variable '${e.name}'`);
+        else if (d.what === "buf") this.error(`'${e.name}' is a buffer, used as a scalar`);
+        return;
+      }
+      case "bin": this.expr(e.a); this.expr(e.b); return;
+      case "un": this.expr(e.a); return;
+      case "select": this.expr(e.cond); this.expr(e.a); this.expr(e.b); return;
+      case "cast": this.dtype(e.dtype, "a cast"); this.expr(e.a); return;
+      case "call": {
+        const want = MATH_ARITY[e.fn] ?? 1;
+        if (e.args.length !== want) this.error(`${e.fn} takes ${want} argument${want > 1 ? "s" : ""}, got ${e.args.length}`);
+        e.args.forEach((a) => this.expr(a));
+        return;
+      }
+      case "load": this.access(e.buf, e.idx, "load from"); return;
+    }
+  }
+
+  private buffer(name: string, what: string): (Entry & { what: "buf" })["buf"] | undefined {
+    const d = this.lookup(name);
+    if (!d) { this.error(`${what} undefined buffer '${name}'`); return undefined; }
+    if (d.what !== "buf") { this.error(`${what} '${name}', which is a scalar, not a buffer`); return undefined; }
+    return d.buf;
+  }
+
+  private access(name: string, idx: Expr[], what: string): (Entry & { what: "buf" })["buf"] | undefined {
+    idx.forEach((i) => this.expr(i));
+    const b = this.buffer(name, what);
+    if (b && b.rank !== undefined && idx.length !== b.rank)
+      this.error(`${what} '${name}' with ${idx.length} indices, but it has rank ${b.rank}`);
+    return b;
+  }
+
+  private region(r: Region, what: string): (Entry & { what: "buf" })["buf"] | undefined {
+    r.offsets.forEach((o) => this.expr(o));
+    r.extents.forEach((x) => this.expr(x));
+    if (r.offsets.length !== r.extents.length)
+      this.error(`${what} region of '${r.buf}' has ${r.offsets.length} offsets but ${r.extents.length} extents`);
+    const b = this.buffer(r.buf, `${what} region of`);
+    if (b && b.rank !== undefined && r.offsets.length !== b.rank)
+      this.error(`${what} region of '${r.buf}' has rank ${r.offsets.length}, but the buffer has rank ${b.rank}`);
+    return b;
+  }
+
+  private ref(r: Ref, what: string, scopes: Buffer["scope"][]): (Entry & { what: "buf" })["buf"] | undefined {
+    const b = this.access(r.buf, r.idx, what);
+    if (b && !scopes.includes(b.scope)) this.error(`${what} '${r.buf}' must be ${scopes.join(" or ")}, it is ${b.scope}`);
+    return b;
+  }
+
+  /** A value stored into a scalar of type `t`: floats need an explicit cast into ints/bools. */
+  private valueFits(t: DType, value: Expr, what: string): void {
+    let vt: DType;
+    try { vt = typeOf(value, this.typeEnv()); } catch { return; } // undefined names are reported already
+    if (!isFloat(t) && isFloat(vt)) this.error(`${what}: a ${vt} value needs a cast to be ${t}`);
+  }
+
+  // ------------------------------------------------------------ statements
+
+  private layout(b: Buffer): void {
+    const l = b.layout;
+    if (!l) return;
+    const level = this.k.launch.level;
+    const consts = b.shape.map((e) => (e.k === "int" ? e.v : undefined));
+    if (l.kind === "xor_swizzle") {
+      if (b.scope !== "shared") this.error(`layout xor_swizzle on '${b.name}' needs shared memory, it is ${b.scope}`);
+      if (byteSize(b.dtype) !== 2) this.error(`layout xor_swizzle on '${b.name}' needs a 16-bit dtype, it is ${b.dtype}`);
+      if (level === "tile" && b.shape.length !== 2) this.error(`layout xor_swizzle on '${b.name}' needs a 2-d tile`);
+      if (level === "tile" && consts[1] !== undefined && consts[1] % 8 !== 0)
+        this.error(`layout xor_swizzle on '${b.name}': rows of ${consts[1]} elements are not whole 16-byte chunks`);
+      if (!Number.isInteger(l.mask) || !Number.isInteger(l.shift) || l.mask < 0 || l.shift < 0)
+        this.error(`layout xor_swizzle(${l.mask}, ${l.shift}) needs non-negative integers`);
+      return;
+    }
+    if (b.scope !== "fragment") { this.error(`layout ${l.kind} on '${b.name}' needs a fragment buffer, it is ${b.scope}`); return; }
+    if (l.kind === "mma_acc") {
+      if (!(l.warpsM >= 1 && l.warpsN >= 1 && Number.isInteger(l.warpsM) && Number.isInteger(l.warpsN)))
+        { this.error(`layout mma_acc(${l.warpsM}, ${l.warpsN}) needs positive warp counts`); return; }
+      if (b.dtype !== "f32") this.error(`layout mma_acc on '${b.name}' needs f32, it is ${b.dtype}`);
+      if (b.shape.length !== 2) { this.error(`layout mma_acc on '${b.name}' needs a 2-d fragment`); return; }
+      const threads = this.k.launch.threads.k === "int" ? this.k.launch.threads.v : undefined;
+      if (consts[0] !== undefined && consts[1] !== undefined && threads !== undefined) {
+        const why = mmaAccProblem(l, { rows: consts[0], cols: consts[1], threads });
+        if (why) this.error(`layout of '${b.name}': ${why}`);
+      }
+    }
+  }
+
+  private alloc(b: Buffer): void {
+    b.shape.forEach((e) => this.expr(e));
+    this.dtype(b.dtype, `buffer '${b.name}'`);
+    if (!["global", "shared", "fragment", "local"].includes(b.scope)) this.error(`unknown scope '${b.scope}' of '${b.name}'`);
+    if (b.scope === "global") this.error(`'${b.name}': global buffers are kernel params, not allocations`);
+    if (this.k.launch.level === "thread") {
+      if ((b.scope === "shared" || b.scope === "local") && b.shape.length !== 1)
+        this.error(`'${b.name}': ${b.scope} buffers are 1-d at thread level, it has rank ${b.shape.length}`);
+      if (b.scope === "fragment") this.warn(`'${b.name}': fragment buffer at thread level (lowering should have replaced it)`);
+    }
+    if (b.align !== undefined && !(b.align > 0 && (b.align & (b.align - 1)) === 0)) this.error(`'${b.name}': align ${b.align} is not a power of two`);
+    this.layout(b);
+    this.declare(b.name, { what: "buf", buf: { name: b.name, scope: b.scope, dtype: b.dtype, rank: b.shape.length } });
+  }
+
+  block(body: Stmt[]): void {
+    this.push();
+    body.forEach((s) => this.stmt(s));
+    this.pop();
+  }
+
+  stmt(s: Stmt): void {
+    const outer = this.loc;
+    if (s.loc) this.loc = s.loc;
+    const level = this.k.launch.level;
+    if (level === "thread" && TILE_ONLY.has(s.k)) this.error(`${s.k} is a tile op; it cannot appear at thread level`);
+    if (level === "tile" && THREAD_ONLY.has(s.k)) this.error(`${s.k} is a thread-level intrinsic; it cannot appear at tile level`);
+    this.stmtBody(s);
+    this.loc = outer;
+  }
+
+  private stmtBody(s: Stmt): void {
+    switch (s.k) {
+      case "alloc": this.alloc(s.buf); return;
+      case "let":
+        this.expr(s.value);
+        this.dtype(s.dtype, `let '${s.name}'`);
+        this.valueFits(s.dtype, s.value, `${s.mutable ? "var" : "let"} '${s.name}'`);
+        this.declare(s.name, { what: "var", dtype: s.dtype, mutable: s.mutable });
+        return;
+      case "assign": {
+        this.expr(s.value);
+        const d = this.lookup(s.name);
+        if (!d) this.error(`assignment to undefined '${s.name}'`);
+        else if (d.what !== "var" || !d.mutable) this.error(`assignment to '${s.name}', which is not a mutable let (var)`);
+        else if (d.dtype) this.valueFits(d.dtype, s.value, `assignment to '${s.name}'`);
+        return;
+      }
+      case "store": this.expr(s.value); this.access(s.buf, s.idx, "store to"); return;
+      case "for": {
+        s.starts.forEach((e) => this.expr(e));
+        s.extents.forEach((e) => this.expr(e));
+        if (s.vars.length === 0) this.error("for loop without a variable");
+        if (s.starts.length !== s.vars.length || s.extents.length !== s.vars.length)
+          this.error(`for loop over ${s.vars.length} variables has ${s.starts.length} starts and ${s.extents.length} extents`);
+        if (s.kind !== "parallel" && s.vars.length > 1) this.error(`${s.kind} loops have one variable, this one has ${s.vars.length}`);
+        if (!["serial", "unroll", "parallel", "pipelined"].includes(s.kind)) this.error(`unknown loop kind '${s.kind}'`);
+        if (s.stages !== undefined) {
+          if (s.kind !== "pipelined") this.error(`stages on a ${s.kind} loop (only pipelined loops have stages)`);
+          if (!(Number.isInteger(s.stages) && s.stages >= 1)) this.error(`stages ${s.stages} must be a positive integer`);
+        }
+        this.push();
+        s.vars.forEach((x) => this.declare(x, { what: "var", dtype: "i32", mutable: false }));
+        this.block(s.body);
+        this.pop();
+        return;
+      }
+      case "if": this.expr(s.cond); this.block(s.then); this.block(s.else); return;
+      case "copy": this.region(s.src, "copy source"); this.region(s.dst, "copy destination"); return;
+      case "fill": this.expr(s.value); this.region(s.dst, "fill"); return;
+      case "gemm":
+        for (const [r, what] of [[s.a, "gemm A"], [s.b, "gemm B"], [s.c, "gemm C"]] as const) {
+          this.region(r, what);
+          if (r.offsets.length !== 2) this.error(`${what} region of '${r.buf}' must be 2-d, it has rank ${r.offsets.length}`);
+        }
+        return;
+      case "barrier": case "cp_commit": return;
+      case "vcopy":
+        this.expr(s.pred);
+        this.ref(s.dst, "vcopy destination", ["global", "shared", "local"]);
+        this.ref(s.src, "vcopy source", ["global", "shared", "local"]);
+        if (![1, 2, 4, 8, 16].includes(s.lanes)) this.error(`vcopy lanes ${s.lanes} must be 1, 2, 4, 8 or 16`);
+        return;
+      case "cp_async":
+        this.expr(s.pred);
+        this.ref(s.dst, "cp.async destination", ["shared"]);
+        this.ref(s.src, "cp.async source", ["global"]);
+        if (![4, 8, 16].includes(s.bytes)) this.error(`cp.async bytes ${s.bytes} must be 4, 8 or 16`);
+        return;
+      case "cp_wait":
+        if (!(Number.isInteger(s.n) && s.n >= 0)) this.error(`cp.wait ${s.n} must be a non-negative integer`);
+        return;
+      case "ldmatrix": {
+        if (![1, 2, 4].includes(s.num)) this.error(`ldmatrix num ${s.num} must be 1, 2 or 4`);
+        const d = this.ref(s.dst, "ldmatrix destination", ["local"]);
+        if (d && byteSize(d.dtype) !== 2) this.error(`ldmatrix destination '${d.name}' must have a 16-bit dtype, it is ${d.dtype}`);
+        this.ref(s.addr, "ldmatrix address", ["shared"]);
+        return;
+      }
+      case "mma": {
+        if (s.atype !== "bf16" && s.atype !== "f16") this.error(`mma input type ${s.atype} must be bf16 or f16`);
+        for (const [r, what, want] of [[s.a, "a", s.atype], [s.b, "b", s.atype], [s.c, "c", "f32"], [s.d, "d", "f32"]] as const) {
+          const b = this.ref(r, `mma ${what}`, ["local"]);
+          if (b && b.dtype !== want) this.error(`mma ${what} '${b.name}' must be ${want}, it is ${b.dtype}`);
+        }
+        return;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ kernel
+
+  run(): Diagnostic[] {
+    const k = this.k;
+    this.push();
+    const tunables = new Set(Object.keys(k.tunables));
+    for (const p of k.params) {
+      this.dtype(p.dtype, `param '${p.name}'`);
+      if (p.kind === "tensor") {
+        this.declare(p.name, { what: "buf", buf: { name: p.name, scope: "global", dtype: p.dtype, rank: p.shape?.length } });
+      } else {
+        if (p.shape) this.error(`scalar param '${p.name}' has a shape`);
+        this.declare(p.name, { what: "var", dtype: p.dtype, mutable: false });
+      }
+    }
+    for (const d of k.dims) this.declare(d, { what: "var", dtype: "i32", mutable: false });
+    for (const [n, vals] of Object.entries(k.tunables)) {
+      if (vals.length === 0) this.error(`tunable '${n}' has no values`);
+      this.declare(n, { what: "var", dtype: tunableType(vals[0]), mutable: false });
+    }
+    for (const [n, val] of Object.entries(k.config)) {
+      if (tunables.has(n)) {
+        if (!k.tunables[n]!.includes(val)) this.warn(`config ${n} = ${JSON.stringify(val)} is not among the tunable's values`);
+      } else {
+        this.declare(n, { what: "var", dtype: tunableType(val), mutable: false });
+      }
+    }
+    // Shapes and the constraint are read before the launch: no block or thread vars yet.
+    for (const p of k.params) p.shape?.forEach((e) => this.expr(e));
+    if (k.where) {
+      this.expr(k.where);
+      for (const n of namesIn(k.where)) if (!tunables.has(n) && !(n in k.config)) this.error(`where clause names '${n}', which is not a tunable`);
+    }
+    if (k.smemBytes !== undefined && !(Number.isInteger(k.smemBytes) && k.smemBytes >= 0)) this.error(`smem ${k.smemBytes} must be a non-negative integer`);
+
+    const l = k.launch;
+    l.grid.forEach((e) => this.expr(e));
+    this.expr(l.threads);
+    if (l.grid.length < 1 || l.grid.length > 3) this.error(`grid has ${l.grid.length} dims; it needs 1 to 3`);
+    if (l.blockVars.length !== l.grid.length) this.error(`${l.blockVars.length} block vars for a ${l.grid.length}-d grid`);
+    if (l.level !== "tile" && l.level !== "thread") this.error(`unknown launch level '${l.level}'`);
+    if (l.level === "thread" && l.threadVar === undefined) this.error("a thread-level launch needs a thread var");
+    for (const b of l.blockVars) this.declare(b, { what: "var", dtype: "i32", mutable: false });
+    if (l.threadVar !== undefined) this.declare(l.threadVar, { what: "var", dtype: "i32", mutable: false });
+    // The launch body shares the kernel's scope: a top-level let may not redeclare a param.
+    l.body.forEach((s) => this.stmt(s));
+    this.pop();
+    return this.diags;
+  }
+}
+
+function tunableType(v: unknown): DType | undefined {
+  if (typeof v === "boolean") return "bool";
+  if (typeof v === "number") return Number.isInteger(v) ? "i32" : "f32";
+  return undefined;
+}
+
+function namesIn(e: Expr, into: string[] = []): string[] {
+  switch (e.k) {
+    case "var": into.push(e.name); break;
+    case "bin": namesIn(e.a, into); namesIn(e.b, into); break;
+    case "un": case "cast": namesIn(e.a, into); break;
+    case "select": namesIn(e.cond, into); namesIn(e.a, into); namesIn(e.b, into); break;
+    case "call": e.args.forEach((a) => namesIn(a, into)); break;
+    case "load": e.idx.forEach((a) => namesIn(a, into)); break;
+    default: break;
+  }
+  return into;
+}
+
+/** Structural problems of `k` (empty when it is well formed). Errors and warnings. */
+export function verifyKernel(k: Kernel): Diagnostic[] {
+  return new Verifier(k).run();
+}
+
+/** Only the errors, formatted one per line; handy in `expect(verifyErrors(k)).toEqual([])`. */
+export function verifyErrors(k: Kernel): string[] {
+  return verifyKernel(k).filter((d) => d.severity === "error").map((d) => (d.loc ? `${d.loc.line}:${d.loc.col}: ` : "") + d.message);
+}
