@@ -156,10 +156,20 @@ class Verifier {
         this.error(`layout xor_swizzle(${l.mask}, ${l.shift}) needs non-negative integers`);
       return;
     }
-    if (b.scope !== "fragment") { this.error(`layout ${l.kind} on '${b.name}' needs a fragment buffer, it is ${b.scope}`); return; }
-    if (l.kind === "mma_acc") {
-      if (!(l.warpsM >= 1 && l.warpsN >= 1 && Number.isInteger(l.warpsM) && Number.isInteger(l.warpsN)))
-        { this.error(`layout mma_acc(${l.warpsM}, ${l.warpsN}) needs positive warp counts`); return; }
+    // Lowering turns a fragment into the thread's local slots and keeps the layout as the
+    // record of which element each slot holds (the shape is then the slot count).
+    if (level === "thread" && b.scope === "local") return;
+    // Lowering keeps a fragment's layout on the local buffer of its per-thread slots.
+    const lowered = level === "thread" && b.scope === "local";
+    if (b.scope !== "fragment" && !lowered) {
+      this.error(`layout ${l.kind} on '${b.name}' needs a fragment buffer${level === "thread" ? " (or its lowered local)" : ""}, it is ${b.scope}`);
+      return;
+    }
+    if (l.kind === "mma_acc" && !(Number.isInteger(l.warpsM) && Number.isInteger(l.warpsN) && l.warpsM >= 1 && l.warpsN >= 1)) {
+      this.error(`layout mma_acc(${l.warpsM}, ${l.warpsN}) needs positive warp counts`);
+      return;
+    }
+    if (l.kind === "mma_acc" && !lowered) {
       if (b.dtype !== "f32") this.error(`layout mma_acc on '${b.name}' needs f32, it is ${b.dtype}`);
       if (b.shape.length !== 2) { this.error(`layout mma_acc on '${b.name}' needs a 2-d fragment`); return; }
       const threads = this.k.launch.threads.k === "int" ? this.k.launch.threads.v : undefined;

@@ -8,6 +8,17 @@ import { type TensorValue, zeros } from "../../src/numeric/tensor.ts";
 import { specialize } from "../../src/passes/specialize.ts";
 import { inferTypes } from "../../src/passes/infer-types.ts";
 import { lower, type Target } from "../../src/passes/pipeline.ts";
+import { verifyErrors } from "../../src/ir/verify.ts";
+
+/** lower() with the verifier run after every pass. */
+export function lowerChecked(k: Kernel, config: Record<string, TunableValue>, target: Target): Kernel {
+  const errs = verifyErrors(k);
+  if (errs.length) throw new Error(`input does not verify:\n${errs.join("\n")}`);
+  return lower(k, config, target, (name, out) => {
+    const e = verifyErrors(out);
+    if (e.length) throw new Error(`after ${name}:\n${e.join("\n")}`);
+  });
+}
 
 export function tileLevel(k: Kernel, config: Record<string, TunableValue>, target: Target): Kernel {
   return inferTypes(specialize(k, { config, target }));
@@ -37,7 +48,7 @@ const clone = (t: Record<string, TensorValue>) =>
 export function runBoth(src: string | Kernel, config: Record<string, TunableValue>, target: Target, c: Case) {
   const k = typeof src === "string" ? parseKernel(src) : src;
   const tile = tileLevel(k, config, target);
-  const thread = lower(k, config, target);
+  const thread = lowerChecked(k, config, target);
   const ins = inputs(tile, c.dims, c.seed);
   const a = clone(ins), b = clone(ins);
   runKernel(tile, { tensors: a });
