@@ -13,6 +13,9 @@ export interface Case {
   baseA?: number; baseB?: number;
   /** A shared layout for both tiles instead of swizzleFor's choice. */
   layout?: Layout;
+  /** Run the gemm this many times in a serial loop (a main loop's register pressure: the
+   *  accumulator stays live across iterations). C is then repeat * A * B. */
+  repeat?: number;
 }
 
 export const caseName = (c: Case) =>
@@ -87,7 +90,7 @@ export function buildKernel(c: Case): Kernel {
         fill("As", baseA, "A", a, la),
         fill("Bs", baseB, "B", b, lb),
         { k: "barrier" },
-        ...lowered.body,
+        ...(c.repeat ? [{ k: "for", vars: ["rep"], starts: [int(0)], extents: [int(c.repeat)], kind: "serial", body: lowered.body } as Stmt] : lowered.body),
         ...writeBack,
       ],
     },
@@ -116,7 +119,7 @@ export function reference(c: Case, A: Float64Array, B: Float64Array): Float64Arr
         const y = c.transB ? B[j * c.k + kk]! : B[kk * c.n + j]!;
         s += x * y;
       }
-      C[i * c.n + j] = s;
+      C[i * c.n + j] = s * (c.repeat ?? 1);
     }
   return C;
 }
