@@ -8,7 +8,7 @@ import { type DType, type Kernel } from "../ir/ir.ts";
 import { evalConst } from "../ir/expr.ts";
 import { printExpr } from "../ir/print.ts";
 import { erf } from "../numeric/erf.ts";
-import { roundTo } from "../numeric/dtype.ts";
+import { rounder, roundTo } from "../numeric/dtype.ts";
 import type { TensorValue } from "../numeric/tensor.ts";
 import { bindDims, numericConfig } from "./bind.ts";
 import { type Compiled, compileKernel } from "./compile.ts";
@@ -43,7 +43,7 @@ const MF = {
   round: (x: number) => Math.sign(x) * Math.round(Math.abs(x)), // C round(): halves away from zero
 };
 const RND = {
-  f16: (x: number) => roundTo("f16", x), bf16: (x: number) => roundTo("bf16", x),
+  f16: (x: number) => roundTo("f16", x), bf16: rounder("bf16"),
   fp8e4m3: (x: number) => roundTo("fp8e4m3", x), fp8e5m2: (x: number) => roundTo("fp8e5m2", x),
   i64: (x: number) => roundTo("i64", x),
 };

@@ -79,11 +79,24 @@ export function roundTo(dtype: DType, x: number): number {
   }
 }
 
+const F32 = new Float32Array(1), U32 = new Uint32Array(F32.buffer);
+
+/** bf16 rounding through the f32 bit pattern, for values that are already f32 (the common
+ *  case in kernels); others take the exact path, so results equal roundTo("bf16", x). */
+function bf16Fast(x: number): number {
+  if (Math.fround(x) !== x) return roundTo("bf16", x); // NaN, or not an f32 value
+  F32[0] = x;
+  const b = U32[0]!;
+  U32[0] = (((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) << 16) >>> 0;
+  return F32[0]!;
+}
+
 /** A specialised rounding function (avoids the dtype switch in hot loops). */
 export function rounder(dtype: DType): (x: number) => number {
   switch (dtype) {
     case "f64": return (x) => x;
     case "f32": return Math.fround;
+    case "bf16": return bf16Fast;
     case "i32": return (x) => x | 0;
     case "u32": return (x) => x >>> 0;
     default: return (x) => roundTo(dtype, x);

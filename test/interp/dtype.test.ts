@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { decode, encode, fromBits, roundTo, toBits } from "../../src/numeric/dtype.ts";
+import { decode, encode, fromBits, rounder, roundTo, toBits } from "../../src/numeric/dtype.ts";
 import { randomTensor } from "../../src/numeric/random.ts";
 import { firstMismatch, tolerance } from "../../src/numeric/tolerance.ts";
 
@@ -50,6 +50,12 @@ describe("16-bit floats", () => {
       const want = fromBits("bf16", b);
       expect(roundTo("bf16", x)).toBe(want);
     }), { numRuns: 20000 });
+  });
+
+  it("the fast bf16 rounder equals roundTo on doubles and f32 values alike", () => {
+    const fast = rounder("bf16");
+    fc.assert(fc.property(fc.oneof(fc.double(), fc.float()), (x) => { expect(Object.is(fast(x), roundTo("bf16", x)) || (Number.isNaN(fast(x)) && Number.isNaN(x))).toBe(true); }), { numRuns: 20000 });
+    for (let i = 0; i < 65536; i += 3) { const x = fromBits("bf16", i); expect(Object.is(fast(x), x) || Number.isNaN(x)).toBe(true); }
   });
 
   it("overflow: at max + half an ulp (a tie, max is odd) goes to Inf, just below stays max", () => {
