@@ -1,0 +1,113 @@
+// The nvcc driver: compile-only builds of the emitted kernels and launchers for sm_80 and
+// sm_90a, the ptxas report, the cache, and the failure paths.
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { afterAll, describe, expect, it } from "vitest";
+import { emitCuda } from "../../src/codegen/cuda/emit.ts";
+import { NVCC_MISSING, NvccError, NvccNotFoundError, compileCuda, nvccAvailable, parsePtxasInfo } from "../../src/driver/nvcc.ts";
+import { KERNELS, loadKernel, nvccWarning } from "./kernels.ts";
+
+const nvcc = await nvccAvailable();
+nvccWarning(nvcc, "nvcc compile tests (test/cuda/nvcc.test.ts)");
+const scratch = mkdtempSync(join(tmpdir(), "tilemoe-nvcc-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe("ptxas report parsing", () => {
+  it("reads registers, spills, smem and stack per entry function", () => {
+    const log = [
+      "ptxas info    : 0 bytes gmem",
+      "ptxas info    : Compiling entry function 'a_kernel' for 'sm_80'",
+      "ptxas info    : Function properties for a_kernel",
+      "    8 bytes stack frame, 12 bytes spill stores, 16 bytes spill loads",
+      "ptxas info    : Used 255 registers, used 1 barriers, 1024 bytes smem, 376 bytes cmem[0]",
+      "ptxas info    : Compile time = 63.390 ms",
+      "ptxas info    : Compiling entry function 'b_kernel' for 'sm_90a'",
+      "ptxas info    : Function properties for b_kernel",
+      "    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads",
+      "ptxas info    : Used 24 registers, used 0 barriers",
+    ].join("\n");
+    const r = parsePtxasInfo(log);
+    expect(r.a_kernel).toEqual({ arch: "sm_80", registers: 255, smemStatic: 1024, spillStores: 12, spillLoads: 16, stackFrame: 8, barriers: 1, lmem: 0, cmem: 376 });
+    expect(r.b_kernel).toMatchObject({ arch: "sm_90a", registers: 24, spillStores: 0, smemStatic: 0, barriers: 0 });
+    expect(Object.keys(r)).toEqual(["a_kernel", "b_kernel"]);
+  });
+});
+
+describe("missing nvcc", () => {
+  it("reports a typed, actionable error and nvccAvailable() is false", async () => {
+    const saved = process.env.PATH;
+    process.env.PATH = join(scratch, "empty-bin");
+    try {
+      expect(await nvccAvailable()).toBe(false);
+      const err = await compileCuda("__global__ void f() {}", { arch: "sm_80", outputs: ["cubin"], cacheDir: scratch }).catch((e) => e);
+      expect(err).toBeInstanceOf(NvccNotFoundError);
+      expect(err.code).toBe("NVCC_NOT_FOUND");
+      expect(err.message).toBe(NVCC_MISSING);
+      expect(err.message).toContain("--emit cu");
+    } finally {
+      process.env.PATH = saved;
+    }
+  });
+});
+
+describe.skipIf(!nvcc)("compile-only builds", () => {
+  for (const arch of ["sm_80", "sm_90a"] as const) {
+    for (const name of KERNELS) {
+      it(`${name} for ${arch}: cubin, ptx and the launcher object, no spills`, async () => {
+        const out = emitCuda(loadKernel(name));
+        const res = await compileCuda(out.cu, { arch, outputs: ["cubin", "ptx", "obj"] });
+        expect(res.cubin!.subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46])); // ELF
+        const r = res.resources[out.kernelSymbol];
+        expect(r, res.log).toBeDefined();
+        expect(r.arch).toBe(arch);
+        expect(r.registers).toBeGreaterThan(0);
+        expect(r.spillStores + r.spillLoads).toBe(0);
+        expect(res.ptx).toContain(`.entry ${out.kernelSymbol}`);
+        expect(res.ptx).toContain(`.target ${arch}`);
+        // The object holds the host launcher and its error-string companion, unmangled.
+        const nm = await execa("nm", [res.objPath!]);
+        expect(nm.stdout).toMatch(new RegExp(`\\bT ${out.launcher}\\b`));
+        expect(nm.stdout).toMatch(new RegExp(`\\bT ${out.launcher}_error_string\\b`));
+        if (name === "mma16x8") {
+          expect(res.ptx).toContain("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32");
+          expect(res.ptx).toContain("ldmatrix.sync.aligned.m8n8.x4.shared.b16");
+          expect(res.ptx).not.toMatch(/\.local|ld\.local|st\.local/); // register views stayed in registers
+        }
+        if (name === "rowsum") {
+          expect(res.ptx).toContain("cp.async.cg.shared.global");
+          expect(res.ptx).toContain("cp.async.wait_group 1");
+        }
+      }, 120_000);
+    }
+  }
+
+  it("hits the cache on the second compile of the same source and flags", async () => {
+    const cacheDir = join(scratch, "cache");
+    const cu = emitCuda(loadKernel("copy2d")).cu;
+    const first = await compileCuda(cu, { arch: "sm_80", outputs: ["cubin"], cacheDir });
+    const again = await compileCuda(cu, { arch: "sm_80", outputs: ["cubin"], cacheDir });
+    expect(first.cached).toBe(false);
+    expect(again.cached).toBe(true);
+    expect(again.cubin).toEqual(first.cubin);
+    expect(again.resources).toEqual(first.resources);
+    // Other flags are another entry.
+    const other = await compileCuda(cu, { arch: "sm_80", outputs: ["cubin"], cacheDir, extraFlags: ["-lineinfo"] });
+    expect(other.cached).toBe(false);
+    expect(other.dir).not.toBe(first.dir);
+  }, 120_000);
+
+  it("fails with nvcc's message, the kept source and a command that reproduces it", async () => {
+    const cu = `${emitCuda(loadKernel("copy2d")).cu}\n__global__ void broken() { undeclared_thing = 1; }\n`;
+    const err = await compileCuda(cu, { arch: "sm_90a", outputs: ["cubin"], cacheDir: join(scratch, "cache") }).catch((e) => e);
+    expect(err).toBeInstanceOf(NvccError);
+    expect(err.message).toContain('identifier "undeclared_thing" is undefined');
+    expect(err.message).toContain(err.cuPath);
+    expect(existsSync(err.cuPath)).toBe(true);
+    expect(err.message).toContain(err.command);
+    const rerun = await execa(err.command, { shell: true, reject: false, all: true });
+    expect(rerun.exitCode).not.toBe(0);
+    expect(rerun.all).toContain('identifier "undeclared_thing" is undefined');
+  }, 120_000);
+});
