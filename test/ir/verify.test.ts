@@ -94,7 +94,8 @@ describe("verifyKernel", () => {
     ["mma_acc warps vs threads", TILE, tileBody, "  alloc F: fragment f32[64, 64] layout mma_acc(4, 2)", "needs 256 threads"],
     ["swizzle on f32", TILE, tileBody, "  alloc S: shared f32[64, 32] layout xor_swizzle(3, 1)", "16-bit dtype"],
     ["swizzle on fragment", TILE, tileBody, "  alloc S: fragment bf16[64, 32] layout xor_swizzle(3, 1)", "needs shared memory"],
-    ["cyclic on local", THREAD, threadBody, "  alloc r: local f32[8] layout cyclic", "needs a fragment"],
+    ["cyclic on local at tile level", TILE, tileBody, "  alloc r: local f32[8] layout cyclic", "needs a fragment"],
+    ["mma_acc on shared at thread level", THREAD, threadBody, "  alloc r: shared f32[8] layout mma_acc(1, 1)", "(or its lowered local)"],
     ["global alloc", TILE, tileBody, "  alloc G: global f32[8, 8]", "kernel params"],
     ["math arity", TILE, tileBody, "  let t: f32 = pow(alpha)", "pow takes 2 arguments"],
     ["reserved name", TILE, tileBody, "  let nan: f32 = 1.0", "reserved"],
@@ -114,6 +115,10 @@ describe("verifyKernel", () => {
     ["shape over an unknown dim", TILE, 2, "  dims M, N", "undefined variable 'K'"],
   ])("rejects %s in the header", (_what, base, line, text, message) => {
     expect(verifyErrors(parseKernel(edit(base, line, text))).join("\n")).toContain(message);
+  });
+
+  it("accepts a fragment layout kept on its lowered local buffer at thread level", () => {
+    expect(verifyErrors(parseKernel(edit(THREAD, threadBody, "  alloc r: local f32[8] layout mma_acc(1, 1)", true)))).toEqual([]);
   });
 
   it("warns about a config value outside the tunable's values", () => {
