@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { gemmRef } from "../../src/check/reference.ts";
 import { runKernel } from "../../src/interp/index.ts";
@@ -34,6 +35,15 @@ describe("thread level: ldmatrix + mma GEMM", () => {
 
   it("NN (B is [K, N], ldmatrix.trans) matches gemmRef", () => {
     for (const [M, N, K, s] of [[64, 64, 64, 4], [33, 72, 96, 5]] as const) expect(runGemm(NN, M, N, K, s, true)).toBeUndefined();
+  });
+
+  it("fuzz: random ragged shapes and inputs (K a multiple of 8, as 16-byte cp.async needs)", () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 100 }), fc.integer({ min: 1, max: 100 }), fc.integer({ min: 1, max: 12 }),
+      fc.integer({ min: 0, max: 1e6 }), fc.boolean(), (M, N, k8, seed, nn) => {
+        // NN copies 8-element rows of B[K, N] along N, so there N must be a multiple of 8 too
+        const n = nn ? 8 * Math.ceil(N / 8) : N;
+        expect(runGemm(nn ? NN : NT, M, n, 8 * k8, seed, nn)).toBeUndefined();
+      }), { numRuns: 8, seed: 42 });
   });
 
   it("a wrong fragment layout is caught: .trans dropped in NN, or b fragments of two n-tiles swapped", () => {
