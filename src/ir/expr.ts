@@ -5,6 +5,7 @@ import {
   type BinOp, type Buffer, type DType, type Expr, type Kernel, type Ref, type Region, type Stmt,
   byteSize, isFloat, isInt,
 } from "./ir.ts";
+import { roundTo } from "../numeric/dtype.ts";
 
 // ---------------------------------------------------------------- booleans
 
@@ -243,6 +244,40 @@ export function typeEnvOf(k: Kernel): TypeEnv {
   return { vars, bufs };
 }
 
+/** Makes every implicit conversion in `e` an explicit cast (WGSL has no implicit ones, and
+ *  C++ has surprising ones for bf16): operands of arithmetic and comparisons go to their
+ *  promoted type, select arms to the select's type, math arguments to the call's type.
+ *  Untyped literals are retyped rather than cast. */
+export function explicitCasts(e: Expr, env: TypeEnv): Expr {
+  const to = (x: Expr, t: DType): Expr => {
+    const have = typeOf(x, env);
+    if (have === t) return x;
+    if (weak(x) && (isFloat(t) || x.k === "int") && t !== "bool")
+      return fold({ k: "cast", dtype: t, a: x }) as Expr;
+    return { k: "cast", dtype: t, a: x };
+  };
+  return mapExpr(e, (x) => {
+    switch (x.k) {
+      case "bin": {
+        if (x.op === "&&" || x.op === "||") return { ...x, a: to(x.a, "bool"), b: to(x.b, "bool") };
+        if (x.op === "<<" || x.op === ">>") return undefined;
+        const t = binType(x.a, x.b, env);
+        const a = to(x.a, t), b = to(x.b, t);
+        return a === x.a && b === x.b ? undefined : { ...x, a, b };
+      }
+      case "select": {
+        const t = typeOf(x, env);
+        return { ...x, cond: to(x.cond, "bool"), a: to(x.a, t), b: to(x.b, t) };
+      }
+      case "call": {
+        const t = typeOf(x, env);
+        return { ...x, args: x.args.map((y) => to(y, t)) };
+      }
+      default: return undefined;
+    }
+  });
+}
+
 // ---------------------------------------------------------------- constant folding
 
 /** Wraps an integer to the range of `t` (two's complement); undefined if it cannot be
@@ -262,9 +297,8 @@ function wrapInt(v: number, t: DType): number | undefined {
 
 function mkLit(v: number, t: DType, typed: boolean): Expr | undefined {
   if (isFloat(t)) {
-    if (t === "f32") v = Math.fround(v);
-    else if (t !== "f64") return undefined; // rounding to 16/8-bit floats is the interpreter's job
-    return typed ? { k: "float", v, dtype: t } : { k: "float", v };
+    v = roundTo(t, v); // round-to-nearest-even, as the hardware converts
+    return typed && t !== "f32" ? { k: "float", v, dtype: t } : { k: "float", v };
   }
   const w = wrapInt(v, t);
   if (w === undefined) return undefined;

@@ -5,7 +5,7 @@ import {
   CompileError, type Buffer, type Diagnostic, type DType, type Expr, type Kernel, type Loc, type Region, type Stmt,
   isFloat,
 } from "../ir/ir.ts";
-import { type TypeEnv, evalConst, fold, mapStmts, typeOf, walkExpr, walkStmts } from "../ir/expr.ts";
+import { type TypeEnv, evalConst, explicitCasts, fold, mapStmts, typeOf, walkExpr, walkStmts } from "../ir/expr.ts";
 
 const BITWISE = new Set(["&", "|", "^", "<<", ">>", "cdiv"]);
 
@@ -73,8 +73,10 @@ class Checker {
 const squeeze = (ext: number[]) => ext.filter((n) => n !== 1);
 const same = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-function castTo(t: DType, e: Expr, have: DType | undefined): Expr {
-  if (have === undefined || have === t) return e;
+function castTo(t: DType, e0: Expr, have: DType | undefined, env: TypeEnv): Expr {
+  if (have === undefined) return e0;
+  const e = explicitCasts(e0, env);
+  if (have === t) return e;
   // Untyped literals take the destination type without a cast node.
   if ((e.k === "int" && e.dtype === undefined && !isFloat(t) && t !== "bool") || (e.k === "float" && e.dtype === undefined && t === "f32"))
     return e;
@@ -102,11 +104,11 @@ export function inferTypes(k: Kernel): Kernel {
     const loc = "loc" in s ? s.loc : undefined;
     switch (s.k) {
       case "alloc": c.constShape(s.buf, loc); return undefined;
-      case "let": return { ...s, value: castTo(s.dtype, s.value, c.expr(s.value, loc)) };
+      case "let": return { ...s, value: castTo(s.dtype, s.value, c.expr(s.value, loc), env) };
       case "assign": {
         const t = env.vars.get(s.name);
         if (!t) { c.err(loc, `assignment to unknown name '${s.name}'`); return undefined; }
-        return { ...s, value: castTo(t, s.value, c.expr(s.value, loc)) };
+        return { ...s, value: castTo(t, s.value, c.expr(s.value, loc), env) };
       }
       case "store": {
         const b = c.bufs.get(s.buf);
@@ -114,7 +116,7 @@ export function inferTypes(k: Kernel): Kernel {
         if (b.shape.length !== s.idx.length) c.err(loc, `'${s.buf}' has rank ${b.shape.length}, stored with ${s.idx.length} indices`);
         s.idx.forEach((i) => c.expr(i, loc));
         written.add(s.buf);
-        return { ...s, value: castTo(b.dtype, s.value, c.expr(s.value, loc)) };
+        return { ...s, value: castTo(b.dtype, s.value, c.expr(s.value, loc), env) };
       }
       case "for":
         s.starts.forEach((e) => c.expr(e, loc));
@@ -123,7 +125,7 @@ export function inferTypes(k: Kernel): Kernel {
         if (s.kind === "pipelined" && s.stages !== undefined && (!Number.isInteger(s.stages) || s.stages < 1))
           c.err(loc, `pipelined loop needs stages >= 1, got ${s.stages}`);
         return undefined;
-      case "if": c.expr(s.cond, loc); return undefined;
+      case "if": return c.expr(s.cond, loc) ? { ...s, cond: explicitCasts(s.cond, env) } : undefined;
       case "copy": {
         const a = c.region(s.src, loc), b = c.region(s.dst, loc);
         if (a && b && !same(squeeze(a), squeeze(b)))
@@ -135,7 +137,7 @@ export function inferTypes(k: Kernel): Kernel {
         c.region(s.dst, loc);
         written.add(s.dst.buf);
         const b = c.bufs.get(s.dst.buf);
-        return b ? { ...s, value: castTo(b.dtype, s.value, c.expr(s.value, loc)) } : undefined;
+        return b ? { ...s, value: castTo(b.dtype, s.value, c.expr(s.value, loc), env) } : undefined;
       }
       case "gemm": {
         const a = c.region(s.a, loc), b = c.region(s.b, loc), cc = c.region(s.c, loc);

@@ -19,10 +19,11 @@ export function resolveConfig(k: Kernel, requested: Record<string, TunableValue>
     } else if (!allowed.some((a) => a === value)) {
       diags.push({ loc: k.loc, severity: "error", message:
         `tunable '${name}' = ${show(value)} is not allowed for kernel '${k.name}'; allowed values: ${allowed.map(show).join(", ")}` });
-    } else config[name] = value;
+    }
   }
   if (diags.length) throw new CompileError(diags);
-  for (const [name, allowed] of Object.entries(k.tunables)) if (!(name in config)) config[name] = allowed[0]!;
+  // In declaration order, so that printed configs and cache keys do not depend on the caller.
+  for (const [name, allowed] of Object.entries(k.tunables)) config[name] = name in requested ? requested[name]! : allowed[0]!;
   if (k.where) {
     const numeric = Object.fromEntries(Object.entries(config).filter((e): e is [string, number | boolean] => typeof e[1] !== "string"));
     const ok = evalConst(k.where, numeric);

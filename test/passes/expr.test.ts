@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { type Expr, bin, int, flt, v, load } from "../../src/ir/ir.ts";
-import { evalConst, fold, freshNamer, substitute, typeOf, promote, TRUE, FALSE } from "../../src/ir/expr.ts";
+import { evalConst, explicitCasts, fold, freshNamer, substitute, typeOf, promote, TRUE, FALSE } from "../../src/ir/expr.ts";
 
 const env = {
   vars: new Map([["x", "i32"], ["u", "u32"], ["h", "f16"], ["f", "f32"], ["b", "bf16"]] as const),
@@ -108,6 +108,18 @@ describe("typeOf", () => {
     expect(typeOf(load("A", int(0)), env)).toBe("bf16");
     expect(typeOf({ k: "call", fn: "exp", args: [v("x")] }, env)).toBe("f32");
     expect(promote("f16", "f64")).toBe("f64");
+  });
+});
+
+describe("explicitCasts", () => {
+  it("casts operands to their promoted type and retypes untyped literals", () => {
+    expect(explicitCasts(bin("*", v("h"), int(2)), env)).toEqual(bin("*", v("h"), flt(2, "f16")));
+    expect(explicitCasts(bin("+", v("x"), v("u")), env)).toEqual(bin("+", { k: "cast", dtype: "u32", a: v("x") }, v("u")));
+    expect(explicitCasts(bin("<", v("h"), v("b")), env)).toEqual(
+      bin("<", { k: "cast", dtype: "f32", a: v("h") }, { k: "cast", dtype: "f32", a: v("b") }));
+    expect(explicitCasts({ k: "call", fn: "exp", args: [v("x")] }, env)).toEqual({ k: "call", fn: "exp", args: [{ k: "cast", dtype: "f32", a: v("x") }] });
+    const same = bin("+", v("f"), flt(1));
+    expect(explicitCasts(same, env)).toBe(same);
   });
 });
 
