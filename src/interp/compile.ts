@@ -11,7 +11,7 @@ import { type DType, type Expr, type Kernel, type Ref, type Region, type Stmt, i
 import { evalConst, TRUE, type TypeEnv, typeOf } from "../ir/expr.ts";
 import { printExpr } from "../ir/print.ts";
 import { roundTo } from "../numeric/dtype.ts";
-import { InterpError } from "./fault.ts";
+import { InterpError, stmtHead } from "./fault.ts";
 
 export interface AllocDecl { name: string; dtype: DType; scope: "shared" | "fragment" | "local" | "global"; shape: number[] }
 
@@ -139,7 +139,7 @@ class Gen {
   private fresh(hint: string): string { return `${hint.replace(/[^A-Za-z0-9_]/g, "_")}_${this.n++}`; }
   private err(msg: string): InterpError {
     const s = this.sites[this.site];
-    return new InterpError(`kernel ${this.inp.kernel.name}: ${msg}${s ? ` (in: ${s.k})` : ""}`);
+    return new InterpError(`kernel ${this.inp.kernel.name}: ${msg}${s ? `\n  at: ${stmtHead(s)}` : ""}`);
   }
   private emit(line: string) { this.out.push(line); }
   private push() { this.vars.push(new Map()); this.bufs.push(new Map()); }

@@ -119,7 +119,7 @@ export function runKernel(k: Kernel, args: RunArgs, opts: RunOptions = {}): void
           fn(G, null, null, 0, bx, by, bz);
         } catch (e) {
           if (e instanceof Fault) throw new InterpError(`${where(k.name, block, undefined)}: ${e.message}\n  at: ${stmtHead(c.sites[e.site])}`);
-          throw e;
+          throw new InterpError(`${where(k.name, block, undefined)}: internal interpreter error: ${(e as Error).stack ?? e}`);
         }
       }
 }
