@@ -199,3 +199,174 @@ export function arbKernel(level?: Level): fc.Arbitrary<Kernel> {
     return k;
   });
 }
+
+// ---------------------------------------------------------------- well-formed kernels
+
+/** What is in scope while generating a well-formed body. */
+interface Env {
+  ints: string[];
+  floats: string[];
+  mutables: string[];
+  bufs: { name: string; rank: number; dtype: DType; scope: Scope }[];
+  fresh: number;
+}
+
+const lit = (v: number): Expr => ({ k: "int", v });
+
+function arbIntOf(env: Env, depth = 2): fc.Arbitrary<Expr> {
+  const leaf = fc.oneof(fc.constantFrom(...env.ints).map((name): Expr => ({ k: "var", name })), fc.integer({ min: -4, max: 64 }).map(lit));
+  if (depth === 0) return leaf;
+  const sub = arbIntOf(env, depth - 1);
+  return fc.oneof(
+    { depthSize: "small" },
+    leaf,
+    fc.record({ k: fc.constant("bin" as const), op: fc.constantFrom<BinOp>("+", "-", "*", "/", "%", "min", "max", "cdiv", "<<", "&"), a: sub, b: sub }),
+  );
+}
+
+function arbCondOf(env: Env): fc.Arbitrary<Expr> {
+  const cmp = fc.record({ k: fc.constant("bin" as const), op: fc.constantFrom<BinOp>("<", "<=", "==", "!="), a: arbIntOf(env, 1), b: arbIntOf(env, 1) });
+  return fc.oneof(cmp, fc.tuple(cmp, cmp, fc.constantFrom<BinOp>("&&", "||")).map(([a, b, op]): Expr => ({ k: "bin", op, a, b })),
+    cmp.map((a): Expr => ({ k: "un", op: "not", a })));
+}
+
+function arbLoadOf(env: Env, pred: (b: Env["bufs"][number]) => boolean): fc.Arbitrary<Expr> | undefined {
+  const bufs = env.bufs.filter(pred);
+  if (bufs.length === 0) return undefined;
+  return fc.constantFrom(...bufs).chain((b) => fc.array(arbIntOf(env, 1), { minLength: b.rank, maxLength: b.rank })
+    .map((idx): Expr => ({ k: "load", buf: b.name, idx })));
+}
+
+function arbFloatOf(env: Env, depth = 2): fc.Arbitrary<Expr> {
+  const leaves: fc.Arbitrary<Expr>[] = [
+    fc.constantFrom(0, 1, -0.5, 1e-7, 2.5).map((v): Expr => ({ k: "float", v })),
+    arbIntOf(env, 1).map((a): Expr => ({ k: "cast", dtype: "f32", a })),
+  ];
+  if (env.floats.length > 0) leaves.push(fc.constantFrom(...env.floats).map((name): Expr => ({ k: "var", name })));
+  const ld = arbLoadOf(env, (b) => isFloatDType(b.dtype));
+  if (ld) leaves.push(ld);
+  const leaf = fc.oneof(...leaves);
+  if (depth === 0) return leaf;
+  const sub = arbFloatOf(env, depth - 1);
+  return fc.oneof(
+    { depthSize: "small" },
+    leaf,
+    fc.record({ k: fc.constant("bin" as const), op: fc.constantFrom<BinOp>("+", "-", "*", "/", "min", "max"), a: sub, b: sub }),
+    fc.record({ k: fc.constant("call" as const), fn: fc.constantFrom<MathFn>("exp", "tanh", "sigmoid", "abs", "sqrt"), args: fc.tuple(sub).map((t) => [...t]) }),
+    fc.record({ k: fc.constant("call" as const), fn: fc.constant<MathFn>("fma"), args: fc.tuple(sub, sub, sub).map((t) => [...t]) }),
+    fc.record({ k: fc.constant("select" as const), cond: arbCondOf(env), a: sub, b: sub }),
+    fc.record({ k: fc.constant("un" as const), op: fc.constant<UnOp>("neg"), a: sub }),
+  );
+}
+
+const isFloatDType = (t: DType) => ["f16", "bf16", "f32", "f64", "fp8e4m3", "fp8e5m2"].includes(t);
+
+function fullRegion(b: Env["bufs"][number], ext: number[]): Region {
+  return { buf: b.name, offsets: ext.map(() => lit(0)), extents: ext.map(lit) };
+}
+
+type Gen = fc.Arbitrary<[Stmt, Env]>;
+
+function scopedStmt(env: Env, level: Level, depth: number): Gen {
+  const name = `t${env.fresh}`;
+  const next = { ...env, fresh: env.fresh + 1 };
+  const gens: Gen[] = [
+    arbFloatOf(env).map((value): [Stmt, Env] => [{ k: "let", name, dtype: "f32", value, mutable: false }, { ...next, floats: [...env.floats, name] }]),
+    arbIntOf(env).map((value): [Stmt, Env] => [{ k: "let", name, dtype: "i32", value, mutable: false }, { ...next, ints: [...env.ints, name] }]),
+    arbFloatOf(env).map((value): [Stmt, Env] => [{ k: "let", name, dtype: "f32", value, mutable: true },
+      { ...next, floats: [...env.floats, name], mutables: [...env.mutables, name] }]),
+  ];
+  if (env.mutables.length > 0) {
+    gens.push(fc.tuple(fc.constantFrom(...env.mutables), arbFloatOf(env)).map(([n, value]): [Stmt, Env] => [{ k: "assign", name: n, value }, env]));
+  }
+  const stores = env.bufs.filter((b) => isFloatDType(b.dtype) && (level === "tile" || b.scope !== "fragment"));
+  if (stores.length > 0) {
+    gens.push(fc.constantFrom(...stores).chain((b) => fc.tuple(fc.array(arbIntOf(env, 1), { minLength: b.rank, maxLength: b.rank }), arbFloatOf(env))
+      .map(([idx, value]): [Stmt, Env] => [{ k: "store", buf: b.name, idx, value }, env])));
+  }
+  if (depth > 0) {
+    const loopVar = `i${env.fresh}`;
+    const inner = { ...next, ints: [...env.ints, loopVar] };
+    gens.push(fc.tuple(fc.constantFrom<LoopKind>("serial", "unroll", "pipelined", "parallel"), arbIntOf(env, 1), scopedBody(inner, level, depth - 1))
+      .map(([kind, extent, body]): [Stmt, Env] => {
+        const s: Stmt & { k: "for" } = { k: "for", vars: [loopVar], starts: [lit(0)], extents: [extent], kind, body };
+        if (kind === "pipelined") s.stages = 2;
+        return [s, next];
+      }));
+    gens.push(fc.tuple(arbCondOf(env), scopedBody(next, level, depth - 1), scopedBody(next, level, depth - 1))
+      .map(([cond, then, els]): [Stmt, Env] => [{ k: "if", cond, then, else: els }, next]));
+  }
+  const byName = (n: string) => env.bufs.find((b) => b.name === n)!;
+  if (level === "tile") {
+    gens.push(
+      arbIntOf(env, 1).map((row): [Stmt, Env] => [{ k: "copy", src: { buf: "A", offsets: [row, lit(0)], extents: [lit(16), lit(32)] }, dst: fullRegion(byName("As"), [16, 32]) }, env]),
+      arbFloatOf(env, 1).map((value): [Stmt, Env] => [{ k: "fill", dst: fullRegion(byName("acc"), [32, 16]), value }, env]),
+      fc.constant<[Stmt, Env]>([{ k: "gemm", a: fullRegion(byName("Fa"), [32, 32]), b: fullRegion(byName("As"), [16, 32]), c: fullRegion(byName("acc"), [32, 16]), transA: false, transB: true }, env]),
+    );
+  } else {
+    const ref = (buf: string, idx: Expr): Ref => ({ buf, idx: [idx] });
+    gens.push(
+      fc.constant<[Stmt, Env]>([{ k: "barrier" }, env]),
+      fc.constant<[Stmt, Env]>([{ k: "cp_commit" }, env]),
+      fc.nat(3).map((n): [Stmt, Env] => [{ k: "cp_wait", n }, env]),
+      fc.tuple(arbIntOf(env, 1), fc.constantFrom(4, 8, 16), arbCondOf(env)).map(([i, bytes, pred]): [Stmt, Env] =>
+        [{ k: "cp_async", dst: ref("Ss", i), src: { buf: "B", idx: [i] }, bytes, pred }, env]),
+      fc.tuple(arbIntOf(env, 1), fc.constantFrom(1, 2, 4), arbCondOf(env)).map(([i, lanes, pred]): [Stmt, Env] =>
+        [{ k: "vcopy", dst: ref("r", lit(0)), src: ref("Ss", i), lanes, pred }, env]),
+      fc.tuple(arbIntOf(env, 1), fc.constantFrom(1 as const, 2 as const, 4 as const), fc.boolean()).map(([i, num, trans]): [Stmt, Env] =>
+        [{ k: "ldmatrix", dst: ref("af", lit(0)), addr: ref("Ss", i), num, trans }, env]),
+      fc.constant<[Stmt, Env]>([{ k: "mma", atype: "bf16", d: ref("c4", lit(0)), a: ref("af", lit(0)), b: ref("af", lit(4)), c: ref("c4", lit(0)) }, env]),
+    );
+  }
+  return fc.oneof(...gens);
+}
+
+function scopedBody(env: Env, level: Level, depth: number, n = 3): fc.Arbitrary<Stmt[]> {
+  return fc.nat(n).chain((len) => {
+    const go = (e: Env, left: number): fc.Arbitrary<Stmt[]> => left === 0 ? fc.constant([])
+      : scopedStmt(e, level, depth).chain(([s, e2]) => go(e2, left - 1).map((rest) => [s, ...rest]));
+    return go(env, len);
+  });
+}
+
+/** Kernels that pass verifyKernel: every name defined, ranks and levels right, intrinsic
+ *  operands in the right memories. Fixed header and buffers, random body. */
+export function arbScopedKernel(level: Level = "tile"): fc.Arbitrary<Kernel> {
+  const tile = level === "tile";
+  const allocs: Buffer[] = tile
+    ? [
+      { name: "As", scope: "shared", dtype: "bf16", shape: [lit(16), lit(32)], layout: { kind: "xor_swizzle", mask: 3, shift: 1 } },
+      { name: "Fa", scope: "fragment", dtype: "bf16", shape: [lit(32), lit(32)], layout: { kind: "cyclic" } },
+      { name: "acc", scope: "fragment", dtype: "f32", shape: [lit(32), lit(16)], layout: { kind: "mma_acc", warpsM: 2, warpsN: 1 } },
+    ]
+    : [
+      { name: "Ss", scope: "shared", dtype: "bf16", shape: [lit(512)] },
+      { name: "af", scope: "local", dtype: "bf16", shape: [lit(8)] },
+      { name: "c4", scope: "local", dtype: "f32", shape: [lit(4)] },
+      { name: "r", scope: "local", dtype: "bf16", shape: [lit(4)] },
+    ];
+  const params: Param[] = [
+    { name: "A", kind: "tensor", dtype: "f32", shape: [{ k: "var", name: "M" }, { k: "var", name: "N" }], output: true },
+    { name: "B", kind: "tensor", dtype: "bf16", shape: [{ k: "var", name: "M" }], align: 16 },
+    { name: "s", kind: "scalar", dtype: "f32" },
+  ];
+  const env: Env = {
+    ints: ["M", "N", "BM", "bx", ...(tile ? [] : ["tx"])],
+    floats: ["s"],
+    mutables: [],
+    bufs: [
+      { name: "A", rank: 2, dtype: "f32", scope: "global" },
+      { name: "B", rank: 1, dtype: "bf16", scope: "global" },
+      ...allocs.map((b) => ({ name: b.name, rank: b.shape.length, dtype: b.dtype, scope: b.scope })),
+    ],
+    fresh: 0,
+  };
+  return scopedBody(env, level, 2, 6).map((body): Kernel => ({
+    name: "scoped", params, dims: ["M", "N"], tunables: { BM: [16, 32] }, config: {},
+    launch: {
+      grid: [{ k: "bin", op: "cdiv", a: { k: "var", name: "M" }, b: { k: "var", name: "BM" } }],
+      threads: lit(tile ? 64 : 32), blockVars: ["bx"], level, ...(tile ? {} : { threadVar: "tx" }),
+      body: [...allocs.map((buf): Stmt => ({ k: "alloc", buf })), ...body],
+    },
+  }));
+}

@@ -1,5 +1,8 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { arbScopedKernel } from "../../src/ir/arbitrary.ts";
 import { parseKernel } from "../../src/ir/parse.ts";
+import { printKernel, printStmts } from "../../src/ir/print.ts";
 import { verifyErrors, verifyKernel } from "../../src/ir/verify.ts";
 
 const TILE = `kernel gemm(A: global bf16[M, K] align 16, B: global bf16[N, K], C: global f32[M, N] out, alpha: f32)
@@ -124,5 +127,29 @@ describe("verifyKernel", () => {
   it("warns about a config value outside the tunable's values", () => {
     const d = verifyKernel(parseKernel(edit(TILE, 5, "  config BM = 96")));
     expect(d).toEqual([expect.objectContaining({ severity: "warning", message: expect.stringContaining("not among") })]);
+  });
+});
+
+describe("verifyKernel on generated well-formed kernels", () => {
+  it.each(["tile", "thread"] as const)("accepts every %s-level kernel of arbScopedKernel, and it round-trips", (level) => {
+    fc.assert(fc.property(arbScopedKernel(level), (k) => {
+      expect(verifyErrors(k)).toEqual([]);
+      const text = printKernel(k);
+      expect(printKernel(parseKernel(text))).toBe(text);
+    }), { numRuns: 150 });
+  });
+
+  it("finds the undefined name when one declaration is dropped", () => {
+    // Removing the first let of a generated kernel whose later statements use it must be caught.
+    fc.assert(fc.property(arbScopedKernel("tile"), (k) => {
+      const body = k.launch.body;
+      const i = body.findIndex((s) => s.k === "let");
+      if (i < 0) return;
+      const name = (body[i] as { name: string }).name;
+      const rest = printStmts(body.slice(i + 1));
+      if (!new RegExp(`\\b${name}\\b`).test(rest)) return;
+      const broken = { ...k, launch: { ...k.launch, body: [...body.slice(0, i), ...body.slice(i + 1)] } };
+      expect(verifyErrors(broken).join("\n")).toMatch(new RegExp(`'${name}'`));
+    }), { numRuns: 150 });
   });
 });
