@@ -248,7 +248,7 @@ function forOf(node: ForOfStatement, ctx: Ctx): Stmt {
     if (args.length !== 1 && args.length !== 2) ctx.fail(iter, `${name} takes 1 or 2 arguments (count, or start and end), got ${args.length}`);
     const bounds = args.map((a) => intExpr(a, ctx, "a loop bound"));
     starts = bounds.length === 2 ? [bounds[0]!] : [int(0)];
-    extents = bounds.length === 2 ? [bin("-", bounds[1]!, bounds[0]!)] : [bounds[0]!];
+    extents = bounds.length === 2 ? [span(bounds[0]!, bounds[1]!)] : [bounds[0]!];
   }
 
   let names: Node[];
@@ -306,12 +306,22 @@ function cFor(node: ForStatement, ctx: Ctx): Stmt {
   const inc = node.getIncrementor();
   if (!inc || !isIncrement(inc, name)) return ctx.fail(inc ?? node, `the loop step must be ${name}++ (step 1)`);
   const last = op === SyntaxKind.LessThanEqualsToken ? bin("+", end, int(1)) : end;
-  const extent = start.k === "int" && start.v === 0 ? last : bin("-", last, start);
+  const extent = span(start, last);
   const bodyStmts = ctx.nested(() => {
     define(name, { kind: "var", name, dtype: "i32", mutable: false, what: "loop variable" }, nameNode, ctx);
     return body(node.getStatement(), ctx);
   });
   return { k: "for", vars: [name], starts: [start], extents: [extent], kind: "serial", body: bodyStmts, loc: ctx.loc(node) };
+}
+
+/** end - start, without the `n + 1 - 1` noise that literal starts would leave. */
+function span(start: Expr, end: Expr): Expr {
+  if (start.k === "int" && start.dtype === undefined) {
+    if (start.v === 0) return end;
+    if (end.k === "int" && end.dtype === undefined) return int(end.v - start.v);
+    if (end.k === "bin" && end.op === "+" && end.b.k === "int" && end.b.dtype === undefined && end.b.v === start.v) return end.a;
+  }
+  return bin("-", end, start);
 }
 
 function isIncrement(inc: Node, name: string): boolean {

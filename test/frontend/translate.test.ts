@@ -65,6 +65,7 @@ acc[0] = n;`);
   if (i < 2) { C[bx][i] = 1.0; } else if (i == 3) { C[bx][i] = 2.0; }
 }
 for (const j of T.serial(2, N)) { }
+for (let j = 1; j <= N; j++) { }
 for (const j of T.unroll(4)) { }
 for (const j of T.pipelined(N, 3)) { }
 for (const [i, j] of T.parallel(4, 8)) { }`);
@@ -79,6 +80,7 @@ for (const [i, j] of T.parallel(4, 8)) { }`);
       "  }",
       "}",
       "for j in serial(2, N - 2) {\n}",
+      "for j in serial(1, N) {\n}",
       "for j in unroll(0, 4) {\n}",
       "for j in pipelined(0, N) stages 3 {\n}",
       "for i, j in parallel(0, 4; 0, 8) {\n}",
