@@ -2,12 +2,12 @@
 // for pairs of B n-tiles) and bank-conflict freedom of every ldmatrix phase on swizzled tiles.
 import { describe, expect, it } from "vitest";
 import type { Stmt } from "../../src/ir/ir.ts";
-import { type Case, buildKernel, caseName, exactData, storedShapes } from "./harness.ts";
-import { type LdmatrixTrace, simulate } from "./sim.ts";
+import { type Case, buildKernel, caseName } from "./harness.ts";
+import { type LdmatrixTrace, traceLdmatrix } from "./trace.ts";
 
 function traces(c: Case): LdmatrixTrace[] {
-  const { a, b } = storedShapes(c);
-  return simulate(buildKernel(c), { A: exactData(a.rows * a.cols, 1), B: exactData(b.rows * b.cols, 2) }).trace;
+  const k = buildKernel(c);
+  return traceLdmatrix(k.launch.body.filter((s) => s.k !== "for" || s.kind === "unroll"), c.warpsM * c.warpsN * 32);
 }
 
 /** Phases (8x8 matrices) whose 8 row addresses share a 16-byte bank group. */
