@@ -170,7 +170,22 @@ export async function runCompiled(
   return result;
 }
 
-async function makePipeline(device: GPUDevice, wk: WgslKernel): Promise<GPUComputePipeline> {
+// Compiling a shader on lavapipe costs tens of ms; fuzzing reruns one kernel at many shapes.
+const pipelines = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+
+function makePipeline(device: GPUDevice, wk: WgslKernel): Promise<GPUComputePipeline> {
+  let m = pipelines.get(device);
+  if (!m) pipelines.set(device, (m = new Map()));
+  let p = m.get(wk.wgsl);
+  if (!p) {
+    p = buildPipeline(device, wk);
+    p.catch(() => m!.delete(wk.wgsl));
+    m.set(wk.wgsl, p);
+  }
+  return p;
+}
+
+async function buildPipeline(device: GPUDevice, wk: WgslKernel): Promise<GPUComputePipeline> {
   const module = device.createShaderModule({ code: wk.wgsl });
   const info = await module.getCompilationInfo();
   const errors = info.messages.filter((m) => m.type === "error");

@@ -28,6 +28,8 @@ export interface ExprCtx {
   /** Narrow float dtypes whose helpers the module needs; erf use. */
   usedFloats: Set<DType>;
   usesErf: boolean;
+  /** Inf/NaN literals need the _f32bits helper. */
+  usesF32Bits?: boolean;
 }
 
 function err(message: string): never {
@@ -50,10 +52,11 @@ function operandType(a: Expr, b: Expr, cx: ExprCtx): DType {
 
 // ---------------------------------------------------------------- literals and conversions
 
-function f32Lit(v: number): string {
-  if (Number.isNaN(v)) return "bitcast<f32>(0x7fc00000u)";
-  if (v === Infinity) return "bitcast<f32>(0x7f800000u)";
-  if (v === -Infinity) return "bitcast<f32>(0xff800000u)";
+function f32Lit(v: number, cx: ExprCtx): string {
+  if (!Number.isFinite(v)) cx.usesF32Bits = true;
+  if (Number.isNaN(v)) return "_f32bits(0x7fc00000u)";
+  if (v === Infinity) return "_f32bits(0x7f800000u)";
+  if (v === -Infinity) return "_f32bits(0xff800000u)";
   if (Object.is(v, -0)) return "(-0.0f)";
   const s = String(Math.fround(v)) + "f";
   return v < 0 ? `(${s})` : s;
@@ -68,9 +71,9 @@ function literal(v: number, t: DType, cx: ExprCtx): string {
   }
   if (t === "f16" && cx.feats.f16) {
     const x = roundTo("f16", v);
-    return Number.isFinite(x) ? (x < 0 ? `(${x}h)` : `${x}h`) : `f16(${f32Lit(x)})`;
+    return Number.isFinite(x) ? (x < 0 ? `(${x}h)` : `${x}h`) : `f16(${f32Lit(x, cx)})`;
   }
-  return f32Lit(roundTo(t, v));
+  return f32Lit(roundTo(t, v), cx);
 }
 
 /** Brings a value of a narrow dtype, computed in its register type, back into the dtype. */
@@ -168,8 +171,8 @@ function emitCall(fn: MathFn, args: Expr[], t: DType, cx: ExprCtx): string {
   const d = DIRECT[fn];
   if (d) code = `${d}(${xs.join(", ")})`;
   else if (fn === "sigmoid") code = `(1.0 / (1.0 + exp(-(${xs[0]}))))`;
-  // JavaScript's Math.round (the DSL's): halves go up; WGSL's round() goes to even.
-  else if (fn === "round") code = `floor(${xs[0]} + 0.5)`;
+  // C round() (what the interpreter does): halves away from zero; WGSL round() goes to even.
+  else if (fn === "round") code = `(sign(${xs[0]}) * floor(abs(${xs[0]}) + 0.5))`;
   else if (fn === "erf") {
     cx.usesErf = true;
     code = rt === "f16" ? `f16(_erf(f32(${xs[0]})))` : `_erf(${xs[0]})`;

@@ -24,11 +24,11 @@ const ROUND_GENERIC = `
 fn _round_fmt(x: f32, mant: i32, emin: i32, maxv: f32, saturate: bool) -> f32 {
   if (x != x || x == 0.0) { return x; }
   let a = abs(x);
-  if (a > 3.40282347e38) { return select(x, sign(x) * maxv, saturate); }
+  if (a > _f32bits(0x7f7fffffu)) { return select(x, sign(x) * maxv, saturate); }
   let e = max(frexp(a).exp - 1, emin);
   let r = round(ldexp(a, mant - e));  // WGSL round() is round-half-to-even
   var y = ldexp(r, e - mant);
-  if (y > maxv) { y = select(bitcast<f32>(0x7f800000u), maxv, saturate); }
+  if (y > maxv) { y = select(_f32bits(0x7f800000u), maxv, saturate); }
   return select(y, -y, x < 0.0);
 }`;
 
@@ -38,7 +38,7 @@ fn _fmt_bits(y: f32, mant: i32, ebits: i32, bias: i32, emin: i32, nanbits: u32) 
   let s = select(0u, 1u << u32(ebits + mant), y < 0.0 || (y == 0.0 && bitcast<u32>(y) != 0u));
   let a = abs(y);
   if (a == 0.0) { return s; }
-  if (a > 3.40282347e38) { return s | (((1u << u32(ebits)) - 1u) << u32(mant)); }
+  if (a > _f32bits(0x7f7fffffu)) { return s | (((1u << u32(ebits)) - 1u) << u32(mant)); }
   let e = frexp(a).exp - 1;
   if (e < emin) { return s | u32(ldexp(a, mant - emin)); }
   let m = u32(ldexp(a, mant - e)) - (1u << u32(mant));
@@ -53,9 +53,9 @@ fn _fmt_decode(b: u32, mant: u32, ebits: u32, bias: i32, emin: i32, has_inf: boo
   let ones = (1u << ebits) - 1u;
   var y: f32;
   if (has_inf && ef == ones) {
-    y = select(bitcast<f32>(0x7fc00000u), bitcast<f32>(0x7f800000u), m == 0u);
+    y = select(_f32bits(0x7fc00000u), _f32bits(0x7f800000u), m == 0u);
   } else if (!has_inf && ef == ones && m == (1u << mant) - 1u) {
-    y = bitcast<f32>(0x7fc00000u);
+    y = _f32bits(0x7fc00000u);
   } else if (ef == 0u) {
     y = ldexp(f32(m), emin - i32(mant));
   } else {
@@ -89,10 +89,15 @@ fn _bits_${t}(x: f32) -> u32 { return _fmt_bits(x, ${f.mant}, ${f.ebits}, ${f.bi
 fn _decode_${t}(b: u32) -> f32 { return _fmt_decode(b, ${f.mant}u, ${f.ebits}u, ${f.bias}, ${f.emin}, ${f.hasInf}); }`;
 }
 
+// A function call is never a const-expression, so Inf and NaN made through it are not
+// rejected by the WGSL compiler's constant evaluation.
+export const F32BITS = "fn _f32bits(b: u32) -> f32 { return bitcast<f32>(b); }";
+
 /** WGSL source of the helpers for the given narrow float dtypes (plus erf if asked). */
-export function helperSource(floats: Set<DType>, erf: boolean): string {
+export function helperSource(floats: Set<DType>, erf: boolean, needBits = false): string {
   const parts: string[] = [];
   const generic = [...floats].filter((t) => FMT[t]);
+  if (generic.length || needBits) parts.push(F32BITS);
   if (generic.length) parts.push(ROUND_GENERIC, ENCODE_GENERIC, DECODE_GENERIC);
   if (floats.has("bf16")) parts.push(BF16);
   for (const t of generic) parts.push(fmtHelpers(t, FMT[t]!));
