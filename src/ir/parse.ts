@@ -1,18 +1,18 @@
 // The IR text form, reading side (docs/IR.md is the spec, print.ts the other half).
 // Keywords lex as their own tokens but also belong to the Name category, so IR names
 // may coincide with keywords (user variables called `copy` or `max` are legal).
-import { createToken, EmbeddedActionsParser, EOF, Lexer, type IToken, type TokenType } from "chevrotain";
+import { createToken, EmbeddedActionsParser, EOF, Lexer, type IParserErrorMessageProvider, type IToken, type TokenType } from "chevrotain";
 import {
   type BinOp, type Buffer, type DType, type Expr, type Kernel, type Launch, type Layout, type Loc, type LoopKind,
   type MathFn, type Param, type Ref, type Region, type Scope, type Stmt, type TunableValue, type UnOp,
   CompileError, DTYPES,
 } from "./ir.ts";
 
-const Name = createToken({ name: "Name", pattern: Lexer.NA });
-const Ident = createToken({ name: "Ident", pattern: /[A-Za-z_][A-Za-z0-9_]*/, categories: [Name] });
+const Name = createToken({ name: "Name", label: "a name", pattern: Lexer.NA });
+const Ident = createToken({ name: "Ident", label: "a name", pattern: /[A-Za-z_][A-Za-z0-9_]*/, categories: [Name] });
 
 function kw(word: string): TokenType {
-  return createToken({ name: `Kw_${word}`, pattern: new RegExp(word), longer_alt: Ident, categories: [Name] });
+  return createToken({ name: `Kw_${word}`, label: `'${word}'`, pattern: new RegExp(word), longer_alt: Ident, categories: [Name] });
 }
 const K = {
   kernel: kw("kernel"), dims: kw("dims"), tune: kw("tune"), where: kw("where"), config: kw("config"),
@@ -27,9 +27,9 @@ const K = {
 
 const WS = createToken({ name: "WS", pattern: /\s+/, group: Lexer.SKIPPED });
 const Comment = createToken({ name: "Comment", pattern: /#[^\n\r]*/, group: Lexer.SKIPPED });
-const Num = createToken({ name: "Num", pattern: /\d+(?:\.\d*)?(?:[eE][+-]?\d+)?(?:_[A-Za-z0-9]+)?/ });
-const Str = createToken({ name: "Str", pattern: /"(?:[^"\\]|\\.)*"/ });
-const p = (name: string, re: RegExp) => createToken({ name, pattern: re });
+const Num = createToken({ name: "Num", label: "a number", pattern: /\d+(?:\.\d*)?(?:[eE][+-]?\d+)?(?:_[A-Za-z0-9]+)?/ });
+const Str = createToken({ name: "Str", label: "a string", pattern: /"(?:[^"\\]|\\.)*"/ });
+const p = (name: string, re: RegExp) => createToken({ name, label: `'${re.source.replace(/\\/g, "")}'`, pattern: re });
 const Arrow = p("Arrow", /->/), LArrow = p("LArrow", /<-/);
 const Shl = p("Shl", /<</), Shr = p("Shr", />>/), Le = p("Le", /<=/), Ge = p("Ge", />=/);
 const EqEq = p("EqEq", /==/), Ne = p("Ne", /!=/), AndAnd = p("AndAnd", /&&/), OrOr = p("OrOr", /\|\|/);
@@ -65,11 +65,23 @@ function locOf(file: string, tok: { startLine?: number; startColumn?: number }):
   return { file, line: tok.startLine ?? 0, col: tok.startColumn ?? 0 };
 }
 
+const found = (t: IToken) => (t.tokenType === EOF ? "the end of the input" : `'${t.image}'`);
+const label = (t: TokenType) => t.LABEL ?? t.name;
+const firsts = (paths: TokenType[][][]) => [...new Set(paths.flat().map((path) => label(path[0]!)))].join(", ");
+
+/** Chevrotain's default messages name token types; these read as the text form. */
+const messages: IParserErrorMessageProvider = {
+  buildMismatchTokenMessage: ({ expected, actual }) => `expected ${label(expected)}, found ${found(actual)}`,
+  buildNotAllInputParsedMessage: ({ firstRedundant }) => `unexpected ${found(firstRedundant)}`,
+  buildNoViableAltMessage: ({ expectedPathsPerAlt, actual }) => `expected one of ${firsts(expectedPathsPerAlt)}; found ${found(actual[0]!)}`,
+  buildEarlyExitMessage: ({ expectedIterationPaths, actual }) => `expected ${firsts([expectedIterationPaths])}; found ${found(actual[0]!)}`,
+};
+
 class IrParser extends EmbeddedActionsParser {
   file = "<ir>";
 
   constructor() {
-    super(allTokens, { maxLookahead: 3 });
+    super(allTokens, { maxLookahead: 3, errorMessageProvider: messages });
     this.performSelfAnalysis();
   }
 
@@ -614,8 +626,7 @@ function run<T>(text: string, file: string, rule: (p: IrParser) => T): T {
   if (parser.errors.length > 0) {
     const e = parser.errors[0]!;
     const tok = e.token.tokenType === EOF ? lexed.tokens[lexed.tokens.length - 1] ?? e.token : e.token;
-    const at = e.token.tokenType === EOF ? "end of input" : `'${e.token.image}'`;
-    fail(file, tok, `syntax error at ${at}: ${e.message}`);
+    fail(file, tok, `syntax error: ${e.message}`);
   }
   const rest = parser.atEnd();
   if (rest) fail(file, rest, `unexpected '${rest.image}' after the end`);

@@ -73,7 +73,8 @@ describe("parseStmts / parseKernel", () => {
     expect(diag(() => parseStmts("alloc a: texture f32[4]\n"))).toMatchObject({ line: 1, col: 10 });
     expect(diag(() => parseStmts("ldmatrix.x3 a[0] <- b[0]\n"))).toMatchObject({ line: 1, col: 10 });
     expect(diag(() => parseStmts("alloc a: local f32[4] layout spiral\n")).message).toContain("unknown layout");
-    expect(diag(() => parseStmts("if (x) {\n  barrier\n"))).toMatchObject({ line: 2, message: expect.stringContaining("end of input") });
+    expect(diag(() => parseStmts("if (x) {\n  barrier\n"))).toMatchObject({ line: 2, message: expect.stringContaining("the end of the input") });
+    expect(diag(() => parseStmts("copy a[0 : +1] b[0 : +1]\n"))).toMatchObject({ line: 1, col: 16, message: "syntax error: expected '->', found 'b'" });
   });
 
   it("reads a thread-level kernel header", () => {
