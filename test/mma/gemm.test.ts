@@ -2,6 +2,7 @@
 // swizzled or not, bf16 and f16, 1..8 warps in every arrangement, tiles 16..128.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { roundTo } from "../../src/numeric/dtype.ts";
 import { mmaWarpArrangements } from "../../src/passes/lower-gemm-mma.ts";
 import { type Case, buildKernel, caseName, exactData, reference, storedShapes } from "./harness.ts";
 import { runKernel } from "./run.ts";
@@ -85,5 +86,25 @@ describe("lowerGemmMma: random cases", () => {
         transB: r.transB, swizzle: r.swizzle, atype: r.atype, baseA: r.stage * 16 * r.mt * 16 * r.kt, baseB: r.stage * 8 * r.nt * 16 * r.kt };
       check(c);
     }), { numRuns: 40, seed: 20261127 });
+  });
+});
+
+describe("lowerGemmMma: inexact inputs", () => {
+  it("stays within f32 accumulation error of the float64 product", () => {
+    for (const atype of ["bf16", "f16"] as const) {
+      const c: Case = { m: 64, n: 32, k: 128, warpsM: 2, warpsN: 2, transA: false, transB: true, swizzle: true, atype };
+      const { a, b } = storedShapes(c);
+      let s = 12345;
+      const rnd = (n: number) => Float64Array.from({ length: n }, () => {
+        s = (s * 1103515245 + 12345) >>> 0;
+        return roundTo(atype, (s / 2 ** 32) * 2 - 1);
+      });
+      const A = rnd(a.rows * a.cols), B = rnd(b.rows * b.cols);
+      const got = runKernel(buildKernel(c), { A, B }), want = reference(c, A, B);
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+      expect(worst).toBeGreaterThan(0); // rounding happened: the data are not secretly exact
+      expect(worst).toBeLessThan(c.k * 2 ** -23 * 8);
+    }
   });
 });
