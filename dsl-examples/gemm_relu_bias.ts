@@ -22,8 +22,12 @@ export const gemm_relu_bias = T.kernel(
         T.gemm(As, Bs, acc, { transB: true });
       }
       for (const [i, j] of T.parallel(BM, BN)) {
-        // Columns past N read bias as 0 and are never stored, so no guard is needed.
-        acc[i][j] = Math.max(acc[i][j] + bias[bx * BN + j], 0.0);
+        // Element reads are not masked like tile copies: columns past N must not touch bias
+        // (they are never stored to C anyway).
+        const col = bx * BN + j;
+        if (col < N) {
+          acc[i][j] = Math.max(acc[i][j] + bias[col], 0.0);
+        }
       }
       T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
     });

@@ -52,7 +52,10 @@ describe("dsl-examples -> tile IR", () => {
       ["A", "bf16", false], ["B", "bf16", false], ["bias", "f32", false], ["C", "bf16", true],
     ]);
     expect(printKernel(k)).toContain(`  for i, j in parallel(0, BM; 0, BN) {
-    store acc[i, j] = max(acc[i, j] + bias[bx * BN + j], 0.0)
+    let col: i32 = bx * BN + j
+    if (col < N) {
+      store acc[i, j] = max(acc[i, j] + bias[col], 0.0)
+    }
   }
   copy acc[0 : +BM, 0 : +BN] -> C[by * BM : +BM, bx * BN : +BN]`);
   });
