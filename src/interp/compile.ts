@@ -7,7 +7,7 @@
 // Types follow ir/expr.ts typeOf/promote: operands are converted to the operation's type,
 // the operation is done in float64 and the result rounded to that type (ints wrap, i32
 // multiply is exact through Math.imul, division truncates).
-import { type DType, type Expr, type Kernel, type Ref, type Region, type Stmt, isFloat } from "../ir/ir.ts";
+import { type DType, type Expr, type Kernel, type Ref, type Region, type Stmt, isFloat, isInt } from "../ir/ir.ts";
 import { evalConst, TRUE, type TypeEnv, typeOf } from "../ir/expr.ts";
 import { printExpr } from "../ir/print.ts";
 import { roundTo } from "../numeric/dtype.ts";
@@ -212,6 +212,11 @@ class Gen {
       if (op === "+" || op === "-" || op === "*" || op === "/" || op === "%") return conv(`(${A} ${op} ${B})`, "f64", ot);
       throw this.err(`operator ${op} is not defined on ${ot}`);
     }
+    // A positive literal divisor cannot fault: inline the truncating division (hot in index math).
+    if ((op === "/" || op === "%") && e.b.k === "int" && e.b.v > 0 && isInt(ot) && ot !== "i64") {
+      if (op === "%") return conv(`(${A} % ${B})`, "i32", ot);
+      return ot === "i32" ? `((${A} / ${B}) | 0)` : conv(`Math.trunc(${A} / ${B})`, "f64", ot);
+    }
     if (ot === "bool") {
       if (op === "&" || op === "|" || op === "^") return `(${A} ${op} ${B})`;
       return conv(this.intOp(op, A, B, "i32", sid), "i32", "bool");
@@ -297,7 +302,8 @@ class Gen {
     const sid = this.site;
     switch (s.k) {
       case "alloc": {
-        const scope = s.buf.scope === "global" ? "global" : s.buf.scope;
+        const scope = s.buf.scope;
+        if (scope === "global") throw this.err(`alloc of a global buffer ${s.buf.name} inside a kernel is not supported by the interpreter`);
         const shape = this.constShape(s.buf.shape, s.buf.name);
         const id = this.allocs.length;
         this.allocs.push({ name: s.buf.name, dtype: s.buf.dtype, scope, shape });
