@@ -15,6 +15,7 @@ type Entry =
 const MATH_ARITY: Record<string, number> = { pow: 2, fma: 3 };
 /** Names the text form reads as literals or syntax; a kernel using them cannot be printed. */
 const RESERVED = /^(?:(?:inf|nan)(?:_[A-Za-z0-9]+)?|true|false|cast)$/;
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TILE_ONLY = new Set<Stmt["k"]>(["copy", "fill", "gemm"]);
 const THREAD_ONLY = new Set<Stmt["k"]>(["barrier", "vcopy", "cp_async", "cp_commit", "cp_wait", "ldmatrix", "mma"]);
 
@@ -43,6 +44,7 @@ class Verifier {
     const top = this.scopes[this.scopes.length - 1]!;
     if (top.has(name)) this.error(`'${name}' is declared twice in the same scope`);
     if (RESERVED.test(name)) this.error(`'${name}' is reserved in IR text and cannot be a name`);
+    else if (!IDENT.test(name)) this.error(`'${name}' is not an identifier ([A-Za-z_][A-Za-z0-9_]*), so IR text cannot name it`);
     top.set(name, e);
   }
 
@@ -295,6 +297,7 @@ class Verifier {
   run(): Diagnostic[] {
     const k = this.k;
     this.push();
+    if (!IDENT.test(k.name)) this.error(`kernel name '${k.name}' is not an identifier`);
     const tunables = new Set(Object.keys(k.tunables));
     for (const p of k.params) {
       this.dtype(p.dtype, `param '${p.name}'`);

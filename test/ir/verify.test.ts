@@ -124,6 +124,12 @@ describe("verifyKernel", () => {
     expect(verifyErrors(parseKernel(edit(THREAD, threadBody, "  alloc r: local f32[8] layout mma_acc(1, 1)", true)))).toEqual([]);
   });
 
+  it("rejects names the text form cannot spell", () => {
+    const k = parseKernel(TILE);
+    k.launch.body.push({ k: "let", name: "acc.0", dtype: "f32", value: { k: "float", v: 0 }, mutable: false });
+    expect(verifyErrors(k).join("\n")).toContain("'acc.0' is not an identifier");
+  });
+
   it("warns about a config value outside the tunable's values", () => {
     const d = verifyKernel(parseKernel(edit(TILE, 5, "  config BM = 96")));
     expect(d).toEqual([expect.objectContaining({ severity: "warning", message: expect.stringContaining("not among") })]);
