@@ -26,3 +26,8 @@ export function satisfies(k: Kernel, c: Config): boolean {
 export function configKey(c: Config): string {
   return Object.entries(c).map(([n, val]) => `${n}=${val}`).join(",");
 }
+
+/** The config's numeric and boolean values, as expression evaluation binds them. */
+export function numericConfig(c: Config): Record<string, number | boolean> {
+  return Object.fromEntries(Object.entries(c).filter(([, x]) => typeof x !== "string")) as Record<string, number | boolean>;
+}
