@@ -36,7 +36,10 @@ function compiled(k: Kernel, consts: Map<string, { value: number; dtype: DType }
   let m = cache.get(k);
   if (!m) cache.set(k, (m = new Map()));
   let c = m.get(key);
-  if (!c) m.set(key, (c = compileKernel({ kernel: k, consts, globals })));
+  if (!c) {
+    if (m.size >= 64) m.clear(); // scalar values are inlined: fuzzing them must not grow this forever
+    m.set(key, (c = compileKernel({ kernel: k, consts, globals })));
+  }
   return c;
 }
 
