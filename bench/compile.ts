@@ -1,0 +1,38 @@
+// Compiles dsl-examples/gemm.ts for one config through the whole pipeline (front end,
+// passes, CUDA emitter, nvcc) into a cubin the runner loads.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Kernel } from "../src/ir/ir.ts";
+import { parseKernels } from "../src/frontend/index.ts";
+import { lower, SM80, SM90A } from "../src/passes/pipeline.ts";
+import { emitCuda } from "../src/codegen/cuda/index.ts";
+import { evalInt } from "../src/codegen/cuda/fold.ts";
+import { compileCuda, type Arch } from "../src/driver/nvcc.ts";
+import { type CompiledConfig, type GemmConfig } from "./plan.ts";
+
+export async function compileGemm(kernel: Kernel, config: GemmConfig, arch: Arch, planDir: string): Promise<CompiledConfig> {
+  try {
+    const low = lower(kernel, { ...config }, arch === "sm_90a" ? SM90A : SM80);
+    const out = emitCuda(low, { name: `${kernel.name}_${config.BM}x${config.BN}x${config.BK}_s${config.stages}_w${config.warps}` });
+    const res = await compileCuda(out.cu, { arch, outputs: ["cubin"] });
+    const module = `${out.kernelSymbol}.${arch}.cubin`;
+    writeFileSync(join(planDir, module), res.cubin!);
+    const r = res.resources[out.kernelSymbol];
+    const grid = (dims: Record<string, number>) =>
+      low.launch.grid.map((g, i) => {
+        const v = evalInt(g, { ...low.config, ...dims });
+        if (v === undefined) throw new Error(`bench: grid[${i}] of ${kernel.name} does not fold to a number`);
+        return v;
+      });
+    return { config, module, kernel: out.kernelSymbol, threads: out.threads, smem: out.smemBytes, dims: low.dims, grid,
+      registers: r?.registers, spills: r ? r.spillLoads + r.spillStores : undefined };
+  } catch (e) {
+    return { config, error: (e as Error).message.split("\n")[0]! };
+  }
+}
+
+export function loadGemm(file: string, name: string): Kernel {
+  const k = parseKernels(file).find((k) => k.name === name);
+  if (!k) throw new Error(`bench: ${file} has no kernel '${name}'`);
+  return k;
+}

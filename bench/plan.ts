@@ -1,0 +1,118 @@
+// The bench's shapes and configs, and the one runner plan that measures them all: cuBLAS
+// per shape first (the reference every kernel output is compared with), the copy ceiling,
+// then our kernel for each config.
+import type { PlanCase } from "../src/runtime/plan.ts";
+
+export interface BenchShape {
+  label: string;
+  M: number;
+  N: number;
+  K: number;
+  /** Decode-like: bound by the bytes of B (the weights), so GB/s is reported. */
+  skinny: boolean;
+}
+
+export interface GemmConfig { BM: number; BN: number; BK: number; stages: number; warps: number }
+
+export const configText = (c: GemmConfig) => `BM=${c.BM} BN=${c.BN} BK=${c.BK} st=${c.stages} w=${c.warps}`;
+
+export const SHAPES: BenchShape[] = [
+  ...[1024, 4096, 8192].map((s) => ({ label: `${s}^3`, M: s, N: s, K: s, skinny: false })),
+  ...[1, 16, 64].map((m) => ({ label: `M=${m} N=14336 K=4096`, M: m, N: 14336, K: 4096, skinny: true })),
+];
+
+// From gemm.ts's tune space, (BM + BN) * BK * 2 * stages <= 160 KiB.
+export const SQUARE_CONFIGS: GemmConfig[] = [
+  { BM: 128, BN: 128, BK: 32, stages: 3, warps: 4 },
+  { BM: 128, BN: 128, BK: 32, stages: 4, warps: 8 },
+  { BM: 128, BN: 256, BK: 32, stages: 3, warps: 8 },
+  { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8 },
+];
+export const SKINNY_CONFIGS: GemmConfig[] = [
+  { BM: 64, BN: 64, BK: 64, stages: 4, warps: 4 },
+  { BM: 64, BN: 128, BK: 64, stages: 4, warps: 4 },
+  { BM: 64, BN: 64, BK: 32, stages: 4, warps: 4 },
+];
+
+/** A config compiled to a module the runner can load (or why it could not be). */
+export interface CompiledConfig {
+  config: GemmConfig;
+  /** Module file, relative to the plan's folder. */
+  module?: string;
+  kernel?: string;
+  threads?: number;
+  smem?: number;
+  /** Order of the i32 dim arguments after the tensors (e.g. ["M", "K", "N"]). */
+  dims?: string[];
+  grid?: (dims: Record<string, number>) => number[];
+  registers?: number;
+  spills?: number;
+  error?: string;
+}
+
+export interface CaseMeta {
+  name: string;
+  kind: "ours" | "cublas" | "copy";
+  shape?: BenchShape;
+  config?: GemmConfig;
+  registers?: number;
+  spills?: number;
+}
+
+export interface BenchPlanOptions {
+  warmup?: number;
+  reps?: number;
+  copyBytes?: number;
+  rtol?: number;
+  atol?: number;
+}
+
+export const cublasName = (s: BenchShape) => `cublas ${s.label}`;
+export const oursName = (s: BenchShape, c: GemmConfig) => `ours ${s.label} ${configText(c)}`;
+export const COPY_NAME = "copy";
+
+/**
+ * One plan for everything. `compiled(shape)` gives the configs to try on that shape; those
+ * that failed to compile are left out of the plan (the report lists them from `skipped`).
+ */
+export function benchPlan(shapes: BenchShape[], compiled: (s: BenchShape) => CompiledConfig[], opts: BenchPlanOptions = {}):
+  { cases: PlanCase[]; meta: CaseMeta[]; skipped: { shape: BenchShape; config: GemmConfig; error: string }[] } {
+  const time = { warmup: opts.warmup ?? 5, reps: opts.reps ?? 30, rotate: "auto" as const };
+  const cases: PlanCase[] = [];
+  const meta: CaseMeta[] = [];
+  const skipped: { shape: BenchShape; config: GemmConfig; error: string }[] = [];
+  const A = { random: { seed: 1, lo: -1, hi: 1 } }, B = { random: { seed: 2, lo: -1, hi: 1 } };
+  for (const s of shapes) {
+    cases.push({ name: cublasName(s), cublas: { m: s.M, n: s.N, k: s.K, dtype: "bf16", transB: true, a: A, b: B }, time });
+    meta.push({ name: cublasName(s), kind: "cublas", shape: s });
+  }
+  cases.push({ name: COPY_NAME, copy: { bytes: opts.copyBytes ?? 1 << 30 }, time });
+  meta.push({ name: COPY_NAME, kind: "copy" });
+  for (const s of shapes) {
+    for (const c of compiled(s)) {
+      if (c.error || !c.module || !c.kernel || !c.grid || !c.dims || !c.threads) {
+        skipped.push({ shape: s, config: c.config, error: c.error ?? "not compiled" });
+        continue;
+      }
+      const dimValues: Record<string, number> = { M: s.M, N: s.N, K: s.K };
+      const missing = c.dims.filter((d) => !(d in dimValues));
+      if (missing.length) throw new Error(`bench: the kernel has dims ${c.dims.join(", ")}; unknown: ${missing.join(", ")}`);
+      const name = oursName(s, c.config);
+      cases.push({
+        name, module: c.module, kernel: c.kernel, grid: c.grid(dimValues), block: [c.threads], smem: c.smem ?? 0,
+        args: [
+          { tensor: "A", dtype: "bf16", shape: [s.M, s.K], init: A },
+          { tensor: "B", dtype: "bf16", shape: [s.N, s.K], init: B },
+          { tensor: "C", dtype: "bf16", shape: [s.M, s.N], init: { zeros: true } },
+          ...c.dims.map((d) => ({ i32: dimValues[d]! })),
+        ],
+        time,
+        compare: { tensor: "C", with: cublasName(s), withTensor: "C", rtol: opts.rtol ?? 0.02, atol: opts.atol ?? 0.02 },
+        flops: 2 * s.M * s.N * s.K,
+        bytes: 2 * (s.M * s.K + s.N * s.K + s.M * s.N),
+      });
+      meta.push({ name, kind: "ours", shape: s, config: c.config, registers: c.registers, spills: c.spills });
+    }
+  }
+  return { cases, meta, skipped };
+}

@@ -1,0 +1,77 @@
+// `npm run bench`: our bf16 GEMM (dsl-examples/gemm.ts) against cuBLAS and the copy ceiling,
+// in one runner plan on one card. Without a GPU it builds everything, writes the plan and
+// says how to run it on a GPU machine.
+//   tsx bench/run.ts [--arch sm_90a|sm_80] [--quick] [--reps N] [--out DIR]
+import { execaSync } from "execa";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { Arch } from "../src/driver/nvcc.ts";
+import { buildRunner, gpuAvailable, runPlan, writePlan } from "../src/runtime/cuda.ts";
+import { compileGemm, loadGemm } from "./compile.ts";
+import { type CompiledConfig, type GemmConfig, SHAPES, SKINNY_CONFIGS, SQUARE_CONFIGS, benchPlan, configText } from "./plan.ts";
+import { benchReport, markdownTable, textTable } from "./report.ts";
+
+const REPO = resolve(import.meta.dirname, "..");
+const { values } = parseArgs({
+  options: {
+    arch: { type: "string", default: "sm_90a" },
+    quick: { type: "boolean", default: false },
+    reps: { type: "string" },
+    out: { type: "string", default: join(REPO, "bench/out") },
+  },
+});
+const arch = values.arch as Arch;
+if (arch !== "sm_90a" && arch !== "sm_80") throw new Error(`--arch must be sm_90a or sm_80`);
+const outDir = resolve(values.out!);
+const planDir = join(outDir, "plan");
+mkdirSync(planDir, { recursive: true });
+
+// --quick: one square and one skinny shape, first config each (a smoke run).
+const shapes = values.quick ? [SHAPES[0]!, SHAPES[3]!] : SHAPES;
+const configsFor = (skinny: boolean) => (values.quick ? (skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS).slice(0, 1) : skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS);
+
+const t0 = Date.now();
+const kernel = loadGemm(join(REPO, "dsl-examples/gemm.ts"), "gemm_bf16");
+const wanted = new Map<string, GemmConfig>();
+for (const s of shapes) for (const c of configsFor(s.skinny)) wanted.set(configText(c), c);
+// The kernel takes its dims at run time, so one cubin per config serves every shape.
+const compiled = new Map<string, CompiledConfig>();
+const [runnerPath] = await Promise.all([
+  buildRunner(),
+  ...[...wanted].map(async ([key, c]) => {
+    const r = await compileGemm(kernel, c, arch, planDir);
+    compiled.set(key, r);
+    console.log(`compiled ${key}: ${r.error ? `FAILED: ${r.error}` : `${r.registers ?? "?"} regs, ${r.spills ?? "?"} spill ops, ${r.smem} B smem`}`);
+  }),
+]);
+const { cases, meta, skipped } = benchPlan(shapes, (s) => configsFor(s.skinny).map((c) => compiled.get(configText(c))!), {
+  reps: values.reps ? Number(values.reps) : undefined,
+});
+writePlan(planDir, cases);
+writeFileSync(join(planDir, "meta.json"), JSON.stringify({ meta, skipped }, null, 2));
+console.log(`plan: ${cases.length} cases (${meta.filter((m) => m.kind === "ours").length} of ours) in ${relative(process.cwd(), planDir)}/plan.json, built in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+
+const gpu = gpuAvailable();
+if (!gpu.ok) {
+  console.log(`no GPU here: plan written to ${planDir}; run \`bash scripts/gpu-run.sh npx tsx bench/run.ts\` on a GPU machine (runner: ${runnerPath})`);
+  process.exit(0);
+}
+
+const results = await runPlan(planDir, { runner: runnerPath, verbose: true });
+if (results.error) {
+  console.error(`bench: the runner could not start: ${results.error}`);
+  process.exit(1);
+}
+const rep = benchReport(meta, results, skipped);
+const commit = (() => {
+  const r = execaSync("git", ["rev-parse", "--short", "HEAD"], { reject: false, cwd: REPO });
+  return r.exitCode === 0 ? String(r.stdout).trim() : "unknown";
+})();
+const date = new Date().toISOString().slice(0, 10);
+const head = `## bf16 GEMM, ${rep.device ?? "unknown card"}, ${date}, commit ${commit}, ${arch}\n\n`;
+console.log(`\n${head}${textTable(rep)}copy: ${rep.copyGBs?.toFixed(0) ?? "-"} GB/s`);
+const md = head + markdownTable(rep);
+writeFileSync(join(outDir, `bench-${date}-${commit}.md`), md);
+writeFileSync(join(outDir, "latest.md"), md);
+console.log(`\nwritten: ${join(outDir, "latest.md")} (paste into bench/RESULTS.md)`);
