@@ -19,7 +19,7 @@ describe("IR text round trip", () => {
   it("parseExpr(printExpr(e)) equals e", () => {
     fc.assert(fc.property(arbExpr(), (e: Expr) => {
       expect(parseExpr(printExpr(e))).toStrictEqual(stripLoc(e));
-    }), { numRuns: 600 });
+    }), { numRuns: 400 });
   });
 
   it("keeps precedence and associativity of nested infix operators", () => {
@@ -27,7 +27,7 @@ describe("IR text round trip", () => {
       const text = printExpr(e);
       expect(parseExpr(text)).toStrictEqual(stripLoc(e));
       expect(printExpr(parseExpr(text))).toBe(text);
-    }), { numRuns: 500 });
+    }), { numRuns: 300 });
   });
 
   it("parseStmts(printStmts(s)) equals s at both levels", () => {
@@ -36,7 +36,7 @@ describe("IR text round trip", () => {
       const back = parseStmts(text);
       expect(stripLoc(back)).toStrictEqual(stripLoc(ss));
       expect(printStmts(back)).toBe(text);
-    }), { numRuns: 300 });
+    }), { numRuns: 200 });
   });
 
   it.each(["tile", "thread", undefined] as const)("parseKernel(printKernel(k)) equals k, level %s", (level) => {
@@ -45,6 +45,6 @@ describe("IR text round trip", () => {
       const back = parseKernel(text);
       expect(stripLoc(back)).toStrictEqual(stripLoc(k));
       expect(printKernel(back)).toBe(text);
-    }), { numRuns: 200 });
+    }), { numRuns: 150 });
   });
 });

@@ -142,7 +142,7 @@ describe("verifyKernel on generated well-formed kernels", () => {
       expect(verifyErrors(k)).toEqual([]);
       const text = printKernel(k);
       expect(printKernel(parseKernel(text))).toBe(text);
-    }), { numRuns: 150 });
+    }), { numRuns: 100 });
   });
 
   it("finds the undefined name when one declaration is dropped", () => {
@@ -156,6 +156,6 @@ describe("verifyKernel on generated well-formed kernels", () => {
       if (!new RegExp(`\\b${name}\\b`).test(rest)) return;
       const broken = { ...k, launch: { ...k.launch, body: [...body.slice(0, i), ...body.slice(i + 1)] } };
       expect(verifyErrors(broken).join("\n")).toMatch(new RegExp(`'${name}'`));
-    }), { numRuns: 150 });
+    }), { numRuns: 100 });
   });
 });
