@@ -30,6 +30,16 @@ describe("example kernels compute their references (tile-level interpreter)", ()
     }));
   });
 
+  it("gemm_bf16 and gemm_f16", async () => {
+    for (const name of ["gemm_bf16", "gemm_f16"]) {
+      await check(kernel("gemm.ts", name), defineCheck({
+        kernel: name, dims,
+        reference: ({ A, B }) => ({ C: gemmRef(A!, B!, { transB: true }).data }),
+        reduction: ({ K }) => K!,
+      }));
+    }
+  });
+
   it("gemm_relu_bias", async () => {
     await check(kernel("gemm_relu_bias.ts", "gemm_relu_bias"), defineCheck({
       kernel: "gemm_relu_bias", dims,
