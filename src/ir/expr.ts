@@ -435,6 +435,7 @@ function foldBin(e: Expr & { k: "bin" }): Expr | undefined {
     case "+":
       if (isIntLit(b, 0)) return a;
       if (isIntLit(a, 0)) return b;
+      if (ints && (isDivMul(a, b) || isDivMul(b, a))) return a.k === "bin" && a.op === "%" ? a.a : (b as Expr & { k: "bin" }).a;
       if (ints) return reassoc(e);
       return undefined;
     case "-":
@@ -477,6 +478,12 @@ function foldBin(e: Expr & { k: "bin" }): Expr | undefined {
     default:
       return undefined;
   }
+}
+
+/** (x / c) * c and x % c: their sum is x exactly (C division and remainder agree). */
+function isDivMul(p: Expr, q: Expr): boolean {
+  return p.k === "bin" && p.op === "*" && p.a.k === "bin" && p.a.op === "/" && isPosLit(p.b) && exprEq(p.a.b, p.b)
+    && q.k === "bin" && q.op === "%" && exprEq(q.b, p.b) && exprEq(q.a, p.a.a);
 }
 
 /** Integer reassociation of constants: (x + c1) + c2 -> x + (c1 + c2), c + x -> x + c,

@@ -11,6 +11,7 @@ import {
   regionIdx, slotsOf, squeezed, unflatten,
 } from "./lower-ctx.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
+import { wholeBuffer } from "./infer-layouts.ts";
 
 const cast = (t: DType, have: DType, e: Expr): Expr => (t === have ? e : { k: "cast", dtype: t, a: e });
 const zero = (t: DType): Expr => (t === "f32" || t === "f64" || t === "f16" || t === "bf16" || t.startsWith("fp8") ? { k: "float", v: 0, dtype: t === "f32" ? undefined : t } : { k: "int", v: 0, dtype: t === "i32" ? undefined : t });
@@ -76,6 +77,36 @@ function copyFragment(c: Ctx, s: { src: Region; dst: Region }, fragIsDst: boolea
     }
     return [...pre, ...guard(bin("&&", valid, inside), body)];
   });
+}
+
+/** Fragment -> global for mma_acc accumulators: slots 2i and 2i+1 are adjacent columns,
+ *  so they leave as one 2-element vector (through a 2-element register temp when the
+ *  dtype changes) when the global's rows keep pairs aligned, checked at run time. */
+function pairedStore(c: Ctx, s: { src: Region; dst: Region }): Stmt[] | undefined {
+  const f = info(c, s.src.buf), o = info(c, s.dst.buf);
+  const ext = constExtents(s.dst);
+  if (fragLayout(f).kind !== "mma_acc" || o.buf.scope !== "global" || ext.length !== 2 || ext.some((n) => n === 1)) return undefined;
+  if (!wholeBuffer(s.src, f.buf) || ext[0] !== f.shape[0] || ext[1] !== f.shape[1]) return undefined;
+  const lastDim = o.buf.shape[1]!;
+  if (evalConst(bin("%", s.dst.offsets[1]!, int(2))) !== 0 || (o.align !== undefined && o.align < 2 * byteSize(o.buf.dtype))) return undefined;
+  let tmp: string | undefined;
+  if (o.buf.dtype !== f.buf.dtype) {
+    tmp = c.fresh("pair");
+    c.hoisted.push({ k: "alloc", buf: { name: tmp, scope: "local", dtype: o.buf.dtype, shape: [int(2)] } });
+  }
+  const paired = countedLoop(c, "s", int(slotsOf(c, f) / 2), (p) => {
+    const pre: Stmt[] = [];
+    const slot = fold(bin("*", p, int(2)));
+    const co = fragCoordExpr(fragLayout(f), fragShape(c, f), c.tx, slot);
+    const row = letI32(c, "r", co.row, pre), col = letI32(c, "c", co.col, pre);
+    const oi = regionIdx(s.dst, [row, col]);
+    const pred = fold(bin("&&", inBounds(c, o.buf.name, oi, true), bin("<=", bin("+", oi[1]!, int(2)), lastDim)));
+    const dst = addr(c, o.buf.name, oi);
+    if (!tmp) return [...pre, { k: "vcopy", dst, src: { buf: f.buf.name, idx: [slot] }, lanes: 2, pred }];
+    const conv = (i: number): Stmt => ({ k: "store", buf: tmp!, idx: [int(i)], value: cast(o.buf.dtype, f.buf.dtype, { k: "load", buf: f.buf.name, idx: [fold(bin("+", slot, int(i)))] }) });
+    return [...pre, conv(0), conv(1), { k: "vcopy", dst, src: { buf: tmp, idx: [int(0)] }, lanes: 2, pred }];
+  });
+  return guard(bin("==", bin("%", lastDim, int(2)), int(0)), paired, copyFragment(c, s, false));
 }
 
 /** Vector width (elements) usable between these buffers, or 0. */
@@ -151,7 +182,7 @@ export function lowerCopy(c: Ctx, s: { src: Region; dst: Region }, mode: CopyMod
       [{ k: "store", buf: dst.buf.name, idx: [slot], value: cast(dst.buf.dtype, src.buf.dtype, { k: "load", buf: src.buf.name, idx: [slot] }) }]);
   }
   if (dst.buf.scope === "fragment") return copyFragment(c, s, true);
-  if (src.buf.scope === "fragment") return withBarriers(c, writesShared(c, s.dst), copyFragment(c, s, false));
+  if (src.buf.scope === "fragment") return withBarriers(c, writesShared(c, s.dst), pairedStore(c, s) ?? copyFragment(c, s, false));
   if (src.buf.scope === "local" || dst.buf.scope === "local") return perThread(c, s);
   const lanes = vectorLanes(c, src, s.src, dst, s.dst);
   let out: Stmt[];

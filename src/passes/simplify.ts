@@ -1,7 +1,7 @@
 // simplify: constant folding, removal of unused immutable lets, and of barriers that
 // follow another barrier with nothing in between.
 import type { Kernel, Stmt } from "../ir/ir.ts";
-import { freeVars, mapStmts, stmtExprs, walkStmts } from "../ir/expr.ts";
+import { freeVars, mapStmts, stmtExprs, walkExpr, walkStmts } from "../ir/expr.ts";
 import { foldStmts } from "./specialize.ts";
 
 function usedNames(body: Stmt[]): Set<string> {
@@ -50,10 +50,61 @@ function dropEmpty(body: Stmt[]): Stmt[] {
   });
 }
 
-export function simplifyBody(body: Stmt[]): Stmt[] {
-  return dropDoubleBarriers(dropEmpty(dropDeadLets(foldStmts(body))));
+interface Effects { reads: Set<string>; writes: Set<string>; opaque: boolean }
+
+/** Shared buffers the statements touch (nested bodies included). cp.async traffic and
+ *  nested barriers make a segment opaque: its ordering is not analysed. */
+function effects(stmts: Stmt[], shared: Set<string>, into: Effects): Effects {
+  const rd = (b: string) => { if (shared.has(b)) into.reads.add(b); };
+  const wr = (b: string) => { if (shared.has(b)) into.writes.add(b); };
+  walkStmts(stmts, (s) => {
+    switch (s.k) {
+      case "barrier": case "cp_async": case "cp_wait": case "cp_commit": into.opaque = true; break;
+      case "store": wr(s.buf); break;
+      case "vcopy": wr(s.dst.buf); rd(s.src.buf); break;
+      case "ldmatrix": rd(s.addr.buf); break;
+      default: break;
+    }
+    for (const e of stmtExprs(s)) walkExpr(e, (x) => { if (x.k === "load") rd(x.buf); });
+  });
+  return into;
+}
+
+const meets = (a: Set<string>, b: Set<string>) => [...a].some((x) => b.has(x));
+
+/** Removes a barrier when the code between it and its neighbouring barriers (in the same
+ *  block) has no shared buffer written on one side and touched on the other. Barriers next
+ *  to a block boundary are kept: the code beyond it (a previous loop iteration, the
+ *  enclosing block) is not analysed. */
+function dropNeedlessBarriers(body: Stmt[], shared: Set<string>): Stmt[] {
+  const inner = body.map((s): Stmt => {
+    if (s.k === "for") return { ...s, body: dropNeedlessBarriers(s.body, shared) };
+    if (s.k === "if") return { ...s, then: dropNeedlessBarriers(s.then, shared), else: dropNeedlessBarriers(s.else, shared) };
+    return s;
+  });
+  const segs: Stmt[][] = [[]];
+  for (const s of inner) { if (s.k === "barrier") segs.push([]); else segs[segs.length - 1]!.push(s); }
+  const out: Stmt[] = [...segs[0]!];
+  let before: Effects | undefined; // effects since the last kept barrier (undefined: unbounded)
+  for (let i = 1; i < segs.length; i++) {
+    const seg = segs[i]!;
+    const after = effects(seg, shared, { reads: new Set(), writes: new Set(), opaque: false });
+    const last = i === segs.length - 1;
+    const needed = !before || last || before.opaque || after.opaque || meets(before.writes, after.reads) ||
+      meets(before.writes, after.writes) || meets(before.reads, after.writes);
+    if (needed) { out.push({ k: "barrier" }); before = after; }
+    else { for (const x of after.reads) before!.reads.add(x); for (const x of after.writes) before!.writes.add(x); }
+    out.push(...seg);
+  }
+  return out;
+}
+
+export function simplifyBody(body: Stmt[], shared: Set<string> = new Set()): Stmt[] {
+  return dropNeedlessBarriers(dropDoubleBarriers(dropEmpty(dropDeadLets(foldStmts(body)))), shared);
 }
 
 export function simplify(k: Kernel): Kernel {
-  return { ...k, launch: { ...k.launch, body: simplifyBody(k.launch.body) } };
+  const shared = new Set<string>();
+  walkStmts(k.launch.body, (s) => { if (s.k === "alloc" && s.buf.scope === "shared") shared.add(s.buf.name); });
+  return { ...k, launch: { ...k.launch, body: simplifyBody(k.launch.body, shared) } };
 }

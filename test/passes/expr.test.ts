@@ -39,6 +39,8 @@ describe("fold", () => {
     expect(fold(bin("/", bin("/", v("x"), int(32)), int(2)))).toEqual(bin("/", v("x"), int(64)));
     expect(fold(bin("%", bin("%", v("x"), int(32)), int(4)))).toEqual(bin("%", v("x"), int(4)));
     expect(fold(bin("%", bin("*", v("x"), int(8)), int(16)))).toEqual(bin("*", bin("%", v("x"), int(2)), int(8)));
+    expect(fold(bin("+", bin("*", bin("/", v("x"), int(10)), int(10)), bin("%", v("x"), int(10))))).toEqual(v("x"));
+    expect(fold(bin("+", bin("%", v("x"), int(10)), bin("*", bin("/", v("x"), int(10)), int(10))))).toEqual(v("x"));
   });
   it("&& and || with literals", () => {
     expect(fold(bin("&&", TRUE, bin("<", v("x"), int(3))))).toEqual(bin("<", v("x"), int(3)));

@@ -5,8 +5,8 @@ import fc from "fast-check";
 import { maxRelErr, runBoth } from "./harness.ts";
 import type { Target } from "../../src/passes/pipeline.ts";
 
-const gemm = (stages: number, transB: boolean) => `
-kernel gemm(A: global bf16[M, K], B: global bf16[${transB ? "N, K" : "K, N"}], C: global f32[M, N])
+const gemm = (stages: number, transB: boolean, cdt = "f32") => `
+kernel gemm(A: global bf16[M, K], B: global bf16[${transB ? "N, K" : "K, N"}], C: global ${cdt}[M, N])
   dims M, N, K
   tune BM = [32, 16, 64], BN = [32, 16, 64], BK = [32, 16], warps = [4, 1, 2]
 launch tile grid [cdiv(N, BN), cdiv(M, BM)] threads warps * 32 blocks [bx, by] {
@@ -33,8 +33,9 @@ const targets: Record<string, Target> = {
 describe("gemm lowered end to end", () => {
   for (const [name, target] of Object.entries(targets)) {
     // K = 50: rows not 16-byte aligned (element path); K = 72: vector path, ragged last tile.
-    for (const K of [50, 72]) it(`matches the tile-level kernel (${name}) on a fixed ragged case, K = ${K}`, () => {
-      const r = runBoth(gemm(3, true), { BM: 32, BN: 32, BK: 16, warps: 4 }, target, { dims: { M: 37, N: 45, K }, seed: 1 });
+    // N = 46 with a bf16 C: paired (2-element) stores of the accumulator.
+    for (const [K, N, cdt] of [[50, 45, "f32"], [72, 45, "f32"], [72, 46, "bf16"]] as const) it(`matches the tile-level kernel (${name}) on a fixed ragged case, K = ${K}, N = ${N}, C ${cdt}`, () => {
+      const r = runBoth(gemm(3, true, cdt), { BM: 32, BN: 32, BK: 16, warps: 4 }, target, { dims: { M: 37, N, K }, seed: 1 });
       expect(maxRelErr(r.outs, r.want, r.got)).toBeLessThan(1e-5);
     });
   }
@@ -42,9 +43,9 @@ describe("gemm lowered end to end", () => {
     fc.assert(fc.property(
       fc.integer({ min: 1, max: 80 }), fc.integer({ min: 1, max: 80 }), fc.integer({ min: 1, max: 80 }),
       fc.constantFrom(16, 32), fc.constantFrom(16, 32), fc.constantFrom(16, 32), fc.constantFrom(1, 2, 4),
-      fc.constantFrom(1, 2, 3), fc.boolean(), fc.constantFrom(...Object.keys(targets)), fc.nat(1000),
-      (M, N, K, BM, BN, BK, warps, stages, transB, tname, seed) => {
-        const r = runBoth(gemm(stages, transB), { BM, BN, BK, warps }, targets[tname]!, { dims: { M, N, K }, seed });
+      fc.constantFrom(1, 2, 3), fc.boolean(), fc.constantFrom(...Object.keys(targets)), fc.nat(1000), fc.constantFrom("f32", "bf16"),
+      (M, N, K, BM, BN, BK, warps, stages, transB, tname, seed, cdt) => {
+        const r = runBoth(gemm(stages, transB, cdt), { BM, BN, BK, warps }, targets[tname]!, { dims: { M, N, K }, seed });
         expect(maxRelErr(r.outs, r.want, r.got)).toBeLessThan(1e-5);
       }), { numRuns: 25 });
   });
