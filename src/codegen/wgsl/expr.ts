@@ -25,8 +25,8 @@ export interface ExprCtx {
   bufs: Map<string, BufInfo>;
   /** Tunables bound by specialization, inlined as literals. */
   consts: Record<string, number | string | boolean>;
-  /** Narrow float dtypes whose helpers the module needs; erf use. */
-  usedFloats: Set<DType>;
+  /** Helpers the module needs: "round_bf16", "decode_fp8e4m3", "bits_f16", ... */
+  used: Set<string>;
   usesErf: boolean;
   /** Inf/NaN literals need the _f32bits helper. */
   usesF32Bits?: boolean;
@@ -85,7 +85,7 @@ export function fix(code: string, t: DType, cx: ExprCtx): string {
     case "u8": return `(${code} & 0xffu)`;
     case "u16": return `(${code} & 0xffffu)`;
     default:
-      cx.usedFloats.add(t);
+      cx.used.add(`round_${t}`);
       return `${roundFn(t)}(${code})`;
   }
 }
@@ -100,11 +100,22 @@ export function convert(code: string, from: DType, to: DType, cx: ExprCtx): stri
   return fix(widened, to, cx);
 }
 
+/** A literal's value converted from dtype `from` to `to` (C semantics, as in convert). */
+function convertValue(v: number, from: DType, to: DType): number {
+  if (to === "bool") return v !== 0 ? 1 : 0;
+  if (isInt(to) && isFloat(from)) return roundTo(to, Number.isFinite(v) ? Math.trunc(v) : 0);
+  return roundTo(to, v);
+}
+
 // ---------------------------------------------------------------- expressions
 
 /** WGSL code computing e, converted to dtype `want` when given. */
 export function emitExpr(e: Expr, cx: ExprCtx, want?: DType): string {
   const t = exprType(e, cx);
+  // Literals are converted here rather than in the shader.
+  if (want && (e.k === "int" || e.k === "float")) return literal(convertValue(roundTo(t, e.v), t, want), want, cx);
+  const c = e.k === "var" ? cx.consts[e.name] : undefined;
+  if (want && (typeof c === "number" || typeof c === "boolean")) return literal(convertValue(roundTo(t, +c), t, want), want, cx);
   const code = emitNatural(e, t, cx);
   return want ? convert(code, t, want, cx) : code;
 }
@@ -222,7 +233,7 @@ export function unpackFn(b: BufInfo, cx: ExprCtx): string {
     case "bool": value = `(${raw}) != 0u`; break;
     case "f16": value = `unpack2x16float(${raw}).x`; break;
     default:
-      cx.usedFloats.add(b.dtype);
+      cx.used.add(`decode_${b.dtype}`);
       value = `${decodeFn(b.dtype)}(${raw})`;
   }
   return `fn _ld_${b.name}(w: u32, e: i32) -> ${regType(b.dtype, cx.feats)} { return ${value}; }`;

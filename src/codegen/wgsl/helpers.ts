@@ -64,14 +64,16 @@ fn _fmt_decode(b: u32, mant: u32, ebits: u32, bias: i32, emin: i32, has_inf: boo
   return select(y, -y, neg);
 }`;
 
-const BF16 = `
+const BF16: Record<string, string> = {
+  round: `
 fn _round_bf16(x: f32) -> f32 {
   let b = bitcast<u32>(x);
   if ((b & 0x7fffffffu) > 0x7f800000u) { return bitcast<f32>(b | 0x00400000u); }
   return bitcast<f32>((b + 0x7fffu + ((b >> 16u) & 1u)) & 0xffff0000u);
-}
-fn _bits_bf16(x: f32) -> u32 { return bitcast<u32>(x) >> 16u; }
-fn _decode_bf16(b: u32) -> f32 { return bitcast<f32>(b << 16u); }`;
+}`,
+  bits: "fn _bits_bf16(x: f32) -> u32 { return bitcast<u32>(x) >> 16u; }",
+  decode: "fn _decode_bf16(b: u32) -> f32 { return bitcast<f32>(b << 16u); }",
+};
 
 // Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), enough for f32 results.
 const ERF = `
@@ -81,26 +83,30 @@ fn _erf(x: f32) -> f32 {
   return sign(x) * (1.0 - p * exp(-x * x));
 }`;
 
-function fmtHelpers(t: DType, f: Fmt): string {
+function fmtHelper(kind: string, t: DType, f: Fmt): string {
   const sat = !f.hasInf;
-  return `
-fn _round_${t}(x: f32) -> f32 { return _round_fmt(x, ${f.mant}, ${f.emin}, ${f.max}, ${sat}); }
-fn _bits_${t}(x: f32) -> u32 { return _fmt_bits(x, ${f.mant}, ${f.ebits}, ${f.bias}, ${f.emin}, ${f.nan}); }
-fn _decode_${t}(b: u32) -> f32 { return _fmt_decode(b, ${f.mant}u, ${f.ebits}u, ${f.bias}, ${f.emin}, ${f.hasInf}); }`;
+  switch (kind) {
+    case "round": return `fn _round_${t}(x: f32) -> f32 { return _round_fmt(x, ${f.mant}, ${f.emin}, ${f.max}, ${sat}); }`;
+    case "bits": return `fn _bits_${t}(x: f32) -> u32 { return _fmt_bits(x, ${f.mant}, ${f.ebits}, ${f.bias}, ${f.emin}, ${f.nan}); }`;
+    default: return `fn _decode_${t}(b: u32) -> f32 { return _fmt_decode(b, ${f.mant}u, ${f.ebits}u, ${f.bias}, ${f.emin}, ${f.hasInf}); }`;
+  }
 }
 
 // A function call is never a const-expression, so Inf and NaN made through it are not
 // rejected by the WGSL compiler's constant evaluation.
-export const F32BITS = "fn _f32bits(b: u32) -> f32 { return bitcast<f32>(b); }";
+const F32BITS = "fn _f32bits(b: u32) -> f32 { return bitcast<f32>(b); }";
 
-/** WGSL source of the helpers for the given narrow float dtypes (plus erf if asked). */
-export function helperSource(floats: Set<DType>, erf: boolean, needBits = false): string {
+const GENERIC: Record<string, string> = { round: ROUND_GENERIC, bits: ENCODE_GENERIC, decode: DECODE_GENERIC };
+
+/** WGSL source of the helpers named in `used` ("round_bf16", "decode_fp8e4m3", ...), only
+ *  those, so that shaders stay small (lavapipe's compile time grows with them). */
+export function helperSource(used: Set<string>, erf: boolean, needBits = false): string {
   const parts: string[] = [];
-  const generic = [...floats].filter((t) => FMT[t]);
+  const uses = [...used].sort().map((u) => { const i = u.indexOf("_"); return { kind: u.slice(0, i), t: u.slice(i + 1) as DType }; });
+  const generic = uses.filter((u) => FMT[u.t]);
   if (generic.length || needBits) parts.push(F32BITS);
-  if (generic.length) parts.push(ROUND_GENERIC, ENCODE_GENERIC, DECODE_GENERIC);
-  if (floats.has("bf16")) parts.push(BF16);
-  for (const t of generic) parts.push(fmtHelpers(t, FMT[t]!));
+  for (const kind of ["round", "bits", "decode"]) if (generic.some((u) => u.kind === kind)) parts.push(GENERIC[kind]!);
+  for (const u of uses) parts.push(u.t === "bf16" ? BF16[u.kind]! : fmtHelper(u.kind, u.t, FMT[u.t]!));
   if (erf) parts.push(ERF);
-  return parts.join("\n").trim();
+  return parts.map((x) => x.trim()).join("\n");
 }
