@@ -18,7 +18,7 @@ const gemm = (name: string) => {
 };
 
 const TARGETS: [Target, "sm_80" | "sm_90a"][] = [[SM80, "sm_80"], [SM90A, "sm_90a"]];
-const CONFIGS = [
+const CONFIGS: Record<string, number>[] = [
   {},
   { BM: 128, BN: 128, BK: 32, stages: 3, warps: 8 },
 ];
