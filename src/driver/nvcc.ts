@@ -113,7 +113,11 @@ export async function compileCuda(cu: string, opts: CompileOptions): Promise<Com
     renameSync(tmp, join(dir, FILE[o]));
     const out = r.all ?? "";
     logs.push(out);
-    if (o !== "ptx") writeFileSync(`${logPath}.tmp-${process.pid}`, out), renameSync(`${logPath}.tmp-${process.pid}`, logPath);
+    if (o !== "ptx") {
+      const tmpLog = `${logPath}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+      writeFileSync(tmpLog, out);
+      renameSync(tmpLog, logPath);
+    }
   }));
 
   const log = existsSync(logPath) ? readFileSync(logPath, "utf8") : logs.join("\n");

@@ -46,8 +46,8 @@ export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
     throw new CompileError([{ loc, severity: "error", message: `kernel ${k.name} is not lowered to thread level; the CUDA emitter needs launch.level "thread"` }]);
   const env: Env = { ...k.config };
   const threads = evalInt(L.threads, env);
-  if (threads === undefined || threads <= 0 || threads > 1024 || threads % 32 !== 0)
-    throw new CompileError([{ loc, severity: "error", message: `kernel ${k.name}: threads per block must be a constant multiple of 32 in [32, 1024]` }]);
+  if (threads === undefined || threads <= 0 || threads > 1024)
+    throw new CompileError([{ loc, severity: "error", message: `kernel ${k.name}: threads per block must be a constant in [1, 1024] after specialization` }]);
   if (L.grid.length < 1 || L.grid.length > 3 || L.blockVars.length > L.grid.length)
     throw new Error(`kernel ${k.name}: grid has ${L.grid.length} dims and ${L.blockVars.length} block vars`);
 
