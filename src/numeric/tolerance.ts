@@ -11,13 +11,14 @@
 //  - the final rounding to `out` is relative: rtol = 2 * u(out), where u = eps / 2 is
 //    the unit roundoff (factor 2 for double rounding f32 -> out and order changes);
 //  - plus the smallest normal of `out`, so results that flush to or below it still pass.
-// `mag` is a bound on |a_i * b_i| (1 for inputs in [-1, 1]).
-import type { DType } from "../ir/ir.ts";
+// `mag` is a bound on |a_i * b_i| (1 for inputs in [-1, 1]). Integer/bool outputs: exact.
+import { type DType, isFloat } from "../ir/ir.ts";
 import { eps, minNormal } from "./dtype.ts";
 
 export interface Tolerance { atol: number; rtol: number }
 
 export function tolerance(out: DType, k: number, mag = 1): Tolerance {
+  if (!isFloat(out)) return { atol: 0, rtol: 0 }; // integer and bool outputs (indices, counts) must be exact
   const u32 = 2 ** -24;
   const uOut = eps(out) / 2;
   const kk = Math.max(1, k);

@@ -155,5 +155,7 @@ describe("randomTensor and tolerance", () => {
     expect(firstMismatch([roundTo("bf16", 3.0 + 0.01), -0.01, 1e-5], want, tol)).toBeUndefined();
     expect(firstMismatch([3.0, 0.5, 0], want, tol)?.index).toBe(1);
     expect(firstMismatch([NaN], [1], tol)).toBeDefined();
+    expect(tolerance("i32", 64)).toEqual({ atol: 0, rtol: 0 });
+    expect(firstMismatch([3], [4], tolerance("i32", 1))?.index).toBe(0);
   });
 });
