@@ -62,8 +62,8 @@ bool writeFile(const std::string& path, const void* data, size_t n) {
 class FillCache {
  public:
   std::shared_ptr<const Bytes> get(const num::DTypeInfo& d, const plan::Init& in, size_t count) {
-    std::string key = std::string(d.name) + "|" + std::to_string(in.seed) + "|" + std::to_string(in.lo) + "|" +
-                      std::to_string(in.hi) + "|" + std::to_string(count);
+    char key[160];
+    std::snprintf(key, sizeof key, "%s|%llu|%.17g|%.17g|%zu", d.name, static_cast<unsigned long long>(in.seed), in.lo, in.hi, count);
     for (auto& e : entries_)
       if (e.first == key) return e.second;
     auto b = std::make_shared<Bytes>(count * d.bytes);
@@ -103,7 +103,9 @@ class Runner {
     if ((r = cu_.deviceGet(&dev_, device)) != CUDA_SUCCESS) return "cuDeviceGet: " + drv::errorName(cu_, r);
     if ((r = cu_.devicePrimaryCtxRetain(&ctx_, dev_)) != CUDA_SUCCESS) return "cuDevicePrimaryCtxRetain: " + drv::errorName(cu_, r);
     if ((r = cu_.ctxSetCurrent(ctx_)) != CUDA_SUCCESS) return "cuCtxSetCurrent: " + drv::errorName(cu_, r);
-    if ((r = cu_.streamCreate(&stream_, CU_STREAM_NON_BLOCKING)) != CUDA_SUCCESS) return "cuStreamCreate: " + drv::errorName(cu_, r);
+    // A blocking stream: the fills (cuMemcpyHtoD/DtoD, cuMemsetD8) go to the legacy default
+    // stream and may still be in flight when they return; a blocking stream waits for them.
+    if ((r = cu_.streamCreate(&stream_, CU_STREAM_DEFAULT)) != CUDA_SUCCESS) return "cuStreamCreate: " + drv::errorName(cu_, r);
     char name[256] = {0};
     cu_.deviceGetName(name, sizeof name, dev_);
     int l2 = 0, sms = 0, major = 0, minor = 0, drvVer = 0, smemOptin = 0;
@@ -401,6 +403,7 @@ class Runner {
       for (int j = 0; j < copies; j++) bufs[i].push_back(alloc(s, a.bytes(), "tensor " + a.tensor));
       fill(a.init, *a.dtype, a.count(), bufs[i], "tensor " + a.tensor);
     }
+    check(cu_.ctxSynchronize(), "cuCtxSynchronize after filling the inputs");
     std::vector<std::vector<void*>> params(copies, std::vector<void*>(c.args.size()));
     for (int j = 0; j < copies; j++)
       for (size_t i = 0; i < c.args.size(); i++)
@@ -463,6 +466,7 @@ class Runner {
     plan::Init zeros;
     zeros.kind = plan::Init::Zeros;
     fill(zeros, d, nc, C, "cuBLAS C");
+    check(cu_.ctxSynchronize(), "cuCtxSynchronize after filling the inputs");
     int type = d.t == num::DType::BF16 ? blas::R_16BF : blas::R_16F;
     // cuBLAS is column-major. Row-major C[M,N] is column-major C^T[N,M] = B' * A^T, where
     // A^T is row-major A read as column-major [K,M] (ld K) and B' is B[N,K] read as
@@ -495,6 +499,7 @@ class Runner {
   void runCopy(const plan::Case& c, Scope& s, json::Value& res) {
     CUdeviceptr src = alloc(s, c.copyBytes, "copy source"), dst = alloc(s, c.copyBytes, "copy destination");
     check(cu_.memsetD8(src, 1, c.copyBytes), "cuMemsetD8 for copy source");
+    check(cu_.ctxSynchronize(), "cuCtxSynchronize after cuMemsetD8");
     auto launch = [&](int) { check(cu_.memcpyDtoDAsync(dst, src, c.copyBytes, stream_), "cuMemcpyDtoDAsync"); };
     launch(0);
     syncAfter("cuMemcpyDtoDAsync");
