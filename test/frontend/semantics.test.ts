@@ -9,6 +9,8 @@ import { biasAddRef, gemmRef, reluRef } from "../../src/check/reference.ts";
 import { checkKernel } from "../../src/check/run.ts";
 import { type CheckSpec, defineCheck } from "../../src/check/spec.ts";
 import type { Kernel } from "../../src/ir/ir.ts";
+import { randomTensor } from "../../src/numeric/random.ts";
+import { zeros } from "../../src/numeric/tensor.ts";
 
 const dir = join(import.meta.dirname, "../../dsl-examples");
 const kernel = (file: string, name: string): Kernel => parseKernels(join(dir, file)).find((k) => k.name === name)!;
@@ -21,7 +23,7 @@ async function check(k: Kernel, spec: CheckSpec): Promise<void> {
   expect(r.passed).toBe(4);
 }
 
-describe("example kernels compute their references (tile-level interpreter)", () => {
+describe("example kernels compute their references (CPU interpreter)", () => {
   it("gemm_f32", async () => {
     await check(kernel("gemm_f32.ts", "gemm_f32"), defineCheck({
       kernel: "gemm_f32", dims,
@@ -47,4 +49,39 @@ describe("example kernels compute their references (tile-level interpreter)", ()
       reduction: ({ K }) => K!,
     }));
   });
+
+  // Its ids output is an integer tensor, which the checker's tolerance model does not
+  // take yet, so this one drives the interpreter backend directly and compares by hand.
+  it("gate_softmax_top2 (scalar code: loops, lets, if/else chains), tile and thread level", async () => {
+    const k = kernel("gate_softmax_top2.ts", "gate_softmax_top2");
+    for (const level of ["tile", "thread"] as const) {
+      const backend = await backendFor("interp", { level, arch: "sm_90a" });
+      for (const [T, E, BT, seed] of [[1, 1, 64, 1], [70, 8, 64, 2], [130, 33, 128, 3], [5, 2, 32, 4]] as const) {
+        const logits = randomTensor("f32", [T, E], seed);
+        const outs = await backend(k, { dims: { T, E }, config: { BT }, dataSeed: seed },
+          { logits, weights: zeros("f32", [T, 2]), ids: zeros("i32", [T, 2]) }, {});
+        const want = top2(logits.data, T, E);
+        const at = `${level} T=${T} E=${E} BT=${BT}`;
+        expect(Array.from(outs.ids!.data), at).toEqual(Array.from(want.ids));
+        outs.weights!.data.forEach((x, i) => expect(Math.abs(x - want.weights[i]!), `${at} weights[${i}]`).toBeLessThan(1e-5));
+      }
+    }
+  });
 });
+
+/** Softmax over each row, then the two largest (earlier index first on ties). */
+function top2(logits: Float64Array, T: number, E: number): { weights: Float64Array; ids: Float64Array } {
+  const weights = new Float64Array(T * 2), ids = new Float64Array(T * 2);
+  for (let t = 0; t < T; t++) {
+    const row = Array.from(logits.subarray(t * E, (t + 1) * E));
+    const m = Math.max(...row);
+    const p = row.map((x) => Math.exp(x - m));
+    const sum = p.reduce((a, b) => a + b, 0);
+    const order = p.map((x, e) => [x, e] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+    // With one expert the second pick keeps the kernel's initial values (-1, expert 0).
+    const second = order[1] ?? [-1, 0];
+    weights.set([order[0]![0] / sum, second[0] / sum], t * 2);
+    ids.set([order[0]![1], second[1]], t * 2);
+  }
+  return { weights, ids };
+}
