@@ -96,7 +96,10 @@ export function convert(code: string, from: DType, to: DType, cx: ExprCtx): stri
   const rt = regType(to, cx.feats), rf = regType(from, cx.feats);
   if (to === "bool") return rf === "bool" ? code : `(${code} != ${literal(0, from, cx)})`;
   if (from === "bool") return fix(`select(${literal(0, to, cx)}, ${literal(1, to, cx)}, ${code})`, to, cx);
-  const widened = rt === rf ? code : `${rt}(${code})`;
+  let widened = rt === rf ? code : `${rt}(${code})`;
+  // C converts a negative float to unsigned by wrapping (as the interpreter does);
+  // WGSL's u32() clamps at 0, so go through i32 below 2^31.
+  if (rt === "u32" && (rf === "f32" || rf === "f16")) widened = `select(u32(i32(${code})), u32(${code}), ${code} >= ${rf === "f16" ? "65504h" : "2147483648.0f"})`;
   return fix(widened, to, cx);
 }
 

@@ -4,13 +4,13 @@
 // fp8 which saturates to +-max; NaN stays NaN.
 import type { DType } from "../../ir/ir.ts";
 
-interface Fmt { mant: number; ebits: number; bias: number; emin: number; max: string; hasInf: boolean; nan: string }
+interface Fmt { mant: number; ebits: number; bias: number; emin: number; max: string; hasInf: boolean; saturate: boolean; nan: string }
 
 // Narrow float formats rounded with the generic helpers (bf16 has a cheaper bit trick).
 const FMT: Partial<Record<DType, Fmt>> = {
-  f16: { mant: 10, ebits: 5, bias: 15, emin: -14, max: "65504.0", hasInf: true, nan: "0x7e00u" },
-  fp8e4m3: { mant: 3, ebits: 4, bias: 7, emin: -6, max: "448.0", hasInf: false, nan: "0x7fu" },
-  fp8e5m2: { mant: 2, ebits: 5, bias: 15, emin: -14, max: "57344.0", hasInf: true, nan: "0x7eu" },
+  f16: { mant: 10, ebits: 5, bias: 15, emin: -14, max: "65504.0", hasInf: true, saturate: false, nan: "0x7e00u" },
+  fp8e4m3: { mant: 3, ebits: 4, bias: 7, emin: -6, max: "448.0", hasInf: false, saturate: true, nan: "0x7fu" },
+  fp8e5m2: { mant: 2, ebits: 5, bias: 15, emin: -14, max: "57344.0", hasInf: true, saturate: true, nan: "0x7eu" },
 };
 
 /** Name of the function rounding an f32 to a value of t (t needing rounding). */
@@ -22,7 +22,7 @@ export function decodeFn(t: DType): string { return `_decode_${t}`; }
 
 const ROUND_GENERIC = `
 fn _round_fmt(x: f32, mant: i32, emin: i32, maxv: f32, saturate: bool) -> f32 {
-  if (x != x || x == 0.0) { return x; }
+  if (_is_nan(x) || x == 0.0) { return x; }
   let a = abs(x);
   if (a > _f32bits(0x7f7fffffu)) { return select(x, sign(x) * maxv, saturate); }
   let e = max(frexp(a).exp - 1, emin);
@@ -34,7 +34,7 @@ fn _round_fmt(x: f32, mant: i32, emin: i32, maxv: f32, saturate: bool) -> f32 {
 
 const ENCODE_GENERIC = `
 fn _fmt_bits(y: f32, mant: i32, ebits: i32, bias: i32, emin: i32, nanbits: u32) -> u32 {
-  if (y != y) { return nanbits; }
+  if (_is_nan(y)) { return nanbits; }
   let s = select(0u, 1u << u32(ebits + mant), y < 0.0 || (y == 0.0 && bitcast<u32>(y) != 0u));
   let a = abs(y);
   if (a == 0.0) { return s; }
@@ -84,7 +84,7 @@ fn _erf(x: f32) -> f32 {
 }`;
 
 function fmtHelper(kind: string, t: DType, f: Fmt): string {
-  const sat = !f.hasInf;
+  const sat = f.saturate;
   switch (kind) {
     case "round": return `fn _round_${t}(x: f32) -> f32 { return _round_fmt(x, ${f.mant}, ${f.emin}, ${f.max}, ${sat}); }`;
     case "bits": return `fn _bits_${t}(x: f32) -> u32 { return _fmt_bits(x, ${f.mant}, ${f.ebits}, ${f.bias}, ${f.emin}, ${f.nan}); }`;
@@ -94,7 +94,9 @@ function fmtHelper(kind: string, t: DType, f: Fmt): string {
 
 // A function call is never a const-expression, so Inf and NaN made through it are not
 // rejected by the WGSL compiler's constant evaluation.
-const F32BITS = "fn _f32bits(b: u32) -> f32 { return bitcast<f32>(b); }";
+// NaN is tested on its bits: a shader compiler may fold x != x to false.
+const F32BITS = `fn _f32bits(b: u32) -> f32 { return bitcast<f32>(b); }
+fn _is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }`;
 
 const GENERIC: Record<string, string> = { round: ROUND_GENERIC, bits: ENCODE_GENERIC, decode: DECODE_GENERIC };
 

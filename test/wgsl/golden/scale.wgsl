@@ -6,8 +6,9 @@ struct _Params { N: i32, alpha: f32 }
 @group(0) @binding(3) var<uniform> _u: _Params;
 var<workgroup> S: array<f32, 64>;
 fn _f32bits(b: u32) -> f32 { return bitcast<f32>(b); }
+fn _is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
 fn _round_fmt(x: f32, mant: i32, emin: i32, maxv: f32, saturate: bool) -> f32 {
-  if (x != x || x == 0.0) { return x; }
+  if (_is_nan(x) || x == 0.0) { return x; }
   let a = abs(x);
   if (a > _f32bits(0x7f7fffffu)) { return select(x, sign(x) * maxv, saturate); }
   let e = max(frexp(a).exp - 1, emin);
