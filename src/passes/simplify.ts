@@ -1,7 +1,7 @@
 // simplify: constant folding, removal of unused immutable lets, and of barriers that
 // follow another barrier with nothing in between.
-import type { Kernel, Stmt } from "../ir/ir.ts";
-import { freeVars, mapStmts, stmtExprs, walkExpr, walkStmts } from "../ir/expr.ts";
+import type { Expr, Kernel, Stmt } from "../ir/ir.ts";
+import { fold, freeVars, mapStmts, stmtExprs, substitute, walkExpr, walkStmts } from "../ir/expr.ts";
 import { foldStmts } from "./specialize.ts";
 
 function usedNames(body: Stmt[]): Set<string> {
@@ -99,8 +99,42 @@ function dropNeedlessBarriers(body: Stmt[], shared: Set<string>): Stmt[] {
   return out;
 }
 
+/** Replaces immutable lets bound to a literal of their own dtype by the literal, in the
+ *  rest of their block. Names declared more than once are left alone (no shadowing
+ *  analysis needed). */
+function propagateConstants(body: Stmt[]): Stmt[] {
+  const count = new Map<string, number>();
+  walkStmts(body, (s) => {
+    const names = s.k === "let" ? [s.name] : s.k === "for" ? s.vars : [];
+    for (const n of names) count.set(n, (count.get(n) ?? 0) + 1);
+  });
+  const litOf = (s: Stmt): Expr | undefined => {
+    if (s.k !== "let" || s.mutable || count.get(s.name) !== 1) return undefined;
+    const e = s.value;
+    if (e.k === "int" && (e.dtype ?? "i32") === s.dtype) return e;
+    if (e.k === "float" && (e.dtype ?? "f32") === s.dtype) return e;
+    return undefined;
+  };
+  const block = (stmts: Stmt[]): Stmt[] => {
+    const out: Stmt[] = [];
+    const m = new Map<string, Expr>();
+    for (let s of stmts) {
+      if (m.size) s = substitute([s], m)[0]!;
+      if (s.k === "for") s = { ...s, body: block(s.body) };
+      else if (s.k === "if") s = { ...s, then: block(s.then), else: block(s.else) };
+      const lit = litOf(foldLet(s));
+      if (lit && s.k === "let") m.set(s.name, lit);
+      out.push(s);
+    }
+    return out;
+  };
+  return block(body);
+}
+const foldLet = (s: Stmt): Stmt => (s.k === "let" ? { ...s, value: fold(s.value) } : s);
+
 export function simplifyBody(body: Stmt[], shared: Set<string> = new Set()): Stmt[] {
-  return dropNeedlessBarriers(dropDoubleBarriers(dropEmpty(dropDeadLets(foldStmts(body)))), shared);
+  const folded = foldStmts(propagateConstants(foldStmts(body)));
+  return dropNeedlessBarriers(dropDoubleBarriers(dropEmpty(dropDeadLets(folded))), shared);
 }
 
 export function simplify(k: Kernel): Kernel {
