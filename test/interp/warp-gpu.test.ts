@@ -6,7 +6,9 @@ import { describe, expect, it } from "vitest";
 import type { DType } from "../../src/ir/ir.ts";
 import { newBuf, newTrack, SharedChecker } from "../../src/interp/memory.ts";
 import { ldmatrix, mma } from "../../src/interp/warp.ts";
-import { roundTo } from "../../src/numeric/dtype.ts";
+import type { MmaArrival } from "../../src/interp/warp.ts";
+import { fromBits, roundTo } from "../../src/numeric/dtype.ts";
+import { f32TowardZero } from "../../src/interp/warp.ts";
 
 const gold = JSON.parse(readFileSync(new URL("./gpu/warp-golden.json", import.meta.url), "utf8"));
 
@@ -37,4 +39,28 @@ describe("warp collectives agree with the GPU", () => {
       expect(lanes.flatMap((x) => [...x.d.data])).toEqual(g.d);
     });
   }
+
+  it("mma rounding: random bf16 operands; one toward-zero rounding of the exact sum matches nearly all", () => {
+    const g = gold.mma_bf16_random;
+    const buf = (dtype: DType, vals: number[]) => newBuf("x", dtype, "local", [vals.length], 0, Float64Array.from(vals));
+    const lanes: MmaArrival[] = Array.from({ length: 32 }, (_, l) => ({
+      sid: 0, a: buf("bf16", g.a_bits.slice(8 * l, 8 * l + 8).map((b: number) => fromBits("bf16", b))), aOff: 0,
+      b: buf("bf16", g.b_bits.slice(4 * l, 4 * l + 4).map((b: number) => fromBits("bf16", b))), bOff: 0,
+      // %.9g identifies an f32 but parses to a nearby double: round back to f32
+      c: buf("f32", g.c.slice(4 * l, 4 * l + 4).map(Math.fround)), cOff: 0, d: buf("f32", [0, 0, 0, 0]), dOff: 0,
+    }));
+    const r = { buf: "x", idx: [] };
+    mma({ k: "mma", atype: "bf16", a: r, b: r, c: r, d: r }, lanes);
+    const got = lanes.flatMap((x) => [...x.d.data]), want = g.d.map(Math.fround);
+    const ulps = got.map((v: number, i: number) => Math.abs(v - want[i]) / 2 ** (Math.floor(Math.log2(Math.abs(want[i]))) - 23));
+    expect(ulps.filter((u: number) => u === 0).length).toBeGreaterThanOrEqual(125);
+    expect(Math.max(...ulps)).toBeLessThanOrEqual(2);
+  });
+
+  it("f32TowardZero truncates", () => {
+    expect(f32TowardZero(1 + 2 ** -24 + 2 ** -30)).toBe(1);
+    expect(f32TowardZero(-(1 + 2 ** -23 - 2 ** -30))).toBe(-1);
+    expect(f32TowardZero(1e39)).toBe(3.4028234663852886e38);
+    expect(f32TowardZero(0.5)).toBe(0.5);
+  });
 });

@@ -99,6 +99,20 @@ int main() {
     printArr("a_eighths", av, 256); printArr("b_eighths", bv, 128); printArr("c", c, 128); printArr("d", d, 128, true);
     printf("}%s\n", bf ? "," : "");
   }
+  { // random bf16 operands and f32 accumulators: how close is "exact products, one f32 rounding"?
+    uint16_t a[256], b[128]; float c[128], d[128];
+    auto r11 = []() { return (float)((int)(next() % 2001) - 1000) / 1000.0f; };
+    for (int i = 0; i < 256; i++) a[i] = bf16Bits(r11());
+    for (int i = 0; i < 128; i++) b[i] = bf16Bits(r11());
+    for (int i = 0; i < 128; i++) c[i] = r11() * 3.0f;
+    CK(cudaMemcpy(da, a, 512, cudaMemcpyHostToDevice)); CK(cudaMemcpy(db, b, 256, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dc, c, 512, cudaMemcpyHostToDevice));
+    mma<true><<<1, 32>>>(da, db, dc, dd);
+    CK(cudaDeviceSynchronize()); CK(cudaMemcpy(d, dd, 512, cudaMemcpyDeviceToHost));
+    printf(",\n\"mma_bf16_random\": {\n");
+    printArr("a_bits", a, 256); printArr("b_bits", b, 128); printArr("c", c, 128); printArr("d", d, 128, true);
+    printf("}\n");
+  }
   printf("}\n");
   return 0;
 }
