@@ -623,7 +623,11 @@ int main(int argc, char** argv) {
     if (skip.count(c.name)) { skipped(i, "skipped by --skip"); continue; }
     std::fprintf(stderr, "[%zu/%zu] %s\n", i + 1, p.cases.size(), c.name.c_str());
     json::Value r = runner.run(c);
-    if (r.get("status")->str != "ok") allOk = false;
+    if (r.get("status")->str != "ok") {
+      allOk = false;
+      std::fprintf(stderr, "runner: case '%s' %s: %s\n", c.name.c_str(), r.get("status")->str.c_str(),
+                   r.get("error") ? r.get("error")->str.c_str() : "");
+    }
     cases.push(r);
     if (runner.contextLost()) {
       std::string why = "not run: the CUDA context was lost in case '" + c.name + "' (" + r.get("error")->str +

@@ -174,6 +174,7 @@ describe("plans on the fake driver", () => {
     const raw = await execa(bin, [join(dir, "plan.json"), "--out", join(dir, "raw.json")], { reject: false, env: env() });
     expect(raw.exitCode).toBe(1);
     expect(raw.stderr).toContain("context lost in case 'fault'");
+    expect(raw.stderr).toContain("runner: case 'no such kernel' error: CUDA_ERROR_NOT_FOUND in cuModuleGetFunction(nope)");
 
     const res = await runPlan(dir, { runner: bin, env: env() });
     const by = Object.fromEntries(res.cases.map((c) => [c.name, c]));
