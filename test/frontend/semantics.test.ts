@@ -9,7 +9,7 @@ import { biasAddRef, gemmRef, reluRef } from "../../src/check/reference.ts";
 import { checkKernel } from "../../src/check/run.ts";
 import { type CheckSpec, defineCheck } from "../../src/check/spec.ts";
 import type { Kernel } from "../../src/ir/ir.ts";
-import { randomTensor } from "../../src/numeric/random.ts";
+import { randomTensor, rng } from "../../src/numeric/random.ts";
 import { zeros } from "../../src/numeric/tensor.ts";
 
 const dir = join(import.meta.dirname, "../../dsl-examples");
@@ -64,6 +64,51 @@ describe("example kernels compute their references (CPU interpreter)", () => {
         const at = `${level} T=${T} E=${E} BT=${BT}`;
         expect(Array.from(outs.ids!.data), at).toEqual(Array.from(want.ids));
         outs.weights!.data.forEach((x, i) => expect(Math.abs(x - want.weights[i]!), `${at} weights[${i}]`).toBeLessThan(1e-5));
+      }
+    }
+  });
+});
+
+describe("moe_grouped_gemm: routing gather + per-expert GEMM (CPU interpreter)", () => {
+  it("matches X[ids[r]] * W[expert[r]]^T row by row, pad rows 0, tile and thread level", async () => {
+    const k = kernel("moe_grouped_gemm.ts", "moe_grouped_gemm");
+    const config = { BM: 64, BN: 64, BK: 32, warps: 4 };
+    for (const [tokens, K, E, N, seed] of [[5, 40, 3, 70, 1], [37, 33, 4, 20, 2]] as const) {
+      const rand = rng(seed);
+      // Each token picks 2 distinct experts; rows are grouped by expert, padded to BM.
+      const rowsOf: number[][] = Array.from({ length: E }, () => []);
+      for (let t = 0; t < tokens; t++) {
+        const a = Math.floor(rand() * E);
+        const b = (a + 1 + Math.floor(rand() * (E - 1))) % E;
+        rowsOf[a]!.push(t);
+        rowsOf[b]!.push(t);
+      }
+      const ids: number[] = [], expert: number[] = [];
+      rowsOf.forEach((rows, e) => {
+        if (!rows.length) return;
+        const padded = Math.ceil(rows.length / config.BM) * config.BM;
+        for (let i = 0; i < padded; i++) { ids.push(rows[i] ?? tokens); expert.push(e); }
+      });
+      const P = ids.length;
+      const X = randomTensor("bf16", [tokens, K], seed * 3);
+      const W = randomTensor("bf16", [E * N, K], seed * 5);
+      const want = new Float64Array(P * N);
+      for (let r = 0; r < P; r++)
+        for (let n = 0; n < N; n++) {
+          if (ids[r]! >= tokens) continue;
+          let sum = 0;
+          for (let c = 0; c < K; c++) sum += X.data[ids[r]! * K + c]! * W.data[(expert[r]! * N + n) * K + c]!;
+          want[r * N + n] = sum;
+        }
+      for (const level of ["tile", "thread"] as const) {
+        const backend = await backendFor("interp", { level, arch: "sm_90a" });
+        const outs = await backend(k, { dims: { T: tokens, K, EN: E * N, P, N }, config, dataSeed: seed }, {
+          X, W, ids: { dtype: "i32", shape: [P], data: Float64Array.from(ids) },
+          expert: { dtype: "i32", shape: [P], data: Float64Array.from(expert) }, Y: zeros("bf16", [P, N]),
+        }, {});
+        const got = outs.Y!.data;
+        const bad = [...want.keys()].filter((i) => !(Math.abs(got[i]! - want[i]!) <= 1e-2 * Math.abs(want[i]!) + 1e-2));
+        expect(bad.slice(0, 3).map((i) => `Y[${Math.floor(i / N)}, ${i % N}] = ${got[i]}, want ${want[i]}`), `${level} T=${tokens} K=${K} E=${E} N=${N}`).toEqual([]);
       }
     }
   });
