@@ -1,5 +1,6 @@
 // Command-line parsing for every tilemoe command. Bad flags are a UsageError with the
 // command's usage line, never a stack trace.
+import { statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { TunableValue } from "../ir/ir.ts";
 
@@ -44,4 +45,16 @@ export function intFlag(v: unknown, name: string, dflt: number): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} takes a non-negative integer, got '${v}'`);
   return n;
+}
+
+/** The kernel file named on the command line, or a UsageError saying what is wrong with it. */
+export function requireFile(path: string): string {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new UsageError(`${path}: no such file (give the path of a kernel .ts file, e.g. dsl-examples/gemm.ts)`);
+  }
+  if (!st.isFile()) throw new UsageError(`${path}: not a file (give the path of a kernel .ts file)`);
+  return path;
 }

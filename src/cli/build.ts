@@ -9,7 +9,7 @@ import { lower, type Target } from "../passes/pipeline.ts";
 import { emitCuda } from "../codegen/cuda/index.ts";
 import { emitWgsl } from "../codegen/wgsl/index.ts";
 import { compileCuda, nvccAvailable } from "../driver/nvcc.ts";
-import { parse, parseAssignments, UsageError } from "./args.ts";
+import { parse, parseAssignments, requireFile, UsageError } from "./args.ts";
 import { printTable } from "./table.ts";
 
 const EMITS = ["ir", "cu", "h", "ptx", "cubin", "wgsl"] as const;
@@ -48,7 +48,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
     arch: parseArch(values.arch as string | undefined),
     backend, emit, outDir: (values.o as string | undefined) ?? "generated", showStages: emit.has("ir"),
   };
-  const rows = await buildFile(positionals[0]!, opts);
+  const rows = await buildFile(requireFile(positionals[0]!), opts);
   printTable(rows);
   return rows.some((r) => r.status !== "ok") ? 1 : 0;
 }

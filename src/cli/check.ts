@@ -7,7 +7,7 @@ import { parseKernels } from "../frontend/index.ts";
 import { checkKernel, type Backend } from "../check/run.ts";
 import { isCheckSpec, type CheckSpec } from "../check/spec.ts";
 import { backendFor, BACKENDS, type BackendName } from "../check/backends.ts";
-import { intFlag, parse, parseAssignments, parseShape, UsageError } from "./args.ts";
+import { intFlag, parse, parseAssignments, parseShape, requireFile, UsageError } from "./args.ts";
 
 const USAGE = "tilemoe check FILE [--kernel K] [--backend interp|cuda|webgpu] [--level tile|thread] [--arch sm_80|sm_90a] [--cases N] [--seed S] [--shape M=..] [--config BM=..] [--data-seed S] [--verbose]";
 
@@ -18,7 +18,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
     "data-seed": { type: "string" }, verbose: { type: "boolean", short: "v" },
   }, USAGE);
   if (positionals.length !== 1) throw new UsageError(`expected one FILE\nusage: ${USAGE}`);
-  const file = positionals[0]!;
+  const file = requireFile(positionals[0]!);
   const backendName = ((values.backend as string | undefined) ?? "interp") as BackendName;
   if (!BACKENDS.includes(backendName)) throw new UsageError(`--backend must be one of ${BACKENDS.join(", ")}, got '${backendName}'`);
   const level = (values.level as string | undefined) ?? "thread";

@@ -1,0 +1,67 @@
+// The `tilemoe` command as a user runs it: exit codes, located messages, no stack traces.
+import { execa } from "execa";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const run = (...args: string[]) => execa("node", ["bin/tilemoe.js", ...args], { reject: false, env: { TILEMOE_DEBUG: "" } });
+const out = mkdtempSync(join(tmpdir(), "tilemoe-cli-"));
+
+describe("tilemoe CLI", () => {
+  it("builds one kernel with a config and prints the IR after every pass", async () => {
+    const r = await run("build", "dsl-examples/gemm.ts", "--kernel", "gemm_f16", "--config", "BM=128,BN=128,BK=32,stages=3,warps=8",
+      "--emit", "ir,cu,h", "-o", out);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const passes = [...r.stdout.matchAll(/^\/\/ ---- after (\w+)$/gm)].map((m) => m[1]);
+    expect(passes).toEqual(["specialize", "inferTypes", "inferLayouts", "lowerToThreads", "simplify"]);
+    expect(r.stdout).toMatch(/launch thread grid/);
+    const cu = readFileSync(join(out, "gemm_f16.cu"), "utf8");
+    expect(cu).toMatch(/mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.f16\.f16\.f32/);
+    expect(readFileSync(join(out, "gemm_f16.h"), "utf8")).toMatch(/int gemm_f16\(const __half\* A, const __half\* B, __half\* C/);
+  });
+
+  it("rejects a config value outside the kernel's space, naming the allowed values", async () => {
+    const r = await run("build", "dsl-examples/gemm.ts", "--kernel", "gemm_bf16", "--config", "BM=96", "-o", out);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/BM.*96.*(64, 128|64,128)/s);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it("reports an unsupported construct at file:line:col with exit code 1", async () => {
+    const f = join(out, "bad.ts");
+    writeFileSync(f, [
+      'import { T, type Tensor } from "tilemoe";',
+      "export const k = T.kernel({ tune: {} }, function k(A: Tensor<\"N\", \"f32\">) {",
+      "  T.launch([1], { threads: 32 }, (bx) => {",
+      "    while (bx < 3) {}",
+      "  });",
+      "});",
+    ].join("\n"));
+    const r = await run("build", f, "-o", out);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`${f.replace(/[.]/g, "\\.")}:4:5: error: .*while`));
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("says what is wrong with a missing file, an unknown flag and an unknown kernel", async () => {
+    const missing = await run("build", "nope.ts");
+    expect([missing.exitCode, missing.stderr]).toEqual([1, expect.stringMatching(/nope\.ts: no such file/)]);
+    const flag = await run("check", "dsl-examples/gemm.ts", "--frobnicate");
+    expect([flag.exitCode, flag.stderr]).toEqual([1, expect.stringMatching(/frobnicate[\s\S]*usage: tilemoe check/)]);
+    const kern = await run("build", "dsl-examples/gemm.ts", "--kernel", "nope");
+    expect([kern.exitCode, kern.stderr]).toEqual([1, expect.stringMatching(/no kernel named 'nope' \(kernels: gemm_bf16, gemm_f16\)/)]);
+  });
+
+  it("checks a kernel on the interpreter and prints the pass/fail count", async () => {
+    const r = await run("check", "dsl-examples/gemm.ts", "--kernel", "gemm_f16", "--cases", "3", "--seed", "5");
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^gemm_f16 \[interp\]: 3 passed, 0 failed$/m);
+  });
+
+  it("refuses the CUDA backend without a GPU, clearly", async () => {
+    const r = await run("check", "dsl-examples/gemm.ts", "--backend", "cuda", "--cases", "1");
+    if (r.exitCode === 0) return; // a GPU machine: the cuda backend really ran
+    expect(r.stderr).toMatch(/--backend cuda needs a GPU/);
+  });
+});
