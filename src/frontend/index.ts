@@ -2,7 +2,7 @@
 // The source is read with ts-morph and never executed.
 import { readFileSync } from "node:fs";
 import { Node, Project, type SourceFile } from "ts-morph";
-import { CompileError, type Kernel } from "../ir/ir.ts";
+import { CompileError, type Diagnostic, type Kernel } from "../ir/ir.ts";
 import { Ctx } from "./ctx.ts";
 import { failAt } from "./diag.ts";
 import { translateExpr, unwrapParens } from "./expr.ts";
@@ -36,6 +36,8 @@ function kernelsOf(sf: SourceFile, file: string): Kernel[] {
   if (!names) return [];
   const moduleScope = moduleConstants(sf, file, names);
   const kernels: Kernel[] = [];
+  // One error per kernel: a mistake in one kernel should not hide those in the next.
+  const diagnostics: Diagnostic[] = [];
   for (const st of sf.getVariableStatements()) {
     if (!st.isExported()) continue;
     for (const d of st.getDeclarations()) {
@@ -46,13 +48,15 @@ function kernelsOf(sf: SourceFile, file: string): Kernel[] {
       try {
         kernels.push(translateKernel(call, name, file, names, moduleScope));
       } catch (e) {
-        if (e instanceof CompileError) throw e;
+        if (e instanceof CompileError) { diagnostics.push(...e.diagnostics); continue; }
         // A bug in the front end must still point at the kernel, not surface as a trace.
         const { line, column } = sf.getLineAndColumnAtPos(call.getStart());
-        failAt({ file, line, col: column }, `internal error while compiling kernel '${name}': ${(e as Error).message}`);
+        diagnostics.push({ loc: { file, line, col: column }, severity: "error",
+          message: `internal error while compiling kernel '${name}': ${(e as Error).message}` });
       }
     }
   }
+  if (diagnostics.length > 0) throw new CompileError(diagnostics);
   return kernels;
 }
 

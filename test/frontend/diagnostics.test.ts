@@ -118,6 +118,24 @@ describe("malformed kernels are located CompileErrors", () => {
   }
 });
 
+describe("several kernels", () => {
+  it("reports the first error of every kernel of the file, in source order", () => {
+    const one = (name: string, bad: string) => `export const ${name} = T.kernel({}, function ${name}(A: Tensor<"M", "f32">) {
+  T.launch([1], { threads: 32 }, (bx) => {
+    ${bad}
+  });
+});\n`;
+    const src = HEAD + one("a", "while (true) { }") + one("fine", "A[bx] = 1.0;") + one("b", "const x = nope;");
+    let err: unknown;
+    try { parseKernels("many.ts", src); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(CompileError);
+    expect((err as CompileError).message.split("\n")).toEqual([
+      "many.ts:4:5: error: while loops are not supported; use for (const i of T.serial(n)) with a bound",
+      "many.ts:14:15: error: unknown identifier 'nope'",
+    ]);
+  });
+});
+
 describe("robustness", () => {
   const gemm = readFileSync(join(import.meta.dirname, "../../dsl-examples/gemm_relu_bias.ts"), "utf8");
 
