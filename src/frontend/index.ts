@@ -15,7 +15,7 @@ let project: Project | undefined;
 export function parseKernels(file: string, source?: string): Kernel[] {
   const text = source ?? readFileSync(file, "utf8");
   // One in-memory project serves every call; each file replaces its previous version.
-  project ??= new Project({ useInMemoryFileSystem: true, compilerOptions: { allowJs: false } });
+  project ??= new Project({ useInMemoryFileSystem: true, skipLoadingLibFiles: true, compilerOptions: { allowJs: false } });
   const sf = project.createSourceFile(`/kernels/${project.getSourceFiles().length}.ts`, text, { overwrite: true });
   try {
     return kernelsOf(sf, file);
