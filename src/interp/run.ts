@@ -27,6 +27,9 @@ export interface RunArgs { tensors: Record<string, TensorValue>; scalars?: Recor
 export interface RunOptions {
   /** Report shared-memory data races (thread level). Default true. */
   raceCheck?: boolean;
+  /** How mma rounds its exact sum to f32: "nearest" (default) or "toward-zero", which
+   *  matches an H200 more closely (test/interp/warp-gpu.test.ts). */
+  mmaRounding?: "nearest" | "toward-zero";
 }
 
 const cache = new WeakMap<Kernel, Map<string, Compiled>>();
@@ -115,7 +118,7 @@ export function runKernel(k: Kernel, args: RunArgs, opts: RunOptions = {}): void
       for (let bx = 0; bx < gx; bx++) {
         const block = grid.length === 1 ? [bx] : grid.length === 2 ? [bx, by] : [bx, by, bz];
         if (k.launch.level === "thread") {
-          runThreadBlock(c, fn as never, G, [bx, by, bz], nThreads, chk, k.name);
+          runThreadBlock(c, fn as never, G, [bx, by, bz], nThreads, chk, k.name, opts.mmaRounding === "toward-zero");
           continue;
         }
         try {

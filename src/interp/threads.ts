@@ -14,7 +14,7 @@ type Arrival = number | LdmatrixArrival | MmaArrival;
 const DONE = -1;
 
 export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator<Arrival>, G: RtBuf[], block: number[],
-                               nThreads: number, chk: SharedChecker, kernel: string): void {
+                               nThreads: number, chk: SharedChecker, kernel: string, mmaTowardZero = false): void {
   const S: (RtBuf | undefined)[] = c.allocs.map((a) => {
     if (a.scope !== "shared") return undefined;
     const b = newBuf(a.name, a.dtype, "shared", a.shape, garbage(a.dtype));
@@ -69,7 +69,7 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
       const lanes = waits.slice(base, base + 32) as never[];
       try {
         if (s.k === "ldmatrix") ldmatrix(s, lanes as LdmatrixArrival[], base, chk);
-        else if (s.k === "mma") mma(s, lanes as MmaArrival[]);
+        else if (s.k === "mma") mma(s, lanes as MmaArrival[], mmaTowardZero);
         else fail(`unknown collective ${s.k}`, lead, sid);
       } catch (e) {
         if (e instanceof Fault) fail(e.message, `${base}..${base + 31} (warp ${base / 32})`, e.site);

@@ -81,7 +81,7 @@ function checkOperand(s: Stmt & { k: "mma" }, l: number, site: number, b: RtBuf,
   if (!(off >= 0 && off + n <= b.size)) throw new Fault(`mma: lane ${l} operand ${role} ${b.name}[${off} .. ${off + n - 1}] is out of bounds (${b.size})`, site);
 }
 
-export function mma(s: Stmt & { k: "mma" }, lanes: MmaArrival[]): void {
+export function mma(s: Stmt & { k: "mma" }, lanes: MmaArrival[], towardZero = false): void {
   const site = lanes[0]!.sid;
   const A = new Float64Array(16 * 16), B = new Float64Array(16 * 8), C = new Float64Array(16 * 8);
   for (let l = 0; l < 32; l++) {
@@ -93,15 +93,16 @@ export function mma(s: Stmt & { k: "mma" }, lanes: MmaArrival[]): void {
     for (let i = 0; i < 4; i++) B[(2 * t + (i & 1) + 8 * (i >> 1)) * 8 + g] = x.b.data[x.bOff + i]!;
     for (let i = 0; i < 4; i++) C[(g + 8 * (i >> 1)) * 8 + 2 * t + (i & 1)] = x.c.data[x.cOff + i]!;
   }
-  // Products are exact in float64 and summed there, then ONE rounding to f32, toward zero:
-  // on an H200 this reproduced 127 of 128 random bf16 results bit for bit (round-to-nearest
-  // only 116; the rest within 2 ulp), see test/interp/warp-gpu.test.ts.
+  // Products are exact in float64 and summed there, then ONE rounding to f32: to nearest by
+  // default (unbiased, the ideal the checks compare against), or toward zero, which
+  // reproduced 127 of 128 random bf16 results of an H200 bit for bit (nearest: 116; all
+  // within 2 ulp), see test/interp/warp-gpu.test.ts.
   const D = new Float64Array(16 * 8);
   for (let m = 0; m < 16; m++)
     for (let n = 0; n < 8; n++) {
       let acc = C[m * 8 + n]!;
       for (let k = 0; k < 16; k++) acc += A[m * 16 + k]! * B[k * 8 + n]!;
-      D[m * 8 + n] = f32TowardZero(acc);
+      D[m * 8 + n] = towardZero ? f32TowardZero(acc) : Math.fround(acc);
     }
   for (let l = 0; l < 32; l++) {
     const x = lanes[l]!;
