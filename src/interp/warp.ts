@@ -81,32 +81,42 @@ function checkOperand(s: Stmt & { k: "mma" }, l: number, site: number, b: RtBuf,
   if (!(off >= 0 && off + n <= b.size)) throw new Fault(`mma: lane ${l} operand ${role} ${b.name}[${off} .. ${off + n - 1}] is out of bounds (${b.size})`, site);
 }
 
+// Where lane l's fragment element i sits: row-major A[16][16], B^T[8][16] (n-major, so the
+// inner product runs over contiguous k), C/D[16][8]. Built once from the formulas above.
+const A_AT = new Int32Array(32 * 8), BT_AT = new Int32Array(32 * 4), C_AT = new Int32Array(32 * 4);
+for (let l = 0; l < 32; l++) {
+  const g = l >> 2, t = l & 3;
+  for (let i = 0; i < 8; i++) A_AT[l * 8 + i] = (g + 8 * ((i >> 1) & 1)) * 16 + 2 * t + (i & 1) + 8 * (i >> 2);
+  for (let i = 0; i < 4; i++) BT_AT[l * 4 + i] = g * 16 + 2 * t + (i & 1) + 8 * (i >> 1);
+  for (let i = 0; i < 4; i++) C_AT[l * 4 + i] = (g + 8 * (i >> 1)) * 8 + 2 * t + (i & 1);
+}
+const A = new Float64Array(256), BT = new Float64Array(128), C = new Float64Array(128);
+
 export function mma(s: Stmt & { k: "mma" }, lanes: MmaArrival[], towardZero = false): void {
   const site = lanes[0]!.sid;
-  const A = new Float64Array(16 * 16), B = new Float64Array(16 * 8), C = new Float64Array(16 * 8);
   for (let l = 0; l < 32; l++) {
     const x = lanes[l]!;
     checkOperand(s, l, site, x.a, x.aOff, 8, s.atype, "a"); checkOperand(s, l, site, x.b, x.bOff, 4, s.atype, "b");
     checkOperand(s, l, site, x.c, x.cOff, 4, "f32", "c"); checkOperand(s, l, site, x.d, x.dOff, 4, "f32", "d");
-    const g = l >> 2, t = l & 3;
-    for (let i = 0; i < 8; i++) A[(g + 8 * ((i >> 1) & 1)) * 16 + 2 * t + (i & 1) + 8 * (i >> 2)] = x.a.data[x.aOff + i]!;
-    for (let i = 0; i < 4; i++) B[(2 * t + (i & 1) + 8 * (i >> 1)) * 8 + g] = x.b.data[x.bOff + i]!;
-    for (let i = 0; i < 4; i++) C[(g + 8 * (i >> 1)) * 8 + 2 * t + (i & 1)] = x.c.data[x.cOff + i]!;
+    const a = x.a.data, b = x.b.data, c = x.c.data;
+    for (let i = 0; i < 8; i++) A[A_AT[l * 8 + i]!] = a[x.aOff + i]!;
+    for (let i = 0; i < 4; i++) BT[BT_AT[l * 4 + i]!] = b[x.bOff + i]!;
+    for (let i = 0; i < 4; i++) C[C_AT[l * 4 + i]!] = c[x.cOff + i]!;
   }
   // Products are exact in float64 and summed there, then ONE rounding to f32: to nearest by
   // default (unbiased, the ideal the checks compare against), or toward zero, which
   // reproduced 127 of 128 random bf16 results of an H200 bit for bit (nearest: 116; all
-  // within 2 ulp), see test/interp/warp-gpu.test.ts.
-  const D = new Float64Array(16 * 8);
+  // within 2 ulp), see test/interp/warp-gpu.test.ts. D overwrites C in the scratch array:
+  // every C element is read before its own D is written, and d may alias c.
   for (let m = 0; m < 16; m++)
     for (let n = 0; n < 8; n++) {
       let acc = C[m * 8 + n]!;
-      for (let k = 0; k < 16; k++) acc += A[m * 16 + k]! * B[k * 8 + n]!;
-      D[m * 8 + n] = towardZero ? f32TowardZero(acc) : Math.fround(acc);
+      for (let k = 0; k < 16; k++) acc += A[m * 16 + k]! * BT[n * 16 + k]!;
+      C[m * 8 + n] = towardZero ? f32TowardZero(acc) : Math.fround(acc);
     }
   for (let l = 0; l < 32; l++) {
     const x = lanes[l]!;
-    const g = l >> 2, t = l & 3;
-    for (let i = 0; i < 4; i++) x.d.data[x.dOff + i] = D[(g + 8 * (i >> 1)) * 8 + 2 * t + (i & 1)]!;
+    const d = x.d.data;
+    for (let i = 0; i < 4; i++) d[x.dOff + i] = C[C_AT[l * 4 + i]!]!;
   }
 }
