@@ -11,6 +11,8 @@ usage:
   tilemoe build-all [-o DIR]          compile every kernel in dsl-examples/ and print a summary
   tilemoe check FILE [--kernel K] [--backend interp|cuda|webgpu] [--cases N] [--seed S]
                      [--shape M=..,N=..] [--config ...] [--level tile|thread]
+  tilemoe tune FILE [--kernel K] --shape M=..,N=.. [--shape ...] [--plan DIR] [--report DIR] [--cache PATH]
+  tilemoe tune --ingest DIR/results.json      (see docs/TUNE.md)
   tilemoe help`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -21,6 +23,7 @@ export async function main(argv: string[]): Promise<number> {
       case "build": return await (await import("./build.ts")).buildCommand(rest);
       case "build-all": return await (await import("./build.ts")).buildAllCommand(rest);
       case "check": return await (await import("./check.ts")).checkCommand(rest);
+      case "tune": return await (await import("./tune.ts")).tuneCommand(rest);
       case undefined: case "help": case "--help": case "-h":
         console.log(HELP);
         return cmd === undefined ? 1 : 0;

@@ -31,3 +31,23 @@ export function configKey(c: Config): string {
 export function numericConfig(c: Config): Record<string, number | boolean> {
   return Object.fromEntries(Object.entries(c).filter(([, x]) => typeof x !== "string")) as Record<string, number | boolean>;
 }
+
+/** Every combination of tunable values, the constraint not applied (to report what it removed). */
+export function allConfigs(k: Kernel): Config[] {
+  let configs: Config[] = [{}];
+  for (const [n, vals] of Object.entries(k.tunables)) configs = configs.flatMap((c) => vals.map((v) => ({ ...c, [n]: v })));
+  return configs;
+}
+
+/** The first value of every tunable: what a kernel compiles with when nobody tuned it. */
+export function defaultConfig(k: Kernel): Config {
+  return Object.fromEntries(Object.entries(k.tunables).map(([n, vals]) => [n, vals[0]!]));
+}
+
+/** Is `c` a point of the kernel's space (every tunable set to one of its values, constraint met)? */
+export function inSpace(k: Kernel, c: Config): boolean {
+  const names = Object.keys(k.tunables);
+  if (Object.keys(c).length !== names.length) return false;
+  for (const n of names) if (!(n in c) || !k.tunables[n]!.includes(c[n]!)) return false;
+  return satisfies(k, c);
+}

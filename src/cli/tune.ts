@@ -1,0 +1,54 @@
+// `tilemoe tune`: sweep a kernel's config space on the GPU and cache the winners. Here, with
+// a GPU; or split: --plan DIR builds a folder to carry to the GPU machine (bash run.sh there),
+// --ingest DIR/results.json brings its results back into the cache.
+import type { Arch } from "../driver/nvcc.ts";
+import { defaultCachePath } from "../tune/cache.ts";
+import { ingestResults, preparePlan, tuneHere, type PlanOptions } from "../tune/tune.ts";
+import { intFlag, parse, parseShape, UsageError } from "./args.ts";
+
+const USAGE = `tilemoe tune FILE [--kernel K] --shape M=16,N=14336,K=4096 [--shape ...] [--arch sm_80|sm_90a]
+                    [--gpus N] [--budget SECONDS] [--timeout SECONDS] [--cache PATH] [--report DIR]
+                    [--plan DIR] [--check-shape M=..] [--reps N] [--warmup N] [--jobs N]
+       tilemoe tune --ingest DIR/results.json [--cache PATH] [--report DIR]`;
+
+export async function tuneCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    kernel: { type: "string" }, shape: { type: "string", multiple: true }, arch: { type: "string" },
+    gpus: { type: "string" }, budget: { type: "string" }, timeout: { type: "string" }, cache: { type: "string" },
+    report: { type: "string" }, plan: { type: "string" }, ingest: { type: "string" }, "check-shape": { type: "string" },
+    reps: { type: "string" }, warmup: { type: "string" }, jobs: { type: "string" },
+  }, USAGE);
+  const log = (s: string) => console.log(s);
+  const warn = (s: string) => console.warn(`tilemoe: warning: ${s}`);
+  const cachePath = (values.cache as string | undefined) ?? defaultCachePath();
+  const reportDir = values.report as string | undefined;
+  if (values.ingest) {
+    if (positionals.length) throw new UsageError(`--ingest takes no FILE (the plan folder knows it)\nusage: ${USAGE}`);
+    const o = ingestResults(values.ingest as string, { cachePath, reportDir, log, warn });
+    return o.shapes.some((s) => s.winner) ? 0 : 1;
+  }
+  if (positionals.length !== 1) throw new UsageError(`expected one FILE\nusage: ${USAGE}`);
+  const arch = (values.arch as string | undefined) ?? "sm_90a";
+  if (arch !== "sm_80" && arch !== "sm_90a") throw new UsageError(`--arch must be sm_80 or sm_90a, got '${arch}'`);
+  const shapes = ((values.shape as string[] | undefined) ?? []).map(parseShape);
+  if (!shapes.length) throw new UsageError(`give at least one --shape, e.g. --shape M=16,N=14336,K=4096\nusage: ${USAGE}`);
+  const opts: PlanOptions = {
+    file: positionals[0]!, kernel: values.kernel as string | undefined, shapes, arch: arch as Arch,
+    gpus: Math.max(1, intFlag(values.gpus, "gpus", 1)), budgetS: intFlag(values.budget, "budget", 0),
+    timeoutS: Math.max(1, intFlag(values.timeout, "timeout", 60)),
+    timing: { warmup: intFlag(values.warmup, "warmup", 5), reps: Math.max(1, intFlag(values.reps, "reps", 30)), rotate: "auto" },
+    checkShape: values["check-shape"] ? parseShape(values["check-shape"] as string) : undefined,
+    jobs: values.jobs !== undefined ? Math.max(1, intFlag(values.jobs, "jobs", 1)) : undefined,
+    log,
+  };
+  if (values.plan) {
+    const dir = values.plan as string;
+    const meta = await preparePlan(dir, opts);
+    const n = meta.candidates.filter((c) => c.plan).length;
+    log(`plan: ${dir} (${n} candidates x ${meta.shapes.length} shape${meta.shapes.length === 1 ? "" : "s"}, ${meta.gpus} GPU${meta.gpus === 1 ? "" : "s"})`);
+    log(`on the GPU machine: bash ${dir}/run.sh    then here: tilemoe tune --ingest ${dir}/results.json`);
+    return n ? 0 : 1;
+  }
+  const o = await tuneHere({ ...opts, cachePath, reportDir, warn });
+  return o.shapes.some((s) => s.winner) ? 0 : 1;
+}

@@ -1,0 +1,127 @@
+// The candidates of one kernel's space: every config lowered, deduplicated, emitted and
+// compiled (nvcc in a pool, one job per core), each either ready to time or set aside with
+// the reason. Nothing here touches a GPU.
+import { createHash } from "node:crypto";
+import { cpus } from "node:os";
+import { type Kernel } from "../ir/ir.ts";
+import { printKernel } from "../ir/print.ts";
+import { lower, SM80, SM90A } from "../passes/pipeline.ts";
+import { emitCuda } from "../codegen/cuda/index.ts";
+import { compileCuda, NvccNotFoundError, type Arch, type KernelResources } from "../driver/nvcc.ts";
+import { allConfigs, configKey, defaultConfig, satisfies, type Config } from "./space.ts";
+import { hardLimit, softLimit, type DeviceLimits } from "./limits.ts";
+import { mapPool } from "./pool.ts";
+
+export type CandidateStatus = "ready" | "pruned" | "duplicate" | "compile_error";
+
+export interface Candidate {
+  id: string;
+  config: Config;
+  status: CandidateStatus;
+  reason?: string;
+  duplicateOf?: string;
+  isDefault?: boolean;
+  threads?: number;
+  /** Dynamic shared memory of the launch, bytes. */
+  smem?: number;
+  smemStatic?: number;
+  registers?: number;
+  spills?: number;
+  symbol?: string;
+  /** Not serialized: the compiled module and the lowered kernel (grid, params) for the plan. */
+  cubin?: Uint8Array;
+  low?: Kernel;
+}
+
+export type CompileFn = (cu: string, arch: Arch) => Promise<{ cubin: Uint8Array; resources: Record<string, KernelResources> }>;
+
+export interface CandidateOptions {
+  arch: Arch;
+  limits: DeviceLimits;
+  /** Default: nvcc through compileCuda (content-hash cached). */
+  compile?: CompileFn;
+  concurrency?: number;
+  onProgress?: (done: number, total: number, c: Candidate) => void;
+}
+
+const defaultCompile: CompileFn = async (cu, arch) => {
+  const r = await compileCuda(cu, { arch, outputs: ["cubin"] });
+  return { cubin: r.cubin!, resources: r.resources };
+};
+
+/** Two configs whose lowered kernels print the same (their tunables and config aside)
+ *  compile to the same code: only the first is timed. */
+export function loweredFingerprint(low: Kernel): string {
+  const text = printKernel({ ...low, tunables: {}, where: undefined, config: {} });
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+export async function buildCandidates(k: Kernel, opts: CandidateOptions): Promise<Candidate[]> {
+  const target = opts.arch === "sm_80" ? SM80 : SM90A;
+  const compile = opts.compile ?? defaultCompile;
+  const dflt = configKey(defaultConfig(k));
+  const configs = allConfigs(k);
+  const total = configs.length;
+  let done = 0;
+  const tick = (c: Candidate) => opts.onProgress?.(++done, total, c);
+  const seen = new Map<string, string>();
+  const toCompile: { c: Candidate; cu: string }[] = [];
+  const out: Candidate[] = [];
+
+  configs.forEach((config, i) => {
+    const c: Candidate = { id: `c${String(i).padStart(3, "0")}`, config, status: "ready" };
+    if (configKey(config) === dflt) c.isDefault = true;
+    out.push(c);
+    const setAside = (status: CandidateStatus, reason: string) => { c.status = status; c.reason = reason; tick(c); };
+    if (!satisfies(k, config)) return setAside("pruned", "fails the kernel's 'where' constraint");
+    let low: Kernel;
+    try {
+      low = lower(k, config, target);
+    } catch (e) {
+      return setAside("compile_error", `lowering: ${firstLines(e, 2)}`);
+    }
+    const fp = loweredFingerprint(low);
+    const twin = seen.get(fp);
+    if (twin) { c.duplicateOf = twin; return setAside("duplicate", `lowers to the same kernel as ${twin}`); }
+    seen.set(fp, c.id);
+    let emitted;
+    try {
+      emitted = emitCuda(low, { name: `${k.name}_${c.id}` });
+    } catch (e) {
+      return setAside("compile_error", `CUDA emitter: ${firstLines(e, 2)}`);
+    }
+    Object.assign(c, { threads: emitted.threads, smem: emitted.smemBytes, symbol: emitted.kernelSymbol, low });
+    const early = hardLimit({ threads: emitted.threads, smemDynamic: emitted.smemBytes }, opts.limits);
+    if (early) return setAside("pruned", early);
+    toCompile.push({ c, cu: emitted.cu });
+  });
+
+  await mapPool(toCompile, opts.concurrency ?? cpus().length, async ({ c, cu }) => {
+    try {
+      const r = await compile(cu, opts.arch);
+      const res = r.resources[c.symbol!];
+      c.cubin = r.cubin;
+      if (res) {
+        c.registers = res.registers;
+        c.smemStatic = res.smemStatic;
+        c.spills = res.spillLoads + res.spillStores;
+      }
+      const block = { threads: c.threads!, smemDynamic: c.smem!, smemStatic: c.smemStatic, registers: c.registers, spillBytes: c.spills };
+      // Spills make a candidate slow, not wrong: the default config stays in as the baseline.
+      const why = hardLimit(block, opts.limits) ?? (c.isDefault ? undefined : softLimit(block));
+      if (why) { c.status = "pruned"; c.reason = why; }
+    } catch (e) {
+      if (e instanceof NvccNotFoundError) throw e;
+      c.status = "compile_error";
+      c.reason = `nvcc: ${firstLines(e, 3)}`;
+    }
+    if (c.status !== "ready") { c.cubin = undefined; }
+    tick(c);
+  });
+  return out;
+}
+
+function firstLines(e: unknown, n: number): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split("\n").filter((l) => l.trim()).slice(0, n).join(" | ");
+}

@@ -1,0 +1,233 @@
+// The split flow's first half: everything the GPU machine needs to time a kernel's
+// candidates, in one folder that can be copied anywhere with a CUDA driver and nvcc:
+//   tune-meta.json     what was built (kernel identity, shapes, every candidate and its fate)
+//   candidates.txt     "ID GPU" per candidate to run
+//   plans/ID.json      the runner plan of one candidate: its correctness case(s), then one
+//                      timed case per shape
+//   modules/ID.cubin   check/*.bin (inputs, float64 references)   runner/ (runner source)
+//   run.sh             builds the runner with nvcc, runs every plan, writes results.json
+import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { byteSize, type Kernel, type DType } from "../ir/ir.ts";
+import { evalConst } from "../ir/expr.ts";
+import { encode } from "../numeric/dtype.ts";
+import { rng } from "../numeric/random.ts";
+import { tolerance } from "../numeric/tolerance.ts";
+import { makeInputs } from "../check/run.ts";
+import type { CheckSpec } from "../check/spec.ts";
+import type { Arg, KernelCase, Plan, ScalarArg } from "../runtime/plan.ts";
+import { RUNNER_SOURCE_DIR } from "../runtime/cuda.ts";
+import { numericConfig, type Config } from "./space.ts";
+import type { Candidate } from "./candidates.ts";
+import { shapeLabel } from "./key.ts";
+import { runScript } from "./runsh.ts";
+
+export const PLAN_SCHEMA = "tilemoe.tune-plan";
+export const PLAN_VERSION = 1;
+
+export interface TuneShape { label: string; dims: Record<string, number>; flops: number; bytes: number }
+
+export interface TimingSpec { warmup: number; reps: number; rotate: "auto" | number }
+
+/** A candidate as the plan's metadata keeps it (no binaries). */
+export type CandidateMeta = Omit<Candidate, "cubin" | "low"> & { plan?: string; gpu?: number };
+
+export interface PlanMeta {
+  schema: typeof PLAN_SCHEMA;
+  version: typeof PLAN_VERSION;
+  file: string;
+  kernel: string;
+  arch: string;
+  kernelHash: string;
+  spaceHash: string;
+  dtypes: string;
+  nvcc: string;
+  shapes: TuneShape[];
+  checkDims: Record<string, number>;
+  timing: TimingSpec;
+  gpus: number;
+  budgetS: number;
+  timeoutS: number;
+  limits: string;
+  candidates: CandidateMeta[];
+  created: string;
+}
+
+export interface PlanInput {
+  file: string;
+  k: Kernel;
+  spec: CheckSpec;
+  candidates: Candidate[];
+  shapes: Record<string, number>[];
+  checkDims: Record<string, number>;
+  identity: { kernelHash: string; spaceHash: string; dtypes: string; nvcc: string; arch: string };
+  timing: TimingSpec;
+  gpus: number;
+  budgetS: number;
+  timeoutS: number;
+  limits: string;
+  dataSeed?: number;
+}
+
+/** The correctness case's dims: the top of each dim's check domain (several tiles with
+ *  ragged edges for typical domains), or seeded draws when the spec's dimsWhere refuses it. */
+export function chooseCheckDims(k: Kernel, spec: CheckSpec, fixed: Record<string, number> = {}): Record<string, number> {
+  const top: Record<string, number> = {};
+  for (const d of k.dims) {
+    if (fixed[d] !== undefined) { top[d] = fixed[d]!; continue; }
+    const dom = spec.dims[d];
+    if (!dom) throw userError(`check spec of ${k.name} gives no domain for dim '${d}'; pass --check-shape`);
+    top[d] = Array.isArray(dom) ? (dom as readonly number[])[1]! : Math.max(...(dom as { values: readonly number[] }).values);
+  }
+  if (!spec.dimsWhere || spec.dimsWhere(top)) return top;
+  const next = rng(12345);
+  for (let t = 0; t < 1000; t++) {
+    const draw: Record<string, number> = {};
+    for (const d of k.dims) {
+      if (fixed[d] !== undefined) { draw[d] = fixed[d]!; continue; }
+      const dom = spec.dims[d]!;
+      if (Array.isArray(dom)) { const [lo, hi] = dom as readonly number[]; draw[d] = lo! + Math.floor((hi! - lo! + 1) * next()); }
+      else { const vals = (dom as { values: readonly number[] }).values; draw[d] = vals[Math.floor(vals.length * next())]!; }
+    }
+    if (spec.dimsWhere(draw)) return draw;
+  }
+  throw userError(`could not draw check dims for ${k.name} that satisfy its dimsWhere; pass --check-shape`);
+}
+
+/** Work per launch, for TFLOP/s and GB/s: every tensor read or written once; flops are
+ *  2 x outputs x the reduction length (or one per output element without a reduction). */
+export function workOf(k: Kernel, spec: CheckSpec, dims: Record<string, number>): { flops: number; bytes: number } {
+  let bytes = 0, outs = 0;
+  for (const p of k.params) {
+    if (p.kind !== "tensor") continue;
+    const n = tensorShape(k, p.name, p.shape ?? [], dims).reduce((a, b) => a * b, 1);
+    bytes += n * byteSize(p.dtype);
+    if (p.output) outs += n;
+  }
+  const red = spec.reduction?.(dims);
+  return { flops: red !== undefined && red > 1 ? 2 * outs * red : outs, bytes };
+}
+
+function tensorShape(k: Kernel, name: string, shape: NonNullable<Kernel["params"][number]["shape"]>, dims: Record<string, number>): number[] {
+  return shape.map((e, j) => {
+    const n = evalConst(e, dims);
+    if (n === undefined) throw userError(`${k.name}: dim ${j} of '${name}' is not set by the shape (give every dim of ${k.dims.join(", ")})`);
+    return n;
+  });
+}
+
+function scalarArg(dtype: DType, x: number): ScalarArg {
+  switch (dtype) {
+    case "f32": case "f16": case "bf16": return { f32: x };
+    case "f64": return { f64: x };
+    case "i64": return { i64: x };
+    case "u32": return { u32: x };
+    default: return { i32: x };
+  }
+}
+
+function launchOf(c: Candidate, dims: Record<string, number>): { grid: number[]; block: number[] } | undefined {
+  const low = c.low!;
+  const env = { ...numericConfig(low.config as Config), ...dims };
+  const grid = low.launch.grid.map((e, i) => {
+    const g = evalConst(e, env);
+    if (g === undefined) throw new Error(`${low.name}: grid[${i}] does not fold to a number for ${shapeLabel(dims)}`);
+    return g;
+  });
+  while (grid.length < 3) grid.push(1);
+  if (grid.some((g) => g <= 0)) return undefined;
+  return { grid, block: [c.threads!, 1, 1] };
+}
+
+export function writeTunePlan(dir: string, input: PlanInput): PlanMeta {
+  const { k, spec } = input;
+  rmSync(dir, { recursive: true, force: true });
+  for (const sub of ["plans", "modules", "check", "runner"]) mkdirSync(join(dir, sub), { recursive: true });
+
+  // The correctness case: inputs and references computed here in float64, shared by all candidates.
+  const check = makeInputs(k, spec, { dims: input.checkDims, config: {}, dataSeed: input.dataSeed ?? 20261127 });
+  const inputs = Object.fromEntries(k.params.filter((p) => p.kind === "tensor" && !p.output).map((p) => [p.name, check.tensors[p.name]!]));
+  const want = spec.reference(inputs, check.scalars, input.checkDims);
+  for (const p of k.params) {
+    if (p.kind !== "tensor") continue;
+    const t = check.tensors[p.name]!;
+    writeFileSync(join(dir, "check", `${p.name}.bin`), encode(t.dtype, t.data));
+    if (p.output) {
+      const w = want[p.name];
+      if (!w) throw userError(`the reference of ${k.name} returns no '${p.name}'`);
+      writeFileSync(join(dir, "check", `${p.name}.ref.f64`), encode("f64", w));
+    }
+  }
+  const red = spec.reduction?.(input.checkDims) ?? 1;
+  const mag = spec.magnitude ?? magnitudeOf(k, spec);
+  const shapes: TuneShape[] = input.shapes.map((dims) => ({ label: shapeLabel(dims), dims, ...workOf(k, spec, dims) }));
+
+  const metas: CandidateMeta[] = [];
+  const lines: string[] = [];
+  let slot = 0;
+  for (const c of input.candidates) {
+    const { cubin, low, ...meta } = c;
+    const m: CandidateMeta = { ...meta };
+    metas.push(m);
+    if (c.status !== "ready") continue;
+    if (!cubin || !low) throw new Error(`candidate ${c.id} is ready but has no module`);
+    const module = `modules/${c.id}.cubin`;
+    writeFileSync(join(dir, module), cubin);
+    const gpu = slot++ % Math.max(1, input.gpus);
+    const base = { module, kernel: c.symbol!, smem: c.smem ?? 0 };
+    const cases: KernelCase[] = [];
+    const checkLaunch = launchOf(c, input.checkDims);
+    for (const out of k.params.filter((p) => p.kind === "tensor" && p.output)) {
+      if (!checkLaunch) break;
+      const args: Arg[] = low.params.map((p) => p.kind === "scalar" ? scalarArg(p.dtype, check.scalars[p.name]!)
+        : { tensor: p.name, dtype: p.dtype, shape: check.tensors[p.name]!.shape, init: { file: `check/${p.name}.bin` }, ...(p.output ? { output: true } : {}) });
+      for (const d of low.dims) args.push({ i32: input.checkDims[d]! });
+      const tol = tolerance(out.dtype, red, mag);
+      cases.push({ name: `check ${out.name}`, ...base, ...checkLaunch, args,
+        compare: { tensor: out.name, file: `check/${out.name}.ref.f64`, dtype: "f64", rtol: tol.rtol, atol: tol.atol } });
+    }
+    for (const s of shapes) {
+      const launch = launchOf(c, s.dims);
+      if (!launch) continue;
+      const args: Arg[] = low.params.map((p, i) => {
+        if (p.kind === "scalar") return scalarArg(p.dtype, check.scalars[p.name]!);
+        const dom = spec.inputs?.[p.name] ?? { lo: -1, hi: 1 };
+        return { tensor: p.name, dtype: p.dtype, shape: tensorShape(k, p.name, p.shape ?? [], s.dims),
+          init: p.output ? { zeros: true as const } : { random: { seed: 1 + i, lo: dom.lo, hi: dom.hi } } };
+      });
+      for (const d of low.dims) args.push({ i32: s.dims[d]! });
+      cases.push({ name: `time ${s.label}`, ...base, ...launch, args, time: { ...input.timing }, flops: s.flops, bytes: s.bytes });
+    }
+    const plan: Plan = { device: gpu, cases };
+    m.plan = `plans/${c.id}.json`;
+    m.gpu = gpu;
+    writeFileSync(join(dir, m.plan), JSON.stringify(plan, null, 1) + "\n");
+    lines.push(`${c.id} ${gpu}`);
+  }
+  writeFileSync(join(dir, "candidates.txt"), lines.join("\n") + (lines.length ? "\n" : ""));
+  for (const f of readdirSync(RUNNER_SOURCE_DIR).filter((f) => /\.(cpp|h)$/.test(f))) copyFileSync(join(RUNNER_SOURCE_DIR, f), join(dir, "runner", f));
+  writeFileSync(join(dir, "run.sh"), runScript({ gpus: Math.max(1, input.gpus), budgetS: input.budgetS, timeoutS: input.timeoutS, kernel: k.name }), { mode: 0o755 });
+
+  const meta: PlanMeta = {
+    schema: PLAN_SCHEMA, version: PLAN_VERSION, file: input.file, kernel: k.name, ...input.identity,
+    shapes, checkDims: input.checkDims, timing: input.timing, gpus: Math.max(1, input.gpus), budgetS: input.budgetS,
+    timeoutS: input.timeoutS, limits: input.limits, candidates: metas, created: new Date().toISOString(),
+  };
+  writeFileSync(join(dir, "tune-meta.json"), JSON.stringify(meta, null, 1) + "\n");
+  return meta;
+}
+
+// Same bound as the checker's: |a_i * b_i| <= product of the input domains' magnitudes.
+function magnitudeOf(k: Kernel, spec: CheckSpec): number {
+  let m = 1;
+  for (const p of k.params) {
+    if (p.kind !== "tensor" || p.output) continue;
+    const d = spec.inputs?.[p.name] ?? { lo: -1, hi: 1 };
+    m *= Math.max(Math.abs(d.lo), Math.abs(d.hi), 1e-30);
+  }
+  return m;
+}
+
+export function userError(msg: string): Error {
+  return Object.assign(new Error(msg), { userFacing: true });
+}
