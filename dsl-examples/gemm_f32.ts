@@ -25,3 +25,13 @@ export const gemm_f32 = T.kernel(
     });
   },
 );
+
+// ---- what the checker compares against (runs in `tilemoe check`; plain float64)
+import { defineCheck, ref } from "tilemoe/check";
+
+export const gemm_f32_check = defineCheck({
+  kernel: "gemm_f32",
+  dims: { M: [1, 70], N: [1, 70], K: [1, 50] },
+  reference: ({ A, B }) => ({ C: ref.gemmRef(A!, B!, { transB: true }).data }),
+  reduction: ({ K }) => K!,
+});

@@ -33,3 +33,14 @@ export const gemm_relu_bias = T.kernel(
     });
   },
 );
+
+// ---- what the checker compares against (runs in `tilemoe check`; plain float64)
+import { defineCheck, ref } from "tilemoe/check";
+
+export const gemm_relu_bias_check = defineCheck({
+  kernel: "gemm_relu_bias",
+  dims: { M: [1, 150], N: [1, 150], K: [1, 100] },
+  inputs: { A: { lo: -1, hi: 1 }, B: { lo: -1, hi: 1 }, bias: { lo: -2, hi: 2 } },
+  reference: ({ A, B, bias }) => ({ C: ref.reluRef(ref.biasAddRef(ref.gemmRef(A!, B!, { transB: true }), bias!)).data }),
+  reduction: ({ K }) => K!,
+});

@@ -3,13 +3,16 @@
 // float64 reference under the dtype-aware tolerance, and shrink the first failure to a
 // command that reproduces it.
 import fc from "fast-check";
-import type { Kernel, TunableValue } from "../ir/ir.ts";
+import { isFloat, type Kernel, type TunableValue } from "../ir/ir.ts";
 import { evalConst } from "../ir/expr.ts";
 import { randomTensor } from "../numeric/random.ts";
 import type { TensorValue } from "../numeric/tensor.ts";
 import { firstMismatch, tolerance } from "../numeric/tolerance.ts";
 import { enumerateConfigs, configKey, type Config } from "../tune/space.ts";
 import type { CheckSpec } from "./spec.ts";
+
+/** Integer and boolean outputs (indices, counts, routing) must match exactly. */
+const EXACT = { atol: 0, rtol: 0 };
 
 export interface CheckCase { dims: Record<string, number>; config: Config; dataSeed: number }
 
@@ -110,11 +113,11 @@ export async function runCase(k: Kernel, spec: CheckSpec, c: CheckCase, backend:
     if (!w) return `the reference returns no '${p.name}' (it returned: ${Object.keys(want).join(", ") || "nothing"})`;
     const got = outs[p.name];
     if (!got) return `backend returned no '${p.name}'`;
-    const mag = spec.magnitude ?? magnitudeOf(spec, k);
-    const mm = firstMismatch(got.data, w, tolerance(p.dtype, red, mag));
+    const tol = isFloat(p.dtype) ? tolerance(p.dtype, red, spec.magnitude ?? magnitudeOf(spec, k)) : EXACT;
+    const mm = firstMismatch(got.data, w, tol);
     if (mm) {
       const at = unflatten(mm.index, got.shape).join(", ");
-      const bad = countBad(got.data, w, tolerance(p.dtype, red, mag));
+      const bad = countBad(got.data, w, tol);
       return `${p.name}[${at}] = ${mm.got}, expected ${mm.want} (|err| ${mm.err.toExponential(2)} > ${mm.allowed.toExponential(2)}); ${bad} of ${w.length} elements off`;
     }
   }
