@@ -16,9 +16,14 @@ const EXACT = { atol: 0, rtol: 0 };
 
 export interface CheckCase { dims: Record<string, number>; config: Config; dataSeed: number }
 
-/** Runs one kernel on one case; returns the output tensors by param name. */
-export type Backend = (k: Kernel, c: CheckCase, tensors: Record<string, TensorValue>, scalars: Record<string, number>) =>
-  Promise<Record<string, TensorValue>>;
+export interface BatchItem { c: CheckCase; tensors: Record<string, TensorValue>; scalars: Record<string, number> }
+
+/** Runs one kernel on one case; returns the output tensors by param name. A backend with
+ *  a costly start (a GPU process) may also run many cases at once through `batch`. */
+export type Backend = ((k: Kernel, c: CheckCase, tensors: Record<string, TensorValue>, scalars: Record<string, number>) =>
+  Promise<Record<string, TensorValue>>) & {
+  batch?: (k: Kernel, items: BatchItem[]) => Promise<(Record<string, TensorValue> | Error)[]>;
+};
 
 export interface CheckOptions {
   backendName: string;
@@ -40,8 +45,9 @@ export async function checkKernel(k: Kernel, spec: CheckSpec, opts: CheckOptions
   const arb = caseArbitrary(k, spec, opts);
   const cases = fc.sample(arb, { numRuns: opts.cases, seed: opts.seed });
   const report: CheckReport = { passed: 0, failed: 0, failures: [] };
-  for (const c of cases) {
-    const problem = await runCase(k, spec, c, opts.backend);
+  const batched = opts.backend.batch ? await runBatch(k, spec, cases, opts.backend.batch) : undefined;
+  for (const [i, c] of cases.entries()) {
+    const problem = batched ? batched[i] : await runCase(k, spec, c, opts.backend);
     if (problem === undefined) report.passed++;
     else {
       report.failed++;
@@ -97,14 +103,41 @@ function caseArbitrary(k: Kernel, spec: CheckSpec, opts: CheckOptions): fc.Arbit
 /** undefined when the kernel's outputs match the reference, else why not. */
 export async function runCase(k: Kernel, spec: CheckSpec, c: CheckCase, backend: Backend): Promise<string | undefined> {
   const { tensors, scalars } = makeInputs(k, spec, c);
-  const inputs: Record<string, TensorValue> = {};
-  for (const p of k.params) if (p.kind === "tensor" && !p.output) inputs[p.name] = tensors[p.name]!;
+  const inputs = inputsOf(k, tensors);
   let outs: Record<string, TensorValue>;
   try {
     outs = await backend(k, c, tensors, scalars);
   } catch (e) {
-    return `kernel failed: ${(e as Error).message.split("\n").slice(0, 6).join("\n    ")}`;
+    return failed(e as Error);
   }
+  return compare(k, spec, c, inputs, scalars, outs);
+}
+
+/** All cases in one backend call; results (undefined = pass) in case order. */
+async function runBatch(k: Kernel, spec: CheckSpec, cases: CheckCase[], batch: NonNullable<Backend["batch"]>): Promise<(string | undefined)[]> {
+  const items = cases.map((c) => ({ c, ...makeInputs(k, spec, c) }));
+  const inputs = items.map((it) => inputsOf(k, it.tensors)); // before the kernel can touch them
+  let outs: (Record<string, TensorValue> | Error)[];
+  try {
+    outs = await batch(k, items);
+  } catch (e) {
+    return cases.map(() => failed(e as Error));
+  }
+  return outs.map((o, i) => (o instanceof Error ? failed(o) : compare(k, spec, cases[i]!, inputs[i]!, items[i]!.scalars, o)));
+}
+
+function failed(e: Error): string {
+  return `kernel failed: ${e.message.split("\n").slice(0, 6).join("\n    ")}`;
+}
+
+function inputsOf(k: Kernel, tensors: Record<string, TensorValue>): Record<string, TensorValue> {
+  const inputs: Record<string, TensorValue> = {};
+  for (const p of k.params) if (p.kind === "tensor" && !p.output) inputs[p.name] = tensors[p.name]!;
+  return inputs;
+}
+
+function compare(k: Kernel, spec: CheckSpec, c: CheckCase, inputs: Record<string, TensorValue>, scalars: Record<string, number>,
+  outs: Record<string, TensorValue>): string | undefined {
   const want = spec.reference(inputs, scalars, c.dims);
   const red = spec.reduction?.(c.dims) ?? 1;
   for (const p of k.params) {
