@@ -4,6 +4,7 @@
 import { type Expr, type Layout, bin, int } from "../ir/ir.ts";
 import { fold } from "../ir/expr.ts";
 import { type FragmentShape, fragmentSlots } from "../layout/fragment.ts";
+import { wgmmaAccCoord } from "../layout/wgmma.ts";
 
 export interface Coord { row: Expr; col: Expr; valid?: Expr }
 
@@ -15,6 +16,15 @@ export function fragCoordExpr(layout: Layout, s: FragmentShape, tx: Expr, slot: 
       const e = b("+", b("*", slot, s.threads), tx);
       const total = s.rows * s.cols;
       const valid = fragmentSlots(layout, s) * s.threads > total ? bin("<", e, int(total)) : undefined;
+      // slot and tx are non-negative and tx < threads, so when one of threads and cols
+      // divides the other, e / cols and e % cols split into a per-slot and a per-thread part
+      // (a thread then keeps one column, or one run of a row).
+      if (s.threads % s.cols === 0)
+        return { row: fold(b("+", b("*", slot, s.threads / s.cols), b("/", tx, s.cols))), col: fold(b("%", tx, s.cols)), valid: valid && fold(valid) };
+      if (s.cols % s.threads === 0) {
+        const per = s.cols / s.threads;
+        return { row: fold(b("/", slot, per)), col: fold(b("+", b("*", b("%", slot, per), s.threads), tx)), valid: valid && fold(valid) };
+      }
       return { row: fold(b("/", e, s.cols)), col: fold(b("%", e, s.cols)), valid: valid && fold(valid) };
     }
     case "mma_acc": {
@@ -29,5 +39,6 @@ export function fragCoordExpr(layout: Layout, s: FragmentShape, tx: Expr, slot: 
     }
     case "xor_swizzle":
       throw new Error("xor_swizzle is a shared-memory layout, not a fragment layout");
+    case "wgmma_acc": return wgmmaAccCoord(layout, s, tx, slot);
   }
 }

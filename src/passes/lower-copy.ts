@@ -7,7 +7,7 @@
 import { type DType, type Expr, type Region, type Stmt, bin, byteSize, int } from "../ir/ir.ts";
 import { TRUE, evalConst, fold } from "../ir/expr.ts";
 import {
-  type BufInfo, type Ctx, addr, constExtents, countedLoop, fragLayout, fragShape, guard, inBounds, info, letI32,
+  type BufInfo, type Ctx, addr, constExtents, countedLoop, slotLoop, fragLayout, fragShape, guard, inBounds, info, letI32,
   regionIdx, slotsOf, squeezed, unflatten,
 } from "./lower-ctx.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
@@ -58,7 +58,7 @@ function copyFragment(c: Ctx, s: { src: Region; dst: Region }, fragIsDst: boolea
   const fr = fragIsDst ? s.dst : s.src, other = fragIsDst ? s.src : s.dst;
   const f = info(c, fr.buf), o = info(c, other.buf);
   // A fragment's extents that exceed the fragment (whole tile) need no membership test.
-  return countedLoop(c, "s", int(slotsOf(c, f)), (slot) => {
+  return slotLoop(c, int(slotsOf(c, f)), (slot) => {
     const pre: Stmt[] = [];
     const { idx, valid } = slotIndex(c, f, slot, pre);
     const { q, inside } = regionLocal(fr, idx, f.shape);
@@ -94,7 +94,7 @@ function pairedStore(c: Ctx, s: { src: Region; dst: Region }): Stmt[] | undefine
     tmp = c.fresh("pair");
     c.hoisted.push({ k: "alloc", buf: { name: tmp, scope: "local", dtype: o.buf.dtype, shape: [int(2)] } });
   }
-  const paired = countedLoop(c, "s", int(slotsOf(c, f) / 2), (p) => {
+  const paired = slotLoop(c, int(slotsOf(c, f) / 2), (p) => {
     const pre: Stmt[] = [];
     const slot = fold(bin("*", p, int(2)));
     const co = fragCoordExpr(fragLayout(f), fragShape(c, f), c.tx, slot);
@@ -137,6 +137,8 @@ function cooperative(c: Ctx, s: { src: Region; dst: Region }, lanes: number, mod
   const total = sq.reduce((a, b) => a * b, 1);
   const units = total / lanes;
   const valid = mode.valid ?? TRUE;
+  // The element path is the fallback for unaligned rows: kept a rolled loop so that nvcc
+  // does not hoist its per-iteration addresses out of the main loop into registers.
   return countedLoop(c, "it", int(Math.ceil(units / c.threads)), (it) => {
     const pre: Stmt[] = [];
     const u = letI32(c, "u", bin("+", bin("*", it, int(c.threads)), c.tx), pre);
@@ -157,7 +159,7 @@ function cooperative(c: Ctx, s: { src: Region; dst: Region }, lanes: number, mod
         : [{ k: "vcopy", dst: dref, src: sref, lanes, pred }];
     }
     return [...pre, ...guard(units % c.threads === 0 ? TRUE : bin("<", u, int(units)), body)];
-  });
+  }, lanes === 1 ? 1 : 32);
 }
 
 /** Every thread moves every element (per-thread local buffers). */
@@ -178,7 +180,7 @@ export function lowerCopy(c: Ctx, s: { src: Region; dst: Region }, mode: CopyMod
   const src = info(c, s.src.buf), dst = info(c, s.dst.buf);
   if (dst.buf.scope === "fragment" && src.buf.scope === "fragment") {
     // Same layout and shape: slot to slot.
-    return countedLoop(c, "s", int(slotsOf(c, dst)), (slot) =>
+    return slotLoop(c, int(slotsOf(c, dst)), (slot) =>
       [{ k: "store", buf: dst.buf.name, idx: [slot], value: cast(dst.buf.dtype, src.buf.dtype, { k: "load", buf: src.buf.name, idx: [slot] }) }]);
   }
   if (dst.buf.scope === "fragment") return copyFragment(c, s, true);
@@ -203,7 +205,7 @@ export function withBarriers(_c: Ctx, shared: boolean, body: Stmt[]): Stmt[] {
 export function lowerFill(c: Ctx, s: { dst: Region; value: Expr }): Stmt[] {
   const d = info(c, s.dst.buf);
   if (d.buf.scope === "fragment") {
-    return countedLoop(c, "s", int(slotsOf(c, d)), (slot) => {
+    return slotLoop(c, int(slotsOf(c, d)), (slot) => {
       const pre: Stmt[] = [];
       const { idx, valid } = slotIndex(c, d, slot, pre);
       const { inside } = regionLocal(s.dst, idx, d.shape);

@@ -148,6 +148,12 @@ export function countedLoop(c: Ctx, hint: string, n: Expr, body: (i: Expr) => St
   return [{ k: "for", vars: [name], starts: [int(0)], extents: [n], kind: nn !== undefined && nn <= unrollMax ? "unroll" : "serial", body: body(v(name)) }];
 }
 
+/** A loop over a fragment's slots: always unrolled, since a register array indexed by a
+ *  run-time value would be demoted to local memory. */
+export function slotLoop(c: Ctx, n: Expr, body: (slot: Expr) => Stmt[]): Stmt[] {
+  return countedLoop(c, "s", n, body, Infinity);
+}
+
 export function guard(cond: Expr, then: Stmt[], els: Stmt[] = []): Stmt[] {
   const f = fold(cond);
   if (f.k === "int" && f.v !== 0) return then;

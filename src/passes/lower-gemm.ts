@@ -4,7 +4,7 @@
 import { type DType, type Expr, type Stmt, bin, int, v } from "../ir/ir.ts";
 import { TRUE } from "../ir/expr.ts";
 import { lowerGemmMma } from "./lower-gemm-mma.ts";
-import { type Ctx, addr, constExtents, countedLoop, fail, fragLayout, fragShape, guard, info, letI32, slotsOf, stageBase } from "./lower-ctx.ts";
+import { type Ctx, addr, constExtents, countedLoop, slotLoop, fail, fragLayout, fragShape, guard, info, letI32, slotsOf, stageBase } from "./lower-ctx.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
 import { wholeBuffer } from "./infer-layouts.ts";
 
@@ -38,26 +38,44 @@ function scalarGemm(c: Ctx, g: Gemm): Stmt[] {
   const f = (e: Expr, t: DType): Expr => (t === prod ? e : { k: "cast", dtype: prod, a: e });
   const ld = (name: string, idx: Expr[]): Expr => { const r = addr(c, name, idx); return { k: "load", buf: r.buf, idx: r.idx }; };
   const off = (r: typeof g.a, d: number, x: Expr) => bin("+", r.offsets[d]!, x);
-  return countedLoop(c, "s", int(slotsOf(c, acc)), (slot) => {
-    const pre: Stmt[] = [];
+  const slots = int(slotsOf(c, acc));
+  const slotPos = (slot: Expr, pre: Stmt[]) => {
     const co = fragCoordExpr(layout(acc), fragShape(c, acc), c.tx, slot);
     const row = letI32(c, "r", co.row, pre), col = letI32(c, "c", co.col, pre);
     // Position inside the c region (the gemm may update a sub-tile of the fragment).
     const i = letI32(c, "i", bin("-", row, g.c.offsets[0]!), pre), j = letI32(c, "j", bin("-", col, g.c.offsets[1]!), pre);
     const inside = wholeBuffer(g.c, acc.buf) ? TRUE : bin("&&", bin("&&", bin(">=", i, int(0)), bin("<", i, int(ce[0]!))), bin("&&", bin(">=", j, int(0)), bin("<", j, int(ce[1]!))));
+    return { i, j, ok: bin("&&", co.valid ?? TRUE, inside) };
+  };
+  const product = (i: Expr, j: Expr, kk: Expr): Expr => {
+    const av = ld(a.buf.name, g.transA ? [off(g.a, 0, kk), off(g.a, 1, i)] : [off(g.a, 0, i), off(g.a, 1, kk)]);
+    const bv = ld(b.buf.name, g.transB ? [off(g.b, 0, j), off(g.b, 1, kk)] : [off(g.b, 0, kk), off(g.b, 1, j)]);
+    return bin("*", f(av, a.buf.dtype), f(bv, b.buf.dtype));
+  };
+  if (acc.buf.dtype === prod) {
+    // k outermost: every slot's accumulator stays in a register across the k loop, and the
+    // operand element a slot shares with its neighbours (same row or column) is loaded once
+    // per k by common-subexpression elimination.
+    return countedLoop(c, "kk", int(K), (kk) => slotLoop(c, slots, (slot) => {
+      const pre: Stmt[] = [];
+      const { i, j, ok } = slotPos(slot, pre);
+      const accv: Expr = { k: "load", buf: acc.buf.name, idx: [slot] };
+      return [...pre, ...guard(ok, [{ k: "store", buf: acc.buf.name, idx: [slot], value: bin("+", accv, product(i, j, kk)) }])];
+    }), 16);
+  }
+  // A narrower accumulator: sum in the product type, round once per gemm.
+  return slotLoop(c, slots, (slot) => {
+    const pre: Stmt[] = [];
+    const { i, j, ok } = slotPos(slot, pre);
     const sum = c.fresh("sum");
-    const body = countedLoop(c, "kk", int(K), (kk) => {
-      const av = ld(a.buf.name, g.transA ? [off(g.a, 0, kk), off(g.a, 1, i)] : [off(g.a, 0, i), off(g.a, 1, kk)]);
-      const bv = ld(b.buf.name, g.transB ? [off(g.b, 0, j), off(g.b, 1, kk)] : [off(g.b, 0, kk), off(g.b, 1, j)]);
-      return [{ k: "assign", name: sum, value: bin("+", v(sum), bin("*", f(av, a.buf.dtype), f(bv, b.buf.dtype))) }];
-    }, 64);
+    const body = countedLoop(c, "kk", int(K), (kk) => [{ k: "assign", name: sum, value: bin("+", v(sum), product(i, j, kk)) }], 64);
     const accv: Expr = { k: "load", buf: acc.buf.name, idx: [slot] };
     const upd: Stmt[] = [
       { k: "let", name: sum, dtype: prod, value: f(accv, acc.buf.dtype), mutable: true },
       ...body,
-      { k: "store", buf: acc.buf.name, idx: [slot], value: prod === acc.buf.dtype ? v(sum) : { k: "cast", dtype: acc.buf.dtype, a: v(sum) } },
+      { k: "store", buf: acc.buf.name, idx: [slot], value: { k: "cast", dtype: acc.buf.dtype, a: v(sum) } },
     ];
-    return [...pre, ...guard(bin("&&", co.valid ?? TRUE, inside), upd)];
+    return [...pre, ...guard(ok, upd)];
   });
 }
 

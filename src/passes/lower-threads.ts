@@ -5,7 +5,7 @@
 import { type Buffer, type Expr, type Kernel, type Stmt, bin, byteSize, int, v } from "../ir/ir.ts";
 import { TRUE, evalConst, fold, freshNamer, mapExpr, mapStmtExprs, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
 import {
-  type BufInfo, type Ctx, addr, countedLoop, fail, fragLayout, fragShape, guard, info, letI32, slotsOf, unflatten,
+  type BufInfo, type Ctx, addr, countedLoop, slotLoop, fail, fragLayout, fragShape, guard, info, letI32, slotsOf, unflatten,
 } from "./lower-ctx.ts";
 import { lowerCopy, lowerFill, withBarriers } from "./lower-copy.ts";
 import { lowerGemm } from "./lower-gemm.ts";
@@ -96,7 +96,7 @@ function lowerParallel(c: Ctx, loop: For): Stmt[] {
     const ext = loop.extents.map((e) => evalConst(e));
     if (ext.length !== f0.shape.length || ext.some((e, d) => e !== f0.shape[d]) || loop.starts.some((s) => evalConst(s) !== 0))
       fail(loop.loc, `a T.parallel loop over fragment '${f0.buf.name}' must cover its shape [${f0.shape.join(", ")}] from 0`);
-    return countedLoop(c, "s", int(slotsOf(c, f0)), (slot) => {
+    return slotLoop(c, int(slotsOf(c, f0)), (slot) => {
       const co = fragCoordExpr(fragLayout(f0), fragShape(c, f0), c.tx, slot);
       const lets: Stmt[] = [];
       const coords = f0.shape.length === 1 ? [co.col] : [co.row, co.col];

@@ -37,7 +37,7 @@ launch thread grid [cdiv(M, 2)] threads 2 blocks [by] thread tx {
   if (K % 8 == 0) {
     cp.async As[tx * 8] <- A[by * 2 + tx, 0] bytes 16 if (0 < cdiv(K, 8) && (by * 2 + tx < M && 8 <= K))
   } else {
-    for it in unroll(0, 8) {
+    for it in serial(0, 8) {
       let u: i32 = it * 2 + tx
       vcopy As[u] <- A[by * 2 + u / 8, u % 8] lanes 1 if (0 < cdiv(K, 8) && (by * 2 + u / 8 < M && u % 8 < K))
     }
@@ -49,23 +49,23 @@ launch thread grid [cdiv(M, 2)] threads 2 blocks [by] thread tx {
     if (K % 8 == 0) {
       cp.async As[(k + 1) % 2 * 16 + tx * 8] <- A[by * 2 + tx, (k + 1) * 8] bytes 16 if (k + 1 < cdiv(K, 8) && (by * 2 + tx < M && (k + 1) * 8 + 8 <= K))
     } else {
-      for it_1 in unroll(0, 8) {
+      for it_1 in serial(0, 8) {
         let u_1: i32 = it_1 * 2 + tx
         vcopy As[(k + 1) % 2 * 16 + u_1] <- A[by * 2 + u_1 / 8, (k + 1) * 8 + u_1 % 8] lanes 1 if (k + 1 < cdiv(K, 8) && (by * 2 + u_1 / 8 < M && (k + 1) * 8 + u_1 % 8 < K))
       }
     }
     cp.commit
     for s_1 in unroll(0, 8) {
-      let i: i32 = (s_1 * 2 + tx) / 8
-      let j: i32 = (s_1 * 2 + tx) % 8
+      let i: i32 = s_1 / 4
+      let j: i32 = s_1 % 4 * 2 + tx
       store acc[s_1] = acc[s_1] + cast<f32>(As[k % 2 * 16 + (i * 8 + j)])
     }
   }
   cp.wait 0
   barrier
   for s_2 in unroll(0, 8) {
-    let r_1: i32 = (s_2 * 2 + tx) / 8
-    let c_1: i32 = (s_2 * 2 + tx) % 8
+    let r_1: i32 = s_2 / 4
+    let c_1: i32 = s_2 % 4 * 2 + tx
     if (by * 2 + r_1 < M && c_1 < 8) {
       store O[by * 2 + r_1, c_1] = acc[s_2]
     }

@@ -38,20 +38,20 @@ launch thread grid [cdiv(N, 8), cdiv(M, 4)] threads 16 blocks [bx, by] thread tx
       vcopy S[tx / 2 * 8 + tx % 2 * 4] <- X[by * 4 + tx / 2, bx * 8 + tx % 2 * 4] lanes 4 if (by * 4 + tx / 2 < M && bx * 8 + tx % 2 * 4 + 4 <= N)
     }
   } else {
-    for it in unroll(0, 2) {
+    for it in serial(0, 2) {
       let u: i32 = it * 16 + tx
       vcopy S[u] <- X[by * 4 + u / 8, bx * 8 + u % 8] lanes 1 if (by * 4 + u / 8 < M && bx * 8 + u % 8 < N)
     }
   }
   barrier
   for s in unroll(0, 2) {
-    let i: i32 = (s * 16 + tx) / 8
-    let j: i32 = (s * 16 + tx) % 8
+    let i: i32 = s * 2 + tx / 8
+    let j: i32 = tx % 8
     store F[s] = S[i * 8 + (7 - j)] * 2.0
   }
   for s_1 in unroll(0, 2) {
-    let r: i32 = (s_1 * 16 + tx) / 8
-    let c: i32 = (s_1 * 16 + tx) % 8
+    let r: i32 = s_1 * 2 + tx / 8
+    let c: i32 = tx % 8
     if (by * 4 + r < M && bx * 8 + c < N) {
       store Y[by * 4 + r, bx * 8 + c] = cast<f16>(F[s_1])
     }
