@@ -78,7 +78,7 @@ export async function preparePlan(dir: string, o: PlanOptions): Promise<PlanMeta
   let ready = 0;
   const candidates: Candidate[] = await buildCandidates(k, {
     arch: o.arch, limits, compile: o.compile, concurrency: o.jobs,
-    onProgress: (_d, _t, c) => { if (c.status === "ready") ready++; progress.step(`${c.id} ${c.status}`, `${ready} ready`); },
+    onProgress: (_d, _t, c) => { if (c.status === "ready") ready++; progress.step(`${c.id} ${c.status} (${ready} ready)`); },
   });
   progress.end();
   const meta = writeTunePlan(dir, {
