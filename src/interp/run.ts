@@ -51,7 +51,7 @@ const MF = {
   round: (x: number) => Math.sign(x) * Math.round(Math.abs(x)), // C round(): halves away from zero
 };
 const RND = {
-  f16: (x: number) => roundTo("f16", x), bf16: rounder("bf16"),
+  f16: rounder("f16"), bf16: rounder("bf16"),
   fp8e4m3: (x: number) => roundTo("fp8e4m3", x), fp8e5m2: (x: number) => roundTo("fp8e5m2", x),
   i64: (x: number) => roundTo("i64", x),
 };

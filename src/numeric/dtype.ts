@@ -31,12 +31,17 @@ const FORMATS: Partial<Record<DType, FloatFormat>> = {
   fp8e5m2: { mant: 2, exp: 5, bias: 15, emin: -14, max: 57344, hasInf: true, saturate: true, nanBits: 0x7e },
 };
 
-/** floor(log2(a)) for finite a > 0, exact (Math.log2 can be off by one near powers of two). */
+const F64 = new Float64Array(1), W32 = new Uint32Array(F64.buffer); // W32[1]: high word (little-endian hosts)
+
+/** floor(log2(a)) for finite a > 0, exact: the biased exponent field of the double. */
 function exponentOf(a: number): number {
-  let e = Math.floor(Math.log2(a));
-  if (2 ** e > a) e--;
-  else if (2 ** (e + 1) <= a) e++;
-  return e;
+  F64[0] = a;
+  const e = (W32[1]! >>> 20) & 0x7ff;
+  if (e !== 0) return e - 1023;
+  let s = Math.floor(Math.log2(a)); // subnormal double: below every format here, rarely reached
+  if (2 ** s > a) s--;
+  else if (2 ** (s + 1) <= a) s++;
+  return s;
 }
 
 function roundHalfEven(q: number): number {
@@ -91,12 +96,43 @@ function bf16Fast(x: number): number {
   return F32[0]!;
 }
 
+const F16_SCALE = Array.from({ length: 32 }, (_, e) => 2 ** (Math.max(e, 1) - 25)); // value of one mantissa unit
+
+/** f16 rounding (nearest even) on the f32 bit pattern, for values that are already f32. */
+function f16Fast(x: number): number {
+  if (Math.fround(x) !== x) return roundTo("f16", x); // NaN, or not an f32 value
+  F32[0] = x;
+  const b = U32[0]!;
+  const neg = b >>> 31 === 1;
+  const e = ((b >>> 23) & 0xff) - 112; // f16 biased exponent
+  let m = b & 0x7fffff;
+  let bits: number;
+  if (((b >>> 23) & 0xff) === 0xff) return x; // +-Inf
+  if (e >= 31) bits = 0x7c00;
+  else if (e <= 0) {
+    if (e < -10) return neg ? -0 : 0;
+    m |= 0x800000;
+    const shift = 14 - e;
+    bits = m >>> shift;
+    const rem = m & ((1 << shift) - 1), half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (bits & 1))) bits++;
+  } else {
+    bits = (e << 10) | (m >>> 13);
+    const rem = m & 0x1fff;
+    if (rem > 0x1000 || (rem === 0x1000 && (bits & 1))) bits++;
+  }
+  const E = bits >>> 10, M = bits & 0x3ff;
+  const v = E >= 31 ? Infinity : (E === 0 ? M : 1024 + M) * F16_SCALE[E]!;
+  return neg ? -v : v;
+}
+
 /** A specialised rounding function (avoids the dtype switch in hot loops). */
 export function rounder(dtype: DType): (x: number) => number {
   switch (dtype) {
     case "f64": return (x) => x;
     case "f32": return Math.fround;
     case "bf16": return bf16Fast;
+    case "f16": return f16Fast;
     case "i32": return (x) => x | 0;
     case "u32": return (x) => x >>> 0;
     default: return (x) => roundTo(dtype, x);

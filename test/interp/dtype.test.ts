@@ -52,11 +52,17 @@ describe("16-bit floats", () => {
     }), { numRuns: 20000 });
   });
 
-  it("the fast bf16 rounder equals roundTo on doubles and f32 values alike", () => {
-    const fast = rounder("bf16");
-    fc.assert(fc.property(fc.oneof(fc.double(), fc.float()), (x) => { expect(Object.is(fast(x), roundTo("bf16", x)) || (Number.isNaN(fast(x)) && Number.isNaN(x))).toBe(true); }), { numRuns: 20000 });
-    for (let i = 0; i < 65536; i += 3) { const x = fromBits("bf16", i); expect(Object.is(fast(x), x) || Number.isNaN(x)).toBe(true); }
-  });
+  for (const dt of ["bf16", "f16"] as const) {
+    it(`the fast ${dt} rounder equals roundTo on doubles, f32 values, bit patterns and midpoints`, () => {
+      const fast = rounder(dt);
+      const same = (x: number) => Object.is(fast(x), roundTo(dt, x)) || (Number.isNaN(fast(x)) && Number.isNaN(x));
+      fc.assert(fc.property(fc.oneof(fc.double(), fc.float(), fc.float({ min: Math.fround(-1e-4), max: Math.fround(1e-4) })), (x) => { expect(same(x)).toBe(true); }), { numRuns: 20000 });
+      for (let i = 0; i < 65535; i++) {
+        const x = fromBits(dt, i), y = fromBits(dt, i + 1);
+        if (!same(x) || !same(Math.fround((x + y) / 2)) || !same(Math.fround(x + (y - x) / 3))) throw new Error(`${dt} fast rounder differs near pattern ${i}`);
+      }
+    });
+  }
 
   it("overflow: at max + half an ulp (a tie, max is odd) goes to Inf, just below stays max", () => {
     expect(roundTo("f16", 65504)).toBe(65504);
