@@ -148,6 +148,14 @@ export type Stmt =
   /** c[M,N] += op(a)[M,K] * op(b)[K,N]; a is [M,K] (or [K,M] if transA),
    *  b is [K,N] (or [N,K] if transB). Products in f32 (or f64 for f64 inputs). */
   | { k: "gemm"; a: Region; b: Region; c: Region; transA: boolean; transB: boolean; loc?: Loc }
+  // ---- both levels (a per-thread scalar statement, like store)
+  /** Dequantizes one 32-bit word of packed weights (src/quant/format.ts is the definition):
+   *  for i in [0, n), n = 8 for u4/s4 and 4 for u8/s8/e4m3, q_i = value i of `word` (u32) in
+   *  `format` and slot `order`, and dst[dst.idx[0] + i] = round(round(q_i - zero) * scale),
+   *  all in dst's dtype (bf16 or f16; dst is a local buffer), zero and scale first rounded
+   *  to it. Backends expand it to several-values-per-instruction bit tricks. */
+  | { k: "dequant"; format: "u4" | "s4" | "u8" | "s8" | "e4m3"; order: "linear" | "interleaved";
+      dst: Ref; word: Expr; scale: Expr; zero: Expr; loc?: Loc }
   // ---- thread level only
   /** __syncthreads(): every thread of the block waits here. */
   | { k: "barrier"; loc?: Loc }

@@ -22,6 +22,7 @@ const K = {
   stages: kw("stages"), if: kw("if"), else: kw("else"), copy: kw("copy"), fill: kw("fill"), gemm: kw("gemm"),
   transA: kw("transA"), transB: kw("transB"), barrier: kw("barrier"), vcopy: kw("vcopy"), lanes: kw("lanes"),
   cp: kw("cp"), async: kw("async"), commit: kw("commit"), wait: kw("wait"), bytes: kw("bytes"),
+dequant: kw("dequant"),
   ldmatrix: kw("ldmatrix"), mma: kw("mma"), cast: kw("cast"),
 };
 
@@ -377,6 +378,7 @@ class IrParser extends EmbeddedActionsParser {
         return { k: "vcopy", dst, src, lanes, pred } as Stmt;
       } },
       { ALT: () => this.SUBRULE(this.cpStmt) },
+      { ALT: () => this.SUBRULE(this.dequantStmt) },
       { ALT: () => this.SUBRULE(this.ldmatrixStmt) },
       { ALT: () => this.SUBRULE(this.mmaStmt) },
     ]});
@@ -458,6 +460,27 @@ class IrParser extends EmbeddedActionsParser {
       { ALT: () => { this.CONSUME(K.commit); return { k: "cp_commit" } as Stmt; } },
       { ALT: () => { this.CONSUME(K.wait); return { k: "cp_wait", n: this.intOf(this.CONSUME2(Num)) } as Stmt; } },
     ]);
+  });
+
+  // dequant.u4.interleaved dq[0] <- w scale s zero z
+  private dequantStmt = this.RULE("dequantStmt", (): Stmt => {
+    this.CONSUME(K.dequant);
+    this.CONSUME(Dot);
+    const format = this.oneOf(this.CONSUME(Name), ["u4", "s4", "u8", "s8", "e4m3"] as const, "a packed weight format");
+    this.CONSUME2(Dot);
+    const order = this.oneOf(this.CONSUME2(Name), ["linear", "interleaved"] as const, "a packing order");
+    const dst = this.SUBRULE(this.ref);
+    this.CONSUME(LArrow);
+    const word = this.SUBRULE(this.expr);
+    const sw = this.CONSUME3(Name);
+    const scale = this.SUBRULE2(this.expr);
+    const zw = this.CONSUME4(Name);
+    const zero = this.SUBRULE3(this.expr);
+    this.ACTION(() => {
+      if (sw.image !== "scale") fail(this.file, sw, `expected 'scale', got '${sw.image}'`);
+      if (zw.image !== "zero") fail(this.file, zw, `expected 'zero', got '${zw.image}'`);
+    });
+    return { k: "dequant", format, order, dst, word, scale, zero };
   });
 
   private ldmatrixStmt = this.RULE("ldmatrixStmt", (): Stmt => {

@@ -128,6 +128,8 @@ export function printStmt(s: Stmt, indent = 0): string {
       return `${pad}cp.async ${printRef(s.dst)} <- ${printRef(s.src)} bytes ${s.bytes} if (${printExpr(s.pred)})`;
     case "cp_commit": return `${pad}cp.commit`;
     case "cp_wait": return `${pad}cp.wait ${s.n}`;
+    case "dequant":
+      return `${pad}dequant.${s.format}.${s.order} ${printRef(s.dst)} <- ${printExpr(s.word)} scale ${printExpr(s.scale)} zero ${printExpr(s.zero)}`;
     case "ldmatrix":
       return `${pad}ldmatrix.x${s.num}${s.trans ? ".trans" : ""} ${printRef(s.dst)} <- ${printRef(s.addr)}`;
     case "mma":

@@ -274,6 +274,14 @@ class Verifier {
       case "cp_wait":
         if (!(Number.isInteger(s.n) && s.n >= 0)) this.error(`cp.wait ${s.n} must be a non-negative integer`);
         return;
+      case "dequant": {
+        if (!["u4", "s4", "u8", "s8", "e4m3"].includes(s.format)) this.error(`unknown packed weight format '${s.format}'`);
+        if (!["linear", "interleaved"].includes(s.order)) this.error(`unknown packing order '${s.order}'`);
+        [s.word, s.scale, s.zero].forEach((e) => this.expr(e));
+        const d = this.ref(s.dst, "dequant destination", ["local"]);
+        if (d && d.dtype !== "bf16" && d.dtype !== "f16") this.error(`dequant destination '${d.name}' must be bf16 or f16, it is ${d.dtype}`);
+        return;
+      }
       case "ldmatrix": {
         if (![1, 2, 4].includes(s.num)) this.error(`ldmatrix num ${s.num} must be 1, 2 or 4`);
         const d = this.ref(s.dst, "ldmatrix destination", ["local"]);
