@@ -91,6 +91,9 @@ export function mapStmtExprs(s: Stmt, f: EF): Stmt {
     case "copy": return { ...s, src: mapRegion(s.src, f), dst: mapRegion(s.dst, f) };
     case "fill": return { ...s, dst: mapRegion(s.dst, f), value: f(s.value) };
     case "gemm": return { ...s, a: mapRegion(s.a, f), b: mapRegion(s.b, f), c: mapRegion(s.c, f) };
+    case "reduce": case "scan": return { ...s, src: mapRegion(s.src, f), dst: mapRegion(s.dst, f) };
+    case "topk": return { ...s, src: mapRegion(s.src, f), values: mapRegion(s.values, f), indices: mapRegion(s.indices, f), count: f(s.count) };
+    case "atomic": return { ...s, idx: s.idx.map(f), value: f(s.value) };
     case "barrier": case "cp_commit": case "cp_wait": return s;
     case "vcopy": case "cp_async": return { ...s, dst: mapRef(s.dst, f), src: mapRef(s.src, f), pred: f(s.pred) };
     case "ldmatrix": return { ...s, dst: mapRef(s.dst, f), addr: mapRef(s.addr, f) };
@@ -241,6 +244,7 @@ export function typeEnvOf(k: Kernel): TypeEnv {
     if (s.k === "alloc") bufs.set(s.buf.name, s.buf.dtype);
     else if (s.k === "let") vars.set(s.name, s.dtype);
     else if (s.k === "for") s.vars.forEach((x) => vars.set(x, "i32"));
+    else if (s.k === "atomic" && s.result) vars.set(s.result, bufs.get(s.buf) ?? "i32");
   });
   return { vars, bufs };
 }
@@ -536,6 +540,7 @@ export function declaredNames(k: Kernel): Set<string> {
     if (s.k === "alloc") names.add(s.buf.name);
     else if (s.k === "let") names.add(s.name);
     else if (s.k === "for") s.vars.forEach((x) => names.add(x));
+    else if (s.k === "atomic" && s.result) names.add(s.result);
   });
   return names;
 }

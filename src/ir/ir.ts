@@ -121,6 +121,9 @@ export interface Region {
 
 // ---------------------------------------------------------------- statements
 
+export type ReduceOp = "sum" | "max" | "min";
+export type AtomicOp = "add" | "max" | "min";
+
 export type LoopKind = "serial" | "unroll" | "parallel" | "pipelined";
 
 /** A reference to one element position of a buffer at thread level (an address). */
@@ -148,6 +151,27 @@ export type Stmt =
   /** c[M,N] += op(a)[M,K] * op(b)[K,N]; a is [M,K] (or [K,M] if transA),
    *  b is [K,N] (or [N,K] if transB). Products in f32 (or f64 for f64 inputs). */
   | { k: "gemm"; a: Region; b: Region; c: Region; transA: boolean; transB: boolean; loc?: Loc }
+  /** dst = op over `axis` of src (all other axes kept, in order: dst's non-unit extents are
+   *  src's extents without `axis`); with `accumulate`, dst = op(dst, that). The extent along
+   *  `axis` may be a run-time value (0 gives the identity: 0, -inf, +inf); the others are
+   *  constant. src and dst are shared or fragment tiles. Floats: NaN handling follows the
+   *  backend's max/min; the order of a sum is unspecified (tolerance applies). */
+  | { k: "reduce"; op: ReduceOp; src: Region; dst: Region; axis: number; accumulate: boolean; loc?: Loc }
+  /** Top-k along the last axis of a 2-d src [R, N]: for each row r and j < count,
+   *  values[r, j] / indices[r, j] = the j-th element in the order "larger value first,
+   *  equal values: lower index first" (NaNs are never picked). Picks beyond the row's
+   *  elements give -inf and index -1. count <= the last extent of values/indices, which
+   *  are [R, count-capacity]; N and count may be run-time values, R is constant. */
+  | { k: "topk"; src: Region; values: Region; indices: Region; count: Expr; loc?: Loc }
+  /** Prefix sum along the last axis: dst[.., j] = sum of src[.., 0..j] (inclusive) or of
+   *  src[.., 0..j-1] (exclusive, dst[.., 0] = 0). src may equal dst (in place). The last
+   *  extent may be a run-time value. */
+  | { k: "scan"; op: "sum"; src: Region; dst: Region; exclusive: boolean; loc?: Loc }
+  // ---- both levels
+  /** Atomic read-modify-write of one element of a global or shared buffer:
+   *  buf[idx] = op(buf[idx], value). With `result`, a new const of the buffer's dtype
+   *  named `result` holds the value before the update (visible to the end of the block). */
+  | { k: "atomic"; op: AtomicOp; buf: string; idx: Expr[]; value: Expr; result?: string; loc?: Loc }
   // ---- both levels (a per-thread scalar statement, like store)
   /** Dequantizes one 32-bit word of packed weights (src/quant/format.ts is the definition):
    *  for i in [0, n), n = 8 for u4/s4 and 4 for u8/s8/e4m3, q_i = value i of `word` (u32) in

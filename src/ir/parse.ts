@@ -24,6 +24,8 @@ const K = {
   cp: kw("cp"), async: kw("async"), commit: kw("commit"), wait: kw("wait"), bytes: kw("bytes"),
 dequant: kw("dequant"),
   ldmatrix: kw("ldmatrix"), mma: kw("mma"), cast: kw("cast"),
+  reduce: kw("reduce"), topk: kw("topk"), scan: kw("scan"), atomic: kw("atomic"), axis: kw("axis"),
+  count: kw("count"), accumulate: kw("accumulate"), exclusive: kw("exclusive"),
 };
 
 const WS = createToken({ name: "WS", pattern: /\s+/, group: Lexer.SKIPPED });
@@ -378,6 +380,7 @@ class IrParser extends EmbeddedActionsParser {
         return { k: "vcopy", dst, src, lanes, pred } as Stmt;
       } },
       { ALT: () => this.SUBRULE(this.cpStmt) },
+      { ALT: () => this.SUBRULE(this.moeStmt) },
       { ALT: () => this.SUBRULE(this.dequantStmt) },
       { ALT: () => this.SUBRULE(this.ldmatrixStmt) },
       { ALT: () => this.SUBRULE(this.mmaStmt) },
@@ -442,6 +445,57 @@ class IrParser extends EmbeddedActionsParser {
     this.OPTION2({ GATE: this.notAssign, DEF: () => { this.CONSUME(K.transB); transB = true; } });
     return { k: "gemm", a, b, c, transA, transB };
   });
+
+  // reduce.OP src -> dst axis N [accumulate] | topk src -> values, indices count E
+  // | scan.sum src -> dst [exclusive] | atomic.OP buf[idx], value [-> name]
+  private moeStmt = this.RULE("moeStmt", (): Stmt => this.OR([
+    { ALT: () => {
+      this.CONSUME(K.reduce);
+      this.CONSUME(Dot);
+      const op = this.oneOf(this.CONSUME(Name), ["sum", "max", "min"] as const, "a reduction");
+      const src = this.SUBRULE(this.region);
+      this.CONSUME(Arrow);
+      const dst = this.SUBRULE2(this.region);
+      this.CONSUME(K.axis);
+      const axis = this.intOf(this.CONSUME(Num));
+      let accumulate = false;
+      this.OPTION({ GATE: this.notAssign, DEF: () => { this.CONSUME(K.accumulate); accumulate = true; } });
+      return { k: "reduce", op, src, dst, axis, accumulate } as Stmt;
+    } },
+    { ALT: () => {
+      this.CONSUME(K.topk);
+      const src = this.SUBRULE3(this.region);
+      this.CONSUME2(Arrow);
+      const values = this.SUBRULE4(this.region);
+      this.CONSUME(Comma);
+      const indices = this.SUBRULE5(this.region);
+      this.CONSUME(K.count);
+      const count = this.SUBRULE(this.expr);
+      return { k: "topk", src, values, indices, count } as Stmt;
+    } },
+    { ALT: () => {
+      this.CONSUME(K.scan);
+      this.CONSUME2(Dot);
+      this.oneOf(this.CONSUME2(Name), ["sum"] as const, "a scan");
+      const src = this.SUBRULE6(this.region);
+      this.CONSUME3(Arrow);
+      const dst = this.SUBRULE7(this.region);
+      let exclusive = false;
+      this.OPTION2({ GATE: this.notAssign, DEF: () => { this.CONSUME(K.exclusive); exclusive = true; } });
+      return { k: "scan", op: "sum", src, dst, exclusive } as Stmt;
+    } },
+    { ALT: () => {
+      this.CONSUME(K.atomic);
+      this.CONSUME3(Dot);
+      const op = this.oneOf(this.CONSUME3(Name), ["add", "max", "min"] as const, "an atomic operation");
+      const r = this.SUBRULE(this.ref);
+      this.CONSUME2(Comma);
+      const value = this.SUBRULE2(this.expr);
+      const s: Stmt = { k: "atomic", op, buf: r.buf, idx: r.idx, value };
+      this.OPTION3(() => { this.CONSUME4(Arrow); s.result = this.CONSUME4(Name).image; });
+      return s;
+    } },
+  ]));
 
   private cpStmt = this.RULE("cpStmt", (): Stmt => {
     this.CONSUME(K.cp);

@@ -121,6 +121,13 @@ export function printStmt(s: Stmt, indent = 0): string {
       const flags = (s.transA ? " transA" : "") + (s.transB ? " transB" : "");
       return `${pad}gemm ${printRegion(s.a)}, ${printRegion(s.b)} -> ${printRegion(s.c)}${flags}`;
     }
+    case "reduce":
+      return `${pad}reduce.${s.op} ${printRegion(s.src)} -> ${printRegion(s.dst)} axis ${s.axis}${s.accumulate ? " accumulate" : ""}`;
+    case "topk":
+      return `${pad}topk ${printRegion(s.src)} -> ${printRegion(s.values)}, ${printRegion(s.indices)} count ${printExpr(s.count)}`;
+    case "scan": return `${pad}scan.${s.op} ${printRegion(s.src)} -> ${printRegion(s.dst)}${s.exclusive ? " exclusive" : ""}`;
+    case "atomic":
+      return `${pad}atomic.${s.op} ${printRef(s)}, ${printExpr(s.value)}${s.result !== undefined ? ` -> ${s.result}` : ""}`;
     case "barrier": return `${pad}barrier`;
     case "vcopy":
       return `${pad}vcopy ${printRef(s.dst)} <- ${printRef(s.src)} lanes ${s.lanes} if (${printExpr(s.pred)})`;

@@ -16,7 +16,7 @@ const MATH_ARITY: Record<string, number> = { pow: 2, fma: 3 };
 /** Names the text form reads as literals or syntax; a kernel using them cannot be printed. */
 const RESERVED = /^(?:(?:inf|nan)(?:_[A-Za-z0-9]+)?|true|false|cast)$/;
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const TILE_ONLY = new Set<Stmt["k"]>(["copy", "fill", "gemm"]);
+const TILE_ONLY = new Set<Stmt["k"]>(["copy", "fill", "gemm", "reduce", "topk", "scan"]);
 const THREAD_ONLY = new Set<Stmt["k"]>(["barrier", "vcopy", "cp_async", "cp_commit", "cp_wait", "ldmatrix", "mma"]);
 
 class Verifier {
@@ -132,6 +132,25 @@ class Verifier {
     const b = this.access(r.buf, r.idx, what);
     if (b && !scopes.includes(b.scope)) this.error(`${what} '${r.buf}' must be ${scopes.join(" or ")}, it is ${b.scope}`);
     return b;
+  }
+
+  /** reduce / topk / scan: regions of shared or fragment tiles, axes that exist. */
+  private moeTileOp(s: Extract<Stmt, { k: "reduce" | "topk" | "scan" }>): void {
+    const regions: [Region, string][] = s.k === "topk"
+      ? [[s.src, "topk source"], [s.values, "topk values"], [s.indices, "topk indices"]]
+      : [[s.src, `${s.k} source`], [s.dst, `${s.k} destination`]];
+    for (const [r, what] of regions) {
+      const b = this.region(r, what);
+      if (b && b.scope !== "shared" && b.scope !== "fragment") this.error(`${what} '${r.buf}' must be shared or fragment, it is ${b.scope}`);
+    }
+    if (s.k === "reduce" && !(Number.isInteger(s.axis) && s.axis >= 0 && s.axis < s.src.offsets.length))
+      this.error(`reduce axis ${s.axis} is not an axis of '${s.src.buf}' (rank ${s.src.offsets.length})`);
+    if (s.k === "topk") {
+      this.expr(s.count);
+      if (s.src.offsets.length !== 2) this.error(`topk source '${s.src.buf}' must be a 2-d region`);
+      const ib = this.buffer(s.indices.buf, "topk indices of");
+      if (ib && ib.dtype !== undefined && (isFloat(ib.dtype) || ib.dtype === "bool")) this.error(`topk indices '${s.indices.buf}' must be integers, it is ${ib.dtype}`);
+    }
   }
 
   /** A value stored into a scalar of type `t`: floats need an explicit cast into ints/bools. */
@@ -258,6 +277,13 @@ class Verifier {
           if (r.offsets.length !== 2) this.error(`${what} region of '${r.buf}' must be 2-d, it has rank ${r.offsets.length}`);
         }
         return;
+      case "reduce": case "topk": case "scan": this.moeTileOp(s); return;
+      case "atomic": {
+        this.expr(s.value);
+        const b = this.ref(s, "atomic", ["global", "shared"]);
+        if (s.result !== undefined) this.declare(s.result, { what: "var", dtype: b?.dtype ?? "i32", mutable: false });
+        return;
+      }
       case "barrier": case "cp_commit": return;
       case "vcopy":
         this.expr(s.pred);
