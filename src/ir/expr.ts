@@ -99,6 +99,8 @@ export function mapStmtExprs(s: Stmt, f: EF): Stmt {
     case "ldmatrix": return { ...s, dst: mapRef(s.dst, f), addr: mapRef(s.addr, f) };
     case "dequant": return { ...s, dst: mapRef(s.dst, f), word: f(s.word), scale: f(s.scale), zero: f(s.zero) };
     case "mma": return { ...s, d: mapRef(s.d, f), a: mapRef(s.a, f), b: mapRef(s.b, f), c: mapRef(s.c, f) };
+    case "wgmma": return { ...s, d: mapRef(s.d, f), a: { ...s.a, ref: mapRef(s.a.ref, f) }, b: { ...s.b, ref: mapRef(s.b.ref, f) } };
+    case "wgmma_fence": case "wgmma_commit": case "wgmma_wait": case "fence_async": return s;
   }
 }
 

@@ -96,7 +96,14 @@ export type Layout =
    *  r * C + ((floor(c / 8) ^ ((r >> shift) & mask)) * 8) + c % 8,
    *  i.e. 16-byte chunks of a row are XOR-permuted so that ldmatrix and 16-byte copies
    *  touch all banks once. Chosen by layout inference for gemm operands. */
-  | { kind: "xor_swizzle"; mask: number; shift: number };
+  | { kind: "xor_swizzle"; mask: number; shift: number }
+  /** Accumulator of wgmma.m64nNk16 (sm_90a). The block's warpgroups (128 threads each) are
+   *  arranged wgM x wgN; warpgroup g covers rows [(g / wgN) * (rows/wgM), ...) and cols
+   *  [(g % wgN) * N, ...) with N = cols / wgN. Inside a warpgroup the rows are m64 tiles,
+   *  each in the PTX m64nNk16 D-fragment layout (warp w of the group owns rows 16w..16w+15 of
+   *  the tile; lane l holds d[i] at row l/4 + 8*((i>>1)&1), col 8*(i>>2) + 2*(l%4) + (i&1)).
+   *  Slot of d[i] of m-tile t: t * N/2 + i. Slots per thread = rows*cols / threads. */
+  | { kind: "wgmma_acc"; wgM: number; wgN: number };
 
 export interface Buffer {
   name: string;
@@ -201,7 +208,32 @@ export type Stmt =
   /** mma.sync.aligned.m16n8k16.row.col.f32.{atype}.{atype}.f32. Warp-collective.
    *  Per lane: a = 8 elements at a.idx[0]..+7, b = 4 elements, c and d = 4 f32 elements,
    *  all in the PTX fragment layouts. d may equal c. */
-  | { k: "mma"; atype: "bf16" | "f16"; d: Ref; a: Ref; b: Ref; c: Ref; loc?: Loc };
+  | { k: "mma"; atype: "bf16" | "f16"; d: Ref; a: Ref; b: Ref; c: Ref; loc?: Loc }
+  /** wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{atype}.{atype} (sm_90a). Warpgroup-collective:
+   *  the 128 threads of a warpgroup (threads 128g .. 128g+127) issue it together.
+   *  d: n/2 f32 elements per thread at d.idx[0]..+n/2-1, in the m64nNk16 D-fragment order
+   *  (see Layout wgmma_acc). a (64 x 16) and b (n x 16) are K-major tiles in shared memory,
+   *  described as by a matrix descriptor (WgmmaOperand). scaleD false: d = a * b^T, else
+   *  d += a * b^T. Asynchronous: operands and d are read, and d written, at some point
+   *  between the issue and the wgmma_wait that retires its commit group. */
+  | { k: "wgmma"; atype: "bf16" | "f16"; n: number; d: Ref; a: WgmmaOperand; b: WgmmaOperand; scaleD: boolean; loc?: Loc }
+  /** wgmma.fence.sync.aligned: orders register accesses of the accumulator before later wgmma. */
+  | { k: "wgmma_fence"; loc?: Loc }
+  /** wgmma.commit_group.sync.aligned: closes a group of the warpgroup's issued wgmma. */
+  | { k: "wgmma_commit"; loc?: Loc }
+  /** wgmma.wait_group.sync.aligned n: waits until at most n groups are pending. */
+  | { k: "wgmma_wait"; n: number; loc?: Loc }
+  /** fence.proxy.async.shared::cta: makes this thread's earlier generic-proxy writes to shared
+   *  memory (st.shared, cp.async) visible to the async proxy (wgmma operand reads). */
+  | { k: "fence_async"; loc?: Loc };
+
+/** A shared-memory wgmma operand, the fields of its matrix descriptor: the tile starts at
+ *  `ref` (16-byte aligned); K-major canonical layout with the given swizzle (bytes per
+ *  swizzled row: 0 = none, 32, 64, 128). Byte offsets: sbo = between 8-row groups along M/N;
+ *  lbo = between the two 8-column core matrices along K (used without swizzle only).
+ *  The swizzle XORs address bits [4, 4+log2(swizzle/16)) with bits 7.. of the absolute shared
+ *  address, so swizzled tiles must sit at multiples of 8 * swizzle bytes. */
+export interface WgmmaOperand { ref: Ref; swizzle: 0 | 32 | 64 | 128; lbo: number; sbo: number }
 
 /** The kernel body is one launch. */
 export interface Launch {

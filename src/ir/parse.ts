@@ -4,7 +4,7 @@
 import { createToken, EmbeddedActionsParser, EOF, Lexer, type IParserErrorMessageProvider, type IToken, type TokenType } from "chevrotain";
 import {
   type BinOp, type Buffer, type DType, type Expr, type Kernel, type Launch, type Layout, type Loc, type LoopKind,
-  type MathFn, type Param, type Ref, type Region, type Scope, type Stmt, type TunableValue, type UnOp,
+  type MathFn, type Param, type Ref, type Region, type Scope, type Stmt, type TunableValue, type UnOp, type WgmmaOperand,
   CompileError, DTYPES,
 } from "./ir.ts";
 
@@ -23,7 +23,7 @@ const K = {
   transA: kw("transA"), transB: kw("transB"), barrier: kw("barrier"), vcopy: kw("vcopy"), lanes: kw("lanes"),
   cp: kw("cp"), async: kw("async"), commit: kw("commit"), wait: kw("wait"), bytes: kw("bytes"),
 dequant: kw("dequant"),
-  ldmatrix: kw("ldmatrix"), mma: kw("mma"), cast: kw("cast"),
+  ldmatrix: kw("ldmatrix"), mma: kw("mma"), cast: kw("cast"), wgmma: kw("wgmma"), fence: kw("fence"),
   reduce: kw("reduce"), topk: kw("topk"), scan: kw("scan"), atomic: kw("atomic"), axis: kw("axis"),
   count: kw("count"), accumulate: kw("accumulate"), exclusive: kw("exclusive"),
 };
@@ -310,6 +310,7 @@ class IrParser extends EmbeddedActionsParser {
       if (id.image === "cyclic") { want(0); return { kind: "cyclic" }; }
       if (id.image === "mma_acc") { want(2); return { kind: "mma_acc", warpsM: args[0]!, warpsN: args[1]! }; }
       if (id.image === "xor_swizzle") { want(2); return { kind: "xor_swizzle", mask: args[0]!, shift: args[1]! }; }
+      if (id.image === "wgmma_acc") { want(2); return { kind: "wgmma_acc", wgM: args[0]!, wgN: args[1]! }; }
       return fail(this.file, id, `unknown layout '${id.image}'`);
     });
   });
@@ -384,6 +385,16 @@ class IrParser extends EmbeddedActionsParser {
       { ALT: () => this.SUBRULE(this.dequantStmt) },
       { ALT: () => this.SUBRULE(this.ldmatrixStmt) },
       { ALT: () => this.SUBRULE(this.mmaStmt) },
+      { ALT: () => this.SUBRULE(this.wgmmaStmt) },
+      { ALT: () => {
+        this.CONSUME(K.fence);
+        this.CONSUME4(Dot);
+        const proxy = this.CONSUME4(Name);
+        this.CONSUME5(Dot);
+        this.CONSUME(K.async);
+        this.ACTION(() => { if (proxy.image !== "proxy") fail(this.file, proxy, `expected 'proxy', got '${proxy.image}'`); });
+        return { k: "fence_async" } as Stmt;
+      } },
     ]});
     return this.ACTION(() => {
       s.loc = locOf(this.file, first);
@@ -571,6 +582,51 @@ class IrParser extends EmbeddedActionsParser {
     this.CONSUME(Plus);
     const c = this.SUBRULE4(this.ref);
     return { k: "mma", atype, d, a, b, c };
+  });
+
+  private wgmmaOperand = this.RULE("wgmmaOperand", (): WgmmaOperand => {
+    const ref = this.SUBRULE(this.ref);
+    const sw = this.CONSUME(Name);
+    const l = this.CONSUME2(Name);
+    const lbo = this.intOf(this.CONSUME(Num));
+    const s = this.CONSUME3(Name);
+    const sbo = this.intOf(this.CONSUME2(Num));
+    return this.ACTION(() => {
+      const m = /^sw(0|32|64|128)$/.exec(sw.image);
+      if (!m) fail(this.file, sw, `expected a swizzle sw0, sw32, sw64 or sw128, got '${sw.image}'`);
+      if (l.image !== "lbo") fail(this.file, l, `expected 'lbo', got '${l.image}'`);
+      if (s.image !== "sbo") fail(this.file, s, `expected 'sbo', got '${s.image}'`);
+      return { ref, swizzle: Number(m[1]) as 0 | 32 | 64 | 128, lbo, sbo };
+    });
+  });
+
+  private wgmmaStmt = this.RULE("wgmmaStmt", (): Stmt => {
+    this.CONSUME(K.wgmma);
+    this.CONSUME(Dot);
+    // The shape (m64nNk16) is a Name, as the keywords are: those are tried first.
+    return this.OR({ IGNORE_AMBIGUITIES: true, DEF: [
+      { ALT: () => { this.CONSUME(K.fence); return { k: "wgmma_fence" } as Stmt; } },
+      { ALT: () => { this.CONSUME(K.commit); return { k: "wgmma_commit" } as Stmt; } },
+      { ALT: () => { this.CONSUME(K.wait); return { k: "wgmma_wait", n: this.intOf(this.CONSUME(Num)) } as Stmt; } },
+      { ALT: () => {
+        const shape = this.CONSUME(Name);
+        this.CONSUME2(Dot);
+        const atype = this.oneOf(this.CONSUME2(Name), ["bf16", "f16"] as const, "a wgmma input type");
+        const d = this.SUBRULE(this.ref);
+        let scaleD = false;
+        this.OPTION(() => { this.CONSUME(Plus); scaleD = true; });
+        this.CONSUME(Eq);
+        const a = this.SUBRULE(this.wgmmaOperand);
+        this.CONSUME(Comma);
+        const b = this.SUBRULE2(this.wgmmaOperand);
+        const n = this.ACTION(() => {
+          const m = /^m64n(\d+)k16$/.exec(shape.image);
+          if (!m) fail(this.file, shape, `expected a shape m64nNk16, got '${shape.image}'`);
+          return Number(m[1]);
+        });
+        return { k: "wgmma", atype, n, d, a, b, scaleD } as Stmt;
+      } },
+    ]});
   });
 
   stmts = this.RULE("stmts", (): Stmt[] => {

@@ -1,6 +1,6 @@
 // The IR text form, writing side. docs/IR.md is the spec; parse.ts reads what this writes,
 // and parse(print(k)) must give back k, so every choice here is about being unambiguous.
-import type { BinOp, Buffer, DType, Expr, Kernel, Layout, Param, Ref, Region, Stmt, TunableValue } from "./ir.ts";
+import type { BinOp, Buffer, DType, Expr, Kernel, Layout, Param, Ref, Region, Stmt, TunableValue, WgmmaOperand } from "./ir.ts";
 
 /** Binding strength of infix operators; higher binds tighter. Call-style BinOps are atoms. */
 export const BIN_PREC: Partial<Record<BinOp, number>> = {
@@ -74,6 +74,7 @@ export function printLayout(l: Layout): string {
     case "mma_acc": return `mma_acc(${l.warpsM}, ${l.warpsN})`;
     case "cyclic": return "cyclic";
     case "xor_swizzle": return `xor_swizzle(${l.mask}, ${l.shift})`;
+    case "wgmma_acc": return `wgmma_acc(${l.wgM}, ${l.wgN})`;
   }
 }
 
@@ -91,6 +92,10 @@ function printRegion(r: Region): string {
 
 function printRef(r: Ref): string {
   return `${r.buf}[${printExprs(r.idx)}]`;
+}
+
+function printWgmmaOperand(o: WgmmaOperand): string {
+  return `${printRef(o.ref)} sw${o.swizzle} lbo ${o.lbo} sbo ${o.sbo}`;
 }
 
 function printBlock(body: Stmt[], indent: number): string {
@@ -141,6 +146,12 @@ export function printStmt(s: Stmt, indent = 0): string {
       return `${pad}ldmatrix.x${s.num}${s.trans ? ".trans" : ""} ${printRef(s.dst)} <- ${printRef(s.addr)}`;
     case "mma":
       return `${pad}mma.${s.atype} ${printRef(s.d)} = ${printRef(s.a)} * ${printRef(s.b)} + ${printRef(s.c)}`;
+    case "wgmma":
+      return `${pad}wgmma.m64n${s.n}k16.${s.atype} ${printRef(s.d)} ${s.scaleD ? "+=" : "="} ${printWgmmaOperand(s.a)}, ${printWgmmaOperand(s.b)}`;
+    case "wgmma_fence": return `${pad}wgmma.fence`;
+    case "wgmma_commit": return `${pad}wgmma.commit`;
+    case "wgmma_wait": return `${pad}wgmma.wait ${s.n}`;
+    case "fence_async": return `${pad}fence.proxy.async`;
   }
 }
 

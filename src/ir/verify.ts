@@ -7,6 +7,7 @@ import {
 } from "./ir.ts";
 import { type TypeEnv, typeOf } from "./expr.ts";
 import { mmaAccProblem } from "../layout/fragment.ts";
+import { wgmmaAccProblem } from "../layout/wgmma.ts";
 
 type Entry =
   | { what: "var"; dtype?: DType; mutable: boolean }
@@ -17,7 +18,8 @@ const MATH_ARITY: Record<string, number> = { pow: 2, fma: 3 };
 const RESERVED = /^(?:(?:inf|nan)(?:_[A-Za-z0-9]+)?|true|false|cast)$/;
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TILE_ONLY = new Set<Stmt["k"]>(["copy", "fill", "gemm", "reduce", "topk", "scan"]);
-const THREAD_ONLY = new Set<Stmt["k"]>(["barrier", "vcopy", "cp_async", "cp_commit", "cp_wait", "ldmatrix", "mma"]);
+const THREAD_ONLY = new Set<Stmt["k"]>(["barrier", "vcopy", "cp_async", "cp_commit", "cp_wait", "ldmatrix", "mma",
+  "wgmma", "wgmma_fence", "wgmma_commit", "wgmma_wait", "fence_async"]);
 
 class Verifier {
   readonly diags: Diagnostic[] = [];
@@ -190,6 +192,21 @@ class Verifier {
       this.error(`layout mma_acc(${l.warpsM}, ${l.warpsN}) needs positive warp counts`);
       return;
     }
+    if (l.kind === "wgmma_acc") {
+      if (!(Number.isInteger(l.wgM) && Number.isInteger(l.wgN) && l.wgM >= 1 && l.wgN >= 1)) {
+        this.error(`layout wgmma_acc(${l.wgM}, ${l.wgN}) needs positive warpgroup counts`);
+        return;
+      }
+      if (lowered) return;
+      if (b.dtype !== "f32") this.error(`layout wgmma_acc on '${b.name}' needs f32, it is ${b.dtype}`);
+      if (b.shape.length !== 2) { this.error(`layout wgmma_acc on '${b.name}' needs a 2-d fragment`); return; }
+      const threads = this.k.launch.threads.k === "int" ? this.k.launch.threads.v : undefined;
+      if (consts[0] !== undefined && consts[1] !== undefined && threads !== undefined) {
+        const why = wgmmaAccProblem(l, { rows: consts[0], cols: consts[1], threads });
+        if (why) this.error(`layout of '${b.name}': ${why}`);
+      }
+      return;
+    }
     if (l.kind === "mma_acc" && !lowered) {
       if (b.dtype !== "f32") this.error(`layout mma_acc on '${b.name}' needs f32, it is ${b.dtype}`);
       if (b.shape.length !== 2) { this.error(`layout mma_acc on '${b.name}' needs a 2-d fragment`); return; }
@@ -313,6 +330,24 @@ class Verifier {
         const d = this.ref(s.dst, "ldmatrix destination", ["local"]);
         if (d && byteSize(d.dtype) !== 2) this.error(`ldmatrix destination '${d.name}' must have a 16-bit dtype, it is ${d.dtype}`);
         this.ref(s.addr, "ldmatrix address", ["shared"]);
+        return;
+      }
+      case "wgmma_fence": case "wgmma_commit": case "fence_async": return;
+      case "wgmma_wait":
+        if (!(Number.isInteger(s.n) && s.n >= 0 && s.n <= 7)) this.error(`wgmma.wait ${s.n} must be an integer in [0, 7]`);
+        return;
+      case "wgmma": {
+        if (s.atype !== "bf16" && s.atype !== "f16") this.error(`wgmma input type ${s.atype} must be bf16 or f16`);
+        if (!(Number.isInteger(s.n) && s.n >= 8 && s.n <= 256 && s.n % 8 === 0)) this.error(`wgmma n = ${s.n} must be a multiple of 8 in [8, 256]`);
+        const d = this.ref(s.d, "wgmma d", ["local"]);
+        if (d && d.dtype !== "f32") this.error(`wgmma d '${d.name}' must be f32, it is ${d.dtype}`);
+        for (const [o, what] of [[s.a, "a"], [s.b, "b"]] as const) {
+          const b = this.ref(o.ref, `wgmma ${what}`, ["shared"]);
+          if (b && b.dtype !== s.atype) this.error(`wgmma ${what} '${b.name}' must be ${s.atype}, it is ${b.dtype}`);
+          if (![0, 32, 64, 128].includes(o.swizzle)) this.error(`wgmma ${what} swizzle ${o.swizzle} must be 0, 32, 64 or 128`);
+          for (const [x, nm] of [[o.lbo, "lbo"], [o.sbo, "sbo"]] as const)
+            if (!(Number.isInteger(x) && x >= 0 && x % 16 === 0 && x < 1 << 18)) this.error(`wgmma ${what} ${nm} ${x} must be a multiple of 16 below 2^18`);
+        }
         return;
       }
       case "mma": {

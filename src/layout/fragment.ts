@@ -3,6 +3,8 @@
 // slot accesses; the interpreter has its own, independent copy of the PTX layouts so that
 // a mistake here shows up as a failing fuzz case rather than agreeing with itself.
 import { type Expr, type Layout, bin, int } from "../ir/ir.ts";
+import { fold } from "../ir/expr.ts";
+import { wgmmaAccCoord } from "./wgmma.ts";
 
 export interface FragmentShape { rows: number; cols: number; threads: number }
 
@@ -56,5 +58,9 @@ export function fragmentCoord(layout: Layout, s: FragmentShape, tx: Expr, slot: 
     }
     case "xor_swizzle":
       throw new Error("xor_swizzle is a shared-memory layout, not a fragment layout");
+    case "wgmma_acc": {
+      const c = wgmmaAccCoord(layout, s, tx, int(slot));
+      return { row: fold(c.row), col: fold(c.col) };
+    }
   }
 }
