@@ -9,7 +9,8 @@ import { lower, type Target } from "../passes/pipeline.ts";
 import { emitCuda } from "../codegen/cuda/index.ts";
 import { emitWgsl } from "../codegen/wgsl/index.ts";
 import { compileCuda, nvccAvailable } from "../driver/nvcc.ts";
-import { parse, parseAssignments, requireFile, UsageError } from "./args.ts";
+import { parse, parseAssignments, parseShape, requireFile, UsageError } from "./args.ts";
+import { tunedConfig } from "../tune/select.ts";
 import { printTable } from "./table.ts";
 
 const EMITS = ["ir", "cu", "h", "ptx", "cubin", "wgsl"] as const;
@@ -24,6 +25,8 @@ export interface BuildOptions {
   outDir: string;
   /** Print each IR stage to stdout (with --emit ir on a single build). */
   showStages: boolean;
+  /** Without --config: take the tune cache's winner for the nearest tuned shape (CUDA only). */
+  tuned?: { cachePath?: string; shape?: Record<string, number> };
 }
 
 export interface BuildRow {
@@ -31,12 +34,13 @@ export interface BuildRow {
   threads: number; smem: number; registers?: number; spills?: number; status: string;
 }
 
-const BUILD_USAGE = "tilemoe build FILE [--kernel K] [--config BM=128,...] [--arch sm_80|sm_90a] [--target cuda|wgsl] [--emit ir,cu,h,ptx,cubin,wgsl] [-o DIR]";
+const BUILD_USAGE = "tilemoe build FILE [--kernel K] [--config BM=128,...] [--shape M=16,N=..] [--tune-cache PATH] [--arch sm_80|sm_90a] [--target cuda|wgsl] [--emit ir,cu,h,ptx,cubin,wgsl] [-o DIR]";
 
 export async function buildCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     kernel: { type: "string" }, config: { type: "string" }, arch: { type: "string" },
     target: { type: "string" }, emit: { type: "string" }, o: { type: "string", short: "o" },
+    shape: { type: "string" }, "tune-cache": { type: "string" },
   }, BUILD_USAGE);
   if (positionals.length !== 1) throw new UsageError(`expected one FILE\nusage: ${BUILD_USAGE}`);
   const backend = (values.target as string | undefined) ?? "cuda";
@@ -47,6 +51,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
     config: values.config ? parseAssignments(values.config as string, "--config") : {},
     arch: parseArch(values.arch as string | undefined),
     backend, emit, outDir: (values.o as string | undefined) ?? "generated", showStages: emit.has("ir"),
+    ...(values.config ? {} : { tuned: { cachePath: values["tune-cache"] as string | undefined, shape: values.shape ? parseShape(values.shape as string) : undefined } }),
   };
   const rows = await buildFile(requireFile(positionals[0]!), opts);
   printTable(rows);
@@ -95,7 +100,12 @@ export async function buildFile(file: string, opts: BuildOptions): Promise<Build
 async function buildKernel(file: string, k: Kernel, opts: BuildOptions): Promise<BuildRow> {
   const target: Target = opts.backend === "wgsl" ? { arch: "wgsl", mma: false, cpAsync: false } : { arch: opts.arch, mma: true, cpAsync: true };
   const stages: string[] = [];
-  const low = lower(k, opts.config, target, (name, ir) => {
+  let config = opts.config;
+  if (opts.tuned && opts.backend === "cuda" && !Object.keys(config).length) {
+    const t = tunedConfig(k, opts.arch, { ...opts.tuned, warn: (w) => console.warn(`tilemoe: warning: ${w}`) });
+    if (t) { config = t.config; console.log(`tilemoe: ${t.note}`); }
+  }
+  const low = lower(k, config, target, (name, ir) => {
     if (opts.emit.has("ir")) stages.push(`// ---- after ${name}\n${printKernel(ir)}`);
   });
   const base = join(opts.outDir, opts.backend === "wgsl" ? `${k.name}` : k.name);
