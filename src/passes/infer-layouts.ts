@@ -3,12 +3,13 @@
 // run on tensor cores; the shared operands of those gemms get the XOR swizzle. Everything
 // else is cyclic. Fragments used elementwise together with an mma_acc fragment of the same
 // shape (in one parallel loop) take the same layout, so the loop maps both with one slot.
-import type { Buffer, DType, Kernel, Layout, Region, Stmt } from "../ir/ir.ts";
+import { CompileError, type Buffer, type DType, type Kernel, type Layout, type Region, type Stmt } from "../ir/ir.ts";
 import { evalConst, mapStmts, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
 import { mmaAccProblem } from "../layout/fragment.ts";
 import { swizzleFor } from "../layout/swizzle.ts";
 import { mmaProblem, mmaWarpArrangements } from "./lower-gemm-mma.ts";
 import type { PassOptions } from "./types.ts";
+import { mmaMode, wgmmaChoice } from "./lower-gemm-wgmma.ts";
 
 export const shapeOf = (b: Buffer): number[] => b.shape.map((d) => evalConst(d) ?? NaN);
 
@@ -52,6 +53,20 @@ export function inferLayouts(k: Kernel, opts: PassOptions): Kernel {
     if (!ok) { acc.set(c.name, null); return; }
     const [m, n] = shapeOf(c) as [number, number];
     const kk = s.transA ? evalConst(s.a.extents[0]!)! : evalConst(s.a.extents[1]!)!;
+    const mode = mmaMode(opts.target, k.config);
+    if (mode !== "mma_sync") {
+      const w = wgmmaChoice({ m, n, k: kk, threads, atype: a.dtype, btype: b.dtype, transA: s.transA, transB: s.transB,
+        aCols: shapeOf(a)[1]!, bCols: shapeOf(b)[1]!, aLayout: a.layout ?? swz.get(a.name), bLayout: b.layout ?? swz.get(b.name), whole: true });
+      const prevOk = prev === undefined || prev.kind === "wgmma_acc";
+      if (typeof w !== "string" && prevOk) {
+        acc.set(c.name, w.acc);
+        if (!a.layout) swz.set(a.name, w.aLayout);
+        if (!b.layout) swz.set(b.name, w.bLayout);
+        return;
+      }
+      if (mode === "wgmma")
+        throw new CompileError([{ loc: s.loc, severity: "error", message: `mma = "wgmma": this gemm cannot use wgmma: ${typeof w === "string" ? w : "another gemm into the same accumulator does not"}` }]);
+    }
     const w = mmaProblem({ m, n, k: kk, atype: a.dtype, btype: b.dtype, threads }) ? undefined : chooseWarps(m, n, threads);
     if (!w) { acc.set(c.name, null); return; }
     acc.set(c.name, { kind: "mma_acc", ...w });
@@ -67,13 +82,22 @@ export function inferLayouts(k: Kernel, opts: PassOptions): Kernel {
   const layout = new Map<string, Layout>();
   for (const [n, l] of acc) if (l) layout.set(n, l);
   walkStmts(k.launch.body, (s) => {
+    if (s.k === "copy") {
+      // Fragment-to-fragment copies move slot to slot: both ends need one layout.
+      const [x, y] = [s.src.buf, s.dst.buf];
+      if (bufs.get(x)?.scope !== "fragment" || bufs.get(y)?.scope !== "fragment") return;
+      if (shapeOf(bufs.get(x)!).join(",") !== shapeOf(bufs.get(y)!).join(",")) return;
+      if (layout.has(x) && !layout.has(y)) layout.set(y, layout.get(x)!);
+      else if (layout.has(y) && !layout.has(x)) layout.set(x, layout.get(y)!);
+      return;
+    }
     if (s.k !== "for" || s.kind !== "parallel") return;
     const frags = new Set<string>();
     walkStmts(s.body, (t) => {
       if (t.k === "store" && bufs.get(t.buf)?.scope === "fragment") frags.add(t.buf);
       for (const e of stmtExprs(t)) walkExpr(e, (x) => { if (x.k === "load" && bufs.get(x.buf)?.scope === "fragment") frags.add(x.buf); });
     });
-    const lead = [...frags].find((f) => layout.get(f)?.kind === "mma_acc");
+    const lead = [...frags].find((f) => layout.get(f)?.kind === "mma_acc" || layout.get(f)?.kind === "wgmma_acc");
     if (!lead) return;
     const shape = shapeOf(bufs.get(lead)!).join(",");
     for (const f of frags) if (!layout.has(f) && shapeOf(bufs.get(f)!).join(",") === shape) layout.set(f, layout.get(lead)!);

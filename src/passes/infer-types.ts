@@ -93,6 +93,7 @@ export function inferTypes(k: Kernel): Kernel {
     if (s.k === "alloc") env.bufs.set(s.buf.name, s.buf.dtype);
     else if (s.k === "let") env.vars.set(s.name, s.dtype);
     else if (s.k === "for") s.vars.forEach((x) => env.vars.set(x, "i32"));
+    else if (s.k === "atomic" && s.result) env.vars.set(s.result, env.bufs.get(s.buf) ?? "i32");
   });
   const c = new Checker(k, env);
   const written = new Set<string>();
@@ -149,6 +150,25 @@ export function inferTypes(k: Kernel): Kernel {
         if (ka !== kb || cc[0] !== m || cc[1] !== n)
           c.err(loc, `gemm shapes do not agree: a is ${m}x${ka}, b is ${kb}x${n}, c is ${cc[0]}x${cc[1]}`);
         return undefined;
+      }
+      case "atomic": {
+        const b = c.bufs.get(s.buf);
+        if (!b) { c.err(loc, `atomic on unknown buffer '${s.buf}'`); return undefined; }
+        s.idx.forEach((i) => c.expr(i, loc));
+        written.add(s.buf);
+        return { ...s, value: castTo(b.dtype, s.value, c.expr(s.value, loc), env) };
+      }
+      case "topk": c.expr(s.count, loc); return undefined;
+      // Row-wise ops: the reduced/scanned extent may be a run-time value, so only the
+      // written buffers are recorded here; lowering checks the rest.
+      case "reduce": case "scan": written.add(s.dst.buf); return undefined;
+      case "topk": written.add(s.values.buf); written.add(s.indices.buf); c.expr(s.count, loc); return undefined;
+      case "atomic": {
+        const b = c.bufs.get(s.buf);
+        if (!b) { c.err(loc, `atomic on unknown buffer '${s.buf}'`); return undefined; }
+        s.idx.forEach((i) => c.expr(i, loc));
+        written.add(s.buf);
+        return { ...s, value: castTo(b.dtype, s.value, c.expr(s.value, loc), env) };
       }
       default: return undefined;
     }

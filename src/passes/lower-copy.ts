@@ -4,10 +4,10 @@
 //    16-byte vectors between global and shared memory when alignment allows (checked at
 //    run time on the global's row length, which is a run-time dim);
 //  - globals are masked at their bounds: loads outside read 0, stores outside are dropped.
-import { type DType, type Expr, type Region, type Stmt, bin, byteSize, int } from "../ir/ir.ts";
+import { type DType, type Expr, type Loc, type Region, type Stmt, bin, byteSize, int } from "../ir/ir.ts";
 import { TRUE, evalConst, fold } from "../ir/expr.ts";
 import {
-  type BufInfo, type Ctx, addr, constExtents, countedLoop, slotLoop, fragLayout, fragShape, guard, inBounds, info, letI32,
+  type BufInfo, type Ctx, addr, fail, constExtents, countedLoop, slotLoop, fragLayout, fragShape, guard, inBounds, info, letI32,
   regionIdx, slotsOf, squeezed, unflatten,
 } from "./lower-ctx.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
@@ -85,7 +85,7 @@ function copyFragment(c: Ctx, s: { src: Region; dst: Region }, fragIsDst: boolea
 function pairedStore(c: Ctx, s: { src: Region; dst: Region }): Stmt[] | undefined {
   const f = info(c, s.src.buf), o = info(c, s.dst.buf);
   const ext = constExtents(s.dst);
-  if (fragLayout(f).kind !== "mma_acc" || o.buf.scope !== "global" || ext.length !== 2 || ext.some((n) => n === 1)) return undefined;
+  if ((fragLayout(f).kind !== "mma_acc" && fragLayout(f).kind !== "wgmma_acc") || o.buf.scope !== "global" || ext.length !== 2 || ext.some((n) => n === 1)) return undefined;
   if (!wholeBuffer(s.src, f.buf) || ext[0] !== f.shape[0] || ext[1] !== f.shape[1]) return undefined;
   const lastDim = o.buf.shape[1]!;
   if (evalConst(bin("%", s.dst.offsets[1]!, int(2))) !== 0 || (o.align !== undefined && o.align < 2 * byteSize(o.buf.dtype))) return undefined;
@@ -176,10 +176,13 @@ function perThread(c: Ctx, s: { src: Region; dst: Region }): Stmt[] {
 
 const writesShared = (c: Ctx, r: Region) => info(c, r.buf).buf.scope === "shared";
 
-export function lowerCopy(c: Ctx, s: { src: Region; dst: Region }, mode: CopyMode = {}): Stmt[] {
+export function lowerCopy(c: Ctx, s: { src: Region; dst: Region; loc?: Loc }, mode: CopyMode = {}): Stmt[] {
   const src = info(c, s.src.buf), dst = info(c, s.dst.buf);
   if (dst.buf.scope === "fragment" && src.buf.scope === "fragment") {
-    // Same layout and shape: slot to slot.
+    // Same layout and shape (inferLayouts unifies them): slot to slot.
+    const sig = (b: BufInfo) => JSON.stringify([b.shape, fragLayout(b)]);
+    if (sig(src) !== sig(dst) || !wholeBuffer(s.src, src.buf) || !wholeBuffer(s.dst, dst.buf))
+      fail(s.loc, `copy between fragments '${src.buf.name}' and '${dst.buf.name}' needs whole fragments of one shape and layout; stage it through a shared tile`);
     return slotLoop(c, int(slotsOf(c, dst)), (slot) =>
       [{ k: "store", buf: dst.buf.name, idx: [slot], value: cast(dst.buf.dtype, src.buf.dtype, { k: "load", buf: src.buf.name, idx: [slot] }) }]);
   }

@@ -9,8 +9,10 @@ import {
 } from "./lower-ctx.ts";
 import { lowerCopy, lowerFill, withBarriers } from "./lower-copy.ts";
 import { lowerGemm } from "./lower-gemm.ts";
+import { lowerReduce, lowerScan, lowerTopK } from "./lower-reduce.ts";
 import { lowerPipelined, pipelineCopies, pipelineStages } from "./lower-pipeline.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
+import { lowerMoeOp } from "./lower-moe.ts";
 import type { PassOptions } from "./types.ts";
 
 type For = Extract<Stmt, { k: "for" }>;
@@ -46,6 +48,12 @@ function lowerScalar(c: Ctx, s: Stmt, slotOf?: (buf: string, idx: Expr[]) => Exp
     const r = addr(c, s.buf, s.idx.map(re));
     return { ...s, idx: r.idx, value };
   }
+  if (s.k === "atomic") {
+    const b = info(c, s.buf);
+    if (b.buf.scope !== "global" && b.buf.scope !== "shared") fail(s.loc, `atomic on '${s.buf}' (${b.buf.scope}): atomics work on global or shared memory`);
+    const idx = s.idx.map(re);
+    return { ...s, idx: b.buf.scope === "shared" ? addr(c, s.buf, idx).idx : idx, value: re(s.value) };
+  }
   return mapStmtExprs(s, re);
 }
 
@@ -63,7 +71,7 @@ function lowerAlloc(c: Ctx, s: Extract<Stmt, { k: "alloc" }>): Stmt {
 
 function writesShared(c: Ctx, body: Stmt[]): boolean {
   let w = false;
-  walkStmts(body, (s) => { if (s.k === "store" && c.bufs.get(s.buf)?.buf.scope === "shared") w = true; });
+  walkStmts(body, (s) => { if ((s.k === "store" || s.k === "atomic") && c.bufs.get(s.buf)?.buf.scope === "shared") w = true; });
   return w;
 }
 
@@ -85,6 +93,10 @@ function fragmentAccesses(c: Ctx, loop: For): { frags: Set<string>; exact: boole
 }
 
 function lowerParallel(c: Ctx, loop: For): Stmt[] {
+  walkStmts(loop.body, (s) => {
+    if (s.k === "copy" || s.k === "fill" || s.k === "gemm" || s.k === "reduce" || s.k === "scan" || s.k === "topk" || (s.k === "for" && s.kind === "pipelined"))
+      fail(s.loc ?? loop.loc, `T.${s.k === "for" ? "pipelined" : s.k} inside a T.parallel loop: tile operations involve the whole block; move it out of the loop`);
+  });
   const { frags, exact } = fragmentAccesses(c, loop);
   if (frags.size > 0) {
     if (!exact) fail(loop.loc, `fragments in a T.parallel loop must be indexed by the loop's variables (${loop.vars.join(", ")}) in order`);
@@ -96,14 +108,14 @@ function lowerParallel(c: Ctx, loop: For): Stmt[] {
     const ext = loop.extents.map((e) => evalConst(e));
     if (ext.length !== f0.shape.length || ext.some((e, d) => e !== f0.shape[d]) || loop.starts.some((s) => evalConst(s) !== 0))
       fail(loop.loc, `a T.parallel loop over fragment '${f0.buf.name}' must cover its shape [${f0.shape.join(", ")}] from 0`);
-    return slotLoop(c, int(slotsOf(c, f0)), (slot) => {
+    return withBarriers(c, writesShared(c, loop.body), slotLoop(c, int(slotsOf(c, f0)), (slot) => {
       const co = fragCoordExpr(fragLayout(f0), fragShape(c, f0), c.tx, slot);
       const lets: Stmt[] = [];
       const coords = f0.shape.length === 1 ? [co.col] : [co.row, co.col];
       loop.vars.forEach((name, d) => lets.push({ k: "let", name, dtype: "i32", value: coords[d]!, mutable: false }));
       const slotOf = (buf: string) => (frags.has(buf) ? slot : undefined);
       return [...lets, ...guard(co.valid ?? TRUE, lowerList(c, loop.body, slotOf))];
-    });
+    }));
   }
   // Cyclic over the block's threads.
   const ext = loop.extents;
@@ -142,6 +154,10 @@ function lowerList(c: Ctx, body: Stmt[], slotOf?: (buf: string, idx: Expr[]) => 
       case "copy": out.push(...lowerCopy(c, s)); break;
       case "fill": out.push(...lowerFill(c, s)); break;
       case "gemm": out.push(...lowerGemm(c, s)); break;
+      case "reduce": case "topk": case "scan": out.push(...lowerMoeOp(c, s)); break;
+      case "reduce": out.push(...lowerReduce(c, s)); break;
+      case "scan": out.push(...lowerScan(c, s)); break;
+      case "topk": out.push(...lowerTopK(c, s)); break;
       case "for":
         if (s.kind === "parallel") {
           if (slotOf) fail(s.loc, `nested T.parallel loops are not supported`);
@@ -168,7 +184,7 @@ function dropLeadingBarriers(body: Stmt[], isShared: (b: string) => boolean): St
     if (!seen && s.k === "barrier") continue;
     if (!seen) walkStmts([s], (t) => {
       if (t.k === "alloc") return;
-      if ((t.k === "store" && isShared(t.buf)) || t.k === "cp_async" || t.k === "ldmatrix" || t.k === "vcopy" && (isShared(t.dst.buf) || isShared(t.src.buf))) seen = true;
+      if (((t.k === "store" || t.k === "atomic") && isShared(t.buf)) || t.k === "cp_async" || t.k === "ldmatrix" || t.k === "vcopy" && (isShared(t.dst.buf) || isShared(t.src.buf))) seen = true;
       for (const e of stmtExprs(t)) walkExpr(e, (x) => { if (x.k === "load" && isShared(x.buf)) seen = true; });
     });
     out.push(s);

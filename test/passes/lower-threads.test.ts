@@ -7,7 +7,7 @@ import { CompileError } from "../../src/ir/ir.ts";
 import { lowerToThreads } from "../../src/passes/lower-threads.ts";
 import { simplify } from "../../src/passes/simplify.ts";
 import { SM80, WGSL, lower, type Target } from "../../src/passes/pipeline.ts";
-import { maxRelErr, runBoth } from "./harness.ts";
+import { lowerChecked, maxRelErr, runBoth } from "./harness.ts";
 
 const lowerText = (src: string, target: Target = WGSL) =>
   printKernel(simplify(lowerToThreads(parseKernel(src, "k.ir"), { config: {}, target })));
@@ -129,6 +129,65 @@ launch tile grid [1] threads 32 blocks [bx] {
 `;
     expect(() => lowerText(src)).toThrow(CompileError);
     expect(() => lowerText(src)).toThrow(/k\.ir:5:\d+: error: fragments in a T\.parallel loop must be indexed by the loop's variables \(i\)/);
+  });
+
+  it("stages an mma accumulator through shared memory for a vectorized, converted store", () => {
+    const src = `kernel k(A: global bf16[M, K], B: global bf16[N, K], bias: global f32[N], C: global f16[M, N] out)
+  dims M, K, N
+launch tile grid [cdiv(N, 32), cdiv(M, 32)] threads 64 blocks [bx, by] {
+  alloc As: shared bf16[32, 32]
+  alloc Bs: shared bf16[32, 32]
+  alloc Cs: shared f16[32, 32]
+  alloc acc: fragment f32[32, 32]
+  alloc h: fragment f16[32, 32]
+  fill acc[0 : +32, 0 : +32] = 0.0
+  for k in pipelined(0, cdiv(K, 32)) stages 2 {
+    copy A[by * 32 : +32, k * 32 : +32] -> As[0 : +32, 0 : +32]
+    copy B[bx * 32 : +32, k * 32 : +32] -> Bs[0 : +32, 0 : +32]
+    gemm As[0 : +32, 0 : +32], Bs[0 : +32, 0 : +32] -> acc[0 : +32, 0 : +32] transB
+  }
+  for i, j in parallel(0, 32; 0, 32) {
+    let n: i32 = bx * 32 + j
+    var b: f32 = 0.0
+    if (n < N) {
+      b = bias[n]
+    }
+    store acc[i, j] = max(acc[i, j] + b, 0.0)
+  }
+  copy acc[0 : +32, 0 : +32] -> h[0 : +32, 0 : +32]
+  copy h[0 : +32, 0 : +32] -> Cs[0 : +32, 0 : +32]
+  copy Cs[0 : +32, 0 : +32] -> C[by * 32 : +32, bx * 32 : +32]
+}
+`;
+    const text = printKernel(lowerChecked(parseKernel(src), {}, SM80));
+    expect(text).toMatch(/alloc acc: local f32\[16\] layout (mma_acc\(\d, \d\))\n  alloc h: local f16\[16\] layout \1/);
+    expect(text).toMatch(/vcopy C\[by \* 32 \+ [^\]]+\] <- Cs\[[^\]]+\] lanes 8/);
+    for (const [M, N, K] of [[32, 32, 32], [33, 40, 72], [7, 9, 5]] as const) {
+      const r = runBoth(src, {}, SM80, { dims: { M, N, K }, seed: N });
+      expect(maxRelErr(r.outs, r.want, r.got)).toBeLessThan(1e-5);
+    }
+  });
+
+  it("rejects tile operations inside parallel loops and copies between unlike fragments", () => {
+    const inPar = `kernel k(X: global f32[M] out)
+  dims M
+launch tile grid [1] threads 32 blocks [bx] {
+  alloc S: shared f32[8]
+  for i in parallel(0, 8) {
+    fill S[0 : +8] = 1.0
+  }
+}
+`;
+    expect(() => lowerText(inPar)).toThrow(/k\.ir:6:\d+: error: T\.fill inside a T\.parallel loop/);
+    const unlike = `kernel k(X: global f32[M] out)
+  dims M
+launch tile grid [1] threads 32 blocks [bx] {
+  alloc F: fragment f32[8, 8] layout cyclic
+  alloc G: fragment f32[4, 16] layout cyclic
+  copy F[0 : +8, 0 : +8] -> G[0 : +4, 0 : +16]
+}
+`;
+    expect(() => lowerText(unlike)).toThrow(/k\.ir:6:\d+: error: copy between fragments 'F' and 'G' needs whole fragments of one shape and layout/);
   });
 
   it("is reached through lower() with the pass order fixed in one place", () => {
