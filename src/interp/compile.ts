@@ -106,7 +106,7 @@ class Gen {
   run(): Compiled {
     const head = [
       `"use strict";`,
-      `const {ix1, ix2, ix3, ixN, lds, sts, alloc, copy, fill, gemm, vcopy, vzero, cpa, cpz, cpCommit, cpWait, idiv, imod, icdiv, RND, MF} = RT;`,
+      `const {ix1, ix2, ix3, ixN, lds, sts, alloc, copy, fill, gemm, vcopy, vzero, cpa, cpz, cpCommit, cpWait, idiv, imod, icdiv, RND, MF, dq} = RT;`,
       `return function${this.thread ? "*" : ""} (G, S, TS, TID, BX, BY, BZ) {`,
       ...this.inp.globals.map((_, i) => `const GD${i} = G[${i}].data;`),
     ];
@@ -349,7 +349,6 @@ class Gen {
           this.emit(`for (let ${js} = ${st}; ${js} < ${en}; ${js}++) {`);
           this.vars.at(-1)!.set(v, { js, t: "i32" });
         }
-        this.site = outer;
         this.block(s.body);
         this.emit("}".repeat(bounds.length));
         this.pop();
@@ -357,7 +356,7 @@ class Gen {
       }
       case "if": {
         this.emit(`if ${this.truthy(s.cond)} {`);
-        this.push(); this.site = outer; this.block(s.then); this.pop();
+        this.push(); this.block(s.then); this.pop();
         if (s.else.length > 0) {
           this.emit("} else {");
           this.push(); this.block(s.else); this.pop();
@@ -376,6 +375,31 @@ class Gen {
         this.tileOnly(s);
         this.emit(`gemm(${sid}, ${this.region(s.a)}, ${this.region(s.b)}, ${this.region(s.c)}, ${s.transA}, ${s.transB});`);
         break;
+      case "reduce":
+        this.tileOnly(s);
+        this.emit(`RT.MOE.reduce(${sid}, "${s.op}", ${this.region(s.src)}, ${this.region(s.dst)}, ${s.axis}, ${s.accumulate});`);
+        break;
+      case "topk":
+        this.tileOnly(s);
+        this.emit(`RT.MOE.topk(${sid}, ${this.region(s.src)}, ${this.region(s.values)}, ${this.region(s.indices)}, ${this.exprAs(s.count, "i32")});`);
+        break;
+      case "scan": this.tileOnly(s); this.emit(`RT.MOE.scan(${sid}, ${this.region(s.src)}, ${this.region(s.dst)}, ${s.exclusive});`); break;
+      case "atomic": {
+        // Threads run one at a time between yields, so a plain read-modify-write is atomic here.
+        const b = this.buf(s.buf);
+        const call = `RT.MOE.atomic(${b.js}, ${this.flat(b, s.idx, s.buf)}, ${this.exprAs(s.value, b.dtype)}, "${s.op}")`;
+        if (s.result === undefined) { this.emit(`${call};`); break; }
+        const js = this.fresh(`v_${s.result}`);
+        this.emit(`const ${js} = ${call};`);
+        this.vars.at(-1)!.set(s.result, { js, t: b.dtype });
+        break;
+      }
+      case "dequant": {
+        const d = this.ref(s.dst);
+        const args = [this.exprAs(s.word, "u32"), this.exprAs(s.scale, d.b.dtype), this.exprAs(s.zero, d.b.dtype)];
+        this.emit(`dq(${d.b.js}, ${d.ix}, "${s.format}", "${s.order}", ${args.join(", ")}, TID, ${sid});`);
+        break;
+      }
       case "barrier": if (this.threadOnly(s)) this.emit(`yield ${sid};`); break;
       case "vcopy": case "cp_async": {
         this.threadOnly(s);
@@ -398,6 +422,16 @@ class Gen {
         this.emit(`yield { sid: ${sid}, dst: ${d.b.js}, dOff: ${d.ix}, src: ${a.b.js}, addr: ${a.ix} };`);
         break;
       }
+      case "wgmma": {
+        this.threadOnly(s);
+        const r = [s.d, s.a.ref, s.b.ref].map((x) => this.ref(x));
+        const names = ["d", "a", "b"];
+        this.emit(`yield { sid: ${sid}, ${r.map((x, i) => `${names[i]}: ${x.b.js}, ${names[i]}Off: ${x.ix}`).join(", ")} };`);
+        break;
+      }
+      case "wgmma_fence": case "wgmma_commit": case "wgmma_wait": this.threadOnly(s); this.emit(`yield { sid: ${sid} };`); break;
+      // Proxy ordering has no effect on the interpreter's single memory.
+      case "fence_async": this.threadOnly(s); break;
       case "mma": {
         this.threadOnly(s);
         const r = [s.d, s.a, s.b, s.c].map((x) => this.ref(x));
@@ -405,6 +439,8 @@ class Gen {
         this.emit(`yield { sid: ${sid}, ${r.map((x, i) => `${names[i]}: ${x.b.js}, ${names[i]}Off: ${x.ix}`).join(", ")} };`);
         break;
       }
+      default:
+        throw this.err(`statement '${(s as Stmt).k}' is not supported by the interpreter yet`);
     }
     this.site = outer;
   }

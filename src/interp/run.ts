@@ -18,7 +18,9 @@ import { makeCopies } from "./cpasync.ts";
 import { Fault, InterpError, stmtHead, where } from "./fault.ts";
 import { garbage, ix1, ix2, ix3, ixN, newBuf, type RtBuf, SharedChecker } from "./memory.ts";
 import { runThreadBlock } from "./threads.ts";
+import { makeDequant } from "./dequant.ts";
 import { copy, fill, gemm } from "./tileops.ts";
+import * as MOE from "./moeops.ts";
 
 export type { TensorValue } from "../numeric/tensor.ts";
 export { bindDims } from "./bind.ts";
@@ -105,7 +107,7 @@ export function runKernel(k: Kernel, args: RunArgs, opts: RunOptions = {}): void
     const a = localAllocs[id]!;
     return newBuf(a.name, a.dtype, a.scope, a.shape, garbage(a.dtype));
   };
-  const rt = { ix1, ix2, ix3, ixN, alloc, copy, fill, gemm, idiv, imod, icdiv, RND, MF, ...makeCopies(chk),
+  const rt = { ix1, ix2, ix3, ixN, alloc, copy, fill, gemm, idiv, imod, icdiv, RND, MF, MOE, dq: makeDequant(chk), ...makeCopies(chk),
     lds: (b: RtBuf, i: number, t: number, site: number) => { ix1(b, i, site); chk.read(b, i, t, site); return b.data[i]!; },
     sts: (b: RtBuf, i: number, v: number, t: number, site: number) => { ix1(b, i, site); chk.write(b, i, t, site); b.data[i] = v; },
   };

@@ -1,0 +1,18 @@
+// The dequant statement (both levels): the values of one packed 32-bit word, as
+// src/quant/format.ts defines them, into n consecutive elements of a 16-bit float buffer.
+import { dequantWord, type QFormat, type QOrder, valuesPerWord } from "../quant/format.ts";
+import { Fault } from "./fault.ts";
+import type { RtBuf, SharedChecker } from "./memory.ts";
+
+export function makeDequant(chk: SharedChecker) {
+  return (b: RtBuf, at: number, format: QFormat, order: QOrder, word: number, scale: number, zero: number, tid: number, site: number): void => {
+    if (b.dtype !== "bf16" && b.dtype !== "f16") throw new Fault(`dequant into ${b.dtype} ${b.name}: bf16 or f16 needed`, site);
+    const n = valuesPerWord(format);
+    if (!(at >= 0 && at + n <= b.size)) throw new Fault(`dequant writes ${b.name}[${at} .. ${at + n - 1}], out of bounds (${b.size})`, site);
+    const vals = dequantWord(format, order, word >>> 0, zero, scale, b.dtype);
+    for (let j = 0; j < n; j++) {
+      if (b.track) chk.write(b, at + j, tid, site);
+      b.data[at + j] = vals[j]!;
+    }
+  };
+}
