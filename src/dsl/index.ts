@@ -57,6 +57,24 @@ export type Buf<D extends DType, Sh extends readonly unknown[]> = Tileable<D, Sh
 /** Anything a tile op accepts as a region: a whole tensor or buffer, or a tile view. */
 export type Region = { readonly dtype: DType };
 
+/** Options of T.dequant (docs/QUANT.md). */
+export interface DequantOptions {
+  format: "u4" | "s4" | "u8" | "s8" | "e4m3";
+  /** Slot order of the values in a word (default "linear"); "interleaved" is the fast one. */
+  order?: "linear" | "interleaved";
+  /** [N, groups] tensor of scales (bf16, f16 or f32). */
+  scales: Region;
+  /** A number (8: symmetric u4), a [N, groups] float tensor, or a [N, cdiv(groups, 8)] u32
+   *  tensor of packed u4 zero points (8 groups per word, linear order). Default 0. */
+  zeros?: Region | number;
+  /** Values per scale along K (a multiple of the values per word), or "channel". */
+  group: number | "channel";
+  /** Global [row, k] coordinates of dst[0][0]; k must be a multiple of the values per word. */
+  at: [number, number];
+  /** Columns at or past K read as 0 (ragged K). */
+  K: number;
+}
+
 export interface KernelOptions {
   /** Tunable space: name -> allowed values; the first value is the default. */
   tune?: Record<string, readonly TunableValue[]>;
@@ -125,6 +143,12 @@ export namespace T {
     void a; void b; void c; void opts;
     notRun();
   }
+  /** Dequantizes packed weights: src is a [rows, words] u32 tile, dst a [rows, words * per]
+   *  bf16/f16 shared (or local) tile; per = 8 for u4/s4, 4 for u8/s8/e4m3. Element (r, c)
+   *  of dst = (q - zero) * scale for the value q at (r, c), with scale = scales[at[0] + r][g]
+   *  and zero likewise (g = floor((at[1] + c) / group), or 0 for group "channel"); columns
+   *  with at[1] + c >= K are 0. See docs/QUANT.md. */
+  export function dequant(src: Region, dst: Region, opts: DequantOptions): void { void src; void dst; void opts; notRun(); }
   export function clear(dst: Region): void { void dst; notRun(); }
   export function fill(dst: Region, value: number): void { void dst; void value; notRun(); }
 

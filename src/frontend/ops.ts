@@ -6,6 +6,7 @@ import type { Ctx } from "./ctx.ts";
 import { quote } from "./diag.ts";
 import { bufferOf, cls, coerce, dtypeLiteral, intExpr, translateExpr, unwrapParens } from "./expr.ts";
 import { describe } from "./scope.ts";
+import { dequantOp } from "./dequant.ts";
 
 /** `X.tile([..], [..])`, a tile-view name, or a whole buffer/tensor -> a Region. */
 export function region(node: Node, ctx: Ctx): { region: Region; dtype: DType; buf: Buffer } {
@@ -79,6 +80,7 @@ export function tileOp(node: CallExpression, fn: string, ctx: Ctx): Stmt | undef
       markWritten(c!.buf, ctx);
       return { k: "gemm", a: a!.region, b: b!.region, c: c!.region, ...flags, loc };
     }
+    case "dequant": return dequantOp(node, ctx);
     case "clear": {
       need(1);
       const dst = region(args[0]!, ctx);

@@ -5,6 +5,7 @@ import { type BufInfo, type ExprCtx, ExprEmitter, type VarInfo } from "./expr.ts
 import { type Env, evalInt } from "./fold.ts";
 import { elementCount } from "./smem.ts";
 import { cpAsyncLines, cpCommitLines, cpWaitLines, isTrue, ldmatrixLines, mmaLines, vcopyLines } from "./intrinsics.ts";
+import { dequantLines } from "./dequant.ts";
 import { cName } from "./names.ts";
 import { storageType } from "./types.ts";
 
@@ -104,6 +105,12 @@ export class BodyEmitter {
         return;
       case "cp_commit": for (const l of cpCommitLines()) this.line(l); return;
       case "cp_wait": for (const l of cpWaitLines(s.n)) this.line(l); return;
+      case "dequant": {
+        const b = this.ex.buf(s.dst.buf);
+        const [w, sc, z] = [s.word, s.scale, s.zero].map((e) => this.ex.emit(e).code);
+        for (const l of dequantLines(s, b.dtype, this.addr(s.dst), w!, sc!, z!)) this.line(l);
+        return;
+      }
       case "ldmatrix":
         for (const l of ldmatrixLines(this.addr(s.dst), this.addr(s.addr), s.num, s.trans)) this.line(l);
         return;

@@ -1,0 +1,143 @@
+// Weight-only int4 GEMM, C = A * dequant(W)^T: A is [M, K] bf16 activations, W is [N, K]
+// 4-bit weights packed 8 per u32 word in the interleaved order ([N, cdiv(K, 8)], see
+// docs/QUANT.md and src/quant/pack.ts), one bf16 scale per 128 values of a row.
+// Symmetric: w = (q - 8) * s for unsigned nibbles q. Asymmetric: w = (q - z) * s with u4
+// zero points packed 8 per word, or with bf16 zero points. f32 accumulate.
+// The packed tile is pipelined into shared memory with cp.async like any operand; the
+// dequant in the main loop turns it into the bf16 tile the tensor-core gemm reads.
+// splitK > 1 (the decode path, tiny M): block z sums a 1/splitK slice of the K tiles and
+// adds its partial tile into the f32 output with atomics (C must start at 0).
+import { T, type Tensor } from "tilemoe";
+
+const SMEM_BYTES = 160 * 1024;
+
+export const gemm_w4a16 = T.kernel(
+  {
+    tune: { BM: [16, 64, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2, 4], warps: [4, 8] },
+    // Twice the bytes of A and the packed words (all stages) and of the bf16 tile (one).
+    where: ({ BM, BN, BK, stages }) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+  },
+  function gemm_w4a16(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
+                      C: Tensor<"M, N", "bf16">, { BM, BN, BK, stages, warps }: T.Config) {
+    const [M, K] = A.shape;
+    const [N] = W.shape;
+    T.launch([T.cdiv(N, BN), T.cdiv(M, BM)], { threads: warps * 32 }, (bx, by) => {
+      const As = T.shared([BM, BK], "bf16");
+      const Ws = T.shared([BN, T.cdiv(BK, 8)], "u32");
+      const Bs = T.shared([BN, BK], "bf16");
+      const acc = T.fragment([BM, BN], "f32");
+      T.clear(acc);
+      for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
+        T.copy(A.tile([by * BM, k * BK], [BM, BK]), As);
+        T.copy(W.tile([bx * BN, k * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Ws);
+        T.dequant(Ws, Bs, { format: "u4", order: "interleaved", scales: S, zeros: 8, group: 128, at: [bx * BN, k * BK], K });
+        T.gemm(As, Bs, acc, { transB: true });
+      }
+      T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
+    });
+  },
+);
+
+export const gemm_w4a16_zp = T.kernel(
+  {
+    tune: { BM: [16, 64, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2, 4], warps: [4, 8] },
+    // Twice the bytes of A and the packed words (all stages) and of the bf16 tile (one).
+    where: ({ BM, BN, BK, stages }) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+  },
+  function gemm_w4a16_zp(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
+                         Z: Tensor<"N, cdiv(cdiv(K, 128), 8)", "u32">, C: Tensor<"M, N", "bf16">,
+                         { BM, BN, BK, stages, warps }: T.Config) {
+    const [M, K] = A.shape;
+    const [N] = W.shape;
+    T.launch([T.cdiv(N, BN), T.cdiv(M, BM)], { threads: warps * 32 }, (bx, by) => {
+      const As = T.shared([BM, BK], "bf16");
+      const Ws = T.shared([BN, T.cdiv(BK, 8)], "u32");
+      const Bs = T.shared([BN, BK], "bf16");
+      const acc = T.fragment([BM, BN], "f32");
+      T.clear(acc);
+      for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
+        T.copy(A.tile([by * BM, k * BK], [BM, BK]), As);
+        T.copy(W.tile([bx * BN, k * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Ws);
+        T.dequant(Ws, Bs, { format: "u4", order: "interleaved", scales: S, zeros: Z, group: 128, at: [bx * BN, k * BK], K });
+        T.gemm(As, Bs, acc, { transB: true });
+      }
+      T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
+    });
+  },
+);
+
+export const gemm_w4a16_bf16zp = T.kernel(
+  {
+    tune: { BM: [16, 64, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2, 4], warps: [4, 8] },
+    // Twice the bytes of A and the packed words (all stages) and of the bf16 tile (one).
+    where: ({ BM, BN, BK, stages }) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+  },
+  function gemm_w4a16_bf16zp(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
+                             Z: Tensor<"N, cdiv(K, 128)", "bf16">, C: Tensor<"M, N", "bf16">,
+                             { BM, BN, BK, stages, warps }: T.Config) {
+    const [M, K] = A.shape;
+    const [N] = W.shape;
+    T.launch([T.cdiv(N, BN), T.cdiv(M, BM)], { threads: warps * 32 }, (bx, by) => {
+      const As = T.shared([BM, BK], "bf16");
+      const Ws = T.shared([BN, T.cdiv(BK, 8)], "u32");
+      const Bs = T.shared([BN, BK], "bf16");
+      const acc = T.fragment([BM, BN], "f32");
+      T.clear(acc);
+      for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
+        T.copy(A.tile([by * BM, k * BK], [BM, BK]), As);
+        T.copy(W.tile([bx * BN, k * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Ws);
+        T.dequant(Ws, Bs, { format: "u4", order: "interleaved", scales: S, zeros: Z, group: 128, at: [bx * BN, k * BK], K });
+        T.gemm(As, Bs, acc, { transB: true });
+      }
+      T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
+    });
+  },
+);
+
+// ---- what the checker compares against (plain float64 over the exactly dequantized weights)
+import { defineCheck, type TensorValue } from "tilemoe/check";
+import { dequantMatrix, type QuantParams } from "tilemoe/quant";
+
+/** C = A * Wd^T in float64, Wd the [N, K] dequantized weights. */
+export function gemmNT(A: TensorValue, Wd: Float64Array, N: number): Float64Array {
+  const [M, K] = A.shape as [number, number];
+  const C = new Float64Array(M * N);
+  for (let m = 0; m < M; m++)
+    for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += A.data[m * K + k]! * Wd[n * K + k]!;
+      C[m * N + n] = s;
+    }
+  return C;
+}
+
+const WORDS = { lo: 0, hi: 0xffffffff };
+const dims = { M: [1, 40], N: [1, 72], K: [1, 300] } as const;
+const w4 = (zeros: (a: Record<string, TensorValue>) => QuantParams["zeros"]) =>
+  ({ A, W, S, Z }: Record<string, TensorValue>, _s: Record<string, number>, d: Record<string, number>) => {
+    const Wd = dequantMatrix(W!.data, d.N!, d.K!, { format: "u4", order: "interleaved", scales: S!.data, zeros: zeros({ Z: Z! }), group: 128 }, "bf16");
+    return { C: gemmNT(A!, Wd, d.N!) };
+  };
+
+export const gemm_w4a16_check = defineCheck({
+  kernel: "gemm_w4a16", dims,
+  // Scales of both signs; weights |q - 8| <= 8, so |a * w| <= 8 * 0.25.
+  inputs: { A: { lo: -1, hi: 1 }, W: WORDS, S: { lo: -0.25, hi: 0.25 } },
+  magnitude: 2,
+  reference: w4(() => 8),
+  reduction: ({ K }) => K!,
+});
+export const gemm_w4a16_zp_check = defineCheck({
+  kernel: "gemm_w4a16_zp", dims,
+  inputs: { A: { lo: -1, hi: 1 }, W: WORDS, S: { lo: -0.25, hi: 0.25 }, Z: WORDS },
+  magnitude: 4,
+  reference: w4(({ Z }) => ({ packed: Z!.data })),
+  reduction: ({ K }) => K!,
+});
+export const gemm_w4a16_bf16zp_check = defineCheck({
+  kernel: "gemm_w4a16_bf16zp", dims,
+  inputs: { A: { lo: -1, hi: 1 }, W: WORDS, S: { lo: -0.25, hi: 0.25 }, Z: { lo: 0, hi: 15 } },
+  magnitude: 4,
+  reference: w4(({ Z }) => Z!.data),
+  reduction: ({ K }) => K!,
+});
