@@ -9,8 +9,12 @@ import type { ThreadState } from "./cpasync.ts";
 import { Fault, InterpError, stmtHead, where } from "./fault.ts";
 import { garbage, newBuf, newTrack, type RtBuf, type SharedChecker } from "./memory.ts";
 import { type LdmatrixArrival, type MmaArrival, ldmatrix, mma } from "./warp.ts";
+import { type WarpgroupState, type WgmmaArrival, newWarpgroupState, wgmmaCommit, wgmmaIssue, wgmmaLeft, wgmmaWait } from "./wgmma.ts";
 
-type Arrival = number | LdmatrixArrival | MmaArrival;
+/** Statements that the 128 threads of a warpgroup execute together. */
+const WARPGROUP = new Set<Stmt["k"]>(["wgmma", "wgmma_fence", "wgmma_commit", "wgmma_wait"]);
+
+type Arrival = number | LdmatrixArrival | MmaArrival | WgmmaArrival | { sid: number };
 const DONE = -1;
 
 export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator<Arrival>, G: RtBuf[], block: number[],
@@ -27,6 +31,7 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
     throw new InterpError(`${where(kernel, block, t)}: ${msg}${at}`);
   };
   const gens: Generator<Arrival>[] = [];
+  const wgState = new Map<number, WarpgroupState>();
   const waits: (Arrival | typeof DONE)[] = new Array(nThreads);
   const step = (t: number) => {
     let r: IteratorResult<Arrival>;
@@ -60,6 +65,29 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
       if (lead < 0) continue;
       const sid = (waits[lead] as { sid: number }).sid;
       const s = c.sites[sid]! as Stmt;
+      if (WARPGROUP.has(s.k)) {
+        // Runs once all four warps of the group are there; until then the others may still be
+        // on their way (a mismatch that never resolves is reported as a deadlock below).
+        const g0 = base - (base % 128);
+        if (g0 + 128 > nThreads) fail(`warpgroup-collective ${s.k} in a partial warpgroup (block has ${nThreads} threads)`, lead, sid);
+        if (base !== g0) continue;
+        let all = true;
+        for (let t = g0; t < g0 + 128; t++) { const w = waits[t]!; if (typeof w !== "object" || w.sid !== sid) { all = false; break; } }
+        if (!all) continue;
+        const st = wgState.get(g0) ?? newWarpgroupState();
+        wgState.set(g0, st);
+        try {
+          if (s.k === "wgmma") wgmmaIssue(s, waits.slice(g0, g0 + 128) as WgmmaArrival[], g0, st);
+          else if (s.k === "wgmma_commit") wgmmaCommit(st);
+          else if (s.k === "wgmma_wait") wgmmaWait(st, s.n, chk, mmaTowardZero);
+        } catch (e) {
+          if (e instanceof Fault) fail(e.message, `${g0}..${g0 + 127} (warpgroup ${g0 / 128})`, e.site);
+          throw e;
+        }
+        for (let t = g0; t < g0 + 128; t++) step(t);
+        ran = true;
+        continue;
+      }
       if (base + 32 > nThreads) fail(`warp-collective ${s.k} in a partial warp (block has ${nThreads} threads)`, lead, sid);
       for (let l = base; l < base + 32; l++) {
         const w = waits[l]!;
@@ -85,7 +113,11 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
       if (w === DONE) { if (exited < 0) exited = t; }
       else if (atBarrier < 0) atBarrier = t;
     }
-    if (atBarrier < 0) return; // every thread finished
+    if (atBarrier < 0) {
+      for (const [g0, st] of wgState)
+        if (wgmmaLeft(st) > 0) fail(`warpgroup ${g0 / 128} ends with ${wgmmaLeft(st)} wgmma never retired by a wgmma.wait`, g0, undefined);
+      return; // every thread finished
+    }
     const sid = waits[atBarrier] as number;
     if (exited >= 0)
       fail(`deadlock: ${describe(atBarrier)} but ${describe(exited)} and will never arrive`, atBarrier, sid);

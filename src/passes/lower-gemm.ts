@@ -4,6 +4,7 @@
 import { type DType, type Expr, type Stmt, bin, int, v } from "../ir/ir.ts";
 import { TRUE } from "../ir/expr.ts";
 import { lowerGemmMma } from "./lower-gemm-mma.ts";
+import { lowerGemmWgmma } from "./lower-gemm-wgmma.ts";
 import { type Ctx, addr, constExtents, countedLoop, slotLoop, fail, fragLayout, fragShape, guard, info, letI32, slotsOf, stageBase } from "./lower-ctx.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
 import { wholeBuffer } from "./infer-layouts.ts";
@@ -16,6 +17,11 @@ export function lowerGemm(c: Ctx, g: Gemm): Stmt[] {
   for (const x of [a, b])
     if (x.buf.scope !== "shared") fail(g.loc, `gemm operand '${x.buf.name}' is ${x.buf.scope} memory; copy it to a shared tile first`);
   const layout = fragLayout(acc);
+  if (layout.kind === "wgmma_acc") {
+    const op = (x: typeof a) => ({ buf: x.buf.name, base: stageBase(c, x.buf.name), rows: x.shape[0]!, cols: x.shape[1]! });
+    return lowerGemmWgmma({ a: op(a), b: op(b), c: { buf: acc.buf.name, rows: acc.shape[0]!, cols: acc.shape[1]!, layout },
+      atype: a.buf.dtype as "bf16" | "f16", threads: c.threads, tx: c.tx, fresh: c.fresh, loc: g.loc });
+  }
   if (layout.kind === "mma_acc") {
     if (!c.target.mma) throw new Error("lowerToThreads: mma_acc layout on a target without mma");
     const op = (x: typeof a) => ({ buf: x.buf.name, base: stageBase(c, x.buf.name), rows: x.shape[0]!, cols: x.shape[1]!, layout: x.buf.layout });

@@ -7,10 +7,12 @@ export interface Target {
   mma: boolean;
   /** cp.async available (never on WGSL). */
   cpAsync: boolean;
+  /** wgmma.mma_async available (sm_90a): gemms take it when they fit (lower-gemm-wgmma.ts). */
+  wgmma?: boolean;
 }
 
 export const SM80: Target = { arch: "sm_80", mma: true, cpAsync: true };
-export const SM90A: Target = { arch: "sm_90a", mma: true, cpAsync: true };
+export const SM90A: Target = { arch: "sm_90a", mma: true, cpAsync: true, wgmma: true };
 export const WGSL: Target = { arch: "wgsl", mma: false, cpAsync: false };
 
 export interface PassOptions {
