@@ -9,7 +9,7 @@ import { intFlag, parse, parseShape, UsageError } from "./args.ts";
 const USAGE = `tilemoe tune FILE [--kernel K] --shape M=16,N=14336,K=4096 [--shape ...] [--arch sm_80|sm_90a]
                     [--gpus N] [--budget SECONDS] [--timeout SECONDS] [--cache PATH] [--report DIR]
                     [--plan DIR] [--check-shape M=..] [--reps N] [--warmup N] [--jobs N]
-       tilemoe tune --ingest DIR/results.json [--cache PATH] [--report DIR]`;
+       tilemoe tune --ingest DIR/results.json [--plan DIR] [--cache PATH] [--report DIR]`;
 
 export async function tuneCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -24,7 +24,7 @@ export async function tuneCommand(argv: string[]): Promise<number> {
   const reportDir = values.report as string | undefined;
   if (values.ingest) {
     if (positionals.length) throw new UsageError(`--ingest takes no FILE (the plan folder knows it)\nusage: ${USAGE}`);
-    const o = ingestResults(values.ingest as string, { cachePath, reportDir, log, warn });
+    const o = ingestResults(values.ingest as string, { cachePath, reportDir, log, warn, planDir: values.plan as string | undefined });
     return o.shapes.some((s) => s.winner) ? 0 : 1;
   }
   if (positionals.length !== 1) throw new UsageError(`expected one FILE\nusage: ${USAGE}`);

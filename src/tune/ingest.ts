@@ -20,7 +20,7 @@ export interface RunRecord {
   skipped?: string;
 }
 
-export interface ResultsFile { schema: string; version: number; runs: RunRecord[] }
+export interface ResultsFile { schema: string; version: number; /** The plan's id (PlanMeta.planId). */ plan?: string; runs: RunRecord[] }
 
 export type RowStatus = "ok" | "wrong" | "crash" | "timeout" | "error" | "skipped" | "not run"
   | "empty grid" | "pruned" | "duplicate" | "compile_error";
@@ -56,11 +56,11 @@ export interface TuneOutcome {
 
 /** Reads results.json (or a plan folder) and the tune-meta.json beside it. A results.json
  *  that does not parse (a run cut short) falls back to the per-candidate runs/ files. */
-export function readPlanResults(path: string): { meta: PlanMeta; results: ResultsFile; dir: string } {
-  const dir = existsSync(path) && statSync(path).isDirectory() ? path : dirname(path);
+export function readPlanResults(path: string, planDir?: string): { meta: PlanMeta; results: ResultsFile; dir: string } {
+  const dir = planDir ?? (existsSync(path) && statSync(path).isDirectory() ? path : dirname(path));
   const resultsPath = existsSync(path) && statSync(path).isDirectory() ? join(path, "results.json") : path;
   const metaPath = join(dir, "tune-meta.json");
-  if (!existsSync(metaPath)) throw userError(`${metaPath} not found: --ingest needs the results.json inside the plan folder that 'tilemoe tune --plan' wrote`);
+  if (!existsSync(metaPath)) throw userError(`${metaPath} not found: put results.json back into the plan folder that 'tilemoe tune --plan' wrote, or name that folder with --plan DIR`);
   let meta: PlanMeta;
   try {
     meta = JSON.parse(readFileSync(metaPath, "utf8")) as PlanMeta;
@@ -79,6 +79,9 @@ export function readPlanResults(path: string): { meta: PlanMeta; results: Result
       results = undefined;
     }
   }
+  else if (resultsPath !== join(dir, "results.json")) throw userError(`${resultsPath} not found`);
+  if (results?.plan !== undefined && results.plan !== meta.planId)
+    throw userError(`${resultsPath} comes from another plan (${results.plan}) than ${metaPath} (${meta.planId}); ingest it with its own plan folder`);
   results ??= readRuns(join(dir, "runs"));
   if (!results) throw userError(`no results in ${dir}: run 'bash run.sh' there first (it writes results.json)`);
   return { meta, results, dir };

@@ -6,6 +6,7 @@
 //                      timed case per shape
 //   modules/ID.cubin   check/*.bin (inputs, float64 references)   runner/ (runner source)
 //   run.sh             builds the runner with nvcc, runs every plan, writes results.json
+import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { byteSize, type Kernel, type DType } from "../ir/ir.ts";
@@ -35,6 +36,8 @@ export type CandidateMeta = Omit<Candidate, "cubin" | "low"> & { plan?: string; 
 export interface PlanMeta {
   schema: typeof PLAN_SCHEMA;
   version: typeof PLAN_VERSION;
+  /** Random; run.sh writes it into results.json so results meet their own plan only. */
+  planId: string;
   file: string;
   kernel: string;
   arch: string;
@@ -206,10 +209,11 @@ export function writeTunePlan(dir: string, input: PlanInput): PlanMeta {
   }
   writeFileSync(join(dir, "candidates.txt"), lines.join("\n") + (lines.length ? "\n" : ""));
   for (const f of readdirSync(RUNNER_SOURCE_DIR).filter((f) => /\.(cpp|h)$/.test(f))) copyFileSync(join(RUNNER_SOURCE_DIR, f), join(dir, "runner", f));
-  writeFileSync(join(dir, "run.sh"), runScript({ gpus: Math.max(1, input.gpus), budgetS: input.budgetS, timeoutS: input.timeoutS, kernel: k.name }), { mode: 0o755 });
+  const planId = randomBytes(6).toString("hex");
+  writeFileSync(join(dir, "run.sh"), runScript({ planId, gpus: Math.max(1, input.gpus), budgetS: input.budgetS, timeoutS: input.timeoutS, kernel: k.name }), { mode: 0o755 });
 
   const meta: PlanMeta = {
-    schema: PLAN_SCHEMA, version: PLAN_VERSION, file: input.file, kernel: k.name, ...input.identity,
+    schema: PLAN_SCHEMA, version: PLAN_VERSION, planId, file: input.file, kernel: k.name, ...input.identity,
     shapes, checkDims: input.checkDims, timing: input.timing, gpus: Math.max(1, input.gpus), budgetS: input.budgetS,
     timeoutS: input.timeoutS, limits: input.limits, candidates: metas, created: new Date().toISOString(),
   };

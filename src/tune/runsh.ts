@@ -4,14 +4,14 @@
 // when the plan was built. Each candidate's outcome goes to runs/ID.run.json; at the end
 // they are joined into results.json for `tilemoe tune --ingest`.
 
-export interface RunScriptOptions { gpus: number; budgetS: number; timeoutS: number; kernel: string }
+export interface RunScriptOptions { planId: string; gpus: number; budgetS: number; timeoutS: number; kernel: string }
 
 export function runScript(o: RunScriptOptions): string {
   return `#!/usr/bin/env bash
 # tilemoe tune plan for kernel ${o.kernel}. Run on the GPU machine:   bash run.sh
 # Needs nvcc (to build the runner from runner/) and a CUDA driver; nothing else.
 # Environment: TUNE_BUDGET=seconds (0: no limit; default ${o.budgetS}) stops starting candidates
-# after that long; TUNE_TIMEOUT=seconds per candidate (default ${o.timeoutS});
+# after that long (each GPU still runs its first); TUNE_TIMEOUT=seconds per candidate (default ${o.timeoutS});
 # TILEMOE_RUNNER=/path/to/runner uses a runner built elsewhere.
 # Writes results.json here; bring it back and run:  tilemoe tune --ingest <this folder>/results.json
 set -uo pipefail
@@ -59,15 +59,17 @@ progress() {
 }
 
 work() {
-  local gpu=$1 id g t0 rc what
+  local gpu=$1 id g t0 rc what ran=0
   while read -r id g; do
     [[ -n $id && $g == "$gpu" ]] || continue
-    if (( budget > 0 && $(date +%s) - start >= budget )); then
+    # Each GPU runs at least its first candidate (the default config comes first): a baseline.
+    if (( budget > 0 && ran > 0 && $(date +%s) - start >= budget )); then
       printf '{"candidate": "%s", "gpu": %s, "skipped": "budget of %ss spent"}\\n' "$id" "$gpu" "$budget" > "runs/$id.run.json"
       progress "$id" "skipped (budget)"
       continue
     fi
     t0=$(date +%s)
+    ran=$(( ran + 1 ))
     rm -f "runs/$id.results.json"
     timeout -k 5 "$limit" "$runner" "plans/$id.json" --out "runs/$id.results.json" > "runs/$id.log" 2>&1
     rc=$?
@@ -86,7 +88,7 @@ wait
 (( tty )) && echo
 
 {
-  printf '{"schema": "tilemoe.tune-results", "version": 1, "runs": [\\n'
+  printf '{"schema": "tilemoe.tune-results", "version": 1, "plan": "${o.planId}", "runs": [\\n'
   first=1
   while read -r id g; do
     [[ -n $id && -f runs/$id.run.json ]] || continue
@@ -96,6 +98,8 @@ wait
   done < candidates.txt
   printf ']}\\n'
 } > results.json.tmp && mv results.json.tmp results.json
+# Under the lab's device tool, $OUT is the folder that comes back: leave the results there.
+if [[ -n \${OUT:-} ]]; then mkdir -p "$OUT/tune-${o.kernel}" && cp results.json "$OUT/tune-${o.kernel}/"; fi
 echo "run.sh: $(ls runs | grep -c '\\.run\\.json$') of $total candidates recorded in $here/results.json ($(( $(date +%s) - start ))s)"
 echo "run.sh: bring it back and run: tilemoe tune --ingest <this folder>/results.json"
 `;

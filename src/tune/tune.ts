@@ -92,11 +92,11 @@ export async function preparePlan(dir: string, o: PlanOptions): Promise<PlanMeta
   return meta;
 }
 
-export interface IngestOptions { cachePath: string; reportDir?: string; log: (s: string) => void; warn: Warn }
+export interface IngestOptions { cachePath: string; reportDir?: string; log: (s: string) => void; warn: Warn; planDir?: string }
 
 /** Results -> table, cache entries (one per shape with a winner), report files. */
 export function ingestResults(path: string, o: IngestOptions): TuneOutcome {
-  const { meta, results } = readPlanResults(path);
+  const { meta, results } = readPlanResults(path, o.planDir);
   const outcome = ingest(meta, results);
   o.log(formatOutcome(outcome));
   const entries = cacheEntries(outcome);

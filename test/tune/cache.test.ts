@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CACHE_SCHEMA, entryKey, loadCache, lookup, saveEntries, shapeDistance, writeAtomic, type CacheEntry } from "../../src/tune/cache.ts";
+import { CACHE_SCHEMA, type TuneCache, entryKey, loadCache, lookup, saveEntries, shapeDistance, writeAtomic, type CacheEntry } from "../../src/tune/cache.ts";
 import { nextPow2, shapeBucket } from "../../src/tune/key.ts";
 import { tmp } from "./helpers.ts";
 
@@ -98,7 +98,7 @@ describe("the cache file", () => {
 });
 
 describe("lookup", () => {
-  const cache = { schema: CACHE_SCHEMA, version: 1 as const, entries: {} as Record<string, CacheEntry> };
+  const cache: TuneCache = { schema: CACHE_SCHEMA, version: 1, entries: {} };
   const add = (e: CacheEntry) => { cache.entries[entryKey(e)] = e; return e; };
   const small = add(entry({ shape: { M: 16, N: 14336, K: 4096 }, config: { BM: 64 } }));
   const big = add(entry({ shape: { M: 4096, N: 14336, K: 4096 }, bucket: { M: 4096, N: 14336, K: 4096 }, config: { BM: 128 } }));

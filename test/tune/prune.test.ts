@@ -8,7 +8,7 @@ import { allConfigs, defaultConfig, inSpace, satisfies } from "../../src/tune/sp
 import { FIXTURE, fakeCompile } from "./helpers.ts";
 
 const k = parseKernels(FIXTURE)[0]!;
-const byKey = (cs: { config: Record<string, unknown> }[], TB: number, warps: number, unroll: number) =>
+const byKey = <C extends { config: Record<string, unknown> }>(cs: C[], TB: number, warps: number, unroll: number): C =>
   cs.find((c) => c.config.TB === TB && c.config.warps === warps && c.config.unroll === unroll)!;
 
 describe("candidates", () => {

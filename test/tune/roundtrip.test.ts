@@ -2,7 +2,7 @@
 // candidates wrong, crashing, hanging, losing the context) -> results.json -> ingest ->
 // cache and report. Also the plan's correctness data, checked independently.
 import { execa } from "execa";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { decode } from "../../src/numeric/dtype.ts";
@@ -117,22 +117,30 @@ describe("run.sh with a fake runner, then ingest", () => {
     expect(o.shapes[0]!.winner).toBeDefined();
   }, 60_000);
 
-  it("falls back to runs/ when results.json is cut short, and reports a run with no device", async () => {
-    const d3 = tmp("nodev");
-    const m = await preparePlan(d3, planOptions({ shapes: [{ N: 4096 }] }));
-    await runSh(d3, {});
-    const { writeFileSync } = await import("node:fs");
+  it("falls back to runs/ when results.json is cut short, and reports a run with no device", () => {
+    // The first test's folder, its results.json cut short.
+    const d3 = tmp("cut");
+    cpSync(dir, d3, { recursive: true });
     writeFileSync(join(d3, "results.json"), '{"schema": "tilemoe.tune-results", "runs": [');
-    const { results } = readPlanResults(join(d3, "results.json"));
+    const { meta: m, results } = readPlanResults(join(d3, "results.json"));
     expect(results.runs).toHaveLength(11);
     results.runs[0]!.results = { error: "no CUDA device", cases: [] };
     const o = ingest(m, results);
     expect(o.shapes[0]!.rows.find((x) => x.candidate === results.runs[0]!.candidate)).toMatchObject({ status: "error", reason: "no CUDA device" });
     const csv = toCsv(o).trim().split("\n");
     expect(csv[0]).toBe("shape,candidate,config,status,reason,median_ms,min_ms,tflops,gbps,registers,smem,threads,spills,gpu,default");
-    expect(csv).toHaveLength(1 + m.candidates.length);
+    expect(csv).toHaveLength(1 + 2 * m.candidates.length);
     const svg = toSvg(o);
     expect(svg.startsWith("<svg")).toBe(true);
-    expect((svg.match(/<rect x=/g) ?? []).length).toBe(o.shapes[0]!.rows.filter((x) => x.status === "ok").length);
-  }, 60_000);
+    expect((svg.match(/<rect x=/g) ?? []).length).toBe(o.shapes.flatMap((s) => s.rows).filter((x) => x.status === "ok").length);
+  });
+
+  it("refuses results of another plan", () => {
+    const d4 = tmp("foreign");
+    cpSync(dir, d4, { recursive: true });
+    const r = JSON.parse(readFileSync(join(d4, "results.json"), "utf8"));
+    expect(r.plan).toBe(meta.planId);
+    writeFileSync(join(d4, "results.json"), JSON.stringify({ ...r, plan: "0123456789ab" }));
+    expect(() => readPlanResults(join(d4, "results.json"))).toThrow(/comes from another plan \(0123456789ab\)/);
+  });
 });
