@@ -9,7 +9,6 @@ import {
 } from "./lower-ctx.ts";
 import { lowerCopy, lowerFill, withBarriers } from "./lower-copy.ts";
 import { lowerGemm } from "./lower-gemm.ts";
-import { lowerReduce, lowerScan, lowerTopK } from "./lower-reduce.ts";
 import { lowerPipelined, pipelineCopies, pipelineStages } from "./lower-pipeline.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
 import { lowerMoeOp } from "./lower-moe.ts";
@@ -155,9 +154,6 @@ function lowerList(c: Ctx, body: Stmt[], slotOf?: (buf: string, idx: Expr[]) => 
       case "fill": out.push(...lowerFill(c, s)); break;
       case "gemm": out.push(...lowerGemm(c, s)); break;
       case "reduce": case "topk": case "scan": out.push(...lowerMoeOp(c, s)); break;
-      case "reduce": out.push(...lowerReduce(c, s)); break;
-      case "scan": out.push(...lowerScan(c, s)); break;
-      case "topk": out.push(...lowerTopK(c, s)); break;
       case "for":
         if (s.kind === "parallel") {
           if (slotOf) fail(s.loc, `nested T.parallel loops are not supported`);

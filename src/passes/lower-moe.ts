@@ -1,0 +1,179 @@
+// Lowering of the tile ops that MoE gating and routing need (reduce, topk, scan) and of the
+// atomic update. The tile ops are first rewritten into tile-level code the rest of the
+// lowering already handles: a T.parallel loop over the kept rows, one thread per row, with
+// a serial loop along the reduced axis (which may have a run-time extent). Fragments are
+// staged through shared scratch tiles, since a row's elements live in several threads.
+import { type DType, type Expr, type Region, type Stmt, bin, int, isFloat, v, flt } from "../ir/ir.ts";
+import { evalConst, fold } from "../ir/expr.ts";
+import { type Ctx, fail, info } from "./lower-ctx.ts";
+
+type MoeOp = Extract<Stmt, { k: "reduce" | "topk" | "scan" }>;
+
+/** Register type a row is combined in: f32 for narrow floats, i32 for narrow ints. */
+function accType(t: DType): DType {
+  if (t === "f64" || t === "i64" || t === "u32") return t;
+  return isFloat(t) ? "f32" : "i32";
+}
+
+const constOf = (e: Expr, what: string, s: Stmt): number => {
+  const n = evalConst(e);
+  if (n === undefined) fail(s.loc, `${what} must be a compile-time constant (only the reduced axis may be a run-time value)`);
+  return n;
+};
+
+const whole = (name: string, ext: number[]): Region => ({ buf: name, offsets: ext.map(() => int(0)), extents: ext.map((n) => int(n)) });
+
+/** A shared scratch tile of the given shape, registered with the lowering. */
+function scratch(c: Ctx, hint: string, dtype: DType, shape: number[], out: Stmt[]): string {
+  const name = c.fresh(hint);
+  const buf = { name, scope: "shared" as const, dtype, shape: shape.map((n) => int(n)) };
+  c.bufs.set(name, { buf, shape, size: shape.reduce((a, b) => a * b, 1), stages: 1 });
+  out.push({ k: "alloc", buf });
+  return name;
+}
+
+/** A region to read in scalar code: fragments are copied to a shared scratch tile first. */
+function readable(c: Ctx, r: Region, s: Stmt, pre: Stmt[]): Region {
+  const b = info(c, r.buf);
+  if (b.buf.scope === "shared") return r;
+  if (b.buf.scope !== "fragment") fail(s.loc, `${s.k} reads '${r.buf}', a ${b.buf.scope} buffer; use a shared or fragment tile`);
+  const ext = r.extents.map((e) => constOf(e, `the extents of fragment '${r.buf}' in ${s.k}`, s));
+  const name = scratch(c, `${r.buf}_s`, b.buf.dtype, ext, pre);
+  pre.push({ k: "copy", src: r, dst: whole(name, ext) });
+  return whole(name, ext);
+}
+
+/** A region to write in scalar code; for fragments, a scratch tile and the copy back. */
+function writable(c: Ctx, r: Region, ext: number[] | undefined, s: Stmt, pre: Stmt[], post: Stmt[], keep = false): Region {
+  const b = info(c, r.buf);
+  if (b.buf.scope === "shared") return r;
+  if (b.buf.scope !== "fragment") fail(s.loc, `${s.k} writes '${r.buf}', a ${b.buf.scope} buffer; use a shared or fragment tile`);
+  if (!ext) return fail(s.loc, `${s.k} into fragment '${r.buf}' needs compile-time extents; write into a shared tile instead`);
+  const name = scratch(c, `${r.buf}_s`, b.buf.dtype, ext, pre);
+  if (keep) pre.push({ k: "copy", src: r, dst: whole(name, ext) });
+  post.push({ k: "copy", src: whole(name, ext), dst: { ...r, extents: ext.map((n) => int(n)) } });
+  return whole(name, ext);
+}
+
+const plus = (a: Expr, b: Expr) => fold(bin("+", a, b));
+const ld = (r: Region, idx: Expr[]): Expr => ({ k: "load", buf: r.buf, idx });
+
+/** A parallel loop over the constant extents `rows` (unit dims dropped) and the index of
+ *  each dim of that shape in terms of the loop variables. */
+function rowLoop(c: Ctx, rows: number[], body: (coord: Expr[]) => Stmt[]): Stmt {
+  const nonUnit = rows.filter((n) => n !== 1);
+  const vars = (nonUnit.length ? nonUnit : [1]).map(() => c.fresh("row"));
+  let j = 0;
+  const coord = rows.map((n) => (n === 1 ? int(0) : v(vars[j++]!)));
+  return { k: "for", vars, starts: vars.map(() => int(0)), extents: (nonUnit.length ? nonUnit : [1]).map((n) => int(n)), kind: "parallel", body: body(coord) };
+}
+
+function combine(op: string, a: Expr, b: Expr): Expr {
+  return op === "sum" ? bin("+", a, b) : bin(op === "max" ? "max" : "min", a, b);
+}
+
+function identity(op: string, t: DType): Expr {
+  if (op === "sum") return isFloat(t) ? flt(0) : int(0);
+  if (isFloat(t)) return flt(op === "max" ? -Infinity : Infinity);
+  return int(op === "max" ? -2147483648 : 2147483647);
+}
+
+function lowerReduce(c: Ctx, s: Extract<Stmt, { k: "reduce" }>): Stmt[] {
+  const pre: Stmt[] = [], post: Stmt[] = [];
+  const src = readable(c, s.src, s, pre);
+  const kept = src.extents.map((e, d) => (d === s.axis ? 1 : constOf(e, `extent ${d} of the reduced tile`, s)));
+  const keptShape = kept.filter((_, d) => d !== s.axis);
+  const dExt = s.dst.extents.map((e) => evalConst(e));
+  const sq = (xs: number[]) => xs.filter((n) => n !== 1).join(",");
+  if (dExt.every((x) => x !== undefined) && sq(dExt as number[]) !== sq(keptShape))
+    fail(s.loc, `reduce of a [${src.extents.map((e) => evalConst(e) ?? "?").join(", ")}] tile along axis ${s.axis} into a [${dExt.join(", ")}] tile: the kept extents differ`);
+  const dst = writable(c, s.dst, dExt.every((x) => x !== undefined) ? dExt as number[] : undefined, s, pre, post, s.accumulate);
+  const t = accType(info(c, src.buf).buf.dtype);
+  const loop = rowLoop(c, keptShape, (coord) => {
+    let j = 0;
+    const srcRow = src.offsets.map((o, d) => (d === s.axis ? o : plus(o, coord[j++]!)));
+    // dst's non-unit dims take the kept coordinates in order.
+    const nonUnit = coord.filter((_, i) => keptShape[i] !== 1);
+    let q = 0;
+    const dIdx = dst.offsets.map((o, d) => (evalConst(dst.extents[d]!) === 1 ? o : plus(o, nonUnit[q++] ?? int(0))));
+    const acc = c.fresh("acc"), jj = c.fresh("j");
+    const at = srcRow.map((o, d) => (d === s.axis ? plus(o, v(jj)) : o));
+    return [
+      { k: "let", name: acc, dtype: t, mutable: true, value: s.accumulate ? ld(dst, dIdx) : identity(s.op, t) },
+      { k: "for", vars: [jj], starts: [int(0)], extents: [src.extents[s.axis]!], kind: "serial",
+        body: [{ k: "assign", name: acc, value: combine(s.op, v(acc), ld(src, at)) }] },
+      { k: "store", buf: dst.buf, idx: dIdx, value: v(acc) },
+    ];
+  });
+  return [...pre, loop, ...post];
+}
+
+/** j-th pick = the best element strictly after the previous pick in the order (value desc,
+ *  index asc): no per-row scratch, O(count * N) per row. */
+function lowerTopk(c: Ctx, s: Extract<Stmt, { k: "topk" }>): Stmt[] {
+  const pre: Stmt[] = [], post: Stmt[] = [];
+  const src = readable(c, s.src, s, pre);
+  const R = constOf(src.extents[0]!, "the row count of topk", s);
+  const N = src.extents[1]!;
+  const cnt = evalConst(s.count);
+  const values = writable(c, s.values, cnt === undefined ? undefined : [R, cnt], s, pre, post);
+  const indices = writable(c, s.indices, cnt === undefined ? undefined : [R, cnt], s, pre, post);
+  const t = accType(info(c, src.buf).buf.dtype);
+  const hi = isFloat(t) ? flt(Infinity) : int(2147483647);
+  const loop = rowLoop(c, [R], ([r]) => {
+    const pv = c.fresh("pv"), pi = c.fresh("pi"), bv = c.fresh("bv"), bi = c.fresh("bi"), x = c.fresh("x");
+    const j = c.fresh("j"), n = c.fresh("n");
+    const after = bin("||", bin("<", v(x), v(pv)), bin("&&", bin("==", v(x), v(pv)), bin(">", v(n), v(pi))));
+    const better = bin("||", bin("<", v(bi), int(0)), bin(">", v(x), v(bv)));
+    return [
+      { k: "let", name: pv, dtype: t, mutable: true, value: hi },
+      { k: "let", name: pi, dtype: "i32", mutable: true, value: int(-1) },
+      { k: "for", vars: [j], starts: [int(0)], extents: [s.count], kind: "serial", body: [
+        { k: "let", name: bv, dtype: t, mutable: true, value: isFloat(t) ? flt(-Infinity) : int(-2147483648) },
+        { k: "let", name: bi, dtype: "i32", mutable: true, value: int(-1) },
+        { k: "for", vars: [n], starts: [int(0)], extents: [N], kind: "serial", body: [
+          { k: "let", name: x, dtype: t, mutable: false, value: ld(src, [plus(src.offsets[0]!, r!), plus(src.offsets[1]!, v(n))]) },
+          { k: "if", cond: bin("&&", after, better), then: [
+            { k: "assign", name: bv, value: v(x) }, { k: "assign", name: bi, value: v(n) }], else: [] },
+        ] },
+        { k: "store", buf: values.buf, idx: [plus(values.offsets[0]!, r!), plus(values.offsets[1]!, v(j))], value: v(bv) },
+        { k: "store", buf: indices.buf, idx: [plus(indices.offsets[0]!, r!), plus(indices.offsets[1]!, v(j))], value: v(bi) },
+        { k: "assign", name: pv, value: v(bv) },
+        // Once a row is exhausted, nothing comes after the last pick.
+        { k: "assign", name: pi, value: { k: "select", cond: bin("<", v(bi), int(0)), a: N, b: v(bi) } },
+      ] },
+    ];
+  });
+  return [...pre, loop, ...post];
+}
+
+function lowerScan(c: Ctx, s: Extract<Stmt, { k: "scan" }>): Stmt[] {
+  const pre: Stmt[] = [], post: Stmt[] = [];
+  const src = readable(c, s.src, s, pre);
+  const rank = src.extents.length;
+  if (s.dst.extents.length !== rank) fail(s.loc, `scan from a rank-${rank} tile into a rank-${s.dst.extents.length} tile`);
+  const rows = src.extents.slice(0, -1).map((e) => constOf(e, "the row extents of scan", s));
+  const dExt = s.dst.extents.map((e) => evalConst(e));
+  const dst = writable(c, s.dst, dExt.every((x) => x !== undefined) ? dExt as number[] : undefined, s, pre, post);
+  const t = accType(info(c, dst.buf).buf.dtype);
+  const loop = rowLoop(c, rows.length ? rows : [1], (coord) => {
+    const acc = c.fresh("acc"), j = c.fresh("j"), x = c.fresh("x");
+    const at = (r: Region) => r.offsets.map((o, d) => (d === rank - 1 ? plus(o, v(j)) : plus(o, coord[d]!)));
+    const bump: Stmt = { k: "assign", name: acc, value: bin("+", v(acc), v(x)) };
+    const store: Stmt = { k: "store", buf: dst.buf, idx: at(dst), value: v(acc) };
+    return [
+      { k: "let", name: acc, dtype: t, mutable: true, value: isFloat(t) ? flt(0) : int(0) },
+      { k: "for", vars: [j], starts: [int(0)], extents: [src.extents[rank - 1]!], kind: "serial", body: [
+        { k: "let", name: x, dtype: t, mutable: false, value: ld(src, at(src)) },
+        ...(s.exclusive ? [store, bump] : [bump, store]),
+      ] },
+    ];
+  });
+  return [...pre, loop, ...post];
+}
+
+/** reduce / topk / scan -> thread-level statements (through the ordinary lowering). */
+export function lowerMoeOp(c: Ctx, s: MoeOp): Stmt[] {
+  const tile = s.k === "reduce" ? lowerReduce(c, s) : s.k === "topk" ? lowerTopk(c, s) : lowerScan(c, s);
+  return c.lowerBody(c, tile);
+}
