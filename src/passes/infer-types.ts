@@ -151,14 +151,6 @@ export function inferTypes(k: Kernel): Kernel {
           c.err(loc, `gemm shapes do not agree: a is ${m}x${ka}, b is ${kb}x${n}, c is ${cc[0]}x${cc[1]}`);
         return undefined;
       }
-      case "atomic": {
-        const b = c.bufs.get(s.buf);
-        if (!b) { c.err(loc, `atomic on unknown buffer '${s.buf}'`); return undefined; }
-        s.idx.forEach((i) => c.expr(i, loc));
-        written.add(s.buf);
-        return { ...s, value: castTo(b.dtype, s.value, c.expr(s.value, loc), env) };
-      }
-      case "topk": c.expr(s.count, loc); return undefined;
       // Row-wise ops: the reduced/scanned extent may be a run-time value, so only the
       // written buffers are recorded here; lowering checks the rest.
       case "reduce": case "scan": written.add(s.dst.buf); return undefined;

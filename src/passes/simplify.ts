@@ -63,7 +63,6 @@ function effects(stmts: Stmt[], shared: Set<string>, into: Effects): Effects {
       // Async-proxy reads of shared memory and the fences that order them: not analysed.
       case "wgmma": case "wgmma_fence": case "wgmma_commit": case "wgmma_wait": case "fence_async": into.opaque = true; break;
       case "store": wr(s.buf); break;
-      case "atomic": wr(s.buf); rd(s.buf); break;
       case "vcopy": wr(s.dst.buf); rd(s.src.buf); break;
       case "ldmatrix": rd(s.addr.buf); break;
       case "atomic": rd(s.buf); wr(s.buf); break;
