@@ -72,7 +72,7 @@ export function maxRelErr(outs: string[], want: Record<string, TensorValue>, got
     const w = want[n]!.data, g = got[n]!.data;
     const scale = ULP[want[n]!.dtype] ? 1e-5 / ULP[want[n]!.dtype]! : 1;
     for (let i = 0; i < w.length; i++) {
-      const e = scale * Math.abs(w[i]! - g[i]!) / (1 + Math.abs(w[i]!));
+      const e = w[i] === g[i] || (Number.isNaN(w[i]) && Number.isNaN(g[i])) ? 0 : scale * Math.abs(w[i]! - g[i]!) / (1 + Math.abs(w[i]!));
       if (!(e <= m)) m = Number.isNaN(e) ? Infinity : e;
     }
   }
