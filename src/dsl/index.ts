@@ -150,6 +150,25 @@ export namespace T {
    *  with at[1] + c >= K are 0. See docs/QUANT.md. */
   export function dequant(src: Region, dst: Region, opts: DequantOptions): void { void src; void dst; void opts; notRun(); }
   export function clear(dst: Region): void { void dst; notRun(); }
+
+  // MoE vocabulary (gating, routing). src/dst are shared or fragment tiles (or tile views).
+  /** dst = op over `axis` of src (default: the last axis); with accumulate, dst = op(dst, that).
+   *  The reduced extent may be a run-time value; the others are compile-time. */
+  export function reduce(src: Region, dst: Region, opts: { op: "sum" | "max" | "min"; axis?: number; accumulate?: boolean }): void {
+    void src; void dst; void opts; notRun();
+  }
+  /** For each row of a [R, N] tile: the `k` largest elements in order, values and indices.
+   *  Ties: the lower index comes first. NaNs are never picked; picks past the row's end give
+   *  -Infinity and index -1. */
+  export function topk(src: Region, values: Region, indices: Region, k: number): void {
+    void src; void values; void indices; void k; notRun();
+  }
+  /** Prefix sums along the last axis (in place allowed); exclusive: dst[0] = 0. */
+  export function cumsum(src: Region, dst: Region, opts?: { exclusive?: boolean }): void { void src; void dst; void opts; notRun(); }
+  /** Atomically element += value on a global tensor or shared tile; returns the old value. */
+  export function atomicAdd(element: number, value: number): number { void element; void value; return notRun(); }
+  export function atomicMax(element: number, value: number): number { void element; void value; return notRun(); }
+  export function atomicMin(element: number, value: number): number { void element; void value; return notRun(); }
   export function fill(dst: Region, value: number): void { void dst; void value; notRun(); }
 
   export function serial(n: number): Iterable<number>;

@@ -227,7 +227,7 @@ const T_MATH: Record<string, [MathFn, number]> = {
 /** T.* names that are statements, for a better message when used as values. */
 export const T_STATEMENTS = new Set([
   "copy", "gemm", "clear", "fill", "launch", "shared", "fragment", "local",
-  "serial", "unroll", "pipelined", "parallel", "kernel",
+  "serial", "unroll", "pipelined", "parallel", "kernel", "reduce", "topk", "cumsum",
 ]);
 
 function arity(node: import("ts-morph").CallExpression, name: string, n: number, ctx: Ctx): Node[] {

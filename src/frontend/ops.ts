@@ -6,6 +6,7 @@ import type { Ctx } from "./ctx.ts";
 import { quote } from "./diag.ts";
 import { bufferOf, cls, coerce, dtypeLiteral, intExpr, translateExpr, unwrapParens } from "./expr.ts";
 import { describe } from "./scope.ts";
+import { MOE_OPS, moeOp } from "./moe.ts";
 import { dequantOp } from "./dequant.ts";
 
 /** `X.tile([..], [..])`, a tile-view name, or a whole buffer/tensor -> a Region. */
@@ -61,6 +62,7 @@ export function tileOp(node: CallExpression, fn: string, ctx: Ctx): Stmt | undef
     if (args.length < lo || args.length > hi)
       ctx.fail(node, `${name} takes ${lo === hi ? lo : `${lo} or ${hi}`} arguments, got ${args.length}`);
   };
+  if (MOE_OPS.has(fn)) return moeOp(node, fn, ctx);
   switch (fn) {
     case "copy": {
       need(2);

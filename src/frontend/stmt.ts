@@ -10,6 +10,7 @@ import {
   type Typed, accessChain, bufferOf, cls, coerce, condition, indexList, intExpr, translateExpr, unwrapParens,
 } from "./expr.ts";
 import { allocation, region, tileOp } from "./ops.ts";
+import { atomicBinding } from "./moe.ts";
 import { type Sym, describe } from "./scope.ts";
 
 /** Constructs outside the subset, with the name users know them by. */
@@ -103,6 +104,13 @@ function variableStatement(node: VariableStatement, ctx: Ctx, out: Stmt[]): void
       if (kind !== VariableDeclarationKind.Const) ctx.fail(node, `tile view '${name}' must be declared with const`);
       const r = region(inner, ctx);
       define(name, { kind: "tile", region: r.region, dtype: r.dtype }, nameNode, ctx);
+      continue;
+    }
+    const atom = atomicBinding(name, init, ctx);
+    if (atom) {
+      if (kind !== VariableDeclarationKind.Const) ctx.fail(node, `the old value of an atomic is a const: const ${name} = ...`);
+      define(name, { kind: "var", name, dtype: atom.dtype, mutable: false, what: "const" }, nameNode, ctx);
+      out.push(atom.s);
       continue;
     }
     const value = translateExpr(init, ctx);

@@ -8,6 +8,7 @@ import { cpAsyncLines, cpCommitLines, cpWaitLines, isTrue, ldmatrixLines, mmaLin
 import { dequantLines } from "./dequant.ts";
 import { cName } from "./names.ts";
 import { storageType } from "./types.ts";
+import { atomicExpr } from "./atomic.ts";
 
 interface Frame { vars: Map<string, VarInfo>; bufs: Map<string, BufInfo> }
 
@@ -91,6 +92,15 @@ export class BodyEmitter {
           this.nested(s.else);
         }
         this.line("}");
+        return;
+      }
+      case "atomic": {
+        const b = this.ex.buf(s.buf);
+        const call = atomicExpr(s.op, b.dtype, this.addr(s), this.ex.emitStorage(s.value, b.dtype));
+        if (s.result === undefined) return this.line(`${call};`);
+        const c = cName(s.result);
+        this.line(`const ${storageType(b.dtype)} ${c} = ${call};`);
+        this.defineVar(s.result, { c, dtype: b.dtype });
         return;
       }
       case "barrier": return this.line("__syncthreads();");
