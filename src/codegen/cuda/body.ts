@@ -7,6 +7,7 @@ import { elementCount } from "./smem.ts";
 import { cpAsyncLines, cpCommitLines, cpWaitLines, isTrue, ldmatrixLines, mmaLines, vcopyLines } from "./intrinsics.ts";
 import { dequantLines } from "./dequant.ts";
 import { cName } from "./names.ts";
+import { fenceAsyncLines, wgmmaCommitLines, wgmmaFenceLines, wgmmaLines, wgmmaWaitLines } from "./wgmma.ts";
 import { storageType } from "./types.ts";
 import { atomicExpr } from "./atomic.ts";
 
@@ -18,6 +19,8 @@ export class BodyEmitter {
   private readonly ctx: ExprCtx;
   private readonly lines: string[] = [];
   private depth = 1;
+  /** Local buffers that wgmma accumulates into (set by emit.ts): pinned after each wgmma.wait. */
+  wgmmaAccs = new Set<string>();
 
   constructor(private readonly env: Env) {
     this.ctx = {
@@ -104,6 +107,21 @@ export class BodyEmitter {
         return;
       }
       case "barrier": return this.line("__syncthreads();");
+      case "wgmma":
+        for (const l of wgmmaLines(s, this.addr(s.d), this.addr(s.a.ref), this.addr(s.b.ref))) this.line(l);
+        return;
+      case "wgmma_fence": for (const l of wgmmaFenceLines()) this.line(l); return;
+      case "wgmma_commit": for (const l of wgmmaCommitLines()) this.line(l); return;
+      case "fence_async": for (const l of fenceAsyncLines()) this.line(l); return;
+      case "wgmma_wait": {
+        const accs = [...this.wgmmaAccs].flatMap((n) => {
+          const b = this.ctx.lookupBuf(n);
+          const count = b && b.shape.length === 1 ? evalInt(b.shape[0]!, this.env) : undefined;
+          return b && count !== undefined ? [{ c: b.c, count }] : [];
+        });
+        for (const l of wgmmaWaitLines(s.n, accs)) this.line(l);
+        return;
+      }
       case "vcopy": {
         const b = this.ex.buf(s.dst.buf);
         const bytes = s.lanes * byteSize(b.dtype);

@@ -5,7 +5,8 @@ import { BodyEmitter } from "./body.ts";
 import { type Env, evalInt } from "./fold.ts";
 import { emitHost } from "./host.ts";
 import { cName } from "./names.ts";
-import { carveSmem } from "./smem.ts";
+import { WGMMA_SMEM_ALIGN, carveSmem } from "./smem.ts";
+import { wgmmaAccumulators, wgmmaOperandBuffers } from "./wgmma.ts";
 import { storageType } from "./types.ts";
 
 export interface CudaOutput {
@@ -73,7 +74,9 @@ export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
     b.defineVar(d, { c: cName(d), dtype: "i32" });
   }
 
-  if (slots.length > 0) b.line("extern __shared__ __align__(128) unsigned char smem[];");
+  b.wgmmaAccs = wgmmaAccumulators(L.body);
+  const smemAlign = wgmmaOperandBuffers(L.body).size > 0 ? WGMMA_SMEM_ALIGN : 128;
+  if (slots.length > 0) b.line(`extern __shared__ __align__(${smemAlign}) unsigned char smem[];`);
   for (const s of slots)
     b.line(`${storageType(s.buf.dtype)}* const ${cName(s.buf.name)} = reinterpret_cast<${storageType(s.buf.dtype)}*>(smem + ${s.offset});`);
   const axes = ["x", "y", "z"];

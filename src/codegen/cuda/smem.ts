@@ -3,10 +3,13 @@
 // a tile's rows start at the same bank phase, which a 128-byte base guarantees.
 import { type Buffer, type Stmt, byteSize } from "../../ir/ir.ts";
 import { type Env, constInt } from "./fold.ts";
+import { wgmmaOperandBuffers } from "./wgmma.ts";
 
 export interface SmemSlot { buf: Buffer; offset: number; bytes: number }
 
 export const SMEM_ALIGN = 128;
+/** wgmma operand tiles: the 128-byte swizzle repeats every 1024 bytes of absolute address. */
+export const WGMMA_SMEM_ALIGN = 1024;
 
 export function sharedAllocs(body: Stmt[]): Buffer[] {
   const out: Buffer[] = [];
@@ -28,10 +31,12 @@ export function elementCount(b: Buffer, env: Env): number {
 export function carveSmem(body: Stmt[], env: Env): { slots: SmemSlot[]; total: number } {
   const slots: SmemSlot[] = [];
   const seen = new Set<string>();
+  const wgmmaOps = wgmmaOperandBuffers(body);
   let offset = 0;
   for (const buf of sharedAllocs(body)) {
     if (seen.has(buf.name)) throw new Error(`shared buffer ${buf.name} is allocated twice`);
     seen.add(buf.name);
+    if (wgmmaOps.has(buf.name)) offset = Math.ceil(offset / WGMMA_SMEM_ALIGN) * WGMMA_SMEM_ALIGN;
     const bytes = elementCount(buf, env) * byteSize(buf.dtype);
     slots.push({ buf, offset, bytes });
     offset += Math.ceil(bytes / SMEM_ALIGN) * SMEM_ALIGN;
