@@ -98,7 +98,7 @@ export async function buildFile(file: string, opts: BuildOptions): Promise<Build
 }
 
 async function buildKernel(file: string, k: Kernel, opts: BuildOptions): Promise<BuildRow> {
-  const target: Target = opts.backend === "wgsl" ? { arch: "wgsl", mma: false, cpAsync: false } : { arch: opts.arch, mma: true, cpAsync: true };
+  const target: Target = opts.backend === "wgsl" ? { arch: "wgsl", mma: false, cpAsync: false } : { arch: opts.arch, mma: true, cpAsync: true, wgmma: opts.arch === "sm_90a" };
   const stages: string[] = [];
   let config = opts.config;
   if (opts.tuned && opts.backend === "cuda" && !Object.keys(config).length) {
