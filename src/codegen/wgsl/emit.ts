@@ -259,6 +259,8 @@ function emitStmt(s: Stmt, cx: Ctx): void {
       return emitVcopy(s.dst, s.src, lanes, s.pred, cx);
     }
     case "cp_commit": case "cp_wait": return; // copies above were synchronous
+    case "dequant":
+      return err(`WGSL codegen: the dequant statement (${s.format}) has no WGSL expansion yet; build quantized kernels for CUDA`);
     case "ldmatrix": case "mma":
       return err(`WGSL codegen: '${s.k}' is a CUDA tensor-core instruction; lower for wgsl with mma off`);
     case "copy": case "fill": case "gemm":
