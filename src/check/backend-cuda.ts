@@ -29,11 +29,13 @@ export async function cudaBackend(lowerFor: (k: Kernel, c: Config) => Kernel, ar
     const key = `${k.name}|${configKey(c)}`;
     let m = modules.get(key);
     if (!m) {
+      // Named now, not after the await: by then other compiles have grown the map, and two
+      // configs writing one file would launch each other's code.
+      const file = join(root, `m${modules.size}.cubin`);
       m = (async () => {
         const low = lowerFor(k, c);
         const out = emitCuda(low);
         const res = await compileCuda(out.cu, { arch, outputs: ["cubin"] });
-        const file = join(root, `m${modules.size}.cubin`);
         writeFileSync(file, res.cubin!);
         return { file, symbol: out.kernelSymbol, low };
       })();
