@@ -24,9 +24,9 @@ export const moe_align = T.kernel(
       const off = T.shared([EMAX], "i32");
       const cur = T.shared([EMAX], "i32");
       const chunk = T.shared([CH], "i32");
-      for (const e of T.parallel(EMAX)) {
-        cnt[e] = 0;
-        cur[e] = 0;
+      for (const z of T.parallel(EMAX)) {
+        cnt[z] = 0;
+        cur[z] = 0;
       }
       for (const p of T.parallel(P)) {
         const e = ids[p];
@@ -34,13 +34,13 @@ export const moe_align = T.kernel(
           T.atomicAdd(cnt[e], 1);
         }
       }
-      for (const e of T.parallel(EMAX)) {
-        pad[e] = T.cdiv(cnt[e], BS) * BS;
+      for (const q of T.parallel(EMAX)) {
+        pad[q] = T.cdiv(cnt[q], BS) * BS;
       }
       T.cumsum(pad, off, { exclusive: true });
-      for (const e of T.parallel(E)) {
-        if (e < EMAX) {
-          counts[e] = cnt[e];
+      for (const u of T.parallel(E)) {
+        if (u < EMAX) {
+          counts[u] = cnt[u];
         }
       }
       for (const i of T.parallel(1)) {
@@ -77,18 +77,18 @@ export const moe_align = T.kernel(
           }
           chunk[i] = e;
         }
-        for (const e of T.parallel(EMAX)) {
-          let n = cur[e];
+        for (const x of T.parallel(EMAX)) {
+          let n = cur[x];
           for (const i of T.serial(CH)) {
-            if (chunk[i] === e && e < E) {
-              const pos = off[e] + n;
-              if (pos < NB * BS) {
-                sorted[Math.floor(pos / BS)][pos % BS] = c * CH + i;
+            if (chunk[i] === x && x < E) {
+              const at = off[x] + n;
+              if (at < NB * BS) {
+                sorted[Math.floor(at / BS)][at % BS] = c * CH + i;
               }
               n += 1;
             }
           }
-          cur[e] = n;
+          cur[x] = n;
         }
       }
     });
@@ -110,9 +110,9 @@ export const moe_align_ep = T.kernel(
       const off = T.shared([EMAX], "i32");
       const cur = T.shared([EMAX], "i32");
       const chunk = T.shared([CH], "i32");
-      for (const e of T.parallel(EMAX)) {
-        cnt[e] = 0;
-        cur[e] = 0;
+      for (const z of T.parallel(EMAX)) {
+        cnt[z] = 0;
+        cur[z] = 0;
       }
       for (const p of T.parallel(P)) {
         const g = ids[p];
@@ -123,13 +123,13 @@ export const moe_align_ep = T.kernel(
           }
         }
       }
-      for (const e of T.parallel(EMAX)) {
-        pad[e] = T.cdiv(cnt[e], BS) * BS;
+      for (const q of T.parallel(EMAX)) {
+        pad[q] = T.cdiv(cnt[q], BS) * BS;
       }
       T.cumsum(pad, off, { exclusive: true });
-      for (const e of T.parallel(L)) {
-        if (e < EMAX) {
-          counts[e] = cnt[e];
+      for (const u of T.parallel(L)) {
+        if (u < EMAX) {
+          counts[u] = cnt[u];
         }
       }
       for (const i of T.parallel(1)) {
@@ -158,27 +158,27 @@ export const moe_align_ep = T.kernel(
       }
       for (const c of T.serial(T.cdiv(P, CH))) {
         for (const i of T.parallel(CH)) {
-          let e = -1;
+          let id = -1;
           if (c * CH + i < P) {
-            const g = ids[c * CH + i];
-            if (g >= 0 && g < E) {
-              e = expert_map[g];
+            const gid = ids[c * CH + i];
+            if (gid >= 0 && gid < E) {
+              id = expert_map[gid];
             }
           }
-          chunk[i] = e;
+          chunk[i] = id;
         }
-        for (const e of T.parallel(EMAX)) {
-          let n = cur[e];
+        for (const x of T.parallel(EMAX)) {
+          let n = cur[x];
           for (const i of T.serial(CH)) {
-            if (chunk[i] === e && e < L) {
-              const pos = off[e] + n;
-              if (pos < NB * BS) {
-                sorted[Math.floor(pos / BS)][pos % BS] = c * CH + i;
+            if (chunk[i] === x && x < L) {
+              const at = off[x] + n;
+              if (at < NB * BS) {
+                sorted[Math.floor(at / BS)][at % BS] = c * CH + i;
               }
               n += 1;
             }
           }
-          cur[e] = n;
+          cur[x] = n;
         }
       }
     });
