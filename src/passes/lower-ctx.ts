@@ -143,7 +143,7 @@ export function unflatten(e: Expr, sq: number[]): Expr[] {
 export function countedLoop(c: Ctx, hint: string, n: Expr, body: (i: Expr) => Stmt[], unrollMax = 32): Stmt[] {
   const nn = evalConst(n);
   if (nn === 0) return [];
-  if (nn === 1) return body(int(0));
+  if (nn === 1) { const b = body(int(0)); if (!declaresNames(b)) return b; }
   const name = c.fresh(hint);
   return [{ k: "for", vars: [name], starts: [int(0)], extents: [n], kind: nn !== undefined && nn <= unrollMax ? "unroll" : "serial", body: body(v(name)) }];
 }
@@ -154,10 +154,16 @@ export function slotLoop(c: Ctx, n: Expr, body: (slot: Expr) => Stmt[]): Stmt[] 
   return countedLoop(c, "s", n, body, Infinity);
 }
 
+/** Does the list bind names at its own level? Such a list cannot be spliced into its
+ *  parent block: a sibling could bind the same names (two loops over the same `i`). */
+export function declaresNames(body: Stmt[]): boolean {
+  return body.some((s) => s.k === "let" || s.k === "alloc" || (s.k === "atomic" && s.result !== undefined));
+}
+
 export function guard(cond: Expr, then: Stmt[], els: Stmt[] = []): Stmt[] {
   const f = fold(cond);
-  if (f.k === "int" && f.v !== 0) return then;
-  if (f.k === "int" && f.v === 0) return els;
+  if (f.k === "int" && f.v !== 0 && !declaresNames(then)) return then;
+  if (f.k === "int" && f.v === 0 && !declaresNames(els)) return els;
   return [{ k: "if", cond: f, then, else: els }];
 }
 

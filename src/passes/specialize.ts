@@ -55,7 +55,11 @@ export function foldStmts(body: Stmt[]): Stmt[] {
     }
     if (s.k !== "if") return undefined;
     const c = litBool(s.cond);
-    return c === undefined ? undefined : c ? s.then : s.else;
+    if (c === undefined) return undefined;
+    const kept = c ? s.then : s.else;
+    // A branch that binds names keeps its block (siblings may bind the same names).
+    return kept.some((x) => x.k === "let" || x.k === "alloc" || (x.k === "atomic" && x.result !== undefined))
+      ? { ...s, cond: boolLit(true), then: kept, else: [] } : kept;
   });
 }
 
