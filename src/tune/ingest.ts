@@ -145,11 +145,11 @@ function rowFor(c: CandidateMeta, s: TuneShape, run: RunRecord | undefined): Row
   if (!checks.length) return fail("error", "no correctness case ran");
   for (const k of checks) {
     if (k.status === "mismatch") return fail("wrong", `${k.name.slice(6)}: ${k.error ?? "mismatch"}`);
-    if (k.status !== "ok") return fail("crash", `correctness case: ${caseError(k)}`);
+    if (k.status !== "ok") return fail(k.context_lost ? "crash" : "error", `correctness case: ${caseError(k)}`);
   }
   const t = res.cases.find((k) => k.name === `time ${s.label}`);
   if (!t) return fail("empty grid", "nothing to launch at this shape");
-  if (t.status !== "ok" || t.median_ms === undefined) return fail("crash", caseError(t));
+  if (t.status !== "ok" || t.median_ms === undefined) return fail(t.context_lost ? "crash" : "error", caseError(t));
   return { ...row, median_ms: t.median_ms, min_ms: t.min_ms, tflops: t.tflops, gbps: t.gbps, registers: t.regs ?? row.registers };
 }
 

@@ -177,17 +177,18 @@ export function writeTunePlan(dir: string, input: PlanInput): PlanMeta {
     const module = `modules/${c.id}.cubin`;
     writeFileSync(join(dir, module), cubin);
     const gpu = slot++ % Math.max(1, input.gpus);
-    const base = { module, kernel: c.symbol!, smem: c.smem ?? 0 };
+    // The runner resolves paths from the plan file's folder (plans/).
+    const base = { module: `../${module}`, kernel: c.symbol!, smem: c.smem ?? 0 };
     const cases: KernelCase[] = [];
     const checkLaunch = launchOf(c, input.checkDims);
     for (const out of k.params.filter((p) => p.kind === "tensor" && p.output)) {
       if (!checkLaunch) break;
       const args: Arg[] = low.params.map((p) => p.kind === "scalar" ? scalarArg(p.dtype, check.scalars[p.name]!)
-        : { tensor: p.name, dtype: p.dtype, shape: check.tensors[p.name]!.shape, init: { file: `check/${p.name}.bin` }, ...(p.output ? { output: true } : {}) });
+        : { tensor: p.name, dtype: p.dtype, shape: check.tensors[p.name]!.shape, init: { file: `../check/${p.name}.bin` }, ...(p.output ? { output: true } : {}) });
       for (const d of low.dims) args.push({ i32: input.checkDims[d]! });
       const tol = tolerance(out.dtype, red, mag);
       cases.push({ name: `check ${out.name}`, ...base, ...checkLaunch, args,
-        compare: { tensor: out.name, file: `check/${out.name}.ref.f64`, dtype: "f64", rtol: tol.rtol, atol: tol.atol } });
+        compare: { tensor: out.name, file: `../check/${out.name}.ref.f64`, dtype: "f64", rtol: tol.rtol, atol: tol.atol } });
     }
     for (const s of shapes) {
       const launch = launchOf(c, s.dims);

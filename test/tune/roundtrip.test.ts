@@ -13,6 +13,7 @@ import { toCsv, toSvg } from "../../src/tune/report.ts";
 import type { PlanMeta } from "../../src/tune/plan.ts";
 import type { Plan, KernelCase } from "../../src/runtime/plan.ts";
 import { FAKE_RUNNER, planOptions, tmp } from "./helpers.ts";
+import { mockLibs, runner } from "../runtime/helpers.ts";
 
 const runSh = (dir: string, fake: object, env: Record<string, string> = {}) =>
   execa("bash", [join(dir, "run.sh")], { env: { TILEMOE_RUNNER: FAKE_RUNNER, FAKE_TUNE: JSON.stringify(fake), ...env }, reject: false, all: true });
@@ -42,7 +43,9 @@ describe("the plan folder", () => {
     expect(plan.cases.map((x) => x.name)).toEqual(["check Y", "time N=1048576", "time N=1000"]);
     expect(check).toMatchObject({ kernel: `scale_${c.id}_kernel`, grid: [Math.ceil(3001 / 256), 1, 1], block: [64, 1, 1], smem: 1024 });
     expect(check!.time).toBeUndefined();
-    expect(check!.compare).toMatchObject({ tensor: "Y", file: "check/Y.ref.f64", dtype: "f64" });
+    expect(check!.compare).toMatchObject({ tensor: "Y", file: "../check/Y.ref.f64", dtype: "f64" });
+    // Paths are relative to the plan file's folder, as the runner reads them.
+    for (const f of [check!.module, (check!.args[0] as { init: { file: string } }).init.file, check!.compare!.file!]) expect(existsSync(join(dir, "plans", f)), f).toBe(true);
     expect(check!.args.at(-1)).toEqual({ i32: 3001 });
     // The reference file is 2x + 1 of the input file, element by element.
     const x = decode("f32", new Uint8Array(readFileSync(join(dir, "check/X.bin"))));
@@ -86,6 +89,7 @@ describe("run.sh with a fake runner, then ingest", () => {
     }
     expect(o.gpu).toBe("Fake GPU");
     expect(o.counts).toMatchObject({ ok: 7, wrong: 1, crash: 2, timeout: 1, pruned: 2, duplicate: 11 });
+    expect(o.counts.error).toBeUndefined();
 
     const cachePath = join(tmp("cache"), "tune.json");
     const logs: string[] = [];
@@ -134,6 +138,18 @@ describe("run.sh with a fake runner, then ingest", () => {
     expect(svg.startsWith("<svg")).toBe(true);
     expect((svg.match(/<rect x=/g) ?? []).length).toBe(o.shapes.flatMap((s) => s.rows).filter((x) => x.status === "ok").length);
   });
+
+  it("writes plans the real runner accepts (driven through a fake libcuda)", async () => {
+    const [bin, libs] = await Promise.all([runner(), mockLibs()]);
+    const id = meta.candidates.find((c) => c.plan)!.id;
+    const out = join(tmp("real"), "r.json");
+    const r = await execa(bin, [join(dir, "plans", `${id}.json`), "--out", out], { env: { LD_LIBRARY_PATH: libs }, reject: false, all: true });
+    expect(r.exitCode, r.all).toBe(1); // not 3: the plan parsed and its module loaded
+    const res = JSON.parse(readFileSync(out, "utf8")) as { cases: { name: string; error?: string }[] };
+    expect(res.cases.map((c) => c.name)).toEqual(["check Y", "time N=1048576", "time N=1000"]);
+    // The fake driver knows only its own kernels: the error comes after the module was read.
+    expect(res.cases[0]!.error).toMatch(/cuModuleGetFunction\(scale_c\d+_kernel\)/);
+  }, 120_000);
 
   it("refuses results of another plan", () => {
     const d4 = tmp("foreign");
