@@ -30,6 +30,9 @@ export interface Ctx {
   hoisted: Stmt[];
   /** Lowers a tile-level statement list (lets the per-op files recurse). */
   lowerBody: (c: Ctx, body: Stmt[]) => Stmt[];
+  /** Set while lowering the body of a pipelined loop that keeps one wgmma group in flight
+   *  (lower-pipeline-wgmma.ts): its gemm neither fences nor waits for its own group. */
+  wgmmaInPipeline?: boolean;
 }
 
 export function fail(loc: Loc | undefined, message: string): never {

@@ -82,6 +82,9 @@ export interface WgmmaGemm {
   a: WgmmaOperandTile; b: WgmmaOperandTile;
   c: { buf: string; rows: number; cols: number; layout: WgmmaAcc };
   atype: "bf16" | "f16"; threads: number; tx: Expr; fresh: (hint: string) => string; loc?: Loc;
+  /** Inside a pipeline that fences its copies and keeps one wgmma group in flight
+   *  (lower-pipeline-wgmma.ts): no fence and barrier here, and wait for all but 1 group. */
+  inPipeline?: boolean;
 }
 
 function add(a: Expr, b: Expr): Expr { return fold(bin("+", a, b)); }
@@ -97,7 +100,7 @@ export function lowerGemmWgmma(g: WgmmaGemm): Stmt[] {
   if (!sa || !sb) throw new Error(`lowerGemmWgmma: operand rows of ${g.a.cols} / ${g.b.cols} elements have no wgmma swizzle`);
   if (!Number.isInteger(mTiles) || mTiles < 1) throw new CompileError([{ loc: g.loc, severity: "error", message: `wgmma: ${groupRows} accumulator rows per warpgroup are not whole m64 tiles` }]);
 
-  const body: Stmt[] = [{ k: "fence_async" }, { k: "barrier" }];
+  const body: Stmt[] = g.inPipeline ? [] : [{ k: "fence_async" }, { k: "barrier" }];
   // Warpgroup position: uniform across the 128 threads that issue each wgmma together.
   const group = fold(bin("/", g.tx, int(128)));
   const gm = wgN === 1 ? group : fold(bin("/", group, int(wgN)));
@@ -123,6 +126,6 @@ export function lowerGemmWgmma(g: WgmmaGemm): Stmt[] {
     a: { ref: { buf: g.a.buf, idx: [add(add(aRow0, mul(t, 64 * g.a.cols)), mul(kk, 16))] }, swizzle: sa.swizzle, lbo: 16, sbo: sa.sbo },
     b: { ref: { buf: g.b.buf, idx: [add(bRow0, mul(kk, 16))] }, swizzle: sb.swizzle, lbo: 16, sbo: sb.sbo },
   }])));
-  body.push({ k: "wgmma_commit" }, { k: "wgmma_wait", n: 0 });
+  body.push({ k: "wgmma_commit" }, { k: "wgmma_wait", n: g.inPipeline ? 1 : 0 });
   return body;
 }

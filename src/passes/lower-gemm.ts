@@ -20,7 +20,7 @@ export function lowerGemm(c: Ctx, g: Gemm): Stmt[] {
   if (layout.kind === "wgmma_acc") {
     const op = (x: typeof a) => ({ buf: x.buf.name, base: stageBase(c, x.buf.name), rows: x.shape[0]!, cols: x.shape[1]! });
     return lowerGemmWgmma({ a: op(a), b: op(b), c: { buf: acc.buf.name, rows: acc.shape[0]!, cols: acc.shape[1]!, layout },
-      atype: a.buf.dtype as "bf16" | "f16", threads: c.threads, tx: c.tx, fresh: c.fresh, loc: g.loc });
+      atype: a.buf.dtype as "bf16" | "f16", threads: c.threads, tx: c.tx, fresh: c.fresh, loc: g.loc, inPipeline: c.wgmmaInPipeline });
   }
   if (layout.kind === "mma_acc") {
     if (!c.target.mma) throw new Error("lowerToThreads: mma_acc layout on a target without mma");

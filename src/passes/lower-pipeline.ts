@@ -11,6 +11,7 @@ import { type Expr, type Stmt, bin, int, v } from "../ir/ir.ts";
 import { evalConst, fold, substitute } from "../ir/expr.ts";
 import { type Ctx, info, countedLoop } from "./lower-ctx.ts";
 import { lowerCopy } from "./lower-copy.ts";
+import { lowerWgmmaPipeline, wgmmaOverlap } from "./lower-pipeline-wgmma.ts";
 
 type For = Extract<Stmt, { k: "for" }>;
 type Copy = Extract<Stmt, { k: "copy" }>;
@@ -38,6 +39,7 @@ export function lowerPipelined(c: Ctx, loop: For): Stmt[] {
   }
   for (const cp of copies)
     if (info(c, cp.dst.buf).stages < S) throw new Error(`lowerPipelined: '${cp.dst.buf}' was allocated with fewer than ${S} stages`);
+  if (wgmmaOverlap(c, loop, copies, S)) return lowerWgmmaPipeline(c, loop, copies, S);
   const kv = loop.vars[0]!, start = loop.starts[0]!, n = loop.extents[0]!;
   const compute = loop.body.slice(copies.length);
 
