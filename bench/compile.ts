@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Kernel } from "../src/ir/ir.ts";
 import { parseKernels } from "../src/frontend/index.ts";
-import { lower, SM80, SM90A } from "../src/passes/pipeline.ts";
+import { cudaTarget, lower } from "../src/passes/pipeline.ts";
 import { emitCuda } from "../src/codegen/cuda/index.ts";
 import { evalInt } from "../src/codegen/cuda/fold.ts";
 import { compileCuda, type Arch } from "../src/driver/nvcc.ts";
@@ -12,8 +12,9 @@ import { type CompiledConfig, type GemmConfig } from "./plan.ts";
 
 export async function compileGemm(kernel: Kernel, config: GemmConfig, arch: Arch, planDir: string): Promise<CompiledConfig> {
   try {
-    const low = lower(kernel, { ...config }, arch === "sm_90a" ? SM90A : SM80);
-    const out = emitCuda(low, { name: `${kernel.name}_${config.BM}x${config.BN}x${config.BK}_s${config.stages}_w${config.warps}` });
+    const { cores, ...tunables } = config;
+    const low = lower(kernel, tunables, cudaTarget(arch, cores));
+    const out = emitCuda(low, { name: `${kernel.name}_${cores ?? ""}${config.BM}x${config.BN}x${config.BK}_s${config.stages}_w${config.warps}_g${config.GROUP_M ?? 0}` });
     const res = await compileCuda(out.cu, { arch, outputs: ["cubin"] });
     const module = `${out.kernelSymbol}.${arch}.cubin`;
     writeFileSync(join(planDir, module), res.cubin!);

@@ -12,9 +12,14 @@ export interface BenchShape {
   skinny: boolean;
 }
 
-export interface GemmConfig { BM: number; BN: number; BK: number; stages: number; warps: number }
+export interface GemmConfig {
+  BM: number; BN: number; BK: number; stages: number; warps: number; GROUP_M?: number;
+  /** Tensor-core instruction on sm_90a (not a tunable of the kernel: a lowering choice). */
+  cores?: "mma" | "wgmma";
+}
 
-export const configText = (c: GemmConfig) => `BM=${c.BM} BN=${c.BN} BK=${c.BK} st=${c.stages} w=${c.warps}`;
+export const configText = (c: GemmConfig) =>
+  `${c.cores ? `${c.cores === "mma" ? "mma.sync" : "wgmma"} ` : ""}BM=${c.BM} BN=${c.BN} BK=${c.BK} st=${c.stages} w=${c.warps}${c.GROUP_M ? ` G=${c.GROUP_M}` : ""}`;
 
 export const SHAPES: BenchShape[] = [
   ...[1024, 4096, 8192].map((s) => ({ label: `${s}^3`, M: s, N: s, K: s, skinny: false })),
@@ -23,15 +28,16 @@ export const SHAPES: BenchShape[] = [
 
 // From gemm.ts's tune space, (BM + BN) * BK * 2 * stages <= 160 KiB.
 export const SQUARE_CONFIGS: GemmConfig[] = [
-  { BM: 128, BN: 128, BK: 32, stages: 3, warps: 4 },
-  { BM: 128, BN: 128, BK: 32, stages: 4, warps: 8 },
-  { BM: 128, BN: 256, BK: 32, stages: 3, warps: 8 },
-  { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8 },
+  { BM: 128, BN: 128, BK: 32, stages: 3, warps: 8, GROUP_M: 8 },
+  { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
+  { BM: 128, BN: 256, BK: 32, stages: 3, warps: 8, GROUP_M: 8 },
+  { BM: 128, BN: 256, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
+  { BM: 128, BN: 128, BK: 32, stages: 4, warps: 4, GROUP_M: 8 },
 ];
 export const SKINNY_CONFIGS: GemmConfig[] = [
-  { BM: 64, BN: 64, BK: 64, stages: 4, warps: 4 },
-  { BM: 64, BN: 128, BK: 64, stages: 4, warps: 4 },
-  { BM: 64, BN: 64, BK: 32, stages: 4, warps: 4 },
+  { BM: 64, BN: 64, BK: 64, stages: 4, warps: 4, GROUP_M: 1 },
+  { BM: 64, BN: 128, BK: 64, stages: 4, warps: 4, GROUP_M: 1 },
+  { BM: 64, BN: 64, BK: 32, stages: 4, warps: 4, GROUP_M: 1 },
 ];
 
 /** A config compiled to a module the runner can load (or why it could not be). */

@@ -1,7 +1,7 @@
 // `npm run bench`: our bf16 GEMM (dsl-examples/gemm.ts) against cuBLAS and the copy ceiling,
 // in one runner plan on one card. Without a GPU it builds everything, writes the plan and
 // says how to run it on a GPU machine.
-//   tsx bench/run.ts [--arch sm_90a|sm_80] [--quick] [--reps N] [--out DIR]
+//   tsx bench/run.ts [--arch sm_90a|sm_80] [--mma both|sync|wgmma] [--quick] [--reps N] [--out DIR]
 import { execaSync } from "execa";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
@@ -18,6 +18,8 @@ const { values } = parseArgs({
     arch: { type: "string", default: "sm_90a" },
     quick: { type: "boolean", default: false },
     reps: { type: "string" },
+    // sm_90a: measure the portable mma.sync path, the wgmma path, or both (one run, one card).
+    mma: { type: "string", default: "both" },
     out: { type: "string", default: join(REPO, "bench/out") },
   },
 });
@@ -29,7 +31,9 @@ mkdirSync(planDir, { recursive: true });
 
 // --quick: one square and one skinny shape, first config each (a smoke run).
 const shapes = values.quick ? [SHAPES[0]!, SHAPES[3]!] : SHAPES;
-const configsFor = (skinny: boolean) => (values.quick ? (skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS).slice(0, 1) : skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS);
+const coreChoices: ("mma" | "wgmma")[] = arch === "sm_80" ? ["mma"] : values.mma === "both" ? ["mma", "wgmma"] : values.mma === "sync" ? ["mma"] : ["wgmma"];
+const withCores = (cs: GemmConfig[]) => cs.flatMap((c) => coreChoices.map((cores) => ({ ...c, cores })));
+const configsFor = (skinny: boolean) => withCores(values.quick ? (skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS).slice(0, 1) : skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS);
 
 const t0 = Date.now();
 const kernel = loadGemm(join(REPO, "dsl-examples/gemm.ts"), "gemm_bf16");

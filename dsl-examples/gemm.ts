@@ -6,15 +6,25 @@ const SMEM_BYTES = 160 * 1024;
 
 export const gemm_bf16 = T.kernel(
   {
-    tune: { BM: [64, 128], BN: [64, 128, 256], BK: [32, 64], stages: [2, 3, 4], warps: [4, 8] },
+    // First values are the default config (used when nothing was tuned).
+    tune: { BM: [128, 64], BN: [128, 256, 64], BK: [32, 64], stages: [3, 4, 2], warps: [8, 4], GROUP_M: [8, 1] },
     // Operand tiles of all stages must fit in shared memory (2 bytes per element).
     where: ({ BM, BN, BK, stages }) => (BM + BN) * BK * 2 * stages <= SMEM_BYTES,
   },
   function gemm_bf16(A: Tensor<"M, K", "bf16">, B: Tensor<"N, K", "bf16">, C: Tensor<"M, N", "bf16">,
-                     { BM, BN, BK, stages, warps }: T.Config) {
+                     { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
     const [M, K] = A.shape;
     const [N] = B.shape;
-    T.launch([T.cdiv(N, BN), T.cdiv(M, BM)], { threads: warps * 32 }, (bx, by) => {
+    T.launch([T.cdiv(N, BN) * T.cdiv(M, BM)], { threads: warps * 32 }, (pid) => {
+      // Grouped order: GROUP_M row-blocks sweep the columns together, so the blocks in
+      // flight share A and B tiles in L2 instead of streaming all of B per row-block.
+      const tilesM = T.cdiv(M, BM);
+      const tilesN = T.cdiv(N, BN);
+      const group = Math.floor(pid / (GROUP_M * tilesN));
+      const rows = T.min(tilesM - group * GROUP_M, GROUP_M);
+      const inGroup = pid % (GROUP_M * tilesN);
+      const by = group * GROUP_M + inGroup % rows;
+      const bx = Math.floor(inGroup / rows);
       const As = T.shared([BM, BK], "bf16");
       const Bs = T.shared([BN, BK], "bf16");
       const acc = T.fragment([BM, BN], "f32");
@@ -31,14 +41,24 @@ export const gemm_bf16 = T.kernel(
 
 export const gemm_f16 = T.kernel(
   {
-    tune: { BM: [64, 128], BN: [64, 128, 256], BK: [32, 64], stages: [2, 3, 4], warps: [4, 8] },
+    // First values are the default config (used when nothing was tuned).
+    tune: { BM: [128, 64], BN: [128, 256, 64], BK: [32, 64], stages: [3, 4, 2], warps: [8, 4], GROUP_M: [8, 1] },
     where: ({ BM, BN, BK, stages }) => (BM + BN) * BK * 2 * stages <= SMEM_BYTES,
   },
   function gemm_f16(A: Tensor<"M, K", "f16">, B: Tensor<"N, K", "f16">, C: Tensor<"M, N", "f16">,
-                    { BM, BN, BK, stages, warps }: T.Config) {
+                    { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
     const [M, K] = A.shape;
     const [N] = B.shape;
-    T.launch([T.cdiv(N, BN), T.cdiv(M, BM)], { threads: warps * 32 }, (bx, by) => {
+    T.launch([T.cdiv(N, BN) * T.cdiv(M, BM)], { threads: warps * 32 }, (pid) => {
+      // Grouped order: GROUP_M row-blocks sweep the columns together, so the blocks in
+      // flight share A and B tiles in L2 instead of streaming all of B per row-block.
+      const tilesM = T.cdiv(M, BM);
+      const tilesN = T.cdiv(N, BN);
+      const group = Math.floor(pid / (GROUP_M * tilesN));
+      const rows = T.min(tilesM - group * GROUP_M, GROUP_M);
+      const inGroup = pid % (GROUP_M * tilesN);
+      const by = group * GROUP_M + inGroup % rows;
+      const bx = Math.floor(inGroup / rows);
       const As = T.shared([BM, BK], "f16");
       const Bs = T.shared([BN, BK], "f16");
       const acc = T.fragment([BM, BN], "f32");

@@ -2,7 +2,7 @@
 // thread-level IR with its mma fragments and barriers), WebGPU, or the CUDA GPU runner.
 // Lowering is cached per config: one compile serves every shape of a run.
 import type { Kernel } from "../ir/ir.ts";
-import { lower, PASSES, SM80, SM90A, WGSL, type Target } from "../passes/pipeline.ts";
+import { cudaTarget, lower, PASSES, SM80, WGSL, type Target, type TensorCoreChoice } from "../passes/pipeline.ts";
 import { runKernel } from "../interp/index.ts";
 import type { TensorValue } from "../numeric/tensor.ts";
 import { configKey, type Config } from "../tune/space.ts";
@@ -11,7 +11,7 @@ import type { Backend } from "./run.ts";
 export const BACKENDS = ["interp", "cuda", "webgpu"] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
-export interface BackendOptions { level: "tile" | "thread"; arch: "sm_80" | "sm_90a" }
+export interface BackendOptions { level: "tile" | "thread"; arch: "sm_80" | "sm_90a"; cores?: TensorCoreChoice }
 
 /** Lowered kernels by config, so that a check run lowers each config once. */
 export function loweringCache(target: Target, stopAfter?: string) {
@@ -57,7 +57,7 @@ export async function backendFor(name: BackendName, opts: BackendOptions): Promi
     }
     case "cuda": {
       const { cudaBackend } = await import("./backend-cuda.ts");
-      return cudaBackend(loweringCache(opts.arch === "sm_80" ? SM80 : SM90A), opts.arch);
+      return cudaBackend(loweringCache(cudaTarget(opts.arch, opts.cores)), opts.arch);
     }
   }
 }

@@ -58,3 +58,10 @@ export function requireFile(path: string): string {
   if (!st.isFile()) throw new UsageError(`${path}: not a file (give the path of a kernel .ts file)`);
   return path;
 }
+
+/** `--mma wgmma|sync`: which tensor-core instruction sm_90a gemms use (default wgmma). */
+export function parseCores(v: unknown): "wgmma" | "mma" {
+  if (v === undefined || v === "wgmma") return "wgmma";
+  if (v === "sync") return "mma";
+  throw new UsageError(`--mma takes wgmma or sync, got '${v}'`);
+}

@@ -22,3 +22,12 @@ export interface PassOptions {
 }
 
 export type Pass = (k: Kernel, opts: PassOptions) => Kernel;
+
+export type TensorCoreChoice = "wgmma" | "mma";
+
+/** The CUDA target for `arch`. On sm_90a gemms take wgmma where they fit unless `cores`
+ *  is "mma", which keeps the portable mma.sync path (to measure or check it on Hopper). */
+export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma"): Target {
+  if (arch === "sm_80") return SM80;
+  return cores === "mma" ? { ...SM90A, wgmma: false } : SM90A;
+}
