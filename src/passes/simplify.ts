@@ -37,6 +37,9 @@ function dropDoubleBarriers(body: Stmt[]): Stmt[] {
 const dedupe = (b: Stmt[]) => b.reduce<Stmt[]>((acc, s) => dedupeInto(acc, s), []);
 function dedupeInto(acc: Stmt[], s: Stmt): Stmt[] {
   if (s.k === "barrier" && acc.length && acc[acc.length - 1]!.k === "barrier") return acc;
+  // barrier; fence.proxy.async; barrier: the fence only orders this thread's earlier writes,
+  // so it can move before the first barrier, which then does the second one's job.
+  if (s.k === "barrier" && acc.length >= 2 && acc[acc.length - 1]!.k === "fence_async" && acc[acc.length - 2]!.k === "barrier") acc.splice(acc.length - 2, 1);
   acc.push(s);
   return acc;
 }
