@@ -14,7 +14,7 @@ import type { TensorValue } from "../numeric/tensor.ts";
 import { configKey, numericConfig, type Config } from "../tune/space.ts";
 import type { Backend, BatchItem } from "./run.ts";
 
-interface Module { file: string; symbol: string; low: Kernel }
+interface Module { file: string; symbol: string; low: Kernel; /** the emitter's shared-memory carve (authoritative) */ smem: number }
 
 export async function cudaBackend(lowerFor: (k: Kernel, c: Config) => Kernel, arch: "sm_80" | "sm_90a"): Promise<Backend> {
   const gpu = gpuAvailable();
@@ -37,7 +37,7 @@ export async function cudaBackend(lowerFor: (k: Kernel, c: Config) => Kernel, ar
         const out = emitCuda(low);
         const res = await compileCuda(out.cu, { arch, outputs: ["cubin"] });
         writeFileSync(file, res.cubin!);
-        return { file, symbol: out.kernelSymbol, low };
+        return { file, symbol: out.kernelSymbol, low, smem: out.smemBytes };
       })();
       modules.set(key, m);
     }
@@ -100,7 +100,7 @@ function planCase(m: Module, k: Kernel, it: BatchItem, dir: string, name: string
       ...(p.output ? { output: true, save: `${name}.${p.name}.out.bin` } : {}) });
   }
   for (const d of low.dims) args.push({ i32: it.c.dims[d]! });
-  const kc: KernelCase = { name, module: m.file, kernel: m.symbol, grid, block: [evalConst(low.launch.threads, env)!, 1, 1], smem: low.smemBytes ?? 0, args };
+  const kc: KernelCase = { name, module: m.file, kernel: m.symbol, grid, block: [evalConst(low.launch.threads, env)!, 1, 1], smem: m.smem, args };
   return kc;
 }
 

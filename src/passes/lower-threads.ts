@@ -212,8 +212,9 @@ export function lowerToThreads(k: Kernel, opts: PassOptions): Kernel {
   const lowered = lowerList(c, k.launch.body);
   const isShared = (b: string) => bufs.get(b)?.buf.scope === "shared";
   const body = dropLeadingBarriers([...c.hoisted, ...lowered], isShared);
+  // Each buffer on a 128-byte boundary, as the CUDA emitter carves them (codegen/cuda/smem.ts).
   let smem = 0;
   for (const b of bufs.values())
-    if (b.buf.scope === "shared") smem += Math.ceil((b.size * b.stages * byteSize(b.buf.dtype)) / 16) * 16;
+    if (b.buf.scope === "shared") smem += Math.ceil((b.size * b.stages * byteSize(b.buf.dtype)) / 128) * 128;
   return { ...k, smemBytes: smem, launch: { ...k.launch, level: "thread", threadVar: tx, body } };
 }
