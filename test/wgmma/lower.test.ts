@@ -122,7 +122,7 @@ launch thread grid [1] threads 128 blocks [bx] thread tx {
   alloc S: shared f32[128]
 }
 `);
-    const out = simplify({ ...k, launch: { ...k.launch, body: [...k.launch.body, ...body] } }, { config: {}, target: SM90A });
+    const out = simplify({ ...k, launch: { ...k.launch, body: [...k.launch.body, ...body] } });
     expect(printStmts(out.launch.body)).toBe(`alloc S: shared f32[128]
 store S[tx] = 1.0
 fence.proxy.async
