@@ -198,21 +198,6 @@ class Verifier {
         return;
       }
       if (lowered) return;
-      if (b.dtype !== "f32") this.error(`layout wgmma_acc on '${b.name}' needs f32, it is ${b.dtype}`);
-      if (b.shape.length !== 2) { this.error(`layout wgmma_acc on '${b.name}' needs a 2-d fragment`); return; }
-      const threads = this.k.launch.threads.k === "int" ? this.k.launch.threads.v : undefined;
-      if (consts[0] !== undefined && consts[1] !== undefined && threads !== undefined) {
-        const why = wgmmaAccProblem(l, { rows: consts[0], cols: consts[1], threads });
-        if (why) this.error(`layout of '${b.name}': ${why}`);
-      }
-      return;
-    }
-    if (l.kind === "wgmma_acc") {
-      if (!(Number.isInteger(l.wgM) && Number.isInteger(l.wgN) && l.wgM >= 1 && l.wgN >= 1)) {
-        this.error(`layout wgmma_acc(${l.wgM}, ${l.wgN}) needs positive warpgroup counts`);
-        return;
-      }
-      if (lowered) return;
       // Any dtype: elementwise companions of an accumulator share its layout (inferLayouts).
       if (b.shape.length !== 2) { this.error(`layout wgmma_acc on '${b.name}' needs a 2-d fragment`); return; }
       const threads = this.k.launch.threads.k === "int" ? this.k.launch.threads.v : undefined;
