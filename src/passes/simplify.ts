@@ -69,7 +69,11 @@ function effects(stmts: Stmt[], shared: Set<string>, into: Effects): Effects {
       case "vcopy": wr(s.dst.buf); rd(s.src.buf); break;
       case "ldmatrix": rd(s.addr.buf); break;
       case "atomic": rd(s.buf); wr(s.buf); break;
-      default: break;
+      case "mma": for (const r of [s.a, s.b, s.c]) rd(r.buf); wr(s.d.buf); break;
+      case "dequant": wr(s.dst.buf); break;
+      case "let": case "assign": case "if": case "for": case "alloc": break;
+      // Statements this analysis does not model (added later to the IR): keep the barriers.
+      default: into.opaque = true; break;
     }
     for (const e of stmtExprs(s)) walkExpr(e, (x) => { if (x.k === "load") rd(x.buf); });
   });

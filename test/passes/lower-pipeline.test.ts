@@ -27,7 +27,7 @@ describe("pipelined loops", () => {
   it("become a two-stage cp.async pipeline", () => {
     expect(printKernel(lower(parseKernel(src(2)), {}, SM80))).toBe(`kernel rowsum(A: global f16[M, K], O: global f32[M, 8] out)
   dims M, K
-  smem 64
+  smem 128
 launch thread grid [cdiv(M, 2)] threads 2 blocks [by] thread tx {
   alloc As: shared f16[32]
   alloc acc: local f32[8] layout cyclic
