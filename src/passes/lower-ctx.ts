@@ -72,7 +72,7 @@ export function addr(c: Ctx, name: string, idx: Expr[]): Ref {
     case "local": return { buf: name, idx: [fold(rowMajor(b.shape, idx))] };
     case "shared": {
       const flat = idx.length === 2 ? sharedIndex(b.buf.layout, b.shape[1]!, idx[0]!, idx[1]!) : rowMajor(b.shape, idx);
-      const st = c.stage.get(name);
+      const st = currentStage(c, name);
       return { buf: name, idx: [fold(st ? bin("+", bin("*", st, int(b.size)), flat) : flat)] };
     }
     case "fragment":
@@ -81,8 +81,17 @@ export function addr(c: Ctx, name: string, idx: Expr[]): Ref {
 }
 
 /** Element offset of the current stage of a shared buffer (0 when single-buffered). */
-export function stageBase(c: Ctx, name: string): Expr {
+/** Stage index of a shared buffer in the code being lowered. A multi-buffered tile only
+ *  has a meaning inside its pipelined loop (which stage holds "the" tile elsewhere?). */
+function currentStage(c: Ctx, name: string): Expr | undefined {
   const st = c.stage.get(name);
+  if (!st && info(c, name).stages > 1)
+    fail(undefined, `shared tile '${name}' is filled by a pipelined loop and used outside it; copy what is needed into another tile inside the loop`);
+  return st;
+}
+
+export function stageBase(c: Ctx, name: string): Expr {
+  const st = currentStage(c, name);
   return st ? fold(bin("*", st, int(info(c, name).size))) : int(0);
 }
 

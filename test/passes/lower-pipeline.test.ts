@@ -93,3 +93,12 @@ launch thread grid [cdiv(M, 2)] threads 2 blocks [by] thread tx {
       }
   });
 });
+
+describe("multi-buffered tiles", () => {
+  it("cannot be used after their pipelined loop", () => {
+    const text = src(3).replace("  copy acc[0 : +2, 0 : +8] -> O[by * 2 : +2, 0 : +8]",
+      "  copy As[0 : +2, 0 : +8] -> O[by * 2 : +2, 0 : +8]");
+    expect(() => lower(parseKernel(text), {}, SM80)).toThrow(/shared tile 'As' is filled by a pipelined loop and used outside it/);
+    expect(() => lower(parseKernel(text), {}, WGSL)).not.toThrow(); // single-buffered there
+  });
+});
