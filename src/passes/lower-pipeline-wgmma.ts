@@ -4,7 +4,7 @@
 //
 // With S stages, the tile being multiplied and the one still in flight each hold a stage, so
 // S - 2 tiles are loaded ahead (lower-pipeline.ts loads S - 1 ahead):
-//   prologue: issue tiles 0 .. S-3, one cp.async group each
+//   prologue: issue tiles 0 .. S-3, one cp.async group each; wgmma.wait 0 (see below)
 //   iteration j: cp.wait S-3              tile j has landed (this thread's copies)
 //                fence.proxy.async        ... and is visible to the async proxy
 //                barrier                  every thread's copies of tile j are in; every
@@ -73,6 +73,10 @@ export function lowerWgmmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number)
   c.stage = saved;
   return [
     ...prologue,
+    // Nothing is in flight yet; the wait marks where the accumulator's last non-wgmma write
+    // (its fill) must have happened. Without it nvcc may sink the fill into the zero-trip path
+    // of the loop, past the wgmma of the other path, and ptxas then serializes every wgmma.
+    { k: "wgmma_wait", n: 0 },
     { k: "for", vars: [kv], starts: [start], extents: [n], kind: "serial", body, loc: loop.loc },
     { k: "wgmma_wait", n: 0 },
     { k: "cp_wait", n: 0 },

@@ -7,6 +7,7 @@ import { compileCuda, nvccAvailable } from "../../src/driver/nvcc.ts";
 import { parseKernels } from "../../src/frontend/index.ts";
 import { SM80, SM90A, lower } from "../../src/passes/pipeline.ts";
 import { nvccWarning } from "../cuda/kernels.ts";
+import { SKINNY_CONFIGS, SQUARE_CONFIGS } from "../../bench/plan.ts";
 
 const nvcc = await nvccAvailable();
 nvccWarning(nvcc, "wgmma compile tests (test/wgmma/nvcc.test.ts)");
@@ -39,6 +40,20 @@ describe.skipIf(!nvcc)("sm_90a: wgmma in the PTX, accepted by ptxas", () => {
       expect(ptx).toContain("wgmma.wait_group.sync.aligned");
       expect(ptx).toContain("fence.proxy.async.shared::cta");
       expect(ptx).not.toContain("mma.sync");
+      // ptxas serializes wgmma (a large slowdown) when it cannot prove the pipeline safe; it says so.
+      expect(res.log).not.toMatch(/serializ/i);
+      const r = res.resources[out.kernelSymbol]!;
+      expect(r.spillStores + r.spillLoads).toBe(0);
+    }, 180_000);
+  }
+
+  // Every config the bench measures: wgmma, no spills, and not serialized by ptxas.
+  for (const config of [...SQUARE_CONFIGS, ...SKINNY_CONFIGS]) {
+    it(`bench config ${JSON.stringify(config)}: wgmma, no spills, not serialized`, async () => {
+      const out = emitCuda(lower(example("gemm.ts", "gemm_bf16"), { ...config }, SM90A));
+      const res = await compileCuda(out.cu, { arch: "sm_90a", outputs: ["cubin", "ptx"] });
+      expect(res.ptx).toContain("wgmma.mma_async");
+      expect(res.log).not.toMatch(/serializ/i);
       const r = res.resources[out.kernelSymbol]!;
       expect(r.spillStores + r.spillLoads).toBe(0);
     }, 180_000);

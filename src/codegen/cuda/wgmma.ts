@@ -57,13 +57,16 @@ export const wgmmaFenceLines = (): string[] => [`asm volatile("wgmma.fence.sync.
 export const wgmmaCommitLines = (): string[] => [`asm volatile("wgmma.commit_group.sync.aligned;\\n" ::: "memory");`];
 export const fenceAsyncLines = (): string[] => [`asm volatile("fence.proxy.async.shared::cta;\\n" ::: "memory");`];
 
-/** wait_group n, then every accumulator register is pinned after it: the wgmma asm statements
- *  claim their outputs at issue, and nothing else would stop the compiler from reading them
- *  before the wait (the empty asm with "+f" makes each value depend on the wait's position). */
+/** wait_group n. After a wait for all groups (n = 0) every accumulator register is pinned: the
+ *  wgmma asm statements claim their outputs at issue, and nothing else would stop the compiler
+ *  from reading them before the wait (the empty asm with "+f" makes each value depend on the
+ *  wait's position). Not after n > 0: a group is still in flight there, and an instruction
+ *  "defining" its registers makes ptxas serialize every wgmma (warning C7515); the code between
+ *  such a wait and the final wait 0 touches the accumulator only through wgmma. */
 export function wgmmaWaitLines(n: number, accs: { c: string; count: number }[]): string[] {
   if (!Number.isInteger(n) || n < 0 || n > 7) throw new Error(`wgmma.wait ${n}`);
   const out = [`asm volatile("wgmma.wait_group.sync.aligned ${n};\\n" ::: "memory");`];
-  for (const a of accs)
+  if (n === 0) for (const a of accs)
     out.push("#pragma unroll", `for (int tm_i = 0; tm_i < ${a.count}; ++tm_i) asm volatile("" : "+f"(${a.c}[tm_i]) :: "memory");`);
   return out;
 }
