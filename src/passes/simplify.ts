@@ -1,7 +1,7 @@
 // simplify: constant folding, removal of unused immutable lets, and of barriers that
 // follow another barrier with nothing in between.
 import type { Expr, Kernel, Stmt } from "../ir/ir.ts";
-import { fold, freeVars, mapStmts, stmtExprs, substitute, walkExpr, walkStmts } from "../ir/expr.ts";
+import { type TypeEnv, fold, freeVars, mapStmts, stmtExprs, substitute, typeEnvOf, walkExpr, walkStmts } from "../ir/expr.ts";
 import { foldStmts } from "./specialize.ts";
 
 function usedNames(body: Stmt[]): Set<string> {
@@ -112,7 +112,7 @@ function dropNeedlessBarriers(body: Stmt[], shared: Set<string>): Stmt[] {
 /** Replaces immutable lets bound to a literal of their own dtype by the literal, in the
  *  rest of their block. Names declared more than once are left alone (no shadowing
  *  analysis needed). */
-function propagateConstants(body: Stmt[]): Stmt[] {
+function propagateConstants(body: Stmt[], env?: TypeEnv): Stmt[] {
   const count = new Map<string, number>();
   walkStmts(body, (s) => {
     const names = s.k === "let" ? [s.name] : s.k === "for" ? s.vars : [];
@@ -132,7 +132,7 @@ function propagateConstants(body: Stmt[]): Stmt[] {
       if (m.size) s = substitute([s], m)[0]!;
       if (s.k === "for") s = { ...s, body: block(s.body) };
       else if (s.k === "if") s = { ...s, then: block(s.then), else: block(s.else) };
-      const lit = litOf(foldLet(s));
+      const lit = litOf(s.k === "let" ? { ...s, value: fold(s.value, env) } : s);
       if (lit && s.k === "let") m.set(s.name, lit);
       out.push(s);
     }
@@ -140,15 +140,14 @@ function propagateConstants(body: Stmt[]): Stmt[] {
   };
   return block(body);
 }
-const foldLet = (s: Stmt): Stmt => (s.k === "let" ? { ...s, value: fold(s.value) } : s);
 
-export function simplifyBody(body: Stmt[], shared: Set<string> = new Set()): Stmt[] {
-  const folded = foldStmts(propagateConstants(foldStmts(body)));
+export function simplifyBody(body: Stmt[], shared: Set<string> = new Set(), env?: TypeEnv): Stmt[] {
+  const folded = foldStmts(propagateConstants(foldStmts(body, env), env), env);
   return dropNeedlessBarriers(dropDoubleBarriers(dropEmpty(dropDeadLets(folded))), shared);
 }
 
 export function simplify(k: Kernel): Kernel {
   const shared = new Set<string>();
   walkStmts(k.launch.body, (s) => { if (s.k === "alloc" && s.buf.scope === "shared") shared.add(s.buf.name); });
-  return { ...k, launch: { ...k.launch, body: simplifyBody(k.launch.body, shared) } };
+  return { ...k, launch: { ...k.launch, body: simplifyBody(k.launch.body, shared, typeEnvOf(k)) } };
 }

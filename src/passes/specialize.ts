@@ -1,7 +1,7 @@
 // specialize: binds the kernel's tunables to one configuration and folds them away, so
 // that every later pass sees constant tile shapes.
 import { CompileError, type Diagnostic, type Expr, type Kernel, type Stmt, type TunableValue } from "../ir/ir.ts";
-import { boolLit, evalConst, fold, litBool, mapAllExprs, mapStmts, substitute } from "../ir/expr.ts";
+import { type TypeEnv, boolLit, evalConst, fold, litBool, mapAllExprs, mapStmts, substitute, typeEnvOf } from "../ir/expr.ts";
 import type { PassOptions } from "./types.ts";
 
 const show = (x: TunableValue) => (typeof x === "string" ? JSON.stringify(x) : String(x));
@@ -44,8 +44,10 @@ function literal(x: TunableValue): Expr | undefined {
 }
 
 /** Folds every expression and drops branches of `if`s whose condition became constant. */
-export function foldStmts(body: Stmt[]): Stmt[] {
-  const folded = mapAllExprs(body, (e) => fold(e));
+export function foldStmts(body: Stmt[], env?: TypeEnv): Stmt[] {
+  // With the kernel's types, identities that are wrong for floats (x * 0, reassociation,
+  // nested division) apply to integer expressions only; without them, vars count as ints.
+  const folded = mapAllExprs(body, (e) => fold(e, env));
   return mapStmts(folded, (s) => {
     if (s.k === "for" && s.stagesExpr) {
       const n = evalConst(s.stagesExpr);
@@ -77,7 +79,7 @@ export function specialize(k: Kernel, opts: PassOptions): Kernel {
       ...k.launch,
       grid: k.launch.grid.map(sub),
       threads: sub(k.launch.threads),
-      body: foldStmts(substitute(body, m)),
+      body: foldStmts(substitute(body, m), typeEnvOf(k)),
     },
   };
 }

@@ -65,4 +65,21 @@ launch tile grid [cdiv(M, 64)] threads 128 blocks [bx] {
     expect(out).toMatchObject({ k: "for", stages: 2 });
     expect("stagesExpr" in out).toBe(false);
   });
+  it("applies integer-only identities to integers only", () => {
+    const k = parseKernel(`kernel f(Y: global f32[N], x: f32, i: i32)
+  dims N
+launch tile grid [1] threads 32 blocks [bx] {
+  let a: f32 = x / 3 / 5
+  let b: f32 = x * 0
+  let c: i32 = i / 3 / 5
+  let d: i32 = i * 0
+  store Y[0] = a + b + cast<f32>(c + d)
+}
+`);
+    const body = printKernel(specialize(k, { config: {}, target: WGSL })).split("{\n")[1]!;
+    expect(body).toContain("let a: f32 = x / 3 / 5");
+    expect(body).toContain("let b: f32 = x * 0");
+    expect(body).toContain("let c: i32 = i / 15");
+    expect(body).toContain("let d: i32 = 0");
+  });
 });
