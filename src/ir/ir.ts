@@ -102,8 +102,11 @@ export type Layout =
    *  [(g % wgN) * N, ...) with N = cols / wgN. Inside a warpgroup the rows are m64 tiles,
    *  each in the PTX m64nNk16 D-fragment layout (warp w of the group owns rows 16w..16w+15 of
    *  the tile; lane l holds d[i] at row l/4 + 8*((i>>1)&1), col 8*(i>>2) + 2*(l%4) + (i&1)).
-   *  Slot of d[i] of m-tile t: t * N/2 + i. Slots per thread = rows*cols / threads. */
-  | { kind: "wgmma_acc"; wgM: number; wgN: number };
+   *  Slot of d[i] of m-tile t: t * N/2 + i. Slots per thread = rows*cols / threads.
+   *  trans (text: wgmma_acc_t): the fragment is held as its transpose, computed as
+   *  C^T = B A^T (for a few rows, e.g. decode: the rows become the wgmma n); all of the above
+   *  then describes the [cols, rows] transpose, and fragment element (r, c) is its (c, r). */
+  | { kind: "wgmma_acc"; wgM: number; wgN: number; trans?: boolean };
 
 export interface Buffer {
   name: string;

@@ -311,6 +311,7 @@ class IrParser extends EmbeddedActionsParser {
       if (id.image === "mma_acc") { want(2); return { kind: "mma_acc", warpsM: args[0]!, warpsN: args[1]! }; }
       if (id.image === "xor_swizzle") { want(2); return { kind: "xor_swizzle", mask: args[0]!, shift: args[1]! }; }
       if (id.image === "wgmma_acc") { want(2); return { kind: "wgmma_acc", wgM: args[0]!, wgN: args[1]! }; }
+      if (id.image === "wgmma_acc_t") { want(2); return { kind: "wgmma_acc", wgM: args[0]!, wgN: args[1]!, trans: true }; }
       return fail(this.file, id, `unknown layout '${id.image}'`);
     });
   });

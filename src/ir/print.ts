@@ -74,7 +74,7 @@ export function printLayout(l: Layout): string {
     case "mma_acc": return `mma_acc(${l.warpsM}, ${l.warpsN})`;
     case "cyclic": return "cyclic";
     case "xor_swizzle": return `xor_swizzle(${l.mask}, ${l.shift})`;
-    case "wgmma_acc": return `wgmma_acc(${l.wgM}, ${l.wgN})`;
+    case "wgmma_acc": return `wgmma_acc${l.trans ? "_t" : ""}(${l.wgM}, ${l.wgN})`;
   }
 }
 

@@ -13,7 +13,8 @@ export interface FragShape { rows: number; cols: number; threads: number }
 export const validWgmmaN = (n: number) => Number.isInteger(n) && n >= 8 && n <= 256 && n % 8 === 0;
 
 /** Why a wgmma_acc layout does not tile this fragment (undefined when it does). */
-export function wgmmaAccProblem(l: { wgM: number; wgN: number }, s: FragShape): string | undefined {
+export function wgmmaAccProblem(l: { wgM: number; wgN: number; trans?: boolean }, s0: FragShape): string | undefined {
+  const s = l.trans ? { rows: s0.cols, cols: s0.rows, threads: s0.threads } : s0;
   const groups = s.threads / 128;
   if (!Number.isInteger(groups) || l.wgM * l.wgN !== groups)
     return `wgmma_acc(${l.wgM}, ${l.wgN}) needs ${l.wgM * l.wgN * 128} threads, the block has ${s.threads}`;
@@ -22,14 +23,14 @@ export function wgmmaAccProblem(l: { wgM: number; wgN: number }, s: FragShape): 
   return undefined;
 }
 
-/** Warpgroup arrangements that tile an m x n accumulator. */
-export function wgmmaArrangements(m: number, n: number, threads: number): WgmmaAcc[] {
+/** Warpgroup arrangements that tile an m x n accumulator (held transposed if `trans`). */
+export function wgmmaArrangements(m: number, n: number, threads: number, trans = false): WgmmaAcc[] {
   const groups = threads / 128;
   const out: WgmmaAcc[] = [];
   if (!Number.isInteger(groups) || groups < 1) return out;
   for (let wgM = 1; wgM <= groups; wgM++) {
     if (groups % wgM !== 0) continue;
-    const l: WgmmaAcc = { kind: "wgmma_acc", wgM, wgN: groups / wgM };
+    const l: WgmmaAcc = trans ? { kind: "wgmma_acc", wgM, wgN: groups / wgM, trans } : { kind: "wgmma_acc", wgM, wgN: groups / wgM };
     if (!wgmmaAccProblem(l, { rows: m, cols: n, threads })) out.push(l);
   }
   return out;
@@ -38,7 +39,12 @@ export function wgmmaArrangements(m: number, n: number, threads: number): WgmmaA
 const b = (op: "+" | "*" | "/" | "%" | "&" | ">>", x: Expr, y: Expr | number) => bin(op, x, typeof y === "number" ? int(y) : y);
 
 /** Row and column of fragment slot `slot` of thread `tx` (slot may be an expression). */
-export function wgmmaAccCoord(l: WgmmaAcc, s: FragShape, tx: Expr, slot: Expr): { row: Expr; col: Expr } {
+export function wgmmaAccCoord(l: WgmmaAcc, s0: FragShape, tx: Expr, slot: Expr): { row: Expr; col: Expr } {
+  if (l.trans) {
+    const t = wgmmaAccCoord({ kind: "wgmma_acc", wgM: l.wgM, wgN: l.wgN }, { rows: s0.cols, cols: s0.rows, threads: s0.threads }, tx, slot);
+    return { row: t.col, col: t.row };
+  }
+  const s = s0;
   const groupRows = s.rows / l.wgM, n = s.cols / l.wgN, half = n / 2;
   const g = b("/", tx, 128), w = b("/", b("%", tx, 128), 32), lane = b("%", tx, 32);
   const tile = b("/", slot, half), i = b("%", slot, half);

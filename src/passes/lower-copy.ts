@@ -85,7 +85,9 @@ function copyFragment(c: Ctx, s: { src: Region; dst: Region }, fragIsDst: boolea
 function pairedStore(c: Ctx, s: { src: Region; dst: Region }): Stmt[] | undefined {
   const f = info(c, s.src.buf), o = info(c, s.dst.buf);
   const ext = constExtents(s.dst);
-  if ((fragLayout(f).kind !== "mma_acc" && fragLayout(f).kind !== "wgmma_acc") || o.buf.scope !== "global" || ext.length !== 2 || ext.some((n) => n === 1)) return undefined;
+  const fl = fragLayout(f);
+  // (A transposed wgmma accumulator pairs rows, not columns.)
+  if ((fl.kind !== "mma_acc" && (fl.kind !== "wgmma_acc" || fl.trans)) || o.buf.scope !== "global" || ext.length !== 2 || ext.some((n) => n === 1)) return undefined;
   if (!wholeBuffer(s.src, f.buf) || ext[0] !== f.shape[0] || ext[1] !== f.shape[1]) return undefined;
   const lastDim = o.buf.shape[1]!;
   if (evalConst(bin("%", s.dst.offsets[1]!, int(2))) !== 0 || (o.align !== undefined && o.align < 2 * byteSize(o.buf.dtype))) return undefined;

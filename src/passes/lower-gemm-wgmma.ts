@@ -69,9 +69,12 @@ export function wgmmaChoice(g: WgmmaCandidate): WgmmaChoice | string {
   if (!sa || !sb) return `wgmma needs operand rows of 32, 64 or 128 bytes (16, 32 or 64 elements), got ${g.aCols} and ${g.bCols}`;
   const same = (l: Layout | undefined, w: Layout) => !l || JSON.stringify(l) === JSON.stringify(w);
   if (!same(g.aLayout, sa.layout) || !same(g.bLayout, sb.layout)) return "an operand tile already has a layout other than the wgmma swizzle";
-  const arr = wgmmaArrangements(g.m, g.n, g.threads);
+  // Too few rows for m64 tiles (decode-sized M): compute the transpose, C^T = B A^T, whose
+  // rows are the gemm's n.
+  let arr = wgmmaArrangements(g.m, g.n, g.threads);
+  if (arr.length === 0) arr = wgmmaArrangements(g.m, g.n, g.threads, true);
   if (arr.length === 0)
-    return `no arrangement of ${g.threads / 128} warpgroups tiles a ${g.m}x${g.n} accumulator with m64nN wgmma tiles (threads must be a multiple of 128, m of 64)`;
+    return `no arrangement of ${g.threads / 128} warpgroups tiles a ${g.m}x${g.n} accumulator (or its transpose) with m64nN wgmma tiles (threads must be a multiple of 128, m or n of 64)`;
   // The widest n per instruction: fewest instructions, each B tile read once per warpgroup.
   const acc = arr.reduce((best, l) => (l.wgN < best.wgN ? l : best));
   return { acc, aLayout: sa.layout, bLayout: sb.layout };
@@ -90,7 +93,11 @@ export interface WgmmaGemm {
 function add(a: Expr, b: Expr): Expr { return fold(bin("+", a, b)); }
 function mul(a: Expr, n: number): Expr { return fold(bin("*", a, int(n))); }
 
-export function lowerGemmWgmma(g: WgmmaGemm): Stmt[] {
+export function lowerGemmWgmma(g0: WgmmaGemm): Stmt[] {
+  // A transposed accumulator: the same code for C^T = B A^T, operands swapped.
+  const g: WgmmaGemm = g0.c.layout.trans
+    ? { ...g0, a: g0.b, b: g0.a, c: { ...g0.c, rows: g0.c.cols, cols: g0.c.rows, layout: { kind: "wgmma_acc", wgM: g0.c.layout.wgM, wgN: g0.c.layout.wgN } } }
+    : g0;
   const { wgM, wgN } = g.c.layout;
   const groupRows = g.c.rows / wgM, n = g.c.cols / wgN, mTiles = groupRows / 64;
   const k = g.a.cols;

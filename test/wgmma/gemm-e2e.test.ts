@@ -7,11 +7,12 @@ import { maxRelErr, runBoth } from "../passes/harness.ts";
 import { SM90A, type Target } from "../../src/passes/pipeline.ts";
 import { walkStmts } from "../../src/ir/expr.ts";
 import type { Kernel } from "../../src/ir/ir.ts";
+import { printKernel } from "../../src/ir/print.ts";
 
 export const gemmText = (stages: number, cdt = "f32", atype = "bf16") => `
 kernel gemm(A: global ${atype}[M, K], B: global ${atype}[N, K], C: global ${cdt}[M, N])
   dims M, N, K
-  tune BM = [64, 128], BN = [64, 32, 128, 16, 8, 256], BK = [64, 32, 16], warps = [4, 8]
+  tune BM = [64, 128, 16, 32], BN = [64, 32, 128, 16, 8, 256], BK = [64, 32, 16], warps = [4, 8]
 launch tile grid [cdiv(N, BN), cdiv(M, BM)] threads warps * 32 blocks [bx, by] {
   alloc As: shared ${atype}[BM, BK]
   alloc Bs: shared ${atype}[BN, BK]
@@ -35,12 +36,15 @@ describe("gemm lowered to wgmma, in the interpreter", () => {
     ["2 warpgroups stacked (2, 1), sw64", { BM: 128, BN: 32, BK: 32, warps: 8 }, SM90A, 2, { M: 130, N: 40, K: 72 }],
     ["2 warpgroups side by side (1, 2), sw32, no cp.async", { BM: 64, BN: 32, BK: 16, warps: 8 }, noAsync, 1, { M: 50, N: 64, K: 40 }],
     ["2 m-tiles per warpgroup, n = 8", { BM: 128, BN: 8, BK: 16, warps: 4 }, SM90A, 2, { M: 129, N: 9, K: 33 }],
+    ["decode-sized M = 16: transposed accumulator (C^T = B A^T, m64n16)", { BM: 16, BN: 64, BK: 64, warps: 4 }, SM90A, 3, { M: 13, N: 70, K: 130 }],
+    ["M = 32 over two warpgroups side by side, transposed", { BM: 32, BN: 128, BK: 32, warps: 8 }, SM90A, 2, { M: 33, N: 100, K: 64 }],
   ];
   for (const [name, cfg, target, stages, dims] of fixed) it(`${name}: matches the tile-level kernel`, () => {
     const r = runBoth(gemmText(stages), cfg, target, { dims, seed: 7 });
     const ks = kinds(r.thread);
     expect(ks.has("wgmma")).toBe(true);
     expect(ks.has("mma")).toBe(false);
+    expect(printKernel(r.thread).includes("wgmma_acc_t(")).toBe(cfg.BM! < 64);
     expect(maxRelErr(r.outs, r.want, r.got)).toBeLessThan(1e-5);
   });
 
@@ -53,7 +57,7 @@ describe("gemm lowered to wgmma, in the interpreter", () => {
   it("matches over random shapes and configs", () => {
     fc.assert(fc.property(
       fc.integer({ min: 1, max: 140 }), fc.integer({ min: 1, max: 70 }), fc.integer({ min: 1, max: 140 }),
-      fc.constantFrom(64, 128), fc.constantFrom(8, 16, 32, 64), fc.constantFrom(16, 32, 64), fc.constantFrom(4, 8),
+      fc.constantFrom(16, 32, 64, 128), fc.constantFrom(8, 16, 32, 64), fc.constantFrom(16, 32, 64), fc.constantFrom(4, 8),
       fc.constantFrom(1, 2, 3), fc.nat(1000),
       (M, N, K, BM, BN, BK, warps, stages, seed) => {
         const r = runBoth(gemmText(stages), { BM, BN, BK, warps }, SM90A, { dims: { M, N, K }, seed });
