@@ -52,6 +52,30 @@ describe("inferLayouts and the wgmma decision", () => {
     expect(layouts(gemm({ tune: `mma = ["mma_sync", "auto"]` }), SM90A)[2]).toBe("alloc acc: fragment f32[128, 32] layout mma_acc(4, 2)");
     expect(layouts(gemm({ transB: false }), SM90A)[2]).toBe("alloc acc: fragment f32[128, 32] layout mma_acc(4, 2)");
   });
+  it("16 rows (decode): the accumulator is held transposed, C^T = B A^T with n = 16", () => {
+    const small = `kernel g(A: global bf16[M, K], B: global bf16[N, K], C: global f32[M, N] out)
+  dims M, N, K
+launch tile grid [cdiv(N, 64), cdiv(M, 16)] threads 128 blocks [bx, by] {
+  alloc As: shared bf16[16, 32]
+  alloc Bs: shared bf16[64, 32]
+  alloc acc: fragment f32[16, 64]
+  fill acc[0 : +16, 0 : +64] = 0.0
+  for k in serial(0, cdiv(K, 32)) {
+    copy A[by * 16 : +16, k * 32 : +32] -> As[0 : +16, 0 : +32]
+    copy B[bx * 64 : +64, k * 32 : +32] -> Bs[0 : +64, 0 : +32]
+    gemm As[0 : +16, 0 : +32], Bs[0 : +64, 0 : +32] -> acc[0 : +16, 0 : +64] transB
+  }
+  copy acc[0 : +16, 0 : +64] -> C[by * 16 : +16, bx * 64 : +64]
+}
+`;
+    expect(layouts(small, SM90A)).toEqual([
+      "alloc As: shared bf16[16, 32] layout xor_swizzle(3, 1)",
+      "alloc Bs: shared bf16[64, 32] layout xor_swizzle(3, 1)",
+      "alloc acc: fragment f32[16, 64] layout wgmma_acc_t(1, 1)",
+    ]);
+    // Bs (64 rows) is the wgmma's A operand, As (16 rows) its B: m64n16k16.
+    expect(lowered(small)).toMatch(/wgmma\.m64n16k16\.bf16 acc\[0\] \+= Bs\[[^\]]*\] sw64 lbo 16 sbo 512, As\[/);
+  });
   it("mma = \"wgmma\" on a gemm that cannot use it is a located error", () => {
     const src = gemm({ transB: false, tune: `mma = ["wgmma"]` });
     expect(() => layouts(src, SM90A)).toThrow(CompileError);

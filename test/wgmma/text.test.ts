@@ -30,6 +30,13 @@ describe("wgmma IR text", () => {
     expect(body.filter((s) => s.k === "wgmma").map((s) => (s as { scaleD: boolean }).scaleD)).toEqual([false, true]);
   });
 
+  it("the transposed accumulator layout round-trips", () => {
+    const t = KERNEL.replace("layout wgmma_acc(1, 1)", "layout wgmma_acc_t(1, 1)");
+    const k = parseKernel(t);
+    expect(printKernel(k)).toBe(t);
+    expect(k.launch.body.find((s) => s.k === "alloc" && s.buf.name === "acc")).toMatchObject({ buf: { layout: { kind: "wgmma_acc", trans: true } } });
+  });
+
   it("rejects malformed statements at their position", () => {
     expect(() => parseStmts("wgmma.m64n64k32.bf16 d[0] = a[0] sw128 lbo 16 sbo 1024, b[0] sw128 lbo 16 sbo 1024")).toThrow(/1:7.*m64nNk16/);
     expect(() => parseStmts("wgmma.m64n64k16.bf16 d[0] = a[0] sw96 lbo 16 sbo 1024, b[0] sw128 lbo 16 sbo 1024")).toThrow(/swizzle/);
