@@ -3,19 +3,23 @@
 // mma.sync.m16n8k16 into the f32 accumulator slots of the mma_acc layout.
 //
 // Shape of the emitted code, per warp (warp tile = (M / warpsM) x (N / warpsN)):
+//   load fragments of k-step 0 into set 0
 //   for kk in unroll(K / 16):
-//     for i < mTiles:       ldmatrix.x4 A  (one x4 = the whole 16x16 A fragment of m-tile i)
-//     for j < nTiles / 2:   ldmatrix.x4 B  (one x4 = the 16x8 B fragments of n-tiles 2j, 2j+1)
-//     [ldmatrix.x2 B for a last, odd n-tile]
-//     for i, j:             mma c[tile (i, j)] += a[i] * b[j]
-// Fragments of one k-step only are live: loading all k-steps at once would multiply the
-// fragment registers by BK / 16 for no gain (the mma's of one k-step already hide the
-// ldmatrix latency of the next once nvcc unrolls and schedules the loop).
+//     if kk + 1 < K / 16: load fragments of k-step kk + 1 into set (kk + 1) % 2
+//       for i < mTiles:       ldmatrix.x4 A  (one x4 = the whole 16x16 A fragment of m-tile i)
+//       for j < nTiles / 2:   ldmatrix.x4 B  (one x4 = the 16x8 B fragments of n-tiles 2j, 2j+1)
+//       [ldmatrix.x2 B for a last, odd n-tile]
+//     for i, j:             mma c[tile (i, j)] += a[i] * b[j]   (set kk % 2)
+// Two fragment sets: the ldmatrix of the next k-step is issued before the mma's of this
+// one. The emitted asm statements are volatile (ldmatrix reads memory the compiler cannot
+// see), so nvcc keeps their order: without the second set every k-step's mma's waited for
+// its own ldmatrix latency (measured on an H100: 128x256x64 tiles at 4096^3 went from
+// 364 TFLOP/s to the figure in bench/RESULTS.md).
 //
 // Register footprint per thread (32-bit registers; 16-bit elements pack two per register):
 //   accumulator  mTiles * nTiles * 4          (owned by the caller's c buffer)
-//   A fragments  mTiles * 4                   (8 halves per m-tile)
-//   B fragments  nTiles * 2                   (4 halves per n-tile)
+//   A fragments  mTiles * 4 * 2               (8 halves per m-tile, two sets)
+//   B fragments  nTiles * 2 * 2               (4 halves per n-tile, two sets)
 //   addresses    ~6 (lane row/col per operand, warp offsets), k-step independent
 // Typical config BM = BN = 128, BK = 32, 8 warps:
 //   warps 2x4 -> warp tile 64x32, mTiles 4, nTiles 4: acc 64 + A 16 + B 8 = 88 (+ addresses)
@@ -174,9 +178,10 @@ function at(op: MmaOperand, row: Expr, col: Expr): Ref {
 export function lowerGemmMma(g: MmaGemm): { allocs: Stmt[]; body: Stmt[] } {
   const p = plan(g);
   const af = g.fresh("af"), bf = g.fresh("bf");
+  const sets = p.kSteps > 1 ? 2 : 1;
   const allocs: Stmt[] = [
-    { k: "alloc", buf: { name: af, scope: "local", dtype: g.atype, shape: [int(p.mTiles * 8)] } },
-    { k: "alloc", buf: { name: bf, scope: "local", dtype: g.atype, shape: [int(p.nTiles * 4)] } },
+    { k: "alloc", buf: { name: af, scope: "local", dtype: g.atype, shape: [int(p.mTiles * 8 * sets)] } },
+    { k: "alloc", buf: { name: bf, scope: "local", dtype: g.atype, shape: [int(p.nTiles * 4 * sets)] } },
   ];
   const body: Stmt[] = [];
   const lane = letI32(g, "lane", mod(g.tx, 32), body);
@@ -188,19 +193,29 @@ export function lowerGemmMma(g: MmaGemm): { allocs: Stmt[]; body: Stmt[] } {
   const loadA = aligned(g.a) ? ldmatrixA(g, p, af, w, body) : scalarA(g, p, af, w);
   const loadB = aligned(g.b) ? ldmatrixB(g, p, bf, w, body) : scalarB(g, p, bf, w);
 
-  body.push(...unroll(g, "kk", p.kSteps, (kk) => [
-    ...loadA(kk),
-    ...loadB(kk),
-    ...unroll(g, "i", p.mTiles, (i) => unroll(g, "j", p.nTiles, (j) => {
-      const acc: Ref = { buf: g.c.buf, idx: [mul(add(mul(i, int(p.nTiles)), j), int(4))] };
-      return [{ k: "mma", atype: g.atype, d: acc, a: { buf: af, idx: [mul(i, int(8))] }, b: { buf: bf, idx: [mul(j, int(4))] }, c: acc }];
-    })),
-  ]));
+  // Element offset of k-step kk's fragment set in af / bf.
+  const aSet = (kk: Expr) => (sets === 2 ? mul(mod(kk, 2), int(p.mTiles * 8)) : int(0));
+  const bSet = (kk: Expr) => (sets === 2 ? mul(mod(kk, 2), int(p.nTiles * 4)) : int(0));
+  const load = (kk: Expr) => [...loadA(kk, aSet(kk)), ...loadB(kk, bSet(kk))];
+  body.push(...load(int(0)));
+  body.push(...unroll(g, "kk", p.kSteps, (kk) => {
+    const next = add(kk, int(1));
+    const prefetch: Stmt[] = sets === 2 ? [{ k: "if", cond: bin("<", next, int(p.kSteps)), then: load(next), else: [] }] : [];
+    return [
+      ...prefetch,
+      ...unroll(g, "i", p.mTiles, (i) => unroll(g, "j", p.nTiles, (j) => {
+        const acc: Ref = { buf: g.c.buf, idx: [mul(add(mul(i, int(p.nTiles)), j), int(4))] };
+        return [{ k: "mma", atype: g.atype, d: acc, a: { buf: af, idx: [add(aSet(kk), mul(i, int(8)))] },
+          b: { buf: bf, idx: [add(bSet(kk), mul(j, int(4)))] }, c: acc }];
+      })),
+    ];
+  }));
   return { allocs, body };
 }
 
-// Fragment loaders: each takes the k-step index and returns that k-step's statements.
-type Loader = (kk: Expr) => Stmt[];
+// Fragment loaders: each takes the k-step index and the element offset of the fragment set
+// to fill, and returns that k-step's statements.
+type Loader = (kk: Expr, set: Expr) => Stmt[];
 interface WarpPos { lane: Expr; tm: Expr; tn: Expr; xors: Map<string, Expr> }
 
 /**
@@ -249,8 +264,8 @@ function ldmatrixA(g: MmaGemm, p: Plan, af: string, w: WarpPos, pre: Stmt[]): Lo
   const addr = g.transA
     ? laneAddr(g, g.a, "a", add(r, mul(kHalf, int(8))), add(m16, mHalf), w, pre)
     : laneAddr(g, g.a, "a", add(add(mul(m16, int(8)), r), mul(mHalf, int(8))), kHalf, w, pre);
-  return (kk) => unroll(g, "i", p.mTiles, (i) => [{
-    k: "ldmatrix", dst: { buf: af, idx: [mul(i, int(8))] }, num: 4, trans: g.transA,
+  return (kk, set) => unroll(g, "i", p.mTiles, (i) => [{
+    k: "ldmatrix", dst: { buf: af, idx: [add(set, mul(i, int(8)))] }, num: 4, trans: g.transA,
     addr: g.transA ? addr(mul(kk, int(16)), mul(i, int(2))) : addr(mul(i, int(16)), mul(kk, int(2))),
   }]);
 }
@@ -273,11 +288,11 @@ function ldmatrixB(g: MmaGemm, p: Plan, bf: string, w: WarpPos, pre: Stmt[]): Lo
   // The x2 ignores lanes 16-31, but they still form addresses (and the interpreter checks
   // them): repeat lanes 0-15 there rather than point past the tile.
   const x2 = p.nTiles % 2 === 1 ? lanes("b2", bin("&", q, int(1)), int(0)) : undefined;
-  return (kk) => {
+  return (kk, set) => {
     const out = unroll(g, "j", pairs, (j): Stmt[] => [{
-      k: "ldmatrix", dst: { buf: bf, idx: [mul(j, int(8))] }, num: 4, trans: !g.transB, addr: x4!(mul(j, int(2)), kk),
+      k: "ldmatrix", dst: { buf: bf, idx: [add(set, mul(j, int(8)))] }, num: 4, trans: !g.transB, addr: x4!(mul(j, int(2)), kk),
     }]);
-    if (x2) out.push({ k: "ldmatrix", dst: { buf: bf, idx: [int((p.nTiles - 1) * 4)] }, num: 2, trans: !g.transB, addr: x2(int(p.nTiles - 1), kk) });
+    if (x2) out.push({ k: "ldmatrix", dst: { buf: bf, idx: [add(set, int((p.nTiles - 1) * 4))] }, num: 2, trans: !g.transB, addr: x2(int(p.nTiles - 1), kk) });
     return out;
   };
 }
@@ -287,20 +302,20 @@ function ldmatrixB(g: MmaGemm, p: Plan, bf: string, w: WarpPos, pre: Stmt[]): Lo
 //   B element e: k = 2t + (e & 1) + 8 * (e >> 1), n = group
 function scalarA(g: MmaGemm, p: Plan, af: string, w: WarpPos): Loader {
   const grp = div(w.lane, 4), t2 = mul(mod(w.lane, 4), int(2));
-  return (kk) => unroll(g, "i", p.mTiles, (i) => Array.from({ length: 8 }, (_, e): Stmt => {
+  return (kk, set) => unroll(g, "i", p.mTiles, (i) => Array.from({ length: 8 }, (_, e): Stmt => {
     const m = add(mul(add(w.tm, i), int(16)), add(grp, int(8 * ((e >> 1) & 1))));
     const k = add(mul(kk, int(16)), add(t2, int((e & 1) + 8 * (e >> 2))));
     const ref = g.transA ? at(g.a, k, m) : at(g.a, m, k);
-    return { k: "store", buf: af, idx: [add(mul(i, int(8)), int(e))], value: { k: "load", buf: ref.buf, idx: ref.idx } };
+    return { k: "store", buf: af, idx: [add(set, add(mul(i, int(8)), int(e)))], value: { k: "load", buf: ref.buf, idx: ref.idx } };
   }));
 }
 
 function scalarB(g: MmaGemm, p: Plan, bf: string, w: WarpPos): Loader {
   const grp = div(w.lane, 4), t2 = mul(mod(w.lane, 4), int(2));
-  return (kk) => unroll(g, "j", p.nTiles, (j) => Array.from({ length: 4 }, (_, e): Stmt => {
+  return (kk, set) => unroll(g, "j", p.nTiles, (j) => Array.from({ length: 4 }, (_, e): Stmt => {
     const n = add(mul(add(w.tn, j), int(8)), grp);
     const k = add(mul(kk, int(16)), add(t2, int((e & 1) + 8 * (e >> 1))));
     const ref = g.transB ? at(g.b, n, k) : at(g.b, k, n);
-    return { k: "store", buf: bf, idx: [add(mul(j, int(4)), int(e))], value: { k: "load", buf: ref.buf, idx: ref.idx } };
+    return { k: "store", buf: bf, idx: [add(set, add(mul(j, int(4)), int(e)))], value: { k: "load", buf: ref.buf, idx: ref.idx } };
   }));
 }

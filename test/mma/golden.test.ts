@@ -8,8 +8,8 @@ import { swizzleFor } from "../../src/layout/swizzle.ts";
 import { lowerGemmMma } from "../../src/passes/lower-gemm-mma.ts";
 
 const expected = `
-alloc af0: local bf16[8]
-alloc bf1: local bf16[8]
+alloc af0: local bf16[16]
+alloc bf1: local bf16[16]
 let lane2: i32 = tx % 32
 let warp3: i32 = tx / 32
 let arow4: i32 = (warp3 * 16 + lane2 % 8 + (lane2 / 8 & 1) * 8) * 32
@@ -17,11 +17,15 @@ let achunk5: i32 = lane2 / 8 >> 1
 let axor6: i32 = lane2 % 8 >> 1 & 3
 let brow7: i32 = (lane2 % 8 + (lane2 / 8 >> 1) * 8) * 32
 let bchunk8: i32 = lane2 / 8 & 1
+ldmatrix.x4 af0[0] <- As[arow4 + (achunk5 ^ axor6) * 8]
+ldmatrix.x4 bf1[0] <- Bs[1024 + (brow7 + (bchunk8 ^ axor6) * 8)]
 for kk9 in unroll(0, 2) {
-  ldmatrix.x4 af0[0] <- As[arow4 + (achunk5 + kk9 * 2 ^ axor6) * 8]
-  ldmatrix.x4 bf1[0] <- Bs[1024 + (brow7 + (bchunk8 + kk9 * 2 ^ axor6) * 8)]
+  if (kk9 + 1 < 2) {
+    ldmatrix.x4 af0[(kk9 + 1) % 2 * 8] <- As[arow4 + (achunk5 + (kk9 + 1) * 2 ^ axor6) * 8]
+    ldmatrix.x4 bf1[(kk9 + 1) % 2 * 8] <- Bs[1024 + (brow7 + (bchunk8 + (kk9 + 1) * 2 ^ axor6) * 8)]
+  }
   for j10 in unroll(0, 2) {
-    mma.bf16 acc[j10 * 4] = af0[0] * bf1[j10 * 4] + acc[j10 * 4]
+    mma.bf16 acc[j10 * 4] = af0[kk9 % 2 * 8] * bf1[kk9 % 2 * 8 + j10 * 4] + acc[j10 * 4]
   }
 }
 `;

@@ -23,7 +23,9 @@ describe.skipIf(!nvcc)("mma lowering through nvcc (sm_80)", () => {
       expect(ld.length * 16).toBe(mma.length * 6);
       const res = r.resources[out.kernelSymbol]!;
       expect(res.spillStores + res.spillLoads).toBe(0);
-      expect(res.registers).toBeLessThanOrEqual(128);
+      // Two fragment sets (prefetch of the next k-step) cost ~40 registers over the ~110 of
+      // one set; whether that beats two blocks per SM is the tuner's question, not a rule.
+      expect(res.registers).toBeLessThanOrEqual(168);
     }, 60_000);
   }
 });

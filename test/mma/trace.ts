@@ -23,6 +23,9 @@ export function traceLdmatrix(body: Stmt[], threads: number, tx = "tx"): Ldmatri
           for (const env of envs) env.set(s.vars[0]!, i);
           walk(s.body);
         }
+      } else if (s.k === "if") {
+        // Conditions here are warp-uniform (k-step bounds): thread 0 decides for all.
+        walk(ev(s.cond, envs[0]!) ? s.then : s.else);
       } else if (s.k === "ldmatrix") {
         for (let w = 0; w < threads; w += 32)
           out.push({ buf: s.addr.buf, num: s.num, trans: s.trans,
