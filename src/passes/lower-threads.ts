@@ -145,6 +145,23 @@ function unflattenDyn(e: Expr, ext: Expr[]): Expr[] {
   return out;
 }
 
+/** A short constant-trip serial loop whose variable indexes a register array (local or
+ *  fragment slots): unrolled, or the array would be demoted to local memory. */
+function indexesRegisters(c: Ctx, loop: For): boolean {
+  if (loop.kind !== "serial" || loop.vars.length !== 1) return false;
+  const n = evalConst(loop.extents[0]!);
+  if (n === undefined || n > 32) return false;
+  const name = loop.vars[0]!;
+  const isReg = (b: string) => { const s = c.bufs.get(b)?.buf.scope; return s === "local" || s === "fragment"; };
+  const usesVar = (idx: Expr[]) => idx.some((e) => { let u = false; walkExpr(e, (x) => { if (x.k === "var" && x.name === name) u = true; }); return u; });
+  let hit = false;
+  walkStmts(loop.body, (s) => {
+    if (s.k === "store" && isReg(s.buf) && usesVar(s.idx)) hit = true;
+    for (const e of stmtExprs(s)) walkExpr(e, (x) => { if (x.k === "load" && isReg(x.buf) && usesVar(x.idx)) hit = true; });
+  });
+  return hit;
+}
+
 function lowerList(c: Ctx, body: Stmt[], slotOf?: (buf: string, idx: Expr[]) => Expr | undefined): Stmt[] {
   const out: Stmt[] = [];
   for (const s of body) {
@@ -159,7 +176,10 @@ function lowerList(c: Ctx, body: Stmt[], slotOf?: (buf: string, idx: Expr[]) => 
           if (slotOf) fail(s.loc, `nested T.parallel loops are not supported`);
           out.push(...lowerParallel(c, s));
         } else if (s.kind === "pipelined") out.push(...lowerPipelined(c, s));
-        else out.push({ ...(lowerScalar(c, s, slotOf) as For), body: lowerList(c, s.body, slotOf) });
+        else {
+          const low = { ...(lowerScalar(c, s, slotOf) as For), body: lowerList(c, s.body, slotOf) };
+          out.push(indexesRegisters(c, low) ? { ...low, kind: "unroll" } : low);
+        }
         break;
       case "if": {
         const x = lowerScalar(c, s, slotOf) as Extract<Stmt, { k: "if" }>;

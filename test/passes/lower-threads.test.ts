@@ -190,6 +190,25 @@ launch tile grid [1] threads 32 blocks [bx] {
     expect(() => lowerText(unlike)).toThrow(/k\.ir:6:\d+: error: copy between fragments 'F' and 'G' needs whole fragments of one shape and layout/);
   });
 
+  it("unrolls short serial loops that index per-thread arrays", () => {
+    const src = `kernel k(Y: global f32[M] out)
+  dims M
+launch tile grid [1] threads 32 blocks [bx] {
+  alloc r: local f32[4]
+  for q in serial(0, 4) {
+    store r[q] = cast<f32>(q)
+  }
+  for q2 in serial(0, 4) {
+    store Y[q2] = 1.0
+  }
+  store Y[0] = r[3]
+}
+`;
+    const text = lowerText(src);
+    expect(text).toContain("for q in unroll(0, 4) {\n    store r[q] = cast<f32>(q)");
+    expect(text).toContain("for q2 in serial(0, 4) {");
+  });
+
   it("is reached through lower() with the pass order fixed in one place", () => {
     const stages: string[] = [];
     lower(parseKernel(elementwise), {}, WGSL, (n) => stages.push(n));
