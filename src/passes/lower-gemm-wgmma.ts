@@ -24,10 +24,12 @@
 // The descriptor of a k-step starts kk * 32 bytes into the swizzled rows: the hardware applies
 // the swizzle to the final address, so a k-offset inside the 32/64/128-byte row is a plain add.
 //
-// Waiting for 0 groups right away keeps the tile-level meaning of gemm (the accumulator is
-// final afterwards, the operand tiles are free); overlapping the wgmma of one k-tile with the
-// next one's issue needs the pipeline to hold back the refill of the stage still being read,
-// which the TMA/mbarrier pipeline (issue 7, item 2) will do.
+// A gemm on its own waits for 0 groups (the tile-level meaning: the accumulator is final after
+// the statement, the operand tiles are free). As the last statement of a cp.async pipeline it
+// neither fences nor waits for its own group: lower-pipeline-wgmma.ts keeps one group in flight.
+//
+// Too few rows for m64 tiles (decode: BM = 16 or 32) but n a multiple of 64: the accumulator is
+// held transposed (wgmma_acc_t) and computed as C^T = B A^T, the B tile being wgmma's A operand.
 import { CompileError, type Expr, type Layout, type Loc, type Stmt, type TunableValue, bin, int, v } from "../ir/ir.ts";
 import { fold } from "../ir/expr.ts";
 import { type WgmmaAcc, wgmmaArrangements, wgmmaSwizzle } from "../layout/wgmma.ts";
