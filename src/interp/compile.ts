@@ -106,7 +106,7 @@ class Gen {
   run(): Compiled {
     const head = [
       `"use strict";`,
-      `const {ix1, ix2, ix3, ixN, lds, sts, alloc, copy, fill, gemm, vcopy, vzero, cpa, cpz, cpCommit, cpWait, idiv, imod, icdiv, RND, MF, dq} = RT;`,
+      `const {ix1, ix2, ix3, ixN, lds, sts, alloc, copy, fill, gemm, vcopy, vzero, cpa, cpz, cpCommit, cpWait, idiv, imod, icdiv, RND, MF, dq, fenceAsync} = RT;`,
       `return function${this.thread ? "*" : ""} (G, S, TS, TID, BX, BY, BZ) {`,
       ...this.inp.globals.map((_, i) => `const GD${i} = G[${i}].data;`),
     ];
@@ -430,8 +430,7 @@ class Gen {
         break;
       }
       case "wgmma_fence": case "wgmma_commit": case "wgmma_wait": this.threadOnly(s); this.emit(`yield { sid: ${sid} };`); break;
-      // Proxy ordering has no effect on the interpreter's single memory.
-      case "fence_async": this.threadOnly(s); break;
+      case "fence_async": this.threadOnly(s); this.emit(`fenceAsync(TID);`); break;
       case "mma": {
         this.threadOnly(s);
         const r = [s.d, s.a, s.b, s.c].map((x) => this.ref(x));

@@ -20,6 +20,8 @@ export interface SharedTrack {
   wT: Int32Array; wE: Int32Array;
   rT: Int32Array; rT2: Int32Array; rE: Int32Array;
   pend: Int32Array; pendT: Int32Array;
+  /** Last writer through the generic proxy, and that thread's fence.proxy.async count then. */
+  gW: Int32Array; gF: Int32Array;
 }
 
 export function newBuf(name: string, dtype: DType, scope: Scope, shape: number[], fill: number, data?: Float64Array): RtBuf {
@@ -30,7 +32,7 @@ export function newBuf(name: string, dtype: DType, scope: Scope, shape: number[]
 
 export function newTrack(size: number): SharedTrack {
   const m = () => new Int32Array(size).fill(-1);
-  return { wT: m(), wE: m(), rT: m(), rT2: m(), rE: m(), pend: new Int32Array(size), pendT: m() };
+  return { wT: m(), wE: m(), rT: m(), rT2: m(), rE: m(), pend: new Int32Array(size), pendT: m(), gW: m(), gF: m() };
 }
 
 /** Uninitialised memory reads as NaN (floats) so that a missing write shows in results. */
@@ -71,7 +73,18 @@ export function ixN(b: RtBuf, idx: number[], site: number): number {
 /** Race and pending-write bookkeeping for one shared element; `epoch` counts barriers. */
 export class SharedChecker {
   epoch = 0;
+  /** fence.proxy.async executed per thread of the current block (reset with each block). */
+  fences = new Int32Array(0);
   constructor(public race: boolean) {}
+
+  /** An async-proxy read (wgmma): the element's last generic write must be followed by a
+   *  fence.proxy.async of its writer (PTX memory model, proxies). */
+  readAsync(b: RtBuf, i: number, t: number, site: number): void {
+    const tr = b.track!, w = tr.gW[i]!;
+    if (w >= 0 && (this.fences[w] ?? 0) <= tr.gF[i]!)
+      throw new Fault(`wgmma reads shared ${b.name}[${i}], written by thread ${w} with no fence.proxy.async after the write: missing fence.proxy.async`, site);
+    this.read(b, i, t, site);
+  }
 
   read(b: RtBuf, i: number, t: number, site: number): void {
     const tr = b.track!;
@@ -89,6 +102,7 @@ export class SharedChecker {
     const tr = b.track!;
     if (!asyncWrite && tr.pend[i]! > 0)
       throw new Fault(`thread ${t} writes shared ${b.name}[${i}] while a cp.async into it (issued by thread ${tr.pendT[i]}) is still pending: missing cp.wait`, site);
+    tr.gW[i] = t; tr.gF[i] = this.fences[t] ?? 0;
     if (!this.race) return;
     const e = this.epoch;
     if (tr.wE[i] === e && tr.wT[i] !== t)

@@ -110,6 +110,7 @@ export function runKernel(k: Kernel, args: RunArgs, opts: RunOptions = {}): void
   const rt = { ix1, ix2, ix3, ixN, alloc, copy, fill, gemm, idiv, imod, icdiv, RND, MF, MOE, dq: makeDequant(chk), ...makeCopies(chk),
     lds: (b: RtBuf, i: number, t: number, site: number) => { ix1(b, i, site); chk.read(b, i, t, site); return b.data[i]!; },
     sts: (b: RtBuf, i: number, v: number, t: number, site: number) => { ix1(b, i, site); chk.write(b, i, t, site); b.data[i] = v; },
+    fenceAsync: (t: number) => { chk.fences[t]!++; },
   };
   const fn = c.fn(rt) as (...a: unknown[]) => unknown;
   localAllocs = c.allocs;

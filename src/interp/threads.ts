@@ -26,6 +26,7 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
     return b;
   });
   chk.epoch++;
+  chk.fences = new Int32Array(nThreads);
   const fail = (msg: string, t: number | string | undefined, site: number | undefined): never => {
     const at = site === undefined ? "" : `\n  at: ${stmtHead(c.sites[site])}`;
     throw new InterpError(`${where(kernel, block, t)}: ${msg}${at}`);

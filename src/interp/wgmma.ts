@@ -13,6 +13,9 @@
 //    shared memory and d, writes d) when a wgmma.wait retires the group. So shared memory
 //    overwritten, or the accumulator touched, before the wait shows up as wrong results, and a
 //    pending cp.async or an unsynchronised writer of an operand as a fault from the checker.
+//  - proxies: wgmma reads through the async proxy; each operand element's last generic-proxy
+//    write (st.shared, cp.async landing) must be followed by a fence.proxy.async of the writing
+//    thread (memory.ts readAsync), else a fault names the writer.
 import type { Stmt } from "../ir/ir.ts";
 import { f32TowardZero } from "./warp.ts";
 import { Fault } from "./fault.ts";
@@ -84,7 +87,7 @@ function execute(op: Issued, chk: SharedChecker, towardZero: boolean): void {
     for (let r = 0; r < rows; r++)
       for (let k = 0; k < 16; k++) {
         const e = elementAt(o, buf, start, r, k, sid, what);
-        if (buf.track) chk.read(buf, e, op.base, sid);
+        if (buf.track) chk.readAsync(buf, e, op.base, sid);
         m[r * 16 + k] = buf.data[e]!;
       }
     return m;

@@ -76,6 +76,12 @@ describe("interpreter: wgmma", () => {
       }
     expect(seen.size).toBe(128 * 64);
   });
+  it("reports shared memory written through the generic proxy and read by wgmma without fence.proxy.async", () => {
+    expect(() => run(kernel().replace("  fence.proxy.async\n", ""))).toThrow(/written by thread \d+ with no fence.proxy.async after the write/);
+    // The fence must come after the write: fencing first and writing after does not count.
+    const late = kernel().replace("  fence.proxy.async\n", "").replace("  for i in serial(0, 8) {", "  fence.proxy.async\n  for i in serial(0, 8) {");
+    expect(() => run(late)).toThrow(/missing fence.proxy.async/);
+  });
   it("reports a wgmma never retired by a wait", () => {
     expect(() => run(kernel({ wait: "" }))).toThrow(/never retired by a wgmma.wait/);
   });
@@ -84,7 +90,7 @@ describe("interpreter: wgmma", () => {
   });
   it("reads operands when the group is retired: shared memory written before the wait is what it multiplies", () => {
     // Zeroing A between the commit and the wait must change the result (the hardware may read late).
-    const src = kernel({ wait: "barrier\n  for i in serial(0, 8) {\n    store As[i * 128 + tx] = 0.0\n  }\n  barrier\n  wgmma.wait 0" });
+    const src = kernel({ wait: "barrier\n  for i in serial(0, 8) {\n    store As[i * 128 + tx] = 0.0\n  }\n  fence.proxy.async\n  barrier\n  wgmma.wait 0" });
     const { D } = run(src);
     expect(D.data.every((x) => x === 0)).toBe(true);
   });
