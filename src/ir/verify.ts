@@ -208,7 +208,9 @@ class Verifier {
       return;
     }
     if (l.kind === "mma_acc" && !lowered) {
-      if (b.dtype !== "f32") this.error(`layout mma_acc on '${b.name}' needs f32, it is ${b.dtype}`);
+      // Any dtype: the layout only says which thread holds which element, and fragments
+      // used elementwise with an accumulator (e.g. its bf16 copy) share it (inferLayouts).
+      // gemm accumulators themselves are f32 by layout inference.
       if (b.shape.length !== 2) { this.error(`layout mma_acc on '${b.name}' needs a 2-d fragment`); return; }
       const threads = this.k.launch.threads.k === "int" ? this.k.launch.threads.v : undefined;
       if (consts[0] !== undefined && consts[1] !== undefined && threads !== undefined) {
