@@ -17,7 +17,8 @@ describe("tilemoe CLI", () => {
     expect(passes).toEqual(["specialize", "inferTypes", "inferLayouts", "lowerToThreads", "simplify"]);
     expect(r.stdout).toMatch(/launch thread grid/);
     const cu = readFileSync(join(out, "gemm_f16.cu"), "utf8");
-    expect(cu).toMatch(/mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.f16\.f16\.f32/);
+    // The default arch is sm_90a: the gemm goes through wgmma (docs/HOPPER.md).
+    expect(cu).toMatch(/wgmma\.mma_async\.sync\.aligned\.m64n\d+k16\.f32\.f16\.f16/);
     expect(readFileSync(join(out, "gemm_f16.h"), "utf8")).toMatch(/int gemm_f16\(const __half\* A, const __half\* B, __half\* C/);
   });
 
