@@ -5,35 +5,48 @@
 // zero points packed 8 per word, or with bf16 zero points. f32 accumulate.
 // The packed tile is pipelined into shared memory with cp.async like any operand; the
 // dequant in the main loop turns it into the bf16 tile the tensor-core gemm reads.
-// splitK > 1 (the decode path, tiny M): block z sums a 1/splitK slice of the K tiles and
-// adds its partial tile into the f32 output with atomics (C must start at 0).
+// gemm_w4a16 (f32 output) has the decode path as a tunable: with splitK > 1 block z sums a
+// 1/splitK slice of the K tiles and adds its partial tile into C with f32 atomics; C is then
+// an output written only by atomic adds, which every launcher clears before the launch
+// (src/ir/zero-init.ts), so the result does not depend on C's initial content.
 import { T, type Tensor } from "tilemoe";
 
 const SMEM_BYTES = 160 * 1024;
 
 export const gemm_w4a16 = T.kernel(
   {
-    tune: { BM: [16, 64, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2, 4], warps: [4, 8] },
+    tune: { BM: [16, 64, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2, 4], warps: [4, 8], splitK: [1, 2, 4, 8] },
     // Twice the bytes of A and the packed words (all stages) and of the bf16 tile (one).
     where: ({ BM, BN, BK, stages }) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
   },
   function gemm_w4a16(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
-                      C: Tensor<"M, N", "bf16">, { BM, BN, BK, stages, warps }: T.Config) {
+                      C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
     const [M, K] = A.shape;
     const [N] = W.shape;
-    T.launch([T.cdiv(N, BN), T.cdiv(M, BM)], { threads: warps * 32 }, (bx, by) => {
+    // Block (bx, by, bz) sums K tiles [bz * KT, (bz + 1) * KT); tiles past K read as 0.
+    const KT = T.cdiv(T.cdiv(K, BK), splitK);
+    T.launch([T.cdiv(N, BN), T.cdiv(M, BM), splitK], { threads: warps * 32 }, (bx, by, bz) => {
       const As = T.shared([BM, BK], "bf16");
       const Ws = T.shared([BN, T.cdiv(BK, 8)], "u32");
       const Bs = T.shared([BN, BK], "bf16");
       const acc = T.fragment([BM, BN], "f32");
       T.clear(acc);
-      for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
-        T.copy(A.tile([by * BM, k * BK], [BM, BK]), As);
-        T.copy(W.tile([bx * BN, k * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Ws);
-        T.dequant(Ws, Bs, { format: "u4", order: "interleaved", scales: S, zeros: 8, group: 128, at: [bx * BN, k * BK], K });
+      for (const k of T.pipelined(KT, stages)) {
+        T.copy(A.tile([by * BM, (bz * KT + k) * BK], [BM, BK]), As);
+        T.copy(W.tile([bx * BN, (bz * KT + k) * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Ws);
+        T.dequant(Ws, Bs, { format: "u4", order: "interleaved", scales: S, zeros: 8, group: 128, at: [bx * BN, (bz * KT + k) * BK], K });
         T.gemm(As, Bs, acc, { transB: true });
       }
-      T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
+      if (splitK == 1) {
+        T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
+      } else {
+        // The launcher clears C (an output written only by atomic adds, src/ir/zero-init.ts).
+        for (const [i, j] of T.parallel(BM, BN)) {
+          if (by * BM + i < M && bx * BN + j < N) {
+            T.atomicAdd(C[by * BM + i][bx * BN + j], acc[i][j]);
+          }
+        }
+      }
     });
   },
 );
