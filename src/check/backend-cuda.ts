@@ -13,6 +13,7 @@ import { buildRunner, gpuAvailable, readTensor, runPlan, writePlan, writeTensor,
 import type { TensorValue } from "../numeric/tensor.ts";
 import { configKey, numericConfig, type Config } from "../tune/space.ts";
 import type { Backend, BatchItem } from "./run.ts";
+import { clearAccumulated } from "./backends.ts";
 
 interface Module { file: string; symbol: string; low: Kernel; /** the emitter's shared-memory carve (authoritative) */ smem: number }
 
@@ -83,6 +84,7 @@ export async function cudaBackend(lowerFor: (k: Kernel, c: Config) => Kernel, ar
  *  returns without launching, so outputs stay as they were). */
 function planCase(m: Module, k: Kernel, it: BatchItem, dir: string, name: string): KernelCase | undefined {
   const { low } = m;
+  clearAccumulated(low, it.tensors); // as the generated launcher's memset does
   const env = { ...numericConfig(low.config), ...it.c.dims };
   const grid = low.launch.grid.map((e) => evalConst(e, env)!);
   if (grid.some((g) => g === 0)) return undefined;

@@ -6,6 +6,7 @@ import { cudaTarget, lower, PASSES, SM80, WGSL, type Target, type TensorCoreChoi
 import { runKernel } from "../interp/index.ts";
 import type { TensorValue } from "../numeric/tensor.ts";
 import { configKey, type Config } from "../tune/space.ts";
+import { zeroInitOutputs } from "../ir/zero-init.ts";
 import type { Backend } from "./run.ts";
 
 export const BACKENDS = ["interp", "cuda", "webgpu"] as const;
@@ -42,7 +43,9 @@ export async function backendFor(name: BackendName, opts: BackendOptions): Promi
     case "interp": {
       const low = loweringCache(SM80, opts.level === "tile" ? "inferTypes" : undefined);
       return async (k, c, tensors, scalars) => {
-        runKernel(low(k, c.config), { tensors, scalars }, { raceCheck: true });
+        const lk = low(k, c.config);
+        clearAccumulated(lk, tensors);
+        runKernel(lk, { tensors, scalars }, { raceCheck: true });
         return outputsOf(k, tensors);
       };
     }
@@ -51,7 +54,9 @@ export async function backendFor(name: BackendName, opts: BackendOptions): Promi
       await requireGpu(); // fail once, clearly, before drawing cases
       const low = loweringCache(WGSL);
       return async (k, c, tensors, scalars) => {
-        const r = await runWgsl(low(k, c.config), tensors, scalars, { dims: c.dims });
+        const lk = low(k, c.config);
+        clearAccumulated(lk, tensors);
+        const r = await runWgsl(lk, tensors, scalars, { dims: c.dims });
         return r.outputs;
       };
     }
@@ -66,4 +71,9 @@ function outputsOf(k: Kernel, tensors: Record<string, TensorValue>): Record<stri
   const out: Record<string, TensorValue> = {};
   for (const p of k.params) if (p.kind === "tensor" && p.output) out[p.name] = tensors[p.name]!;
   return out;
+}
+
+/** What every launcher does first: outputs written only by atomic adds start at zero. */
+export function clearAccumulated(k: Kernel, tensors: Record<string, TensorValue>): void {
+  for (const n of zeroInitOutputs(k)) tensors[n]?.data.fill(0);
 }
