@@ -5,7 +5,8 @@
 import fc from "fast-check";
 import { isFloat, type Kernel, type TunableValue } from "../ir/ir.ts";
 import { evalConst } from "../ir/expr.ts";
-import { randomTensor } from "../numeric/random.ts";
+import { randomTensor, rng } from "../numeric/random.ts";
+import { roundTo } from "../numeric/dtype.ts";
 import type { TensorValue } from "../numeric/tensor.ts";
 import { firstMismatch, tolerance } from "../numeric/tolerance.ts";
 import { enumerateConfigs, configKey, type Config } from "../tune/space.ts";
@@ -79,14 +80,18 @@ function describe(c: CheckCase): string {
 
 function caseArbitrary(k: Kernel, spec: CheckSpec, opts: CheckOptions): fc.Arbitrary<CheckCase> {
   const dimArbs: Record<string, fc.Arbitrary<number>> = {};
-  for (const d of k.dims) {
+  const computed: [string, (d: Record<string, number>) => number][] = [];
+  const names = [...k.dims, ...Object.keys(spec.dims).filter((d) => !k.dims.includes(d))];
+  for (const d of names) {
     if (opts.shape?.[d] !== undefined) { dimArbs[d] = fc.constant(opts.shape[d]!); continue; }
     const dom = spec.dims[d];
     if (!dom) throw userError(`check spec for ${k.name} gives no domain for dim '${d}' (add it to 'dims')`);
+    if (typeof dom === "function") { computed.push([d, dom]); continue; }
     dimArbs[d] = Array.isArray(dom) ? fc.integer({ min: (dom as readonly number[])[0]!, max: (dom as readonly number[])[1]! })
       : fc.constantFrom(...(dom as { values: readonly number[] }).values);
   }
   let dims = fc.record(dimArbs);
+  if (computed.length) dims = dims.map((d) => { const all = { ...d }; for (const [n, f] of computed) all[n] = f(all); return all; });
   if (spec.dimsWhere) dims = dims.filter(spec.dimsWhere);
   let configs: fc.Arbitrary<Config>;
   if (opts.config) configs = fc.constant(opts.config);
@@ -176,8 +181,26 @@ export function makeInputs(k: Kernel, spec: CheckSpec, c: CheckCase) {
     });
     const d = p.output ? { lo: 1000, hi: 2000 } : spec.inputs?.[p.name] ?? { lo: -1, hi: 1 };
     tensors[p.name] = randomTensor(p.dtype, shape, seed, d.lo, d.hi);
+    const fill = p.output ? spec.outputs?.[p.name]?.fill : undefined;
+    if (fill !== undefined) tensors[p.name]!.data.fill(roundTo(p.dtype, fill));
   });
+  if (spec.derive) applyDerived(k, spec.derive(c.dims, rng((c.dataSeed * 131 + 17) >>> 0)), tensors, scalars);
   return { tensors, scalars };
+}
+
+function applyDerived(k: Kernel, d: ReturnType<NonNullable<CheckSpec["derive"]>>, tensors: Record<string, TensorValue>,
+  scalars: Record<string, number>): void {
+  for (const [name, v] of Object.entries(d.tensors ?? {})) {
+    const p = k.params.find((q) => q.name === name);
+    const t = tensors[name];
+    if (!p || p.kind !== "tensor" || p.output || !t) throw userError(`check spec for ${k.name}: derive names '${name}', which is not an input tensor`);
+    if (v.length !== t.data.length) throw userError(`check spec for ${k.name}: derive gives ${v.length} values for '${name}', which holds ${t.data.length}`);
+    for (let i = 0; i < v.length; i++) t.data[i] = roundTo(t.dtype, v[i]!);
+  }
+  for (const [name, v] of Object.entries(d.scalars ?? {})) {
+    if (!(name in scalars)) throw userError(`check spec for ${k.name}: derive names '${name}', which is not a scalar param`);
+    scalars[name] = v;
+  }
 }
 
 function magnitudeOf(spec: CheckSpec, k: Kernel): number {

@@ -8,8 +8,10 @@ import type { TensorValue } from "../numeric/tensor.ts";
 export type { TensorValue } from "../numeric/tensor.ts";
 export * as ref from "./reference.ts";
 
-/** An inclusive integer range [lo, hi] for a symbolic dim, or an explicit list of values. */
-export type DimDomain = readonly [number, number] | { values: readonly number[] };
+/** An inclusive integer range [lo, hi] for a symbolic dim, or an explicit list of values,
+ *  or a function of the other dims (drawn first): a dim that is a product of others, like
+ *  the rows E * 2N of stacked expert weights declared flat. */
+export type DimDomain = readonly [number, number] | { values: readonly number[] } | ((dims: Record<string, number>) => number);
 
 export interface InputDomain {
   /** Values drawn uniformly in [lo, hi) (floats, rounded to the dtype) or [lo, hi] (ints). */
@@ -21,7 +23,9 @@ export interface CheckSpec {
   readonly kind: "tilemoe.check";
   /** The exported kernel this spec checks (its function name). */
   kernel: string;
-  /** Domain of each symbolic dim for random cases (interpreter-sized; GPU runs may scale). */
+  /** Domain of each symbolic dim for random cases (interpreter-sized; GPU runs may scale).
+   *  Names that are not dims of the kernel are drawn too (for the reference, `derive` and
+   *  computed dims: e.g. the expert count behind a flattened weight). */
   dims: Record<string, DimDomain>;
   /** Optional constraint between dims (e.g. K % 8 == 0 for packed weights). */
   dimsWhere?: (dims: Record<string, number>) => boolean;
@@ -29,6 +33,17 @@ export interface CheckSpec {
   inputs?: Record<string, InputDomain>;
   /** Scalar params: domain to draw from. */
   scalars?: Record<string, InputDomain>;
+  /** Inputs that must be consistent with one another or with the dims (routing tables:
+   *  sorted pair ids and the expert of each block): computed from the dims and a generator
+   *  seeded by the case's data seed, replacing the drawn values of the tensors and scalars
+   *  it names (tensor values are rounded to the param's dtype). */
+  derive?: (dims: Record<string, number>, rand: () => number) => {
+    tensors?: Record<string, ArrayLike<number>>;
+    scalars?: Record<string, number>;
+  };
+  /** Initial contents of outputs the kernel accumulates into (atomics), instead of the
+   *  sentinel pattern; the reference computes the result from this start. */
+  outputs?: Record<string, { fill: number }>;
   /** Expected outputs, in float64, from the (already dtype-rounded) inputs. */
   reference: (args: Record<string, TensorValue>, scalars: Record<string, number>, dims: Record<string, number>) =>
     Record<string, Float64Array>;

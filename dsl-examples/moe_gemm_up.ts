@@ -1,0 +1,232 @@
+// The gate/up projections of a MoE layer as one grouped GEMM over experts, driven by the
+// routing of moe_align.ts: rows are the (token, slot) pair ids sorted by expert and padded
+// per expert to the routing block BS (`sorted[b][r]`, pads hold ids >= T * top_k), and
+// `block_expert[b]` is the expert of routing block b (-1 for unused blocks).
+// Row (b, r) of Y is act(x W_gate[e]^T) * (x W_up[e]^T) for x = X[pair / top_k] and
+// e = block_expert[b]; pad rows and unused blocks come out 0 (unused blocks skip the
+// K loop, so experts with no tokens cost no weight traffic).
+// W13 is [E, 2N, K] declared flat ([E * 2N, K]; the tile ops take same-rank regions):
+// expert e's gate rows are e * 2N + [0, N), its up rows e * 2N + N + [0, N). Columns of a
+// ragged last column tile read the neighbouring rows, and are never stored.
+// A row tile never crosses a routing block: the launch covers each block with
+// cdiv(BS, BM) tiles (BM = BS is the natural choice; any BM is correct).
+// The activation is ordinary DSL code in the epilogue: SiLU here, exact GELU (erf) in
+// moe_gemm_up_gelu.
+import { T, type Tensor } from "tilemoe";
+
+const SMEM_BYTES = 160 * 1024;
+
+export const moe_gemm_up = T.kernel(
+  {
+    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [4, 8] },
+    where: ({ BM, BN, BK, stages }) => (BM + 2 * BN) * BK * 2 * stages <= SMEM_BYTES,
+  },
+  function moe_gemm_up(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted: Tensor<"NB, BS", "i32">,
+                       block_expert: Tensor<"NB", "i32">, top_k: T.i32, Y: Tensor<"NB * BS, N", "bf16">,
+                       { BM, BN, BK, stages, warps }: T.Config) {
+    const [tokens, K] = X.shape;
+    const [NB, BS] = sorted.shape;
+    const N = Y.shape[1];
+    T.launch([T.cdiv(N, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (bx, by) => {
+      const tiles = T.cdiv(BS, BM);
+      const b = Math.floor(by / tiles);
+      const r0 = (by % tiles) * BM;
+      const e = block_expert[b];
+      const As = T.shared([BM, BK], "bf16");
+      const Gs = T.shared([BN, BK], "bf16");
+      const Us = T.shared([BN, BK], "bf16");
+      const gate = T.fragment([BM, BN], "f32");
+      const up = T.fragment([BM, BN], "f32");
+      T.clear(gate);
+      T.clear(up);
+      if (e >= 0) {
+        for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
+          // The routing gather: each row of the tile is the activation row of its pair's token.
+          for (const [i, kk] of T.parallel(BM, BK)) {
+            const r = r0 + i;
+            const col = k * BK + kk;
+            let x = 0.0;
+            if (r < BS && col < K) {
+              const pair = sorted[b][r];
+              if (pair >= 0 && pair < tokens * top_k) {
+                x = X[Math.floor(pair / top_k)][col];
+              }
+            }
+            As[i][kk] = x;
+          }
+          T.copy(W13.tile([e * 2 * N + bx * BN, k * BK], [BN, BK]), Gs);
+          T.copy(W13.tile([e * 2 * N + N + bx * BN, k * BK], [BN, BK]), Us);
+          T.gemm(As, Gs, gate, { transB: true });
+          T.gemm(As, Us, up, { transB: true });
+        }
+      }
+      for (const [i, j] of T.parallel(BM, BN)) {
+        const g = gate[i][j];
+        gate[i][j] = g * T.sigmoid(g) * up[i][j];
+      }
+      if (r0 + BM <= BS) {
+        T.copy(gate, Y.tile([b * BS + r0, bx * BN], [BM, BN]));
+      } else {
+        // The block's last tile is ragged: rows past BS belong to the next block.
+        for (const [i, j] of T.parallel(BM, BN)) {
+          if (r0 + i < BS && bx * BN + j < N) {
+            Y[b * BS + r0 + i][bx * BN + j] = T.cast(gate[i][j], "bf16");
+          }
+        }
+      }
+    });
+  },
+);
+
+// The same kernel with exact GELU(gate) * up: only the epilogue line differs.
+export const moe_gemm_up_gelu = T.kernel(
+  {
+    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [4, 8] },
+    where: ({ BM, BN, BK, stages }) => (BM + 2 * BN) * BK * 2 * stages <= SMEM_BYTES,
+  },
+  function moe_gemm_up_gelu(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted: Tensor<"NB, BS", "i32">,
+                       block_expert: Tensor<"NB", "i32">, top_k: T.i32, Y: Tensor<"NB * BS, N", "bf16">,
+                       { BM, BN, BK, stages, warps }: T.Config) {
+    const [tokens, K] = X.shape;
+    const [NB, BS] = sorted.shape;
+    const N = Y.shape[1];
+    T.launch([T.cdiv(N, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (bx, by) => {
+      const tiles = T.cdiv(BS, BM);
+      const b = Math.floor(by / tiles);
+      const r0 = (by % tiles) * BM;
+      const e = block_expert[b];
+      const As = T.shared([BM, BK], "bf16");
+      const Gs = T.shared([BN, BK], "bf16");
+      const Us = T.shared([BN, BK], "bf16");
+      const gate = T.fragment([BM, BN], "f32");
+      const up = T.fragment([BM, BN], "f32");
+      T.clear(gate);
+      T.clear(up);
+      if (e >= 0) {
+        for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
+          // The routing gather: each row of the tile is the activation row of its pair's token.
+          for (const [i, kk] of T.parallel(BM, BK)) {
+            const r = r0 + i;
+            const col = k * BK + kk;
+            let x = 0.0;
+            if (r < BS && col < K) {
+              const pair = sorted[b][r];
+              if (pair >= 0 && pair < tokens * top_k) {
+                x = X[Math.floor(pair / top_k)][col];
+              }
+            }
+            As[i][kk] = x;
+          }
+          T.copy(W13.tile([e * 2 * N + bx * BN, k * BK], [BN, BK]), Gs);
+          T.copy(W13.tile([e * 2 * N + N + bx * BN, k * BK], [BN, BK]), Us);
+          T.gemm(As, Gs, gate, { transB: true });
+          T.gemm(As, Us, up, { transB: true });
+        }
+      }
+      for (const [i, j] of T.parallel(BM, BN)) {
+        const g = gate[i][j];
+        gate[i][j] = 0.5 * g * (1.0 + T.erf(g * Math.SQRT1_2)) * up[i][j];
+      }
+      if (r0 + BM <= BS) {
+        T.copy(gate, Y.tile([b * BS + r0, bx * BN], [BM, BN]));
+      } else {
+        // The block's last tile is ragged: rows past BS belong to the next block.
+        for (const [i, j] of T.parallel(BM, BN)) {
+          if (r0 + i < BS && bx * BN + j < N) {
+            Y[b * BS + r0 + i][bx * BN + j] = T.cast(gate[i][j], "bf16");
+          }
+        }
+      }
+    });
+  },
+);
+
+// ---- what the checker compares against (runs in `tilemoe check`; plain float64)
+import { defineCheck, type TensorValue } from "tilemoe/check";
+import { alignRef } from "./moe_align.ts";
+
+/** A routing: top_k distinct experts per token, biased by `mode` toward the edge cases
+ *  (0: uniform; 1: every token on experts 0..top_k-1, so top_k = 1 puts all tokens on one
+ *  expert; 2: only even experts, so odd ones receive nothing), then grouped by moe_align's
+ *  reference. Exported for moe_gemm_down.ts and the w4a16 variant. */
+export function routing(T_: number, E: number, topK: number, NB: number, BS: number, rand: () => number) {
+  const mode = Math.floor(rand() * 3);
+  const ids: number[] = [];
+  for (let t = 0; t < T_; t++) {
+    const pool = [...Array(E).keys()];
+    const pref = mode === 2 ? pool.filter((e) => e % 2 === 0) : mode === 1 ? pool.slice(0, topK) : pool;
+    const rest = pool.filter((e) => !pref.includes(e));
+    const pick: number[] = [];
+    for (const from of [pref, rest]) {
+      const avail = [...from];
+      while (pick.length < topK && avail.length) pick.push(avail.splice(Math.floor(rand() * avail.length), 1)[0]!);
+    }
+    ids.push(...pick);
+  }
+  return alignRef(T_ * topK, E, NB, BS, (p) => ids[p]!);
+}
+
+const silu = (g: number) => g / (1 + Math.exp(-g));
+const gelu = (g: number) => 0.5 * g * (1 + erf(g / Math.SQRT2));
+
+/** erf to ~1e-15 (Abramowitz-Stegun 7.1.26 is too coarse for a float64 reference): series
+ *  for small |x|, continued fraction for large. */
+export function erf(x: number): number {
+  const a = Math.abs(x);
+  if (a < 3) {
+    let term = a, sum = a;
+    for (let n = 1; n < 200 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+      term *= -a * a / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  let f = 0;
+  for (let n = 60; n >= 1; n--) f = n / 2 / (a + f);
+  return Math.sign(x) * (1 - Math.exp(-a * a) / Math.sqrt(Math.PI) / (a + f));
+}
+
+export function upRef(act: (g: number) => number, X: TensorValue, W13: TensorValue, sorted: TensorValue, blockExpert: TensorValue,
+  topK: number, dims: Record<string, number>): Float64Array {
+  const { T: T_, K, N, NB, BS } = dims as Record<"T" | "K" | "N" | "NB" | "BS", number>;
+  const Y = new Float64Array(NB * BS * N);
+  for (let b = 0; b < NB; b++) {
+    const e = blockExpert.data[b]!;
+    if (e < 0) continue;
+    for (let r = 0; r < BS; r++) {
+      const pair = sorted.data[b * BS + r]!;
+      if (pair >= T_ * topK) continue;
+      const x = Math.floor(pair / topK) * K;
+      for (let n = 0; n < N; n++) {
+        let g = 0, u = 0;
+        const wg = (e * 2 * N + n) * K, wu = (e * 2 * N + N + n) * K;
+        for (let k = 0; k < K; k++) { g += X.data[x + k]! * W13.data[wg + k]!; u += X.data[x + k]! * W13.data[wu + k]!; }
+        Y[(b * BS + r) * N + n] = act(g) * u;
+      }
+    }
+  }
+  return Y;
+}
+
+// NB is the capacity in blocks: every pair plus one partial block per expert, for the
+// largest top_k (E). T = 1 is a single token; E > T * top_k leaves experts empty.
+const dims = { T: [1, 12], K: [1, 80], N: [1, 72], E: [1, 6], E2N: ({ E, N }: Record<string, number>) => E! * 2 * N!,
+  BS: { values: [1, 4, 16, 64] }, NB: [1, 90] } as const;
+const dimsWhere = ({ T: t, E, BS, NB }: Record<string, number>) => NB! >= Math.ceil(t! * E! / BS!) + Math.min(E!, t! * E!) && NB! * BS! <= 1024;
+const upCheck = (kernel: string, act: (g: number) => number) => defineCheck({
+  kernel,
+  dims,
+  dimsWhere,
+  inputs: { X: { lo: -1, hi: 1 }, W13: { lo: -0.5, hi: 0.5 } },
+  derive: ({ T: t, E, NB, BS }, rand) => {
+    const topK = 1 + Math.floor(rand() * E!);
+    const r = routing(t!, E!, topK, NB!, BS!, rand);
+    return { tensors: { sorted: r.sorted, block_expert: r.block_expert }, scalars: { top_k: topK } };
+  },
+  reference: ({ X, W13, sorted, block_expert }, { top_k }, d) => ({ Y: upRef(act, X!, W13!, sorted!, block_expert!, top_k!, d) }),
+  reduction: ({ K }) => K!,
+  // Y is a product of two K-long sums: the accumulation error of one is scaled by the other.
+  magnitude: 8,
+});
+export const moe_gemm_up_check = upCheck("moe_gemm_up", silu);
+export const moe_gemm_up_gelu_check = upCheck("moe_gemm_up_gelu", gelu);
