@@ -1,0 +1,100 @@
+// The down projection of a MoE layer as one grouped GEMM over experts, with the combine
+// fused: row (b, r) of the intermediate A (moe_gemm_up's output, rows in routing order) is
+// multiplied by its expert's W2[e] ([H, N]), scaled by the pair's routing weight, and
+// added into the pair's token row of `out` with atomics, so the top_k slots of a token sum
+// in one launch. `out` is f32 (bf16 atomics would round every partial sum) and must start
+// at 0; the caller casts it (or the next kernel reads it in f32).
+// Routing as in moe_gemm_up.ts: sorted[b][r] is a pair id p = token * TOPK + slot (ids
+// >= T * TOPK are pads and add nothing), block_expert[b] the expert of block b (-1: unused,
+// skipped). W2 is [E, H, N] declared flat ([E * H, N]); a ragged last column tile reads the
+// next expert's rows into columns that are never added.
+import { T, type Tensor } from "tilemoe";
+
+const SMEM_BYTES = 160 * 1024;
+
+export const moe_gemm_down = T.kernel(
+  {
+    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [4, 8] },
+    where: ({ BM, BN, BK, stages }) => (BM + BN) * BK * 2 * stages <= SMEM_BYTES,
+  },
+  function moe_gemm_down(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, N", "bf16">, sorted: Tensor<"NB, BS", "i32">,
+                         block_expert: Tensor<"NB", "i32">, topk_weights: Tensor<"T, TOPK", "f32">, out: Tensor<"T, H", "f32">,
+                         { BM, BN, BK, stages, warps }: T.Config) {
+    const [NB, BS] = sorted.shape;
+    const N = A.shape[1];
+    const [tokens, TOPK] = topk_weights.shape;
+    const H = out.shape[1];
+    T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (bx, by) => {
+      const tiles = T.cdiv(BS, BM);
+      const b = Math.floor(by / tiles);
+      const r0 = (by % tiles) * BM;
+      const e = block_expert[b];
+      const As = T.shared([BM, BK], "bf16");
+      const Bs = T.shared([BN, BK], "bf16");
+      const acc = T.fragment([BM, BN], "f32");
+      T.clear(acc);
+      if (e >= 0) {
+        for (const k of T.pipelined(T.cdiv(N, BK), stages)) {
+          // Rows past the block (r0 + i >= BS) are the next block's; they are loaded, never added.
+          T.copy(A.tile([b * BS + r0, k * BK], [BM, BK]), As);
+          T.copy(W2.tile([e * H + bx * BN, k * BK], [BN, BK]), Bs);
+          T.gemm(As, Bs, acc, { transB: true });
+        }
+        for (const [i, j] of T.parallel(BM, BN)) {
+          const col = bx * BN + j;
+          if (r0 + i < BS && col < H) {
+            const pair = sorted[b][r0 + i];
+            if (pair >= 0 && pair < tokens * TOPK) {
+              const tok = Math.floor(pair / TOPK);
+              T.atomicAdd(out[tok][col], acc[i][j] * topk_weights[tok][pair % TOPK]);
+            }
+          }
+        }
+      }
+    });
+  },
+);
+
+// ---- what the checker compares against (runs in `tilemoe check`; plain float64)
+import { defineCheck, type TensorValue } from "tilemoe/check";
+import { routing } from "./moe_gemm_up.ts";
+
+export function downRef(A: TensorValue, W2: TensorValue, sorted: TensorValue, blockExpert: TensorValue, weights: TensorValue,
+  dims: Record<string, number>): Float64Array {
+  const { T: T_, TOPK, N, H, NB, BS } = dims as Record<"T" | "TOPK" | "N" | "H" | "NB" | "BS", number>;
+  const out = new Float64Array(T_ * H);
+  for (let b = 0; b < NB; b++) {
+    const e = blockExpert.data[b]!;
+    if (e < 0) continue;
+    for (let r = 0; r < BS; r++) {
+      const pair = sorted.data[b * BS + r]!;
+      if (pair >= T_ * TOPK) continue;
+      const tok = Math.floor(pair / TOPK), w = weights.data[pair]!;
+      for (let h = 0; h < H; h++) {
+        let s = 0;
+        for (let n = 0; n < N; n++) s += A.data[(b * BS + r) * N + n]! * W2.data[(e * H + h) * N + n]!;
+        out[tok * H + h] += w * s;
+      }
+    }
+  }
+  return out;
+}
+
+// T = 1 is a single token; TOPK = E routes every token to every expert; E > T * TOPK leaves
+// experts empty; the routing's modes (moe_gemm_up.ts) put all tokens on few experts.
+export const moe_gemm_down_check = defineCheck({
+  kernel: "moe_gemm_down",
+  dims: { T: [1, 12], TOPK: [1, 6], E: [1, 6], N: [1, 80], H: [1, 72], EH: ({ E, H }: Record<string, number>) => E! * H!,
+    BS: { values: [1, 4, 16, 64] }, NB: [1, 90] },
+  dimsWhere: ({ T: t, TOPK, E, BS, NB }) =>
+    TOPK! <= E! && NB! >= Math.ceil(t! * TOPK! / BS!) + Math.min(E!, t! * TOPK!) && NB! * BS! <= 1024,
+  inputs: { A: { lo: -1, hi: 1 }, W2: { lo: -0.5, hi: 0.5 }, topk_weights: { lo: 0, hi: 1 } },
+  derive: ({ T: t, E, TOPK, NB, BS }, rand) => {
+    const r = routing(t!, E!, TOPK!, NB!, BS!, rand);
+    return { tensors: { sorted: r.sorted, block_expert: r.block_expert } };
+  },
+  outputs: { out: { fill: 0 } },
+  reference: ({ A, W2, sorted, block_expert, topk_weights }, _s, d) => ({ out: downRef(A!, W2!, sorted!, block_expert!, topk_weights!, d) }),
+  // One token's element sums TOPK slots of N-long dot products.
+  reduction: ({ N, TOPK }) => N! * TOPK!,
+});
