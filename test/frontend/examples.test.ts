@@ -11,9 +11,16 @@ const byName = (file: string) => Object.fromEntries(parseKernels(join(dir, file)
 
 const GEMM_BF16 = `kernel gemm_bf16(A: global bf16[M, K], B: global bf16[N, K], C: global bf16[M, N] out)
   dims M, K, N
-  tune BM = [64, 128], BN = [64, 128, 256], BK = [32, 64], stages = [2, 3, 4], warps = [4, 8]
+  tune BM = [128, 64], BN = [128, 256, 64], BK = [32, 64], stages = [3, 4, 2], warps = [8, 4], GROUP_M = [8, 1]
   where (BM + BN) * BK * 2 * stages <= 160 * 1024
-launch tile grid [cdiv(N, BN), cdiv(M, BM)] threads warps * 32 blocks [bx, by] {
+launch tile grid [cdiv(N, BN) * cdiv(M, BM)] threads warps * 32 blocks [pid] {
+  let tilesM: i32 = cdiv(M, BM)
+  let tilesN: i32 = cdiv(N, BN)
+  let group: i32 = pid / (GROUP_M * tilesN)
+  let rows: i32 = min(tilesM - group * GROUP_M, GROUP_M)
+  let inGroup: i32 = pid % (GROUP_M * tilesN)
+  let by: i32 = group * GROUP_M + inGroup % rows
+  let bx: i32 = inGroup / rows
   alloc As: shared bf16[BM, BK]
   alloc Bs: shared bf16[BN, BK]
   alloc acc: fragment f32[BM, BN]
