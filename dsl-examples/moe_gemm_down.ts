@@ -84,13 +84,13 @@ export function downRef(A: TensorValue, W2: TensorValue, sorted: TensorValue, bl
 // experts empty; the routing's modes (moe_gemm_up.ts) put all tokens on few experts.
 export const moe_gemm_down_check = defineCheck({
   kernel: "moe_gemm_down",
-  dims: { T: [1, 12], TOPK: [1, 6], E: [1, 6], N: [1, 80], H: [1, 72], EH: ({ E, H }: Record<string, number>) => E! * H!,
+  dims: { T: [1, 12], TOPK: [1, 6], E: [1, 6], skew: [0, 2], N: [1, 80], H: [1, 72], EH: ({ E, H }: Record<string, number>) => E! * H!,
     BS: { values: [1, 4, 16, 64] }, NB: [1, 90] },
   dimsWhere: ({ T: t, TOPK, E, BS, NB }) =>
     TOPK! <= E! && NB! >= Math.ceil(t! * TOPK! / BS!) + Math.min(E!, t! * TOPK!) && NB! * BS! <= 1024,
   inputs: { A: { lo: -1, hi: 1 }, W2: { lo: -0.5, hi: 0.5 }, topk_weights: { lo: 0, hi: 1 } },
-  derive: ({ T: t, E, TOPK, NB, BS }, rand) => {
-    const r = routing(t!, E!, TOPK!, NB!, BS!, rand);
+  derive: ({ T: t, E, TOPK, NB, BS, skew }, rand) => {
+    const r = routing(t!, E!, TOPK!, NB!, BS!, skew!, rand);
     return { tensors: { sorted: r.sorted, block_expert: r.block_expert } };
   },
   outputs: { out: { fill: 0 } },

@@ -18,7 +18,7 @@ const SMEM_BYTES = 160 * 1024;
 
 export const moe_gemm_up = T.kernel(
   {
-    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [4, 8] },
+    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [8, 4] },
     where: ({ BM, BN, BK, stages }) => (BM + 2 * BN) * BK * 2 * stages <= SMEM_BYTES,
   },
   function moe_gemm_up(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted: Tensor<"NB, BS", "i32">,
@@ -81,7 +81,7 @@ export const moe_gemm_up = T.kernel(
 // The same kernel with exact GELU(gate) * up: only the epilogue line differs.
 export const moe_gemm_up_gelu = T.kernel(
   {
-    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [4, 8] },
+    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [8, 4] },
     where: ({ BM, BN, BK, stages }) => (BM + 2 * BN) * BK * 2 * stages <= SMEM_BYTES,
   },
   function moe_gemm_up_gelu(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted: Tensor<"NB, BS", "i32">,
@@ -147,10 +147,9 @@ import { alignRef } from "./moe_align.ts";
 
 /** A routing: top_k distinct experts per token, biased by `mode` toward the edge cases
  *  (0: uniform; 1: every token on experts 0..top_k-1, so top_k = 1 puts all tokens on one
- *  expert; 2: only even experts, so odd ones receive nothing), then grouped by moe_align's
- *  reference. Exported for moe_gemm_down.ts and the w4a16 variant. */
-export function routing(T_: number, E: number, topK: number, NB: number, BS: number, rand: () => number) {
-  const mode = Math.floor(rand() * 3);
+ *  expert; 2: even experts first, so with top_k <= E / 2 odd ones receive nothing), then
+ *  grouped by moe_align's reference. Exported for moe_gemm_down.ts and the tests. */
+export function routing(T_: number, E: number, topK: number, NB: number, BS: number, mode: number, rand: () => number) {
   const ids: number[] = [];
   for (let t = 0; t < T_; t++) {
     const pool = [...Array(E).keys()];
@@ -208,20 +207,22 @@ export function upRef(act: (g: number) => number, X: TensorValue, W13: TensorVal
   return Y;
 }
 
-// NB is the capacity in blocks: every pair plus one partial block per expert, for the
-// largest top_k (E). T = 1 is a single token; E > T * top_k leaves experts empty.
-const dims = { T: [1, 12], K: [1, 80], N: [1, 72], E: [1, 6], E2N: ({ E, N }: Record<string, number>) => E! * 2 * N!,
-  BS: { values: [1, 4, 16, 64] }, NB: [1, 90] } as const;
-const dimsWhere = ({ T: t, E, BS, NB }: Record<string, number>) => NB! >= Math.ceil(t! * E! / BS!) + Math.min(E!, t! * E!) && NB! * BS! <= 1024;
+// NB is the capacity in blocks: every pair plus one partial block per expert. T = 1 is a
+// single token; E > T * top_k leaves experts empty; TOPK = E routes every token everywhere.
+// TOPK (the scalar top_k) and skew (the routing's mode) are not dims of the kernel; they
+// are drawn with the dims so that a corner case can be pinned with --shape.
+const dims = { T: [1, 12], K: [1, 80], N: [1, 72], E: [1, 6], TOPK: [1, 6], skew: [0, 2],
+  E2N: ({ E, N }: Record<string, number>) => E! * 2 * N!, BS: { values: [1, 4, 16, 64] }, NB: [1, 90] } as const;
+const dimsWhere = ({ T: t, E, TOPK, BS, NB }: Record<string, number>) =>
+  TOPK! <= E! && NB! >= Math.ceil(t! * TOPK! / BS!) + Math.min(E!, t! * TOPK!) && NB! * BS! <= 1024;
 const upCheck = (kernel: string, act: (g: number) => number) => defineCheck({
   kernel,
   dims,
   dimsWhere,
   inputs: { X: { lo: -1, hi: 1 }, W13: { lo: -0.5, hi: 0.5 } },
-  derive: ({ T: t, E, NB, BS }, rand) => {
-    const topK = 1 + Math.floor(rand() * E!);
-    const r = routing(t!, E!, topK, NB!, BS!, rand);
-    return { tensors: { sorted: r.sorted, block_expert: r.block_expert }, scalars: { top_k: topK } };
+  derive: ({ T: t, E, TOPK, NB, BS, skew }, rand) => {
+    const r = routing(t!, E!, TOPK!, NB!, BS!, skew!, rand);
+    return { tensors: { sorted: r.sorted, block_expert: r.block_expert }, scalars: { top_k: TOPK! } };
   },
   reference: ({ X, W13, sorted, block_expert }, { top_k }, d) => ({ Y: upRef(act, X!, W13!, sorted!, block_expert!, top_k!, d) }),
   reduction: ({ K }) => K!,

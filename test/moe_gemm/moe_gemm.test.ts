@@ -1,0 +1,92 @@
+// The grouped expert GEMMs of the MoE layer (dsl-examples/moe_gemm_up.ts, moe_gemm_down.ts):
+// the routing generator's corner modes, each kernel against its float64 reference at the
+// corner shapes of issue 4 (one token, experts with no tokens, all tokens on one expert,
+// top-k = E) in the lowered (thread-level) interpreter, and compile-only for sm_80/sm_90a.
+import { describe, expect, it } from "vitest";
+import { parseKernels } from "../../src/frontend/index.ts";
+import { checkKernel } from "../../src/check/run.ts";
+import { backendFor } from "../../src/check/backends.ts";
+import { loadSpecs } from "../../src/cli/check.ts";
+import { emitCuda } from "../../src/codegen/cuda/emit.ts";
+import { compileCuda, nvccAvailable } from "../../src/driver/nvcc.ts";
+import { SM80, SM90A, lower } from "../../src/passes/pipeline.ts";
+import { rng } from "../../src/numeric/random.ts";
+import { routing } from "../../dsl-examples/moe_gemm_up.ts";
+
+const UP = "dsl-examples/moe_gemm_up.ts", DOWN = "dsl-examples/moe_gemm_down.ts";
+
+describe("routing generator", () => {
+  it("skew 1 with top_k 1 puts every token on expert 0; unused blocks are -1", () => {
+    const r = routing(5, 4, 1, 4, 4, 1, rng(3));
+    expect([...r.counts]).toEqual([5, 0, 0, 0]);
+    expect([...r.block_expert]).toEqual([0, 0, -1, -1]);
+    expect([...r.sorted]).toEqual([0, 1, 2, 3, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5]);
+  });
+  it("top_k = E routes every token to every expert once", () => {
+    const r = routing(3, 3, 3, 6, 2, 0, rng(7));
+    expect([...r.counts]).toEqual([3, 3, 3]);
+  });
+  it("skew 2 leaves odd experts empty when top_k <= E / 2", () => {
+    const r = routing(6, 6, 2, 12, 4, 2, rng(11));
+    expect([r.counts[1], r.counts[3], r.counts[5]]).toEqual([0, 0, 0]);
+    expect(r.counts.reduce((a, b) => a + b, 0)).toBe(12);
+  });
+});
+
+// Shapes pinned, data and configs drawn. BS=16 with BM=64 also covers a ragged routing block.
+const corners: { kernel: string; file: string; shapes: Record<string, number>[] }[] = [
+  { kernel: "moe_gemm_up", file: UP, shapes: [
+    { T: 1, K: 24, N: 20, E: 4, TOPK: 2, skew: 0, BS: 4, NB: 3 },            // single token, empty experts
+    { T: 7, K: 33, N: 9, E: 5, TOPK: 1, skew: 1, BS: 16, NB: 6 },            // all tokens on one expert
+    { T: 3, K: 16, N: 12, E: 3, TOPK: 3, skew: 0, BS: 4, NB: 6 },            // top-k = E
+  ] },
+  { kernel: "moe_gemm_up_gelu", file: UP, shapes: [{ T: 4, K: 19, N: 10, E: 4, TOPK: 2, skew: 2, BS: 4, NB: 6 }] },
+  { kernel: "moe_gemm_down", file: DOWN, shapes: [
+    { T: 1, N: 24, H: 20, E: 4, TOPK: 2, skew: 0, BS: 4, NB: 3 },
+    { T: 7, N: 33, H: 9, E: 5, TOPK: 1, skew: 1, BS: 16, NB: 6 },
+    { T: 3, N: 16, H: 12, E: 3, TOPK: 3, skew: 0, BS: 4, NB: 6 },
+  ] },
+];
+
+describe("grouped expert GEMMs against their references (lowered, interpreter)", () => {
+  for (const { kernel, file, shapes } of corners) {
+    it(`${kernel}: corner shapes`, async () => {
+      const k = parseKernels(file).find((x) => x.name === kernel)!;
+      const spec = (await loadSpecs(file)).get(kernel)!;
+      const backend = await backendFor("interp", { level: "thread", arch: "sm_80" });
+      for (const shape of shapes) {
+        const E2N = shape.E! * 2 * (shape.N ?? 0), EH = shape.E! * (shape.H ?? 0);
+        const r = await checkKernel(k, spec, { backendName: "interp", backend, cases: 1, seed: 42, shape: { ...shape, E2N, EH },
+          reproduce: `tilemoe check ${file} --kernel ${kernel}` });
+        expect({ shape, failures: r.failures }).toEqual({ shape, failures: [] });
+      }
+    }, 120_000);
+  }
+
+  it("the check can fail: a reference without the routing weight is caught", async () => {
+    const k = parseKernels(DOWN).find((x) => x.name === "moe_gemm_down")!;
+    const spec = (await loadSpecs(DOWN)).get("moe_gemm_down")!;
+    const wrong = { ...spec, reference: (a: Parameters<typeof spec.reference>[0], s: Record<string, number>, d: Record<string, number>) =>
+      spec.reference({ ...a, topk_weights: { ...a.topk_weights!, data: a.topk_weights!.data.map(() => 1) } }, s, d) };
+    const backend = await backendFor("interp", { level: "thread", arch: "sm_80" });
+    const r = await checkKernel(k, wrong, { backendName: "interp", backend, cases: 1, seed: 5,
+      shape: { T: 2, N: 8, H: 8, E: 2, EH: 16, TOPK: 2, skew: 0, BS: 4, NB: 4 }, reproduce: "x" });
+    expect(r.failed).toBe(1);
+  }, 120_000);
+});
+
+const nvcc = await nvccAvailable();
+describe.skipIf(!nvcc)("grouped expert GEMMs compile (default config)", () => {
+  for (const [target, arch] of [[SM80, "sm_80"], [SM90A, "sm_90a"]] as const) {
+    for (const [file, kernel] of [[UP, "moe_gemm_up"], [UP, "moe_gemm_up_gelu"], [DOWN, "moe_gemm_down"]]) {
+      it(`${kernel} ${arch}`, async () => {
+        const k = parseKernels(file!).find((x) => x.name === kernel)!;
+        const out = emitCuda(lower(k, {}, target));
+        const res = await compileCuda(out.cu, { arch, outputs: ["cubin"] });
+        const r = res.resources[out.kernelSymbol];
+        expect(r, res.log).toBeDefined();
+        expect(r!.spillStores ?? 0).toBe(0);
+      }, 180_000);
+    }
+  }
+});
