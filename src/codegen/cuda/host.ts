@@ -7,6 +7,8 @@ import { type ExprCtx, ExprEmitter, type VarInfo } from "./expr.ts";
 import { type Env, evalInt } from "./fold.ts";
 import { cName } from "./names.ts";
 import { storageType } from "./types.ts";
+import { zeroInitOutputs } from "../../ir/zero-init.ts";
+import { byteSize } from "../../ir/ir.ts";
 
 const tpl = (f: string) =>
   Handlebars.compile(readFileSync(new URL(`./templates/${f}`, import.meta.url), "utf8"), { noEscape: true, strict: true });
@@ -88,6 +90,11 @@ export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: st
     dims, shapeChecks: checks, constraintsText: texts,
     tensorDocs: tensors.map((p) => `${p.name}: ${p.dtype} [${p.shapeText ?? (p.shape ?? []).map((s) => ex.emit(s).code).join(", ")}]${p.output ? " (output)" : " (input)"}`),
     launcherParams,
+    // Outputs the kernel only adds into (split-K) start from zero on every launch.
+    zeroInits: zeroInitOutputs(k).map((n) => {
+      const p = tensors.find((t) => t.name === n)!;
+      return { ptr: cName(n), bytes: `${numel(p.shape ?? [])} * ${byteSize(p.dtype)}` };
+    }),
     pointerChecks: tensors.map((p) => ({ ptr: cName(p.name), numel: numel(p.shape ?? []), align: p.align ?? 16 })),
     argRefs: [
       // cudaLaunchKernel takes pointers to arguments of the kernel's exact parameter types.
