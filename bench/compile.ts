@@ -14,7 +14,7 @@ export async function compileGemm(kernel: Kernel, config: GemmConfig, arch: Arch
   try {
     const { cores, ...tunables } = config;
     const low = lower(kernel, tunables, cudaTarget(arch, cores));
-    const out = emitCuda(low, { name: `${kernel.name}_${cores ?? ""}${config.BM}x${config.BN}x${config.BK}_s${config.stages}_w${config.warps}_g${config.GROUP_M ?? 0}` });
+    const out = emitCuda(low, { name: `${kernel.name}_${cores ?? ""}${config.BM}x${config.BN}x${config.BK}_s${config.stages}_w${config.warps}_g${config.GROUP_M ?? 0}${config.splitK ? `_k${config.splitK}` : ""}` });
     const res = await compileCuda(out.cu, { arch, outputs: ["cubin"] });
     const module = `${out.kernelSymbol}.${arch}.cubin`;
     writeFileSync(join(planDir, module), res.cubin!);

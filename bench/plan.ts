@@ -14,12 +14,14 @@ export interface BenchShape {
 
 export interface GemmConfig {
   BM: number; BN: number; BK: number; stages: number; warps: number; GROUP_M?: number;
+  /** K-split blocks per output tile (gemm_w4a16's decode tunable). */
+  splitK?: number;
   /** Tensor-core instruction on sm_90a (not a tunable of the kernel: a lowering choice). */
   cores?: "mma" | "wgmma";
 }
 
 export const configText = (c: GemmConfig) =>
-  `${c.cores ? `${c.cores === "mma" ? "mma.sync" : "wgmma"} ` : ""}BM=${c.BM} BN=${c.BN} BK=${c.BK} st=${c.stages} w=${c.warps}${c.GROUP_M ? ` G=${c.GROUP_M}` : ""}`;
+  `${c.cores ? `${c.cores === "mma" ? "mma.sync" : "wgmma"} ` : ""}BM=${c.BM} BN=${c.BN} BK=${c.BK} st=${c.stages} w=${c.warps}${c.GROUP_M ? ` G=${c.GROUP_M}` : ""}${c.splitK ? ` sk=${c.splitK}` : ""}`;
 
 export const SHAPES: BenchShape[] = [
   ...[1024, 4096, 8192].map((s) => ({ label: `${s}^3`, M: s, N: s, K: s, skinny: false })),
