@@ -1,0 +1,62 @@
+// `tilemoe check --backend webgpu` in CI: the checker (fast-check cases, float64 reference,
+// dtype-aware tolerance) runs the dsl-examples GEMMs on the WebGPU adapter, through the same
+// backendFor("webgpu") the CLI uses. Shapes are narrowed to small ragged ones and configs
+// fixed to a few, because every new config is a new shader and lavapipe compiles slowly;
+// the cases themselves take a few ms each.
+import { describe, expect } from "vitest";
+import type { Kernel } from "../../src/ir/ir.ts";
+import { parseKernels } from "../../src/frontend/index.ts";
+import { checkKernel } from "../../src/check/run.ts";
+import { backendFor } from "../../src/check/backends.ts";
+import type { CheckSpec } from "../../src/check/spec.ts";
+import { loadSpecs } from "../../src/cli/check.ts";
+import type { Config } from "../../src/tune/space.ts";
+import { gpuIt } from "./gpu.ts";
+
+const files = new Map<string, { kernels: Kernel[]; specs: Map<string, CheckSpec> }>();
+async function load(file: string) {
+  if (!files.has(file)) files.set(file, { kernels: parseKernels(file), specs: await loadSpecs(file) });
+  return files.get(file)!;
+}
+
+interface Case { file: string; kernel: string; configs: Config[]; cases: number; dims: Record<string, readonly [number, number]> }
+
+const SMALL = { M: [1, 40], N: [1, 40], K: [1, 40] } as const;
+const GEMM16 = { BM: 64, BN: 64, BK: 32, stages: 2, warps: 4, GROUP_M: 1 };
+
+const CASES: Case[] = [
+  { file: "dsl-examples/gemm_f32.ts", kernel: "gemm_f32", configs: [{ BM: 32, BN: 32, BK: 16, warps: 2 }, { BM: 64, BN: 32, BK: 16, warps: 4 }], cases: 80, dims: SMALL },
+  { file: "dsl-examples/gemm.ts", kernel: "gemm_bf16", configs: [GEMM16], cases: 80, dims: SMALL },
+  { file: "dsl-examples/gemm.ts", kernel: "gemm_f16", configs: [GEMM16], cases: 80, dims: SMALL },
+];
+
+/** Runs the checker on one kernel over the given configs; returns the failures. */
+async function checkOnWebGpu(c: Case): Promise<{ passed: number; failures: string[] }> {
+  const { kernels, specs } = await load(c.file);
+  const k = kernels.find((x) => x.name === c.kernel);
+  const spec = specs.get(c.kernel);
+  if (!k || !spec) throw new Error(`${c.file}: no kernel or check spec '${c.kernel}'`);
+  const backend = await backendFor("webgpu", { level: "thread", arch: "sm_80" });
+  let passed = 0, last = performance.now();
+  const failures: string[] = [];
+  for (const [i, config] of c.configs.entries()) {
+    const r = await checkKernel(k, { ...spec, dims: { ...spec.dims, ...c.dims } }, {
+      backendName: "webgpu", backend, cases: c.cases, seed: 1000 + i, config,
+      reproduce: `tilemoe check ${c.file} --kernel ${c.kernel} --backend webgpu`,
+      log: process.env.WGSL_TRACE ? (l) => { const t = performance.now(); console.log(`${(t - last).toFixed(0)} ms ${l}`); last = t; } : undefined,
+    });
+    passed += r.passed;
+    failures.push(...r.failures, ...(r.counterexample ? [r.counterexample] : []));
+  }
+  return { passed, failures };
+}
+
+describe("tilemoe check --backend webgpu over the dsl-examples GEMMs", () => {
+  for (const c of CASES) {
+    gpuIt(`${c.kernel}: ${c.cases * c.configs.length} cases`, async () => {
+      const r = await checkOnWebGpu(c);
+      expect(r.failures).toEqual([]);
+      expect(r.passed).toBe(c.cases * c.configs.length);
+    }, 120_000);
+  }
+});
