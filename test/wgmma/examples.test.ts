@@ -26,6 +26,16 @@ function configs(k: Kernel): Record<string, TunableValue>[] {
 }
 const usesWgmma = (k: Kernel) => { let w = false; walkStmts(k.launch.body, (s) => { if (s.k === "wgmma") w = true; }); return w; };
 const dimArb = (d: DimDomain) => (Array.isArray(d) ? fc.integer({ min: d[0], max: Math.min(d[1], 80) }) : fc.constantFrom(...(d as { values: readonly number[] }).values));
+/** Drawn dims, then the computed ones (function domains), as the checker does. */
+const dimsArb = (dims: Record<string, DimDomain>) => {
+  const drawn = Object.entries(dims).filter(([, d]) => typeof d !== "function");
+  const computed = Object.entries(dims).filter(([, d]) => typeof d === "function") as [string, (x: Record<string, number>) => number][];
+  return fc.record(Object.fromEntries(drawn.map(([n, d]) => [n, dimArb(d)]))).map((x) => {
+    const all: Record<string, number> = { ...x };
+    for (const [n, f] of computed) all[n] = f(all);
+    return all;
+  });
+};
 const clone = (t: Record<string, TensorValue>) => Object.fromEntries(Object.entries(t).map(([n, x]) => [n, { ...x, data: x.data.slice() }]));
 
 describe("DSL examples lowered for sm_90a (wgmma) in the interpreter", () => {
@@ -42,7 +52,7 @@ describe("DSL examples lowered for sm_90a (wgmma) in the interpreter", () => {
         seen++;
         fc.assert(fc.property(
           fc.constantFrom(...space),
-          fc.record(Object.fromEntries(Object.entries(spec.dims).map(([n, d]) => [n, dimArb(d)]))), fc.nat(1000),
+          dimsArb(spec.dims), fc.nat(1000),
           (config, dims, seed) => {
             fc.pre(!spec.dimsWhere || spec.dimsWhere(dims as Record<string, number>));
             const tile = tileLevel(k, config, SM90A);
