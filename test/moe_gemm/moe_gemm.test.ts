@@ -13,7 +13,7 @@ import { SM80, SM90A, lower } from "../../src/passes/pipeline.ts";
 import { rng } from "../../src/numeric/random.ts";
 import { routing } from "../../dsl-examples/moe_gemm_up.ts";
 
-const UP = "dsl-examples/moe_gemm_up.ts", DOWN = "dsl-examples/moe_gemm_down.ts";
+const UP = "dsl-examples/moe_gemm_up.ts", DOWN = "dsl-examples/moe_gemm_down.ts", UPQ = "dsl-examples/moe_gemm_up_w4a16.ts";
 
 describe("routing generator", () => {
   it("skew 1 with top_k 1 puts every token on expert 0; unused blocks are -1", () => {
@@ -41,6 +41,7 @@ const corners: { kernel: string; file: string; shapes: Record<string, number>[] 
     { T: 3, K: 16, N: 12, E: 3, TOPK: 3, skew: 0, BS: 4, NB: 6 },            // top-k = E
   ] },
   { kernel: "moe_gemm_up_gelu", file: UP, shapes: [{ T: 4, K: 19, N: 10, E: 4, TOPK: 2, skew: 2, BS: 4, NB: 6 }] },
+  { kernel: "moe_gemm_up_w4a16", file: UPQ, shapes: [{ T: 3, K: 136, N: 10, E: 4, TOPK: 4, skew: 0, BS: 16, NB: 8 }] },
   { kernel: "moe_gemm_down", file: DOWN, shapes: [
     { T: 1, N: 24, H: 20, E: 4, TOPK: 2, skew: 0, BS: 4, NB: 3 },
     { T: 7, N: 33, H: 9, E: 5, TOPK: 1, skew: 1, BS: 16, NB: 6 },
@@ -78,7 +79,7 @@ describe("grouped expert GEMMs against their references (lowered, interpreter)",
 const nvcc = await nvccAvailable();
 describe.skipIf(!nvcc)("grouped expert GEMMs compile (default config)", () => {
   for (const [target, arch] of [[SM80, "sm_80"], [SM90A, "sm_90a"]] as const) {
-    for (const [file, kernel] of [[UP, "moe_gemm_up"], [UP, "moe_gemm_up_gelu"], [DOWN, "moe_gemm_down"]]) {
+    for (const [file, kernel] of [[UP, "moe_gemm_up"], [UP, "moe_gemm_up_gelu"], [DOWN, "moe_gemm_down"], [UPQ, "moe_gemm_up_w4a16"]]) {
       it(`${kernel} ${arch}`, async () => {
         const k = parseKernels(file!).find((x) => x.name === kernel)!;
         const out = emitCuda(lower(k, {}, target));

@@ -1,0 +1,100 @@
+// moe_gemm_up (see moe_gemm_up.ts) with w4a16 expert weights: W13 holds [E * 2N, K] 4-bit
+// weights packed 8 per u32 word in the interleaved order (docs/QUANT.md), one bf16 scale
+// per 128 values of a row, symmetric (w = (q - 8) * s). The packed gate and up tiles are
+// pipelined like any operand and turned into bf16 tiles by T.dequant before the gemms.
+import { T, type Tensor } from "tilemoe";
+
+const SMEM_BYTES = 160 * 1024;
+
+export const moe_gemm_up_w4a16 = T.kernel(
+  {
+    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2], warps: [8, 4] },
+    // Activations and both packed tiles (all stages), and the two bf16 weight tiles.
+    where: ({ BM, BN, BK, stages }) => (BM * BK * 2 + BN * BK) * stages + 2 * BN * BK * 2 <= SMEM_BYTES,
+  },
+  function moe_gemm_up_w4a16(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, cdiv(K, 8)", "u32">, S13: Tensor<"E2N, cdiv(K, 128)", "bf16">,
+                             sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">, top_k: T.i32,
+                             Y: Tensor<"NB * BS, N", "bf16">, { BM, BN, BK, stages, warps }: T.Config) {
+    const [tokens, K] = X.shape;
+    const [NB, BS] = sorted.shape;
+    const N = Y.shape[1];
+    T.launch([T.cdiv(N, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (bx, by) => {
+      const tiles = T.cdiv(BS, BM);
+      const b = Math.floor(by / tiles);
+      const r0 = (by % tiles) * BM;
+      const e = block_expert[b];
+      const As = T.shared([BM, BK], "bf16");
+      const Gq = T.shared([BN, T.cdiv(BK, 8)], "u32");
+      const Uq = T.shared([BN, T.cdiv(BK, 8)], "u32");
+      const Gs = T.shared([BN, BK], "bf16");
+      const Us = T.shared([BN, BK], "bf16");
+      const gate = T.fragment([BM, BN], "f32");
+      const up = T.fragment([BM, BN], "f32");
+      T.clear(gate);
+      T.clear(up);
+      if (e >= 0) {
+        for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
+          for (const [i, kk] of T.parallel(BM, BK)) {
+            const r = r0 + i;
+            const col = k * BK + kk;
+            let x = 0.0;
+            if (r < BS && col < K) {
+              const pair = sorted[b][r];
+              if (pair >= 0 && pair < tokens * top_k) {
+                x = X[Math.floor(pair / top_k)][col];
+              }
+            }
+            As[i][kk] = x;
+          }
+          T.copy(W13.tile([e * 2 * N + bx * BN, k * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Gq);
+          T.copy(W13.tile([e * 2 * N + N + bx * BN, k * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Uq);
+          T.dequant(Gq, Gs, { format: "u4", order: "interleaved", scales: S13, zeros: 8, group: 128, at: [e * 2 * N + bx * BN, k * BK], K });
+          T.dequant(Uq, Us, { format: "u4", order: "interleaved", scales: S13, zeros: 8, group: 128, at: [e * 2 * N + N + bx * BN, k * BK], K });
+          T.gemm(As, Gs, gate, { transB: true });
+          T.gemm(As, Us, up, { transB: true });
+        }
+      }
+      for (const [i, j] of T.parallel(BM, BN)) {
+        const g = gate[i][j];
+        gate[i][j] = g * T.sigmoid(g) * up[i][j];
+      }
+      if (r0 + BM <= BS) {
+        T.copy(gate, Y.tile([b * BS + r0, bx * BN], [BM, BN]));
+      } else {
+        for (const [i, j] of T.parallel(BM, BN)) {
+          if (r0 + i < BS && bx * BN + j < N) {
+            Y[b * BS + r0 + i][bx * BN + j] = T.cast(gate[i][j], "bf16");
+          }
+        }
+      }
+    });
+  },
+);
+
+// ---- what the checker compares against (plain float64 over the exactly dequantized weights)
+import { defineCheck } from "tilemoe/check";
+import { dequantMatrix } from "tilemoe/quant";
+import { routing, upRef } from "./moe_gemm_up.ts";
+
+const silu = (g: number) => g / (1 + Math.exp(-g));
+
+export const moe_gemm_up_w4a16_check = defineCheck({
+  kernel: "moe_gemm_up_w4a16",
+  dims: { T: [1, 8], K: [1, 160], N: [1, 40], E: [1, 5], TOPK: [1, 5], skew: [0, 2],
+    E2N: ({ E, N }: Record<string, number>) => E! * 2 * N!, BS: { values: [1, 4, 16, 64] }, NB: [1, 60] },
+  dimsWhere: ({ T: t, E, TOPK, BS, NB }) =>
+    TOPK! <= E! && NB! >= Math.ceil(t! * TOPK! / BS!) + Math.min(E!, t! * TOPK!) && NB! * BS! <= 1024,
+  inputs: { X: { lo: -1, hi: 1 }, W13: { lo: 0, hi: 0xffffffff }, S13: { lo: -0.125, hi: 0.125 } },
+  derive: ({ T: t, E, TOPK, NB, BS, skew }, rand) => {
+    const r = routing(t!, E!, TOPK!, NB!, BS!, skew!, rand);
+    return { tensors: { sorted: r.sorted, block_expert: r.block_expert }, scalars: { top_k: TOPK! } };
+  },
+  reference: ({ X, W13, S13, sorted, block_expert }, { top_k }, d) => {
+    const Wd = dequantMatrix(W13!.data, d.E2N!, d.K!, { format: "u4", order: "interleaved", scales: S13!.data, zeros: 8, group: 128 }, "bf16");
+    const W = { dtype: "bf16" as const, shape: [d.E2N!, d.K!], data: Wd };
+    return { Y: upRef(silu, X!, W, sorted!, block_expert!, top_k!, d) };
+  },
+  reduction: ({ K }) => K!,
+  // |x * w| <= 8 * 0.125; Y multiplies two such sums.
+  magnitude: 8,
+});
