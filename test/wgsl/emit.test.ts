@@ -74,5 +74,9 @@ describe("emitWgsl", () => {
     expect(() => emitWgsl(f64, NO)).toThrow(/64-bit/);
     const tile = kernel("kernel t(X: global f32[N] out)\n  dims N\nlaunch tile grid [1] threads 32 blocks [bx] {\n  fill X[0 : +4] = 0.0\n}");
     expect(() => emitWgsl(tile, NO)).toThrow(/thread-level/);
+    // Not dropped silently: a kernel whose atomics vanished would pass on a zeroed output.
+    const atomic = kernel(ELEMWISE("X: global f32[N] out", "  if (bx * 64 + tx < N) {\n    atomic.add X[bx * 64 + tx], 1.0\n  }"));
+    expect(() => emitWgsl(atomic, NO)).toThrow(CompileError);
+    expect(() => emitWgsl(atomic, NO)).toThrow(/atomic statement/);
   });
 });

@@ -10,6 +10,7 @@ import {
   type BufInfo, type ExprCtx, bufInfo, convert, emitExpr, exprType, flatIndex, loadFlat, unpackFn,
 } from "./expr.ts";
 import { bitsFn, helperSource } from "./helpers.ts";
+import { dequantLines } from "./dequant.ts";
 import { wgslName } from "./names.ts";
 import { type Feats, globalStorage, regType } from "./types.ts";
 
@@ -259,12 +260,18 @@ function emitStmt(s: Stmt, cx: Ctx): void {
       return emitVcopy(s.dst, s.src, lanes, s.pred, cx);
     }
     case "cp_commit": case "cp_wait": return; // copies above were synchronous
-    case "dequant":
-      return err(`WGSL codegen: the dequant statement (${s.format}) has no WGSL expansion yet; build quantized kernels for CUDA`);
-    case "ldmatrix": case "mma":
+    case "dequant": for (const l of dequantLines(s, cx, cx.tmp++)) line(cx, l); return;
+    case "atomic":
+      return err(`WGSL codegen: the atomic statement has no WGSL expansion yet (on '${s.buf}'); build this kernel for CUDA, or without atomics (e.g. splitK=1)`);
+    case "ldmatrix": case "mma": case "wgmma": case "wgmma_fence": case "wgmma_commit": case "wgmma_wait": case "fence_async":
       return err(`WGSL codegen: '${s.k}' is a CUDA tensor-core instruction; lower for wgsl with mma off`);
-    case "copy": case "fill": case "gemm":
+    case "copy": case "fill": case "gemm": case "reduce": case "topk": case "scan":
       return err(`WGSL codegen: tile op '${s.k}' left in thread-level IR`);
+    default: {
+      // A statement kind added to ir.ts without a WGSL case must not be dropped silently.
+      const unknown: never = s;
+      return err(`WGSL codegen: no WGSL for statement '${(unknown as Stmt).k}'`);
+    }
   }
 }
 
