@@ -56,7 +56,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
     ...(values.config ? {} : { tuned: { cachePath: values["tune-cache"] as string | undefined, shape: values.shape ? parseShape(values.shape as string) : undefined } }),
   };
   const rows = await buildFile(requireFile(positionals[0]!), opts);
-  printTable(rows);
+  printTable(rows, COLUMNS);
   return rows.some((r) => r.status !== "ok") ? 1 : 0;
 }
 
@@ -90,7 +90,7 @@ export async function buildAllCommand(argv: string[]): Promise<number> {
         }
       }
   }
-  printTable(rows);
+  printTable(rows, COLUMNS);
   const bad = rows.filter((r) => r.status.startsWith("error")).length;
   const skipped = rows.filter((r) => r.status.startsWith("skipped")).length;
   console.log(`\n${rows.length - bad - skipped} built, ${skipped} skipped (not expressible on that target yet), ${bad} failed -> ${outDir}/`);
