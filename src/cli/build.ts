@@ -14,6 +14,8 @@ import { tunedConfig } from "../tune/select.ts";
 import { printTable } from "./table.ts";
 
 const EMITS = ["ir", "cu", "h", "ptx", "cubin", "wgsl", "json"] as const;
+/** Summary columns, the free-text status last so long reasons do not widen the table. */
+const COLUMNS = ["file", "kernel", "config", "target", "threads", "smem", "registers", "spills", "status"];
 type Emit = (typeof EMITS)[number];
 
 export interface BuildOptions {
