@@ -7,7 +7,7 @@ const SMEM_BYTES = 160 * 1024;
 export const gemm_bf16 = T.kernel(
   {
     // First values are the default config (used when nothing was tuned).
-    tune: { BM: [128, 64], BN: [128, 256, 64], BK: [32, 64], stages: [3, 4, 2], warps: [8, 4], GROUP_M: [8, 1] },
+    tune: { BM: [128, 64], BN: [128, 256, 64], BK: [32, 64], stages: [4, 3, 2], warps: [8, 4], GROUP_M: [8, 1] },
     // Operand tiles of all stages must fit in shared memory (2 bytes per element).
     where: ({ BM, BN, BK, stages }) => (BM + BN) * BK * 2 * stages <= SMEM_BYTES,
   },
@@ -42,7 +42,7 @@ export const gemm_bf16 = T.kernel(
 export const gemm_f16 = T.kernel(
   {
     // First values are the default config (used when nothing was tuned).
-    tune: { BM: [128, 64], BN: [128, 256, 64], BK: [32, 64], stages: [3, 4, 2], warps: [8, 4], GROUP_M: [8, 1] },
+    tune: { BM: [128, 64], BN: [128, 256, 64], BK: [32, 64], stages: [4, 3, 2], warps: [8, 4], GROUP_M: [8, 1] },
     where: ({ BM, BN, BK, stages }) => (BM + BN) * BK * 2 * stages <= SMEM_BYTES,
   },
   function gemm_f16(A: Tensor<"M, K", "f16">, B: Tensor<"N, K", "f16">, C: Tensor<"M, N", "f16">,

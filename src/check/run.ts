@@ -78,7 +78,11 @@ function describe(c: CheckCase): string {
   return `${Object.entries(c.dims).map(([n, x]) => `${n}=${x}`).join(" ")} [${configKey(c.config)}] data-seed=${c.dataSeed}`;
 }
 
-function caseArbitrary(k: Kernel, spec: CheckSpec, opts: CheckOptions): fc.Arbitrary<CheckCase> {
+/** Cases of the kernel's space and the spec's domain: dims (a range's top capped at `cap`
+ *  when given), config (shrinking toward the default), data seed. Fixed parts come from
+ *  `shape`, `config`, `dataSeed`. */
+export function caseArbitrary(k: Kernel, spec: CheckSpec,
+  opts: Pick<CheckOptions, "shape" | "config" | "dataSeed"> & { cap?: number }): fc.Arbitrary<CheckCase> {
   const dimArbs: Record<string, fc.Arbitrary<number>> = {};
   const computed: [string, (d: Record<string, number>) => number][] = [];
   const names = [...k.dims, ...Object.keys(spec.dims).filter((d) => !k.dims.includes(d))];
@@ -87,7 +91,7 @@ function caseArbitrary(k: Kernel, spec: CheckSpec, opts: CheckOptions): fc.Arbit
     const dom = spec.dims[d];
     if (!dom) throw userError(`check spec for ${k.name} gives no domain for dim '${d}' (add it to 'dims')`);
     if (typeof dom === "function") { computed.push([d, dom]); continue; }
-    dimArbs[d] = Array.isArray(dom) ? fc.integer({ min: (dom as readonly number[])[0]!, max: (dom as readonly number[])[1]! })
+    dimArbs[d] = Array.isArray(dom) ? fc.integer({ min: (dom as readonly number[])[0]!, max: Math.min((dom as readonly number[])[1]!, opts.cap ?? Infinity) })
       : fc.constantFrom(...(dom as { values: readonly number[] }).values);
   }
   let dims = fc.record(dimArbs);

@@ -25,7 +25,7 @@ describe("tilemoe CLI", () => {
   it("rejects a config value outside the kernel's space, naming the allowed values", async () => {
     const r = await run("build", "dsl-examples/gemm.ts", "--kernel", "gemm_bf16", "--config", "BM=96", "-o", out);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/BM.*96.*(64, 128|64,128)/s);
+    expect(r.stderr).toMatch(/BM.*96.*allowed values: 128, 64/s);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 

@@ -11,7 +11,7 @@ const byName = (file: string) => Object.fromEntries(parseKernels(join(dir, file)
 
 const GEMM_BF16 = `kernel gemm_bf16(A: global bf16[M, K], B: global bf16[N, K], C: global bf16[M, N] out)
   dims M, K, N
-  tune BM = [128, 64], BN = [128, 256, 64], BK = [32, 64], stages = [3, 4, 2], warps = [8, 4], GROUP_M = [8, 1]
+  tune BM = [128, 64], BN = [128, 256, 64], BK = [32, 64], stages = [4, 3, 2], warps = [8, 4], GROUP_M = [8, 1]
   where (BM + BN) * BK * 2 * stages <= 160 * 1024
 launch tile grid [cdiv(N, BN) * cdiv(M, BM)] threads warps * 32 blocks [pid] {
   let tilesM: i32 = cdiv(M, BM)
