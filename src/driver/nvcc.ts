@@ -41,12 +41,15 @@ export const NVCC_MISSING = "nvcc not found on PATH; install the CUDA toolkit or
 /** nvcc is not installed: the caller can still write the .cu (check `instanceof` or `code`). */
 export class NvccNotFoundError extends Error {
   readonly code = "NVCC_NOT_FOUND";
+  /** A missing tool is the user's to fix: the CLI prints the message, not a bug report. */
+  readonly userFacing = true;
   constructor() { super(NVCC_MISSING); }
 }
 
 /** nvcc ran and failed. The message holds its output, the kept .cu and the command to rerun. */
 export class NvccError extends Error {
   readonly code = "NVCC_FAILED";
+  readonly userFacing = true;
   constructor(readonly stderr: string, readonly cuPath: string, readonly command: string) {
     super(`nvcc failed:\n${stderr.trim()}\nsource kept at: ${cuPath}\nreproduce with:\n  ${command}`);
   }

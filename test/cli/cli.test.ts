@@ -60,6 +60,16 @@ describe("tilemoe CLI", () => {
     expect(r.stdout).toMatch(/^gemm_f16 \[interp\]: 3 passed, 0 failed$/m);
   });
 
+  it("without nvcc, says so and still writes the CUDA source", async () => {
+    const dir = join(out, "nonvcc");
+    const r = await execa(process.execPath, ["bin/tilemoe.js", "build", "dsl-examples/gemm_f32.ts", "--emit", "cu,cubin", "-o", dir],
+      { reject: false, env: { PATH: "/usr/bin:/bin", TILEMOE_DEBUG: "" }, extendEnv: false });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/^tilemoe: nvcc not found on PATH; install the CUDA toolkit or pass --emit cu/m);
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(readFileSync(join(dir, "gemm_f32.cu"), "utf8")).toMatch(/__global__/);
+  });
+
   it("refuses the CUDA backend without a GPU, clearly", async () => {
     const r = await run("check", "dsl-examples/gemm.ts", "--backend", "cuda", "--cases", "1");
     if (r.exitCode === 0) return; // a GPU machine: the cuda backend really ran
