@@ -4,12 +4,14 @@
 import type { Arch } from "../driver/nvcc.ts";
 import { defaultCachePath } from "../tune/cache.ts";
 import { ingestResults, preparePlan, tuneHere, type PlanOptions } from "../tune/tune.ts";
+import { exportWinners } from "../tune/export.ts";
 import { intFlag, parse, parseShape, UsageError } from "./args.ts";
 
 const USAGE = `tilemoe tune FILE [--kernel K] --shape M=16,N=14336,K=4096 [--shape ...] [--arch sm_80|sm_90a]
                     [--gpus N] [--budget SECONDS] [--timeout SECONDS] [--cache PATH] [--report DIR]
-                    [--plan DIR] [--check-shape M=..] [--reps N] [--warmup N] [--jobs N]
-       tilemoe tune --ingest DIR/results.json [--plan DIR] [--cache PATH] [--report DIR]`;
+                    [--plan DIR] [--check-shape M=..] [--reps N] [--warmup N] [--jobs N] [--max-candidates N]
+       tilemoe tune --ingest DIR/results.json [--plan DIR] [--cache PATH] [--report DIR]
+       tilemoe tune --export FILE.json [--kernel K] [--cache PATH]`;
 
 export async function tuneCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -17,6 +19,7 @@ export async function tuneCommand(argv: string[]): Promise<number> {
     gpus: { type: "string" }, budget: { type: "string" }, timeout: { type: "string" }, cache: { type: "string" },
     report: { type: "string" }, plan: { type: "string" }, ingest: { type: "string" }, "check-shape": { type: "string" },
     reps: { type: "string" }, warmup: { type: "string" }, jobs: { type: "string" },
+    export: { type: "string" }, "max-candidates": { type: "string" },
   }, USAGE);
   const log = (s: string) => console.log(s);
   const warn = (s: string) => console.warn(`tilemoe: warning: ${s}`);
@@ -26,6 +29,13 @@ export async function tuneCommand(argv: string[]): Promise<number> {
     if (positionals.length) throw new UsageError(`--ingest takes no FILE (the plan folder knows it)\nusage: ${USAGE}`);
     const o = ingestResults(values.ingest as string, { cachePath, reportDir, log, warn, planDir: values.plan as string | undefined });
     return o.shapes.some((s) => s.winner) ? 0 : 1;
+  }
+  if (values.export) {
+    if (positionals.length) throw new UsageError(`--export takes no FILE (it copies cache entries)\nusage: ${USAGE}`);
+    const kernels = values.kernel ? String(values.kernel).split(",") : undefined;
+    const n = exportWinners(cachePath, values.export as string, { kernels, warn });
+    log(`exported ${n} winner${n === 1 ? "" : "s"}${kernels ? ` of ${kernels.join(", ")}` : ""} from ${cachePath} to ${values.export}`);
+    return n ? 0 : 1;
   }
   if (positionals.length !== 1) throw new UsageError(`expected one FILE\nusage: ${USAGE}`);
   const arch = (values.arch as string | undefined) ?? "sm_90a";
@@ -39,6 +49,7 @@ export async function tuneCommand(argv: string[]): Promise<number> {
     timing: { warmup: intFlag(values.warmup, "warmup", 5), reps: Math.max(1, intFlag(values.reps, "reps", 30)), rotate: "auto" },
     checkShape: values["check-shape"] ? parseShape(values["check-shape"] as string) : undefined,
     jobs: values.jobs !== undefined ? Math.max(1, intFlag(values.jobs, "jobs", 1)) : undefined,
+    maxCandidates: values["max-candidates"] !== undefined ? Math.max(1, intFlag(values["max-candidates"], "max-candidates", 1)) : undefined,
     log,
   };
   if (values.plan) {

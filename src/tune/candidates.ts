@@ -41,6 +41,9 @@ export interface CandidateOptions {
   /** Default: nvcc through compileCuda (content-hash cached). */
   compile?: CompileFn;
   concurrency?: number;
+  /** Compile and time at most this many (the default config always among them): the rest of
+   *  the distinct, legal candidates are set aside as not sampled. */
+  maxCandidates?: number;
   onProgress?: (done: number, total: number, c: Candidate) => void;
 }
 
@@ -96,7 +99,18 @@ export async function buildCandidates(k: Kernel, opts: CandidateOptions): Promis
     toCompile.push({ c, cu: emitted.cu });
   });
 
-  await mapPool(toCompile, opts.concurrency ?? cpus().length, async ({ c, cu }) => {
+  const chosen = opts.maxCandidates !== undefined ? sampleCandidates(toCompile, opts.maxCandidates, (t) => t.c) : toCompile;
+  if (chosen.length < toCompile.length) {
+    const keep = new Set(chosen);
+    for (const t of toCompile) {
+      if (keep.has(t)) continue;
+      t.c.status = "pruned";
+      t.c.reason = `not sampled (--max-candidates ${opts.maxCandidates} of ${toCompile.length})`;
+      t.c.low = undefined;
+      tick(t.c);
+    }
+  }
+  await mapPool(chosen, opts.concurrency ?? cpus().length, async ({ c, cu }) => {
     try {
       const r = await compile(cu, opts.arch);
       const res = r.resources[c.symbol!];
@@ -119,6 +133,19 @@ export async function buildCandidates(k: Kernel, opts: CandidateOptions): Promis
     tick(c);
   });
   return out;
+}
+
+/**
+ * A deterministic sample of `n` items: the default config first, then the rest in an order
+ * fixed by a hash of their config (so a replan picks the same ones and nvcc's cache hits),
+ * which spreads the picks over the space instead of taking one corner of the product.
+ */
+export function sampleCandidates<T>(items: T[], n: number, cand: (t: T) => Candidate): T[] {
+  if (items.length <= n) return items;
+  const h = (t: T) => createHash("sha256").update(configKey(cand(t).config)).digest("hex");
+  const rank = [...items].sort((a, b) => Number(!!cand(b).isDefault) - Number(!!cand(a).isDefault) || (h(a) < h(b) ? -1 : 1));
+  const keep = new Set(rank.slice(0, n));
+  return items.filter((t) => keep.has(t));
 }
 
 function firstLines(e: unknown, n: number): string {

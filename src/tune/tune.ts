@@ -31,6 +31,8 @@ export interface PlanOptions {
   checkShape?: Record<string, number>;
   limits?: DeviceLimits;
   jobs?: number;
+  /** Compile and time at most this many candidates (a deterministic sample, default included). */
+  maxCandidates?: number;
   /** For tests: a stand-in for nvcc, and its version string. */
   compile?: CompileFn;
   nvccVersion?: string;
@@ -77,7 +79,7 @@ export async function preparePlan(dir: string, o: PlanOptions): Promise<PlanMeta
   const progress = new Progress({ label: "compile", total: size, tty: o.tty, write: (s) => o.log(s.replace(/\n$/, "")), every: Math.max(1, Math.ceil(size / 20)) });
   let ready = 0;
   const candidates: Candidate[] = await buildCandidates(k, {
-    arch: o.arch, limits, compile: o.compile, concurrency: o.jobs,
+    arch: o.arch, limits, compile: o.compile, concurrency: o.jobs, maxCandidates: o.maxCandidates,
     onProgress: (_d, _t, c) => { if (c.status === "ready") ready++; progress.step(`${c.id} ${c.status} (${ready} ready)`); },
   });
   progress.end();
