@@ -74,9 +74,24 @@ describe("emitWgsl", () => {
     expect(() => emitWgsl(f64, NO)).toThrow(/64-bit/);
     const tile = kernel("kernel t(X: global f32[N] out)\n  dims N\nlaunch tile grid [1] threads 32 blocks [bx] {\n  fill X[0 : +4] = 0.0\n}");
     expect(() => emitWgsl(tile, NO)).toThrow(/thread-level/);
-    // Not dropped silently: a kernel whose atomics vanished would pass on a zeroed output.
-    const atomic = kernel(ELEMWISE("X: global f32[N] out", "  if (bx * 64 + tx < N) {\n    atomic.add X[bx * 64 + tx], 1.0\n  }"));
-    expect(() => emitWgsl(atomic, NO)).toThrow(CompileError);
-    expect(() => emitWgsl(atomic, NO)).toThrow(/atomic statement/);
+    // No atomic<f16> and no atomic local memory: diagnostics, not silently plain stores.
+    const local = kernel(ELEMWISE("X: global f32[N] out", "  alloc L: local i32[4]\n  atomic.add L[0], 1"));
+    expect(() => emitWgsl(local, NO)).toThrow(/global or shared/);
+    const sh16 = kernel(ELEMWISE("X: global f16[N] out", "  alloc S: shared f16[64]\n  atomic.add S[tx], 1.0"));
+    expect(() => emitWgsl(sh16, { f16: true, subgroups: false })).toThrow(/atomics on f16/);
+  });
+
+  it("declares atomically updated buffers atomic and reaches every access through atomics", () => {
+    const k = kernel(ELEMWISE("X: global f32[N] out, C: global i32[4] out", "  alloc S: shared f32[64]\n  store S[tx] = 0.0\n  barrier\n  atomic.max S[tx], 2.0 -> old\n  atomic.add C[0], 1\n  atomic.min C[1], tx\n  barrier\n  if (bx * 64 + tx < N) {\n    atomic.add X[bx * 64 + tx], S[tx] + old\n  }"));
+    const w = emitWgsl(k, NO).wgsl;
+    expect(w).toContain("var<storage, read_write> X: array<atomic<u32>>;");
+    expect(w).toContain("var<storage, read_write> C: array<atomic<i32>>;");
+    expect(w).toContain("var<workgroup> S: array<atomic<u32>, 64>;");
+    expect(w).toContain("atomicStore(&S[tx], bitcast<u32>(0f));");
+    expect(w).toContain("let old: f32 = _atm_max_S(tx, 2f);");
+    expect(w).toContain("atomicAdd(&C[0i], 1i);");
+    expect(w).toContain("atomicMin(&C[1i], tx);");
+    expect(w).toContain("_atm_add_X(((bx * 64i) + tx), (bitcast<f32>(atomicLoad(&S[tx])) + old));");
+    expect(w).toMatch(/fn _atm_add_X\(e: i32, v: f32\) -> f32 \{[^]*atomicCompareExchangeWeak\(&X\[e\], w, bitcast<u32>\(n\)\)/);
   });
 });

@@ -9,9 +9,10 @@ import { evalConst, stmtExprs, typeEnvOf, walkExpr, walkStmts } from "../../ir/e
 import {
   type BufInfo, type ExprCtx, bufInfo, convert, emitExpr, exprType, flatIndex, loadFlat, unpackFn,
 } from "./expr.ts";
-import { bitsFn, helperSource } from "./helpers.ts";
+import { helperSource } from "./helpers.ts";
 import { dequantLines } from "./dequant.ts";
 import { wgslName } from "./names.ts";
+import { type AtomicFns, atomicExpr, atomicStoreWord, atomicTargets, packedBits, wordAtomicType } from "./atomic.ts";
 import { type Feats, globalStorage, regType } from "./types.ts";
 
 export type { Feats } from "./types.ts";
@@ -66,6 +67,9 @@ interface Ctx extends ExprCtx {
   tmp: number;
   workgroupDecls: string[];
   workgroupBytes: number;
+  /** Buffers updated by atomic statements, and the helper functions those need. */
+  atomics: Set<string>;
+  atomicFns: AtomicFns;
 }
 
 const line = (cx: Ctx, s: string) => cx.out.push("  ".repeat(cx.depth) + s);
@@ -88,6 +92,7 @@ export function emitWgsl(k: Kernel, feats: Feats): WgslKernel {
   const cx: Ctx = {
     feats, env: typeEnvOf(k), bufs: new Map(), consts: k.config, used: new Set(), usesErf: false,
     out: [], depth: 1, tmp: 0, workgroupDecls: [], workgroupBytes: 0,
+    atomics: atomicTargets(k.launch.body), atomicFns: new Map(),
   };
   const header: string[] = [];
   // Specialized tunables are inlined as literals; give them types for expression typing.
@@ -104,15 +109,18 @@ export function emitWgsl(k: Kernel, feats: Feats): WgslKernel {
   const bindings: WgslTensorBinding[] = [];
   const tensors = k.params.filter((p): p is Param & { shape: NonNullable<Param["shape"]> } => p.kind === "tensor");
   for (const p of tensors) {
-    const storage = globalStorage(p.dtype, feats);
-    const access = p.output ? "read_write" : "read";
+    const updated = cx.atomics.has(p.name);
+    // An atomically updated f16 tensor is packed even with shader-f16: there is no atomic<f16>.
+    const storage = updated && p.dtype === "f16" ? { kind: "packed" as const, bits: 16 as const } : globalStorage(p.dtype, feats);
+    const access = p.output || updated ? "read_write" : "read";
     const atomic = storage.kind === "packed" && access === "read_write";
-    const elem = storage.kind === "word" ? storage.elem : atomic ? "atomic<u32>" : "u32";
+    const atomicWord = updated && storage.kind === "word" ? wordAtomicType(p.dtype, cx, `in tensor '${p.name}'`) : undefined;
+    const elem = atomicWord ? atomicWord.elem : storage.kind === "word" ? storage.elem : atomic ? "atomic<u32>" : "u32";
     const name = wgslName(p.name);
     const binding = bindings.length;
     bindings.push({ binding, param: p.name, dtype: p.dtype, access, elemBytes: byteSize(p.dtype) });
     header.push(`@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<${elem}>;`);
-    cx.bufs.set(p.name, { name, scope: "global", dtype: p.dtype, shape: p.shape!.map((e) => emitExpr(e, cx, "i32")), storage, atomic });
+    cx.bufs.set(p.name, { name, scope: "global", dtype: p.dtype, shape: p.shape!.map((e) => emitExpr(e, cx, "i32")), storage, atomic, atomicWord: atomicWord?.repr });
   }
   const uniformBinding = bindings.length;
   const structFields = fields.length ? fields.map((f) => `${wgslName(f.name)}: ${f.wgslType}`) : ["_unused: u32"];
@@ -135,9 +143,10 @@ export function emitWgsl(k: Kernel, feats: Feats): WgslKernel {
   for (const p of tensors) {
     const b = cx.bufs.get(p.name)!;
     if (b.storage!.kind !== "packed") continue;
-    if (reads.has(p.name)) helpers.push(unpackFn(b, cx));
+    if (reads.has(p.name) || cx.atomics.has(p.name)) helpers.push(unpackFn(b, cx));
     if (b.atomic) helpers.push(packStoreFn(b, cx));
   }
+  helpers.push(...cx.atomicFns.values());
   const lib = helperSource(cx.used, cx.usesErf, cx.usesF32Bits);
   const enables = feats.f16 && needsF16(k) ? ["enable f16;"] : [];
   const wgsl = [
@@ -185,14 +194,7 @@ function packStoreFn(b: BufInfo, cx: ExprCtx): string {
   const bits = b.storage!.kind === "packed" ? b.storage!.bits : 32;
   const per = 32 / bits;
   const mask = bits === 16 ? "0xffffu" : "0xffu";
-  let raw: string;
-  switch (b.dtype) {
-    case "u8": case "u16": raw = "v"; break;
-    case "i8": case "i16": raw = "u32(v)"; break;
-    case "bool": raw = "select(0u, 1u, v)"; break;
-    case "f16": raw = "pack2x16float(vec2<f32>(v, 0.0))"; break;
-    default: cx.used.add(`bits_${b.dtype}`); raw = `${bitsFn(b.dtype)}(v)`;
-  }
+  const raw = packedBits(b.dtype, "v", cx);
   return [
     `fn _st_${b.name}(e: i32, v: ${regType(b.dtype, cx.feats)}) {`,
     `  let sh = u32(e % ${per}) * ${bits}u;`,
@@ -217,6 +219,7 @@ function block(cx: Ctx, head: string, body: () => void, tail = "}"): void {
 }
 
 function storeFlat(b: BufInfo, flat: string, value: string, cx: Ctx): string {
+  if (b.atomicWord) return atomicStoreWord(b, flat, value);
   if (b.scope === "global" && b.storage!.kind === "packed") return `_st_${b.name}(${flat}, ${value});`;
   return `${b.name}[${flat}] = ${value};`;
 }
@@ -261,8 +264,13 @@ function emitStmt(s: Stmt, cx: Ctx): void {
     }
     case "cp_commit": case "cp_wait": return; // copies above were synchronous
     case "dequant": for (const l of dequantLines(s, cx, cx.tmp++)) line(cx, l); return;
-    case "atomic":
-      return err(`WGSL codegen: the atomic statement has no WGSL expansion yet (on '${s.buf}'); build this kernel for CUDA, or without atomics (e.g. splitK=1)`);
+    case "atomic": {
+      const b = bufInfo(s.buf, cx);
+      const flat = flatIndex(b, s.idx.map((x) => emitExpr(x, cx, "i32")));
+      const call = atomicExpr(s.op, b, flat, emitExpr(s.value, cx, b.dtype), cx, cx.atomicFns);
+      line(cx, s.result ? `let ${wgslName(s.result)}: ${regType(b.dtype, cx.feats)} = ${call};` : `${call};`);
+      return;
+    }
     case "ldmatrix": case "mma": case "wgmma": case "wgmma_fence": case "wgmma_commit": case "wgmma_wait": case "fence_async":
       return err(`WGSL codegen: '${s.k}' is a CUDA tensor-core instruction; lower for wgsl with mma off`);
     case "copy": case "fill": case "gemm": case "reduce": case "topk": case "scan":
@@ -282,9 +290,12 @@ function emitAlloc(buf: import("../../ir/ir.ts").Buffer, cx: Ctx): void {
   const name = wgslName(buf.name);
   const rt = regType(buf.dtype, cx.feats);
   const scope = buf.scope === "shared" ? "shared" : "local";
-  cx.bufs.set(buf.name, { name, scope, dtype: buf.dtype, shape: dims.map(String) });
+  const updated = cx.atomics.has(buf.name);
+  if (updated && scope !== "shared") err(`WGSL codegen: atomic on '${buf.name}' (${buf.scope}): atomics work on global or shared memory`);
+  const aw = updated ? wordAtomicType(buf.dtype, cx, `in shared '${buf.name}'`) : undefined;
+  cx.bufs.set(buf.name, { name, scope, dtype: buf.dtype, shape: dims.map(String), atomicWord: aw?.repr });
   if (scope === "shared") {
-    cx.workgroupDecls.push(`var<workgroup> ${name}: array<${rt}, ${n}>;`);
+    cx.workgroupDecls.push(`var<workgroup> ${name}: array<${aw ? aw.elem : rt}, ${n}>;`);
     cx.workgroupBytes += n * (rt === "f16" ? 2 : 4);
   } else {
     line(cx, `var ${name}: array<${rt}, ${n}>;`);

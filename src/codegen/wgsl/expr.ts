@@ -8,6 +8,7 @@ import { roundTo } from "../../numeric/dtype.ts";
 import { decodeFn, roundFn } from "./helpers.ts";
 import { type Feats, type GlobalStorage, needsRounding, regType } from "./types.ts";
 import { wgslName } from "./names.ts";
+import { atomicLoadWord } from "./atomic.ts";
 
 /** What the expression emitter knows about a buffer. */
 export interface BufInfo {
@@ -17,6 +18,9 @@ export interface BufInfo {
   shape: string[];    // WGSL i32 expressions per dim (only the inner ones matter)
   storage?: GlobalStorage;
   atomic?: boolean;   // global packed output: words are atomic<u32>
+  /** One element per atomic word (a target of atomic statements): the register type whose
+   *  bits the word holds (f32 as u32 bits). Every access goes through atomicLoad/Store. */
+  atomicWord?: "i32" | "u32" | "f32";
 }
 
 export interface ExprCtx {
@@ -213,6 +217,7 @@ export function bufInfo(name: string, cx: ExprCtx): BufInfo {
 
 /** Value (in the buffer dtype's register type) of element at flat index `flat`. */
 export function loadFlat(b: BufInfo, flat: string, cx: ExprCtx): string {
+  if (b.atomicWord) return atomicLoadWord(b, flat);
   if (b.scope !== "global" || b.storage!.kind === "word") return `${b.name}[${flat}]`;
   const word = b.atomic ? `atomicLoad(&${b.name}[(${flat}) / ${32 / b.storage!.bits}])` : `${b.name}[(${flat}) / ${32 / b.storage!.bits}]`;
   return `_ld_${b.name}(${word}, ${flat})`;
@@ -234,7 +239,7 @@ export function unpackFn(b: BufInfo, cx: ExprCtx): string {
     case "u8": case "u16": value = raw; break;
     case "i8": case "i16": value = `extractBits(i32(${raw}), 0u, ${bits}u)`; break;
     case "bool": value = `(${raw}) != 0u`; break;
-    case "f16": value = `unpack2x16float(${raw}).x`; break;
+    case "f16": value = cx.feats.f16 ? `f16(unpack2x16float(${raw}).x)` : `unpack2x16float(${raw}).x`; break;
     default:
       cx.used.add(`decode_${b.dtype}`);
       value = `${decodeFn(b.dtype)}(${raw})`;
