@@ -1,0 +1,153 @@
+// The whole MoE layer as data: which DSL kernels run in which order (router -> gating ->
+// routing -> gate/up -> down), with which configs, and how each kernel's params and dims
+// bind to the layer's buffers and quantities. One table serves the generated C launcher
+// (host.ts) and the interpreter run (interp.ts), so both call the kernels the same way.
+import { CompileError, type DType, type Kernel, type TunableValue } from "../ir/ir.ts";
+import { parseKernels } from "../frontend/index.ts";
+
+export type Activation = "silu" | "gelu";
+export type Weights = "bf16" | "w4a16";
+
+export interface LayerSpec {
+  /** C identifier part: the layer's functions are moe_layer_<name>... */
+  name: string;
+  experts: number;      // E
+  hidden: number;       // H
+  intermediate: number; // N (per expert, per projection)
+  topK: number;         // K
+  /** Routing block: rows of one expert's tile in the grouped GEMMs (BM of both). */
+  blockSize: number;
+  activation: Activation;
+  weights: Weights;
+  /** Divide the top-k softmax weights by their sum (Mixtral, Qwen3 do). */
+  renormalize: boolean;
+}
+
+export const MODELS: Record<string, Omit<LayerSpec, "name" | "weights" | "blockSize">> = {
+  mixtral: { experts: 8, hidden: 4096, intermediate: 14336, topK: 2, activation: "silu", renormalize: true },
+  qwen3: { experts: 128, hidden: 2048, intermediate: 768, topK: 8, activation: "silu", renormalize: true },
+};
+
+export function modelSpec(model: string, weights: Weights = "bf16", blockSize = 64): LayerSpec {
+  const m = MODELS[model];
+  if (!m) throw new CompileError([{ loc: { file: "<layer>", line: 0, col: 0 }, severity: "error",
+    message: `unknown model '${model}' (known: ${Object.keys(MODELS).join(", ")})` }]);
+  return { ...m, name: `${model}_${weights}`, weights, blockSize };
+}
+
+/** A layer buffer: the caller's (inputs, weights, output) or a slice of the workspace. */
+export interface LayerBuffer {
+  name: string; dtype: DType; workspace: boolean; output?: boolean;
+  /** Extent factors: layer quantity names or constants; the product is the element count. */
+  numel: (string | number)[];
+  doc: string;
+}
+
+export interface Stage {
+  /** Short name: router, gate, align, up, down. */
+  stage: string;
+  file: string;
+  kernel: string;
+  config: Record<string, TunableValue>;
+  /** Kernel param or dim name -> layer buffer (tensors) or layer quantity (scalars, dims). */
+  bind: Record<string, string>;
+}
+
+/** Layer quantities: constants of the spec plus the ones derived from the token count T. */
+export function quantities(s: LayerSpec, T: number): Record<string, number> {
+  const P = T * s.topK;
+  return {
+    T, H: s.hidden, N: s.intermediate, E: s.experts, K: s.topK, BS: s.blockSize, P,
+    // Capacity in routing blocks: every pair, plus one partial block per expert that has pairs.
+    NB: Math.ceil(P / s.blockSize) + Math.min(s.experts, P),
+    E2N: s.experts * 2 * s.intermediate, EH: s.experts * s.hidden,
+    HQ: Math.ceil(s.hidden / 8), HG: Math.ceil(s.hidden / 128),
+    renorm: s.renormalize ? 1 : 0,
+  };
+}
+
+/** The same quantities as C expressions of the launcher's int64_t T (the rest are constants). */
+export function quantitiesC(s: LayerSpec): Record<string, string> {
+  const q = quantities(s, 0);
+  const c: Record<string, string> = {};
+  for (const [n, v] of Object.entries(q)) c[n] = String(v);
+  c.T = "T";
+  c.P = `(T * ${s.topK})`;
+  c.NB = `((T * ${s.topK} + ${s.blockSize - 1}) / ${s.blockSize} + (T * ${s.topK} < ${s.experts} ? T * ${s.topK} : ${s.experts}))`;
+  return c;
+}
+
+export function buffers(s: LayerSpec): LayerBuffer[] {
+  const q4 = s.weights === "w4a16";
+  return [
+    { name: "x", dtype: "bf16", workspace: false, numel: ["T", "H"], doc: "activations [T, H]" },
+    { name: "w_router", dtype: "bf16", workspace: false, numel: ["E", "H"], doc: "router weights [E, H]" },
+    ...(q4
+      ? [{ name: "w13", dtype: "u32" as DType, workspace: false, numel: ["E2N", "HQ"], doc: "gate/up weights [E, 2N, H] as 4-bit, 8 per u32, interleaved order (docs/QUANT.md): [E * 2N, cdiv(H, 8)]" },
+         { name: "s13", dtype: "bf16" as DType, workspace: false, numel: ["E2N", "HG"], doc: "their scales, one per 128 values of a row, w = (q - 8) * s: [E * 2N, cdiv(H, 128)]" }]
+      : [{ name: "w13", dtype: "bf16" as DType, workspace: false, numel: ["E2N", "H"], doc: "gate/up weights [E, 2N, H]: rows [0, N) of expert e are gate, [N, 2N) up" }]),
+    { name: "w2", dtype: "bf16", workspace: false, numel: ["EH", "N"], doc: "down weights [E, H, N]" },
+    { name: "out", dtype: "f32", workspace: false, output: true, numel: ["T", "H"], doc: "layer output [T, H] (f32; overwritten)" },
+    { name: "logits", dtype: "f32", workspace: true, numel: ["T", "E"], doc: "router logits" },
+    { name: "topk_weights", dtype: "f32", workspace: true, numel: ["T", "K"], doc: "routing weights" },
+    { name: "topk_ids", dtype: "i32", workspace: true, numel: ["T", "K"], doc: "chosen experts" },
+    { name: "sorted", dtype: "i32", workspace: true, numel: ["NB", "BS"], doc: "pair ids grouped by expert" },
+    { name: "block_expert", dtype: "i32", workspace: true, numel: ["NB"], doc: "expert of each routing block" },
+    { name: "counts", dtype: "i32", workspace: true, numel: ["E"], doc: "pairs per expert" },
+    { name: "total", dtype: "i32", workspace: true, numel: [1], doc: "padded pair count" },
+    { name: "y", dtype: "bf16", workspace: true, numel: ["NB", "BS", "N"], doc: "act(gate) * up, rows in routing order" },
+  ];
+}
+
+/** Workspace slices start at multiples of this (covers every kernel's 16-byte alignment). */
+export const WS_ALIGN = 256;
+
+const DIR = "dsl-examples";
+
+export function stages(s: LayerSpec): Stage[] {
+  validate(s);
+  const bm = s.blockSize;
+  const up = s.weights === "w4a16"
+    ? { file: `${DIR}/moe_gemm_up_w4a16.ts`, kernel: "moe_gemm_up_w4a16", config: { BM: bm, BN: 64, BK: 128, stages: 2, warps: 8 } }
+    : { file: `${DIR}/moe_gemm_up.ts`, kernel: s.activation === "gelu" ? "moe_gemm_up_gelu" : "moe_gemm_up",
+        config: { BM: bm, BN: 64, BK: 64, stages: 3, warps: 8 } };
+  return [
+    { stage: "router", file: `${DIR}/moe_router.ts`, kernel: "moe_router", config: { BM: 16, BN: 64, BK: 64, warps: 4 },
+      bind: { X: "x", Wr: "w_router", logits: "logits", T: "T", H: "H", E: "E" } },
+    { stage: "gate", file: `${DIR}/moe_gate.ts`, kernel: "moe_gate_softmax", config: { BT: 4, EMAX: s.experts <= 128 ? 128 : 256, KMAX: 8 },
+      bind: { logits: "logits", renorm: "renorm", weights: "topk_weights", ids: "topk_ids", T: "T", E: "E", K: "K" } },
+    { stage: "align", file: `${DIR}/moe_align.ts`, kernel: "moe_align", config: { EMAX: 256, CH: 256 },
+      bind: { ids: "topk_ids", sorted: "sorted", block_expert: "block_expert", counts: "counts", total: "total",
+              P: "P", NB: "NB", BS: "BS", E: "E" } },
+    { stage: "up", ...up,
+      bind: { X: "x", W13: "w13", S13: "s13", sorted: "sorted", block_expert: "block_expert", top_k: "K", Y: "y",
+              T: "T", K: "H", E2N: "E2N", NB: "NB", BS: "BS", N: "N" } },
+    { stage: "down", file: `${DIR}/moe_gemm_down.ts`, kernel: "moe_gemm_down", config: { BM: bm, BN: 64, BK: 64, stages: 3, warps: 4 },
+      bind: { A: "y", W2: "w2", sorted: "sorted", block_expert: "block_expert", topk_weights: "topk_weights", out: "out",
+              NB: "NB", BS: "BS", N: "N", EH: "EH", T: "T", TOPK: "K", H: "H" } },
+  ];
+}
+
+function validate(s: LayerSpec): void {
+  const bad = (m: string) => { throw new CompileError([{ loc: { file: "<layer>", line: 0, col: 0 }, severity: "error", message: `layer ${s.name}: ${m}` }]); };
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(s.name)) bad("name must be a C identifier");
+  if (s.experts < 1 || s.experts > 256) bad(`E = ${s.experts}: the gating and routing kernels take 1..256 experts`);
+  if (s.topK < 1 || s.topK > 8 || s.topK > s.experts) bad(`top_k = ${s.topK}: must be in 1..min(8, E)`);
+  if (![16, 64, 128].includes(s.blockSize)) bad(`block size ${s.blockSize}: the grouped GEMMs' BM takes 16, 64 or 128`);
+  if (s.weights === "w4a16" && s.activation !== "silu") bad("w4a16 weights have a SiLU gate/up kernel only");
+  if (s.hidden < 1 || s.intermediate < 1) bad("hidden and intermediate sizes must be positive");
+}
+
+/** The stages' tile-level kernels, parsed once per file. */
+export function stageKernels(s: LayerSpec): { stage: Stage; kernel: Kernel }[] {
+  const files = new Map<string, Kernel[]>();
+  return stages(s).map((st) => {
+    let ks = files.get(st.file);
+    if (!ks) files.set(st.file, (ks = parseKernels(st.file)));
+    const kernel = ks.find((k) => k.name === st.kernel);
+    if (!kernel) throw new Error(`${st.file}: no kernel ${st.kernel}`);
+    for (const p of [...kernel.params.map((x) => x.name), ...kernel.dims])
+      if (!(p in st.bind)) throw new Error(`layer stage ${st.stage}: ${st.kernel}'s '${p}' is not bound`);
+    return { stage: st, kernel };
+  });
+}
