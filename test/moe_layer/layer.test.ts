@@ -1,0 +1,102 @@
+// The whole MoE layer: its five lowered kernels run in sequence in the interpreter, bound as
+// the generated C launcher binds them, against the float64 layer reference; the emitted
+// layer .cu compiles with nvcc (sm_90a).
+import { describe, expect, it } from "vitest";
+import { type LayerSpec } from "../../src/moe/layer.ts";
+import { lowerLayer, runLayerInterp } from "../../src/moe/interp.ts";
+import { emitLayerCuda } from "../../src/moe/host.ts";
+import { moeLayerRef, silu } from "../../src/check/moe-layer-ref.ts";
+import { randomTensor } from "../../src/numeric/random.ts";
+import { dequantMatrix } from "../../src/quant/index.ts";
+import { compileCuda, nvccAvailable } from "../../src/driver/nvcc.ts";
+
+const tiny = (weights: "bf16" | "w4a16"): LayerSpec => ({ name: `tiny_${weights}`, experts: 4, hidden: 64, intermediate: 32, topK: 2,
+  blockSize: 16, activation: "silu", weights, renormalize: true });
+
+/** Inputs where expert 3 never wins: x >= 0 and its router row < 0, the others' mixed. */
+function inputs(s: LayerSpec, T: number, seed: number) {
+  const { hidden: H, intermediate: N, experts: E } = s;
+  const x = randomTensor("bf16", [T, H], seed, 0, 1);
+  const w_router = randomTensor("bf16", [E, H], seed + 1, -0.5, 0.5);
+  for (let k = 0; k < H; k++) w_router.data[3 * H + k] = -Math.abs(w_router.data[3 * H + k]!) - 0.125;
+  const w2 = randomTensor("bf16", [E * H, N], seed + 2, -0.25, 0.25);
+  if (s.weights === "bf16") {
+    const w13 = randomTensor("bf16", [E * 2 * N, H], seed + 3, -0.25, 0.25);
+    return { in: { x, w_router, w13, w2 }, w13Dense: w13.data };
+  }
+  const w13 = randomTensor("u32", [E * 2 * N, Math.ceil(H / 8)], seed + 3, 0, 0xffffffff);
+  const s13 = randomTensor("bf16", [E * 2 * N, Math.ceil(H / 128)], seed + 4, 0.01, 0.04);
+  const w13Dense = dequantMatrix(w13.data, E * 2 * N, H, { format: "u4", order: "interleaved", scales: s13.data, zeros: 8, group: 128 }, "bf16");
+  return { in: { x, w_router, w13, s13, w2 }, w13Dense };
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+}
+
+describe("MoE layer in the interpreter vs the float64 layer reference", () => {
+  for (const weights of ["bf16", "w4a16"] as const) {
+    const s = tiny(weights);
+    const lowered = lowerLayer(s);
+    for (const T of [1, 5]) {
+      it(`${weights}, T = ${T}: output, routing, and an expert with no tokens`, () => {
+        const { in: inp, w13Dense } = inputs(s, T, 100 + T);
+        const got = runLayerInterp(s, inp, lowered);
+        const want = moeLayerRef({ T, H: s.hidden, N: s.intermediate, E: s.experts, topK: s.topK, renormalize: true, activation: silu,
+          x: inp.x.data, wRouter: inp.w_router.data, w13: w13Dense, w2: inp.w2.data });
+        expect([...got.topk_ids!.data]).toEqual(want.ids.flat());
+        expect(got.counts!.data[3]).toBe(0);
+        expect(maxAbs(want.out)).toBeGreaterThan(0);
+        // The intermediate is bf16 (relative 2^-9 per element) and everything else f32, so
+        // 2^-7 of the output's scale bounds the error with room; a wrong routing weight or
+        // a lost pick is off by a whole term.
+        const tol = 2 ** -7 * maxAbs(want.out);
+        const worst = maxAbs(want.out.map((v, i) => v - got.out!.data[i]!));
+        expect(worst).toBeLessThanOrEqual(tol);
+        expect(got.out!.data.every(Number.isFinite)).toBe(true);
+      }, 120_000);
+    }
+  }
+
+  it("the comparison can fail: the reference without renormalization is caught", () => {
+    const s = tiny("bf16");
+    const T = 5;
+    const { in: inp, w13Dense } = inputs(s, T, 105);
+    const got = runLayerInterp(s, inp, lowerLayer(s));
+    const wrong = moeLayerRef({ T, H: s.hidden, N: s.intermediate, E: s.experts, topK: s.topK, renormalize: false, activation: silu,
+      x: inp.x.data, wRouter: inp.w_router.data, w13: w13Dense, w2: inp.w2.data });
+    const worst = maxAbs(wrong.out.map((v, i) => v - got.out!.data[i]!));
+    expect(worst).toBeGreaterThan(2 ** -7 * maxAbs(wrong.out));
+  }, 120_000);
+});
+
+describe("layer reference", () => {
+  it("one expert, top-1: weight 1, out = down(act(gate) * up)", () => {
+    const r = moeLayerRef({ T: 1, H: 1, N: 1, E: 1, topK: 1, renormalize: false, activation: silu,
+      x: [2], wRouter: [0.5], w13: [0.25, 3], w2: [0.5] });
+    expect(r.weights).toEqual([[1]]);
+    expect(r.out[0]).toBeCloseTo(silu(0.5) * 6 * 0.5, 14);
+  });
+  it("ties go to the lower expert", () => {
+    const r = moeLayerRef({ T: 1, H: 1, N: 1, E: 3, topK: 2, renormalize: true, activation: silu,
+      x: [1], wRouter: [1, 2, 2], w13: new Array(6).fill(1), w2: [1, 1, 1] });
+    expect(r.ids).toEqual([[1, 2]]);
+  });
+});
+
+const nvcc = await nvccAvailable();
+describe.skipIf(!nvcc)("the emitted layer compiles", () => {
+  for (const [model, weights] of [["qwen3", "bf16"], ["mixtral", "w4a16"]] as const) {
+    it(`${model} ${weights} for sm_90a`, async () => {
+      const { modelSpec } = await import("../../src/moe/layer.ts");
+      const l = emitLayerCuda(modelSpec(model, weights));
+      expect(l.lowered.map((x) => x.stage.stage)).toEqual(["router", "gate", "align", "up", "down"]);
+      const r = await compileCuda(l.cu, { arch: "sm_90a", outputs: ["obj"] });
+      expect(r.objPath).toBeTruthy();
+      // Every stage's kernel made it into the object.
+      for (const st of l.lowered) expect(Object.keys(r.resources)).toContain(`${st.launcher}_kernel`);
+    }, 300_000);
+  }
+});
