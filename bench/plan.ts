@@ -58,9 +58,21 @@ export interface CompiledConfig {
   error?: string;
 }
 
+/** A tuned winner timed by the bench: where and for what it was tuned (src/tune/winners.ts). */
+export interface TunedFrom {
+  gpu: string;
+  /** The tuned shape, e.g. "M=16,N=14336,K=4096". */
+  at: string;
+  /** Tuned for this very shape's bucket (otherwise the nearest tuned shape's winner). */
+  exact: boolean;
+  staleSpace: boolean;
+}
+
 export interface CaseMeta {
   name: string;
   kind: "ours" | "cublas" | "copy";
+  /** Set on our kernel's cases that time a tune-cache winner rather than a fixed config. */
+  tuned?: TunedFrom;
   shape?: BenchShape;
   config?: GemmConfig;
   registers?: number;
@@ -73,15 +85,18 @@ export interface BenchPlanOptions {
   copyBytes?: number;
   rtol?: number;
   atol?: number;
+  tuned?: (s: BenchShape) => { compiled: CompiledConfig; from: TunedFrom }[];
 }
 
 export const cublasName = (s: BenchShape) => `cublas ${s.label}`;
 export const oursName = (s: BenchShape, c: GemmConfig) => `ours ${s.label} ${configText(c)}`;
+export const tunedName = (s: BenchShape, c: GemmConfig, t: TunedFrom) => `tuned ${s.label} ${configText(c)} (${t.gpu})`;
 export const COPY_NAME = "copy";
 
 /**
  * One plan for everything. `compiled(shape)` gives the configs to try on that shape; those
  * that failed to compile are left out of the plan (the report lists them from `skipped`).
+ * `opts.tuned(shape)` gives the tune cache's winners for it, timed as their own cases.
  */
 export function benchPlan(shapes: BenchShape[], compiled: (s: BenchShape) => CompiledConfig[], opts: BenchPlanOptions = {}):
   { cases: PlanCase[]; meta: CaseMeta[]; skipped: { shape: BenchShape; config: GemmConfig; error: string }[] } {
@@ -97,7 +112,9 @@ export function benchPlan(shapes: BenchShape[], compiled: (s: BenchShape) => Com
   cases.push({ name: COPY_NAME, copy: { bytes: opts.copyBytes ?? 1 << 30 }, time });
   meta.push({ name: COPY_NAME, kind: "copy" });
   for (const s of shapes) {
-    for (const c of compiled(s)) {
+    const fixed = compiled(s).map((c) => ({ c, from: undefined as TunedFrom | undefined }));
+    const tuned = (opts.tuned?.(s) ?? []).map((t) => ({ c: t.compiled, from: t.from as TunedFrom | undefined }));
+    for (const { c, from } of [...fixed, ...tuned]) {
       if (c.error || !c.module || !c.kernel || !c.grid || !c.dims || !c.threads) {
         skipped.push({ shape: s, config: c.config, error: c.error ?? "not compiled" });
         continue;
@@ -105,7 +122,7 @@ export function benchPlan(shapes: BenchShape[], compiled: (s: BenchShape) => Com
       const dimValues: Record<string, number> = { M: s.M, N: s.N, K: s.K };
       const missing = c.dims.filter((d) => !(d in dimValues));
       if (missing.length) throw new Error(`bench: the kernel has dims ${c.dims.join(", ")}; unknown: ${missing.join(", ")}`);
-      const name = oursName(s, c.config);
+      const name = from ? tunedName(s, c.config, from) : oursName(s, c.config);
       cases.push({
         name, module: c.module, kernel: c.kernel, grid: c.grid(dimValues), block: [c.threads], smem: c.smem ?? 0,
         args: [
@@ -119,7 +136,7 @@ export function benchPlan(shapes: BenchShape[], compiled: (s: BenchShape) => Com
         flops: 2 * s.M * s.N * s.K,
         bytes: 2 * (s.M * s.K + s.N * s.K + s.M * s.N),
       });
-      meta.push({ name, kind: "ours", shape: s, config: c.config, registers: c.registers, spills: c.spills });
+      meta.push({ name, kind: "ours", shape: s, config: c.config, registers: c.registers, spills: c.spills, ...(from ? { tuned: from } : {}) });
     }
   }
   return { cases, meta, skipped };

@@ -2,14 +2,21 @@
 // in one runner plan on one card. Without a GPU it builds everything, writes the plan and
 // says how to run it on a GPU machine.
 //   tsx bench/run.ts [--arch sm_90a|sm_80] [--mma both|sync|wgmma] [--quick] [--reps N] [--out DIR]
+//                    [--tune-cache PATH] [--tuned PATH] [--no-tuned]
+// Next to the fixed configs it times the tuned winner of each shape (nearest tuned shape, one
+// per GPU tuned on) from the tune cache (default .cache/tune.json) and from bench/tuned.json
+// (winners exported with `tilemoe tune --export`, committed because .cache is not).
 import { execaSync } from "execa";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Arch } from "../src/driver/nvcc.ts";
 import { buildRunner, gpuAvailable, runPlan, writePlan } from "../src/runtime/cuda.ts";
+import { defaultCachePath, loadCache } from "../src/tune/cache.ts";
+import { mergeCaches, tunedWinners } from "../src/tune/winners.ts";
+import { shapeLabel } from "../src/tune/key.ts";
 import { compileGemm, loadGemm } from "./compile.ts";
-import { type CompiledConfig, type GemmConfig, SHAPES, SKINNY_CONFIGS, SQUARE_CONFIGS, benchPlan, configText } from "./plan.ts";
+import { type CompiledConfig, type GemmConfig, type TunedFrom, SHAPES, SKINNY_CONFIGS, SQUARE_CONFIGS, benchPlan, configText } from "./plan.ts";
 import { benchReport, markdownTable, textTable } from "./report.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
@@ -21,6 +28,9 @@ const { values } = parseArgs({
     // sm_90a: measure the portable mma.sync path, the wgmma path, or both (one run, one card).
     mma: { type: "string", default: "both" },
     out: { type: "string", default: join(REPO, "bench/out") },
+    "tune-cache": { type: "string" },
+    tuned: { type: "string", default: join(REPO, "bench/tuned.json") },
+    "no-tuned": { type: "boolean", default: false },
   },
 });
 const arch = values.arch as Arch;
@@ -39,6 +49,17 @@ const t0 = Date.now();
 const kernel = loadGemm(join(REPO, "dsl-examples/gemm.ts"), "gemm_bf16");
 const wanted = new Map<string, GemmConfig>();
 for (const s of shapes) for (const c of configsFor(s.skinny)) wanted.set(configText(c), c);
+// Tuned winners compile as the tuner compiled them (the arch's default tensor-core path).
+const warn = (m: string) => console.warn(`bench: warning: ${m}`);
+const tunedPaths = values["no-tuned"] ? [] : [resolve(values.tuned!), values["tune-cache"] ? resolve(values["tune-cache"]) : defaultCachePath()];
+const winners = tunedWinners(kernel, arch, mergeCaches(tunedPaths.map((p) => loadCache(p, warn))), shapes.map((s) => ({ M: s.M, N: s.N, K: s.K })));
+const tunedFor = new Map(shapes.map((s, i) => [s.label, winners[i]!.map((w) => ({
+  config: w.entry.config as unknown as GemmConfig,
+  from: { gpu: w.entry.gpu, at: shapeLabel(w.entry.shape), exact: w.exact, staleSpace: w.staleSpace } satisfies TunedFrom,
+}))]));
+for (const ts of tunedFor.values()) for (const t of ts) wanted.set(configText(t.config), t.config);
+const nTuned = [...tunedFor.values()].reduce((n, ts) => n + ts.length, 0);
+console.log(nTuned ? `tuned winners: ${nTuned} (shape x GPU) from ${tunedPaths.join(", ")}` : `no tuned winners for ${kernel.name} ${arch} in ${tunedPaths.join(", ") || "(--no-tuned)"}`);
 // The kernel takes its dims at run time, so one cubin per config serves every shape.
 const compiled = new Map<string, CompiledConfig>();
 const [runnerPath] = await Promise.all([
@@ -51,6 +72,7 @@ const [runnerPath] = await Promise.all([
 ]);
 const { cases, meta, skipped } = benchPlan(shapes, (s) => configsFor(s.skinny).map((c) => compiled.get(configText(c))!), {
   reps: values.reps ? Number(values.reps) : undefined,
+  tuned: (s) => (tunedFor.get(s.label) ?? []).map((t) => ({ compiled: compiled.get(configText(t.config))!, from: t.from })),
 });
 writePlan(planDir, cases);
 writeFileSync(join(planDir, "meta.json"), JSON.stringify({ meta, skipped }, null, 2));

@@ -1,7 +1,7 @@
 // The bench's plan and report: unit checks on made-up results, and one whole trip through
 // the runner on the fake driver (whose gemm_bt kernel stands in for ours).
 import { beforeAll, describe, expect, it } from "vitest";
-import { type BenchShape, type CompiledConfig, COPY_NAME, benchPlan, cublasName, oursName } from "../../bench/plan.ts";
+import { type BenchShape, type CompiledConfig, COPY_NAME, benchPlan, cublasName, oursName, tunedName } from "../../bench/plan.ts";
 import { benchReport, markdownTable, textTable } from "../../bench/report.ts";
 import { type KernelCase, type Results, isCublasCase, isKernelCase, runPlan, writePlan } from "../../src/runtime/cuda.ts";
 import { mockLibs, planDir, runner } from "./helpers.ts";
@@ -103,5 +103,44 @@ describe("bench on the fake driver", () => {
       expect(r.vsCublas).toBeCloseTo(0.5, 1); // the fake cuBLAS is twice as fast
     }
     expect(rep.rows[1]!.ofCopy).toBeGreaterThan(0);
+  });
+});
+
+describe("bench: tuned winners", () => {
+  const from = { gpu: "NVIDIA H200", at: "M=32,N=48,K=64", exact: true, staleSpace: false };
+  const near = { gpu: "NVIDIA H100", at: "M=16,N=48,K=64", exact: false, staleSpace: true };
+
+  it("times each tuned winner as its own case, compared with cuBLAS like the fixed configs", () => {
+    const { cases, meta } = benchPlan([square], () => [compiled(cfgA)], { tuned: () => [{ compiled: compiled(cfgB), from }, { compiled: compiled(cfgA), from: near }] });
+    const tuned = meta.filter((m) => m.tuned);
+    expect(tuned.map((m) => [m.name, m.tuned!.gpu])).toEqual([
+      [tunedName(square, cfgB, from), "NVIDIA H200"], [tunedName(square, cfgA, near), "NVIDIA H100"]]);
+    // Same config as a fixed one, still its own case (names differ).
+    expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
+    const k = cases.find((c) => c.name === tunedName(square, cfgB, from)) as KernelCase;
+    expect(k.compare).toMatchObject({ with: cublasName(square) });
+  });
+
+  it("reports a row per tuned winner next to the best fixed one, labelled with its GPU, and never a wrong one as timed", () => {
+    const { meta } = benchPlan([square], () => [compiled(cfgA)], { tuned: () => [{ compiled: compiled(cfgB), from }, { compiled: compiled(cfgA), from: near }] });
+    const rep = benchReport(meta, { device: { name: "NVIDIA H200", cc: "9.0", sms: 132, l2_bytes: 0, smem_optin_bytes: 0, memory_bytes: 0, driver_version: 0 }, cases: [
+      { name: cublasName(square), status: "ok", median_ms: 0.5 },
+      { name: oursName(square, cfgA), status: "ok", median_ms: 1.0, compare: { with: "", pass: true } },
+      { name: tunedName(square, cfgB, from), status: "ok", median_ms: 0.4, compare: { with: "", pass: true } },
+      { name: tunedName(square, cfgA, near), status: "mismatch", median_ms: 0.1, compare: { with: "", pass: false } },
+    ] });
+    expect(rep.rows.map((r) => r.tuned?.gpu ?? "fixed")).toEqual(["fixed", "NVIDIA H200", "NVIDIA H100"]);
+    const [fixed, t, wrong] = rep.rows;
+    expect(fixed!.oursMs).toBe(1.0);
+    expect(t!.oursMs).toBe(0.4);
+    expect(t!.vsFixed).toBeCloseTo(2.5);
+    expect(t!.vsCublas).toBeCloseTo(1.25);
+    expect(t!.note).toBe("tuned for this shape");
+    expect(wrong!.oursMs).toBeUndefined();
+    expect(wrong!.note).toMatch(/^mismatch; tuned for M=16,N=48,K=64 \(nearest tuned shape\), tuned on another GPU \(NVIDIA H100\), not on this NVIDIA H200, the kernel's space changed/);
+    const md = markdownTable(rep);
+    expect(md).toContain("| sq | tuned (NVIDIA H200): BM=128 BN=64 BK=32 st=3 w=8 | 0.4000 |");
+    expect(md).toContain("| 2.50x | tuned for this shape |");
+    expect(md).toContain("| sq | tuned (NVIDIA H200) BM=128 BN=64 BK=32 st=3 w=8 | ok |");
   });
 });
