@@ -28,6 +28,12 @@ const CASES: Case[] = [
   { file: "dsl-examples/gemm_f32.ts", kernel: "gemm_f32", configs: [{ BM: 32, BN: 32, BK: 16, warps: 2 }, { BM: 64, BN: 32, BK: 16, warps: 4 }], cases: 80, dims: SMALL },
   { file: "dsl-examples/gemm.ts", kernel: "gemm_bf16", configs: [GEMM16], cases: 80, dims: SMALL },
   { file: "dsl-examples/gemm.ts", kernel: "gemm_f16", configs: [GEMM16], cases: 80, dims: SMALL },
+  // Atomics (src/codegen/wgsl/atomic.ts): shared i32 adds in the routing kernels, f32 adds
+  // into global outputs in the MoE down GEMM and split-K w4a16 (zero-initialized by the checker).
+  { file: "dsl-examples/moe_align.ts", kernel: "moe_align", configs: [{ EMAX: 256, CH: 256 }], cases: 40, dims: {} },
+  { file: "dsl-examples/moe_align.ts", kernel: "moe_align_ep", configs: [{ EMAX: 256, CH: 256 }], cases: 30, dims: {} },
+  { file: "dsl-examples/moe_gemm_down.ts", kernel: "moe_gemm_down", configs: [{ BM: 16, BN: 64, BK: 32, stages: 2, warps: 4 }], cases: 30, dims: { N: [1, 40], H: [1, 40] } },
+  { file: "dsl-examples/gemm_w4a16.ts", kernel: "gemm_w4a16", configs: [{ BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, splitK: 2 }, { BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, splitK: 4 }], cases: 20, dims: { M: [1, 20], N: [1, 70], K: [1, 600] } },
 ];
 
 /** Runs the checker on one kernel over the given configs; returns the failures. */
@@ -51,7 +57,7 @@ async function checkOnWebGpu(c: Case): Promise<{ passed: number; failures: strin
   return { passed, failures };
 }
 
-describe("tilemoe check --backend webgpu over the dsl-examples GEMMs", () => {
+describe("tilemoe check --backend webgpu over the dsl-examples GEMMs and atomic kernels", () => {
   for (const c of CASES) {
     gpuIt(`${c.kernel}: ${c.cases * c.configs.length} cases`, async () => {
       const r = await checkOnWebGpu(c);
