@@ -9,6 +9,8 @@ usage:
   tilemoe build FILE [--kernel K] [--config BM=128,BN=128,...] [--arch sm_80|sm_90a]
                      [--target cuda|wgsl] [--emit ir,cu,h,ptx,cubin,wgsl] [-o DIR]
   tilemoe build-all [-o DIR]          compile every kernel in dsl-examples/ and print a summary
+  tilemoe build-layer --model mixtral|qwen3 [--weights bf16|w4a16] [--block 64] [-o DIR]
+                                      the whole MoE layer as one .cu + .h (moe_layer_<model>_<weights>)
   tilemoe check FILE [--kernel K] [--backend interp|cuda|webgpu] [--cases N] [--seed S]
                      [--shape M=..,N=..] [--config ...] [--level tile|thread]
   tilemoe tune FILE [--kernel K] --shape M=..,N=.. [--shape ...] [--plan DIR] [--report DIR] [--cache PATH]
@@ -22,6 +24,7 @@ export async function main(argv: string[]): Promise<number> {
       // Commands load lazily: `check` need not pay for nvcc plumbing, nor `build` for fast-check.
       case "build": return await (await import("./build.ts")).buildCommand(rest);
       case "build-all": return await (await import("./build.ts")).buildAllCommand(rest);
+      case "build-layer": return await (await import("./build-layer.ts")).buildLayerCommand(rest);
       case "check": return await (await import("./check.ts")).checkCommand(rest);
       case "tune": return await (await import("./tune.ts")).tuneCommand(rest);
       case undefined: case "help": case "--help": case "-h":

@@ -1,0 +1,29 @@
+// `tilemoe build-layer`: the whole MoE layer of a known model as one .cu + .h (src/moe/).
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { emitLayerCuda } from "../moe/host.ts";
+import { modelSpec, MODELS, type Weights } from "../moe/layer.ts";
+import { parse, UsageError } from "./args.ts";
+
+const USAGE = `tilemoe build-layer --model ${Object.keys(MODELS).join("|")} [--weights bf16|w4a16] [--block 16|64|128] [--arch sm_80|sm_90a] [-o DIR]`;
+
+export async function buildLayerCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { model: { type: "string" }, weights: { type: "string" }, block: { type: "string" },
+    arch: { type: "string" }, o: { type: "string", short: "o" } }, USAGE);
+  const model = values.model as string | undefined;
+  if (!model) throw new UsageError(`--model is required\nusage: ${USAGE}`);
+  const weights = (values.weights as string | undefined) ?? "bf16";
+  if (weights !== "bf16" && weights !== "w4a16") throw new UsageError(`--weights must be bf16 or w4a16, got '${weights}'`);
+  const arch = (values.arch as string | undefined) ?? "sm_90a";
+  if (arch !== "sm_80" && arch !== "sm_90a") throw new UsageError(`--arch must be sm_80 or sm_90a, got '${arch}'`);
+  const block = values.block ? Number(values.block) : 64;
+  const l = emitLayerCuda(modelSpec(model, weights as Weights, block), arch);
+  const dir = (values.o as string | undefined) ?? "generated";
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${l.stem}.cu`), l.cu);
+  writeFileSync(join(dir, `${l.stem}.h`), l.h);
+  for (const s of l.lowered)
+    console.log(`${s.stage.stage.padEnd(7)} ${s.stage.kernel.padEnd(18)} threads=${s.threads} smem=${s.smemBytes} ${Object.entries(s.kernel.config).map(([k, v]) => `${k}=${v}`).join(",")}`);
+  console.log(`-> ${join(dir, l.stem)}.cu, .h`);
+  return 0;
+}
