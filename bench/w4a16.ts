@@ -1,7 +1,9 @@
 // w4a16 bench: dsl-examples/gemm_w4a16.ts (u4, group 128, symmetric) against bf16 cuBLAS on
 // the same shapes and the copy ceiling, in one runner plan on one card. Reports the
 // effective weight bandwidth (int4 bytes + scales / time) as a fraction of the copy's.
-//   tsx bench/w4a16.ts [--arch sm_90a|sm_80] [--reps N] [--out DIR]
+//   tsx bench/w4a16.ts [--arch sm_90a|sm_80] [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned]
+// Each shape also times the tuned winner (nearest tuned shape, per GPU tuned on) from the tune
+// cache and bench/tuned.json, as rows "tuned (GPU)".
 // Without a GPU it builds the plan and says how to run it (scripts/gpu-run.sh).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -9,6 +11,9 @@ import { parseArgs } from "node:util";
 import type { Arch } from "../src/driver/nvcc.ts";
 import { buildRunner, gpuAvailable, runPlan, writePlan } from "../src/runtime/cuda.ts";
 import type { PlanCase } from "../src/runtime/plan.ts";
+import { defaultCachePath, loadCache } from "../src/tune/cache.ts";
+import { mergeCaches, tunedWinners } from "../src/tune/winners.ts";
+import { shapeLabel } from "../src/tune/key.ts";
 import { compileGemm, loadGemm } from "./compile.ts";
 import { type CompiledConfig, type GemmConfig, configText } from "./plan.ts";
 
@@ -16,6 +21,7 @@ const REPO = resolve(import.meta.dirname, "..");
 const { values } = parseArgs({ options: {
   arch: { type: "string", default: "sm_90a" }, reps: { type: "string", default: "30" },
   out: { type: "string", default: join(REPO, "bench/out-w4a16") },
+  "tune-cache": { type: "string" }, tuned: { type: "string", default: join(REPO, "bench/tuned.json") }, "no-tuned": { type: "boolean", default: false },
 } });
 const arch = values.arch as Arch;
 const planDir = join(resolve(values.out!), "plan");
@@ -33,7 +39,12 @@ const configsFor = (M: number): GemmConfig[] =>
 
 const kernel = loadGemm(join(REPO, "dsl-examples/gemm_w4a16.ts"), "gemm_w4a16");
 const compiled = new Map<string, CompiledConfig>();
-const distinct = [...new Map(SHAPES.flatMap((s) => configsFor(s.M)).map((c) => [configText(c), c])).values()];
+const tunedPaths = values["no-tuned"] ? [] : [resolve(values.tuned!), values["tune-cache"] ? resolve(values["tune-cache"]) : defaultCachePath()];
+const winners = tunedWinners(kernel, arch, mergeCaches(tunedPaths.map((p) => loadCache(p, (m) => console.warn(`bench: warning: ${m}`)))), SHAPES);
+const tunedOf = (i: number) => winners[i]!.map((w) => ({ config: w.entry.config as unknown as GemmConfig,
+  label: `tuned (${w.entry.gpu}${w.exact ? "" : `, for ${shapeLabel(w.entry.shape)}`}${w.staleSpace ? ", space changed" : ""})` }));
+console.log(`tuned winners: ${winners.flat().length} (shape x GPU) from ${tunedPaths.join(", ") || "(--no-tuned)"}`);
+const distinct = [...new Map([...SHAPES.flatMap((s) => configsFor(s.M)), ...SHAPES.flatMap((_, i) => tunedOf(i).map((t) => t.config))].map((c) => [configText(c), c])).values()];
 // A few nvcc processes at a time (the dev machine has 2 cores).
 for (let i = 0; i < distinct.length; i += 2)
   await Promise.all(distinct.slice(i, i + 2).map(async (c) => { compiled.set(configText(c), await compileGemm(kernel, c, arch, planDir)); }));
@@ -42,16 +53,16 @@ for (const c of compiled.values()) if (c.error) console.log(`${configText(c.conf
 const time = { warmup: 5, reps: Number(values.reps), rotate: "auto" as const };
 const cases: PlanCase[] = [{ name: "copy", copy: { bytes: 1 << 30 }, time }];
 const rnd = (seed: number, lo: number, hi: number) => ({ random: { seed, lo, hi } });
-for (const s of SHAPES) {
+for (const [si, s] of SHAPES.entries()) {
   const label = `M=${s.M} N=${s.N} K=${s.K}`;
   cases.push({ name: `cublas bf16 ${label}`, cublas: { m: s.M, n: s.N, k: s.K, dtype: "bf16", transB: true, a: rnd(1, -1, 1), b: rnd(2, -1, 1) }, time,
     flops: 2 * s.M * s.N * s.K, bytes: 2 * (s.M * s.K + s.N * s.K + s.M * s.N) });
-  for (const cfg of configsFor(s.M)) {
+  for (const { cfg, tag } of [...configsFor(s.M).map((cfg) => ({ cfg, tag: "w4a16" })), ...tunedOf(si).map((t) => ({ cfg: t.config, tag: t.label }))]) {
     const c = compiled.get(configText(cfg))!;
     if (c.error || !c.module || !c.grid || !c.dims) { console.log(`skipped ${label} ${configText(cfg)}: ${c.error}`); continue; }
     const dims: Record<string, number> = { M: s.M, N: s.N, K: s.K };
     cases.push({
-      name: `w4a16 ${label} ${configText(c.config)}`, module: c.module, kernel: c.kernel!, grid: c.grid(dims), block: [c.threads!], smem: c.smem ?? 0,
+      name: `${tag} ${label} ${configText(c.config)}`, module: c.module, kernel: c.kernel!, grid: c.grid(dims), block: [c.threads!], smem: c.smem ?? 0,
       args: [
         { tensor: "A", dtype: "bf16", shape: [s.M, s.K], init: rnd(1, -1, 1) },
         { tensor: "W", dtype: "u32", shape: [s.N, s.K / 8], init: rnd(3, 0, 0xffffffff) },
@@ -82,7 +93,7 @@ const copy = by.get("copy")?.gbps;
 const rows = [`## w4a16 (u4, group 128) vs bf16 cuBLAS, ${res.device?.name ?? "?"}, copy ${copy?.toFixed(0) ?? "?"} GB/s`, "",
   "| shape | best config | w4a16 ms | weight GB/s | % of copy | cuBLAS bf16 ms | speedup |", "| --- | --- | --- | --- | --- | --- | --- |"];
 const all = ["", "All configs:", "", "| shape | config | status | ms | weight GB/s | % of copy |", "| --- | --- | --- | --- | --- | --- |"];
-for (const s of SHAPES) {
+for (const [si, s] of SHAPES.entries()) {
   const label = `M=${s.M} N=${s.N} K=${s.K}`;
   const mine = res.cases.filter((r) => r.name.startsWith(`w4a16 ${label} `));
   const pctOf = (g?: number) => (g && copy ? `${(100 * g / copy).toFixed(0)}%` : "-");
@@ -92,6 +103,14 @@ for (const s of SHAPES) {
   const cb = by.get(`cublas bf16 ${label}`);
   const sp = ours?.median_ms && cb?.median_ms ? `${(cb.median_ms / ours.median_ms).toFixed(2)}x` : "-";
   rows.push(`| ${label} | ${ours ? ours.name.slice(`w4a16 ${label} `.length) : "-"} | ${ours?.median_ms?.toFixed(4) ?? mine[0]?.status ?? "-"} | ${ours?.gbps?.toFixed(0) ?? "-"} | ${pctOf(ours?.gbps)} | ${cb?.median_ms?.toFixed(4) ?? "-"} | ${sp} |`);
+  // Tuned winners: their own rows, labelled with the GPU they were tuned on (and for which
+  // shape, when it is the nearest tuned one), with the ratio to the best fixed config.
+  for (const t of tunedOf(si)) {
+    const r = by.get(`${t.label} ${label} ${configText(t.config)}`);
+    const ms = r?.status === "ok" ? r.median_ms : undefined;
+    const vs = ms && ours?.median_ms ? `, ${(ours.median_ms / ms).toFixed(2)}x vs best fixed` : "";
+    rows.push(`| ${label} | ${t.label}: ${configText(t.config)}${vs} | ${ms?.toFixed(4) ?? r?.status ?? "-"} | ${ms ? r!.gbps?.toFixed(0) ?? "-" : "-"} | ${ms ? pctOf(r!.gbps) : "-"} | ${cb?.median_ms?.toFixed(4) ?? "-"} | ${ms && cb?.median_ms ? `${(cb.median_ms / ms).toFixed(2)}x` : "-"} |`);
+  }
 }
 console.log([...rows, ...all].join("\n"));
 writeFileSync(join(resolve(values.out!), "latest.md"), [...rows, ...all].join("\n") + "\n");
