@@ -41,7 +41,7 @@ const kernel = loadGemm(join(REPO, "dsl-examples/gemm_w4a16.ts"), "gemm_w4a16");
 const compiled = new Map<string, CompiledConfig>();
 const tunedPaths = values["no-tuned"] ? [] : [resolve(values.tuned!), values["tune-cache"] ? resolve(values["tune-cache"]) : defaultCachePath()];
 const winners = tunedWinners(kernel, arch, mergeCaches(tunedPaths.map((p) => loadCache(p, (m) => console.warn(`bench: warning: ${m}`)))), SHAPES);
-const tunedOf = (i: number) => winners[i]!.map((w) => ({ config: w.entry.config as unknown as GemmConfig,
+const tunedOf = (i: number) => winners[i]!.map((w) => ({ config: w.entry.config as unknown as GemmConfig, gpu: w.entry.gpu,
   label: `tuned (${w.entry.gpu}${w.exact ? "" : `, for ${shapeLabel(w.entry.shape)}`}${w.staleSpace ? ", space changed" : ""})` }));
 console.log(`tuned winners: ${winners.flat().length} (shape x GPU) from ${tunedPaths.join(", ") || "(--no-tuned)"}`);
 const distinct = [...new Map([...SHAPES.flatMap((s) => configsFor(s.M)), ...SHAPES.flatMap((_, i) => tunedOf(i).map((t) => t.config))].map((c) => [configText(c), c])).values()];
@@ -109,7 +109,8 @@ for (const [si, s] of SHAPES.entries()) {
     const r = by.get(`${t.label} ${label} ${configText(t.config)}`);
     const ms = r?.status === "ok" ? r.median_ms : undefined;
     const vs = ms && ours?.median_ms ? `, ${(ours.median_ms / ms).toFixed(2)}x vs best fixed` : "";
-    rows.push(`| ${label} | ${t.label}: ${configText(t.config)}${vs} | ${ms?.toFixed(4) ?? r?.status ?? "-"} | ${ms ? r!.gbps?.toFixed(0) ?? "-" : "-"} | ${ms ? pctOf(r!.gbps) : "-"} | ${cb?.median_ms?.toFixed(4) ?? "-"} | ${ms && cb?.median_ms ? `${(cb.median_ms / ms).toFixed(2)}x` : "-"} |`);
+    const elsewhere = res.device?.name && res.device.name !== t.gpu ? ", tuned on another GPU" : "";
+    rows.push(`| ${label} | ${t.label}: ${configText(t.config)}${vs}${elsewhere} | ${ms?.toFixed(4) ?? r?.status ?? "-"} | ${ms ? r!.gbps?.toFixed(0) ?? "-" : "-"} | ${ms ? pctOf(r!.gbps) : "-"} | ${cb?.median_ms?.toFixed(4) ?? "-"} | ${ms && cb?.median_ms ? `${(cb.median_ms / ms).toFixed(2)}x` : "-"} |`);
   }
 }
 console.log([...rows, ...all].join("\n"));
