@@ -1,6 +1,6 @@
 // Sampling a large space (--max-candidates), exporting winners to a committed file
 // (--export), and picking each bench shape's tuned winners from caches.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseKernels } from "../../src/frontend/index.ts";
@@ -11,7 +11,8 @@ import { dtypesOf, kernelHash, shapeBucket, spaceHash } from "../../src/tune/key
 import { exportWinners } from "../../src/tune/export.ts";
 import { mergeCaches, tunedLabel, tunedWinners } from "../../src/tune/winners.ts";
 import { tuneCommand } from "../../src/cli/tune.ts";
-import { FIXTURE, fakeCompile, tmp } from "./helpers.ts";
+import { preparePlan } from "../../src/tune/tune.ts";
+import { FIXTURE, fakeCompile, planOptions, tmp } from "./helpers.ts";
 
 const k = parseKernels(FIXTURE)[0]!;
 
@@ -40,6 +41,15 @@ describe("--max-candidates", () => {
   it("samples the same candidates every time, and a limit above the space changes nothing", async () => {
     expect((await build(4)).compiled).toEqual((await build(4)).compiled);
     expect((await build(1000)).compiled).toEqual((await build()).compiled);
+  });
+
+  it("reaches the plan: only the sampled candidates get runner plans, the rest say why in tune-meta.json", async () => {
+    const dir = tmp("mc-plan");
+    const meta = await preparePlan(dir, planOptions({ maxCandidates: 2 }));
+    expect(meta.candidates.filter((c) => c.plan).length).toBe(2);
+    expect(readdirSync(join(dir, "plans")).length).toBe(2);
+    const onDisk = JSON.parse(readFileSync(join(dir, "tune-meta.json"), "utf8")) as typeof meta;
+    expect(onDisk.candidates.filter((c) => c.reason?.startsWith("not sampled")).length).toBeGreaterThan(0);
   });
 
   it("is a flag of tilemoe tune --plan", async () => {
