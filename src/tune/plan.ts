@@ -22,6 +22,7 @@ import { numericConfig, type Config } from "./space.ts";
 import type { Candidate } from "./candidates.ts";
 import { shapeLabel } from "./key.ts";
 import { runScript } from "./runsh.ts";
+import { zeroInitOutputs } from "../ir/zero-init.ts";
 
 export const PLAN_SCHEMA = "tilemoe.tune-plan";
 export const PLAN_VERSION = 1;
@@ -181,10 +182,13 @@ export function writeTunePlan(dir: string, input: PlanInput): PlanMeta {
     const base = { module: `../${module}`, kernel: c.symbol!, smem: c.smem ?? 0 };
     const cases: KernelCase[] = [];
     const checkLaunch = launchOf(c, input.checkDims);
+    // Outputs the kernel only accumulates into start at zero, as every launcher clears them.
+    const zeroed = new Set(zeroInitOutputs(low));
     for (const out of k.params.filter((p) => p.kind === "tensor" && p.output)) {
       if (!checkLaunch) break;
       const args: Arg[] = low.params.map((p) => p.kind === "scalar" ? scalarArg(p.dtype, check.scalars[p.name]!)
-        : { tensor: p.name, dtype: p.dtype, shape: check.tensors[p.name]!.shape, init: { file: `../check/${p.name}.bin` }, ...(p.output ? { output: true } : {}) });
+        : { tensor: p.name, dtype: p.dtype, shape: check.tensors[p.name]!.shape,
+          init: zeroed.has(p.name) ? { zeros: true as const } : { file: `../check/${p.name}.bin` }, ...(p.output ? { output: true } : {}) });
       for (const d of low.dims) args.push({ i32: input.checkDims[d]! });
       const tol = tolerance(out.dtype, red, mag);
       cases.push({ name: `check ${out.name}`, ...base, ...checkLaunch, args,
