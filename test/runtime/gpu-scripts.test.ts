@@ -9,7 +9,10 @@ import { describe, expect, it } from "vitest";
 import { gpuAvailable } from "../../src/runtime/cuda.ts";
 import { REPO } from "./helpers.ts";
 
-describe.skipIf(!process.env.TILEMOE_SLOW)("gpu-pack.sh + gpu-run.sh", () => {
+// Packing compresses node (minutes on 2 cores): opt in with TILEMOE_SLOW=1.
+const slowSkip = process.env.TILEMOE_SLOW ? "" : " [skipped: slow, set TILEMOE_SLOW=1 to run]";
+if (slowSkip) console.warn(`test/runtime/gpu-scripts.test.ts${slowSkip}`);
+describe.skipIf(!process.env.TILEMOE_SLOW)(`gpu-pack.sh + gpu-run.sh${slowSkip}`, () => {
   it("packs under 40 MB and runs the bench from a bare copy of the tree", async () => {
     await execa("bash", ["scripts/gpu-pack.sh"], { cwd: REPO });
     const size = statSync(join(REPO, ".gpu/node.xz")).size + statSync(join(REPO, ".gpu/node_modules.tar.xz")).size;
