@@ -11,6 +11,7 @@ import type { TensorValue } from "../numeric/tensor.ts";
 import { firstMismatch, tolerance } from "../numeric/tolerance.ts";
 import { enumerateConfigs, configKey, type Config } from "../tune/space.ts";
 import type { CheckSpec } from "./spec.ts";
+import { userError } from "../util/user-error.ts";
 
 /** Integer and boolean outputs (indices, counts, routing) must match exactly. */
 const EXACT = { atol: 0, rtol: 0 };
@@ -207,7 +208,8 @@ function applyDerived(k: Kernel, d: ReturnType<NonNullable<CheckSpec["derive"]>>
   }
 }
 
-function magnitudeOf(spec: CheckSpec, k: Kernel): number {
+/** Bound on |a_i * b_i| in a reduction: the product of the input domains' magnitudes. */
+export function magnitudeOf(spec: CheckSpec, k: Kernel): number {
   let m = 1;
   for (const p of k.params) {
     if (p.kind !== "tensor" || p.output) continue;
@@ -233,8 +235,5 @@ function unflatten(i: number, shape: number[]): number[] {
   return out;
 }
 
-function userError(msg: string): Error {
-  return Object.assign(new Error(msg), { userFacing: true });
-}
 
 export type { TunableValue };

@@ -5,7 +5,7 @@
 //    run time on the global's row length, which is a run-time dim);
 //  - globals are masked at their bounds: loads outside read 0, stores outside are dropped.
 import { type DType, type Expr, type Loc, type Region, type Stmt, bin, byteSize, int } from "../ir/ir.ts";
-import { TRUE, evalConst, fold } from "../ir/expr.ts";
+import { TRUE, evalConst, fold, substitute } from "../ir/expr.ts";
 import {
   type BufInfo, type Ctx, addr, fail, constExtents, countedLoop, slotLoop, fragLayout, fragShape, guard, inBounds, info, letI32,
   regionIdx, slotsOf, squeezed, unflatten,
@@ -228,4 +228,24 @@ export function lowerFill(c: Ctx, s: { dst: Region; value: Expr }): Stmt[] {
     return [...pre, ...guard(total % c.threads === 0 ? TRUE : bin("<", e, int(total)), store(e))];
   });
   return withBarriers(c, d.buf.scope === "shared", body);
+}
+
+/**
+ * For a software-pipelined loop: a function issuing the loop's leading global->shared copies
+ * of iteration `it` (counted from the loop's start) into pipeline `stage`, as cp.async
+ * predicated by `valid`. Shared by the mma.sync and wgmma pipelines.
+ */
+export function pipelineIssuer(c: Ctx, loop: Extract<Stmt, { k: "for" }>, copies: Extract<Stmt, { k: "copy" }>[]) {
+  const kv = loop.vars[0]!, start = loop.starts[0]!;
+  return (it: Expr, stage: Expr, valid: Expr): Stmt[] => {
+    const m = new Map([[kv, fold(bin("+", start, it))]]);
+    const saved = new Map(c.stage);
+    for (const cp of copies) c.stage.set(cp.dst.buf, stage);
+    const out = copies.flatMap((cp) => {
+      const src = { ...cp.src, offsets: cp.src.offsets.map((o) => fold(substitute(o, m))) };
+      return lowerCopy(c, { src, dst: cp.dst }, { async: true, valid: fold(valid) });
+    });
+    c.stage = saved;
+    return out;
+  };
 }

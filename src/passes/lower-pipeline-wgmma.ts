@@ -15,9 +15,9 @@
 // The gemm must be the last statement of the body and its accumulator unused elsewhere in the
 // loop: between iterations the accumulator is still being written by the hardware.
 import { type Expr, type Stmt, bin, int, v } from "../ir/ir.ts";
-import { fold, substitute, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
+import { fold, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
 import { type Ctx, countedLoop, info } from "./lower-ctx.ts";
-import { lowerCopy } from "./lower-copy.ts";
+import { pipelineIssuer } from "./lower-copy.ts";
 
 type For = Extract<Stmt, { k: "for" }>;
 type Copy = Extract<Stmt, { k: "copy" }>;
@@ -43,17 +43,7 @@ export function wgmmaOverlap(c: Ctx, loop: For, copies: Copy[], S: number): bool
 export function lowerWgmmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number): Stmt[] {
   const kv = loop.vars[0]!, start = loop.starts[0]!, n = loop.extents[0]!;
   const compute = loop.body.slice(copies.length);
-  const issue = (it: Expr, stage: Expr, valid: Expr): Stmt[] => {
-    const m = new Map([[kv, fold(bin("+", start, it))]]);
-    const saved = new Map(c.stage);
-    for (const cp of copies) c.stage.set(cp.dst.buf, stage);
-    const out = copies.flatMap((cp) => {
-      const src = { ...cp.src, offsets: cp.src.offsets.map((o) => fold(substitute(o, m))) };
-      return lowerCopy(c, { src, dst: cp.dst }, { async: true, valid: fold(valid) });
-    });
-    c.stage = saved;
-    return out;
-  };
+  const issue = pipelineIssuer(c, loop, copies);
   const prologue = countedLoop(c, "p", int(S - 2), (p) => [...issue(p, p, bin("<", p, n)), { k: "cp_commit" }]);
   const j = fold(bin("-", v(kv), start));
   const ahead = fold(bin("+", j, int(S - 2)));

@@ -8,9 +8,9 @@
 // group count per iteration, and with it the wait depth, stays constant.
 // Otherwise: a serial loop; the copies' own barriers separate them from the compute.
 import { type Expr, type Stmt, bin, int, v } from "../ir/ir.ts";
-import { evalConst, fold, substitute } from "../ir/expr.ts";
+import { evalConst, fold } from "../ir/expr.ts";
 import { type Ctx, info, countedLoop } from "./lower-ctx.ts";
-import { lowerCopy } from "./lower-copy.ts";
+import { pipelineIssuer } from "./lower-copy.ts";
 import { lowerWgmmaPipeline, wgmmaOverlap } from "./lower-pipeline-wgmma.ts";
 
 type For = Extract<Stmt, { k: "for" }>;
@@ -43,18 +43,7 @@ export function lowerPipelined(c: Ctx, loop: For): Stmt[] {
   const kv = loop.vars[0]!, start = loop.starts[0]!, n = loop.extents[0]!;
   const compute = loop.body.slice(copies.length);
 
-  // Issue the copies of iteration `it` (offset from start) into `stage`, predicated by valid.
-  const issue = (it: Expr, stage: Expr, valid: Expr): Stmt[] => {
-    const m = new Map([[kv, fold(bin("+", start, it))]]);
-    const saved = new Map(c.stage);
-    for (const cp of copies) c.stage.set(cp.dst.buf, stage);
-    const out = copies.flatMap((cp) => {
-      const src = { ...cp.src, offsets: cp.src.offsets.map((o) => fold(substitute(o, m))) };
-      return lowerCopy(c, { src, dst: cp.dst }, { async: true, valid: fold(valid) });
-    });
-    c.stage = saved;
-    return out;
-  };
+  const issue = pipelineIssuer(c, loop, copies);
 
   const prologue = countedLoop(c, "p", int(S - 1), (p) => [...issue(p, p, bin("<", p, n)), { k: "cp_commit" }]);
   const j = fold(bin("-", v(kv), start));

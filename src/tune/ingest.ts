@@ -7,7 +7,8 @@ import type { CaseResult, DeviceInfo, Results } from "../runtime/plan.ts";
 import type { CacheEntry } from "./cache.ts";
 import { shapeBucket } from "./key.ts";
 import { configKey, type Config } from "./space.ts";
-import { PLAN_SCHEMA, PLAN_VERSION, userError, type CandidateMeta, type PlanMeta, type TuneShape } from "./plan.ts";
+import { PLAN_SCHEMA, PLAN_VERSION, type CandidateMeta, type PlanMeta, type TuneShape } from "./plan.ts";
+import { userError } from "../util/user-error.ts";
 
 export const RESULTS_SCHEMA = "tilemoe.tune-results";
 

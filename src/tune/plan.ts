@@ -14,7 +14,7 @@ import { evalConst } from "../ir/expr.ts";
 import { encode } from "../numeric/dtype.ts";
 import { rng } from "../numeric/random.ts";
 import { tolerance } from "../numeric/tolerance.ts";
-import { makeInputs } from "../check/run.ts";
+import { magnitudeOf, makeInputs } from "../check/run.ts";
 import type { CheckSpec } from "../check/spec.ts";
 import type { Arg, KernelCase, Plan, ScalarArg } from "../runtime/plan.ts";
 import { RUNNER_SOURCE_DIR } from "../runtime/cuda.ts";
@@ -23,6 +23,8 @@ import type { Candidate } from "./candidates.ts";
 import { shapeLabel } from "./key.ts";
 import { runScript } from "./runsh.ts";
 import { zeroInitOutputs } from "../ir/zero-init.ts";
+import { userError } from "../util/user-error.ts";
+
 
 export const PLAN_SCHEMA = "tilemoe.tune-plan";
 export const PLAN_VERSION = 1;
@@ -163,7 +165,7 @@ export function writeTunePlan(dir: string, input: PlanInput): PlanMeta {
     }
   }
   const red = spec.reduction?.(input.checkDims) ?? 1;
-  const mag = spec.magnitude ?? magnitudeOf(k, spec);
+  const mag = spec.magnitude ?? magnitudeOf(spec, k);
   const shapes: TuneShape[] = input.shapes.map((dims) => ({ label: shapeLabel(dims), dims, ...workOf(k, spec, dims) }));
 
   const metas: CandidateMeta[] = [];
@@ -226,17 +228,3 @@ export function writeTunePlan(dir: string, input: PlanInput): PlanMeta {
   return meta;
 }
 
-// Same bound as the checker's: |a_i * b_i| <= product of the input domains' magnitudes.
-function magnitudeOf(k: Kernel, spec: CheckSpec): number {
-  let m = 1;
-  for (const p of k.params) {
-    if (p.kind !== "tensor" || p.output) continue;
-    const d = spec.inputs?.[p.name] ?? { lo: -1, hi: 1 };
-    m *= Math.max(Math.abs(d.lo), Math.abs(d.hi), 1e-30);
-  }
-  return m;
-}
-
-export function userError(msg: string): Error {
-  return Object.assign(new Error(msg), { userFacing: true });
-}

@@ -14,7 +14,8 @@ import { buildCandidates, type Candidate, type CompileFn } from "./candidates.ts
 import { saveEntries, type Warn } from "./cache.ts";
 import { dtypesOf, kernelHash, spaceHash } from "./key.ts";
 import { ARCH_LIMITS, limitsFromDevice, type DeviceLimits } from "./limits.ts";
-import { chooseCheckDims, userError, writeTunePlan, type PlanMeta, type TimingSpec } from "./plan.ts";
+import { chooseCheckDims, writeTunePlan, type PlanMeta, type TimingSpec } from "./plan.ts";
+import { userError } from "../util/user-error.ts";
 import { cacheEntries, ingest, readPlanResults, type TuneOutcome } from "./ingest.ts";
 import { formatOutcome, writeReport } from "./report.ts";
 import { Progress } from "./progress.ts";
