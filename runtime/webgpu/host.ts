@@ -1,7 +1,7 @@
 // Running a thread-level kernel on WebGPU: buffers, pipeline and bind group from the
 // kernel's signature, one dispatch of its grid, outputs read back and decoded.
 import type { Kernel } from "../../src/ir/ir.ts";
-import { evalConst } from "../../src/ir/expr.ts";
+import { evalConst, numericConfig } from "../../src/ir/expr.ts";
 import { decode, encode, roundTo } from "../../src/numeric/dtype.ts";
 import { type TensorValue, numel } from "../../src/numeric/tensor.ts";
 import { type WgslKernel, emitWgsl } from "../../src/codegen/wgsl/index.ts";
@@ -55,15 +55,12 @@ export function bindDims(k: Kernel, tensors: Record<string, TensorValue>, given:
 function tensorShape(k: Kernel, name: string, dims: Record<string, number>): number[] {
   const p = k.params.find((q) => q.name === name)!;
   return p.shape!.map((e) => {
-    const x = evalConst(e, { ...numericConfig(k), ...dims });
+    const x = evalConst(e, { ...numericConfig(k.config), ...dims });
     if (x === undefined || !Number.isInteger(x)) throw new Error(`${k.name}: shape of ${name} does not evaluate with dims ${JSON.stringify(dims)}`);
     return x;
   });
 }
 
-function numericConfig(k: Kernel): Record<string, number | boolean> {
-  return Object.fromEntries(Object.entries(k.config).filter(([, x]) => typeof x !== "string")) as Record<string, number | boolean>;
-}
 
 /** Compiles k for the device's features and runs it once (plus `reps` timed runs).
  *  Outputs not given in `tensors` start as zeros. */
@@ -85,7 +82,7 @@ export async function runCompiled(
     throw new Error(`${k.name}: needs ${wk.workgroupBytes} bytes of workgroup memory, the device has ${gpu.limits.maxWorkgroupBytes}`);
 
   const grid = k.launch.grid.map((e, i) => {
-    const x = evalConst(e, { ...numericConfig(k), ...dims });
+    const x = evalConst(e, { ...numericConfig(k.config), ...dims });
     if (x === undefined || !Number.isInteger(x) || x < 0) throw new Error(`${k.name}: grid dim ${i} does not evaluate to a count`);
     if (x > device.limits.maxComputeWorkgroupsPerDimension) throw new Error(`${k.name}: grid dim ${i} = ${x} exceeds WebGPU's ${device.limits.maxComputeWorkgroupsPerDimension}`);
     return x;

@@ -1,7 +1,7 @@
 // Symbolic dims from actual tensor shapes: every bare-symbol shape entry binds its dim,
 // every shape expression is then checked against the tensor it describes.
 import { CompileError, type Expr, type Kernel } from "../ir/ir.ts";
-import { evalConst, walkExpr } from "../ir/expr.ts";
+import { evalConst, numericConfig, walkExpr } from "../ir/expr.ts";
 import { printExpr } from "../ir/print.ts";
 import type { TensorValue } from "../numeric/tensor.ts";
 
@@ -48,7 +48,7 @@ export function bindDims(k: Kernel, tensors: Record<string, TensorValue>, scalar
     if (d in scalars) { dims[d] = scalars[d]!; continue; }
     fail(k, `dim ${d} is not the bare size of any tensor dimension; pass it as a scalar argument`);
   }
-  const env: Record<string, number> = { ...numericConfig(k), ...dims };
+  const env: Record<string, number> = { ...numericConfig(k.config), ...dims };
   for (const p of k.params) {
     if (p.kind !== "tensor" || !p.shape) continue;
     const t = tensors[p.name]!;
@@ -64,9 +64,3 @@ export function bindDims(k: Kernel, tensors: Record<string, TensorValue>, scalar
   return dims;
 }
 
-/** Specialized config values usable in expressions (booleans as 1/0; strings are not numbers). */
-export function numericConfig(k: Kernel): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [n, v] of Object.entries(k.config)) if (typeof v !== "string") out[n] = +v;
-  return out;
-}

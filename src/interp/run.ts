@@ -7,12 +7,12 @@
 // JIT warm-up), then 3-45 ms per call (median ~25 ms under that load, 2-3 ms at best).
 // A tile-level 64^3 GEMM with a relu epilogue: 10-60 ms.
 import { type DType, type Kernel } from "../ir/ir.ts";
-import { evalConst } from "../ir/expr.ts";
+import { evalConst, numericConfig } from "../ir/expr.ts";
 import { printExpr } from "../ir/print.ts";
 import { erf } from "../numeric/erf.ts";
 import { rounder, roundTo } from "../numeric/dtype.ts";
 import type { TensorValue } from "../numeric/tensor.ts";
-import { bindDims, numericConfig } from "./bind.ts";
+import { bindDims } from "./bind.ts";
 import { type Compiled, compileKernel } from "./compile.ts";
 import { makeCopies } from "./cpasync.ts";
 import { Fault, InterpError, stmtHead, where } from "./fault.ts";
@@ -74,7 +74,7 @@ export function runKernel(k: Kernel, args: RunArgs, opts: RunOptions = {}): void
   const scalars = args.scalars ?? {};
   const dims = bindDims(k, args.tensors, scalars);
   const consts = new Map<string, { value: number; dtype: DType }>();
-  for (const [n, v] of Object.entries(numericConfig(k)))
+  for (const [n, v] of Object.entries(numericConfig(k.config)))
     consts.set(n, { value: v, dtype: typeof k.config[n] === "boolean" ? "bool" : Number.isInteger(v) ? "i32" : "f32" });
   for (const [n, v] of Object.entries(dims)) consts.set(n, { value: v, dtype: "i32" });
   const globals: { name: string; dtype: DType; rank: number }[] = [];

@@ -2,7 +2,7 @@
 // constant folding, typing and fresh names. Everything here is pure: inputs are never
 // mutated, results share unchanged subtrees with their inputs.
 import {
-  type BinOp, type Buffer, type DType, type Expr, type Kernel, type Ref, type Region, type Stmt,
+  type BinOp, type Buffer, type DType, type Expr, type Kernel, type Ref, type Region, type Stmt, type TunableValue,
   byteSize, isFloat, isInt,
 } from "./ir.ts";
 import { roundTo } from "../numeric/dtype.ts";
@@ -556,4 +556,12 @@ export function freshNamer(k: Kernel): (hint: string) => string {
     used.add(name);
     return name;
   };
+}
+
+/** A config's values as expression evaluation binds them: numbers, booleans as 1/0
+ *  (string tunables take no part in arithmetic). */
+export function numericConfig(config: Record<string, TunableValue>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [n, x] of Object.entries(config)) if (typeof x !== "string") out[n] = +x;
+  return out;
 }

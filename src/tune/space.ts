@@ -27,10 +27,7 @@ export function configKey(c: Config): string {
   return Object.entries(c).map(([n, val]) => `${n}=${val}`).join(",");
 }
 
-/** The config's numeric and boolean values, as expression evaluation binds them. */
-export function numericConfig(c: Config): Record<string, number | boolean> {
-  return Object.fromEntries(Object.entries(c).filter(([, x]) => typeof x !== "string")) as Record<string, number | boolean>;
-}
+export { numericConfig } from "../ir/expr.ts";
 
 /** Every combination of tunable values, the constraint not applied (to report what it removed). */
 export function allConfigs(k: Kernel): Config[] {
