@@ -88,7 +88,7 @@ export async function runCompiled(
     return x;
   });
 
-  // Storage buffers, densely packed little-endian, padded to whole words.
+  // Storage buffers, densely packed little-endian, padded to whole 16-byte vectors.
   const buffers: GPUBuffer[] = [];
   const shapes: number[][] = [];
   for (const b of wk.bindings) {
@@ -98,7 +98,8 @@ export async function runCompiled(
     if (!given && b.access === "read") throw new Error(`${k.name}: input tensor ${b.param} not given`);
     const bytes = given ? encode(b.dtype, given.data) : new Uint8Array(numel(shape) * b.elemBytes);
     const buf = device.createBuffer({
-      size: Math.max(4, Math.ceil(bytes.length / 4) * 4),
+      // Whole 16-byte units: an input the shader reads as array<vec4<..>> must hold its last vector.
+      size: Math.max(16, Math.ceil(bytes.length / 16) * 16),
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
       mappedAtCreation: true,
     });

@@ -46,7 +46,8 @@ export async function runBundle(gpu, bundle, dims, inputs, scalars = {}, reps = 
   const buffers = bundle.tensors.map((t) => {
     const n = shapes[t.name].reduce((a, b) => a * b, 1);
     const bytes = encode(t.dtype, t.output ? new Float64Array(n) : inputs[t.name]);
-    const buf = device.createBuffer({ size: bytes.length, usage, mappedAtCreation: true });
+    // Whole 16-byte units: inputs read as array<vec4<..>> must hold their last vector.
+    const buf = device.createBuffer({ size: Math.max(16, Math.ceil(bytes.length / 16) * 16), usage, mappedAtCreation: true });
     new Uint8Array(buf.getMappedRange()).set(bytes);
     buf.unmap();
     return buf;

@@ -14,6 +14,7 @@ import { dequantLines } from "./dequant.ts";
 import { wgslName } from "./names.ts";
 import { type AtomicFns, atomicExpr, atomicStoreWord, atomicTargets, packedBits, wordAtomicType } from "./atomic.ts";
 import { type Feats, globalStorage, regType } from "./types.ts";
+import { vcopyLanes, vectorRead, wantsVec4 } from "./vector.ts";
 
 export type { Feats } from "./types.ts";
 
@@ -108,6 +109,7 @@ export function emitWgsl(k: Kernel, feats: Feats): WgslKernel {
   // Tensor bindings.
   const bindings: WgslTensorBinding[] = [];
   const tensors = k.params.filter((p): p is Param & { shape: NonNullable<Param["shape"]> } => p.kind === "tensor");
+  const copied = vcopyLanes(k.launch.body);
   for (const p of tensors) {
     const updated = cx.atomics.has(p.name);
     // An atomically updated f16 tensor is packed even with shader-f16: there is no atomic<f16>.
@@ -119,8 +121,10 @@ export function emitWgsl(k: Kernel, feats: Feats): WgslKernel {
     const name = wgslName(p.name);
     const binding = bindings.length;
     bindings.push({ binding, param: p.name, dtype: p.dtype, access, elemBytes: byteSize(p.dtype) });
-    header.push(`@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<${elem}>;`);
-    cx.bufs.set(p.name, { name, scope: "global", dtype: p.dtype, shape: p.shape!.map((e) => emitExpr(e, cx, "i32")), storage, atomic, atomicWord: atomicWord?.repr });
+    const info: BufInfo = { name, scope: "global", dtype: p.dtype, shape: p.shape!.map((e) => emitExpr(e, cx, "i32")), storage, atomic, atomicWord: atomicWord?.repr };
+    info.vec4 = access === "read" && wantsVec4(info, copied.get(p.name) ?? 0);
+    header.push(`@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<${info.vec4 ? `vec4<${elem}>` : elem}>;`);
+    cx.bufs.set(p.name, info);
   }
   const uniformBinding = bindings.length;
   const structFields = fields.length ? fields.map((f) => `${wgslName(f.name)}: ${f.wgslType}`) : ["_unused: u32"];
@@ -317,12 +321,25 @@ function emitVcopy(dst: Ref, src: Ref, lanes: number, pred: import("../../ir/ir.
   const id = cx.tmp++;
   const dFlat = `_d${id}`, sFlat = `_s${id}`;
   line(cx, `let ${dFlat} = ${flatIndex(db, dst.idx.map((x) => emitExpr(x, cx, "i32")))};`);
-  const copy = () => {
-    line(cx, `let ${sFlat} = ${flatIndex(sb, src.idx.map((x) => emitExpr(x, cx, "i32")))};`);
+  const elementwise = () => {
     for (let l = 0; l < lanes; l++) {
       const off = (f: string) => (l ? `${f} + ${l}` : f);
       line(cx, storeFlat(db, off(dFlat), convert(loadFlat(sb, off(sFlat), cx), sb.dtype, db.dtype, cx), cx));
     }
+  };
+  const copy = () => {
+    line(cx, `let ${sFlat} = ${flatIndex(sb, src.idx.map((x) => emitExpr(x, cx, "i32")))};`);
+    const vec = vectorRead(sb, sFlat, lanes, id);
+    if (!vec) { elementwise(); return; }
+    // Vector reads when the source is aligned at run time, elements otherwise.
+    line(cx, `if (${vec.cond}) {`);
+    cx.depth++;
+    for (const l of vec.loads) line(cx, l);
+    vec.values.forEach((v, l) => line(cx, storeFlat(db, l ? `${dFlat} + ${l}` : dFlat, convert(v, sb.dtype, db.dtype, cx), cx)));
+    cx.depth--;
+    line(cx, "} else {");
+    cx.depth++; elementwise(); cx.depth--;
+    line(cx, "}");
   };
   const p = emitExpr(pred, cx, "bool");
   if (p === "true") { copy(); return; }

@@ -9,6 +9,7 @@ import { decodeFn, roundFn } from "./helpers.ts";
 import { type Feats, type GlobalStorage, needsRounding, regType } from "./types.ts";
 import { wgslName } from "./names.ts";
 import { atomicLoadWord } from "./atomic.ts";
+import { wordAt } from "./vector.ts";
 
 /** What the expression emitter knows about a buffer. */
 export interface BufInfo {
@@ -21,6 +22,8 @@ export interface BufInfo {
   /** One element per atomic word (a target of atomic statements): the register type whose
    *  bits the word holds (f32 as u32 bits). Every access goes through atomicLoad/Store. */
   atomicWord?: "i32" | "u32" | "f32";
+  /** Read-only global declared array<vec4<word>> for vector copies (vector.ts). */
+  vec4?: boolean;
 }
 
 export interface ExprCtx {
@@ -218,8 +221,9 @@ export function bufInfo(name: string, cx: ExprCtx): BufInfo {
 /** Value (in the buffer dtype's register type) of element at flat index `flat`. */
 export function loadFlat(b: BufInfo, flat: string, cx: ExprCtx): string {
   if (b.atomicWord) return atomicLoadWord(b, flat);
-  if (b.scope !== "global" || b.storage!.kind === "word") return `${b.name}[${flat}]`;
-  const word = b.atomic ? `atomicLoad(&${b.name}[(${flat}) / ${32 / b.storage!.bits}])` : `${b.name}[(${flat}) / ${32 / b.storage!.bits}]`;
+  if (b.scope !== "global") return `${b.name}[${flat}]`;
+  if (b.storage!.kind === "word") return wordAt(b, flat);
+  const word = b.atomic ? `atomicLoad(&${b.name}[(${flat}) / ${32 / b.storage!.bits}])` : wordAt(b, `(${flat}) / ${32 / b.storage!.bits}`);
   return `_ld_${b.name}(${word}, ${flat})`;
 }
 
