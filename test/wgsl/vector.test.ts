@@ -78,3 +78,17 @@ describe("vector reads in the WGSL emitter", () => {
     }, 30_000);
   }
 });
+
+describe("inputs without vector copies", () => {
+  it("stay scalar arrays", () => {
+    const k = parseKernel(`kernel k(X: global f32[N], Y: global f32[N] out)
+  dims N
+launch thread grid [cdiv(N, 64)] threads 64 blocks [bx] thread tx {
+  let i: i32 = bx * 64 + tx
+  if (i < N) {
+    store Y[i] = X[i]
+  }
+}`);
+    expect(emitWgsl(k, NO).wgsl).toContain("var<storage, read> X: array<f32>;");
+  });
+});

@@ -38,7 +38,7 @@ export function vcopyLanes(body: Stmt[]): Map<string, number> {
  *  vec4 declaration: a copy of 16 bytes or more of 32-bit words or packed halves. f16 with
  *  shader-f16 is array<f16> (2-byte words) and is left scalar. */
 export function wantsVec4(b: BufInfo, lanes: number): boolean {
-  if (b.scope !== "global" || b.atomic || b.atomicWord || !b.storage) return false;
+  if (lanes === 0 || b.scope !== "global" || b.atomic || b.atomicWord || !b.storage) return false;
   if (b.storage.kind === "word") return b.storage.elem !== "f16" && lanes % 4 === 0;
   return b.storage.bits === 16 && lanes % 8 === 0;
 }
