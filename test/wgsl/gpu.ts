@@ -9,8 +9,7 @@ export const noGpuReason = gpu.ok ? undefined : gpu.reason;
 if (noGpuReason) console.warn(`WebGPU tests skipped: ${noGpuReason}`);
 
 export function gpuIt(name: string, fn: () => Promise<void>, timeout?: number): void {
-  if (noGpuReason) it.skip(`${name} [skipped: ${noGpuReason}]`, fn);
-  else it(name, fn, timeout);
+  it.skipIf(!!noGpuReason)(noGpuReason ? `${name} [skipped: ${noGpuReason}]` : name, fn, timeout);
 }
 
 /** The device; only called from tests declared with gpuIt. */

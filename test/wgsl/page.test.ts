@@ -18,7 +18,7 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const noChromium = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not installed (apt-get install chromium)`;
 if (noChromium) console.warn(`page test skipped: ${noChromium}`);
 const pageIt = (name: string, fn: () => Promise<void>, timeout: number) =>
-  noChromium ? it.skip(`${name} [skipped: ${noChromium}]`, fn) : it(name, fn, timeout);
+  it.skipIf(!!noChromium)(noChromium ? `${name} [skipped: ${noChromium}]` : name, fn, timeout);
 
 interface PageResult { ok: boolean | null; error?: string; bad?: number; checked?: number; ms?: number; adapter?: string }
 
