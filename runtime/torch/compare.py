@@ -6,7 +6,7 @@ Prints max error and times. Needs a GPU with sm_90a (H100/H200) and nvcc; no Nod
 
   python3 runtime/torch/compare.py [--layer qwen3_bf16] [--tokens 1,16,64,256] [--iters 20]
 """
-import argparse, os, pathlib, time
+import argparse, os, pathlib, shutil, subprocess, time
 import torch
 from torch.utils.cpp_extension import load
 
@@ -17,8 +17,15 @@ MODELS = {"mixtral": dict(E=8, H=4096, N=14336, K=2), "qwen3": dict(E=128, H=204
 def build(layer: str):
     stem = f"moe_layer_{layer}"
     gen = HERE / "generated"
+    model, weights = layer.rsplit("_", 1)
+    # Generated fresh from the current compiler (scripts/gpu-run.sh puts node on the PATH);
+    # without node, a folder generated elsewhere is used as it is.
+    if shutil.which("node"):
+        subprocess.run(["node", str(HERE.parents[1] / "bin/tilemoe.js"), "build-layer", "--model", model, "--weights", weights,
+                        "-o", str(gen)], check=True, stdout=subprocess.DEVNULL)
     if not (gen / f"{stem}.cu").exists():
-        raise SystemExit(f"{gen}/{stem}.cu is missing: run `node bin/tilemoe.js build-layer --model ... -o runtime/torch/generated`")
+        raise SystemExit(f"{gen}/{stem}.cu is missing: run this through `bash scripts/gpu-run.sh python3 ...` (which provides node), "
+                         f"or generate it with `node bin/tilemoe.js build-layer --model {model} --weights {weights} -o runtime/torch/generated`")
     w4 = layer.endswith("w4a16")
     build_dir = pathlib.Path(os.environ.get("TILEMOE_TORCH_BUILD", f"/tmp/tilemoe_torch_{layer}"))
     build_dir.mkdir(parents=True, exist_ok=True)
