@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import Handlebars from "handlebars";
 import { byteSize, type Kernel } from "../ir/ir.ts";
 import { cudaTarget, lower } from "../passes/pipeline.ts";
-import { emitCuda } from "../codegen/cuda/index.ts";
+import { emitCuda, smemAlignment } from "../codegen/cuda/index.ts";
 import { storageType } from "../codegen/cuda/types.ts";
 import { buffers, type LayerSpec, quantitiesC, type Stage, stageKernels, WS_ALIGN } from "./layer.ts";
 
@@ -27,11 +27,10 @@ export interface LayerCuda {
 export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a"): LayerCuda {
   const q = quantitiesC(s);
   const bufs = buffers(s);
-  const lowered = stageKernels(s).map(({ stage, kernel }) => {
-    const low = lower(kernel, stage.config, cudaTarget(arch));
-    const out = emitCuda(low, { name: `moe_layer_${s.name}_${stage.stage}` });
-    return { stage, kernel: low, out };
-  });
+  const lows = stageKernels(s).map(({ stage, kernel }) => ({ stage, kernel: lower(kernel, stage.config, cudaTarget(arch)) }));
+  // One unit, one `smem` symbol: every stage declares the largest alignment any of them needs.
+  const smemAlign = Math.max(...lows.map(({ kernel }) => smemAlignment(kernel)));
+  const lowered = lows.map(({ stage, kernel }) => ({ stage, kernel, out: emitCuda(kernel, { name: `moe_layer_${s.name}_${stage.stage}`, smemAlign }) }));
   const ctype = (name: string) => {
     // A buffer's C type is the one its first consumer declares (kernels agree by construction).
     for (const { stage, kernel } of lowered)
@@ -78,11 +77,7 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a")
  *  line already emitted is dropped. */
 function dedupeHelpers(units: string[]): string[] {
   const seen = new Set<string>();
-  // Every kernel's `extern __shared__ smem[]` is the same symbol: nvcc wants one alignment
-  // for it in a unit, so all take the largest (a wgmma kernel's).
-  const smem = /extern __shared__ __align__\((\d+)\) unsigned char smem\[\];/;
-  const align = Math.max(0, ...units.flatMap((u) => [...u.matchAll(new RegExp(smem, "g"))].map((m) => Number(m[1]))));
-  return units.map((u) => u.replace(new RegExp(smem, "g"), `extern __shared__ __align__(${align}) unsigned char smem[];`)).map((u) => u.split("\n").filter((line) => {
+  return units.map((u) => u.split("\n").filter((line) => {
     if (!line.startsWith("static __device__")) return true;
     if (seen.has(line)) return false;
     seen.add(line);

@@ -25,6 +25,14 @@ export interface CudaOutput {
 export interface EmitOptions {
   /** Launcher name; defaults to kernel.name. Use to tell specializations apart in one library. */
   name?: string;
+  /** Alignment declared for the dynamic shared memory (default: what this kernel needs). Kernels
+   *  emitted into one translation unit share the `smem` symbol, so they must declare the same. */
+  smemAlign?: number;
+}
+
+/** The dynamic shared-memory alignment a kernel needs: wgmma operand tiles want 1024 bytes. */
+export function smemAlignment(k: Kernel): number {
+  return wgmmaOperandBuffers(k.launch.body).size > 0 ? WGMMA_SMEM_ALIGN : 128;
 }
 
 const HELPERS: Record<string, string> = {
@@ -75,7 +83,7 @@ export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
   }
 
   b.wgmmaAccs = wgmmaAccumulators(L.body);
-  const smemAlign = wgmmaOperandBuffers(L.body).size > 0 ? WGMMA_SMEM_ALIGN : 128;
+  const smemAlign = opts.smemAlign ?? smemAlignment(k);
   if (slots.length > 0) b.line(`extern __shared__ __align__(${smemAlign}) unsigned char smem[];`);
   for (const s of slots)
     b.line(`${storageType(s.buf.dtype)}* const ${cName(s.buf.name)} = reinterpret_cast<${storageType(s.buf.dtype)}*>(smem + ${s.offset});`);

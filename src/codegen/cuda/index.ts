@@ -1,1 +1,1 @@
-export { emitCuda, type CudaOutput, type EmitOptions } from "./emit.ts";
+export { emitCuda, smemAlignment, type CudaOutput, type EmitOptions } from "./emit.ts";
