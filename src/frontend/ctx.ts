@@ -1,5 +1,5 @@
 // State shared by the translation of one kernel.
-import type { Node } from "ts-morph";
+import type { FunctionDeclaration, Node } from "ts-morph";
 import type { Loc } from "../ir/ir.ts";
 import { failAt, locOf } from "./diag.ts";
 import { Scope } from "./scope.ts";
@@ -7,6 +7,13 @@ import { Scope } from "./scope.ts";
 export class Ctx {
   /** Global tensors the kernel writes (they become `out` params). */
   readonly written = new Set<string>();
+  /** Module-level functions kernel code may call, inlined where called (helpers.ts). */
+  helpers = new Map<string, FunctionDeclaration>();
+  /** Helpers being inlined, innermost last. */
+  readonly inlining: string[] = [];
+  /** IR names defined so far, and those of them given to helper locals. */
+  private readonly irNames = new Set<string>();
+  private readonly helperNames = new Set<string>();
   constructor(
     readonly file: string,
     /** Local name of the imported `T` namespace. */
@@ -14,7 +21,32 @@ export class Ctx {
     /** Names whose call would be recursion (the kernel's own names). */
     readonly selfNames: Set<string>,
     public scope: Scope,
+    /** Module constants: all that a helper's body sees besides its parameters. */
+    readonly moduleScope: Scope = scope,
   ) {}
+
+  /**
+   * The IR name of a variable or buffer the source names `name`. Outside helpers it is the
+   * source name, as the scoping rules keep those apart. A helper's locals, and any later
+   * name that meets one of them, get a fresh name instead (name_1, ...), since the helper's
+   * statements land in its caller's scope.
+   */
+  irName(name: string): string {
+    if (this.inlining.length === 0 && !this.helperNames.has(name)) {
+      this.irNames.add(name);
+      return name;
+    }
+    let fresh = name;
+    for (let i = 1; this.irNames.has(fresh); i++) fresh = `${name}_${i}`;
+    this.irNames.add(fresh);
+    if (this.inlining.length) this.helperNames.add(fresh);
+    return fresh;
+  }
+
+  /** Names the kernel has before its body: params, dims, tunables. */
+  reserve(names: Iterable<string>): void {
+    for (const n of names) this.irNames.add(n);
+  }
 
   loc(node: Node): Loc {
     return locOf(node, this.file);

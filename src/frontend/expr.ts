@@ -10,6 +10,7 @@ import {
 import type { Ctx } from "./ctx.ts";
 import { quote } from "./diag.ts";
 import { describe } from "./scope.ts";
+import { helperOf, inlineExpression } from "./helpers.ts";
 
 export interface Typed { e: Expr; t: DType }
 
@@ -241,7 +242,9 @@ function call(node: import("ts-morph").CallExpression, ctx: Ctx): Typed {
   if (Node.isIdentifier(callee)) {
     const name = callee.getText();
     if (ctx.selfNames.has(name)) return ctx.fail(node, `recursion is not supported ('${name}' calls itself)`);
-    return ctx.fail(node, `calling '${name}' is not supported; kernel code may call only T.* and Math.* functions`);
+    const helper = helperOf(node, ctx);
+    if (helper) return inlineExpression(node, helper, ctx);
+    return ctx.fail(node, `calling '${name}' is not supported; kernel code may call T.* and Math.* functions and the file's top-level functions`);
   }
   if (!Node.isPropertyAccessExpression(callee) || !Node.isIdentifier(callee.getExpression()))
     return ctx.fail(node, `unsupported call '${quote(node)}'; kernel code may call only T.* and Math.* functions`);
@@ -331,9 +334,17 @@ function tCall(node: import("ts-morph").CallExpression, fn: string, ctx: Ctx): T
 }
 
 /** A dtype given as a string literal ("bf16"), checked against the IR's dtypes. */
+/** A dtype: a string like "bf16", or `X.dtype` of a tensor, buffer or tile view X. */
 export function dtypeLiteral(node: Node, ctx: Ctx): DType {
+  const n = unwrapParens(node);
+  if (Node.isPropertyAccessExpression(n) && n.getName() === "dtype" && Node.isIdentifier(n.getExpression())) {
+    const sym = ctx.scope.lookup(n.getExpression().getText());
+    if (sym?.kind === "buffer") return sym.buf.dtype;
+    if (sym?.kind === "tile") return sym.dtype;
+    return ctx.fail(n, `'${n.getExpression().getText()}' is ${sym ? `a ${describe(sym)}` : "not defined"}; .dtype is read from a tensor, a buffer or a tile view`);
+  }
   if (!Node.isStringLiteral(node) && !Node.isNoSubstitutionTemplateLiteral(node))
-    return ctx.fail(node, `expected a dtype string like "bf16", got '${quote(node)}'`);
+    return ctx.fail(node, `expected a dtype string like "bf16" or X.dtype, got '${quote(node)}'`);
   const text = node.getLiteralText();
   if (!(DTYPES as readonly string[]).includes(text))
     return ctx.fail(node, `unknown dtype "${text}"; expected one of ${DTYPES.join(", ")}`);

@@ -7,6 +7,7 @@ import { Ctx } from "./ctx.ts";
 import { failAt } from "./diag.ts";
 import { translateExpr, unwrapParens } from "./expr.ts";
 import { translateKernel } from "./kernel.ts";
+import { collectHelpers } from "./helpers.ts";
 import { Scope } from "./scope.ts";
 import type { Names } from "./signature.ts";
 
@@ -35,6 +36,7 @@ function kernelsOf(sf: SourceFile, file: string): Kernel[] {
   const names = importedNames(sf);
   if (!names) return [];
   const moduleScope = moduleConstants(sf, file, names);
+  names.helpers = collectHelpers(sf);
   const kernels: Kernel[] = [];
   // One error per kernel: a mistake in one kernel should not hide those in the next.
   const diagnostics: Diagnostic[] = [];

@@ -8,13 +8,15 @@ import { exprList } from "./ops.ts";
 import type { Scope } from "./scope.ts";
 import { type Names, translateParams, tunableSym } from "./signature.ts";
 import { UNSUPPORTED, define, shapeAliases, translateBlock } from "./stmt.ts";
+import { helperOf, inlineStatements } from "./helpers.ts";
 
 export function translateKernel(call: CallExpression, exportName: string, file: string, names: Names, moduleScope: Scope): Kernel {
   const args = call.getArguments();
   const fnNode = args[1] && unwrapParens(args[1]);
   const selfNames = new Set([exportName]);
   if (fnNode && Node.isFunctionExpression(fnNode) && fnNode.getName()) selfNames.add(fnNode.getName()!);
-  const ctx = new Ctx(file, names.tName, selfNames, moduleScope.child());
+  const ctx = new Ctx(file, names.tName, selfNames, moduleScope.child(), moduleScope);
+  ctx.helpers = names.helpers ?? new Map();
   if (args.length !== 2) ctx.fail(call, `${names.tName}.kernel takes 2 arguments (options, function), got ${args.length}`);
   const { tunables, whereNode } = options(args[0]!, ctx);
   if (!fnNode || !(Node.isFunctionExpression(fnNode) || Node.isArrowFunction(fnNode)))
@@ -24,6 +26,7 @@ export function translateKernel(call: CallExpression, exportName: string, file: 
 
   const where = whereNode && whereExpr(whereNode, tunables, ctx, moduleScope);
   const { params, dims } = translateParams(fnNode.getParameters(), tunables, names, ctx);
+  ctx.reserve([...params.map((p) => p.name), ...dims, ...Object.keys(tunables)]);
   const body = fnNode.getBody();
   if (!Node.isBlock(body)) return ctx.fail(body, "the kernel function needs a block body { ... } containing T.launch");
   const launch = kernelBody(body, fnNode, ctx);
@@ -77,7 +80,8 @@ function whereExpr(node: Node, tunables: Record<string, TunableValue[]>, outer: 
   const fn = unwrapParens(node);
   if (!Node.isArrowFunction(fn) && !Node.isFunctionExpression(fn))
     return outer.fail(node, "where must be a function of the tunables: ({ BM, BN }) => ...");
-  const ctx = new Ctx(outer.file, outer.tName, outer.selfNames, moduleScope.child());
+  const ctx = new Ctx(outer.file, outer.tName, outer.selfNames, moduleScope.child(), moduleScope);
+  ctx.helpers = outer.helpers;
   const ps = fn.getParameters();
   if (ps.length > 1) ctx.fail(fn, `where takes one parameter (the tunables), got ${ps.length}`);
   const pattern = ps[0]?.getNameNode();
@@ -102,27 +106,41 @@ function whereExpr(node: Node, tunables: Record<string, TunableValue[]>, outer: 
 
 /** Outside the launch only constants may be bound; the launch is the whole kernel body. */
 function kernelBody(body: import("ts-morph").Block, fn: Node, ctx: Ctx): Launch {
-  let launch: Launch | undefined;
-  for (const s of body.getStatements()) {
+  const found: { launch?: Launch } = {};
+  kernelStatements(body.getStatements(), found, ctx);
+  if (!found.launch) return ctx.fail(fn, `the kernel has no ${ctx.tName}.launch(grid, { threads }, (bx, by) => { ... })`);
+  return found.launch;
+}
+
+/** Kernel-level statements; a helper called here (e.g. one holding the launch) is inlined. */
+function kernelStatements(stmts: import("ts-morph").Statement[], found: { launch?: Launch }, ctx: Ctx): void {
+  for (const s of stmts) {
     if (Node.isExpressionStatement(s)) {
       const e = unwrapParens(s.getExpression());
       const callee = Node.isCallExpression(e) ? e.getExpression() : undefined;
       if (Node.isCallExpression(e) && Node.isPropertyAccessExpression(callee)
           && callee.getExpression().getText() === ctx.tName && callee.getName() === "launch") {
-        if (launch) ctx.fail(e, `a kernel has exactly one ${ctx.tName}.launch; this is the second`);
-        launch = translateLaunch(e, ctx);
+        if (found.launch) ctx.fail(e, `a kernel has exactly one ${ctx.tName}.launch; this is the second`);
+        found.launch = translateLaunch(e, ctx);
+        continue;
+      }
+      const helper = Node.isCallExpression(e) ? helperOf(e, ctx) : undefined;
+      if (helper && Node.isCallExpression(e)) {
+        if (found.launch) ctx.fail(s, `statements after ${ctx.tName}.launch are not supported; move them into the launch body`);
+        inlineStatements(e, helper, ctx, (inner, prologue) => {
+          if (prologue.length) ctx.fail(e, `outside the launch body, helper arguments cannot read tensor elements`);
+          kernelStatements(inner, found, ctx);
+        });
         continue;
       }
     }
-    if (launch && !Node.isEmptyStatement(s))
+    if (found.launch && !Node.isEmptyStatement(s))
       ctx.fail(s, `statements after ${ctx.tName}.launch are not supported; move them into the launch body`);
     if (Node.isVariableStatement(s)) { topLevelConsts(s, ctx); continue; }
     if (Node.isEmptyStatement(s)) continue;
     const why = UNSUPPORTED[s.getKind()];
     ctx.fail(s, why ?? `only const bindings and ${ctx.tName}.launch may appear outside the launch body ('${quote(s)}')`);
   }
-  if (!launch) return ctx.fail(fn, `the kernel has no ${ctx.tName}.launch(grid, { threads }, (bx, by) => { ... })`);
-  return launch;
 }
 
 function topLevelConsts(s: import("ts-morph").VariableStatement, ctx: Ctx): void {
@@ -164,15 +182,16 @@ function translateLaunch(call: CallExpression, ctx: Ctx): Launch {
       const p = ps[i];
       if (!p) {
         // Unnamed block indices still get a reserved name, so user names cannot clash with them.
-        const name = unusedBlockName(i, ctx);
+        const name = ctx.irName(unusedBlockName(i, ctx));
         ctx.scope.define(name, { kind: "var", name, dtype: "i32", mutable: false, what: "block index" });
         return name;
       }
       const nm = p.getNameNode();
       if (!Node.isIdentifier(nm) || p.getTypeNode() && !/^(number|\w+\.i32)$/.test(p.getTypeNode()!.getText()))
         ctx.fail(p, "block indices are plain names: (bx, by) => ...");
-      define(nm.getText(), { kind: "var", name: nm.getText(), dtype: "i32", mutable: false, what: "block index" }, nm, ctx);
-      return nm.getText();
+      const ir = ctx.irName(nm.getText());
+      define(nm.getText(), { kind: "var", name: ir, dtype: "i32", mutable: false, what: "block index" }, nm, ctx);
+      return ir;
     });
     const stmts = translateBlock(body.getStatements(), ctx);
     return { grid, threads, blockVars, level: "tile" as const, body: stmts };

@@ -59,13 +59,14 @@ function atomicStmt(node: CallExpression, fn: string, ctx: Ctx, result?: string)
 }
 
 /** `const old = T.atomicAdd(x[i], v)`: the atomic and the dtype of `old`; undefined if `init` is not one. */
-export function atomicBinding(name: string, init: Node, ctx: Ctx): { s: Stmt; dtype: DType } | undefined {
+export function atomicBinding(name: string, init: Node, ctx: Ctx): { s: Stmt; dtype: DType; result: string } | undefined {
   const n = unwrapParens(init);
   if (!Node.isCallExpression(n)) return undefined;
   const callee = n.getExpression();
   if (!Node.isPropertyAccessExpression(callee) || callee.getExpression().getText() !== ctx.tName || !(callee.getName() in ATOMICS))
     return undefined;
-  return atomicStmt(n, callee.getName(), ctx, name);
+  const result = ctx.irName(name);
+  return { ...atomicStmt(n, callee.getName(), ctx, result), result };
 }
 
 /** A MoE op in statement position; undefined when `fn` is not one. */

@@ -8,7 +8,12 @@ import type { Ctx } from "./ctx.ts";
 import { quote } from "./diag.ts";
 import { define } from "./stmt.ts";
 
-export interface Names { tName: string; tensorName: string }
+export interface Names {
+  tName: string;
+  tensorName: string;
+  /** The file's top-level functions, which kernel code may call (helpers.ts). */
+  helpers?: Map<string, import("ts-morph").FunctionDeclaration>;
+}
 
 export function translateParams(
   params: ParameterDeclaration[], tunables: Record<string, TunableValue[]>, names: Names, ctx: Ctx,

@@ -11,6 +11,7 @@ import {
 } from "./expr.ts";
 import { allocation, region, tileOp } from "./ops.ts";
 import { atomicBinding } from "./moe.ts";
+import { helperOf, inlineStatements } from "./helpers.ts";
 import { type Sym, describe } from "./scope.ts";
 
 /** Constructs outside the subset, with the name users know them by. */
@@ -22,7 +23,7 @@ export const UNSUPPORTED: Partial<Record<SyntaxKind, string>> = {
   [SyntaxKind.TryStatement]: "try/catch is not supported: kernels cannot throw or catch",
   [SyntaxKind.ThrowStatement]: "throw is not supported: kernels cannot throw",
   [SyntaxKind.ClassDeclaration]: "classes are not supported in kernel code",
-  [SyntaxKind.FunctionDeclaration]: "nested functions are not supported in kernel code; only the T.launch body may be a function",
+  [SyntaxKind.FunctionDeclaration]: "nested functions are not supported in kernel code; declare helper functions at the top level of the file (docs/DSL.md, Helper functions)",
   [SyntaxKind.ReturnStatement]: "return is not supported in kernel code; use if / else around the rest",
   [SyntaxKind.BreakStatement]: "break is not supported: loop trip counts must be known on entry",
   [SyntaxKind.ContinueStatement]: "continue is not supported; use if around the rest of the body",
@@ -76,7 +77,7 @@ export function annotatedDType(typeNode: Node | undefined, ctx: Ctx): DType | un
 }
 
 /** Register-width type a scalar binding takes from its value. */
-function bindingType(t: DType): DType {
+export function bindingType(t: DType): DType {
   if (t === "bool" || t === "f64" || t === "i64" || t === "u32") return t;
   return cls(t) === "float" ? "f32" : "i32";
 }
@@ -91,9 +92,10 @@ function variableStatement(node: VariableStatement, ctx: Ctx, out: Stmt[]): void
     if (Node.isArrayBindingPattern(nameNode)) { shapeAliases(nameNode, init, ctx); continue; }
     if (!Node.isIdentifier(nameNode)) ctx.fail(nameNode, "object destructuring is not supported here");
     const name = nameNode.getText();
-    const buf = allocation(name, init, ctx);
-    if (buf) {
+    const alloc = allocation(name, init, ctx);
+    if (alloc) {
       if (kind !== VariableDeclarationKind.Const) ctx.fail(node, `buffer '${name}' must be declared with const`);
+      const buf = { ...alloc, name: ctx.irName(name) };
       define(name, { kind: "buffer", buf }, nameNode, ctx);
       out.push({ k: "alloc", buf, loc: ctx.loc(decl) });
       continue;
@@ -109,7 +111,7 @@ function variableStatement(node: VariableStatement, ctx: Ctx, out: Stmt[]): void
     const atom = atomicBinding(name, init, ctx);
     if (atom) {
       if (kind !== VariableDeclarationKind.Const) ctx.fail(node, `the old value of an atomic is a const: const ${name} = ...`);
-      define(name, { kind: "var", name, dtype: atom.dtype, mutable: false, what: "const" }, nameNode, ctx);
+      define(name, { kind: "var", name: atom.result, dtype: atom.dtype, mutable: false, what: "const" }, nameNode, ctx);
       out.push(atom.s);
       continue;
     }
@@ -118,8 +120,9 @@ function variableStatement(node: VariableStatement, ctx: Ctx, out: Stmt[]): void
     const dtype = declared ?? bindingType(value.t);
     const mutable = kind !== VariableDeclarationKind.Const;
     const coerced = coerce(value, dtype, init, ctx);
-    define(name, { kind: "var", name, dtype, mutable, what: mutable ? "let variable" : "const" }, nameNode, ctx);
-    out.push({ k: "let", name, dtype, value: coerced.e, mutable, loc: ctx.loc(decl) });
+    const ir = ctx.irName(name);
+    define(name, { kind: "var", name: ir, dtype, mutable, what: mutable ? "let variable" : "const" }, nameNode, ctx);
+    out.push({ k: "let", name: ir, dtype, value: coerced.e, mutable, loc: ctx.loc(decl) });
   }
 }
 
@@ -152,6 +155,11 @@ const COMPOUND: Partial<Record<SyntaxKind, BinOp>> = {
 function expressionStatement(expr: Node, ctx: Ctx, out: Stmt[]): void {
   const e = unwrapParens(expr);
   if (Node.isCallExpression(e)) {
+    const helper = helperOf(e, ctx);
+    if (helper) return inlineStatements(e, helper, ctx, (stmts, prologue) => {
+      out.push(...prologue);
+      for (const s of stmts) translateStmt(s, ctx, out);
+    });
     const callee = e.getExpression();
     if (Node.isPropertyAccessExpression(callee) && callee.getExpression().getText() === ctx.tName) {
       const fn = callee.getName();
@@ -269,12 +277,13 @@ function forOf(node: ForOfStatement, ctx: Ctx): Stmt {
   } else {
     names = [nameNode];
   }
-  const vars = names.map((n) => {
+  const sourceVars = names.map((n) => {
     if (!Node.isIdentifier(n)) return ctx.fail(n, "loop variables must be plain names");
     return n.getText();
   });
+  const vars = sourceVars.map((n) => ctx.irName(n));
   const bodyStmts = ctx.nested(() => {
-    vars.forEach((name, i) => define(name, { kind: "var", name, dtype: "i32", mutable: false, what: "loop variable" }, names[i]!, ctx));
+    sourceVars.forEach((name, i) => define(name, { kind: "var", name: vars[i]!, dtype: "i32", mutable: false, what: "loop variable" }, names[i]!, ctx));
     return body(node.getStatement(), ctx);
   });
   return { k: "for", vars, starts, extents, kind, ...stages, body: bodyStmts, loc };
@@ -315,11 +324,12 @@ function cFor(node: ForStatement, ctx: Ctx): Stmt {
   if (!inc || !isIncrement(inc, name)) return ctx.fail(inc ?? node, `the loop step must be ${name}++ (step 1)`);
   const last = op === SyntaxKind.LessThanEqualsToken ? bin("+", end, int(1)) : end;
   const extent = span(start, last);
+  const ir = ctx.irName(name);
   const bodyStmts = ctx.nested(() => {
-    define(name, { kind: "var", name, dtype: "i32", mutable: false, what: "loop variable" }, nameNode, ctx);
+    define(name, { kind: "var", name: ir, dtype: "i32", mutable: false, what: "loop variable" }, nameNode, ctx);
     return body(node.getStatement(), ctx);
   });
-  return { k: "for", vars: [name], starts: [start], extents: [extent], kind: "serial", body: bodyStmts, loc: ctx.loc(node) };
+  return { k: "for", vars: [ir], starts: [start], extents: [extent], kind: "serial", body: bodyStmts, loc: ctx.loc(node) };
 }
 
 /** end - start, without the `n + 1 - 1` noise that literal starts would leave. */

@@ -1,0 +1,142 @@
+// Module-level functions that kernel code calls: `function mainLoop(...) { ... }` declared in
+// the kernel file. They are inlined where they are called (nothing is a run-time call): a
+// call statement splices the function's statements in, a call in an expression is replaced
+// by the function's `return` expression. Their body sees module constants and their own
+// parameters only, as in TypeScript. Arguments are bound by value: a name passes what it
+// names (a tensor, buffer, tile view, tunable, dim or scalar, read-only inside), any other
+// expression is evaluated once at the call.
+import { Node, type CallExpression, type FunctionDeclaration, type SourceFile, type Statement } from "ts-morph";
+import type { Stmt } from "../ir/ir.ts";
+import type { Ctx } from "./ctx.ts";
+import { quote } from "./diag.ts";
+import { type Typed, coerce, translateExpr, unwrapParens } from "./expr.ts";
+import { region } from "./ops.ts";
+import type { Sym } from "./scope.ts";
+import { bindingType } from "./stmt.ts";
+
+/** The file's top-level function declarations, by name. */
+export function collectHelpers(sf: SourceFile): Map<string, FunctionDeclaration> {
+  const out = new Map<string, FunctionDeclaration>();
+  for (const f of sf.getFunctions()) {
+    const name = f.getName();
+    if (name) out.set(name, f);
+  }
+  return out;
+}
+
+/** The helper a call statement or expression names; undefined when it names none. */
+export function helperOf(call: CallExpression, ctx: Ctx): FunctionDeclaration | undefined {
+  const callee = call.getExpression();
+  if (!Node.isIdentifier(callee)) return undefined;
+  // A local name hides a module-level function of the same name, as in TypeScript.
+  if (ctx.scope.lookup(callee.getText())) return undefined;
+  return ctx.helpers.get(callee.getText());
+}
+
+/** Inlines a helper called as a statement: its statements, translated by `translate`. */
+export function inlineStatements<R>(call: CallExpression, fn: FunctionDeclaration, ctx: Ctx,
+  translate: (stmts: Statement[], prologue: Stmt[]) => R): R {
+  const body = checkedBody(call, fn, ctx);
+  const stmts = body.getStatements();
+  for (const s of stmts) {
+    if (Node.isReturnStatement(s))
+      ctx.fail(s, `'${fn.getName()}' is called as a statement, so it cannot return; a helper that returns is one 'return expr;' used inside an expression`);
+  }
+  return withHelperScope(call, fn, ctx, "statement", (prologue) => translate(stmts, prologue));
+}
+
+/** Inlines a helper called inside an expression: `const` bindings, then `return expr;`. */
+export function inlineExpression(call: CallExpression, fn: FunctionDeclaration, ctx: Ctx): Typed {
+  const body = checkedBody(call, fn, ctx);
+  const stmts = body.getStatements();
+  const last = stmts[stmts.length - 1];
+  if (!last || !Node.isReturnStatement(last) || !last.getExpression())
+    return ctx.fail(call, `'${fn.getName()}' is used as a value, so its body must end with 'return expr;' (it may only bind consts before that)`);
+  return withHelperScope(call, fn, ctx, "expression", () => {
+    for (const s of stmts.slice(0, -1)) {
+      if (!Node.isVariableStatement(s) || s.getDeclarationKind() !== "const")
+        ctx.fail(s, `a helper used as a value may only bind consts before its return; '${quote(s)}' is a statement (call '${fn.getName()}' as a statement instead)`);
+      for (const d of s.getDeclarations()) {
+        const nm = d.getNameNode();
+        const init = d.getInitializer();
+        if (!Node.isIdentifier(nm) || !init) return ctx.fail(d, `write 'const name = expr' here`);
+        const r = translateExpr(init, ctx);
+        bind(nm.getText(), { kind: "value", expr: r.e, dtype: r.t, what: "const" }, nm, ctx);
+      }
+    }
+    return translateExpr(last.getExpressionOrThrow(), ctx);
+  });
+}
+
+function checkedBody(call: CallExpression, fn: FunctionDeclaration, ctx: Ctx) {
+  const name = fn.getName()!;
+  if (ctx.inlining.includes(name))
+    ctx.fail(call, `recursion is not supported: '${name}' is already being inlined (${[...ctx.inlining, name].join(" -> ")})`);
+  if (fn.isAsync() || fn.isGenerator()) ctx.fail(fn, `helper '${name}' cannot be async or a generator`);
+  if (fn.getTypeParameters().length) ctx.fail(fn.getTypeParameters()[0]!, `helper '${name}': type parameters are not supported; pass dtypes through the tensors (T.shared(shape, A.dtype))`);
+  const body = fn.getBody();
+  if (!body || !Node.isBlock(body)) return ctx.fail(fn, `helper '${name}' needs a body`);
+  const params = fn.getParameters();
+  const args = call.getArguments();
+  if (args.length !== params.length)
+    ctx.fail(call, `'${name}' takes ${params.length} argument${params.length === 1 ? "" : "s"}, got ${args.length}`);
+  for (const p of params) {
+    if (!Node.isIdentifier(p.getNameNode()) || p.getDotDotDotToken() || p.hasQuestionToken() || p.getInitializer())
+      ctx.fail(p, `helper '${name}': parameters are plain names (no destructuring, rest, optional or default)`);
+  }
+  return body;
+}
+
+/** Binds the parameters in a scope that sees only module constants, runs `f`, restores. */
+function withHelperScope<R>(call: CallExpression, fn: FunctionDeclaration, ctx: Ctx, how: "statement" | "expression",
+  f: (prologue: Stmt[]) => R): R {
+  const prologue: Stmt[] = [];
+  // Arguments are translated in the caller's scope, before switching.
+  const bound = fn.getParameters().map((p, i) => ({ p, sym: argument(call.getArguments()[i]!, p.getName(), how, ctx, prologue) }));
+  const saved = ctx.scope;
+  ctx.scope = ctx.moduleScope.child();
+  ctx.inlining.push(fn.getName()!);
+  try {
+    for (const { p, sym } of bound) bind(p.getName(), sym, p.getNameNode(), ctx);
+    return f(prologue);
+  } finally {
+    ctx.inlining.pop();
+    ctx.scope = saved;
+  }
+}
+
+function bind(name: string, sym: Sym, at: Node, ctx: Ctx): void {
+  const old = ctx.scope.define(name, sym);
+  if (old) ctx.fail(at, `'${name}' is already defined (a module constant); pick another name`);
+}
+
+/** What a parameter stands for inside the helper. */
+function argument(arg: Node, param: string, how: "statement" | "expression", ctx: Ctx, prologue: Stmt[]): Sym {
+  const a = unwrapParens(arg);
+  if (Node.isIdentifier(a)) {
+    const sym = ctx.scope.lookup(a.getText());
+    if (sym?.kind === "var" && sym.mutable) return { ...sym, mutable: false, what: "helper parameter" };
+    if (sym) return sym;
+    if (ctx.helpers.has(a.getText())) return ctx.fail(a, `functions cannot be passed as arguments ('${a.getText()}'); call it inside the helper instead`);
+  }
+  if (Node.isCallExpression(a) && Node.isPropertyAccessExpression(a.getExpression()) && a.getExpression().getText().endsWith(".tile")) {
+    const r = region(a, ctx);
+    return { kind: "tile", region: r.region, dtype: r.dtype };
+  }
+  const r = translateExpr(a, ctx);
+  if (how === "expression" || !readsMemory(r.e)) return { kind: "value", expr: r.e, dtype: r.t, what: "helper parameter" };
+  // A value read from memory is taken once, at the call, as a call by value would.
+  const name = ctx.irName(param);
+  const dtype = bindingType(r.t);
+  prologue.push({ k: "let", name, dtype, value: coerce(r, dtype, arg, ctx).e, mutable: false, loc: ctx.loc(arg) });
+  return { kind: "var", name, dtype, mutable: false, what: "helper parameter" };
+}
+
+function readsMemory(e: import("../ir/ir.ts").Expr): boolean {
+  if (e.k === "load") return true;
+  return Object.values(e).some((x) => (Array.isArray(x) ? x.some((y) => isExpr(y) && readsMemory(y)) : isExpr(x) && readsMemory(x)));
+}
+
+function isExpr(x: unknown): x is import("../ir/ir.ts").Expr {
+  return typeof x === "object" && x !== null && "k" in x;
+}

@@ -1,0 +1,143 @@
+// Helper functions: top-level functions of a kernel file that kernel code calls, inlined
+// where called (src/frontend/helpers.ts). Source in -> tile IR text out, and the errors.
+import { describe, expect, it } from "vitest";
+import { parseKernels } from "../../src/frontend/index.ts";
+import { CompileError, type Kernel } from "../../src/ir/ir.ts";
+import { printKernel, printStmt } from "../../src/ir/print.ts";
+import { verifyErrors } from "../../src/ir/verify.ts";
+
+const HEAD = `import { T, type Tensor } from "tilemoe";\n`;
+
+function kernels(src: string): Kernel[] {
+  return parseKernels("k.ts", HEAD + src);
+}
+const body = (k: Kernel) => k.launch.body.map((s) => printStmt(s)).join("\n");
+
+function error(src: string): string {
+  try {
+    kernels(src);
+  } catch (e) {
+    if (e instanceof CompileError) return e.diagnostics.map((d) => `${d.loc.line}:${d.loc.col} ${d.message}`).join("\n");
+    throw e;
+  }
+  throw new Error("expected a CompileError");
+}
+
+/** One kernel over A -> C whose launch body is `launch`, after the file-level `before`. */
+const withHelpers = (before: string, launch: string) => `${before}
+export const k = T.kernel({ tune: { BM: [64] } }, function k(A: Tensor<"M, N", "f32">, C: Tensor<"M, N", "f32">, { BM }: T.Config) {
+  const [M, N] = A.shape;
+  T.launch([T.cdiv(M, BM)], { threads: 128 }, (bx) => {
+${launch}
+  });
+});
+`;
+
+describe("helper functions", () => {
+  it("inlines an expression helper with its consts, arguments substituted", () => {
+    const [k] = kernels(withHelpers(
+      `function gelu(x: number) { const c = 0.7978845608; return 0.5 * x * (1.0 + Math.tanh(c * (x + 0.044715 * x * x * x))); }`,
+      `for (const [i, j] of T.parallel(BM, N)) { C[bx * BM + i][j] = gelu(A[bx * BM + i][j]); }`));
+    expect(body(k!)).toContain("store C[bx * BM + i, j] = 0.5 * A[bx * BM + i, j] * (1.0 + tanh(0.7978845608 * (A[bx * BM + i, j]");
+  });
+
+  it("splices a statement helper in, binding buffers, tiles and scalars by name", () => {
+    const [k] = kernels(withHelpers(
+      `function scaleRows(src: Tensor<"M, N", "f32">, dst: Tensor<"M, N", "f32">, row0: number, rows: number, s: number) {
+  const [, N] = src.shape;
+  const t = T.shared([rows, N], src.dtype);
+  T.copy(src.tile([row0, 0], [rows, N]), t);
+  for (const [i, j] of T.parallel(rows, N)) { t[i][j] = t[i][j] * s; }
+  T.copy(t, dst.tile([row0, 0], [rows, N]));
+}`,
+      `scaleRows(A, C, bx * BM, BM, 2.0);`));
+    expect(body(k!)).toBe([
+      "alloc t: shared f32[BM, N]",
+      "copy A[bx * BM : +BM, 0 : +N] -> t[0 : +BM, 0 : +N]",
+      "for i, j in parallel(0, BM; 0, N) {\n  store t[i, j] = t[i, j] * 2.0\n}",
+      "copy t[0 : +BM, 0 : +N] -> C[bx * BM : +BM, 0 : +N]",
+    ].join("\n"));
+    expect(verifyErrors(k!)).toEqual([]);
+  });
+
+  it("gives a helper's locals fresh IR names where they meet the caller's, and again on a second call", () => {
+    const [k] = kernels(withHelpers(
+      `function bump(buf: Tensor<"M, N", "f32">, r: number) { const x = 1.0; for (const j of T.serial(4)) { buf[r][j] += x; } }`,
+      `const x = 3;\nbump(C, x);\nbump(C, x + 1);\nconst j = 2;\nC[j][0] = 0.0;`));
+    expect(body(k!)).toBe([
+      "let x: i32 = 3",
+      "let x_1: f32 = 1.0",
+      "for j in serial(0, 4) {\n  store C[x, j] = C[x, j] + x_1\n}",
+      "let x_2: f32 = 1.0",
+      "for j_1 in serial(0, 4) {\n  store C[x + 1, j_1] = C[x + 1, j_1] + x_2\n}",
+      // The caller's later j meets a name the helper used in the same scope: renamed too.
+      "let j_2: i32 = 2",
+      "store C[j_2, 0] = 0.0",
+    ].join("\n"));
+    expect(verifyErrors(k!)).toEqual([]);
+  });
+
+  it("takes an argument that reads memory once, at the call (call by value)", () => {
+    const [k] = kernels(withHelpers(
+      `function twice(dst: Tensor<"M, N", "f32">, v: number) { dst[0][0] = v; dst[0][1] = v; }`,
+      `twice(C, C[0][0] + 1.0);`));
+    expect(body(k!)).toBe(["let v: f32 = C[0, 0] + 1.0", "store C[0, 0] = v", "store C[0, 1] = v"].join("\n"));
+  });
+
+  it("passes a let variable read-only", () => {
+    expect(error(withHelpers(`function inc(n: number) { n = n + 1; }`, `let m = 0;\ninc(m);`)))
+      .toMatch(/cannot assign to 'n': it is a helper parameter/);
+  });
+
+  it("lets a helper hold the whole launch, so kernels that differ in dtypes share one body", () => {
+    const src = `function copyRows(A: Tensor<"M, N", "f16" | "bf16">, C: Tensor<"M, N", "f16" | "bf16">, BM: number) {
+  const [M, N] = A.shape;
+  T.launch([T.cdiv(M, BM)], { threads: 64 }, (bx) => {
+    const t = T.shared([BM, N], A.dtype);
+    T.copy(A.tile([bx * BM, 0], [BM, N]), t);
+    T.copy(t, C.tile([bx * BM, 0], [BM, N]));
+  });
+}
+export const copy_f16 = T.kernel({ tune: { BM: [32] } }, function copy_f16(A: Tensor<"M, N", "f16">, C: Tensor<"M, N", "f16">, { BM }: T.Config) {
+  copyRows(A, C, BM);
+});
+export const copy_bf16 = T.kernel({ tune: { BM: [32] } }, function copy_bf16(A: Tensor<"M, N", "bf16">, C: Tensor<"M, N", "bf16">, { BM }: T.Config) {
+  copyRows(A, C, BM);
+});
+`;
+    const [f16, bf16] = kernels(src);
+    expect(body(f16!)).toContain("alloc t: shared f16[BM, N]");
+    expect(body(bf16!)).toContain("alloc t: shared bf16[BM, N]");
+    expect(f16!.params.find((p) => p.name === "C")!.output).toBe(true);
+    expect(printKernel(bf16!).replace(/bf16/g, "f16").replace("copy_f16", "copy_bf16")).toBe(printKernel(f16!).replace("copy_f16", "copy_bf16"));
+  });
+
+  it("may be used in the where constraint", () => {
+    const [k] = kernels(`function smem(a: number, b: number) { return (a + b) * 2; }
+export const k = T.kernel({ tune: { BM: [64, 128] }, where: ({ BM }) => smem(BM, BM) <= 300 }, function k(A: Tensor<"M", "f32">, { BM }: T.Config) {
+  T.launch([1], { threads: 32 }, (bx) => { A[bx][0] = 0.0; });
+});`.replace("A[bx][0]", "A[bx]"));
+    expect(k!.where).toBeDefined();
+  });
+
+  it("sees module constants but not the caller's names", () => {
+    expect(error(withHelpers(`function f(dst: Tensor<"M, N", "f32">) { dst[0][0] = T.cast(bx, "f32"); }`, `f(C);`)))
+      .toMatch(/unknown identifier 'bx'/);
+    const [k] = kernels(withHelpers(`const SCALE = 4.0;\nfunction f(dst: Tensor<"M, N", "f32">) { dst[0][0] = SCALE; }`, `f(C);`));
+    expect(body(k!)).toBe("store C[0, 0] = 4.0");
+  });
+
+  it("rejects recursion, wrong arity, returns in statement helpers and non-returning value helpers", () => {
+    expect(error(withHelpers(`function f(dst: Tensor<"M, N", "f32">) { f(dst); }`, `f(C);`))).toMatch(/recursion is not supported: 'f' is already being inlined \(f -> f\)/);
+    expect(error(withHelpers(`function f(a: number, b: number) { return a + b; }`, `C[0][0] = f(1.0);`))).toMatch(/'f' takes 2 arguments, got 1/);
+    expect(error(withHelpers(`function f(dst: Tensor<"M, N", "f32">) { dst[0][0] = 1.0; return; }`, `f(C);`))).toMatch(/called as a statement, so it cannot return/);
+    expect(error(withHelpers(`function f(x: number) { const y = x; }`, `C[0][0] = f(1.0);`))).toMatch(/used as a value, so its body must end with 'return expr;'/);
+    expect(error(withHelpers(`function f(x: number) { let y = x; return y; }`, `C[0][0] = f(1.0);`))).toMatch(/may only bind consts before its return/);
+    expect(error(withHelpers(`function f(g: number) { return g; }\nfunction h(x: number) { return x; }`, `C[0][0] = f(h);`))).toMatch(/functions cannot be passed as arguments/);
+  });
+
+  it("points errors inside a helper at the helper's line", () => {
+    const msg = error(withHelpers(`function f(dst: Tensor<"M, N", "f32">) {\n  while (true) { }\n}`, `f(C);`));
+    expect(msg).toMatch(/^3:3 while loops are not supported/);
+  });
+});
