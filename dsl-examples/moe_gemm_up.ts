@@ -10,11 +10,73 @@
 // ragged last column tile read the neighbouring rows, and are never stored.
 // A row tile never crosses a routing block: the launch covers each block with
 // cdiv(BS, BM) tiles (BM = BS is the natural choice; any BM is correct).
-// The activation is ordinary DSL code in the epilogue: SiLU here, exact GELU (erf) in
-// moe_gemm_up_gelu.
+// The activation is ordinary DSL code in the epilogue, a helper function passed to the shared
+// body: SiLU in moe_gemm_up, exact GELU (erf) in moe_gemm_up_gelu.
 import { T, type Tensor } from "tilemoe";
 
 const SMEM_BYTES = 160 * 1024;
+
+/** SiLU(g) = g * sigmoid(g), the gate activation of Mixtral and Qwen3. */
+function silu(g: number) { return g * T.sigmoid(g); }
+/** Exact GELU(g), through erf. */
+function gelu(g: number) { return 0.5 * g * (1.0 + T.erf(g * Math.SQRT1_2)); }
+
+/** The whole grouped gate/up kernel; `act` is applied to the gate in the epilogue. */
+function gateUp(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted: Tensor<"NB, BS", "i32">,
+                block_expert: Tensor<"NB", "i32">, top_k: number, Y: Tensor<"NB * BS, N", "bf16">,
+                BM: number, BN: number, BK: number, stages: number, warps: number, act: (g: number) => number) {
+  const [tokens, K] = X.shape;
+  const [NB, BS] = sorted.shape;
+  const N = Y.shape[1];
+  T.launch([T.cdiv(N, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (bx, by) => {
+    const tiles = T.cdiv(BS, BM);
+    const b = Math.floor(by / tiles);
+    const r0 = (by % tiles) * BM;
+    const e = block_expert[b];
+    const As = T.shared([BM, BK], "bf16");
+    const Gs = T.shared([BN, BK], "bf16");
+    const Us = T.shared([BN, BK], "bf16");
+    const gate = T.fragment([BM, BN], "f32");
+    const up = T.fragment([BM, BN], "f32");
+    T.clear(gate);
+    T.clear(up);
+    if (e >= 0) {
+      for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
+        // The routing gather: each row of the tile is the activation row of its pair's token.
+        for (const [i, kk] of T.parallel(BM, BK)) {
+          const r = r0 + i;
+          const col = k * BK + kk;
+          let x = 0.0;
+          if (r < BS && col < K) {
+            const pair = sorted[b][r];
+            if (pair >= 0 && pair < tokens * top_k) {
+              x = X[Math.floor(pair / top_k)][col];
+            }
+          }
+          As[i][kk] = x;
+        }
+        T.copy(W13.tile([e * 2 * N + bx * BN, k * BK], [BN, BK]), Gs);
+        T.copy(W13.tile([e * 2 * N + N + bx * BN, k * BK], [BN, BK]), Us);
+        T.gemm(As, Gs, gate, { transB: true });
+        T.gemm(As, Us, up, { transB: true });
+      }
+    }
+    for (const [i, j] of T.parallel(BM, BN)) {
+      const g = gate[i][j];
+      gate[i][j] = act(g) * up[i][j];
+    }
+    if (r0 + BM <= BS) {
+      T.copy(gate, Y.tile([b * BS + r0, bx * BN], [BM, BN]));
+    } else {
+      // The block's last tile is ragged: rows past BS belong to the next block.
+      for (const [i, j] of T.parallel(BM, BN)) {
+        if (r0 + i < BS && bx * BN + j < N) {
+          Y[b * BS + r0 + i][bx * BN + j] = T.cast(gate[i][j], "bf16");
+        }
+      }
+    }
+  });
+}
 
 export const moe_gemm_up = T.kernel(
   {
@@ -24,120 +86,20 @@ export const moe_gemm_up = T.kernel(
   function moe_gemm_up(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted: Tensor<"NB, BS", "i32">,
                        block_expert: Tensor<"NB", "i32">, top_k: T.i32, Y: Tensor<"NB * BS, N", "bf16">,
                        { BM, BN, BK, stages, warps }: T.Config) {
-    const [tokens, K] = X.shape;
-    const [NB, BS] = sorted.shape;
-    const N = Y.shape[1];
-    T.launch([T.cdiv(N, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (bx, by) => {
-      const tiles = T.cdiv(BS, BM);
-      const b = Math.floor(by / tiles);
-      const r0 = (by % tiles) * BM;
-      const e = block_expert[b];
-      const As = T.shared([BM, BK], "bf16");
-      const Gs = T.shared([BN, BK], "bf16");
-      const Us = T.shared([BN, BK], "bf16");
-      const gate = T.fragment([BM, BN], "f32");
-      const up = T.fragment([BM, BN], "f32");
-      T.clear(gate);
-      T.clear(up);
-      if (e >= 0) {
-        for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
-          // The routing gather: each row of the tile is the activation row of its pair's token.
-          for (const [i, kk] of T.parallel(BM, BK)) {
-            const r = r0 + i;
-            const col = k * BK + kk;
-            let x = 0.0;
-            if (r < BS && col < K) {
-              const pair = sorted[b][r];
-              if (pair >= 0 && pair < tokens * top_k) {
-                x = X[Math.floor(pair / top_k)][col];
-              }
-            }
-            As[i][kk] = x;
-          }
-          T.copy(W13.tile([e * 2 * N + bx * BN, k * BK], [BN, BK]), Gs);
-          T.copy(W13.tile([e * 2 * N + N + bx * BN, k * BK], [BN, BK]), Us);
-          T.gemm(As, Gs, gate, { transB: true });
-          T.gemm(As, Us, up, { transB: true });
-        }
-      }
-      for (const [i, j] of T.parallel(BM, BN)) {
-        const g = gate[i][j];
-        gate[i][j] = g * T.sigmoid(g) * up[i][j];
-      }
-      if (r0 + BM <= BS) {
-        T.copy(gate, Y.tile([b * BS + r0, bx * BN], [BM, BN]));
-      } else {
-        // The block's last tile is ragged: rows past BS belong to the next block.
-        for (const [i, j] of T.parallel(BM, BN)) {
-          if (r0 + i < BS && bx * BN + j < N) {
-            Y[b * BS + r0 + i][bx * BN + j] = T.cast(gate[i][j], "bf16");
-          }
-        }
-      }
-    });
+    gateUp(X, W13, sorted, block_expert, top_k, Y, BM, BN, BK, stages, warps, silu);
   },
 );
 
-// The same kernel with exact GELU(gate) * up: only the epilogue line differs.
+// The same kernel with exact GELU(gate) * up: only the activation passed differs.
 export const moe_gemm_up_gelu = T.kernel(
   {
     tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [8, 4] },
     where: ({ BM, BN, BK, stages }) => (BM + 2 * BN) * BK * 2 * stages <= SMEM_BYTES,
   },
   function moe_gemm_up_gelu(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted: Tensor<"NB, BS", "i32">,
-                       block_expert: Tensor<"NB", "i32">, top_k: T.i32, Y: Tensor<"NB * BS, N", "bf16">,
-                       { BM, BN, BK, stages, warps }: T.Config) {
-    const [tokens, K] = X.shape;
-    const [NB, BS] = sorted.shape;
-    const N = Y.shape[1];
-    T.launch([T.cdiv(N, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (bx, by) => {
-      const tiles = T.cdiv(BS, BM);
-      const b = Math.floor(by / tiles);
-      const r0 = (by % tiles) * BM;
-      const e = block_expert[b];
-      const As = T.shared([BM, BK], "bf16");
-      const Gs = T.shared([BN, BK], "bf16");
-      const Us = T.shared([BN, BK], "bf16");
-      const gate = T.fragment([BM, BN], "f32");
-      const up = T.fragment([BM, BN], "f32");
-      T.clear(gate);
-      T.clear(up);
-      if (e >= 0) {
-        for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
-          // The routing gather: each row of the tile is the activation row of its pair's token.
-          for (const [i, kk] of T.parallel(BM, BK)) {
-            const r = r0 + i;
-            const col = k * BK + kk;
-            let x = 0.0;
-            if (r < BS && col < K) {
-              const pair = sorted[b][r];
-              if (pair >= 0 && pair < tokens * top_k) {
-                x = X[Math.floor(pair / top_k)][col];
-              }
-            }
-            As[i][kk] = x;
-          }
-          T.copy(W13.tile([e * 2 * N + bx * BN, k * BK], [BN, BK]), Gs);
-          T.copy(W13.tile([e * 2 * N + N + bx * BN, k * BK], [BN, BK]), Us);
-          T.gemm(As, Gs, gate, { transB: true });
-          T.gemm(As, Us, up, { transB: true });
-        }
-      }
-      for (const [i, j] of T.parallel(BM, BN)) {
-        const g = gate[i][j];
-        gate[i][j] = 0.5 * g * (1.0 + T.erf(g * Math.SQRT1_2)) * up[i][j];
-      }
-      if (r0 + BM <= BS) {
-        T.copy(gate, Y.tile([b * BS + r0, bx * BN], [BM, BN]));
-      } else {
-        // The block's last tile is ragged: rows past BS belong to the next block.
-        for (const [i, j] of T.parallel(BM, BN)) {
-          if (r0 + i < BS && bx * BN + j < N) {
-            Y[b * BS + r0 + i][bx * BN + j] = T.cast(gate[i][j], "bf16");
-          }
-        }
-      }
-    });
+                            block_expert: Tensor<"NB", "i32">, top_k: T.i32, Y: Tensor<"NB * BS, N", "bf16">,
+                            { BM, BN, BK, stages, warps }: T.Config) {
+    gateUp(X, W13, sorted, block_expert, top_k, Y, BM, BN, BK, stages, warps, gelu);
   },
 );
 
@@ -165,8 +127,8 @@ export function routing(T_: number, E: number, topK: number, NB: number, BS: num
   return alignRef(T_ * topK, E, NB, BS, (p) => ids[p]!);
 }
 
-const silu = (g: number) => g / (1 + Math.exp(-g));
-const gelu = (g: number) => 0.5 * g * (1 + erf(g / Math.SQRT2));
+const siluF64 = (g: number) => g / (1 + Math.exp(-g));
+const geluF64 = (g: number) => 0.5 * g * (1 + erf(g / Math.SQRT2));
 
 /** erf to ~1e-15 (Abramowitz-Stegun 7.1.26 is too coarse for a float64 reference): series
  *  for small |x|, continued fraction for large. */
@@ -229,5 +191,5 @@ const upCheck = (kernel: string, act: (g: number) => number) => defineCheck({
   // Y is a product of two K-long sums: the accumulation error of one is scaled by the other.
   magnitude: 8,
 });
-export const moe_gemm_up_check = upCheck("moe_gemm_up", silu);
-export const moe_gemm_up_gelu_check = upCheck("moe_gemm_up_gelu", gelu);
+export const moe_gemm_up_check = upCheck("moe_gemm_up", siluF64);
+export const moe_gemm_up_gelu_check = upCheck("moe_gemm_up_gelu", geluF64);

@@ -11,9 +11,6 @@ export class Ctx {
   helpers = new Map<string, FunctionDeclaration>();
   /** Helpers being inlined, innermost last. */
   readonly inlining: string[] = [];
-  /** IR names defined so far, and those of them given to helper locals. */
-  private readonly irNames = new Set<string>();
-  private readonly helperNames = new Set<string>();
   constructor(
     readonly file: string,
     /** Local name of the imported `T` namespace. */
@@ -26,26 +23,20 @@ export class Ctx {
   ) {}
 
   /**
-   * The IR name of a variable or buffer the source names `name`. Outside helpers it is the
-   * source name, as the scoping rules keep those apart. A helper's locals, and any later
-   * name that meets one of them, get a fresh name instead (name_1, ...), since the helper's
-   * statements land in its caller's scope.
+   * The IR name of a variable or buffer the source names `name`: the source name, unless an
+   * enclosing IR scope already declares it, which happens only where a helper's statements
+   * landed in this scope (name_1, ...). The scoping rules keep source names apart otherwise.
    */
   irName(name: string): string {
-    if (this.inlining.length === 0 && !this.helperNames.has(name)) {
-      this.irNames.add(name);
-      return name;
-    }
     let fresh = name;
-    for (let i = 1; this.irNames.has(fresh); i++) fresh = `${name}_${i}`;
-    this.irNames.add(fresh);
-    if (this.inlining.length) this.helperNames.add(fresh);
+    for (let i = 1; this.scope.irVisible(fresh); i++) fresh = `${name}_${i}`;
+    this.scope.irDeclare(fresh);
     return fresh;
   }
 
   /** Names the kernel has before its body: params, dims, tunables. */
   reserve(names: Iterable<string>): void {
-    for (const n of names) this.irNames.add(n);
+    for (const n of names) this.scope.irDeclare(n);
   }
 
   loc(node: Node): Loc {

@@ -3,8 +3,8 @@
 // call statement splices the function's statements in, a call in an expression is replaced
 // by the function's `return` expression. Their body sees module constants and their own
 // parameters only, as in TypeScript. Arguments are bound by value: a name passes what it
-// names (a tensor, buffer, tile view, tunable, dim or scalar, read-only inside), any other
-// expression is evaluated once at the call.
+// names (a tensor, buffer, tile view, tunable, dim, scalar, read-only inside, or another
+// helper, e.g. an activation function), any other expression is evaluated once at the call.
 import { Node, type CallExpression, type FunctionDeclaration, type SourceFile, type Statement } from "ts-morph";
 import type { Stmt } from "../ir/ir.ts";
 import type { Ctx } from "./ctx.ts";
@@ -28,8 +28,10 @@ export function collectHelpers(sf: SourceFile): Map<string, FunctionDeclaration>
 export function helperOf(call: CallExpression, ctx: Ctx): FunctionDeclaration | undefined {
   const callee = call.getExpression();
   if (!Node.isIdentifier(callee)) return undefined;
-  // A local name hides a module-level function of the same name, as in TypeScript.
-  if (ctx.scope.lookup(callee.getText())) return undefined;
+  // A local name hides a module-level function of the same name, as in TypeScript; a
+  // parameter may itself stand for a helper (passed by name, e.g. an activation).
+  const sym = ctx.scope.lookup(callee.getText());
+  if (sym) return sym.kind === "helper" ? sym.fn : undefined;
   return ctx.helpers.get(callee.getText());
 }
 
@@ -94,7 +96,7 @@ function withHelperScope<R>(call: CallExpression, fn: FunctionDeclaration, ctx: 
   // Arguments are translated in the caller's scope, before switching.
   const bound = fn.getParameters().map((p, i) => ({ p, sym: argument(call.getArguments()[i]!, p.getName(), how, ctx, prologue) }));
   const saved = ctx.scope;
-  ctx.scope = ctx.moduleScope.child();
+  ctx.scope = saved.helperBody(ctx.moduleScope);
   ctx.inlining.push(fn.getName()!);
   try {
     for (const { p, sym } of bound) bind(p.getName(), sym, p.getNameNode(), ctx);
@@ -117,7 +119,8 @@ function argument(arg: Node, param: string, how: "statement" | "expression", ctx
     const sym = ctx.scope.lookup(a.getText());
     if (sym?.kind === "var" && sym.mutable) return { ...sym, mutable: false, what: "helper parameter" };
     if (sym) return sym;
-    if (ctx.helpers.has(a.getText())) return ctx.fail(a, `functions cannot be passed as arguments ('${a.getText()}'); call it inside the helper instead`);
+    const fn = ctx.helpers.get(a.getText());
+    if (fn) return { kind: "helper", fn };
   }
   if (Node.isCallExpression(a) && Node.isPropertyAccessExpression(a.getExpression()) && a.getExpression().getText().endsWith(".tile")) {
     const r = region(a, ctx);

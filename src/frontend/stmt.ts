@@ -281,10 +281,11 @@ function forOf(node: ForOfStatement, ctx: Ctx): Stmt {
     if (!Node.isIdentifier(n)) return ctx.fail(n, "loop variables must be plain names");
     return n.getText();
   });
-  const vars = sourceVars.map((n) => ctx.irName(n));
-  const bodyStmts = ctx.nested(() => {
+  const { vars, bodyStmts } = ctx.nested(() => {
+    // Declared in the loop's own scope, so that sibling loops may reuse the names.
+    const vars = sourceVars.map((n) => ctx.irName(n));
     sourceVars.forEach((name, i) => define(name, { kind: "var", name: vars[i]!, dtype: "i32", mutable: false, what: "loop variable" }, names[i]!, ctx));
-    return body(node.getStatement(), ctx);
+    return { vars, bodyStmts: body(node.getStatement(), ctx) };
   });
   return { k: "for", vars, starts, extents, kind, ...stages, body: bodyStmts, loc };
 }
@@ -324,10 +325,10 @@ function cFor(node: ForStatement, ctx: Ctx): Stmt {
   if (!inc || !isIncrement(inc, name)) return ctx.fail(inc ?? node, `the loop step must be ${name}++ (step 1)`);
   const last = op === SyntaxKind.LessThanEqualsToken ? bin("+", end, int(1)) : end;
   const extent = span(start, last);
-  const ir = ctx.irName(name);
-  const bodyStmts = ctx.nested(() => {
+  const { ir, bodyStmts } = ctx.nested(() => {
+    const ir = ctx.irName(name);
     define(name, { kind: "var", name: ir, dtype: "i32", mutable: false, what: "loop variable" }, nameNode, ctx);
-    return body(node.getStatement(), ctx);
+    return { ir, bodyStmts: body(node.getStatement(), ctx) };
   });
   return { k: "for", vars: [ir], starts: [start], extents: [extent], kind: "serial", body: bodyStmts, loc: ctx.loc(node) };
 }

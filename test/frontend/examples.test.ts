@@ -41,7 +41,7 @@ describe("dsl-examples -> tile IR", () => {
     expect(printKernel(ks.gemm_bf16!)).toBe(GEMM_BF16);
     const f16 = GEMM_BF16.replaceAll("bf16", "f16");
     expect(printKernel(ks.gemm_f16!)).toBe(f16);
-    expect(ks.gemm_bf16!.loc).toMatchObject({ line: 7, col: 26 });
+    expect(ks.gemm_bf16!.loc).toMatchObject({ line: 36, col: 26 });
   });
 
   it("gemm_f32.ts: serial main loop, f32 everywhere", () => {
