@@ -14,7 +14,7 @@ import { dequantLines } from "./dequant.ts";
 import { wgslName } from "./names.ts";
 import { type AtomicFns, atomicExpr, atomicStoreWord, atomicTargets, packedBits, wordAtomicType } from "./atomic.ts";
 import { type Feats, globalStorage, regType } from "./types.ts";
-import { vcopyLanes, vectorRead, wantsVec4 } from "./vector.ts";
+import { vcopyLanes, vcopyStoreLanes, vectorRead, vectorWrite, wantsVec4, wordAt } from "./vector.ts";
 import { type ReduceMode, SUBGROUP_BUILTINS, subgroupDecls, subgroupPrologue, warpReduceLines, warpReduces } from "./subgroup.ts";
 
 export type { Feats } from "./types.ts";
@@ -115,7 +115,7 @@ export function emitWgsl(k: Kernel, feats: Feats): WgslKernel {
   // Tensor bindings.
   const bindings: WgslTensorBinding[] = [];
   const tensors = k.params.filter((p): p is Param & { shape: NonNullable<Param["shape"]> } => p.kind === "tensor");
-  const copied = vcopyLanes(k.launch.body);
+  const copied = vcopyLanes(k.launch.body), written = vcopyStoreLanes(k.launch.body);
   for (const p of tensors) {
     const updated = cx.atomics.has(p.name);
     // An atomically updated f16 tensor is packed even with shader-f16: there is no atomic<f16>.
@@ -128,7 +128,7 @@ export function emitWgsl(k: Kernel, feats: Feats): WgslKernel {
     const binding = bindings.length;
     bindings.push({ binding, param: p.name, dtype: p.dtype, access, elemBytes: byteSize(p.dtype) });
     const info: BufInfo = { name, scope: "global", dtype: p.dtype, shape: p.shape!.map((e) => emitExpr(e, cx, "i32")), storage, atomic, atomicWord: atomicWord?.repr };
-    info.vec4 = access === "read" && wantsVec4(info, copied.get(p.name) ?? 0);
+    info.vec4 = wantsVec4(info, (access === "read" ? copied : written).get(p.name) ?? 0);
     header.push(`@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<${info.vec4 ? `vec4<${elem}>` : elem}>;`);
     cx.bufs.set(p.name, info);
   }
@@ -241,6 +241,7 @@ function block(cx: Ctx, head: string, body: () => void, tail = "}"): void {
 function storeFlat(b: BufInfo, flat: string, value: string, cx: Ctx): string {
   if (b.atomicWord) return atomicStoreWord(b, flat, value);
   if (b.scope === "global" && b.storage!.kind === "packed") return `_st_${b.name}(${flat}, ${value});`;
+  if (b.scope === "global" && b.vec4) return `${wordAt(b, flat)} = ${value};`;
   return `${b.name}[${flat}] = ${value};`;
 }
 
@@ -342,11 +343,23 @@ function emitVcopy(dst: Ref, src: Ref, lanes: number, pred: import("../../ir/ir.
   const id = cx.tmp++;
   const dFlat = `_d${id}`, sFlat = `_s${id}`;
   line(cx, `let ${dFlat} = ${flatIndex(db, dst.idx.map((x) => emitExpr(x, cx, "i32")))};`);
+  // All lanes' values (in the destination dtype) to the destination: whole vectors or words
+  // when it is aligned at run time, element by element otherwise.
+  const storeLanes = (values: string[]) => {
+    const at = (l: number) => (l ? `${dFlat} + ${l}` : dFlat);
+    const names = values.map((_, l) => `_w${id}_${l}`);
+    const vw = vectorWrite(db, dFlat, names, cx);
+    if (!vw) { values.forEach((v, l) => line(cx, storeFlat(db, at(l), v, cx))); return; }
+    values.forEach((v, l) => line(cx, `let ${names[l]} = ${v};`));
+    line(cx, `if (${vw.cond}) {`);
+    cx.depth++; vw.stores.forEach((x) => line(cx, x)); cx.depth--;
+    line(cx, "} else {");
+    cx.depth++; names.forEach((v, l) => line(cx, storeFlat(db, at(l), v, cx))); cx.depth--;
+    line(cx, "}");
+  };
   const elementwise = () => {
-    for (let l = 0; l < lanes; l++) {
-      const off = (f: string) => (l ? `${f} + ${l}` : f);
-      line(cx, storeFlat(db, off(dFlat), convert(loadFlat(sb, off(sFlat), cx), sb.dtype, db.dtype, cx), cx));
-    }
+    const off = (f: string, l: number) => (l ? `${f} + ${l}` : f);
+    storeLanes(Array.from({ length: lanes }, (_, l) => convert(loadFlat(sb, off(sFlat, l), cx), sb.dtype, db.dtype, cx)));
   };
   const copy = () => {
     line(cx, `let ${sFlat} = ${flatIndex(sb, src.idx.map((x) => emitExpr(x, cx, "i32")))};`);
@@ -356,7 +369,7 @@ function emitVcopy(dst: Ref, src: Ref, lanes: number, pred: import("../../ir/ir.
     line(cx, `if (${vec.cond}) {`);
     cx.depth++;
     for (const l of vec.loads) line(cx, l);
-    vec.values.forEach((v, l) => line(cx, storeFlat(db, l ? `${dFlat} + ${l}` : dFlat, convert(v, sb.dtype, db.dtype, cx), cx)));
+    storeLanes(vec.values.map((v) => convert(v, sb.dtype, db.dtype, cx)));
     cx.depth--;
     line(cx, "} else {");
     cx.depth++; elementwise(); cx.depth--;
