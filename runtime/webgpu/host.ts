@@ -15,6 +15,9 @@ export interface RunOptions {
   dims?: Record<string, number>;
   /** Timed repetitions after the checked run (0: no timing). */
   reps?: number;
+  /** false: expand warp_reduce through workgroup memory even when the device has
+   *  `subgroups` (to check the fallback); default: use subgroups when the device has them. */
+  subgroups?: boolean;
 }
 
 export interface RunResult {
@@ -68,7 +71,7 @@ export async function runWgsl(
   k: Kernel, tensors: Record<string, TensorValue>, scalars: Record<string, number> = {}, opts: RunOptions = {},
 ): Promise<RunResult> {
   const gpu = await requireGpu();
-  const compiled = emitWgsl(k, { f16: gpu.hasF16, subgroups: gpu.hasSubgroups });
+  const compiled = emitWgsl(k, { f16: gpu.hasF16, subgroups: gpu.hasSubgroups && opts.subgroups !== false });
   return runCompiled(gpu, k, compiled, tensors, scalars, opts);
 }
 

@@ -12,7 +12,11 @@ import type { Backend } from "./run.ts";
 export const BACKENDS = ["interp", "cuda", "webgpu"] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
-export interface BackendOptions { level: "tile" | "thread"; arch: "sm_80" | "sm_90a"; cores?: TensorCoreChoice }
+export interface BackendOptions {
+  level: "tile" | "thread"; arch: "sm_80" | "sm_90a"; cores?: TensorCoreChoice;
+  /** webgpu: false expands warp_reduce through workgroup memory even where subgroups exist. */
+  subgroups?: boolean;
+}
 
 /** Lowered kernels by config, so that a check run lowers each config once. */
 export function loweringCache(target: Target, stopAfter?: string) {
@@ -56,7 +60,7 @@ export async function backendFor(name: BackendName, opts: BackendOptions): Promi
       return async (k, c, tensors, scalars) => {
         const lk = low(k, c.config);
         clearAccumulated(lk, tensors);
-        const r = await runWgsl(lk, tensors, scalars, { dims: c.dims });
+        const r = await runWgsl(lk, tensors, scalars, { dims: c.dims, subgroups: opts.subgroups });
         return r.outputs;
       };
     }

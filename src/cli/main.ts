@@ -13,6 +13,7 @@ usage:
                                       the whole MoE layer as one .cu + .h (moe_layer_<model>_<weights>)
   tilemoe check FILE [--kernel K] [--backend interp|cuda|webgpu] [--cases N] [--seed S]
                      [--shape M=..,N=..] [--config ...] [--level tile|thread] [--arch ..] [--mma ..]
+                     [--subgroups on|off]   (webgpu: off checks warp_reduce's workgroup-memory path)
   tilemoe tune FILE [--kernel K] --shape M=..,N=.. [--shape ...] [--plan DIR] [--report DIR] [--cache PATH]
   tilemoe tune --ingest DIR/results.json      (see docs/TUNE.md)
   tilemoe help`;

@@ -431,6 +431,17 @@ class Gen {
       }
       case "wgmma_fence": case "wgmma_commit": case "wgmma_wait": this.threadOnly(s); this.emit(`yield { sid: ${sid} };`); break;
       case "fence_async": this.threadOnly(s); this.emit(`fenceAsync(TID);`); break;
+      case "warp_reduce": {
+        // A warp collective: the scheduler runs the butterfly over the lanes' `x` (warp.ts).
+        this.threadOnly(s);
+        const a = this.fresh("wr"), js = this.fresh(`v_${s.result}`);
+        const f = s.op === "sum" ? conv("(x + y)", "f64", s.dtype) : `Math.${s.op}(x, y)`;
+        this.emit(`const ${a} = { sid: ${sid}, x: ${this.exprAs(s.value, s.dtype)}, width: ${s.width}, f: (x, y) => ${f} };`);
+        this.emit(`yield ${a};`);
+        this.emit(`const ${js} = ${a}.x;`);
+        this.vars.at(-1)!.set(s.result, { js, t: s.dtype });
+        break;
+      }
       case "mma": {
         this.threadOnly(s);
         const r = [s.d, s.a, s.b, s.c].map((x) => this.ref(x));

@@ -1,6 +1,6 @@
 // Runs one block of a thread-level kernel: one generator per thread, each run until its
 // next synchronisation point. A barrier releases when every thread of the block waits at
-// it; a warp collective (ldmatrix, mma) executes when all 32 lanes of the warp wait at the
+// it; a warp collective (ldmatrix, mma, warp_reduce) executes when all 32 lanes of the warp wait at the
 // same one. Anything else (a thread exits while others wait, lanes of a warp at different
 // points) is a deadlock or divergence and is reported, never a hang.
 import type { Stmt } from "../ir/ir.ts";
@@ -8,13 +8,13 @@ import type { Compiled } from "./compile.ts";
 import type { ThreadState } from "./cpasync.ts";
 import { Fault, InterpError, stmtHead, where } from "./fault.ts";
 import { garbage, newBuf, newTrack, type RtBuf, type SharedChecker } from "./memory.ts";
-import { type LdmatrixArrival, type MmaArrival, ldmatrix, mma } from "./warp.ts";
+import { type LdmatrixArrival, type MmaArrival, type WarpReduceArrival, ldmatrix, mma, warpReduce } from "./warp.ts";
 import { type WarpgroupState, type WgmmaArrival, newWarpgroupState, wgmmaCommit, wgmmaIssue, wgmmaLeft, wgmmaWait } from "./wgmma.ts";
 
 /** Statements that the 128 threads of a warpgroup execute together. */
 const WARPGROUP = new Set<Stmt["k"]>(["wgmma", "wgmma_fence", "wgmma_commit", "wgmma_wait"]);
 
-type Arrival = number | LdmatrixArrival | MmaArrival | WgmmaArrival | { sid: number };
+type Arrival = number | LdmatrixArrival | MmaArrival | WgmmaArrival | WarpReduceArrival | { sid: number };
 const DONE = -1;
 
 export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator<Arrival>, G: RtBuf[], block: number[],
@@ -99,6 +99,7 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
       try {
         if (s.k === "ldmatrix") ldmatrix(s, lanes as LdmatrixArrival[], base, chk);
         else if (s.k === "mma") mma(s, lanes as MmaArrival[], mmaTowardZero);
+        else if (s.k === "warp_reduce") warpReduce(lanes as WarpReduceArrival[]);
         else fail(`unknown collective ${s.k}`, lead, sid);
       } catch (e) {
         if (e instanceof Fault) fail(e.message, `${base}..${base + 31} (warp ${base / 32})`, e.site);

@@ -120,3 +120,18 @@ export function mma(s: Stmt & { k: "mma" }, lanes: MmaArrival[], towardZero = fa
     for (let i = 0; i < 4; i++) d[x.dOff + i] = C[C_AT[l * 4 + i]!]!;
   }
 }
+
+export interface WarpReduceArrival { sid: number; x: number; width: number; f: (x: number, y: number) => number }
+
+/** warp_reduce over one warp's 32 lanes, groups of `width`: the butterfly of ir.ts, step m
+ *  combines (own, partner t ^ m) in that order, every lane from the previous step's values. */
+export function warpReduce(lanes: WarpReduceArrival[]): void {
+  const { width, f, sid } = lanes[0]!;
+  if (lanes.some((l) => l.width !== width)) throw new Fault(`warp_reduce lanes disagree on the width`, sid);
+  let x = lanes.map((l) => l.x);
+  for (let m = 1; m < width; m <<= 1) {
+    const y = x;
+    x = y.map((v, l) => f(v, y[l ^ m]!));
+  }
+  lanes.forEach((l, i) => { l.x = x[i]!; });
+}

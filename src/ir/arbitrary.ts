@@ -134,6 +134,8 @@ function leafStmts(level: Level | undefined): fc.Arbitrary<Stmt>[] {
     fc.record({ k: fc.constant("cp_wait" as const), n: fc.nat(7) }),
     fc.record({ k: fc.constant("ldmatrix" as const), dst: arbRef(), addr: arbRef(), num: fc.constantFrom(1 as const, 2 as const, 4 as const), trans: fc.boolean() }),
     fc.record({ k: fc.constant("mma" as const), atype: fc.constantFrom("bf16" as const, "f16" as const), d: arbRef(), a: arbRef(), b: arbRef(), c: arbRef() }),
+    fc.record({ k: fc.constant("warp_reduce" as const), op: fc.constantFrom("sum" as const, "max" as const, "min" as const),
+      dtype: fc.constantFrom<DType>("f32", "i32", "u32"), value: arbExpr(3), width: fc.constantFrom(2, 4, 8, 16, 32), result: arbName() }),
   ];
   return [...both, ...(level !== "thread" ? tile : []), ...(level !== "tile" ? thread : [])];
 }

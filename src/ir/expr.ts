@@ -94,6 +94,7 @@ export function mapStmtExprs(s: Stmt, f: EF): Stmt {
     case "reduce": case "scan": return { ...s, src: mapRegion(s.src, f), dst: mapRegion(s.dst, f) };
     case "topk": return { ...s, src: mapRegion(s.src, f), values: mapRegion(s.values, f), indices: mapRegion(s.indices, f), count: f(s.count) };
     case "atomic": return { ...s, idx: s.idx.map(f), value: f(s.value) };
+    case "warp_reduce": return { ...s, value: f(s.value) };
     case "barrier": case "cp_commit": case "cp_wait": return s;
     case "vcopy": case "cp_async": return { ...s, dst: mapRef(s.dst, f), src: mapRef(s.src, f), pred: f(s.pred) };
     case "ldmatrix": return { ...s, dst: mapRef(s.dst, f), addr: mapRef(s.addr, f) };
@@ -247,6 +248,7 @@ export function typeEnvOf(k: Kernel): TypeEnv {
     else if (s.k === "let") vars.set(s.name, s.dtype);
     else if (s.k === "for") s.vars.forEach((x) => vars.set(x, "i32"));
     else if (s.k === "atomic" && s.result) vars.set(s.result, bufs.get(s.buf) ?? "i32");
+    else if (s.k === "warp_reduce") vars.set(s.result, s.dtype);
   });
   return { vars, bufs };
 }
@@ -543,6 +545,7 @@ export function declaredNames(k: Kernel): Set<string> {
     else if (s.k === "let") names.add(s.name);
     else if (s.k === "for") s.vars.forEach((x) => names.add(x));
     else if (s.k === "atomic" && s.result) names.add(s.result);
+    else if (s.k === "warp_reduce") names.add(s.result);
   });
   return names;
 }

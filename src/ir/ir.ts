@@ -226,6 +226,15 @@ export type Stmt =
   | { k: "wgmma_commit"; loc?: Loc }
   /** wgmma.wait_group.sync.aligned n: waits until at most n groups are pending. */
   | { k: "wgmma_wait"; n: number; loc?: Loc }
+  /** Butterfly reduction across each group of `width` consecutive threads (thread t is in
+   *  group floor(t / width); width is 2, 4, 8, 16 or 32, so a group never spans two warps).
+   *  Every thread gets, as a new const `result` of `dtype` (f32, i32 or u32), the combination
+   *  of `value` over its group in this order: x = value; for m = 1, 2, .., width / 2:
+   *  x = op(x, x of thread t ^ m). The order is part of the contract, so a float sum is the
+   *  same bits in the interpreter, CUDA (__shfl_xor_sync) and WGSL (subgroupShuffleXor or
+   *  workgroup memory). Block-collective: every thread of the block reaches it (never under
+   *  an `if`), and the block's threads are a multiple of 32. */
+  | { k: "warp_reduce"; op: ReduceOp; dtype: DType; value: Expr; width: number; result: string; loc?: Loc }
   /** fence.proxy.async.shared::cta: makes this thread's earlier generic-proxy writes to shared
    *  memory (st.shared, cp.async) visible to the async proxy (wgmma operand reads). */
   | { k: "fence_async"; loc?: Loc };

@@ -25,7 +25,7 @@ const K = {
 dequant: kw("dequant"),
   ldmatrix: kw("ldmatrix"), mma: kw("mma"), cast: kw("cast"), wgmma: kw("wgmma"), fence: kw("fence"),
   reduce: kw("reduce"), topk: kw("topk"), scan: kw("scan"), atomic: kw("atomic"), axis: kw("axis"),
-  count: kw("count"), accumulate: kw("accumulate"), exclusive: kw("exclusive"),
+  count: kw("count"), accumulate: kw("accumulate"), exclusive: kw("exclusive"), warp_reduce: kw("warp_reduce"),
 };
 
 const WS = createToken({ name: "WS", pattern: /\s+/, group: Lexer.SKIPPED });
@@ -383,6 +383,7 @@ class IrParser extends EmbeddedActionsParser {
       } },
       { ALT: () => this.SUBRULE(this.cpStmt) },
       { ALT: () => this.SUBRULE(this.moeStmt) },
+      { ALT: () => this.SUBRULE(this.warpReduceStmt) },
       { ALT: () => this.SUBRULE(this.dequantStmt) },
       { ALT: () => this.SUBRULE(this.ldmatrixStmt) },
       { ALT: () => this.SUBRULE(this.mmaStmt) },
@@ -508,6 +509,22 @@ class IrParser extends EmbeddedActionsParser {
       return s;
     } },
   ]));
+
+  // warp_reduce.OP width W name: dtype = value
+  private warpReduceStmt = this.RULE("warpReduceStmt", (): Stmt => {
+    this.CONSUME(K.warp_reduce);
+    this.CONSUME(Dot);
+    const op = this.oneOf(this.CONSUME(Name), ["sum", "max", "min"] as const, "a reduction");
+    const w = this.CONSUME2(Name);
+    this.ACTION(() => { if (w.image !== "width") fail(this.file, w, `expected 'width', got '${w.image}'`); });
+    const width = this.intOf(this.CONSUME(Num));
+    const result = this.CONSUME3(Name).image;
+    this.CONSUME(Colon);
+    const dtype = this.dtypeOf(this.CONSUME4(Name));
+    this.CONSUME(Eq);
+    const value = this.SUBRULE(this.expr);
+    return { k: "warp_reduce", op, dtype, value, width, result };
+  });
 
   private cpStmt = this.RULE("cpStmt", (): Stmt => {
     this.CONSUME(K.cp);

@@ -133,6 +133,8 @@ export function printStmt(s: Stmt, indent = 0): string {
     case "scan": return `${pad}scan.${s.op} ${printRegion(s.src)} -> ${printRegion(s.dst)}${s.exclusive ? " exclusive" : ""}`;
     case "atomic":
       return `${pad}atomic.${s.op} ${printRef(s)}, ${printExpr(s.value)}${s.result !== undefined ? ` -> ${s.result}` : ""}`;
+    case "warp_reduce":
+      return `${pad}warp_reduce.${s.op} width ${s.width} ${s.result}: ${s.dtype} = ${printExpr(s.value)}`;
     case "barrier": return `${pad}barrier`;
     case "vcopy":
       return `${pad}vcopy ${printRef(s.dst)} <- ${printRef(s.src)} lanes ${s.lanes} if (${printExpr(s.pred)})`;

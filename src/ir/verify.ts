@@ -5,7 +5,7 @@ import {
   type Buffer, type DType, type Diagnostic, type Expr, type Kernel, type Loc, type Ref, type Region, type Stmt,
   DTYPES, byteSize, isFloat,
 } from "./ir.ts";
-import { type TypeEnv, typeOf } from "./expr.ts";
+import { type TypeEnv, evalConst, typeOf } from "./expr.ts";
 import { mmaAccProblem } from "../layout/fragment.ts";
 import { wgmmaAccProblem } from "../layout/wgmma.ts";
 
@@ -19,12 +19,14 @@ const RESERVED = /^(?:(?:inf|nan)(?:_[A-Za-z0-9]+)?|true|false|cast)$/;
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TILE_ONLY = new Set<Stmt["k"]>(["copy", "fill", "gemm", "reduce", "topk", "scan"]);
 const THREAD_ONLY = new Set<Stmt["k"]>(["barrier", "vcopy", "cp_async", "cp_commit", "cp_wait", "ldmatrix", "mma",
-  "wgmma", "wgmma_fence", "wgmma_commit", "wgmma_wait", "fence_async"]);
+  "wgmma", "wgmma_fence", "wgmma_commit", "wgmma_wait", "fence_async", "warp_reduce"]);
 
 class Verifier {
   readonly diags: Diagnostic[] = [];
   private scopes: Map<string, Entry>[] = [];
   private loc: Loc | undefined;
+  /** How many `if`s enclose the statement being checked (block-collectives need 0). */
+  private ifDepth = 0;
 
   constructor(private readonly k: Kernel) {
     this.loc = k.loc;
@@ -287,7 +289,7 @@ class Verifier {
         this.pop();
         return;
       }
-      case "if": this.expr(s.cond); this.block(s.then); this.block(s.else); return;
+      case "if": this.expr(s.cond); this.ifDepth++; this.block(s.then); this.block(s.else); this.ifDepth--; return;
       case "copy": this.region(s.src, "copy source"); this.region(s.dst, "copy destination"); return;
       case "fill": this.expr(s.value); this.region(s.dst, "fill"); return;
       case "gemm":
@@ -301,6 +303,17 @@ class Verifier {
         this.expr(s.value);
         const b = this.ref(s, "atomic", ["global", "shared"]);
         if (s.result !== undefined) this.declare(s.result, { what: "var", dtype: b?.dtype ?? "i32", mutable: false });
+        return;
+      }
+      case "warp_reduce": {
+        this.expr(s.value);
+        if (!["sum", "max", "min"].includes(s.op)) this.error(`unknown warp_reduce operation '${s.op}'`);
+        if (!["f32", "i32", "u32"].includes(s.dtype)) this.error(`warp_reduce '${s.result}' is ${s.dtype}; it combines f32, i32 or u32 values`);
+        if (![2, 4, 8, 16, 32].includes(s.width)) this.error(`warp_reduce width ${s.width} must be 2, 4, 8, 16 or 32`);
+        if (this.ifDepth > 0) this.error(`warp_reduce '${s.result}' is under an if: every thread of the block must reach it`);
+        const threads = evalConst(this.k.launch.threads);
+        if (threads !== undefined && threads % 32 !== 0) this.error(`warp_reduce needs whole warps, but the block has ${threads} threads`);
+        this.declare(s.result, { what: "var", dtype: s.dtype, mutable: false });
         return;
       }
       case "barrier": case "cp_commit": return;

@@ -94,6 +94,7 @@ export function inferTypes(k: Kernel): Kernel {
     else if (s.k === "let") env.vars.set(s.name, s.dtype);
     else if (s.k === "for") s.vars.forEach((x) => env.vars.set(x, "i32"));
     else if (s.k === "atomic" && s.result) env.vars.set(s.result, env.bufs.get(s.buf) ?? "i32");
+    else if (s.k === "warp_reduce") env.vars.set(s.result, s.dtype);
   });
   const c = new Checker(k, env);
   const written = new Set<string>();

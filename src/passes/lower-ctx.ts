@@ -169,7 +169,7 @@ export function slotLoop(c: Ctx, n: Expr, body: (slot: Expr) => Stmt[]): Stmt[] 
 /** Does the list bind names at its own level? Such a list cannot be spliced into its
  *  parent block: a sibling could bind the same names (two loops over the same `i`). */
 export function declaresNames(body: Stmt[]): boolean {
-  return body.some((s) => s.k === "let" || s.k === "alloc" || (s.k === "atomic" && s.result !== undefined));
+  return body.some((s) => s.k === "let" || s.k === "alloc" || s.k === "warp_reduce" || (s.k === "atomic" && s.result !== undefined));
 }
 
 export function guard(cond: Expr, then: Stmt[], els: Stmt[] = []): Stmt[] {

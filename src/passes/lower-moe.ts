@@ -3,9 +3,12 @@
 // lowering already handles: a T.parallel loop over the kept rows, one thread per row, with
 // a serial loop along the reduced axis (which may have a run-time extent). Fragments are
 // staged through shared scratch tiles, since a row's elements live in several threads.
+// A reduce whose rows leave threads idle is spread over the lanes of a warp instead
+// (warpRows): `width` consecutive threads share a row, each combines a strided part of it,
+// and a warp_reduce butterfly combines the parts.
 import { type DType, type Expr, type Region, type Stmt, bin, int, isFloat, v, flt } from "../ir/ir.ts";
 import { evalConst, fold } from "../ir/expr.ts";
-import { type Ctx, fail, info } from "./lower-ctx.ts";
+import { type Ctx, fail, info, unflatten } from "./lower-ctx.ts";
 
 type MoeOp = Extract<Stmt, { k: "reduce" | "topk" | "scan" }>;
 
@@ -78,6 +81,69 @@ function identity(op: string, t: DType): Expr {
   return int(op === "max" ? -2147483648 : 2147483647);
 }
 
+/** Lanes per row when a reduce is spread over warps: the most (up to 32) that still give
+ *  every row its own group in one pass, and no more than the row has elements (when that is
+ *  known). undefined keeps one thread per row: rows fill the block already, the combine type
+ *  has no shuffle (f64, i64), or the block has a partial warp (collectives need whole ones). */
+export function warpWidth(threads: number, rows: number, n: number | undefined, t: DType): number | undefined {
+  if (!(t === "f32" || t === "i32" || t === "u32") || threads % 32 !== 0) return undefined;
+  let w = 32;
+  while (w > 1 && (w * rows > threads || (n !== undefined && w / 2 >= n))) w >>= 1;
+  return w >= 2 ? w : undefined;
+}
+
+/** The reduce with each row spread over `w` lanes (see warpWidth). Lane l of a row combines
+ *  elements l, l + w, ... in order, then warp_reduce combines the lanes; lane 0 stores.
+ *  Every thread reaches the warp_reduce (rows past the last one combine the identity). */
+function warpRows(c: Ctx, s: Extract<Stmt, { k: "reduce" }>, src: Region, dst: Region, keptShape: number[], t: DType, w: number): Stmt[] {
+  const rows = keptShape.reduce((a, b) => a * b, 1);
+  const lane = c.fresh("lane"), row = c.fresh("row"), part = c.fresh("part"), red = c.fresh("red"), jj = c.fresh("jj"), j = c.fresh("j");
+  const nonUnit = keptShape.filter((n) => n !== 1);
+  // Kept coordinates of the row, as lets (fresh names each time: two blocks bind them).
+  const coordsOf = (out: Stmt[]): Expr[] => {
+    const q = nonUnit.length ? unflatten(v(row), nonUnit) : [];
+    let k = 0;
+    return keptShape.map((n) => {
+      if (n === 1) return int(0);
+      const e = q[k]!;
+      if (e.k === "var") { k++; return e; }
+      const name = c.fresh("r");
+      out.push({ k: "let", name, dtype: "i32", mutable: false, value: q[k++]! });
+      return v(name);
+    });
+  };
+  const n = src.extents[s.axis]!;
+  const nc = evalConst(n);
+  const someRowIdle = rows * w < c.threads;
+  const rowOk = bin("<", v(row), int(rows));
+  const readLets: Stmt[] = [];
+  const rc = coordsOf(readLets);
+  let q = 0;
+  const at = src.offsets.map((o, d) => (d === s.axis ? plus(o, v(j)) : plus(o, rc[q++]!)));
+  const step: Stmt = { k: "assign", name: part, value: combine(s.op, v(part), ld(src, at)) };
+  const strided: Stmt = { k: "for", vars: [jj], starts: [int(0)], extents: [fold(bin("cdiv", n, int(w)))], kind: "serial", body: [
+    { k: "let", name: j, dtype: "i32", mutable: false, value: bin("+", bin("*", v(jj), int(w)), v(lane)) },
+    ...(nc !== undefined && nc % w === 0 ? [step] : [{ k: "if" as const, cond: bin("<", v(j), n), then: [step], else: [] }]),
+  ] };
+  const writeLets: Stmt[] = [];
+  const wc = coordsOf(writeLets);
+  const kept = wc.filter((_, i) => keptShape[i] !== 1);
+  let k2 = 0;
+  const dIdx = dst.offsets.map((o, d) => (evalConst(dst.extents[d]!) === 1 ? o : plus(o, kept[k2++] ?? int(0))));
+  const lead = bin("==", v(lane), int(0));
+  return [
+    { k: "let", name: lane, dtype: "i32", mutable: false, value: bin("%", c.tx, int(w)) },
+    { k: "let", name: row, dtype: "i32", mutable: false, value: bin("/", c.tx, int(w)) },
+    { k: "let", name: part, dtype: t, mutable: true, value: identity(s.op, t) },
+    ...(someRowIdle ? [{ k: "if" as const, cond: rowOk, then: [...readLets, strided], else: [] }] : [...readLets, strided]),
+    { k: "warp_reduce", op: s.op, dtype: t, value: v(part), width: w, result: red },
+    { k: "if", cond: someRowIdle ? bin("&&", lead, rowOk) : lead, then: [
+      ...writeLets,
+      { k: "store", buf: dst.buf, idx: dIdx, value: s.accumulate ? combine(s.op, ld(dst, dIdx), v(red)) : v(red) },
+    ], else: [] },
+  ];
+}
+
 function lowerReduce(c: Ctx, s: Extract<Stmt, { k: "reduce" }>): Stmt[] {
   const pre: Stmt[] = [], post: Stmt[] = [];
   const src = readable(c, s.src, s, pre);
@@ -89,6 +155,11 @@ function lowerReduce(c: Ctx, s: Extract<Stmt, { k: "reduce" }>): Stmt[] {
     fail(s.loc, `reduce of a [${src.extents.map((e) => evalConst(e) ?? "?").join(", ")}] tile along axis ${s.axis} into a [${dExt.join(", ")}] tile: the kept extents differ`);
   const dst = writable(c, s.dst, dExt.every((x) => x !== undefined) ? dExt as number[] : undefined, s, pre, post, s.accumulate);
   const t = accType(info(c, src.buf).buf.dtype);
+  // A run-time row length is still at most the tile's extent along the axis.
+  const rowLen = evalConst(src.extents[s.axis]!) ?? info(c, src.buf).shape[s.axis];
+  const w = warpWidth(c.threads, keptShape.reduce((a, b) => a * b, 1), rowLen, t);
+  // Shared memory on both sides: barriers before (src written by others) and after (dst).
+  if (w !== undefined) return [...pre, { k: "barrier" }, ...warpRows(c, s, src, dst, keptShape, t, w), { k: "barrier" }, ...post];
   const loop = rowLoop(c, keptShape, (coord) => {
     let j = 0;
     const srcRow = src.offsets.map((o, d) => (d === s.axis ? o : plus(o, coord[j++]!)));

@@ -71,7 +71,7 @@ function effects(stmts: Stmt[], shared: Set<string>, into: Effects): Effects {
       case "atomic": rd(s.buf); wr(s.buf); break;
       case "mma": for (const r of [s.a, s.b, s.c]) rd(r.buf); wr(s.d.buf); break;
       case "dequant": wr(s.dst.buf); break;
-      case "let": case "assign": case "if": case "for": case "alloc": break;
+      case "let": case "assign": case "if": case "for": case "alloc": case "warp_reduce": break;
       // Statements this analysis does not model (added later to the IR): keep the barriers.
       default: into.opaque = true; break;
     }

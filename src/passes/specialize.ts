@@ -60,7 +60,7 @@ export function foldStmts(body: Stmt[], env?: TypeEnv): Stmt[] {
     if (c === undefined) return undefined;
     const kept = c ? s.then : s.else;
     // A branch that binds names keeps its block (siblings may bind the same names).
-    return kept.some((x) => x.k === "let" || x.k === "alloc" || (x.k === "atomic" && x.result !== undefined))
+    return kept.some((x) => x.k === "let" || x.k === "alloc" || x.k === "warp_reduce" || (x.k === "atomic" && x.result !== undefined))
       ? { ...s, cond: boolLit(true), then: kept, else: [] } : kept;
   });
 }

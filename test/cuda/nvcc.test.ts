@@ -75,6 +75,11 @@ describe.skipIf(!nvcc)("compile-only builds", () => {
           expect(res.ptx).toContain("ldmatrix.sync.aligned.m8n8.x4.shared.b16");
           expect(res.ptx).not.toMatch(/\.local|ld\.local|st\.local/); // register views stayed in registers
         }
+        if (name === "warp_reduce") {
+          // Butterflies stay shuffles (one per step: 5 + 3 + 2 + 4), nothing goes through memory.
+          expect(res.ptx!.match(/shfl\.sync\.bfly\.b32/g)?.length).toBe(14);
+          expect(res.ptx).not.toMatch(/\.shared|st\.local|ld\.local/);
+        }
         if (name === "rowsum") {
           expect(res.ptx).toContain("cp.async.cg.shared.global");
           expect(res.ptx).toContain("cp.async.wait_group 1");

@@ -102,6 +102,11 @@ describe("verifyKernel", () => {
     ["global alloc", TILE, tileBody, "  alloc G: global f32[8, 8]", "kernel params"],
     ["math arity", TILE, tileBody, "  let t: f32 = pow(alpha)", "pow takes 2 arguments"],
     ["reserved name", TILE, tileBody, "  let nan: f32 = 1.0", "reserved"],
+    ["warp_reduce width", THREAD, threadBody, "  warp_reduce.sum width 3 r: f32 = 1.0", "width 3 must be 2, 4, 8, 16 or 32"],
+    ["warp_reduce of bf16", THREAD, threadBody, "  warp_reduce.sum width 8 r: bf16 = 1.0", "it combines f32, i32 or u32 values"],
+    ["warp_reduce under an if", THREAD, threadBody, "  if (tx < 4) {\n    warp_reduce.max width 8 r: f32 = 1.0\n  }", "under an if: every thread of the block must reach it"],
+    ["warp_reduce at tile level", TILE, tileBody, "  warp_reduce.min width 4 r: i32 = 1", "thread-level intrinsic"],
+    ["warp_reduce result twice", THREAD, threadBody, "  let r: f32 = 1.0\n  warp_reduce.sum width 8 r: f32 = 1.0", "declared twice"],
   ])("rejects %s", (_what, base, line, text, message) => {
     const k = parseKernel(edit(base, line, text, true));
     const errs = verifyErrors(k);
@@ -118,6 +123,13 @@ describe("verifyKernel", () => {
     ["shape over an unknown dim", TILE, 2, "  dims M, N", "undefined variable 'K'"],
   ])("rejects %s in the header", (_what, base, line, text, message) => {
     expect(verifyErrors(parseKernel(edit(base, line, text))).join("\n")).toContain(message);
+  });
+
+  it("warp_reduce: accepted in whole warps (its result usable after it), rejected in a partial warp", () => {
+    const ok = edit(THREAD, threadBody, "  warp_reduce.sum width 32 r: f32 = cast<f32>(tx)\n  store C[tx] = r", true);
+    expect(verifyErrors(parseKernel(ok))).toEqual([]);
+    const partial = ok.replace("threads 32", "threads 48");
+    expect(verifyErrors(parseKernel(partial)).join("\n")).toContain("warp_reduce needs whole warps, but the block has 48 threads");
   });
 
   it("accepts a fragment layout kept on its lowered local buffer at thread level", () => {

@@ -19,7 +19,11 @@ async function load(file: string) {
   return files.get(file)!;
 }
 
-interface Case { file: string; kernel: string; configs: Config[]; cases: number; dims: Record<string, readonly [number, number]> }
+interface Case {
+  file: string; kernel: string; configs: Config[]; cases: number; dims: Record<string, readonly [number, number]>;
+  /** false: warp_reduce through workgroup memory even though the adapter has subgroups. */
+  subgroups?: boolean;
+}
 
 const SMALL = { M: [1, 40], N: [1, 40], K: [1, 40] } as const;
 const GEMM16 = { BM: 64, BN: 64, BK: 32, stages: 2, warps: 4, GROUP_M: 1 };
@@ -33,6 +37,14 @@ const CASES: Case[] = [
   { file: "dsl-examples/moe_align.ts", kernel: "moe_align", configs: [{ EMAX: 256, CH: 256 }], cases: 40, dims: {} },
   { file: "dsl-examples/moe_align.ts", kernel: "moe_align_ep", configs: [{ EMAX: 256, CH: 256 }], cases: 30, dims: {} },
   { file: "dsl-examples/moe_gemm_down.ts", kernel: "moe_gemm_down", configs: [{ BM: 16, BN: 64, BK: 32, stages: 2, warps: 4 }], cases: 30, dims: { N: [1, 40], H: [1, 40] } },
+  // Gating: T.reduce lowers to warp_reduce (src/codegen/wgsl/subgroup.ts), with subgroups
+  // (lavapipe's size 8: width 8 rows shuffle, width 32 rows fall back at run time) and
+  // with the workgroup-memory expansion only. BT 4 gives width 32 rows, BT 16 width 8.
+  ...[true, false].flatMap((subgroups) => [
+    { file: "dsl-examples/moe_gate.ts", kernel: "moe_gate_softmax", configs: [{ BT: 4, EMAX: 128, KMAX: 8 }, { BT: 16, EMAX: 128, KMAX: 8 }], cases: 30, dims: {}, subgroups },
+    { file: "dsl-examples/moe_gate.ts", kernel: "moe_gate_sigmoid", configs: [{ BT: 4, EMAX: 128, KMAX: 8 }], cases: 30, dims: {}, subgroups },
+    { file: "dsl-examples/moe_gate_grouped.ts", kernel: "moe_gate_grouped", configs: [{ BT: 4, GMAX: 8, SMAX: 32, KMAX: 8 }], cases: 30, dims: {}, subgroups },
+  ]),
   { file: "dsl-examples/gemm_w4a16.ts", kernel: "gemm_w4a16", configs: [{ BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, splitK: 2 }, { BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, splitK: 4 }], cases: 20, dims: { M: [1, 20], N: [1, 70], K: [1, 600] } },
 ];
 
@@ -42,13 +54,13 @@ async function checkOnWebGpu(c: Case): Promise<{ passed: number; failures: strin
   const k = kernels.find((x) => x.name === c.kernel);
   const spec = specs.get(c.kernel);
   if (!k || !spec) throw new Error(`${c.file}: no kernel or check spec '${c.kernel}'`);
-  const backend = await backendFor("webgpu", { level: "thread", arch: "sm_80" });
+  const backend = await backendFor("webgpu", { level: "thread", arch: "sm_80", subgroups: c.subgroups });
   let passed = 0, last = performance.now();
   const failures: string[] = [];
   for (const [i, config] of c.configs.entries()) {
     const r = await checkKernel(k, { ...spec, dims: { ...spec.dims, ...c.dims } }, {
       backendName: "webgpu", backend, cases: c.cases, seed: 1000 + i, config,
-      reproduce: `tilemoe check ${c.file} --kernel ${c.kernel} --backend webgpu`,
+      reproduce: `tilemoe check ${c.file} --kernel ${c.kernel} --backend webgpu${c.subgroups === false ? " --subgroups off" : ""}`,
       log: process.env.WGSL_TRACE ? (l) => { const t = performance.now(); console.log(`${(t - last).toFixed(0)} ms ${l}`); last = t; } : undefined,
     });
     passed += r.passed;
@@ -57,9 +69,9 @@ async function checkOnWebGpu(c: Case): Promise<{ passed: number; failures: strin
   return { passed, failures };
 }
 
-describe("tilemoe check --backend webgpu over the dsl-examples GEMMs and atomic kernels", () => {
+describe("tilemoe check --backend webgpu over the dsl-examples GEMMs, atomic and gating kernels", () => {
   for (const c of CASES) {
-    gpuIt(`${c.kernel}: ${c.cases * c.configs.length} cases`, async () => {
+    gpuIt(`${c.kernel}${c.subgroups === false ? " (subgroups off)" : ""}: ${c.cases * c.configs.length} cases`, async () => {
       const r = await checkOnWebGpu(c);
       expect(r.failures).toEqual([]);
       expect(r.passed).toBe(c.cases * c.configs.length);

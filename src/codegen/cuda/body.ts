@@ -106,6 +106,20 @@ export class BodyEmitter {
         this.defineVar(s.result, { c, dtype: b.dtype });
         return;
       }
+      case "warp_reduce": {
+        // The butterfly of ir.ts: step m combines (own, lane ^ m) in that order, so the
+        // interpreter's float sums are these bits. width < 32 keeps the xor inside its group.
+        const c = cName(s.result), t = storageType(s.dtype);
+        const fn = s.op === "sum" ? undefined : s.dtype === "f32" ? `f${s.op}f` : s.op;
+        this.line(`${t} ${c} = ${this.ex.emitStorage(s.value, s.dtype)};`);
+        this.line("#pragma unroll");
+        this.line(`for (int _wr_m = 1; _wr_m < ${s.width}; _wr_m <<= 1) {`);
+        this.line(`  const ${t} _wr_o = __shfl_xor_sync(0xffffffffu, ${c}, _wr_m, ${s.width});`);
+        this.line(`  ${c} = ${fn ? `${fn}(${c}, _wr_o)` : `${c} + _wr_o`};`);
+        this.line("}");
+        this.defineVar(s.result, { c, dtype: s.dtype });
+        return;
+      }
       case "barrier": return this.line("__syncthreads();");
       case "wgmma":
         for (const l of wgmmaLines(s, this.addr(s.d), this.addr(s.a.ref), this.addr(s.b.ref))) this.line(l);
