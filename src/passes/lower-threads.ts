@@ -201,6 +201,8 @@ function dropLeadingBarriers(body: Stmt[], isShared: (b: string) => boolean): St
     if (!seen) walkStmts([s], (t) => {
       if (t.k === "alloc") return;
       if (((t.k === "store" || t.k === "atomic") && isShared(t.buf)) || t.k === "cp_async" || t.k === "ldmatrix" || t.k === "vcopy" && (isShared(t.dst.buf) || isShared(t.src.buf))) seen = true;
+      // mbarriers live in shared memory: the barrier after their init publishes them.
+      if (t.k === "mbar_init" || t.k === "mbar_arrive" || t.k === "mbar_wait" || t.k === "tma_load") seen = true;
       for (const e of stmtExprs(t)) walkExpr(e, (x) => { if (x.k === "load" && isShared(x.buf)) seen = true; });
     });
     out.push(s);
