@@ -1,7 +1,8 @@
 // The bench's shapes and configs, and the one runner plan that measures them all: cuBLAS
 // per shape first (the reference every kernel output is compared with), the copy ceiling,
 // then our kernel for each config.
-import type { PlanCase } from "../src/runtime/plan.ts";
+import { type PlanCase, tensorMapArgs } from "../src/runtime/plan.ts";
+import type { TensorMap } from "../src/ir/ir.ts";
 
 export interface BenchShape {
   label: string;
@@ -18,10 +19,12 @@ export interface GemmConfig {
   splitK?: number;
   /** Tensor-core instruction on sm_90a (not a tunable of the kernel: a lowering choice). */
   cores?: "mma" | "wgmma";
+  /** How wgmma operand tiles reach shared memory (a lowering choice; default cp.async). */
+  copy?: "cp.async" | "tma";
 }
 
 export const configText = (c: GemmConfig) =>
-  `${c.cores ? `${c.cores === "mma" ? "mma.sync" : "wgmma"} ` : ""}BM=${c.BM} BN=${c.BN} BK=${c.BK} st=${c.stages} w=${c.warps}${c.GROUP_M ? ` G=${c.GROUP_M}` : ""}${c.splitK ? ` sk=${c.splitK}` : ""}`;
+  `${c.cores ? `${c.cores === "mma" ? "mma.sync" : "wgmma"}${c.copy === "tma" ? "+tma" : ""} ` : ""}BM=${c.BM} BN=${c.BN} BK=${c.BK} st=${c.stages} w=${c.warps}${c.GROUP_M ? ` G=${c.GROUP_M}` : ""}${c.splitK ? ` sk=${c.splitK}` : ""}`;
 
 export const SHAPES: BenchShape[] = [
   ...[1024, 4096, 8192].map((s) => ({ label: `${s}^3`, M: s, N: s, K: s, skinny: false })),
@@ -42,6 +45,16 @@ export const SKINNY_CONFIGS: GemmConfig[] = [
   { BM: 64, BN: 64, BK: 32, stages: 4, warps: 4, GROUP_M: 1 },
 ];
 
+// The TMA path (--copy tma): S - 1 tiles in flight instead of S - 2, so deeper and wider
+// tiles than the cp.async set.
+export const TMA_CONFIGS: GemmConfig[] = [
+  { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, GROUP_M: 8, cores: "wgmma", copy: "tma" },
+  { BM: 128, BN: 256, BK: 64, stages: 3, warps: 8, GROUP_M: 8, cores: "wgmma", copy: "tma" },
+  { BM: 128, BN: 256, BK: 32, stages: 4, warps: 8, GROUP_M: 8, cores: "wgmma", copy: "tma" },
+  { BM: 128, BN: 128, BK: 32, stages: 4, warps: 8, GROUP_M: 8, cores: "wgmma", copy: "tma" },
+  { BM: 128, BN: 128, BK: 64, stages: 4, warps: 4, GROUP_M: 8, cores: "wgmma", copy: "tma" },
+];
+
 /** A config compiled to a module the runner can load (or why it could not be). */
 export interface CompiledConfig {
   config: GemmConfig;
@@ -55,6 +68,8 @@ export interface CompiledConfig {
   grid?: (dims: Record<string, number>) => number[];
   registers?: number;
   spills?: number;
+  /** TMA tensor maps the kernel takes after its dims. */
+  tensorMaps?: TensorMap[];
   error?: string;
 }
 
@@ -130,6 +145,7 @@ export function benchPlan(shapes: BenchShape[], compiled: (s: BenchShape) => Com
           { tensor: "B", dtype: "bf16", shape: [s.N, s.K], init: B },
           { tensor: "C", dtype: "bf16", shape: [s.M, s.N], init: { zeros: true } },
           ...c.dims.map((d) => ({ i32: dimValues[d]! })),
+          ...tensorMapArgs(c.tensorMaps),
         ],
         time,
         compare: { tensor: "C", with: cublasName(s), withTensor: "C", rtol: opts.rtol ?? 0.02, atol: opts.atol ?? 0.02 },

@@ -1,7 +1,7 @@
 // `npm run bench`: our bf16 GEMM (dsl-examples/gemm.ts) against cuBLAS and the copy ceiling,
 // in one runner plan on one card. Without a GPU it builds everything, writes the plan and
 // says how to run it on a GPU machine.
-//   tsx bench/run.ts [--arch sm_90a|sm_80] [--mma both|sync|wgmma] [--quick] [--reps N] [--out DIR]
+//   tsx bench/run.ts [--arch sm_90a|sm_80] [--mma both|sync|wgmma] [--copy cp.async|tma|both] [--shapes 4096^3,..] [--quick] [--reps N] [--out DIR]
 //                    [--tune-cache PATH] [--tuned PATH] [--no-tuned]
 // Next to the fixed configs it times the tuned winner of each shape (nearest tuned shape, one
 // per GPU tuned on) from the tune cache (default .cache/tune.json) and from bench/tuned.json
@@ -16,7 +16,7 @@ import { defaultCachePath, loadCache } from "../src/tune/cache.ts";
 import { mergeCaches, tunedWinners } from "../src/tune/winners.ts";
 import { shapeLabel } from "../src/tune/key.ts";
 import { compileGemm, loadGemm } from "./compile.ts";
-import { type CompiledConfig, type GemmConfig, type TunedFrom, SHAPES, SKINNY_CONFIGS, SQUARE_CONFIGS, benchPlan, configText } from "./plan.ts";
+import { type CompiledConfig, type GemmConfig, type TunedFrom, SHAPES, SKINNY_CONFIGS, SQUARE_CONFIGS, TMA_CONFIGS, benchPlan, configText } from "./plan.ts";
 import { benchReport, markdownTable, textTable } from "./report.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
@@ -27,6 +27,10 @@ const { values } = parseArgs({
     reps: { type: "string" },
     // sm_90a: measure the portable mma.sync path, the wgmma path, or both (one run, one card).
     mma: { type: "string", default: "both" },
+    // sm_90a: also (or only) time the TMA operand path's configs (bench/plan.ts TMA_CONFIGS).
+    copy: { type: "string", default: "cp.async" },
+    // Only these shapes, by label (e.g. "4096^3,8192^3").
+    shapes: { type: "string" },
     out: { type: "string", default: join(REPO, "bench/out") },
     "tune-cache": { type: "string" },
     tuned: { type: "string", default: join(REPO, "bench/tuned.json") },
@@ -40,10 +44,15 @@ const planDir = join(outDir, "plan");
 mkdirSync(planDir, { recursive: true });
 
 // --quick: one square and one skinny shape, first config each (a smoke run).
-const shapes = values.quick ? [SHAPES[0]!, SHAPES[3]!] : SHAPES;
+const only = values.shapes?.split(",").map((x) => x.trim());
+for (const l of only ?? []) if (!SHAPES.some((s) => s.label === l)) throw new Error(`--shapes: no shape '${l}' (${SHAPES.map((s) => s.label).join(", ")})`);
+const shapes = only ? SHAPES.filter((s) => only.includes(s.label)) : values.quick ? [SHAPES[0]!, SHAPES[3]!] : SHAPES;
 const coreChoices: ("mma" | "wgmma")[] = arch === "sm_80" ? ["mma"] : values.mma === "both" ? ["mma", "wgmma"] : values.mma === "sync" ? ["mma"] : ["wgmma"];
 const withCores = (cs: GemmConfig[]) => cs.flatMap((c) => coreChoices.map((cores) => ({ ...c, cores })));
-const configsFor = (skinny: boolean) => withCores(values.quick ? (skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS).slice(0, 1) : skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS);
+if (!["cp.async", "tma", "both"].includes(values.copy!)) throw new Error(`--copy must be cp.async, tma or both`);
+const cpAsyncConfigs = (skinny: boolean) => values.copy === "tma" ? [] : withCores(values.quick ? (skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS).slice(0, 1) : skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS);
+const tmaConfigs = (skinny: boolean) => arch !== "sm_90a" || values.copy === "cp.async" || skinny ? [] : values.quick ? TMA_CONFIGS.slice(0, 1) : TMA_CONFIGS;
+const configsFor = (skinny: boolean) => [...cpAsyncConfigs(skinny), ...tmaConfigs(skinny)];
 
 const t0 = Date.now();
 const kernel = loadGemm(join(REPO, "dsl-examples/gemm.ts"), "gemm_bf16");

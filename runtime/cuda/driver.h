@@ -48,6 +48,10 @@ struct Api {
   CUresult (*eventDestroy)(CUevent);
   CUresult (*getErrorName)(CUresult, const char**);
   CUresult (*getErrorString)(CUresult, const char**);
+  // Optional (drivers before CUDA 12 lack it): only plans with tensor maps need it.
+  CUresult (*tensorMapEncodeTiled)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                                   const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                                   CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill) = nullptr;
 };
 
 // Tries each name in turn: old drivers lack the newer _v2 symbols and new ones keep the old.
@@ -103,6 +107,8 @@ inline std::string load(Api& a, const char* path = "libcuda.so.1") {
   resolve(a.lib, a.getErrorName, {"cuGetErrorName"}, m);
   resolve(a.lib, a.getErrorString, {"cuGetErrorString"}, m);
   if (!m.empty()) return std::string(path) + " lacks: " + m;
+  std::string optional;
+  resolve(a.lib, a.tensorMapEncodeTiled, {"cuTensorMapEncodeTiled"}, optional);
   return "";
 }
 

@@ -24,6 +24,12 @@ struct Init {
 
 struct Arg {
   bool isTensor = false;
+  // tensor map: a TMA descriptor (cuTensorMapEncodeTiled) over this case's tensor `mapTensor`,
+  // passed by value; box extents outermost first, swizzle in bytes (0, 32, 64, 128)
+  bool isTensorMap = false;
+  std::string mapTensor;
+  std::vector<int64_t> box;
+  int swizzle = 0;
   // tensor
   std::string tensor;
   const num::DTypeInfo* dtype = nullptr;
@@ -176,6 +182,18 @@ class Reader {
       if (auto s = v.get("save")) a.save = str(*s, path + ".save");
       return a;
     }
+    if (auto m = v.get("tensorMap")) {
+      std::string mp = path + ".tensorMap";
+      need(m->isObject(), mp, "must be an object {\"tensor\": name, \"box\": [..], \"swizzle\": 0|32|64|128}");
+      a.isTensorMap = true;
+      a.mapTensor = str(field(*m, "tensor", mp), mp + ".tensor");
+      auto& bx = field(*m, "box", mp);
+      need(bx.isArray() && !bx.arr.empty() && bx.arr.size() <= 5, mp + ".box", "must be an array of 1 to 5 extents");
+      for (size_t i = 0; i < bx.arr.size(); i++) a.box.push_back(integer(bx.arr[i], mp + ".box[" + std::to_string(i) + "]", 1, 256));
+      a.swizzle = static_cast<int>(m->get("swizzle") ? integer(*m->get("swizzle"), mp + ".swizzle", 0, 128) : 0);
+      need(a.swizzle == 0 || a.swizzle == 32 || a.swizzle == 64 || a.swizzle == 128, mp + ".swizzle", "must be 0, 32, 64 or 128");
+      return a;
+    }
     for (const char* t : {"i32", "u32", "i64", "u64", "f32", "f64"}) {
       if (auto x = v.get(t)) {
         a.scalarType = t;
@@ -183,7 +201,7 @@ class Reader {
         return a;
       }
     }
-    need(false, path, "must be a tensor ({\"tensor\": ...}) or a scalar ({\"i32\": n}, u32, i64, u64, f32, f64)");
+    need(false, path, "must be a tensor ({\"tensor\": ...}), a tensor map ({\"tensorMap\": ...}) or a scalar ({\"i32\": n}, u32, i64, u64, f32, f64)");
     return a;
   }
 
@@ -256,6 +274,15 @@ class Reader {
       need(args.isArray(), path + ".args", "must be an array");
       for (size_t i = 0; i < args.arr.size(); i++)
         c.args.push_back(readArg(args.arr[i], path + ".args[" + std::to_string(i) + "]", i));
+      for (size_t i = 0; i < c.args.size(); i++) {
+        const Arg& a = c.args[i];
+        if (!a.isTensorMap) continue;
+        std::string ap = path + ".args[" + std::to_string(i) + "].tensorMap";
+        const Arg* t = nullptr;
+        for (auto& b : c.args) if (b.isTensor && b.tensor == a.mapTensor) t = &b;
+        need(t != nullptr, ap + ".tensor", "no tensor '" + a.mapTensor + "' among this case's args");
+        need(t->shape.size() == a.box.size(), ap + ".box", "must have one extent per dim of tensor '" + a.mapTensor + "'");
+      }
     }
     c.time = readTiming(v.get("time"), path + ".time");
     c.compare = readCompare(v.get("compare"), path + ".compare");

@@ -364,6 +364,46 @@ class Runner {
     return f;
   }
 
+  // The TMA descriptor of a tensorMap arg over tensor `t` at `ptr`, as the generated launcher
+  // builds it (src/codegen/cuda/host.ts): dims innermost first, zero fill outside the tensor.
+  // A tensor with an empty dim or a row pitch that is not a multiple of 16 bytes gets a zeroed
+  // map: the kernel tests the same condition and takes its cp.async path instead.
+  CUtensorMap tensorMap(const plan::Arg& a, const plan::Arg& t, CUdeviceptr ptr) {
+    CUtensorMap m;
+    std::memset(&m, 0, sizeof m);
+    const int bytes = t.dtype->bytes;
+    bool usable = t.shape.back() * bytes % 16 == 0;
+    for (auto d : t.shape) usable = usable && d > 0;
+    if (!usable) return m;
+    if (!cu_.tensorMapEncodeTiled) throw CaseError("the driver has no cuTensorMapEncodeTiled (tensor map over " + t.tensor + ")");
+    CUtensorMapDataType type;
+    const std::string dt = t.dtype->name;
+    if (dt == "bf16") type = CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+    else if (dt == "f16") type = CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+    else if (dt == "f32") type = CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
+    else if (dt == "i32") type = CU_TENSOR_MAP_DATA_TYPE_INT32;
+    else if (dt == "u32") type = CU_TENSOR_MAP_DATA_TYPE_UINT32;
+    else if (bytes == 1) type = CU_TENSOR_MAP_DATA_TYPE_UINT8;
+    else throw CaseError("no TMA data type for " + dt + " (tensor map over " + t.tensor + ")");
+    const size_t rank = t.shape.size();
+    cuuint64_t dims[5], strides[5];
+    cuuint32_t box[5], estr[5];
+    cuuint64_t pitch = static_cast<cuuint64_t>(bytes);
+    for (size_t i = 0; i < rank; i++) {
+      dims[i] = static_cast<cuuint64_t>(t.shape[rank - 1 - i]);
+      box[i] = static_cast<cuuint32_t>(a.box[rank - 1 - i]);
+      estr[i] = 1;
+      if (i + 1 < rank) { pitch *= dims[i]; strides[i] = pitch; }
+    }
+    CUtensorMapSwizzle sw = a.swizzle == 128 ? CU_TENSOR_MAP_SWIZZLE_128B : a.swizzle == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
+                          : a.swizzle == 32 ? CU_TENSOR_MAP_SWIZZLE_32B : CU_TENSOR_MAP_SWIZZLE_NONE;
+    check(cu_.tensorMapEncodeTiled(&m, type, static_cast<cuuint32_t>(rank), reinterpret_cast<void*>(ptr), dims, strides, box, estr,
+                                   CU_TENSOR_MAP_INTERLEAVE_NONE, sw, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
+          "cuTensorMapEncodeTiled(" + t.tensor + ")");
+    return m;
+  }
+
   void runKernel(const plan::Case& c, Scope& s, json::Value& res) {
     CUfunction fn = function(c);
     std::string k = "kernel " + c.kernel;
@@ -404,10 +444,21 @@ class Runner {
       fill(a.init, *a.dtype, a.count(), bufs[i], "tensor " + a.tensor);
     }
     check(cu_.ctxSynchronize(), "cuCtxSynchronize after filling the inputs");
+    // Tensor maps: one per copy of the rotated inputs, each over that copy's tensor.
+    std::vector<std::vector<CUtensorMap>> maps(c.args.size());
+    for (size_t i = 0; i < c.args.size(); i++) {
+      const plan::Arg& a = c.args[i];
+      if (!a.isTensorMap) continue;
+      size_t t = 0;
+      while (!(c.args[t].isTensor && c.args[t].tensor == a.mapTensor)) t++;
+      for (int j = 0; j < copies; j++) maps[i].push_back(tensorMap(a, c.args[t], bufs[t][j]));
+    }
     std::vector<std::vector<void*>> params(copies, std::vector<void*>(c.args.size()));
     for (int j = 0; j < copies; j++)
       for (size_t i = 0; i < c.args.size(); i++)
-        params[j][i] = c.args[i].isTensor ? static_cast<void*>(&bufs[i][j]) : static_cast<void*>(scalars[i].data());
+        params[j][i] = c.args[i].isTensor ? static_cast<void*>(&bufs[i][j])
+                     : c.args[i].isTensorMap ? static_cast<void*>(&maps[i][j])
+                     : static_cast<void*>(scalars[i].data());
 
     auto launch = [&](int j) {
       check(cu_.launchKernel(fn, c.grid[0], c.grid[1], c.grid[2], c.block[0], c.block[1], c.block[2], c.smem, stream_,

@@ -13,6 +13,7 @@ import { buildRunner, gpuAvailable, readTensor, runPlan, writePlan, writeTensor,
 import type { TensorValue } from "../numeric/tensor.ts";
 import { configKey, numericConfig, type Config } from "../tune/space.ts";
 import type { Backend, BatchItem } from "./run.ts";
+import { tensorMapArgs } from "../runtime/plan.ts";
 import { clearAccumulated } from "./backends.ts";
 
 interface Module { file: string; symbol: string; low: Kernel; /** the emitter's shared-memory carve (authoritative) */ smem: number }
@@ -102,6 +103,7 @@ function planCase(m: Module, k: Kernel, it: BatchItem, dir: string, name: string
       ...(p.output ? { output: true, save: `${name}.${p.name}.out.bin` } : {}) });
   }
   for (const d of low.dims) args.push({ i32: it.c.dims[d]! });
+  args.push(...tensorMapArgs(low.tensorMaps));
   const kc: KernelCase = { name, module: m.file, kernel: m.symbol, grid, block: [evalConst(low.launch.threads, env)!, 1, 1], smem: m.smem, args };
   return kc;
 }

@@ -2,7 +2,7 @@
 // thread-level IR with its mma fragments and barriers), WebGPU, or the CUDA GPU runner.
 // Lowering is cached per config: one compile serves every shape of a run.
 import type { Kernel } from "../ir/ir.ts";
-import { cudaTarget, lower, PASSES, SM80, WGSL, type Target, type TensorCoreChoice } from "../passes/pipeline.ts";
+import { cudaTarget, lower, PASSES, SM80, WGSL, type Target, type TensorCoreChoice, type CopyChoice } from "../passes/pipeline.ts";
 import { runKernel } from "../interp/index.ts";
 import type { TensorValue } from "../numeric/tensor.ts";
 import { configKey, type Config } from "../tune/space.ts";
@@ -13,7 +13,7 @@ export const BACKENDS = ["interp", "cuda", "webgpu"] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 export interface BackendOptions {
-  level: "tile" | "thread"; arch: "sm_80" | "sm_90a"; cores?: TensorCoreChoice;
+  level: "tile" | "thread"; arch: "sm_80" | "sm_90a"; cores?: TensorCoreChoice; copy?: CopyChoice;
   /** webgpu: false expands warp_reduce through workgroup memory even where subgroups exist. */
   subgroups?: boolean;
 }
@@ -45,7 +45,9 @@ function lowerUntil(k: Kernel, config: Config, target: Target, last: string): Ke
 export async function backendFor(name: BackendName, opts: BackendOptions): Promise<Backend> {
   switch (name) {
     case "interp": {
-      const low = loweringCache(SM80, opts.level === "tile" ? "inferTypes" : undefined);
+      // The interpreter runs the portable lowering, or the sm_90a TMA one when that is asked for.
+      const target = opts.copy === "tma" ? cudaTarget("sm_90a", "wgmma", "tma") : SM80;
+      const low = loweringCache(target, opts.level === "tile" ? "inferTypes" : undefined);
       return async (k, c, tensors, scalars) => {
         const lk = low(k, c.config);
         clearAccumulated(lk, tensors);
@@ -66,7 +68,7 @@ export async function backendFor(name: BackendName, opts: BackendOptions): Promi
     }
     case "cuda": {
       const { cudaBackend } = await import("./backend-cuda.ts");
-      return cudaBackend(loweringCache(cudaTarget(opts.arch, opts.cores)), opts.arch);
+      return cudaBackend(loweringCache(cudaTarget(opts.arch, opts.cores, opts.copy)), opts.arch);
     }
   }
 }

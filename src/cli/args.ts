@@ -59,6 +59,13 @@ export function requireFile(path: string): string {
   return path;
 }
 
+/** `--copy cp.async|tma`: how pipelined wgmma operand tiles reach shared memory on sm_90a. */
+export function parseCopy(v: unknown): "cp.async" | "tma" {
+  if (v === undefined || v === "cp.async" || v === "cp_async") return "cp.async";
+  if (v === "tma") return "tma";
+  throw new UsageError(`--copy takes cp.async or tma, got '${v}'`);
+}
+
 /** `--mma wgmma|sync`: which tensor-core instruction sm_90a gemms use (default wgmma). */
 export function parseCores(v: unknown): "wgmma" | "mma" {
   if (v === undefined || v === "wgmma") return "wgmma";

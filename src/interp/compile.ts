@@ -442,6 +442,27 @@ class Gen {
         this.vars.at(-1)!.set(s.result, { js, t: s.dtype });
         break;
       }
+      case "mbar_init": { this.threadOnly(s); const b = this.ref(s.bar); this.emit(`RT.TMA.mbarInit(TID, ${sid}, ${b.b.js}, ${b.ix}, ${s.count});`); break; }
+      case "mbar_fence_init": this.threadOnly(s); this.emit(`RT.TMA.mbarFenceInit(TID);`); break;
+      case "mbar_arrive": { this.threadOnly(s); const b = this.ref(s.bar); this.emit(`RT.TMA.mbarArrive(TID, ${sid}, ${b.b.js}, ${b.ix}, ${s.tx ?? 0});`); break; }
+      case "mbar_wait": {
+        this.threadOnly(s);
+        const b = this.ref(s.bar), bb = this.fresh("mb"), bo = this.fresh("mo"), par = this.fresh("mp");
+        this.emit(`{ const ${bb} = ${b.b.js}, ${bo} = ${b.ix}, ${par} = ${this.exprAs(s.parity, "i32")};`);
+        this.emit(`while (!RT.TMA.mbarTry(TID, ${sid}, ${bb}, ${bo}, ${par})) yield { sid: ${sid}, mbar: ${bb}, off: ${bo}, parity: ${par} }; }`);
+        break;
+      }
+      case "tma_load": {
+        this.threadOnly(s);
+        const m = (this.inp.kernel.tensorMaps ?? []).find((x) => x.name === s.map);
+        if (!m) throw this.err(`tma.load through '${s.map}', which is not among the kernel's tensor maps`);
+        const gi = this.inp.globals.findIndex((g) => g.name === m.tensor);
+        if (gi < 0) throw this.err(`tensor map '${m.name}' is over '${m.tensor}', which is not a tensor param`);
+        const d = this.ref(s.dst), b = this.ref(s.bar);
+        const coords = s.coords.map((e) => this.exprAs(e, "i32"));
+        this.emit(`RT.TMA.tma(TID, ${sid}, G[${gi}], [${m.box.join(", ")}], ${m.swizzle}, ${d.b.js}, ${d.ix}, [${coords.join(", ")}], ${b.b.js}, ${b.ix});`);
+        break;
+      }
       case "mma": {
         this.threadOnly(s);
         const r = [s.d, s.a, s.b, s.c].map((x) => this.ref(x));

@@ -89,7 +89,7 @@ export class SharedChecker {
   read(b: RtBuf, i: number, t: number, site: number): void {
     const tr = b.track!;
     if (tr.pend[i]! > 0)
-      throw new Fault(`thread ${t} reads shared ${b.name}[${i}] while a cp.async into it (issued by thread ${tr.pendT[i]}) is still pending: missing cp.wait`, site);
+      throw new Fault(`thread ${t} reads shared ${b.name}[${i}] while an async copy into it (cp.async or tma.load, issued by thread ${tr.pendT[i]}) is still pending: missing cp.wait, or mbar.wait on the right phase`, site);
     if (!this.race) return;
     const e = this.epoch;
     if (tr.wE[i] === e && tr.wT[i] !== t)
@@ -101,7 +101,7 @@ export class SharedChecker {
   write(b: RtBuf, i: number, t: number, site: number, asyncWrite = false): void {
     const tr = b.track!;
     if (!asyncWrite && tr.pend[i]! > 0)
-      throw new Fault(`thread ${t} writes shared ${b.name}[${i}] while a cp.async into it (issued by thread ${tr.pendT[i]}) is still pending: missing cp.wait`, site);
+      throw new Fault(`thread ${t} writes shared ${b.name}[${i}] while an async copy into it (cp.async or tma.load, issued by thread ${tr.pendT[i]}) is still pending: missing cp.wait, or mbar.wait on the right phase`, site);
     tr.gW[i] = t; tr.gF[i] = this.fences[t] ?? 0;
     if (!this.race) return;
     const e = this.epoch;

@@ -18,6 +18,7 @@ import { makeCopies } from "./cpasync.ts";
 import { Fault, InterpError, stmtHead, where } from "./fault.ts";
 import { garbage, ix1, ix2, ix3, ixN, newBuf, type RtBuf, SharedChecker } from "./memory.ts";
 import { runThreadBlock } from "./threads.ts";
+import { makeTma } from "./tma.ts";
 import { makeDequant } from "./dequant.ts";
 import { copy, fill, gemm } from "./tileops.ts";
 import * as MOE from "./moeops.ts";
@@ -107,10 +108,12 @@ export function runKernel(k: Kernel, args: RunArgs, opts: RunOptions = {}): void
     const a = localAllocs[id]!;
     return newBuf(a.name, a.dtype, a.scope, a.shape, garbage(a.dtype));
   };
+  const tmaRt = makeTma(chk);
   const rt = { ix1, ix2, ix3, ixN, alloc, copy, fill, gemm, idiv, imod, icdiv, RND, MF, MOE, dq: makeDequant(chk), ...makeCopies(chk),
     lds: (b: RtBuf, i: number, t: number, site: number) => { ix1(b, i, site); chk.read(b, i, t, site); return b.data[i]!; },
     sts: (b: RtBuf, i: number, v: number, t: number, site: number) => { ix1(b, i, site); chk.write(b, i, t, site); b.data[i] = v; },
     fenceAsync: (t: number) => { chk.fences[t]!++; },
+    TMA: tmaRt,
   };
   const fn = c.fn(rt) as (...a: unknown[]) => unknown;
   localAllocs = c.allocs;
@@ -121,7 +124,7 @@ export function runKernel(k: Kernel, args: RunArgs, opts: RunOptions = {}): void
       for (let bx = 0; bx < gx; bx++) {
         const block = grid.length === 1 ? [bx] : grid.length === 2 ? [bx, by] : [bx, by, bz];
         if (k.launch.level === "thread") {
-          runThreadBlock(c, fn as never, G, [bx, by, bz], nThreads, chk, k.name, opts.mmaRounding === "toward-zero");
+          runThreadBlock(c, fn as never, G, [bx, by, bz], nThreads, chk, k.name, opts.mmaRounding === "toward-zero", tmaRt);
           continue;
         }
         try {

@@ -9,16 +9,19 @@ import type { ThreadState } from "./cpasync.ts";
 import { Fault, InterpError, stmtHead, where } from "./fault.ts";
 import { garbage, newBuf, newTrack, type RtBuf, type SharedChecker } from "./memory.ts";
 import { type LdmatrixArrival, type MmaArrival, type WarpReduceArrival, ldmatrix, mma, warpReduce } from "./warp.ts";
-import { type WarpgroupState, type WgmmaArrival, newWarpgroupState, wgmmaCommit, wgmmaIssue, wgmmaLeft, wgmmaWait } from "./wgmma.ts";
+import type { MbarWait, TmaRuntime } from "./tma.ts";
+import { type WarpgroupState, type WgmmaArrival, newWarpgroupState, wgmmaCommit, wgmmaReads, wgmmaIssue, wgmmaLeft, wgmmaWait } from "./wgmma.ts";
 
 /** Statements that the 128 threads of a warpgroup execute together. */
 const WARPGROUP = new Set<Stmt["k"]>(["wgmma", "wgmma_fence", "wgmma_commit", "wgmma_wait"]);
 
-type Arrival = number | LdmatrixArrival | MmaArrival | WgmmaArrival | WarpReduceArrival | { sid: number };
+type Arrival = number | LdmatrixArrival | MmaArrival | WgmmaArrival | WarpReduceArrival | MbarWait | { sid: number };
+const isMbarWait = (w: unknown): w is MbarWait => typeof w === "object" && w !== null && "mbar" in w;
 const DONE = -1;
 
 export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator<Arrival>, G: RtBuf[], block: number[],
-                               nThreads: number, chk: SharedChecker, kernel: string, mmaTowardZero = false): void {
+                               nThreads: number, chk: SharedChecker, kernel: string, mmaTowardZero = false,
+                               tma?: TmaRuntime): void {
   const S: (RtBuf | undefined)[] = c.allocs.map((a) => {
     if (a.scope !== "shared") return undefined;
     const b = newBuf(a.name, a.dtype, "shared", a.shape, garbage(a.dtype));
@@ -49,20 +52,33 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
     const ts: ThreadState = { tid: t, open: [], groups: [] };
     gens.push(rtFn(G, S, ts, t, block[0] ?? 0, block[1] ?? 0, block[2] ?? 0));
   }
+  tma?.setBusy((buf, lo, hi) => {
+    for (const [g0, st] of wgState) if (wgmmaReads(st, buf, lo, hi)) return g0 / 128;
+    return undefined;
+  });
   for (let t = 0; t < nThreads; t++) step(t);
 
   const describe = (t: number): string => {
     const w = waits[t]!;
     if (w === DONE) return `thread ${t} has exited`;
     const sid = typeof w === "number" ? w : w.sid;
+    if (isMbarWait(w) && tma) return `thread ${t} waits on ${tma.describe(w)}`;
     return `thread ${t} waits at '${stmtHead(c.sites[sid])}'`;
   };
 
   for (;;) {
     let ran = false;
+    // Threads parked in mbar.wait run on once their phase has completed (never collective).
+    for (let t = 0; t < nThreads; t++) {
+      const w = waits[t];
+      if (!isMbarWait(w)) continue;
+      let ok = false;
+      try { ok = tma!.ready(w); } catch (e) { if (e instanceof Fault) fail(e.message, t, e.site); throw e; }
+      if (ok) { step(t); ran = true; }
+    }
     for (let base = 0; base < nThreads; base += 32) {
       let lead = -1;
-      for (let l = base; l < Math.min(base + 32, nThreads); l++) if (typeof waits[l] === "object") { lead = l; break; }
+      for (let l = base; l < Math.min(base + 32, nThreads); l++) { const w = waits[l]; if (typeof w === "object" && !isMbarWait(w)) { lead = l; break; } }
       if (lead < 0) continue;
       const sid = (waits[lead] as { sid: number }).sid;
       const s = c.sites[sid]! as Stmt;
@@ -118,7 +134,16 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
     if (atBarrier < 0) {
       for (const [g0, st] of wgState)
         if (wgmmaLeft(st) > 0) fail(`warpgroup ${g0 / 128} ends with ${wgmmaLeft(st)} wgmma never retired by a wgmma.wait`, g0, undefined);
+      const lost = tma?.leftover();
+      if (lost) fail(lost, undefined, undefined);
       return; // every thread finished
+    }
+    for (let t = 0; t < nThreads; t++) {
+      const w = waits[t];
+      if (isMbarWait(w)) {
+        const other = waits.findIndex((x, u) => u !== t && !isMbarWait(x));
+        fail(`deadlock: ${describe(t)}, which can never complete${other >= 0 ? `; ${describe(other)}` : ""}`, t, w.sid);
+      }
     }
     const sid = waits[atBarrier] as number;
     if (exited >= 0)

@@ -75,6 +75,19 @@ export function wgmmaWait(st: WarpgroupState, n: number, chk: SharedChecker, tow
   while (st.groups.length > n) for (const op of st.groups.shift()!) execute(op, chk, towardZero);
 }
 
+/** Does an issued, not yet retired wgmma of this warpgroup read elements [lo, hi) of buf?
+ *  (An operand spans its 8-row groups: rows / 8 * sbo bytes from its start.) */
+export function wgmmaReads(st: WarpgroupState, buf: RtBuf, lo: number, hi: number): boolean {
+  for (const op of [...st.open, ...st.groups.flat()]) {
+    for (const [b, off, rows, o] of [[op.a, op.aOff, 64, op.s.a], [op.b, op.bOff, op.s.n, op.s.b]] as const) {
+      if (b !== buf) continue;
+      const end = off + (Math.ceil(rows / 8) * Math.max(o.sbo, 128)) / 2;
+      if (off < hi && lo < end) return true;
+    }
+  }
+  return false;
+}
+
 /** Issued or committed wgmma left at the end of the kernel: their results would be lost. */
 export function wgmmaLeft(st: WarpgroupState): number {
   return st.open.length + st.groups.reduce((a, g) => a + g.length, 0);

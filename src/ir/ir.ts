@@ -237,7 +237,31 @@ export type Stmt =
   | { k: "warp_reduce"; op: ReduceOp; dtype: DType; value: Expr; width: number; result: string; loc?: Loc }
   /** fence.proxy.async.shared::cta: makes this thread's earlier generic-proxy writes to shared
    *  memory (st.shared, cp.async) visible to the async proxy (wgmma operand reads). */
-  | { k: "fence_async"; loc?: Loc };
+  | { k: "fence_async"; loc?: Loc }
+  // ---- TMA and mbarriers (sm_90a; lower-pipeline-tma.ts). An mbarrier is one i64 element of a
+  // shared buffer. Its phase completes when all `count` expected arrivals have arrived and the
+  // transaction bytes announced by arrive.expect_tx have been delivered by TMA copies.
+  /** mbarrier.init.shared::cta.b64 bar, count. */
+  | { k: "mbar_init"; bar: Ref; count: number; loc?: Loc }
+  /** fence.mbarrier_init.release.cluster: earlier inits become visible to the async proxy (TMA). */
+  | { k: "mbar_fence_init"; loc?: Loc }
+  /** mbarrier.arrive[.expect_tx].shared::cta.b64: one arrival; with tx, the current phase also
+   *  waits for `tx` more bytes of TMA transactions. */
+  | { k: "mbar_arrive"; bar: Ref; tx?: number; loc?: Loc }
+  /** Loops on mbarrier.try_wait.parity.shared::cta.b64 until the phase of parity `parity` (0/1)
+   *  has completed. */
+  | { k: "mbar_wait"; bar: Ref; parity: Expr; loc?: Loc }
+  /** cp.async.bulk.tensor.{rank}d.shared::cluster.global.mbarrier::complete_tx::bytes: the box of
+   *  tensor map `map` (Kernel.tensorMaps) at element coordinates `coords` (outermost first, as
+   *  the tensor is indexed) lands at shared `dst` (swizzled as the map says); elements outside
+   *  the tensor are zero; the box's bytes complete on `bar`. Issued by one thread. */
+  | { k: "tma_load"; dst: Ref; map: string; coords: Expr[]; bar: Ref; loc?: Loc };
+
+/** A TMA tensor map over a global tensor param, built by the host (cuTensorMapEncodeTiled) and
+ *  passed by value as a kernel parameter (after the dims). box: extents, outermost first;
+ *  swizzle: bytes of the swizzle span (0 = none), matching the shared tile's layout. Elements
+ *  outside the tensor read as zero. */
+export interface TensorMap { name: string; tensor: string; box: number[]; swizzle: 0 | 32 | 64 | 128 }
 
 /** A shared-memory wgmma operand, the fields of its matrix descriptor: the tile starts at
  *  `ref` (16-byte aligned); K-major canonical layout with the given swizzle (bytes per
@@ -293,6 +317,8 @@ export interface Kernel {
   loc?: Loc;
   /** Dynamic shared memory bytes (filled by lowering). */
   smemBytes?: number;
+  /** TMA tensor maps the thread-level body uses (filled by lowering). */
+  tensorMaps?: TensorMap[];
 }
 
 /** A problem reported about user input or IR. Never thrown raw to the user. */

@@ -26,6 +26,7 @@ dequant: kw("dequant"),
   ldmatrix: kw("ldmatrix"), mma: kw("mma"), cast: kw("cast"), wgmma: kw("wgmma"), fence: kw("fence"),
   reduce: kw("reduce"), topk: kw("topk"), scan: kw("scan"), atomic: kw("atomic"), axis: kw("axis"),
   count: kw("count"), accumulate: kw("accumulate"), exclusive: kw("exclusive"), warp_reduce: kw("warp_reduce"),
+  mbar: kw("mbar"), tma: kw("tma"), tensormap: kw("tensormap"),
 };
 
 const WS = createToken({ name: "WS", pattern: /\s+/, group: Lexer.SKIPPED });
@@ -388,6 +389,8 @@ class IrParser extends EmbeddedActionsParser {
       { ALT: () => this.SUBRULE(this.ldmatrixStmt) },
       { ALT: () => this.SUBRULE(this.mmaStmt) },
       { ALT: () => this.SUBRULE(this.wgmmaStmt) },
+      { ALT: () => this.SUBRULE(this.mbarStmt) },
+      { ALT: () => this.SUBRULE(this.tmaStmt) },
       { ALT: () => {
         this.CONSUME(K.fence);
         this.CONSUME4(Dot);
@@ -647,6 +650,59 @@ class IrParser extends EmbeddedActionsParser {
     ]});
   });
 
+  private word(tok: IToken, want: string): void {
+    this.ACTION(() => { if (tok.image !== want) fail(this.file, tok, `expected '${want}', got '${tok.image}'`); });
+  }
+
+  // mbar.init b[0] count 1 | mbar.fence_init | mbar.arrive b[0] [tx 64] | mbar.wait b[0] parity e
+  private mbarStmt = this.RULE("mbarStmt", (): Stmt => {
+    this.CONSUME(K.mbar);
+    this.CONSUME(Dot);
+    // 'wait' is a keyword (and a Name): tried first.
+    return this.OR({ IGNORE_AMBIGUITIES: true, DEF: [
+      { ALT: () => {
+        this.CONSUME(K.wait);
+        const bar = this.SUBRULE(this.ref);
+        this.word(this.CONSUME(Name), "parity");
+        const parity = this.SUBRULE(this.expr);
+        return { k: "mbar_wait", bar, parity } as Stmt;
+      } },
+      { ALT: () => {
+        const op = this.CONSUME2(Name);
+        let bar: Ref | undefined, count: number | undefined, tx: number | undefined;
+        // Option lookahead sees only the option's own first token, and keywords are Names too:
+        // the gates look one token further.
+        this.OPTION({ GATE: () => this.LA(2).tokenType === LBrack, DEF: () => {
+          bar = this.SUBRULE2(this.ref);
+          this.OPTION2(() => { this.CONSUME(K.count); count = this.intOf(this.CONSUME(Num)); });
+          this.OPTION3({ GATE: () => this.LA(2).tokenType === Num, DEF: () => { this.word(this.CONSUME3(Name), "tx"); tx = this.intOf(this.CONSUME2(Num)); } });
+        } });
+        return this.ACTION(() => {
+          if (op.image === "fence_init" && !bar) return { k: "mbar_fence_init" } as Stmt;
+          if (op.image === "init" && bar && count !== undefined && tx === undefined) return { k: "mbar_init", bar, count } as Stmt;
+          if (op.image === "arrive" && bar && count === undefined) return (tx === undefined ? { k: "mbar_arrive", bar } : { k: "mbar_arrive", bar, tx }) as Stmt;
+          fail(this.file, op, `expected 'mbar.init B count N', 'mbar.fence_init', 'mbar.arrive B [tx N]' or 'mbar.wait B parity E', got 'mbar.${op.image}'`);
+        });
+      } },
+    ]});
+  });
+
+  // tma.load As[0] <- tmap_A[r, c] bar bars[0]
+  private tmaStmt = this.RULE("tmaStmt", (): Stmt => {
+    this.CONSUME(K.tma);
+    this.CONSUME(Dot);
+    this.word(this.CONSUME(Name), "load");
+    const dst = this.SUBRULE(this.ref);
+    this.CONSUME(LArrow);
+    const map = this.CONSUME2(Name).image;
+    this.CONSUME(LBrack);
+    const coords = this.SUBRULE(this.exprList);
+    this.CONSUME(RBrack);
+    this.word(this.CONSUME3(Name), "bar");
+    const bar = this.SUBRULE2(this.ref);
+    return { k: "tma_load", dst, map, coords, bar } as Stmt;
+  });
+
   stmts = this.RULE("stmts", (): Stmt[] => {
     const body: Stmt[] = [];
     this.MANY(() => { body.push(this.SUBRULE(this.stmt)); });
@@ -736,6 +792,25 @@ class IrParser extends EmbeddedActionsParser {
       } });
     });
     this.OPTION5(() => { this.CONSUME(K.smem); k.smemBytes = this.intOf(this.CONSUME(Num)); });
+    // tensormap tmap_A = A box [128, 32] swizzle 64
+    this.MANY3(() => {
+      this.CONSUME(K.tensormap);
+      const mname = this.CONSUME4(Name).image;
+      this.CONSUME3(Eq);
+      const tensor = this.CONSUME5(Name).image;
+      this.word(this.CONSUME6(Name), "box");
+      this.CONSUME2(LBrack);
+      const box: number[] = [];
+      this.MANY_SEP3({ SEP: Comma, DEF: () => { box.push(this.intOf(this.CONSUME2(Num))); } });
+      this.CONSUME2(RBrack);
+      this.word(this.CONSUME7(Name), "swizzle");
+      const swTok = this.CONSUME3(Num);
+      this.ACTION(() => {
+        const swizzle = this.intOf(swTok);
+        if (![0, 32, 64, 128].includes(swizzle)) fail(this.file, swTok, `a tensor map swizzle is 0, 32, 64 or 128, got ${swizzle}`);
+        (k.tensorMaps ??= []).push({ name: mname, tensor, box, swizzle: swizzle as 0 | 32 | 64 | 128 });
+      });
+    });
     k.launch = this.SUBRULE(this.launch);
     this.ACTION(() => { k.loc = locOf(this.file, kwTok); });
     return k;

@@ -154,6 +154,11 @@ export function printStmt(s: Stmt, indent = 0): string {
     case "wgmma_commit": return `${pad}wgmma.commit`;
     case "wgmma_wait": return `${pad}wgmma.wait ${s.n}`;
     case "fence_async": return `${pad}fence.proxy.async`;
+    case "mbar_init": return `${pad}mbar.init ${printRef(s.bar)} count ${s.count}`;
+    case "mbar_fence_init": return `${pad}mbar.fence_init`;
+    case "mbar_arrive": return `${pad}mbar.arrive ${printRef(s.bar)}${s.tx !== undefined ? ` tx ${s.tx}` : ""}`;
+    case "mbar_wait": return `${pad}mbar.wait ${printRef(s.bar)} parity ${printExpr(s.parity)}`;
+    case "tma_load": return `${pad}tma.load ${printRef(s.dst)} <- ${s.map}[${printExprs(s.coords)}] bar ${printRef(s.bar)}`;
   }
 }
 
@@ -183,6 +188,7 @@ export function printKernel(k: Kernel): string {
   const config = Object.entries(k.config);
   if (config.length > 0) lines.push(`  config ${config.map(([n, val]) => `${n} = ${printTunableValue(val)}`).join(", ")}`);
   if (k.smemBytes !== undefined) lines.push(`  smem ${k.smemBytes}`);
+  for (const m of k.tensorMaps ?? []) lines.push(`  tensormap ${m.name} = ${m.tensor} box [${m.box.join(", ")}] swizzle ${m.swizzle}`);
   const l = k.launch;
   const thread = l.threadVar !== undefined ? ` thread ${l.threadVar}` : "";
   lines.push(`launch ${l.level} grid [${printExprs(l.grid)}] threads ${printExpr(l.threads)} blocks [${l.blockVars.join(", ")}]${thread} ${printBlock(l.body, 0)}`);

@@ -19,7 +19,7 @@ const RESERVED = /^(?:(?:inf|nan)(?:_[A-Za-z0-9]+)?|true|false|cast)$/;
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TILE_ONLY = new Set<Stmt["k"]>(["copy", "fill", "gemm", "reduce", "topk", "scan"]);
 const THREAD_ONLY = new Set<Stmt["k"]>(["barrier", "vcopy", "cp_async", "cp_commit", "cp_wait", "ldmatrix", "mma",
-  "wgmma", "wgmma_fence", "wgmma_commit", "wgmma_wait", "fence_async", "warp_reduce"]);
+  "wgmma", "wgmma_fence", "wgmma_commit", "wgmma_wait", "fence_async", "warp_reduce", "mbar_init", "mbar_fence_init", "mbar_arrive", "mbar_wait", "tma_load"]);
 
 class Verifier {
   readonly diags: Diagnostic[] = [];
@@ -347,7 +347,22 @@ class Verifier {
         this.ref(s.addr, "ldmatrix address", ["shared"]);
         return;
       }
-      case "wgmma_fence": case "wgmma_commit": case "fence_async": return;
+      case "wgmma_fence": case "wgmma_commit": case "fence_async": case "mbar_fence_init": return;
+      case "mbar_init": case "mbar_arrive": case "mbar_wait": {
+        const b = this.ref(s.bar, `${s.k} barrier`, ["shared"]);
+        if (b && b.dtype !== "i64") this.error(`mbarrier '${b.name}' must be a shared i64 buffer, it is ${b.dtype}`);
+        if (s.k === "mbar_init" && !(Number.isInteger(s.count) && s.count >= 1 && s.count < 1 << 20)) this.error(`mbar.init count ${s.count} must be an integer in [1, 2^20)`);
+        if (s.k === "mbar_arrive" && s.tx !== undefined && !(Number.isInteger(s.tx) && s.tx > 0 && s.tx < 1 << 20)) this.error(`mbar.arrive tx ${s.tx} must be an integer in [1, 2^20)`);
+        if (s.k === "mbar_wait") this.expr(s.parity);
+        return;
+      }
+      case "tma_load": {
+        s.coords.forEach((e) => this.expr(e));
+        this.ref(s.dst, "tma.load destination", ["shared"]);
+        const b = this.ref(s.bar, "tma.load barrier", ["shared"]);
+        if (b && b.dtype !== "i64") this.error(`mbarrier '${b.name}' must be a shared i64 buffer, it is ${b.dtype}`);
+        return;
+      }
       case "wgmma_wait":
         if (!(Number.isInteger(s.n) && s.n >= 0 && s.n <= 7)) this.error(`wgmma.wait ${s.n} must be an integer in [0, 7]`);
         return;

@@ -1,7 +1,7 @@
 // Shared state and helpers of the thread-level lowering (lower-threads.ts and the
 // per-operation files it calls).
 import {
-  CompileError, type Buffer, type Expr, type Kernel, type Layout, type Loc, type Ref, type Region, type Stmt,
+  CompileError, type Buffer, type Expr, type Kernel, type Layout, type Loc, type Ref, type Region, type Stmt, type TensorMap,
   bin, int, v,
 } from "../ir/ir.ts";
 import { TRUE, evalConst, fold } from "../ir/expr.ts";
@@ -33,6 +33,8 @@ export interface Ctx {
   /** Set while lowering the body of a pipelined loop that keeps one wgmma group in flight
    *  (lower-pipeline-wgmma.ts): its gemm neither fences nor waits for its own group. */
   wgmmaInPipeline?: boolean;
+  /** TMA tensor maps the lowered code uses (lower-pipeline-tma.ts); they become kernel params. */
+  tensorMaps: TensorMap[];
 }
 
 export function fail(loc: Loc | undefined, message: string): never {

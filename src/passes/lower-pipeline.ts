@@ -12,6 +12,7 @@ import { evalConst, fold } from "../ir/expr.ts";
 import { type Ctx, info, countedLoop } from "./lower-ctx.ts";
 import { pipelineIssuer } from "./lower-copy.ts";
 import { lowerWgmmaPipeline, wgmmaOverlap } from "./lower-pipeline-wgmma.ts";
+import { lowerTmaPipeline, tmaCopies } from "./lower-pipeline-tma.ts";
 
 type For = Extract<Stmt, { k: "for" }>;
 type Copy = Extract<Stmt, { k: "copy" }>;
@@ -39,7 +40,13 @@ export function lowerPipelined(c: Ctx, loop: For): Stmt[] {
   }
   for (const cp of copies)
     if (info(c, cp.dst.buf).stages < S) throw new Error(`lowerPipelined: '${cp.dst.buf}' was allocated with fewer than ${S} stages`);
-  if (wgmmaOverlap(c, loop, copies, S)) return lowerWgmmaPipeline(c, loop, copies, S);
+  if (wgmmaOverlap(c, loop, copies, S)) {
+    if (c.target.tma) {
+      const tma = tmaCopies(c, copies);
+      if (typeof tma !== "string") return lowerTmaPipeline(c, loop, copies, S, tma);
+    }
+    return lowerWgmmaPipeline(c, loop, copies, S);
+  }
   const kv = loop.vars[0]!, start = loop.starts[0]!, n = loop.extents[0]!;
   const compute = loop.body.slice(copies.length);
 

@@ -201,6 +201,8 @@ function dropLeadingBarriers(body: Stmt[], isShared: (b: string) => boolean): St
     if (!seen) walkStmts([s], (t) => {
       if (t.k === "alloc") return;
       if (((t.k === "store" || t.k === "atomic") && isShared(t.buf)) || t.k === "cp_async" || t.k === "ldmatrix" || t.k === "vcopy" && (isShared(t.dst.buf) || isShared(t.src.buf))) seen = true;
+      // mbarriers live in shared memory: the barrier after their init publishes them.
+      if (t.k === "mbar_init" || t.k === "mbar_arrive" || t.k === "mbar_wait" || t.k === "tma_load") seen = true;
       for (const e of stmtExprs(t)) walkExpr(e, (x) => { if (x.k === "load" && isShared(x.buf)) seen = true; });
     });
     out.push(s);
@@ -228,7 +230,7 @@ export function lowerToThreads(k: Kernel, opts: PassOptions): Kernel {
     if (S < 2) return;
     for (const cp of pipelineCopies({ bufs }, s)) { const b = bufs.get(cp.dst.buf)!; b.stages = Math.max(b.stages, S); }
   });
-  const c: Ctx = { k, target: opts.target, threads, tx: v(tx), fresh, bufs, stage: new Map(), hoisted: [], lowerBody: (cc, b) => lowerList(cc, b) };
+  const c: Ctx = { k, target: opts.target, threads, tx: v(tx), fresh, bufs, stage: new Map(), hoisted: [], tensorMaps: [], lowerBody: (cc, b) => lowerList(cc, b) };
   const lowered = lowerList(c, k.launch.body);
   const isShared = (b: string) => bufs.get(b)?.buf.scope === "shared";
   const body = dropLeadingBarriers([...c.hoisted, ...lowered], isShared);
@@ -236,5 +238,6 @@ export function lowerToThreads(k: Kernel, opts: PassOptions): Kernel {
   let smem = 0;
   for (const b of bufs.values())
     if (b.buf.scope === "shared") smem += Math.ceil((b.size * b.stages * byteSize(b.buf.dtype)) / 128) * 128;
-  return { ...k, smemBytes: smem, launch: { ...k.launch, level: "thread", threadVar: tx, body } };
+  const maps = c.tensorMaps.length > 0 ? { tensorMaps: c.tensorMaps } : {};
+  return { ...k, ...maps, smemBytes: smem, launch: { ...k.launch, level: "thread", threadVar: tx, body } };
 }

@@ -8,7 +8,7 @@ import { simplify } from "./simplify.ts";
 import type { Pass, PassOptions, Target } from "./types.ts";
 
 export type { Target, PassOptions, Pass } from "./types.ts";
-export { SM80, SM90A, WGSL, cudaTarget, type TensorCoreChoice } from "./types.ts";
+export { SM80, SM90A, WGSL, cudaTarget, type TensorCoreChoice, type CopyChoice } from "./types.ts";
 
 export const PASSES: readonly { name: string; run: Pass }[] = [
   { name: "specialize", run: specialize },

@@ -9,6 +9,9 @@ export interface Target {
   cpAsync: boolean;
   /** wgmma.mma_async available (sm_90a): gemms take it when they fit (lower-gemm-wgmma.ts). */
   wgmma?: boolean;
+  /** Pipelined wgmma operand tiles arrive by TMA with mbarriers (lower-pipeline-tma.ts) instead
+   *  of cp.async. Off by default until measured on the GPU (`--copy tma`). */
+  tma?: boolean;
 }
 
 export const SM80: Target = { arch: "sm_80", mma: true, cpAsync: true };
@@ -27,7 +30,11 @@ export type TensorCoreChoice = "wgmma" | "mma";
 
 /** The CUDA target for `arch`. On sm_90a gemms take wgmma where they fit unless `cores`
  *  is "mma", which keeps the portable mma.sync path (to measure or check it on Hopper). */
-export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma"): Target {
+export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma", copy: CopyChoice = "cp.async"): Target {
   if (arch === "sm_80") return SM80;
-  return cores === "mma" ? { ...SM90A, wgmma: false } : SM90A;
+  if (cores === "mma") return { ...SM90A, wgmma: false };
+  return copy === "tma" ? { ...SM90A, tma: true } : SM90A;
 }
+
+/** How pipelined wgmma operand tiles reach shared memory on sm_90a. */
+export type CopyChoice = "cp.async" | "tma";

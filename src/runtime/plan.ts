@@ -22,7 +22,13 @@ export interface TensorArg {
 export type ScalarArg =
   | { i32: number } | { u32: number } | { i64: number } | { u64: number } | { f32: number } | { f64: number };
 
-export type Arg = TensorArg | ScalarArg;
+/** A TMA descriptor over one of this case's tensors, built by the runner with
+ *  cuTensorMapEncodeTiled and passed by value (a `const __grid_constant__ CUtensorMap` param).
+ *  box: extents outermost first; swizzle: bytes (0 = none); elements outside read as zero.
+ *  A tensor with an empty dim or a row pitch not a multiple of 16 bytes gets a zeroed map. */
+export interface TensorMapArg { tensorMap: { tensor: string; box: number[]; swizzle?: 0 | 32 | 64 | 128 } }
+
+export type Arg = TensorArg | ScalarArg | TensorMapArg;
 
 export interface Timing {
   warmup?: number;
@@ -136,3 +142,8 @@ export const isKernelCase = (c: PlanCase): c is KernelCase => "kernel" in c;
 export const isCublasCase = (c: PlanCase): c is CublasCase => "cublas" in c;
 export const isCopyCase = (c: PlanCase): c is CopyCase => "copy" in c;
 export const isTensorArg = (a: Arg): a is TensorArg => "tensor" in a;
+export const isTensorMapArg = (a: Arg): a is TensorMapArg => "tensorMap" in a;
+
+/** The runner args for a lowered kernel's TMA tensor maps (they follow the dims). */
+export const tensorMapArgs = (maps: readonly { tensor: string; box: number[]; swizzle: 0 | 32 | 64 | 128 }[] | undefined): TensorMapArg[] =>
+  (maps ?? []).map((m) => ({ tensorMap: { tensor: m.tensor, box: [...m.box], swizzle: m.swizzle } }));

@@ -10,6 +10,7 @@ import { cName } from "./names.ts";
 import { fenceAsyncLines, wgmmaCommitLines, wgmmaFenceLines, wgmmaLines, wgmmaWaitLines } from "./wgmma.ts";
 import { storageType } from "./types.ts";
 import { atomicExpr } from "./atomic.ts";
+import { mbarArriveLines, mbarFenceInitLines, mbarInitLines, mbarWaitLines, tmaLoadLines } from "./tma.ts";
 
 interface Frame { vars: Map<string, VarInfo>; bufs: Map<string, BufInfo> }
 
@@ -21,6 +22,8 @@ export class BodyEmitter {
   private depth = 1;
   /** Local buffers that wgmma accumulates into (set by emit.ts): pinned after each wgmma.wait. */
   wgmmaAccs = new Set<string>();
+  /** TMA tensor maps (IR name -> the kernel parameter's C name), set by emit.ts. */
+  tensorMaps = new Map<string, string>();
 
   constructor(private readonly env: Env) {
     this.ctx = {
@@ -127,6 +130,16 @@ export class BodyEmitter {
       case "wgmma_fence": for (const l of wgmmaFenceLines()) this.line(l); return;
       case "wgmma_commit": for (const l of wgmmaCommitLines()) this.line(l); return;
       case "fence_async": for (const l of fenceAsyncLines()) this.line(l); return;
+      case "mbar_init": for (const l of mbarInitLines(this.addr(s.bar), s.count)) this.line(l); return;
+      case "mbar_fence_init": for (const l of mbarFenceInitLines()) this.line(l); return;
+      case "mbar_arrive": for (const l of mbarArriveLines(this.addr(s.bar), s.tx)) this.line(l); return;
+      case "mbar_wait": for (const l of mbarWaitLines(this.addr(s.bar), this.ex.emit(s.parity).code)) this.line(l); return;
+      case "tma_load": {
+        const map = this.tensorMaps.get(s.map);
+        if (!map) throw new Error(`tma.load through unknown tensor map ${s.map}`);
+        for (const l of tmaLoadLines(this.addr(s.dst), map, s.coords.map((e) => this.ex.emit(e).code), this.addr(s.bar))) this.line(l);
+        return;
+      }
       case "wgmma_wait": {
         const accs = [...this.wgmmaAccs].flatMap((n) => {
           const b = this.ctx.lookupBuf(n);

@@ -81,6 +81,11 @@ export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
     sig.push(`int ${cName(d)}`);
     b.defineVar(d, { c: cName(d), dtype: "i32" });
   }
+  // TMA descriptors travel by value in the parameter space, where the TMA unit reads them.
+  for (const m of k.tensorMaps ?? []) {
+    sig.push(`const __grid_constant__ CUtensorMap ${cName(m.name)}`);
+    b.tensorMaps.set(m.name, cName(m.name));
+  }
 
   b.wgmmaAccs = wgmmaAccumulators(L.body);
   const smemAlign = opts.smemAlign ?? smemAlignment(k);
@@ -107,6 +112,7 @@ export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
   const cu = [
     host.header.replace("#pragma once\n", ""),
     "#include <cuda_runtime.h>",
+    ...((k.tensorMaps ?? []).length > 0 ? ["#include <cuda.h>", "#include <cudaTypedefs.h>", "#include <cstring>"] : []),
     ...prelude(b.helpers()),
     "",
     kernelText,

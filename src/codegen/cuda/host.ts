@@ -2,7 +2,7 @@
 // kernel's params, dims, grid and shared memory size. Checks are derived from the param shapes.
 import { readFileSync } from "node:fs";
 import Handlebars from "handlebars";
-import type { Expr, Kernel } from "../../ir/ir.ts";
+import type { DType, Expr, Kernel, TensorMap } from "../../ir/ir.ts";
 import { type ExprCtx, ExprEmitter, type VarInfo } from "./expr.ts";
 import { type Env, evalInt } from "./fold.ts";
 import { cName } from "./names.ts";
@@ -61,6 +61,36 @@ function shapeChecks(k: Kernel, ex: ExprEmitter, env: Env): { checks: string[]; 
   return { checks, texts };
 }
 
+const TMA_DTYPE: Partial<Record<DType, string>> = {
+  bf16: "CU_TENSOR_MAP_DATA_TYPE_BFLOAT16", f16: "CU_TENSOR_MAP_DATA_TYPE_FLOAT16", f32: "CU_TENSOR_MAP_DATA_TYPE_FLOAT32",
+  u8: "CU_TENSOR_MAP_DATA_TYPE_UINT8", i8: "CU_TENSOR_MAP_DATA_TYPE_UINT8", fp8e4m3: "CU_TENSOR_MAP_DATA_TYPE_UINT8",
+  fp8e5m2: "CU_TENSOR_MAP_DATA_TYPE_UINT8", i32: "CU_TENSOR_MAP_DATA_TYPE_INT32", u32: "CU_TENSOR_MAP_DATA_TYPE_UINT32",
+};
+
+/** cuTensorMapEncodeTiled's arguments for one map: dims and box innermost first, byte strides
+ *  of the outer dims, the swizzle, and the condition (the kernel's own) under which TMA is used. */
+function tensorMapData(k: Kernel, m: TensorMap, ex: ExprEmitter) {
+  const p = k.params.find((q) => q.name === m.tensor && q.kind === "tensor");
+  if (!p || !p.shape) throw new Error(`tensor map ${m.name} over unknown tensor ${m.tensor}`);
+  const dtype = TMA_DTYPE[p.dtype];
+  if (!dtype) throw new Error(`tensor map ${m.name}: no TMA data type for ${p.dtype}`);
+  const size = byteSize(p.dtype);
+  const dims = p.shape.map((s) => `(int64_t)(${ex.emit(s).code})`);
+  const inner = [...dims].reverse();
+  const strides: string[] = [];
+  let acc = String(size);
+  for (let i = 0; i < inner.length - 1; i++) { acc = `${acc} * ${inner[i]}`; strides.push(`(cuuint64_t)(${acc})`); }
+  const usable = [...dims.map((d) => `${d} > 0`), `${dims[dims.length - 1]} % ${16 / size} == 0`].join(" && ");
+  return {
+    name: cName(m.name), tensor: m.tensor, ptr: cName(m.tensor), rank: dims.length, dataType: dtype,
+    dims: inner.map((d) => `(cuuint64_t)${d}`).join(", "), strideCount: Math.max(1, strides.length),
+    strides: strides.length ? strides.join(", ") : "0", box: [...m.box].reverse().join(", "),
+    estr: m.box.map(() => "1").join(", "), boxText: m.box.join(", "),
+    swizzle: m.swizzle === 0 ? "CU_TENSOR_MAP_SWIZZLE_NONE" : `CU_TENSOR_MAP_SWIZZLE_${m.swizzle}B`,
+    swizzleText: m.swizzle === 0 ? "no swizzle" : `${m.swizzle}-byte swizzle`, usable,
+  };
+}
+
 export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: string } {
   const ex = hostEmitter(k, h.env);
   const upper = h.name.toUpperCase();
@@ -83,6 +113,7 @@ export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: st
     kernelArgs: [
       ...k.params.map((p) => (p.kind === "tensor" ? `${ptrType(p)} ${p.name}` : `${storageType(p.dtype)} ${p.name}`)),
       ...k.dims.map((d) => `int ${d}`),
+      ...(k.tensorMaps ?? []).map((m) => `CUtensorMap ${m.name} (by value: TMA map of ${m.tensor}, box [${m.box.join(", ")}], swizzle ${m.swizzle})`),
     ],
     grid, gridNames: ["tm_grid0", "tm_grid1", "tm_grid2"],
     gridLimit: "tm_grid0 > 2147483647 || tm_grid1 > 65535 || tm_grid2 > 65535",
@@ -100,7 +131,9 @@ export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: st
       // cudaLaunchKernel takes pointers to arguments of the kernel's exact parameter types.
       ...k.params.map((p) => `(void*)&${cName(p.name)}`),
       ...dims.map((d) => `(void*)&tm_dim_${d}`),
+      ...(k.tensorMaps ?? []).map((m) => `(void*)&${cName(m.name)}`),
     ],
+    tensorMaps: (k.tensorMaps ?? []).map((m) => tensorMapData(k, m, ex)),
   };
   return { header: headerTpl(data), launcher: launcherTpl(data) };
 }

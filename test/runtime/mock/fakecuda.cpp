@@ -24,7 +24,7 @@ namespace {
 CUresult sticky = CUDA_SUCCESS;  // once set, every call fails, as a lost context does
 CUresult pending = CUDA_SUCCESS;  // reported at the next synchronization
 double clockMs = 0;
-int ctxToken, funcTokens[4], streamToken;
+int ctxToken, funcTokens[5], streamToken;
 
 struct Event { double t; };
 
@@ -131,8 +131,8 @@ API cuModuleLoadData(CUmodule* m, const void* image) {
 API cuModuleUnload(CUmodule m) { std::free(m); return CUDA_SUCCESS; }
 API cuModuleGetFunction(CUfunction* f, CUmodule, const char* name) {
   CHECK_STICKY();
-  const char* names[] = {"gemm_bt", "gemm_bt_wrong", "axpy", "fault"};
-  for (int i = 0; i < 4; i++)
+  const char* names[] = {"gemm_bt", "gemm_bt_wrong", "axpy", "fault", "tensormap_echo"};
+  for (int i = 0; i < 5; i++)
     if (std::strcmp(name, names[i]) == 0) { *f = reinterpret_cast<CUfunction>(&funcTokens[i]); return CUDA_SUCCESS; }
   return CUDA_ERROR_NOT_FOUND;
 }
@@ -147,11 +147,29 @@ API cuLaunchKernel(CUfunction f, unsigned, unsigned, unsigned, unsigned bx, unsi
   CHECK_STICKY();
   if (bx * by * bz > 1024 || smem > 232448) return CUDA_ERROR_INVALID_VALUE;
   int i = static_cast<int>(reinterpret_cast<int*>(f) - funcTokens);
-  const char* names[] = {"gemm_bt", "gemm_bt_wrong", "axpy", "fault"};
+  const char* names[] = {"gemm_bt", "gemm_bt_wrong", "axpy", "fault", "tensormap_echo"};
   logLaunch(names[i], params);
   if (i == 0 || i == 1) gemmBt(params, i == 1);
   else if (i == 2) axpy(params);
+  else if (i == 4) {
+    // tensormap_echo(int64_t* out, CUtensorMap map): the map's first 16 words, as encoded below.
+    int64_t* out = *reinterpret_cast<int64_t**>(params[0]);
+    std::memcpy(out, params[1], 16 * sizeof(int64_t));
+  }
   else pending = CUDA_ERROR_ILLEGAL_ADDRESS;
+  return CUDA_SUCCESS;
+}
+// Writes its arguments into the (opaque) map so that tensormap_echo can show them: address,
+// data type, rank, dims, strides, box, element strides, interleave, swizzle, L2, OOB fill.
+API cuTensorMapEncodeTiled(CUtensorMap* m, CUtensorMapDataType t, cuuint32_t rank, void* addr, const cuuint64_t* dims,
+                           const cuuint64_t* strides, const cuuint32_t* box, const cuuint32_t* estr, CUtensorMapInterleave il,
+                           CUtensorMapSwizzle sw, CUtensorMapL2promotion l2, CUtensorMapFloatOOBfill oob) {
+  CHECK_STICKY();
+  if (rank != 2) return CUDA_ERROR_INVALID_VALUE;
+  if (reinterpret_cast<uintptr_t>(addr) % 16 != 0 || strides[0] % 16 != 0) return CUDA_ERROR_INVALID_VALUE;
+  int64_t w[16] = {static_cast<int64_t>(reinterpret_cast<uintptr_t>(addr)), t, rank, static_cast<int64_t>(dims[0]), static_cast<int64_t>(dims[1]),
+                   static_cast<int64_t>(strides[0]), box[0], box[1], estr[0], estr[1], il, sw, l2, oob, 0, 0};
+  std::memcpy(m, w, sizeof w);
   return CUDA_SUCCESS;
 }
 API cuStreamCreate(CUstream* s, unsigned) { *s = reinterpret_cast<CUstream>(&streamToken); return CUDA_SUCCESS; }
