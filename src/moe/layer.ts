@@ -61,7 +61,7 @@ export function quantities(s: LayerSpec, T: number): Record<string, number> {
     // Capacity in routing blocks: every pair, plus one partial block per expert that has pairs.
     NB: Math.ceil(P / s.blockSize) + Math.min(s.experts, P),
     E2N: s.experts * 2 * s.intermediate, EH: s.experts * s.hidden,
-    HQ: Math.ceil(s.hidden / 8), HG: Math.ceil(s.hidden / 128),
+    HQ: Math.ceil(s.hidden / 8), HG: Math.ceil(s.hidden / 128), NQ: Math.ceil(s.intermediate / 8), NG: Math.ceil(s.intermediate / 128),
     renorm: s.renormalize ? 1 : 0,
   };
 }
@@ -86,7 +86,10 @@ export function buffers(s: LayerSpec): LayerBuffer[] {
       ? [{ name: "w13", dtype: "u32" as DType, workspace: false, numel: ["E2N", "HQ"], doc: "gate/up weights [E, 2N, H] as 4-bit, 8 per u32, interleaved order (docs/QUANT.md): [E * 2N, cdiv(H, 8)]" },
          { name: "s13", dtype: "bf16" as DType, workspace: false, numel: ["E2N", "HG"], doc: "their scales, one per 128 values of a row, w = (q - 8) * s: [E * 2N, cdiv(H, 128)]" }]
       : [{ name: "w13", dtype: "bf16" as DType, workspace: false, numel: ["E2N", "H"], doc: "gate/up weights [E, 2N, H]: rows [0, N) of expert e are gate, [N, 2N) up" }]),
-    { name: "w2", dtype: "bf16", workspace: false, numel: ["EH", "N"], doc: "down weights [E, H, N]" },
+    ...(q4
+      ? [{ name: "w2", dtype: "u32" as DType, workspace: false, numel: ["EH", "NQ"], doc: "down weights [E, H, N] as 4-bit, 8 per u32, interleaved order: [E * H, cdiv(N, 8)]" },
+         { name: "s2", dtype: "bf16" as DType, workspace: false, numel: ["EH", "NG"], doc: "their scales, one per 128 values of a row, w = (q - 8) * s: [E * H, cdiv(N, 128)]" }]
+      : [{ name: "w2", dtype: "bf16" as DType, workspace: false, numel: ["EH", "N"], doc: "down weights [E, H, N]" }]),
     { name: "out", dtype: "f32", workspace: false, output: true, numel: ["T", "H"], doc: "layer output [T, H] (f32; overwritten)" },
     { name: "logits", dtype: "f32", workspace: true, numel: ["T", "E"], doc: "router logits" },
     { name: "topk_weights", dtype: "f32", workspace: true, numel: ["T", "K"], doc: "routing weights" },
@@ -111,6 +114,9 @@ export function stages(s: LayerSpec): Stage[] {
     ? { file: `${DIR}/moe_gemm_up_w4a16.ts`, kernel: "moe_gemm_up_w4a16", config: { BM: bm, BN: 64, BK: 128, stages: 2, warps: 8 } }
     : { file: `${DIR}/moe_gemm_up.ts`, kernel: s.activation === "gelu" ? "moe_gemm_up_gelu" : "moe_gemm_up",
         config: { BM: bm, BN: 64, BK: 64, stages: 3, warps: 8 } };
+  const down = s.weights === "w4a16"
+    ? { file: `${DIR}/moe_gemm_down_w4a16.ts`, kernel: "moe_gemm_down_w4a16", config: { BM: bm, BN: 64, BK: 128, stages: 3, warps: 4 } }
+    : { file: `${DIR}/moe_gemm_down.ts`, kernel: "moe_gemm_down", config: { BM: bm, BN: 64, BK: 64, stages: 3, warps: 4 } };
   return [
     { stage: "router", file: `${DIR}/moe_router.ts`, kernel: "moe_router", config: { BM: 16, BN: 64, BK: 64, warps: 4 },
       bind: { X: "x", Wr: "w_router", logits: "logits", T: "T", H: "H", E: "E" } },
@@ -122,8 +128,8 @@ export function stages(s: LayerSpec): Stage[] {
     { stage: "up", ...up,
       bind: { X: "x", W13: "w13", S13: "s13", sorted: "sorted", block_expert: "block_expert", top_k: "K", Y: "y",
               T: "T", K: "H", E2N: "E2N", NB: "NB", BS: "BS", N: "N" } },
-    { stage: "down", file: `${DIR}/moe_gemm_down.ts`, kernel: "moe_gemm_down", config: { BM: bm, BN: 64, BK: 64, stages: 3, warps: 4 },
-      bind: { A: "y", W2: "w2", sorted: "sorted", block_expert: "block_expert", topk_weights: "topk_weights", out: "out",
+    { stage: "down", ...down,
+      bind: { A: "y", W2: "w2", S2: "s2", sorted: "sorted", block_expert: "block_expert", topk_weights: "topk_weights", out: "out",
               NB: "NB", BS: "BS", N: "N", EH: "EH", T: "T", TOPK: "K", H: "H" } },
   ];
 }
