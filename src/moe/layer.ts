@@ -2,7 +2,7 @@
 // routing -> gate/up -> down), with which configs, and how each kernel's params and dims
 // bind to the layer's buffers and quantities. One table serves the generated C launcher
 // (host.ts) and the interpreter run (interp.ts), so both call the kernels the same way.
-import { CompileError, type DType, type Kernel, type TunableValue } from "../ir/ir.ts";
+import { byteSize, CompileError, type DType, type Kernel, type TunableValue } from "../ir/ir.ts";
 import { parseKernels } from "../frontend/index.ts";
 
 export type Activation = "silu" | "gelu";
@@ -156,4 +156,44 @@ export function stageKernels(s: LayerSpec): { stage: Stage; kernel: Kernel }[] {
       if (!(p in st.bind)) throw new Error(`layer stage ${st.stage}: ${st.kernel}'s '${p}' is not bound`);
     return { stage: st, kernel };
   });
+}
+
+/** The caller's buffers in the order of the C launcher's parameters (host.ts emits them so). */
+export function callerBuffers(s: LayerSpec): LayerBuffer[] {
+  return buffers(s).filter((b) => !b.workspace);
+}
+
+/** A buffer's element count for T tokens. */
+export function bufferNumel(s: LayerSpec, b: LayerBuffer, T: number): number {
+  const q = quantities(s, T);
+  return b.numel.reduce<number>((a, f) => a * (typeof f === "number" ? f : q[f]!), 1);
+}
+
+/** Where each workspace buffer lies for T tokens, as moe_layer_<name>_workspace_bytes and
+ *  the launcher carve it (templates/layer.cu.hbs): in buffers() order, each slice rounded
+ *  up to WS_ALIGN bytes. */
+export function workspaceLayout(s: LayerSpec, T: number): { slices: { name: string; dtype: DType; offset: number; bytes: number }[]; total: number } {
+  const round = (n: number) => Math.ceil(n / WS_ALIGN) * WS_ALIGN;
+  let offset = 0;
+  const slices = buffers(s).filter((b) => b.workspace).map((b) => {
+    const bytes = bufferNumel(s, b, T) * byteSize(b.dtype);
+    const slice = { name: b.name, dtype: b.dtype, offset, bytes };
+    offset += round(bytes);
+    return slice;
+  });
+  return { slices, total: offset };
+}
+
+/** Bytes of one expert's weights (gate/up and down, with w4a16 scales): what a token routed
+ *  to it makes the layer read at least once. */
+export function expertWeightBytes(s: LayerSpec): number {
+  const { hidden: H, intermediate: N } = s;
+  if (s.weights === "bf16") return 3 * N * H * 2;
+  const q4 = (rows: number, cols: number) => rows * (Math.ceil(cols / 8) * 4 + Math.ceil(cols / 128) * 2);
+  return q4(2 * N, H) + q4(H, N);
+}
+
+/** Multiply-adds of the layer for T tokens, times 2: router GEMM and the top-k experts' three projections. */
+export function layerFlops(s: LayerSpec, T: number): number {
+  return 2 * T * s.experts * s.hidden + 2 * T * s.topK * 3 * s.intermediate * s.hidden;
 }
