@@ -2,10 +2,14 @@
 // finite. Token 0 (the same input row in every case of a layer, bench/layer-plan.ts): its
 // routing and output row against the float64 layer reference, computed from the runner's
 // fills (src/runtime/prng.ts) of only the experts it picks, so it costs one token's work.
-// Where even that is too much to generate here (Mixtral bf16: 2 x 176M weights), token 0's
-// row is compared with the first case of the same layer instead (consistency across M).
+// Where even that is too much to generate (Mixtral: 2 x 176M weights), token 0's row is
+// compared with the first case of the same layer instead (consistency across M).
+// Run as a script it writes one layer's token-0 reference as JSON (bench/layer.ts runs it in
+// a child process while the GPU works): tsx bench/layer-check.ts MODEL WEIGHTS OUT.json
 import { addExpertOutput, routeToken, silu } from "../src/check/moe-layer-ref.ts";
-import { quantities, type LayerSpec } from "../src/moe/layer.ts";
+import { writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { modelSpec, quantities, type LayerSpec, type Weights } from "../src/moe/layer.ts";
 import { dequantMatrix } from "../src/quant/index.ts";
 import { fillValues } from "../src/runtime/prng.ts";
 import { type LayerCaseMeta, layerInits, type OutputCheck } from "./layer-plan.ts";
@@ -13,10 +17,9 @@ import { type LayerCaseMeta, layerInits, type OutputCheck } from "./layer-plan.t
 /** The error bound of the layer test (test/moe_layer): the intermediate is bf16, the rest f32. */
 export const ROW_TOLERANCE = 2 ** -7;
 
-/** Weights to generate for token 0's reference (its top-k experts' rows, packed words for w4a16). */
+/** Weights to generate (and for w4a16 dequantize) for token 0's reference: its top-k experts'. */
 export function tokenZeroValues(s: LayerSpec): number {
-  const per = 3 * s.intermediate * s.hidden;
-  return s.topK * (s.weights === "w4a16" ? per / 8 : per);
+  return s.topK * 3 * s.intermediate * s.hidden;
 }
 
 export interface TokenReference { ids: number[]; weights: number[]; out: Float64Array }
@@ -99,4 +102,11 @@ export function checkLayerOutputs(meta: LayerCaseMeta[], saved: (m: LayerCaseMet
     checks.set(m.name, { pass: err <= ROW_TOLERANCE * scale, text: `row 0 vs M=${first.T}: err ${err.toExponential(1)} of ${scale.toExponential(1)}` });
   }
   return checks;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [model, weights, out] = process.argv.slice(2);
+  if (!model || !weights || !out) throw new Error("usage: tsx bench/layer-check.ts MODEL WEIGHTS OUT.json");
+  const r = tokenZeroReference(modelSpec(model, weights as Weights));
+  writeFileSync(out, JSON.stringify({ ids: r.ids, weights: r.weights, out: Array.from(r.out) }));
 }

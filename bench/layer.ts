@@ -2,14 +2,17 @@
 // layer as a shared library, writes one runner plan (copy and cuBLAS ceilings, then every
 // layer x M), and on a GPU runs it, checks the outputs (bench/layer-check.ts) and prints the
 // table. Without a GPU it stops after the plan and says how to run it. Called by bench/run.ts.
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
+import { execa } from "execa";
 import type { Arch } from "../src/driver/nvcc.ts";
 import { buildLayerLibrary } from "../src/moe/library.ts";
 import { buildRunner, gpuAvailable, readTensor, runPlan, writePlan } from "../src/runtime/cuda.ts";
-import { checkLayerOutputs, type SavedCase, type TokenReference, tokenZeroReference, tokenZeroValues } from "./layer-check.ts";
+import { checkLayerOutputs, type SavedCase, type TokenReference, tokenZeroValues } from "./layer-check.ts";
 import { benchSpecs, LAYER_TOKENS, type LayerLib, layerMarkdownTable, layerPlan, layerReport, layerTextTable } from "./layer-plan.ts";
+
+const REPO = resolve(import.meta.dirname, "..");
 
 export interface LayerBenchOptions {
   arch: Arch;
@@ -56,7 +59,25 @@ export async function runLayerBench(o: LayerBenchOptions): Promise<boolean> {
     console.log(`no GPU here: layer plan written to ${planDir}; run \`bash scripts/gpu-run.sh npx tsx bench/run.ts --layer\` on a GPU machine`);
     return ok;
   }
+  // Token 0's references depend on the seeds only: computed in child processes while the GPU runs.
+  const maxRef = o.maxRefValues ?? 40e6;
+  const refJobs = libs.filter(({ spec }) => {
+    if (tokenZeroValues(spec) <= maxRef) return true;
+    console.log(`layer ${spec.name}: no float64 reference (${(tokenZeroValues(spec) / 1e6).toFixed(0)}M weights to generate > ${maxRef / 1e6}M); token 0 vs the first M instead`);
+    return false;
+  }).map(({ spec }) => {
+    const file = join(planDir, `ref-${spec.name}.json`);
+    const model = spec.name.slice(0, spec.name.lastIndexOf("_"));
+    const t = Date.now();
+    return execa(join(REPO, "node_modules/.bin/tsx"), [join(REPO, "bench/layer-check.ts"), model, spec.weights, file], { reject: false, all: true })
+      .then((r) => {
+        if (r.exitCode !== 0) { console.log(`layer ${spec.name}: the float64 reference failed:\n${r.all}`); return undefined; }
+        console.log(`layer ${spec.name}: token 0's float64 reference in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+        return [spec.name, JSON.parse(readFileSync(file, "utf8")) as TokenReference] as const;
+      });
+  });
   const results = await runPlan(planDir, { runner, verbose: true });
+  const refs = new Map((await Promise.all(refJobs)).filter((r) => r !== undefined));
   if (results.error) {
     console.error(`bench: the runner could not start: ${results.error}`);
     return false;
@@ -67,14 +88,6 @@ export async function runLayerBench(o: LayerBenchOptions): Promise<boolean> {
     if (r?.status !== "ok") return {};
     return { out: read(m.outFile, "f32"), ids: read(m.idsFile, "i32"), weights: read(m.weightsFile, "f32") };
   };
-  const refs = new Map<string, TokenReference>();
-  const maxRef = o.maxRefValues ?? 100e6;
-  for (const { spec } of libs) {
-    if (tokenZeroValues(spec) > maxRef) { console.log(`layer ${spec.name}: no float64 reference (${(tokenZeroValues(spec) / 1e6).toFixed(0)}M weights to generate > ${maxRef / 1e6}M)`); continue; }
-    const t = Date.now();
-    refs.set(spec.name, tokenZeroReference(spec));
-    console.log(`layer ${spec.name}: token 0's float64 reference in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-  }
   const checks = checkLayerOutputs(meta, saved, refs);
   // The outputs (up to 64 MB a case) were only for the checks; the routing files stay.
   for (const m of meta) rmSync(join(planDir, m.outFile), { force: true });
