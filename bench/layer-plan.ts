@@ -10,7 +10,7 @@
 // are whatever the GPU's top-k picked (saved from the layer's workspace and counted).
 // Expert weights (gigabytes) cannot be rotated, so every launch runs after an L2 flush.
 import type { CaseResult, Init, PlanCase, Results, TensorArg } from "../src/runtime/plan.ts";
-import { bufferNumel, callerBuffers, expertWeightBytes, layerFlops, type LayerSpec, modelSpec, type Weights, workspaceLayout } from "../src/moe/layer.ts";
+import { bufferNumel, callerBuffers, type Combine, expertWeightBytes, layerFlops, type LayerSpec, modelSpec, type Weights, workspaceLayout } from "../src/moe/layer.ts";
 
 export const LAYER_TOKENS = [1, 16, 64, 256, 1024, 4096];
 export const LAYER_MODELS = ["mixtral", "qwen3"];
@@ -134,6 +134,7 @@ export interface OutputCheck { pass: boolean; text: string }
 export interface LayerRow {
   model: string;
   weights: Weights;
+  combine: Combine;
   T: number;
   status: string;
   oursMs?: number;
@@ -156,8 +157,8 @@ export function layerReport(meta: LayerCaseMeta[], results: Results, ids: (m: La
   const cublasTflops = ok(byName.get(LAYER_CUBLAS_NAME))?.tflops;
   const rows = meta.map((m): LayerRow => {
     const r = byName.get(m.name);
-    const model = m.spec.name.slice(0, m.spec.name.lastIndexOf("_"));
-    const row: LayerRow = { model, weights: m.spec.weights, T: m.T, status: r?.status ?? "not run", experts: m.spec.experts, check: checks.get(m.name) };
+    const model = m.spec.name.split("_")[0]!;
+    const row: LayerRow = { model, weights: m.spec.weights, combine: m.spec.combine ?? "atomic", T: m.T, status: r?.status ?? "not run", experts: m.spec.experts, check: checks.get(m.name) };
     if (r?.status !== "ok") { row.status = `${r?.status ?? "not run"}${r?.error ? `: ${r.error}` : ""}`; return row; }
     row.oursMs = r.median_ms;
     const picks = ids(m);
@@ -177,7 +178,7 @@ const f = (v: number | undefined, d: number) => (v === undefined ? "-" : v.toFix
 
 function cells(r: LayerRow): string[] {
   return [
-    r.model, r.weights, String(r.T), f(r.oursMs, 3),
+    r.model, `${r.weights}${r.combine === "reduce" ? " reduce" : ""}`, String(r.T), f(r.oursMs, 3),
     r.touched === undefined ? "-" : `${r.touched}/${r.experts}`,
     r.floor ? (r.floor.weightBytes / 1e6).toFixed(0) : "-",
     r.floor ? f(r.floor.bytesMs, 3) : "-", r.floor ? f(r.floor.flopsMs, 3) : "-",
@@ -196,15 +197,36 @@ export function layerTextTable(rep: LayerReport): string {
   return rows.map((r) => r.map((c, i) => (i < 3 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join("  ").trimEnd()).join("\n") + "\n";
 }
 
+/** The combine measured both ways: atomic time / reduce time per model, weights and M (above 1: reduce is faster). */
+export function combineComparison(rep: LayerReport): { model: string; weights: Weights; T: number; atomicMs: number; reduceMs: number }[] {
+  return rep.rows.filter((r) => r.combine === "reduce" && r.oursMs !== undefined).flatMap((r) => {
+    const a = rep.rows.find((x) => x.combine === "atomic" && x.model === r.model && x.weights === r.weights && x.T === r.T && x.oursMs !== undefined);
+    return a ? [{ model: r.model, weights: r.weights, T: r.T, atomicMs: a.oursMs!, reduceMs: r.oursMs! }] : [];
+  });
+}
+
+export function combineTable(rep: LayerReport): string {
+  const rows = combineComparison(rep);
+  if (!rows.length) return "";
+  return ["| model | weights | M | atomic combine ms | separate reduction ms | atomic / reduction |", "|---|---|---|---|---|---|",
+    ...rows.map((c) => `| ${c.model} | ${c.weights} | ${c.T} | ${c.atomicMs.toFixed(3)} | ${c.reduceMs.toFixed(3)} | ${(c.atomicMs / c.reduceMs).toFixed(2)} |`)].join("\n") + "\n";
+}
+
 export function layerMarkdownTable(rep: LayerReport): string {
   const lines = [`| ${HEAD.join(" | ")} |`, `|${HEAD.map(() => "---").join("|")}|`, ...rep.rows.map((r) => `| ${cells(r).join(" | ")} |`)];
+  const combine = combineTable(rep);
   return [
-    lines.join("\n"), "",
+    lines.join("\n"), "", ...(combine ? [combine] : []),
     `Floors: copy ${f(rep.copyGBs, 0)} GB/s (cuMemcpyDtoD, read + written), cuBLAS bf16 ${f(rep.cublasTflops, 0)} TFLOP/s ` +
       `(${LAYER_CUBLAS.m}x${LAYER_CUBLAS.n}x${LAYER_CUBLAS.k}); weight MB = touched experts x their weight bytes (w4a16: ` +
       `packed words and scales). Every launch after an L2 flush. Targets: ${TARGETS.map((t) => t.text).join("; ")}.`,
   ].join("\n") + "\n";
 }
 
-/** The layers the bench builds: every model x weights. */
-export const benchSpecs = (models = LAYER_MODELS, weights = LAYER_WEIGHTS): LayerSpec[] => models.flatMap((m) => weights.map((w) => modelSpec(m, w)));
+/** The layers the bench builds: every model x weights, and for bf16 also the reduce combine
+ *  (the down GEMM writing per-pair rows and a separate reduction) to measure against the atomics. */
+export const benchSpecs = (models = LAYER_MODELS, weights = LAYER_WEIGHTS): LayerSpec[] =>
+  models.flatMap((m) => weights.flatMap((w) => [modelSpec(m, w), ...(w === "bf16" ? [modelSpec(m, w, 64, "reduce")] : [])]));
+
+/** The atomic-combine layer a reduce-combine layer is compared with (same model, weights, inputs). */
+export const atomicTwin = (s: LayerSpec): string | undefined => (s.combine === "reduce" ? s.name.replace(/_reduce$/, "") : undefined);

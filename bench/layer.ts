@@ -10,7 +10,7 @@ import type { Arch } from "../src/driver/nvcc.ts";
 import { buildLayerLibrary } from "../src/moe/library.ts";
 import { buildRunner, gpuAvailable, readTensor, runPlan, writePlan } from "../src/runtime/cuda.ts";
 import { checkLayerOutputs, type SavedCase, type TokenReference, tokenZeroValues } from "./layer-check.ts";
-import { benchSpecs, LAYER_TOKENS, type LayerLib, layerMarkdownTable, layerPlan, layerReport, layerTextTable } from "./layer-plan.ts";
+import { benchSpecs, combineTable, LAYER_TOKENS, type LayerLib, layerMarkdownTable, layerPlan, layerReport, layerTextTable } from "./layer-plan.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
 
@@ -62,6 +62,7 @@ export async function runLayerBench(o: LayerBenchOptions): Promise<boolean> {
   // Token 0's references depend on the seeds only: computed in child processes while the GPU runs.
   const maxRef = o.maxRefValues ?? 40e6;
   const refJobs = libs.filter(({ spec }) => {
+    if (spec.combine === "reduce") return false; // checked against its atomic-combine twin
     if (tokenZeroValues(spec) <= maxRef) return true;
     console.log(`layer ${spec.name}: no float64 reference (${(tokenZeroValues(spec) / 1e6).toFixed(0)}M weights to generate > ${maxRef / 1e6}M); token 0 vs the first M instead`);
     return false;
@@ -93,7 +94,7 @@ export async function runLayerBench(o: LayerBenchOptions): Promise<boolean> {
   for (const m of meta) rmSync(join(planDir, m.outFile), { force: true });
   const rep = layerReport(meta, results, (m) => saved(m).ids, checks);
   const head = `## MoE layer, ${rep.device ?? "unknown card"}, ${new Date().toISOString().slice(0, 10)}, commit ${o.commit}, ${o.arch}\n\n`;
-  console.log(`\n${head}${layerTextTable(rep)}copy ${rep.copyGBs?.toFixed(0) ?? "-"} GB/s, cuBLAS bf16 ${rep.cublasTflops?.toFixed(0) ?? "-"} TFLOP/s`);
+  console.log(`\n${head}${layerTextTable(rep)}copy ${rep.copyGBs?.toFixed(0) ?? "-"} GB/s, cuBLAS bf16 ${rep.cublasTflops?.toFixed(0) ?? "-"} TFLOP/s\n\n${combineTable(rep)}`);
   const md = head + layerMarkdownTable(rep);
   writeFileSync(join(o.outDir, "latest.md"), md);
   console.log(`\nwritten: ${join(o.outDir, "latest.md")} (paste into bench/RESULTS.md)`);

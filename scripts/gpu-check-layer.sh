@@ -3,9 +3,10 @@
 # GPU machine, from the repo root, through gpu-run.sh (node, the runner, cuBLAS paths):
 #   bash scripts/gpu-run.sh bash scripts/gpu-check-layer.sh
 # 1. `tilemoe check --backend cuda` on the grouped expert GEMMs of the layer (the new
-#    moe_gemm_down_w4a16 at its default and the layer's config, the others it sits beside),
-# 2. the layer bench (bench/run.ts --layer): both models, bf16 and w4a16, M = 1..4096, with
-#    token 0 checked against the float64 reference and the table of time vs floor.
+#    moe_gemm_down_w4a16 at its default, the layer's and a decode config; the new
+#    moe_gemm_down_pairs + moe_combine of the reduce combine; the others they sit beside),
+# 2. the layer bench (bench/run.ts --layer): both models, bf16 (atomic and reduce combine) and
+#    w4a16, M = 1..4096, outputs checked, the table of time vs floor and atomic vs reduce.
 # Logs under $OUT/layer (one file per step); keeps going after a failure; summary at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,7 @@ step check-down-w4a16-layer-config check dsl-examples/moe_gemm_down_w4a16.ts --c
 step check-down-w4a16-decode check dsl-examples/moe_gemm_down_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4
 step check-up-w4a16 check dsl-examples/moe_gemm_up_w4a16.ts
 step check-down check dsl-examples/moe_gemm_down.ts
+step check-down-reduce check dsl-examples/moe_gemm_down_reduce.ts
 
 rm -rf "$bench"
 step layer-bench npx tsx bench/run.ts --layer --out "$bench"

@@ -21,18 +21,23 @@ export interface LayerSpec {
   weights: Weights;
   /** Divide the top-k softmax weights by their sum (Mixtral, Qwen3 do). */
   renormalize: boolean;
+  /** The top-k combine: f32 atomics in the down GEMM (default), or the down GEMM writing one
+   *  row per (token, slot) pair and a separate weighted reduction (dsl-examples/moe_gemm_down_reduce.ts). */
+  combine?: Combine;
 }
+
+export type Combine = "atomic" | "reduce";
 
 export const MODELS: Record<string, Omit<LayerSpec, "name" | "weights" | "blockSize">> = {
   mixtral: { experts: 8, hidden: 4096, intermediate: 14336, topK: 2, activation: "silu", renormalize: true },
   qwen3: { experts: 128, hidden: 2048, intermediate: 768, topK: 8, activation: "silu", renormalize: true },
 };
 
-export function modelSpec(model: string, weights: Weights = "bf16", blockSize = 64): LayerSpec {
+export function modelSpec(model: string, weights: Weights = "bf16", blockSize = 64, combine: Combine = "atomic"): LayerSpec {
   const m = MODELS[model];
   if (!m) throw new CompileError([{ loc: { file: "<layer>", line: 0, col: 0 }, severity: "error",
     message: `unknown model '${model}' (known: ${Object.keys(MODELS).join(", ")})` }]);
-  return { ...m, name: `${model}_${weights}`, weights, blockSize };
+  return { ...m, name: `${model}_${weights}${combine === "reduce" ? "_reduce" : ""}`, weights, blockSize, combine };
 }
 
 /** A layer buffer: the caller's (inputs, weights, output) or a slice of the workspace. */
@@ -99,6 +104,7 @@ export function buffers(s: LayerSpec): LayerBuffer[] {
     { name: "counts", dtype: "i32", workspace: true, numel: ["E"], doc: "pairs per expert" },
     { name: "total", dtype: "i32", workspace: true, numel: [1], doc: "padded pair count" },
     { name: "y", dtype: "bf16", workspace: true, numel: ["NB", "BS", "N"], doc: "act(gate) * up, rows in routing order" },
+    ...(s.combine === "reduce" ? [{ name: "pairs", dtype: "f32" as DType, workspace: true, numel: ["P", "H"], doc: "down projection per (token, slot) pair, before the combine" }] : []),
   ];
 }
 
@@ -119,6 +125,14 @@ export function stages(s: LayerSpec): Stage[] {
   const down = s.weights === "w4a16"
     ? { file: `${DIR}/moe_gemm_down_w4a16.ts`, kernel: "moe_gemm_down_w4a16", config: { BM: bm, BN: 64, BK: 128, stages: 3, warps: 4 } }
     : { file: `${DIR}/moe_gemm_down.ts`, kernel: "moe_gemm_down", config: { BM: bm, BN: 64, BK: 64, stages: 3, warps: 4 } };
+  const downBind = { A: "y", W2: "w2", S2: "s2", sorted: "sorted", block_expert: "block_expert", topk_weights: "topk_weights", out: "out",
+    NB: "NB", BS: "BS", N: "N", EH: "EH", T: "T", TOPK: "K", H: "H" };
+  const combine: Stage[] = s.combine === "reduce"
+    ? [{ stage: "down", file: `${DIR}/moe_gemm_down_reduce.ts`, kernel: "moe_gemm_down_pairs", config: { BM: bm, BN: 64, BK: 64, stages: 3, warps: 4 },
+         bind: { ...downBind, Y: "pairs", P: "P" } },
+       { stage: "combine", file: `${DIR}/moe_gemm_down_reduce.ts`, kernel: "moe_combine", config: { BH: 256 },
+         bind: { Y: "pairs", topk_weights: "topk_weights", out: "out", T: "T", TOPK: "K", H: "H" } }]
+    : [{ stage: "down", ...down, bind: downBind }];
   return [
     { stage: "router", file: `${DIR}/moe_router.ts`, kernel: "moe_router", config: { BM: 16, BN: 64, BK: 64, warps: 4 },
       bind: { X: "x", Wr: "w_router", logits: "logits", T: "T", H: "H", E: "E" } },
@@ -130,9 +144,7 @@ export function stages(s: LayerSpec): Stage[] {
     { stage: "up", ...up,
       bind: { X: "x", W13: "w13", S13: "s13", sorted: "sorted", block_expert: "block_expert", top_k: "K", Y: "y",
               T: "T", K: "H", E2N: "E2N", NB: "NB", BS: "BS", N: "N" } },
-    { stage: "down", ...down,
-      bind: { A: "y", W2: "w2", S2: "s2", sorted: "sorted", block_expert: "block_expert", topk_weights: "topk_weights", out: "out",
-              NB: "NB", BS: "BS", N: "N", EH: "EH", T: "T", TOPK: "K", H: "H" } },
+    ...combine,
   ];
 }
 
@@ -143,6 +155,7 @@ function validate(s: LayerSpec): void {
   if (s.topK < 1 || s.topK > 8 || s.topK > s.experts) bad(`top_k = ${s.topK}: must be in 1..min(8, E)`);
   if (![16, 64, 128].includes(s.blockSize)) bad(`block size ${s.blockSize}: the grouped GEMMs' BM takes 16, 64 or 128`);
   if (s.weights === "w4a16" && s.activation !== "silu") bad("w4a16 weights have a SiLU gate/up kernel only");
+  if (s.combine === "reduce" && s.weights !== "bf16") bad("the reduce combine has a bf16 down kernel only (use the atomic combine for w4a16)");
   if (s.hidden < 1 || s.intermediate < 1) bad("hidden and intermediate sizes must be positive");
 }
 

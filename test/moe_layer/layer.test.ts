@@ -10,8 +10,8 @@ import { randomTensor } from "../../src/numeric/random.ts";
 import { dequantMatrix } from "../../src/quant/index.ts";
 import { compileCuda, nvccAvailable } from "../../src/driver/nvcc.ts";
 
-const tiny = (weights: "bf16" | "w4a16"): LayerSpec => ({ name: `tiny_${weights}`, experts: 4, hidden: 64, intermediate: weights === "w4a16" ? 136 : 32, topK: 2,
-  blockSize: 16, activation: "silu", weights, renormalize: true });
+const tiny = (weights: "bf16" | "w4a16", combine: "atomic" | "reduce" = "atomic"): LayerSpec => ({ name: `tiny_${weights}_${combine}`, experts: 4, hidden: 64,
+  intermediate: weights === "w4a16" ? 136 : 32, topK: 2, blockSize: 16, activation: "silu", weights, renormalize: true, combine });
 
 /** Inputs where expert 3 never wins: x >= 0 and its router row < 0, the others' mixed. */
 function inputs(s: LayerSpec, T: number, seed: number) {
@@ -41,11 +41,11 @@ function maxAbs(a: ArrayLike<number>): number {
 }
 
 describe("MoE layer in the interpreter vs the float64 layer reference", () => {
-  for (const weights of ["bf16", "w4a16"] as const) {
-    const s = tiny(weights);
+  for (const [weights, combine] of [["bf16", "atomic"], ["w4a16", "atomic"], ["bf16", "reduce"]] as const) {
+    const s = tiny(weights, combine);
     const lowered = lowerLayer(s);
     for (const T of [1, 5]) {
-      it(`${weights}, T = ${T}: output, routing, and an expert with no tokens`, () => {
+      it(`${weights}, ${combine} combine, T = ${T}: output, routing, and an expert with no tokens`, () => {
         const { in: inp, w13Dense, w2Dense } = inputs(s, T, 100 + T);
         const got = runLayerInterp(s, inp, lowered);
         const want = moeLayerRef({ T, H: s.hidden, N: s.intermediate, E: s.experts, topK: s.topK, renormalize: true, activation: silu,
@@ -92,11 +92,11 @@ describe("layer reference", () => {
 
 const nvcc = await nvccAvailable();
 describe.skipIf(!nvcc)("the emitted layer compiles", () => {
-  for (const [model, weights] of [["qwen3", "bf16"], ["mixtral", "w4a16"], ["qwen3", "w4a16"]] as const) {
-    it(`${model} ${weights} for sm_90a`, async () => {
+  for (const [model, weights, combine] of [["qwen3", "bf16", "atomic"], ["mixtral", "w4a16", "atomic"], ["qwen3", "w4a16", "atomic"], ["mixtral", "bf16", "reduce"]] as const) {
+    it(`${model} ${weights} ${combine} combine for sm_90a`, async () => {
       const { modelSpec } = await import("../../src/moe/layer.ts");
-      const l = emitLayerCuda(modelSpec(model, weights));
-      expect(l.lowered.map((x) => x.stage.stage)).toEqual(["router", "gate", "align", "up", "down"]);
+      const l = emitLayerCuda(modelSpec(model, weights, 64, combine));
+      expect(l.lowered.map((x) => x.stage.stage)).toEqual(["router", "gate", "align", "up", "down", ...(combine === "reduce" ? ["combine"] : [])]);
       const r = await compileCuda(l.cu, { arch: "sm_90a", outputs: ["obj"] });
       expect(r.objPath).toBeTruthy();
       // Every stage's kernel made it into the object.

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { checkLayerOutputs, tokenZeroReference, type TokenReference } from "../../bench/layer-check.ts";
-import { LAYER_COPY_NAME, LAYER_CUBLAS_NAME, layerCaseName, layerFloor, layerInits, layerPlan, layerReport, touchedExperts, type LayerCaseMeta } from "../../bench/layer-plan.ts";
+import { benchSpecs, combineComparison, LAYER_COPY_NAME, LAYER_CUBLAS_NAME, layerCaseName, layerFloor, layerInits, layerPlan, layerReport, touchedExperts, type LayerCaseMeta } from "../../bench/layer-plan.ts";
 import { moeLayerRef, silu } from "../../src/check/moe-layer-ref.ts";
 import { nvccAvailable } from "../../src/driver/nvcc.ts";
 import { buildLayerLibrary } from "../../src/moe/library.ts";
@@ -60,6 +60,32 @@ describe("layer bench plan", () => {
     const a = (cases[2] as LayerCase).args, b = (cases[3] as LayerCase).args;
     expect(a.map((x) => x.init)).toEqual(b.map((x) => x.init));
     expect(a.find((x) => x.tensor === "w13")!.init).toEqual({ random: { seed: 103, lo: 0, hi: 4294967295 } });
+  });
+});
+
+describe("bench layers", () => {
+  it("every model x weights, and bf16 also with the reduce combine right after its atomic twin", () => {
+    expect(benchSpecs().map((s) => s.name)).toEqual(["mixtral_bf16", "mixtral_bf16_reduce", "mixtral_w4a16", "qwen3_bf16", "qwen3_bf16_reduce", "qwen3_w4a16"]);
+    const r = benchSpecs(["qwen3"], ["bf16"])[1]!;
+    expect(r.combine).toBe("reduce");
+    const { cases } = layerPlan([{ spec: r, library: "r.so", symbol: "moe_layer_qwen3_bf16_reduce" }], [8]);
+    const ws = workspaceLayout(r, 8);
+    // The per-pair rows live in the workspace: [T * K, H] f32.
+    expect(ws.slices.at(-1)).toMatchObject({ name: "pairs", bytes: 8 * 8 * 2048 * 4 });
+    expect((cases[2] as LayerCase).args.map((a) => a.tensor)).toEqual(["x", "w_router", "w13", "w2", "out"]);
+  });
+
+  it("atomic vs reduce: the same model, weights and M paired", () => {
+    const s = modelSpec("qwen3", "bf16"), r = modelSpec("qwen3", "bf16", 64, "reduce");
+    const { meta } = layerPlan([{ spec: s, library: "a", symbol: "a" }, { spec: r, library: "b", symbol: "b" }], [1, 64]);
+    const results: Results = { cases: [{ name: LAYER_COPY_NAME, status: "ok", gbps: 3000 }, { name: LAYER_CUBLAS_NAME, status: "ok", tflops: 600 },
+      ...meta.map((m, i) => ({ name: m.name, status: "ok" as const, median_ms: [0.1, 0.2, 0.05, 0.4][i] }))] };
+    const rep = layerReport(meta, results, () => [0, 1]);
+    expect(rep.rows.map((x) => x.combine)).toEqual(["atomic", "atomic", "reduce", "reduce"]);
+    expect(combineComparison(rep)).toEqual([
+      { model: "qwen3", weights: "bf16", T: 1, atomicMs: 0.1, reduceMs: 0.05 },
+      { model: "qwen3", weights: "bf16", T: 64, atomicMs: 0.2, reduceMs: 0.4 },
+    ]);
   });
 });
 
@@ -142,6 +168,22 @@ describe("output checks", () => {
     expect(checks.get("c2")).toMatchObject({ pass: true });
     expect(checks.get("c2")!.text).toMatch(/^row 0 vs M=1/);
     expect(checks.get("c3")!.pass).toBe(false);
+  });
+});
+
+describe("output checks of the reduce combine", () => {
+  it("against the atomic twin's whole output at the same M", () => {
+    const a = modelSpec("qwen3", "bf16"), r = modelSpec("qwen3", "bf16", 64, "reduce");
+    const meta: LayerCaseMeta[] = [a, r].flatMap((spec) => [2, 3].map((T) => ({ name: `${spec.name} ${T}`, spec, T, outFile: "", idsFile: "", weightsFile: "" })));
+    const base = (T: number) => Float64Array.from({ length: T * 2048 }, (_, i) => Math.cos(i));
+    const checks = checkLayerOutputs(meta, (m) => {
+      const o = base(m.T);
+      if (m.spec.combine === "reduce") o[2048 + 5]! += m.T === 2 ? 1e-6 : 0.1; // token 1: summation order vs a wrong value
+      return { out: o, ids: [0, 1], weights: [0.5, 0.5] };
+    }, new Map());
+    expect(checks.get("qwen3_bf16_reduce 2")).toMatchObject({ pass: true });
+    expect(checks.get("qwen3_bf16_reduce 2")!.text).toMatch(/^all rows vs atomic combine/);
+    expect(checks.get("qwen3_bf16_reduce 3")!.pass).toBe(false);
   });
 });
 
