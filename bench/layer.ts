@@ -34,8 +34,8 @@ export async function runLayerBench(o: LayerBenchOptions): Promise<boolean> {
   const specs = benchSpecs(o.models);
   const libs: LayerLib[] = [];
   let ok = true;
-  // nvcc processes at once: 2 on the 2-core dev machine, up to 4 where there are cores.
-  const jobs = Math.max(2, Math.min(4, Math.floor(availableParallelism() / 4)));
+  // nvcc processes at once: 2 on the 2-core dev machine, all six layers at once on a 16-core GPU host.
+  const jobs = Math.max(2, Math.min(6, Math.floor(availableParallelism() / 2)));
   const [runner] = await Promise.all([buildRunner(), (async () => {
     for (let i = 0; i < specs.length; i += jobs)
       await Promise.all(specs.slice(i, i + jobs).map(async (spec) => {

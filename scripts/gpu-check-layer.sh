@@ -24,7 +24,7 @@ step() {
   if (( rc == 0 )); then summary+=("PASS  $name ($(( SECONDS - t0 )) s)"); else summary+=("FAIL  $name (exit $rc, $(( SECONDS - t0 )) s): $log/$name.log"); fi
 }
 
-check() { node bin/tilemoe.js check "$@" --backend cuda --arch sm_90a --cases 40 --seed 20261128; }
+check() { node bin/tilemoe.js check "$@" --backend cuda --arch sm_90a --cases 20 --seed 20261128; }
 step check-down-w4a16 check dsl-examples/moe_gemm_down_w4a16.ts
 step check-down-w4a16-layer-config check dsl-examples/moe_gemm_down_w4a16.ts --config BM=64,BN=64,BK=128,stages=3,warps=4 --mma wgmma
 step check-down-w4a16-decode check dsl-examples/moe_gemm_down_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4
