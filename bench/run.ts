@@ -1,8 +1,10 @@
 // `npm run bench`: our bf16 GEMM (dsl-examples/gemm.ts) against cuBLAS and the copy ceiling,
-// in one runner plan on one card. Without a GPU it builds everything, writes the plan and
-// says how to run it on a GPU machine.
-//   tsx bench/run.ts [--arch sm_90a|sm_80] [--mma both|sync|wgmma] [--copy cp.async|tma|both] [--shapes 4096^3,..] [--quick] [--reps N] [--out DIR]
-//                    [--tune-cache PATH] [--tuned PATH] [--no-tuned]
+// in one runner plan on one card, then the whole MoE layer of both models, bf16 and w4a16,
+// against its floor (bench/layer.ts, its own plan under OUT/layer). Without a GPU it builds
+// everything, writes the plans and says how to run them on a GPU machine.
+//   tsx bench/run.ts [--arch sm_90a|sm_80] [--mma both|sync|wgmma] [--copy cp.async|tma|both] [--shapes 4096^3,..] [--quick]
+//                    [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned] [--layer | --no-layer]
+// --layer: the layer bench only; --no-layer: the GEMM bench only.
 // Next to the fixed configs it times the tuned winner of each shape (nearest tuned shape, one
 // per GPU tuned on) from the tune cache (default .cache/tune.json) and from bench/tuned.json
 // (winners exported with `tilemoe tune --export`, committed because .cache is not).
@@ -18,6 +20,7 @@ import { shapeLabel } from "../src/tune/key.ts";
 import { compileGemm, loadGemm } from "./compile.ts";
 import { type CompiledConfig, type GemmConfig, type TunedFrom, SHAPES, SKINNY_CONFIGS, SQUARE_CONFIGS, TMA_CONFIGS, benchPlan, configText } from "./plan.ts";
 import { benchReport, markdownTable, textTable } from "./report.ts";
+import { runLayerBench } from "./layer.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
 const { values } = parseArgs({
@@ -35,6 +38,8 @@ const { values } = parseArgs({
     "tune-cache": { type: "string" },
     tuned: { type: "string", default: join(REPO, "bench/tuned.json") },
     "no-tuned": { type: "boolean", default: false },
+    layer: { type: "boolean", default: false },
+    "no-layer": { type: "boolean", default: false },
   },
 });
 const arch = values.arch as Arch;
@@ -54,59 +59,73 @@ const cpAsyncConfigs = (skinny: boolean) => values.copy === "tma" ? [] : withCor
 const tmaConfigs = (skinny: boolean) => arch !== "sm_90a" || values.copy === "cp.async" || skinny ? [] : values.quick ? TMA_CONFIGS.slice(0, 1) : TMA_CONFIGS;
 const configsFor = (skinny: boolean) => [...cpAsyncConfigs(skinny), ...tmaConfigs(skinny)];
 
-const t0 = Date.now();
-const kernel = loadGemm(join(REPO, "dsl-examples/gemm.ts"), "gemm_bf16");
-const wanted = new Map<string, GemmConfig>();
-for (const s of shapes) for (const c of configsFor(s.skinny)) wanted.set(configText(c), c);
-// Tuned winners compile as the tuner compiled them (the arch's default tensor-core path).
-const warn = (m: string) => console.warn(`bench: warning: ${m}`);
-const tunedPaths = values["no-tuned"] ? [] : [resolve(values.tuned!), values["tune-cache"] ? resolve(values["tune-cache"]) : defaultCachePath()];
-const winners = tunedWinners(kernel, arch, mergeCaches(tunedPaths.map((p) => loadCache(p, warn))), shapes.map((s) => ({ M: s.M, N: s.N, K: s.K })));
-const tunedFor = new Map(shapes.map((s, i) => [s.label, winners[i]!.map((w) => ({
-  config: w.entry.config as unknown as GemmConfig,
-  from: { gpu: w.entry.gpu, at: shapeLabel(w.entry.shape), exact: w.exact, staleSpace: w.staleSpace } satisfies TunedFrom,
-}))]));
-for (const ts of tunedFor.values()) for (const t of ts) wanted.set(configText(t.config), t.config);
-const nTuned = [...tunedFor.values()].reduce((n, ts) => n + ts.length, 0);
-console.log(nTuned ? `tuned winners: ${nTuned} (shape x GPU) from ${tunedPaths.join(", ")}` : `no tuned winners for ${kernel.name} ${arch} in ${tunedPaths.join(", ") || "(--no-tuned)"}`);
-// The kernel takes its dims at run time, so one cubin per config serves every shape.
-const compiled = new Map<string, CompiledConfig>();
-const [runnerPath] = await Promise.all([
-  buildRunner(),
-  ...[...wanted].map(async ([key, c]) => {
-    const r = await compileGemm(kernel, c, arch, planDir);
-    compiled.set(key, r);
-    console.log(`compiled ${key}: ${r.error ? `FAILED: ${r.error}` : `${r.registers ?? "?"} regs, ${r.spills ?? "?"} spill ops, ${r.smem} B smem`}`);
-  }),
-]);
-const { cases, meta, skipped } = benchPlan(shapes, (s) => configsFor(s.skinny).map((c) => compiled.get(configText(c))!), {
-  reps: values.reps ? Number(values.reps) : undefined,
-  tuned: (s) => (tunedFor.get(s.label) ?? []).map((t) => ({ compiled: compiled.get(configText(t.config))!, from: t.from })),
-});
-writePlan(planDir, cases);
-writeFileSync(join(planDir, "meta.json"), JSON.stringify({ meta, skipped }, null, 2));
-console.log(`plan: ${cases.length} cases (${meta.filter((m) => m.kind === "ours").length} of ours) in ${relative(process.cwd(), planDir)}/plan.json, built in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-
-const gpu = gpuAvailable();
-if (!gpu.ok) {
-  console.log(`no GPU here: plan written to ${planDir}; run \`bash scripts/gpu-run.sh npx tsx bench/run.ts\` on a GPU machine (runner: ${runnerPath})`);
-  process.exit(0);
-}
-
-const results = await runPlan(planDir, { runner: runnerPath, verbose: true });
-if (results.error) {
-  console.error(`bench: the runner could not start: ${results.error}`);
-  process.exit(1);
-}
-const rep = benchReport(meta, results, skipped);
 const commit = (() => {
   const r = execaSync("git", ["rev-parse", "--short", "HEAD"], { reject: false, cwd: REPO });
   return r.exitCode === 0 ? String(r.stdout).trim() : "unknown";
 })();
-const date = new Date().toISOString().slice(0, 10);
-const head = `## bf16 GEMM, ${rep.device ?? "unknown card"}, ${date}, commit ${commit}, ${arch}\n\n`;
-console.log(`\n${head}${textTable(rep)}copy: ${rep.copyGBs?.toFixed(0) ?? "-"} GB/s`);
-const md = head + markdownTable(rep);
-writeFileSync(join(outDir, `bench-${date}-${commit}.md`), md);
-writeFileSync(join(outDir, "latest.md"), md);
-console.log(`\nwritten: ${join(outDir, "latest.md")} (paste into bench/RESULTS.md)`);
+
+/** The GEMM bench; false when the runner could not start. */
+async function gemmBench(): Promise<boolean> {
+  const t0 = Date.now();
+  const kernel = loadGemm(join(REPO, "dsl-examples/gemm.ts"), "gemm_bf16");
+  const wanted = new Map<string, GemmConfig>();
+  for (const s of shapes) for (const c of configsFor(s.skinny)) wanted.set(configText(c), c);
+  // Tuned winners compile as the tuner compiled them (the arch's default tensor-core path).
+  const warn = (m: string) => console.warn(`bench: warning: ${m}`);
+  const tunedPaths = values["no-tuned"] ? [] : [resolve(values.tuned!), values["tune-cache"] ? resolve(values["tune-cache"]) : defaultCachePath()];
+  const winners = tunedWinners(kernel, arch, mergeCaches(tunedPaths.map((p) => loadCache(p, warn))), shapes.map((s) => ({ M: s.M, N: s.N, K: s.K })));
+  const tunedFor = new Map(shapes.map((s, i) => [s.label, winners[i]!.map((w) => ({
+    config: w.entry.config as unknown as GemmConfig,
+    from: { gpu: w.entry.gpu, at: shapeLabel(w.entry.shape), exact: w.exact, staleSpace: w.staleSpace } satisfies TunedFrom,
+  }))]));
+  for (const ts of tunedFor.values()) for (const t of ts) wanted.set(configText(t.config), t.config);
+  const nTuned = [...tunedFor.values()].reduce((n, ts) => n + ts.length, 0);
+  console.log(nTuned ? `tuned winners: ${nTuned} (shape x GPU) from ${tunedPaths.join(", ")}` : `no tuned winners for ${kernel.name} ${arch} in ${tunedPaths.join(", ") || "(--no-tuned)"}`);
+  // The kernel takes its dims at run time, so one cubin per config serves every shape.
+  const compiled = new Map<string, CompiledConfig>();
+  const [runnerPath] = await Promise.all([
+    buildRunner(),
+    ...[...wanted].map(async ([key, c]) => {
+      const r = await compileGemm(kernel, c, arch, planDir);
+      compiled.set(key, r);
+      console.log(`compiled ${key}: ${r.error ? `FAILED: ${r.error}` : `${r.registers ?? "?"} regs, ${r.spills ?? "?"} spill ops, ${r.smem} B smem`}`);
+    }),
+  ]);
+  const { cases, meta, skipped } = benchPlan(shapes, (s) => configsFor(s.skinny).map((c) => compiled.get(configText(c))!), {
+    reps: values.reps ? Number(values.reps) : undefined,
+    tuned: (s) => (tunedFor.get(s.label) ?? []).map((t) => ({ compiled: compiled.get(configText(t.config))!, from: t.from })),
+  });
+  writePlan(planDir, cases);
+  writeFileSync(join(planDir, "meta.json"), JSON.stringify({ meta, skipped }, null, 2));
+  console.log(`plan: ${cases.length} cases (${meta.filter((m) => m.kind === "ours").length} of ours) in ${relative(process.cwd(), planDir)}/plan.json, built in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+
+  const gpu = gpuAvailable();
+  if (!gpu.ok) {
+    console.log(`no GPU here: plan written to ${planDir}; run \`bash scripts/gpu-run.sh npx tsx bench/run.ts\` on a GPU machine (runner: ${runnerPath})`);
+    return true;
+  }
+
+  const results = await runPlan(planDir, { runner: runnerPath, verbose: true });
+  if (results.error) {
+    console.error(`bench: the runner could not start: ${results.error}`);
+    return false;
+  }
+  const rep = benchReport(meta, results, skipped);
+  const date = new Date().toISOString().slice(0, 10);
+  const head = `## bf16 GEMM, ${rep.device ?? "unknown card"}, ${date}, commit ${commit}, ${arch}\n\n`;
+  console.log(`\n${head}${textTable(rep)}copy: ${rep.copyGBs?.toFixed(0) ?? "-"} GB/s`);
+  const md = head + markdownTable(rep);
+  writeFileSync(join(outDir, `bench-${date}-${commit}.md`), md);
+  writeFileSync(join(outDir, "latest.md"), md);
+  console.log(`\nwritten: ${join(outDir, "latest.md")} (paste into bench/RESULTS.md)`);
+  return true;
+}
+
+if (values.layer && values["no-layer"]) throw new Error("--layer and --no-layer exclude each other");
+let ok = true;
+if (!values.layer) ok = (await gemmBench()) && ok;
+if (!values["no-layer"]) {
+  ok = (await runLayerBench({ arch, outDir: join(outDir, "layer"), commit, reps: values.reps ? Number(values.reps) : undefined,
+    tokens: values.quick ? [1, 1024] : undefined, models: values.quick ? ["qwen3"] : undefined })) && ok;
+}
+process.exit(ok ? 0 : 1);

@@ -53,6 +53,25 @@ struct Timing {
   bool on = false;
   int warmup = 5, reps = 50;
   int rotate = 0;  // 0 = auto
+  // Overwrite a buffer of twice the L2 before each launch (outside the timed span), so that
+  // inputs too large to rotate (a layer's expert weights) are not read from L2.
+  bool flushL2 = false;
+};
+
+// A slice of a layer's workspace to download after the checked launch (the routing, say).
+struct WorkspaceSlice {
+  std::string name;
+  uint64_t offset = 0, bytes = 0;
+  std::string save;
+};
+
+// A whole generated MoE layer: a shared library built from moe_layer_<name>.cu, called
+// through its <symbol>_buffers entry with the case's tensors (in the launcher's order),
+// the token count and a workspace of <symbol>_workspace_bytes(tokens) bytes.
+struct Layer {
+  std::string library, symbol;
+  int64_t tokens = 0;
+  std::vector<WorkspaceSlice> workspace;
 };
 
 struct Compare {
@@ -75,13 +94,14 @@ struct Gemm {
 
 struct Case {
   std::string name;
-  enum Kind { Kernel, Cublas, Copy } kind = Kernel;
+  enum Kind { Kernel, Cublas, Copy, LayerCall } kind = Kernel;
   std::string module, kernel;
   unsigned grid[3] = {1, 1, 1}, block[3] = {1, 1, 1};
   unsigned smem = 0;
   std::vector<Arg> args;
   Gemm gemm;
   uint64_t copyBytes = 0;
+  Layer layer;
   Timing time;
   Compare compare;
   double flops = 0, bytes = 0;  // optional, for the throughput columns
@@ -216,6 +236,7 @@ class Reader {
       if (r->isString()) need(r->str == "auto", path + ".rotate", "must be \"auto\" or a count");
       else t.rotate = static_cast<int>(integer(*r, path + ".rotate", 1, 4096));
     }
+    if (auto f = v->get("flush_l2")) { need(f->isBool(), path + ".flush_l2", "must be true or false"); t.flushL2 = f->b; }
     return t;
   }
 
@@ -263,6 +284,32 @@ class Reader {
       need(cp->isObject(), path + ".copy", "must be an object");
       c.copyBytes = static_cast<uint64_t>(integer(field(*cp, "bytes", path + ".copy"), path + ".copy.bytes", 1, 1e15));
       c.bytes = 2.0 * static_cast<double>(c.copyBytes);
+    } else if (auto l = v.get("layer")) {
+      c.kind = Case::LayerCall;
+      std::string p = path + ".layer";
+      need(l->isObject(), p, "must be an object");
+      c.layer.library = str(field(*l, "library", p), p + ".library");
+      c.layer.symbol = str(field(*l, "symbol", p), p + ".symbol");
+      c.layer.tokens = integer(field(*l, "tokens", p), p + ".tokens", 0, 2147483647.0);
+      if (auto w = l->get("workspace")) {
+        need(w->isArray(), p + ".workspace", "must be an array");
+        for (size_t i = 0; i < w->arr.size(); i++) {
+          std::string q = p + ".workspace[" + std::to_string(i) + "]";
+          need(w->arr[i].isObject(), q, "must be an object");
+          WorkspaceSlice sl;
+          sl.name = str(field(w->arr[i], "name", q), q + ".name");
+          sl.offset = static_cast<uint64_t>(integer(field(w->arr[i], "offset", q), q + ".offset", 0, 1e15));
+          sl.bytes = static_cast<uint64_t>(integer(field(w->arr[i], "bytes", q), q + ".bytes", 0, 1e15));
+          sl.save = str(field(w->arr[i], "save", q), q + ".save");
+          c.layer.workspace.push_back(sl);
+        }
+      }
+      auto& args = field(v, "args", path);
+      need(args.isArray(), path + ".args", "must be an array");
+      for (size_t i = 0; i < args.arr.size(); i++) {
+        c.args.push_back(readArg(args.arr[i], path + ".args[" + std::to_string(i) + "]", i));
+        need(c.args.back().isTensor, path + ".args[" + std::to_string(i) + "]", "a layer takes tensors only (the token count is layer.tokens)");
+      }
     } else {
       c.kind = Case::Kernel;
       c.module = str(field(v, "module", path), path + ".module");

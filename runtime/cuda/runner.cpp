@@ -154,6 +154,7 @@ class Runner {
         case plan::Case::Kernel: runKernel(c, scope, res); break;
         case plan::Case::Cublas: runCublas(c, scope, res); break;
         case plan::Case::Copy: runCopy(c, scope, res); break;
+        case plan::Case::LayerCall: runLayer(c, scope, res); break;
       }
       if (res.get("status")->str == "running") res.set("status", json::Value::string("ok"));
     } catch (const CaseError& e) {
@@ -258,14 +259,22 @@ class Runner {
   void time(const plan::Timing& t, int copies, Scope& s, json::Value& res, Launch launch, const plan::Case& c) {
     res.set("rotate", json::Value::number(copies));
     if (!t.on) return;
+    CUdeviceptr flush = 0;
+    size_t flushBytes = 2 * l2_;
+    if (t.flushL2 && flushBytes) flush = alloc(s, flushBytes, "L2 flush buffer");
+    auto flushL2 = [&] {
+      if (flush) check(cu_.memsetD8Async(flush, 0, flushBytes, stream_), "cuMemsetD8Async (L2 flush)");
+    };
+    res.set("flush_l2", json::Value::boolean(flush != 0));
     // Copy 0 ran the checked launch just before; start after it so no launch reuses its predecessor's inputs.
-    for (int w = 0; w < t.warmup; w++) launch((1 + w) % copies);
+    for (int w = 0; w < t.warmup; w++) { flushL2(); launch((1 + w) % copies); }
     std::vector<CUevent> ev(2 * static_cast<size_t>(t.reps));
     for (auto& e : ev) {
       check(cu_.eventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate");
       s.events.push_back(e);
     }
     for (int r = 0; r < t.reps; r++) {
+      flushL2();
       check(cu_.eventRecord(ev[2 * r], stream_), "cuEventRecord");
       launch((1 + t.warmup + r) % copies);
       check(cu_.eventRecord(ev[2 * r + 1], stream_), "cuEventRecord");
@@ -418,13 +427,8 @@ class Runner {
     res.set("local_bytes", json::Value::number(local));
     res.set("static_smem", json::Value::number(staticSmem));
 
-    size_t perCopy = 0;
-    for (auto& a : c.args)
-      if (a.isTensor) perCopy += a.bytes();
-    int copies = rotation(c.time, perCopy);
-
-    // bufs[i][copy] for tensor args; scalars keep their bytes in `scalars`.
-    std::vector<std::vector<CUdeviceptr>> bufs(c.args.size());
+    int copies = 1;
+    std::vector<std::vector<CUdeviceptr>> bufs = tensorArgs(c, s, copies);
     std::vector<std::array<uint8_t, 8>> scalars(c.args.size());
     for (size_t i = 0; i < c.args.size(); i++) {
       const plan::Arg& a = c.args[i];
@@ -438,12 +442,8 @@ class Runner {
         else if (t == "u64") { uint64_t v = static_cast<uint64_t>(a.value); std::memcpy(b.data(), &v, 8); }
         else if (t == "f32") { float v = static_cast<float>(a.value); std::memcpy(b.data(), &v, 4); }
         else { double v = a.value; std::memcpy(b.data(), &v, 8); }
-        continue;
       }
-      for (int j = 0; j < copies; j++) bufs[i].push_back(alloc(s, a.bytes(), "tensor " + a.tensor));
-      fill(a.init, *a.dtype, a.count(), bufs[i], "tensor " + a.tensor);
     }
-    check(cu_.ctxSynchronize(), "cuCtxSynchronize after filling the inputs");
     // Tensor maps: one per copy of the rotated inputs, each over that copy's tensor.
     std::vector<std::vector<CUtensorMap>> maps(c.args.size());
     for (size_t i = 0; i < c.args.size(); i++) {
@@ -467,8 +467,32 @@ class Runner {
     };
     launch(0);
     syncAfter(k);
-
     json::Value saved = json::Value::array();
+    readBack(c, bufs, saved, res);
+    if (!saved.arr.empty()) res.set("saved", saved);
+    time(c.time, copies, s, res, launch, c);
+  }
+
+  // Device copies of a case's tensor args (bufs[i][copy]; none for scalars), filled from
+  // their inits; `copies` comes back as the rotation count.
+  std::vector<std::vector<CUdeviceptr>> tensorArgs(const plan::Case& c, Scope& s, int& copies) {
+    size_t perCopy = 0;
+    for (auto& a : c.args)
+      if (a.isTensor) perCopy += a.bytes();
+    copies = rotation(c.time, perCopy);
+    std::vector<std::vector<CUdeviceptr>> bufs(c.args.size());
+    for (size_t i = 0; i < c.args.size(); i++) {
+      const plan::Arg& a = c.args[i];
+      if (!a.isTensor) continue;
+      for (int j = 0; j < copies; j++) bufs[i].push_back(alloc(s, a.bytes(), "tensor " + a.tensor));
+      fill(a.init, *a.dtype, a.count(), bufs[i], "tensor " + a.tensor);
+    }
+    check(cu_.ctxSynchronize(), "cuCtxSynchronize after filling the inputs");
+    return bufs;
+  }
+
+  // After the checked launch: saves, keeps and compares the tensors that ask for it.
+  void readBack(const plan::Case& c, const std::vector<std::vector<CUdeviceptr>>& bufs, json::Value& saved, json::Value& res) {
     for (size_t i = 0; i < c.args.size(); i++) {
       const plan::Arg& a = c.args[i];
       if (!a.isTensor) continue;
@@ -480,6 +504,60 @@ class Runner {
       keepIfNeeded(c, a.tensor, a.dtype, data);
       if (compared) compare(c, *a.dtype, data, res);
     }
+  }
+
+  struct LayerLib {
+    void* handle = nullptr;
+    int (*call)(void* const*, int, int64_t, void*, size_t, CUstream) = nullptr;
+    size_t (*workspaceBytes)(int64_t) = nullptr;
+    const char* (*errorString)(int) = nullptr;
+  };
+  std::map<std::string, LayerLib> layers_;
+
+  // dlopens a layer library once; its CUDA runtime finds the primary context made current in open().
+  const LayerLib& layerLib(const plan::Case& c) {
+    std::string path = resolvePath(planDir_, c.layer.library), key = path + '\n' + c.layer.symbol;
+    auto it = layers_.find(key);
+    if (it != layers_.end()) return it->second;
+    LayerLib l;
+    l.handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!l.handle) throw CaseError("dlopen(" + path + "): " + dlerror());
+    const std::string& sym = c.layer.symbol;
+    auto need = [&](const std::string& name) {
+      void* p = dlsym(l.handle, name.c_str());
+      if (!p) throw CaseError(path + " has no symbol " + name);
+      return p;
+    };
+    l.call = reinterpret_cast<decltype(l.call)>(need(sym + "_buffers"));
+    l.workspaceBytes = reinterpret_cast<decltype(l.workspaceBytes)>(need(sym + "_workspace_bytes"));
+    l.errorString = reinterpret_cast<decltype(l.errorString)>(need(sym + "_error_string"));
+    return layers_.emplace(key, l).first->second;
+  }
+
+  void runLayer(const plan::Case& c, Scope& s, json::Value& res) {
+    const LayerLib& lib = layerLib(c);
+    const plan::Layer& L = c.layer;
+    size_t wsBytes = lib.workspaceBytes(L.tokens);
+    res.set("workspace_bytes", json::Value::number(static_cast<double>(wsBytes)));
+    for (auto& sl : L.workspace)
+      if (sl.offset + sl.bytes > wsBytes)
+        throw CaseError("workspace slice " + sl.name + " [" + std::to_string(sl.offset) + ", +" + std::to_string(sl.bytes) +
+                        ") lies past the layer's " + std::to_string(wsBytes) + " workspace bytes");
+    int copies = 1;
+    std::vector<std::vector<CUdeviceptr>> bufs = tensorArgs(c, s, copies);
+    CUdeviceptr ws = alloc(s, wsBytes, "layer workspace");
+    std::vector<std::vector<void*>> ptrs(copies);
+    for (int j = 0; j < copies; j++)
+      for (auto& b : bufs) ptrs[j].push_back(reinterpret_cast<void*>(b[j]));
+    auto launch = [&](int j) {
+      int err = lib.call(ptrs[j].data(), static_cast<int>(ptrs[j].size()), L.tokens, reinterpret_cast<void*>(ws), wsBytes, stream_);
+      if (err != 0) throw CaseError(L.symbol + " returned " + std::to_string(err) + ": " + lib.errorString(err));
+    };
+    launch(0);
+    syncAfter("layer " + L.symbol);
+    json::Value saved = json::Value::array();
+    readBack(c, bufs, saved, res);
+    for (auto& sl : L.workspace) save(sl.save, download(ws + sl.offset, sl.bytes, "workspace slice " + sl.name), saved);
     if (!saved.arr.empty()) res.set("saved", saved);
     time(c.time, copies, s, res, launch, c);
   }

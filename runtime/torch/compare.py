@@ -92,22 +92,26 @@ def main():
     ext = build(args.layer)
     print(f"built {args.layer} in {time.time() - t0:.1f} s on {torch.cuda.get_device_name()}")
     wr = (torch.randn(E, H, device=dev) * 0.05).to(torch.bfloat16)
-    w2 = (torch.randn(E * H, N, device=dev) / N**0.5).to(torch.bfloat16)
     if weights == "w4a16":
-        q = torch.randint(0, 16, (E * 2 * N, H), device=dev)
-        s13 = (torch.rand(E * 2 * N, (H + 127) // 128, device=dev) * 0.02 / H**0.5 * 8 + 0.001).to(torch.bfloat16)
-        w13_arg = pack_u4_interleaved(q)
-        w13 = ((q - 8).float() * s13.float().repeat_interleave(128, dim=1)[:, :H]).to(torch.bfloat16)
+        # Both expert projections 4-bit, group 128; the reference uses the dequantized weights.
+        def quantized(rows, cols):
+            q = torch.randint(0, 16, (rows, cols), device=dev)
+            s = (torch.rand(rows, (cols + 127) // 128, device=dev) * 0.02 / cols**0.5 * 8 + 0.001).to(torch.bfloat16)
+            return pack_u4_interleaved(q), s, ((q - 8).float() * s.float().repeat_interleave(128, dim=1)[:, :cols]).to(torch.bfloat16)
+        w13_arg, s13, w13 = quantized(E * 2 * N, H)
+        w2_arg, s2, w2 = quantized(E * H, N)
     else:
         w13 = (torch.randn(E * 2 * N, H, device=dev) / H**0.5).to(torch.bfloat16)
-        w13_arg, s13 = w13, torch.empty(0, dtype=torch.bfloat16, device=dev)
+        w2 = (torch.randn(E * H, N, device=dev) / N**0.5).to(torch.bfloat16)
+        w13_arg, w2_arg = w13, w2
+        s13 = s2 = torch.empty(0, dtype=torch.bfloat16, device=dev)
     print(f"{'T':>6} {'max_err':>10} {'rel_err':>10} {'tilemoe_us':>11} {'torch_us':>10}")
     worst = 0.0
     for T in [int(t) for t in args.tokens.split(",")]:
         x = torch.randn(T, H, device=dev).to(torch.bfloat16)
         out = torch.empty(T, H, dtype=torch.float32, device=dev)
         ws = torch.empty(max(ext.workspace_bytes(T), 1), dtype=torch.uint8, device=dev)
-        run = lambda: ext.forward(x, wr, w13_arg, s13, w2, out, ws)
+        run = lambda: ext.forward(x, wr, w13_arg, s13, w2_arg, s2, out, ws)
         run(); torch.cuda.synchronize()
         ref = torch_moe(x, wr, w13, w2, E, N, K)
         err = (out - ref).abs().max().item()

@@ -16,39 +16,50 @@ export interface MoeLayerRef { out: Float64Array; ids: number[][]; weights: numb
 
 export const silu = (g: number) => g / (1 + Math.exp(-g));
 
+/** One token's routing: softmax over the router logits, top-k (larger first, ties to the
+ *  lower expert), weights renormalized over the picks or not. */
+export function routeToken(logits: ArrayLike<number>, topK: number, renormalize: boolean): { ids: number[]; weights: number[] } {
+  const row = Array.from(logits);
+  const m = Math.max(...row);
+  const p = row.map((v) => Math.exp(v - m));
+  const sum = p.reduce((x, y) => x + y, 0);
+  const ids = [...p.keys()].sort((i, j) => row[j]! - row[i]! || i - j).slice(0, topK);
+  const ksum = ids.reduce((x, e) => x + p[e]!, 0);
+  return { ids, weights: ids.map((e) => p[e]! / (renormalize ? ksum : sum)) };
+}
+
+/** weight * W2e (act(x W_gate^T) * (x W_up^T)) added into out[0, H): w13e [2N, H] (gate rows
+ *  then up rows) and w2e [H, N] are one expert's, at the given offsets of their arrays. */
+export function addExpertOutput(out: Float64Array, outAt: number, x: ArrayLike<number>, xAt: number, weight: number,
+  w13: ArrayLike<number>, w13At: number, w2: ArrayLike<number>, w2At: number, H: number, N: number, activation: (g: number) => number): void {
+  const h = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let g = 0, u = 0;
+    const wg = w13At + n * H, wu = w13At + (N + n) * H;
+    for (let k = 0; k < H; k++) { g += x[xAt + k]! * w13[wg + k]!; u += x[xAt + k]! * w13[wu + k]!; }
+    h[n] = activation(g) * u;
+  }
+  for (let o = 0; o < H; o++) {
+    let s = 0;
+    for (let n = 0; n < N; n++) s += h[n]! * w2[w2At + o * N + n]!;
+    out[outAt + o] += weight * s;
+  }
+}
+
 export function moeLayerRef(a: MoeLayerRefArgs): MoeLayerRef {
   const { T, H, N, E, topK } = a;
   const out = new Float64Array(T * H), logits = new Float64Array(T * E);
   const ids: number[][] = [], weights: number[][] = [];
-  const h = new Float64Array(N);
   for (let t = 0; t < T; t++) {
     for (let e = 0; e < E; e++) {
       let s = 0;
       for (let k = 0; k < H; k++) s += a.x[t * H + k]! * a.wRouter[e * H + k]!;
       logits[t * E + e] = s;
     }
-    const row = logits.subarray(t * E, (t + 1) * E);
-    const m = Math.max(...row);
-    const p = Array.from(row, (v) => Math.exp(v - m));
-    const sum = p.reduce((x, y) => x + y, 0);
-    const pick = [...p.keys()].sort((i, j) => row[j]! - row[i]! || i - j).slice(0, topK);
-    const ksum = pick.reduce((x, e) => x + p[e]!, 0);
-    const w = pick.map((e) => p[e]! / (a.renormalize ? ksum : sum));
-    ids.push(pick);
-    weights.push(w);
-    pick.forEach((e, j) => {
-      for (let n = 0; n < N; n++) {
-        let g = 0, u = 0;
-        const wg = (e * 2 * N + n) * H, wu = (e * 2 * N + N + n) * H;
-        for (let k = 0; k < H; k++) { g += a.x[t * H + k]! * a.w13[wg + k]!; u += a.x[t * H + k]! * a.w13[wu + k]!; }
-        h[n] = a.activation(g) * u;
-      }
-      for (let o = 0; o < H; o++) {
-        let s = 0;
-        for (let n = 0; n < N; n++) s += h[n]! * a.w2[(e * H + o) * N + n]!;
-        out[t * H + o] += w[j]! * s;
-      }
-    });
+    const r = routeToken(logits.subarray(t * E, (t + 1) * E), topK, a.renormalize);
+    ids.push(r.ids);
+    weights.push(r.weights);
+    r.ids.forEach((e, j) => addExpertOutput(out, t * H, a.x, t * H, r.weights[j]!, a.w13, e * 2 * N * H, a.w2, e * H * N, H, N, a.activation));
   }
   return { out, ids, weights, logits };
 }

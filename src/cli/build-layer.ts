@@ -5,11 +5,11 @@ import { emitLayerCuda } from "../moe/host.ts";
 import { modelSpec, MODELS, type Weights } from "../moe/layer.ts";
 import { parse, UsageError } from "./args.ts";
 
-const USAGE = `tilemoe build-layer --model ${Object.keys(MODELS).join("|")} [--weights bf16|w4a16] [--block 16|64|128] [--arch sm_80|sm_90a] [-o DIR]`;
+const USAGE = `tilemoe build-layer --model ${Object.keys(MODELS).join("|")} [--weights bf16|w4a16] [--block 16|64|128] [--combine atomic|reduce] [--arch sm_80|sm_90a] [-o DIR]`;
 
 export async function buildLayerCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { model: { type: "string" }, weights: { type: "string" }, block: { type: "string" },
-    arch: { type: "string" }, o: { type: "string", short: "o" } }, USAGE);
+    combine: { type: "string" }, arch: { type: "string" }, o: { type: "string", short: "o" } }, USAGE);
   const model = values.model as string | undefined;
   if (!model) throw new UsageError(`--model is required\nusage: ${USAGE}`);
   const weights = (values.weights as string | undefined) ?? "bf16";
@@ -17,7 +17,9 @@ export async function buildLayerCommand(argv: string[]): Promise<number> {
   const arch = (values.arch as string | undefined) ?? "sm_90a";
   if (arch !== "sm_80" && arch !== "sm_90a") throw new UsageError(`--arch must be sm_80 or sm_90a, got '${arch}'`);
   const block = values.block ? Number(values.block) : 64;
-  const l = emitLayerCuda(modelSpec(model, weights as Weights, block), arch);
+  const combine = (values.combine as string | undefined) ?? "atomic";
+  if (combine !== "atomic" && combine !== "reduce") throw new UsageError(`--combine must be atomic or reduce, got '${combine}'`);
+  const l = emitLayerCuda(modelSpec(model, weights as Weights, block, combine), arch);
   const dir = (values.o as string | undefined) ?? "generated";
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${l.stem}.cu`), l.cu);

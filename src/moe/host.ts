@@ -56,6 +56,11 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a")
     activation: s.activation === "silu" ? "SiLU(gate) * up" : "GELU(gate) * up", weights: s.weights, renorm: s.renormalize,
     buffers: caller.map((b) => ({ name: b.name, dtype: b.dtype, doc: b.doc })),
     params: caller.map((b) => `${b.output ? "" : "const "}${ctype(b.name)}* ${b.name}`),
+    casts: caller.map((b) => `${b.output ? "" : "const "}${ctype(b.name)}*`),
+    nbuffers: caller.length,
+    combineText: s.combine === "reduce" ? "a row per (token, slot) pair, then a weighted reduction" : "f32 atomics",
+    launchCount: ["", "One", "Two", "Three", "Four", "Five", "Six", "Seven"][lowered.length] ?? String(lowered.length),
+    stageList: lowered.map(({ stage }, i) => `${i + 1} ${stage.stage}`).join(", "),
     workspace: bufs.filter((b) => b.workspace).map((b) => ({ name: b.name, ctype: ctype(b.name), bytes: bytes(b) })),
     wsAlign: WS_ALIGN, wsAlignMask: WS_ALIGN - 1, calls,
   };

@@ -10,7 +10,7 @@ import { clearAccumulated } from "../check/backends.ts";
 import type { TensorValue } from "../numeric/tensor.ts";
 import { buffers, type LayerSpec, quantities, type Stage, stageKernels } from "./layer.ts";
 
-export interface LayerInputs { x: TensorValue; w_router: TensorValue; w13: TensorValue; s13?: TensorValue; w2: TensorValue }
+export interface LayerInputs { x: TensorValue; w_router: TensorValue; w13: TensorValue; s13?: TensorValue; w2: TensorValue; s2?: TensorValue }
 
 /** Lowered stages, to lower once and run many token counts. */
 export function lowerLayer(s: LayerSpec, target: Target = SM80): { stage: Stage; kernel: Kernel }[] {

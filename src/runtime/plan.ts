@@ -35,6 +35,8 @@ export interface Timing {
   reps?: number;
   /** Copies of the inputs cycled between timed launches; "auto" exceeds twice the L2. */
   rotate?: "auto" | number;
+  /** Overwrite twice the L2 before each launch, untimed (inputs too big to rotate start cold). */
+  flush_l2?: boolean;
 }
 
 export interface Compare {
@@ -79,7 +81,18 @@ export interface CopyCase extends CaseBase {
   copy: { bytes: number };
 }
 
-export type PlanCase = KernelCase | CublasCase | CopyCase;
+/** A slice of a layer's workspace saved after the checked call (raw bytes, relative to the plan's folder). */
+export interface WorkspaceSlice { name: string; offset: number; bytes: number; save: string }
+
+export interface LayerCase extends CaseBase {
+  /** A generated MoE layer built as a shared library (relative to the plan's folder), called
+   *  as <symbol>_buffers(args' pointers, tokens, workspace of <symbol>_workspace_bytes(tokens)). */
+  layer: { library: string; symbol: string; tokens: number; workspace?: WorkspaceSlice[] };
+  /** The layer's buffers in its launcher's order (tensors only). */
+  args: TensorArg[];
+}
+
+export type PlanCase = KernelCase | CublasCase | CopyCase | LayerCase;
 
 export interface Plan {
   device?: number;
@@ -127,6 +140,9 @@ export interface CaseResult {
   saved?: string[];
   context_lost?: boolean;
   cublas?: string;
+  /** Layer cases: the workspace the layer asked for; whether launches ran after an L2 flush. */
+  workspace_bytes?: number;
+  flush_l2?: boolean;
 }
 
 export interface Results {
@@ -139,6 +155,7 @@ export interface Results {
 }
 
 export const isKernelCase = (c: PlanCase): c is KernelCase => "kernel" in c;
+export const isLayerCase = (c: PlanCase): c is LayerCase => "layer" in c;
 export const isCublasCase = (c: PlanCase): c is CublasCase => "cublas" in c;
 export const isCopyCase = (c: PlanCase): c is CopyCase => "copy" in c;
 export const isTensorArg = (a: Arg): a is TensorArg => "tensor" in a;

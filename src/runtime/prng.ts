@@ -56,12 +56,13 @@ export function uniform(seed: number, i: number): number {
   return (hi * 2097152 + (lo >>> 11)) * 2 ** -53;
 }
 
-/** The values the runner uploads for {"random": {seed, lo, hi}} of `count` elements. */
-export function fillValues(dtype: DType, seed: number, lo: number, hi: number, count: number): Float64Array {
+/** The values the runner uploads for {"random": {seed, lo, hi}} of `count` elements, from
+ *  element `start` on (a slice of a tensor too big to compute whole: one expert's rows). */
+export function fillValues(dtype: DType, seed: number, lo: number, hi: number, count: number, start = 0): Float64Array {
   const out = new Float64Array(count);
   const float = isFloat(dtype);
   for (let i = 0; i < count; i++) {
-    const u = uniform(seed, i);
+    const u = uniform(seed, start + i);
     if (float) out[i] = roundTo(dtype, lo + (hi - lo) * u);
     else out[i] = roundTo(dtype, Math.min(hi, lo + Math.floor(u * (hi - lo + 1))));
   }

@@ -14,6 +14,7 @@ import { rng } from "../../src/numeric/random.ts";
 import { routing } from "../../dsl-examples/moe_gemm_up.ts";
 
 const UP = "dsl-examples/moe_gemm_up.ts", DOWN = "dsl-examples/moe_gemm_down.ts", UPQ = "dsl-examples/moe_gemm_up_w4a16.ts";
+const DOWNQ = "dsl-examples/moe_gemm_down_w4a16.ts", DOWNR = "dsl-examples/moe_gemm_down_reduce.ts";
 
 describe("routing generator", () => {
   it("skew 1 with top_k 1 puts every token on expert 0; unused blocks are -1", () => {
@@ -47,6 +48,15 @@ const corners: { kernel: string; file: string; shapes: Record<string, number>[] 
     { T: 7, N: 33, H: 9, E: 5, TOPK: 1, skew: 1, BS: 16, NB: 6 },
     { T: 3, N: 16, H: 12, E: 3, TOPK: 3, skew: 0, BS: 4, NB: 6 },
   ] },
+  { kernel: "moe_gemm_down_pairs", file: DOWNR, shapes: [
+    { T: 1, N: 24, H: 20, E: 4, TOPK: 2, skew: 0, BS: 4, NB: 3, P: 2 },
+    { T: 7, N: 33, H: 9, E: 5, TOPK: 1, skew: 1, BS: 16, NB: 6, P: 7 },
+  ] },
+  // N = 136: two scale groups, a ragged K tile; an expert with no tokens; all on one expert.
+  { kernel: "moe_gemm_down_w4a16", file: DOWNQ, shapes: [
+    { T: 1, N: 136, H: 20, E: 4, TOPK: 2, skew: 0, BS: 4, NB: 3 },
+    { T: 5, N: 40, H: 9, E: 5, TOPK: 1, skew: 1, BS: 16, NB: 6 },
+  ] },
 ];
 
 describe("grouped expert GEMMs against their references (lowered, interpreter)", () => {
@@ -79,7 +89,8 @@ describe("grouped expert GEMMs against their references (lowered, interpreter)",
 const nvcc = await nvccAvailable();
 describe.skipIf(!nvcc)("grouped expert GEMMs compile (default config)", () => {
   for (const [target, arch] of [[SM80, "sm_80"], [SM90A, "sm_90a"]] as const) {
-    for (const [file, kernel] of [[UP, "moe_gemm_up"], [UP, "moe_gemm_up_gelu"], [DOWN, "moe_gemm_down"], [UPQ, "moe_gemm_up_w4a16"]]) {
+    for (const [file, kernel] of [[UP, "moe_gemm_up"], [UP, "moe_gemm_up_gelu"], [DOWN, "moe_gemm_down"], [UPQ, "moe_gemm_up_w4a16"], [DOWNQ, "moe_gemm_down_w4a16"],
+      [DOWNR, "moe_gemm_down_pairs"], [DOWNR, "moe_combine"]]) {
       it(`${kernel} ${arch}`, async () => {
         const k = parseKernels(file!).find((x) => x.name === kernel)!;
         const out = emitCuda(lower(k, {}, target));

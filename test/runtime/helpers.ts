@@ -30,6 +30,14 @@ export function mockLibs(): Promise<string> {
   return mockP;
 }
 
+/** mock/fakelayer.cpp as a shared library (linked to the fake libcuda in `mock`). */
+export async function fakeLayerLib(mock: string): Promise<string> {
+  const out = join(mock, "libfakelayer.so");
+  await execa("g++", ["-O1", "-std=c++17", "-shared", "-fPIC", "-I/usr/local/cuda/include", join(here, "mock", "fakelayer.cpp"), "-o", out,
+    `-L${mock}`, "-l:libcuda.so.1", "-Wl,-rpath,$ORIGIN"]);
+  return out;
+}
+
 /** A fresh plan folder with a (fake) module file in it. */
 export function planDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "tilemoe-plan-"));

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { encode } from "../../src/numeric/dtype.ts";
 import { type KernelCase, gpuAvailable, readTensor, runPlan, writePlan, writeTensor } from "../../src/runtime/cuda.ts";
 import { fillValues } from "../../src/runtime/prng.ts";
-import { mockLibs, planDir, runner } from "./helpers.ts";
+import { fakeLayerLib, mockLibs, planDir, runner } from "./helpers.ts";
 
 let bin = "";
 let mock = "";
@@ -159,6 +159,34 @@ describe("plans on the fake driver", () => {
     expect(new Set(ptrs).size).toBe(7);
     // consecutive launches never reuse the same inputs
     for (let i = 1; i < ptrs.length; i++) expect(ptrs[i]).not.toBe(ptrs[i - 1]);
+  });
+
+  it("calls a layer library with its tensors, a workspace and the token count; saves workspace slices; flushes L2 outside the timed span", async () => {
+    const dir = planDir();
+    const lib = await fakeLayerLib(mock);
+    const log = join(dir, "launches.log");
+    const T = 6;
+    writePlan(dir, [
+      { name: "layer", layer: { library: lib, symbol: "moe_layer_fake", tokens: T, workspace: [{ name: "ids", offset: 4, bytes: 8, save: "ids.bin" }] },
+        args: [{ tensor: "x", dtype: "bf16", shape: [T, 4], init: { random: { seed: 7 } } }, { tensor: "out", dtype: "f32", shape: [T, 4], save: "out.bin" }],
+        time: { warmup: 2, reps: 5, flush_l2: true } },
+      { name: "too many tokens", layer: { library: lib, symbol: "moe_layer_fake", tokens: 2000 },
+        args: [{ tensor: "x", dtype: "bf16", shape: [2000, 4] }, { tensor: "out", dtype: "f32", shape: [2000, 4] }] },
+      { name: "slice past the workspace", layer: { library: lib, symbol: "moe_layer_fake", tokens: 2, workspace: [{ name: "ids", offset: 4, bytes: 8, save: "x.bin" }] },
+        args: [{ tensor: "x", dtype: "bf16", shape: [2, 4] }, { tensor: "out", dtype: "f32", shape: [2, 4] }] },
+      { name: "no such symbol", layer: { library: lib, symbol: "moe_layer_nope", tokens: 1 }, args: [] },
+    ]);
+    const res = await runPlan(dir, { runner: bin, env: env({ FAKECUDA_L2: "1000", FAKECUDA_LOG: log }) });
+    const [ok, many, past, nosym] = res.cases;
+    // 1 ms per call: the 100 ms flushes are not in the timed span.
+    expect(ok).toMatchObject({ status: "ok", workspace_bytes: 4 * T, flush_l2: true, median_ms: 1, reps: 5 });
+    expect(Array.from(readTensor(join(dir, "out.bin"), "f32"))).toEqual(Array.from(fillValues("bf16", 7, -1, 1, T * 4), (v) => 2 * v));
+    expect(Array.from(readTensor(join(dir, "ids.bin"), "i32"))).toEqual([1, 2]);
+    const flushes = readFileSync(log, "utf8").trim().split("\n").filter((l) => l.startsWith("memset_async"));
+    expect(flushes).toEqual(new Array(2 + 5).fill("memset_async 2000"));
+    expect(many).toMatchObject({ status: "error", error: "moe_layer_fake returned 1: fake layer: T > 1000" });
+    expect(past!.error).toContain("workspace slice ids [4, +8) lies past the layer's 8 workspace bytes");
+    expect(nosym!.error).toContain("has no symbol moe_layer_nope_buffers");
   });
 
   it("names CUDA errors with their case and kernel, keeps going, and reruns after a lost context", async () => {

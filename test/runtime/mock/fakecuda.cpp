@@ -8,7 +8,8 @@
 //   axpy(x f32[n], y f32[n], n, a f32)                        y += a * x
 //   fault()                                                   an illegal address, at the next sync
 // Environment: FAKECUDA_DEVICES (default 1), FAKECUDA_L2 (bytes, default 1 MiB),
-// FAKECUDA_LOG (file: one line per launch: kernel name and first pointer argument).
+// FAKECUDA_LOG (file: one line per launch: kernel name and first pointer argument; one per
+// cuMemsetD8Async: "memset_async BYTES").
 #include <cuda.h>
 
 #include <chrono>
@@ -121,6 +122,16 @@ API cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream) {
   return CUDA_SUCCESS;
 }
 API cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) { CHECK_STICKY(); std::memset(reinterpret_cast<void*>(d), v, n); return CUDA_SUCCESS; }
+// The runner's L2 flush: logged, and 100 ms on the clock, so a flush inside the timed span shows.
+API cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstream) {
+  CHECK_STICKY();
+  std::memset(reinterpret_cast<void*>(d), v, n);
+  clockMs += 100;
+  if (const char* path = std::getenv("FAKECUDA_LOG")) {
+    if (FILE* f = std::fopen(path, "a")) { std::fprintf(f, "memset_async %zu\n", n); std::fclose(f); }
+  }
+  return CUDA_SUCCESS;
+}
 API cuModuleLoadData(CUmodule* m, const void* image) {
   CHECK_STICKY();
   // A "module" is a text file; one that starts with "bad" is rejected as the driver would.

@@ -1,0 +1,232 @@
+// The MoE layer bench (issue 4): the whole generated layer (router -> gating -> routing ->
+// grouped gate/up -> grouped down with the atomic combine) of each model, bf16 and w4a16, at
+// several token counts M, timed by the runner as one call of the layer library per launch,
+// next to the two ceilings its floor is made of, measured in the same plan:
+//   bytes floor = weight bytes of the experts the routing actually touched / copy bandwidth
+//   flops floor = the layer's FLOPs / cuBLAS bf16 TFLOP/s on a representative large GEMM
+//   floor = the larger; ratio = our time / floor (1 would be perfect; the issue's targets:
+//   w4a16 <= 1.5 at M <= 64, bf16 <= 1.4 at M >= 1024).
+// Routing is realistic rather than forced: random router weights, so the touched experts
+// are whatever the GPU's top-k picked (saved from the layer's workspace and counted).
+// Expert weights (gigabytes) cannot be rotated, so every launch runs after an L2 flush.
+import type { CaseResult, Init, PlanCase, Results, TensorArg } from "../src/runtime/plan.ts";
+import { bufferNumel, callerBuffers, type Combine, expertWeightBytes, layerFlops, type LayerSpec, modelSpec, type Weights, workspaceLayout } from "../src/moe/layer.ts";
+
+export const LAYER_TOKENS = [1, 16, 64, 256, 1024, 4096];
+export const LAYER_MODELS = ["mixtral", "qwen3"];
+export const LAYER_WEIGHTS: Weights[] = ["bf16", "w4a16"];
+/** The cuBLAS GEMM whose throughput stands for "the tensor cores' bf16 rate": large enough to
+ *  be compute-bound (Mixtral's gate/up shape at 4096 tokens). */
+export const LAYER_CUBLAS = { m: 4096, n: 14336, k: 4096 };
+export const LAYER_CUBLAS_NAME = `cublas bf16 ${LAYER_CUBLAS.m}x${LAYER_CUBLAS.n}x${LAYER_CUBLAS.k}`;
+export const LAYER_COPY_NAME = "copy (layer floor)";
+
+export interface Target { weights: Weights; ratio: number; applies: (T: number) => boolean; text: string }
+export const TARGETS: Target[] = [
+  { weights: "w4a16", ratio: 1.5, applies: (T) => T <= 64, text: "w4a16 <= 1.5x floor at M <= 64" },
+  { weights: "bf16", ratio: 1.4, applies: (T) => T >= 1024, text: "bf16 <= 1.4x floor at M >= 1024" },
+];
+
+/** The fills: activations in [-1, 1]; weights scaled so that the gate/up sums stay O(1);
+ *  4-bit words uniformly random (every nibble 0..15), scales positive. `out` starts as
+ *  garbage: the layer must overwrite it. Same seeds for every M, so token 0's input row (and
+ *  so its routing and output row) is the same in every case of a layer. */
+export function layerInits(s: LayerSpec): Record<string, { seed: number; lo: number; hi: number }> {
+  const q4 = s.weights === "w4a16";
+  return {
+    x: { seed: 101, lo: -1, hi: 1 },
+    w_router: { seed: 102, lo: -0.05, hi: 0.05 },
+    w13: q4 ? { seed: 103, lo: 0, hi: 4294967295 } : { seed: 103, lo: -0.03, hi: 0.03 },
+    s13: { seed: 104, lo: 0.002, hi: 0.006 },
+    w2: q4 ? { seed: 105, lo: 0, hi: 4294967295 } : { seed: 105, lo: -0.03, hi: 0.03 },
+    s2: { seed: 106, lo: 0.002, hi: 0.006 },
+    out: { seed: 107, lo: -1000, hi: 1000 },
+  };
+}
+
+export interface LayerLib { spec: LayerSpec; library: string; symbol: string }
+
+export interface LayerCaseMeta {
+  name: string;
+  spec: LayerSpec;
+  T: number;
+  /** Files (relative to the plan folder) the runner saves: the output, the routing. */
+  outFile: string;
+  idsFile: string;
+  weightsFile: string;
+}
+
+export const layerCaseName = (s: LayerSpec, T: number) => `layer ${s.name} M=${T}`;
+
+export function layerPlan(libs: LayerLib[], tokens: number[] = LAYER_TOKENS, opts: { warmup?: number; reps?: number } = {}):
+  { cases: PlanCase[]; meta: LayerCaseMeta[] } {
+  const time = { warmup: opts.warmup ?? 3, reps: opts.reps ?? 20 };
+  const cases: PlanCase[] = [
+    { name: LAYER_COPY_NAME, copy: { bytes: 1 << 30 }, time: { ...time, rotate: "auto" } },
+    { name: LAYER_CUBLAS_NAME, cublas: { ...LAYER_CUBLAS, dtype: "bf16", transB: true, a: { random: { seed: 1, lo: -1, hi: 1 } }, b: { random: { seed: 2, lo: -1, hi: 1 } } },
+      time: { ...time, rotate: "auto" } },
+  ];
+  const meta: LayerCaseMeta[] = [];
+  for (const lib of libs) {
+    const s = lib.spec;
+    const inits = layerInits(s);
+    for (const T of tokens) {
+      const name = layerCaseName(s, T);
+      const tag = `${s.name}-M${T}`;
+      const ws = workspaceLayout(s, T);
+      const slice = (n: string) => {
+        const sl = ws.slices.find((x) => x.name === n);
+        if (!sl) throw new Error(`layer ${s.name}: no workspace buffer ${n}`);
+        return sl;
+      };
+      const m: LayerCaseMeta = { name, spec: s, T, outFile: `out-${tag}.f32`, idsFile: `ids-${tag}.i32`, weightsFile: `weights-${tag}.f32` };
+      const args: TensorArg[] = callerBuffers(s).map((b) => ({
+        tensor: b.name, dtype: b.dtype, shape: [bufferNumel(s, b, T)], init: { random: inits[b.name]! } satisfies Init,
+        ...(b.output ? { save: m.outFile } : {}),
+      }));
+      const ids = slice("topk_ids"), w = slice("topk_weights");
+      cases.push({
+        name, args,
+        layer: { library: lib.library, symbol: lib.symbol, tokens: T, workspace: [
+          { name: "topk_ids", offset: ids.offset, bytes: ids.bytes, save: m.idsFile },
+          { name: "topk_weights", offset: w.offset, bytes: w.bytes, save: m.weightsFile },
+        ] },
+        time: { ...time, flush_l2: true },
+        flops: layerFlops(s, T),
+      });
+      meta.push(m);
+    }
+  }
+  return { cases, meta };
+}
+
+/** Distinct experts among the routing's picks. */
+export function touchedExperts(ids: ArrayLike<number>, E: number): number {
+  const seen = new Set<number>();
+  for (let i = 0; i < ids.length; i++) {
+    const e = ids[i]!;
+    if (!Number.isInteger(e) || e < 0 || e >= E) throw new Error(`routing: expert id ${e} out of [0, ${E})`);
+    seen.add(e);
+  }
+  return seen.size;
+}
+
+export interface LayerFloor {
+  weightBytes: number;
+  flops: number;
+  bytesMs: number;
+  flopsMs: number;
+  floorMs: number;
+  bound: "bytes" | "flops";
+}
+
+export function layerFloor(s: LayerSpec, T: number, touched: number, copyGBs: number, cublasTflops: number): LayerFloor {
+  const weightBytes = touched * expertWeightBytes(s);
+  const flops = layerFlops(s, T);
+  const bytesMs = weightBytes / (copyGBs * 1e9) * 1e3;
+  const flopsMs = flops / (cublasTflops * 1e12) * 1e3;
+  return { weightBytes, flops, bytesMs, flopsMs, floorMs: Math.max(bytesMs, flopsMs), bound: bytesMs >= flopsMs ? "bytes" : "flops" };
+}
+
+/** How the output was checked (bench/layer-check.ts): a verdict and a line to print. */
+export interface OutputCheck { pass: boolean; text: string }
+
+export interface LayerRow {
+  model: string;
+  weights: Weights;
+  combine: Combine;
+  T: number;
+  status: string;
+  oursMs?: number;
+  touched?: number;
+  experts: number;
+  floor?: LayerFloor;
+  ratio?: number;
+  /** The issue's target for this row, if one applies, and whether it is met. */
+  target?: { ratio: number; met: boolean };
+  check?: OutputCheck;
+}
+
+export interface LayerReport { rows: LayerRow[]; copyGBs?: number; cublasTflops?: number; device?: string }
+
+export function layerReport(meta: LayerCaseMeta[], results: Results, ids: (m: LayerCaseMeta) => ArrayLike<number> | undefined,
+  checks: Map<string, OutputCheck> = new Map()): LayerReport {
+  const byName = new Map(results.cases.map((c) => [c.name, c]));
+  const ok = (r: CaseResult | undefined) => (r?.status === "ok" ? r : undefined);
+  const copyGBs = ok(byName.get(LAYER_COPY_NAME))?.gbps;
+  const cublasTflops = ok(byName.get(LAYER_CUBLAS_NAME))?.tflops;
+  const rows = meta.map((m): LayerRow => {
+    const r = byName.get(m.name);
+    const model = m.spec.name.split("_")[0]!;
+    const row: LayerRow = { model, weights: m.spec.weights, combine: m.spec.combine ?? "atomic", T: m.T, status: r?.status ?? "not run", experts: m.spec.experts, check: checks.get(m.name) };
+    if (r?.status !== "ok") { row.status = `${r?.status ?? "not run"}${r?.error ? `: ${r.error}` : ""}`; return row; }
+    row.oursMs = r.median_ms;
+    const picks = ids(m);
+    if (picks) row.touched = touchedExperts(picks, m.spec.experts);
+    if (row.touched !== undefined && copyGBs && cublasTflops) {
+      row.floor = layerFloor(m.spec, m.T, row.touched, copyGBs, cublasTflops);
+      if (row.oursMs !== undefined) row.ratio = row.oursMs / row.floor.floorMs;
+    }
+    const t = TARGETS.find((x) => x.weights === m.spec.weights && x.applies(m.T));
+    if (t && row.ratio !== undefined) row.target = { ratio: t.ratio, met: row.ratio <= t.ratio };
+    return row;
+  });
+  return { rows, copyGBs, cublasTflops, device: results.device?.name };
+}
+
+const f = (v: number | undefined, d: number) => (v === undefined ? "-" : v.toFixed(d));
+
+function cells(r: LayerRow): string[] {
+  return [
+    r.model, `${r.weights}${r.combine === "reduce" ? " reduce" : ""}`, String(r.T), f(r.oursMs, 3),
+    r.touched === undefined ? "-" : `${r.touched}/${r.experts}`,
+    r.floor ? (r.floor.weightBytes / 1e6).toFixed(0) : "-",
+    r.floor ? f(r.floor.bytesMs, 3) : "-", r.floor ? f(r.floor.flopsMs, 3) : "-",
+    r.floor ? `${f(r.floor.floorMs, 3)} (${r.floor.bound})` : "-",
+    r.ratio === undefined ? "-" : `${r.ratio.toFixed(2)}x`,
+    r.target ? `<= ${r.target.ratio}x: ${r.target.met ? "met" : "MISSED"}` : "",
+    r.status !== "ok" ? r.status : r.check ? `${r.check.pass ? "" : "FAIL "}${r.check.text}` : "-",
+  ];
+}
+
+const HEAD = ["model", "weights", "M", "ours ms", "experts", "weight MB", "bytes ms", "flops ms", "floor ms", "ratio", "target", "output check"];
+
+export function layerTextTable(rep: LayerReport): string {
+  const rows = [HEAD, ...rep.rows.map(cells)];
+  const w = HEAD.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i < 3 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join("  ").trimEnd()).join("\n") + "\n";
+}
+
+/** The combine measured both ways: atomic time / reduce time per model, weights and M (above 1: reduce is faster). */
+export function combineComparison(rep: LayerReport): { model: string; weights: Weights; T: number; atomicMs: number; reduceMs: number }[] {
+  return rep.rows.filter((r) => r.combine === "reduce" && r.oursMs !== undefined).flatMap((r) => {
+    const a = rep.rows.find((x) => x.combine === "atomic" && x.model === r.model && x.weights === r.weights && x.T === r.T && x.oursMs !== undefined);
+    return a ? [{ model: r.model, weights: r.weights, T: r.T, atomicMs: a.oursMs!, reduceMs: r.oursMs! }] : [];
+  });
+}
+
+export function combineTable(rep: LayerReport): string {
+  const rows = combineComparison(rep);
+  if (!rows.length) return "";
+  return ["| model | weights | M | atomic combine ms | separate reduction ms | atomic / reduction |", "|---|---|---|---|---|---|",
+    ...rows.map((c) => `| ${c.model} | ${c.weights} | ${c.T} | ${c.atomicMs.toFixed(3)} | ${c.reduceMs.toFixed(3)} | ${(c.atomicMs / c.reduceMs).toFixed(2)} |`)].join("\n") + "\n";
+}
+
+export function layerMarkdownTable(rep: LayerReport): string {
+  const lines = [`| ${HEAD.join(" | ")} |`, `|${HEAD.map(() => "---").join("|")}|`, ...rep.rows.map((r) => `| ${cells(r).join(" | ")} |`)];
+  const combine = combineTable(rep);
+  return [
+    lines.join("\n"), "", ...(combine ? [combine] : []),
+    `Floors: copy ${f(rep.copyGBs, 0)} GB/s (cuMemcpyDtoD, read + written), cuBLAS bf16 ${f(rep.cublasTflops, 0)} TFLOP/s ` +
+      `(${LAYER_CUBLAS.m}x${LAYER_CUBLAS.n}x${LAYER_CUBLAS.k}); weight MB = touched experts x their weight bytes (w4a16: ` +
+      `packed words and scales). Every launch after an L2 flush. Targets: ${TARGETS.map((t) => t.text).join("; ")}.`,
+  ].join("\n") + "\n";
+}
+
+/** The layers the bench builds: every model x weights, and for bf16 also the reduce combine
+ *  (the down GEMM writing per-pair rows and a separate reduction) to measure against the atomics. */
+export const benchSpecs = (models = LAYER_MODELS, weights = LAYER_WEIGHTS): LayerSpec[] =>
+  models.flatMap((m) => weights.flatMap((w) => [modelSpec(m, w), ...(w === "bf16" ? [modelSpec(m, w, 64, "reduce")] : [])]));
+
+/** The atomic-combine layer a reduce-combine layer is compared with (same model, weights, inputs). */
+export const atomicTwin = (s: LayerSpec): string | undefined => (s.combine === "reduce" ? s.name.replace(/_reduce$/, "") : undefined);

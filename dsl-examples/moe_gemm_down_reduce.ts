@@ -1,0 +1,119 @@
+// The down projection with the top-k combine as a separate reduction, the alternative to
+// moe_gemm_down's f32 atomics (the layer's `combine: "reduce"`): moe_gemm_down_pairs writes
+// each (token, slot) pair's row of A W2[e]^T to its own row of Y ([T * TOPK, H], f32, pair id
+// order: every pair is routed exactly once, so every row is written and no clearing is
+// needed), and moe_combine sums a token's TOPK rows times their routing weights, in slot order.
+// Deterministic (no atomics), at the cost of writing and reading Y once.
+import { T, type Tensor } from "tilemoe";
+
+const SMEM_BYTES = 160 * 1024;
+
+export const moe_gemm_down_pairs = T.kernel(
+  {
+    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [4, 8] },
+    where: ({ BM, BN, BK, stages }) => (BM + BN) * BK * 2 * stages <= SMEM_BYTES,
+  },
+  function moe_gemm_down_pairs(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, N", "bf16">, sorted: Tensor<"NB, BS", "i32">,
+                               block_expert: Tensor<"NB", "i32">, Y: Tensor<"P, H", "f32">, { BM, BN, BK, stages, warps }: T.Config) {
+    const [NB, BS] = sorted.shape;
+    const N = A.shape[1];
+    const [P, H] = Y.shape;
+    T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (bx, by) => {
+      const tiles = T.cdiv(BS, BM);
+      const b = Math.floor(by / tiles);
+      const r0 = (by % tiles) * BM;
+      const e = block_expert[b];
+      const As = T.shared([BM, BK], "bf16");
+      const Bs = T.shared([BN, BK], "bf16");
+      const acc = T.fragment([BM, BN], "f32");
+      T.clear(acc);
+      if (e >= 0) {
+        for (const k of T.pipelined(T.cdiv(N, BK), stages)) {
+          T.copy(A.tile([b * BS + r0, k * BK], [BM, BK]), As);
+          T.copy(W2.tile([e * H + bx * BN, k * BK], [BN, BK]), Bs);
+          T.gemm(As, Bs, acc, { transB: true });
+        }
+        for (const [i, j] of T.parallel(BM, BN)) {
+          const col = bx * BN + j;
+          if (r0 + i < BS && col < H) {
+            const pair = sorted[b][r0 + i];
+            if (pair >= 0 && pair < P) {
+              Y[pair][col] = acc[i][j];
+            }
+          }
+        }
+      }
+    });
+  },
+);
+
+export const moe_combine = T.kernel(
+  { tune: { BH: [256, 128, 512] } },
+  function moe_combine(Y: Tensor<"T * TOPK, H", "f32">, topk_weights: Tensor<"T, TOPK", "f32">, out: Tensor<"T, H", "f32">, { BH }: T.Config) {
+    const [tokens, TOPK] = topk_weights.shape;
+    const H = out.shape[1];
+    T.launch([T.cdiv(H, BH), tokens], { threads: BH }, (bx, t) => {
+      for (const j of T.parallel(BH)) {
+        const col = bx * BH + j;
+        if (col < H) {
+          let s = 0.0;
+          for (let k = 0; k < TOPK; k++) {
+            s += Y[t * TOPK + k][col] * topk_weights[t][k];
+          }
+          out[t][col] = s;
+        }
+      }
+    });
+  },
+);
+
+// ---- what the checker compares against (plain float64)
+import { defineCheck } from "tilemoe/check";
+import { routing } from "./moe_gemm_up.ts";
+
+export const moe_gemm_down_pairs_check = defineCheck({
+  kernel: "moe_gemm_down_pairs",
+  dims: { T: [1, 12], TOPK: [1, 6], E: [1, 6], skew: [0, 2], N: [1, 80], H: [1, 72], EH: ({ E, H }: Record<string, number>) => E! * H!,
+    P: ({ T: t, TOPK }: Record<string, number>) => t! * TOPK!, BS: { values: [1, 4, 16, 64] }, NB: [1, 90] },
+  dimsWhere: ({ T: t, TOPK, E, BS, NB }) =>
+    TOPK! <= E! && NB! >= Math.ceil(t! * TOPK! / BS!) + Math.min(E!, t! * TOPK!) && NB! * BS! <= 1024,
+  inputs: { A: { lo: -1, hi: 1 }, W2: { lo: -0.5, hi: 0.5 } },
+  derive: ({ T: t, E, TOPK, NB, BS, skew }, rand) => {
+    const r = routing(t!, E!, TOPK!, NB!, BS!, skew!, rand);
+    return { tensors: { sorted: r.sorted, block_expert: r.block_expert } };
+  },
+  reference: ({ A, W2, sorted, block_expert }, _s, d) => {
+    const { P, H, N, NB, BS } = d as Record<"P" | "H" | "N" | "NB" | "BS", number>;
+    const Y = new Float64Array(P * H);
+    for (let b = 0; b < NB; b++) {
+      const e = block_expert!.data[b]!;
+      if (e < 0) continue;
+      for (let r = 0; r < BS; r++) {
+        const pair = sorted!.data[b * BS + r]!;
+        if (pair >= P) continue;
+        for (let h = 0; h < H; h++) {
+          let s = 0;
+          for (let n = 0; n < N; n++) s += A!.data[(b * BS + r) * N + n]! * W2!.data[(e * H + h) * N + n]!;
+          Y[pair * H + h] = s;
+        }
+      }
+    }
+    return { Y };
+  },
+  reduction: ({ N }) => N!,
+});
+
+export const moe_combine_check = defineCheck({
+  kernel: "moe_combine",
+  dims: { T: [1, 20], TOPK: [1, 8], H: [1, 700] },
+  inputs: { Y: { lo: -4, hi: 4 }, topk_weights: { lo: 0, hi: 1 } },
+  reference: ({ Y, topk_weights }, _s, d) => {
+    const { T: t, TOPK, H } = d as Record<"T" | "TOPK" | "H", number>;
+    const out = new Float64Array(t * H);
+    for (let i = 0; i < t; i++)
+      for (let h = 0; h < H; h++)
+        for (let k = 0; k < TOPK; k++) out[i * H + h] += Y!.data[(i * TOPK + k) * H + h]! * topk_weights!.data[i * TOPK + k]!;
+    return { out };
+  },
+  reduction: ({ TOPK }) => TOPK!,
+});

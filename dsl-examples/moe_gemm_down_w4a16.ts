@@ -1,0 +1,84 @@
+// moe_gemm_down (see moe_gemm_down.ts) with w4a16 expert weights: W2 holds [E * H, N] 4-bit
+// weights packed 8 per u32 word in the interleaved order (docs/QUANT.md), one bf16 scale
+// per 128 values of a row (S2 [E * H, cdiv(N, 128)]), symmetric (w = (q - 8) * s). The
+// packed weight tile is pipelined like any operand and turned into a bf16 tile by T.dequant
+// before the gemm; routing, the routing-weight scale and the f32 atomic combine into `out`
+// (which must start at 0) are moe_gemm_down's.
+import { T, type Tensor } from "tilemoe";
+
+const SMEM_BYTES = 160 * 1024;
+
+export const moe_gemm_down_w4a16 = T.kernel(
+  {
+    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [128, 64], stages: [3, 2, 4], warps: [4, 8] },
+    // Activation and packed weight tiles (all stages) and the one bf16 weight tile, in half-bytes.
+    where: ({ BM, BN, BK, stages }) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+  },
+  function moe_gemm_down_w4a16(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, cdiv(N, 8)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">,
+                               sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">, topk_weights: Tensor<"T, TOPK", "f32">,
+                               out: Tensor<"T, H", "f32">, { BM, BN, BK, stages, warps }: T.Config) {
+    const [NB, BS] = sorted.shape;
+    const N = A.shape[1];
+    const [tokens, TOPK] = topk_weights.shape;
+    const H = out.shape[1];
+    T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (bx, by) => {
+      const tiles = T.cdiv(BS, BM);
+      const b = Math.floor(by / tiles);
+      const r0 = (by % tiles) * BM;
+      const e = block_expert[b];
+      const As = T.shared([BM, BK], "bf16");
+      const Wq = T.shared([BN, T.cdiv(BK, 8)], "u32");
+      const Ws = T.shared([BN, BK], "bf16");
+      const acc = T.fragment([BM, BN], "f32");
+      T.clear(acc);
+      if (e >= 0) {
+        for (const k of T.pipelined(T.cdiv(N, BK), stages)) {
+          // Rows past the block (r0 + i >= BS) are the next block's; they are loaded, never added.
+          T.copy(A.tile([b * BS + r0, k * BK], [BM, BK]), As);
+          T.copy(W2.tile([e * H + bx * BN, k * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Wq);
+          T.dequant(Wq, Ws, { format: "u4", order: "interleaved", scales: S2, zeros: 8, group: 128, at: [e * H + bx * BN, k * BK], K: N });
+          T.gemm(As, Ws, acc, { transB: true });
+        }
+        for (const [i, j] of T.parallel(BM, BN)) {
+          const col = bx * BN + j;
+          if (r0 + i < BS && col < H) {
+            const pair = sorted[b][r0 + i];
+            if (pair >= 0 && pair < tokens * TOPK) {
+              const tok = Math.floor(pair / TOPK);
+              T.atomicAdd(out[tok][col], acc[i][j] * topk_weights[tok][pair % TOPK]);
+            }
+          }
+        }
+      }
+    });
+  },
+);
+
+// ---- what the checker compares against (plain float64 over the exactly dequantized weights)
+import { defineCheck } from "tilemoe/check";
+import { dequantMatrix } from "tilemoe/quant";
+import { routing } from "./moe_gemm_up.ts";
+import { downRef } from "./moe_gemm_down.ts";
+
+// The dims of moe_gemm_down's check; N past 128 spans two scale groups and a ragged K tile.
+export const moe_gemm_down_w4a16_check = defineCheck({
+  kernel: "moe_gemm_down_w4a16",
+  dims: { T: [1, 10], TOPK: [1, 5], E: [1, 5], skew: [0, 2], N: [1, 160], H: [1, 72], EH: ({ E, H }: Record<string, number>) => E! * H!,
+    BS: { values: [1, 4, 16, 64] }, NB: [1, 60] },
+  dimsWhere: ({ T: t, TOPK, E, BS, NB }) =>
+    TOPK! <= E! && NB! >= Math.ceil(t! * TOPK! / BS!) + Math.min(E!, t! * TOPK!) && NB! * BS! <= 1024,
+  inputs: { A: { lo: -1, hi: 1 }, W2: { lo: 0, hi: 0xffffffff }, S2: { lo: -0.125, hi: 0.125 }, topk_weights: { lo: 0, hi: 1 } },
+  derive: ({ T: t, E, TOPK, NB, BS, skew }, rand) => {
+    const r = routing(t!, E!, TOPK!, NB!, BS!, skew!, rand);
+    return { tensors: { sorted: r.sorted, block_expert: r.block_expert } };
+  },
+  outputs: { out: { fill: 0 } },
+  reference: ({ A, W2, S2, sorted, block_expert, topk_weights }, _s, d) => {
+    const Wd = dequantMatrix(W2!.data, d.EH!, d.N!, { format: "u4", order: "interleaved", scales: S2!.data, zeros: 8, group: 128 }, "bf16");
+    const W = { dtype: "bf16" as const, shape: [d.EH!, d.N!], data: Wd };
+    return { out: downRef(A!, W, sorted!, block_expert!, topk_weights!, d) };
+  },
+  // One token's element sums TOPK slots of N-long dot products; |a * w| <= 1 * 8 * 0.125.
+  reduction: ({ N, TOPK }) => N! * TOPK!,
+  magnitude: 1,
+});

@@ -1,0 +1,228 @@
+// The MoE layer bench without a GPU: its plan (buffers in the launcher's order, workspace
+// slices where the C launcher carves them), the floors' arithmetic, the report's ratios and
+// targets, the output checks, token 0's reference from partial fills, and the layer built as a
+// shared library whose workspace size agrees with the TypeScript layout.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import { describe, expect, it } from "vitest";
+import { checkLayerOutputs, tokenZeroReference, type TokenReference } from "../../bench/layer-check.ts";
+import { benchSpecs, combineComparison, LAYER_COPY_NAME, LAYER_CUBLAS_NAME, layerCaseName, layerFloor, layerInits, layerPlan, layerReport, touchedExperts, type LayerCaseMeta } from "../../bench/layer-plan.ts";
+import { moeLayerRef, silu } from "../../src/check/moe-layer-ref.ts";
+import { nvccAvailable } from "../../src/driver/nvcc.ts";
+import { buildLayerLibrary } from "../../src/moe/library.ts";
+import { bufferNumel, callerBuffers, expertWeightBytes, type LayerSpec, modelSpec, workspaceLayout } from "../../src/moe/layer.ts";
+import { dequantMatrix } from "../../src/quant/index.ts";
+import { fillValues } from "../../src/runtime/prng.ts";
+import { isCopyCase, isCublasCase, isLayerCase, type LayerCase, type Results } from "../../src/runtime/plan.ts";
+import { planDir } from "./helpers.ts";
+
+const tiny = (weights: "bf16" | "w4a16"): LayerSpec => ({ name: `tiny_${weights}`, experts: 4, hidden: 256, intermediate: 136, topK: 2,
+  blockSize: 16, activation: "silu", weights, renormalize: true });
+
+describe("layer bench plan", () => {
+  const mix = modelSpec("mixtral", "w4a16"), qwen = modelSpec("qwen3", "bf16");
+  const { cases, meta } = layerPlan([{ spec: mix, library: "moe_layer_mixtral_w4a16.so", symbol: "moe_layer_mixtral_w4a16" },
+    { spec: qwen, library: "q.so", symbol: "moe_layer_qwen3_bf16" }], [1, 4096], { reps: 7 });
+
+  it("measures both ceilings first, then every layer x M once, timed after an L2 flush", () => {
+    expect(isCopyCase(cases[0]!) && cases[0]!.name).toBe(LAYER_COPY_NAME);
+    expect(isCublasCase(cases[1]!) && cases[1]!.cublas).toMatchObject({ m: 4096, n: 14336, k: 4096, dtype: "bf16" });
+    expect(cases[1]!.name).toBe(LAYER_CUBLAS_NAME);
+    expect(cases.slice(2).map((c) => c.name)).toEqual([layerCaseName(mix, 1), layerCaseName(mix, 4096), layerCaseName(qwen, 1), layerCaseName(qwen, 4096)]);
+    expect(meta.map((m) => m.name)).toEqual(cases.slice(2).map((c) => c.name));
+    for (const c of cases.slice(2)) expect(c.time).toMatchObject({ reps: 7, flush_l2: true });
+  });
+
+  it("passes the launcher's buffers in order with the layer's sizes, and saves the routing from its workspace slices", () => {
+    const c = cases[3] as LayerCase;
+    expect(isLayerCase(c)).toBe(true);
+    expect(c.layer).toMatchObject({ library: "moe_layer_mixtral_w4a16.so", symbol: "moe_layer_mixtral_w4a16", tokens: 4096 });
+    expect(c.args.map((a) => a.tensor)).toEqual(["x", "w_router", "w13", "s13", "w2", "s2", "out"]);
+    expect(c.args.map((a) => a.dtype)).toEqual(["bf16", "bf16", "u32", "bf16", "u32", "bf16", "f32"]);
+    // w13: E * 2N rows of H / 8 words; w2: E * H rows of N / 8 words.
+    expect(c.args[2]!.shape).toEqual([8 * 2 * 14336 * 512]);
+    expect(c.args[4]!.shape).toEqual([8 * 4096 * 1792]);
+    expect(c.args[6]).toMatchObject({ shape: [4096 * 4096], save: meta[1]!.outFile });
+    const ws = workspaceLayout(mix, 4096);
+    // logits [T, E] f32 then topk_weights [T, K] f32 then topk_ids [T, K] i32, each rounded to 256 bytes.
+    expect(ws.slices.slice(0, 3).map((s) => [s.name, s.offset, s.bytes])).toEqual([
+      ["logits", 0, 4096 * 8 * 4], ["topk_weights", 4096 * 8 * 4, 4096 * 2 * 4], ["topk_ids", 4096 * 8 * 4 + 4096 * 2 * 4, 4096 * 2 * 4]]);
+    expect(c.layer.workspace).toEqual([
+      { name: "topk_ids", offset: ws.slices[2]!.offset, bytes: 4096 * 2 * 4, save: meta[1]!.idsFile },
+      { name: "topk_weights", offset: ws.slices[1]!.offset, bytes: 4096 * 2 * 4, save: meta[1]!.weightsFile },
+    ]);
+    // Work per launch: the router GEMM and the top-2 experts' three projections.
+    expect(c.flops).toBe(2 * 4096 * 8 * 4096 + 2 * 4096 * 2 * 3 * 14336 * 4096);
+  });
+
+  it("fills every buffer from fixed seeds, the same for every M", () => {
+    const a = (cases[2] as LayerCase).args, b = (cases[3] as LayerCase).args;
+    expect(a.map((x) => x.init)).toEqual(b.map((x) => x.init));
+    expect(a.find((x) => x.tensor === "w13")!.init).toEqual({ random: { seed: 103, lo: 0, hi: 4294967295 } });
+  });
+});
+
+describe("bench layers", () => {
+  it("every model x weights, and bf16 also with the reduce combine right after its atomic twin", () => {
+    expect(benchSpecs().map((s) => s.name)).toEqual(["mixtral_bf16", "mixtral_bf16_reduce", "mixtral_w4a16", "qwen3_bf16", "qwen3_bf16_reduce", "qwen3_w4a16"]);
+    const r = benchSpecs(["qwen3"], ["bf16"])[1]!;
+    expect(r.combine).toBe("reduce");
+    const { cases } = layerPlan([{ spec: r, library: "r.so", symbol: "moe_layer_qwen3_bf16_reduce" }], [8]);
+    const ws = workspaceLayout(r, 8);
+    // The per-pair rows live in the workspace: [T * K, H] f32.
+    expect(ws.slices.at(-1)).toMatchObject({ name: "pairs", bytes: 8 * 8 * 2048 * 4 });
+    expect((cases[2] as LayerCase).args.map((a) => a.tensor)).toEqual(["x", "w_router", "w13", "w2", "out"]);
+  });
+
+  it("atomic vs reduce: the same model, weights and M paired", () => {
+    const s = modelSpec("qwen3", "bf16"), r = modelSpec("qwen3", "bf16", 64, "reduce");
+    const { meta } = layerPlan([{ spec: s, library: "a", symbol: "a" }, { spec: r, library: "b", symbol: "b" }], [1, 64]);
+    const results: Results = { cases: [{ name: LAYER_COPY_NAME, status: "ok", gbps: 3000 }, { name: LAYER_CUBLAS_NAME, status: "ok", tflops: 600 },
+      ...meta.map((m, i) => ({ name: m.name, status: "ok" as const, median_ms: [0.1, 0.2, 0.05, 0.4][i] }))] };
+    const rep = layerReport(meta, results, () => [0, 1]);
+    expect(rep.rows.map((x) => x.combine)).toEqual(["atomic", "atomic", "reduce", "reduce"]);
+    expect(combineComparison(rep)).toEqual([
+      { model: "qwen3", weights: "bf16", T: 1, atomicMs: 0.1, reduceMs: 0.05 },
+      { model: "qwen3", weights: "bf16", T: 64, atomicMs: 0.2, reduceMs: 0.4 },
+    ]);
+  });
+});
+
+describe("floors", () => {
+  it("expert weight bytes: bf16 three N x H matrices; w4a16 packed words and one bf16 scale per 128", () => {
+    expect(expertWeightBytes(modelSpec("mixtral", "bf16"))).toBe(3 * 14336 * 4096 * 2);
+    // qwen3 w4a16: 1536 rows of (256 words + 16 scales) and 2048 rows of (96 words + 6 scales).
+    expect(expertWeightBytes(modelSpec("qwen3", "w4a16"))).toBe(1536 * (256 * 4 + 16 * 2) + 2048 * (96 * 4 + 6 * 2));
+  });
+
+  it("the larger of bytes / copy bandwidth and FLOPs / cuBLAS throughput", () => {
+    const dec = layerFloor(modelSpec("mixtral", "bf16"), 1, 2, 3000, 600);
+    expect(dec.weightBytes).toBe(704_643_072);
+    expect(dec.bytesMs).toBeCloseTo(704_643_072 / 3e12 * 1e3, 12);
+    expect(dec.flops).toBe(2 * 8 * 4096 + 704_643_072);
+    expect(dec).toMatchObject({ bound: "bytes" });
+    expect(dec.floorMs).toBe(dec.bytesMs);
+    const pre = layerFloor(modelSpec("mixtral", "bf16"), 4096, 8, 3000, 600);
+    expect(pre.bound).toBe("flops");
+    expect(pre.floorMs).toBeCloseTo((2 * 4096 * 8 * 4096 + 2 * 4096 * 2 * 3 * 14336 * 4096) / 600e12 * 1e3, 12);
+  });
+
+  it("counts distinct experts and refuses ids out of range", () => {
+    expect(touchedExperts([3, 1, 3, 0, 1, 1], 4)).toBe(3);
+    expect(() => touchedExperts([0, 4], 4)).toThrow(/expert id 4 out of \[0, 4\)/);
+  });
+});
+
+describe("layer report", () => {
+  const s = modelSpec("qwen3", "w4a16");
+  const { cases, meta } = layerPlan([{ spec: s, library: "x.so", symbol: "moe_layer_qwen3_w4a16" }], [1, 64, 1024]);
+  const results: Results = { device: { name: "Fake GPU", cc: "9.0", sms: 132, l2_bytes: 1, smem_optin_bytes: 1, memory_bytes: 1, driver_version: 1 }, cases: [
+    { name: LAYER_COPY_NAME, status: "ok", gbps: 3000 },
+    { name: LAYER_CUBLAS_NAME, status: "ok", tflops: 600 },
+    { name: meta[0]!.name, status: "ok", median_ms: 0.01 },
+    { name: meta[1]!.name, status: "ok", median_ms: 1 },
+    { name: meta[2]!.name, status: "error", error: "boom" },
+  ] };
+  it("ratio to the floor from the touched experts, the target where one applies, errors as rows", () => {
+    expect(cases).toHaveLength(5);
+    const ids = (m: LayerCaseMeta) => (m.T === 1 ? [5, 9, 1, 2, 3, 4, 6, 7] : Array.from({ length: m.T * 8 }, (_, i) => i % 100));
+    const rep = layerReport(meta, results, ids);
+    const [a, b, c] = rep.rows;
+    expect(a!.touched).toBe(8);
+    const floor = 8 * expertWeightBytes(s) / 3e12 * 1e3;
+    expect(a!.floor!.floorMs).toBeCloseTo(floor, 12);
+    expect(a!.ratio).toBeCloseTo(0.01 / floor, 9);
+    expect(a!.target).toEqual({ ratio: 1.5, met: 0.01 / floor <= 1.5 });
+    expect(b!.touched).toBe(100);
+    expect(b!.target).toEqual({ ratio: 1.5, met: false });
+    expect(c!.status).toBe("error: boom");
+    expect(c!.target).toBeUndefined();
+    expect(rep).toMatchObject({ copyGBs: 3000, cublasTflops: 600, device: "Fake GPU" });
+  });
+});
+
+describe("output checks", () => {
+  const s = tiny("bf16");
+  const m = (T: number): LayerCaseMeta => ({ name: `c${T}`, spec: s, T, outFile: "", idsFile: "", weightsFile: "" });
+  const H = s.hidden;
+  const ref: TokenReference = { ids: [2, 0], weights: [0.75, 0.25], out: Float64Array.from({ length: H }, (_, i) => Math.sin(i)) };
+  const out = (T: number, bump = 0) => { const o = new Float64Array(T * H); o.set(ref.out); o[3]! += bump; return o; };
+
+  it("token 0 against the reference: routing as a set, weights, and the row within 2^-7 of its scale", () => {
+    const checks = checkLayerOutputs([m(1), m(2), m(3), m(4)], (x) => ({
+      1: { out: out(1, 0.001), ids: [0, 2], weights: [0.25, 0.75] },
+      2: { out: out(2, 0.05), ids: [2, 0], weights: [0.75, 0.25] },
+      3: { out: out(3), ids: [2, 1, 0, 0, 0, 0], weights: [0.75, 0.25] },
+      4: { out: out(4).fill(NaN, 5, 6), ids: [2, 0], weights: [0.75, 0.25] },
+    } as const)[x.T as 1 | 2 | 3 | 4], new Map([[s.name, ref]]));
+    expect(checks.get("c1")!.pass).toBe(true);
+    expect(checks.get("c2")!.pass).toBe(false);
+    expect(checks.get("c3")).toMatchObject({ pass: false, text: "token 0 routed to [2,1], reference [2,0]" });
+    expect(checks.get("c4")).toMatchObject({ pass: false, text: "1 non-finite outputs" });
+  });
+
+  it("without a reference, token 0's row against the layer's first case", () => {
+    const checks = checkLayerOutputs([m(1), m(2), m(3)], (x) => ({ out: out(x.T, x.T === 3 ? 0.5 : 0.001), ids: [0, 1], weights: [0.5, 0.5] }), new Map());
+    expect(checks.get("c1")!.pass).toBe(true);
+    expect(checks.get("c2")).toMatchObject({ pass: true });
+    expect(checks.get("c2")!.text).toMatch(/^row 0 vs M=1/);
+    expect(checks.get("c3")!.pass).toBe(false);
+  });
+});
+
+describe("output checks of the reduce combine", () => {
+  it("against the atomic twin's whole output at the same M", () => {
+    const a = modelSpec("qwen3", "bf16"), r = modelSpec("qwen3", "bf16", 64, "reduce");
+    const meta: LayerCaseMeta[] = [a, r].flatMap((spec) => [2, 3].map((T) => ({ name: `${spec.name} ${T}`, spec, T, outFile: "", idsFile: "", weightsFile: "" })));
+    const base = (T: number) => Float64Array.from({ length: T * 2048 }, (_, i) => Math.cos(i));
+    const checks = checkLayerOutputs(meta, (m) => {
+      const o = base(m.T);
+      if (m.spec.combine === "reduce") o[2048 + 5]! += m.T === 2 ? 1e-6 : 0.1; // token 1: summation order vs a wrong value
+      return { out: o, ids: [0, 1], weights: [0.5, 0.5] };
+    }, new Map());
+    expect(checks.get("qwen3_bf16_reduce 2")).toMatchObject({ pass: true });
+    expect(checks.get("qwen3_bf16_reduce 2")!.text).toMatch(/^all rows vs atomic combine/);
+    expect(checks.get("qwen3_bf16_reduce 3")!.pass).toBe(false);
+  });
+});
+
+describe("token 0's reference from partial fills", () => {
+  for (const weights of ["bf16", "w4a16"] as const) {
+    it(`${weights}: equals the layer reference over the whole generated tensors`, () => {
+      const s = tiny(weights);
+      const { hidden: H, intermediate: N, experts: E } = s;
+      const init = layerInits(s);
+      const full = (b: string, dtype: "bf16" | "u32", n: number) => fillValues(dtype, init[b]!.seed, init[b]!.lo, init[b]!.hi, n);
+      const dense = (w: string, sc: string, rows: number, cols: number) => weights === "bf16" ? full(w, "bf16", rows * cols)
+        : dequantMatrix(full(w, "u32", rows * Math.ceil(cols / 8)), rows, cols,
+          { format: "u4", order: "interleaved", scales: full(sc, "bf16", rows * Math.ceil(cols / 128)), zeros: 8, group: 128 }, "bf16");
+      const want = moeLayerRef({ T: 1, H, N, E, topK: 2, renormalize: true, activation: silu, x: full("x", "bf16", H),
+        wRouter: full("w_router", "bf16", E * H), w13: dense("w13", "s13", E * 2 * N, H), w2: dense("w2", "s2", E * H, N) });
+      const got = tokenZeroReference(s);
+      expect(got.ids).toEqual(want.ids[0]);
+      expect(got.weights).toEqual(want.weights[0]);
+      expect(Array.from(got.out)).toEqual(Array.from(want.out));
+      expect(Math.max(...Array.from(got.out, Math.abs))).toBeGreaterThan(0);
+    });
+  }
+});
+
+const nvcc = await nvccAvailable();
+describe.skipIf(!nvcc)("the layer as a shared library", () => {
+  it("w4a16: builds, exports the runner's entry points, and sizes its workspace as workspaceLayout does", async () => {
+    const s = tiny("w4a16");
+    const dir = planDir();
+    const lib = await buildLayerLibrary(s, "sm_90a", dir);
+    const nm = await execa("nm", ["-D", "--defined-only", lib.path]);
+    for (const sym of ["_buffers", "_workspace_bytes", "_error_string", ""]) expect(nm.stdout).toMatch(new RegExp(` T ${lib.symbol}${sym}$`, "m"));
+    expect(callerBuffers(s).map((b) => b.name)).toEqual(["x", "w_router", "w13", "s13", "w2", "s2", "out"]);
+    // A host program that asks the library (pure host code: no GPU needed).
+    writeFileSync(join(dir, "ws.cpp"), `#include <cstdio>\n#include <cstddef>\n#include <cstdint>\n#include <initializer_list>\nextern "C" size_t ${lib.symbol}_workspace_bytes(int64_t);\n` +
+      `int main() { for (long t : {1L, 5L, 1000L, 4096L}) std::printf("%zu\\n", ${lib.symbol}_workspace_bytes(t)); }\n`);
+    await execa("g++", ["-std=c++17", join(dir, "ws.cpp"), lib.path, "-o", join(dir, "ws"), `-Wl,-rpath,${dir}`]);
+    const r = await execa(join(dir, "ws"));
+    expect(r.stdout.trim().split("\n").map(Number)).toEqual([1, 5, 1000, 4096].map((T) => workspaceLayout(s, T).total));
+    expect(bufferNumel(s, callerBuffers(s)[4]!, 1)).toBe(4 * 256 * Math.ceil(136 / 8));
+  }, 300_000);
+});
