@@ -7,7 +7,7 @@ import { parseKernels } from "../src/frontend/index.ts";
 import { cudaTarget, lower } from "../src/passes/pipeline.ts";
 import { emitCuda } from "../src/codegen/cuda/index.ts";
 import { evalInt } from "../src/codegen/cuda/fold.ts";
-import { compileCuda, type Arch } from "../src/driver/nvcc.ts";
+import { compileCuda, runnerModule, type Arch } from "../src/driver/nvcc.ts";
 import { type CompiledConfig, type GemmConfig } from "./plan.ts";
 
 export async function compileGemm(kernel: Kernel, config: GemmConfig, arch: Arch, planDir: string): Promise<CompiledConfig> {
@@ -15,9 +15,10 @@ export async function compileGemm(kernel: Kernel, config: GemmConfig, arch: Arch
     const { cores, copy, ...tunables } = config;
     const low = lower(kernel, tunables, cudaTarget(arch, cores, copy));
     const out = emitCuda(low, { name: `${kernel.name}_${cores ?? ""}${copy === "tma" ? "tma_" : ""}${config.BM}x${config.BN}x${config.BK}_s${config.stages}_w${config.warps}_g${config.GROUP_M ?? 0}${config.splitK ? `_k${config.splitK}` : ""}` });
-    const res = await compileCuda(out.cu, { arch, outputs: ["cubin"] });
-    const module = `${out.kernelSymbol}.${arch}.cubin`;
-    writeFileSync(join(planDir, module), res.cubin!);
+    const kind = runnerModule(arch);
+    const res = await compileCuda(out.cu, { arch, outputs: [kind] });
+    const module = `${out.kernelSymbol}.${arch}.${kind}`;
+    writeFileSync(join(planDir, module), res[kind]!);
     const r = res.resources[out.kernelSymbol];
     const grid = (dims: Record<string, number>) =>
       low.launch.grid.map((g, i) => {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Kernel } from "../ir/ir.ts";
 import { evalConst } from "../ir/expr.ts";
 import { emitCuda } from "../codegen/cuda/index.ts";
-import { compileCuda } from "../driver/nvcc.ts";
+import { compileCuda, runnerModule } from "../driver/nvcc.ts";
 import { buildRunner, gpuAvailable, readTensor, runPlan, writePlan, writeTensor, type Arg, type KernelCase } from "../runtime/cuda.ts";
 import type { TensorValue } from "../numeric/tensor.ts";
 import { configKey, numericConfig, type Config } from "../tune/space.ts";
@@ -37,8 +37,9 @@ export async function cudaBackend(lowerFor: (k: Kernel, c: Config) => Kernel, ar
       m = (async () => {
         const low = lowerFor(k, c);
         const out = emitCuda(low);
-        const res = await compileCuda(out.cu, { arch, outputs: ["cubin"] });
-        writeFileSync(file, res.cubin!);
+        const kind = runnerModule(arch);
+        const res = await compileCuda(out.cu, { arch, outputs: [kind] });
+        writeFileSync(file, res[kind]!);
         return { file, symbol: out.kernelSymbol, low, smem: out.smemBytes };
       })();
       modules.set(key, m);

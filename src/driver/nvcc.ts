@@ -1,5 +1,5 @@
-// nvcc through execa: compile a .cu to cubin / ptx / object for sm_80 or sm_90a, with a
-// content-hash cache and the ptxas resource report parsed per kernel.
+// nvcc through execa: compile a .cu to cubin / fatbin / ptx / object for sm_80 or sm_90a, with
+// a content-hash cache and the ptxas resource report parsed per kernel.
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -11,7 +11,7 @@ export type { KernelResources } from "./ptxas.ts";
 export { parsePtxasInfo } from "./ptxas.ts";
 
 export type Arch = "sm_80" | "sm_90a";
-export type Output = "cubin" | "ptx" | "obj";
+export type Output = "cubin" | "fatbin" | "ptx" | "obj";
 
 export interface CompileOptions {
   arch: Arch;
@@ -25,6 +25,8 @@ export interface CompileOptions {
 
 export interface CompileResult {
   cubin?: Buffer;
+  /** SASS for the arch plus its PTX, which the driver JIT-compiles for newer GPUs. */
+  fatbin?: Buffer;
   ptx?: string;
   /** Path of the object file (`obj` output); the file lives in the cache. */
   objPath?: string;
@@ -85,15 +87,32 @@ export function archFlags(arch: Arch): string[] {
   return arch === "sm_90a" ? ["-gencode=arch=compute_90a,code=sm_90a"] : ["-arch=sm_80"];
 }
 
-const KIND_FLAG: Record<Output, string> = { cubin: "-cubin", ptx: "-ptx", obj: "-c" };
-const FILE: Record<Output, string> = { cubin: "out.cubin", ptx: "out.ptx", obj: "out.o" };
+const KIND_FLAG: Record<Output, string> = { cubin: "-cubin", fatbin: "-fatbin", ptx: "-ptx", obj: "-c" };
+const FILE: Record<Output, string> = { cubin: "out.cubin", fatbin: "out.fatbin", ptx: "out.ptx", obj: "out.o" };
+
+/** A fatbin carries the PTX too (code=[sm_XX,compute_XX]). */
+function outputArchFlags(arch: Arch, o: Output): string[] {
+  if (o !== "fatbin") return archFlags(arch);
+  const v = arch === "sm_90a" ? "90a" : "80";
+  return [`-gencode=arch=compute_${v},code=[sm_${v},compute_${v}]`];
+}
+
+/**
+ * What the GPU runner loads for an arch: the sm_90a cubin, or for sm_80 a fatbin with the
+ * PTX embedded, so that sm_80 builds also run (JIT-compiled) on Hopper cards, where a bare
+ * sm_80 cubin fails with CUDA_ERROR_NO_BINARY_FOR_GPU.
+ */
+export function runnerModule(arch: Arch): "cubin" | "fatbin" {
+  return arch === "sm_80" ? "fatbin" : "cubin";
+}
 
 const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 export async function compileCuda(cu: string, opts: CompileOptions): Promise<CompileResult> {
   const nvcc = opts.nvcc ?? "nvcc";
   const version = await nvccVersion(nvcc);
-  const flags = [...archFlags(opts.arch), "-O3", "-std=c++17", "-Xptxas", "-v", ...(opts.extraFlags ?? [])];
+  const common = ["-O3", "-std=c++17", "-Xptxas", "-v", ...(opts.extraFlags ?? [])];
+  const flags = [...archFlags(opts.arch), ...common];
   const hash = createHash("sha256").update(JSON.stringify({ cu, flags, version })).digest("hex").slice(0, 32);
   const dir = join(resolve(opts.cacheDir ?? join(REPO, ".cache", "nvcc")), hash);
   mkdirSync(dir, { recursive: true });
@@ -109,7 +128,7 @@ export async function compileCuda(cu: string, opts: CompileOptions): Promise<Com
   const logs: string[] = [];
   await Promise.all(toRun.map(async (o) => {
     const tmp = `${join(dir, FILE[o])}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-    const args = [KIND_FLAG[o], ...flags, "-o", tmp, cuPath];
+    const args = [KIND_FLAG[o], ...outputArchFlags(opts.arch, o), ...common, "-o", tmp, cuPath];
     const r = await execa(nvcc, args, { reject: false, all: true });
     const command = `cd ${quote(dir)} && ${[nvcc, ...args.map((a) => (a === tmp ? join(dir, FILE[o]) : a))].map(quote).join(" ")}`;
     if (r.failed) throw new NvccError(r.all ?? `${r.stderr}\n${r.stdout}`, cuPath, command);
@@ -131,6 +150,7 @@ export async function compileCuda(cu: string, opts: CompileOptions): Promise<Com
     dir,
   };
   if (wanted.includes("cubin")) res.cubin = readFileSync(join(dir, FILE.cubin));
+  if (wanted.includes("fatbin")) res.fatbin = readFileSync(join(dir, FILE.fatbin));
   if (wanted.includes("ptx")) res.ptx = readFileSync(join(dir, FILE.ptx), "utf8");
   if (wanted.includes("obj")) res.objPath = join(dir, FILE.obj);
   return res;

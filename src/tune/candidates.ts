@@ -7,7 +7,7 @@ import { type Kernel } from "../ir/ir.ts";
 import { printKernel } from "../ir/print.ts";
 import { lower, SM80, SM90A } from "../passes/pipeline.ts";
 import { emitCuda } from "../codegen/cuda/index.ts";
-import { compileCuda, NvccNotFoundError, type Arch, type KernelResources } from "../driver/nvcc.ts";
+import { compileCuda, NvccNotFoundError, runnerModule, type Arch, type KernelResources } from "../driver/nvcc.ts";
 import { allConfigs, configKey, defaultConfig, satisfies, type Config } from "./space.ts";
 import { hardLimit, softLimit, type DeviceLimits } from "./limits.ts";
 import { mapPool } from "./pool.ts";
@@ -48,8 +48,10 @@ export interface CandidateOptions {
 }
 
 const defaultCompile: CompileFn = async (cu, arch) => {
-  const r = await compileCuda(cu, { arch, outputs: ["cubin"] });
-  return { cubin: r.cubin!, resources: r.resources };
+  // `cubin` holds what the runner loads: a fatbin for sm_80 (runnerModule).
+  const kind = runnerModule(arch);
+  const r = await compileCuda(cu, { arch, outputs: [kind] });
+  return { cubin: r[kind]!, resources: r.resources };
 };
 
 /** Two configs whose lowered kernels print the same (their tunables and config aside)

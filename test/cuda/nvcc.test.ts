@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, describe, expect, it } from "vitest";
 import { emitCuda } from "../../src/codegen/cuda/emit.ts";
-import { NVCC_MISSING, NvccError, NvccNotFoundError, compileCuda, nvccAvailable, parsePtxasInfo } from "../../src/driver/nvcc.ts";
+import { NVCC_MISSING, NvccError, NvccNotFoundError, compileCuda, nvccAvailable, parsePtxasInfo, runnerModule } from "../../src/driver/nvcc.ts";
 import { KERNELS, loadKernel, nvccWarning } from "./kernels.ts";
 
 const nvcc = await nvccAvailable();
@@ -88,6 +88,15 @@ describe.skipIf(!nvcc)("compile-only builds", () => {
     }
   }
 
+  it("the runner's sm_80 module is a fatbin with the sm_80 SASS and its PTX (JIT on newer GPUs)", async () => {
+    expect(runnerModule("sm_80")).toBe("fatbin");
+    expect(runnerModule("sm_90a")).toBe("cubin");
+    const out = emitCuda(loadKernel("copy2d"));
+    const res = await compileCuda(out.cu, { arch: "sm_80", outputs: ["fatbin"], cacheDir: join(scratch, "fatbin") });
+    expect(fatbinEntries(res.fatbin!)).toEqual([{ kind: "elf", arch: 80 }, { kind: "ptx", arch: 80 }]);
+    expect(res.resources[out.kernelSymbol]?.registers).toBeGreaterThan(0);
+  }, 120_000);
+
   it("hits the cache on the second compile of the same source and flags", async () => {
     const cacheDir = join(scratch, "cache");
     const cu = emitCuda(loadKernel("copy2d")).cu;
@@ -116,3 +125,18 @@ describe.skipIf(!nvcc)("compile-only builds", () => {
     expect(rerun.all).toContain('identifier "undeclared_thing" is undefined');
   }, 120_000);
 });
+
+/** The entries of a fatbin: a 16-byte header (magic 0xBA55ED50, version, header size, body
+ *  size), then entries of a header (kind 1 = PTX, 2 = ELF; its size at +4, the payload's at
+ *  +8, the SM number at +28) and the payload. */
+function fatbinEntries(b: Buffer): { kind: string; arch: number }[] {
+  expect(b.readUInt32LE(0)).toBe(0xba55ed50);
+  const out: { kind: string; arch: number }[] = [];
+  const start = b.readUInt16LE(6), end = start + Number(b.readBigUInt64LE(8));
+  for (let p = start; p < end;) {
+    const kind = b.readUInt16LE(p);
+    out.push({ kind: kind === 1 ? "ptx" : kind === 2 ? "elf" : `kind ${kind}`, arch: b.readUInt32LE(p + 28) });
+    p += b.readUInt32LE(p + 4) + Number(b.readBigUInt64LE(p + 8));
+  }
+  return out;
+}
