@@ -3,9 +3,10 @@
 #   bash scripts/gpu-run.sh bash scripts/gpu-check-tma.sh
 # 1. correctness: tilemoe check of dsl-examples/gemm.ts on the GPU with --copy tma (random
 #    ragged shapes, the cp.async fallback included), at the default config and the bench's
-#    TMA configs;
-# 2. timing: gemm_bf16 4096^3 and 8192^3, wgmma with cp.async (the current default) and with
-#    TMA, against cuBLAS, all in one runner plan (bench/run.ts --copy both);
+#    TMA configs, and with persistent blocks (--persistent) on both copy paths;
+# 2. timing: gemm_bf16 4096^3 and 8192^3, wgmma with cp.async (the current default), with
+#    TMA, and TMA with 132 persistent blocks, against cuBLAS, all in one runner plan
+#    (bench/run.ts --copy both);
 # 3. SASS: scripts/check-sass.sh on the sm_90a examples, and the TMA build's cubins must hold
 #    HGMMA, UTMALDG (the TMA load) and SYNCS (mbarrier) instructions.
 # Logs under $OUT/tma (or /tmp/tilemoe-tma without $OUT). Keeps going after a failure; the
@@ -34,6 +35,13 @@ for cfg in "BM=128,BN=128,BK=64,stages=4,warps=8,GROUP_M=8" "BM=128,BN=256,BK=64
            "BM=64,BN=64,BK=32,stages=3,warps=4,GROUP_M=1"; do
   step "check-${cfg//[,=]/_}" $tm check dsl-examples/gemm.ts --kernel gemm_bf16 --backend cuda --copy tma --cases 30 --seed 11 --config "$cfg"
 done
+
+# Persistent blocks (--persistent P): few blocks so that each loops over several tiles, and the
+# SM count; on the cp.async path and the TMA path.
+step check-persistent-3-tma $tm check dsl-examples/gemm.ts --kernel gemm_bf16 --backend cuda --copy tma --persistent 3 --cases 40 --seed 13
+step check-persistent-3-cpasync $tm check dsl-examples/gemm.ts --kernel gemm_bf16 --backend cuda --persistent 3 --cases 40 --seed 13
+step check-persistent-132-tma $tm check dsl-examples/gemm.ts --kernel gemm_bf16 --backend cuda --copy tma --persistent 132 --cases 30 --seed 17 \
+  --config BM=128,BN=256,BK=64,stages=3,warps=8,GROUP_M=8
 
 step bench npx tsx bench/run.ts --mma wgmma --copy both --shapes "4096^3,8192^3" --no-tuned --reps 30 --out "$out/bench"
 

@@ -66,6 +66,14 @@ export function parseCopy(v: unknown): "cp.async" | "tma" {
   throw new UsageError(`--copy takes cp.async or tma, got '${v}'`);
 }
 
+/** `--persistent P`: a 1-d grid becomes P persistent blocks looping over the tiles (absent: off). */
+export function parsePersistent(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1 << 20) throw new UsageError(`--persistent takes a block count (e.g. the GPU's SM count, 132 on an H100 SXM), got '${v}'`);
+  return n;
+}
+
 /** `--mma wgmma|sync`: which tensor-core instruction sm_90a gemms use (default wgmma). */
 export function parseCores(v: unknown): "wgmma" | "mma" {
   if (v === undefined || v === "wgmma") return "wgmma";

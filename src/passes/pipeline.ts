@@ -4,6 +4,7 @@ import { specialize } from "./specialize.ts";
 import { inferTypes } from "./infer-types.ts";
 import { inferLayouts } from "./infer-layouts.ts";
 import { lowerToThreads } from "./lower-threads.ts";
+import { persistentGrid } from "./persistent-grid.ts";
 import { simplify } from "./simplify.ts";
 import type { Pass, PassOptions, Target } from "./types.ts";
 
@@ -15,6 +16,7 @@ export const PASSES: readonly { name: string; run: Pass }[] = [
   { name: "inferTypes", run: inferTypes },
   { name: "inferLayouts", run: inferLayouts },
   { name: "lowerToThreads", run: lowerToThreads },
+  { name: "persistentGrid", run: persistentGrid },
   { name: "simplify", run: simplify },
 ];
 

@@ -12,6 +12,9 @@ export interface Target {
   /** Pipelined wgmma operand tiles arrive by TMA with mbarriers (lower-pipeline-tma.ts) instead
    *  of cp.async. Off by default until measured on the GPU (`--copy tma`). */
   tma?: boolean;
+  /** Persistent blocks: a 1-d grid becomes this many blocks looping over the tiles
+   *  (persistent-grid.ts; `--persistent P`, P usually the GPU's SM count). */
+  persistentBlocks?: number;
 }
 
 export const SM80: Target = { arch: "sm_80", mma: true, cpAsync: true };
@@ -30,10 +33,9 @@ export type TensorCoreChoice = "wgmma" | "mma";
 
 /** The CUDA target for `arch`. On sm_90a gemms take wgmma where they fit unless `cores`
  *  is "mma", which keeps the portable mma.sync path (to measure or check it on Hopper). */
-export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma", copy: CopyChoice = "cp.async"): Target {
-  if (arch === "sm_80") return SM80;
-  if (cores === "mma") return { ...SM90A, wgmma: false };
-  return copy === "tma" ? { ...SM90A, tma: true } : SM90A;
+export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma", copy: CopyChoice = "cp.async", persistentBlocks?: number): Target {
+  const base = arch === "sm_80" ? SM80 : cores === "mma" ? { ...SM90A, wgmma: false } : copy === "tma" ? { ...SM90A, tma: true } : SM90A;
+  return persistentBlocks ? { ...base, persistentBlocks } : base;
 }
 
 /** How pipelined wgmma operand tiles reach shared memory on sm_90a. */

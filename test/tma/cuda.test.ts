@@ -58,8 +58,8 @@ describe("TMA path: emitted CUDA", () => {
 describe.skipIf(!nvcc)("TMA path: nvcc compile-only for sm_90a", () => {
   for (const config of TMA_CONFIGS) {
     it(`gemm_bf16 ${JSON.stringify(config)}: TMA, mbarriers and wgmma in the PTX; no spills, not serialized`, async () => {
-      const { cores: _c, copy: _p, ...tunables } = config;
-      const out = emitCuda(lower(gemmBf16(), tunables, TMA));
+      const { cores: _c, copy: _p, persistent, ...tunables } = config;
+      const out = emitCuda(lower(gemmBf16(), tunables, persistent ? { ...TMA, persistentBlocks: persistent } : TMA));
       const res = await compileCuda(out.cu, { arch: "sm_90a", outputs: ["cubin", "ptx"] });
       const ptx = res.ptx ?? "";
       expect(ptx).toContain("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes");
