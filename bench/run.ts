@@ -31,7 +31,7 @@ const { values } = parseArgs({
     // sm_90a: measure the portable mma.sync path, the wgmma path, or both (one run, one card).
     mma: { type: "string", default: "both" },
     // sm_90a: also (or only) time the TMA operand path's configs (bench/plan.ts TMA_CONFIGS).
-    copy: { type: "string", default: "cp.async" },
+    copy: { type: "string", default: "both" },
     // Only these shapes, by label (e.g. "4096^3,8192^3").
     shapes: { type: "string" },
     out: { type: "string", default: join(REPO, "bench/out") },

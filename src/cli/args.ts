@@ -60,9 +60,11 @@ export function requireFile(path: string): string {
 }
 
 /** `--copy cp.async|tma`: how pipelined wgmma operand tiles reach shared memory on sm_90a. */
-export function parseCopy(v: unknown): "cp.async" | "tma" {
-  if (v === undefined || v === "cp.async" || v === "cp_async") return "cp.async";
+/** `--copy`: undefined when not given (sm_90a builds then use TMA where it applies). */
+export function parseCopy(v: unknown): "cp.async" | "tma" | undefined {
+  if (v === undefined) return undefined;
   if (v === "tma") return "tma";
+  if (v === "cp.async" || v === "cp_async") return "cp.async";
   throw new UsageError(`--copy takes cp.async or tma, got '${v}'`);
 }
 

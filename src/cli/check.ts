@@ -49,7 +49,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
   let passed = 0, failed = 0;
   for (const k of checked) {
     const backend: Backend = await backendFor(backendName, { level, arch, cores, copy, persistent, subgroups });
-    const prefix = `tilemoe check ${file} --kernel ${k.name} --backend ${backendName}${level === "tile" ? " --level tile" : ""}${backendName === "cuda" ? ` --arch ${arch}${cores === "mma" ? " --mma sync" : ""}` : ""}${copy === "tma" ? " --copy tma" : ""}${persistent ? ` --persistent ${persistent}` : ""}${subgroups ? "" : " --subgroups off"}`;
+    const prefix = `tilemoe check ${file} --kernel ${k.name} --backend ${backendName}${level === "tile" ? " --level tile" : ""}${backendName === "cuda" ? ` --arch ${arch}${cores === "mma" ? " --mma sync" : ""}` : ""}${copy ? ` --copy ${copy}` : ""}${persistent ? ` --persistent ${persistent}` : ""}${subgroups ? "" : " --subgroups off"}`;
     const r = await checkKernel(k, specs.get(k.name)!, {
       backendName, backend, cases, seed, reproduce: prefix,
       shape: values.shape ? parseShape(values.shape as string) : undefined,

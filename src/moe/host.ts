@@ -27,7 +27,8 @@ export interface LayerCuda {
 export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a"): LayerCuda {
   const q = quantitiesC(s);
   const bufs = buffers(s);
-  const lows = stageKernels(s).map(({ stage, kernel }) => ({ stage, kernel: lower(kernel, stage.config, cudaTarget(arch)) }));
+  // cp.async operand pipelines: the layer launcher does not build TMA tensor maps (yet).
+  const lows = stageKernels(s).map(({ stage, kernel }) => ({ stage, kernel: lower(kernel, stage.config, cudaTarget(arch, "wgmma", "cp.async")) }));
   // One unit, one `smem` symbol: every stage declares the largest alignment any of them needs.
   const smemAlign = Math.max(...lows.map(({ kernel }) => smemAlignment(kernel)));
   const lowered = lows.map(({ stage, kernel }) => ({ stage, kernel, out: emitCuda(kernel, { name: `moe_layer_${s.name}_${stage.stage}`, smemAlign }) }));

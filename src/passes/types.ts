@@ -33,7 +33,13 @@ export type TensorCoreChoice = "wgmma" | "mma";
 
 /** The CUDA target for `arch`. On sm_90a gemms take wgmma where they fit unless `cores`
  *  is "mma", which keeps the portable mma.sync path (to measure or check it on Hopper). */
-export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma", copy: CopyChoice = "cp.async", persistentBlocks?: number): Target {
+/**
+ * The CUDA target for an arch. On sm_90a the defaults are the Hopper instructions: wgmma, and
+ * TMA for pipelined operand tiles where the TMA lowering applies (it falls back to cp.async
+ * per loop, and at run time when a tensor's pitch does not allow a tensor map). Measured on an
+ * H200 (bench/RESULTS.md): TMA beat cp.async at every bench config of 4096^3 and 8192^3.
+ */
+export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma", copy: CopyChoice = "tma", persistentBlocks?: number): Target {
   const base = arch === "sm_80" ? SM80 : cores === "mma" ? { ...SM90A, wgmma: false } : copy === "tma" ? { ...SM90A, tma: true } : SM90A;
   return persistentBlocks ? { ...base, persistentBlocks } : base;
 }

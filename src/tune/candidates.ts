@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { cpus } from "node:os";
 import { type Kernel } from "../ir/ir.ts";
 import { printKernel } from "../ir/print.ts";
-import { lower, SM80, SM90A } from "../passes/pipeline.ts";
+import { cudaTarget, lower } from "../passes/pipeline.ts";
 import { emitCuda } from "../codegen/cuda/index.ts";
 import { compileCuda, NvccNotFoundError, runnerModule, type Arch, type KernelResources } from "../driver/nvcc.ts";
 import { allConfigs, configKey, defaultConfig, satisfies, type Config } from "./space.ts";
@@ -62,7 +62,8 @@ export function loweredFingerprint(low: Kernel): string {
 }
 
 export async function buildCandidates(k: Kernel, opts: CandidateOptions): Promise<Candidate[]> {
-  const target = opts.arch === "sm_80" ? SM80 : SM90A;
+  // The target `tilemoe build` uses for the arch, so the tuned code is the built code.
+  const target = cudaTarget(opts.arch);
   const compile = opts.compile ?? defaultCompile;
   const dflt = configKey(defaultConfig(k));
   const configs = allConfigs(k);

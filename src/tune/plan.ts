@@ -16,7 +16,7 @@ import { rng } from "../numeric/random.ts";
 import { tolerance } from "../numeric/tolerance.ts";
 import { magnitudeOf, makeInputs } from "../check/run.ts";
 import type { CheckSpec } from "../check/spec.ts";
-import type { Arg, KernelCase, Plan, ScalarArg } from "../runtime/plan.ts";
+import { type Arg, type KernelCase, type Plan, type ScalarArg, tensorMapArgs } from "../runtime/plan.ts";
 import { RUNNER_SOURCE_DIR } from "../runtime/cuda.ts";
 import { numericConfig, type Config } from "./space.ts";
 import type { Candidate } from "./candidates.ts";
@@ -192,6 +192,7 @@ export function writeTunePlan(dir: string, input: PlanInput): PlanMeta {
         : { tensor: p.name, dtype: p.dtype, shape: check.tensors[p.name]!.shape,
           init: zeroed.has(p.name) ? { zeros: true as const } : { file: `../check/${p.name}.bin` }, ...(p.output ? { output: true } : {}) });
       for (const d of low.dims) args.push({ i32: input.checkDims[d]! });
+      args.push(...tensorMapArgs(low.tensorMaps));
       const tol = tolerance(out.dtype, red, mag);
       cases.push({ name: `check ${out.name}`, ...base, ...checkLaunch, args,
         compare: { tensor: out.name, file: `../check/${out.name}.ref.f64`, dtype: "f64", rtol: tol.rtol, atol: tol.atol } });
@@ -206,6 +207,7 @@ export function writeTunePlan(dir: string, input: PlanInput): PlanMeta {
           init: p.output ? { zeros: true as const } : { random: { seed: 1 + i, lo: dom.lo, hi: dom.hi } } };
       });
       for (const d of low.dims) args.push({ i32: s.dims[d]! });
+      args.push(...tensorMapArgs(low.tensorMaps));
       cases.push({ name: `time ${s.label}`, ...base, ...launch, args, time: { ...input.timing }, flops: s.flops, bytes: s.bytes });
     }
     const plan: Plan = { device: gpu, cases };

@@ -47,8 +47,8 @@ describe("TMA path: emitted CUDA", () => {
     expect(out.h).toContain("_ERR_TMA 6");
   });
 
-  it("without --copy tma nothing changes: no tensor maps, no mbarriers", () => {
-    const out = emitCuda(lower(parseKernel(gemmText(3), "g.ir"), { BM: 64, BN: 64, BK: 64, warps: 4 }, cudaTarget("sm_90a")));
+  it("with --copy cp.async nothing changes: no tensor maps, no mbarriers", () => {
+    const out = emitCuda(lower(parseKernel(gemmText(3), "g.ir"), { BM: 64, BN: 64, BK: 64, warps: 4 }, cudaTarget("sm_90a", "wgmma", "cp.async")));
     expect(out.cu).not.toContain("CUtensorMap");
     expect(out.cu).not.toContain("mbarrier");
     expect(out.h).not.toContain("ERR_TMA");

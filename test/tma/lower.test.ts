@@ -40,8 +40,9 @@ describe("lower-pipeline-tma: IR text in -> IR text out", () => {
     expect(out).toMatch(/\} else \{[\s\S]*cp\.async/);
   });
 
-  it("without Target.tma, with 2 stages (no wgmma overlap) or without wgmma, no TMA", () => {
-    expect(lowered(gemmText(3), cfg, cudaTarget("sm_90a"))).not.toContain("tma.load");
+  it("sm_90a uses TMA by default; not with --copy cp.async, 2 stages (no wgmma overlap) or without wgmma", () => {
+    expect(lowered(gemmText(3), cfg, cudaTarget("sm_90a"))).toContain("tma.load");
+    expect(lowered(gemmText(3), cfg, cudaTarget("sm_90a", "wgmma", "cp.async"))).not.toContain("tma.load");
     expect(lowered(gemmText(2), cfg)).not.toContain("tma.load");
     expect(lowered(gemmText(3), cfg, cudaTarget("sm_90a", "mma", "tma"))).not.toContain("tma.load");
   });
