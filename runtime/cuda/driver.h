@@ -31,6 +31,7 @@ struct Api {
   CUresult (*memcpyDtoD)(CUdeviceptr, CUdeviceptr, size_t);
   CUresult (*memcpyDtoDAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
   CUresult (*memsetD8)(CUdeviceptr, unsigned char, size_t);
+  CUresult (*memsetD8Async)(CUdeviceptr, unsigned char, size_t, CUstream);
   CUresult (*moduleLoadData)(CUmodule*, const void*);
   CUresult (*moduleUnload)(CUmodule);
   CUresult (*moduleGetFunction)(CUfunction*, CUmodule, const char*);
@@ -86,6 +87,7 @@ inline std::string load(Api& a, const char* path = "libcuda.so.1") {
   resolve(a.lib, a.memcpyDtoD, {"cuMemcpyDtoD_v2"}, m);
   resolve(a.lib, a.memcpyDtoDAsync, {"cuMemcpyDtoDAsync_v2"}, m);
   resolve(a.lib, a.memsetD8, {"cuMemsetD8_v2"}, m);
+  resolve(a.lib, a.memsetD8Async, {"cuMemsetD8Async"}, m);
   resolve(a.lib, a.moduleLoadData, {"cuModuleLoadData"}, m);
   resolve(a.lib, a.moduleUnload, {"cuModuleUnload"}, m);
   resolve(a.lib, a.moduleGetFunction, {"cuModuleGetFunction"}, m);

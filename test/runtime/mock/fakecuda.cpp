@@ -121,6 +121,14 @@ API cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream) {
   return CUDA_SUCCESS;
 }
 API cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) { CHECK_STICKY(); std::memset(reinterpret_cast<void*>(d), v, n); return CUDA_SUCCESS; }
+API cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstream) {
+  CHECK_STICKY();
+  std::memset(reinterpret_cast<void*>(d), v, n);
+  if (const char* path = std::getenv("FAKECUDA_LOG"))
+    if (FILE* f = std::fopen(path, "a")) { std::fprintf(f, "memset %llx\n", static_cast<unsigned long long>(d)); std::fclose(f); }
+  clockMs += double(n) / 1e9;  // 1 TB/s of writes
+  return CUDA_SUCCESS;
+}
 API cuModuleLoadData(CUmodule* m, const void* image) {
   CHECK_STICKY();
   // A "module" is a text file; one that starts with "bad" is rejected as the driver would.
