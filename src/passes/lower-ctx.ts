@@ -8,6 +8,7 @@ import { TRUE, evalConst, fold } from "../ir/expr.ts";
 import { sharedIndex } from "../layout/swizzle.ts";
 import { fragmentSlots } from "../layout/fragment.ts";
 import type { Target } from "./types.ts";
+import type { DequantGemm } from "./fuse-dequant-gemm.ts";
 
 export interface BufInfo {
   buf: Buffer;           // as declared at tile level
@@ -33,6 +34,11 @@ export interface Ctx {
   /** Set while lowering the body of a pipelined loop that keeps one wgmma group in flight
    *  (lower-pipeline-wgmma.ts): its gemm neither fences nor waits for its own group. */
   wgmmaInPipeline?: boolean;
+  /** Gemms whose B tile is dequantized in registers (fuse-dequant-gemm.ts): the T.dequant
+   *  loop and the tile's allocation are dropped, the gemm fills its B fragments itself. */
+  dequantGemms: Map<Stmt, DequantGemm>;
+  /** The T.dequant loops of dequantGemms (lowered as part of their gemm). */
+  fusedLoops: Set<Stmt>;
 }
 
 export function fail(loc: Loc | undefined, message: string): never {
