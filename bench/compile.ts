@@ -8,6 +8,7 @@ import { cudaTarget, lower } from "../src/passes/pipeline.ts";
 import { emitCuda } from "../src/codegen/cuda/index.ts";
 import { evalInt } from "../src/codegen/cuda/fold.ts";
 import { compileCuda, runnerModule, type Arch } from "../src/driver/nvcc.ts";
+import { zeroInitOutputs } from "../src/ir/zero-init.ts";
 import { type CompiledConfig, type GemmConfig } from "./plan.ts";
 
 export async function compileGemm(kernel: Kernel, config: GemmConfig, arch: Arch, planDir: string): Promise<CompiledConfig> {
@@ -26,7 +27,7 @@ export async function compileGemm(kernel: Kernel, config: GemmConfig, arch: Arch
         if (v === undefined) throw new Error(`bench: grid[${i}] of ${kernel.name} does not fold to a number`);
         return v;
       });
-    return { config, module, kernel: out.kernelSymbol, threads: out.threads, smem: out.smemBytes, dims: low.dims, grid,
+    return { config, module, kernel: out.kernelSymbol, threads: out.threads, smem: out.smemBytes, dims: low.dims, grid, zeroInit: zeroInitOutputs(low),
       registers: r?.registers, spills: r ? r.spillLoads + r.spillStores : undefined, tensorMaps: low.tensorMaps };
   } catch (e) {
     return { config, error: (e as Error).message.split("\n")[0]! };

@@ -71,6 +71,8 @@ export interface CompiledConfig {
   /** Order of the i32 dim arguments after the tensors (e.g. ["M", "K", "N"]). */
   dims?: string[];
   grid?: (dims: Record<string, number>) => number[];
+  /** Outputs the launcher clears before every launch (src/ir/zero-init.ts). */
+  zeroInit?: string[];
   registers?: number;
   spills?: number;
   /** TMA tensor maps the kernel takes after its dims. */

@@ -36,6 +36,9 @@ struct Arg {
   std::vector<int64_t> shape;
   Init init;
   bool output = false;
+  // Zeroed on the stream right before every launch (checked, warm-up and timed): what a
+  // generated launcher does for an output written only by atomic adds (split-K). Timed.
+  bool clearBeforeLaunch = false;
   std::string save;
   // scalar: its type name (i32, u32, i64, u64, f32, f64) and value
   std::string scalarType;
@@ -200,6 +203,10 @@ class Reader {
       a.init = readInit(v.get("init"), path + ".init", index + 1);
       if (auto o = v.get("output")) { need(o->isBool(), path + ".output", "must be true or false"); a.output = o->b; }
       if (auto s = v.get("save")) a.save = str(*s, path + ".save");
+      if (auto z = v.get("clearBeforeLaunch")) {
+        need(z->isBool(), path + ".clearBeforeLaunch", "must be true or false");
+        a.clearBeforeLaunch = z->b;
+      }
       return a;
     }
     if (auto m = v.get("tensorMap")) {

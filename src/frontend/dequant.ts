@@ -113,11 +113,14 @@ export function dequantOp(node: CallExpression, ctx: Ctx): Stmt {
     ? maskedRead(`${p}q`, src.buf, sIdx, "u32", (e) => e, body)
     : { k: "load", buf: src.buf.name, idx: sIdx } as Expr;
   body.push({ k: "dequant", format: o.format, order: o.order, dst: { buf: tmp, idx: [int(0)] }, word, scale, zero, loc: ctx.loc(node) });
+  // The stores as one loop over the word's values: the register-fused dequant-gemm
+  // (src/passes/fuse-dequant-gemm.ts) reuses its body for the two values a thread needs.
+  const j = `${p}j`;
   const zeroOut: Expr = flt(0, dst.dtype);
-  for (let j = 0; j < per; j++) {
-    const col = bin("+", bin("*", v(w), int(per)), int(j));
-    const val: Expr = { k: "select", cond: bin("<", bin("+", v(kk), int(j)), o.K), a: { k: "load", buf: tmp, idx: [int(j)] }, b: zeroOut };
-    body.push({ k: "store", buf: dst.buf.name, idx: [bin("+", dst.region.offsets[0]!, v(r)), bin("+", dst.region.offsets[1]!, col)], value: val });
-  }
+  const col = bin("+", bin("*", v(w), int(per)), v(j));
+  const val: Expr = { k: "select", cond: bin("<", bin("+", v(kk), v(j)), o.K), a: { k: "load", buf: tmp, idx: [v(j)] }, b: zeroOut };
+  body.push({ k: "for", vars: [j], starts: [int(0)], extents: [int(per)], kind: "serial", body: [
+    { k: "store", buf: dst.buf.name, idx: [bin("+", dst.region.offsets[0]!, v(r)), bin("+", dst.region.offsets[1]!, col)], value: val },
+  ] });
   return { k: "for", vars: [r, w], starts: [int(0), int(0)], extents: [R, W], kind: "parallel", body, loc: ctx.loc(node) };
 }

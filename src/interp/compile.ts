@@ -397,7 +397,8 @@ class Gen {
       case "dequant": {
         const d = this.ref(s.dst);
         const args = [this.exprAs(s.word, "u32"), this.exprAs(s.scale, d.b.dtype), this.exprAs(s.zero, d.b.dtype)];
-        this.emit(`dq(${d.b.js}, ${d.ix}, "${s.format}", "${s.order}", ${args.join(", ")}, TID, ${sid});`);
+        const pair = s.pair ? this.exprAs(s.pair, "i32") : "-1";
+        this.emit(`dq(${d.b.js}, ${d.ix}, "${s.format}", "${s.order}", ${args.join(", ")}, ${pair}, TID, ${sid});`);
         break;
       }
       case "barrier": if (this.threadOnly(s)) this.emit(`yield ${sid};`); break;

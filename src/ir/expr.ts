@@ -98,7 +98,10 @@ export function mapStmtExprs(s: Stmt, f: EF): Stmt {
     case "barrier": case "cp_commit": case "cp_wait": return s;
     case "vcopy": case "cp_async": return { ...s, dst: mapRef(s.dst, f), src: mapRef(s.src, f), pred: f(s.pred) };
     case "ldmatrix": return { ...s, dst: mapRef(s.dst, f), addr: mapRef(s.addr, f) };
-    case "dequant": return { ...s, dst: mapRef(s.dst, f), word: f(s.word), scale: f(s.scale), zero: f(s.zero) };
+    case "dequant": {
+      const d = { ...s, dst: mapRef(s.dst, f), word: f(s.word), scale: f(s.scale), zero: f(s.zero) };
+      return s.pair ? { ...d, pair: f(s.pair) } : d;
+    }
     case "mma": return { ...s, d: mapRef(s.d, f), a: mapRef(s.a, f), b: mapRef(s.b, f), c: mapRef(s.c, f) };
     case "wgmma": return { ...s, d: mapRef(s.d, f), a: { ...s.a, ref: mapRef(s.a.ref, f) }, b: { ...s.b, ref: mapRef(s.b.ref, f) } };
     case "wgmma_fence": case "wgmma_commit": case "wgmma_wait": case "fence_async": case "mbar_fence_init": return s;

@@ -187,9 +187,11 @@ export type Stmt =
    *  for i in [0, n), n = 8 for u4/s4 and 4 for u8/s8/e4m3, q_i = value i of `word` (u32) in
    *  `format` and slot `order`, and dst[dst.idx[0] + i] = round(round(q_i - zero) * scale),
    *  all in dst's dtype (bf16 or f16; dst is a local buffer), zero and scale first rounded
-   *  to it. Backends expand it to several-values-per-instruction bit tricks. */
+   *  to it. Backends expand it to several-values-per-instruction bit tricks.
+   *  With `pair` (an i32 p in [0, n/2)): only values 2p and 2p+1, into dst[idx] and
+   *  dst[idx + 1] (the register-fused dequant-gemm feeds mma fragments pair by pair). */
   | { k: "dequant"; format: "u4" | "s4" | "u8" | "s8" | "e4m3"; order: "linear" | "interleaved";
-      dst: Ref; word: Expr; scale: Expr; zero: Expr; loc?: Loc }
+      dst: Ref; word: Expr; scale: Expr; zero: Expr; pair?: Expr; loc?: Loc }
   // ---- thread level only
   /** __syncthreads(): every thread of the block waits here. */
   | { k: "barrier"; loc?: Loc }

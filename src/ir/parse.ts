@@ -548,7 +548,7 @@ class IrParser extends EmbeddedActionsParser {
     ]);
   });
 
-  // dequant.u4.interleaved dq[0] <- w scale s zero z
+  // dequant.u4.interleaved dq[0] <- w scale s zero z [pair p]
   private dequantStmt = this.RULE("dequantStmt", (): Stmt => {
     this.CONSUME(K.dequant);
     this.CONSUME(Dot);
@@ -562,11 +562,17 @@ class IrParser extends EmbeddedActionsParser {
     const scale = this.SUBRULE2(this.expr);
     const zw = this.CONSUME4(Name);
     const zero = this.SUBRULE3(this.expr);
+    let pair: Expr | undefined;
+    // A statement may start with a name on the next line: only the word 'pair' continues this one.
+    this.OPTION({ GATE: () => this.LA(1).image === "pair", DEF: () => {
+      this.CONSUME5(Name);
+      pair = this.SUBRULE4(this.expr);
+    } });
     this.ACTION(() => {
       if (sw.image !== "scale") fail(this.file, sw, `expected 'scale', got '${sw.image}'`);
       if (zw.image !== "zero") fail(this.file, zw, `expected 'zero', got '${zw.image}'`);
     });
-    return { k: "dequant", format, order, dst, word, scale, zero };
+    return pair ? { k: "dequant", format, order, dst, word, scale, zero, pair } : { k: "dequant", format, order, dst, word, scale, zero };
   });
 
   private ldmatrixStmt = this.RULE("ldmatrixStmt", (): Stmt => {

@@ -143,7 +143,7 @@ export function printStmt(s: Stmt, indent = 0): string {
     case "cp_commit": return `${pad}cp.commit`;
     case "cp_wait": return `${pad}cp.wait ${s.n}`;
     case "dequant":
-      return `${pad}dequant.${s.format}.${s.order} ${printRef(s.dst)} <- ${printExpr(s.word)} scale ${printExpr(s.scale)} zero ${printExpr(s.zero)}`;
+      return `${pad}dequant.${s.format}.${s.order} ${printRef(s.dst)} <- ${printExpr(s.word)} scale ${printExpr(s.scale)} zero ${printExpr(s.zero)}${s.pair ? ` pair ${printExpr(s.pair)}` : ""}`;
     case "ldmatrix":
       return `${pad}ldmatrix.x${s.num}${s.trans ? ".trans" : ""} ${printRef(s.dst)} <- ${printRef(s.addr)}`;
     case "mma":

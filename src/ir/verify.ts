@@ -335,7 +335,7 @@ class Verifier {
       case "dequant": {
         if (!["u4", "s4", "u8", "s8", "e4m3"].includes(s.format)) this.error(`unknown packed weight format '${s.format}'`);
         if (!["linear", "interleaved"].includes(s.order)) this.error(`unknown packing order '${s.order}'`);
-        [s.word, s.scale, s.zero].forEach((e) => this.expr(e));
+        [s.word, s.scale, s.zero, ...(s.pair ? [s.pair] : [])].forEach((e) => this.expr(e));
         const d = this.ref(s.dst, "dequant destination", ["local"]);
         if (d && d.dtype !== "bf16" && d.dtype !== "f16") this.error(`dequant destination '${d.name}' must be bf16 or f16, it is ${d.dtype}`);
         return;

@@ -10,6 +10,7 @@ import { swizzleFor } from "../layout/swizzle.ts";
 import { mmaProblem, mmaWarpArrangements } from "./lower-gemm-mma.ts";
 import type { PassOptions } from "./types.ts";
 import { mmaMode, wgmmaChoice } from "./lower-gemm-wgmma.ts";
+import { fusedDequantGemms } from "./fuse-dequant-gemm.ts";
 
 export const shapeOf = (b: Buffer): number[] => b.shape.map((d) => evalConst(d) ?? NaN);
 
@@ -39,6 +40,9 @@ export function inferLayouts(k: Kernel, opts: PassOptions): Kernel {
   const bufs = new Map<string, Buffer>();
   walkStmts(k.launch.body, (s) => { if (s.k === "alloc") bufs.set(s.buf.name, s.buf); });
 
+  // Gemms whose B is dequantized in registers take mma.sync (fuse-dequant-gemm.ts says when),
+  // and their bf16 B tile, which will not exist, gets no swizzle.
+  const fused = fusedDequantGemms(k, opts.target);
   const acc = new Map<string, Layout | null>(); // null: some gemm into it cannot use mma
   const swz = new Map<string, Layout>();
   walkStmts(k.launch.body, (s) => {
@@ -54,7 +58,7 @@ export function inferLayouts(k: Kernel, opts: PassOptions): Kernel {
     const [m, n] = shapeOf(c) as [number, number];
     const kk = s.transA ? evalConst(s.a.extents[0]!)! : evalConst(s.a.extents[1]!)!;
     const mode = mmaMode(opts.target, k.config);
-    if (mode !== "mma_sync") {
+    if (mode !== "mma_sync" && !fused.has(s)) {
       const w = wgmmaChoice({ m, n, k: kk, threads, atype: a.dtype, btype: b.dtype, transA: s.transA, transB: s.transB,
         aCols: shapeOf(a)[1]!, bCols: shapeOf(b)[1]!, aLayout: a.layout ?? swz.get(a.name), bLayout: b.layout ?? swz.get(b.name), whole: true });
       const prevOk = prev === undefined || prev.kind === "wgmma_acc";
@@ -72,7 +76,7 @@ export function inferLayouts(k: Kernel, opts: PassOptions): Kernel {
     acc.set(c.name, { kind: "mma_acc", ...w });
     // Operand tiles are addressed through sharedIndex everywhere, so any swizzle is correct;
     // it only pays off (and ldmatrix needs 16-byte rows) when the gemm reads whole tiles.
-    for (const [r, buf] of [[s.a, a], [s.b, b]] as const) {
+    for (const [r, buf] of fused.has(s) ? [[s.a, a] as const] : [[s.a, a], [s.b, b]] as const) {
       const sw = wholeBuffer(r, buf) ? swizzleFor(shapeOf(buf)[1]!) : undefined;
       if (sw && !buf.layout) swz.set(buf.name, sw);
     }

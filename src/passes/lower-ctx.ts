@@ -8,6 +8,7 @@ import { TRUE, evalConst, fold } from "../ir/expr.ts";
 import { sharedIndex } from "../layout/swizzle.ts";
 import { fragmentSlots } from "../layout/fragment.ts";
 import type { Target } from "./types.ts";
+import type { DequantGemm } from "./fuse-dequant-gemm.ts";
 
 export interface BufInfo {
   buf: Buffer;           // as declared at tile level
@@ -35,6 +36,11 @@ export interface Ctx {
   wgmmaInPipeline?: boolean;
   /** TMA tensor maps the lowered code uses (lower-pipeline-tma.ts); they become kernel params. */
   tensorMaps: TensorMap[];
+  /** Gemms whose B tile is dequantized in registers (fuse-dequant-gemm.ts): the T.dequant
+   *  loop and the tile's allocation are dropped, the gemm fills its B fragments itself. */
+  dequantGemms: Map<Stmt, DequantGemm>;
+  /** The T.dequant loops of dequantGemms (lowered as part of their gemm). */
+  fusedLoops: Set<Stmt>;
 }
 
 export function fail(loc: Loc | undefined, message: string): never {

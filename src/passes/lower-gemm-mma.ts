@@ -50,6 +50,9 @@ export interface MmaGemm {
   a: MmaOperand; b: MmaOperand; transA: boolean; transB: boolean;
   c: { buf: string; rows: number; cols: number; warpsM: number; warpsN: number };
   atype: "bf16" | "f16"; threads: number; tx: Expr; fresh: (hint: string) => string;
+  /** Fills the B fragments itself instead of reading g.b from shared memory (the
+   *  register-fused dequant-gemm, fuse-dequant-gemm.ts); g.b then only gives B's shape. */
+  bLoader?: (p: Plan, bf: string, w: WarpPos, pre: Stmt[]) => Loader;
 }
 
 /** Warp arrangements (warpsM x warpsN) that tile an m x n accumulator with m16n8 tiles. */
@@ -130,7 +133,7 @@ function knownResidue(e: Expr, m: number): number | undefined {
 
 // ---------------------------------------------------------------- the lowering
 
-interface Plan {
+export interface Plan {
   m: number; n: number; k: number;
   warpRows: number; warpCols: number; mTiles: number; nTiles: number; kSteps: number;
 }
@@ -146,7 +149,7 @@ function plan(g: MmaGemm): Plan {
     throw new Error(`lowerGemmMma: ${g.c.warpsM}x${g.c.warpsN} warps for ${g.threads} threads`);
   const problem = mmaProblem({ m, n, k, atype: g.atype, btype: g.atype, threads: g.threads });
   if (problem) throw new Error(`lowerGemmMma: ${problem}`);
-  for (const op of [g.a, g.b])
+  for (const op of g.bLoader ? [g.a] : [g.a, g.b])
     if (op.layout?.kind === "xor_swizzle" && (op.cols % 8 !== 0 || (op.cols / 8) % (op.layout.mask + 1) !== 0))
       throw new Error(`lowerGemmMma: xor_swizzle(${op.layout.mask}, ${op.layout.shift}) does not permute the chunks of ${op.cols}-element rows of ${op.buf}`);
   const warpRows = m / g.c.warpsM, warpCols = n / g.c.warpsN;
@@ -191,7 +194,7 @@ export function lowerGemmMma(g: MmaGemm): { allocs: Stmt[]; body: Stmt[] } {
 
   const aligned = (op: MmaOperand) => (knownResidue(op.base, 8) ?? 0) === 0 && op.cols % 8 === 0;
   const loadA = aligned(g.a) ? ldmatrixA(g, p, af, w, body) : scalarA(g, p, af, w);
-  const loadB = aligned(g.b) ? ldmatrixB(g, p, bf, w, body) : scalarB(g, p, bf, w);
+  const loadB = g.bLoader ? g.bLoader(p, bf, w, body) : aligned(g.b) ? ldmatrixB(g, p, bf, w, body) : scalarB(g, p, bf, w);
 
   // Element offset of k-step kk's fragment set in af / bf.
   const aSet = (kk: Expr) => (sets === 2 ? mul(mod(kk, 2), int(p.mTiles * 8)) : int(0));
@@ -215,8 +218,8 @@ export function lowerGemmMma(g: MmaGemm): { allocs: Stmt[]; body: Stmt[] } {
 
 // Fragment loaders: each takes the k-step index and the element offset of the fragment set
 // to fill, and returns that k-step's statements.
-type Loader = (kk: Expr, set: Expr) => Stmt[];
-interface WarpPos { lane: Expr; tm: Expr; tn: Expr; xors: Map<string, Expr> }
+export type Loader = (kk: Expr, set: Expr) => Stmt[];
+export interface WarpPos { lane: Expr; tm: Expr; tn: Expr; xors: Map<string, Expr> }
 
 /**
  * ldmatrix row addresses, split into a per-lane part computed once and a per-instruction

@@ -13,6 +13,7 @@ import { lowerPipelined, pipelineCopies, pipelineStages } from "./lower-pipeline
 import { fragCoordExpr } from "./frag-coord.ts";
 import { lowerMoeOp } from "./lower-moe.ts";
 import type { PassOptions } from "./types.ts";
+import { type DequantGemm, fusedDequantGemms } from "./fuse-dequant-gemm.ts";
 
 type For = Extract<Stmt, { k: "for" }>;
 
@@ -166,12 +167,15 @@ function lowerList(c: Ctx, body: Stmt[], slotOf?: (buf: string, idx: Expr[]) => 
   const out: Stmt[] = [];
   for (const s of body) {
     switch (s.k) {
-      case "alloc": out.push(lowerAlloc(c, s)); break;
+      case "alloc":
+        if (!fusedTile(c, s.buf.name)) out.push(lowerAlloc(c, s));
+        break;
       case "copy": out.push(...lowerCopy(c, s)); break;
       case "fill": out.push(...lowerFill(c, s)); break;
       case "gemm": out.push(...lowerGemm(c, s)); break;
       case "reduce": case "topk": case "scan": out.push(...lowerMoeOp(c, s)); break;
       case "for":
+        if (c.fusedLoops.has(s)) break;
         if (s.kind === "parallel") {
           if (slotOf) fail(s.loc, `nested T.parallel loops are not supported`);
           out.push(...lowerParallel(c, s));
@@ -190,6 +194,12 @@ function lowerList(c: Ctx, body: Stmt[], slotOf?: (buf: string, idx: Expr[]) => 
     }
   }
   return out;
+}
+
+/** The bf16 tile of a register-fused dequant-gemm: it never exists. */
+function fusedTile(c: Ctx, name: string): boolean {
+  for (const f of c.dequantGemms.values()) if (f.tile === name) return true;
+  return false;
 }
 
 /** Drops barriers before the first shared-memory access: nothing to order yet. */
@@ -230,14 +240,20 @@ export function lowerToThreads(k: Kernel, opts: PassOptions): Kernel {
     if (S < 2) return;
     for (const cp of pipelineCopies({ bufs }, s)) { const b = bufs.get(cp.dst.buf)!; b.stages = Math.max(b.stages, S); }
   });
-  const c: Ctx = { k, target: opts.target, threads, tx: v(tx), fresh, bufs, stage: new Map(), hoisted: [], tensorMaps: [], lowerBody: (cc, b) => lowerList(cc, b) };
+  // Register-fused dequant-gemms: chosen here and in inferLayouts by the same rule, taken
+  // only where the accumulator got the mma.sync layout.
+  const dequantGemms = new Map<Stmt, DequantGemm>();
+  for (const [g, f] of fusedDequantGemms(k, opts.target))
+    if (bufs.get(g.c.buf)?.buf.layout?.kind === "mma_acc") dequantGemms.set(g, f);
+  const fusedLoops = new Set<Stmt>([...dequantGemms.values()].map((f) => f.loop));
+  const c: Ctx = { k, target: opts.target, threads, tx: v(tx), fresh, bufs, stage: new Map(), hoisted: [], tensorMaps: [], lowerBody: (cc, b) => lowerList(cc, b), dequantGemms, fusedLoops };
   const lowered = lowerList(c, k.launch.body);
   const isShared = (b: string) => bufs.get(b)?.buf.scope === "shared";
   const body = dropLeadingBarriers([...c.hoisted, ...lowered], isShared);
   // Each buffer on a 128-byte boundary, as the CUDA emitter carves them (codegen/cuda/smem.ts).
   let smem = 0;
   for (const b of bufs.values())
-    if (b.buf.scope === "shared") smem += Math.ceil((b.size * b.stages * byteSize(b.buf.dtype)) / 128) * 128;
+    if (b.buf.scope === "shared" && !fusedTile(c, b.buf.name)) smem += Math.ceil((b.size * b.stages * byteSize(b.buf.dtype)) / 128) * 128;
   const maps = c.tensorMaps.length > 0 ? { tensorMaps: c.tensorMaps } : {};
   return { ...k, ...maps, smemBytes: smem, launch: { ...k.launch, level: "thread", threadVar: tx, body } };
 }

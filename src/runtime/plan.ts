@@ -17,6 +17,9 @@ export interface TensorArg {
   output?: boolean;
   /** Raw little-endian file, relative to the plan's folder. */
   save?: string;
+  /** Zeroed on the stream before every launch, inside the timed region: the generated
+   *  launcher's cudaMemsetAsync of an output written only by atomic adds (split-K). */
+  clearBeforeLaunch?: boolean;
 }
 
 export type ScalarArg =

@@ -80,6 +80,14 @@ describe.skipIf(!nvcc)("compile-only builds", () => {
           expect(res.ptx!.match(/shfl\.sync\.bfly\.b32/g)?.length).toBe(14);
           expect(res.ptx).not.toMatch(/\.shared|st\.local|ld\.local/);
         }
+        if (name === "dequant_gemm") {
+          // B fragments come from the packed words in registers: lop3 + packed bf16 math, the
+          // one ldmatrix is A's, nothing goes through local memory.
+          expect(res.ptx).toContain("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32");
+          expect(res.ptx).toMatch(/lop3\.b32/);
+          expect(res.ptx!.match(/ldmatrix\.sync/g)?.length).toBe(1);
+          expect(res.ptx).not.toMatch(/ld\.local|st\.local/);
+        }
         if (name === "rowsum") {
           expect(res.ptx).toContain("cp.async.cg.shared.global");
           expect(res.ptx).toContain("cp.async.wait_group 1");

@@ -178,15 +178,41 @@ describe("plans on the fake driver", () => {
     ]);
     const res = await runPlan(dir, { runner: bin, env: env({ FAKECUDA_L2: "1000", FAKECUDA_LOG: log }) });
     const [ok, many, past, nosym] = res.cases;
-    // 1 ms per call: the 100 ms flushes are not in the timed span.
+    // 1 ms per call exactly: the flushes (fake memsets that advance the clock) are not in the timed span.
     expect(ok).toMatchObject({ status: "ok", workspace_bytes: 4 * T, flush_l2: true, median_ms: 1, reps: 5 });
     expect(Array.from(readTensor(join(dir, "out.bin"), "f32"))).toEqual(Array.from(fillValues("bf16", 7, -1, 1, T * 4), (v) => 2 * v));
     expect(Array.from(readTensor(join(dir, "ids.bin"), "i32"))).toEqual([1, 2]);
-    const flushes = readFileSync(log, "utf8").trim().split("\n").filter((l) => l.startsWith("memset_async"));
+    const flushes = readFileSync(log, "utf8").trim().split("\n").filter((l) => l.startsWith("memset_async")).map((l) => l.split(" ").slice(0, 2).join(" "));
     expect(flushes).toEqual(new Array(2 + 5).fill("memset_async 2000"));
     expect(many).toMatchObject({ status: "error", error: "moe_layer_fake returned 1: fake layer: T > 1000" });
     expect(past!.error).toContain("workspace slice ids [4, +8) lies past the layer's 8 workspace bytes");
     expect(nosym!.error).toContain("has no symbol moe_layer_nope_buffers");
+  });
+
+  it("clears a clearBeforeLaunch tensor on the stream before every launch, inside the timed region", async () => {
+    const dir = planDir();
+    const log = join(dir, "launches.log");
+    const n = 1 << 20; // 4 MB of y: 0.004 ms of fake memset per launch
+    const axpy = (name: string, clear: boolean): KernelCase => ({
+      name, module: "m.cubin", kernel: "axpy", grid: [1], block: [256],
+      args: [{ tensor: "x", dtype: "f32", shape: [n], init: { random: { seed: 1, lo: 1, hi: 1 } } },
+        { tensor: "y", dtype: "f32", shape: [n], init: { random: { seed: 2, lo: 5, hi: 5 } }, output: true, save: `${name}.y.bin`, clearBeforeLaunch: clear },
+        { i32: n }, { f32: 1 }],
+      time: { warmup: 2, reps: 5, rotate: 2 },
+    });
+    writePlan(dir, [axpy("cleared", true)]);
+    const res = await runPlan(dir, { runner: bin, env: env({ FAKECUDA_LOG: log }) });
+    expect(res.cases[0]).toMatchObject({ status: "ok" });
+    // y = 0 + 1 * x after the checked launch, not 5 + x.
+    expect(Array.from(readTensor(join(dir, "cleared.y.bin"), "f32").subarray(0, 3))).toEqual([1, 1, 1]);
+    const lines = readFileSync(log, "utf8").trim().split("\n").map((l) => l.split(" "));
+    expect(lines.length).toBe(2 * (1 + 2 + 5));
+    for (let i = 0; i < lines.length; i += 2) expect(lines[i]![0]).toBe("memset_async");
+    const plain = planDir();
+    writePlan(plain, [axpy("plain", false)]);
+    const res0 = await runPlan(plain, { runner: bin, env: env() });
+    // The memset's fake time (n * 4 bytes at 1 TB/s) is in the cleared case's timings.
+    expect(res.cases[0]!.median_ms! - res0.cases[0]!.median_ms!).toBeCloseTo((4 * n) / 1e9, 6);
   });
 
   it("names CUDA errors with their case and kernel, keeps going, and reruns after a lost context", async () => {

@@ -163,7 +163,8 @@ export class BodyEmitter {
       case "dequant": {
         const b = this.ex.buf(s.dst.buf);
         const [w, sc, z] = [s.word, s.scale, s.zero].map((e) => this.ex.emit(e).code);
-        for (const l of dequantLines(s, b.dtype, this.addr(s.dst), w!, sc!, z!)) this.line(l);
+        const pair = s.pair ? this.ex.emit(s.pair).code : undefined;
+        for (const l of dequantLines(s, b.dtype, this.addr(s.dst), w!, sc!, z!, pair)) this.line(l);
         return;
       }
       case "ldmatrix":

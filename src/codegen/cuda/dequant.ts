@@ -12,6 +12,8 @@
 //    the NaN pattern S.1111.111 is patched in a branch that is almost never taken.
 // Then round(q - zero) (skipped for a literal zero folded above) and round(. * scale):
 // the two roundings of the IR semantics (src/quant/format.ts), each one bf16x2/half2 op.
+// With a pair p (the register-fused dequant-gemm, src/passes/fuse-dequant-gemm.ts) the
+// same instructions run once, for pair tm_i = p only (values 2p and 2p+1 of the word).
 import type { DType, Expr, Stmt } from "../../ir/ir.ts";
 
 type Dequant = Extract<Stmt, { k: "dequant" }>;
@@ -24,9 +26,10 @@ function literal(e: Expr): number | undefined {
 
 /**
  * Lines of one dequant. dst: `&local[i]` (16-byte aligned 16-bit array, i even);
- * word/scale/zero: C expressions (u32, and any arithmetic type).
+ * word/scale/zero (and pair, when s.pair is set): C expressions (u32, and any arithmetic type).
  */
-export function dequantLines(s: Dequant, dtype: DType, dst: string, word: string, scale: string, zero: string): string[] {
+export function dequantLines(s: Dequant, dtype: DType, dst: string, word: string, scale: string, zero: string, pair?: string): string[] {
+  if ((s.pair === undefined) !== (pair === undefined)) throw new Error("dequantLines: the pair expression goes with s.pair");
   if (dtype !== "bf16" && dtype !== "f16") throw new Error(`dequant into ${dtype}: bf16 or f16 only`);
   const bf = dtype === "bf16";
   const T2 = bf ? "__nv_bfloat162" : "__half2";
@@ -58,8 +61,11 @@ export function dequantLines(s: Dequant, dtype: DType, dst: string, word: string
   L.push(`  const ${T2} tm_s = ${splat(`(float)(${scale})`)};`);
   if (s.format !== "e4m3" && !(bf && (s.format === "u8" || s.format === "s8")))
     L.push(`  const ${T2} tm_m = ${splat(`${sub}.0f`)};`);
-  L.push("#pragma unroll");
-  L.push(`  for (int tm_i = 0; tm_i < ${pairs}; ++tm_i) {`);
+  if (pair !== undefined) L.push(`  {`, `    const int tm_i = ${pair};`);
+  else {
+    L.push("#pragma unroll");
+    L.push(`  for (int tm_i = 0; tm_i < ${pairs}; ++tm_i) {`);
+  }
   const inner: string[] = [];
   switch (s.format) {
     case "u4": case "s4": {
@@ -104,10 +110,19 @@ export function dequantLines(s: Dequant, dtype: DType, dst: string, word: string
     }
   }
   if (needZ) inner.push(`tm_q = __hsub2(tm_q, tm_z);`);
-  inner.push(`tm_o[tm_i] = __hmul2(tm_q, tm_s);`);
+  inner.push(`tm_o[${pair !== undefined ? "0" : "tm_i"}] = __hmul2(tm_q, tm_s);`);
   L.push(...inner.map((x) => `    ${x}`));
   L.push("  }");
-  if (s.format === "e4m3") {
+  if (s.format === "e4m3" && pair !== undefined) {
+    // S.1111.111 is NaN in e4m3; the bit move above made it a finite 480.
+    const [b0, b1] = s.order === "interleaved" ? ["(" + pair + ")", "(" + pair + ") + 2"] : ["2 * (" + pair + ")", "2 * (" + pair + ") + 1"];
+    L.push(`  {`);
+    L.push(`    ${T1}* tm_v = reinterpret_cast<${T1}*>(tm_o);`);
+    const nan = bf ? "__ushort_as_bfloat16((unsigned short)0x7fc0)" : "__ushort_as_half((unsigned short)0x7e00)";
+    L.push(`    if (((tm_w >> (8 * (${b0}))) & 0x7fu) == 0x7fu) tm_v[0] = ${nan};`);
+    L.push(`    if (((tm_w >> (8 * (${b1}))) & 0x7fu) == 0x7fu) tm_v[1] = ${nan};`);
+    L.push("  }");
+  } else if (s.format === "e4m3") {
     // S.1111.111 is NaN in e4m3; the bit move above made it a finite 480.
     const slot = (i: number) => (s.order === "interleaved" ? (i >> 1) + (i & 1) * 2 : i);
     L.push(`  if (__vcmpeq4(tm_w & 0x7f7f7f7fu, 0x7f7f7f7fu)) {`);

@@ -124,8 +124,21 @@ export class ExprEmitter {
       const vi = this.ctx.lookupVar(e.name);
       if (vi && vi.dtype === t) return vi.c;
     }
+    if (e.k === "select" && this.isStorageOf(e.a, t) && this.isStorageOf(e.b, t)) {
+      // Both arms already t (a masked 16-bit value): select the raw values, no round trip
+      // through float (the fused dequant-gemm masks every B fragment value this way).
+      const c = this.emit(e.cond);
+      return `(${wrap(c, TERNARY + 1)} ? ${this.emitStorage(e.a, t)} : ${this.emitStorage(e.b, t)})`;
+    }
     const inner = e.k === "cast" && e.dtype === t ? this.emit(e.a) : this.emit(e);
     return this.narrowFrom(inner, t);
+  }
+
+  /** e is a load or variable of storage type t, or a literal typed t. */
+  private isStorageOf(e: Expr, t: DType): boolean {
+    if (e.k === "load") return this.buf(e.buf).dtype === t;
+    if (e.k === "var") return this.ctx.lookupVar(e.name)?.dtype === t;
+    return e.k === "float" && e.dtype === t;
   }
 
   /** `&buf[idx]` for a Ref. */

@@ -24,6 +24,8 @@ export function dequantLines(s: Dequant, cx: ExprCtx, id: number): string[] {
   const b = bufInfo(s.dst.buf, cx);
   const t = b.dtype;
   if (t !== "bf16" && t !== "f16") err(`WGSL codegen: dequant into ${t} '${s.dst.buf}': bf16 or f16 needed`);
+  // Only the register-fused dequant-gemm makes pairs, and it needs mma (never on WGSL).
+  if (s.pair) err(`WGSL codegen: dequant pair into '${s.dst.buf}': pairs come from the mma-fused lowering, which WGSL does not have`);
   if (b.scope === "global") err(`WGSL codegen: dequant into global '${s.dst.buf}': the destination must be a local or shared array`);
   const rt = regType(t, cx.feats);
   const n = valuesPerWord(s.format), bits = bitsOf(s.format);

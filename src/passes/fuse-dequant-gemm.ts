@@ -1,0 +1,259 @@
+// The register-fused dequant-gemm: `T.dequant(Ws, Bs, ...)` followed by
+// `T.gemm(As, Bs, acc, { transB: true })`, where Bs is used by nothing else, lowers to
+// mma.sync whose B fragments are dequantized in registers straight from the packed words:
+// no bf16 tile Bs in shared memory, none of its stores, and no barrier between them and the
+// gemm's ldmatrix.
+//
+// mma.m16n8k16 B fragment (PTX ISA, "Matrix Fragments for mma.m16n8k16", .bf16/.f16 B):
+// lane (group = lane / 4, t = lane % 4) holds 4 values of column n = group, at
+// k = 2t + (e & 1) + 8 * (e >> 1), e = 0..3 — two pairs of neighbours (2t, 2t+1) and
+// (2t+8, 2t+9). A packed word holds `per` consecutive k values, and the interleaved order
+// puts each neighbour pair (2p, 2p+1) in slots a lop3 extracts together (docs/QUANT.md).
+// So each B register is one `dequant ... pair p` of one word:
+//   u4/s4 (per 8):       pair h (h = 0, 1) is word 2 kk + h, pair p = t
+//   u8/s8/e4m3 (per 4):  word 4 kk + 2h + (t >> 1), pair p = t & 1
+// The four lanes of a group read the same word (a shared-memory broadcast, no conflict).
+//
+// Why from the pipelined shared tile and not global -> registers: the packed tile already
+// arrives by multi-stage cp.async (the latency is hidden by the pipeline and the copy is
+// 16-byte coalesced); reading words from global per thread would need per-thread prefetch
+// registers across k tiles, and every word is read by 4 lanes (2 for 8-bit), which costs
+// nothing in shared memory but 4x the L1 traffic from global.
+//
+// The front end's expansion (src/frontend/dequant.ts) is reused as is: the parallel loop's
+// body is instantiated once per (n-tile, pair) with its loop variables bound to the lane's
+// word, its dequant narrowed to the pair, and its store loop (which masks k >= K to 0)
+// retargeted to the two fragment elements. The scale / zero-point reads and the K mask
+// are thus exactly the unfused ones, and so are the numerics (the same two roundings).
+//
+// On sm_90a the same choice is made (inferLayouts gives the accumulator mma_acc): the
+// decode shapes this path is for are bound by the weight bytes, not by tensor-core issue,
+// and wgmma would need the bf16 tile in shared memory again. mma = "wgmma" keeps the
+// unfused wgmma path.
+import { type Buffer, type Expr, type Kernel, type Stmt, bin, int, v } from "../ir/ir.ts";
+import { TRUE, evalConst, fold, mapExpr, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
+import { printExpr } from "../ir/print.ts";
+import { valuesPerWord } from "../quant/format.ts";
+import { type Ctx, addr } from "./lower-ctx.ts";
+import type { Loader, Plan, WarpPos } from "./lower-gemm-mma.ts";
+import { chooseWarps, wholeBuffer } from "./infer-layouts.ts";
+import { mmaMode } from "./lower-gemm-wgmma.ts";
+import type { Target } from "./types.ts";
+
+type For = Extract<Stmt, { k: "for" }>;
+type Gemm = Extract<Stmt, { k: "gemm" }>;
+type Dequant = Extract<Stmt, { k: "dequant" }>;
+
+/** One fusable pair, as the front end expanded T.dequant. */
+export interface DequantGemm {
+  loop: For;        // parallel over (row r, word w) of the packed tile
+  dequant: Dequant; // its one dequant statement (into `tmp`)
+  tmp: string;      // the local buffer of one word's values
+  stores: For;      // serial over the word's values j: tile[r][w * per + j] = (masked) tmp[j]
+  tile: string;     // the dequantized shared tile, read only by the gemm
+  per: number;
+}
+
+/**
+ * The pairs lowered register-fused, by gemm. The choice, per gemm:
+ *  - mma.sync needed (never on WGSL); mma = "wgmma" keeps the shared tile (all wgmma reads).
+ *  - one warp along M (warpsM = 1): every warp dequantizes the B fragments of its own
+ *    columns, so with warpsM > 1 each weight would be decoded warpsM times per block (the
+ *    shared tile decodes it once) and the extra registers spill (moe_gemm_up_w4a16 at
+ *    BM = 64, 8 warps: 255 registers and 16 spills fused, 230 and none unfused, sm_80).
+ *  - on sm_90a in auto mode, only tiles of fewer than 64 rows: those are the decode shapes,
+ *    bound by weight bytes, which wgmma's m64 instructions would mostly waste; from 64 rows
+ *    on, wgmma reads the shared tile (a register-A wgmma computing C^T = W A^T is not done).
+ */
+export function fusedDequantGemms(k: Kernel, target: Target): Map<Gemm, DequantGemm> {
+  const out = new Map<Gemm, DequantGemm>();
+  const mode = mmaMode(target, k.config);
+  const threads = evalConst(k.launch.threads);
+  if (!target.mma || mode === "wgmma" || threads === undefined) return out;
+  const bufs = new Map<string, Buffer>();
+  walkStmts(k.launch.body, (s) => { if (s.k === "alloc") bufs.set(s.buf.name, s.buf); });
+  for (const [g, f] of findDequantGemms(k.launch.body)) {
+    const acc = bufs.get(g.c.buf);
+    const [m, n] = (acc?.shape ?? []).map((d) => evalConst(d));
+    if (!acc || acc.scope !== "fragment" || m === undefined || n === undefined) continue;
+    if (target.wgmma && mode === "auto" && m >= 64) continue;
+    if (chooseWarps(m, n, threads)?.warpsM !== 1) continue;
+    out.set(g, f);
+  }
+  return out;
+}
+
+const same = (a: Expr, b: Expr) => printExpr(fold(a)) === printExpr(fold(b));
+
+/** The front end's T.dequant loop writing `tile`, or why it is not one. */
+function matchLoop(s: Stmt, bufs: Map<string, Buffer>): Omit<DequantGemm, "loop"> & { loop: For } | undefined {
+  if (s.k !== "for" || s.kind !== "parallel" || s.vars.length !== 2) return undefined;
+  const dqs = s.body.filter((x): x is Dequant => x.k === "dequant");
+  const last = s.body.at(-1);
+  if (dqs.length !== 1 || dqs[0]!.pair || !last || last.k !== "for" || last.kind !== "serial" || last.vars.length !== 1) return undefined;
+  const dq = dqs[0]!, per = valuesPerWord(dq.format);
+  if (evalConst(last.extents[0]!) !== per || last.body.length !== 1 || last.body[0]!.k !== "store") return undefined;
+  const st = last.body[0]!;
+  const [r, w] = s.vars as [string, string], j = last.vars[0]!;
+  const tile = bufs.get(st.buf), tmp = dq.dst.buf;
+  if (!tile || tile.scope !== "shared" || bufs.get(tmp)?.scope !== "local" || evalConst(dq.dst.idx[0]!) !== 0) return undefined;
+  if (!same(st.idx[0]!, v(r)) || !same(st.idx[1]!, bin("+", bin("*", v(w), int(per)), v(j)))) return undefined;
+  // The value reads tmp only at j; nothing else in the body writes memory.
+  let ok = true;
+  walkExpr(st.value, (x) => { if (x.k === "load" && x.buf === tmp && !same(x.idx[0]!, v(j))) ok = false; });
+  walkStmts(s.body.slice(0, -1), (x) => { if (x.k === "store" || x.k === "atomic") ok = false; });
+  return ok ? { loop: s, dequant: dq, tmp, stores: last, tile: tile.name, per } : undefined;
+}
+
+/** Every buffer name the statements mention. */
+function mentions(stmts: Stmt[], name: string): number {
+  let n = 0;
+  walkStmts(stmts, (s) => {
+    if ((s.k === "store" || s.k === "atomic") && s.buf === name) n++;
+    if (s.k === "gemm" || s.k === "copy" || s.k === "fill" || s.k === "reduce" || s.k === "scan" || s.k === "topk")
+      for (const r of Object.values(s)) if (r && typeof r === "object" && "buf" in r && r.buf === name) n++;
+    for (const e of stmtExprs(s)) walkExpr(e, (x) => { if (x.k === "load" && x.buf === name) n++; });
+  });
+  return n;
+}
+
+function readsOf(stmts: Stmt[]): Set<string> {
+  const out = new Set<string>();
+  walkStmts(stmts, (s) => { for (const e of stmtExprs(s)) walkExpr(e, (x) => { if (x.k === "load") out.add(x.buf); }); });
+  return out;
+}
+
+function writesOf(stmts: Stmt[]): Set<string> {
+  const out = new Set<string>();
+  walkStmts(stmts, (s) => {
+    switch (s.k) {
+      case "store": case "atomic": out.add(s.buf); break;
+      case "copy": case "fill": case "reduce": case "scan": out.add(s.dst.buf); break;
+      case "topk": out.add(s.values.buf); out.add(s.indices.buf); break;
+      case "gemm": out.add(s.c.buf); break;
+      case "dequant": out.add(s.dst.buf); break;
+      default: break;
+    }
+  });
+  return out;
+}
+
+/** The fusable [dequant loop, gemm] pairs of a tile-level body, by gemm statement. */
+export function findDequantGemms(body: Stmt[]): Map<Gemm, DequantGemm> {
+  const bufs = new Map<string, Buffer>();
+  walkStmts(body, (s) => { if (s.k === "alloc") bufs.set(s.buf.name, s.buf); });
+  const out = new Map<Gemm, DequantGemm>();
+  const visit = (list: Stmt[]) => {
+    list.forEach((s, i) => {
+      if (s.k === "for") visit(s.body);
+      if (s.k === "if") { visit(s.then); visit(s.else); }
+      const m = matchLoop(s, bufs);
+      if (!m) return;
+      // Its gemm comes later in the same list; what runs in between (another dequant, the
+      // other gemm of a gate/up pair) must not write what the loop reads.
+      const gi = list.findIndex((x, xi) => xi > i && x.k === "gemm" && x.b.buf === m.tile);
+      const g = list[gi];
+      if (!g || g.k !== "gemm" || !g.transB || g.a.buf === m.tile) return;
+      const reads = readsOf([m.loop]);
+      if ([...writesOf(list.slice(i + 1, gi))].some((b) => reads.has(b))) return;
+      const tile = bufs.get(m.tile)!, a = bufs.get(g.a.buf);
+      if (!a || a.dtype !== tile.dtype || !wholeBuffer(g.b, tile)) return;
+      const [R, W] = m.loop.extents.map((e) => evalConst(e));
+      const shape = tile.shape.map((d) => evalConst(d));
+      if (R !== shape[0] || W === undefined || W * m.per !== shape[1] || m.loop.starts.some((x) => evalConst(x) !== 0)) return;
+      // One store (the loop's) and one read (the gemm's): nothing else sees the tile.
+      if (mentions(body, m.tile) !== 2) return;
+      out.set(g, m);
+    });
+  };
+  visit(body);
+  return out;
+}
+
+/** The dequant reads the packed tile's element [r, w] (the loop's own word). */
+function isTileWord(f: DequantGemm): boolean {
+  const wd = f.dequant.word;
+  const [r, w] = f.loop.vars as [string, string];
+  return wd.k === "load" && wd.idx.length === 2 && same(wd.idx[0]!, v(r)) && same(wd.idx[1]!, v(w));
+}
+
+/**
+ * B fragments of k-step kk, dequantized from the packed words (see the top of the file):
+ * per n-tile j and half h, one instance of the T.dequant loop body for the lane's word.
+ */
+export function dequantBLoader(c: Ctx, f: DequantGemm) {
+  return (p: Plan, bf: string, w: WarpPos, pre: Stmt[]): Loader => {
+    const dtype = c.bufs.get(f.tile)!.buf.dtype;
+    const lane = w.lane;
+    const group = c.fresh("grp"), t = c.fresh("t");
+    pre.push({ k: "let", name: group, dtype: "i32", value: bin("/", lane, int(4)), mutable: false });
+    pre.push({ k: "let", name: t, dtype: "i32", value: bin("%", lane, int(4)), mutable: false });
+    const pairBuf = c.fresh("bq");
+    c.bufs.set(pairBuf, { buf: { name: pairBuf, scope: "local", dtype, shape: [int(2)] }, shape: [2], size: 2, stages: 1 });
+    const [r, wv] = f.loop.vars as [string, string];
+    const j = f.stores.vars[0]!;
+    const st = f.stores.body[0] as Extract<Stmt, { k: "store" }>;
+    if (f.per !== 8 && f.per !== 4) throw new Error(`fuse-dequant-gemm: ${f.per} values per word`);
+    const wordsPerStep = 16 / f.per;
+    // 4-bit words: the lane's two words of a k-step (h = 0, 1) are neighbours, 8-byte aligned
+    // (rows of BK / 8 words, BK a multiple of 16): one 64-bit shared read instead of two
+    // 32-bit ones. With 64-byte rows (BK 128) the 8 rows a warp reads fall on 2 bank groups,
+    // so a 32-bit read costs 4 wavefronts, the 64-bit one 2 per half-warp: half the
+    // shared-memory time for the words. Needs the word to be the tile's own [r, w] element.
+    const src = f.dequant.word.k === "load" ? f.dequant.word.buf : "";
+    const word2 = f.per === 8 && isTileWord(f) && c.bufs.get(src)?.buf.scope === "shared" ? c.fresh("wq") : undefined;
+    if (word2) c.bufs.set(word2, { buf: { name: word2, scope: "local", dtype: "u32", shape: [int(2)] }, shape: [2], size: 2, stages: 1 });
+    return (kk, set) => {
+      const jt = c.fresh("nj"), h = c.fresh("h");
+      // The lane's neighbours 2t + 8h, 2t + 8h + 1 (t < 4): value inWord, inWord + 1 of
+      // word `word` of the k-step (per divides 8, so h only moves whole words).
+      const inWord = f.per === 8 ? bin("*", v(t), int(2)) : bin("*", bin("&", v(t), int(1)), int(2));
+      const word = f.per === 8 ? v(h) : bin("+", bin("*", v(h), int(2)), bin(">>", v(t), int(1)));
+      const pair = f.per === 8 ? v(t) : bin("&", v(t), int(1));
+      const row: Stmt = { k: "let", name: r, dtype: "i32", value: fold(bin("+", bin("*", bin("+", w.tn, v(jt)), int(8)), v(group))), mutable: false };
+      const body: Stmt[] = [
+        ...(word2 ? [] : [row]),
+        { k: "let", name: wv, dtype: "i32", value: fold(bin("+", bin("*", kk, int(wordsPerStep)), word)), mutable: false },
+      ];
+      for (const s of f.loop.body) {
+        if (s === f.stores) continue;
+        if (s.k === "alloc" && s.buf.name === f.tmp) continue;
+        if (s === f.dequant) {
+          const wordExpr: Expr = word2 ? { k: "load", buf: word2, idx: [v(h)] } : f.dequant.word;
+          body.push({ ...f.dequant, word: wordExpr, dst: { buf: pairBuf, idx: [int(0)] }, pair });
+          continue;
+        }
+        body.push(s);
+      }
+      const vals: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const name = c.fresh("bv");
+        vals.push(name);
+        // The store loop's value at j = inWord + i, reading the pair buffer for tmp.
+        const value = mapExpr(st.value, (x) => {
+          if (x.k === "load" && x.buf === f.tmp) return { k: "load", buf: pairBuf, idx: [int(i)] };
+          if (x.k === "var" && x.name === j) return fold(bin("+", inWord, int(i)));
+          return undefined;
+        });
+        body.push({ k: "let", name, dtype, value, mutable: false });
+      }
+      const lowered = c.lowerBody(c, [{ k: "alloc", buf: { name: pairBuf, scope: "local", dtype, shape: [int(2)] } }, ...body]);
+      // B element e = 2h + i of n-tile jt.
+      vals.forEach((name, i) => lowered.push({
+        k: "store", buf: bf, idx: [fold(bin("+", set, bin("+", bin("*", v(jt), int(4)), bin("+", bin("*", v(h), int(2)), int(i)))))], value: v(name),
+      }));
+      const hLoop: Stmt = { k: "for", vars: [h], starts: [int(0)], extents: [int(2)], kind: "unroll", body: lowered };
+      const perTile: Stmt[] = [hLoop];
+      if (word2) {
+        // Words 2 kk and 2 kk + 1 of row r (the tile's [r, w] addressing, stage included).
+        const from = addr(c, src, [v(r), fold(bin("*", kk, int(2)))]);
+        perTile.unshift(
+          ...c.lowerBody(c, [row]),
+          { k: "alloc", buf: { name: word2, scope: "local", dtype: "u32", shape: [int(2)] } },
+          { k: "vcopy", dst: { buf: word2, idx: [int(0)] }, src: from, lanes: 2, pred: TRUE },
+        );
+      }
+      return [{ k: "for", vars: [jt], starts: [int(0)], extents: [int(p.nTiles)], kind: "unroll", body: perTile }];
+    };
+  };
+}

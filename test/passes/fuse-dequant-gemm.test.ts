@@ -1,0 +1,163 @@
+// The register-fused dequant-gemm (src/passes/fuse-dequant-gemm.ts): IR text in -> lowered
+// IR text out, when the lowering takes it and when not, and the fused kernel against its
+// tile-level form in the interpreter (every format, ragged N and K, infinite scales).
+import { readFileSync } from "node:fs";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { type Kernel, type Stmt, flt, int } from "../../src/ir/ir.ts";
+import { walkStmts } from "../../src/ir/expr.ts";
+import { parseKernel } from "../../src/ir/parse.ts";
+import { printKernel } from "../../src/ir/print.ts";
+import { parseKernels } from "../../src/frontend/index.ts";
+import { runKernel } from "../../src/interp/index.ts";
+import { zeros } from "../../src/numeric/tensor.ts";
+import { dequantWord, QFORMATS, QORDERS, valuesPerWord } from "../../src/quant/format.ts";
+import { SM80, SM90A, WGSL, lower } from "../../src/passes/pipeline.ts";
+import { kernel, alloc, tensor } from "../interp/helpers.ts";
+import { dequantGemmSrc } from "./fused/dequant-gemm-src.ts";
+import { lowerChecked, tileLevel } from "./harness.ts";
+import { rng } from "../../src/numeric/random.ts";
+import { roundTo } from "../../src/numeric/dtype.ts";
+import type { TensorValue } from "../../src/numeric/tensor.ts";
+
+const stmts = (k: Kernel, kind: Stmt["k"]): Stmt[] => {
+  const out: Stmt[] = [];
+  walkStmts(k.launch.body, (s) => { if (s.k === kind) out.push(s); });
+  return out;
+};
+const mainLoop = (k: Kernel) => stmts(k, "for").find((s) => s.k === "for" && s.vars[0] === "k") as Extract<Stmt, { k: "for" }>;
+const allocs = (k: Kernel) => stmts(k, "alloc").map((s) => (s.k === "alloc" ? s.buf.name : ""));
+
+describe("fused dequant-gemm lowering", () => {
+  it("lowers T.dequant + gemm to per-pair dequants into the B fragments (IR text in -> out)", () => {
+    // The lowered text is also the CUDA golden / nvcc kernel test/cuda/kernels/dequant_gemm.ir.
+    const want = readFileSync(new URL("../cuda/kernels/dequant_gemm.ir", import.meta.url), "utf8");
+    expect(printKernel(lowerChecked(parseKernel(dequantGemmSrc("u4", 8)), {}, SM80))).toBe(want);
+  });
+
+  it("drops the bf16 tile and its barriers: one barrier per k tile, no shared stores", () => {
+    const k = lower(parseKernel(dequantGemmSrc("u4", 8)), {}, SM80);
+    expect(allocs(k)).not.toContain("Bs");
+    expect(k.smemBytes).toBe(2 * 16 * 16 * 2 + 2 * 8 * 2 * 4); // As and Ws, two stages each, no Bs
+    const loop = mainLoop(k);
+    let barriers = 0, ldm = 0, sharedStores = 0;
+    walkStmts(loop.body, (s) => {
+      if (s.k === "barrier") barriers++;
+      if (s.k === "ldmatrix") ldm++;
+      if (s.k === "store" && (s.buf === "As" || s.buf === "Ws")) sharedStores++;
+    });
+    expect({ barriers, ldm, sharedStores }).toEqual({ barriers: 1, ldm: 1, sharedStores: 0 });
+    const pairs = stmts(k, "dequant");
+    expect(pairs.length).toBe(1);
+    expect(pairs.every((s) => s.k === "dequant" && s.pair !== undefined)).toBe(true);
+  });
+
+  it("8-bit words: the lane's word is 2h + t/2 of the k-step, pair t & 1", () => {
+    const k = lower(parseKernel(dequantGemmSrc("u8", 4)), {}, SM80);
+    const text = printKernel(k);
+    expect(text).toContain("let w: i32 = h * 2 + (t >> 1)");
+    expect(text).toMatch(/dequant\.u8\.interleaved bq\[0\] <- Ws\[.*\] scale s zero 3\.0 pair t & 1/);
+  });
+
+  it("keeps the shared tile when something else reads it, on WGSL, and under a forced wgmma", () => {
+    const second = "\n    gemm As[0 : +16, 0 : +16], Bs[0 : +8, 0 : +16] -> acc[0 : +16, 0 : +8] transB";
+    expect(allocs(lower(parseKernel(dequantGemmSrc("u4", 8, second)), {}, SM80))).toContain("Bs");
+    expect(allocs(lower(parseKernel(dequantGemmSrc("u4", 8)), {}, WGSL))).toContain("Bs");
+    expect(stmts(lower(parseKernel(dequantGemmSrc("u4", 8)), {}, WGSL), "dequant").every((s) => s.k === "dequant" && !s.pair)).toBe(true);
+  });
+
+  it("sm_90a: decode tiles (BM 16) fuse with mma.sync; 64-row tiles keep wgmma on the shared tile", () => {
+    const [g] = parseKernels("dsl-examples/gemm_w4a16.ts").filter((x) => x.name === "gemm_w4a16");
+    const decode = lower(g!, { BM: 16, BN: 64, BK: 128, warps: 4 }, SM90A);
+    expect(allocs(decode)).not.toContain("Bs");
+    expect(stmts(decode, "mma").length).toBeGreaterThan(0);
+    const big = lower(g!, { BM: 64, BN: 128, BK: 64, warps: 4 }, SM90A);
+    expect(allocs(big)).toContain("Bs");
+    expect(stmts(big, "wgmma").length).toBeGreaterThan(0);
+  });
+
+  it("several warps along M keep the shared tile (each weight would be decoded once per warp row)", () => {
+    const [g] = parseKernels("dsl-examples/moe_gemm_up_w4a16.ts");
+    const k = lower(g!, { BM: 64, BN: 64, BK: 64, warps: 8 }, SM80);
+    expect(allocs(k)).toEqual(expect.arrayContaining(["Gs", "Us"]));
+    const d = lower(g!, { BM: 16, BN: 64, BK: 64, warps: 4 }, SM80);
+    expect(allocs(d)).not.toContain("Gs");
+    expect(allocs(d)).not.toContain("Us");
+  });
+
+  it("the gate and up gemms of moe_gemm_up_w4a16 both fuse, past the other dequant between them", () => {
+    const [g] = parseKernels("dsl-examples/moe_gemm_up_w4a16.ts");
+    const k = lower(g!, { BM: 16, BN: 64, BK: 64, warps: 4 }, SM80);
+    const fused = stmts(k, "dequant").filter((s) => s.k === "dequant" && s.pair);
+    expect(fused.length).toBe(4); // gate and up, k-step 0 and the prefetch of the next
+    expect(stmts(k, "dequant").length).toBe(4);
+  });
+});
+
+describe("fused form in the interpreter, against the tile-level kernel", () => {
+  // Full-range words (the harness draws small integers), scales of both signs, an infinite
+  // one, and ragged M, N, K: the masked tail of K must stay 0 and not become NaN.
+  function compare(fmt: string, per: number, M: number, N: number, K: number, seed: number) {
+    const src = parseKernel(dequantGemmSrc(fmt, per));
+    const tile = tileLevel(src, {}, SM80), thread = lowerChecked(src, {}, SM80);
+    const KW = Math.ceil(K / per), G = Math.ceil(K / 16);
+    const r = rng(seed);
+    const t = (dtype: TensorValue["dtype"], shape: number[], f: (i: number) => number): TensorValue =>
+      ({ dtype, shape, data: Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => roundTo(dtype, f(i))) });
+    const ins = {
+      A: t("bf16", [M, K], () => r() * 2 - 1),
+      W: t("u32", [N, KW], () => Math.floor(r() * 2 ** 32)),
+      S: t("bf16", [N, G], (i) => (i === 1 ? Infinity : (r() - 0.5) / 4)),
+    };
+    const outs = [tile, thread].map((k) => {
+      const C = zeros("f32", [M, N]);
+      runKernel(k, { tensors: { ...ins, C } });
+      return C.data;
+    });
+    return { want: outs[0]!, got: outs[1]! };
+  }
+  const formats: [string, number][] = [["u4", 8], ["s4", 8], ["u8", 4], ["s8", 4], ["e4m3", 4]];
+  for (const [fmt, per] of formats)
+    it(`${fmt}: ragged M, N and K, an infinite scale`, () => {
+      for (const [M, N, K, seed] of [[5, 13, 37, 1], [17, 8, 16, 2], [1, 3, 49, 3]] as const) {
+        const { want, got } = compare(fmt, per, M, N, K, seed);
+        let nan = 0;
+        for (let i = 0; i < want.length; i++) {
+          if (Number.isNaN(want[i])) { nan++; expect(got[i], `${fmt} ${M}x${N}x${K} [${i}]`).toBeNaN(); continue; }
+          expect(Math.abs(got[i]! - want[i]!), `${fmt} ${M}x${N}x${K} [${i}]`).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(want[i]!)));
+        }
+        // Integer formats: only the infinite scale (one (row, group) of S) makes NaNs, in one
+        // column of C at most (0 * inf, or inf - inf); e4m3 words also hold NaN patterns.
+        if (fmt !== "e4m3") expect(nan).toBeLessThanOrEqual(M);
+      }
+    });
+});
+
+describe("dequant pair statement", () => {
+  it("prints and parses back", () => {
+    const k = parseKernel(readFileSync(new URL("../cuda/kernels/dequant_gemm.ir", import.meta.url), "utf8"));
+    expect(printKernel(k)).toBe(readFileSync(new URL("../cuda/kernels/dequant_gemm.ir", import.meta.url), "utf8"));
+    expect(stmts(k, "dequant").some((s) => s.k === "dequant" && s.pair)).toBe(true);
+  });
+
+  it("writes values 2p and 2p+1 of the word, as src/quant/format.ts defines them (every format and order)", () => {
+    fc.assert(fc.property(
+      fc.constantFrom(...QFORMATS), fc.constantFrom(...QORDERS), fc.integer({ min: 0, max: 0xffffffff }), fc.nat(3),
+      fc.constantFrom(0.37, -2, 0, Infinity), fc.constantFrom(0, 3, -1.5), fc.constantFrom("bf16" as const, "f16" as const),
+      (format, order, word, p0, scale, zero, to) => {
+        const p = p0 % (valuesPerWord(format) / 2);
+        const k = kernel("dqp", [tensor("W", "u32", [1]), tensor("Y", to, [2], true)], [], {
+          body: [
+            alloc("r", "local", to, [2]),
+            { k: "dequant", format, order, dst: { buf: "r", idx: [int(0)] }, word: { k: "load", buf: "W", idx: [int(0)] }, scale: flt(scale), zero: flt(zero), pair: int(p) },
+            { k: "store", buf: "Y", idx: [int(0)], value: { k: "load", buf: "r", idx: [int(0)] } },
+            { k: "store", buf: "Y", idx: [int(1)], value: { k: "load", buf: "r", idx: [int(1)] } },
+          ],
+        });
+        const Y = zeros(to, [2]);
+        runKernel(k, { tensors: { W: { dtype: "u32", shape: [1], data: Float64Array.from([word]) }, Y } });
+        const all = dequantWord(format, order, word, zero, scale, to);
+        expect([...Y.data]).toEqual(all.slice(2 * p, 2 * p + 2));
+      }), { numRuns: 300 });
+  });
+});
