@@ -55,7 +55,10 @@ const shapes = only ? SHAPES.filter((s) => only.includes(s.label)) : values.quic
 const coreChoices: ("mma" | "wgmma")[] = arch === "sm_80" ? ["mma"] : values.mma === "both" ? ["mma", "wgmma"] : values.mma === "sync" ? ["mma"] : ["wgmma"];
 const withCores = (cs: GemmConfig[]) => cs.flatMap((c) => coreChoices.map((cores) => ({ ...c, cores })));
 if (!["cp.async", "tma", "both"].includes(values.copy!)) throw new Error(`--copy must be cp.async, tma or both`);
-const cpAsyncConfigs = (skinny: boolean) => values.copy === "tma" ? [] : withCores(values.quick ? (skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS).slice(0, 1) : skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS);
+// These rows are the cp.async pipeline on purpose: without `copy`, sm_90a builds take TMA
+// where it applies (the default), and the TMA rows come from TMA_CONFIGS.
+const cpAsync = (cs: GemmConfig[]) => withCores(cs).map((c) => (c.cores === "wgmma" ? { ...c, copy: "cp.async" as const } : c));
+const cpAsyncConfigs = (skinny: boolean) => values.copy === "tma" ? [] : cpAsync(values.quick ? (skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS).slice(0, 1) : skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS);
 const tmaConfigs = (skinny: boolean) => arch !== "sm_90a" || values.copy === "cp.async" || skinny ? [] : values.quick ? TMA_CONFIGS.slice(0, 1) : TMA_CONFIGS;
 const configsFor = (skinny: boolean) => [...cpAsyncConfigs(skinny), ...tmaConfigs(skinny)];
 
@@ -70,7 +73,8 @@ async function gemmBench(): Promise<boolean> {
   const kernel = loadGemm(join(REPO, "dsl-examples/gemm.ts"), "gemm_bf16");
   const wanted = new Map<string, GemmConfig>();
   for (const s of shapes) for (const c of configsFor(s.skinny)) wanted.set(configText(c), c);
-  // Tuned winners compile as the tuner compiled them (the arch's default tensor-core path).
+  // Tuned winners compile as `tilemoe build` does: the arch's defaults (wgmma, and TMA where
+  // it applies on sm_90a).
   const warn = (m: string) => console.warn(`bench: warning: ${m}`);
   const tunedPaths = values["no-tuned"] ? [] : [resolve(values.tuned!), values["tune-cache"] ? resolve(values["tune-cache"]) : defaultCachePath()];
   const winners = tunedWinners(kernel, arch, mergeCaches(tunedPaths.map((p) => loadCache(p, warn))), shapes.map((s) => ({ M: s.M, N: s.N, K: s.K })));
