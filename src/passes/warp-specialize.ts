@@ -19,7 +19,9 @@
 //   }
 //
 // The producer slice must not compute anything the consumers see: it only keeps scalar lets
-// and assignments without loads (block coordinates, the persistent tile loop's index). It
+// and assignments that read nothing but global tensors (block coordinates, the persistent
+// tile loop's index, a MoE block's expert id); one it needs that reads shared or local memory
+// is a user error (build without --ws). It
 // runs after persistentGrid, so a persistent tile loop is sliced like any other loop.
 //
 // Register counts (setmaxnreg): a block of T + 128 threads starts at R = launchRegs(T + 128)
@@ -27,7 +29,7 @@
 // consumers take what that frees, C = the largest multiple of 8 with T * C + 128 * 40 <=
 // (T + 128) * R, at most 256; inc only when C > R. T = 256: R = 168, C = 232.
 import { type Expr, type Kernel, type Stmt, bin, int, v } from "../ir/ir.ts";
-import { evalConst, stmtExprs, walkExpr } from "../ir/expr.ts";
+import { evalConst, stmtExprs, walkExpr, walkStmts } from "../ir/expr.ts";
 import { launchRegs } from "../ir/registers.ts";
 import { userError } from "../util/user-error.ts";
 import type { PassOptions } from "./types.ts";
@@ -80,28 +82,38 @@ export function warpSpecialize(k: Kernel, opts: PassOptions): Kernel {
   });
   const body = hoist(L.body);
 
-  const producer = producerSlice(body, isSplit, T);
+  const globals = new Set(k.params.filter((p) => p.kind === "tensor").map((p) => p.name));
+  const dropped = new Set<string>();
+  const producer = producerSlice(body, isSplit, T, globals, dropped);
+  for (const s of flat(producer))
+    for (const e of stmtExprs(s))
+      walkExpr(e, (x) => {
+        if (x.k === "var" && dropped.has(x.name))
+          throw userError(`warp specialization of '${k.name}': the producer warpgroup needs '${x.name}', which is computed from shared or local memory that only the consumer warps hold; build without --ws`);
+      });
   const consumer = consumerPart(body, isSplit, T);
   const ws: Stmt = { k: "if", cond: bin(">=", v(tx), int(T)), then: producer, else: consumer };
   return { ...k, launch: { ...L, threads: int(T + 128), body: [...shared, ws] } };
 }
 
-const hasLoad = (s: Stmt): boolean => {
+/** Does the statement read shared or local memory (the producer may read only globals)? */
+const readsNonGlobal = (s: Stmt, globals: Set<string>): boolean => {
   let found = false;
-  for (const e of stmtExprs(s)) walkExpr(e, (x: Expr) => { if (x.k === "load") found = true; });
+  for (const e of stmtExprs(s)) walkExpr(e, (x: Expr) => { if (x.k === "load" && !globals.has(x.buf)) found = true; });
   return found;
 };
+const flat = (ss: Stmt[]): Stmt[] => { const out: Stmt[] = []; walkStmts(ss, (s) => { out.push(s); }); return out; };
 
 /** What the producer warpgroup runs: the control flow around the role splits. */
-function producerSlice(ss: Stmt[], isSplit: (s: Stmt) => boolean, T: number): Stmt[] {
+function producerSlice(ss: Stmt[], isSplit: (s: Stmt) => boolean, T: number, globals: Set<string>, dropped: Set<string>): Stmt[] {
   const out: Stmt[] = [];
   ss.forEach((s, i) => {
     if (isSplit(s)) out.push(...(s as If).then);
     else if (s.k === "barrier") { if (ss[i + 1] && isSplit(ss[i + 1]!)) out.push({ k: "named_barrier", id: ROLE_BARRIER, count: T + 128, loc: s.loc }); }
-    else if ((s.k === "let" || s.k === "assign") && !hasLoad(s)) out.push(s);
-    else if (s.k === "for") { const b = producerSlice(s.body, isSplit, T); if (b.some(active)) out.push({ ...s, body: b }); }
+    else if (s.k === "let" || s.k === "assign") { if (readsNonGlobal(s, globals)) dropped.add(s.name); else out.push(s); }
+    else if (s.k === "for") { const b = producerSlice(s.body, isSplit, T, globals, dropped); if (b.some(active)) out.push({ ...s, body: b }); }
     else if (s.k === "if") {
-      const t = producerSlice(s.then, isSplit, T), e = producerSlice(s.else, isSplit, T);
+      const t = producerSlice(s.then, isSplit, T, globals, dropped), e = producerSlice(s.else, isSplit, T, globals, dropped);
       if (t.some(active) || e.some(active)) out.push({ ...s, then: t, else: e });
     }
   });

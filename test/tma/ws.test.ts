@@ -94,6 +94,37 @@ launch thread grid [4] threads 256 blocks [b] thread tx {
     expect(verifyErrors(out)).toEqual([]);
   });
 
+  it("the producer keeps lets that read globals (a MoE block's expert id); one that reads shared memory is a user error", () => {
+    const src = (value: string) => `kernel t(A: global bf16[M, K], ids: global i32[4])
+  dims M, K
+  tensormap tmap_A = A box [64, 32] swizzle 64
+launch thread grid [4] threads 128 blocks [b] thread tx {
+  alloc As: shared bf16[4096]
+  alloc bars: shared i64[4]
+  alloc Ss: shared i32[4]
+  let e: i32 = ${value}
+  if (tx == 0) {
+    mbar.init bars[0] count 1
+    mbar.fence_init
+  }
+  barrier
+  if (tx >= 128) {
+    setmaxnreg.dec 40
+    if (tx == 128) {
+      mbar.arrive bars[0] tx 4096
+      tma.load As[0] <- tmap_A[e * 64, 0] bar bars[0]
+    }
+  } else {
+    mbar.wait bars[0] parity 0
+  }
+}
+`;
+    const out = printKernel(warpSpecialize(parseKernel(src("ids[b]"), "t.ir"), { config: {}, target: WS }));
+    expect(out).toMatch(/if \(tx >= 128\) \{\n    let e: i32 = ids\[b\]\n    barrier 2, 256/);
+    expect(() => warpSpecialize(parseKernel(src("Ss[b]"), "t.ir"), { config: {}, target: WS }))
+      .toThrow(/warp specialization of 't': the producer warpgroup needs 'e', which is computed from shared or local memory .*build without --ws/);
+  });
+
   it("leaves kernels alone without the flag, and without a role split (no TMA loop)", () => {
     const src = "kernel t()\nlaunch thread grid [1] threads 128 blocks [b] thread tx {\n  barrier\n}\n";
     const k = parseKernel(src, "t.ir");
