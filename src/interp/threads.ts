@@ -172,14 +172,15 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
       ran = true;
     }
     if (ran) continue;
+    // A blocked setmaxnreg.inc first: it is why the others wait.
+    for (const g0 of blockedInc) {
+      const s = c.sites[(waits[g0] as { sid: number }).sid] as Extract<Stmt, { k: "setmaxnreg" }>;
+      fail(`deadlock: warpgroup ${g0 / 128} blocks in setmaxnreg.inc ${s.regs} (now ${regs.get(g0) ?? launchRegs(nThreads)}): the block's register pool has ${pool} free registers, it needs ${128 * (s.regs - (regs.get(g0) ?? launchRegs(nThreads)))}`, g0, (waits[g0] as { sid: number }).sid);
+    }
     for (const [id, ts] of named) {
       const w = waits[ts[0]!] as NamedArrival;
       const other = waits.findIndex((x) => !(isNamed(x) && x.named === id));
       fail(`deadlock: ${ts.length} of the ${w.count} threads of named barrier ${id} wait at it${other >= 0 ? `; ${describe(other)}` : ""}`, ts[0]!, w.sid);
-    }
-    for (const g0 of blockedInc) {
-      const s = c.sites[(waits[g0] as { sid: number }).sid] as Extract<Stmt, { k: "setmaxnreg" }>;
-      fail(`deadlock: warpgroup ${g0 / 128} blocks in setmaxnreg.inc ${s.regs} (now ${regs.get(g0) ?? launchRegs(nThreads)}): the block's register pool has ${pool} free registers, it needs ${128 * (s.regs - (regs.get(g0) ?? launchRegs(nThreads)))}`, g0, (waits[g0] as { sid: number }).sid);
     }
     let atBarrier = -1, exited = -1;
     for (let t = 0; t < nThreads; t++) {

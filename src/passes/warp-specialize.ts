@@ -10,12 +10,14 @@
 //
 //   launch ... threads T + 128 {
 //     ...every shared alloc...                 (one copy each: the CUDA emitter carves smem once)
-//     if (tx >= T) { the producer's slice }     lets, loops and ifs around a role split, the
+//     if (tx >= T) { setmaxnreg.dec P; the producer's slice }
+//                                               lets, loops and ifs around a role split, the
 //                                               split's producer side, and the barrier just
 //                                               before it (after the inits), which becomes
 //                                               `barrier 2, T + 128` in both roles
-//     else { the body, with each split's consumer side, and every other barrier a named
-//            barrier `barrier 1, T` over the consumer threads }
+//     else { setmaxnreg.inc C; the body, with each split's consumer side, and every other
+//            barrier a named barrier `barrier 1, T` over the consumer threads }
+//   (each role's setmaxnreg moves to its start, so a persistent tile loop runs it once)
 //   }
 //
 // The producer slice must not compute anything the consumers see: it only keeps scalar lets
@@ -64,10 +66,14 @@ export function warpSpecialize(k: Kernel, opts: PassOptions): Kernel {
   const isSplit = (s: Stmt): boolean =>
     s.k === "if" && s.then[0]?.k === "setmaxnreg" && s.then[0].op === "dec" &&
     s.cond.k === "bin" && s.cond.op === ">=" && s.cond.a.k === "var" && s.cond.a.name === tx && evalConst(s.cond.b) === T;
-  let splits = 0;
-  const count = (ss: Stmt[]) => { for (const s of ss) { if (isSplit(s)) splits++; else if (s.k === "for") count(s.body); else if (s.k === "if") { count(s.then); count(s.else); } } };
-  count(L.body);
-  if (splits === 0) return k; // no loop took the TMA path: nothing to specialize
+  const splits: If[] = [];
+  const find = (ss: Stmt[]) => { for (const s of ss) { if (isSplit(s)) splits.push(s as If); else if (s.k === "for") find(s.body); else if (s.k === "if") { find(s.then); find(s.else); } } };
+  find(L.body);
+  if (splits.length === 0) return k; // no loop took the TMA path: nothing to specialize
+  // Each role sets its register limit once, first thing: a split inside a persistent tile loop
+  // would otherwise repeat it per tile (and each setmaxnreg needs its warpgroup synchronised).
+  const regs = (ss: Stmt[]) => ss[0]?.k === "setmaxnreg" ? [ss[0]] : [];
+  const dec = regs(splits[0]!.then), inc = regs(splits[0]!.else);
   if (T + 128 > 1024) throw userError(`warp specialization adds a producer warpgroup to the ${T} threads of '${k.name}', over the 1024 a block may have; use fewer warps or build without --ws`);
 
   const shared: Stmt[] = [];
@@ -92,7 +98,7 @@ export function warpSpecialize(k: Kernel, opts: PassOptions): Kernel {
           throw userError(`warp specialization of '${k.name}': the producer warpgroup needs '${x.name}', which is computed from shared or local memory that only the consumer warps hold; build without --ws`);
       });
   const consumer = consumerPart(body, isSplit, T);
-  const ws: Stmt = { k: "if", cond: bin(">=", v(tx), int(T)), then: producer, else: consumer };
+  const ws: Stmt = { k: "if", cond: bin(">=", v(tx), int(T)), then: [...dec, ...producer], else: [...inc, ...consumer] };
   return { ...k, launch: { ...L, threads: int(T + 128), body: [...shared, ws] } };
 }
 
@@ -108,7 +114,7 @@ const flat = (ss: Stmt[]): Stmt[] => { const out: Stmt[] = []; walkStmts(ss, (s)
 function producerSlice(ss: Stmt[], isSplit: (s: Stmt) => boolean, T: number, globals: Set<string>, dropped: Set<string>): Stmt[] {
   const out: Stmt[] = [];
   ss.forEach((s, i) => {
-    if (isSplit(s)) out.push(...(s as If).then);
+    if (isSplit(s)) out.push(...(s as If).then.slice(1)); // less its setmaxnreg.dec (hoisted)
     else if (s.k === "barrier") { if (ss[i + 1] && isSplit(ss[i + 1]!)) out.push({ k: "named_barrier", id: ROLE_BARRIER, count: T + 128, loc: s.loc }); }
     else if (s.k === "let" || s.k === "assign") { if (readsNonGlobal(s, globals)) dropped.add(s.name); else out.push(s); }
     else if (s.k === "for") { const b = producerSlice(s.body, isSplit, T, globals, dropped); if (b.some(active)) out.push({ ...s, body: b }); }
@@ -125,7 +131,7 @@ const active = (s: Stmt): boolean => s.k !== "let" && s.k !== "assign";
 /** What the consumer warps run: the body with the splits' consumer sides and named barriers. */
 function consumerPart(ss: Stmt[], isSplit: (s: Stmt) => boolean, T: number): Stmt[] {
   return ss.flatMap((s, i): Stmt[] => {
-    if (isSplit(s)) return consumerPart((s as If).else, isSplit, T);
+    if (isSplit(s)) { const e = (s as If).else; return consumerPart(e[0]?.k === "setmaxnreg" ? e.slice(1) : e, isSplit, T); }
     if (s.k === "barrier") return ss[i + 1] && isSplit(ss[i + 1]!) ? [{ k: "named_barrier", id: ROLE_BARRIER, count: T + 128, loc: s.loc }] : [{ k: "named_barrier", id: CONSUMER_BARRIER, count: T, loc: s.loc }];
     if (s.k === "for") return [{ ...s, body: consumerPart(s.body, isSplit, T) }];
     if (s.k === "if") return [{ ...s, then: consumerPart(s.then, isSplit, T), else: consumerPart(s.else, isSplit, T) }];

@@ -57,9 +57,9 @@ extern "C" __global__ void __launch_bounds__(384, 1) gemm_kernel(const __nv_bflo
   const int by = blockIdx.y;
   const int tx = threadIdx.x;
   if (tx >= 256) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
     if (M > 0 && K > 0 && K % 8 == 0 && N > 0) {
       asm volatile("bar.sync 2, 384;" ::: "memory");
-      asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
       if (tx == 256) {
         for (int j = 0; j < (K + 64 - 1) / 64; ++j) {
           if (j >= 3) {
@@ -84,6 +84,7 @@ extern "C" __global__ void __launch_bounds__(384, 1) gemm_kernel(const __nv_bflo
       }
     }
   } else {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
     __align__(16) float acc[32];
     #pragma unroll
     for (int s = 0; s < 32; ++s) {
@@ -100,7 +101,6 @@ extern "C" __global__ void __launch_bounds__(384, 1) gemm_kernel(const __nv_bflo
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
       }
       asm volatile("bar.sync 2, 384;" ::: "memory");
-      asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
       asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
       #pragma unroll
       for (int tm_i = 0; tm_i < 32; ++tm_i) asm volatile("" : "+f"(acc[tm_i]) :: "memory");
