@@ -15,6 +15,7 @@ import { cudaTarget } from "../../src/passes/pipeline.ts";
 import { maxnregCounts, warpSpecialize } from "../../src/passes/warp-specialize.ts";
 import { launchRegs } from "../../src/ir/registers.ts";
 import { gemmText } from "../wgmma/gemm-text.ts";
+import { checkWarpSpecialize } from "../../src/cli/args.ts";
 
 const WS = cudaTarget("sm_90a", "wgmma", "tma", undefined, true);
 const strip = (x: unknown): unknown => JSON.parse(JSON.stringify(x, (k, v) => (k === "loc" ? undefined : v)));
@@ -256,5 +257,17 @@ describe("warp specialization in the interpreter: reported mistakes", () => {
     // or the refill overruns a pending copy.
     const k = edit(lowered(), (s) => (s.k === "if" && s.then.length === 1 && s.then[0]!.k === "mbar_wait" && s.else.length === 0 ? [] : undefined));
     expect(() => run(k, { M: 64, N: 64, K: 320 })).toThrow(/released too early|still pending|more arrivals than its count|deliver \d+ bytes/);
+  });
+});
+
+describe("--ws on the command line", () => {
+  it("is for the sm_90a TMA path; other choices are usage errors that say what to change", () => {
+    expect(checkWarpSpecialize(undefined, "sm_80", undefined, undefined)).toBe(false);
+    expect(checkWarpSpecialize(true, "sm_90a", "wgmma", undefined)).toBe(true);
+    expect(checkWarpSpecialize(true, "sm_90a", undefined, "tma")).toBe(true);
+    expect(() => checkWarpSpecialize(true, "sm_80", undefined, undefined)).toThrow(/--ws \(warp specialization\) is for --arch sm_90a, got sm_80/);
+    expect(() => checkWarpSpecialize(true, "wgsl", undefined, undefined)).toThrow(/is for --arch sm_90a, got wgsl/);
+    expect(() => checkWarpSpecialize(true, "sm_90a", "mma", undefined)).toThrow(/drop --mma sync/);
+    expect(() => checkWarpSpecialize(true, "sm_90a", undefined, "cp.async")).toThrow(/use --copy tma/);
   });
 });
