@@ -23,10 +23,12 @@ export interface GemmConfig {
   copy?: "cp.async" | "tma";
   /** Persistent blocks looping over the tiles (a lowering choice; absent: one block a tile). */
   persistent?: number;
+  /** Warp-specialized TMA pipeline (a lowering choice, `--ws`). */
+  ws?: boolean;
 }
 
 export const configText = (c: GemmConfig) =>
-  `${c.cores ? `${c.cores === "mma" ? "mma.sync" : "wgmma"}${c.copy === "tma" ? "+tma" : ""} ` : ""}BM=${c.BM} BN=${c.BN} BK=${c.BK} st=${c.stages} w=${c.warps}${c.GROUP_M ? ` G=${c.GROUP_M}` : ""}${c.splitK ? ` sk=${c.splitK}` : ""}${c.persistent ? ` persistent=${c.persistent}` : ""}`;
+  `${c.cores ? `${c.cores === "mma" ? "mma.sync" : "wgmma"}${c.copy === "tma" ? "+tma" : ""} ` : ""}BM=${c.BM} BN=${c.BN} BK=${c.BK} st=${c.stages} w=${c.warps}${c.GROUP_M ? ` G=${c.GROUP_M}` : ""}${c.splitK ? ` sk=${c.splitK}` : ""}${c.persistent ? ` persistent=${c.persistent}` : ""}${c.ws ? " ws" : ""}`;
 
 export const SHAPES: BenchShape[] = [
   ...[1024, 4096, 8192].map((s) => ({ label: `${s}^3`, M: s, N: s, K: s, skinny: false })),
@@ -58,6 +60,12 @@ export const TMA_CONFIGS: GemmConfig[] = [
   // Persistent (132 blocks: the SM count of an H100 SXM and of an H200).
   { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, GROUP_M: 8, cores: "wgmma", copy: "tma", persistent: 132 },
   { BM: 128, BN: 256, BK: 64, stages: 3, warps: 8, GROUP_M: 8, cores: "wgmma", copy: "tma", persistent: 132 },
+  // Warp-specialized (--ws): the kernel's warps compute, an added producer warpgroup loads
+  // (threads = warps * 32 + 128) and keeps all S stages in flight.
+  { BM: 128, BN: 256, BK: 64, stages: 3, warps: 8, GROUP_M: 8, cores: "wgmma", copy: "tma", ws: true },
+  { BM: 128, BN: 128, BK: 64, stages: 4, warps: 4, GROUP_M: 8, cores: "wgmma", copy: "tma", ws: true },
+  { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, GROUP_M: 8, cores: "wgmma", copy: "tma", ws: true },
+  { BM: 128, BN: 256, BK: 64, stages: 3, warps: 8, GROUP_M: 8, cores: "wgmma", copy: "tma", ws: true, persistent: 132 },
 ];
 
 /** A config compiled to a module the runner can load (or why it could not be). */

@@ -3,12 +3,15 @@
 #   bash scripts/gpu-run.sh bash scripts/gpu-check-tma.sh
 # 1. correctness: tilemoe check of dsl-examples/gemm.ts on the GPU with --copy tma (random
 #    ragged shapes, the cp.async fallback included), at the default config and the bench's
-#    TMA configs, and with persistent blocks (--persistent) on both copy paths;
+#    TMA configs, and with persistent blocks (--persistent) on both copy paths; the
+#    warp-specialized path (--ws: producer warpgroup, setmaxnreg, named barriers) at several
+#    configs, each under a 90 s timeout (a wrong register pool would hang setmaxnreg.inc);
 # 2. timing: gemm_bf16 4096^3 and 8192^3, wgmma with cp.async (the current default), with
-#    TMA, and TMA with 132 persistent blocks, against cuBLAS, all in one runner plan
-#    (bench/run.ts --copy both);
+#    TMA, TMA with 132 persistent blocks and warp-specialized TMA (the `ws` rows), against
+#    cuBLAS, all in one runner plan (bench/run.ts --copy both);
 # 3. SASS: scripts/check-sass.sh on the sm_90a examples, and the TMA build's cubins must hold
-#    HGMMA, UTMALDG (the TMA load) and SYNCS (mbarrier) instructions.
+#    HGMMA, UTMALDG (the TMA load) and SYNCS (mbarrier) instructions; the --ws build's also
+#    USETMAXREG (setmaxnreg) and BAR.SYNC with named-barrier operands.
 # Logs under $OUT/tma (or /tmp/tilemoe-tma without $OUT). Keeps going after a failure; the
 # summary at the end lists every step; exit status 0 only when all passed.
 set -uo pipefail
@@ -43,6 +46,15 @@ step check-persistent-3-cpasync $tm check dsl-examples/gemm.ts --kernel gemm_bf1
 step check-persistent-132-tma $tm check dsl-examples/gemm.ts --kernel gemm_bf16 --backend cuda --copy tma --persistent 132 --cases 30 --seed 17 \
   --config BM=128,BN=256,BK=64,stages=3,warps=8,GROUP_M=8
 
+# Warp specialization (--ws): a producer warpgroup beyond the kernel's threads issues the TMA
+# loads; the consumers claim its registers with setmaxnreg. timeout: a hang is a failure here.
+step check-ws-default timeout 90 $tm check dsl-examples/gemm.ts --kernel gemm_bf16 --backend cuda --ws --cases 40 --seed 21
+for cfg in "BM=128,BN=256,BK=64,stages=3,warps=8,GROUP_M=8" "BM=128,BN=128,BK=64,stages=4,warps=4,GROUP_M=8" \
+           "BM=64,BN=64,BK=32,stages=3,warps=4,GROUP_M=1"; do
+  step "check-ws-${cfg//[,=]/_}" timeout 90 $tm check dsl-examples/gemm.ts --kernel gemm_bf16 --backend cuda --ws --cases 25 --seed 23 --config "$cfg"
+done
+step check-ws-persistent-3 timeout 90 $tm check dsl-examples/gemm.ts --kernel gemm_bf16 --backend cuda --ws --persistent 3 --cases 30 --seed 29
+
 step bench npx tsx bench/run.ts --mma wgmma --copy both --shapes "4096^3,8192^3" --no-tuned --reps 30 --out "$out/bench"
 
 step check-sass bash scripts/check-sass.sh
@@ -61,6 +73,16 @@ tma_sass() {
   ((n > 0)) && ((bad == 0))
 }
 step check-sass-tma tma_sass
+ws_sass() {
+  $tm build dsl-examples/gemm.ts --kernel gemm_bf16 --config BM=128,BN=256,BK=64,stages=3,warps=8,GROUP_M=8 --arch sm_90a --ws --emit cu,cubin -o "$sassdir/ws" || return 1
+  local cubin=("$sassdir"/ws/*.sm_90a.cubin)
+  sass=$(cuobjdump --dump-sass "${cubin[0]}") || return 1
+  r=$(grep -c USETMAXREG <<<"$sass"); b=$(grep -cE 'BAR\.SYNC(\.DEFER_BLOCKING)? 0x1' <<<"$sass"); t=$(grep -c UTMALDG <<<"$sass")
+  echo "$(basename "${cubin[0]}"): USETMAXREG $r, BAR.SYNC 0x1 $b, UTMALDG $t"
+  cuobjdump --dump-resource-usage "${cubin[0]}" | grep -i reg
+  ((r >= 2 && t > 0))
+}
+step check-sass-ws ws_sass
 
 echo
 echo "gpu-check-tma summary (logs in $out):"

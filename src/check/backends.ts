@@ -13,7 +13,7 @@ export const BACKENDS = ["interp", "cuda", "webgpu"] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 export interface BackendOptions {
-  level: "tile" | "thread"; arch: "sm_80" | "sm_90a"; cores?: TensorCoreChoice; copy?: CopyChoice; persistent?: number;
+  level: "tile" | "thread"; arch: "sm_80" | "sm_90a"; cores?: TensorCoreChoice; copy?: CopyChoice; persistent?: number; ws?: boolean;
   /** webgpu: false expands warp_reduce through workgroup memory even where subgroups exist. */
   subgroups?: boolean;
 }
@@ -46,7 +46,7 @@ export async function backendFor(name: BackendName, opts: BackendOptions): Promi
   switch (name) {
     case "interp": {
       // The interpreter runs the portable lowering, or the sm_90a TMA one when that is asked for.
-      const base = opts.copy === "tma" ? cudaTarget("sm_90a", "wgmma", "tma") : SM80;
+      const base = opts.copy === "tma" || opts.ws ? cudaTarget("sm_90a", "wgmma", "tma", undefined, opts.ws) : SM80;
       const target = opts.persistent ? { ...base, persistentBlocks: opts.persistent } : base;
       const low = loweringCache(target, opts.level === "tile" ? "inferTypes" : undefined);
       return async (k, c, tensors, scalars) => {
@@ -69,7 +69,7 @@ export async function backendFor(name: BackendName, opts: BackendOptions): Promi
     }
     case "cuda": {
       const { cudaBackend } = await import("./backend-cuda.ts");
-      return cudaBackend(loweringCache(cudaTarget(opts.arch, opts.cores, opts.copy, opts.persistent)), opts.arch);
+      return cudaBackend(loweringCache(cudaTarget(opts.arch, opts.cores, opts.copy, opts.persistent, opts.ws)), opts.arch);
     }
   }
 }

@@ -76,6 +76,16 @@ export function parsePersistent(v: unknown): number | undefined {
   return n;
 }
 
+/** `--ws`: warp specialization of the TMA pipelines (a producer warpgroup issues the loads).
+ *  It specializes the TMA lowering, so it needs sm_90a with wgmma and TMA copies. */
+export function checkWarpSpecialize(ws: boolean | undefined, arch: string, cores: string | undefined, copy: string | undefined): boolean {
+  if (!ws) return false;
+  if (arch !== "sm_90a") throw new UsageError(`--ws (warp specialization) is for --arch sm_90a, got ${arch}`);
+  if (cores === "mma") throw new UsageError("--ws specializes the wgmma TMA pipeline; drop --mma sync");
+  if (copy === "cp.async") throw new UsageError("--ws specializes the TMA pipeline; use --copy tma (the sm_90a default), not cp.async");
+  return true;
+}
+
 /** `--mma wgmma|sync`: which tensor-core instruction sm_90a gemms use (default wgmma). */
 export function parseCores(v: unknown): "wgmma" | "mma" {
   if (v === undefined || v === "wgmma") return "wgmma";

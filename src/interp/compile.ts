@@ -402,6 +402,8 @@ class Gen {
         break;
       }
       case "barrier": if (this.threadOnly(s)) this.emit(`yield ${sid};`); break;
+      case "named_barrier": this.threadOnly(s); this.emit(`yield { sid: ${sid}, named: ${s.id}, count: ${s.count} };`); break;
+      case "setmaxnreg": this.threadOnly(s); this.emit(`yield { sid: ${sid} };`); break;
       case "vcopy": case "cp_async": {
         this.threadOnly(s);
         const d = this.ref(s.dst);

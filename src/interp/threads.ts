@@ -4,6 +4,7 @@
 // same one. Anything else (a thread exits while others wait, lanes of a warp at different
 // points) is a deadlock or divergence and is reported, never a hang.
 import type { Stmt } from "../ir/ir.ts";
+import { launchRegs, validMaxnreg } from "../ir/registers.ts";
 import type { Compiled } from "./compile.ts";
 import type { ThreadState } from "./cpasync.ts";
 import { Fault, InterpError, stmtHead, where } from "./fault.ts";
@@ -13,10 +14,15 @@ import type { MbarWait, TmaRuntime } from "./tma.ts";
 import { type WarpgroupState, type WgmmaArrival, newWarpgroupState, wgmmaCommit, wgmmaReads, wgmmaIssue, wgmmaLeft, wgmmaWait } from "./wgmma.ts";
 
 /** Statements that the 128 threads of a warpgroup execute together. */
-const WARPGROUP = new Set<Stmt["k"]>(["wgmma", "wgmma_fence", "wgmma_commit", "wgmma_wait"]);
+const WARPGROUP = new Set<Stmt["k"]>(["wgmma", "wgmma_fence", "wgmma_commit", "wgmma_wait", "setmaxnreg"]);
 
-type Arrival = number | LdmatrixArrival | MmaArrival | WgmmaArrival | WarpReduceArrival | MbarWait | { sid: number };
+/** A thread waiting at `bar.sync named, count`. */
+interface NamedArrival { sid: number; named: number; count: number }
+type Arrival = number | LdmatrixArrival | MmaArrival | WgmmaArrival | WarpReduceArrival | MbarWait | NamedArrival | { sid: number };
 const isMbarWait = (w: unknown): w is MbarWait => typeof w === "object" && w !== null && "mbar" in w;
+const isNamed = (w: unknown): w is NamedArrival => typeof w === "object" && w !== null && "named" in w;
+
+
 const DONE = -1;
 
 export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator<Arrival>, G: RtBuf[], block: number[],
@@ -57,6 +63,11 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
     return undefined;
   });
   for (let t = 0; t < nThreads; t++) step(t);
+  // setmaxnreg: each warpgroup's per-thread register limit, and the block's pool (PTX ISA:
+  // dec returns registers to the pool; inc blocks until the pool has them).
+  const regs = new Map<number, number>();
+  let pool = 0;
+  const blockedInc = new Set<number>();
 
   const describe = (t: number): string => {
     const w = waits[t]!;
@@ -78,7 +89,7 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
     }
     for (let base = 0; base < nThreads; base += 32) {
       let lead = -1;
-      for (let l = base; l < Math.min(base + 32, nThreads); l++) { const w = waits[l]; if (typeof w === "object" && !isMbarWait(w)) { lead = l; break; } }
+      for (let l = base; l < Math.min(base + 32, nThreads); l++) { const w = waits[l]; if (typeof w === "object" && !isMbarWait(w) && !isNamed(w)) { lead = l; break; } }
       if (lead < 0) continue;
       const sid = (waits[lead] as { sid: number }).sid;
       const s = c.sites[sid]! as Stmt;
@@ -91,6 +102,21 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
         let all = true;
         for (let t = g0; t < g0 + 128; t++) { const w = waits[t]!; if (typeof w !== "object" || w.sid !== sid) { all = false; break; } }
         if (!all) continue;
+        if (s.k === "setmaxnreg") {
+          const cur = regs.get(g0) ?? launchRegs(nThreads);
+          const where = `warpgroup ${g0 / 128}: setmaxnreg.${s.op} ${s.regs}`;
+          if (!validMaxnreg(s.regs)) fail(`${where}: the count must be a multiple of 8 in [24, 256]`, `${g0}..${g0 + 127}`, sid);
+          if (s.op === "dec" && s.regs > cur) fail(`${where} raises its limit (now ${cur}): dec must not exceed the current count`, `${g0}..${g0 + 127}`, sid);
+          if (s.op === "inc" && s.regs < cur) fail(`${where} lowers its limit (now ${cur}): inc must not go below the current count`, `${g0}..${g0 + 127}`, sid);
+          const need = 128 * (s.regs - cur);
+          if (need > pool) { blockedInc.add(g0); continue; } // waits for another warpgroup's dec
+          blockedInc.delete(g0);
+          pool -= need;
+          regs.set(g0, s.regs);
+          for (let t = g0; t < g0 + 128; t++) step(t);
+          ran = true;
+          continue;
+        }
         const st = wgState.get(g0) ?? newWarpgroupState();
         wgState.set(g0, st);
         try {
@@ -124,7 +150,38 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
       for (let l = base; l < base + 32; l++) step(l);
       ran = true;
     }
+    // Named barriers release once `count` threads wait at them, in whole warps.
+    const named = new Map<number, number[]>();
+    for (let t = 0; t < nThreads; t++) { const w = waits[t]; if (isNamed(w)) named.set(w.named, [...(named.get(w.named) ?? []), t]); }
+    for (const [id, ts] of named) {
+      const count = (waits[ts[0]!] as NamedArrival).count;
+      for (const t of ts) {
+        const w = waits[t] as NamedArrival;
+        if (w.count !== count) fail(`named barrier ${id}: thread ${ts[0]} waits for ${count} threads, thread ${t} for ${w.count}`, t, w.sid);
+      }
+      if (ts.length < count) continue;
+      if (ts.length > count) fail(`named barrier ${id} expects ${count} threads but ${ts.length} wait at it`, ts[count]!, (waits[ts[0]!] as NamedArrival).sid);
+      for (const t of ts)
+        for (let l = t - (t % 32); l < Math.min(t - (t % 32) + 32, nThreads); l++)
+          if (!isNamed(waits[l]) || (waits[l] as NamedArrival).named !== id)
+            fail(`named barrier ${id} is released by part of warp ${Math.floor(t / 32)}: thread ${t} waits at it but ${describe(l)} (bar.sync counts whole warps)`, l, (waits[t] as NamedArrival).sid);
+      // The race checker's epoch is block-wide: accesses of threads outside the barrier are
+      // not checked against it (warp specialization keeps the producer off shared data).
+      chk.epoch++;
+      for (const t of ts) step(t);
+      ran = true;
+    }
     if (ran) continue;
+    // A blocked setmaxnreg.inc first: it is why the others wait.
+    for (const g0 of blockedInc) {
+      const s = c.sites[(waits[g0] as { sid: number }).sid] as Extract<Stmt, { k: "setmaxnreg" }>;
+      fail(`deadlock: warpgroup ${g0 / 128} blocks in setmaxnreg.inc ${s.regs} (now ${regs.get(g0) ?? launchRegs(nThreads)}): the block's register pool has ${pool} free registers, it needs ${128 * (s.regs - (regs.get(g0) ?? launchRegs(nThreads)))}`, g0, (waits[g0] as { sid: number }).sid);
+    }
+    for (const [id, ts] of named) {
+      const w = waits[ts[0]!] as NamedArrival;
+      const other = waits.findIndex((x) => !(isNamed(x) && x.named === id));
+      fail(`deadlock: ${ts.length} of the ${w.count} threads of named barrier ${id} wait at it${other >= 0 ? `; ${describe(other)}` : ""}`, ts[0]!, w.sid);
+    }
     let atBarrier = -1, exited = -1;
     for (let t = 0; t < nThreads; t++) {
       const w = waits[t]!;

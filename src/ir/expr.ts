@@ -95,7 +95,7 @@ export function mapStmtExprs(s: Stmt, f: EF): Stmt {
     case "topk": return { ...s, src: mapRegion(s.src, f), values: mapRegion(s.values, f), indices: mapRegion(s.indices, f), count: f(s.count) };
     case "atomic": return { ...s, idx: s.idx.map(f), value: f(s.value) };
     case "warp_reduce": return { ...s, value: f(s.value) };
-    case "barrier": case "cp_commit": case "cp_wait": return s;
+    case "barrier": case "named_barrier": case "setmaxnreg": case "cp_commit": case "cp_wait": return s;
     case "vcopy": case "cp_async": return { ...s, dst: mapRef(s.dst, f), src: mapRef(s.src, f), pred: f(s.pred) };
     case "ldmatrix": return { ...s, dst: mapRef(s.dst, f), addr: mapRef(s.addr, f) };
     case "dequant": {

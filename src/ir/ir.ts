@@ -195,6 +195,14 @@ export type Stmt =
   // ---- thread level only
   /** __syncthreads(): every thread of the block waits here. */
   | { k: "barrier"; loc?: Loc }
+  /** bar.sync id, count: a named barrier (id 1..15; 0 is __syncthreads') that releases once
+   *  `count` threads (a multiple of 32, whole warps) have arrived; the others never wait for it.
+   *  Warp specialization (warp-specialize.ts) syncs the consumer warpgroups with it. */
+  | { k: "named_barrier"; id: number; count: number; loc?: Loc }
+  /** setmaxnreg.{inc,dec}.sync.aligned.u32 regs (sm_90a): the executing warpgroup's per-thread
+   *  register limit becomes `regs` (a multiple of 8 in [24, 256]); dec releases registers to the
+   *  block's pool, inc blocks until the pool has them. All 128 threads of the warpgroup execute it. */
+  | { k: "setmaxnreg"; op: "inc" | "dec"; regs: number; loc?: Loc }
   /** Copy `lanes` consecutive elements (one vector access) from src to dst.
    *  If pred is false: dst elements are set to zero when dst is not global, and
    *  nothing is written when dst is global. */

@@ -26,7 +26,7 @@ dequant: kw("dequant"),
   ldmatrix: kw("ldmatrix"), mma: kw("mma"), cast: kw("cast"), wgmma: kw("wgmma"), fence: kw("fence"),
   reduce: kw("reduce"), topk: kw("topk"), scan: kw("scan"), atomic: kw("atomic"), axis: kw("axis"),
   count: kw("count"), accumulate: kw("accumulate"), exclusive: kw("exclusive"), warp_reduce: kw("warp_reduce"),
-  mbar: kw("mbar"), tma: kw("tma"), tensormap: kw("tensormap"),
+  mbar: kw("mbar"), tma: kw("tma"), tensormap: kw("tensormap"), setmaxnreg: kw("setmaxnreg"),
 };
 
 const WS = createToken({ name: "WS", pattern: /\s+/, group: Lexer.SKIPPED });
@@ -371,7 +371,28 @@ class IrParser extends EmbeddedActionsParser {
         return { k: "fill", dst, value } as Stmt;
       } },
       { ALT: () => this.SUBRULE(this.gemmStmt) },
-      { ALT: () => { this.CONSUME(K.barrier); return { k: "barrier" } as Stmt; } },
+      { ALT: () => {
+        // barrier | barrier ID, COUNT (a named barrier)
+        this.CONSUME(K.barrier);
+        let named: Stmt | undefined;
+        this.OPTION8(() => {
+          const id = this.intOf(this.CONSUME6(Num));
+          this.CONSUME6(Comma);
+          named = { k: "named_barrier", id, count: this.intOf(this.CONSUME7(Num)) };
+        });
+        return named ?? ({ k: "barrier" } as Stmt);
+      } },
+      { ALT: () => {
+        // setmaxnreg.inc 232 | setmaxnreg.dec 40
+        this.CONSUME(K.setmaxnreg);
+        this.CONSUME7(Dot);
+        const op = this.CONSUME7(Name);
+        const regs = this.intOf(this.CONSUME8(Num));
+        return this.ACTION(() => {
+          if (op.image !== "inc" && op.image !== "dec") fail(this.file, op, `expected 'setmaxnreg.inc N' or 'setmaxnreg.dec N', got 'setmaxnreg.${op.image}'`);
+          return { k: "setmaxnreg", op: op.image, regs } as Stmt;
+        });
+      } },
       { ALT: () => {
         this.CONSUME(K.vcopy);
         const dst = this.SUBRULE2(this.ref);

@@ -136,6 +136,8 @@ export function printStmt(s: Stmt, indent = 0): string {
     case "warp_reduce":
       return `${pad}warp_reduce.${s.op} width ${s.width} ${s.result}: ${s.dtype} = ${printExpr(s.value)}`;
     case "barrier": return `${pad}barrier`;
+    case "named_barrier": return `${pad}barrier ${s.id}, ${s.count}`;
+    case "setmaxnreg": return `${pad}setmaxnreg.${s.op} ${s.regs}`;
     case "vcopy":
       return `${pad}vcopy ${printRef(s.dst)} <- ${printRef(s.src)} lanes ${s.lanes} if (${printExpr(s.pred)})`;
     case "cp_async":

@@ -8,6 +8,7 @@ import {
 import { type TypeEnv, evalConst, typeOf } from "./expr.ts";
 import { mmaAccProblem } from "../layout/fragment.ts";
 import { wgmmaAccProblem } from "../layout/wgmma.ts";
+import { validMaxnreg } from "./registers.ts";
 
 type Entry =
   | { what: "var"; dtype?: DType; mutable: boolean }
@@ -19,7 +20,7 @@ const RESERVED = /^(?:(?:inf|nan)(?:_[A-Za-z0-9]+)?|true|false|cast)$/;
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TILE_ONLY = new Set<Stmt["k"]>(["copy", "fill", "gemm", "reduce", "topk", "scan"]);
 const THREAD_ONLY = new Set<Stmt["k"]>(["barrier", "vcopy", "cp_async", "cp_commit", "cp_wait", "ldmatrix", "mma",
-  "wgmma", "wgmma_fence", "wgmma_commit", "wgmma_wait", "fence_async", "warp_reduce", "mbar_init", "mbar_fence_init", "mbar_arrive", "mbar_wait", "tma_load"]);
+  "wgmma", "wgmma_fence", "wgmma_commit", "wgmma_wait", "fence_async", "warp_reduce", "mbar_init", "mbar_fence_init", "mbar_arrive", "mbar_wait", "tma_load", "named_barrier", "setmaxnreg"]);
 
 class Verifier {
   readonly diags: Diagnostic[] = [];
@@ -317,6 +318,18 @@ class Verifier {
         return;
       }
       case "barrier": case "cp_commit": return;
+      case "named_barrier": {
+        // bar.sync 0 is __syncthreads' barrier; a named barrier takes whole warps.
+        if (!(Number.isInteger(s.id) && s.id >= 1 && s.id <= 15)) this.error(`named barrier id ${s.id} must be in 1..15 (0 is the block-wide barrier)`);
+        const threads = evalConst(this.k.launch.threads);
+        if (!(Number.isInteger(s.count) && s.count >= 32 && s.count % 32 === 0)) this.error(`named barrier count ${s.count} must be a positive multiple of 32 (whole warps)`);
+        else if (threads !== undefined && s.count > threads) this.error(`named barrier ${s.id} waits for ${s.count} threads, but the block has ${threads}`);
+        return;
+      }
+      case "setmaxnreg":
+        if (s.op !== "inc" && s.op !== "dec") this.error(`setmaxnreg op '${s.op}' must be inc or dec`);
+        if (!validMaxnreg(s.regs)) this.error(`setmaxnreg ${s.regs} must be a multiple of 8 in [24, 256]`);
+        return;
       case "vcopy":
         this.expr(s.pred);
         this.ref(s.dst, "vcopy destination", ["global", "shared", "local"]);

@@ -32,6 +32,7 @@ import { wgmmaSwizzle } from "../layout/wgmma.ts";
 import { type Ctx, constExtents, guard, info } from "./lower-ctx.ts";
 import { wholeBuffer } from "./infer-layouts.ts";
 import { lowerWgmmaPipeline } from "./lower-pipeline-wgmma.ts";
+import { maxnregCounts } from "./warp-specialize.ts";
 
 type For = Extract<Stmt, { k: "for" }>;
 type Copy = Extract<Stmt, { k: "copy" }>;
@@ -123,17 +124,21 @@ export function lowerTmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number, t
   c.stage = saved;
   const t = fold(bin("+", j, int(S - 1)));
   const tStage = fold(bin("%", t, int(S)));
-  const body: Stmt[] = [
+  // Wait for tile j, compute on it, and (once its wgmma retired) release tile j-1's stage.
+  const consumeTile: Stmt[] = [
     { k: "mbar_wait", bar: { buf: bars, idx: full(bin("%", j, int(S))) }, parity: fold(bin("&", bin("/", j, int(S)), int(1))) },
     ...computeLow,
     ...guard(bin("&&", bin(">", j, int(0)), bin("==", bin("%", tx, int(128)), int(0))),
       [{ k: "mbar_arrive", bar: { buf: bars, idx: empty(bin("%", bin("-", j, int(1)), int(S))) } }]),
+  ];
+  const body: Stmt[] = [
+    ...consumeTile,
     ...guard(bin("&&", isLeader, bin("<", t, n)), [
       ...guard(bin(">=", j, int(1)), [{ k: "mbar_wait", bar: { buf: bars, idx: empty(tStage) }, parity: fold(bin("&", bin("-", bin("/", t, int(S)), int(1)), int(1))) }]),
       ...load(t, tStage),
     ]),
   ];
-  const tmaPath: Stmt[] = [
+  const tmaPath: Stmt[] = c.target.warpSpecialize ? specializedPath() : [
     ...guard(isLeader, init),
     { k: "barrier" },
     ...guard(isLeader, [prologue]),
@@ -142,6 +147,37 @@ export function lowerTmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number, t
     { k: "wgmma_wait", n: 0 },
     ...(evalConst(n) === 0 ? [] : [{ k: "barrier" } as Stmt]),
   ];
+  // Warp specialization (Target.warpSpecialize): the role split that warpSpecialize turns into
+  // a producer warpgroup (threads T .. T+127, added by that pass) and the consumers (0 .. T-1).
+  //   if tx == 0: inits;  barrier             (block-wide: the producer takes it too)
+  //   if (tx >= T) { setmaxnreg.dec P; if (tx == T) for j: [j >= S: wait empty]; load tile j }
+  //   else { setmaxnreg.inc C; the loop above without its loads }
+  //   barrier                                 (consumers only, after warpSpecialize)
+  // The consumers never wait on "empty" nor issue a copy; the producer runs up to S tiles ahead.
+  function specializedPath(): Stmt[] {
+    const T = c.threads;
+    const { producer, consumer } = maxnregCounts(T);
+    const jp = c.fresh("j");
+    const produce: Stmt = {
+      k: "for", vars: [jp], starts: [int(0)], extents: [n], kind: "serial",
+      body: [
+        ...guard(bin(">=", v(jp), int(S)), [{ k: "mbar_wait", bar: { buf: bars, idx: empty(bin("%", v(jp), int(S))) }, parity: fold(bin("&", bin("-", bin("/", v(jp), int(S)), int(1)), int(1))) }]),
+        ...load(v(jp), fold(bin("%", v(jp), int(S)))),
+      ],
+    };
+    const consume: Stmt[] = [
+      ...(consumer !== undefined ? [{ k: "setmaxnreg", op: "inc", regs: consumer } as Stmt] : []),
+      { k: "wgmma_wait", n: 0 },
+      { k: "for", vars: [kv], starts: [start], extents: [n], kind: "serial", body: consumeTile, loc: loop.loc },
+      { k: "wgmma_wait", n: 0 },
+    ];
+    return [
+      ...guard(isLeader, init),
+      { k: "barrier" },
+      { k: "if", cond: bin(">=", tx, int(T)), then: [{ k: "setmaxnreg", op: "dec", regs: producer }, ...guard(bin("==", tx, int(T)), [produce])], else: consume },
+      ...(evalConst(n) === 0 ? [] : [{ k: "barrier" } as Stmt]),
+    ];
+  }
   // The caller checked wgmmaOverlap (S >= 3), so the cp.async fallback exists.
   const fallback = lowerWgmmaPipeline(c, loop, copies, S);
   return [

@@ -5,6 +5,7 @@ import { inferTypes } from "./infer-types.ts";
 import { inferLayouts } from "./infer-layouts.ts";
 import { lowerToThreads } from "./lower-threads.ts";
 import { persistentGrid } from "./persistent-grid.ts";
+import { warpSpecialize } from "./warp-specialize.ts";
 import { simplify } from "./simplify.ts";
 import type { Pass, PassOptions, Target } from "./types.ts";
 
@@ -17,6 +18,7 @@ export const PASSES: readonly { name: string; run: Pass }[] = [
   { name: "inferLayouts", run: inferLayouts },
   { name: "lowerToThreads", run: lowerToThreads },
   { name: "persistentGrid", run: persistentGrid },
+  { name: "warpSpecialize", run: warpSpecialize },
   { name: "simplify", run: simplify },
 ];
 

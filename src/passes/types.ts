@@ -15,6 +15,9 @@ export interface Target {
   /** Persistent blocks: a 1-d grid becomes this many blocks looping over the tiles
    *  (persistent-grid.ts; `--persistent P`, P usually the GPU's SM count). */
   persistentBlocks?: number;
+  /** Warp specialization of TMA pipelines (warp-specialize.ts; `--ws`): a producer warpgroup
+   *  added to the block issues the TMA loads, the kernel's own warps only compute. Needs tma. */
+  warpSpecialize?: boolean;
 }
 
 export const SM80: Target = { arch: "sm_80", mma: true, cpAsync: true };
@@ -39,9 +42,10 @@ export type TensorCoreChoice = "wgmma" | "mma";
  * per loop, and at run time when a tensor's pitch does not allow a tensor map). Measured on an
  * H200 (bench/RESULTS.md): TMA beat cp.async at every bench config of 4096^3 and 8192^3.
  */
-export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma", copy: CopyChoice = "tma", persistentBlocks?: number): Target {
+export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma", copy: CopyChoice = "tma", persistentBlocks?: number, warpSpecialize = false): Target {
   const base = arch === "sm_80" ? SM80 : cores === "mma" ? { ...SM90A, wgmma: false } : copy === "tma" ? { ...SM90A, tma: true } : SM90A;
-  return persistentBlocks ? { ...base, persistentBlocks } : base;
+  const ws = warpSpecialize && base.tma ? { ...base, warpSpecialize: true } : base;
+  return persistentBlocks ? { ...ws, persistentBlocks } : ws;
 }
 
 /** How pipelined wgmma operand tiles reach shared memory on sm_90a. */

@@ -47,6 +47,18 @@ describe("TMA path: emitted CUDA", () => {
     expect(out.h).toContain("_ERR_TMA 6");
   });
 
+  it("warp-specialized (--ws): matches the golden; setmaxnreg, named barriers, one block per SM", () => {
+    const out = emitCuda(lower(parseKernel(gemmText(3), "g.ir"), { BM: 128, BN: 64, BK: 64, warps: 8 }, cudaTarget("sm_90a", "wgmma", "tma", undefined, true)));
+    golden("gemm_ws.cu", out.cu);
+    expect(out.threads).toBe(384);
+    expect(out.cu).toContain("__launch_bounds__(384, 1)");
+    expect(out.cu).toContain('asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");');
+    expect(out.cu).toContain('asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");');
+    expect(out.cu).toContain('asm volatile("bar.sync 1, 256;" ::: "memory");');
+    expect(out.cu).toContain('asm volatile("bar.sync 2, 384;" ::: "memory");');
+    expect(out.cu).not.toContain("__syncthreads()");
+  });
+
   it("with --copy cp.async nothing changes: no tensor maps, no mbarriers", () => {
     const out = emitCuda(lower(parseKernel(gemmText(3), "g.ir"), { BM: 64, BN: 64, BK: 64, warps: 4 }, cudaTarget("sm_90a", "wgmma", "cp.async")));
     expect(out.cu).not.toContain("CUtensorMap");
@@ -58,8 +70,8 @@ describe("TMA path: emitted CUDA", () => {
 describe.skipIf(!nvcc)("TMA path: nvcc compile-only for sm_90a", () => {
   for (const config of TMA_CONFIGS) {
     it(`gemm_bf16 ${JSON.stringify(config)}: TMA, mbarriers and wgmma in the PTX; no spills, not serialized`, async () => {
-      const { cores: _c, copy: _p, persistent, ...tunables } = config;
-      const out = emitCuda(lower(gemmBf16(), tunables, persistent ? { ...TMA, persistentBlocks: persistent } : TMA));
+      const { cores: _c, copy: _p, persistent, ws, ...tunables } = config;
+      const out = emitCuda(lower(gemmBf16(), tunables, cudaTarget("sm_90a", "wgmma", "tma", persistent, ws)));
       const res = await compileCuda(out.cu, { arch: "sm_90a", outputs: ["cubin", "ptx"] });
       const ptx = res.ptx ?? "";
       expect(ptx).toContain("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes");
@@ -70,6 +82,18 @@ describe.skipIf(!nvcc)("TMA path: nvcc compile-only for sm_90a", () => {
       expect(ptx).toContain("mbarrier.try_wait.parity.shared::cta.b64");
       expect(ptx).toMatch(/wgmma\.mma_async\.sync\.aligned\.m64n\d+k16\.f32\.bf16\.bf16/);
       expect(ptx).not.toContain("mma.sync");
+      if (ws) {
+        // Warp-specialized: the producer warpgroup's register release, the consumers' claim,
+        // and their named barrier (T = warps * 32 consumer threads; the block has T + 128).
+        const T = tunables.warps * 32;
+        expect(out.threads).toBe(T + 128);
+        expect(ptx).toContain("setmaxnreg.dec.sync.aligned.u32 40;");
+        expect(ptx).toMatch(/setmaxnreg\.inc\.sync\.aligned\.u32 \d+;/);
+        expect(ptx).toContain(`bar.sync 1, ${T};`);
+        expect(ptx).toContain(`bar.sync 2, ${T + 128};`);
+        expect(out.cu).toContain(`__launch_bounds__(${T + 128}, 1)`);
+        expect(res.log).not.toMatch(/setmaxnreg ignored/i);
+      }
       expect(res.log).not.toMatch(/serializ/i);
       const r = res.resources[out.kernelSymbol]!;
       expect(r.spillStores + r.spillLoads).toBe(0);

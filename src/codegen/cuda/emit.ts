@@ -1,6 +1,7 @@
 // emitCuda: a specialized thread-level Kernel -> one .cu (kernel + C launcher) and its .h.
 // The kernel body comes from walking the IR (body.ts); only the host side uses templates.
-import { CompileError, type Kernel } from "../../ir/ir.ts";
+import { CompileError, type Kernel, type Stmt } from "../../ir/ir.ts";
+import { walkStmts } from "../../ir/expr.ts";
 import { BodyEmitter } from "./body.ts";
 import { type Env, evalInt } from "./fold.ts";
 import { emitHost } from "./host.ts";
@@ -105,7 +106,7 @@ export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
 
   const host = emitHost(k, { name, kernelName: k.name, kernelSymbol, threads, smemBytes, env });
   const kernelText = [
-    `extern "C" __global__ void __launch_bounds__(${threads}) ${kernelSymbol}(${sig.join(", ")}) {`,
+    `extern "C" __global__ void __launch_bounds__(${threads}${usesSetmaxnreg(L.body) ? ", 1" : ""}) ${kernelSymbol}(${sig.join(", ")}) {`,
     b.text(),
     "}",
   ].join("\n");
@@ -120,4 +121,12 @@ export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
     host.launcher,
   ].join("\n");
   return { cu, h: host.header, kernelSymbol, launcher: name, smemBytes, threads };
+}
+
+/** setmaxnreg needs the launch's register count known to ptxas: one block per SM
+ *  (src/ir/registers.ts, launchRegs) fixes it from the thread count. */
+function usesSetmaxnreg(body: Stmt[]): boolean {
+  let found = false;
+  walkStmts(body, (s) => { if (s.k === "setmaxnreg") found = true; });
+  return found;
 }

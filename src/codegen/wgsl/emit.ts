@@ -299,8 +299,8 @@ function emitStmt(s: Stmt, cx: Ctx): void {
     }
     case "ldmatrix": case "mma": case "wgmma": case "wgmma_fence": case "wgmma_commit": case "wgmma_wait": case "fence_async":
       return err(`WGSL codegen: '${s.k}' is a CUDA tensor-core instruction; lower for wgsl with mma off`);
-    case "mbar_init": case "mbar_fence_init": case "mbar_arrive": case "mbar_wait": case "tma_load":
-      return err(`WGSL codegen: '${s.k}' is a Hopper TMA/mbarrier instruction; lower for wgsl without --copy tma`);
+    case "mbar_init": case "mbar_fence_init": case "mbar_arrive": case "mbar_wait": case "tma_load": case "setmaxnreg": case "named_barrier":
+      return err(`WGSL codegen: '${s.k}' is a Hopper TMA/mbarrier instruction; lower for wgsl without --copy tma or --ws`);
     case "copy": case "fill": case "gemm": case "reduce": case "topk": case "scan":
       return err(`WGSL codegen: tile op '${s.k}' left in thread-level IR`);
     default: {
