@@ -161,6 +161,42 @@ function cooperative(c: Ctx, s: { src: Region; dst: Region }, lanes: number, mod
   }, lanes === 1 ? 1 : 32);
 }
 
+/** A row-gathering copy (`rows`): as `cooperative`, but row i of the source region is
+ *  global row rows[i], read from the index buffer per unit; rows outside the tensor are
+ *  predicated off, so they read 0 (cp.async zero-fills, vcopy zeroes). */
+function gatherCopy(c: Ctx, s: { src: Region; dst: Region; rows: string }, lanes: number, mode: CopyMode): Stmt[] {
+  const src = info(c, s.src.buf), dst = info(c, s.dst.buf);
+  const [R, W] = constExtents(s.src) as [number, number];
+  const dsq = squeezed(s.dst);
+  const units = (R * W) / lanes;
+  const valid = mode.valid ?? TRUE;
+  const cols = src.buf.shape[1]!;
+  return countedLoop(c, "it", int(Math.ceil(units / c.threads)), (it) => {
+    const pre: Stmt[] = [];
+    const u = letI32(c, "u", bin("+", bin("*", it, int(c.threads)), c.tx), pre);
+    const e = fold(bin("*", u, int(lanes)));
+    const i = fold(bin("/", e, int(W))), j = fold(bin("%", e, int(W)));
+    const ri = addr(c, s.rows, [i]);
+    const row = letI32(c, "g", { k: "load", buf: ri.buf, idx: ri.idx }, pre);
+    const col = fold(bin("+", s.src.offsets[1]!, j));
+    const di = regionIdx(s.dst, unflatten(e, dsq));
+    const dref = addr(c, dst.buf.name, di), sref = addr(c, src.buf.name, [row, col]);
+    // inBounds takes loaded values for non-negative, but a gathered row may be -1 (a pad).
+    const inside = (skipLast: boolean) => bin("&&", bin(">=", row, int(0)), inBounds(c, src.buf.name, [row, col], skipLast));
+    let body: Stmt[];
+    if (lanes === 1) {
+      body = moveElem(c, dst, di, src, [row, col], bin("&&", valid, bin("&&", inside(false), inBounds(c, dst.buf.name, di))));
+    } else {
+      const pred = fold(bin("&&", valid, bin("&&", inside(true), bin("<=", bin("+", col, int(lanes)), cols))));
+      body = mode.async && dst.buf.scope === "shared"
+        ? [{ k: "cp_async", dst: dref, src: sref, bytes: 16, pred }]
+        : [{ k: "vcopy", dst: dref, src: sref, lanes, pred }];
+    }
+    // Units past the tile read no index (the index buffer may be exactly R long).
+    return units % c.threads === 0 ? [...pre, ...body] : guard(bin("<", u, int(units)), [...pre, ...body]);
+  }, lanes === 1 ? 1 : 32);
+}
+
 /** Every thread moves every element (per-thread local buffers). */
 function perThread(c: Ctx, s: { src: Region; dst: Region }): Stmt[] {
   const src = info(c, s.src.buf), dst = info(c, s.dst.buf);
@@ -175,7 +211,7 @@ function perThread(c: Ctx, s: { src: Region; dst: Region }): Stmt[] {
 
 const writesShared = (c: Ctx, r: Region) => info(c, r.buf).buf.scope === "shared";
 
-export function lowerCopy(c: Ctx, s: { src: Region; dst: Region; loc?: Loc }, mode: CopyMode = {}): Stmt[] {
+export function lowerCopy(c: Ctx, s: { src: Region; dst: Region; rows?: string; loc?: Loc }, mode: CopyMode = {}): Stmt[] {
   const src = info(c, s.src.buf), dst = info(c, s.dst.buf);
   if (dst.buf.scope === "fragment" && src.buf.scope === "fragment") {
     // Same layout and shape (inferLayouts unifies them): slot to slot.
@@ -187,6 +223,16 @@ export function lowerCopy(c: Ctx, s: { src: Region; dst: Region; loc?: Loc }, mo
   }
   if (dst.buf.scope === "fragment") return copyFragment(c, s, true);
   if (src.buf.scope === "fragment") return withBarriers(c, writesShared(c, s.dst), pairedStore(c, s) ?? copyFragment(c, s, false));
+  if (s.rows !== undefined) {
+    if (src.buf.scope !== "global" || (dst.buf.scope !== "shared" && dst.buf.scope !== "local"))
+      fail(s.loc, `a row gather copies a global tensor into a shared or local tile; '${s.dst.buf}' is ${dst.buf.scope}`);
+    const g = { src: s.src, dst: s.dst, rows: s.rows };
+    const gl = dst.buf.scope === "shared" ? vectorLanes(c, src, s.src, dst, s.dst) : 0;
+    const out = gl > 1
+      ? guard(fold(bin("==", bin("%", src.buf.shape[1]!, int(gl)), int(0))), gatherCopy(c, g, gl, mode), gatherCopy(c, g, 1, mode))
+      : gatherCopy(c, g, 1, mode);
+    return mode.async ? out : withBarriers(c, writesShared(c, s.dst), out);
+  }
   if (src.buf.scope === "local" || dst.buf.scope === "local") return perThread(c, s);
   const lanes = vectorLanes(c, src, s.src, dst, s.dst);
   let out: Stmt[];
@@ -243,7 +289,7 @@ export function pipelineIssuer(c: Ctx, loop: Extract<Stmt, { k: "for" }>, copies
     for (const cp of copies) c.stage.set(cp.dst.buf, stage);
     const out = copies.flatMap((cp) => {
       const src = { ...cp.src, offsets: cp.src.offsets.map((o) => fold(substitute(o, m))) };
-      return lowerCopy(c, { src, dst: cp.dst }, { async: true, valid: fold(valid) });
+      return lowerCopy(c, { src, dst: cp.dst, rows: cp.rows }, { async: true, valid: fold(valid) });
     });
     c.stage = saved;
     return out;
