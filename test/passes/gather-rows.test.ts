@@ -62,12 +62,14 @@ describe("row-gathering copies", () => {
     expect(bad("copy A[0 : +16, k * 16 : +16] rows nope -> As[0 : +16, 0 : +16]")).toMatch(/undefined buffer 'nope'/);
   });
 
-  it("lower to cp.async of 16-byte row chunks inside a pipelined loop, the index read per chunk", () => {
+  it("lower to cp.async of 16-byte row chunks inside a pipelined loop, rows read once into a per-thread table", () => {
     const text = printKernel(lower(parseKernel(src(2)), {}, SM80));
-    expect(text).toContain(`  if (K % 8 == 0) {
+    expect(text).toContain("alloc idx_rows: local i32[1]");
+    expect(text).toContain(`  store idx_rows[0] = idx[tx / 2]
+  if (K % 8 == 0) {
     for it in unroll(0, 1) {
       let u: i32 = it * 32 + tx
-      let g_1: i32 = idx[u / 2]
+      let g_1: i32 = idx_rows[it]
       cp.async As[u / 2 * 16 + u % 2 * 8] <- A[g_1, u % 2 * 8] bytes 16 if (0 < cdiv(K, 16) && (g_1 >= 0 && g_1 < M && u % 2 * 8 + 8 <= K))
     }
   } else {
@@ -84,13 +86,19 @@ describe("row-gathering copies", () => {
     if (K % 8 == 0) {
       for it_2 in unroll(0, 1) {
         let u_2: i32 = it_2 * 32 + tx
-        let g_4: i32 = idx[u_2 / 2]
+        let g_4: i32 = idx_rows[it_2]
         cp.async As[(k + 1) % 2 * 256 + (u_2 / 2 * 16 + u_2 % 2 * 8)] <- A[g_4, (k + 1) * 16 + u_2 % 2 * 8] bytes 16 if (k + 1 < cdiv(K, 16) && (g_4 >= 0 && g_4 < M && (k + 1) * 16 + u_2 % 2 * 8 + 8 <= K))
       }`);
     // The WGSL target has no cp.async: the same gather, synchronous, between barriers.
     const wgsl = printKernel(lower(parseKernel(src(2)), {}, WGSL));
     expect(wgsl).not.toMatch(/cp\./);
     expect(wgsl).toMatch(/vcopy As\[[^\n]*\] <- A\[g[_0-9]*, /);
+  });
+
+  it("refuse a pipelined loop that rewrites its gather's rows (the copies are issued ahead)", () => {
+    const k = parseKernel(src(2).replace("        store O[by * 16 + i, k * 16 + j] = As[i, j]\n",
+      "        store O[by * 16 + i, k * 16 + j] = As[i, j]\n        store idx[i] = 0\n"));
+    expect(() => lower(k, {}, SM80)).toThrow(/'idx' holds the rows of a gather in this pipelined loop/);
   });
 
   it("read the gathered rows, and 0 for rows outside A, on every path", () => {

@@ -50,6 +50,7 @@ extern "C" __global__ void __launch_bounds__(32) gather_kernel(const __nv_bfloat
   __nv_bfloat16* const As = reinterpret_cast<__nv_bfloat16*>(smem + 128);
   const int by = blockIdx.x;
   const int tx = threadIdx.x;
+  __align__(16) int idx_rows[1];
   if (tx < 16) {
     const int i = tx;
     if (by * 16 + i < R) {
@@ -59,11 +60,12 @@ extern "C" __global__ void __launch_bounds__(32) gather_kernel(const __nv_bfloat
     }
   }
   __syncthreads();
+  idx_rows[0] = idx[tx / 2];
   if (K % 8 == 0) {
     #pragma unroll
     for (int it = 0; it < 1; ++it) {
       const int u = it * 32 + tx;
-      const int g_1 = idx[u / 2];
+      const int g_1 = idx_rows[it];
       asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[u / 2 * 16 + u % 2 * 8])), "l"(&A[(int64_t)g_1 * K + u % 2 * 8]), "r"((0 < (K + 16 - 1) / 16 && (g_1 >= 0 && g_1 < M && u % 2 * 8 + 8 <= K)) ? 16 : 0));
     }
   } else {
@@ -82,7 +84,7 @@ extern "C" __global__ void __launch_bounds__(32) gather_kernel(const __nv_bfloat
       #pragma unroll
       for (int it_2 = 0; it_2 < 1; ++it_2) {
         const int u_2 = it_2 * 32 + tx;
-        const int g_4 = idx[u_2 / 2];
+        const int g_4 = idx_rows[it_2];
         asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[(k + 1) % 2 * 256 + (u_2 / 2 * 16 + u_2 % 2 * 8)])), "l"(&A[(int64_t)g_4 * K + ((k + 1) * 16 + u_2 % 2 * 8)]), "r"((k + 1 < (K + 16 - 1) / 16 && (g_4 >= 0 && g_4 < M && (k + 1) * 16 + u_2 % 2 * 8 + 8 <= K)) ? 16 : 0));
       }
     } else {
