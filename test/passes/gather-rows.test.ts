@@ -2,6 +2,7 @@
 // IR text round trip, the verifier's rules, the lowering to cp.async inside a pipelined loop
 // (text in -> text out), and the lowered kernel against the tile level and an independent
 // reference in the interpreter, for CUDA (cp.async) and WGSL (synchronous) targets.
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseKernel } from "../../src/ir/parse.ts";
 import { printKernel } from "../../src/ir/print.ts";
@@ -11,10 +12,10 @@ import { runBoth } from "./harness.ts";
 
 // Row i of block `by` gathers A row I[r] * 3 + i % 3 - 1 (r = by * 16 + i), so with the
 // harness's small index values rows -1 and rows past M both occur, and must read 0.
-const src = (stages: number, copy = "copy A[0 : +16, k * 16 : +16] rows idx -> As[0 : +16, 0 : +16]") =>
+const src = (stages: number, copy = "copy A[0 : +16, k * 16 : +16] rows idx -> As[0 : +16, 0 : +16]", threads = 32) =>
   `kernel gather(A: global bf16[M, K], I: global i32[R], O: global bf16[R, K] out)
   dims M, K, R
-launch tile grid [cdiv(R, 16)] threads 32 blocks [by] {
+launch tile grid [cdiv(R, 16)] threads ${threads} blocks [by] {
   alloc idx: shared i32[16]
   alloc As: shared bf16[16, 16]
   for i in parallel(0, 16) {
@@ -110,5 +111,16 @@ describe("row-gathering copies", () => {
           expect([...r.want.O!.data]).toEqual([...want]);
           expect([...r.got.O!.data]).toEqual([...want]);
         }
+  });
+
+  it("property: any dims, stages and block size (64 threads leave half the block without a chunk)", () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 40 }),
+      fc.constantFrom(1, 2, 3), fc.constantFrom(16, 32, 64), fc.nat(1000),
+      (M, K, R, stages, threads, seed) => {
+        const r = runBoth(src(stages, undefined, threads), {}, SM80, { dims: { M, K, R }, seed });
+        const want = reference(r.want.A!.data, r.want.I!.data, M, K, R);
+        expect([...r.got.O!.data]).toEqual([...want]);
+      }), { numRuns: 25, seed: 20261128 });
   });
 });
