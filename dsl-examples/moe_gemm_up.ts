@@ -33,6 +33,19 @@ function gateUp(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted
     const b = Math.floor(by / tiles);
     const r0 = (by % tiles) * BM;
     const e = block_expert[b];
+    // The routing gather: row i of the tile is the activation row of its pair's token, or
+    // -1 (reads 0) for pads and rows past the block. Resolved once per tile, so the main
+    // loop gathers with async row copies that pipeline like the weight tiles.
+    const xrow = T.shared([BM], "i32");
+    for (const i of T.parallel(BM)) {
+      const r = r0 + i;
+      let row = -1;
+      if (r < BS) {
+        const pair = sorted[b][r];
+        if (pair >= 0 && pair < tokens * top_k) row = Math.floor(pair / top_k);
+      }
+      xrow[i] = row;
+    }
     const As = T.shared([BM, BK], "bf16");
     const Gs = T.shared([BN, BK], "bf16");
     const Us = T.shared([BN, BK], "bf16");
@@ -42,19 +55,7 @@ function gateUp(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted
     T.clear(up);
     if (e >= 0) {
       for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
-        // The routing gather: each row of the tile is the activation row of its pair's token.
-        for (const [i, kk] of T.parallel(BM, BK)) {
-          const r = r0 + i;
-          const col = k * BK + kk;
-          let x = 0.0;
-          if (r < BS && col < K) {
-            const pair = sorted[b][r];
-            if (pair >= 0 && pair < tokens * top_k) {
-              x = X[Math.floor(pair / top_k)][col];
-            }
-          }
-          As[i][kk] = x;
-        }
+        T.copy(X.rows(xrow, k * BK, BK), As);
         T.copy(W13.tile([e * 2 * N + bx * BN, k * BK], [BN, BK]), Gs);
         T.copy(W13.tile([e * 2 * N + N + bx * BN, k * BK], [BN, BK]), Us);
         T.gemm(As, Gs, gate, { transB: true });

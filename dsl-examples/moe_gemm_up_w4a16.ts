@@ -23,6 +23,17 @@ export const moe_gemm_up_w4a16 = T.kernel(
       const b = Math.floor(by / tiles);
       const r0 = (by % tiles) * BM;
       const e = block_expert[b];
+      // The routing gather's rows (see moe_gemm_up.ts): -1 reads 0.
+      const xrow = T.shared([BM], "i32");
+      for (const i of T.parallel(BM)) {
+        const r = r0 + i;
+        let row = -1;
+        if (r < BS) {
+          const pair = sorted[b][r];
+          if (pair >= 0 && pair < tokens * top_k) row = Math.floor(pair / top_k);
+        }
+        xrow[i] = row;
+      }
       const As = T.shared([BM, BK], "bf16");
       const Gq = T.shared([BN, T.cdiv(BK, 8)], "u32");
       const Uq = T.shared([BN, T.cdiv(BK, 8)], "u32");
@@ -34,18 +45,7 @@ export const moe_gemm_up_w4a16 = T.kernel(
       T.clear(up);
       if (e >= 0) {
         for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
-          for (const [i, kk] of T.parallel(BM, BK)) {
-            const r = r0 + i;
-            const col = k * BK + kk;
-            let x = 0.0;
-            if (r < BS && col < K) {
-              const pair = sorted[b][r];
-              if (pair >= 0 && pair < tokens * top_k) {
-                x = X[Math.floor(pair / top_k)][col];
-              }
-            }
-            As[i][kk] = x;
-          }
+          T.copy(X.rows(xrow, k * BK, BK), As);
           T.copy(W13.tile([e * 2 * N + bx * BN, k * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Gq);
           T.copy(W13.tile([e * 2 * N + N + bx * BN, k * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Uq);
           T.dequant(Gq, Gs, { format: "u4", order: "interleaved", scales: S13, zeros: 8, group: 128, at: [e * 2 * N + bx * BN, k * BK], K });

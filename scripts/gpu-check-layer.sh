@@ -4,7 +4,8 @@
 #   bash scripts/gpu-run.sh bash scripts/gpu-check-layer.sh
 # 1. `tilemoe check --backend cuda` on the grouped expert GEMMs of the layer (the new
 #    moe_gemm_down_w4a16 at its default, the layer's and a decode config; the new
-#    moe_gemm_down_pairs + moe_combine of the reduce combine; the others they sit beside),
+#    moe_gemm_down_pairs + moe_combine of the reduce combine; the up projections, whose row
+#    gather is now cp.async, at the layer's and a decode config),
 # 2. the layer bench (bench/run.ts --layer): both models, bf16 (atomic and reduce combine) and
 #    w4a16, M = 1..4096, outputs checked, the table of time vs floor and atomic vs reduce.
 # Logs under $OUT/layer (one file per step); keeps going after a failure; summary at the end.
@@ -29,6 +30,12 @@ step check-down-w4a16 check dsl-examples/moe_gemm_down_w4a16.ts
 step check-down-w4a16-layer-config check dsl-examples/moe_gemm_down_w4a16.ts --config BM=64,BN=64,BK=128,stages=3,warps=4 --mma wgmma
 step check-down-w4a16-decode check dsl-examples/moe_gemm_down_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4
 step check-up-w4a16 check dsl-examples/moe_gemm_up_w4a16.ts
+# The up projections gather their activation rows with cp.async (T.copy(X.rows(...))): the
+# layer's configs (sm_90a asks for TMA, which declines the gather: cp.async + wgmma) and a
+# decode tile; pinned configs, so each step compiles once per kernel.
+step check-up-layer-config check dsl-examples/moe_gemm_up.ts --config BM=64,BN=64,BK=64,stages=3,warps=8
+step check-up-decode check dsl-examples/moe_gemm_up.ts --config BM=16,BN=64,BK=64,stages=4,warps=4
+step check-up-w4a16-layer-config check dsl-examples/moe_gemm_up_w4a16.ts --config BM=64,BN=64,BK=64,stages=3,warps=8
 step check-down check dsl-examples/moe_gemm_down.ts
 step check-down-reduce check dsl-examples/moe_gemm_down_reduce.ts
 

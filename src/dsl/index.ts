@@ -47,9 +47,16 @@ interface Tileable<D extends DType, Sh extends readonly unknown[]> {
   tile(offsets: Numbers<Sh>, extents: Numbers<Sh>): TileView<D, Sh>;
 }
 
+/** The row gather of a 2-d tensor (a T.copy source): `X.rows(idx, col, width)` is the
+ *  [idx length, width] tile whose row i is X[idx[i]][col .. col + width); rows idx[i]
+ *  outside X read as 0. idx is a 1-d i32 T.shared or T.local buffer. */
+interface RowGather<D extends DType, Sh extends readonly unknown[]> {
+  rows(idx: Buf<"i32", readonly [unknown]>, col: number, width: number): Sh extends readonly [unknown, unknown] ? TileView<D, Sh> : never;
+}
+
 /** A global tensor param: `Tensor<"M, K", "bf16">`. `A.shape` destructures into the
  *  symbolic dims; `A[i][j]` reads or writes one element. */
-export type Tensor<S extends string, D extends DType> = Tileable<D, ShapeOf<S>> & NdIndex<ShapeOf<S>>;
+export type Tensor<S extends string, D extends DType> = Tileable<D, ShapeOf<S>> & NdIndex<ShapeOf<S>> & RowGather<D, ShapeOf<S>>;
 
 /** A shared, fragment or local buffer made by T.shared / T.fragment / T.local. */
 export type Buf<D extends DType, Sh extends readonly unknown[]> = Tileable<D, Sh> & NdIndex<Sh>;

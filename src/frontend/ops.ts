@@ -39,6 +39,24 @@ export function region(node: Node, ctx: Ctx): { region: Region; dtype: DType; bu
   return ctx.fail(node, `expected a tensor, a buffer or X.tile(offsets, extents), got '${quote(node)}'`);
 }
 
+/** `X.rows(idx, col, width)`: the row gather of a copy source (docs/DSL.md). Rows idx[0..R)
+ *  of the 2-d tensor X, columns [col, col + width); R is idx's length. */
+function rowsView(node: Node, ctx: Ctx): { region: Region; rows: string } | undefined {
+  const n = unwrapParens(node);
+  if (!Node.isCallExpression(n)) return undefined;
+  const callee = n.getExpression();
+  if (!Node.isPropertyAccessExpression(callee) || callee.getName() !== "rows") return undefined;
+  const buf = bufferOf(callee.getExpression(), ctx);
+  const args = n.getArguments();
+  if (args.length !== 3) ctx.fail(n, `${buf.name}.rows takes 3 arguments (row indices, first column, width), got ${args.length}`);
+  if (buf.scope !== "global" || buf.shape.length !== 2) ctx.fail(n, `${buf.name}.rows gathers rows of a 2-d tensor param; '${buf.name}' is a ${buf.shape.length}-d ${buf.scope} buffer`);
+  const idx = bufferOf(args[0]!, ctx);
+  if ((idx.scope !== "shared" && idx.scope !== "local") || idx.shape.length !== 1 || idx.dtype !== "i32")
+    ctx.fail(args[0]!, `the row indices of ${buf.name}.rows must be a 1-d i32 T.shared or T.local buffer; '${idx.name}' is a ${idx.shape.length}-d ${idx.dtype} ${idx.scope} buffer`);
+  const col = intExpr(args[1]!, ctx, "a column offset"), width = intExpr(args[2]!, ctx, "a tile width");
+  return { region: { buf: buf.name, offsets: [int(0), col], extents: [idx.shape[0]!, width] }, rows: idx.name };
+}
+
 /** An array literal of integer expressions of a given length. */
 export function exprList(node: Node, ctx: Ctx, what: string, len: number | undefined, name: string): Expr[] {
   const n = unwrapParens(node);
@@ -66,6 +84,13 @@ export function tileOp(node: CallExpression, fn: string, ctx: Ctx): Stmt | undef
   switch (fn) {
     case "copy": {
       need(2);
+      const gather = rowsView(args[0]!, ctx);
+      if (gather) {
+        const dst = region(args[1]!, ctx);
+        if (dst.region.extents.length !== 2) ctx.fail(args[1]!, `${name}: a row gather fills a 2-d tile, '${quote(args[1]!)}' has rank ${dst.region.extents.length}`);
+        markWritten(dst.buf, ctx);
+        return { k: "copy", src: gather.region, dst: dst.region, rows: gather.rows, loc };
+      }
       const src = region(args[0]!, ctx), dst = region(args[1]!, ctx);
       if (src.region.extents.length !== dst.region.extents.length)
         ctx.fail(node, `${name}: source has rank ${src.region.extents.length}, destination ${dst.region.extents.length}`);

@@ -106,7 +106,7 @@ class Gen {
   run(): Compiled {
     const head = [
       `"use strict";`,
-      `const {ix1, ix2, ix3, ixN, lds, sts, alloc, copy, fill, gemm, vcopy, vzero, cpa, cpz, cpCommit, cpWait, idiv, imod, icdiv, RND, MF, dq, fenceAsync} = RT;`,
+      `const {ix1, ix2, ix3, ixN, lds, sts, alloc, copy, gatherRows, fill, gemm, vcopy, vzero, cpa, cpz, cpCommit, cpWait, idiv, imod, icdiv, RND, MF, dq, fenceAsync} = RT;`,
       `return function${this.thread ? "*" : ""} (G, S, TS, TID, BX, BY, BZ) {`,
       ...this.inp.globals.map((_, i) => `const GD${i} = G[${i}].data;`),
     ];
@@ -364,7 +364,11 @@ class Gen {
         this.emit("}");
         break;
       }
-      case "copy": this.tileOnly(s); this.emit(`copy(${sid}, ${this.region(s.src)}, ${this.region(s.dst)});`); break;
+      case "copy":
+        this.tileOnly(s);
+        if (s.rows !== undefined) this.emit(`gatherRows(${sid}, ${this.region(s.src)}, ${this.buf(s.rows).js}, ${this.region(s.dst)});`);
+        else this.emit(`copy(${sid}, ${this.region(s.src)}, ${this.region(s.dst)});`);
+        break;
       case "fill": {
         this.tileOnly(s);
         const b = this.buf(s.dst.buf);

@@ -45,6 +45,24 @@ export function copy(site: number, src: RtBuf, so: number[], se: number[], dst: 
   writeRegion(dst, dOff, de, readRegion(src, so, se, site), site);
 }
 
+/** A row gather (the copy's `rows`): region row i is row idx[i] of the 2-d src; rows outside
+ *  src (or idx entries past idx's end) read 0, like any out-of-range element. */
+export function gatherRows(site: number, src: RtBuf, so: number[], se: number[], idx: RtBuf, dst: RtBuf, dOff: number[], de: number[]): void {
+  if (src.shape.length !== 2 || se.length !== 2) throw new Fault(`copy with rows from ${src.name}: the source must be a 2-d region`, site);
+  const [R, W] = [se[0]!, se[1]!];
+  if (R * W !== de.reduce((a, x) => a * x, 1)) throw new Fault(`copy with rows from ${src.name} [${se.join(", ")}] to ${dst.name} [${de.join(", ")}]: element counts differ`, site);
+  const vals = new Float64Array(R * W);
+  for (let i = 0; i < R; i++) {
+    const row = i < idx.data.length ? idx.data[i]! : -1;
+    if (!(row >= 0 && row < src.shape[0]!)) continue;
+    for (let j = 0; j < W; j++) {
+      const col = so[1]! + j;
+      if (col >= 0 && col < src.shape[1]!) vals[i * W + j] = src.data[row * src.shape[1]! + col]!;
+    }
+  }
+  writeRegion(dst, dOff, de, vals, site);
+}
+
 export function fill(site: number, dst: RtBuf, off: number[], ext: number[], value: number): void {
   const data = dst.data;
   forRegion(dst, off, ext, site, (_e, bi) => { if (bi >= 0) data[bi] = value; });

@@ -26,7 +26,7 @@ dequant: kw("dequant"),
   ldmatrix: kw("ldmatrix"), mma: kw("mma"), cast: kw("cast"), wgmma: kw("wgmma"), fence: kw("fence"),
   reduce: kw("reduce"), topk: kw("topk"), scan: kw("scan"), atomic: kw("atomic"), axis: kw("axis"),
   count: kw("count"), accumulate: kw("accumulate"), exclusive: kw("exclusive"), warp_reduce: kw("warp_reduce"),
-  mbar: kw("mbar"), tma: kw("tma"), tensormap: kw("tensormap"), setmaxnreg: kw("setmaxnreg"),
+  mbar: kw("mbar"), tma: kw("tma"), tensormap: kw("tensormap"), setmaxnreg: kw("setmaxnreg"), rows: kw("rows"),
 };
 
 const WS = createToken({ name: "WS", pattern: /\s+/, group: Lexer.SKIPPED });
@@ -359,9 +359,11 @@ class IrParser extends EmbeddedActionsParser {
       { ALT: () => {
         this.CONSUME(K.copy);
         const src = this.SUBRULE(this.region);
+        let rows: string | undefined;
+        this.OPTION9(() => { this.CONSUME(K.rows); rows = this.CONSUME9(Name).image; });
         this.CONSUME(Arrow);
         const dst = this.SUBRULE2(this.region);
-        return { k: "copy", src, dst } as Stmt;
+        return (rows === undefined ? { k: "copy", src, dst } : { k: "copy", src, dst, rows }) as Stmt;
       } },
       { ALT: () => {
         this.CONSUME(K.fill);

@@ -158,6 +158,18 @@ class Verifier {
     }
   }
 
+  /** A row-gathering copy: a 2-d global source read at rows rows[i], from row offset 0. */
+  private gather(s: Extract<Stmt, { k: "copy" }> & { rows: string }, src: (Entry & { what: "buf" })["buf"] | undefined): void {
+    const idx = this.buffer(s.rows, "copy rows:");
+    if (idx && (idx.scope === "global" || idx.scope === "fragment")) this.error(`copy rows '${s.rows}' must be a shared or local buffer, it is ${idx.scope}`);
+    if (idx && idx.rank !== undefined && idx.rank !== 1) this.error(`copy rows '${s.rows}' must be rank 1, it has rank ${idx.rank}`);
+    if (idx && idx.dtype !== undefined && idx.dtype !== "i32") this.error(`copy rows '${s.rows}' must be i32, it is ${idx.dtype}`);
+    if (src && src.scope !== "global") this.error(`a copy with rows gathers from a global tensor; '${s.src.buf}' is ${src.scope}`);
+    if (s.src.offsets.length !== 2) this.error(`a copy with rows needs a 2-d source region, '${s.src.buf}' has rank ${s.src.offsets.length}`);
+    else if (!(s.src.offsets[0]!.k === "int" && s.src.offsets[0]!.v === 0))
+      this.error(`a copy with rows starts its source region at row 0 (the rows come from '${s.rows}')`);
+  }
+
   /** A value stored into a scalar of type `t`: floats need an explicit cast into ints/bools. */
   private valueFits(t: DType, value: Expr, what: string): void {
     let vt: DType;
@@ -291,7 +303,12 @@ class Verifier {
         return;
       }
       case "if": this.expr(s.cond); this.ifDepth++; this.block(s.then); this.block(s.else); this.ifDepth--; return;
-      case "copy": this.region(s.src, "copy source"); this.region(s.dst, "copy destination"); return;
+      case "copy": {
+        const src = this.region(s.src, "copy source");
+        this.region(s.dst, "copy destination");
+        if (s.rows !== undefined) this.gather(s as Extract<Stmt, { k: "copy" }> & { rows: string }, src);
+        return;
+      }
       case "fill": this.expr(s.value); this.region(s.dst, "fill"); return;
       case "gemm":
         for (const [r, what] of [[s.a, "gemm A"], [s.b, "gemm B"], [s.c, "gemm C"]] as const) {

@@ -4,8 +4,8 @@
 //    16-byte vectors between global and shared memory when alignment allows (checked at
 //    run time on the global's row length, which is a run-time dim);
 //  - globals are masked at their bounds: loads outside read 0, stores outside are dropped.
-import { type DType, type Expr, type Loc, type Region, type Stmt, bin, byteSize, int } from "../ir/ir.ts";
-import { TRUE, evalConst, fold, substitute } from "../ir/expr.ts";
+import { type Buffer, type DType, type Expr, type Loc, type Region, type Stmt, bin, byteSize, int } from "../ir/ir.ts";
+import { TRUE, evalConst, fold, substitute, walkStmts } from "../ir/expr.ts";
 import {
   type BufInfo, type Ctx, addr, fail, constExtents, countedLoop, slotLoop, fragLayout, fragShape, guard, inBounds, info, letI32,
   regionIdx, slotsOf, squeezed, unflatten,
@@ -20,6 +20,9 @@ export interface CopyMode {
   /** Inside a cp.async pipeline: vectors become cp_async, `valid` predicates the whole copy. */
   async?: boolean;
   valid?: Expr;
+  /** A row gather's vector path reads its rows from this per-thread table (pipelineIssuer),
+   *  entry `it` for unit `it * threads + tx`, instead of the shared index buffer. */
+  rowTable?: string;
 }
 
 /** Moves one element src[si] -> dst[di] if pred; non-global destinations read 0 otherwise. */
@@ -161,6 +164,42 @@ function cooperative(c: Ctx, s: { src: Region; dst: Region }, lanes: number, mod
   }, lanes === 1 ? 1 : 32);
 }
 
+/** A row-gathering copy (`rows`): as `cooperative`, but row i of the source region is
+ *  global row rows[i], read from the index buffer per unit; rows outside the tensor are
+ *  predicated off, so they read 0 (cp.async zero-fills, vcopy zeroes). */
+function gatherCopy(c: Ctx, s: { src: Region; dst: Region; rows: string }, lanes: number, mode: CopyMode): Stmt[] {
+  const src = info(c, s.src.buf), dst = info(c, s.dst.buf);
+  const [R, W] = constExtents(s.src) as [number, number];
+  const dsq = squeezed(s.dst);
+  const units = (R * W) / lanes;
+  const valid = mode.valid ?? TRUE;
+  const cols = src.buf.shape[1]!;
+  return countedLoop(c, "it", int(Math.ceil(units / c.threads)), (it) => {
+    const pre: Stmt[] = [];
+    const u = letI32(c, "u", bin("+", bin("*", it, int(c.threads)), c.tx), pre);
+    const e = fold(bin("*", u, int(lanes)));
+    const i = fold(bin("/", e, int(W))), j = fold(bin("%", e, int(W)));
+    const ri = mode.rowTable !== undefined && lanes > 1 ? { buf: mode.rowTable, idx: [it] } : addr(c, s.rows, [i]);
+    const row = letI32(c, "g", { k: "load", buf: ri.buf, idx: ri.idx }, pre);
+    const col = fold(bin("+", s.src.offsets[1]!, j));
+    const di = regionIdx(s.dst, unflatten(e, dsq));
+    const dref = addr(c, dst.buf.name, di), sref = addr(c, src.buf.name, [row, col]);
+    // inBounds takes loaded values for non-negative, but a gathered row may be -1 (a pad).
+    const inside = (skipLast: boolean) => bin("&&", bin(">=", row, int(0)), inBounds(c, src.buf.name, [row, col], skipLast));
+    let body: Stmt[];
+    if (lanes === 1) {
+      body = moveElem(c, dst, di, src, [row, col], bin("&&", valid, bin("&&", inside(false), inBounds(c, dst.buf.name, di))));
+    } else {
+      const pred = fold(bin("&&", valid, bin("&&", inside(true), bin("<=", bin("+", col, int(lanes)), cols))));
+      body = mode.async && dst.buf.scope === "shared"
+        ? [{ k: "cp_async", dst: dref, src: sref, bytes: 16, pred }]
+        : [{ k: "vcopy", dst: dref, src: sref, lanes, pred }];
+    }
+    // Units past the tile read no index (the index buffer may be exactly R long).
+    return units % c.threads === 0 ? [...pre, ...body] : guard(bin("<", u, int(units)), [...pre, ...body]);
+  }, lanes === 1 ? 1 : 32);
+}
+
 /** Every thread moves every element (per-thread local buffers). */
 function perThread(c: Ctx, s: { src: Region; dst: Region }): Stmt[] {
   const src = info(c, s.src.buf), dst = info(c, s.dst.buf);
@@ -175,7 +214,7 @@ function perThread(c: Ctx, s: { src: Region; dst: Region }): Stmt[] {
 
 const writesShared = (c: Ctx, r: Region) => info(c, r.buf).buf.scope === "shared";
 
-export function lowerCopy(c: Ctx, s: { src: Region; dst: Region; loc?: Loc }, mode: CopyMode = {}): Stmt[] {
+export function lowerCopy(c: Ctx, s: { src: Region; dst: Region; rows?: string; loc?: Loc }, mode: CopyMode = {}): Stmt[] {
   const src = info(c, s.src.buf), dst = info(c, s.dst.buf);
   if (dst.buf.scope === "fragment" && src.buf.scope === "fragment") {
     // Same layout and shape (inferLayouts unifies them): slot to slot.
@@ -187,6 +226,16 @@ export function lowerCopy(c: Ctx, s: { src: Region; dst: Region; loc?: Loc }, mo
   }
   if (dst.buf.scope === "fragment") return copyFragment(c, s, true);
   if (src.buf.scope === "fragment") return withBarriers(c, writesShared(c, s.dst), pairedStore(c, s) ?? copyFragment(c, s, false));
+  if (s.rows !== undefined) {
+    if (src.buf.scope !== "global" || (dst.buf.scope !== "shared" && dst.buf.scope !== "local"))
+      fail(s.loc, `a row gather copies a global tensor into a shared or local tile; '${s.dst.buf}' is ${dst.buf.scope}`);
+    const g = { src: s.src, dst: s.dst, rows: s.rows };
+    const gl = dst.buf.scope === "shared" ? vectorLanes(c, src, s.src, dst, s.dst) : 0;
+    const out = gl > 1
+      ? guard(fold(bin("==", bin("%", src.buf.shape[1]!, int(gl)), int(0))), gatherCopy(c, g, gl, mode), gatherCopy(c, g, 1, { ...mode, rowTable: undefined }))
+      : gatherCopy(c, g, 1, mode);
+    return mode.async ? out : withBarriers(c, writesShared(c, s.dst), out);
+  }
   if (src.buf.scope === "local" || dst.buf.scope === "local") return perThread(c, s);
   const lanes = vectorLanes(c, src, s.src, dst, s.dst);
   let out: Stmt[];
@@ -237,15 +286,54 @@ export function lowerFill(c: Ctx, s: { dst: Region; value: Expr }): Stmt[] {
  */
 export function pipelineIssuer(c: Ctx, loop: Extract<Stmt, { k: "for" }>, copies: Extract<Stmt, { k: "copy" }>[]) {
   const kv = loop.vars[0]!, start = loop.starts[0]!;
-  return (it: Expr, stage: Expr, valid: Expr): Stmt[] => {
+  const tables = new Map<Stmt, string>();
+  const prelude: Stmt[] = [];
+  for (const cp of copies) {
+    if (cp.rows === undefined) continue;
+    const rows = cp.rows;
+    walkStmts(loop.body, (s) => {
+      if ((s.k === "store" || s.k === "atomic") && s.buf === rows || (s.k !== "for" && s.k !== "if" && "dst" in s && (s.dst as { buf?: string }).buf === rows))
+        fail(s.loc ?? loop.loc, `'${rows}' holds the rows of a gather in this pipelined loop, which issues its copies ahead: write it before the loop, not inside`);
+    });
+    const t = rowTable(c, cp);
+    if (t) { tables.set(cp, t.name); prelude.push(...t.fill); }
+  }
+  const issue = (it: Expr, stage: Expr, valid: Expr): Stmt[] => {
     const m = new Map([[kv, fold(bin("+", start, it))]]);
     const saved = new Map(c.stage);
     for (const cp of copies) c.stage.set(cp.dst.buf, stage);
     const out = copies.flatMap((cp) => {
       const src = { ...cp.src, offsets: cp.src.offsets.map((o) => fold(substitute(o, m))) };
-      return lowerCopy(c, { src, dst: cp.dst }, { async: true, valid: fold(valid) });
+      return lowerCopy(c, { src, dst: cp.dst, rows: cp.rows }, { async: true, valid: fold(valid), rowTable: tables.get(cp) });
     });
     c.stage = saved;
     return out;
   };
+  /** To place before the pipeline's prologue: the gathers' row tables, filled once. */
+  return Object.assign(issue, { prelude });
+}
+
+/** The rows a thread's 16-byte units of a gather read, loaded once before its pipelined loop
+ *  into a per-thread table (registers once unrolled): the index is loop-invariant, but the
+ *  loop's barriers would make nvcc reload it from shared memory for every issue. Only for the
+ *  vector path (the element fallback reads the shared index per element). */
+function rowTable(c: Ctx, cp: Extract<Stmt, { k: "copy" }>): { name: string; fill: Stmt[] } | undefined {
+  const src = info(c, cp.src.buf), dst = info(c, cp.dst.buf);
+  if (dst.buf.scope !== "shared") return undefined;
+  const lanes = vectorLanes(c, src, cp.src, dst, cp.dst);
+  if (lanes < 2) return undefined;
+  const [R, W] = constExtents(cp.src) as [number, number];
+  const units = (R * W) / lanes, n = Math.ceil(units / c.threads);
+  const name = c.fresh(`${cp.rows}_rows`);
+  const buf: Buffer = { name, scope: "local", dtype: "i32", shape: [int(n)] };
+  c.bufs.set(name, { buf, shape: [n], size: n, stages: 1 });
+  c.hoisted.push({ k: "alloc", buf });
+  const fill = countedLoop(c, "it", int(n), (it) => {
+    const pre: Stmt[] = [];
+    const u = letI32(c, "u", bin("+", bin("*", it, int(c.threads)), c.tx), pre);
+    const ri = addr(c, cp.rows!, [fold(bin("/", bin("*", u, int(lanes)), int(W)))]);
+    const body: Stmt[] = [...pre, { k: "store", buf: name, idx: [it], value: { k: "load", buf: ri.buf, idx: ri.idx } }];
+    return units % c.threads === 0 ? body : guard(bin("<", u, int(units)), body);
+  }, 32);
+  return { name, fill };
 }

@@ -44,6 +44,7 @@ export function tmaCopies(c: Ctx, copies: Copy[]): TmaCopy[] | string {
   const out: TmaCopy[] = [];
   for (const cp of copies) {
     const src = info(c, cp.src.buf), dst = info(c, cp.dst.buf);
+    if (cp.rows !== undefined) return `TMA boxes are rectangles; the copy into '${cp.dst.buf}' gathers rows through '${cp.rows}'`;
     if (src.buf.shape.length !== 2 || dst.shape.length !== 2) return `TMA copies here are 2-d; '${cp.src.buf}' -> '${cp.dst.buf}' is not`;
     if (src.buf.dtype !== dst.buf.dtype) return `TMA cannot convert ${src.buf.dtype} to ${dst.buf.dtype}`;
     if (!wholeBuffer(cp.dst, dst.buf)) return `TMA fills whole tiles; the copy into '${cp.dst.buf}' writes part of it`;

@@ -62,6 +62,7 @@ export function lowerWgmmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number)
   c.wgmmaInPipeline = prev;
   c.stage = saved;
   return [
+    ...issue.prelude,
     ...prologue,
     // Nothing is in flight yet; the wait marks where the accumulator's last non-wgmma write
     // (its fill) must have happened. Without it nvcc may sink the fill into the zero-trip path

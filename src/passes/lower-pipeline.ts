@@ -67,6 +67,7 @@ export function lowerPipelined(c: Ctx, loop: For): Stmt[] {
   c.stage = saved;
   const trips = evalConst(n);
   return [
+    ...issue.prelude,
     ...prologue,
     { k: "for", vars: [kv], starts: [start], extents: [n], kind: "serial", body, loc: loop.loc },
     { k: "cp_wait", n: 0 },
