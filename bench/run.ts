@@ -2,7 +2,7 @@
 // in one runner plan on one card, then the whole MoE layer of both models, bf16 and w4a16,
 // against its floor (bench/layer.ts, its own plan under OUT/layer). Without a GPU it builds
 // everything, writes the plans and says how to run them on a GPU machine.
-//   tsx bench/run.ts [--arch sm_90a|sm_80] [--mma both|sync|wgmma] [--copy cp.async|tma|both] [--shapes 4096^3,..] [--quick]
+//   tsx bench/run.ts [--arch sm_90a|sm_80] [--mma both|sync|wgmma] [--copy cp.async|tma|both] [--ws on|off] [--shapes 4096^3,..] [--quick]
 //                    [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned] [--layer | --no-layer]
 // --layer: the layer bench only; --no-layer: the GEMM bench only.
 // Next to the fixed configs it times the tuned winner of each shape (nearest tuned shape, one
@@ -32,6 +32,9 @@ const { values } = parseArgs({
     mma: { type: "string", default: "both" },
     // sm_90a: also (or only) time the TMA operand path's configs (bench/plan.ts TMA_CONFIGS).
     copy: { type: "string", default: "both" },
+    // The warp-specialized TMA rows (TMA_CONFIGS with ws): "off" leaves them out (the GPU
+    // script does when its --ws checks failed, so that a hanging kernel cannot stall the run).
+    ws: { type: "string", default: "on" },
     // Only these shapes, by label (e.g. "4096^3,8192^3").
     shapes: { type: "string" },
     out: { type: "string", default: join(REPO, "bench/out") },
@@ -59,7 +62,9 @@ if (!["cp.async", "tma", "both"].includes(values.copy!)) throw new Error(`--copy
 // where it applies (the default), and the TMA rows come from TMA_CONFIGS.
 const cpAsync = (cs: GemmConfig[]) => withCores(cs).map((c) => (c.cores === "wgmma" ? { ...c, copy: "cp.async" as const } : c));
 const cpAsyncConfigs = (skinny: boolean) => values.copy === "tma" ? [] : cpAsync(values.quick ? (skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS).slice(0, 1) : skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS);
-const tmaConfigs = (skinny: boolean) => arch !== "sm_90a" || values.copy === "cp.async" || skinny ? [] : values.quick ? TMA_CONFIGS.slice(0, 1) : TMA_CONFIGS;
+if (!["on", "off"].includes(values.ws!)) throw new Error(`--ws must be on or off`);
+const tmaSet = values.ws === "off" ? TMA_CONFIGS.filter((c) => !c.ws) : TMA_CONFIGS;
+const tmaConfigs = (skinny: boolean) => arch !== "sm_90a" || values.copy === "cp.async" || skinny ? [] : values.quick ? tmaSet.slice(0, 1) : tmaSet;
 const configsFor = (skinny: boolean) => [...cpAsyncConfigs(skinny), ...tmaConfigs(skinny)];
 
 const commit = (() => {

@@ -6,9 +6,10 @@ export const SM_REGISTERS = 65536;
 
 /** The per-thread register limit a block of `threads` starts with when one block must fit on
  *  an SM: the largest multiple of 8 (allocation granularity) below 65536 / threads, and at most
- *  248 (a thread addresses 255). This is what ptxas takes from __launch_bounds__(threads, 1),
- *  which the CUDA emitter writes for kernels that use setmaxnreg; the block's register pool
- *  that setmaxnreg draws from is threads * launchRegs(threads). */
+ *  248 (a thread addresses 255). ptxas takes its count from __launch_bounds__(threads, 1), which
+ *  the CUDA emitter writes for kernels that use setmaxnreg (checked with nvcc 12 for sm_90a:
+ *  168 at 384 threads; 255 at 256 threads, which this model rounds down to 248, so the pool it
+ *  assumes, threads * launchRegs(threads), is never larger than the GPU's). */
 export function launchRegs(threads: number): number {
   return Math.min(248, Math.floor(SM_REGISTERS / threads / 8) * 8);
 }
