@@ -67,8 +67,15 @@ describe("TMA path: emitted CUDA", () => {
   });
 });
 
+// One config of each kind of TMA build (plain and persistent at 8 and 4 warps, warp-specialized,
+// warp-specialized and persistent): nvcc is most of npm test's time on two cores, and
+// scripts/gpu-check-tma.sh and the bench compile every one of TMA_CONFIGS.
+const kindOf = (c: (typeof TMA_CONFIGS)[number]) => `${c.persistent ? "persistent " : ""}${c.ws ? "ws " : ""}${c.warps}`;
+const ONE_OF_EACH_KIND = TMA_CONFIGS.filter((c, i, all) => all.findIndex((d) => kindOf(d) === kindOf(c)) === i);
+
 describe.skipIf(!nvcc)("TMA path: nvcc compile-only for sm_90a", () => {
-  for (const config of TMA_CONFIGS) {
+  it("covers every kind of TMA config", () => expect(ONE_OF_EACH_KIND.length).toBeGreaterThanOrEqual(5));
+  for (const config of ONE_OF_EACH_KIND) {
     it(`gemm_bf16 ${JSON.stringify(config)}: TMA, mbarriers and wgmma in the PTX; no spills, not serialized`, async () => {
       const { cores: _c, copy: _p, persistent, ws, ...tunables } = config;
       const out = emitCuda(lower(gemmBf16(), tunables, cudaTarget("sm_90a", "wgmma", "tma", persistent, ws)));
