@@ -9,14 +9,80 @@
 // dropped. moe_align_ep takes an expert map (global id -> local id, or -1 for experts on
 // other ranks) and groups by local id; pairs of non-local experts are dropped.
 // One block; the expert-side loops are one thread per expert (E <= EMAX).
-import { T, type Tensor } from "tilemoe";
+import { T, type Buf, type Tensor } from "tilemoe";
+
+/** A 1-d shared buffer of i32, as the helpers below take them. */
+type Shared1d = Buf<"i32", readonly [number]>;
+
+// The two kernels differ only in how a pair's (local) expert is found: the helpers below are
+// the parts they share, E the number of (local) experts.
+
+/** Padded sizes and offsets of each expert's group; counts, the total and the block experts;
+ *  pad slots of `sorted` (the slots no pair will take) hold P. */
+function layoutGroups(cnt: Shared1d, pad: Shared1d, off: Shared1d,
+                      counts: Tensor<"E", "i32">, total: Tensor<"1", "i32">, block_expert: Tensor<"NB", "i32">,
+                      sorted: Tensor<"NB, BS", "i32">, E: number, EMAX: number, P: number) {
+  const [NB, BS] = sorted.shape;
+  for (const q of T.parallel(EMAX)) {
+    pad[q] = T.cdiv(cnt[q], BS) * BS;
+  }
+  T.cumsum(pad, off, { exclusive: true });
+  for (const u of T.parallel(E)) {
+    if (u < EMAX) {
+      counts[u] = cnt[u];
+    }
+  }
+  for (const i of T.parallel(1)) {
+    total[i] = off[EMAX - 1] + pad[EMAX - 1];
+  }
+  // Expert of each block, and the pad slots of each block (disjoint from the pairs' slots).
+  for (const b of T.parallel(NB)) {
+    let be = -1;
+    for (const e of T.serial(T.min(E, EMAX))) {
+      if (off[e] <= b * BS && b * BS < off[e] + pad[e]) {
+        be = e;
+      }
+    }
+    block_expert[b] = be;
+  }
+  for (const [b, r] of T.parallel(NB, BS)) {
+    const pos = b * BS + r;
+    let used = false;
+    for (const e of T.serial(T.min(E, EMAX))) {
+      if (off[e] <= pos && pos < off[e] + cnt[e]) {
+        used = true;
+      }
+    }
+    if (!used) {
+      sorted[b][r] = P;
+    }
+  }
+}
+
+/** Each expert's thread takes its pairs of the staged chunk c (their experts in `chunk`), in order. */
+function placeChunk(chunk: Shared1d, cur: Shared1d, off: Shared1d,
+                    sorted: Tensor<"NB, BS", "i32">, c: number, CH: number, E: number, EMAX: number) {
+  const [NB, BS] = sorted.shape;
+  for (const x of T.parallel(EMAX)) {
+    let n = cur[x];
+    for (const i of T.serial(CH)) {
+      if (chunk[i] === x && x < E) {
+        const at = off[x] + n;
+        if (at < NB * BS) {
+          sorted[Math.floor(at / BS)][at % BS] = c * CH + i;
+        }
+        n += 1;
+      }
+    }
+    cur[x] = n;
+  }
+}
 
 export const moe_align = T.kernel(
   { tune: { EMAX: [256], CH: [256] } },
   function moe_align(ids: Tensor<"P", "i32">, sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">,
                      counts: Tensor<"E", "i32">, total: Tensor<"1", "i32">, { EMAX, CH }: T.Config) {
     const [P] = ids.shape;
-    const [NB, BS] = sorted.shape;
     const [E] = counts.shape;
     T.launch([1], { threads: 256 }, (bx) => {
       const cnt = T.shared([EMAX], "i32");
@@ -34,40 +100,7 @@ export const moe_align = T.kernel(
           T.atomicAdd(cnt[e], 1);
         }
       }
-      for (const q of T.parallel(EMAX)) {
-        pad[q] = T.cdiv(cnt[q], BS) * BS;
-      }
-      T.cumsum(pad, off, { exclusive: true });
-      for (const u of T.parallel(E)) {
-        if (u < EMAX) {
-          counts[u] = cnt[u];
-        }
-      }
-      for (const i of T.parallel(1)) {
-        total[i] = off[EMAX - 1] + pad[EMAX - 1];
-      }
-      // Expert of each block, and the pad slots of each block (disjoint from the pairs' slots).
-      for (const b of T.parallel(NB)) {
-        let be = -1;
-        for (const e of T.serial(T.min(E, EMAX))) {
-          if (off[e] <= b * BS && b * BS < off[e] + pad[e]) {
-            be = e;
-          }
-        }
-        block_expert[b] = be;
-      }
-      for (const [b, r] of T.parallel(NB, BS)) {
-        const pos = b * BS + r;
-        let used = false;
-        for (const e of T.serial(T.min(E, EMAX))) {
-          if (off[e] <= pos && pos < off[e] + cnt[e]) {
-            used = true;
-          }
-        }
-        if (!used) {
-          sorted[b][r] = P;
-        }
-      }
+      layoutGroups(cnt, pad, off, counts, total, block_expert, sorted, E, EMAX, P);
       // Pairs in order: stage a chunk of ids, then each expert's thread takes its pairs.
       for (const c of T.serial(T.cdiv(P, CH))) {
         for (const i of T.parallel(CH)) {
@@ -77,19 +110,7 @@ export const moe_align = T.kernel(
           }
           chunk[i] = e;
         }
-        for (const x of T.parallel(EMAX)) {
-          let n = cur[x];
-          for (const i of T.serial(CH)) {
-            if (chunk[i] === x && x < E) {
-              const at = off[x] + n;
-              if (at < NB * BS) {
-                sorted[Math.floor(at / BS)][at % BS] = c * CH + i;
-              }
-              n += 1;
-            }
-          }
-          cur[x] = n;
-        }
+        placeChunk(chunk, cur, off, sorted, c, CH, E, EMAX);
       }
     });
   },
@@ -102,7 +123,6 @@ export const moe_align_ep = T.kernel(
                         { EMAX, CH }: T.Config) {
     const [P] = ids.shape;
     const [E] = expert_map.shape;
-    const [NB, BS] = sorted.shape;
     const [L] = counts.shape;
     T.launch([1], { threads: 256 }, (bx) => {
       const cnt = T.shared([EMAX], "i32");
@@ -123,39 +143,7 @@ export const moe_align_ep = T.kernel(
           }
         }
       }
-      for (const q of T.parallel(EMAX)) {
-        pad[q] = T.cdiv(cnt[q], BS) * BS;
-      }
-      T.cumsum(pad, off, { exclusive: true });
-      for (const u of T.parallel(L)) {
-        if (u < EMAX) {
-          counts[u] = cnt[u];
-        }
-      }
-      for (const i of T.parallel(1)) {
-        total[i] = off[EMAX - 1] + pad[EMAX - 1];
-      }
-      for (const b of T.parallel(NB)) {
-        let be = -1;
-        for (const e of T.serial(T.min(L, EMAX))) {
-          if (off[e] <= b * BS && b * BS < off[e] + pad[e]) {
-            be = e;
-          }
-        }
-        block_expert[b] = be;
-      }
-      for (const [b, r] of T.parallel(NB, BS)) {
-        const pos = b * BS + r;
-        let used = false;
-        for (const e of T.serial(T.min(L, EMAX))) {
-          if (off[e] <= pos && pos < off[e] + cnt[e]) {
-            used = true;
-          }
-        }
-        if (!used) {
-          sorted[b][r] = P;
-        }
-      }
+      layoutGroups(cnt, pad, off, counts, total, block_expert, sorted, L, EMAX, P);
       for (const c of T.serial(T.cdiv(P, CH))) {
         for (const i of T.parallel(CH)) {
           let id = -1;
@@ -167,19 +155,7 @@ export const moe_align_ep = T.kernel(
           }
           chunk[i] = id;
         }
-        for (const x of T.parallel(EMAX)) {
-          let n = cur[x];
-          for (const i of T.serial(CH)) {
-            if (chunk[i] === x && x < L) {
-              const at = off[x] + n;
-              if (at < NB * BS) {
-                sorted[Math.floor(at / BS)][at % BS] = c * CH + i;
-              }
-              n += 1;
-            }
-          }
-          cur[x] = n;
-        }
+        placeChunk(chunk, cur, off, sorted, c, CH, L, EMAX);
       }
     });
   },
