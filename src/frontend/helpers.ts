@@ -7,12 +7,13 @@
 // helper, e.g. an activation function), any other expression is evaluated once at the call.
 import { Node, type CallExpression, type FunctionDeclaration, type SourceFile, type Statement } from "ts-morph";
 import type { Stmt } from "../ir/ir.ts";
+import { walkExpr } from "../ir/expr.ts";
 import type { Ctx } from "./ctx.ts";
 import { quote } from "./diag.ts";
 import { type Typed, coerce, translateExpr, unwrapParens } from "./expr.ts";
 import { region } from "./ops.ts";
 import type { Sym } from "./scope.ts";
-import { bindingType } from "./stmt.ts";
+import { bindingType, define } from "./stmt.ts";
 
 /** The file's top-level function declarations, by name. */
 export function collectHelpers(sf: SourceFile): Map<string, FunctionDeclaration> {
@@ -63,7 +64,7 @@ export function inlineExpression(call: CallExpression, fn: FunctionDeclaration, 
         const init = d.getInitializer();
         if (!Node.isIdentifier(nm) || !init) return ctx.fail(d, `write 'const name = expr' here`);
         const r = translateExpr(init, ctx);
-        bind(nm.getText(), { kind: "value", expr: r.e, dtype: r.t, what: "const" }, nm, ctx);
+        define(nm.getText(), { kind: "value", expr: r.e, dtype: r.t, what: "const" }, nm, ctx);
       }
     }
     return translateExpr(last.getExpressionOrThrow(), ctx);
@@ -99,17 +100,12 @@ function withHelperScope<R>(call: CallExpression, fn: FunctionDeclaration, ctx: 
   ctx.scope = saved.helperBody(ctx.moduleScope);
   ctx.inlining.push(fn.getName()!);
   try {
-    for (const { p, sym } of bound) bind(p.getName(), sym, p.getNameNode(), ctx);
+    for (const { p, sym } of bound) define(p.getName(), sym, p.getNameNode(), ctx);
     return f(prologue);
   } finally {
     ctx.inlining.pop();
     ctx.scope = saved;
   }
-}
-
-function bind(name: string, sym: Sym, at: Node, ctx: Ctx): void {
-  const old = ctx.scope.define(name, sym);
-  if (old) ctx.fail(at, `'${name}' is already defined (a module constant); pick another name`);
 }
 
 /** What a parameter stands for inside the helper. */
@@ -136,10 +132,7 @@ function argument(arg: Node, param: string, how: "statement" | "expression", ctx
 }
 
 function readsMemory(e: import("../ir/ir.ts").Expr): boolean {
-  if (e.k === "load") return true;
-  return Object.values(e).some((x) => (Array.isArray(x) ? x.some((y) => isExpr(y) && readsMemory(y)) : isExpr(x) && readsMemory(x)));
-}
-
-function isExpr(x: unknown): x is import("../ir/ir.ts").Expr {
-  return typeof x === "object" && x !== null && "k" in x;
+  let loads = false;
+  walkExpr(e, (x) => { if (x.k === "load") loads = true; });
+  return loads;
 }
