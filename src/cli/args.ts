@@ -76,14 +76,22 @@ export function parsePersistent(v: unknown): number | undefined {
   return n;
 }
 
-/** `--ws`: warp specialization of the TMA pipelines (a producer warpgroup issues the loads).
- *  It specializes the TMA lowering, so it needs sm_90a with wgmma and TMA copies. */
-export function checkWarpSpecialize(ws: boolean | undefined, arch: string, cores: string | undefined, copy: string | undefined): boolean {
-  if (!ws) return false;
-  if (arch !== "sm_90a") throw new UsageError(`--ws (warp specialization) is for --arch sm_90a, got ${arch}`);
-  if (cores === "mma") throw new UsageError("--ws specializes the wgmma TMA pipeline; drop --mma sync");
-  if (copy === "cp.async") throw new UsageError("--ws specializes the TMA pipeline; use --copy tma (the sm_90a default), not cp.async");
-  return true;
+/** `--ws` / `--no-ws`: warp specialization of the TMA pipelines (a producer warpgroup issues the
+ *  loads). On by default where it applies (sm_90a, wgmma, TMA copies): measured on an H200 it beat
+ *  the plain TMA pipeline at every bench config (bench/RESULTS.md). `defaultOn` false keeps it off
+ *  unless asked for (the interpreter backend, whose default lowering is the portable one). An
+ *  explicit `--ws` where it cannot apply is an error; the default just does not apply there. */
+export function checkWarpSpecialize(ws: boolean | undefined, noWs: boolean | undefined, arch: string, cores: string | undefined,
+  copy: string | undefined, defaultOn = true): boolean {
+  if (ws && noWs) throw new UsageError("--ws and --no-ws contradict each other; give one");
+  if (noWs) return false;
+  if (ws) {
+    if (arch !== "sm_90a") throw new UsageError(`--ws (warp specialization) is for --arch sm_90a, got ${arch}`);
+    if (cores === "mma") throw new UsageError("--ws specializes the wgmma TMA pipeline; drop --mma sync");
+    if (copy === "cp.async") throw new UsageError("--ws specializes the TMA pipeline; use --copy tma (the sm_90a default), not cp.async");
+    return true;
+  }
+  return defaultOn && arch === "sm_90a" && cores !== "mma" && copy !== "cp.async";
 }
 
 /** `--mma wgmma|sync`: which tensor-core instruction sm_90a gemms use (default wgmma). */

@@ -41,11 +41,11 @@ export interface BuildRow {
   threads: number; smem: number; registers?: number; spills?: number; status: string;
 }
 
-const BUILD_USAGE = "tilemoe build FILE [--kernel K] [--config BM=128,...] [--shape M=16,N=..] [--tune-cache PATH] [--arch sm_80|sm_90a] [--mma wgmma|sync] [--copy cp.async|tma] [--persistent P] [--ws] [--target cuda|wgsl] [--emit ir,cu,h,ptx,cubin,wgsl,json] [-o DIR]";
+const BUILD_USAGE = "tilemoe build FILE [--kernel K] [--config BM=128,...] [--shape M=16,N=..] [--tune-cache PATH] [--arch sm_80|sm_90a] [--mma wgmma|sync] [--copy cp.async|tma] [--persistent P] [--ws|--no-ws] [--target cuda|wgsl] [--emit ir,cu,h,ptx,cubin,wgsl,json] [-o DIR]";
 
 export async function buildCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
-    kernel: { type: "string" }, config: { type: "string" }, arch: { type: "string" }, mma: { type: "string" }, copy: { type: "string" }, persistent: { type: "string" }, ws: { type: "boolean" },
+    kernel: { type: "string" }, config: { type: "string" }, arch: { type: "string" }, mma: { type: "string" }, copy: { type: "string" }, persistent: { type: "string" }, ws: { type: "boolean" }, "no-ws": { type: "boolean" },
     target: { type: "string" }, emit: { type: "string" }, o: { type: "string", short: "o" },
     shape: { type: "string" }, "tune-cache": { type: "string" },
   }, BUILD_USAGE);
@@ -60,7 +60,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
     cores: parseCores(values.mma),
     copy: parseCopy(values.copy),
     persistent: parsePersistent(values.persistent),
-    ws: checkWarpSpecialize(values.ws as boolean | undefined, backend === "wgsl" ? "wgsl" : parseArch(values.arch as string | undefined), parseCores(values.mma), parseCopy(values.copy)),
+    ws: checkWarpSpecialize(values.ws as boolean | undefined, values["no-ws"] as boolean | undefined, backend === "wgsl" ? "wgsl" : parseArch(values.arch as string | undefined), parseCores(values.mma), parseCopy(values.copy)),
     backend, emit, outDir: (values.o as string | undefined) ?? "generated", showStages: emit.has("ir"),
     ...(values.config ? {} : { tuned: { cachePath: values["tune-cache"] as string | undefined, shape: values.shape ? parseShape(values.shape as string) : undefined } }),
   };

@@ -10,13 +10,14 @@ export interface Target {
   /** wgmma.mma_async available (sm_90a): gemms take it when they fit (lower-gemm-wgmma.ts). */
   wgmma?: boolean;
   /** Pipelined wgmma operand tiles arrive by TMA with mbarriers (lower-pipeline-tma.ts) instead
-   *  of cp.async. Off by default until measured on the GPU (`--copy tma`). */
+   *  of cp.async. On by default in cudaTarget (measured faster on an H200); `--copy cp.async` off. */
   tma?: boolean;
   /** Persistent blocks: a 1-d grid becomes this many blocks looping over the tiles
    *  (persistent-grid.ts; `--persistent P`, P usually the GPU's SM count). */
   persistentBlocks?: number;
-  /** Warp specialization of TMA pipelines (warp-specialize.ts; `--ws`): a producer warpgroup
-   *  added to the block issues the TMA loads, the kernel's own warps only compute. Needs tma. */
+  /** Warp specialization of TMA pipelines (warp-specialize.ts; on by default in cudaTarget,
+   *  `--no-ws` off): a producer warpgroup added to the block issues the TMA loads, the kernel's
+   *  own warps only compute. Needs tma. */
   warpSpecialize?: boolean;
 }
 
@@ -40,9 +41,11 @@ export type TensorCoreChoice = "wgmma" | "mma";
  * The CUDA target for an arch. On sm_90a the defaults are the Hopper instructions: wgmma, and
  * TMA for pipelined operand tiles where the TMA lowering applies (it falls back to cp.async
  * per loop, and at run time when a tensor's pitch does not allow a tensor map). Measured on an
- * H200 (bench/RESULTS.md): TMA beat cp.async at every bench config of 4096^3 and 8192^3.
+ * H200 (bench/RESULTS.md): TMA beat cp.async at every bench config of 4096^3 and 8192^3, and
+ * the warp-specialized TMA pipeline beat the plain one at every config, so both are on unless
+ * turned off (warp specialization applies only where TMA does).
  */
-export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma", copy: CopyChoice = "tma", persistentBlocks?: number, warpSpecialize = false): Target {
+export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma", copy: CopyChoice = "tma", persistentBlocks?: number, warpSpecialize = true): Target {
   const base = arch === "sm_80" ? SM80 : cores === "mma" ? { ...SM90A, wgmma: false } : copy === "tma" ? { ...SM90A, tma: true } : SM90A;
   const ws = warpSpecialize && base.tma ? { ...base, warpSpecialize: true } : base;
   return persistentBlocks ? { ...ws, persistentBlocks } : ws;

@@ -14,7 +14,8 @@ import { nvccWarning } from "../cuda/kernels.ts";
 import { gemmText } from "../wgmma/gemm-text.ts";
 import { TMA_CONFIGS } from "../../bench/plan.ts";
 
-const TMA = cudaTarget("sm_90a", "wgmma", "tma");
+// The plain TMA pipeline (warp specialization, the sm_90a default, has its own tests: ws.test.ts).
+const TMA = cudaTarget("sm_90a", "wgmma", "tma", undefined, false);
 const nvcc = await nvccAvailable();
 nvccWarning(nvcc, "TMA compile tests (test/tma/cuda.test.ts)");
 

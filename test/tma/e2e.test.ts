@@ -11,7 +11,8 @@ import type { Kernel } from "../../src/ir/ir.ts";
 import { gemmText } from "../wgmma/gemm-text.ts";
 import { printKernel } from "../../src/ir/print.ts";
 
-const TMA = cudaTarget("sm_90a", "wgmma", "tma");
+// The plain TMA pipeline (warp specialization, the sm_90a default, has its own tests: ws.test.ts).
+const TMA = cudaTarget("sm_90a", "wgmma", "tma", undefined, false);
 const kinds = (k: Kernel) => { const s = new Set<string>(); walkStmts(k.launch.body, (x) => { s.add(x.k); }); return s; };
 
 describe("gemm with TMA operand loads, in the interpreter", () => {

@@ -11,7 +11,8 @@ import { printExpr } from "../../src/ir/print.ts";
 import { runKernel } from "../../src/interp/index.ts";
 import { gemmText } from "../wgmma/gemm-text.ts";
 
-const TMA = cudaTarget("sm_90a", "wgmma", "tma");
+// The plain TMA pipeline (warp specialization, the sm_90a default, has its own tests: ws.test.ts).
+const TMA = cudaTarget("sm_90a", "wgmma", "tma", undefined, false);
 const lowered = (warps = 4) => lowerChecked(parseKernel(gemmText(3), "g.ir"), { BM: 64 * (warps / 4), BN: 64, BK: 32, warps }, TMA);
 const run = (k: Kernel) => runKernel(k, { tensors: inputs(k, { M: 64, N: 64, K: 128 }, 1) }, { raceCheck: true });
 /** The consumer's wait on a stage's full barrier (bars[j % S]; the empty ones are bars[S + ...]). */

@@ -9,7 +9,8 @@ import { printKernel } from "../../src/ir/print.ts";
 import { cudaTarget, lower, type Target } from "../../src/passes/pipeline.ts";
 import { gemmText } from "../wgmma/gemm-text.ts";
 
-const TMA = cudaTarget("sm_90a", "wgmma", "tma");
+// The plain TMA pipeline (warp specialization, the sm_90a default, has its own tests: ws.test.ts).
+const TMA = cudaTarget("sm_90a", "wgmma", "tma", undefined, false);
 const lowered = (src: string, config: Record<string, number>, target: Target = TMA) => printKernel(lower(parseKernel(src, "g.ir"), config, target));
 const cfg = { BM: 64, BN: 64, BK: 64, warps: 4 };
 

@@ -262,12 +262,29 @@ describe("warp specialization in the interpreter: reported mistakes", () => {
 
 describe("--ws on the command line", () => {
   it("is for the sm_90a TMA path; other choices are usage errors that say what to change", () => {
-    expect(checkWarpSpecialize(undefined, "sm_80", undefined, undefined)).toBe(false);
-    expect(checkWarpSpecialize(true, "sm_90a", "wgmma", undefined)).toBe(true);
-    expect(checkWarpSpecialize(true, "sm_90a", undefined, "tma")).toBe(true);
-    expect(() => checkWarpSpecialize(true, "sm_80", undefined, undefined)).toThrow(/--ws \(warp specialization\) is for --arch sm_90a, got sm_80/);
-    expect(() => checkWarpSpecialize(true, "wgsl", undefined, undefined)).toThrow(/is for --arch sm_90a, got wgsl/);
-    expect(() => checkWarpSpecialize(true, "sm_90a", "mma", undefined)).toThrow(/drop --mma sync/);
-    expect(() => checkWarpSpecialize(true, "sm_90a", undefined, "cp.async")).toThrow(/use --copy tma/);
+    expect(checkWarpSpecialize(undefined, undefined, "sm_80", undefined, undefined)).toBe(false);
+    expect(checkWarpSpecialize(true, undefined, "sm_90a", "wgmma", undefined)).toBe(true);
+    expect(checkWarpSpecialize(true, undefined, "sm_90a", undefined, "tma")).toBe(true);
+    expect(() => checkWarpSpecialize(true, undefined, "sm_80", undefined, undefined)).toThrow(/--ws \(warp specialization\) is for --arch sm_90a, got sm_80/);
+    expect(() => checkWarpSpecialize(true, undefined, "wgsl", undefined, undefined)).toThrow(/is for --arch sm_90a, got wgsl/);
+    expect(() => checkWarpSpecialize(true, undefined, "sm_90a", "mma", undefined)).toThrow(/drop --mma sync/);
+    expect(() => checkWarpSpecialize(true, undefined, "sm_90a", undefined, "cp.async")).toThrow(/use --copy tma/);
+  });
+  it("is on by default where it applies, and --no-ws turns it off", () => {
+    expect(checkWarpSpecialize(undefined, undefined, "sm_90a", "wgmma", undefined)).toBe(true);
+    // The default does not apply (no error) where the TMA pipeline is not built.
+    expect(checkWarpSpecialize(undefined, undefined, "sm_90a", "mma", undefined)).toBe(false);
+    expect(checkWarpSpecialize(undefined, undefined, "sm_90a", undefined, "cp.async")).toBe(false);
+    expect(checkWarpSpecialize(undefined, undefined, "wgsl", undefined, undefined)).toBe(false);
+    expect(checkWarpSpecialize(undefined, true, "sm_90a", "wgmma", "tma")).toBe(false);
+    // The interpreter backend keeps its portable default unless asked.
+    expect(checkWarpSpecialize(undefined, undefined, "sm_90a", "wgmma", undefined, false)).toBe(false);
+    expect(() => checkWarpSpecialize(true, true, "sm_90a", undefined, undefined)).toThrow(/contradict/);
+  });
+  it("cudaTarget builds sm_90a TMA pipelines warp-specialized unless told not to", () => {
+    expect(cudaTarget("sm_90a").warpSpecialize).toBe(true);
+    expect(cudaTarget("sm_90a", "wgmma", "tma", undefined, false).warpSpecialize).toBeUndefined();
+    expect(cudaTarget("sm_90a", "wgmma", "cp.async").warpSpecialize).toBeUndefined();
+    expect(cudaTarget("sm_80").warpSpecialize).toBeUndefined();
   });
 });
