@@ -13,7 +13,7 @@ import { printExpr } from "../ir/print.ts";
 import { roundTo } from "../numeric/dtype.ts";
 import { InterpError, stmtHead } from "./fault.ts";
 
-export interface AllocDecl { name: string; dtype: DType; scope: "shared" | "fragment" | "local" | "global"; shape: number[] }
+export interface AllocDecl { name: string; dtype: DType; scope: "shared" | "fragment" | "local" | "global"; shape: number[]; over?: string }
 
 export interface Compiled {
   /** (RT, G, S, TS, tid, bx, by, bz) => void | Generator */
@@ -306,7 +306,7 @@ class Gen {
         if (scope === "global") throw this.err(`alloc of a global buffer ${s.buf.name} inside a kernel is not supported by the interpreter`);
         const shape = this.constShape(s.buf.shape, s.buf.name);
         const id = this.allocs.length;
-        this.allocs.push({ name: s.buf.name, dtype: s.buf.dtype, scope, shape });
+        this.allocs.push({ name: s.buf.name, dtype: s.buf.dtype, scope, shape, ...(s.buf.over !== undefined ? { over: s.buf.over } : {}) });
         const js = this.fresh(`B_${s.buf.name}`), d = this.fresh(`D_${s.buf.name}`);
         const src = this.thread && scope === "shared" ? `S[${id}]` : `alloc(${id})`;
         this.emit(`const ${js} = ${src}; const ${d} = ${js}.data;`);

@@ -5,10 +5,10 @@
 // points) is a deadlock or divergence and is reported, never a hang.
 import type { Stmt } from "../ir/ir.ts";
 import { launchRegs, validMaxnreg } from "../ir/registers.ts";
-import type { Compiled } from "./compile.ts";
+import type { AllocDecl, Compiled } from "./compile.ts";
 import type { ThreadState } from "./cpasync.ts";
 import { Fault, InterpError, stmtHead, where } from "./fault.ts";
-import { garbage, newBuf, newTrack, type RtBuf, type SharedChecker } from "./memory.ts";
+import { garbage, newBuf, newTrack, type RtBuf, type SharedChecker, type SharedTrack } from "./memory.ts";
 import { type LdmatrixArrival, type MmaArrival, type WarpReduceArrival, ldmatrix, mma, warpReduce } from "./warp.ts";
 import type { MbarWait, TmaRuntime } from "./tma.ts";
 import { type WarpgroupState, type WgmmaArrival, newWarpgroupState, wgmmaCommit, wgmmaReads, wgmmaIssue, wgmmaLeft, wgmmaWait } from "./wgmma.ts";
@@ -28,11 +28,18 @@ const DONE = -1;
 export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator<Arrival>, G: RtBuf[], block: number[],
                                nThreads: number, chk: SharedChecker, kernel: string, mmaTowardZero = false,
                                tma?: TmaRuntime): void {
-  const S: (RtBuf | undefined)[] = c.allocs.map((a) => {
-    if (a.scope !== "shared") return undefined;
+  const S: (RtBuf | undefined)[] = [];
+  c.allocs.forEach((a, i) => {
+    if (a.scope !== "shared") { S[i] = undefined; return; }
+    if (a.over !== undefined) {
+      // Placed over another buffer: views of the same elements and the same access history,
+      // so the race check sees a write here against the host's last readers.
+      S[i] = overlay(a, S.find((h) => h?.name === a.over));
+      return;
+    }
     const b = newBuf(a.name, a.dtype, "shared", a.shape, garbage(a.dtype));
     b.track = newTrack(b.size);
-    return b;
+    S[i] = b;
   });
   chk.epoch++;
   chk.fences = new Int32Array(nThreads);
@@ -210,4 +217,15 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
     chk.epoch++;
     for (let t = 0; t < nThreads; t++) step(t);
   }
+}
+
+/** A shared buffer placed over its host's first elements (Buffer.over). */
+function overlay(a: AllocDecl, host: RtBuf | undefined): RtBuf {
+  const size = a.shape.reduce((x, y) => x * y, 1);
+  if (!host || host.dtype !== a.dtype || size > host.size)
+    throw new InterpError(`shared buffer ${a.name} is placed over ${a.over}, which ${!host ? "is not allocated before it" : host.dtype !== a.dtype ? `has dtype ${host.dtype}, not ${a.dtype}` : `has only ${host.size} elements`}`);
+  const t = host.track!;
+  const sub = (x: Int32Array) => x.subarray(0, size);
+  const track: SharedTrack = { wT: sub(t.wT), wE: sub(t.wE), rT: sub(t.rT), rT2: sub(t.rT2), rE: sub(t.rE), pend: sub(t.pend), pendT: sub(t.pendT), gW: sub(t.gW), gF: sub(t.gF) };
+  return { name: a.name, dtype: a.dtype, scope: "shared", shape: a.shape, size, data: host.data.subarray(0, size), track };
 }

@@ -118,6 +118,10 @@ export interface Buffer {
   layout?: Layout;
   /** Byte alignment the launcher guarantees for a global (checked at launch). */
   align?: number;
+  /** A shared buffer placed over the first bytes of another shared buffer, dead by the time
+   *  this one is used (an epilogue's staging tile over the main loop's operand tiles:
+   *  lower-epilogue.ts). Same dtype, no larger than its host. */
+  over?: string;
 }
 
 /** A rectangular window of a buffer: `buf[off0 : +ext0, off1 : +ext1]`.

@@ -27,6 +27,7 @@ dequant: kw("dequant"),
   reduce: kw("reduce"), topk: kw("topk"), scan: kw("scan"), atomic: kw("atomic"), axis: kw("axis"),
   count: kw("count"), accumulate: kw("accumulate"), exclusive: kw("exclusive"), warp_reduce: kw("warp_reduce"),
   mbar: kw("mbar"), tma: kw("tma"), tensormap: kw("tensormap"), setmaxnreg: kw("setmaxnreg"), rows: kw("rows"),
+  over: kw("over"),
 };
 
 const WS = createToken({ name: "WS", pattern: /\s+/, group: Lexer.SKIPPED });
@@ -442,6 +443,7 @@ class IrParser extends EmbeddedActionsParser {
     const buf: Buffer = { name, scope, dtype, shape };
     this.OPTION({ GATE: this.notAssign, DEF: () => { this.CONSUME(K.layout); buf.layout = this.SUBRULE(this.layout); } });
     this.OPTION2({ GATE: this.notAssign, DEF: () => { this.CONSUME(K.align); buf.align = this.intOf(this.CONSUME(Num)); } });
+    this.OPTION3({ GATE: this.notAssign, DEF: () => { this.CONSUME(K.over); buf.over = this.CONSUME4(Name).image; } });
     return { k: "alloc", buf };
   });
 

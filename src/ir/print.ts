@@ -82,6 +82,7 @@ function printBuffer(b: Buffer): string {
   let s = `${b.name}: ${b.scope} ${b.dtype}[${printExprs(b.shape)}]`;
   if (b.layout) s += ` layout ${printLayout(b.layout)}`;
   if (b.align !== undefined) s += ` align ${b.align}`;
+  if (b.over !== undefined) s += ` over ${b.over}`;
   return s;
 }
 

@@ -247,6 +247,12 @@ class Verifier {
     }
     if (b.align !== undefined && !(b.align > 0 && (b.align & (b.align - 1)) === 0)) this.error(`'${b.name}': align ${b.align} is not a power of two`);
     this.layout(b);
+    if (b.over !== undefined) {
+      const h = this.lookup(b.over);
+      if (b.scope !== "shared") this.error(`'${b.name}': only shared buffers can be placed over another ('over ${b.over}')`);
+      else if (!h || h.what !== "buf" || h.buf.scope !== "shared") this.error(`'${b.name}' is placed over '${b.over}', which is not a shared buffer allocated before it`);
+      else if (h.buf.dtype !== b.dtype) this.error(`'${b.name}' (${b.dtype}) is placed over '${b.over}' (${h.buf.dtype}): both must have one dtype`);
+    }
     this.declare(b.name, { what: "buf", buf: { name: b.name, scope: b.scope, dtype: b.dtype, rank: b.shape.length } });
   }
 

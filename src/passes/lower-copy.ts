@@ -12,6 +12,7 @@ import {
 } from "./lower-ctx.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
 import { wholeBuffer } from "./infer-layouts.ts";
+import { stagedEpilogue } from "./lower-epilogue.ts";
 
 const cast = (t: DType, have: DType, e: Expr): Expr => (t === have ? e : { k: "cast", dtype: t, a: e });
 const zero = (t: DType): Expr => (t === "f32" || t === "f64" || t === "f16" || t === "bf16" || t.startsWith("fp8") ? { k: "float", v: 0, dtype: t === "f32" ? undefined : t } : { k: "int", v: 0, dtype: t === "i32" ? undefined : t });
@@ -225,7 +226,11 @@ export function lowerCopy(c: Ctx, s: { src: Region; dst: Region; rows?: string; 
       [{ k: "store", buf: dst.buf.name, idx: [slot], value: cast(dst.buf.dtype, src.buf.dtype, { k: "load", buf: src.buf.name, idx: [slot] }) }]);
   }
   if (dst.buf.scope === "fragment") return copyFragment(c, s, true);
-  if (src.buf.scope === "fragment") return withBarriers(c, writesShared(c, s.dst), pairedStore(c, s) ?? copyFragment(c, s, false));
+  if (src.buf.scope === "fragment") {
+    const staged = stagedEpilogue(c, s, c.epilogueHosts?.get(s as Stmt), lowerCopy);
+    if (staged) return staged;
+    return withBarriers(c, writesShared(c, s.dst), pairedStore(c, s) ?? copyFragment(c, s, false));
+  }
   if (s.rows !== undefined) {
     if (src.buf.scope !== "global" || (dst.buf.scope !== "shared" && dst.buf.scope !== "local"))
       fail(s.loc, `a row gather copies a global tensor into a shared or local tile; '${s.dst.buf}' is ${dst.buf.scope}`);

@@ -1,5 +1,6 @@
 // Shared state and helpers of the thread-level lowering (lower-threads.ts and the
 // per-operation files it calls).
+import type { EpilogueHost } from "./lower-epilogue.ts";
 import {
   CompileError, type Buffer, type Expr, type Kernel, type Layout, type Loc, type Ref, type Region, type Stmt, type TensorMap,
   bin, int, v,
@@ -41,6 +42,8 @@ export interface Ctx {
   dequantGemms: Map<Stmt, DequantGemm>;
   /** The T.dequant loops of dequantGemms (lowered as part of their gemm). */
   fusedLoops: Set<Stmt>;
+  /** Top-level copies that may stage through a dead shared buffer (lower-epilogue.ts). */
+  epilogueHosts?: Map<Stmt, EpilogueHost[]>;
 }
 
 export function fail(loc: Loc | undefined, message: string): never {

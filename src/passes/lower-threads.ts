@@ -14,6 +14,7 @@ import { fragCoordExpr } from "./frag-coord.ts";
 import { lowerMoeOp } from "./lower-moe.ts";
 import type { PassOptions } from "./types.ts";
 import { type DequantGemm, fusedDequantGemms } from "./fuse-dequant-gemm.ts";
+import { epilogueHosts } from "./lower-epilogue.ts";
 
 type For = Extract<Stmt, { k: "for" }>;
 
@@ -246,14 +247,15 @@ export function lowerToThreads(k: Kernel, opts: PassOptions): Kernel {
   for (const [g, f] of fusedDequantGemms(k, opts.target))
     if (bufs.get(g.c.buf)?.buf.layout?.kind === "mma_acc") dequantGemms.set(g, f);
   const fusedLoops = new Set<Stmt>([...dequantGemms.values()].map((f) => f.loop));
-  const c: Ctx = { k, target: opts.target, threads, tx: v(tx), fresh, bufs, stage: new Map(), hoisted: [], tensorMaps: [], lowerBody: (cc, b) => lowerList(cc, b), dequantGemms, fusedLoops };
+  const c: Ctx = { k, target: opts.target, threads, tx: v(tx), fresh, bufs, stage: new Map(), hoisted: [], tensorMaps: [], lowerBody: (cc, b) => lowerList(cc, b), dequantGemms, fusedLoops,
+    epilogueHosts: epilogueHosts(k.launch.body) };
   const lowered = lowerList(c, k.launch.body);
   const isShared = (b: string) => bufs.get(b)?.buf.scope === "shared";
   const body = dropLeadingBarriers([...c.hoisted, ...lowered], isShared);
   // Each buffer on a 128-byte boundary, as the CUDA emitter carves them (codegen/cuda/smem.ts).
   let smem = 0;
   for (const b of bufs.values())
-    if (b.buf.scope === "shared" && !fusedTile(c, b.buf.name)) smem += Math.ceil((b.size * b.stages * byteSize(b.buf.dtype)) / 128) * 128;
+    if (b.buf.scope === "shared" && !fusedTile(c, b.buf.name) && b.buf.over === undefined) smem += Math.ceil((b.size * b.stages * byteSize(b.buf.dtype)) / 128) * 128;
   const maps = c.tensorMaps.length > 0 ? { tensorMaps: c.tensorMaps } : {};
   return { ...k, ...maps, smemBytes: smem, launch: { ...k.launch, level: "thread", threadVar: tx, body } };
 }

@@ -1,4 +1,5 @@
-// Shared buffers are carved from one dynamic `smem` array, in order of first allocation.
+// Shared buffers are carved from one dynamic `smem` array, in order of first allocation
+// (a buffer placed `over` another shares its host's bytes).
 // Each starts on a 128-byte boundary: cp.async/ldmatrix need 16, and the XOR swizzles assume
 // a tile's rows start at the same bank phase, which a 128-byte base guarantees.
 import { type Buffer, type Stmt, byteSize } from "../../ir/ir.ts";
@@ -36,6 +37,14 @@ export function carveSmem(body: Stmt[], env: Env): { slots: SmemSlot[]; total: n
   for (const buf of sharedAllocs(body)) {
     if (seen.has(buf.name)) throw new Error(`shared buffer ${buf.name} is allocated twice`);
     seen.add(buf.name);
+    if (buf.over !== undefined) {
+      // Placed over a dead buffer's bytes: no space of its own.
+      const host = slots.find((x) => x.buf.name === buf.over);
+      const bytes = elementCount(buf, env) * byteSize(buf.dtype);
+      if (!host || bytes > host.bytes) throw new Error(`shared buffer ${buf.name} (${bytes} B) is placed over ${buf.over}, which is ${host ? `only ${host.bytes} B` : "not allocated before it"}`);
+      slots.push({ buf, offset: host.offset, bytes });
+      continue;
+    }
     if (wgmmaOps.has(buf.name)) offset = Math.ceil(offset / WGMMA_SMEM_ALIGN) * WGMMA_SMEM_ALIGN;
     const bytes = elementCount(buf, env) * byteSize(buf.dtype);
     slots.push({ buf, offset, bytes });

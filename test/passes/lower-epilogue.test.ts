@@ -1,0 +1,124 @@
+// The staged wgmma epilogue (lower-epilogue.ts): a 16-bit output leaves through a swizzled
+// shared tile placed over a dead operand tile, in 16-byte vectors. The lowered epilogue as IR
+// text, the IR text and verifier rules of `over`, the interpreter against the tile level on
+// every path that takes it (cp.async, TMA, warp-specialized), the race a missing barrier
+// makes visible through the overlay, and where it is not taken.
+import { describe, expect, it } from "vitest";
+import { inputs, lowerChecked, maxRelErr, runBoth } from "./harness.ts";
+import { gemmText } from "../wgmma/gemm-text.ts";
+import { parseKernel } from "../../src/ir/parse.ts";
+import { printKernel } from "../../src/ir/print.ts";
+import { verifyErrors } from "../../src/ir/verify.ts";
+import type { Kernel, Stmt } from "../../src/ir/ir.ts";
+import { runKernel } from "../../src/interp/index.ts";
+import { SM80, SM90A, cudaTarget, type Target } from "../../src/passes/pipeline.ts";
+
+const TMA = cudaTarget("sm_90a", "wgmma", "tma", undefined, false);
+const WS = cudaTarget("sm_90a", "wgmma", "tma", undefined, true);
+const cfg = { BM: 64, BN: 64, BK: 32, warps: 4 };
+
+/** The lowered text from the main loop's last wgmma wait to the end of the kernel. */
+function epilogueText(k: Kernel): string {
+  const text = printKernel(k);
+  const at = text.lastIndexOf("wgmma.wait 0");
+  return at < 0 ? "" : text.slice(text.lastIndexOf("\n", at) + 1);
+}
+
+describe("staged epilogue: IR text out", () => {
+  it("bf16 output on the wgmma path: staging tile over the dead A tile, bounds-guarded writes, 16-byte vectors out", () => {
+    const k = lowerChecked(parseKernel(gemmText(3, "bf16"), "g.ir"), cfg, SM90A);
+    expect(epilogueText(k)).toBe(`  wgmma.wait 0
+  cp.wait 0
+  barrier
+  alloc acc_out: shared bf16[4096] layout xor_swizzle(7, 0) over As
+  for s_1 in unroll(0, 32) {
+    let r_1: i32 = tx / 128 * 64 + s_1 / 32 * 64 + (tx % 128 / 32 * 16 + tx % 32 / 4 + (s_1 % 32 >> 1 & 1) * 8)
+    let c_1: i32 = s_1 % 32 / 4 * 8 + tx % 4 * 2 + s_1 % 2
+    if (by * 64 + r_1 < M && bx * 64 + c_1 < N) {
+      store acc_out[r_1 * 64 + (c_1 / 8 ^ r_1 >> 0 & 7) * 8 + c_1 % 8] = cast<bf16>(acc[s_1])
+    }
+  }
+  barrier
+  if (N % 8 == 0) {
+    for it_8 in unroll(0, 4) {
+      let u_8: i32 = it_8 * 128 + tx
+      vcopy C[by * 64 + u_8 / 8, bx * 64 + u_8 % 8 * 8] <- acc_out[u_8 / 8 * 64 + (u_8 % 8 ^ u_8 / 8 >> 0 & 7) * 8] lanes 8 if (by * 64 + u_8 / 8 < M && bx * 64 + u_8 % 8 * 8 + 8 <= N)
+    }
+  } else {
+    for it_9 in serial(0, 32) {
+      let u_9: i32 = it_9 * 128 + tx
+      vcopy C[by * 64 + u_9 / 64, bx * 64 + u_9 % 64] <- acc_out[u_9 / 64 * 64 + (u_9 % 64 / 8 ^ u_9 / 64 >> 0 & 7) * 8 + u_9 % 8] lanes 1 if (by * 64 + u_9 / 64 < M && bx * 64 + u_9 % 64 < N)
+    }
+  }
+  barrier
+}
+`);
+    // No shared memory of its own: the block's bytes are the operand tiles' (3 stages each).
+    expect(k.smemBytes).toBe(3 * (64 * 32 + 64 * 32) * 2);
+  });
+
+  it("is not taken for f32 outputs, the mma.sync path, persistent blocks, or without a large enough dead host", () => {
+    const has = (src: string, target: Target, c = cfg) => printKernel(lowerChecked(parseKernel(src, "g.ir"), c, target)).includes(" over ");
+    expect(has(gemmText(3, "bf16"), SM90A)).toBe(true);
+    expect(has(gemmText(3), SM90A)).toBe(false); // f32: pairs leave as 8-byte vectors already
+    expect(has(gemmText(3, "bf16"), SM80)).toBe(false);
+    expect(has(gemmText(3, "bf16"), { ...SM90A, persistentBlocks: 4 })).toBe(false);
+    // Operand tiles too small for the 64x128 output tile (2 stages of 16 columns).
+    expect(has(gemmText(2, "bf16"), SM90A, { BM: 64, BN: 128, BK: 16, warps: 4 })).toBe(false);
+  });
+});
+
+describe("over: IR text and verifier", () => {
+  const text = (decl: string) => `kernel t(A: global bf16[N])
+  dims N
+launch thread grid [1] threads 32 blocks [b] thread tx {
+  alloc X: shared bf16[64]
+  ${decl}
+  store A[tx] = X[tx]
+}
+`;
+  it("round-trips", () => {
+    const k = parseKernel(text("alloc Y: shared bf16[32] over X"), "t.ir");
+    expect(printKernel(k)).toBe(text("alloc Y: shared bf16[32] over X"));
+    expect(verifyErrors(k)).toEqual([]);
+  });
+  it("rejects a host that is missing, not shared, or of another dtype", () => {
+    expect(verifyErrors(parseKernel(text("alloc Y: shared bf16[32] over Z"), "t.ir")).join("\n")).toMatch(/placed over 'Z', which is not a shared buffer allocated before it/);
+    expect(verifyErrors(parseKernel(text("alloc Y: shared f16[32] over X"), "t.ir")).join("\n")).toMatch(/both must have one dtype/);
+    expect(verifyErrors(parseKernel(text("alloc Y: local bf16[32] over X"), "t.ir")).join("\n")).toMatch(/only shared buffers can be placed over another/);
+  });
+});
+
+describe("staged epilogue: interpreter against the tile level", () => {
+  const cases: [string, Record<string, number>, Target, number, Record<string, number>][] = [
+    ["cp.async, 1 warpgroup, N % 8 != 0 (element copy-out)", cfg, SM90A, 3, { M: 70, N: 61, K: 96 }],
+    ["cp.async, 2 warpgroups, 128x128", { BM: 128, BN: 128, BK: 64, warps: 8 }, SM90A, 3, { M: 130, N: 136, K: 64 }],
+    ["TMA, host larger than the tile", { BM: 64, BN: 128, BK: 64, warps: 4 }, TMA, 3, { M: 65, N: 200, K: 128 }],
+    ["warp-specialized TMA", { BM: 128, BN: 64, BK: 32, warps: 8 }, WS, 3, { M: 129, N: 72, K: 96 }],
+  ];
+  for (const [name, c, target, stages, dims] of cases) {
+    it(name, () => {
+      const r = runBoth(gemmText(stages, "bf16"), c, target, { dims, seed: 5 });
+      expect(printKernel(r.thread)).toContain(" over ");
+      expect(maxRelErr(r.outs, r.want, r.got)).toBeLessThan(1e-5);
+      // And with the race check on (the overlay shares the host's access history).
+      runKernel(r.thread, { tensors: inputs(r.thread, dims, 6) }, { raceCheck: true });
+    });
+  }
+
+  it("reports the race when the barrier before the staging writes is missing", () => {
+    const k = lowerChecked(parseKernel(gemmText(3, "bf16"), "g.ir"), cfg, SM90A);
+    // Drop the barriers between the main loop and the first staging write.
+    const drop = (list: Stmt[]): Stmt[] => {
+      const at = list.findIndex((s) => s.k === "alloc" && s.buf.over !== undefined);
+      if (at < 0) return list;
+      const first = list.findIndex((s, i) => i > at && s.k === "for");
+      let start = at;
+      while (start > 0 && (list[start - 1]!.k === "barrier" || list[start - 1]!.k === "cp_wait")) start--;
+      return list.filter((s, i) => !(s.k === "barrier" && i >= start && i < first));
+    };
+    const edited: Kernel = { ...k, launch: { ...k.launch, body: drop(k.launch.body) } };
+    expect(printKernel(edited).split("barrier").length).toBeLessThan(printKernel(k).split("barrier").length);
+    expect(() => runKernel(edited, { tensors: inputs(edited, { M: 64, N: 64, K: 64 }, 1) }, { raceCheck: true })).toThrow(/data race on shared acc_out\[\d+\]: read by thread \d+ and written by thread/);
+  });
+});
