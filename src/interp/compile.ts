@@ -416,7 +416,7 @@ class Gen {
         const n = s.k === "vcopy" ? s.lanes : s.bytes;
         const [on, off] = s.k === "vcopy" ? ["vcopy", "vzero"] : ["cpa", "cpz"];
         const src = this.ref(s.src);
-        this.emit(`if (${p}) ${on}(TS, ${sid}, ${d.b.js}, ${d.ix}, ${src.b.js}, ${src.ix}, ${n});`);
+        this.emit(`if (${p}) ${on}(TS, ${sid}, ${d.b.js}, ${d.ix}, ${src.b.js}, ${src.ix}, ${n}${s.k === "vcopy" && s.convert ? ", true" : ""});`);
         if (d.b.scope !== "global" || s.k === "cp_async") this.emit(`else ${off}(TS, ${sid}, ${d.b.js}, ${d.ix}, ${n});`);
         this.emit("}");
         break;

@@ -3,7 +3,7 @@
 // wait retires its group; until then the destination elements are marked pending, so that
 // touching them is reported as a missing wait.
 import { byteSize } from "../ir/ir.ts";
-import { decode, encode } from "../numeric/dtype.ts";
+import { decode, encode, roundTo } from "../numeric/dtype.ts";
 import { Fault } from "./fault.ts";
 import type { RtBuf, SharedChecker } from "./memory.ts";
 
@@ -39,9 +39,10 @@ export function makeCopies(chk: SharedChecker) {
     b.data.set(vals, at);
   };
 
-  function vcopy(ts: ThreadState, site: number, dst: RtBuf, di: number, src: RtBuf, si: number, lanes: number): void {
+  function vcopy(ts: ThreadState, site: number, dst: RtBuf, di: number, src: RtBuf, si: number, lanes: number, convert = false): void {
     span(src, si, lanes, site, "vcopy source");
-    const vals = moveBits(src, readAll(src, si, lanes, ts.tid, site), dst, site);
+    const raw = readAll(src, si, lanes, ts.tid, site);
+    const vals = convert ? raw.map((x) => roundTo(dst.dtype, x)) : moveBits(src, raw, dst, site);
     span(dst, di, vals.length, site, "vcopy destination");
     writeAll(dst, di, vals, ts.tid, site);
   }

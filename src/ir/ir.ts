@@ -214,7 +214,10 @@ export type Stmt =
   /** Copy `lanes` consecutive elements (one vector access) from src to dst.
    *  If pred is false: dst elements are set to zero when dst is not global, and
    *  nothing is written when dst is global. */
-  | { k: "vcopy"; dst: Ref; src: Ref; lanes: number; pred: Expr; loc?: Loc }
+  /** `lanes` consecutive elements as one vector. Without `convert`, the same bits (the dtypes
+   *  may differ, e.g. words viewed as halves); with it, each element converted (round to
+   *  nearest even) to the destination dtype: f32 pairs into one bf16x2/half2 store. */
+  | { k: "vcopy"; dst: Ref; src: Ref; lanes: number; pred: Expr; convert?: boolean; loc?: Loc }
   /** cp.async of `bytes` (4, 8 or 16) from global src to shared dst, zero-filled when
    *  pred is false. Completes at a later cp_wait. */
   | { k: "cp_async"; dst: Ref; src: Ref; bytes: number; pred: Expr; loc?: Loc }

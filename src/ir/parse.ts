@@ -27,7 +27,7 @@ dequant: kw("dequant"),
   reduce: kw("reduce"), topk: kw("topk"), scan: kw("scan"), atomic: kw("atomic"), axis: kw("axis"),
   count: kw("count"), accumulate: kw("accumulate"), exclusive: kw("exclusive"), warp_reduce: kw("warp_reduce"),
   mbar: kw("mbar"), tma: kw("tma"), tensormap: kw("tensormap"), setmaxnreg: kw("setmaxnreg"), rows: kw("rows"),
-  over: kw("over"),
+  over: kw("over"), convert: kw("convert"),
 };
 
 const WS = createToken({ name: "WS", pattern: /\s+/, group: Lexer.SKIPPED });
@@ -403,8 +403,10 @@ class IrParser extends EmbeddedActionsParser {
         const src = this.SUBRULE3(this.ref);
         this.CONSUME(K.lanes);
         const lanes = this.intOf(this.CONSUME(Num));
+        let convert = false;
+        this.OPTION7(() => { this.CONSUME(K.convert); convert = true; });
         const pred = this.SUBRULE(this.pred);
-        return { k: "vcopy", dst, src, lanes, pred } as Stmt;
+        return { k: "vcopy", dst, src, lanes, pred, ...(convert ? { convert } : {}) } as Stmt;
       } },
       { ALT: () => this.SUBRULE(this.cpStmt) },
       { ALT: () => this.SUBRULE(this.moeStmt) },

@@ -140,7 +140,7 @@ export function printStmt(s: Stmt, indent = 0): string {
     case "named_barrier": return `${pad}barrier ${s.id}, ${s.count}`;
     case "setmaxnreg": return `${pad}setmaxnreg.${s.op} ${s.regs}`;
     case "vcopy":
-      return `${pad}vcopy ${printRef(s.dst)} <- ${printRef(s.src)} lanes ${s.lanes} if (${printExpr(s.pred)})`;
+      return `${pad}vcopy ${printRef(s.dst)} <- ${printRef(s.src)} lanes ${s.lanes}${s.convert ? " convert" : ""} if (${printExpr(s.pred)})`;
     case "cp_async":
       return `${pad}cp.async ${printRef(s.dst)} <- ${printRef(s.src)} bytes ${s.bytes} if (${printExpr(s.pred)})`;
     case "cp_commit": return `${pad}cp.commit`;

@@ -358,6 +358,12 @@ class Verifier {
         this.ref(s.dst, "vcopy destination", ["global", "shared", "local"]);
         this.ref(s.src, "vcopy source", ["global", "shared", "local"]);
         if (![1, 2, 4, 8, 16].includes(s.lanes)) this.error(`vcopy lanes ${s.lanes} must be 1, 2, 4, 8 or 16`);
+        if (s.convert) {
+          const dt = (n: string) => { const e = this.lookup(n); return e?.what === "buf" ? e.buf.dtype : undefined; };
+          const d = dt(s.dst.buf), sr = dt(s.src.buf);
+          if (s.lanes !== 2 || sr !== "f32" || (d !== "bf16" && d !== "f16"))
+            this.error(`vcopy convert takes 2 lanes of f32 into bf16 or f16, got ${s.lanes} lanes of ${sr} into ${d}`);
+        }
         return;
       case "cp_async":
         this.expr(s.pred);

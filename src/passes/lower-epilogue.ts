@@ -17,8 +17,8 @@
 // the overlay: it shares the host's elements and access history, so a missing barrier is a
 // reported race), and the one after the copy-out orders the reads before anything that writes
 // the host again (a persistent block's next tile).
-import { type Expr, type Region, type Stmt, bin, byteSize, int } from "../ir/ir.ts";
-import { evalConst } from "../ir/expr.ts";
+import { type Region, type Stmt, bin, byteSize, int } from "../ir/ir.ts";
+import { TRUE, evalConst, fold } from "../ir/expr.ts";
 import { swizzleFor } from "../layout/swizzle.ts";
 import { type Ctx, addr, constExtents, fragLayout, fragShape, guard, inBounds, info, letI32, regionIdx, slotLoop, slotsOf } from "./lower-ctx.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
@@ -94,14 +94,16 @@ export function stagedEpilogue(c: Ctx, s: { src: Region; dst: Region }, hosts: E
   // saved work, the guard keeps ptxas from hoisting the conversions above the final
   // wgmma.wait (unguarded, it serializes the main loop's wgmma: warning C7514, measured on
   // the 128x128 cp.async configs; test/wgmma/nvcc.test.ts checks every bench config).
-  const stage = slotLoop(c, int(slotsOf(c, f)), (slot) => {
+  // Slots 2i and 2i+1 are neighbouring columns: one converting 4-byte store per pair (the
+  // pair never crosses a 16-byte chunk, so the swizzle keeps it contiguous).
+  const stage = slotLoop(c, int(slotsOf(c, f) / 2), (p) => {
     const pre: Stmt[] = [];
+    const slot = fold(bin("*", p, int(2)));
     const co = fragCoordExpr(fl, fragShape(c, f), c.tx, slot);
     const row = letI32(c, "r", co.row, pre), col = letI32(c, "c", co.col, pre);
-    const dst = addr(c, name, [row, col]);
-    const value: Expr = { k: "cast", dtype: o.buf.dtype, a: { k: "load", buf: f.buf.name, idx: [slot] } };
     const inside = inBounds(c, o.buf.name, regionIdx(s.dst, [row, col]));
-    return [...pre, ...guard(co.valid ? bin("&&", co.valid, inside) : inside, [{ k: "store", buf: dst.buf, idx: dst.idx, value }])];
+    const pred = fold(co.valid ? bin("&&", co.valid, inside) : inside);
+    return [...pre, ...guard(pred, [{ k: "vcopy", dst: addr(c, name, [row, col]), src: { buf: f.buf.name, idx: [slot] }, lanes: 2, pred: TRUE, convert: true }])];
   });
   // The barriers: before, every thread is done with the host; after the staging writes, all
   // of them are visible; after the copy-out (global writes only, so lowerCopy adds none), the

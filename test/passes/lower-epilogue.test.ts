@@ -31,11 +31,11 @@ describe("staged epilogue: IR text out", () => {
   cp.wait 0
   barrier
   alloc acc_out: shared bf16[4096] layout xor_swizzle(7, 0) over As
-  for s_1 in unroll(0, 32) {
-    let r_1: i32 = tx / 128 * 64 + s_1 / 32 * 64 + (tx % 128 / 32 * 16 + tx % 32 / 4 + (s_1 % 32 >> 1 & 1) * 8)
-    let c_1: i32 = s_1 % 32 / 4 * 8 + tx % 4 * 2 + s_1 % 2
+  for s_1 in unroll(0, 16) {
+    let r_1: i32 = tx / 128 * 64 + s_1 / 16 * 64 + (tx % 128 / 32 * 16 + tx % 32 / 4 + (s_1 % 16 * 2 >> 1 & 1) * 8)
+    let c_1: i32 = s_1 % 16 / 2 * 8 + tx % 4 * 2
     if (by * 64 + r_1 < M && bx * 64 + c_1 < N) {
-      store acc_out[r_1 * 64 + (c_1 / 8 ^ r_1 >> 0 & 7) * 8 + c_1 % 8] = cast<bf16>(acc[s_1])
+      vcopy acc_out[r_1 * 64 + (c_1 / 8 ^ r_1 >> 0 & 7) * 8 + c_1 % 8] <- acc[s_1 * 2] lanes 2 convert if (true)
     }
   }
   barrier
@@ -77,6 +77,13 @@ launch thread grid [1] threads 32 blocks [b] thread tx {
   store A[tx] = X[tx]
 }
 `;
+  it("round-trips, with a converting pair store", () => {
+    const conv = text("alloc Y: shared bf16[32] over X").replace("  store A[tx] = X[tx]", "  alloc R: local f32[2]\n  vcopy Y[tx % 16 * 2] <- R[0] lanes 2 convert if (tx < 16)\n  store A[tx] = X[tx]");
+    const k2 = parseKernel(conv, "t.ir");
+    expect(printKernel(k2)).toBe(conv);
+    expect(verifyErrors(k2)).toEqual([]);
+    expect(verifyErrors(parseKernel(conv.replace("lanes 2 convert", "lanes 4 convert"), "t.ir")).join("\n")).toMatch(/vcopy convert takes 2 lanes of f32 into bf16 or f16, got 4 lanes/);
+  });
   it("round-trips", () => {
     const k = parseKernel(text("alloc Y: shared bf16[32] over X"), "t.ir");
     expect(printKernel(k)).toBe(text("alloc Y: shared bf16[32] over X"));

@@ -1,6 +1,7 @@
 // Walks a thread-level launch body and writes the kernel's C++ statements, one IR statement
 // at a time. Scoping follows the IR: a let or alloc is visible to the end of its block.
-import { type Buffer, type Expr, type Ref, type Stmt, byteSize } from "../../ir/ir.ts";
+import { type Buffer, type Expr, type Ref, type Stmt, bin, byteSize, int } from "../../ir/ir.ts";
+import { fold } from "../../ir/expr.ts";
 import { type BufInfo, type ExprCtx, ExprEmitter, type VarInfo } from "./expr.ts";
 import { type Env, evalInt } from "./fold.ts";
 import { elementCount } from "./smem.ts";
@@ -64,6 +65,18 @@ export class BodyEmitter {
   }
 
   private addr(r: Ref): string { return this.ex.address(r.buf, r.idx); }
+
+  /** `vcopy ... lanes 2 convert`: two f32 registers rounded into one bf16x2 / half2 store
+   *  (no temporary whose address is taken, which nvcc would keep on the stack). */
+  private convertingPair(s: Extract<Stmt, { k: "vcopy" }>): string[] {
+    const d = this.ex.buf(s.dst.buf), src = this.ex.buf(s.src.buf);
+    const [type, cvt] = d.dtype === "bf16" ? ["__nv_bfloat162", "__floats2bfloat162_rn"] : ["__half2", "__floats2half2_rn"];
+    const at = (k: number) => this.ex.elementRaw(src, [fold(bin("+", s.src.idx[0]!, int(k)))]);
+    const store = `*reinterpret_cast<${type}*>(${this.addr(s.dst)}) = ${cvt}(${at(0)}, ${at(1)});`;
+    const p = this.pred(s.pred);
+    if (p.always) return [store];
+    return d.scope === "global" ? [`if (${p.code}) ${store}`] : [`if (${p.code}) ${store}`, `else *reinterpret_cast<unsigned*>(${this.addr(s.dst)}) = 0u;`];
+  }
 
   private pred(e: Expr): { code: string; always: boolean } {
     return { code: this.ex.emit(e).code, always: isTrue(e) };
@@ -153,6 +166,7 @@ export class BodyEmitter {
         return;
       }
       case "vcopy": {
+        if (s.convert) { for (const l of this.convertingPair(s)) this.line(l); return; }
         const b = this.ex.buf(s.dst.buf);
         const bytes = s.lanes * byteSize(b.dtype);
         for (const l of vcopyLines(this.addr(s.dst), this.addr(s.src), bytes, this.pred(s.pred), b.scope === "global")) this.line(l);

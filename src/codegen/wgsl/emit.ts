@@ -277,7 +277,9 @@ function emitStmt(s: Stmt, cx: Ctx): void {
       return;
     }
     case "barrier": line(cx, "workgroupBarrier();"); return;
-    case "vcopy": return emitVcopy(s.dst, s.src, s.lanes, s.pred, cx);
+    case "vcopy":
+      if (s.convert) throw new Error("wgsl: a converting vcopy is a CUDA epilogue form (lower-epilogue.ts), never lowered for WGSL");
+      return emitVcopy(s.dst, s.src, s.lanes, s.pred, cx);
     case "cp_async": {
       const lanes = s.bytes / byteSize(bufInfo(s.dst.buf, cx).dtype);
       if (!Number.isInteger(lanes) || lanes < 1) err(`WGSL codegen: cp.async of ${s.bytes} bytes does not hold whole ${bufInfo(s.dst.buf, cx).dtype} elements`);
