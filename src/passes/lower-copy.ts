@@ -85,7 +85,7 @@ function copyFragment(c: Ctx, s: { src: Region; dst: Region }, fragIsDst: boolea
 
 /** Fragment -> global for mma_acc accumulators: slots 2i and 2i+1 are adjacent columns,
  *  so they leave as one 2-element vector when the global's rows keep pairs aligned
- *  (checked at run time) and no conversion is needed. */
+ *  (checked at run time): the same dtype as is, f32 into bf16/f16 as one converting store. */
 function pairedStore(c: Ctx, s: { src: Region; dst: Region }): Stmt[] | undefined {
   const f = info(c, s.src.buf), o = info(c, s.dst.buf);
   const ext = constExtents(s.dst);
@@ -95,10 +95,11 @@ function pairedStore(c: Ctx, s: { src: Region; dst: Region }): Stmt[] | undefine
   if (!wholeBuffer(s.src, f.buf) || ext[0] !== f.shape[0] || ext[1] !== f.shape[1]) return undefined;
   const lastDim = o.buf.shape[1]!;
   if (evalConst(bin("%", s.dst.offsets[1]!, int(2))) !== 0 || (o.align !== undefined && o.align < 2 * byteSize(o.buf.dtype))) return undefined;
-  // A converting pair would go through a 2-element register temp whose address the vector
-  // store takes: nvcc then keeps it on the stack (measured: 8-byte frame, spills at 128
-  // registers for the 128x128 bf16 GEMM). Converted elements leave one by one instead.
-  if (o.buf.dtype !== f.buf.dtype) return undefined;
+  // A converting pair is one `vcopy ... convert` (two registers rounded into one bf16x2 /
+  // half2 store): through a 2-element temporary whose address a plain vector store takes,
+  // nvcc kept it on the stack (8-byte frame, spills at 128 registers, 128x128 bf16 GEMM).
+  const convert = o.buf.dtype !== f.buf.dtype;
+  if (convert && !(f.buf.dtype === "f32" && (o.buf.dtype === "bf16" || o.buf.dtype === "f16"))) return undefined;
   const paired = slotLoop(c, int(slotsOf(c, f) / 2), (p) => {
     const pre: Stmt[] = [];
     const slot = fold(bin("*", p, int(2)));
@@ -107,7 +108,7 @@ function pairedStore(c: Ctx, s: { src: Region; dst: Region }): Stmt[] | undefine
     const oi = regionIdx(s.dst, [row, col]);
     const pred = fold(bin("&&", inBounds(c, o.buf.name, oi, true), bin("<=", bin("+", oi[1]!, int(2)), lastDim)));
     const dst = addr(c, o.buf.name, oi);
-    return [...pre, { k: "vcopy", dst, src: { buf: f.buf.name, idx: [slot] }, lanes: 2, pred }];
+    return [...pre, { k: "vcopy", dst, src: { buf: f.buf.name, idx: [slot] }, lanes: 2, pred, ...(convert ? { convert } : {}) }];
   });
   return guard(bin("==", bin("%", lastDim, int(2)), int(0)), paired, copyFragment(c, s, false));
 }
