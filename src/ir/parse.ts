@@ -638,14 +638,15 @@ class IrParser extends EmbeddedActionsParser {
   private wgmmaOperand = this.RULE("wgmmaOperand", (): WgmmaOperand | WgmmaRegs => {
     const ref = this.SUBRULE(this.ref);
     let desc: { sw: IToken; l: IToken; lbo: number; s: IToken; sbo: number } | undefined;
-    this.OPTION(() => {
+    // Descriptor fields start with the swizzle (sw0 .. sw128); anything else ends the operand.
+    this.OPTION({ GATE: () => /^sw\d+$/.test(this.LA(1).image), DEF: () => {
       const sw = this.CONSUME(Name);
       const l = this.CONSUME2(Name);
       const lbo = this.intOf(this.CONSUME(Num));
       const s = this.CONSUME3(Name);
       const sbo = this.intOf(this.CONSUME2(Num));
       desc = { sw, l, lbo, s, sbo };
-    });
+    } });
     return this.ACTION(() => {
       if (!desc) return { ref, regs: true } as WgmmaRegs;
       const { sw, l, lbo, s, sbo } = desc;

@@ -22,8 +22,8 @@
 //
 // Per k-step kk of the gemm (kk unrolled, kSteps = BK / 16):
 //   dequantize kk's fragments into register set kk % 2     (overlaps the wgmma of step kk - 1)
-//   wgmma.fence                                            A registers written -> wgmma (PTX)
-//   wgmma.m64n{BM}k16 acc[mt] += aq[set, mt], As[kk] ...   per m-tile mt
+//   wgmma.fence                                            per m-tile mt: A registers written
+//   wgmma.m64n{BM}k16 acc[mt] += aq[set, mt], As[kk] ...   -> wgmma (PTX)
 //   wgmma.commit; wgmma.wait 1                             step kk - 1 retired: its set is free
 // Two register sets: PTX forbids writing the A registers of a wgmma before the wgmma.wait that
 // retires its group, and step kk writes the set that step kk - 2 read. With kSteps odd, the
@@ -144,13 +144,15 @@ export function lowerDequantWgmma(c: Ctx, g: Gemm, f: DequantGemm): Stmt[] {
         return [...inst.stmts, ...inst.values.map((val, i): Stmt => ({ k: "store", buf: aq, idx: [add(at, i)], value: v(val) }))];
       })];
     }));
-    const issue = unroll("mt", mTiles, (mt) => [{
+    // A fence before each wgmma (not one for all m-tiles): the CUDA emitter puts it into the
+    // wgmma's asm statement, which has the registers as inputs, so they are formed before it.
+    const issue = unroll("mt", mTiles, (mt) => [{ k: "wgmma_fence" }, {
       k: "wgmma", atype, n: m, scaleD: true,
       d: { buf: acc.buf.name, idx: [fold(bin("*", mt, int(m / 2)))] },
       a: { ref: { buf: aq, idx: [add(set, fold(bin("*", mt, int(8))))] }, regs: true },
       b: { ref: { buf: a.buf.name, idx: [add(asBase, fold(bin("*", kk, int(16))))] }, swizzle: sw.swizzle, lbo: 16, sbo: sw.sbo },
     }]);
-    return [...fill, { k: "wgmma_fence" }, ...issue, { k: "wgmma_commit" }, { k: "wgmma_wait", n: 1 }];
+    return [...fill, ...issue, { k: "wgmma_commit" }, { k: "wgmma_wait", n: 1 }];
   }));
   if (!inPipeline) body.push({ k: "wgmma_wait", n: 0 });
   return body;

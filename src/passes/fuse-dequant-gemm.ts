@@ -63,7 +63,8 @@ export interface DequantGemm {
  *    BM = 64, 8 warps: 255 registers and 16 spills fused, 230 and none unfused, sm_80).
  *  - on sm_90a in auto mode, only tiles of fewer than 64 rows: those are the decode shapes,
  *    bound by weight bytes, which wgmma's m64 instructions would mostly waste; from 64 rows
- *    on, wgmma reads the shared tile (a register-A wgmma computing C^T = W A^T is not done).
+ *    on, the register-A wgmma of dequant-wgmma.ts takes the pair where it fits (it is asked
+ *    first), else wgmma reads the shared tile.
  */
 export function fusedDequantGemms(k: Kernel, target: Target): Map<Gemm, DequantGemm> {
   const out = new Map<Gemm, DequantGemm>();

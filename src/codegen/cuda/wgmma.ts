@@ -40,8 +40,9 @@ function descriptor(addr: string, o: WgmmaOperand): string {
 }
 
 /** d: `&acc[i]` (f32 local array); a, b: `&tile[j]` of the shared operands, or for A from
- *  registers `&regs[j]` of a 16-bit local array (8 elements = the 4 .b32 registers). */
-export function wgmmaLines(s: Stmt & { k: "wgmma" }, d: string, a: string, b: string): string[] {
+ *  registers `&regs[j]` of a 16-bit local array (8 elements = the 4 .b32 registers).
+ *  fenced: the statement starts with wgmma.fence (a wgmma_fence statement right before it). */
+export function wgmmaLines(s: Stmt & { k: "wgmma" }, d: string, a: string, b: string, fenced = false): string[] {
   const regs = s.n / 2;
   const list = Array.from({ length: regs }, (_, i) => `%${i}`).join(", ");
   const outs = Array.from({ length: regs }, (_, i) => `"${s.scaleD ? "+" : "="}f"(tm_d[${i}])`);
@@ -51,7 +52,8 @@ export function wgmmaLines(s: Stmt & { k: "wgmma" }, d: string, a: string, b: st
   const bOp = `%${fromRegs ? regs + 4 : regs + 1}`;
   const imms = fromRegs ? "1, 1, 0" : "1, 1, 0, 0";
   // scale-d is a predicate operand: set from a constant, so ptxas sees it fixed.
-  const ptx = `{\\n.reg .pred p;\\nsetp.ne.b32 p, ${s.scaleD ? 1 : 0}, 0;\\n` +
+  // fenced: a wgmma.fence first, in the same statement (see body.ts).
+  const ptx = `{\\n.reg .pred p;\\nsetp.ne.b32 p, ${s.scaleD ? 1 : 0}, 0;\\n${fenced ? "wgmma.fence.sync.aligned;\\n" : ""}` +
     `wgmma.mma_async.sync.aligned.m64n${s.n}k16.f32.${s.atype}.${s.atype} {${list}}, ${aOp}, ${bOp}, p, ${imms};\\n}\\n`;
   const lines = ["{", `  float* tm_d = ${d};`];
   if (fromRegs) lines.push(`  const unsigned* tm_a = reinterpret_cast<const unsigned*>(${a});`);
