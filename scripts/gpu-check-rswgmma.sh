@@ -55,6 +55,7 @@ checks=(
   "w4a16-bm128-w4-cp|$W|gemm_w4a16|BM=128,BN=128,BK=64,stages=3,warps=4,splitK=1|--copy|cp.async"
   "w4a16-bm256-tma|$W|gemm_w4a16|BM=256,BN=128,BK=64,stages=3,warps=8,splitK=1"
   "w4a16-bn256-tma|$W|gemm_w4a16|BM=128,BN=256,BK=64,stages=4,warps=8,splitK=1"
+  "w4a16-bm128-ws|$W|gemm_w4a16|BM=128,BN=128,BK=64,stages=4,warps=8,splitK=1|--ws"
   "w4a16-bm64-splitk2|$W|gemm_w4a16|BM=64,BN=128,BK=64,stages=4,warps=4,splitK=2"
   "w4a16-bm16-dqw-sk4|$W|gemm_w4a16|BM=16,BN=64,BK=64,stages=4,warps=4,splitK=4|--dequant|wgmma"
   "w4a16-bm16-dqw-bn128|$W|gemm_w4a16|BM=16,BN=128,BK=64,stages=4,warps=4,splitK=1|--dequant|wgmma"

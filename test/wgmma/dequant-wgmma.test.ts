@@ -24,6 +24,7 @@ import { e2e, example } from "./dequant-e2e.ts";
 const CP = cudaTarget("sm_90a", "wgmma", "cp.async");
 const TMA = cudaTarget("sm_90a", "wgmma", "tma");
 const RS: Target = { ...CP, dequantWgmma: true };
+const WS = cudaTarget("sm_90a", "wgmma", "tma", undefined, true);
 const update = process.env.UPDATE_GOLDEN === "1";
 
 function golden(file: string, actual: string): void {
@@ -146,12 +147,15 @@ describe("register-A wgmma in the interpreter, against the tile-level kernel", (
 
 describe("the DSL examples at configs that take the path, against their tile level", () => {
   // [file, kernel, config, target, dims]: sym / zp / bf16zp, w8a16, fp8w, the MoE up projection,
-  // BM 16 / 64 / 128, BN 64 / 128, warps 4 / 8, split-K, cp.async and TMA.
+  // BM 16 / 64 / 128, BN 64 / 128, warps 4 / 8, split-K, cp.async, TMA, warp-specialized and
+  // persistent.
   const cases: [string, string, Record<string, TunableValue>, Target, Record<string, number>][] = [
     ["gemm_w4a16.ts", "gemm_w4a16", { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 1 }, CP, { M: 70, N: 130, K: 200 }],
     ["gemm_w4a16.ts", "gemm_w4a16", { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 2 }, TMA, { M: 70, N: 65, K: 264 }],
     ["gemm_w4a16.ts", "gemm_w4a16", { BM: 16, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 2 }, RS, { M: 5, N: 70, K: 200 }],
     ["gemm_w4a16.ts", "gemm_w4a16", { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, splitK: 1 }, CP, { M: 130, N: 130, K: 136 }],
+    ["gemm_w4a16.ts", "gemm_w4a16", { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, splitK: 1 }, WS, { M: 130, N: 130, K: 200 }],
+    ["gemm_w4a16.ts", "gemm_w4a16", { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, splitK: 1 }, { ...WS, persistentBlocks: 3 }, { M: 200, N: 260, K: 136 }],
     ["gemm_w4a16.ts", "gemm_w4a16_zp", { BM: 64, BN: 128, BK: 64, stages: 3, warps: 8 }, TMA, { M: 33, N: 129, K: 256 }],
     ["gemm_w4a16.ts", "gemm_w4a16_bf16zp", { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4 }, CP, { M: 65, N: 70, K: 136 }],
     ["gemm_w8a16.ts", "gemm_w8a16", { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4 }, CP, { M: 40, N: 70, K: 136 }],
@@ -163,10 +167,11 @@ describe("the DSL examples at configs that take the path, against their tile lev
       { T: 5, K: 100, N: 33, E: 4, TOPK: 2, skew: 0, E2N: 264, BS: 16, NB: 5 }],
   ];
   for (const [file, name, config, target, dims] of cases)
-    it(`${name} ${JSON.stringify(config)}${target === TMA ? " tma" : target === RS ? " --dequant wgmma" : ""}`, async () => {
+    it(`${name} ${JSON.stringify(config)}${target.warpSpecialize ? " ws" : target.tma ? " tma" : ""}${target.dequantWgmma ? " --dequant wgmma" : ""}${target.persistentBlocks ? " persistent" : ""}`, async () => {
       const { err, lowered } = await e2e(file, name, config, target, dims);
       expect(regA(lowered)).toBeGreaterThan(0);
-      if (target === TMA) expect(stmts(lowered, "tma_load").length).toBeGreaterThan(0);
+      if (target.tma) expect(stmts(lowered, "tma_load").length).toBeGreaterThan(0);
+      if (target.warpSpecialize) expect(stmts(lowered, "setmaxnreg").length).toBeGreaterThan(0);
       expect(err).toBeLessThan(1e-5);
     }, 300_000);
 });
