@@ -5,7 +5,7 @@
 //    fusion; these rows measure whether the register-A wgmma should replace it), split-K so
 //    that N / BN * splitK covers the SMs about twice.
 //  - M = 64: one 64-wide n, two m-tiles per warpgroup or two warpgroups.
-//  - M >= 256: 128- and 256-wide tiles, 8 warps, 3-4 stages.
+//  - M >= 256: 128- and 256-wide tiles, 8 warps, 3-4 stages, TMA (and one cp.async row).
 import type { GemmConfig } from "./plan.ts";
 
 export const rsConfigsFor = (M: number): GemmConfig[] =>
@@ -22,6 +22,9 @@ export const rsConfigsFor = (M: number): GemmConfig[] =>
     { BM: 128, BN: 128, BK: 64, stages: 4, warps: 4, splitK: 1 },
     { BM: 128, BN: 256, BK: 64, stages: 4, warps: 8, splitK: 1 },
     { BM: 256, BN: 128, BK: 64, stages: 3, warps: 8, splitK: 1 },
+    // The same tile through the cp.async pipeline (the rows above are TMA builds, the default;
+    // labelled "wgmma" without "+tma").
+    { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, splitK: 1, cores: "wgmma", copy: "cp.async" },
   ];
 
 export const W4A16_RS_CONFIGS: GemmConfig[] = [1, 64, 256].flatMap(rsConfigsFor);

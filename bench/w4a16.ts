@@ -11,7 +11,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Arch } from "../src/driver/nvcc.ts";
 import { buildRunner, gpuAvailable, runPlan, writePlan } from "../src/runtime/cuda.ts";
-import type { PlanCase } from "../src/runtime/plan.ts";
+import { type PlanCase, tensorMapArgs } from "../src/runtime/plan.ts";
 import { defaultCachePath, loadCache } from "../src/tune/cache.ts";
 import { mergeCaches, tunedWinners } from "../src/tune/winners.ts";
 import { shapeLabel } from "../src/tune/key.ts";
@@ -85,6 +85,9 @@ for (const [si, s] of SHAPES.entries()) {
         // the timed region, so split-K rows pay for it as a real call would.
         { tensor: "C", dtype: "f32", shape: [s.M, s.N], init: { zeros: true }, clearBeforeLaunch: c.zeroInit!.includes("C") },
         ...c.dims.map((d) => ({ i32: dims[d]! })),
+        // TMA builds (the sm_90a default where the pipeline takes it: the register-A dequant gemm
+        // does) take their tensor maps after the dims.
+        ...tensorMapArgs(c.tensorMaps),
       ],
       time,
       flops: 2 * s.M * s.N * s.K,

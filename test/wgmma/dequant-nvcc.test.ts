@@ -55,8 +55,9 @@ describe.skipIf(!nvcc)("sm_90a register-A wgmma: PTX and ptxas", () => {
   it("picks the bench configs", () => expect(picked.length).toBe(4));
   for (const config of picked) {
     it(`bench config ${JSON.stringify(config)}`, async () => {
-      const { dequant, ...tunables } = config;
-      const target = dequant === "wgmma" ? { ...TMA, dequantWgmma: true } : TMA;
+      const { dequant, cores, copy, ...tunables } = config;
+      const base = cudaTarget("sm_90a", cores ?? "wgmma", copy ?? "tma");
+      const target = dequant === "wgmma" ? { ...base, dequantWgmma: true } : base;
       const { ptx, log, r } = await build("gemm_w4a16.ts", "gemm_w4a16", tunables as Record<string, TunableValue>, target);
       expect(ptx).toMatch(/\{%r\d+, %r\d+, %r\d+, %r\d+\}, %rd\d+, p, 1, 1, 0;/);
       expect(log).not.toMatch(/serializ|C75\d\d/i); // C7519: warpgroup.arrive injected, C7520: serialized
