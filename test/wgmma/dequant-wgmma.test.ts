@@ -18,6 +18,7 @@ import { roundTo } from "../../src/numeric/dtype.ts";
 import { SM90A, cudaTarget, lower, type Target } from "../../src/passes/pipeline.ts";
 import { lowerChecked, tileLevel } from "../passes/harness.ts";
 import { verifyErrors } from "../../src/ir/verify.ts";
+import { parseDequant } from "../../src/cli/args.ts";
 import { rsSrc, type RsShape } from "./dequant-src.ts";
 import { e2e, example } from "./dequant-e2e.ts";
 
@@ -101,6 +102,13 @@ describe("where the register-A wgmma is chosen", () => {
     expect(stmts(at(cfg, SM90A), "mma").length).toBeGreaterThan(0);
     expect(regA(at(cfg, { ...SM90A, dequantWgmma: true }))).toBeGreaterThan(0);
     expect(regA(lower({ ...g, tunables: { ...g.tunables, mma: ["wgmma"] } }, { ...cfg, stages: 3, splitK: 1 }, SM90A))).toBeGreaterThan(0);
+  });
+  it("--dequant: wgmma or auto, sm_90a only, a usage error naming the flag otherwise", () => {
+    expect(parseDequant(undefined, "sm_90a")).toBe(false);
+    expect(parseDequant("auto", "sm_80")).toBe(false);
+    expect(parseDequant("wgmma", "sm_90a")).toBe(true);
+    expect(() => parseDequant("sync", "sm_90a")).toThrow(/--dequant takes wgmma or auto, got 'sync'/);
+    expect(() => parseDequant("wgmma", "sm_80")).toThrow(/--dequant wgmma is for --arch sm_90a, got sm_80/);
   });
   it("not taken: mma = \"mma_sync\", sm_80, BK 128 (no wgmma swizzle for 256-byte rows), BN not 64 per warpgroup", () => {
     expect(regA(lower({ ...g, tunables: { ...g.tunables, mma: ["mma_sync"] } }, { BM: 64, BN: 64, BK: 64, warps: 4, stages: 3, splitK: 1 }, SM90A))).toBe(0);
