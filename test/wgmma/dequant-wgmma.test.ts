@@ -154,7 +154,7 @@ describe("register-A wgmma in the interpreter, against the tile-level kernel", (
 });
 
 describe("the DSL examples at configs that take the path, against their tile level", () => {
-  // [file, kernel, config, target, dims]: sym / zp / bf16zp, w8a16, fp8w, the MoE up projection,
+  // [file, kernel, config, target, dims]: sym / zp / bf16zp, w8a16, fp8w, the MoE up and down projections,
   // BM 16 / 64 / 128, BN 64 / 128, warps 4 / 8, split-K, cp.async, TMA, warp-specialized and
   // persistent.
   const cases: [string, string, Record<string, TunableValue>, Target, Record<string, number>][] = [
@@ -173,6 +173,8 @@ describe("the DSL examples at configs that take the path, against their tile lev
       { T: 8, K: 150, N: 40, E: 3, TOPK: 2, skew: 1, E2N: 240, BS: 64, NB: 4 }],
     ["moe_gemm_up_w4a16.ts", "moe_gemm_up_w4a16", { BM: 16, BN: 64, BK: 64, stages: 3, warps: 4 }, RS,
       { T: 5, K: 100, N: 33, E: 4, TOPK: 2, skew: 0, E2N: 264, BS: 16, NB: 5 }],
+    ["moe_gemm_down_w4a16.ts", "moe_gemm_down_w4a16", { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4 }, CP,
+      { T: 8, TOPK: 2, E: 3, skew: 1, N: 150, H: 70, EH: 210, BS: 64, NB: 4 }],
   ];
   for (const [file, name, config, target, dims] of cases)
     it(`${name} ${JSON.stringify(config)}${target.warpSpecialize ? " ws" : target.tma ? " tma" : ""}${target.dequantWgmma ? " --dequant wgmma" : ""}${target.persistentBlocks ? " persistent" : ""}`, async () => {
