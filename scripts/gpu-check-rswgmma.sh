@@ -44,7 +44,7 @@ check() {
     else echo "FAIL  check-$name (exit $rc, $((SECONDS - t0)) s): see $out/check-$name.log"; fi > "$out/check-$name.status"
   ) &
 }
-JOBS=${JOBS:-8}
+JOBS=${JOBS:-12}
 throttle() { while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n 2>/dev/null || true; done; }
 
 # 1. Checks, JOBS at a time (each compiles with nvcc, then runs 10 cases on the GPU).
@@ -76,16 +76,9 @@ checks=(
   "w4a16-bm64-mma-sync|$W|gemm_w4a16|BM=64,BN=128,BK=64,stages=3,warps=4,splitK=1|--mma|sync"
 )
 run_check() { local IFS='|'; set -- $1; local name=$1 file=$2 kernel=$3 config=$4; shift 4; check "$name" "$file" "$kernel" "$config" "$@"; }
-echo "== ${#checks[@]} checks, $JOBS at a time"
-for c in "${checks[@]}"; do throttle; run_check "$c"; done
-wait
-for c in "${checks[@]}"; do
-  name=${c%%|*}
-  st=$(cat "$out/check-$name.status" 2>/dev/null || echo "FAIL  check-$name: no status")
-  echo "$st"; summary+=("$st")
-done
-
-# 2. SASS of register-A builds: HGMMA present, no HMMA (the mma.sync fallback).
+# 2. SASS of register-A builds: HGMMA present, no HMMA (the mma.sync fallback); built in the
+#    same job pool as the checks.
+SASS=(w4a16-bm128 w4a16-bm16-dqw w8a16-bm64 fp8w-bm64 moe-up-bm64)
 sass() { # NAME FILE KERNEL CONFIG [EXTRA...]: in the background; its verdict in sass-NAME.status.
   local name=$1 file=$2 kernel=$3 config=$4; shift 4
   local dir="$out/sass-$name"
@@ -103,13 +96,20 @@ sass() { # NAME FILE KERNEL CONFIG [EXTRA...]: in the background; its verdict in
     else verdict "FAIL  sass-$name: $hg HGMMA, $hm HMMA (want HGMMA and no HMMA)"; fi
   ) &
 }
-SASS=(w4a16-bm128 w4a16-bm16-dqw w8a16-bm64 fp8w-bm64 moe-up-bm64)
-sass w4a16-bm128    $W gemm_w4a16 BM=128,BN=128,BK=64,stages=4,warps=8,splitK=1
-sass w4a16-bm16-dqw $W gemm_w4a16 BM=16,BN=64,BK=64,stages=4,warps=4,splitK=4 --dequant wgmma
-sass w8a16-bm64     gemm_w8a16.ts gemm_w8a16 BM=64,BN=64,BK=64,stages=3,warps=4
-sass fp8w-bm64      gemm_fp8w.ts gemm_fp8w BM=64,BN=64,BK=64,stages=3,warps=4
-sass moe-up-bm64    moe_gemm_up_w4a16.ts moe_gemm_up_w4a16 BM=64,BN=64,BK=64,stages=3,warps=4
+echo "== ${#checks[@]} checks and ${#SASS[@]} SASS builds, $JOBS at a time"
+for c in "${checks[@]}"; do throttle; run_check "$c"; done
+throttle; sass w4a16-bm128    $W gemm_w4a16 BM=128,BN=128,BK=64,stages=4,warps=8,splitK=1
+throttle; sass w4a16-bm16-dqw $W gemm_w4a16 BM=16,BN=64,BK=64,stages=4,warps=4,splitK=4 --dequant wgmma
+throttle; sass w8a16-bm64     gemm_w8a16.ts gemm_w8a16 BM=64,BN=64,BK=64,stages=3,warps=4
+throttle; sass fp8w-bm64      gemm_fp8w.ts gemm_fp8w BM=64,BN=64,BK=64,stages=3,warps=4
+throttle; sass moe-up-bm64    moe_gemm_up_w4a16.ts moe_gemm_up_w4a16 BM=64,BN=64,BK=64,stages=3,warps=4
 wait
+for c in "${checks[@]}"; do
+  name=${c%%|*}
+  st=$(cat "$out/check-$name.status" 2>/dev/null || echo "FAIL  check-$name: no status")
+  echo "$st"; summary+=("$st")
+done
+
 for n in "${SASS[@]}"; do
   st=$(cat "$out/sass-$n.status" 2>/dev/null || echo "FAIL  sass-$n: no status")
   echo "$st"; summary+=("$st")
