@@ -25,10 +25,12 @@ export interface GemmConfig {
   persistent?: number;
   /** Warp-specialized TMA pipeline (a lowering choice, `--ws`). */
   ws?: boolean;
+  /** Dequant-gemms under 64 rows take the register-A wgmma (a lowering choice, `--dequant wgmma`). */
+  dequant?: "wgmma";
 }
 
 export const configText = (c: GemmConfig) =>
-  `${c.cores ? `${c.cores === "mma" ? "mma.sync" : "wgmma"}${c.copy === "tma" ? "+tma" : ""} ` : ""}BM=${c.BM} BN=${c.BN} BK=${c.BK} st=${c.stages} w=${c.warps}${c.GROUP_M ? ` G=${c.GROUP_M}` : ""}${c.splitK ? ` sk=${c.splitK}` : ""}${c.persistent ? ` persistent=${c.persistent}` : ""}${c.ws ? " ws" : ""}`;
+  `${c.cores ? `${c.cores === "mma" ? "mma.sync" : "wgmma"}${c.copy === "tma" ? "+tma" : ""} ` : ""}BM=${c.BM} BN=${c.BN} BK=${c.BK} st=${c.stages} w=${c.warps}${c.GROUP_M ? ` G=${c.GROUP_M}` : ""}${c.splitK ? ` sk=${c.splitK}` : ""}${c.persistent ? ` persistent=${c.persistent}` : ""}${c.ws ? " ws" : ""}${c.dequant ? ` dequant=${c.dequant}` : ""}`;
 
 export const SHAPES: BenchShape[] = [
   ...[1024, 4096, 8192].map((s) => ({ label: `${s}^3`, M: s, N: s, K: s, skinny: false })),

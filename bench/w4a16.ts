@@ -1,25 +1,27 @@
 // w4a16 bench: dsl-examples/gemm_w4a16.ts (u4, group 128, symmetric) against bf16 cuBLAS on
 // the same shapes and the copy ceiling, in one runner plan on one card. Reports the
 // effective weight bandwidth (int4 bytes + scales / time) as a fraction of the copy's.
-//   tsx bench/w4a16.ts [--arch sm_90a|sm_80] [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned]
+//   tsx bench/w4a16.ts [--arch sm_90a|sm_80] [--m 1,16,64,256,1024,4096] [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned]
 // Each shape also times the tuned winner (nearest tuned shape, per GPU tuned on) from the tune
 // cache and bench/tuned.json, as rows "tuned (GPU)".
 // Without a GPU it builds the plan and says how to run it (scripts/gpu-run.sh).
 import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Arch } from "../src/driver/nvcc.ts";
 import { buildRunner, gpuAvailable, runPlan, writePlan } from "../src/runtime/cuda.ts";
-import type { PlanCase } from "../src/runtime/plan.ts";
+import { type PlanCase, tensorMapArgs } from "../src/runtime/plan.ts";
 import { defaultCachePath, loadCache } from "../src/tune/cache.ts";
 import { mergeCaches, tunedWinners } from "../src/tune/winners.ts";
 import { shapeLabel } from "../src/tune/key.ts";
 import { compileGemm, loadGemm } from "./compile.ts";
 import { type CompiledConfig, type GemmConfig, configText } from "./plan.ts";
+import { rsConfigsFor } from "./w4a16-configs.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
 const { values } = parseArgs({ options: {
-  arch: { type: "string", default: "sm_90a" }, reps: { type: "string", default: "30" },
+  arch: { type: "string", default: "sm_90a" }, m: { type: "string", default: "1,16,64,256,1024,4096" }, reps: { type: "string", default: "30" },
   out: { type: "string", default: join(REPO, "bench/out-w4a16") },
   "tune-cache": { type: "string" }, tuned: { type: "string", default: join(REPO, "bench/tuned.json") }, "no-tuned": { type: "boolean", default: false },
 } });
@@ -27,7 +29,10 @@ const arch = values.arch as Arch;
 const planDir = join(resolve(values.out!), "plan");
 mkdirSync(planDir, { recursive: true });
 
-const SHAPES = [[14336, 4096], [4096, 14336]].flatMap(([N, K]) => [1, 16, 64, 256].map((M) => ({ M, N: N!, K: K! })));
+// M >= 1024: issue 7's target (within 1.15x of the compute floor, bf16 cuBLAS on the same shape).
+const MS = values.m!.split(",").map(Number);
+if (MS.some((m) => !Number.isInteger(m) || m < 1)) throw new Error(`--m takes a comma-separated list of positive integers, got '${values.m}'`);
+const SHAPES = [[14336, 4096], [4096, 14336]].flatMap(([N, K]) => MS.map((M) => ({ M, N: N!, K: K! })));
 // Decode (M <= 16): one 16-row mma tile, wide K tiles, deep pipeline, and split-K so that
 // N / BN * splitK reaches 2 blocks per SM of an H100 (132 SMs): N=14336 needs BN=64 x 2 or
 // BN=128 x 4, N=4096 needs BN=64 x 8. Every splitK is swept; the table keeps the best.
@@ -35,7 +40,9 @@ const SHAPES = [[14336, 4096], [4096, 14336]].flatMap(([N, K]) => [1, 16, 64, 25
 // Plus the H200 sweep's winners (bench/tuned.json, tuned on the shared-tile lowering): the tune
 // cache keys winners by the kernel's code, which the register-fused dequant changed, so they
 // no longer come back as tuned rows until re-tuned; their configs are timed here as fixed ones.
-const configsFor = (M: number): GemmConfig[] =>
+// Plus the register-A wgmma rows (bench/w4a16-configs.ts).
+const configsFor = (M: number): GemmConfig[] => [...fixedConfigsFor(M), ...(arch === "sm_90a" ? rsConfigsFor(M) : [])];
+const fixedConfigsFor = (M: number): GemmConfig[] =>
   M <= 16 ? [...[64, 128].flatMap((BN) => [1, 2, 4, 8].map((splitK) => ({ BM: 16, BN, BK: 128, stages: 4, warps: 4, splitK }))),
     { BM: 16, BN: 64, BK: 128, stages: 2, warps: 4, splitK: 1 }]
   : M <= 64 ? [...[1, 2, 4].map((splitK) => ({ BM: 64, BN: 128, BK: 64, stages: 3, warps: 4, splitK })),
@@ -50,9 +57,10 @@ const tunedOf = (i: number) => winners[i]!.map((w) => ({ config: w.entry.config 
   label: `tuned (${w.entry.gpu}${w.exact ? "" : `, for ${shapeLabel(w.entry.shape)}`}${w.staleSpace ? ", space changed" : ""})` }));
 console.log(`tuned winners: ${winners.flat().length} (shape x GPU) from ${tunedPaths.join(", ") || "(--no-tuned)"}`);
 const distinct = [...new Map([...SHAPES.flatMap((s) => configsFor(s.M)), ...SHAPES.flatMap((_, i) => tunedOf(i).map((t) => t.config))].map((c) => [configText(c), c])).values()];
-// A few nvcc processes at a time (the dev machine has 2 cores).
-for (let i = 0; i < distinct.length; i += 2)
-  await Promise.all(distinct.slice(i, i + 2).map(async (c) => { compiled.set(configText(c), await compileGemm(kernel, c, arch, planDir)); }));
+// A few nvcc processes at a time (the dev machine has 2 cores, the GPU host 16).
+const jobs = Math.max(2, Math.floor(cpus().length / 2));
+for (let i = 0; i < distinct.length; i += jobs)
+  await Promise.all(distinct.slice(i, i + jobs).map(async (c) => { compiled.set(configText(c), await compileGemm(kernel, c, arch, planDir)); }));
 for (const c of compiled.values()) if (c.error) console.log(`${configText(c.config)}: ${c.error}`);
 
 const time = { warmup: 5, reps: Number(values.reps), rotate: "auto" as const };
@@ -77,6 +85,9 @@ for (const [si, s] of SHAPES.entries()) {
         // the timed region, so split-K rows pay for it as a real call would.
         { tensor: "C", dtype: "f32", shape: [s.M, s.N], init: { zeros: true }, clearBeforeLaunch: c.zeroInit!.includes("C") },
         ...c.dims.map((d) => ({ i32: dims[d]! })),
+        // TMA builds (the sm_90a default where the pipeline takes it: the register-A dequant gemm
+        // does) take their tensor maps after the dims.
+        ...tensorMapArgs(c.tensorMaps),
       ],
       time,
       flops: 2 * s.M * s.N * s.K,

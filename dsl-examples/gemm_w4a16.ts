@@ -15,7 +15,8 @@ const SMEM_BYTES = 160 * 1024;
 
 export const gemm_w4a16 = T.kernel(
   {
-    tune: { BM: [16, 64, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2, 4], warps: [4, 8], splitK: [1, 2, 4, 8] },
+    // BM / BN 256: the register-A wgmma's prefill tiles (src/passes/dequant-wgmma.ts).
+    tune: { BM: [16, 64, 128, 256], BN: [64, 128, 256], BK: [64, 128], stages: [3, 2, 4], warps: [4, 8], splitK: [1, 2, 4, 8] },
     // Twice the bytes of A and the packed words (all stages) and of the bf16 tile (one).
     where: ({ BM, BN, BK, stages }) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
   },

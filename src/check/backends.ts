@@ -14,6 +14,8 @@ export type BackendName = (typeof BACKENDS)[number];
 
 export interface BackendOptions {
   level: "tile" | "thread"; arch: "sm_80" | "sm_90a"; cores?: TensorCoreChoice; copy?: CopyChoice; persistent?: number; ws?: boolean;
+  /** --dequant wgmma: dequant-gemms under 64 rows take the register-A wgmma (cuda, sm_90a). */
+  dequantWgmma?: boolean;
   /** webgpu: false expands warp_reduce through workgroup memory even where subgroups exist. */
   subgroups?: boolean;
 }
@@ -69,7 +71,8 @@ export async function backendFor(name: BackendName, opts: BackendOptions): Promi
     }
     case "cuda": {
       const { cudaBackend } = await import("./backend-cuda.ts");
-      return cudaBackend(loweringCache(cudaTarget(opts.arch, opts.cores, opts.copy, opts.persistent, opts.ws)), opts.arch);
+      const t = cudaTarget(opts.arch, opts.cores, opts.copy, opts.persistent, opts.ws);
+      return cudaBackend(loweringCache(opts.dequantWgmma ? { ...t, dequantWgmma: true } : t), opts.arch);
     }
   }
 }

@@ -94,6 +94,15 @@ export function checkWarpSpecialize(ws: boolean | undefined, noWs: boolean | und
   return defaultOn && arch === "sm_90a" && cores !== "mma" && copy !== "cp.async";
 }
 
+/** `--dequant wgmma|auto`: whether dequant-gemm pairs of fewer than 64 rows take the register-A
+ *  wgmma on sm_90a (passes/dequant-wgmma.ts) instead of the mma.sync fusion (auto). */
+export function parseDequant(v: unknown, arch: string): boolean {
+  if (v === undefined || v === "auto") return false;
+  if (v !== "wgmma") throw new UsageError(`--dequant takes wgmma or auto, got '${v}'`);
+  if (arch !== "sm_90a") throw new UsageError(`--dequant wgmma is for --arch sm_90a, got ${arch}`);
+  return true;
+}
+
 /** `--mma wgmma|sync`: which tensor-core instruction sm_90a gemms use (default wgmma). */
 export function parseCores(v: unknown): "wgmma" | "mma" {
   if (v === undefined || v === "wgmma") return "wgmma";

@@ -7,15 +7,15 @@ import { parseKernels } from "../frontend/index.ts";
 import { checkKernel, type Backend } from "../check/run.ts";
 import { isCheckSpec, type CheckSpec } from "../check/spec.ts";
 import { backendFor, BACKENDS, type BackendName } from "../check/backends.ts";
-import { intFlag, parse, parseAssignments, parseCopy, parseCores, parsePersistent, checkWarpSpecialize, parseShape, requireFile, UsageError } from "./args.ts";
+import { intFlag, parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePersistent, checkWarpSpecialize, parseShape, requireFile, UsageError } from "./args.ts";
 
-const USAGE = "tilemoe check FILE [--kernel K] [--backend interp|cuda|webgpu] [--level tile|thread] [--arch sm_80|sm_90a] [--cases N] [--seed S] [--shape M=..] [--config BM=..] [--data-seed S] [--mma wgmma|sync] [--copy cp.async|tma] [--persistent P] [--ws|--no-ws] [--subgroups on|off] [--verbose]";
+const USAGE = "tilemoe check FILE [--kernel K] [--backend interp|cuda|webgpu] [--level tile|thread] [--arch sm_80|sm_90a] [--cases N] [--seed S] [--shape M=..] [--config BM=..] [--data-seed S] [--mma wgmma|sync] [--copy cp.async|tma] [--persistent P] [--ws|--no-ws] [--dequant wgmma|auto] [--subgroups on|off] [--verbose]";
 
 export async function checkCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     kernel: { type: "string" }, backend: { type: "string" }, level: { type: "string" }, arch: { type: "string" },
     cases: { type: "string" }, seed: { type: "string" }, shape: { type: "string" }, config: { type: "string" },
-    "data-seed": { type: "string" }, mma: { type: "string" }, copy: { type: "string" }, persistent: { type: "string" }, ws: { type: "boolean" }, "no-ws": { type: "boolean" }, subgroups: { type: "string" }, verbose: { type: "boolean", short: "v" },
+    "data-seed": { type: "string" }, mma: { type: "string" }, copy: { type: "string" }, persistent: { type: "string" }, ws: { type: "boolean" }, "no-ws": { type: "boolean" }, dequant: { type: "string" }, subgroups: { type: "string" }, verbose: { type: "boolean", short: "v" },
   }, USAGE);
   if (positionals.length !== 1) throw new UsageError(`expected one FILE\nusage: ${USAGE}`);
   const file = requireFile(positionals[0]!);
@@ -36,6 +36,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
   // On by default for CUDA builds only: the interpreter checks the portable lowering unless asked.
   const ws = checkWarpSpecialize(values.ws as boolean | undefined, values["no-ws"] as boolean | undefined,
     backendName === "webgpu" ? "wgsl" : arch, cores, copy, backendName === "cuda");
+  const dequantWgmma = parseDequant(values.dequant, backendName === "cuda" ? arch : backendName);
   const cases = intFlag(values.cases, "cases", 100);
   const seed = intFlag(values.seed, "seed", 42);
 
@@ -51,8 +52,8 @@ export async function checkCommand(argv: string[]): Promise<number> {
 
   let passed = 0, failed = 0;
   for (const k of checked) {
-    const backend: Backend = await backendFor(backendName, { level, arch, cores, copy, persistent, ws, subgroups });
-    const prefix = `tilemoe check ${file} --kernel ${k.name} --backend ${backendName}${level === "tile" ? " --level tile" : ""}${backendName === "cuda" ? ` --arch ${arch}${cores === "mma" ? " --mma sync" : ""}` : ""}${copy ? ` --copy ${copy}` : ""}${persistent ? ` --persistent ${persistent}` : ""}${ws && backendName !== "cuda" ? " --ws" : ""}${!ws && backendName === "cuda" && arch === "sm_90a" && cores !== "mma" && copy !== "cp.async" ? " --no-ws" : ""}${subgroups ? "" : " --subgroups off"}`;
+    const backend: Backend = await backendFor(backendName, { level, arch, cores, copy, persistent, ws, subgroups, dequantWgmma });
+    const prefix = `tilemoe check ${file} --kernel ${k.name} --backend ${backendName}${level === "tile" ? " --level tile" : ""}${backendName === "cuda" ? ` --arch ${arch}${cores === "mma" ? " --mma sync" : ""}` : ""}${copy ? ` --copy ${copy}` : ""}${persistent ? ` --persistent ${persistent}` : ""}${ws && backendName !== "cuda" ? " --ws" : ""}${!ws && backendName === "cuda" && arch === "sm_90a" && cores !== "mma" && copy !== "cp.async" ? " --no-ws" : ""}${dequantWgmma ? " --dequant wgmma" : ""}${subgroups ? "" : " --subgroups off"}`;
     const r = await checkKernel(k, specs.get(k.name)!, {
       backendName, backend, cases, seed, reproduce: prefix,
       shape: values.shape ? parseShape(values.shape as string) : undefined,

@@ -7,8 +7,8 @@
 // Types follow ir/expr.ts typeOf/promote: operands are converted to the operation's type,
 // the operation is done in float64 and the result rounded to that type (ints wrap, i32
 // multiply is exact through Math.imul, division truncates).
-import { type DType, type Expr, type Kernel, type Ref, type Region, type Stmt, isFloat, isInt } from "../ir/ir.ts";
-import { evalConst, TRUE, type TypeEnv, typeOf } from "../ir/expr.ts";
+import { type DType, type Expr, type Kernel, type Ref, type Region, type Stmt, isFloat, isInt, isWgmmaRegs } from "../ir/ir.ts";
+import { evalConst, TRUE, type TypeEnv, typeOf, walkStmts } from "../ir/expr.ts";
 import { printExpr } from "../ir/print.ts";
 import { roundTo } from "../numeric/dtype.ts";
 import { InterpError, stmtHead } from "./fault.ts";
@@ -85,6 +85,8 @@ class Gen {
   private site = -1;
   private readonly thread: boolean;
   private readonly env: TypeEnv;
+  /** Local buffers that a wgmma reads as register A operand: their stores are tracked (regw). */
+  private readonly wgmmaRegs = new Set<string>();
 
   constructor(private inp: CompileInput) {
     const l = inp.kernel.launch;
@@ -101,12 +103,13 @@ class Gen {
       if (!l.threadVar) throw new InterpError(`kernel ${inp.kernel.name}: thread-level launch without a thread variable`);
       this.vars[0]!.set(l.threadVar, { js: "TID", t: "i32" });
     }
+    walkStmts(l.body, (x) => { if (x.k === "wgmma" && isWgmmaRegs(x.a)) this.wgmmaRegs.add(x.a.ref.buf); });
   }
 
   run(): Compiled {
     const head = [
       `"use strict";`,
-      `const {ix1, ix2, ix3, ixN, lds, sts, alloc, copy, gatherRows, fill, gemm, vcopy, vzero, cpa, cpz, cpCommit, cpWait, idiv, imod, icdiv, RND, MF, dq, fenceAsync} = RT;`,
+      `const {ix1, ix2, ix3, ixN, lds, sts, alloc, copy, gatherRows, fill, gemm, vcopy, vzero, cpa, cpz, cpCommit, cpWait, idiv, imod, icdiv, RND, MF, dq, fenceAsync, regw} = RT;`,
       `return function${this.thread ? "*" : ""} (G, S, TS, TID, BX, BY, BZ) {`,
       ...this.inp.globals.map((_, i) => `const GD${i} = G[${i}].data;`),
     ];
@@ -332,6 +335,9 @@ class Gen {
         if (this.isThreadShared(b)) {
           if (s.idx.length !== 1) throw this.err(`shared ${s.buf} is indexed with ${s.idx.length} indices at thread level`);
           this.emit(`sts(${b.js}, ${this.index(s.idx[0]!)}, ${value}, TID, ${sid});`);
+        } else if (this.thread && b.scope === "local" && this.wgmmaRegs.has(s.buf)) {
+          const i = this.fresh("ri");
+          this.emit(`const ${i} = ${this.flat(b, s.idx, s.buf)}; regw(${b.js}, ${i}, ${sid}); ${b.d}[${i}] = ${value};`);
         } else {
           this.emit(`${b.d}[${this.flat(b, s.idx, s.buf)}] = ${value};`);
         }

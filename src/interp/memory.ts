@@ -13,6 +13,9 @@ export interface RtBuf {
   data: Float64Array;
   /** Shared buffers at thread level only: per-element access history. */
   track?: SharedTrack;
+  /** Local buffers read by wgmma as register A operands (interp/wgmma.ts): per element the
+   *  checker's clock at its last write, and how many issued, unretired wgmma read it. */
+  reg?: { w: Float64Array; busy: Int32Array };
 }
 
 /** Last writer (thread, epoch), up to two distinct readers in the epoch, and pending cp.async writes. */
@@ -75,6 +78,8 @@ export class SharedChecker {
   epoch = 0;
   /** fence.proxy.async executed per thread of the current block (reset with each block). */
   fences = new Int32Array(0);
+  /** Ticks at every write of a wgmma register operand and every wgmma.fence (order of events). */
+  clock = 0;
   constructor(public race: boolean) {}
 
   /** An async-proxy read (wgmma): the element's last generic write must be followed by a

@@ -19,6 +19,7 @@ import { Fault, InterpError, stmtHead, where } from "./fault.ts";
 import { garbage, ix1, ix2, ix3, ixN, newBuf, type RtBuf, SharedChecker } from "./memory.ts";
 import { runThreadBlock } from "./threads.ts";
 import { makeTma } from "./tma.ts";
+import { regWrite } from "./wgmma.ts";
 import { makeDequant } from "./dequant.ts";
 import { copy, fill, gatherRows, gemm } from "./tileops.ts";
 import * as MOE from "./moeops.ts";
@@ -113,6 +114,7 @@ export function runKernel(k: Kernel, args: RunArgs, opts: RunOptions = {}): void
     lds: (b: RtBuf, i: number, t: number, site: number) => { ix1(b, i, site); chk.read(b, i, t, site); return b.data[i]!; },
     sts: (b: RtBuf, i: number, v: number, t: number, site: number) => { ix1(b, i, site); chk.write(b, i, t, site); b.data[i] = v; },
     fenceAsync: (t: number) => { chk.fences[t]!++; },
+    regw: (b: RtBuf, i: number, site: number) => regWrite(b, i, chk, site),
     TMA: tmaRt,
   };
   const fn = c.fn(rt) as (...a: unknown[]) => unknown;

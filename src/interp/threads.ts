@@ -11,7 +11,7 @@ import { Fault, InterpError, stmtHead, where } from "./fault.ts";
 import { garbage, newBuf, newTrack, type RtBuf, type SharedChecker, type SharedTrack } from "./memory.ts";
 import { type LdmatrixArrival, type MmaArrival, type WarpReduceArrival, ldmatrix, mma, warpReduce } from "./warp.ts";
 import type { MbarWait, TmaRuntime } from "./tma.ts";
-import { type WarpgroupState, type WgmmaArrival, newWarpgroupState, wgmmaCommit, wgmmaReads, wgmmaIssue, wgmmaLeft, wgmmaWait } from "./wgmma.ts";
+import { type WarpgroupState, type WgmmaArrival, newWarpgroupState, wgmmaCommit, wgmmaFence, wgmmaReads, wgmmaIssue, wgmmaLeft, wgmmaWait } from "./wgmma.ts";
 
 /** Statements that the 128 threads of a warpgroup execute together. */
 const WARPGROUP = new Set<Stmt["k"]>(["wgmma", "wgmma_fence", "wgmma_commit", "wgmma_wait", "setmaxnreg"]);
@@ -129,6 +129,7 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
         try {
           if (s.k === "wgmma") wgmmaIssue(s, waits.slice(g0, g0 + 128) as WgmmaArrival[], g0, st);
           else if (s.k === "wgmma_commit") wgmmaCommit(st);
+          else if (s.k === "wgmma_fence") wgmmaFence(st, chk);
           else if (s.k === "wgmma_wait") wgmmaWait(st, s.n, chk, mmaTowardZero);
         } catch (e) {
           if (e instanceof Fault) fail(e.message, `${g0}..${g0 + 127} (warpgroup ${g0 / 128})`, e.site);

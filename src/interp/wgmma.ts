@@ -13,10 +13,15 @@
 //    shared memory and d, writes d) when a wgmma.wait retires the group. So shared memory
 //    overwritten, or the accumulator touched, before the wait shows up as wrong results, and a
 //    pending cp.async or an unsynchronised writer of an operand as a fault from the checker.
+//  - A from registers: thread t (warp w = t / 32, lane l) supplies element e < 8 of its 8
+//    16-bit registers as A's (row 16w + l/4 + 8 * ((e >> 1) & 1), col 2 * (l % 4) + (e & 1)
+//    + 8 * (e >> 2)). The registers are read when the group retires; PTX forbids writing them
+//    before that (reported at the write) and wants a wgmma.fence between their last write and
+//    the wgmma (reported at the issue).
 //  - proxies: wgmma reads through the async proxy; each operand element's last generic-proxy
 //    write (st.shared, cp.async landing) must be followed by a fence.proxy.async of the writing
 //    thread (memory.ts readAsync), else a fault names the writer.
-import type { Stmt } from "../ir/ir.ts";
+import { type Stmt, type WgmmaOperand, isWgmmaRegs } from "../ir/ir.ts";
 import { f32TowardZero } from "./warp.ts";
 import { Fault } from "./fault.ts";
 import type { RtBuf, SharedChecker } from "./memory.ts";
@@ -26,13 +31,28 @@ export interface WgmmaArrival { sid: number; d: RtBuf; dOff: number; a: RtBuf; a
 interface Issued {
   s: Stmt & { k: "wgmma" }; sid: number; base: number;
   a: RtBuf; aOff: number; b: RtBuf; bOff: number;
+  /** A from registers: each thread's buffer and offset. */
+  aRegs?: { buf: RtBuf; off: number }[];
   d: { buf: RtBuf; off: number }[]; // per thread of the warpgroup
 }
 
 /** Issued and committed wgmma of one warpgroup. */
-export interface WarpgroupState { open: Issued[]; groups: Issued[][] }
+export interface WarpgroupState { open: Issued[]; groups: Issued[][]; fenced: number }
 
-export const newWarpgroupState = (): WarpgroupState => ({ open: [], groups: [] });
+export const newWarpgroupState = (): WarpgroupState => ({ open: [], groups: [], fenced: -1 });
+
+/** wgmma.fence: register writes before it are ordered before later wgmma. */
+export function wgmmaFence(st: WarpgroupState, chk: SharedChecker): void {
+  st.fenced = ++chk.clock;
+}
+
+/** A thread writes element i of a local buffer that wgmma reads as register A operand. */
+export function regWrite(b: RtBuf, i: number, chk: SharedChecker, site: number): void {
+  const r = (b.reg ??= { w: new Float64Array(b.size).fill(-1), busy: new Int32Array(b.size) });
+  if (r.busy[i]! > 0)
+    throw new Fault(`${b.name}[${i}] is written while a wgmma that reads it as register operand A is in flight: wait for its group (wgmma.wait) before reusing the registers`, site);
+  r.w[i] = ++chk.clock;
+}
 
 /** Element index, in buf, of (r, k) of the K-major operand starting at element `start`. */
 function elementAt(o: { swizzle: number; lbo: number; sbo: number }, buf: RtBuf, start: number, r: number, k: number, site: number, what: string): number {
@@ -50,20 +70,39 @@ function elementAt(o: { swizzle: number; lbo: number; sbo: number }, buf: RtBuf,
 }
 
 export function wgmmaIssue(s: Stmt & { k: "wgmma" }, lanes: WgmmaArrival[], base: number, st: WarpgroupState): void {
-  const x = lanes[0]!, site = x.sid;
+  const x = lanes[0]!, site = x.sid, regs = isWgmmaRegs(s.a);
   for (let t = 0; t < 128; t++) {
     const y = lanes[t]!;
-    if (y.a !== x.a || y.aOff !== x.aOff || y.b !== x.b || y.bOff !== x.bOff)
+    if ((!regs && (y.a !== x.a || y.aOff !== x.aOff)) || y.b !== x.b || y.bOff !== x.bOff)
       throw new Fault(`wgmma: thread ${base + t} gives operand addresses ${y.a.name}[${y.aOff}], ${y.b.name}[${y.bOff}], thread ${base} ${x.a.name}[${x.aOff}], ${x.b.name}[${x.bOff}]; they must be uniform across the warpgroup`, site);
     if (!(y.d.scope === "local" || y.d.scope === "fragment") || y.d.dtype !== "f32") throw new Fault(`wgmma d ${y.d.name} must be a local f32 buffer`, site);
     if (!(y.dOff >= 0 && y.dOff + s.n / 2 <= y.d.size)) throw new Fault(`wgmma: thread ${base + t} d ${y.d.name}[${y.dOff} .. ${y.dOff + s.n / 2 - 1}] is out of bounds (${y.d.size})`, site);
+    if (regs) {
+      const a = y.a;
+      if (a.scope !== "local" || a.dtype !== s.atype) throw new Fault(`wgmma a from registers: ${a.name} must be a local ${s.atype} buffer, it is ${a.scope} ${a.dtype}`, site);
+      if (!(y.aOff >= 0 && y.aOff + 8 <= a.size)) throw new Fault(`wgmma: thread ${base + t} a registers ${a.name}[${y.aOff} .. ${y.aOff + 7}] are out of bounds (${a.size})`, site);
+      for (let e = y.aOff; e < y.aOff + 8; e++) {
+        const w = a.reg?.w[e] ?? -1;
+        if (w > st.fenced)
+          throw new Fault(`wgmma reads register operand ${a.name}[${e}] of thread ${base + t}, written after the warpgroup's last wgmma.fence: missing wgmma.fence between writing the A registers and the wgmma`, site);
+      }
+    }
   }
-  for (const [buf, off, what] of [[x.a, x.aOff, "a"], [x.b, x.bOff, "b"]] as const) {
+  const shared = regs ? [[x.b, x.bOff, "b"]] as const : [[x.a, x.aOff, "a"], [x.b, x.bOff, "b"]] as const;
+  for (const [buf, off, what] of shared) {
     if (buf.scope !== "shared") throw new Fault(`wgmma ${what} ${buf.name} is ${buf.scope}; wgmma reads operands from shared memory`, site);
     if (buf.dtype !== s.atype) throw new Fault(`wgmma.${s.atype}: operand ${what} ${buf.name} is ${buf.dtype}`, site);
     if ((off * 2) % 16 !== 0) throw new Fault(`wgmma ${what} starts at ${buf.name}[${off}], not 16-byte aligned`, site);
   }
-  st.open.push({ s, sid: site, base, a: x.a, aOff: x.aOff, b: x.b, bOff: x.bOff, d: lanes.map((y) => ({ buf: y.d, off: y.dOff })) });
+  let aRegs: Issued["aRegs"];
+  if (regs) {
+    aRegs = lanes.map((y) => ({ buf: y.a, off: y.aOff }));
+    for (const { buf, off } of aRegs) {
+      const r = (buf.reg ??= { w: new Float64Array(buf.size).fill(-1), busy: new Int32Array(buf.size) });
+      for (let e = off; e < off + 8; e++) r.busy[e]!++;
+    }
+  }
+  st.open.push({ s, sid: site, base, a: x.a, aOff: x.aOff, b: x.b, bOff: x.bOff, aRegs, d: lanes.map((y) => ({ buf: y.d, off: y.dOff })) });
 }
 
 export function wgmmaCommit(st: WarpgroupState): void {
@@ -80,7 +119,7 @@ export function wgmmaWait(st: WarpgroupState, n: number, chk: SharedChecker, tow
 export function wgmmaReads(st: WarpgroupState, buf: RtBuf, lo: number, hi: number): boolean {
   for (const op of [...st.open, ...st.groups.flat()]) {
     for (const [b, off, rows, o] of [[op.a, op.aOff, 64, op.s.a], [op.b, op.bOff, op.s.n, op.s.b]] as const) {
-      if (b !== buf) continue;
+      if (b !== buf || isWgmmaRegs(o)) continue;
       const end = off + (Math.ceil(rows / 8) * Math.max(o.sbo, 128)) / 2;
       if (off < hi && lo < end) return true;
     }
@@ -105,7 +144,8 @@ function execute(op: Issued, chk: SharedChecker, towardZero: boolean): void {
       }
     return m;
   };
-  const A = read(op.a, op.aOff, s.a, 64, "a"), B = read(op.b, op.bOff, s.b, n, "b");
+  const A = op.aRegs ? fromRegisters(op.aRegs) : read(op.a, op.aOff, s.a as WgmmaOperand, 64, "a");
+  const B = read(op.b, op.bOff, s.b, n, "b");
   for (let t = 0; t < 128; t++) {
     const w = t >> 5, l = t & 31, { buf, off } = op.d[t]!;
     for (let i = 0; i < n / 2; i++) {
@@ -115,4 +155,18 @@ function execute(op: Issued, chk: SharedChecker, towardZero: boolean): void {
       buf.data[off + i] = towardZero ? f32TowardZero(acc) : Math.fround(acc);
     }
   }
+}
+
+/** The 64 x 16 A tile from the 128 threads' registers (see the top of the file); releases them. */
+function fromRegisters(regs: { buf: RtBuf; off: number }[]): Float64Array {
+  const m = new Float64Array(64 * 16);
+  for (let t = 0; t < 128; t++) {
+    const w = t >> 5, l = t & 31, { buf, off } = regs[t]!;
+    for (let e = 0; e < 8; e++) {
+      const row = 16 * w + (l >> 2) + 8 * ((e >> 1) & 1), col = 2 * (l & 3) + (e & 1) + 8 * (e >> 2);
+      m[row * 16 + col] = buf.data[off + e]!;
+      buf.reg!.busy[off + e]!--;
+    }
+  }
+  return m;
 }

@@ -237,10 +237,12 @@ export type Stmt =
    *  the 128 threads of a warpgroup (threads 128g .. 128g+127) issue it together.
    *  d: n/2 f32 elements per thread at d.idx[0]..+n/2-1, in the m64nNk16 D-fragment order
    *  (see Layout wgmma_acc). a (64 x 16) and b (n x 16) are K-major tiles in shared memory,
-   *  described as by a matrix descriptor (WgmmaOperand). scaleD false: d = a * b^T, else
-   *  d += a * b^T. Asynchronous: operands and d are read, and d written, at some point
-   *  between the issue and the wgmma_wait that retires its commit group. */
-  | { k: "wgmma"; atype: "bf16" | "f16"; n: number; d: Ref; a: WgmmaOperand; b: WgmmaOperand; scaleD: boolean; loc?: Loc }
+   *  described as by a matrix descriptor (WgmmaOperand), or a from registers (WgmmaRegs).
+   *  scaleD false: d = a * b^T, else d += a * b^T. Asynchronous: operands and d are read, and
+   *  d written, at some point between the issue and the wgmma_wait that retires its commit
+   *  group; register operands must not be written until then, and a wgmma.fence must come
+   *  between their last write and the wgmma. */
+  | { k: "wgmma"; atype: "bf16" | "f16"; n: number; d: Ref; a: WgmmaOperand | WgmmaRegs; b: WgmmaOperand; scaleD: boolean; loc?: Loc }
   /** wgmma.fence.sync.aligned: orders register accesses of the accumulator before later wgmma. */
   | { k: "wgmma_fence"; loc?: Loc }
   /** wgmma.commit_group.sync.aligned: closes a group of the warpgroup's issued wgmma. */
@@ -291,6 +293,15 @@ export interface TensorMap { name: string; tensor: string; box: number[]; swizzl
  *  The swizzle XORs address bits [4, 4+log2(swizzle/16)) with bits 7.. of the absolute shared
  *  address, so swizzled tiles must sit at multiples of 8 * swizzle bytes. */
 export interface WgmmaOperand { ref: Ref; swizzle: 0 | 32 | 64 | 128; lbo: number; sbo: number }
+
+/** wgmma's A operand from registers (text: the bare ref, no descriptor fields): 8 16-bit
+ *  elements of a local buffer at ref.idx[0]..+7, the PTX registers {a0, a1, a2, a3} two
+ *  elements each. Element e of thread (warp w, lane l) of the warpgroup is A's
+ *  (row 16w + l/4 + 8 * ((e >> 1) & 1), col 2 * (l % 4) + (e & 1) + 8 * (e >> 2)): per warp
+ *  the mma.m16n8k16 A fragment layout (PTX ISA, wgmma register fragments for matrix A). */
+export interface WgmmaRegs { ref: Ref; regs: true }
+
+export const isWgmmaRegs = (o: WgmmaOperand | WgmmaRegs): o is WgmmaRegs => "regs" in o;
 
 /** The kernel body is one launch. */
 export interface Launch {

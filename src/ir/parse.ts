@@ -4,7 +4,7 @@
 import { createToken, EmbeddedActionsParser, EOF, Lexer, type IParserErrorMessageProvider, type IToken, type TokenType } from "chevrotain";
 import {
   type BinOp, type Buffer, type DType, type Expr, type Kernel, type Launch, type Layout, type Loc, type LoopKind,
-  type MathFn, type Param, type Ref, type Region, type Scope, type Stmt, type TunableValue, type UnOp, type WgmmaOperand,
+  type MathFn, type Param, type Ref, type Region, type Scope, type Stmt, type TunableValue, type UnOp, type WgmmaOperand, type WgmmaRegs,
   CompileError, DTYPES,
 } from "./ir.ts";
 
@@ -638,14 +638,22 @@ class IrParser extends EmbeddedActionsParser {
     return { k: "mma", atype, d, a, b, c };
   });
 
-  private wgmmaOperand = this.RULE("wgmmaOperand", (): WgmmaOperand => {
+  // A bare ref is a register operand (A only; the verifier checks where it may be).
+  private wgmmaOperand = this.RULE("wgmmaOperand", (): WgmmaOperand | WgmmaRegs => {
     const ref = this.SUBRULE(this.ref);
-    const sw = this.CONSUME(Name);
-    const l = this.CONSUME2(Name);
-    const lbo = this.intOf(this.CONSUME(Num));
-    const s = this.CONSUME3(Name);
-    const sbo = this.intOf(this.CONSUME2(Num));
+    let desc: { sw: IToken; l: IToken; lbo: number; s: IToken; sbo: number } | undefined;
+    // Descriptor fields start with the swizzle (sw0 .. sw128); anything else ends the operand.
+    this.OPTION({ GATE: () => /^sw\d+$/.test(this.LA(1).image), DEF: () => {
+      const sw = this.CONSUME(Name);
+      const l = this.CONSUME2(Name);
+      const lbo = this.intOf(this.CONSUME(Num));
+      const s = this.CONSUME3(Name);
+      const sbo = this.intOf(this.CONSUME2(Num));
+      desc = { sw, l, lbo, s, sbo };
+    } });
     return this.ACTION(() => {
+      if (!desc) return { ref, regs: true } as WgmmaRegs;
+      const { sw, l, lbo, s, sbo } = desc;
       const m = /^sw(0|32|64|128)$/.exec(sw.image);
       if (!m) fail(this.file, sw, `expected a swizzle sw0, sw32, sw64 or sw128, got '${sw.image}'`);
       if (l.image !== "lbo") fail(this.file, l, `expected 'lbo', got '${l.image}'`);

@@ -1,6 +1,6 @@
 // The IR text form, writing side. docs/IR.md is the spec; parse.ts reads what this writes,
 // and parse(print(k)) must give back k, so every choice here is about being unambiguous.
-import type { BinOp, Buffer, DType, Expr, Kernel, Layout, Param, Ref, Region, Stmt, TunableValue, WgmmaOperand } from "./ir.ts";
+import type { BinOp, Buffer, DType, Expr, Kernel, Layout, Param, Ref, Region, Stmt, TunableValue, WgmmaOperand, WgmmaRegs } from "./ir.ts";
 
 /** Binding strength of infix operators; higher binds tighter. Call-style BinOps are atoms. */
 export const BIN_PREC: Partial<Record<BinOp, number>> = {
@@ -95,7 +95,8 @@ function printRef(r: Ref): string {
   return `${r.buf}[${printExprs(r.idx)}]`;
 }
 
-function printWgmmaOperand(o: WgmmaOperand): string {
+function printWgmmaOperand(o: WgmmaOperand | WgmmaRegs): string {
+  if ("regs" in o) return printRef(o.ref);
   return `${printRef(o.ref)} sw${o.swizzle} lbo ${o.lbo} sbo ${o.sbo}`;
 }
 

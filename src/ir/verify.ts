@@ -413,7 +413,13 @@ class Verifier {
         if (!(Number.isInteger(s.n) && s.n >= 8 && s.n <= 256 && s.n % 8 === 0)) this.error(`wgmma n = ${s.n} must be a multiple of 8 in [8, 256]`);
         const d = this.ref(s.d, "wgmma d", ["local"]);
         if (d && d.dtype !== "f32") this.error(`wgmma d '${d.name}' must be f32, it is ${d.dtype}`);
+        if ("regs" in s.b) this.error("wgmma b must be a shared-memory operand (descriptor fields), not registers");
+        if ("regs" in s.a) {
+          const r = this.ref(s.a.ref, "wgmma a (registers)", ["local"]);
+          if (r && r.dtype !== s.atype) this.error(`wgmma a registers '${r.name}' must be ${s.atype}, it is ${r.dtype}`);
+        }
         for (const [o, what] of [[s.a, "a"], [s.b, "b"]] as const) {
+          if ("regs" in o) continue;
           const b = this.ref(o.ref, `wgmma ${what}`, ["shared"]);
           if (b && b.dtype !== s.atype) this.error(`wgmma ${what} '${b.name}' must be ${s.atype}, it is ${b.dtype}`);
           if (![0, 32, 64, 128].includes(o.swizzle)) this.error(`wgmma ${what} swizzle ${o.swizzle} must be 0, 32, 64 or 128`);

@@ -63,7 +63,8 @@ export interface DequantGemm {
  *    BM = 64, 8 warps: 255 registers and 16 spills fused, 230 and none unfused, sm_80).
  *  - on sm_90a in auto mode, only tiles of fewer than 64 rows: those are the decode shapes,
  *    bound by weight bytes, which wgmma's m64 instructions would mostly waste; from 64 rows
- *    on, wgmma reads the shared tile (a register-A wgmma computing C^T = W A^T is not done).
+ *    on, the register-A wgmma of dequant-wgmma.ts takes the pair where it fits (it is asked
+ *    first), else wgmma reads the shared tile.
  */
 export function fusedDequantGemms(k: Kernel, target: Target): Map<Gemm, DequantGemm> {
   const out = new Map<Gemm, DequantGemm>();
@@ -171,7 +172,7 @@ export function findDequantGemms(body: Stmt[]): Map<Gemm, DequantGemm> {
 }
 
 /** The dequant reads the packed tile's element [r, w] (the loop's own word). */
-function isTileWord(f: DequantGemm): boolean {
+export function isTileWord(f: DequantGemm): boolean {
   const wd = f.dequant.word;
   const [r, w] = f.loop.vars as [string, string];
   return wd.k === "load" && wd.idx.length === 2 && same(wd.idx[0]!, v(r)) && same(wd.idx[1]!, v(w));
@@ -256,4 +257,41 @@ export function dequantBLoader(c: Ctx, f: DequantGemm) {
       return [{ k: "for", vars: [jt], starts: [int(0)], extents: [int(p.nTiles)], kind: "unroll", body: perTile }];
     };
   };
+}
+
+/**
+ * One instance of the T.dequant loop body for values 2p, 2p + 1 (p = `pair`) of the packed
+ * word (row, word) of the tile, lowered: its scale / zero reads and K mask are the front end's,
+ * the dequant narrowed to the pair (reading `wordValue` instead of the tile when given, e.g. a
+ * register already holding the word), and the store loop's values at j = 2p, 2p + 1 left in
+ * two lets, whose names are returned. The lets bind the loop's own names: put each instance in
+ * its own scope (a loop body). Used by the register-A wgmma (dequant-wgmma.ts).
+ */
+export function dequantPairInstance(c: Ctx, f: DequantGemm, at: { row: Expr; word: Expr; pair: Expr; wordValue?: Expr }):
+  { stmts: Stmt[]; values: [string, string] } {
+  const dtype = c.bufs.get(f.tile)!.buf.dtype;
+  const pairBuf = c.fresh("bq");
+  c.bufs.set(pairBuf, { buf: { name: pairBuf, scope: "local", dtype, shape: [int(2)] }, shape: [2], size: 2, stages: 1 });
+  const [r, wv] = f.loop.vars as [string, string];
+  const j = f.stores.vars[0]!;
+  const st = f.stores.body[0] as Extract<Stmt, { k: "store" }>;
+  const body: Stmt[] = [
+    { k: "let", name: r, dtype: "i32", value: fold(at.row), mutable: false },
+    { k: "let", name: wv, dtype: "i32", value: fold(at.word), mutable: false },
+  ];
+  for (const s of f.loop.body) {
+    if (s === f.stores || (s.k === "alloc" && s.buf.name === f.tmp)) continue;
+    if (s === f.dequant) body.push({ ...f.dequant, word: at.wordValue ?? f.dequant.word, dst: { buf: pairBuf, idx: [int(0)] }, pair: at.pair });
+    else body.push(s);
+  }
+  const values = [c.fresh("av"), c.fresh("av")] as [string, string];
+  values.forEach((name, i) => {
+    const value = mapExpr(st.value, (x) => {
+      if (x.k === "load" && x.buf === f.tmp) return { k: "load", buf: pairBuf, idx: [int(i)] };
+      if (x.k === "var" && x.name === j) return fold(bin("+", bin("*", at.pair, int(2)), int(i)));
+      return undefined;
+    });
+    body.push({ k: "let", name, dtype, value, mutable: false });
+  });
+  return { stmts: c.lowerBody(c, [{ k: "alloc", buf: { name: pairBuf, scope: "local", dtype, shape: [int(2)] } }, ...body]), values };
 }

@@ -11,6 +11,7 @@ import { mmaProblem, mmaWarpArrangements } from "./lower-gemm-mma.ts";
 import type { PassOptions } from "./types.ts";
 import { mmaMode, wgmmaChoice } from "./lower-gemm-wgmma.ts";
 import { fusedDequantGemms } from "./fuse-dequant-gemm.ts";
+import { dequantWgmmaGemms } from "./dequant-wgmma.ts";
 
 export const shapeOf = (b: Buffer): number[] => b.shape.map((d) => evalConst(d) ?? NaN);
 
@@ -43,6 +44,9 @@ export function inferLayouts(k: Kernel, opts: PassOptions): Kernel {
   // Gemms whose B is dequantized in registers take mma.sync (fuse-dequant-gemm.ts says when),
   // and their bf16 B tile, which will not exist, gets no swizzle.
   const fused = fusedDequantGemms(k, opts.target);
+  // Those whose weights are wgmma's register A operand (dequant-wgmma.ts) come first: the
+  // transposed accumulator, the activation tile swizzled as wgmma's B.
+  const regA = dequantWgmmaGemms(k, opts.target);
   const acc = new Map<string, Layout | null>(); // null: some gemm into it cannot use mma
   const swz = new Map<string, Layout>();
   walkStmts(k.launch.body, (s) => {
@@ -51,6 +55,12 @@ export function inferLayouts(k: Kernel, opts: PassOptions): Kernel {
     if (!c || c.scope !== "fragment") return;
     const prev = acc.get(c.name);
     if (prev === null) return;
+    const ra = regA.get(s);
+    if (ra && (prev === undefined || JSON.stringify(prev) === JSON.stringify(ra.acc))) {
+      acc.set(c.name, ra.acc);
+      if (a && !a.layout) swz.set(a.name, ra.aLayout);
+      return;
+    }
     const ok = opts.target.mma && a && b && a.scope === "shared" && b.scope === "shared" && is16(a.dtype) && is16(b.dtype)
       && a.shape.length === 2 && b.shape.length === 2 && c.shape.length === 2
       && wholeBuffer(s.c, c) && wholeBuffer(s.a, a) && wholeBuffer(s.b, b) && c.dtype === "f32";

@@ -6,6 +6,7 @@ import { TRUE } from "../ir/expr.ts";
 import { lowerGemmMma } from "./lower-gemm-mma.ts";
 import { lowerGemmWgmma } from "./lower-gemm-wgmma.ts";
 import { dequantBLoader } from "./fuse-dequant-gemm.ts";
+import { lowerDequantWgmma } from "./dequant-wgmma.ts";
 import { type Ctx, addr, constExtents, countedLoop, slotLoop, fail, fragLayout, fragShape, guard, info, letI32, slotsOf, stageBase } from "./lower-ctx.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
 import { wholeBuffer } from "./infer-layouts.ts";
@@ -19,6 +20,8 @@ export function lowerGemm(c: Ctx, g: Gemm): Stmt[] {
     if (x.buf.scope !== "shared") fail(g.loc, `gemm operand '${x.buf.name}' is ${x.buf.scope} memory; copy it to a shared tile first`);
   const layout = fragLayout(acc);
   if (layout.kind === "wgmma_acc") {
+    const regA = c.dequantGemms.get(g);
+    if (regA) return lowerDequantWgmma(c, g, regA);
     const op = (x: typeof a) => ({ buf: x.buf.name, base: stageBase(c, x.buf.name), rows: x.shape[0]!, cols: x.shape[1]! });
     return lowerGemmWgmma({ a: op(a), b: op(b), c: { buf: acc.buf.name, rows: acc.shape[0]!, cols: acc.shape[1]!, layout },
       atype: a.buf.dtype as "bf16" | "f16", threads: c.threads, tx: c.tx, fresh: c.fresh, loc: g.loc, inPipeline: c.wgmmaInPipeline });

@@ -30,7 +30,8 @@ export function wgmmaOverlap(c: Ctx, loop: For, copies: Copy[], S: number): bool
   if (!last || last.k !== "gemm") return false;
   if (info(c, last.c.buf).buf.layout?.kind !== "wgmma_acc") return false;
   const dsts = new Set(copies.map((cp) => cp.dst.buf));
-  if (!dsts.has(last.a.buf) || !dsts.has(last.b.buf)) return false;
+  // A register-A dequant gemm (dequant-wgmma.ts) reads only its activation tile asynchronously.
+  if (!dsts.has(last.a.buf) || !(dsts.has(last.b.buf) || c.dequantGemms.has(last))) return false;
   let used = false;
   walkStmts(compute.slice(0, -1), (s) => {
     if ((s.k === "store" && s.buf === last.c.buf) || (s.k === "copy" && (s.src.buf === last.c.buf || s.dst.buf === last.c.buf))

@@ -15,6 +15,7 @@ import { lowerMoeOp } from "./lower-moe.ts";
 import type { PassOptions } from "./types.ts";
 import { type DequantGemm, fusedDequantGemms } from "./fuse-dequant-gemm.ts";
 import { epilogueHosts } from "./lower-epilogue.ts";
+import { dequantWgmmaGemms } from "./dequant-wgmma.ts";
 
 type For = Extract<Stmt, { k: "for" }>;
 
@@ -246,6 +247,8 @@ export function lowerToThreads(k: Kernel, opts: PassOptions): Kernel {
   const dequantGemms = new Map<Stmt, DequantGemm>();
   for (const [g, f] of fusedDequantGemms(k, opts.target))
     if (bufs.get(g.c.buf)?.buf.layout?.kind === "mma_acc") dequantGemms.set(g, f);
+  for (const [g, r] of dequantWgmmaGemms(k, opts.target))
+    if (JSON.stringify(bufs.get(g.c.buf)?.buf.layout) === JSON.stringify(r.acc)) dequantGemms.set(g, r.f);
   const fusedLoops = new Set<Stmt>([...dequantGemms.values()].map((f) => f.loop));
   const c: Ctx = { k, target: opts.target, threads, tx: v(tx), fresh, bufs, stage: new Map(), hoisted: [], tensorMaps: [], lowerBody: (cc, b) => lowerList(cc, b), dequantGemms, fusedLoops,
     epilogueHosts: epilogueHosts(k.launch.body) };

@@ -19,6 +19,9 @@ export interface Target {
    *  `--no-ws` off): a producer warpgroup added to the block issues the TMA loads, the kernel's
    *  own warps only compute. Needs tma. */
   warpSpecialize?: boolean;
+  /** Dequant-gemm pairs of fewer than 64 rows take the register-A wgmma too (dequant-wgmma.ts;
+   *  `--dequant wgmma`), instead of the mma.sync fusion that auto gives them. */
+  dequantWgmma?: boolean;
 }
 
 export const SM80: Target = { arch: "sm_80", mma: true, cpAsync: true };

@@ -1,6 +1,6 @@
 // Walks a thread-level launch body and writes the kernel's C++ statements, one IR statement
 // at a time. Scoping follows the IR: a let or alloc is visible to the end of its block.
-import { type Buffer, type Expr, type Ref, type Stmt, bin, byteSize, int } from "../../ir/ir.ts";
+import { type Buffer, type Expr, type Ref, type Stmt, bin, byteSize, int, isWgmmaRegs } from "../../ir/ir.ts";
 import { fold } from "../../ir/expr.ts";
 import { type BufInfo, type ExprCtx, ExprEmitter, type VarInfo } from "./expr.ts";
 import { type Env, evalInt } from "./fold.ts";
@@ -46,7 +46,19 @@ export class BodyEmitter {
 
   block(ss: Stmt[]): void {
     this.frames.push({ vars: new Map(), bufs: new Map() });
-    for (const s of ss) this.stmt(s);
+    for (let i = 0; i < ss.length; i++) {
+      const s = ss[i]!, next = ss[i + 1];
+      // A wgmma.fence right before a register-A wgmma goes into the wgmma's asm statement: the
+      // A registers are then inputs of the fence too, so the compiler forms them (packs the
+      // 16-bit halves) before it; formed after it, ptxas injects a warpgroup.arrive and
+      // serializes the wgmma (C7519/C7520).
+      if (s.k === "wgmma_fence" && next?.k === "wgmma" && isWgmmaRegs(next.a)) {
+        for (const l of wgmmaLines(next, this.addr(next.d), this.addr(next.a.ref), this.addr(next.b.ref), true)) this.line(l);
+        i++;
+        continue;
+      }
+      this.stmt(s);
+    }
     this.frames.pop();
   }
 

@@ -1,6 +1,6 @@
 // The sm_90a warpgroup statements as CUDA C++ with inline PTX (PTX ISA: wgmma.mma_async,
 // wgmma.fence / commit_group / wait_group, fence.proxy.async, matrix descriptors).
-import type { Stmt, WgmmaOperand } from "../../ir/ir.ts";
+import { type Stmt, type WgmmaOperand, isWgmmaRegs } from "../../ir/ir.ts";
 import { SWIZZLE_CODE } from "../../layout/wgmma.ts";
 
 /** Names of shared buffers that wgmma reads: the emitter aligns them to 1024 bytes, the
@@ -9,7 +9,7 @@ export function wgmmaOperandBuffers(body: Stmt[]): Set<string> {
   const out = new Set<string>();
   const walk = (ss: Stmt[]) => {
     for (const s of ss) {
-      if (s.k === "wgmma") { out.add(s.a.ref.buf); out.add(s.b.ref.buf); }
+      if (s.k === "wgmma") { if (!isWgmmaRegs(s.a)) out.add(s.a.ref.buf); out.add(s.b.ref.buf); }
       else if (s.k === "for") walk(s.body);
       else if (s.k === "if") { walk(s.then); walk(s.else); }
     }
@@ -39,17 +39,28 @@ function descriptor(addr: string, o: WgmmaOperand): string {
   return `((unsigned long long)((((unsigned)__cvta_generic_to_shared(${addr})) & 0x3FFFFu) >> 4) | 0x${fixed.toString(16)}ull)`;
 }
 
-/** d: `&acc[i]` (f32 local array); a, b: `&tile[j]` of the shared operands. */
-export function wgmmaLines(s: Stmt & { k: "wgmma" }, d: string, a: string, b: string): string[] {
+/** d: `&acc[i]` (f32 local array); a, b: `&tile[j]` of the shared operands, or for A from
+ *  registers `&regs[j]` of a 16-bit local array (8 elements = the 4 .b32 registers).
+ *  fenced: the statement starts with wgmma.fence (a wgmma_fence statement right before it). */
+export function wgmmaLines(s: Stmt & { k: "wgmma" }, d: string, a: string, b: string, fenced = false): string[] {
   const regs = s.n / 2;
   const list = Array.from({ length: regs }, (_, i) => `%${i}`).join(", ");
   const outs = Array.from({ length: regs }, (_, i) => `"${s.scaleD ? "+" : "="}f"(tm_d[${i}])`);
+  const fromRegs = isWgmmaRegs(s.a);
+  // A from registers: {a0..a3}, and no transpose immediate for A (PTX: only imm-trans-b).
+  const aOp = fromRegs ? `{%${regs}, %${regs + 1}, %${regs + 2}, %${regs + 3}}` : `%${regs}`;
+  const bOp = `%${fromRegs ? regs + 4 : regs + 1}`;
+  const imms = fromRegs ? "1, 1, 0" : "1, 1, 0, 0";
   // scale-d is a predicate operand: set from a constant, so ptxas sees it fixed.
-  const ptx = `{\\n.reg .pred p;\\nsetp.ne.b32 p, ${s.scaleD ? 1 : 0}, 0;\\n` +
-    `wgmma.mma_async.sync.aligned.m64n${s.n}k16.f32.${s.atype}.${s.atype} {${list}}, %${regs}, %${regs + 1}, p, 1, 1, 0, 0;\\n}\\n`;
-  const lines = ["{", `  float* tm_d = ${d};`, `  asm volatile("${ptx}"`];
+  // fenced: a wgmma.fence first, in the same statement (see body.ts).
+  const ptx = `{\\n.reg .pred p;\\nsetp.ne.b32 p, ${s.scaleD ? 1 : 0}, 0;\\n${fenced ? "wgmma.fence.sync.aligned;\\n" : ""}` +
+    `wgmma.mma_async.sync.aligned.m64n${s.n}k16.f32.${s.atype}.${s.atype} {${list}}, ${aOp}, ${bOp}, p, ${imms};\\n}\\n`;
+  const lines = ["{", `  float* tm_d = ${d};`];
+  if (fromRegs) lines.push(`  const unsigned* tm_a = reinterpret_cast<const unsigned*>(${a});`);
+  lines.push(`  asm volatile("${ptx}"`);
   for (let i = 0; i < outs.length; i += 8) lines.push(`      ${i === 0 ? ":" : " "} ${outs.slice(i, i + 8).join(", ")}${i + 8 < outs.length ? "," : ""}`);
-  lines.push(`      : "l"(${descriptor(a, s.a)}), "l"(${descriptor(b, s.b)})`, `      : "memory");`, "}");
+  const aIn = isWgmmaRegs(s.a) ? [0, 1, 2, 3].map((i) => `"r"(tm_a[${i}])`).join(", ") : `"l"(${descriptor(a, s.a)})`;
+  lines.push(`      : ${aIn}, "l"(${descriptor(b, s.b)})`, `      : "memory");`, "}");
   return lines;
 }
 

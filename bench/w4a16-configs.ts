@@ -1,0 +1,30 @@
+// The w4a16 bench's register-A wgmma rows (src/passes/dequant-wgmma.ts): configs of gemm_w4a16
+// that take the path on sm_90a, by M. BK 64 (the wgmma swizzle needs activation rows of at most
+// 128 bytes); BN a multiple of 64 per warpgroup; BM is wgmma's n.
+//  - decode (M <= 16): BM 16 with `dequant: "wgmma"` (below 64 rows auto keeps the mma.sync
+//    fusion; these rows measure whether the register-A wgmma should replace it), split-K so
+//    that N / BN * splitK covers the SMs about twice.
+//  - M = 64: one 64-wide n, two m-tiles per warpgroup or two warpgroups.
+//  - M >= 256: 128- and 256-wide tiles, 8 warps, 3-4 stages, TMA (and one cp.async row).
+import type { GemmConfig } from "./plan.ts";
+
+export const rsConfigsFor = (M: number): GemmConfig[] =>
+  M <= 16 ? [
+    ...[2, 4, 8].map((splitK) => ({ BM: 16, BN: 64, BK: 64, stages: 4, warps: 4, splitK, dequant: "wgmma" as const })),
+    ...[1, 2, 4].map((splitK) => ({ BM: 16, BN: 128, BK: 64, stages: 4, warps: 4, splitK, dequant: "wgmma" as const })),
+  ]
+  : M <= 64 ? [
+    ...[1, 2].map((splitK) => ({ BM: 64, BN: 128, BK: 64, stages: 4, warps: 4, splitK })),
+    { BM: 64, BN: 128, BK: 64, stages: 4, warps: 8, splitK: 1 },
+  ]
+  : [
+    { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, splitK: 1 },
+    { BM: 128, BN: 128, BK: 64, stages: 4, warps: 4, splitK: 1 },
+    { BM: 128, BN: 256, BK: 64, stages: 4, warps: 8, splitK: 1 },
+    { BM: 256, BN: 128, BK: 64, stages: 3, warps: 8, splitK: 1 },
+    // The same tile through the cp.async pipeline (the rows above are TMA builds, the default;
+    // labelled "wgmma" without "+tma").
+    { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, splitK: 1, cores: "wgmma", copy: "cp.async" },
+  ];
+
+export const W4A16_RS_CONFIGS: GemmConfig[] = [1, 64, 256].flatMap(rsConfigsFor);
