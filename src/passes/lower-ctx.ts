@@ -41,6 +41,11 @@ export interface Ctx {
   dequantGemms: Map<Stmt, DequantGemm>;
   /** The T.dequant loops of dequantGemms (lowered as part of their gemm). */
   fusedLoops: Set<Stmt>;
+  /** Set while lowering the compute of a cp.async pipelined loop: statements placed at the
+   *  top of its body, before the wait for the current tile, so that their global reads
+   *  overlap it (fuse-dequant-gemm.ts: the group scales). `bound`: names the body binds,
+   *  which such statements must not read. */
+  beforeWait?: { stmts: Stmt[]; bound: Set<string> };
 }
 
 export function fail(loc: Loc | undefined, message: string): never {
