@@ -1,7 +1,8 @@
 // w4a16 bench: dsl-examples/gemm_w4a16.ts (u4, group 128, symmetric) against bf16 cuBLAS on
 // the same shapes and the copy ceiling, in one runner plan on one card. Reports the
 // effective weight bandwidth (int4 bytes + scales / time) as a fraction of the copy's.
-//   tsx bench/w4a16.ts [--arch sm_90a|sm_80] [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned]
+//   tsx bench/w4a16.ts [--arch sm_90a|sm_80] [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned] [--m 1,16]
+// --m keeps the shapes of those token counts only (e.g. the decode ones).
 // Each shape also times the tuned winner (nearest tuned shape, per GPU tuned on) from the tune
 // cache and bench/tuned.json, as rows "tuned (GPU)".
 // Without a GPU it builds the plan and says how to run it (scripts/gpu-run.sh).
@@ -22,12 +23,15 @@ const { values } = parseArgs({ options: {
   arch: { type: "string", default: "sm_90a" }, reps: { type: "string", default: "30" },
   out: { type: "string", default: join(REPO, "bench/out-w4a16") },
   "tune-cache": { type: "string" }, tuned: { type: "string", default: join(REPO, "bench/tuned.json") }, "no-tuned": { type: "boolean", default: false },
+  m: { type: "string" },
 } });
 const arch = values.arch as Arch;
 const planDir = join(resolve(values.out!), "plan");
 mkdirSync(planDir, { recursive: true });
 
-const SHAPES = [[14336, 4096], [4096, 14336]].flatMap(([N, K]) => [1, 16, 64, 256].map((M) => ({ M, N: N!, K: K! })));
+const onlyM = values.m?.split(",").map(Number);
+if (onlyM?.some((m) => !Number.isInteger(m) || m < 1)) { console.error(`bench: --m takes token counts like 1,16, got '${values.m}'`); process.exit(2); }
+const SHAPES = [[14336, 4096], [4096, 14336]].flatMap(([N, K]) => [1, 16, 64, 256].filter((M) => !onlyM || onlyM.includes(M)).map((M) => ({ M, N: N!, K: K! })));
 // Decode (M <= 16): one 16-row mma tile, wide K tiles, deep pipeline, and split-K so that
 // N / BN * splitK reaches 2 blocks per SM of an H100 (132 SMs): N=14336 needs BN=64 x 2 or
 // BN=128 x 4, N=4096 needs BN=64 x 8. Every splitK is swept; the table keeps the best.
@@ -37,7 +41,9 @@ const SHAPES = [[14336, 4096], [4096, 14336]].flatMap(([N, K]) => [1, 16, 64, 25
 // no longer come back as tuned rows until re-tuned; their configs are timed here as fixed ones.
 const configsFor = (M: number): GemmConfig[] =>
   M <= 16 ? [...[64, 128].flatMap((BN) => [1, 2, 4, 8].map((splitK) => ({ BM: 16, BN, BK: 128, stages: 4, warps: 4, splitK }))),
-    { BM: 16, BN: 64, BK: 128, stages: 2, warps: 4, splitK: 1 }]
+    { BM: 16, BN: 64, BK: 128, stages: 2, warps: 4, splitK: 1 },
+    // BK 64: the scale is still once per tile (group 128), half the shared memory per stage.
+    ...[4, 8].flatMap((splitK) => [2, 4].map((stages) => ({ BM: 16, BN: 64, BK: 64, stages, warps: 4, splitK })))]
   : M <= 64 ? [...[1, 2, 4].map((splitK) => ({ BM: 64, BN: 128, BK: 64, stages: 3, warps: 4, splitK })),
     { BM: 64, BN: 128, BK: 128, stages: 3, warps: 8, splitK: 1 }]
   : [1, 2].map((splitK) => ({ BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, splitK }));
