@@ -172,7 +172,7 @@ export function findDequantGemms(body: Stmt[]): Map<Gemm, DequantGemm> {
 }
 
 /** The dequant reads the packed tile's element [r, w] (the loop's own word). */
-function isTileWord(f: DequantGemm): boolean {
+export function isTileWord(f: DequantGemm): boolean {
   const wd = f.dequant.word;
   const [r, w] = f.loop.vars as [string, string];
   return wd.k === "load" && wd.idx.length === 2 && same(wd.idx[0]!, v(r)) && same(wd.idx[1]!, v(w));

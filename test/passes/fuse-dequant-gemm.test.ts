@@ -5,7 +5,8 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type Kernel, type Stmt, flt, int } from "../../src/ir/ir.ts";
-import { stmtExprs, walkExpr, walkStmts } from "../../src/ir/expr.ts";
+import { evalConst, freeVars, stmtExprs, walkExpr, walkStmts } from "../../src/ir/expr.ts";
+import { packedRowPad } from "../../src/passes/pad-packed-tiles.ts";
 import { parseKernel } from "../../src/ir/parse.ts";
 import { printExpr, printKernel } from "../../src/ir/print.ts";
 import { parseKernels } from "../../src/frontend/index.ts";
@@ -99,6 +100,11 @@ describe("fused dequant-gemm lowering", () => {
 describe("per-tile work of the fused loop (decode configs)", () => {
   const [g] = parseKernels("dsl-examples/gemm_w4a16.ts").filter((x) => x.name === "gemm_w4a16");
   const decode = (BK: number) => lower(g!, { BM: 16, BN: 64, BK, stages: 2, warps: 4, splitK: 8 }, SM90A);
+  const tileLevelOf = (BK: number) => {
+    let out: Kernel | undefined;
+    lower(g!, { BM: 16, BN: 64, BK, stages: 2, warps: 4, splitK: 8 }, SM90A, (n, kk) => { if (n === "padPackedTiles") out = kk; });
+    return out!;
+  };
   const loads = (stmts: Stmt[], buf: string) => {
     let n = 0;
     walkStmts(stmts, (s) => { for (const e of stmtExprs(s)) walkExpr(e, (x) => { if (x.k === "load" && x.buf === buf) n++; }); });
@@ -150,6 +156,30 @@ describe("per-tile work of the fused loop (decode configs)", () => {
       .filter((s) => s.k === "vcopy" && s.src.buf === "Ws");
     expect(v.map((s) => (s.k === "vcopy" ? s.lanes : 0))).toEqual([4, 4, 4, 4]);
     expect(printKernel(decode(64))).toMatch(/if \(\(kk \+ 1\) % 2 == 0\) \{/);
+  });
+
+  it("the packed tile's rows are padded so that a warp's 128-bit word reads hit every bank once", () => {
+    for (const [BK, stride] of [[64, 12], [128, 20]] as const) {
+      const k = decode(BK);
+      expect(printKernel(tileLevelOf(BK))).toContain(`alloc Ws: shared u32[64, ${stride}]`);
+      // Warp 0's 32 lanes at k = 0, k-step 0, n-tile 0: 8 distinct rows (4 lanes each).
+      const loop = mainLoop(k);
+      const read = stmts({ ...k, launch: { ...k.launch, body: loop.body } } as Kernel, "vcopy").find((s) => s.k === "vcopy" && s.src.buf === "Ws" && s.lanes === 4);
+      if (read?.k !== "vcopy") throw new Error("no 128-bit word read");
+      const lets = stmts({ ...k, launch: { ...k.launch, body: loop.body } } as Kernel, "let");
+      const groups = new Set<number>(), addrs = new Set<number>();
+      for (let tx = 0; tx < 32; tx++) {
+        const env: Record<string, number> = { [k.launch.threadVar!]: tx, k: 0 };
+        for (const l of lets) if (l.k === "let" && env[l.name] === undefined) { const x = evalConst(l.value, env); if (x !== undefined) env[l.name] = x; }
+        for (const x of freeVars(read.src.idx[0]!)) if (env[x] === undefined) env[x] = 0; // n-tile and k-step 0
+        const a = evalConst(read.src.idx[0]!, env)!;
+        addrs.add(a);
+        groups.add(Math.floor((a * 4) / 16) % 8);
+      }
+      expect({ BK, addrs: addrs.size, groups: groups.size }).toEqual({ BK, addrs: 8, groups: 8 });
+    }
+    // Unpadded rows of 8 or 16 words would put the 8 rows on 4 or 2 bank groups.
+    expect([8, 16, 12, 20, 4].map(packedRowPad)).toEqual([4, 4, 0, 0, 0]);
   });
 
   it("8-bit words keep one word per k-step and half (their lane's words are not neighbours)", () => {
