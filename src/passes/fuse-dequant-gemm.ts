@@ -20,11 +20,13 @@
 // registers across k tiles, and every word is read by 4 lanes (2 for 8-bit), which costs
 // nothing in shared memory but 4x the L1 traffic from global.
 //
-// The front end's expansion (src/frontend/dequant.ts) is reused as is: the parallel loop's
-// body is instantiated once per (n-tile, pair) with its loop variables bound to the lane's
-// word, its dequant narrowed to the pair, and its store loop (which masks k >= K to 0)
-// retargeted to the two fragment elements. The scale / zero-point reads and the K mask
-// are thus exactly the unfused ones, and so are the numerics (the same two roundings).
+// The front end's expansion (src/frontend/dequant.ts) is reused: the parallel loop's body
+// is instantiated once per (n-tile, pair) with its loop variables bound to the lane's word,
+// its dequant narrowed to the pair, and its store loop (which masks k >= K to 0) retargeted
+// to the two fragment elements. Where dequant-uniform.ts shows them the same for every word
+// of the tile, the scale / zero-point reads run once per k tile (the body at w = 0, before
+// the pipeline's wait) and the K mask once per tile (a copy of the k-step loop without it):
+// the same expressions, so the numerics stay those of the unfused path (two roundings).
 //
 // On sm_90a the same choice is made (inferLayouts gives the accumulator mma_acc): the
 // decode shapes this path is for are bound by the weight bytes, not by tensor-core issue,
