@@ -33,12 +33,12 @@
 // and wgmma would need the bf16 tile in shared memory again. mma = "wgmma" keeps the
 // unfused wgmma path.
 import { type Buffer, type Expr, type Kernel, type Stmt, bin, int, v } from "../ir/ir.ts";
-import { TRUE, evalConst, fold, freeVars, mapExpr, substitute, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
+import { TRUE, evalConst, fold, substitute, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
 import { printExpr } from "../ir/print.ts";
 import { valuesPerWord } from "../quant/format.ts";
 import { type Ctx, addr, guard } from "./lower-ctx.ts";
 import type { Loader, Plan, VersionedLoader, WarpPos } from "./lower-gemm-mma.ts";
-import { tileFacts, wholeTileCond } from "./dequant-uniform.ts";
+import { dequantPair, letValues, localArray, placeEarly, planTile, tileScales } from "./dequant-instance.ts";
 import { chooseWarps, wholeBuffer } from "./infer-layouts.ts";
 import { mmaMode } from "./lower-gemm-wgmma.ts";
 import type { Target } from "./types.ts";
@@ -180,30 +180,10 @@ export function isTileWord(f: DequantGemm): boolean {
   return wd.k === "load" && wd.idx.length === 2 && same(wd.idx[0]!, v(r)) && same(wd.idx[1]!, v(w));
 }
 
-/** Variables the statements read that they do not bind themselves. */
-function freeNames(stmts: Stmt[]): Set<string> {
-  const used = new Set<string>(), bound = new Set<string>();
-  walkStmts(stmts, (s) => {
-    if (s.k === "let") bound.add(s.name);
-    if (s.k === "for") s.vars.forEach((x) => bound.add(x));
-    if (s.k === "alloc") bound.add(s.buf.name);
-    for (const e of stmtExprs(s)) freeVars(e, used);
-  });
-  return new Set([...used].filter((x) => !bound.has(x)));
-}
-
-/** Immutable lets of `stmts`, each value with the earlier ones substituted. */
-function letValues(stmts: Stmt[]): Map<string, Expr> {
-  const m = new Map<string, Expr>();
-  for (const s of stmts) if (s.k === "let" && !s.mutable) m.set(s.name, substitute(s.value, m));
-  return m;
-}
-
-const isLiteral = (e: Expr) => e.k === "int" || e.k === "float";
-
 /**
  * B fragments of k-step kk, dequantized from the packed words (see the top of the file):
- * per n-tile j and half h, one instance of the T.dequant loop body for the lane's word.
+ * per n-tile j and half h, one instance of the T.dequant loop body for the lane's word
+ * (dequant-instance.ts: dequantPair).
  *
  * What does not change across the tile's words is done once per k tile (dequant-uniform.ts
  * decides it statically, otherwise the per-word code stays):
@@ -216,68 +196,23 @@ const isLiteral = (e: Expr) => e.k === "int" || e.k === "float";
  */
 export function dequantBLoader(c: Ctx, f: DequantGemm) {
   return (p: Plan, bf: string, w: WarpPos, pre: Stmt[]): Loader | VersionedLoader => {
-    const dtype = c.bufs.get(f.tile)!.buf.dtype;
     const lane = w.lane;
     const group = c.fresh("grp"), t = c.fresh("t");
     pre.push({ k: "let", name: group, dtype: "i32", value: bin("/", lane, int(4)), mutable: false });
     pre.push({ k: "let", name: t, dtype: "i32", value: bin("%", lane, int(4)), mutable: false });
-    const local = (hint: string, dt: Buffer["dtype"], n: number) => {
-      const name = c.fresh(hint);
-      c.bufs.set(name, { buf: { name, scope: "local", dtype: dt, shape: [int(n)] }, shape: [n], size: n, stages: 1 });
-      return { name, alloc: { k: "alloc", buf: { name, scope: "local", dtype: dt, shape: [int(n)] } } as Stmt };
-    };
-    const [r, wv] = f.loop.vars as [string, string];
-    const j = f.stores.vars[0]!;
-    const st = f.stores.body[0] as Extract<Stmt, { k: "store" }>;
     if (f.per !== 8 && f.per !== 4) throw new Error(`fuse-dequant-gemm: ${f.per} values per word`);
-    const W = evalConst(f.loop.extents[1]!)!;
+    const plan = planTile(c, f, writesOf(c.k.launch.body));
+    const { r, W } = plan;
     const wordsPerStep = 16 / f.per;
     const rowOf = (jt: Expr) => fold(bin("+", bin("*", bin("+", w.tn, jt), int(8)), v(group)));
 
-    // The body before the dequant (its value buffer's alloc aside), if the dequant and the
-    // store loop end it.
-    const di = f.loop.body.indexOf(f.dequant);
-    const ordered = di === f.loop.body.length - 2 && f.loop.body.at(-1) === f.stores;
-    const prefix = f.loop.body.slice(0, Math.max(di, 0)).filter((s) => !(s.k === "alloc" && s.buf.name === f.tmp));
-    const written = writesOf(c.k.launch.body);
-    const readOnly = (b: string) => c.bufs.get(b)?.buf.scope === "global" && !written.has(b);
-    const facts = ordered ? tileFacts(prefix, wv, W, readOnly) : undefined;
-
-    // Per k-step, only the body's pure lets are kept (kq for the K mask); the masked reads and
-    // what depends on them are skipped and must not be needed by the word or the stores.
-    const skipped = new Set<string>();
-    const kept: Stmt[] = [];
-    for (const s of prefix) {
-      const reads = stmtExprs(s).some((e) => { let l = false; walkExpr(e, (x) => { if (x.k === "load") l = true; }); return l; });
-      if (s.k === "let" && !s.mutable && !reads && ![...freeVars(s.value)].some((x) => skipped.has(x))) kept.push(s);
-      else if (s.k === "let") skipped.add(s.name);
-      else walkStmts([s], (x) => { if (x.k === "let") skipped.add(x.name); });
-    }
-    const needs = [f.dequant.word, st.value].flatMap((e) => [...freeVars(e)]);
-    const hoistZero = !isLiteral(f.dequant.zero);
-    const hoist = facts !== undefined && facts.dep(f.dequant.scale) <= 1 && facts.dep(f.dequant.zero) <= 1 &&
-      !needs.some((x) => skipped.has(x));
-
-    let scaleOf: ((jt: Expr) => Expr) | undefined, zeroOf: ((jt: Expr) => Expr) | undefined;
-    if (hoist) {
-      const sb = local("dqs", dtype, p.nTiles), zb = hoistZero ? local("dqz", dtype, p.nTiles) : undefined;
-      const jh = c.fresh("nj");
+    let scales: ReturnType<typeof tileScales> | undefined;
+    if (plan.perTileScales) {
       // Lane and warp as the thread index: the block may run before the gemm's own lets.
-      const laneLets = letValues(pre);
-      const inst: Stmt[] = [
-        { k: "let", name: r, dtype: "i32", value: fold(substitute(rowOf(v(jh)), new Map([...laneLets, [group, substitute(bin("/", lane, int(4)), laneLets)]]))), mutable: false },
-        { k: "let", name: wv, dtype: "i32", value: int(0), mutable: false },
-        ...prefix,
-        { k: "store", buf: sb.name, idx: [v(jh)], value: { k: "cast", dtype, a: f.dequant.scale } },
-        ...(zb ? [{ k: "store", buf: zb.name, idx: [v(jh)], value: { k: "cast", dtype, a: f.dequant.zero } } as Stmt] : []),
-      ];
-      const block: Stmt[] = [sb.alloc, ...(zb ? [zb.alloc] : []),
-        { k: "for", vars: [jh], starts: [int(0)], extents: [int(p.nTiles)], kind: "unroll", body: c.lowerBody(c, inst) }];
-      const early = c.beforeWait;
-      if (early && ![...freeNames(block)].some((x) => early.bound.has(x))) early.stmts.push(...block);
-      else pre.push(...block);
-      scaleOf = (jt) => ({ k: "cast", dtype: "f32", a: { k: "load", buf: sb.name, idx: [jt] } });
-      if (zb) zeroOf = (jt) => ({ k: "cast", dtype: "f32", a: { k: "load", buf: zb.name, idx: [jt] } });
+      const laneLets = new Map([...letValues(pre)]);
+      laneLets.set(group, substitute(bin("/", lane, int(4)), laneLets));
+      scales = tileScales(c, plan, p.nTiles, (jt) => substitute(rowOf(jt), laneLets));
+      placeEarly(c, scales.block, pre);
     }
 
     // The lane's words. 4-bit: the two of a k-step are neighbours (8-byte aligned, rows of
@@ -288,12 +223,8 @@ export function dequantBLoader(c: Ctx, f: DequantGemm) {
     const src = f.dequant.word.k === "load" ? f.dequant.word.buf : "";
     const tileWord = f.per === 8 && isTileWord(f) && c.bufs.get(src)?.buf.scope === "shared";
     const wide = tileWord && p.kSteps % 2 === 0 && (W * 4) % 16 === 0;
-    const wq4 = wide ? local("wq", "u32", p.nTiles * 4) : undefined;
+    const wq4 = wide ? localArray(c, "wq", "u32", p.nTiles * 4) : undefined;
     if (wq4) pre.push(wq4.alloc);
-
-    const select = st.value.k === "select" && st.value.a.k === "load" && st.value.a.buf === f.tmp ? st.value : undefined;
-    const whole = facts && select ? wholeTileCond(facts, select.cond, wv, W, j, f.per) : undefined;
-    const wholeOk = whole !== undefined && ![...freeVars(whole)].some((x) => x === r || skipped.has(x) || facts!.lets.has(x));
 
     const loader = (masked: boolean): Loader => (kk, set) => {
       const jt = c.fresh("nj"), h = c.fresh("h");
@@ -302,39 +233,17 @@ export function dequantBLoader(c: Ctx, f: DequantGemm) {
       const inWord = f.per === 8 ? bin("*", v(t), int(2)) : bin("*", bin("&", v(t), int(1)), int(2));
       const word = f.per === 8 ? v(h) : bin("+", bin("*", v(h), int(2)), bin(">>", v(t), int(1)));
       const pair = f.per === 8 ? v(t) : bin("&", v(t), int(1));
-      const pairBuf = local("bq", dtype, 2);
-      const word2 = tileWord && !wide ? local("wq", "u32", 2) : undefined;
+      const word2 = tileWord && !wide ? localArray(c, "wq", "u32", 2) : undefined;
       const row: Stmt = { k: "let", name: r, dtype: "i32", value: rowOf(v(jt)), mutable: false };
-      const body: Stmt[] = [
-        ...(tileWord ? [] : [row]),
-        { k: "let", name: wv, dtype: "i32", value: fold(bin("+", bin("*", kk, int(wordsPerStep)), word)), mutable: false },
-      ];
-      const wordExpr: Expr = wq4 ? { k: "load", buf: wq4.name, idx: [fold(bin("+", bin("+", bin("*", v(jt), int(4)), bin("*", bin("%", kk, int(2)), int(2))), v(h)))] }
-        : word2 ? { k: "load", buf: word2.name, idx: [v(h)] } : f.dequant.word;
-      const dq: Stmt = { ...f.dequant, word: wordExpr, dst: { buf: pairBuf.name, idx: [int(0)] }, pair,
-        ...(scaleOf ? { scale: scaleOf(v(jt)) } : {}), ...(zeroOf ? { zero: zeroOf(v(jt)) } : {}) };
-      if (hoist) body.push(...kept, dq);
-      else for (const s of f.loop.body) {
-        if (s === f.stores) continue;
-        if (s.k === "alloc" && s.buf.name === f.tmp) continue;
-        body.push(s === f.dequant ? dq : s);
-      }
-      const vals: string[] = [];
-      const stored = masked || !select ? st.value : select.a;
-      for (let i = 0; i < 2; i++) {
-        const name = c.fresh("bv");
-        vals.push(name);
-        // The store loop's value at j = inWord + i, reading the pair buffer for tmp.
-        const value = mapExpr(stored, (x) => {
-          if (x.k === "load" && x.buf === f.tmp) return { k: "load", buf: pairBuf.name, idx: [int(i)] };
-          if (x.k === "var" && x.name === j) return fold(bin("+", inWord, int(i)));
-          return undefined;
-        });
-        body.push({ k: "let", name, dtype, value, mutable: false });
-      }
-      const lowered = c.lowerBody(c, [pairBuf.alloc, ...body]);
+      const wordExpr: Expr | undefined = wq4 ? { k: "load", buf: wq4.name, idx: [fold(bin("+", bin("+", bin("*", v(jt), int(4)), bin("*", bin("%", kk, int(2)), int(2))), v(h)))] }
+        : word2 ? { k: "load", buf: word2.name, idx: [v(h)] } : undefined;
+      const inst = dequantPair(c, plan, {
+        w: fold(bin("+", bin("*", kk, int(wordsPerStep)), word)), word: wordExpr, pair, inWord, masked,
+        scale: scales?.scale(v(jt)), zero: scales?.zero?.(v(jt)),
+      });
+      const lowered = [...(tileWord ? [] : c.lowerBody(c, [row])), ...inst.stmts];
       // B element e = 2h + i of n-tile jt.
-      vals.forEach((name, i) => lowered.push({
+      inst.values.forEach((name, i) => lowered.push({
         k: "store", buf: bf, idx: [fold(bin("+", set, bin("+", bin("*", v(jt), int(4)), bin("+", bin("*", v(h), int(2)), int(i)))))], value: v(name),
       }));
       const hLoop: Stmt = { k: "for", vars: [h], starts: [int(0)], extents: [int(2)], kind: "unroll", body: lowered };
@@ -357,6 +266,6 @@ export function dequantBLoader(c: Ctx, f: DequantGemm) {
       out.push({ k: "for", vars: [jt], starts: [int(0)], extents: [int(p.nTiles)], kind: "unroll", body: perTile });
       return out;
     };
-    return wholeOk && select ? { cond: whole!, then: loader(false), else: loader(true) } : loader(true);
+    return plan.wholeTile && plan.select ? { cond: plan.wholeTile, then: loader(false), else: loader(true) } : loader(true);
   };
 }
