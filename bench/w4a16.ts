@@ -7,6 +7,7 @@
 // cache and bench/tuned.json, as rows "tuned (GPU)".
 // Without a GPU it builds the plan and says how to run it (scripts/gpu-run.sh).
 import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Arch } from "../src/driver/nvcc.ts";
@@ -56,9 +57,10 @@ const tunedOf = (i: number) => winners[i]!.map((w) => ({ config: w.entry.config 
   label: `tuned (${w.entry.gpu}${w.exact ? "" : `, for ${shapeLabel(w.entry.shape)}`}${w.staleSpace ? ", space changed" : ""})` }));
 console.log(`tuned winners: ${winners.flat().length} (shape x GPU) from ${tunedPaths.join(", ") || "(--no-tuned)"}`);
 const distinct = [...new Map([...SHAPES.flatMap((s) => configsFor(s.M)), ...SHAPES.flatMap((_, i) => tunedOf(i).map((t) => t.config))].map((c) => [configText(c), c])).values()];
-// A few nvcc processes at a time (the dev machine has 2 cores).
-for (let i = 0; i < distinct.length; i += 2)
-  await Promise.all(distinct.slice(i, i + 2).map(async (c) => { compiled.set(configText(c), await compileGemm(kernel, c, arch, planDir)); }));
+// A few nvcc processes at a time: 2 on the dev machine (2 cores), up to 8 on the GPU host.
+const jobs = Math.max(2, Math.min(8, Math.floor(cpus().length / 2)));
+for (let i = 0; i < distinct.length; i += jobs)
+  await Promise.all(distinct.slice(i, i + jobs).map(async (c) => { compiled.set(configText(c), await compileGemm(kernel, c, arch, planDir)); }));
 for (const c of compiled.values()) if (c.error) console.log(`${configText(c.config)}: ${c.error}`);
 
 const time = { warmup: 5, reps: Number(values.reps), rotate: "auto" as const };
