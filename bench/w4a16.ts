@@ -44,7 +44,9 @@ const SHAPES = [[14336, 4096], [4096, 14336]].flatMap(([N, K]) => MS.map((M) => 
 const configsFor = (M: number): GemmConfig[] => [...fixedConfigsFor(M), ...(arch === "sm_90a" ? rsConfigsFor(M) : [])];
 const fixedConfigsFor = (M: number): GemmConfig[] =>
   M <= 16 ? [...[64, 128].flatMap((BN) => [1, 2, 4, 8].map((splitK) => ({ BM: 16, BN, BK: 128, stages: 4, warps: 4, splitK }))),
-    { BM: 16, BN: 64, BK: 128, stages: 2, warps: 4, splitK: 1 }]
+    { BM: 16, BN: 64, BK: 128, stages: 2, warps: 4, splitK: 1 },
+    // BK 64: the scale is still once per tile (group 128), half the shared memory per stage.
+    ...[4, 8].flatMap((splitK) => [2, 4].map((stages) => ({ BM: 16, BN: 64, BK: 64, stages, warps: 4, splitK })))]
   : M <= 64 ? [...[1, 2, 4].map((splitK) => ({ BM: 64, BN: 128, BK: 64, stages: 3, warps: 4, splitK })),
     { BM: 64, BN: 128, BK: 128, stages: 3, warps: 8, splitK: 1 }]
   : [1, 2].map((splitK) => ({ BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, splitK }));
@@ -57,8 +59,8 @@ const tunedOf = (i: number) => winners[i]!.map((w) => ({ config: w.entry.config 
   label: `tuned (${w.entry.gpu}${w.exact ? "" : `, for ${shapeLabel(w.entry.shape)}`}${w.staleSpace ? ", space changed" : ""})` }));
 console.log(`tuned winners: ${winners.flat().length} (shape x GPU) from ${tunedPaths.join(", ") || "(--no-tuned)"}`);
 const distinct = [...new Map([...SHAPES.flatMap((s) => configsFor(s.M)), ...SHAPES.flatMap((_, i) => tunedOf(i).map((t) => t.config))].map((c) => [configText(c), c])).values()];
-// A few nvcc processes at a time (the dev machine has 2 cores, the GPU host 16).
-const jobs = Math.max(2, Math.floor(cpus().length / 2));
+// A few nvcc processes at a time: 2 on the dev machine (2 cores), up to 8 on the GPU host.
+const jobs = Math.max(2, Math.min(8, Math.floor(cpus().length / 2)));
 for (let i = 0; i < distinct.length; i += jobs)
   await Promise.all(distinct.slice(i, i + jobs).map(async (c) => { compiled.set(configText(c), await compileGemm(kernel, c, arch, planDir)); }));
 for (const c of compiled.values()) if (c.error) console.log(`${configText(c.config)}: ${c.error}`);

@@ -20,22 +20,25 @@
 // registers across k tiles, and every word is read by 4 lanes (2 for 8-bit), which costs
 // nothing in shared memory but 4x the L1 traffic from global.
 //
-// The front end's expansion (src/frontend/dequant.ts) is reused as is: the parallel loop's
-// body is instantiated once per (n-tile, pair) with its loop variables bound to the lane's
-// word, its dequant narrowed to the pair, and its store loop (which masks k >= K to 0)
-// retargeted to the two fragment elements. The scale / zero-point reads and the K mask
-// are thus exactly the unfused ones, and so are the numerics (the same two roundings).
+// The front end's expansion (src/frontend/dequant.ts) is reused: the parallel loop's body
+// is instantiated once per (n-tile, pair) with its loop variables bound to the lane's word,
+// its dequant narrowed to the pair, and its store loop (which masks k >= K to 0) retargeted
+// to the two fragment elements. Where dequant-uniform.ts shows them the same for every word
+// of the tile, the scale / zero-point reads run once per k tile (the body at w = 0, before
+// the pipeline's wait) and the K mask once per tile (a copy of the k-step loop without it):
+// the same expressions, so the numerics stay those of the unfused path (two roundings).
 //
 // On sm_90a the same choice is made (inferLayouts gives the accumulator mma_acc): the
 // decode shapes this path is for are bound by the weight bytes, not by tensor-core issue,
 // and wgmma would need the bf16 tile in shared memory again. mma = "wgmma" keeps the
 // unfused wgmma path.
 import { type Buffer, type Expr, type Kernel, type Stmt, bin, int, v } from "../ir/ir.ts";
-import { TRUE, evalConst, fold, mapExpr, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
+import { TRUE, evalConst, fold, mapExpr, substitute, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
 import { printExpr } from "../ir/print.ts";
 import { valuesPerWord } from "../quant/format.ts";
-import { type Ctx, addr } from "./lower-ctx.ts";
-import type { Loader, Plan, WarpPos } from "./lower-gemm-mma.ts";
+import { type Ctx, addr, guard } from "./lower-ctx.ts";
+import type { Loader, Plan, VersionedLoader, WarpPos } from "./lower-gemm-mma.ts";
+import { dequantPair, letValues, localArray, placeEarly, planTile, tileScales } from "./dequant-instance.ts";
 import { chooseWarps, wholeBuffer } from "./infer-layouts.ts";
 import { mmaMode } from "./lower-gemm-wgmma.ts";
 import type { Target } from "./types.ts";
@@ -180,67 +183,68 @@ export function isTileWord(f: DequantGemm): boolean {
 
 /**
  * B fragments of k-step kk, dequantized from the packed words (see the top of the file):
- * per n-tile j and half h, one instance of the T.dequant loop body for the lane's word.
+ * per n-tile j and half h, one instance of the T.dequant loop body for the lane's word
+ * (dequant-instance.ts: dequantPair).
+ *
+ * What does not change across the tile's words is done once per k tile (dequant-uniform.ts
+ * decides it statically, otherwise the per-word code stays):
+ *  - scale and zero point (the body's masked global reads, at w = 0), per lane and n-tile,
+ *    rounded to the tile's type in a local array; at the top of the pipelined loop's body,
+ *    before the wait for the tile, so their latency overlaps it;
+ *  - the K mask: a tile wholly below K runs a copy of the k-step loop without the selects.
+ * 4-bit words are read 128 bits at a time (the lane's 4 words of two k-steps) where the
+ * k-step count is even; 8-bit ones a word at a time.
  */
 export function dequantBLoader(c: Ctx, f: DequantGemm) {
-  return (p: Plan, bf: string, w: WarpPos, pre: Stmt[]): Loader => {
-    const dtype = c.bufs.get(f.tile)!.buf.dtype;
+  return (p: Plan, bf: string, w: WarpPos, pre: Stmt[]): Loader | VersionedLoader => {
     const lane = w.lane;
     const group = c.fresh("grp"), t = c.fresh("t");
     pre.push({ k: "let", name: group, dtype: "i32", value: bin("/", lane, int(4)), mutable: false });
     pre.push({ k: "let", name: t, dtype: "i32", value: bin("%", lane, int(4)), mutable: false });
-    const pairBuf = c.fresh("bq");
-    c.bufs.set(pairBuf, { buf: { name: pairBuf, scope: "local", dtype, shape: [int(2)] }, shape: [2], size: 2, stages: 1 });
-    const [r, wv] = f.loop.vars as [string, string];
-    const j = f.stores.vars[0]!;
-    const st = f.stores.body[0] as Extract<Stmt, { k: "store" }>;
     if (f.per !== 8 && f.per !== 4) throw new Error(`fuse-dequant-gemm: ${f.per} values per word`);
+    const plan = planTile(c, f, writesOf(c.k.launch.body));
+    const { r, W } = plan;
     const wordsPerStep = 16 / f.per;
-    // 4-bit words: the lane's two words of a k-step (h = 0, 1) are neighbours, 8-byte aligned
-    // (rows of BK / 8 words, BK a multiple of 16): one 64-bit shared read instead of two
-    // 32-bit ones. With 64-byte rows (BK 128) the 8 rows a warp reads fall on 2 bank groups,
-    // so a 32-bit read costs 4 wavefronts, the 64-bit one 2 per half-warp: half the
-    // shared-memory time for the words. Needs the word to be the tile's own [r, w] element.
+    const rowOf = (jt: Expr) => fold(bin("+", bin("*", bin("+", w.tn, jt), int(8)), v(group)));
+
+    let scales: ReturnType<typeof tileScales> | undefined;
+    if (plan.perTileScales) {
+      // Lane and warp as the thread index: the block may run before the gemm's own lets.
+      const laneLets = new Map([...letValues(pre)]);
+      laneLets.set(group, substitute(bin("/", lane, int(4)), laneLets));
+      scales = tileScales(c, plan, p.nTiles, (jt) => substitute(rowOf(jt), laneLets));
+      placeEarly(c, scales.block, pre);
+    }
+
+    // The lane's words. 4-bit: the two of a k-step are neighbours (8-byte aligned, rows of
+    // BK / 8 words, BK a multiple of 16), and so are the four of k-steps 2i, 2i + 1: one
+    // 128-bit shared read per n-tile every other k-step when the rows are 16-byte multiples
+    // and the k-step count is even, else one 64-bit read per k-step. Either needs the word
+    // to be the tile's own [r, w] element.
     const src = f.dequant.word.k === "load" ? f.dequant.word.buf : "";
-    const word2 = f.per === 8 && isTileWord(f) && c.bufs.get(src)?.buf.scope === "shared" ? c.fresh("wq") : undefined;
-    if (word2) c.bufs.set(word2, { buf: { name: word2, scope: "local", dtype: "u32", shape: [int(2)] }, shape: [2], size: 2, stages: 1 });
-    return (kk, set) => {
+    const tileWord = f.per === 8 && isTileWord(f) && c.bufs.get(src)?.buf.scope === "shared";
+    const wide = tileWord && p.kSteps % 2 === 0 && (W * 4) % 16 === 0;
+    const wq4 = wide ? localArray(c, "wq", "u32", p.nTiles * 4) : undefined;
+    if (wq4) pre.push(wq4.alloc);
+
+    const loader = (masked: boolean): Loader => (kk, set) => {
       const jt = c.fresh("nj"), h = c.fresh("h");
       // The lane's neighbours 2t + 8h, 2t + 8h + 1 (t < 4): value inWord, inWord + 1 of
       // word `word` of the k-step (per divides 8, so h only moves whole words).
       const inWord = f.per === 8 ? bin("*", v(t), int(2)) : bin("*", bin("&", v(t), int(1)), int(2));
       const word = f.per === 8 ? v(h) : bin("+", bin("*", v(h), int(2)), bin(">>", v(t), int(1)));
       const pair = f.per === 8 ? v(t) : bin("&", v(t), int(1));
-      const row: Stmt = { k: "let", name: r, dtype: "i32", value: fold(bin("+", bin("*", bin("+", w.tn, v(jt)), int(8)), v(group))), mutable: false };
-      const body: Stmt[] = [
-        ...(word2 ? [] : [row]),
-        { k: "let", name: wv, dtype: "i32", value: fold(bin("+", bin("*", kk, int(wordsPerStep)), word)), mutable: false },
-      ];
-      for (const s of f.loop.body) {
-        if (s === f.stores) continue;
-        if (s.k === "alloc" && s.buf.name === f.tmp) continue;
-        if (s === f.dequant) {
-          const wordExpr: Expr = word2 ? { k: "load", buf: word2, idx: [v(h)] } : f.dequant.word;
-          body.push({ ...f.dequant, word: wordExpr, dst: { buf: pairBuf, idx: [int(0)] }, pair });
-          continue;
-        }
-        body.push(s);
-      }
-      const vals: string[] = [];
-      for (let i = 0; i < 2; i++) {
-        const name = c.fresh("bv");
-        vals.push(name);
-        // The store loop's value at j = inWord + i, reading the pair buffer for tmp.
-        const value = mapExpr(st.value, (x) => {
-          if (x.k === "load" && x.buf === f.tmp) return { k: "load", buf: pairBuf, idx: [int(i)] };
-          if (x.k === "var" && x.name === j) return fold(bin("+", inWord, int(i)));
-          return undefined;
-        });
-        body.push({ k: "let", name, dtype, value, mutable: false });
-      }
-      const lowered = c.lowerBody(c, [{ k: "alloc", buf: { name: pairBuf, scope: "local", dtype, shape: [int(2)] } }, ...body]);
+      const word2 = tileWord && !wide ? localArray(c, "wq", "u32", 2) : undefined;
+      const row: Stmt = { k: "let", name: r, dtype: "i32", value: rowOf(v(jt)), mutable: false };
+      const wordExpr: Expr | undefined = wq4 ? { k: "load", buf: wq4.name, idx: [fold(bin("+", bin("+", bin("*", v(jt), int(4)), bin("*", bin("%", kk, int(2)), int(2))), v(h)))] }
+        : word2 ? { k: "load", buf: word2.name, idx: [v(h)] } : undefined;
+      const inst = dequantPair(c, plan, {
+        w: fold(bin("+", bin("*", kk, int(wordsPerStep)), word)), word: wordExpr, pair, inWord, masked,
+        scale: scales?.scale(v(jt)), zero: scales?.zero?.(v(jt)),
+      });
+      const lowered = [...(tileWord ? [] : c.lowerBody(c, [row])), ...inst.stmts];
       // B element e = 2h + i of n-tile jt.
-      vals.forEach((name, i) => lowered.push({
+      inst.values.forEach((name, i) => lowered.push({
         k: "store", buf: bf, idx: [fold(bin("+", set, bin("+", bin("*", v(jt), int(4)), bin("+", bin("*", v(h), int(2)), int(i)))))], value: v(name),
       }));
       const hLoop: Stmt = { k: "for", vars: [h], starts: [int(0)], extents: [int(2)], kind: "unroll", body: lowered };
@@ -248,14 +252,22 @@ export function dequantBLoader(c: Ctx, f: DequantGemm) {
       if (word2) {
         // Words 2 kk and 2 kk + 1 of row r (the tile's [r, w] addressing, stage included).
         const from = addr(c, src, [v(r), fold(bin("*", kk, int(2)))]);
-        perTile.unshift(
-          ...c.lowerBody(c, [row]),
-          { k: "alloc", buf: { name: word2, scope: "local", dtype: "u32", shape: [int(2)] } },
-          { k: "vcopy", dst: { buf: word2, idx: [int(0)] }, src: from, lanes: 2, pred: TRUE },
-        );
+        perTile.unshift(...c.lowerBody(c, [row]), word2.alloc, { k: "vcopy", dst: { buf: word2.name, idx: [int(0)] }, src: from, lanes: 2, pred: TRUE });
       }
-      return [{ k: "for", vars: [jt], starts: [int(0)], extents: [int(p.nTiles)], kind: "unroll", body: perTile }];
+      if (wq4) perTile.unshift(...c.lowerBody(c, [row]));
+      const out: Stmt[] = [];
+      if (wq4) {
+        // Every other k-step: words 2 kk .. 2 kk + 3 of each n-tile's row.
+        const ji = c.fresh("nj");
+        const from = addr(c, src, [rowOf(v(ji)), fold(bin("*", kk, int(2)))]);
+        const read: Stmt = { k: "for", vars: [ji], starts: [int(0)], extents: [int(p.nTiles)], kind: "unroll", body: [
+          { k: "vcopy", dst: { buf: wq4.name, idx: [fold(bin("*", v(ji), int(4)))] }, src: from, lanes: 4, pred: TRUE }] };
+        out.push(...guard(bin("==", bin("%", kk, int(2)), int(0)), [read]));
+      }
+      out.push({ k: "for", vars: [jt], starts: [int(0)], extents: [int(p.nTiles)], kind: "unroll", body: perTile });
+      return out;
     };
+    return plan.wholeTile && plan.select ? { cond: plan.wholeTile, then: loader(false), else: loader(true) } : loader(true);
   };
 }
 

@@ -44,6 +44,11 @@ export interface Ctx {
   fusedLoops: Set<Stmt>;
   /** Top-level copies that may stage through a dead shared buffer (lower-epilogue.ts). */
   epilogueHosts?: Map<Stmt, EpilogueHost[]>;
+  /** Set while lowering the compute of a cp.async pipelined loop: statements placed at the
+   *  top of its body, before the wait for the current tile, so that their global reads
+   *  overlap it (fuse-dequant-gemm.ts: the group scales). `bound`: names the body binds,
+   *  which such statements must not read. */
+  beforeWait?: { stmts: Stmt[]; bound: Set<string> };
 }
 
 export function fail(loc: Loc | undefined, message: string): never {

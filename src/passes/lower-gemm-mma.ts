@@ -52,8 +52,12 @@ export interface MmaGemm {
   atype: "bf16" | "f16"; threads: number; tx: Expr; fresh: (hint: string) => string;
   /** Fills the B fragments itself instead of reading g.b from shared memory (the
    *  register-fused dequant-gemm, fuse-dequant-gemm.ts); g.b then only gives B's shape. */
-  bLoader?: (p: Plan, bf: string, w: WarpPos, pre: Stmt[]) => Loader;
+  bLoader?: (p: Plan, bf: string, w: WarpPos, pre: Stmt[]) => Loader | VersionedLoader;
 }
+
+/** Two B loaders and a uniform condition choosing between them for the whole gemm: the
+ *  k-step loop is emitted once with each (fuse-dequant-gemm.ts: K-masked or not). */
+export interface VersionedLoader { cond: Expr; then: Loader; else: Loader }
 
 /** Warp arrangements (warpsM x warpsN) that tile an m x n accumulator with m16n8 tiles. */
 export function mmaWarpArrangements(m: number, n: number, threads: number): { warpsM: number; warpsN: number }[] {
@@ -199,20 +203,23 @@ export function lowerGemmMma(g: MmaGemm): { allocs: Stmt[]; body: Stmt[] } {
   // Element offset of k-step kk's fragment set in af / bf.
   const aSet = (kk: Expr) => (sets === 2 ? mul(mod(kk, 2), int(p.mTiles * 8)) : int(0));
   const bSet = (kk: Expr) => (sets === 2 ? mul(mod(kk, 2), int(p.nTiles * 4)) : int(0));
-  const load = (kk: Expr) => [...loadA(kk, aSet(kk)), ...loadB(kk, bSet(kk))];
-  body.push(...load(int(0)));
-  body.push(...unroll(g, "kk", p.kSteps, (kk) => {
-    const next = add(kk, int(1));
-    const prefetch: Stmt[] = sets === 2 ? [{ k: "if", cond: bin("<", next, int(p.kSteps)), then: load(next), else: [] }] : [];
-    return [
-      ...prefetch,
-      ...unroll(g, "i", p.mTiles, (i) => unroll(g, "j", p.nTiles, (j) => {
-        const acc: Ref = { buf: g.c.buf, idx: [mul(add(mul(i, int(p.nTiles)), j), int(4))] };
-        return [{ k: "mma", atype: g.atype, d: acc, a: { buf: af, idx: [add(aSet(kk), mul(i, int(8)))] },
-          b: { buf: bf, idx: [add(bSet(kk), mul(j, int(4)))] }, c: acc }];
-      })),
-    ];
-  }));
+  const steps = (lb: Loader): Stmt[] => {
+    const load = (kk: Expr) => [...loadA(kk, aSet(kk)), ...lb(kk, bSet(kk))];
+    return [...load(int(0)), ...unroll(g, "kk", p.kSteps, (kk) => {
+      const next = add(kk, int(1));
+      const prefetch: Stmt[] = sets === 2 ? [{ k: "if", cond: bin("<", next, int(p.kSteps)), then: load(next), else: [] }] : [];
+      return [
+        ...prefetch,
+        ...unroll(g, "i", p.mTiles, (i) => unroll(g, "j", p.nTiles, (j) => {
+          const acc: Ref = { buf: g.c.buf, idx: [mul(add(mul(i, int(p.nTiles)), j), int(4))] };
+          return [{ k: "mma", atype: g.atype, d: acc, a: { buf: af, idx: [add(aSet(kk), mul(i, int(8)))] },
+            b: { buf: bf, idx: [add(bSet(kk), mul(j, int(4)))] }, c: acc }];
+        })),
+      ];
+    })];
+  };
+  if (typeof loadB === "function") body.push(...steps(loadB));
+  else body.push({ k: "if", cond: loadB.cond, then: steps(loadB.then), else: steps(loadB.else) });
   return { allocs, body };
 }
 

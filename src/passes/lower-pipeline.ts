@@ -8,7 +8,7 @@
 // group count per iteration, and with it the wait depth, stays constant.
 // Otherwise: a serial loop; the copies' own barriers separate them from the compute.
 import { type Expr, type Stmt, bin, int, v } from "../ir/ir.ts";
-import { evalConst, fold } from "../ir/expr.ts";
+import { evalConst, fold, walkStmts } from "../ir/expr.ts";
 import { type Ctx, info, countedLoop } from "./lower-ctx.ts";
 import { pipelineIssuer } from "./lower-copy.ts";
 import { lowerWgmmaPipeline, wgmmaOverlap } from "./lower-pipeline-wgmma.ts";
@@ -30,6 +30,17 @@ export function pipelineCopies(c: { bufs: Ctx["bufs"] }, loop: For): Copy[] {
 
 export function pipelineStages(target: { cpAsync: boolean }, loop: For): number {
   return target.cpAsync && loop.kind === "pipelined" && (loop.stages ?? 1) >= 2 ? loop.stages! : 1;
+}
+
+/** Names bound anywhere in the statements (lets, loop variables, allocations). */
+function boundNames(body: Stmt[]): Set<string> {
+  const out = new Set<string>();
+  walkStmts(body, (s) => {
+    if (s.k === "let") out.add(s.name);
+    if (s.k === "for") s.vars.forEach((x) => out.add(x));
+    if (s.k === "alloc") out.add(s.buf.name);
+  });
+  return out;
 }
 
 export function lowerPipelined(c: Ctx, loop: For): Stmt[] {
@@ -55,14 +66,19 @@ export function lowerPipelined(c: Ctx, loop: For): Stmt[] {
   const prologue = countedLoop(c, "p", int(S - 1), (p) => [...issue(p, p, bin("<", p, n)), { k: "cp_commit" }]);
   const j = fold(bin("-", v(kv), start));
   const ahead = fold(bin("+", j, int(S - 1)));
-  const saved = new Map(c.stage);
+  const saved = new Map(c.stage), savedEarly = c.beforeWait;
   for (const cp of copies) c.stage.set(cp.dst.buf, fold(bin("%", j, int(S))));
+  const early = { stmts: [] as Stmt[], bound: boundNames(compute) };
+  c.beforeWait = early;
+  const lowered = c.lowerBody(c, compute);
+  c.beforeWait = savedEarly;
   const body: Stmt[] = [
+    ...early.stmts,
     { k: "cp_wait", n: S - 2 },
     { k: "barrier" },
     ...issue(ahead, fold(bin("%", ahead, int(S))), bin("<", ahead, n)),
     { k: "cp_commit" },
-    ...c.lowerBody(c, compute),
+    ...lowered,
   ];
   c.stage = saved;
   const trips = evalConst(n);

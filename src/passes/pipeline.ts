@@ -3,6 +3,7 @@ import type { Kernel, TunableValue } from "../ir/ir.ts";
 import { specialize } from "./specialize.ts";
 import { inferTypes } from "./infer-types.ts";
 import { inferLayouts } from "./infer-layouts.ts";
+import { padPackedTiles } from "./pad-packed-tiles.ts";
 import { lowerToThreads } from "./lower-threads.ts";
 import { persistentGrid } from "./persistent-grid.ts";
 import { warpSpecialize } from "./warp-specialize.ts";
@@ -16,6 +17,7 @@ export const PASSES: readonly { name: string; run: Pass }[] = [
   { name: "specialize", run: specialize },
   { name: "inferTypes", run: inferTypes },
   { name: "inferLayouts", run: inferLayouts },
+  { name: "padPackedTiles", run: padPackedTiles },
   { name: "lowerToThreads", run: lowerToThreads },
   { name: "persistentGrid", run: persistentGrid },
   { name: "warpSpecialize", run: warpSpecialize },

@@ -5,9 +5,10 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type Kernel, type Stmt, flt, int } from "../../src/ir/ir.ts";
-import { walkStmts } from "../../src/ir/expr.ts";
+import { evalConst, freeVars, stmtExprs, walkExpr, walkStmts } from "../../src/ir/expr.ts";
+import { packedRowPad } from "../../src/passes/pad-packed-tiles.ts";
 import { parseKernel } from "../../src/ir/parse.ts";
-import { printKernel } from "../../src/ir/print.ts";
+import { printExpr, printKernel } from "../../src/ir/print.ts";
 import { parseKernels } from "../../src/frontend/index.ts";
 import { runKernel } from "../../src/interp/index.ts";
 import { zeros } from "../../src/numeric/tensor.ts";
@@ -46,9 +47,10 @@ describe("fused dequant-gemm lowering", () => {
       if (s.k === "ldmatrix") ldm++;
       if (s.k === "store" && (s.buf === "As" || s.buf === "Ws")) sharedStores++;
     });
-    expect({ barriers, ldm, sharedStores }).toEqual({ barriers: 1, ldm: 1, sharedStores: 0 });
+    // Two copies of the k-step loop (a tile below K and a ragged one), one ldmatrix each.
+    expect({ barriers, ldm, sharedStores }).toEqual({ barriers: 1, ldm: 2, sharedStores: 0 });
     const pairs = stmts(k, "dequant");
-    expect(pairs.length).toBe(1);
+    expect(pairs.length).toBe(2);
     expect(pairs.every((s) => s.k === "dequant" && s.pair !== undefined)).toBe(true);
   });
 
@@ -56,7 +58,7 @@ describe("fused dequant-gemm lowering", () => {
     const k = lower(parseKernel(dequantGemmSrc("u8", 4)), {}, SM80);
     const text = printKernel(k);
     expect(text).toContain("let w: i32 = h * 2 + (t >> 1)");
-    expect(text).toMatch(/dequant\.u8\.interleaved bq\[0\] <- Ws\[.*\] scale s zero 3\.0 pair t & 1/);
+    expect(text).toMatch(/dequant\.u8\.interleaved bq\[0\] <- Ws\[.*\] scale cast<f32>\(dqs\[nj_1\]\) zero 3\.0 pair t & 1/);
   });
 
   it("keeps the shared tile when something else reads it, on WGSL, and under a forced wgmma", () => {
@@ -89,8 +91,101 @@ describe("fused dequant-gemm lowering", () => {
     const [g] = parseKernels("dsl-examples/moe_gemm_up_w4a16.ts");
     const k = lower(g!, { BM: 16, BN: 64, BK: 64, warps: 4 }, SM80);
     const fused = stmts(k, "dequant").filter((s) => s.k === "dequant" && s.pair);
-    expect(fused.length).toBe(4); // gate and up, k-step 0 and the prefetch of the next
-    expect(stmts(k, "dequant").length).toBe(4);
+    // gate and up, k-step 0 and the prefetch of the next, in the whole-tile and ragged copies
+    expect(fused.length).toBe(8);
+    expect(stmts(k, "dequant").length).toBe(8);
+  });
+});
+
+describe("per-tile work of the fused loop (decode configs)", () => {
+  const [g] = parseKernels("dsl-examples/gemm_w4a16.ts").filter((x) => x.name === "gemm_w4a16");
+  const decode = (BK: number) => lower(g!, { BM: 16, BN: 64, BK, stages: 2, warps: 4, splitK: 8 }, SM90A);
+  const tileLevelOf = (BK: number) => {
+    let out: Kernel | undefined;
+    lower(g!, { BM: 16, BN: 64, BK, stages: 2, warps: 4, splitK: 8 }, SM90A, (n, kk) => { if (n === "padPackedTiles") out = kk; });
+    return out!;
+  };
+  const loads = (stmts: Stmt[], buf: string) => {
+    let n = 0;
+    walkStmts(stmts, (s) => { for (const e of stmtExprs(s)) walkExpr(e, (x) => { if (x.k === "load" && x.buf === buf) n++; }); });
+    return n;
+  };
+
+  it("group 128, BK 64 and 128: the scale is read once per n-tile and k tile, before the pipeline's wait", () => {
+    for (const BK of [64, 128]) {
+      const body = mainLoop(decode(BK)).body;
+      const wait = body.findIndex((s) => s.k === "cp_wait");
+      // alloc dqs, then one unrolled loop over the warp's 2 n-tiles reading S once each
+      expect(body.slice(0, wait).map((s) => s.k)).toEqual(["alloc", "for"]);
+      expect(loads(body.slice(0, wait), "S")).toBe(1);
+      expect(loads(body.slice(wait), "S")).toBe(0);
+      const text = printKernel(decode(BK));
+      expect(text).toContain("store dqs[nj] = cast<bf16>(dq0_s)");
+      expect(text).toMatch(/dequant\.u4\.interleaved bq\[0\] <- wq\[.*\] scale cast<f32>\(dqs\[nj_\d+\]\) zero 8\.0 pair t/);
+    }
+  });
+
+  it("a group smaller than BK (fp8w, group 32, BK 64) keeps the per-word scale reads", () => {
+    const [f] = parseKernels("dsl-examples/gemm_fp8w.ts");
+    const k = lower(f!, { BM: 16, BN: 64, BK: 64, stages: 2, warps: 4 }, SM90A);
+    expect(allocs(k).some((a) => a.startsWith("dqs"))).toBe(false);
+    expect(loads(mainLoop(k).body, "S")).toBeGreaterThan(1);
+    // Group 64 (gemm_w8a16_f16_g64): BK 64 lies in one group, BK 128 spans two.
+    const g64 = parseKernels("dsl-examples/gemm_w8a16.ts").find((x) => x.name === "gemm_w8a16_f16_g64")!;
+    const hoisted = (BK: number) => allocs(lower(g64, { BM: 16, BN: 64, BK, stages: 2, warps: 4 }, SM90A)).some((a) => a.startsWith("dqs"));
+    expect([hoisted(64), hoisted(128)]).toEqual([true, false]);
+  });
+
+  it("the K mask is one uniform branch per k tile: the whole-tile copy has no select", () => {
+    const loop = mainLoop(decode(64));
+    const branch = loop.body.find((s) => s.k === "if" && stmts({ ...decode(64), launch: { ...decode(64).launch, body: s.then } } as Kernel, "mma").length > 0);
+    expect(branch?.k).toBe("if");
+    if (branch?.k !== "if") return;
+    expect(printExpr(branch.cond)).toBe("(bz * cdiv(cdiv(K, 64), 8) + k) * 64 + 63 < K");
+    let thenSel = 0, elseSel = 0;
+    const count = (ss: Stmt[], f: () => void) => walkStmts(ss, (s) => { for (const e of stmtExprs(s)) walkExpr(e, (x) => { if (x.k === "select") f(); }); });
+    count(branch.then, () => thenSel++);
+    count(branch.else, () => elseSel++);
+    expect(thenSel).toBe(0);
+    expect(elseSel).toBeGreaterThan(0);
+  });
+
+  it("4-bit words: one 128-bit shared read per n-tile every other k-step (BK 64: 2 per copy of the loop)", () => {
+    const loop = mainLoop(decode(64));
+    const v = stmts({ ...decode(64), launch: { ...decode(64).launch, body: loop.body } } as Kernel, "vcopy")
+      .filter((s) => s.k === "vcopy" && s.src.buf === "Ws");
+    expect(v.map((s) => (s.k === "vcopy" ? s.lanes : 0))).toEqual([4, 4, 4, 4]);
+    expect(printKernel(decode(64))).toMatch(/if \(\(kk \+ 1\) % 2 == 0\) \{/);
+  });
+
+  it("the packed tile's rows are padded so that a warp's 128-bit word reads hit every bank once", () => {
+    for (const [BK, stride] of [[64, 12], [128, 20]] as const) {
+      const k = decode(BK);
+      expect(printKernel(tileLevelOf(BK))).toContain(`alloc Ws: shared u32[64, ${stride}]`);
+      // Warp 0's 32 lanes at k = 0, k-step 0, n-tile 0: 8 distinct rows (4 lanes each).
+      const loop = mainLoop(k);
+      const read = stmts({ ...k, launch: { ...k.launch, body: loop.body } } as Kernel, "vcopy").find((s) => s.k === "vcopy" && s.src.buf === "Ws" && s.lanes === 4);
+      if (read?.k !== "vcopy") throw new Error("no 128-bit word read");
+      const lets = stmts({ ...k, launch: { ...k.launch, body: loop.body } } as Kernel, "let");
+      const groups = new Set<number>(), addrs = new Set<number>();
+      for (let tx = 0; tx < 32; tx++) {
+        const env: Record<string, number> = { [k.launch.threadVar!]: tx, k: 0 };
+        for (const l of lets) if (l.k === "let" && env[l.name] === undefined) { const x = evalConst(l.value, env); if (x !== undefined) env[l.name] = x; }
+        for (const x of freeVars(read.src.idx[0]!)) if (env[x] === undefined) env[x] = 0; // n-tile and k-step 0
+        const a = evalConst(read.src.idx[0]!, env)!;
+        addrs.add(a);
+        groups.add(Math.floor((a * 4) / 16) % 8);
+      }
+      expect({ BK, addrs: addrs.size, groups: groups.size }).toEqual({ BK, addrs: 8, groups: 8 });
+    }
+    // Unpadded rows of 8 or 16 words would put the 8 rows on 4 or 2 bank groups.
+    expect([8, 16, 12, 20, 4].map(packedRowPad)).toEqual([4, 4, 0, 0, 0]);
+  });
+
+  it("8-bit words keep one word per k-step and half (their lane's words are not neighbours)", () => {
+    const [w8] = parseKernels("dsl-examples/gemm_w8a16.ts");
+    const k = lower(w8!, { BM: 16, BN: 64, BK: 64, stages: 2, warps: 4 }, SM90A);
+    expect(stmts(k, "vcopy").some((s) => s.k === "vcopy" && s.src.buf === "Ws" && s.lanes === 4)).toBe(false);
   });
 });
 

@@ -33,9 +33,20 @@ describe("CUDA expansion of dequant", () => {
     expect(cuda("dq_u8_interleaved_f16")).toContain("__byte_perm(tm_w, 0x64646464u");
     expect(cuda("dq_s8_linear_bf16")).toContain("__byte_perm(tm_w, 0x4b000000u");
     const e = cuda("dq_e4m3_interleaved_bf16");
-    expect(e).toContain("0x1p120f");
+    expect(e).toContain("0x7b807b80u"); // 2^120 in both bf16 halves
     expect(e).toContain("__vcmpeq4(tm_w & 0x7f7f7f7fu, 0x7f7f7f7fu)");
     expect(cuda("dq_e4m3_linear_f16")).toContain("0x3f803f80u");
+  });
+
+  it("literal constants are bit patterns (no run-time cvt of a literal); a zero point in a register of the destination type is packed as is", () => {
+    const cu = cuda("dq_u4_interleaved_bf16");
+    expect(cu).not.toMatch(/tm_[me] = .*__float2bfloat16_rn/);
+    expect(cu).toMatch(/const unsigned tm_mu = 0x[0-9a-f]{8}u;/);
+    // The fused decode loop: its scale is a bf16 register, packed by one integer multiply.
+    const [g] = parseKernels("dsl-examples/gemm_w4a16.ts").filter((x) => x.name === "gemm_w4a16");
+    const fused = emitCuda(lower(g!, { BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, splitK: 8 }, SM90A)).cu;
+    expect(fused).toMatch(/const unsigned tm_su = \(unsigned\)__bfloat16_as_ushort\(dqs\[nj_\d+\]\) \* 0x10001u;/);
+    expect(fused).not.toContain("__bfloat162float(dqs");
   });
 
   it.skipIf(!nvcc)("compiles for sm_80 and sm_90a", async () => {

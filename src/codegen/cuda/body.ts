@@ -193,7 +193,13 @@ export class BodyEmitter {
         const b = this.ex.buf(s.dst.buf);
         const [w, sc, z] = [s.word, s.scale, s.zero].map((e) => this.ex.emit(e).code);
         const pair = s.pair ? this.ex.emit(s.pair).code : undefined;
-        for (const l of dequantLines(s, b.dtype, this.addr(s.dst), w!, sc!, z!, pair)) this.line(l);
+        // cast<f32>(x) of an x of the destination type rounds back to x exactly: use x.
+        const native = (e: Expr) => {
+          if (e.k !== "cast" || e.dtype !== "f32") return undefined;
+          return this.ex.emit(e.a).dtype === b.dtype ? this.ex.emitStorage(e.a, b.dtype) : undefined;
+        };
+        const nat = { scale: native(s.scale), zero: native(s.zero) };
+        for (const l of dequantLines(s, b.dtype, this.addr(s.dst), w!, sc!, z!, pair, nat)) this.line(l);
         return;
       }
       case "ldmatrix":

@@ -15,6 +15,7 @@
 // With a pair p (the register-fused dequant-gemm, src/passes/fuse-dequant-gemm.ts) the
 // same instructions run once, for pair tm_i = p only (values 2p and 2p+1 of the word).
 import type { DType, Expr, Stmt } from "../../ir/ir.ts";
+import { toBits } from "../../numeric/dtype.ts";
 
 type Dequant = Extract<Stmt, { k: "dequant" }>;
 
@@ -24,11 +25,15 @@ function literal(e: Expr): number | undefined {
   return e.k === "int" || e.k === "float" ? e.v : undefined;
 }
 
+/** C expressions of the destination type itself (bf16 / f16) for the scale or zero point:
+ *  the IR wrote them as cast<f32>(x) of such an x, whose rounding back is exact. */
+export interface Native { scale?: string; zero?: string }
+
 /**
  * Lines of one dequant. dst: `&local[i]` (16-byte aligned 16-bit array, i even);
  * word/scale/zero (and pair, when s.pair is set): C expressions (u32, and any arithmetic type).
  */
-export function dequantLines(s: Dequant, dtype: DType, dst: string, word: string, scale: string, zero: string, pair?: string): string[] {
+export function dequantLines(s: Dequant, dtype: DType, dst: string, word: string, scale: string, zero: string, pair?: string, native: Native = {}): string[] {
   if ((s.pair === undefined) !== (pair === undefined)) throw new Error("dequantLines: the pair expression goes with s.pair");
   if (dtype !== "bf16" && dtype !== "f16") throw new Error(`dequant into ${dtype}: bf16 or f16 only`);
   const bf = dtype === "bf16";
@@ -36,8 +41,22 @@ export function dequantLines(s: Dequant, dtype: DType, dst: string, word: string
   const T1 = bf ? "__nv_bfloat16" : "__half";
   const cvt = bf ? "__float2bfloat16_rn" : "__float2half_rn";
   const splat = (x: string) => `${T2}(${cvt}(${x}), ${cvt}(${x}))`;
+  // A value already of the destination type, packed twice by an integer multiply: plain C
+  // that nvcc reuses across the unrolled k-steps (the inline asm of __bfloat162bfloat162 it
+  // repeated per dequant).
+  const splatNative = (name: string, x: string) => {
+    L.push(`  const unsigned ${name}u = (unsigned)${bf ? "__bfloat16_as_ushort" : "__half_as_ushort"}(${x}) * 0x10001u;`);
+    L.push(`  const ${T2} ${name} = ${as2(`${name}u`)};`);
+  };
   const as2 = (u: string) => `*reinterpret_cast<const ${T2}*>(&${u})`;
   const L: string[] = ["{"];
+  // Literal constants as their bit patterns: a cvt of a float literal inside cuda_bf16.h's
+  // inline asm is not folded by nvcc, so splat(136.0f) cost two cvt and a mov per dequant.
+  const constant = (name: string, v: number) => {
+    const h = toBits(dtype, v);
+    L.push(`  const unsigned ${name}u = ${hex(h * 0x10001)};`);
+    L.push(`  const ${T2} ${name} = ${as2(`${name}u`)};`);
+  };
   const z = literal(s.zero);
   let w = word;
   // Signed ints become offset-binary (q + 8 / q + 128) with one xor; the offset joins the magic.
@@ -55,12 +74,17 @@ export function dequantLines(s: Dequant, dtype: DType, dst: string, word: string
   const pairs = s.format === "u4" || s.format === "s4" ? 4 : 2;
   if (s.format === "e4m3") {
     // 2^(bias(dtype) - bias(e4m3)): 2^120 for bf16, 2^8 for f16, as the 16-bit pattern.
-    L.push(`  const ${T2} tm_e = ${splat(bf ? "0x1p120f" : "256.0f")};`);
+    constant("tm_e", bf ? 2 ** 120 : 256);
   }
-  if (needZ) L.push(`  const ${T2} tm_z = ${splat(`(float)(${zero})`)};`);
-  L.push(`  const ${T2} tm_s = ${splat(`(float)(${scale})`)};`);
+  if (needZ) {
+    if (native.zero !== undefined) splatNative("tm_z", native.zero);
+    else if (z !== undefined) constant("tm_z", z);
+    else L.push(`  const ${T2} tm_z = ${splat(`(float)(${zero})`)};`);
+  }
+  if (native.scale !== undefined) splatNative("tm_s", native.scale);
+  else L.push(`  const ${T2} tm_s = ${splat(`(float)(${scale})`)};`);
   if (s.format !== "e4m3" && !(bf && (s.format === "u8" || s.format === "s8")))
-    L.push(`  const ${T2} tm_m = ${splat(`${sub}.0f`)};`);
+    constant("tm_m", sub);
   if (pair !== undefined) L.push(`  {`, `    const int tm_i = ${pair};`);
   else {
     L.push("#pragma unroll");

@@ -74,6 +74,19 @@ extern "C" __global__ void __launch_bounds__(32) dqg_kernel(const __nv_bfloat16*
   }
   asm volatile("cp.async.commit_group;\n" ::: "memory");
   for (int k = 0; k < (K + 16 - 1) / 16; ++k) {
+    __align__(16) __nv_bfloat16 dqs[1];
+    #pragma unroll
+    for (int nj = 0; nj < 1; ++nj) {
+      const int r = nj * 8 + tx % 32 / 4;
+      const int w = 0;
+      const int n = bx * 8 + r;
+      const int kq = k * 16 + w * 8;
+      float s = 0.0f;
+      if (n < N && kq / 16 < G) {
+        s = __bfloat162float(S[(int64_t)n * G + kq / 16]);
+      }
+      dqs[nj] = __float2bfloat16_rn(s);
+    }
     asm volatile("cp.async.wait_group 0;\n" ::: "memory");
     __syncthreads();
     if (K % 8 == 0) {
@@ -97,53 +110,100 @@ extern "C" __global__ void __launch_bounds__(32) dqg_kernel(const __nv_bfloat16*
     const int axor = ((lane % 8) >> 2) & 1;
     const int grp = lane / 4;
     const int t = lane % 4;
-    {
-      unsigned* tm_r = reinterpret_cast<unsigned*>(&af[0]);
-      asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-          : "=r"(tm_r[0]), "=r"(tm_r[1]), "=r"(tm_r[2]), "=r"(tm_r[3])
-          : "r"((unsigned)__cvta_generic_to_shared(&As[k % 2 * 256 + (arow + (achunk ^ axor) * 8)])));
-    }
-    #pragma unroll
-    for (int nj = 0; nj < 1; ++nj) {
-      const int r = nj * 8 + grp;
-      __align__(16) unsigned wq[2];
-      *reinterpret_cast<uint2*>(&wq[0]) = *reinterpret_cast<const uint2*>(&Ws[k % 2 * 16 + r * 2]);
-      #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        __align__(16) __nv_bfloat16 bq[2];
-        const int w = h;
-        const int n = bx * 8 + r;
-        const int kq = k * 16 + w * 8;
-        float s = 0.0f;
-        if (n < N && kq / 16 < G) {
-          s = __bfloat162float(S[(int64_t)n * G + kq / 16]);
-        }
-        {
-          const unsigned tm_w = wq[h];
-          __nv_bfloat162* tm_o = reinterpret_cast<__nv_bfloat162*>(&bq[0]);
-          const __nv_bfloat162 tm_s = __nv_bfloat162(__float2bfloat16_rn((float)(s)), __float2bfloat16_rn((float)(s)));
-          const __nv_bfloat162 tm_m = __nv_bfloat162(__float2bfloat16_rn(131.0f), __float2bfloat16_rn(131.0f));
-          {
-            const int tm_i = t;
-            unsigned tm_t;
-            asm("lop3.b32 %0, %1, %2, %3, 0xea;\n" : "=r"(tm_t) : "r"(tm_w >> (4 * tm_i)), "r"(0x000f000fu), "r"(0x43004300u));
-            __nv_bfloat162 tm_q = __hsub2(*reinterpret_cast<const __nv_bfloat162*>(&tm_t), tm_m);
-            tm_o[0] = __hmul2(tm_q, tm_s);
-          }
-        }
-        const __nv_bfloat16 bv = (kq + t * 2 < K ? bq[0] : __float2bfloat16_rn(0.0f));
-        const __nv_bfloat16 bv_1 = (kq + (t * 2 + 1) < K ? bq[1] : __float2bfloat16_rn(0.0f));
-        bf[nj * 4 + h * 2] = bv;
-        bf[nj * 4 + (h * 2 + 1)] = bv_1;
+    if (k * 16 + 15 < K) {
+      {
+        unsigned* tm_r = reinterpret_cast<unsigned*>(&af[0]);
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+            : "=r"(tm_r[0]), "=r"(tm_r[1]), "=r"(tm_r[2]), "=r"(tm_r[3])
+            : "r"((unsigned)__cvta_generic_to_shared(&As[k % 2 * 256 + (arow + (achunk ^ axor) * 8)])));
       }
-    }
-    {
-      const unsigned* tm_a = reinterpret_cast<const unsigned*>(&af[0]);
-      const unsigned* tm_b = reinterpret_cast<const unsigned*>(&bf[0]);
-      float* tm_d = &acc[0];
-      asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-          : "+f"(tm_d[0]), "+f"(tm_d[1]), "+f"(tm_d[2]), "+f"(tm_d[3])
-          : "r"(tm_a[0]), "r"(tm_a[1]), "r"(tm_a[2]), "r"(tm_a[3]), "r"(tm_b[0]), "r"(tm_b[1]));
+      #pragma unroll
+      for (int nj_1 = 0; nj_1 < 1; ++nj_1) {
+        const int r = nj_1 * 8 + grp;
+        __align__(16) unsigned wq[2];
+        *reinterpret_cast<uint2*>(&wq[0]) = *reinterpret_cast<const uint2*>(&Ws[k % 2 * 16 + r * 2]);
+        #pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          __align__(16) __nv_bfloat16 bq[2];
+          const int w = h;
+          const int n = bx * 8 + r;
+          const int kq = k * 16 + w * 8;
+          {
+            const unsigned tm_w = wq[h];
+            __nv_bfloat162* tm_o = reinterpret_cast<__nv_bfloat162*>(&bq[0]);
+            const unsigned tm_su = (unsigned)__bfloat16_as_ushort(dqs[nj_1]) * 0x10001u;
+            const __nv_bfloat162 tm_s = *reinterpret_cast<const __nv_bfloat162*>(&tm_su);
+            const unsigned tm_mu = 0x43034303u;
+            const __nv_bfloat162 tm_m = *reinterpret_cast<const __nv_bfloat162*>(&tm_mu);
+            {
+              const int tm_i = t;
+              unsigned tm_t;
+              asm("lop3.b32 %0, %1, %2, %3, 0xea;\n" : "=r"(tm_t) : "r"(tm_w >> (4 * tm_i)), "r"(0x000f000fu), "r"(0x43004300u));
+              __nv_bfloat162 tm_q = __hsub2(*reinterpret_cast<const __nv_bfloat162*>(&tm_t), tm_m);
+              tm_o[0] = __hmul2(tm_q, tm_s);
+            }
+          }
+          const __nv_bfloat16 bv = bq[0];
+          const __nv_bfloat16 bv_1 = bq[1];
+          bf[nj_1 * 4 + h * 2] = bv;
+          bf[nj_1 * 4 + (h * 2 + 1)] = bv_1;
+        }
+      }
+      {
+        const unsigned* tm_a = reinterpret_cast<const unsigned*>(&af[0]);
+        const unsigned* tm_b = reinterpret_cast<const unsigned*>(&bf[0]);
+        float* tm_d = &acc[0];
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+            : "+f"(tm_d[0]), "+f"(tm_d[1]), "+f"(tm_d[2]), "+f"(tm_d[3])
+            : "r"(tm_a[0]), "r"(tm_a[1]), "r"(tm_a[2]), "r"(tm_a[3]), "r"(tm_b[0]), "r"(tm_b[1]));
+      }
+    } else {
+      {
+        unsigned* tm_r = reinterpret_cast<unsigned*>(&af[0]);
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+            : "=r"(tm_r[0]), "=r"(tm_r[1]), "=r"(tm_r[2]), "=r"(tm_r[3])
+            : "r"((unsigned)__cvta_generic_to_shared(&As[k % 2 * 256 + (arow + (achunk ^ axor) * 8)])));
+      }
+      #pragma unroll
+      for (int nj_2 = 0; nj_2 < 1; ++nj_2) {
+        const int r = nj_2 * 8 + grp;
+        __align__(16) unsigned wq_1[2];
+        *reinterpret_cast<uint2*>(&wq_1[0]) = *reinterpret_cast<const uint2*>(&Ws[k % 2 * 16 + r * 2]);
+        #pragma unroll
+        for (int h_1 = 0; h_1 < 2; ++h_1) {
+          __align__(16) __nv_bfloat16 bq_1[2];
+          const int w = h_1;
+          const int n = bx * 8 + r;
+          const int kq = k * 16 + w * 8;
+          {
+            const unsigned tm_w = wq_1[h_1];
+            __nv_bfloat162* tm_o = reinterpret_cast<__nv_bfloat162*>(&bq_1[0]);
+            const unsigned tm_su = (unsigned)__bfloat16_as_ushort(dqs[nj_2]) * 0x10001u;
+            const __nv_bfloat162 tm_s = *reinterpret_cast<const __nv_bfloat162*>(&tm_su);
+            const unsigned tm_mu = 0x43034303u;
+            const __nv_bfloat162 tm_m = *reinterpret_cast<const __nv_bfloat162*>(&tm_mu);
+            {
+              const int tm_i = t;
+              unsigned tm_t;
+              asm("lop3.b32 %0, %1, %2, %3, 0xea;\n" : "=r"(tm_t) : "r"(tm_w >> (4 * tm_i)), "r"(0x000f000fu), "r"(0x43004300u));
+              __nv_bfloat162 tm_q = __hsub2(*reinterpret_cast<const __nv_bfloat162*>(&tm_t), tm_m);
+              tm_o[0] = __hmul2(tm_q, tm_s);
+            }
+          }
+          const __nv_bfloat16 bv_2 = (kq + t * 2 < K ? bq_1[0] : __float2bfloat16_rn(0.0f));
+          const __nv_bfloat16 bv_3 = (kq + (t * 2 + 1) < K ? bq_1[1] : __float2bfloat16_rn(0.0f));
+          bf[nj_2 * 4 + h_1 * 2] = bv_2;
+          bf[nj_2 * 4 + (h_1 * 2 + 1)] = bv_3;
+        }
+      }
+      {
+        const unsigned* tm_a = reinterpret_cast<const unsigned*>(&af[0]);
+        const unsigned* tm_b = reinterpret_cast<const unsigned*>(&bf[0]);
+        float* tm_d = &acc[0];
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+            : "+f"(tm_d[0]), "+f"(tm_d[1]), "+f"(tm_d[2]), "+f"(tm_d[3])
+            : "r"(tm_a[0]), "r"(tm_a[1]), "r"(tm_a[2]), "r"(tm_a[3]), "r"(tm_b[0]), "r"(tm_b[1]));
+      }
     }
   }
   asm volatile("cp.async.wait_group 0;\n" ::: "memory");

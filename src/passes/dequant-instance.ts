@@ -1,0 +1,169 @@
+// Building blocks of a register-fused dequant (fuse-dequant-gemm.ts feeds mma.sync B
+// fragments with them; another consumer of dequantized registers, e.g. a register-operand
+// wgmma, can use the same): the front end's T.dequant loop body (src/frontend/dequant.ts),
+//  - planned once per gemm (`planTile`): what dequant-uniform.ts shows to be the same for
+//    every word of the tile (the scale / zero-point reads, the K mask);
+//  - its per-tile part (`tileScales`): the scale and zero point of some rows at w = 0,
+//    rounded to the tile's type into local arrays, placed before the pipeline's wait when
+//    allowed (`placeEarly`);
+//  - one instance per (row, word, pair) (`dequantPair`): the two neighbouring values
+//    2p, 2p + 1 of a word, with or without the K mask.
+// The numerics are those of the unfused path: the same expressions, the same two roundings.
+import { type Buffer, type Expr, type Stmt, bin, int, v } from "../ir/ir.ts";
+import { evalConst, fold, freeVars, mapExpr, stmtExprs, substitute, walkExpr, walkStmts } from "../ir/expr.ts";
+import type { Ctx } from "./lower-ctx.ts";
+import type { DequantGemm } from "./fuse-dequant-gemm.ts";
+import { type TileFacts, tileFacts, wholeTileCond } from "./dequant-uniform.ts";
+
+type Store = Extract<Stmt, { k: "store" }>;
+type Select = Extract<Expr, { k: "select" }>;
+
+export interface TilePlan {
+  f: DequantGemm;
+  dtype: Buffer["dtype"];
+  /** The loop's row and word variables, and the store loop's value index. */
+  r: string; w: string; j: string;
+  /** Words per row of the tile. */
+  W: number;
+  /** The body before the dequant (its value buffer's alloc aside). */
+  prefix: Stmt[];
+  /** Its pure lets, all a per-tile instance needs (kq for the K mask). */
+  kept: Stmt[];
+  /** Scale and zero point once per tile (`tileScales`) instead of per word. */
+  perTileScales: boolean;
+  /** Whether the zero point is an expression to read (not a literal folded into the magic). */
+  zeroRead: boolean;
+  /** The K mask of the store loop, and the condition under which a whole tile passes it. */
+  select?: Select;
+  wholeTile?: Expr;
+}
+
+/** Lets of `stmts`, each value with the earlier ones substituted. */
+export function letValues(stmts: Stmt[]): Map<string, Expr> {
+  const m = new Map<string, Expr>();
+  for (const s of stmts) if (s.k === "let" && !s.mutable) m.set(s.name, substitute(s.value, m));
+  return m;
+}
+
+/** Variables the statements read that they do not bind themselves. */
+export function freeNames(stmts: Stmt[]): Set<string> {
+  const used = new Set<string>(), bound = new Set<string>();
+  walkStmts(stmts, (s) => {
+    if (s.k === "let") bound.add(s.name);
+    if (s.k === "for") s.vars.forEach((x) => bound.add(x));
+    if (s.k === "alloc") bound.add(s.buf.name);
+    for (const e of stmtExprs(s)) freeVars(e, used);
+  });
+  return new Set([...used].filter((x) => !bound.has(x)));
+}
+
+/** A local register array of the lowering (registered in c.bufs) and its alloc. */
+export function localArray(c: Ctx, hint: string, dtype: Buffer["dtype"], n: number): { name: string; alloc: Stmt } {
+  const name = c.fresh(hint);
+  c.bufs.set(name, { buf: { name, scope: "local", dtype, shape: [int(n)] }, shape: [n], size: n, stages: 1 });
+  return { name, alloc: { k: "alloc", buf: { name, scope: "local", dtype, shape: [int(n)] } } };
+}
+
+/** The plan of a fused pair; `written`: buffers the kernel writes (their reads stay per word). */
+export function planTile(c: Ctx, f: DequantGemm, written: Set<string>): TilePlan {
+  const dtype = c.bufs.get(f.tile)!.buf.dtype;
+  const [r, w] = f.loop.vars as [string, string];
+  const j = f.stores.vars[0]!;
+  const st = f.stores.body[0] as Store;
+  const W = evalConst(f.loop.extents[1]!)!;
+  const di = f.loop.body.indexOf(f.dequant);
+  const ordered = di === f.loop.body.length - 2 && f.loop.body.at(-1) === f.stores;
+  const prefix = f.loop.body.slice(0, Math.max(di, 0)).filter((s) => !(s.k === "alloc" && s.buf.name === f.tmp));
+  const readOnly = (b: string) => c.bufs.get(b)?.buf.scope === "global" && !written.has(b);
+  const facts: TileFacts | undefined = ordered ? tileFacts(prefix, w, W, readOnly) : undefined;
+  // The masked reads and what depends on them are skipped per instance, and must not be
+  // needed by the word or the stores.
+  const skipped = new Set<string>();
+  const kept: Stmt[] = [];
+  for (const s of prefix) {
+    const reads = stmtExprs(s).some((e) => { let l = false; walkExpr(e, (x) => { if (x.k === "load") l = true; }); return l; });
+    if (s.k === "let" && !s.mutable && !reads && ![...freeVars(s.value)].some((x) => skipped.has(x))) kept.push(s);
+    else if (s.k === "let") skipped.add(s.name);
+    else walkStmts([s], (x) => { if (x.k === "let") skipped.add(x.name); });
+  }
+  const needs = [f.dequant.word, st.value].flatMap((e) => [...freeVars(e)]);
+  const perTileScales = facts !== undefined && facts.dep(f.dequant.scale) <= 1 && facts.dep(f.dequant.zero) <= 1 &&
+    !needs.some((x) => skipped.has(x));
+  const select = st.value.k === "select" && st.value.a.k === "load" && st.value.a.buf === f.tmp ? st.value : undefined;
+  const whole = facts && select ? wholeTileCond(facts, select.cond, w, W, j, f.per) : undefined;
+  const wholeOk = whole !== undefined && ![...freeVars(whole)].some((x) => x === r || skipped.has(x) || facts!.lets.has(x));
+  const zeroRead = f.dequant.zero.k !== "int" && f.dequant.zero.k !== "float";
+  return { f, dtype, r, w, j, W, prefix, kept, perTileScales, zeroRead, select, wholeTile: wholeOk ? whole : undefined };
+}
+
+/**
+ * Scale and zero point of rows rowOf(i), i < n, once (plan.perTileScales must hold): the
+ * body's reads at w = 0 into local arrays of the tile's type. rowOf must be an expression of
+ * the thread index and outer names (the block may run before the caller's own lets).
+ */
+export function tileScales(c: Ctx, plan: TilePlan, n: number, rowOf: (i: Expr) => Expr): { block: Stmt[]; scale: (i: Expr) => Expr; zero?: (i: Expr) => Expr } {
+  const { f, dtype } = plan;
+  const sb = localArray(c, "dqs", dtype, n), zb = plan.zeroRead ? localArray(c, "dqz", dtype, n) : undefined;
+  const i = c.fresh("nj");
+  const inst: Stmt[] = [
+    { k: "let", name: plan.r, dtype: "i32", value: fold(rowOf(v(i))), mutable: false },
+    { k: "let", name: plan.w, dtype: "i32", value: int(0), mutable: false },
+    ...plan.prefix,
+    { k: "store", buf: sb.name, idx: [v(i)], value: { k: "cast", dtype, a: f.dequant.scale } },
+    ...(zb ? [{ k: "store", buf: zb.name, idx: [v(i)], value: { k: "cast", dtype, a: f.dequant.zero } } as Stmt] : []),
+  ];
+  const block: Stmt[] = [sb.alloc, ...(zb ? [zb.alloc] : []),
+    { k: "for", vars: [i], starts: [int(0)], extents: [int(n)], kind: "unroll", body: c.lowerBody(c, inst) }];
+  const read = (b: string) => (x: Expr): Expr => ({ k: "cast", dtype: "f32", a: { k: "load", buf: b, idx: [x] } });
+  return { block, scale: read(sb.name), ...(zb ? { zero: read(zb.name) } : {}) };
+}
+
+/** Puts `block` at the top of the pipelined loop body, before its wait, when it reads nothing
+ *  the body binds; else appends it to `fallback` (after the wait, still once per tile). */
+export function placeEarly(c: Ctx, block: Stmt[], fallback: Stmt[]): void {
+  const early = c.beforeWait;
+  if (early && ![...freeNames(block)].some((x) => early.bound.has(x))) early.stmts.push(...block);
+  else fallback.push(...block);
+}
+
+export interface PairSite {
+  /** The word's index in its row (the loop's w); the row variable plan.r is bound by the caller. */
+  w: Expr;
+  /** The packed word (a register, or the body's own read of the tile when undefined). */
+  word?: Expr;
+  /** Which pair of the word (values 2 pair, 2 pair + 1), and the index of its first value. */
+  pair: Expr; inWord: Expr;
+  /** Per-tile scale / zero point (tileScales), else the body's own reads. */
+  scale?: Expr; zero?: Expr;
+  /** Keep the K mask (a ragged tile), or drop it (plan.wholeTile holds). */
+  masked: boolean;
+}
+
+/** One instance: lowered statements leaving the two values, of the tile's type, in `values`. */
+export function dequantPair(c: Ctx, plan: TilePlan, s: PairSite): { stmts: Stmt[]; values: [string, string] } {
+  const { f, dtype } = plan;
+  const st = f.stores.body[0] as Store;
+  const pairBuf = localArray(c, "bq", dtype, 2);
+  const body: Stmt[] = [{ k: "let", name: plan.w, dtype: "i32", value: s.w, mutable: false }];
+  const dq: Stmt = { ...f.dequant, word: s.word ?? f.dequant.word, dst: { buf: pairBuf.name, idx: [int(0)] }, pair: s.pair,
+    ...(s.scale ? { scale: s.scale } : {}), ...(s.zero ? { zero: s.zero } : {}) };
+  if (s.scale) body.push(...plan.kept, dq);
+  else for (const x of f.loop.body) {
+    if (x === f.stores) continue;
+    if (x.k === "alloc" && x.buf.name === f.tmp) continue;
+    body.push(x === f.dequant ? dq : x);
+  }
+  const stored = s.masked || !plan.select ? st.value : plan.select.a;
+  const values = [0, 1].map((i) => {
+    const name = c.fresh("bv");
+    // The store loop's value at j = inWord + i, reading the pair buffer for tmp.
+    const value = mapExpr(stored, (x) => {
+      if (x.k === "load" && x.buf === f.tmp) return { k: "load", buf: pairBuf.name, idx: [int(i)] };
+      if (x.k === "var" && x.name === plan.j) return fold(bin("+", s.inWord, int(i)));
+      return undefined;
+    });
+    body.push({ k: "let", name, dtype, value, mutable: false });
+    return name;
+  }) as [string, string];
+  return { stmts: c.lowerBody(c, [pairBuf.alloc, ...body]), values };
+}
