@@ -29,8 +29,10 @@ export interface TilePlan {
   prefix: Stmt[];
   /** Its pure lets, all a per-tile instance needs (kq for the K mask). */
   kept: Stmt[];
-  /** Scale and zero point once per tile (`tileScales`) instead of per word. */
+  /** Scale and zero point once per tile (`tileScales`) instead of per word: one per slice
+   *  of `slice` words of a row (W when the tile lies in one group). */
   perTileScales: boolean;
+  slice: number;
   /** Whether the zero point is an expression to read (not a literal folded into the magic). */
   zeroRead: boolean;
   /** The K mask of the store loop, and the condition under which a whole tile passes it. */
@@ -87,34 +89,48 @@ export function planTile(c: Ctx, f: DequantGemm, written: Set<string>): TilePlan
     else walkStmts([s], (x) => { if (x.k === "let") skipped.add(x.name); });
   }
   const needs = [f.dequant.word, st.value].flatMap((e) => [...freeVars(e)]);
-  const perTileScales = facts !== undefined && facts.dep(f.dequant.scale) <= 1 && facts.dep(f.dequant.zero) <= 1 &&
-    !needs.some((x) => skipped.has(x));
+  const uniform = (fx?: TileFacts) => fx !== undefined && fx.dep(f.dequant.scale) <= 1 && fx.dep(f.dequant.zero) <= 1;
+  // A group smaller than the tile: one scale per slice of the row, up to 4 slices (registers),
+  // each of whole k-steps (16 values), so that a k-step's scale does not depend on the lane.
+  let slice = W;
+  if (facts && !uniform(facts))
+    for (let sw = W / 2; sw >= W / 4 && Number.isInteger(sw) && (sw * f.per) % 16 === 0; sw /= 2)
+      if (uniform(tileFacts(prefix, w, W, readOnly, sw))) { slice = sw; break; }
+  const perTileScales = facts !== undefined && (slice < W || uniform(facts)) && !needs.some((x) => skipped.has(x));
   const select = st.value.k === "select" && st.value.a.k === "load" && st.value.a.buf === f.tmp ? st.value : undefined;
   const whole = facts && select ? wholeTileCond(facts, select.cond, w, W, j, f.per) : undefined;
   const wholeOk = whole !== undefined && ![...freeVars(whole)].some((x) => x === r || skipped.has(x) || facts!.lets.has(x));
   const zeroRead = f.dequant.zero.k !== "int" && f.dequant.zero.k !== "float";
-  return { f, dtype, r, w, j, W, prefix, kept, perTileScales, zeroRead, select, wholeTile: wholeOk ? whole : undefined };
+  return { f, dtype, r, w, j, W, prefix, kept, perTileScales, slice, zeroRead, select, wholeTile: wholeOk ? whole : undefined };
 }
 
 /**
  * Scale and zero point of rows rowOf(i), i < n, once (plan.perTileScales must hold): the
- * body's reads at w = 0 into local arrays of the tile's type. rowOf must be an expression of
- * the thread index and outer names (the block may run before the caller's own lets).
+ * body's reads at the first word of each slice, into local arrays of the tile's type.
+ * rowOf must be an expression of the thread index and outer names (the block may run before
+ * the caller's own lets). scale(i, w) / zero(i, w): the value for row i's word w (any word of
+ * the k-step: slices are whole k-steps, so pass the k-step's first to keep lanes out of it).
  */
-export function tileScales(c: Ctx, plan: TilePlan, n: number, rowOf: (i: Expr) => Expr): { block: Stmt[]; scale: (i: Expr) => Expr; zero?: (i: Expr) => Expr } {
+export function tileScales(c: Ctx, plan: TilePlan, n: number, rowOf: (i: Expr) => Expr): {
+  block: Stmt[]; scale: (i: Expr, w: Expr) => Expr; zero?: (i: Expr, w: Expr) => Expr;
+} {
   const { f, dtype } = plan;
-  const sb = localArray(c, "dqs", dtype, n), zb = plan.zeroRead ? localArray(c, "dqz", dtype, n) : undefined;
-  const i = c.fresh("nj");
+  const S = plan.W / plan.slice;
+  const sb = localArray(c, "dqs", dtype, n * S), zb = plan.zeroRead ? localArray(c, "dqz", dtype, n * S) : undefined;
+  const i = c.fresh("nj"), si = S > 1 ? c.fresh("sl") : undefined;
+  const at = si ? fold(bin("+", bin("*", v(i), int(S)), v(si))) : v(i);
   const inst: Stmt[] = [
     { k: "let", name: plan.r, dtype: "i32", value: fold(rowOf(v(i))), mutable: false },
-    { k: "let", name: plan.w, dtype: "i32", value: int(0), mutable: false },
+    { k: "let", name: plan.w, dtype: "i32", value: si ? fold(bin("*", v(si), int(plan.slice))) : int(0), mutable: false },
     ...plan.prefix,
-    { k: "store", buf: sb.name, idx: [v(i)], value: { k: "cast", dtype, a: f.dequant.scale } },
-    ...(zb ? [{ k: "store", buf: zb.name, idx: [v(i)], value: { k: "cast", dtype, a: f.dequant.zero } } as Stmt] : []),
+    { k: "store", buf: sb.name, idx: [at], value: { k: "cast", dtype, a: f.dequant.scale } },
+    ...(zb ? [{ k: "store", buf: zb.name, idx: [at], value: { k: "cast", dtype, a: f.dequant.zero } } as Stmt] : []),
   ];
+  const perRow: Stmt[] = si ? [{ k: "for", vars: [si], starts: [int(0)], extents: [int(S)], kind: "unroll", body: inst }] : inst;
   const block: Stmt[] = [sb.alloc, ...(zb ? [zb.alloc] : []),
-    { k: "for", vars: [i], starts: [int(0)], extents: [int(n)], kind: "unroll", body: c.lowerBody(c, inst) }];
-  const read = (b: string) => (x: Expr): Expr => ({ k: "cast", dtype: "f32", a: { k: "load", buf: b, idx: [x] } });
+    { k: "for", vars: [i], starts: [int(0)], extents: [int(n)], kind: "unroll", body: c.lowerBody(c, perRow) }];
+  const read = (b: string) => (x: Expr, w: Expr): Expr =>
+    ({ k: "cast", dtype: "f32", a: { k: "load", buf: b, idx: [S > 1 ? fold(bin("+", bin("*", x, int(S)), bin("/", w, int(plan.slice)))) : x] } });
   return { block, scale: read(sb.name), ...(zb ? { zero: read(zb.name) } : {}) };
 }
 

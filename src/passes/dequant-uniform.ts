@@ -59,10 +59,12 @@ function linearTerm(t: Expr, names: string[]): number | undefined {
 
 /**
  * Facts of the loop body `body` (its statements before the dequant), w ranging over
- * [0, W) words of `per` values each. Undefined when the body has statements other than lets,
- * mutable lets and ifs assigning them.
+ * [0, W) words of `per` values each. With `slice` < W, "the same for every word" means for
+ * every word of one slice [s * slice, (s + 1) * slice) (a group smaller than the tile: one
+ * scale per slice). Undefined when the body has statements other than lets, mutable lets
+ * and ifs assigning them.
  */
-export function tileFacts(body: Stmt[], w: string, W: number, readOnly: (buf: string) => boolean): TileFacts | undefined {
+export function tileFacts(body: Stmt[], w: string, W: number, readOnly: (buf: string) => boolean, slice = W): TileFacts | undefined {
   const lets = new Map<string, Expr>();
   const vars = new Map<string, Dep>();
   const inline = (e: Expr) => fold(substitute(e, lets));
@@ -85,7 +87,8 @@ export function tileFacts(body: Stmt[], w: string, W: number, readOnly: (buf: st
     return go(inline(e0));
   };
   // a / G is the same for every word: a = B + c * w with B a multiple of d = gcd(m(B), G)
-  // and c * (W - 1) < d, so a / G = B / G for all of them.
+  // and c * (W - 1) < d, so a / G = B / G for all of them. Per slice, w = s * slice + w'
+  // adds c * slice to B's terms and bounds w' by slice.
   const sameGroup = (a: Expr, G: number): boolean => {
     let c = 0, m = 0;
     for (const t of terms(a)) {
@@ -94,8 +97,8 @@ export function tileFacts(body: Stmt[], w: string, W: number, readOnly: (buf: st
       if (mentions(t, [w, ...[...vars.keys()]])) return false;
       m = gcd(m, multipleOf(t));
     }
-    const d = gcd(m, G);
-    return d > 0 && c * (W - 1) < d;
+    const d = gcd(slice < W ? gcd(m, c * slice) : m, G);
+    return d > 0 && c * (slice - 1) < d;
   };
   const walk = (list: Stmt[], ambient: Dep): boolean => {
     for (const s of list) {

@@ -238,9 +238,10 @@ export function dequantBLoader(c: Ctx, f: DequantGemm) {
       const row: Stmt = { k: "let", name: r, dtype: "i32", value: rowOf(v(jt)), mutable: false };
       const wordExpr: Expr | undefined = wq4 ? { k: "load", buf: wq4.name, idx: [fold(bin("+", bin("+", bin("*", v(jt), int(4)), bin("*", bin("%", kk, int(2)), int(2))), v(h)))] }
         : word2 ? { k: "load", buf: word2.name, idx: [v(h)] } : undefined;
+      // The k-step's first word picks the scale slice (slices are whole k-steps).
+      const step = fold(bin("*", kk, int(wordsPerStep)));
       const inst = dequantPair(c, plan, {
-        w: fold(bin("+", bin("*", kk, int(wordsPerStep)), word)), word: wordExpr, pair, inWord, masked,
-        scale: scales?.scale(v(jt)), zero: scales?.zero?.(v(jt)),
+        w: fold(bin("+", step, word)), word: wordExpr, pair, inWord, masked, scale: scales?.scale(v(jt), step), zero: scales?.zero?.(v(jt), step),
       });
       const lowered = [...(tileWord ? [] : c.lowerBody(c, [row])), ...inst.stmts];
       // B element e = 2h + i of n-tile jt.

@@ -68,6 +68,8 @@ export function lowerPipelined(c: Ctx, loop: For): Stmt[] {
   const ahead = fold(bin("+", j, int(S - 1)));
   const saved = new Map(c.stage), savedEarly = c.beforeWait;
   for (const cp of copies) c.stage.set(cp.dst.buf, fold(bin("%", j, int(S))));
+  // The issue first, then the compute: the order in which they take fresh names.
+  const issued = issue(ahead, fold(bin("%", ahead, int(S))), bin("<", ahead, n));
   const early = { stmts: [] as Stmt[], bound: boundNames(compute) };
   c.beforeWait = early;
   const lowered = c.lowerBody(c, compute);
@@ -76,7 +78,7 @@ export function lowerPipelined(c: Ctx, loop: For): Stmt[] {
     ...early.stmts,
     { k: "cp_wait", n: S - 2 },
     { k: "barrier" },
-    ...issue(ahead, fold(bin("%", ahead, int(S))), bin("<", ahead, n)),
+    ...issued,
     { k: "cp_commit" },
     ...lowered,
   ];

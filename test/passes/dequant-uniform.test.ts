@@ -31,6 +31,14 @@ describe("tileFacts", () => {
     expect(f.dep(v("n"))).toBe(0);
   });
 
+  it.each([
+    // [BK, group, per, words per slice, uniform per slice?]
+    [64, 32, 4, 8, true], [128, 32, 4, 8, true], [128, 64, 4, 16, true], [128, 32, 4, 16, false], [64, 32, 8, 4, true],
+  ])("BK %i, group %i, %i per word, slices of %i words: uniform %s", (BK, group, per, slice, uniform) => {
+    const f = tileFacts(body(tileK0(BK), per, group), "w", BK / per, readOnly, slice)!;
+    expect(f.dep(v("s")) <= 1).toBe(uniform);
+  });
+
   it("a tile origin not known to be a multiple of BK is not uniform", () => {
     const f = tileFacts(body(bin("+", tileK0(64), v("off")), 8, 128), "w", 8, readOnly)!;
     expect(f.dep(v("s"))).toBe(2);

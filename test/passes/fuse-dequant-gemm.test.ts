@@ -125,15 +125,22 @@ describe("per-tile work of the fused loop (decode configs)", () => {
     }
   });
 
-  it("a group smaller than BK (fp8w, group 32, BK 64) keeps the per-word scale reads", () => {
+  it("a group smaller than BK (fp8w, group 32): one scale per slice of whole k-steps, still before the wait", () => {
     const [f] = parseKernels("dsl-examples/gemm_fp8w.ts");
-    const k = lower(f!, { BM: 16, BN: 64, BK: 64, stages: 2, warps: 4 }, SM90A);
-    expect(allocs(k).some((a) => a.startsWith("dqs"))).toBe(false);
-    expect(loads(mainLoop(k).body, "S")).toBeGreaterThan(1);
-    // Group 64 (gemm_w8a16_f16_g64): BK 64 lies in one group, BK 128 spans two.
+    for (const [BK, slices] of [[64, 2], [128, 4]] as const) {
+      const k = lower(f!, { BM: 16, BN: 64, BK, stages: 2, warps: 4 }, SM90A);
+      const body = mainLoop(k).body;
+      const wait = body.findIndex((s) => s.k === "cp_wait");
+      expect(loads(body.slice(0, wait), "S")).toBe(1);
+      expect(loads(body.slice(wait), "S")).toBe(0);
+      expect(printKernel(k)).toContain(`alloc dqs: local bf16[${2 * slices}]`);
+      // The slice of a k-step is its first word's: no lane variable in the index.
+      expect(printKernel(k)).toMatch(new RegExp(`scale cast<f32>\\(dqs\\[nj_\\d+ \\* ${slices} \\+ \\(kk \\+ 1\\)`));
+    }
+    // Group 64 (gemm_w8a16_f16_g64): BK 64 lies in one group, BK 128 takes two slices.
     const g64 = parseKernels("dsl-examples/gemm_w8a16.ts").find((x) => x.name === "gemm_w8a16_f16_g64")!;
-    const hoisted = (BK: number) => allocs(lower(g64, { BM: 16, BN: 64, BK, stages: 2, warps: 4 }, SM90A)).some((a) => a.startsWith("dqs"));
-    expect([hoisted(64), hoisted(128)]).toEqual([true, false]);
+    const dqs = (BK: number) => /alloc dqs: local f16\[(\d+)\]/.exec(printKernel(lower(g64, { BM: 16, BN: 64, BK, stages: 2, warps: 4 }, SM90A)))?.[1];
+    expect([dqs(64), dqs(128)]).toEqual(["2", "4"]);
   });
 
   it("the K mask is one uniform branch per k tile: the whole-tile copy has no select", () => {
