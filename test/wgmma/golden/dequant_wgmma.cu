@@ -135,7 +135,8 @@ extern "C" __global__ void __launch_bounds__(128) rsq_kernel(const __nv_bfloat16
             const unsigned tm_w = wq[h];
             __nv_bfloat162* tm_o = reinterpret_cast<__nv_bfloat162*>(&bq[0]);
             const __nv_bfloat162 tm_s = __nv_bfloat162(__float2bfloat16_rn((float)(s)), __float2bfloat16_rn((float)(s)));
-            const __nv_bfloat162 tm_m = __nv_bfloat162(__float2bfloat16_rn(131.0f), __float2bfloat16_rn(131.0f));
+            const unsigned tm_mu = 0x43034303u;
+            const __nv_bfloat162 tm_m = *reinterpret_cast<const __nv_bfloat162*>(&tm_mu);
             {
               const int tm_i = t;
               unsigned tm_t;
