@@ -15,7 +15,7 @@ export interface LayerLibrary {
   /** The layer's C symbol prefix (moe_layer_<name>). */
   symbol: string;
   /** ptxas registers and spill ops per stage kernel, for the report. */
-  stages: { stage: string; kernel: string; registers?: number; spills?: number }[];
+  stages: { stage: string; kernel: string; configs: string[]; registers?: number; spills?: number }[];
 }
 
 export async function buildLayerLibrary(s: LayerSpec, arch: Arch, outDir: string): Promise<LayerLibrary> {
@@ -37,7 +37,7 @@ export async function buildLayerLibrary(s: LayerSpec, arch: Arch, outDir: string
     path, symbol: l.stem,
     stages: l.lowered.map((st) => {
       const r = obj.resources[`${st.launcher}_kernel`];
-      return { stage: st.stage.stage, kernel: st.stage.kernel, registers: r?.registers, spills: r ? r.spillLoads + r.spillStores : undefined };
+      return { stage: st.stage.stage, kernel: st.stage.kernel, configs: st.configs, registers: r?.registers, spills: r ? r.spillLoads + r.spillStores : undefined };
     }),
   };
 }
