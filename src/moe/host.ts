@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import Handlebars from "handlebars";
 import { byteSize, type Kernel } from "../ir/ir.ts";
-import { cudaTarget, lower } from "../passes/pipeline.ts";
+import { type CopyChoice, cudaTarget, lower } from "../passes/pipeline.ts";
 import { emitCuda, smemAlignment } from "../codegen/cuda/index.ts";
 import { storageType } from "../codegen/cuda/types.ts";
 import { buffers, type LayerSpec, quantitiesC, type Stage, stageKernels, stageKey, WS_ALIGN } from "./layer.ts";
@@ -28,7 +28,10 @@ export interface LayerCuda {
   lowered: { stage: Stage; kernel: Kernel; launcher: string; smemBytes: number; threads: number; configs: string[] }[];
 }
 
-export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a"): LayerCuda {
+/** `copy`: how sm_90a operand tiles reach shared memory where the TMA lowering applies (the
+ *  bf16 down projection's A rows and weight tiles; the up projections' row gather and the
+ *  packed w4a16 tiles stay cp.async). Each stage launcher encodes its own tensor maps. */
+export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a", copy: CopyChoice = "tma"): LayerCuda {
   const q = quantitiesC(s);
   const bufs = buffers(s);
   const table = stageKernels(s);
@@ -50,8 +53,7 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a")
       units.set(key, { key, stage, kernel, name: `moe_layer_${s.name}_${stageName}${shared ? "" : `_${e.config.name}`}`, configs: [e.config.name] });
     });
   });
-  // cp.async operand pipelines: the layer launcher does not build TMA tensor maps (yet).
-  const target = cudaTarget(arch, "wgmma", "cp.async");
+  const target = cudaTarget(arch, "wgmma", copy);
   const lows = [...units.values()].map((u) => ({ ...u, kernel: lower(u.kernel, u.stage.config, target) }));
   // One unit, one `smem` symbol: every stage declares the largest alignment any of them needs.
   const smemAlign = Math.max(...lows.map(({ kernel }) => smemAlignment(kernel)));

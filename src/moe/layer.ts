@@ -60,7 +60,7 @@ const DECODE_WHY = "Few tokens: the layer reads each touched expert's weights on
   "projection splits its K (the intermediate N) so the few active experts still fill the GPU: without it its grid " +
   "is H / 64 column tiles per used block, 1-2 blocks per SM.";
 const PREFILL_WHY = "Many tokens: every expert has many pairs and the tensor cores bound the layer. Routing block " +
-  "and BM 64 (wgmma's m64 tiles), 8 warps for the up projection's two accumulators, 3 cp.async stages; the row " +
+  "and BM 64 (wgmma's m64 tiles), 8 warps for the up projection's two accumulators, 3 pipeline stages; the row " +
   "blocks fill the GPU without splitting K. (The configs every T used before the choice table.)";
 
 /** The prefill entry: every T above the decode entry's. */

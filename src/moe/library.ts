@@ -8,6 +8,7 @@ import { execa } from "execa";
 import { archFlags, compileCuda, NvccError, type Arch } from "../driver/nvcc.ts";
 import { emitLayerCuda } from "./host.ts";
 import type { LayerSpec } from "./layer.ts";
+import type { CopyChoice } from "../passes/pipeline.ts";
 
 export interface LayerLibrary {
   /** The library file, in outDir. */
@@ -18,8 +19,8 @@ export interface LayerLibrary {
   stages: { stage: string; kernel: string; configs: string[]; registers?: number; spills?: number }[];
 }
 
-export async function buildLayerLibrary(s: LayerSpec, arch: Arch, outDir: string): Promise<LayerLibrary> {
-  const l = emitLayerCuda(s, arch);
+export async function buildLayerLibrary(s: LayerSpec, arch: Arch, outDir: string, copy: CopyChoice = "tma"): Promise<LayerLibrary> {
+  const l = emitLayerCuda(s, arch, copy);
   const obj = await compileCuda(l.cu, { arch, outputs: ["obj"], extraFlags: ["-Xcompiler", "-fPIC"] });
   // The link output is cached beside the object (same content hash); copied into outDir.
   const cached = join(obj.dir, `${l.stem}.so`);

@@ -49,6 +49,9 @@ describe("tilemoe CLI", () => {
     const r = await run("build-layer", "--model", "qwen3", "--weights", "w4a16", "-o", out);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^up +moe_gemm_up_w4a16 +decode +.*BM=16/m);
+    const bf = await run("build-layer", "--model", "qwen3", "-o", out);
+    expect(bf.stdout).toMatch(/^down +moe_gemm_down +decode +.*splitK=2 tma=A,W2$/m);
+    expect((await run("build-layer", "--model", "qwen3", "--copy", "cp.async", "-o", out)).stdout).not.toMatch(/tma=/);
     const cu = readFileSync(join(out, "moe_layer_qwen3_w4a16.cu"), "utf8");
     expect(cu).toMatch(/if \(T <= 128\) return 0;  \/\/ decode: routing block 16;/);
     expect(cu).toMatch(/if \(config == 0\) err = moe_layer_qwen3_w4a16_down_decode\(/);

@@ -7,6 +7,7 @@ import { chooseConfig, type LayerSpec } from "../../src/moe/layer.ts";
 import { tinyConfigs } from "./tiny.ts";
 import { lowerLayer, runLayerInterp } from "../../src/moe/interp.ts";
 import { emitLayerCuda } from "../../src/moe/host.ts";
+import { cudaTarget } from "../../src/passes/pipeline.ts";
 import { moeLayerRef, silu } from "../../src/check/moe-layer-ref.ts";
 import { randomTensor } from "../../src/numeric/random.ts";
 import { dequantMatrix } from "../../src/quant/index.ts";
@@ -104,6 +105,19 @@ describe("MoE layer in the interpreter vs the float64 layer reference", () => {
     }, 300_000);
   }
 
+  // Lowered for sm_90a as the generated .cu is (emitLayerCuda): TMA for the bf16 down
+  // projection's tiles, mma.sync at BM 16 (decode), wgmma at BM 64 (prefill).
+  for (const weights of ["bf16", "w4a16"] as const) {
+    it(`${weights}: the table lowered for sm_90a with TMA, T = 1, 16 (decode) and 17, 64 (prefill)`, () => {
+      const s = tiny(weights);
+      const lowered = lowerLayer(s, cudaTarget("sm_90a", "wgmma", "tma"));
+      const down = (e: string) => lowered.get(e)!.find(({ stage }) => stage.stage === "down")!.kernel;
+      expect(down("decode").tensorMaps?.map((m) => m.tensor) ?? []).toEqual(weights === "bf16" ? ["A", "W2"] : []);
+      expect(down("prefill").tensorMaps?.map((m) => m.tensor) ?? []).toEqual(weights === "bf16" ? ["A", "W2"] : []);
+      for (const T of [1, 16, 17, 64]) check(s, lowered, T, T === 16);
+    }, 300_000);
+  }
+
   it("the comparison can fail: the reference without renormalization is caught", () => {
     const s = tiny("bf16");
     const T = 5;
@@ -136,6 +150,10 @@ describe.skipIf(!nvcc)("the emitted layer compiles", () => {
     it(`${model} ${weights} ${combine} combine for sm_90a`, async () => {
       const { modelSpec } = await import("../../src/moe/layer.ts");
       const l = emitLayerCuda(modelSpec(model, weights, combine));
+      // TMA (tensor maps encoded by the stage launchers) where it applies: the bf16 down kernels.
+      const maps = l.lowered.filter((x) => (x.kernel.tensorMaps ?? []).length > 0).map((x) => `${x.stage.stage} ${x.configs.join("+")}`);
+      expect(maps).toEqual(weights === "bf16" ? ["down decode", "down prefill"] : []);
+      expect(emitLayerCuda(modelSpec(model, weights, combine), "sm_90a", "cp.async").lowered.every((x) => !x.kernel.tensorMaps?.length)).toBe(true);
       // Router, gating and routing once; up and down per entry of the choice table.
       expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode+prefill", "gate decode+prefill", "align decode+prefill",
         "up decode", "up prefill", "down decode", "down prefill", ...(combine === "reduce" ? ["combine decode+prefill"] : [])]);
