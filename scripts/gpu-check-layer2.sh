@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # GPU check of the layer's per-M choice table (issue 4: decode entry with routing block 16,
-# BM 16 and split-K over the down projection; prefill entry as before). Run on the GPU machine,
+# BM 16 and split-K over the down projection; prefill entry with 64-row tiles; both in the
+# grouped block order; TMA for the bf16 down projection). Run on the GPU machine,
 # from the repo root, through gpu-run.sh (node, the runner, cuBLAS paths):
 #   bash scripts/gpu-run.sh bash scripts/gpu-check-layer2.sh
-# 1. `tilemoe check --backend cuda` of the grouped GEMMs at the table's decode configs (the new
-#    split-K of moe_gemm_down / moe_gemm_down_w4a16 at 2 and 8 slices, the 4-stage w4a16 up),
-#    pinned configs so each step compiles once per kernel.
+# 1. `tilemoe check --backend cuda` of the grouped GEMMs at the table's configs (the new
+#    split-K of moe_gemm_down / moe_gemm_down_w4a16 at 2 and 8 slices, the 4-stage w4a16 up,
+#    the grouped block order GROUP_M 8 of every entry), pinned configs so each step compiles once.
 # 2. The layer bench with every entry of the choice tables alone (--layer-entries), both models,
 #    bf16 and w4a16, M = 1..4096: the table's rows ("config" says which entry ran) with floors and
 #    ratios; each entry alone checked against the table's output at every M (all rows, within
@@ -34,17 +35,19 @@ collect() {
   for f in "$log"/*.status; do summary+=("$(cat "$f")"); tail -n 4 "${f%.status}.log"; done
 }
 
-# The decode entries' configs (src/moe/layer.ts CHOICES): split-K 8 (Mixtral) and 2 (Qwen3);
+# The decode entries' configs (src/moe/layer.ts CHOICES): split-K 8 (Mixtral) and 2 (Qwen3), grouped order;
 # sm_90a's default copy is TMA, which the bf16 down kernel takes (as in the layer).
-step down-decode-sk8 dsl-examples/moe_gemm_down.ts --config BM=16,BN=64,BK=64,stages=4,warps=4,splitK=8
-step down-decode-sk2 dsl-examples/moe_gemm_down.ts --config BM=16,BN=64,BK=64,stages=4,warps=4,splitK=2
-step down-w4a16-decode-sk8 dsl-examples/moe_gemm_down_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4,splitK=8
-step down-w4a16-decode-sk2 dsl-examples/moe_gemm_down_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4,splitK=2
-step up-decode dsl-examples/moe_gemm_up.ts --kernel moe_gemm_up --config BM=16,BN=64,BK=64,stages=4,warps=4
-step up-w4a16-decode dsl-examples/moe_gemm_up_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4
-# The prefill entries' down kernels with the new (splitK = 1) grid.
-step down-prefill dsl-examples/moe_gemm_down.ts --config BM=64,BN=64,BK=64,stages=3,warps=4,splitK=1
-step down-w4a16-prefill dsl-examples/moe_gemm_down_w4a16.ts --config BM=64,BN=64,BK=128,stages=3,warps=4,splitK=1
+step down-decode-sk8 dsl-examples/moe_gemm_down.ts --config BM=16,BN=64,BK=64,stages=4,warps=4,splitK=8,GROUP_M=8
+step down-decode-sk2 dsl-examples/moe_gemm_down.ts --config BM=16,BN=64,BK=64,stages=4,warps=4,splitK=2,GROUP_M=8
+step down-w4a16-decode-sk8 dsl-examples/moe_gemm_down_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4,splitK=8,GROUP_M=8
+step down-w4a16-decode-sk2 dsl-examples/moe_gemm_down_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4,splitK=2,GROUP_M=8
+step up-decode dsl-examples/moe_gemm_up.ts --kernel moe_gemm_up --config BM=16,BN=64,BK=64,stages=4,warps=4,GROUP_M=8
+step up-w4a16-decode dsl-examples/moe_gemm_up_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4,GROUP_M=8
+# The prefill entries' kernels in the grouped order (and the down kernels' new grid).
+step up-prefill dsl-examples/moe_gemm_up.ts --kernel moe_gemm_up --config BM=64,BN=64,BK=64,stages=3,warps=8,GROUP_M=8
+step up-w4a16-prefill dsl-examples/moe_gemm_up_w4a16.ts --config BM=64,BN=64,BK=64,stages=3,warps=8,GROUP_M=8
+step down-prefill dsl-examples/moe_gemm_down.ts --config BM=64,BN=64,BK=64,stages=3,warps=4,splitK=1,GROUP_M=8
+step down-w4a16-prefill dsl-examples/moe_gemm_down_w4a16.ts --config BM=64,BN=64,BK=128,stages=3,warps=4,splitK=1,GROUP_M=8
 collect
 
 rm -rf "$bench"

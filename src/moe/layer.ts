@@ -56,30 +56,34 @@ const DECODE_WHY = "Few tokens: the layer reads each touched expert's weights on
   "bound it. Routing block 16: at these T an expert's pairs mostly fit one block, so its weights are read once, and " +
   "a 64-row block would be mostly padding. BM 16 tiles: on sm_90a they take mma.sync, and w4a16 weights are " +
   "dequantized in registers from the packed words (from BM 64 on, the layer uses wgmma with the dequantized tile in " +
-  "shared memory). 4 warps side by side along N (one warp along M, which the fused dequant needs). The down " +
+  "shared memory). 4 warps side by side along N (one warp along M, which the fused dequant needs). GROUP_M 8: an " +
+  "expert split over two blocks reads its weight tiles once for both (see the prefill entry). The down " +
   "projection splits its K (the intermediate N) so the few active experts still fill the GPU: without it its grid " +
   "is H / 64 column tiles per used block, 1-2 blocks per SM.";
 const PREFILL_WHY = "Many tokens: every expert has many pairs and the tensor cores bound the layer. Routing block " +
   "and BM 64 (wgmma's m64 tiles), 8 warps for the up projection's two accumulators, 3 pipeline stages; the row " +
-  "blocks fill the GPU without splitting K. (The configs every T used before the choice table.)";
+  "blocks fill the GPU without splitting K. GROUP_M 8: an expert's row blocks (Mixtral at T = 4096: 16 of them) " +
+  "sweep the column tiles 8 together, so each weight tile comes from HBM about once per 8 blocks instead of once " +
+  "per block (the grid's own order runs one row block across all columns at a time, and an expert's weights " +
+  "do not fit in L2). (Otherwise the configs every T used before the choice table.)";
 
 /** The prefill entry: every T above the decode entry's. */
 function prefill(weights: Weights): LayerConfig {
   return weights === "w4a16"
     // up BK 64 x 3 stages: BK 128 x 2 stages at 8 warps needs 255 registers and spills
     // (560 spill ops on sm_90a); this one fits in 197 with none.
-    ? { name: "prefill", maxTokens: null, blockSize: 64, up: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 8 },
-        down: { BM: 64, BN: 64, BK: 128, stages: 3, warps: 4, splitK: 1 }, why: PREFILL_WHY }
-    : { name: "prefill", maxTokens: null, blockSize: 64, up: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 8 },
-        down: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 1 }, why: PREFILL_WHY };
+    ? { name: "prefill", maxTokens: null, blockSize: 64, up: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
+        down: { BM: 64, BN: 64, BK: 128, stages: 3, warps: 4, splitK: 1, GROUP_M: 8 }, why: PREFILL_WHY }
+    : { name: "prefill", maxTokens: null, blockSize: 64, up: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
+        down: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 1, GROUP_M: 8 }, why: PREFILL_WHY };
 }
 
 /** The decode entry for T <= maxTokens, the down projection's K in splitK slices. */
 function decode(weights: Weights, maxTokens: number, splitK: number, why: string): LayerConfig {
   // w4a16: BK 128 (a K tile is one scale group, 64 bytes of packed words a row); bf16: BK 64, the kernels' largest.
   const bk = weights === "w4a16" ? 128 : 64;
-  return { name: "decode", maxTokens, blockSize: 16, up: { BM: 16, BN: 64, BK: bk, stages: 4, warps: 4 },
-    down: { BM: 16, BN: 64, BK: bk, stages: 4, warps: 4, splitK }, why: `${DECODE_WHY} ${why}` };
+  return { name: "decode", maxTokens, blockSize: 16, up: { BM: 16, BN: 64, BK: bk, stages: 4, warps: 4, GROUP_M: 8 },
+    down: { BM: 16, BN: 64, BK: bk, stages: 4, warps: 4, splitK, GROUP_M: 8 }, why: `${DECODE_WHY} ${why}` };
 }
 
 /**

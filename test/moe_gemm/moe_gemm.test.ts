@@ -92,6 +92,27 @@ describe("grouped expert GEMMs against their references (lowered, interpreter)",
     }, 120_000);
   }
 
+  // Grouped block order: 8 row blocks sweep the column tiles together. NB = 11 blocks of
+  // BS 4 with BM 16 (one tile a block) leave a ragged last group of 3; H / N of 150 are 3
+  // column tiles of 64 (the last ragged).
+  for (const [file, kernel, shape, extra] of [
+    [UP, "moe_gemm_up", { T: 9, K: 40, N: 150, E: 4, TOPK: 2, skew: 2, BS: 4, NB: 11 }, {}],
+    [UPQ, "moe_gemm_up_w4a16", { T: 9, K: 136, N: 150, E: 4, TOPK: 2, skew: 0, BS: 4, NB: 11 }, {}],
+    [DOWN, "moe_gemm_down", { T: 9, N: 40, H: 150, E: 4, TOPK: 2, skew: 2, BS: 4, NB: 11 }, { splitK: 2 }],
+    [DOWNQ, "moe_gemm_down_w4a16", { T: 9, N: 136, H: 150, E: 4, TOPK: 2, skew: 0, BS: 4, NB: 11 }, { splitK: 2 }],
+    [DOWNR, "moe_gemm_down_pairs", { T: 9, N: 40, H: 150, E: 4, TOPK: 2, skew: 2, BS: 4, NB: 11, P: 18 }, {}],
+  ] as const) {
+    it(`${kernel}: grouped block order (GROUP_M 8, ragged last group) covers every tile once`, async () => {
+      const k = parseKernels(file).find((x) => x.name === kernel)!;
+      const spec = (await loadSpecs(file)).get(kernel)!;
+      const backend = await backendFor("interp", { level: "thread", arch: "sm_80" });
+      const E2N = shape.E * 2 * ("K" in shape ? shape.N : 0), EH = shape.E * ("H" in shape ? shape.H : 0);
+      const r = await checkKernel(k, spec, { backendName: "interp", backend, cases: 1, seed: 11, shape: { ...shape, E2N, EH },
+        config: { BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, GROUP_M: 8, ...extra }, reproduce: `tilemoe check ${file} --kernel ${kernel}` });
+      expect(r.failures).toEqual([]);
+    }, 120_000);
+  }
+
   it("split-K: the grid has a slice dimension; out stays written only by atomics (cleared by launchers)", () => {
     for (const [file, kernel] of [[DOWN, "moe_gemm_down"], [DOWNQ, "moe_gemm_down_w4a16"]]) {
       const k = parseKernels(file!).find((x) => x.name === kernel)!;

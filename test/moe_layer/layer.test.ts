@@ -159,8 +159,11 @@ describe.skipIf(!nvcc)("the emitted layer compiles", () => {
         "up decode", "up prefill", "down decode", "down prefill", ...(combine === "reduce" ? ["combine decode+prefill"] : [])]);
       const r = await compileCuda(l.cu, { arch: "sm_90a", outputs: ["obj"] });
       expect(r.objPath).toBeTruthy();
-      // Every stage's kernel made it into the object.
-      for (const st of l.lowered) expect(Object.keys(r.resources)).toContain(`${st.launcher}_kernel`);
+      // Every stage's kernel made it into the object, none spilling registers.
+      for (const st of l.lowered) {
+        expect(Object.keys(r.resources)).toContain(`${st.launcher}_kernel`);
+        expect({ kernel: st.launcher, spills: r.resources[`${st.launcher}_kernel`]!.spillStores }).toEqual({ kernel: st.launcher, spills: 0 });
+      }
     }, 300_000);
   }
 });
