@@ -10,7 +10,7 @@
 // are whatever the GPU's top-k picked (saved from the layer's workspace and counted).
 // Expert weights (gigabytes) cannot be rotated, so every launch runs after an L2 flush.
 import type { CaseResult, Init, PlanCase, Results, TensorArg } from "../src/runtime/plan.ts";
-import { bufferNumel, callerBuffers, type Combine, expertWeightBytes, layerFlops, type LayerSpec, modelSpec, type Weights, workspaceLayout } from "../src/moe/layer.ts";
+import { bufferNumel, callerBuffers, chooseConfig, type Combine, expertWeightBytes, layerFlops, type LayerSpec, modelSpec, type Weights, workspaceLayout } from "../src/moe/layer.ts";
 
 export const LAYER_TOKENS = [1, 16, 64, 256, 1024, 4096];
 export const LAYER_MODELS = ["mixtral", "qwen3"];
@@ -135,6 +135,10 @@ export interface LayerRow {
   model: string;
   weights: Weights;
   combine: Combine;
+  /** The one entry of the choice table this layer runs at every T, if so. */
+  entry?: string;
+  /** The entry of the choice table that ran. */
+  config: string;
   T: number;
   status: string;
   oursMs?: number;
@@ -158,7 +162,8 @@ export function layerReport(meta: LayerCaseMeta[], results: Results, ids: (m: La
   const rows = meta.map((m): LayerRow => {
     const r = byName.get(m.name);
     const model = m.spec.name.split("_")[0]!;
-    const row: LayerRow = { model, weights: m.spec.weights, combine: m.spec.combine ?? "atomic", T: m.T, status: r?.status ?? "not run", experts: m.spec.experts, check: checks.get(m.name) };
+    const row: LayerRow = { model, weights: m.spec.weights, combine: m.spec.combine ?? "atomic", entry: m.spec.entry, config: chooseConfig(m.spec, m.T).name,
+      T: m.T, status: r?.status ?? "not run", experts: m.spec.experts, check: checks.get(m.name) };
     if (r?.status !== "ok") { row.status = `${r?.status ?? "not run"}${r?.error ? `: ${r.error}` : ""}`; return row; }
     row.oursMs = r.median_ms;
     const picks = ids(m);
@@ -178,7 +183,7 @@ const f = (v: number | undefined, d: number) => (v === undefined ? "-" : v.toFix
 
 function cells(r: LayerRow): string[] {
   return [
-    r.model, `${r.weights}${r.combine === "reduce" ? " reduce" : ""}`, String(r.T), f(r.oursMs, 3),
+    r.model, `${r.weights}${r.combine === "reduce" ? " reduce" : ""}${r.entry ? ` ${r.entry} only` : ""}`, String(r.T), r.config, f(r.oursMs, 3),
     r.touched === undefined ? "-" : `${r.touched}/${r.experts}`,
     r.floor ? (r.floor.weightBytes / 1e6).toFixed(0) : "-",
     r.floor ? f(r.floor.bytesMs, 3) : "-", r.floor ? f(r.floor.flopsMs, 3) : "-",
@@ -189,18 +194,18 @@ function cells(r: LayerRow): string[] {
   ];
 }
 
-const HEAD = ["model", "weights", "M", "ours ms", "experts", "weight MB", "bytes ms", "flops ms", "floor ms", "ratio", "target", "output check"];
+const HEAD = ["model", "weights", "M", "config", "ours ms", "experts", "weight MB", "bytes ms", "flops ms", "floor ms", "ratio", "target", "output check"];
 
 export function layerTextTable(rep: LayerReport): string {
   const rows = [HEAD, ...rep.rows.map(cells)];
   const w = HEAD.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i < 3 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join("  ").trimEnd()).join("\n") + "\n";
+  return rows.map((r) => r.map((c, i) => (i < 4 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join("  ").trimEnd()).join("\n") + "\n";
 }
 
 /** The combine measured both ways: atomic time / reduce time per model, weights and M (above 1: reduce is faster). */
 export function combineComparison(rep: LayerReport): { model: string; weights: Weights; T: number; atomicMs: number; reduceMs: number }[] {
   return rep.rows.filter((r) => r.combine === "reduce" && r.oursMs !== undefined).flatMap((r) => {
-    const a = rep.rows.find((x) => x.combine === "atomic" && x.model === r.model && x.weights === r.weights && x.T === r.T && x.oursMs !== undefined);
+    const a = rep.rows.find((x) => x.combine === "atomic" && !x.entry && x.model === r.model && x.weights === r.weights && x.T === r.T && x.oursMs !== undefined);
     return a ? [{ model: r.model, weights: r.weights, T: r.T, atomicMs: a.oursMs!, reduceMs: r.oursMs! }] : [];
   });
 }
@@ -226,7 +231,23 @@ export function layerMarkdownTable(rep: LayerReport): string {
 /** The layers the bench builds: every model x weights, and for bf16 also the reduce combine
  *  (the down GEMM writing per-pair rows and a separate reduction) to measure against the atomics. */
 export const benchSpecs = (models = LAYER_MODELS, weights = LAYER_WEIGHTS): LayerSpec[] =>
-  models.flatMap((m) => weights.flatMap((w) => [modelSpec(m, w), ...(w === "bf16" ? [modelSpec(m, w, 64, "reduce")] : [])]));
+  models.flatMap((m) => weights.flatMap((w) => [modelSpec(m, w), ...(w === "bf16" ? [modelSpec(m, w, "reduce")] : [])]));
 
-/** The atomic-combine layer a reduce-combine layer is compared with (same model, weights, inputs). */
-export const atomicTwin = (s: LayerSpec): string | undefined => (s.combine === "reduce" ? s.name.replace(/_reduce$/, "") : undefined);
+/** The layer whose whole output another is held against (same model, weights, inputs): a
+ *  reduce-combine layer against the atomic one (they differ only in f32 summation order); one
+ *  entry of the choice table alone against the table (the same where the table picks that
+ *  entry; elsewhere other tiles, so other roundings of the bf16 intermediate). */
+export function twinOf(s: LayerSpec): { name: string; kind: "combine" | "entry" } | undefined {
+  if (s.combine === "reduce") return { name: s.name.replace(/_reduce$/, ""), kind: "combine" };
+  if (s.entry) return { name: s.name.slice(0, -(s.entry.length + 1)), kind: "entry" };
+  return undefined;
+}
+
+/** Each entry of an atomic layer's choice table alone, from the same library: the layer
+ *  exports moe_layer_<name>_<entry>_buffers... (templates/layer.cu.hbs). */
+export function entryLibs(lib: LayerLib): LayerLib[] {
+  const s = lib.spec;
+  if (s.combine === "reduce" || s.entry || s.configs.length < 2) return [];
+  const model = s.name.slice(0, s.name.length - s.weights.length - 1);
+  return s.configs.map((c) => ({ spec: modelSpec(model, s.weights, "atomic", c.name), library: lib.library, symbol: `${lib.symbol}_${c.name}` }));
+}

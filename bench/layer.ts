@@ -10,7 +10,7 @@ import type { Arch } from "../src/driver/nvcc.ts";
 import { buildLayerLibrary } from "../src/moe/library.ts";
 import { buildRunner, gpuAvailable, readTensor, runPlan, writePlan } from "../src/runtime/cuda.ts";
 import { checkLayerOutputs, type SavedCase, type TokenReference, tokenZeroValues } from "./layer-check.ts";
-import { benchSpecs, combineTable, LAYER_TOKENS, type LayerLib, layerMarkdownTable, layerPlan, layerReport, layerTextTable } from "./layer-plan.ts";
+import { benchSpecs, combineTable, entryLibs, twinOf, LAYER_TOKENS, type LayerLib, layerMarkdownTable, layerPlan, layerReport, layerTextTable } from "./layer-plan.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
 
@@ -22,6 +22,8 @@ export interface LayerBenchOptions {
   reps?: number;
   /** Largest number of weights generated on the CPU for one layer's token-0 reference. */
   maxRefValues?: number;
+  /** Also time each entry of every atomic layer's choice table alone (same library). */
+  entries?: boolean;
   /** Header facts for the markdown (commit, date). */
   commit: string;
 }
@@ -42,7 +44,7 @@ export async function runLayerBench(o: LayerBenchOptions): Promise<boolean> {
         try {
           const lib = await buildLayerLibrary(spec, o.arch, planDir);
           libs.push({ spec, library: relative(planDir, lib.path), symbol: lib.symbol });
-          console.log(`layer ${spec.name}: ${lib.stages.map((s) => `${s.stage} ${s.registers ?? "?"} regs${s.spills ? ` ${s.spills} spill ops` : ""}`).join(", ")}`);
+          console.log(`layer ${spec.name}: ${lib.stages.map((s) => `${s.stage}${s.configs.length < spec.configs.length ? ` ${s.configs.join("+")}` : ""} ${s.registers ?? "?"} regs${s.spills ? ` ${s.spills} spill ops` : ""}`).join(", ")}`);
         } catch (e) {
           ok = false;
           console.log(`layer ${spec.name}: FAILED to build: ${(e as Error).message.split("\n").slice(0, 3).join(" ")}`);
@@ -50,6 +52,7 @@ export async function runLayerBench(o: LayerBenchOptions): Promise<boolean> {
       }));
   })()]);
   libs.sort((a, b) => specs.indexOf(a.spec) - specs.indexOf(b.spec));
+  if (o.entries) libs.push(...libs.flatMap(entryLibs));
   const { cases, meta } = layerPlan(libs, o.tokens ?? LAYER_TOKENS, { reps: o.reps });
   writePlan(planDir, cases);
   console.log(`layer plan: ${cases.length} cases (${meta.length} layer calls) in ${planDir}/plan.json, built in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
@@ -62,7 +65,7 @@ export async function runLayerBench(o: LayerBenchOptions): Promise<boolean> {
   // Token 0's references depend on the seeds only: computed in child processes while the GPU runs.
   const maxRef = o.maxRefValues ?? 40e6;
   const refJobs = libs.filter(({ spec }) => {
-    if (spec.combine === "reduce") return false; // checked against its atomic-combine twin
+    if (twinOf(spec)) return false; // checked against its twin: the atomic combine, the whole table
     if (tokenZeroValues(spec) <= maxRef) return true;
     console.log(`layer ${spec.name}: no float64 reference (${(tokenZeroValues(spec) / 1e6).toFixed(0)}M weights to generate > ${maxRef / 1e6}M); token 0 vs the first M instead`);
     return false;

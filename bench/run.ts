@@ -4,7 +4,10 @@
 // everything, writes the plans and says how to run them on a GPU machine.
 //   tsx bench/run.ts [--arch sm_90a|sm_80] [--mma both|sync|wgmma] [--copy cp.async|tma|both] [--ws on|off] [--shapes 4096^3,..] [--quick]
 //                    [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned] [--layer | --no-layer]
-// --layer: the layer bench only; --no-layer: the GEMM bench only.
+//                    [--layer-entries] [--layer-tokens 1,16,..]
+// --layer: the layer bench only; --no-layer: the GEMM bench only. --layer-entries: also each
+// entry of the layers' choice tables alone at every M (rows "decode only", "prefill only").
+// --layer-tokens: the layer's token counts (default 1, 16, 64, 256, 1024, 4096).
 // Next to the fixed configs it times the tuned winner of each shape (nearest tuned shape, one
 // per GPU tuned on) from the tune cache (default .cache/tune.json) and from bench/tuned.json
 // (winners exported with `tilemoe tune --export`, committed because .cache is not).
@@ -43,6 +46,8 @@ const { values } = parseArgs({
     "no-tuned": { type: "boolean", default: false },
     layer: { type: "boolean", default: false },
     "no-layer": { type: "boolean", default: false },
+    "layer-entries": { type: "boolean", default: false },
+    "layer-tokens": { type: "string" },
   },
 });
 const arch = values.arch as Arch;
@@ -135,6 +140,7 @@ let ok = true;
 if (!values.layer) ok = (await gemmBench()) && ok;
 if (!values["no-layer"]) {
   ok = (await runLayerBench({ arch, outDir: join(outDir, "layer"), commit, reps: values.reps ? Number(values.reps) : undefined,
-    tokens: values.quick ? [1, 1024] : undefined, models: values.quick ? ["qwen3"] : undefined })) && ok;
+    tokens: values["layer-tokens"] ? values["layer-tokens"].split(",").map(Number) : values.quick ? [1, 1024] : undefined,
+    models: values.quick ? ["qwen3"] : undefined, entries: values["layer-entries"] })) && ok;
 }
 process.exit(ok ? 0 : 1);

@@ -8,23 +8,44 @@
 // >= T * TOPK are pads and add nothing), block_expert[b] the expert of block b (-1: unused,
 // skipped). W2 is [E, H, N] declared flat ([E * H, N]); a ragged last column tile reads the
 // next expert's rows into columns that are never added.
+// splitK (the decode path, as in gemm_w4a16.ts): block z sums a 1/splitK slice of the long
+// N and adds its partial products into `out` like any other term of the combine, so the
+// slices need no reduction of their own; `out` is written only by atomic adds, so every
+// launcher clears it before the launch (src/ir/zero-init.ts) whatever splitK is.
 import { T, type Tensor } from "tilemoe";
 
 const SMEM_BYTES = 160 * 1024;
 
 export const moe_gemm_down = T.kernel(
   {
-    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [4, 8] },
+    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [4, 8], splitK: [1, 2, 4, 8], GROUP_M: [1, 8] },
     where: ({ BM, BN, BK, stages }) => (BM + BN) * BK * 2 * stages <= SMEM_BYTES,
   },
   function moe_gemm_down(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, N", "bf16">, sorted: Tensor<"NB, BS", "i32">,
                          block_expert: Tensor<"NB", "i32">, topk_weights: Tensor<"T, TOPK", "f32">, out: Tensor<"T, H", "f32">,
-                         { BM, BN, BK, stages, warps }: T.Config) {
+                         { BM, BN, BK, stages, warps, splitK, GROUP_M }: T.Config) {
     const [NB, BS] = sorted.shape;
     const N = A.shape[1];
     const [tokens, TOPK] = topk_weights.shape;
     const H = out.shape[1];
-    T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (bx, by) => {
+    // Block (bx, by, bz) sums K tiles [bz * KT, (bz + 1) * KT) of the long N; tiles past N read as 0.
+    const KT = T.cdiv(T.cdiv(N, BK), splitK);
+    T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM), splitK], { threads: warps * 32 }, (gx, gy, bz) => {
+      // Grouped order (as in gemm.ts) when GROUP_M > 1: GROUP_M row blocks sweep the column
+      // tiles together, so the blocks in flight share weight tiles in L2 (an expert's routing
+      // blocks are consecutive) instead of every row block streaming all of its expert's
+      // weights. GROUP_M = 1 keeps the grid's own order (and its registers).
+      let bx = gx;
+      let by = gy;
+      if (GROUP_M > 1) {
+        const tilesN = T.cdiv(H, BN);
+        const pid = gy * tilesN + gx;
+        const group = Math.floor(pid / (GROUP_M * tilesN));
+        const rows = T.min(NB * T.cdiv(BS, BM) - group * GROUP_M, GROUP_M);
+        const inGroup = pid % (GROUP_M * tilesN);
+        by = group * GROUP_M + inGroup % rows;
+        bx = Math.floor(inGroup / rows);
+      }
       const tiles = T.cdiv(BS, BM);
       const b = Math.floor(by / tiles);
       const r0 = (by % tiles) * BM;
@@ -34,10 +55,10 @@ export const moe_gemm_down = T.kernel(
       const acc = T.fragment([BM, BN], "f32");
       T.clear(acc);
       if (e >= 0) {
-        for (const k of T.pipelined(T.cdiv(N, BK), stages)) {
+        for (const k of T.pipelined(KT, stages)) {
           // Rows past the block (r0 + i >= BS) are the next block's; they are loaded, never added.
-          T.copy(A.tile([b * BS + r0, k * BK], [BM, BK]), As);
-          T.copy(W2.tile([e * H + bx * BN, k * BK], [BN, BK]), Bs);
+          T.copy(A.tile([b * BS + r0, (bz * KT + k) * BK], [BM, BK]), As);
+          T.copy(W2.tile([e * H + bx * BN, (bz * KT + k) * BK], [BN, BK]), Bs);
           T.gemm(As, Bs, acc, { transB: true });
         }
         for (const [i, j] of T.parallel(BM, BN)) {

@@ -10,15 +10,30 @@ const SMEM_BYTES = 160 * 1024;
 
 export const moe_gemm_down_pairs = T.kernel(
   {
-    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [4, 8] },
+    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [4, 8], GROUP_M: [1, 8] },
     where: ({ BM, BN, BK, stages }) => (BM + BN) * BK * 2 * stages <= SMEM_BYTES,
   },
   function moe_gemm_down_pairs(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, N", "bf16">, sorted: Tensor<"NB, BS", "i32">,
-                               block_expert: Tensor<"NB", "i32">, Y: Tensor<"P, H", "f32">, { BM, BN, BK, stages, warps }: T.Config) {
+                               block_expert: Tensor<"NB", "i32">, Y: Tensor<"P, H", "f32">, { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
     const [NB, BS] = sorted.shape;
     const N = A.shape[1];
     const [P, H] = Y.shape;
-    T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (bx, by) => {
+    T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (gx, gy) => {
+      // Grouped order (as in gemm.ts) when GROUP_M > 1: GROUP_M row blocks sweep the column
+      // tiles together, so the blocks in flight share weight tiles in L2 (an expert's routing
+      // blocks are consecutive) instead of every row block streaming all of its expert's
+      // weights. GROUP_M = 1 keeps the grid's own order (and its registers).
+      let bx = gx;
+      let by = gy;
+      if (GROUP_M > 1) {
+        const tilesN = T.cdiv(H, BN);
+        const pid = gy * tilesN + gx;
+        const group = Math.floor(pid / (GROUP_M * tilesN));
+        const rows = T.min(NB * T.cdiv(BS, BM) - group * GROUP_M, GROUP_M);
+        const inGroup = pid % (GROUP_M * tilesN);
+        by = group * GROUP_M + inGroup % rows;
+        bx = Math.floor(inGroup / rows);
+      }
       const tiles = T.cdiv(BS, BM);
       const b = Math.floor(by / tiles);
       const r0 = (by % tiles) * BM;

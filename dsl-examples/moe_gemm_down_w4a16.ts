@@ -3,25 +3,42 @@
 // per 128 values of a row (S2 [E * H, cdiv(N, 128)]), symmetric (w = (q - 8) * s). The
 // packed weight tile is pipelined like any operand and turned into a bf16 tile by T.dequant
 // before the gemm; routing, the routing-weight scale and the f32 atomic combine into `out`
-// (which must start at 0) are moe_gemm_down's.
+// (which must start at 0) are moe_gemm_down's, and so is splitK (slices of N add into `out`).
 import { T, type Tensor } from "tilemoe";
 
 const SMEM_BYTES = 160 * 1024;
 
 export const moe_gemm_down_w4a16 = T.kernel(
   {
-    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [128, 64], stages: [3, 2, 4], warps: [4, 8] },
+    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [128, 64], stages: [3, 2, 4], warps: [4, 8], splitK: [1, 2, 4, 8], GROUP_M: [1, 8] },
     // Activation and packed weight tiles (all stages) and the one bf16 weight tile, in half-bytes.
     where: ({ BM, BN, BK, stages }) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
   },
   function moe_gemm_down_w4a16(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, cdiv(N, 8)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">,
                                sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">, topk_weights: Tensor<"T, TOPK", "f32">,
-                               out: Tensor<"T, H", "f32">, { BM, BN, BK, stages, warps }: T.Config) {
+                               out: Tensor<"T, H", "f32">, { BM, BN, BK, stages, warps, splitK, GROUP_M }: T.Config) {
     const [NB, BS] = sorted.shape;
     const N = A.shape[1];
     const [tokens, TOPK] = topk_weights.shape;
     const H = out.shape[1];
-    T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (bx, by) => {
+    // Block (bx, by, bz) sums K tiles [bz * KT, (bz + 1) * KT) of the long N; tiles past N read as 0.
+    const KT = T.cdiv(T.cdiv(N, BK), splitK);
+    T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM), splitK], { threads: warps * 32 }, (gx, gy, bz) => {
+      // Grouped order (as in gemm.ts) when GROUP_M > 1: GROUP_M row blocks sweep the column
+      // tiles together, so the blocks in flight share weight tiles in L2 (an expert's routing
+      // blocks are consecutive) instead of every row block streaming all of its expert's
+      // weights. GROUP_M = 1 keeps the grid's own order (and its registers).
+      let bx = gx;
+      let by = gy;
+      if (GROUP_M > 1) {
+        const tilesN = T.cdiv(H, BN);
+        const pid = gy * tilesN + gx;
+        const group = Math.floor(pid / (GROUP_M * tilesN));
+        const rows = T.min(NB * T.cdiv(BS, BM) - group * GROUP_M, GROUP_M);
+        const inGroup = pid % (GROUP_M * tilesN);
+        by = group * GROUP_M + inGroup % rows;
+        bx = Math.floor(inGroup / rows);
+      }
       const tiles = T.cdiv(BS, BM);
       const b = Math.floor(by / tiles);
       const r0 = (by % tiles) * BM;
@@ -32,11 +49,11 @@ export const moe_gemm_down_w4a16 = T.kernel(
       const acc = T.fragment([BM, BN], "f32");
       T.clear(acc);
       if (e >= 0) {
-        for (const k of T.pipelined(T.cdiv(N, BK), stages)) {
+        for (const k of T.pipelined(KT, stages)) {
           // Rows past the block (r0 + i >= BS) are the next block's; they are loaded, never added.
-          T.copy(A.tile([b * BS + r0, k * BK], [BM, BK]), As);
-          T.copy(W2.tile([e * H + bx * BN, k * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Wq);
-          T.dequant(Wq, Ws, { format: "u4", order: "interleaved", scales: S2, zeros: 8, group: 128, at: [e * H + bx * BN, k * BK], K: N });
+          T.copy(A.tile([b * BS + r0, (bz * KT + k) * BK], [BM, BK]), As);
+          T.copy(W2.tile([e * H + bx * BN, (bz * KT + k) * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Wq);
+          T.dequant(Wq, Ws, { format: "u4", order: "interleaved", scales: S2, zeros: 8, group: 128, at: [e * H + bx * BN, (bz * KT + k) * BK], K: N });
           T.gemm(As, Ws, acc, { transB: true });
         }
         for (const [i, j] of T.parallel(BM, BN)) {

@@ -24,11 +24,26 @@ function gelu(g: number) { return 0.5 * g * (1.0 + T.erf(g * Math.SQRT1_2)); }
 /** The whole grouped gate/up kernel; `act` is applied to the gate in the epilogue. */
 function gateUp(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted: Tensor<"NB, BS", "i32">,
                 block_expert: Tensor<"NB", "i32">, top_k: number, Y: Tensor<"NB * BS, N", "bf16">,
-                BM: number, BN: number, BK: number, stages: number, warps: number, act: (g: number) => number) {
+                BM: number, BN: number, BK: number, stages: number, warps: number, GROUP_M: number, act: (g: number) => number) {
   const [tokens, K] = X.shape;
   const [NB, BS] = sorted.shape;
   const N = Y.shape[1];
-  T.launch([T.cdiv(N, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (bx, by) => {
+  T.launch([T.cdiv(N, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (gx, gy) => {
+    // Grouped order (as in gemm.ts) when GROUP_M > 1: GROUP_M row blocks sweep the column
+    // tiles together, so the blocks in flight share weight tiles in L2 (an expert's routing
+    // blocks are consecutive) instead of every row block streaming all of its expert's
+    // weights. GROUP_M = 1 keeps the grid's own order (and its registers).
+    let bx = gx;
+    let by = gy;
+    if (GROUP_M > 1) {
+      const tilesN = T.cdiv(N, BN);
+      const pid = gy * tilesN + gx;
+      const group = Math.floor(pid / (GROUP_M * tilesN));
+      const rows = T.min(NB * T.cdiv(BS, BM) - group * GROUP_M, GROUP_M);
+      const inGroup = pid % (GROUP_M * tilesN);
+      by = group * GROUP_M + inGroup % rows;
+      bx = Math.floor(inGroup / rows);
+    }
     const tiles = T.cdiv(BS, BM);
     const b = Math.floor(by / tiles);
     const r0 = (by % tiles) * BM;
@@ -81,26 +96,26 @@ function gateUp(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted
 
 export const moe_gemm_up = T.kernel(
   {
-    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [8, 4] },
+    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [8, 4], GROUP_M: [1, 8] },
     where: ({ BM, BN, BK, stages }) => (BM + 2 * BN) * BK * 2 * stages <= SMEM_BYTES,
   },
   function moe_gemm_up(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted: Tensor<"NB, BS", "i32">,
                        block_expert: Tensor<"NB", "i32">, top_k: T.i32, Y: Tensor<"NB * BS, N", "bf16">,
-                       { BM, BN, BK, stages, warps }: T.Config) {
-    gateUp(X, W13, sorted, block_expert, top_k, Y, BM, BN, BK, stages, warps, silu);
+                       { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
+    gateUp(X, W13, sorted, block_expert, top_k, Y, BM, BN, BK, stages, warps, GROUP_M, silu);
   },
 );
 
 // The same kernel with exact GELU(gate) * up: only the activation passed differs.
 export const moe_gemm_up_gelu = T.kernel(
   {
-    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [8, 4] },
+    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [8, 4], GROUP_M: [1, 8] },
     where: ({ BM, BN, BK, stages }) => (BM + 2 * BN) * BK * 2 * stages <= SMEM_BYTES,
   },
   function moe_gemm_up_gelu(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted: Tensor<"NB, BS", "i32">,
                             block_expert: Tensor<"NB", "i32">, top_k: T.i32, Y: Tensor<"NB * BS, N", "bf16">,
-                            { BM, BN, BK, stages, warps }: T.Config) {
-    gateUp(X, W13, sorted, block_expert, top_k, Y, BM, BN, BK, stages, warps, gelu);
+                            { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
+    gateUp(X, W13, sorted, block_expert, top_k, Y, BM, BN, BK, stages, warps, GROUP_M, gelu);
   },
 );
 

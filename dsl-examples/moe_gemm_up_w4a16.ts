@@ -8,17 +8,32 @@ const SMEM_BYTES = 160 * 1024;
 
 export const moe_gemm_up_w4a16 = T.kernel(
   {
-    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2], warps: [8, 4] },
+    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2, 4], warps: [8, 4], GROUP_M: [1, 8] },
     // Activations and both packed tiles (all stages), and the two bf16 weight tiles.
     where: ({ BM, BN, BK, stages }) => (BM * BK * 2 + BN * BK) * stages + 2 * BN * BK * 2 <= SMEM_BYTES,
   },
   function moe_gemm_up_w4a16(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, cdiv(K, 8)", "u32">, S13: Tensor<"E2N, cdiv(K, 128)", "bf16">,
                              sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">, top_k: T.i32,
-                             Y: Tensor<"NB * BS, N", "bf16">, { BM, BN, BK, stages, warps }: T.Config) {
+                             Y: Tensor<"NB * BS, N", "bf16">, { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
     const [tokens, K] = X.shape;
     const [NB, BS] = sorted.shape;
     const N = Y.shape[1];
-    T.launch([T.cdiv(N, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (bx, by) => {
+    T.launch([T.cdiv(N, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (gx, gy) => {
+      // Grouped order (as in gemm.ts) when GROUP_M > 1: GROUP_M row blocks sweep the column
+      // tiles together, so the blocks in flight share weight tiles in L2 (an expert's routing
+      // blocks are consecutive) instead of every row block streaming all of its expert's
+      // weights. GROUP_M = 1 keeps the grid's own order (and its registers).
+      let bx = gx;
+      let by = gy;
+      if (GROUP_M > 1) {
+        const tilesN = T.cdiv(N, BN);
+        const pid = gy * tilesN + gx;
+        const group = Math.floor(pid / (GROUP_M * tilesN));
+        const rows = T.min(NB * T.cdiv(BS, BM) - group * GROUP_M, GROUP_M);
+        const inGroup = pid % (GROUP_M * tilesN);
+        by = group * GROUP_M + inGroup % rows;
+        bx = Math.floor(inGroup / rows);
+      }
       const tiles = T.cdiv(BS, BM);
       const b = Math.floor(by / tiles);
       const r0 = (by % tiles) * BM;

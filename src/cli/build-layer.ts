@@ -5,10 +5,10 @@ import { emitLayerCuda } from "../moe/host.ts";
 import { modelSpec, MODELS, type Weights } from "../moe/layer.ts";
 import { parse, UsageError } from "./args.ts";
 
-const USAGE = `tilemoe build-layer --model ${Object.keys(MODELS).join("|")} [--weights bf16|w4a16] [--block 16|64|128] [--combine atomic|reduce] [--arch sm_80|sm_90a] [-o DIR]`;
+const USAGE = `tilemoe build-layer --model ${Object.keys(MODELS).join("|")} [--weights bf16|w4a16] [--combine atomic|reduce] [--only CONFIG] [--copy tma|cp.async] [--arch sm_80|sm_90a] [-o DIR]`;
 
 export async function buildLayerCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { model: { type: "string" }, weights: { type: "string" }, block: { type: "string" },
+  const { values } = parse(argv, { model: { type: "string" }, weights: { type: "string" }, only: { type: "string" }, copy: { type: "string" },
     combine: { type: "string" }, arch: { type: "string" }, o: { type: "string", short: "o" } }, USAGE);
   const model = values.model as string | undefined;
   if (!model) throw new UsageError(`--model is required\nusage: ${USAGE}`);
@@ -16,16 +16,20 @@ export async function buildLayerCommand(argv: string[]): Promise<number> {
   if (weights !== "bf16" && weights !== "w4a16") throw new UsageError(`--weights must be bf16 or w4a16, got '${weights}'`);
   const arch = (values.arch as string | undefined) ?? "sm_90a";
   if (arch !== "sm_80" && arch !== "sm_90a") throw new UsageError(`--arch must be sm_80 or sm_90a, got '${arch}'`);
-  const block = values.block ? Number(values.block) : 64;
+  // One entry of the choice table for every T (to check or time it alone): decode, prefill.
+  const only = values.only as string | undefined;
   const combine = (values.combine as string | undefined) ?? "atomic";
   if (combine !== "atomic" && combine !== "reduce") throw new UsageError(`--combine must be atomic or reduce, got '${combine}'`);
-  const l = emitLayerCuda(modelSpec(model, weights as Weights, block, combine), arch);
+  const copy = (values.copy as string | undefined) ?? "tma";
+  if (copy !== "tma" && copy !== "cp.async") throw new UsageError(`--copy must be tma or cp.async, got '${copy}'`);
+  const l = emitLayerCuda(modelSpec(model, weights as Weights, combine, only), arch, copy);
   const dir = (values.o as string | undefined) ?? "generated";
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${l.stem}.cu`), l.cu);
   writeFileSync(join(dir, `${l.stem}.h`), l.h);
   for (const s of l.lowered)
-    console.log(`${s.stage.stage.padEnd(7)} ${s.stage.kernel.padEnd(18)} threads=${s.threads} smem=${s.smemBytes} ${Object.entries(s.kernel.config).map(([k, v]) => `${k}=${v}`).join(",")}`);
+    console.log(`${s.stage.stage.padEnd(7)} ${s.stage.kernel.padEnd(20)} ${s.configs.join("+").padEnd(14)} threads=${s.threads} smem=${s.smemBytes} ${Object.entries(s.kernel.config).map(([k, v]) => `${k}=${v}`).join(",")}` +
+      `${s.kernel.tensorMaps?.length ? ` tma=${s.kernel.tensorMaps.map((m) => m.tensor).join(",")}` : ""}`);
   console.log(`-> ${join(dir, l.stem)}.cu, .h`);
   return 0;
 }

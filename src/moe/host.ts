@@ -1,14 +1,17 @@
 // The layer's CUDA: every stage lowered and emitted with its own C launcher (emitCuda), in
-// one translation unit, then the layer's launcher (templates/layer.*.hbs) that carves the
-// workspace and calls the stage launchers in order, argument lists taken from the lowered
-// kernels' params and dims through the stage's binding table.
+// one translation unit, then the layer's launcher (templates/layer.*.hbs) that picks the
+// choice-table entry for T (moe_layer_<name>_config), carves the workspace and calls the
+// stage launchers in order, argument lists taken from the lowered kernels' params and dims
+// through the stage's binding table. A stage whose kernel and config are the same in every
+// entry (router, gating, routing) is emitted once; one that differs is emitted per entry
+// and called under `if (config == i)`.
 import { readFileSync } from "node:fs";
 import Handlebars from "handlebars";
 import { byteSize, type Kernel } from "../ir/ir.ts";
-import { cudaTarget, lower } from "../passes/pipeline.ts";
+import { type CopyChoice, cudaTarget, lower } from "../passes/pipeline.ts";
 import { emitCuda, smemAlignment } from "../codegen/cuda/index.ts";
 import { storageType } from "../codegen/cuda/types.ts";
-import { buffers, type LayerSpec, quantitiesC, type Stage, stageKernels, WS_ALIGN } from "./layer.ts";
+import { buffers, type LayerSpec, quantitiesC, type Stage, stageKernels, stageKey, WS_ALIGN } from "./layer.ts";
 
 const tpl = (f: string) =>
   Handlebars.compile(readFileSync(new URL(`./templates/${f}`, import.meta.url), "utf8"), { noEscape: true, strict: true });
@@ -20,18 +23,42 @@ export interface LayerCuda {
   stem: string;
   cu: string;
   h: string;
-  /** The lowered (thread-level) kernel of each stage, in launch order. */
-  lowered: { stage: Stage; kernel: Kernel; launcher: string; smemBytes: number; threads: number }[];
+  /** Each distinct lowered (thread-level) stage kernel, in launch order, with the names of
+   *  the choice-table entries that run it. */
+  lowered: { stage: Stage; kernel: Kernel; launcher: string; smemBytes: number; threads: number; configs: string[] }[];
 }
 
-export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a"): LayerCuda {
+/** `copy`: how sm_90a operand tiles reach shared memory where the TMA lowering applies (the
+ *  bf16 down projection's A rows and weight tiles; the up projections' row gather and the
+ *  packed w4a16 tiles stay cp.async). Each stage launcher encodes its own tensor maps. */
+export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a", copy: CopyChoice = "tma"): LayerCuda {
   const q = quantitiesC(s);
   const bufs = buffers(s);
-  // cp.async operand pipelines: the layer launcher does not build TMA tensor maps (yet).
-  const lows = stageKernels(s).map(({ stage, kernel }) => ({ stage, kernel: lower(kernel, stage.config, cudaTarget(arch, "wgmma", "cp.async")) }));
+  const table = stageKernels(s);
+  const names = table[0]!.stages.map(({ stage }) => stage.stage);
+  for (const e of table)
+    if (e.stages.map(({ stage }) => stage.stage).join() !== names.join()) throw new Error(`layer ${s.name}: config ${e.config.name} has other stages`);
+  // Distinct stage kernels by (file, kernel, config), in launch order; named by stage, and by
+  // entry where the stage differs between entries.
+  type Unit = { key: string; stage: Stage; kernel: Kernel; name: string; configs: string[] };
+  const units = new Map<string, Unit>();
+  names.forEach((stageName, i) => {
+    const keys = table.map((e) => stageKey(e.stages[i]!.stage));
+    const shared = keys.every((k) => k === keys[0]);
+    table.forEach((e, ci) => {
+      const key = keys[ci]!;
+      const u = units.get(key);
+      if (u) { u.configs.push(e.config.name); return; }
+      const { stage, kernel } = e.stages[i]!;
+      units.set(key, { key, stage, kernel, name: `moe_layer_${s.name}_${stageName}${shared ? "" : `_${e.config.name}`}`, configs: [e.config.name] });
+    });
+  });
+  const target = cudaTarget(arch, "wgmma", copy);
+  const lows = [...units.values()].map((u) => ({ ...u, kernel: lower(u.kernel, u.stage.config, target) }));
   // One unit, one `smem` symbol: every stage declares the largest alignment any of them needs.
   const smemAlign = Math.max(...lows.map(({ kernel }) => smemAlignment(kernel)));
-  const lowered = lows.map(({ stage, kernel }) => ({ stage, kernel, out: emitCuda(kernel, { name: `moe_layer_${s.name}_${stage.stage}`, smemAlign }) }));
+  const lowered = lows.map((u) => ({ ...u, out: emitCuda(u.kernel, { name: u.name, smemAlign }) }));
+  const byKey = new Map(lowered.map((u) => [u.key, u]));
   const ctype = (name: string) => {
     // A buffer's C type is the one its first consumer declares (kernels agree by construction).
     for (const { stage, kernel } of lowered)
@@ -42,28 +69,46 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a")
   const used = new Set(lowered.flatMap(({ stage, kernel }) => kernel.params.map((p) => stage.bind[p.name]!)));
   const caller = bufs.filter((b) => !b.workspace && used.has(b.name));
   const bytes = (b: (typeof bufs)[number]) => [...b.numel.map((f) => (typeof f === "number" ? String(f) : `(int64_t)${q[f]}`)), String(byteSize(b.dtype))].join(" * ");
-  const calls = lowered.map(({ stage, kernel, out }, i) => {
+  const call = (u: (typeof lowered)[number]) => {
     const arg = (name: string) => {
-      const v = stage.bind[name]!;
+      const v = u.stage.bind[name]!;
       return v in q ? q[v]! : v;
     };
-    const tensors = kernel.params.filter((p) => p.kind === "tensor").map((p) => arg(p.name));
-    const scalars = kernel.params.filter((p) => p.kind === "scalar").map((p) => `(${storageType(p.dtype)})${arg(p.name)}`);
-    const dims = kernel.dims.map((d) => `(int64_t)${arg(d)}`);
-    return { stage: stage.stage, fn: out.launcher, args: [...tensors, ...scalars, ...dims], base: `${i + 1} * MOE_LAYER_${s.name.toUpperCase()}_STAGE` };
+    const tensors = u.kernel.params.filter((p) => p.kind === "tensor").map((p) => arg(p.name));
+    const scalars = u.kernel.params.filter((p) => p.kind === "scalar").map((p) => `(${storageType(p.dtype)})${arg(p.name)}`);
+    const dims = u.kernel.dims.map((d) => `(int64_t)${arg(d)}`);
+    return `${u.out.launcher}(${[...tensors, ...scalars, ...dims].join(", ")}, stream)`;
+  };
+  const calls = names.map((stageName, i) => {
+    const us = table.map((e) => byKey.get(stageKey(e.stages[i]!.stage))!);
+    const code = us.every((u) => u === us[0])
+      ? `  err = ${call(us[0]!)};`
+      : us.map((u, ci) => `  ${ci === 0 ? "if" : "else if"} (config == ${ci}) err = ${call(u)};  // ${table[ci]!.config.name}`)
+        .join("\n").replace(/else if \(config == \d+\)( err = [^\n]*)$/, "else$1");
+    // One kernel's launchers share their error texts (they differ only in the name): the
+    // first entry's says what failed.
+    return { stage: stageName, code, errorString: `${us[0]!.out.launcher}_error_string`, base: `${i + 1} * MOE_LAYER_${s.name.toUpperCase()}_STAGE` };
   });
+  const configs = table.map(({ config: c }, i) => ({
+    index: i, name: c.name, blockSize: c.blockSize, last: i === table.length - 1,
+    cond: c.maxTokens === null ? null : `T <= ${c.maxTokens}`,
+    range: c.maxTokens === null ? (i === 0 ? "every T" : `T > ${table[i - 1]!.config.maxTokens}`) : (i === 0 ? `T <= ${c.maxTokens}` : `${table[i - 1]!.config.maxTokens} < T <= ${c.maxTokens}`),
+    text: `routing block ${c.blockSize}; up ${configText(c.up)}; down ${configText(c.down)}`,
+  }));
   const data = {
-    name: s.name, upper: s.name.toUpperCase(), E: s.experts, H: s.hidden, N: s.intermediate, K: s.topK, BS: s.blockSize,
+    name: s.name, upper: s.name.toUpperCase(), E: s.experts, H: s.hidden, N: s.intermediate, K: s.topK,
     activation: s.activation === "silu" ? "SiLU(gate) * up" : "GELU(gate) * up", weights: s.weights, renorm: s.renormalize,
     buffers: caller.map((b) => ({ name: b.name, dtype: b.dtype, doc: b.doc })),
     params: caller.map((b) => `${b.output ? "" : "const "}${ctype(b.name)}* ${b.name}`),
     casts: caller.map((b) => `${b.output ? "" : "const "}${ctype(b.name)}*`),
+    args: caller.map((b) => b.name),
     nbuffers: caller.length,
     combineText: s.combine === "reduce" ? "a row per (token, slot) pair, then a weighted reduction" : "f32 atomics",
-    launchCount: ["", "One", "Two", "Three", "Four", "Five", "Six", "Seven"][lowered.length] ?? String(lowered.length),
-    stageList: lowered.map(({ stage }, i) => `${i + 1} ${stage.stage}`).join(", "),
+    launchCount: ["", "One", "Two", "Three", "Four", "Five", "Six", "Seven"][names.length] ?? String(names.length),
+    stageList: names.map((n, i) => `${i + 1} ${n}`).join(", "),
     workspace: bufs.filter((b) => b.workspace).map((b) => ({ name: b.name, ctype: ctype(b.name), bytes: bytes(b) })),
-    wsAlign: WS_ALIGN, wsAlignMask: WS_ALIGN - 1, calls,
+    wsAlign: WS_ALIGN, wsAlignMask: WS_ALIGN - 1, calls, configs, nconfigs: configs.length,
+    blockSizes: configs.map((c) => c.blockSize).join(", "),
   };
   const h = headerTpl(data);
   const cu = [
@@ -74,9 +119,11 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a")
   ].join("\n");
   return {
     stem: `moe_layer_${s.name}`, cu, h,
-    lowered: lowered.map(({ stage, kernel, out }) => ({ stage, kernel, launcher: out.launcher, smemBytes: out.smemBytes, threads: out.threads })),
+    lowered: lowered.map(({ stage, kernel, out, configs }) => ({ stage, kernel, launcher: out.launcher, smemBytes: out.smemBytes, threads: out.threads, configs })),
   };
 }
+
+const configText = (c: Record<string, unknown>) => Object.entries(c).map(([k, v]) => `${k}=${v}`).join(",");
 
 /** Stage units one after another. Each carries the static device helpers it uses
  *  (tm_sigmoid...): a second definition in the same unit would not compile, so a helper

@@ -1,5 +1,6 @@
 // Runs the layer's lowered kernels in sequence in the CPU interpreter, bound exactly as the
-// generated C launcher binds them (same stage table). Workspace buffers start as garbage
+// generated C launcher binds them (same stage table), with the choice-table entry the
+// launcher picks for the same T (chooseConfig), so what is checked is what runs. Workspace buffers start as garbage
 // (NaN floats, -12345 ints), like uninitialized device memory, so a stage reading what no
 // earlier stage wrote shows up in the result.
 import type { Kernel } from "../ir/ir.ts";
@@ -8,19 +9,33 @@ import { lower, SM80, type Target } from "../passes/pipeline.ts";
 import { runKernel } from "../interp/index.ts";
 import { clearAccumulated } from "../check/backends.ts";
 import type { TensorValue } from "../numeric/tensor.ts";
-import { buffers, type LayerSpec, quantities, type Stage, stageKernels } from "./layer.ts";
+import { buffers, chooseConfig, type LayerSpec, quantities, type Stage, stageKernels, stageKey } from "./layer.ts";
 
 export interface LayerInputs { x: TensorValue; w_router: TensorValue; w13: TensorValue; s13?: TensorValue; w2: TensorValue; s2?: TensorValue }
 
-/** Lowered stages, to lower once and run many token counts. */
-export function lowerLayer(s: LayerSpec, target: Target = SM80): { stage: Stage; kernel: Kernel }[] {
-  return stageKernels(s).map(({ stage, kernel }) => ({ stage, kernel: lower(kernel, stage.config, target) }));
+/** Every choice-table entry's lowered stages, by entry name, to lower once and run many
+ *  token counts. A kernel at the same config in several entries is lowered once. */
+export type LoweredLayer = Map<string, { stage: Stage; kernel: Kernel }[]>;
+
+export function lowerLayer(s: LayerSpec, target: Target = SM80): LoweredLayer {
+  const done = new Map<string, Kernel>();
+  const out: LoweredLayer = new Map();
+  for (const { config, stages } of stageKernels(s))
+    out.set(config.name, stages.map(({ stage, kernel }) => {
+      const key = stageKey(stage);
+      let low = done.get(key);
+      if (!low) done.set(key, (low = lower(kernel, stage.config, target)));
+      return { stage, kernel: low };
+    }));
+  return out;
 }
 
 /** The layer's output [T, H] (f32) and every workspace buffer, by name. */
 export function runLayerInterp(s: LayerSpec, inputs: LayerInputs, lowered = lowerLayer(s)): Record<string, TensorValue> {
   const T = inputs.x.shape[0]!;
   const q = quantities(s, T);
+  const chosen = lowered.get(chooseConfig(s, T).name);
+  if (!chosen) throw new Error(`layer ${s.name}: config ${chooseConfig(s, T).name} was not lowered`);
   const bufs: Record<string, TensorValue> = {};
   for (const b of buffers(s)) {
     const n = b.numel.reduce<number>((a, f) => a * (typeof f === "number" ? f : q[f]!), 1);
@@ -33,7 +48,7 @@ export function runLayerInterp(s: LayerSpec, inputs: LayerInputs, lowered = lowe
       bufs[b.name] = { dtype: b.dtype, shape: [n], data: new Float64Array(n).fill(junk) };
     }
   }
-  for (const { stage, kernel } of lowered) {
+  for (const { stage, kernel } of chosen) {
     const tensors: Record<string, TensorValue> = {};
     const scalars: Record<string, number> = {};
     const dims: Record<string, number> = {};

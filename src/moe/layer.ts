@@ -15,8 +15,10 @@ export interface LayerSpec {
   hidden: number;       // H
   intermediate: number; // N (per expert, per projection)
   topK: number;         // K
-  /** Routing block: rows of one expert's tile in the grouped GEMMs (BM of both). */
-  blockSize: number;
+  /** The choice table: which routing block and grouped-GEMM configs serve which token
+   *  count T (the launcher picks at run time, chooseConfig). At least one entry; the last
+   *  one serves every T above the others. */
+  configs: LayerConfig[];
   activation: Activation;
   weights: Weights;
   /** Divide the top-k softmax weights by their sum (Mixtral, Qwen3 do). */
@@ -24,20 +26,114 @@ export interface LayerSpec {
   /** The top-k combine: f32 atomics in the down GEMM (default), or the down GEMM writing one
    *  row per (token, slot) pair and a separate weighted reduction (dsl-examples/moe_gemm_down_reduce.ts). */
   combine?: Combine;
+  /** Set where the layer keeps one entry of a model's choice table for every T (modelSpec's `only`). */
+  entry?: string;
 }
 
 export type Combine = "atomic" | "reduce";
 
-export const MODELS: Record<string, Omit<LayerSpec, "name" | "weights" | "blockSize">> = {
+/** One entry of a layer's choice table. */
+export interface LayerConfig {
+  /** C identifier part: a stage kernel that differs between entries is moe_layer_<layer>_<stage>_<name>. */
+  name: string;
+  /** Serves the T <= maxTokens that no earlier entry serves; null: every larger T (the last entry). */
+  maxTokens: number | null;
+  /** Routing block (BS): moe_align pads each expert's pairs to it; the grouped GEMMs' row blocks. */
+  blockSize: number;
+  /** Configs of the gate/up and down kernels (router, gating and routing have one config each). */
+  up: Record<string, TunableValue>;
+  down: Record<string, TunableValue>;
+  /** Why this entry: what bounds the layer at these T and how the configs answer it. */
+  why: string;
+}
+
+export const MODELS: Record<string, Omit<LayerSpec, "name" | "weights" | "configs">> = {
   mixtral: { experts: 8, hidden: 4096, intermediate: 14336, topK: 2, activation: "silu", renormalize: true },
   qwen3: { experts: 128, hidden: 2048, intermediate: 768, topK: 8, activation: "silu", renormalize: true },
 };
 
-export function modelSpec(model: string, weights: Weights = "bf16", blockSize = 64, combine: Combine = "atomic"): LayerSpec {
+const DECODE_WHY = "Few tokens: the layer reads each touched expert's weights once and computes little, so weight bytes " +
+  "bound it. Routing block 16: at these T an expert's pairs mostly fit one block, so its weights are read once, and " +
+  "a 64-row block would be mostly padding. BM 16 tiles: on sm_90a they take mma.sync, and w4a16 weights are " +
+  "dequantized in registers from the packed words (from BM 64 on, the layer uses wgmma with the dequantized tile in " +
+  "shared memory). 4 warps side by side along N (one warp along M, which the fused dequant needs). GROUP_M 8: an " +
+  "expert split over two blocks reads its weight tiles once for both (see the prefill entry). The down " +
+  "projection splits its K (the intermediate N) so the few active experts still fill the GPU: without it its grid " +
+  "is H / 64 column tiles per used block, 1-2 blocks per SM.";
+const PREFILL_WHY = "Many tokens: every expert has many pairs and the tensor cores bound the layer. Routing block " +
+  "and BM 64 (wgmma's m64 tiles), 8 warps for the up projection's two accumulators, 3 pipeline stages; the row " +
+  "blocks fill the GPU without splitting K. GROUP_M 8: an expert's row blocks (Mixtral at T = 4096: 16 of them) " +
+  "sweep the column tiles 8 together, so each weight tile comes from HBM about once per 8 blocks instead of once " +
+  "per block (the grid's own order runs one row block across all columns at a time, and an expert's weights " +
+  "do not fit in L2). (Otherwise the configs every T used before the choice table.)";
+
+/** The prefill entry: every T above the decode entry's. */
+function prefill(weights: Weights): LayerConfig {
+  return weights === "w4a16"
+    // up BK 64 x 3 stages: BK 128 x 2 stages at 8 warps needs 255 registers and spills
+    // (560 spill ops on sm_90a); this one fits in 197 with none.
+    ? { name: "prefill", maxTokens: null, blockSize: 64, up: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
+        down: { BM: 64, BN: 64, BK: 128, stages: 3, warps: 4, splitK: 1, GROUP_M: 8 }, why: PREFILL_WHY }
+    : { name: "prefill", maxTokens: null, blockSize: 64, up: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
+        down: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 1, GROUP_M: 8 }, why: PREFILL_WHY };
+}
+
+/** The decode entry for T <= maxTokens, the down projection's K in splitK slices. */
+function decode(weights: Weights, maxTokens: number, splitK: number, why: string): LayerConfig {
+  // w4a16: BK 128 (a K tile is one scale group, 64 bytes of packed words a row); bf16: BK 64, the kernels' largest.
+  const bk = weights === "w4a16" ? 128 : 64;
+  return { name: "decode", maxTokens, blockSize: 16, up: { BM: 16, BN: 64, BK: bk, stages: 4, warps: 4, GROUP_M: 8 },
+    down: { BM: 16, BN: 64, BK: bk, stages: 4, warps: 4, splitK, GROUP_M: 8 }, why: `${DECODE_WHY} ${why}` };
+}
+
+/**
+ * The choice table of each model and weight kind, in T order (docs/LAYER.md has it as a
+ * table). Thresholds in tokens for the model's E and top_k: the decode entry holds while the
+ * pairs per expert (T * top_k / E on average) stay well under its block of 16, since an
+ * expert with more pairs than a block is read once per block.
+ * Not tuned on a GPU yet: scripts/gpu-check-layer2.sh times each entry alone at every M.
+ */
+export const CHOICES: Record<string, Record<Weights, LayerConfig[]>> = {
+  mixtral: {
+    // Up to T = 16: 4 pairs per expert on average. At T = 64 (16 on average) half the experts
+    // would need a second block and read their 352 MB of bf16 weights twice; the prefill
+    // entry measured 1.45x of the weight floor there.
+    bf16: [decode("bf16", 16, 8, "Mixtral: N = 14336 is 224 K tiles of 64; split-K 8 leaves 28 a slice."), prefill("bf16")],
+    // Up to T = 32 (8 pairs per expert on average): the fused register dequant (14-18% of
+    // copy bandwidth alone vs 8-9% for the 64-row path) outweighs the odd second read.
+    w4a16: [decode("w4a16", 32, 8, "Mixtral: N = 14336 is 112 K tiles of 128; split-K 8 leaves 14 a slice."), prefill("w4a16")],
+  },
+  qwen3: {
+    // 128 experts, top 8: T = 64 is 4 pairs per expert on average, T = 128 is 8.
+    bf16: [decode("bf16", 64, 2, "Qwen3: N = 768 is 12 K tiles of 64; split-K 2 doubles the 32 column tiles of each active expert."), prefill("bf16")],
+    w4a16: [decode("w4a16", 128, 2, "Qwen3: N = 768 is 6 K tiles of 128; split-K 2 doubles the 32 column tiles of each active expert."), prefill("w4a16")],
+  },
+};
+
+/**
+ * The layer of a known model with its choice table. `only` keeps one entry of the table for
+ * every T (to check or time an entry alone); the layer is then <model>_<weights>_<only>.
+ */
+export function modelSpec(model: string, weights: Weights = "bf16", combine: Combine = "atomic", only?: string): LayerSpec {
   const m = MODELS[model];
   if (!m) throw new CompileError([{ loc: { file: "<layer>", line: 0, col: 0 }, severity: "error",
     message: `unknown model '${model}' (known: ${Object.keys(MODELS).join(", ")})` }]);
-  return { ...m, name: `${model}_${weights}${combine === "reduce" ? "_reduce" : ""}`, weights, blockSize, combine };
+  let configs = CHOICES[model]![weights];
+  if (only !== undefined) {
+    const c = configs.find((x) => x.name === only);
+    if (!c) throw new CompileError([{ loc: { file: "<layer>", line: 0, col: 0 }, severity: "error",
+      message: `${model} ${weights} has no layer config '${only}' (its choice table: ${configs.map((x) => x.name).join(", ")}); pass one of those` }]);
+    configs = [{ ...c, maxTokens: null }];
+  }
+  // The reduce combine's down kernel cannot split K: its entries keep the rest of the configs.
+  if (combine === "reduce") configs = configs.map((c) => ({ ...c, down: { ...c.down, splitK: 1 } }));
+  return { ...m, name: `${model}_${weights}${combine === "reduce" ? "_reduce" : ""}${only ? `_${only}` : ""}`, weights, configs, combine,
+    ...(only ? { entry: only } : {}) };
+}
+
+/** The choice-table entry serving T tokens; the generated launcher's moe_layer_<name>_config(T) picks the same. */
+export function chooseConfig(s: LayerSpec, T: number): LayerConfig {
+  return s.configs.find((c) => c.maxTokens === null || T <= c.maxTokens) ?? s.configs[s.configs.length - 1]!;
 }
 
 /** A layer buffer: the caller's (inputs, weights, output) or a slice of the workspace. */
@@ -61,24 +157,27 @@ export interface Stage {
 /** Layer quantities: constants of the spec plus the ones derived from the token count T. */
 export function quantities(s: LayerSpec, T: number): Record<string, number> {
   const P = T * s.topK;
+  const BS = chooseConfig(s, T).blockSize;
   return {
-    T, H: s.hidden, N: s.intermediate, E: s.experts, K: s.topK, BS: s.blockSize, P,
+    T, H: s.hidden, N: s.intermediate, E: s.experts, K: s.topK, BS, P,
     // Capacity in routing blocks: every pair, plus one partial block per expert that has pairs.
-    NB: Math.ceil(P / s.blockSize) + Math.min(s.experts, P),
+    NB: Math.ceil(P / BS) + Math.min(s.experts, P),
     E2N: s.experts * 2 * s.intermediate, EH: s.experts * s.hidden,
     HQ: Math.ceil(s.hidden / 8), HG: Math.ceil(s.hidden / 128), NQ: Math.ceil(s.intermediate / 8), NG: Math.ceil(s.intermediate / 128),
     renorm: s.renormalize ? 1 : 0,
   };
 }
 
-/** The same quantities as C expressions of the launcher's int64_t T (the rest are constants). */
+/** The same quantities as C expressions of the launcher's int64_t T and BS (the routing
+ *  block of T's table entry, a local of the launcher); the rest are constants. */
 export function quantitiesC(s: LayerSpec): Record<string, string> {
   const q = quantities(s, 0);
   const c: Record<string, string> = {};
   for (const [n, v] of Object.entries(q)) c[n] = String(v);
   c.T = "T";
+  c.BS = "BS";
   c.P = `(T * ${s.topK})`;
-  c.NB = `((T * ${s.topK} + ${s.blockSize - 1}) / ${s.blockSize} + (T * ${s.topK} < ${s.experts} ? T * ${s.topK} : ${s.experts}))`;
+  c.NB = `((T * ${s.topK} + BS - 1) / BS + (T * ${s.topK} < ${s.experts} ? T * ${s.topK} : ${s.experts}))`;
   return c;
 }
 
@@ -113,22 +212,21 @@ export const WS_ALIGN = 256;
 
 const DIR = "dsl-examples";
 
-export function stages(s: LayerSpec): Stage[] {
+/** The stages of one entry of the choice table, in launch order (the same stages for every entry). */
+export function stages(s: LayerSpec, c: LayerConfig = s.configs[0]!): Stage[] {
   validate(s);
-  const bm = s.blockSize;
   const up = s.weights === "w4a16"
-    // BK 64 x 3 stages: BK 128 x 2 stages at 8 warps needs 255 registers and spills (560
-    // spill ops on sm_90a); this one fits in 197 with none.
-    ? { file: `${DIR}/moe_gemm_up_w4a16.ts`, kernel: "moe_gemm_up_w4a16", config: { BM: bm, BN: 64, BK: 64, stages: 3, warps: 8 } }
-    : { file: `${DIR}/moe_gemm_up.ts`, kernel: s.activation === "gelu" ? "moe_gemm_up_gelu" : "moe_gemm_up",
-        config: { BM: bm, BN: 64, BK: 64, stages: 3, warps: 8 } };
+    ? { file: `${DIR}/moe_gemm_up_w4a16.ts`, kernel: "moe_gemm_up_w4a16", config: c.up }
+    : { file: `${DIR}/moe_gemm_up.ts`, kernel: s.activation === "gelu" ? "moe_gemm_up_gelu" : "moe_gemm_up", config: c.up };
   const down = s.weights === "w4a16"
-    ? { file: `${DIR}/moe_gemm_down_w4a16.ts`, kernel: "moe_gemm_down_w4a16", config: { BM: bm, BN: 64, BK: 128, stages: 3, warps: 4 } }
-    : { file: `${DIR}/moe_gemm_down.ts`, kernel: "moe_gemm_down", config: { BM: bm, BN: 64, BK: 64, stages: 3, warps: 4 } };
+    ? { file: `${DIR}/moe_gemm_down_w4a16.ts`, kernel: "moe_gemm_down_w4a16", config: c.down }
+    : { file: `${DIR}/moe_gemm_down.ts`, kernel: "moe_gemm_down", config: c.down };
   const downBind = { A: "y", W2: "w2", S2: "s2", sorted: "sorted", block_expert: "block_expert", topk_weights: "topk_weights", out: "out",
     NB: "NB", BS: "BS", N: "N", EH: "EH", T: "T", TOPK: "K", H: "H" };
+  // moe_gemm_down_pairs stores each pair's row: no split-K (validate() refuses one).
+  const { splitK: _splitK, ...pairsConfig } = c.down;
   const combine: Stage[] = s.combine === "reduce"
-    ? [{ stage: "down", file: `${DIR}/moe_gemm_down_reduce.ts`, kernel: "moe_gemm_down_pairs", config: { BM: bm, BN: 64, BK: 64, stages: 3, warps: 4 },
+    ? [{ stage: "down", file: `${DIR}/moe_gemm_down_reduce.ts`, kernel: "moe_gemm_down_pairs", config: pairsConfig,
          bind: { ...downBind, Y: "pairs", P: "P" } },
        { stage: "combine", file: `${DIR}/moe_gemm_down_reduce.ts`, kernel: "moe_combine", config: { BH: 256 },
          bind: { Y: "pairs", topk_weights: "topk_weights", out: "out", T: "T", TOPK: "K", H: "H" } }]
@@ -153,16 +251,25 @@ function validate(s: LayerSpec): void {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(s.name)) bad("name must be a C identifier");
   if (s.experts < 1 || s.experts > 256) bad(`E = ${s.experts}: the gating and routing kernels take 1..256 experts`);
   if (s.topK < 1 || s.topK > 8 || s.topK > s.experts) bad(`top_k = ${s.topK}: must be in 1..min(8, E)`);
-  if (![16, 64, 128].includes(s.blockSize)) bad(`block size ${s.blockSize}: the grouped GEMMs' BM takes 16, 64 or 128`);
+  if (s.configs.length === 0) bad("the choice table (configs) is empty");
+  s.configs.forEach((c, i) => {
+    const last = i === s.configs.length - 1;
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(c.name)) bad(`config '${c.name}': its name must be a C identifier`);
+    if (s.configs.findIndex((x) => x.name === c.name) !== i) bad(`config '${c.name}' appears twice in the choice table`);
+    if (last !== (c.maxTokens === null)) bad(`config '${c.name}': the last entry of the choice table, and only it, serves every larger T (maxTokens null)`);
+    if (i > 0 && c.maxTokens !== null && c.maxTokens <= s.configs[i - 1]!.maxTokens!) bad(`config '${c.name}': maxTokens must grow along the table`);
+    if (![16, 64, 128].includes(c.blockSize)) bad(`config '${c.name}': block size ${c.blockSize}: the routing block takes 16, 64 or 128`);
+    if (s.combine === "reduce" && (c.down.splitK ?? 1) !== 1) bad(`config '${c.name}': the reduce combine's down kernel stores rows and cannot split K (splitK ${c.down.splitK}); use splitK 1`);
+  });
   if (s.weights === "w4a16" && s.activation !== "silu") bad("w4a16 weights have a SiLU gate/up kernel only");
   if (s.combine === "reduce" && s.weights !== "bf16") bad("the reduce combine has a bf16 down kernel only (use the atomic combine for w4a16)");
   if (s.hidden < 1 || s.intermediate < 1) bad("hidden and intermediate sizes must be positive");
 }
 
-/** The stages' tile-level kernels, parsed once per file. */
-export function stageKernels(s: LayerSpec): { stage: Stage; kernel: Kernel }[] {
+/** Each choice-table entry's stages with their tile-level kernels (files parsed once). */
+export function stageKernels(s: LayerSpec): { config: LayerConfig; stages: { stage: Stage; kernel: Kernel }[] }[] {
   const files = new Map<string, Kernel[]>();
-  return stages(s).map((st) => {
+  return s.configs.map((config) => ({ config, stages: stages(s, config).map((st) => {
     let ks = files.get(st.file);
     if (!ks) files.set(st.file, (ks = parseKernels(st.file)));
     const kernel = ks.find((k) => k.name === st.kernel);
@@ -170,7 +277,12 @@ export function stageKernels(s: LayerSpec): { stage: Stage; kernel: Kernel }[] {
     for (const p of [...kernel.params.map((x) => x.name), ...kernel.dims])
       if (!(p in st.bind)) throw new Error(`layer stage ${st.stage}: ${st.kernel}'s '${p}' is not bound`);
     return { stage: st, kernel };
-  });
+  }) }));
+}
+
+/** A stage's identity for sharing one compiled kernel between table entries. */
+export function stageKey(st: Stage): string {
+  return `${st.file}:${st.kernel}:${Object.entries(st.config).map(([k, v]) => `${k}=${v}`).join(",")}`;
 }
 
 /** The caller's buffers in the order of the C launcher's parameters (host.ts emits them so). */

@@ -8,6 +8,7 @@ import { execa } from "execa";
 import { archFlags, compileCuda, NvccError, type Arch } from "../driver/nvcc.ts";
 import { emitLayerCuda } from "./host.ts";
 import type { LayerSpec } from "./layer.ts";
+import type { CopyChoice } from "../passes/pipeline.ts";
 
 export interface LayerLibrary {
   /** The library file, in outDir. */
@@ -15,11 +16,11 @@ export interface LayerLibrary {
   /** The layer's C symbol prefix (moe_layer_<name>). */
   symbol: string;
   /** ptxas registers and spill ops per stage kernel, for the report. */
-  stages: { stage: string; kernel: string; registers?: number; spills?: number }[];
+  stages: { stage: string; kernel: string; configs: string[]; registers?: number; spills?: number }[];
 }
 
-export async function buildLayerLibrary(s: LayerSpec, arch: Arch, outDir: string): Promise<LayerLibrary> {
-  const l = emitLayerCuda(s, arch);
+export async function buildLayerLibrary(s: LayerSpec, arch: Arch, outDir: string, copy: CopyChoice = "tma"): Promise<LayerLibrary> {
+  const l = emitLayerCuda(s, arch, copy);
   const obj = await compileCuda(l.cu, { arch, outputs: ["obj"], extraFlags: ["-Xcompiler", "-fPIC"] });
   // The link output is cached beside the object (same content hash); copied into outDir.
   const cached = join(obj.dir, `${l.stem}.so`);
@@ -37,7 +38,7 @@ export async function buildLayerLibrary(s: LayerSpec, arch: Arch, outDir: string
     path, symbol: l.stem,
     stages: l.lowered.map((st) => {
       const r = obj.resources[`${st.launcher}_kernel`];
-      return { stage: st.stage.stage, kernel: st.stage.kernel, registers: r?.registers, spills: r ? r.spillLoads + r.spillStores : undefined };
+      return { stage: st.stage.stage, kernel: st.stage.kernel, configs: st.configs, registers: r?.registers, spills: r ? r.spillLoads + r.spillStores : undefined };
     }),
   };
 }

@@ -45,6 +45,26 @@ describe("tilemoe CLI", () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it("build-layer: the choice table's dispatch in the launcher, --only one entry, and an unknown entry named", async () => {
+    const r = await run("build-layer", "--model", "qwen3", "--weights", "w4a16", "-o", out);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^up +moe_gemm_up_w4a16 +decode +.*BM=16/m);
+    const bf = await run("build-layer", "--model", "qwen3", "-o", out);
+    expect(bf.stdout).toMatch(/^down +moe_gemm_down +decode +.*splitK=2,GROUP_M=8 tma=A,W2$/m);
+    expect((await run("build-layer", "--model", "qwen3", "--copy", "cp.async", "-o", out)).stdout).not.toMatch(/tma=/);
+    const cu = readFileSync(join(out, "moe_layer_qwen3_w4a16.cu"), "utf8");
+    expect(cu).toMatch(/if \(T <= 128\) return 0;  \/\/ decode: routing block 16;/);
+    expect(cu).toMatch(/if \(config == 0\) err = moe_layer_qwen3_w4a16_down_decode\(/);
+    expect(cu).toMatch(/else err = moe_layer_qwen3_w4a16_down_prefill\(/);
+    const one = await run("build-layer", "--model", "qwen3", "--weights", "w4a16", "--only", "prefill", "-o", out);
+    expect(one.exitCode, one.stderr).toBe(0);
+    expect(readFileSync(join(out, "moe_layer_qwen3_w4a16_prefill.cu"), "utf8")).not.toMatch(/config == /);
+    const bad = await run("build-layer", "--model", "qwen3", "--only", "turbo", "-o", out);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toMatch(/qwen3 bf16 has no layer config 'turbo' \(its choice table: decode, prefill\)/);
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+  }, 120_000);
+
   it("says what is wrong with a missing file, an unknown flag and an unknown kernel", async () => {
     const missing = await run("build", "nope.ts");
     expect([missing.exitCode, missing.stderr]).toEqual([1, expect.stringMatching(/nope\.ts: no such file/)]);

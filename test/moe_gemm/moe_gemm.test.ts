@@ -12,6 +12,7 @@ import { compileCuda, nvccAvailable } from "../../src/driver/nvcc.ts";
 import { SM80, SM90A, lower } from "../../src/passes/pipeline.ts";
 import { rng } from "../../src/numeric/random.ts";
 import { routing } from "../../dsl-examples/moe_gemm_up.ts";
+import { zeroInitOutputs } from "../../src/ir/zero-init.ts";
 
 const UP = "dsl-examples/moe_gemm_up.ts", DOWN = "dsl-examples/moe_gemm_down.ts", UPQ = "dsl-examples/moe_gemm_up_w4a16.ts";
 const DOWNQ = "dsl-examples/moe_gemm_down_w4a16.ts", DOWNR = "dsl-examples/moe_gemm_down_reduce.ts";
@@ -73,6 +74,55 @@ describe("grouped expert GEMMs against their references (lowered, interpreter)",
       }
     }, 120_000);
   }
+
+  // Split-K over the down projection's N: slices add into `out` with the combine's atomics.
+  // N = 136 at BK 32 is 5 K tiles: splitK 4 gives slices of 2, 2, 1 and an empty one (tiles
+  // past N read 0); 8 leaves three slices empty. A dirty `out` is cleared by the launcher.
+  for (const [file, kernel, BK] of [[DOWN, "moe_gemm_down", 32], [DOWNQ, "moe_gemm_down_w4a16", 64]] as const) {
+    it(`${kernel}: split-K slices add into out (one token, empty experts, all on one expert)`, async () => {
+      const k = parseKernels(file).find((x) => x.name === kernel)!;
+      const spec = (await loadSpecs(file)).get(kernel)!;
+      const backend = await backendFor("interp", { level: "thread", arch: "sm_80" });
+      for (const splitK of [2, 4, 8])
+        for (const shape of [{ T: 1, N: 136, H: 20, E: 4, TOPK: 2, skew: 0, BS: 16, NB: 3 }, { T: 6, N: 136, H: 9, E: 3, TOPK: 1, skew: 1, BS: 16, NB: 4 }]) {
+          const r = await checkKernel(k, spec, { backendName: "interp", backend, cases: 1, seed: 7, shape: { ...shape, EH: shape.E * shape.H },
+            config: { BM: 16, BN: 64, BK, stages: 2, warps: 4, splitK }, reproduce: `tilemoe check ${file} --kernel ${kernel}` });
+          expect({ splitK, shape, failures: r.failures }).toEqual({ splitK, shape, failures: [] });
+        }
+    }, 120_000);
+  }
+
+  // Grouped block order: 8 row blocks sweep the column tiles together. NB = 11 blocks of
+  // BS 4 with BM 16 (one tile a block) leave a ragged last group of 3; H / N of 150 are 3
+  // column tiles of 64 (the last ragged).
+  for (const [file, kernel, shape, extra] of [
+    [UP, "moe_gemm_up", { T: 9, K: 40, N: 150, E: 4, TOPK: 2, skew: 2, BS: 4, NB: 11 }, {}],
+    [UPQ, "moe_gemm_up_w4a16", { T: 9, K: 136, N: 150, E: 4, TOPK: 2, skew: 0, BS: 4, NB: 11 }, {}],
+    [DOWN, "moe_gemm_down", { T: 9, N: 40, H: 150, E: 4, TOPK: 2, skew: 2, BS: 4, NB: 11 }, { splitK: 2 }],
+    [DOWNQ, "moe_gemm_down_w4a16", { T: 9, N: 136, H: 150, E: 4, TOPK: 2, skew: 0, BS: 4, NB: 11 }, { splitK: 2 }],
+    [DOWNR, "moe_gemm_down_pairs", { T: 9, N: 40, H: 150, E: 4, TOPK: 2, skew: 2, BS: 4, NB: 11, P: 18 }, {}],
+  ] as const) {
+    it(`${kernel}: grouped block order (GROUP_M 8, ragged last group) covers every tile once`, async () => {
+      const k = parseKernels(file).find((x) => x.name === kernel)!;
+      const spec = (await loadSpecs(file)).get(kernel)!;
+      const backend = await backendFor("interp", { level: "thread", arch: "sm_80" });
+      const E2N = shape.E * 2 * ("K" in shape ? shape.N : 0), EH = shape.E * ("H" in shape ? shape.H : 0);
+      const r = await checkKernel(k, spec, { backendName: "interp", backend, cases: 1, seed: 11, shape: { ...shape, E2N, EH },
+        config: { BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, GROUP_M: 8, ...extra }, reproduce: `tilemoe check ${file} --kernel ${kernel}` });
+      expect(r.failures).toEqual([]);
+    }, 120_000);
+  }
+
+  it("split-K: the grid has a slice dimension; out stays written only by atomics (cleared by launchers)", () => {
+    for (const [file, kernel] of [[DOWN, "moe_gemm_down"], [DOWNQ, "moe_gemm_down_w4a16"]]) {
+      const k = parseKernels(file!).find((x) => x.name === kernel)!;
+      for (const splitK of [1, 4]) {
+        const low = lower(k, { BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, splitK }, SM80);
+        expect(low.launch.grid[2]).toEqual({ k: "int", v: splitK });
+        expect(zeroInitOutputs(low)).toEqual(["out"]);
+      }
+    }
+  });
 
   it("the check can fail: a reference without the routing weight is caught", async () => {
     const k = parseKernels(DOWN).find((x) => x.name === "moe_gemm_down")!;

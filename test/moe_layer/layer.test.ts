@@ -1,24 +1,36 @@
 // The whole MoE layer: its five lowered kernels run in sequence in the interpreter, bound as
-// the generated C launcher binds them, against the float64 layer reference; the emitted
+// the generated C launcher binds them, against the float64 layer reference, through each
+// entry of a choice table alone and through the table (the entry picked by T); the emitted
 // layer .cu compiles with nvcc (sm_90a).
 import { describe, expect, it } from "vitest";
-import { type LayerSpec } from "../../src/moe/layer.ts";
+import { chooseConfig, type LayerSpec } from "../../src/moe/layer.ts";
+import { tinyConfigs } from "./tiny.ts";
 import { lowerLayer, runLayerInterp } from "../../src/moe/interp.ts";
 import { emitLayerCuda } from "../../src/moe/host.ts";
+import { cudaTarget } from "../../src/passes/pipeline.ts";
 import { moeLayerRef, silu } from "../../src/check/moe-layer-ref.ts";
 import { randomTensor } from "../../src/numeric/random.ts";
 import { dequantMatrix } from "../../src/quant/index.ts";
 import { compileCuda, nvccAvailable } from "../../src/driver/nvcc.ts";
 
+// N = 72 is 3 K tiles of the decode entry's BK 32 (bf16), 136 two of 128 and two scale groups (w4a16).
 const tiny = (weights: "bf16" | "w4a16", combine: "atomic" | "reduce" = "atomic"): LayerSpec => ({ name: `tiny_${weights}_${combine}`, experts: 4, hidden: 64,
-  intermediate: weights === "w4a16" ? 136 : 32, topK: 2, blockSize: 16, activation: "silu", weights, renormalize: true, combine });
+  intermediate: weights === "w4a16" ? 136 : 72, topK: 2, activation: "silu", weights, renormalize: true, combine,
+  configs: tinyConfigs(weights).map((c) => (combine === "reduce" ? { ...c, down: { ...c.down, splitK: 1 } } : c)) });
 
-/** Inputs where expert 3 never wins: x >= 0 and its router row < 0, the others' mixed. */
-function inputs(s: LayerSpec, T: number, seed: number) {
+/** The layer with one entry of its choice table for every T. */
+const only = (s: LayerSpec, name: string): LayerSpec => ({ ...s, name: `${s.name}_${name}`,
+  configs: s.configs.filter((c) => c.name === name).map((c) => ({ ...c, maxTokens: null })) });
+
+/** Inputs where expert 3 never wins: x >= 0 and its router row < 0, the others' mixed. With
+ *  `oneExpert`, expert 0's row is > 0, so every token picks expert 0 (all T pairs of slot 0
+ *  on one expert: T / 16 routing blocks of it) and the other slot spreads over 1 and 2. */
+function inputs(s: LayerSpec, T: number, seed: number, oneExpert = false) {
   const { hidden: H, intermediate: N, experts: E } = s;
   const x = randomTensor("bf16", [T, H], seed, 0, 1);
   const w_router = randomTensor("bf16", [E, H], seed + 1, -0.5, 0.5);
   for (let k = 0; k < H; k++) w_router.data[3 * H + k] = -Math.abs(w_router.data[3 * H + k]!) - 0.125;
+  if (oneExpert) for (let k = 0; k < H; k++) w_router.data[k] = Math.abs(w_router.data[k]!) + 0.125;
   if (s.weights === "bf16") {
     const w2 = randomTensor("bf16", [E * H, N], seed + 2, -0.25, 0.25);
     const w13 = randomTensor("bf16", [E * 2 * N, H], seed + 3, -0.25, 0.25);
@@ -41,27 +53,69 @@ function maxAbs(a: ArrayLike<number>): number {
 }
 
 describe("MoE layer in the interpreter vs the float64 layer reference", () => {
+  function check(s: LayerSpec, lowered: ReturnType<typeof lowerLayer>, T: number, oneExpert: boolean) {
+    const { in: inp, w13Dense, w2Dense } = inputs(s, T, 100 + T, oneExpert);
+    const got = runLayerInterp(s, inp, lowered);
+    const want = moeLayerRef({ T, H: s.hidden, N: s.intermediate, E: s.experts, topK: s.topK, renormalize: true, activation: silu,
+      x: inp.x.data, wRouter: inp.w_router.data, w13: w13Dense, w2: w2Dense });
+    expect([...got.topk_ids!.data]).toEqual(want.ids.flat());
+    expect(got.counts!.data[3]).toBe(0);
+    if (oneExpert) expect(got.counts!.data[0]).toBe(T);
+    expect(maxAbs(want.out)).toBeGreaterThan(0);
+    // The intermediate is bf16 (relative 2^-9 per element) and everything else f32, so
+    // 2^-7 of the output's scale bounds the error with room; a wrong routing weight or
+    // a lost pick (or split-K slice) is off by a whole term.
+    const tol = 2 ** -7 * maxAbs(want.out);
+    const worst = maxAbs(want.out.map((v, i) => v - got.out!.data[i]!));
+    expect(worst).toBeLessThanOrEqual(tol);
+    expect(got.out!.data.every(Number.isFinite)).toBe(true);
+    return got;
+  }
+
+  // Each entry alone at every T: decode at prefill sizes and the other way round must still
+  // be right (the table may move its thresholds). T = 1 and 64 route randomly (expert 3
+  // empty); T = 16 and 256 put every token on expert 0 as well (1 and 16 decode blocks).
   for (const [weights, combine] of [["bf16", "atomic"], ["w4a16", "atomic"], ["bf16", "reduce"]] as const) {
-    const s = tiny(weights, combine);
-    const lowered = lowerLayer(s);
-    for (const T of [1, 5]) {
-      it(`${weights}, ${combine} combine, T = ${T}: output, routing, and an expert with no tokens`, () => {
-        const { in: inp, w13Dense, w2Dense } = inputs(s, T, 100 + T);
-        const got = runLayerInterp(s, inp, lowered);
-        const want = moeLayerRef({ T, H: s.hidden, N: s.intermediate, E: s.experts, topK: s.topK, renormalize: true, activation: silu,
-          x: inp.x.data, wRouter: inp.w_router.data, w13: w13Dense, w2: w2Dense });
-        expect([...got.topk_ids!.data]).toEqual(want.ids.flat());
-        expect(got.counts!.data[3]).toBe(0);
-        expect(maxAbs(want.out)).toBeGreaterThan(0);
-        // The intermediate is bf16 (relative 2^-9 per element) and everything else f32, so
-        // 2^-7 of the output's scale bounds the error with room; a wrong routing weight or
-        // a lost pick is off by a whole term.
-        const tol = 2 ** -7 * maxAbs(want.out);
-        const worst = maxAbs(want.out.map((v, i) => v - got.out!.data[i]!));
-        expect(worst).toBeLessThanOrEqual(tol);
-        expect(got.out!.data.every(Number.isFinite)).toBe(true);
-      }, 120_000);
+    for (const entry of ["decode", "prefill"]) {
+      const s = only(tiny(weights, combine), entry);
+      const lowered = lowerLayer(s);
+      for (const T of [1, 16, 64, 256]) {
+        const oneExpert = T === 16 || T === 256;
+        it(`${weights}, ${combine} combine, ${entry} entry, T = ${T}: output and routing${oneExpert ? ", all tokens on expert 0" : ""}, expert 3 empty`, () => {
+          check(s, lowered, T, oneExpert);
+        }, 300_000);
+      }
     }
+  }
+
+  // Through the table: the interpreter runs the entry the launcher picks for T, the same
+  // kernels as that entry alone (bit for bit: split-K changes the summation order).
+  for (const weights of ["bf16", "w4a16"] as const) {
+    it(`${weights}: the table runs decode up to T = 16 and prefill from 17, as each entry alone does`, () => {
+      const s = tiny(weights);
+      const lowered = lowerLayer(s);
+      expect([16, 17].map((T) => chooseConfig(s, T).name)).toEqual(["decode", "prefill"]);
+      for (const [T, entry] of [[16, "decode"], [17, "prefill"]] as const) {
+        const alone = only(s, entry);
+        const got = check(s, lowered, T, false);
+        const want = runLayerInterp(alone, inputs(s, T, 100 + T).in, lowerLayer(alone));
+        expect(got.sorted!.data.length).toBe(want.sorted!.data.length);
+        expect(Array.from(got.out!.data)).toEqual(Array.from(want.out!.data));
+      }
+    }, 300_000);
+  }
+
+  // Lowered for sm_90a as the generated .cu is (emitLayerCuda): TMA for the bf16 down
+  // projection's tiles, mma.sync at BM 16 (decode), wgmma at BM 64 (prefill).
+  for (const weights of ["bf16", "w4a16"] as const) {
+    it(`${weights}: the table lowered for sm_90a with TMA, T = 1, 16 (decode) and 17, 64 (prefill)`, () => {
+      const s = tiny(weights);
+      const lowered = lowerLayer(s, cudaTarget("sm_90a", "wgmma", "tma"));
+      const down = (e: string) => lowered.get(e)!.find(({ stage }) => stage.stage === "down")!.kernel;
+      expect(down("decode").tensorMaps?.map((m) => m.tensor) ?? []).toEqual(weights === "bf16" ? ["A", "W2"] : []);
+      expect(down("prefill").tensorMaps?.map((m) => m.tensor) ?? []).toEqual(weights === "bf16" ? ["A", "W2"] : []);
+      for (const T of [1, 16, 17, 64]) check(s, lowered, T, T === 16);
+    }, 300_000);
   }
 
   it("the comparison can fail: the reference without renormalization is caught", () => {
@@ -95,12 +149,21 @@ describe.skipIf(!nvcc)("the emitted layer compiles", () => {
   for (const [model, weights, combine] of [["qwen3", "bf16", "atomic"], ["mixtral", "w4a16", "atomic"], ["qwen3", "w4a16", "atomic"], ["mixtral", "bf16", "reduce"]] as const) {
     it(`${model} ${weights} ${combine} combine for sm_90a`, async () => {
       const { modelSpec } = await import("../../src/moe/layer.ts");
-      const l = emitLayerCuda(modelSpec(model, weights, 64, combine));
-      expect(l.lowered.map((x) => x.stage.stage)).toEqual(["router", "gate", "align", "up", "down", ...(combine === "reduce" ? ["combine"] : [])]);
+      const l = emitLayerCuda(modelSpec(model, weights, combine));
+      // TMA (tensor maps encoded by the stage launchers) where it applies: the bf16 down kernels.
+      const maps = l.lowered.filter((x) => (x.kernel.tensorMaps ?? []).length > 0).map((x) => `${x.stage.stage} ${x.configs.join("+")}`);
+      expect(maps).toEqual(weights === "bf16" ? ["down decode", "down prefill"] : []);
+      expect(emitLayerCuda(modelSpec(model, weights, combine), "sm_90a", "cp.async").lowered.every((x) => !x.kernel.tensorMaps?.length)).toBe(true);
+      // Router, gating and routing once; up and down per entry of the choice table.
+      expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode+prefill", "gate decode+prefill", "align decode+prefill",
+        "up decode", "up prefill", "down decode", "down prefill", ...(combine === "reduce" ? ["combine decode+prefill"] : [])]);
       const r = await compileCuda(l.cu, { arch: "sm_90a", outputs: ["obj"] });
       expect(r.objPath).toBeTruthy();
-      // Every stage's kernel made it into the object.
-      for (const st of l.lowered) expect(Object.keys(r.resources)).toContain(`${st.launcher}_kernel`);
+      // Every stage's kernel made it into the object, none spilling registers.
+      for (const st of l.lowered) {
+        expect(Object.keys(r.resources)).toContain(`${st.launcher}_kernel`);
+        expect({ kernel: st.launcher, spills: r.resources[`${st.launcher}_kernel`]!.spillStores }).toEqual({ kernel: st.launcher, spills: 0 });
+      }
     }, 300_000);
   }
 });

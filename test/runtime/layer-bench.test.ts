@@ -7,18 +7,19 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { checkLayerOutputs, tokenZeroReference, type TokenReference } from "../../bench/layer-check.ts";
-import { benchSpecs, combineComparison, LAYER_COPY_NAME, LAYER_CUBLAS_NAME, layerCaseName, layerFloor, layerInits, layerPlan, layerReport, touchedExperts, type LayerCaseMeta } from "../../bench/layer-plan.ts";
+import { benchSpecs, combineComparison, entryLibs, LAYER_COPY_NAME, LAYER_CUBLAS_NAME, layerCaseName, layerFloor, layerInits, layerPlan, layerReport, layerTextTable, touchedExperts, twinOf, type LayerCaseMeta } from "../../bench/layer-plan.ts";
 import { moeLayerRef, silu } from "../../src/check/moe-layer-ref.ts";
 import { nvccAvailable } from "../../src/driver/nvcc.ts";
 import { buildLayerLibrary } from "../../src/moe/library.ts";
-import { bufferNumel, callerBuffers, expertWeightBytes, type LayerSpec, modelSpec, workspaceLayout } from "../../src/moe/layer.ts";
+import { bufferNumel, callerBuffers, chooseConfig, expertWeightBytes, type LayerSpec, modelSpec, workspaceLayout } from "../../src/moe/layer.ts";
 import { dequantMatrix } from "../../src/quant/index.ts";
 import { fillValues } from "../../src/runtime/prng.ts";
 import { isCopyCase, isCublasCase, isLayerCase, type LayerCase, type Results } from "../../src/runtime/plan.ts";
 import { planDir } from "./helpers.ts";
+import { tinyConfigs } from "../moe_layer/tiny.ts";
 
 const tiny = (weights: "bf16" | "w4a16"): LayerSpec => ({ name: `tiny_${weights}`, experts: 4, hidden: 256, intermediate: 136, topK: 2,
-  blockSize: 16, activation: "silu", weights, renormalize: true });
+  configs: tinyConfigs(weights), activation: "silu", weights, renormalize: true });
 
 describe("layer bench plan", () => {
   const mix = modelSpec("mixtral", "w4a16"), qwen = modelSpec("qwen3", "bf16");
@@ -75,8 +76,38 @@ describe("bench layers", () => {
     expect((cases[2] as LayerCase).args.map((a) => a.tensor)).toEqual(["x", "w_router", "w13", "w2", "out"]);
   });
 
+  it("each entry of the choice table alone: same library, the entry's symbols and workspace, labelled rows", () => {
+    const lib = { spec: modelSpec("qwen3", "w4a16"), library: "q.so", symbol: "moe_layer_qwen3_w4a16" };
+    const entries = entryLibs(lib);
+    expect(entries.map((e) => [e.spec.name, e.spec.entry, e.library, e.symbol])).toEqual([
+      ["qwen3_w4a16_decode", "decode", "q.so", "moe_layer_qwen3_w4a16_decode"], ["qwen3_w4a16_prefill", "prefill", "q.so", "moe_layer_qwen3_w4a16_prefill"]]);
+    expect(entryLibs({ ...lib, spec: modelSpec("qwen3", "bf16", "reduce") })).toEqual([]);
+    expect(entryLibs(entries[0]!)).toEqual([]);
+    expect(twinOf(entries[1]!.spec)).toEqual({ name: "qwen3_w4a16", kind: "entry" });
+    // The prefill entry at M = 1 routes with 64-row blocks: its own workspace, not the table's.
+    expect(workspaceLayout(entries[1]!.spec, 1).total).toBeGreaterThan(workspaceLayout(lib.spec, 1).total);
+    const { meta } = layerPlan([lib, ...entries], [1, 1024]);
+    const results: Results = { cases: [{ name: LAYER_COPY_NAME, status: "ok", gbps: 3000 }, { name: LAYER_CUBLAS_NAME, status: "ok", tflops: 600 },
+      ...meta.map((m) => ({ name: m.name, status: "ok" as const, median_ms: 0.1 }))] };
+    const rep = layerReport(meta, results, () => [0, 1]);
+    expect(rep.rows.map((r) => `${r.entry ?? "table"} ${r.T} ${r.config}`)).toEqual(
+      ["table 1 decode", "table 1024 prefill", "decode 1 decode", "decode 1024 decode", "prefill 1 prefill", "prefill 1024 prefill"]);
+    expect(layerTextTable(rep)).toMatch(/qwen3 +w4a16 decode only +1024 +decode /);
+    // Checked against the table's whole output at the same M.
+    const H = 2048;
+    const base = (T: number) => Float64Array.from({ length: T * H }, (_, i) => Math.sin(i));
+    const checks = checkLayerOutputs(meta, (m) => {
+      const o = base(m.T);
+      if (m.spec.entry === "prefill") o[7]! += m.T === 1 ? 1e-4 : 0.5;
+      return { out: o, ids: [0, 1, 2, 3, 4, 5, 6, 7], weights: new Array(8).fill(0.125) };
+    }, new Map());
+    expect(checks.get(meta[4]!.name)).toMatchObject({ pass: true });
+    expect(checks.get(meta[4]!.name)!.text).toMatch(/^all rows vs the table/);
+    expect(checks.get(meta[5]!.name)!.pass).toBe(false);
+  });
+
   it("atomic vs reduce: the same model, weights and M paired", () => {
-    const s = modelSpec("qwen3", "bf16"), r = modelSpec("qwen3", "bf16", 64, "reduce");
+    const s = modelSpec("qwen3", "bf16"), r = modelSpec("qwen3", "bf16", "reduce");
     const { meta } = layerPlan([{ spec: s, library: "a", symbol: "a" }, { spec: r, library: "b", symbol: "b" }], [1, 64]);
     const results: Results = { cases: [{ name: LAYER_COPY_NAME, status: "ok", gbps: 3000 }, { name: LAYER_CUBLAS_NAME, status: "ok", tflops: 600 },
       ...meta.map((m, i) => ({ name: m.name, status: "ok" as const, median_ms: [0.1, 0.2, 0.05, 0.4][i] }))] };
@@ -173,7 +204,7 @@ describe("output checks", () => {
 
 describe("output checks of the reduce combine", () => {
   it("against the atomic twin's whole output at the same M", () => {
-    const a = modelSpec("qwen3", "bf16"), r = modelSpec("qwen3", "bf16", 64, "reduce");
+    const a = modelSpec("qwen3", "bf16"), r = modelSpec("qwen3", "bf16", "reduce");
     const meta: LayerCaseMeta[] = [a, r].flatMap((spec) => [2, 3].map((T) => ({ name: `${spec.name} ${T}`, spec, T, outFile: "", idsFile: "", weightsFile: "" })));
     const base = (T: number) => Float64Array.from({ length: T * 2048 }, (_, i) => Math.cos(i));
     const checks = checkLayerOutputs(meta, (m) => {
@@ -218,11 +249,23 @@ describe.skipIf(!nvcc)("the layer as a shared library", () => {
     for (const sym of ["_buffers", "_workspace_bytes", "_error_string", ""]) expect(nm.stdout).toMatch(new RegExp(` T ${lib.symbol}${sym}$`, "m"));
     expect(callerBuffers(s).map((b) => b.name)).toEqual(["x", "w_router", "w13", "s13", "w2", "s2", "out"]);
     // A host program that asks the library (pure host code: no GPU needed).
+    // The choice table's dispatch too: the entry the launcher picks for T, and its name.
+    const Ts = [1, 5, 16, 17, 1000, 4096];
     writeFileSync(join(dir, "ws.cpp"), `#include <cstdio>\n#include <cstddef>\n#include <cstdint>\n#include <initializer_list>\nextern "C" size_t ${lib.symbol}_workspace_bytes(int64_t);\n` +
-      `int main() { for (long t : {1L, 5L, 1000L, 4096L}) std::printf("%zu\\n", ${lib.symbol}_workspace_bytes(t)); }\n`);
+      `extern "C" int ${lib.symbol}_config(int64_t);\nextern "C" const char* ${lib.symbol}_config_name(int);\n` +
+      `int main() { for (long t : {${Ts.map((t) => `${t}L`).join(", ")}}) std::printf("%zu %s\\n", ${lib.symbol}_workspace_bytes(t), ${lib.symbol}_config_name(${lib.symbol}_config(t))); }\n`);
     await execa("g++", ["-std=c++17", join(dir, "ws.cpp"), lib.path, "-o", join(dir, "ws"), `-Wl,-rpath,${dir}`]);
     const r = await execa(join(dir, "ws"));
-    expect(r.stdout.trim().split("\n").map(Number)).toEqual([1, 5, 1000, 4096].map((T) => workspaceLayout(s, T).total));
+    expect(r.stdout.trim().split("\n")).toEqual(Ts.map((T) => `${workspaceLayout(s, T).total} ${chooseConfig(s, T).name}`));
+    expect(r.stdout).toMatch(/ decode\n[^]* prefill\n/);
+    // Each entry alone, from the same library, sizes its workspace as that entry's layer does.
+    for (const entry of ["decode", "prefill"]) {
+      const alone: LayerSpec = { ...s, configs: s.configs.filter((c) => c.name === entry).map((c) => ({ ...c, maxTokens: null })) };
+      writeFileSync(join(dir, "ws1.cpp"), `#include <cstdio>\n#include <cstddef>\n#include <cstdint>\n#include <initializer_list>\nextern "C" size_t ${lib.symbol}_${entry}_workspace_bytes(int64_t);\n` +
+        `int main() { for (long t : {${Ts.map((t) => `${t}L`).join(", ")}}) std::printf("%zu\\n", ${lib.symbol}_${entry}_workspace_bytes(t)); }\n`);
+      await execa("g++", ["-std=c++17", join(dir, "ws1.cpp"), lib.path, "-o", join(dir, "ws1"), `-Wl,-rpath,${dir}`]);
+      expect((await execa(join(dir, "ws1"))).stdout.trim().split("\n").map(Number)).toEqual(Ts.map((T) => workspaceLayout(alone, T).total));
+    }
     expect(bufferNumel(s, callerBuffers(s)[4]!, 1)).toBe(4 * 256 * Math.ceil(136 / 8));
   }, 300_000);
 });

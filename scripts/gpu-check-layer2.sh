@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# GPU check of the layer's per-M choice table (issue 4: decode entry with routing block 16,
+# BM 16 and split-K over the down projection; prefill entry with 64-row tiles; both in the
+# grouped block order; TMA for the bf16 down projection). Run on the GPU machine,
+# from the repo root, through gpu-run.sh (node, the runner, cuBLAS paths):
+#   bash scripts/gpu-run.sh bash scripts/gpu-check-layer2.sh
+# 1. `tilemoe check --backend cuda` of the grouped GEMMs at the table's configs (the new
+#    split-K of moe_gemm_down / moe_gemm_down_w4a16 at 2 and 8 slices, the 4-stage w4a16 up,
+#    the grouped block order GROUP_M 8 of every entry), pinned configs so each step compiles once.
+# 2. The layer bench with every entry of the choice tables alone (--layer-entries), both models,
+#    bf16 and w4a16, M = 1..4096: the table's rows ("config" says which entry ran) with floors and
+#    ratios; each entry alone checked against the table's output at every M (all rows, within
+#    2^-7 of the scale: this is the layer's CUDA check of each entry at M = 1..4096), Qwen3's
+#    token 0 against the float64 layer reference, Mixtral's against its M = 1 row.
+# Logs under $OUT/layer2 (one file per step); keeps going after a failure; summary at the end.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+log="${OUT:-/tmp/tilemoe-gpu-check}/layer2"
+mkdir -p "$log"
+bench=/tmp/tilemoe-layer2-bench
+summary=()
+
+# A step is one `tilemoe check --backend cuda`; it runs in the background (the checks are
+# mostly nvcc: 16 cores there), under a timeout so a hanging kernel cannot stall the run, and leaves
+# its verdict in $log/NAME.status; `collect` waits for them all and gathers the verdicts.
+step() {
+  local name=$1; shift
+  ( t0=$SECONDS rc=0
+    timeout 200 node bin/tilemoe.js check "$@" --backend cuda --arch sm_90a --cases 12 --seed 20261128 > "$log/$name.log" 2>&1 || rc=$?
+    if (( rc == 0 )); then echo "PASS  $name ($(( SECONDS - t0 )) s)"; else echo "FAIL  $name (exit $rc, $(( SECONDS - t0 )) s): $log/$name.log"; fi > "$log/$name.status" ) &
+  echo "== $name: tilemoe check $*"
+}
+collect() {
+  wait
+  for f in "$log"/*.status; do summary+=("$(cat "$f")"); tail -n 4 "${f%.status}.log"; done
+}
+
+# The decode entries' configs (src/moe/layer.ts CHOICES): split-K 8 (Mixtral) and 2 (Qwen3), grouped order;
+# sm_90a's default copy is TMA, which the bf16 down kernel takes (as in the layer).
+step down-decode-sk8 dsl-examples/moe_gemm_down.ts --config BM=16,BN=64,BK=64,stages=4,warps=4,splitK=8,GROUP_M=8
+step down-decode-sk2 dsl-examples/moe_gemm_down.ts --config BM=16,BN=64,BK=64,stages=4,warps=4,splitK=2,GROUP_M=8
+step down-w4a16-decode-sk8 dsl-examples/moe_gemm_down_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4,splitK=8,GROUP_M=8
+step down-w4a16-decode-sk2 dsl-examples/moe_gemm_down_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4,splitK=2,GROUP_M=8
+step up-decode dsl-examples/moe_gemm_up.ts --kernel moe_gemm_up --config BM=16,BN=64,BK=64,stages=4,warps=4,GROUP_M=8
+step up-w4a16-decode dsl-examples/moe_gemm_up_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4,GROUP_M=8
+# The prefill entries' kernels in the grouped order (and the down kernels' new grid).
+step up-prefill dsl-examples/moe_gemm_up.ts --kernel moe_gemm_up --config BM=64,BN=64,BK=64,stages=3,warps=8,GROUP_M=8
+step up-w4a16-prefill dsl-examples/moe_gemm_up_w4a16.ts --config BM=64,BN=64,BK=64,stages=3,warps=8,GROUP_M=8
+step down-prefill dsl-examples/moe_gemm_down.ts --config BM=64,BN=64,BK=64,stages=3,warps=4,splitK=1,GROUP_M=8
+step down-w4a16-prefill dsl-examples/moe_gemm_down_w4a16.ts --config BM=64,BN=64,BK=128,stages=3,warps=4,splitK=1,GROUP_M=8
+collect
+
+rm -rf "$bench"
+t0=$SECONDS; rc=0
+echo "== layer-bench: npx tsx bench/run.ts --layer --layer-entries"
+# Under a timeout (the device call's limit is 10 minutes) so the summary still prints.
+timeout 420 npx tsx bench/run.ts --layer --layer-entries --out "$bench" > "$log/layer-bench.log" 2>&1 || rc=$?
+tail -n 40 "$log/layer-bench.log"
+if (( rc == 0 )); then summary+=("PASS  layer-bench ($(( SECONDS - t0 )) s)"); else summary+=("FAIL  layer-bench (exit $rc, $(( SECONDS - t0 )) s): $log/layer-bench.log"); fi
+cp "$bench/layer/latest.md" "$log/layer-table.md" 2>/dev/null || true
+cp "$bench/layer/plan/results.json" "$log/layer-results.json" 2>/dev/null || true
+
+echo
+echo "== summary (logs in $log)"
+printf '%s\n' "${summary[@]}"
+[[ -f $log/layer-table.md ]] && cat "$log/layer-table.md"
+for s in "${summary[@]}"; do [[ $s == FAIL* ]] && exit 1; done
+exit 0
