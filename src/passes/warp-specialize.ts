@@ -117,16 +117,20 @@ function producerSlice(ss: Stmt[], isSplit: (s: Stmt) => boolean, T: number, glo
     if (isSplit(s)) out.push(...(s as If).then.slice(1)); // less its setmaxnreg.dec (hoisted)
     else if (s.k === "barrier") { if (ss[i + 1] && isSplit(ss[i + 1]!)) out.push({ k: "named_barrier", id: ROLE_BARRIER, count: T + 128, loc: s.loc }); }
     else if (s.k === "let" || s.k === "assign") { if (readsNonGlobal(s, globals)) dropped.add(s.name); else out.push(s); }
-    else if (s.k === "for") { const b = producerSlice(s.body, isSplit, T, globals, dropped); if (b.some(active)) out.push({ ...s, body: b }); }
+    else if (s.k === "for") { const b = producerSlice(s.body, isSplit, T, globals, dropped); if (b.some(kept)) out.push({ ...s, body: b }); }
     else if (s.k === "if") {
       const t = producerSlice(s.then, isSplit, T, globals, dropped), e = producerSlice(s.else, isSplit, T, globals, dropped);
-      if (t.some(active) || e.some(active)) out.push({ ...s, then: t, else: e });
+      if (t.some(kept) || e.some(kept)) out.push({ ...s, then: t, else: e });
     }
   });
   return out;
 }
-/** A statement of the producer's slice that does something (lets alone are not kept). */
-const active = (s: Stmt): boolean => s.k !== "let" && s.k !== "assign";
+/** A statement that keeps its enclosing loop or if in the producer's slice: anything but a
+ *  let (scoped to the block, so it matters only to what the block keeps). An assignment
+ *  counts: it changes a variable after the block, e.g. a grouped tile order that reassigns
+ *  the block coordinates under `if (GROUP_M > 1)`; dropping it had the producer load another
+ *  block's tiles (and wait on barriers its consumers never reach: the MoE layer hung). */
+const kept = (s: Stmt): boolean => s.k !== "let";
 
 /** What the consumer warps run: the body with the splits' consumer sides and named barriers. */
 function consumerPart(ss: Stmt[], isSplit: (s: Stmt) => boolean, T: number): Stmt[] {

@@ -75,6 +75,22 @@ describe("grouped expert GEMMs against their references (lowered, interpreter)",
     }, 120_000);
   }
 
+  // The grouped tile order reassigns the block coordinates under `if (GROUP_M > 1)`; the
+  // warp-specialized producer must follow it (it once kept only the unconditional lets, loaded
+  // the grid's own tiles and waited on barriers its consumers never reached: the layer hung).
+  // H = 128 is 2 column tiles and NB * BS / BM = 4 row tiles, so the order is not the grid's.
+  it("moe_gemm_down: warp-specialized TMA with GROUP_M 8 (the producer follows the grouped order)", async () => {
+    const k = parseKernels(DOWN).find((x) => x.name === "moe_gemm_down")!;
+    const spec = (await loadSpecs(DOWN)).get("moe_gemm_down")!;
+    const backend = await backendFor("interp", { level: "thread", arch: "sm_90a", copy: "tma", ws: true });
+    for (const splitK of [1, 2]) {
+      const shape = { T: 12, N: 128, H: 128, E: 2, TOPK: 2, skew: 0, BS: 16, NB: 4, EH: 256 };
+      const r = await checkKernel(k, spec, { backendName: "interp", backend, cases: 1, seed: 5, shape,
+        config: { BM: 16, BN: 64, BK: 64, stages: 4, warps: 4, splitK, GROUP_M: 8 }, reproduce: `tilemoe check ${DOWN} --ws` });
+      expect({ splitK, failures: r.failures }).toEqual({ splitK, failures: [] });
+    }
+  }, 120_000);
+
   // Split-K over the down projection's N: slices add into `out` with the combine's atomics.
   // N = 136 at BK 32 is 5 K tiles: splitK 4 gives slices of 2, 2, 1 and an empty one (tiles
   // past N read 0); 8 leaves three slices empty. A dirty `out` is cleared by the launcher.
