@@ -94,19 +94,25 @@ function decode(weights: Weights, maxTokens: number, splitK: number, why: string
  * Not tuned on a GPU yet: scripts/gpu-check-layer2.sh times each entry alone at every M.
  */
 export const CHOICES: Record<string, Record<Weights, LayerConfig[]>> = {
+  // The thresholds are measured: the layer bench times each entry alone at every M
+  // (`bench/run.ts --layer --layer-entries`; H200, commit 4168697, bench/RESULTS.md), and each
+  // entry below serves the token counts where it was the faster one.
   mixtral: {
-    // Up to T = 16: 4 pairs per expert on average. At T = 64 (16 on average) half the experts
-    // would need a second block and read their 352 MB of bf16 weights twice; the prefill
-    // entry measured 1.45x of the weight floor there.
+    // Up to T = 16: 4 pairs per expert on average. Measured: decode 0.338 / 0.899 ms at T = 1 / 16
+    // against prefill's 0.394 / 1.075; at T = 64 they tie (1.109 / 1.097), above it prefill wins.
     bf16: [decode("bf16", 16, 8, "Mixtral: N = 14336 is 224 K tiles of 64; split-K 8 leaves 28 a slice."), prefill("bf16")],
-    // Up to T = 32 (8 pairs per expert on average): the fused register dequant (14-18% of
-    // copy bandwidth alone vs 8-9% for the 64-row path) outweighs the odd second read.
-    w4a16: [decode("w4a16", 32, 8, "Mixtral: N = 14336 is 112 K tiles of 128; split-K 8 leaves 14 a slice."), prefill("w4a16")],
+    // The fused register dequant of the decode entry beat the 64-row prefill entry at every
+    // measured T (1 .. 4096: 0.241 vs 0.694 ms at 1, 0.669 vs 1.759 at 64, 24.5 vs 27.2 at 4096);
+    // beyond 4096 (not measured) the prefill entry.
+    w4a16: [decode("w4a16", 4096, 8, "Mixtral: N = 14336 is 112 K tiles of 128; split-K 8 leaves 14 a slice."), prefill("w4a16")],
   },
   qwen3: {
-    // 128 experts, top 8: T = 64 is 4 pairs per expert on average, T = 128 is 8.
-    bf16: [decode("bf16", 64, 2, "Qwen3: N = 768 is 12 K tiles of 64; split-K 2 doubles the 32 column tiles of each active expert."), prefill("bf16")],
-    w4a16: [decode("w4a16", 128, 2, "Qwen3: N = 768 is 6 K tiles of 128; split-K 2 doubles the 32 column tiles of each active expert."), prefill("w4a16")],
+    // 128 experts, top 8: T = 64 is 4 pairs per expert on average. Measured: decode wins up to
+    // T = 256 (0.913 vs 0.950 ms), prefill from 1024 (1.633 vs 2.397).
+    bf16: [decode("bf16", 256, 2, "Qwen3: N = 768 is 12 K tiles of 64; split-K 2 doubles the 32 column tiles of each active expert."), prefill("bf16")],
+    // As Mixtral w4a16: the decode entry won at every measured T (0.198 vs 0.260 ms at 1, 1.72 vs
+    // 2.03 at 1024, 6.09 vs 6.43 at 4096).
+    w4a16: [decode("w4a16", 4096, 2, "Qwen3: N = 768 is 6 K tiles of 128; split-K 2 doubles the 32 column tiles of each active expert."), prefill("w4a16")],
   },
 };
 
