@@ -8,16 +8,12 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { parseKernels } from "../../src/frontend/index.ts";
 import { loadSpecs } from "../../src/cli/check.ts";
-import { caseArbitrary, makeInputs } from "../../src/check/run.ts";
-import { runKernel } from "../../src/interp/index.ts";
-import type { TensorValue } from "../../src/numeric/tensor.ts";
+import { caseArbitrary } from "../../src/check/run.ts";
 import { SM80, WGSL, type Target } from "../../src/passes/pipeline.ts";
-import { lowerChecked, maxRelErr, tileLevel } from "./harness.ts";
+import { specVsLowered } from "./harness.ts";
 
 const dir = join(import.meta.dirname, "../../dsl-examples");
 const targets: Target[] = [SM80, WGSL, { arch: "sm_80", mma: true, cpAsync: false }];
-
-const clone = (t: Record<string, TensorValue>) => Object.fromEntries(Object.entries(t).map(([n, x]) => [n, { ...x, data: x.data.slice() }]));
 
 describe("DSL examples lowered end to end", () => {
   for (const f of readdirSync(dir).filter((x) => x.endsWith(".ts")).sort()) {
@@ -30,14 +26,8 @@ describe("DSL examples lowered end to end", () => {
         fc.assert(fc.property(
           caseArbitrary(k, spec, { cap: 80 }), fc.constantFrom(...targets),
           ({ config, dims, dataSeed: seed }, target) => {
-            const tile = tileLevel(k, config, target);
-            const thread = lowerChecked(k, config, target);
-            const { tensors, scalars } = makeInputs(tile, spec, { dims, config, dataSeed: seed });
-            const a = clone(tensors), b = clone(tensors);
-            runKernel(tile, { tensors: a, scalars });
-            runKernel(thread, { tensors: b, scalars }, { raceCheck: true });
-            const outs = tile.params.filter((p) => p.output).map((p) => p.name);
-            expect(maxRelErr(outs, a, b), `${k.name} ${JSON.stringify({ config, target, dims, seed })}`).toBeLessThan(1e-5);
+            const { err } = specVsLowered(k, spec, config, target, dims, seed);
+            expect(err, `${k.name} ${JSON.stringify({ config, target, dims, seed })}`).toBeLessThan(1e-5);
           }), { numRuns: 8 });
       }
     });

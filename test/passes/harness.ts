@@ -9,6 +9,8 @@ import { specialize } from "../../src/passes/specialize.ts";
 import { inferTypes } from "../../src/passes/infer-types.ts";
 import { lower, type Target } from "../../src/passes/pipeline.ts";
 import { verifyErrors } from "../../src/ir/verify.ts";
+import { makeInputs } from "../../src/check/run.ts";
+import type { CheckSpec } from "../../src/check/spec.ts";
 
 /** lower() with the verifier run after every pass. */
 export function lowerChecked(k: Kernel, config: Record<string, TunableValue>, target: Target): Kernel {
@@ -77,4 +79,18 @@ export function maxRelErr(outs: string[], want: Record<string, TensorValue>, got
     }
   }
   return m;
+}
+
+/** A kernel at one config and target, run at tile level and lowered (race, wait and register
+ *  checks on) on the same inputs drawn from its check spec: the outputs' maxRelErr. */
+export function specVsLowered(k: Kernel, spec: CheckSpec, config: Record<string, TunableValue>, target: Target,
+  dims: Record<string, number>, seed: number): { err: number; lowered: Kernel } {
+  const tile = tileLevel(k, config, target);
+  const thread = lowerChecked(k, config, target);
+  const { tensors, scalars } = makeInputs(tile, spec, { dims, config, dataSeed: seed });
+  const a = clone(tensors), b = clone(tensors);
+  runKernel(tile, { tensors: a, scalars });
+  runKernel(thread, { tensors: b, scalars }, { raceCheck: true });
+  const outs = tile.params.filter((p) => p.output).map((p) => p.name);
+  return { err: maxRelErr(outs, a, b), lowered: thread };
 }

@@ -3,16 +3,12 @@
 // the example's check spec.
 import { join } from "node:path";
 import { loadSpecs } from "../../src/cli/check.ts";
-import { makeInputs } from "../../src/check/run.ts";
 import type { Kernel, TunableValue } from "../../src/ir/ir.ts";
 import { parseKernels } from "../../src/frontend/index.ts";
-import { runKernel } from "../../src/interp/index.ts";
-import type { TensorValue } from "../../src/numeric/tensor.ts";
 import type { Target } from "../../src/passes/pipeline.ts";
-import { lowerChecked, maxRelErr, tileLevel } from "../passes/harness.ts";
+import { specVsLowered } from "../passes/harness.ts";
 
 const dir = join(import.meta.dirname, "../../dsl-examples");
-const clone = (t: Record<string, TensorValue>) => Object.fromEntries(Object.entries(t).map(([n, x]) => [n, { ...x, data: x.data.slice() }]));
 
 export function example(file: string, name: string): Kernel {
   const k = parseKernels(join(dir, file)).find((x) => x.name === name);
@@ -26,12 +22,5 @@ export async function e2e(file: string, name: string, config: Record<string, Tun
   const k = example(file, name);
   const spec = (await loadSpecs(join(dir, file))).get(name);
   if (!spec) throw new Error(`${file}: no check spec for ${name}`);
-  const tile = tileLevel(k, config, target);
-  const thread = lowerChecked(k, config, target);
-  const { tensors, scalars } = makeInputs(tile, spec, { dims, config, dataSeed: seed });
-  const a = clone(tensors), b = clone(tensors);
-  runKernel(tile, { tensors: a, scalars });
-  runKernel(thread, { tensors: b, scalars }, { raceCheck: true });
-  const outs = tile.params.filter((p) => p.output).map((p) => p.name);
-  return { err: maxRelErr(outs, a, b), lowered: thread };
+  return specVsLowered(k, spec, config, target, dims, seed);
 }

@@ -1,23 +1,32 @@
 // The tile-level kernel of the fused dequant-gemm tests (test/passes/fuse-dequant-gemm.test.ts,
-// and, lowered, test/cuda/kernels/dequant_gemm.ir).
-/** One warp, a 16x8 accumulator, k-steps of 16: T.dequant as the front end expands it, then
- *  its gemm. `extra` goes into the main loop after the gemm. W is [N, KW = cdiv(K, per)]
- *  packed words, S [N, G = cdiv(K, 16)] scales (dims, so that tests can size them). */
-export const dequantGemmSrc = (fmt: string, per: number, extra = ""): string => `kernel dqg(A: global bf16[M, K], W: global u32[N, KW], S: global bf16[N, G], C: global f32[M, N] out)
+// and, lowered, test/cuda/kernels/dequant_gemm.ir) and of the register-A dequant wgmma tests
+// (test/wgmma/dequant-src.ts): T.dequant as the front end expands it, then its gemm.
+
+/** Tile shape, block size, pipeline depth and kernel name of the generated kernel. */
+export interface DequantGemmShape { BM: number; BN: number; BK: number; threads: number; stages: number; name: string }
+
+/** One warp, a 16x8 accumulator, k-steps of 16, 2 stages (the mma.sync fusion's smallest case). */
+const FUSED: DequantGemmShape = { BM: 16, BN: 8, BK: 16, threads: 32, stages: 2, name: "dqg" };
+
+/** `extra` goes into the main loop after the gemm. W is [N, KW = cdiv(K, per)] packed words,
+ *  S [N, G = cdiv(K, 16)] scales (dims, so that tests can size them). */
+export const dequantGemmSrc = (fmt: string, per: number, extra = "", shape: DequantGemmShape = FUSED): string => {
+  const { BM, BN, BK, threads, stages, name } = shape;
+  return `kernel ${name}(A: global bf16[M, K], W: global u32[N, KW], S: global bf16[N, G], C: global f32[M, N] out)
   dims M, K, N, KW, G
-launch tile grid [cdiv(N, 8), cdiv(M, 16)] threads 32 blocks [bx, by] {
-  alloc As: shared bf16[16, 16]
-  alloc Ws: shared u32[8, ${16 / per}]
-  alloc Bs: shared bf16[8, 16]
-  alloc acc: fragment f32[16, 8]
-  fill acc[0 : +16, 0 : +8] = 0.0
-  for k in pipelined(0, cdiv(K, 16)) stages 2 {
-    copy A[by * 16 : +16, k * 16 : +16] -> As[0 : +16, 0 : +16]
-    copy W[bx * 8 : +8, k * ${16 / per} : +${16 / per}] -> Ws[0 : +8, 0 : +${16 / per}]
-    for r, w in parallel(0, 8; 0, ${16 / per}) {
+launch tile grid [cdiv(N, ${BN}), cdiv(M, ${BM})] threads ${threads} blocks [bx, by] {
+  alloc As: shared bf16[${BM}, ${BK}]
+  alloc Ws: shared u32[${BN}, ${BK / per}]
+  alloc Bs: shared bf16[${BN}, ${BK}]
+  alloc acc: fragment f32[${BM}, ${BN}]
+  fill acc[0 : +${BM}, 0 : +${BN}] = 0.0
+  for k in pipelined(0, cdiv(K, ${BK})) stages ${stages} {
+    copy A[by * ${BM} : +${BM}, k * ${BK} : +${BK}] -> As[0 : +${BM}, 0 : +${BK}]
+    copy W[bx * ${BN} : +${BN}, k * ${BK / per} : +${BK / per}] -> Ws[0 : +${BN}, 0 : +${BK / per}]
+    for r, w in parallel(0, ${BN}; 0, ${BK / per}) {
       alloc q: local bf16[${per}]
-      let n: i32 = bx * 8 + r
-      let kq: i32 = k * 16 + w * ${per}
+      let n: i32 = bx * ${BN} + r
+      let kq: i32 = k * ${BK} + w * ${per}
       var s: f32 = 0.0
       if (n < N && kq / 16 < G) {
         s = cast<f32>(S[n, kq / 16])
@@ -27,8 +36,9 @@ launch tile grid [cdiv(N, 8), cdiv(M, 16)] threads 32 blocks [bx, by] {
         store Bs[r, w * ${per} + j] = select(kq + j < K, q[j], 0.0_bf16)
       }
     }
-    gemm As[0 : +16, 0 : +16], Bs[0 : +8, 0 : +16] -> acc[0 : +16, 0 : +8] transB${extra}
+    gemm As[0 : +${BM}, 0 : +${BK}], Bs[0 : +${BN}, 0 : +${BK}] -> acc[0 : +${BM}, 0 : +${BN}] transB${extra}
   }
-  copy acc[0 : +16, 0 : +8] -> C[by * 16 : +16, bx * 8 : +8]
+  copy acc[0 : +${BM}, 0 : +${BN}] -> C[by * ${BM} : +${BM}, bx * ${BN} : +${BN}]
 }
 `;
+};
