@@ -14,7 +14,9 @@
 //   u4/s4 (8 per word):       word 2 kk + h, pair t (both words of a row: one 64-bit read)
 //   u8/s8/e4m3 (4 per word):  word 4 kk + 2h + (t >> 1), pair t & 1
 // Each instance is the front end's T.dequant body (dequantPairInstance), so scales, zero points
-// and the K mask are the unfused ones, bit for bit.
+// and the K mask are the unfused ones, bit for bit; where the tile lies in whole groups the
+// scale and zero point are read once per tile and row (dequant-instance.ts tileScales, the same
+// reads hoisted), not once per instance.
 //
 // The accumulator is the transposed wgmma fragment (wgmma_acc_t(warpgroups, 1)): warpgroup g
 // owns weight rows [g * BN / G, (g + 1) * BN / G) (64 * mTiles of them) and all BM columns, BM
@@ -31,10 +33,11 @@
 // gemm then starts with wgmma.wait 0. In a pipeline (lower-pipeline-wgmma.ts) one group stays in
 // flight across iterations, as for the shared-operand gemm: the last step's, reading stage j.
 import { type Expr, type Kernel, type Layout, type Stmt, bin, int, v } from "../ir/ir.ts";
-import { TRUE, evalConst, fold, walkStmts } from "../ir/expr.ts";
+import { TRUE, evalConst, fold, substitute, walkStmts } from "../ir/expr.ts";
 import { type WgmmaAcc, wgmmaAccProblem, wgmmaSwizzle } from "../layout/wgmma.ts";
 import { type Ctx, addr, info, stageBase } from "./lower-ctx.ts";
-import { type DequantGemm, dequantPairInstance, findDequantGemms, isTileWord } from "./fuse-dequant-gemm.ts";
+import { type DequantGemm, dequantPairInstance, findDequantGemms, isTileWord, writesOf } from "./fuse-dequant-gemm.ts";
+import { dequantPair, letValues, placeEarly, planTile, tileScales } from "./dequant-instance.ts";
 import { wholeBuffer } from "./infer-layouts.ts";
 import { mmaMode } from "./lower-gemm-wgmma.ts";
 import type { Target } from "./types.ts";
@@ -83,6 +86,9 @@ export function dequantWgmmaGemms(k: Kernel, target: Target): Map<Gemm, DequantW
 }
 
 const add = (a: Expr, b: Expr | number) => fold(bin("+", a, typeof b === "number" ? int(b) : b));
+/** An instance with the dequant loop's row variable bound first (dequantPair leaves it to the caller). */
+const withRow = (c: Ctx, r: string, row: Expr, inst: { stmts: Stmt[]; values: [string, string] }) =>
+  ({ stmts: [...c.lowerBody(c, [{ k: "let", name: r, dtype: "i32", value: row, mutable: false }]), ...inst.stmts], values: inst.values });
 const mul = (a: Expr, b: number) => fold(bin("*", a, int(b)));
 
 /** The gemm's thread-level code (see the top of the file). */
@@ -112,6 +118,16 @@ export function lowerDequantWgmma(c: Ctx, g: Gemm, f: DequantGemm): Stmt[] {
     { k: "let", name: row0, dtype: "i32", mutable: false, value: fold(bin("+", bin("+",
       bin("*", bin("/", c.tx, int(128)), int(groupRows)), bin("*", bin("/", bin("%", c.tx, int(128)), int(32)), int(16))), v(grp))) },
   );
+  // The group scale (and zero point) once per tile where the tile lies in whole groups
+  // (dequant-instance.ts, as the mma.sync decode loop): the lane's 2 * mTiles rows (row0 +
+  // 64 mt + 8 rh, index 2 mt + rh), read before the pipeline's wait where it allows; else the
+  // front end's reads per instance.
+  const plan = planTile(c, f, writesOf(c.k.launch.body));
+  const lanes = letValues(body);
+  const rowOf = (i: Expr) => add(add(v(row0), fold(bin("*", bin("/", i, int(2)), int(64)))), fold(bin("*", bin("%", i, int(2)), int(8))));
+  const scales = plan.perTileScales ? tileScales(c, plan, 2 * mTiles, (i) => substitute(rowOf(i), lanes)) : undefined;
+  if (scales) placeEarly(c, scales.block, body);
+  const wordsPerStep = 16 / f.per;
   const src = f.dequant.word.k === "load" ? f.dequant.word.buf : "";
   const wordPair = f.per === 8 && isTileWord(f) && c.bufs.get(src)?.buf.scope === "shared";
   const asBase = stageBase(c, a.buf.name);
@@ -138,7 +154,11 @@ export function lowerDequantWgmma(c: Ctx, g: Gemm, f: DequantGemm): Stmt[] {
       return [...pre, ...unroll("h", 2, (h) => {
         const word = f.per === 8 ? add(fold(bin("*", kk, int(2))), h) : add(add(fold(bin("*", kk, int(4))), fold(bin("*", h, int(2)))), fold(bin(">>", v(t), int(1))));
         const pair = f.per === 8 ? v(t) : fold(bin("&", v(t), int(1)));
-        const inst = dequantPairInstance(c, f, { row, word, pair, wordValue: wq ? { k: "load", buf: wq, idx: [h] } : undefined });
+        const wordValue: Expr | undefined = wq ? { k: "load", buf: wq, idx: [h] } : undefined;
+        const inst = scales ? withRow(c, plan.r, row, dequantPair(c, plan, {
+          w: word, word: wordValue, pair, inWord: f.per === 8 ? mul(v(t), 2) : mul(fold(bin("&", v(t), int(1))), 2), masked: true,
+          scale: scales.scale(add(mul(mt, 2), rh), mul(kk, wordsPerStep)), zero: scales.zero?.(add(mul(mt, 2), rh), mul(kk, wordsPerStep)),
+        })) : dequantPairInstance(c, f, { row, word, pair, wordValue });
         // Element 4h + 2rh + i of the m-tile's 8 (register 2h + rh).
         const at = add(add(set, fold(bin("*", mt, int(8)))), add(fold(bin("*", h, int(4))), fold(bin("*", rh, int(2)))));
         return [...inst.stmts, ...inst.values.map((val, i): Stmt => ({ k: "store", buf: aq, idx: [add(at, i)], value: v(val) }))];

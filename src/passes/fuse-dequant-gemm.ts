@@ -127,7 +127,7 @@ function readsOf(stmts: Stmt[]): Set<string> {
   return out;
 }
 
-function writesOf(stmts: Stmt[]): Set<string> {
+export function writesOf(stmts: Stmt[]): Set<string> {
   const out = new Set<string>();
   walkStmts(stmts, (s) => {
     switch (s.k) {

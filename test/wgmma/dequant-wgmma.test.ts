@@ -54,7 +54,9 @@ describe("register-A dequant wgmma lowering", () => {
     expect(allocs(k)).not.toContain("Bs");
     expect(text).toContain("layout wgmma_acc_t(1, 1)");
     expect(text).toMatch(/wgmma\.m64n16k16\.bf16 acc\[0\] \+= aq\[kk % 2 \* 8\], As\[k % 3 \* 512 \+ kk \* 16\] sw64 lbo 16 sbo 512/);
-    expect(text).toMatch(/dequant\.u4\.interleaved bq\[0\] <- wq\[h\] scale s zero 3\.0 pair t/);
+    // Group 16 is a whole k-step: one scale per row and k-step, read once per tile.
+    expect(text).toMatch(/store dqs\[nj \* 2 \+ sl\] = cast<bf16>\(s\)/);
+    expect(text).toMatch(/dequant\.u4\.interleaved bq\[0\] <- wq\[h\] scale cast<f32>\(dqs\[rh \* 2 \+ kk\]\) zero 3\.0 pair t/);
   });
 
   it("emits CUDA with the register operand {a0..a3} (golden)", () => {
@@ -66,7 +68,8 @@ describe("register-A dequant wgmma lowering", () => {
   it("8-bit words: word 4 kk + 2h + t/2, pair t & 1, no 64-bit word pair", () => {
     const text = printKernel(lower(parseKernel(rsSrc("u8", 4, SMALL)), {}, RS));
     expect(text).toContain("let w: i32 = kk * 4 + h * 2 + (t >> 1)");
-    expect(text).toMatch(/dequant\.u8\.interleaved bq\[0\] <- Ws\[.*\] scale s zero 3\.0 pair t & 1/);
+    // The scale of the k-step's group, read once per tile into dqs (dequant-instance.ts).
+    expect(text).toMatch(/dequant\.u8\.interleaved bq\[0\] <- Ws\[.*\] scale cast<f32>\(dqs\[rh \* 2 \+ kk\]\) zero 3\.0 pair t & 1/);
     expect(text).not.toContain("wq");
   });
 

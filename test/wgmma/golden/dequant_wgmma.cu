@@ -114,6 +114,22 @@ extern "C" __global__ void __launch_bounds__(128) rsq_kernel(const __nv_bfloat16
     const int grp = tx % 32 / 4;
     const int t = tx % 4;
     const int wrow = tx / 128 * 64 + tx % 128 / 32 * 16 + grp;
+    __align__(16) __nv_bfloat16 dqs[4];
+    #pragma unroll
+    for (int nj = 0; nj < 2; ++nj) {
+      #pragma unroll
+      for (int sl = 0; sl < 2; ++sl) {
+        const int r = tx / 128 * 64 + tx % 128 / 32 * 16 + tx % 32 / 4 + nj / 2 * 64 + nj % 2 * 8;
+        const int w = sl * 2;
+        const int n = bx * 64 + r;
+        const int kq = k * 32 + w * 8;
+        float s = 0.0f;
+        if (n < N && kq / 16 < G) {
+          s = __bfloat162float(S[(int64_t)n * G + kq / 16]);
+        }
+        dqs[nj * 2 + sl] = __float2bfloat16_rn(s);
+      }
+    }
     #pragma unroll
     for (int kk = 0; kk < 2; ++kk) {
       #pragma unroll
@@ -122,19 +138,16 @@ extern "C" __global__ void __launch_bounds__(128) rsq_kernel(const __nv_bfloat16
         *reinterpret_cast<uint2*>(&wq[0]) = *reinterpret_cast<const uint2*>(&Ws[k % 3 * 256 + ((wrow + rh * 8) * 4 + kk * 2)]);
         #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          __align__(16) __nv_bfloat16 bq[2];
           const int r = wrow + rh * 8;
+          __align__(16) __nv_bfloat16 bq[2];
           const int w = kk * 2 + h;
           const int n = bx * 64 + r;
           const int kq = k * 32 + w * 8;
-          float s = 0.0f;
-          if (n < N && kq / 16 < G) {
-            s = __bfloat162float(S[(int64_t)n * G + kq / 16]);
-          }
           {
             const unsigned tm_w = wq[h];
             __nv_bfloat162* tm_o = reinterpret_cast<__nv_bfloat162*>(&bq[0]);
-            const __nv_bfloat162 tm_s = __nv_bfloat162(__float2bfloat16_rn((float)(s)), __float2bfloat16_rn((float)(s)));
+            const unsigned tm_su = (unsigned)__bfloat16_as_ushort(dqs[rh * 2 + kk]) * 0x10001u;
+            const __nv_bfloat162 tm_s = *reinterpret_cast<const __nv_bfloat162*>(&tm_su);
             const unsigned tm_mu = 0x43034303u;
             const __nv_bfloat162 tm_m = *reinterpret_cast<const __nv_bfloat162*>(&tm_mu);
             {
@@ -145,10 +158,10 @@ extern "C" __global__ void __launch_bounds__(128) rsq_kernel(const __nv_bfloat16
               tm_o[0] = __hmul2(tm_q, tm_s);
             }
           }
-          const __nv_bfloat16 av = (kq + t * 2 < K ? bq[0] : __float2bfloat16_rn(0.0f));
-          const __nv_bfloat16 av_1 = (kq + (t * 2 + 1) < K ? bq[1] : __float2bfloat16_rn(0.0f));
-          aq[kk % 2 * 8 + (h * 4 + rh * 2)] = av;
-          aq[kk % 2 * 8 + (h * 4 + rh * 2) + 1] = av_1;
+          const __nv_bfloat16 bv = (kq + t * 2 < K ? bq[0] : __float2bfloat16_rn(0.0f));
+          const __nv_bfloat16 bv_1 = (kq + (t * 2 + 1) < K ? bq[1] : __float2bfloat16_rn(0.0f));
+          aq[kk % 2 * 8 + (h * 4 + rh * 2)] = bv;
+          aq[kk % 2 * 8 + (h * 4 + rh * 2) + 1] = bv_1;
         }
       }
       {
