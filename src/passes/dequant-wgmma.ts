@@ -13,7 +13,7 @@
 // lane -> word / pair mapping as the mma.sync B loader, for the two rows grp and grp + 8:
 //   u4/s4 (8 per word):       word 2 kk + h, pair t (both words of a row: one 64-bit read)
 //   u8/s8/e4m3 (4 per word):  word 4 kk + 2h + (t >> 1), pair t & 1
-// Each instance is the front end's T.dequant body (dequantPairInstance), so scales, zero points
+// Each instance is the front end's T.dequant body (dequant-instance.ts dequantPair), so scales, zero points
 // and the K mask are the unfused ones, bit for bit; where the tile lies in whole groups the
 // scale and zero point are read once per tile and row (dequant-instance.ts tileScales, the same
 // reads hoisted), not once per instance.
@@ -36,7 +36,7 @@ import { type Expr, type Kernel, type Layout, type Stmt, bin, int, v } from "../
 import { TRUE, evalConst, fold, substitute, walkStmts } from "../ir/expr.ts";
 import { type WgmmaAcc, wgmmaAccProblem, wgmmaSwizzle } from "../layout/wgmma.ts";
 import { type Ctx, addr, info, stageBase } from "./lower-ctx.ts";
-import { type DequantGemm, dequantPairInstance, findDequantGemms, isTileWord, writesOf } from "./fuse-dequant-gemm.ts";
+import { type DequantGemm, findDequantGemms, isTileWord, writesOf } from "./fuse-dequant-gemm.ts";
 import { dequantPair, letValues, placeEarly, planTile, tileScales } from "./dequant-instance.ts";
 import { wholeBuffer } from "./infer-layouts.ts";
 import { mmaMode } from "./lower-gemm-wgmma.ts";
@@ -155,10 +155,10 @@ export function lowerDequantWgmma(c: Ctx, g: Gemm, f: DequantGemm): Stmt[] {
         const word = f.per === 8 ? add(fold(bin("*", kk, int(2))), h) : add(add(fold(bin("*", kk, int(4))), fold(bin("*", h, int(2)))), fold(bin(">>", v(t), int(1))));
         const pair = f.per === 8 ? v(t) : fold(bin("&", v(t), int(1)));
         const wordValue: Expr | undefined = wq ? { k: "load", buf: wq, idx: [h] } : undefined;
-        const inst = scales ? withRow(c, plan.r, row, dequantPair(c, plan, {
+        const inst = withRow(c, plan.r, row, dequantPair(c, plan, {
           w: word, word: wordValue, pair, inWord: f.per === 8 ? mul(v(t), 2) : mul(fold(bin("&", v(t), int(1))), 2), masked: true,
-          scale: scales.scale(add(mul(mt, 2), rh), mul(kk, wordsPerStep)), zero: scales.zero?.(add(mul(mt, 2), rh), mul(kk, wordsPerStep)),
-        })) : dequantPairInstance(c, f, { row, word, pair, wordValue });
+          ...(scales ? { scale: scales.scale(add(mul(mt, 2), rh), mul(kk, wordsPerStep)), zero: scales.zero?.(add(mul(mt, 2), rh), mul(kk, wordsPerStep)) } : {}),
+        }));
         // Element 4h + 2rh + i of the m-tile's 8 (register 2h + rh).
         const at = add(add(set, fold(bin("*", mt, int(8)))), add(fold(bin("*", h, int(4))), fold(bin("*", rh, int(2)))));
         return [...inst.stmts, ...inst.values.map((val, i): Stmt => ({ k: "store", buf: aq, idx: [add(at, i)], value: v(val) }))];

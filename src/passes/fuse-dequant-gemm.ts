@@ -33,7 +33,7 @@
 // and wgmma would need the bf16 tile in shared memory again. mma = "wgmma" keeps the
 // unfused wgmma path.
 import { type Buffer, type Expr, type Kernel, type Stmt, bin, int, v } from "../ir/ir.ts";
-import { TRUE, evalConst, fold, mapExpr, substitute, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
+import { TRUE, evalConst, fold, substitute, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
 import { printExpr } from "../ir/print.ts";
 import { valuesPerWord } from "../quant/format.ts";
 import { type Ctx, addr, guard } from "./lower-ctx.ts";
@@ -270,41 +270,4 @@ export function dequantBLoader(c: Ctx, f: DequantGemm) {
     };
     return plan.wholeTile && plan.select ? { cond: plan.wholeTile, then: loader(false), else: loader(true) } : loader(true);
   };
-}
-
-/**
- * One instance of the T.dequant loop body for values 2p, 2p + 1 (p = `pair`) of the packed
- * word (row, word) of the tile, lowered: its scale / zero reads and K mask are the front end's,
- * the dequant narrowed to the pair (reading `wordValue` instead of the tile when given, e.g. a
- * register already holding the word), and the store loop's values at j = 2p, 2p + 1 left in
- * two lets, whose names are returned. The lets bind the loop's own names: put each instance in
- * its own scope (a loop body). Used by the register-A wgmma (dequant-wgmma.ts).
- */
-export function dequantPairInstance(c: Ctx, f: DequantGemm, at: { row: Expr; word: Expr; pair: Expr; wordValue?: Expr }):
-  { stmts: Stmt[]; values: [string, string] } {
-  const dtype = c.bufs.get(f.tile)!.buf.dtype;
-  const pairBuf = c.fresh("bq");
-  c.bufs.set(pairBuf, { buf: { name: pairBuf, scope: "local", dtype, shape: [int(2)] }, shape: [2], size: 2, stages: 1 });
-  const [r, wv] = f.loop.vars as [string, string];
-  const j = f.stores.vars[0]!;
-  const st = f.stores.body[0] as Extract<Stmt, { k: "store" }>;
-  const body: Stmt[] = [
-    { k: "let", name: r, dtype: "i32", value: fold(at.row), mutable: false },
-    { k: "let", name: wv, dtype: "i32", value: fold(at.word), mutable: false },
-  ];
-  for (const s of f.loop.body) {
-    if (s === f.stores || (s.k === "alloc" && s.buf.name === f.tmp)) continue;
-    if (s === f.dequant) body.push({ ...f.dequant, word: at.wordValue ?? f.dequant.word, dst: { buf: pairBuf, idx: [int(0)] }, pair: at.pair });
-    else body.push(s);
-  }
-  const values = [c.fresh("av"), c.fresh("av")] as [string, string];
-  values.forEach((name, i) => {
-    const value = mapExpr(st.value, (x) => {
-      if (x.k === "load" && x.buf === f.tmp) return { k: "load", buf: pairBuf, idx: [int(i)] };
-      if (x.k === "var" && x.name === j) return fold(bin("+", bin("*", at.pair, int(2)), int(i)));
-      return undefined;
-    });
-    body.push({ k: "let", name, dtype, value, mutable: false });
-  });
-  return { stmts: c.lowerBody(c, [{ k: "alloc", buf: { name: pairBuf, scope: "local", dtype, shape: [int(2)] } }, ...body]), values };
 }
