@@ -86,13 +86,13 @@ describe("bench layers", () => {
     expect(twinOf(entries[1]!.spec)).toEqual({ name: "qwen3_w4a16", kind: "entry" });
     // The prefill entry at M = 1 routes with 64-row blocks: its own workspace, not the table's.
     expect(workspaceLayout(entries[1]!.spec, 1).total).toBeGreaterThan(workspaceLayout(lib.spec, 1).total);
-    const { meta } = layerPlan([lib, ...entries], [1, 1024]);
+    const { meta } = layerPlan([lib, ...entries], [1, 8192]);
     const results: Results = { cases: [{ name: LAYER_COPY_NAME, status: "ok", gbps: 3000 }, { name: LAYER_CUBLAS_NAME, status: "ok", tflops: 600 },
       ...meta.map((m) => ({ name: m.name, status: "ok" as const, median_ms: 0.1 }))] };
     const rep = layerReport(meta, results, () => [0, 1]);
     expect(rep.rows.map((r) => `${r.entry ?? "table"} ${r.T} ${r.config}`)).toEqual(
-      ["table 1 decode", "table 1024 prefill", "decode 1 decode", "decode 1024 decode", "prefill 1 prefill", "prefill 1024 prefill"]);
-    expect(layerTextTable(rep)).toMatch(/qwen3 +w4a16 decode only +1024 +decode /);
+      ["table 1 decode", "table 8192 prefill", "decode 1 decode", "decode 8192 decode", "prefill 1 prefill", "prefill 8192 prefill"]);
+    expect(layerTextTable(rep)).toMatch(/qwen3 +w4a16 decode only +8192 +decode /);
     // Checked against the table's whole output at the same M.
     const H = 2048;
     const base = (T: number) => Float64Array.from({ length: T * H }, (_, i) => Math.sin(i));
