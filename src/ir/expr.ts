@@ -141,6 +141,24 @@ export function walkStmts(stmts: Stmt[], f: (s: Stmt) => void): void {
   }
 }
 
+/** Every buffer name the statements mention, once per mention (a store's or atomic's target,
+ *  a tile op's regions, a load in any expression, a row gather's index buffer, any Ref of the
+ *  lower-level statements): every string field named `buf` or `rows`, nested bodies included.
+ *  An alloc's buffer is an object, not a mention. */
+export function bufferMentions(stmts: Stmt[]): string[] {
+  const out: string[] = [];
+  const visit = (x: unknown): void => {
+    if (Array.isArray(x)) { x.forEach(visit); return; }
+    if (!x || typeof x !== "object") return;
+    for (const [key, val] of Object.entries(x)) {
+      if ((key === "buf" || key === "rows") && typeof val === "string") out.push(val);
+      else visit(val);
+    }
+  };
+  visit(stmts);
+  return out;
+}
+
 /** Applies `f` to every expression of every statement, nested bodies included. */
 export function mapAllExprs(stmts: Stmt[], f: EF): Stmt[] {
   return mapStmts(stmts, (s) => mapStmtExprs(s, f));

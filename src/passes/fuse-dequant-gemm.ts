@@ -33,7 +33,7 @@
 // and wgmma would need the bf16 tile in shared memory again. mma = "wgmma" keeps the
 // unfused wgmma path.
 import { type Buffer, type Expr, type Kernel, type Stmt, bin, int, v } from "../ir/ir.ts";
-import { TRUE, evalConst, fold, substitute, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
+import { TRUE, bufferMentions, evalConst, fold, substitute, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
 import { printExpr } from "../ir/print.ts";
 import { valuesPerWord } from "../quant/format.ts";
 import { type Ctx, addr, guard } from "./lower-ctx.ts";
@@ -109,18 +109,6 @@ function matchLoop(s: Stmt, bufs: Map<string, Buffer>): Omit<DequantGemm, "loop"
   return ok ? { loop: s, dequant: dq, tmp, stores: last, tile: tile.name, per } : undefined;
 }
 
-/** Every buffer name the statements mention. */
-function mentions(stmts: Stmt[], name: string): number {
-  let n = 0;
-  walkStmts(stmts, (s) => {
-    if ((s.k === "store" || s.k === "atomic") && s.buf === name) n++;
-    if (s.k === "gemm" || s.k === "copy" || s.k === "fill" || s.k === "reduce" || s.k === "scan" || s.k === "topk")
-      for (const r of Object.values(s)) if (r && typeof r === "object" && "buf" in r && r.buf === name) n++;
-    for (const e of stmtExprs(s)) walkExpr(e, (x) => { if (x.k === "load" && x.buf === name) n++; });
-  });
-  return n;
-}
-
 function readsOf(stmts: Stmt[]): Set<string> {
   const out = new Set<string>();
   walkStmts(stmts, (s) => { for (const e of stmtExprs(s)) walkExpr(e, (x) => { if (x.k === "load") out.add(x.buf); }); });
@@ -166,7 +154,7 @@ export function findDequantGemms(body: Stmt[]): Map<Gemm, DequantGemm> {
       const shape = tile.shape.map((d) => evalConst(d));
       if (R !== shape[0] || W === undefined || W * m.per !== shape[1] || m.loop.starts.some((x) => evalConst(x) !== 0)) return;
       // One store (the loop's) and one read (the gemm's): nothing else sees the tile.
-      if (mentions(body, m.tile) !== 2) return;
+      if (bufferMentions(body).filter((b) => b === m.tile).length !== 2) return;
       out.set(g, m);
     });
   };

@@ -18,26 +18,11 @@
 // reported race), and the one after the copy-out orders the reads before anything that writes
 // the host again (a persistent block's next tile).
 import { type Region, type Stmt, bin, byteSize, int } from "../ir/ir.ts";
-import { TRUE, evalConst, fold } from "../ir/expr.ts";
+import { TRUE, bufferMentions, evalConst, fold } from "../ir/expr.ts";
 import { swizzleFor } from "../layout/swizzle.ts";
 import { type Ctx, addr, constExtents, fragLayout, fragShape, guard, inBounds, info, letI32, regionIdx, slotLoop, slotsOf } from "./lower-ctx.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
 import { wholeBuffer } from "./infer-layouts.ts";
-
-/** Every buffer name a statement list mentions (regions, loads, stores, index buffers). */
-function mentioned(stmts: Stmt[]): Set<string> {
-  const out = new Set<string>();
-  const visit = (x: unknown): void => {
-    if (Array.isArray(x)) { x.forEach(visit); return; }
-    if (!x || typeof x !== "object") return;
-    for (const [key, val] of Object.entries(x)) {
-      if ((key === "buf" || key === "rows") && typeof val === "string") out.add(val);
-      else visit(val);
-    }
-  };
-  visit(stmts);
-  return out;
-}
 
 /** A dead shared buffer: its name, dtype and bytes given its stage count. */
 export interface EpilogueHost { name: string; dtype: string; bytes: (stages: number) => number }
@@ -51,7 +36,7 @@ export function epilogueHosts(body: Stmt[]): Map<Stmt, EpilogueHost[]> {
   const out = new Map<Stmt, EpilogueHost[]>();
   body.forEach((s, i) => {
     if (s.k !== "copy") return;
-    const later = mentioned(body.slice(i));
+    const later = new Set(bufferMentions(body.slice(i)));
     const hosts = body.slice(0, i).flatMap((a) => {
       if (a.k !== "alloc" || a.buf.scope !== "shared" || later.has(a.buf.name)) return [];
       const n = a.buf.shape.reduce((p, d) => p * (evalConst(d) ?? NaN), 1);
