@@ -34,8 +34,10 @@ export async function checkCommand(argv: string[]): Promise<number> {
   const copy = parseCopy(values.copy);
   const persistent = parsePersistent(values.persistent);
   // On by default for CUDA builds only: the interpreter checks the portable lowering unless asked.
-  const ws = checkWarpSpecialize(values.ws as boolean | undefined, values["no-ws"] as boolean | undefined,
-    backendName === "webgpu" ? "wgsl" : arch, cores, copy, backendName === "cuda");
+  const wsArch = backendName === "webgpu" ? "wgsl" : arch;
+  const ws = checkWarpSpecialize(values.ws as boolean | undefined, values["no-ws"] as boolean | undefined, wsArch, cores, copy, backendName === "cuda");
+  // The reproduce line names --ws / --no-ws only where the choice differs from the default.
+  const wsFlag = ws === checkWarpSpecialize(undefined, undefined, wsArch, cores, copy, backendName === "cuda") ? "" : ws ? " --ws" : " --no-ws";
   const dequantWgmma = parseDequant(values.dequant, backendName === "cuda" ? arch : backendName);
   const cases = intFlag(values.cases, "cases", 100);
   const seed = intFlag(values.seed, "seed", 42);
@@ -53,7 +55,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
   let passed = 0, failed = 0;
   for (const k of checked) {
     const backend: Backend = await backendFor(backendName, { level, arch, cores, copy, persistent, ws, subgroups, dequantWgmma });
-    const prefix = `tilemoe check ${file} --kernel ${k.name} --backend ${backendName}${level === "tile" ? " --level tile" : ""}${backendName === "cuda" ? ` --arch ${arch}${cores === "mma" ? " --mma sync" : ""}` : ""}${copy ? ` --copy ${copy}` : ""}${persistent ? ` --persistent ${persistent}` : ""}${ws && backendName !== "cuda" ? " --ws" : ""}${!ws && backendName === "cuda" && arch === "sm_90a" && cores !== "mma" && copy !== "cp.async" ? " --no-ws" : ""}${dequantWgmma ? " --dequant wgmma" : ""}${subgroups ? "" : " --subgroups off"}`;
+    const prefix = `tilemoe check ${file} --kernel ${k.name} --backend ${backendName}${level === "tile" ? " --level tile" : ""}${backendName === "cuda" ? ` --arch ${arch}${cores === "mma" ? " --mma sync" : ""}` : ""}${copy ? ` --copy ${copy}` : ""}${persistent ? ` --persistent ${persistent}` : ""}${wsFlag}${dequantWgmma ? " --dequant wgmma" : ""}${subgroups ? "" : " --subgroups off"}`;
     const r = await checkKernel(k, specs.get(k.name)!, {
       backendName, backend, cases, seed, reproduce: prefix,
       shape: values.shape ? parseShape(values.shape as string) : undefined,
