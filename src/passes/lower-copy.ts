@@ -8,7 +8,7 @@ import { type Buffer, type DType, type Expr, type Loc, type Region, type Stmt, b
 import { TRUE, evalConst, fold, substitute, walkStmts } from "../ir/expr.ts";
 import {
   type BufInfo, type Ctx, addr, fail, constExtents, countedLoop, slotLoop, fragLayout, fragShape, guard, inBounds, info, letI32,
-  regionIdx, slotsOf, squeezed, unflatten,
+  regionIdx, slotPairLoop, slotsOf, squeezed, unflatten,
 } from "./lower-ctx.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
 import { wholeBuffer } from "./infer-layouts.ts";
@@ -100,11 +100,7 @@ function pairedStore(c: Ctx, s: { src: Region; dst: Region }): Stmt[] | undefine
   // nvcc kept it on the stack (8-byte frame, spills at 128 registers, 128x128 bf16 GEMM).
   const convert = o.buf.dtype !== f.buf.dtype;
   if (convert && !(f.buf.dtype === "f32" && (o.buf.dtype === "bf16" || o.buf.dtype === "f16"))) return undefined;
-  const paired = slotLoop(c, int(slotsOf(c, f) / 2), (p) => {
-    const pre: Stmt[] = [];
-    const slot = fold(bin("*", p, int(2)));
-    const co = fragCoordExpr(fragLayout(f), fragShape(c, f), c.tx, slot);
-    const row = letI32(c, "r", co.row, pre), col = letI32(c, "c", co.col, pre);
+  const paired = slotPairLoop(c, f, ({ slot, row, col, pre }) => {
     const oi = regionIdx(s.dst, [row, col]);
     const pred = fold(bin("&&", inBounds(c, o.buf.name, oi, true), bin("<=", bin("+", oi[1]!, int(2)), lastDim)));
     const dst = addr(c, o.buf.name, oi);

@@ -1,6 +1,7 @@
 // Shared state and helpers of the thread-level lowering (lower-threads.ts and the
 // per-operation files it calls).
 import type { EpilogueHost } from "./lower-epilogue.ts";
+import { fragCoordExpr } from "./frag-coord.ts";
 import {
   CompileError, type Buffer, type Expr, type Kernel, type Layout, type Loc, type Ref, type Region, type Stmt, type TensorMap,
   bin, int, v,
@@ -180,6 +181,20 @@ export function countedLoop(c: Ctx, hint: string, n: Expr, body: (i: Expr) => St
  *  run-time value would be demoted to local memory. */
 export function slotLoop(c: Ctx, n: Expr, body: (slot: Expr) => Stmt[]): Stmt[] {
   return countedLoop(c, "s", n, body, Infinity);
+}
+
+/** A loop over a fragment's slot pairs (2i, 2i + 1), with the even slot's coordinates bound
+ *  to lets (`pre`, to put first) and whether the slot holds an element (`valid`, absent:
+ *  always). For accumulator layouts the odd slot is the next column (mma_acc, wgmma_acc). */
+export function slotPairLoop(c: Ctx, f: BufInfo,
+  body: (at: { slot: Expr; row: Expr; col: Expr; valid?: Expr; pre: Stmt[] }) => Stmt[]): Stmt[] {
+  return slotLoop(c, int(slotsOf(c, f) / 2), (p) => {
+    const pre: Stmt[] = [];
+    const slot = fold(bin("*", p, int(2)));
+    const co = fragCoordExpr(fragLayout(f), fragShape(c, f), c.tx, slot);
+    const row = letI32(c, "r", co.row, pre), col = letI32(c, "c", co.col, pre);
+    return body({ slot, row, col, valid: co.valid, pre });
+  });
 }
 
 /** Does the list bind names at its own level? Such a list cannot be spliced into its

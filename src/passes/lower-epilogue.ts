@@ -20,8 +20,7 @@
 import { type Region, type Stmt, bin, byteSize, int } from "../ir/ir.ts";
 import { TRUE, bufferMentions, evalConst, fold } from "../ir/expr.ts";
 import { swizzleFor } from "../layout/swizzle.ts";
-import { type Ctx, addr, constExtents, fragLayout, fragShape, guard, inBounds, info, letI32, regionIdx, slotLoop, slotsOf } from "./lower-ctx.ts";
-import { fragCoordExpr } from "./frag-coord.ts";
+import { type Ctx, addr, constExtents, fragLayout, guard, inBounds, info, regionIdx, slotPairLoop } from "./lower-ctx.ts";
 import { wholeBuffer } from "./infer-layouts.ts";
 
 /** A dead shared buffer: its name, dtype and bytes given its stage count. */
@@ -81,13 +80,9 @@ export function stagedEpilogue(c: Ctx, s: { src: Region; dst: Region }, hosts: E
   // the 128x128 cp.async configs; test/wgmma/nvcc.test.ts checks every bench config).
   // Slots 2i and 2i+1 are neighbouring columns: one converting 4-byte store per pair (the
   // pair never crosses a 16-byte chunk, so the swizzle keeps it contiguous).
-  const stage = slotLoop(c, int(slotsOf(c, f) / 2), (p) => {
-    const pre: Stmt[] = [];
-    const slot = fold(bin("*", p, int(2)));
-    const co = fragCoordExpr(fl, fragShape(c, f), c.tx, slot);
-    const row = letI32(c, "r", co.row, pre), col = letI32(c, "c", co.col, pre);
+  const stage = slotPairLoop(c, f, ({ slot, row, col, valid, pre }) => {
     const inside = inBounds(c, o.buf.name, regionIdx(s.dst, [row, col]));
-    const pred = fold(co.valid ? bin("&&", co.valid, inside) : inside);
+    const pred = fold(valid ? bin("&&", valid, inside) : inside);
     return [...pre, ...guard(pred, [{ k: "vcopy", dst: addr(c, name, [row, col]), src: { buf: f.buf.name, idx: [slot] }, lanes: 2, pred: TRUE, convert: true }])];
   });
   // The barriers: before, every thread is done with the host; after the staging writes, all
