@@ -14,7 +14,7 @@
 //   after the loop: wgmma.wait 0, cp.wait 0, barrier
 // The gemm must be the last statement of the body and its accumulator unused elsewhere in the
 // loop: between iterations the accumulator is still being written by the hardware.
-import { type Expr, type Stmt, bin, int, v } from "../ir/ir.ts";
+import { type Stmt, bin, int, v } from "../ir/ir.ts";
 import { fold, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
 import { type Ctx, countedLoop, info } from "./lower-ctx.ts";
 import { pipelineIssuer } from "./lower-copy.ts";

@@ -7,7 +7,7 @@
 // Issues past the last tile are predicated off but still commit an (empty) group, so the
 // group count per iteration, and with it the wait depth, stays constant.
 // Otherwise: a serial loop; the copies' own barriers separate them from the compute.
-import { type Expr, type Stmt, bin, int, v } from "../ir/ir.ts";
+import { type Stmt, bin, int, v } from "../ir/ir.ts";
 import { evalConst, fold, walkStmts } from "../ir/expr.ts";
 import { type Ctx, info, countedLoop } from "./lower-ctx.ts";
 import { pipelineIssuer } from "./lower-copy.ts";
