@@ -10,7 +10,7 @@
 // are whatever the GPU's top-k picked (saved from the layer's workspace and counted).
 // Expert weights (gigabytes) cannot be rotated, so every launch runs after an L2 flush.
 import type { CaseResult, Init, PlanCase, Results, TensorArg } from "../src/runtime/plan.ts";
-import { bufferNumel, callerBuffers, chooseConfig, type Combine, expertWeightBytes, layerFlops, type LayerSpec, modelSpec, type Weights, workspaceLayout } from "../src/moe/layer.ts";
+import { bufferNumel, callerBuffers, chooseConfig, type Combine, expertWeightBytes, type LayerConfig, layerFlops, type LayerSpec, modelSpec, type Weights, workspaceLayout } from "../src/moe/layer.ts";
 
 export const LAYER_TOKENS = [1, 16, 64, 256, 1024, 4096];
 export const LAYER_MODELS = ["mixtral", "qwen3"];
@@ -232,6 +232,25 @@ export function layerMarkdownTable(rep: LayerReport): string {
  *  (the down GEMM writing per-pair rows and a separate reduction) to measure against the atomics. */
 export const benchSpecs = (models = LAYER_MODELS, weights = LAYER_WEIGHTS): LayerSpec[] =>
   models.flatMap((m) => weights.flatMap((w) => [modelSpec(m, w), ...(w === "bf16" ? [modelSpec(m, w, "reduce")] : [])]));
+
+/** A candidate entry for a model's choice table (configs to try on the GPU before they go into
+ *  src/moe/layer.ts CHOICES), as a layer of its own that runs it at every T:
+ *  <model>_<weights>_<name>, checked against the model's table like an entry alone (twinOf). */
+export function candidateSpec(model: string, weights: Weights, c: Omit<LayerConfig, "maxTokens" | "why">): LayerSpec {
+  const base = modelSpec(model, weights);
+  if (base.configs.some((x) => x.name === c.name)) throw new Error(`layer candidate '${c.name}': ${base.name}'s choice table already has an entry of that name`);
+  return { ...base, name: `${base.name}_${c.name}`, configs: [{ ...c, maxTokens: null, why: "candidate" }], entry: c.name };
+}
+
+/** The candidates of a JSON file { "<model>_<weights>": [ { name, blockSize, up, down }, ... ] }. */
+export function candidateSpecs(json: unknown): LayerSpec[] {
+  if (typeof json !== "object" || json === null) throw new Error("layer candidates: expected an object { \"<model>_<weights>\": [entries] }");
+  return Object.entries(json as Record<string, unknown>).flatMap(([key, list]) => {
+    const m = /^(.+)_(bf16|w4a16)$/.exec(key);
+    if (!m || !Array.isArray(list)) throw new Error(`layer candidates: '${key}' must be <model>_<bf16|w4a16> with a list of entries`);
+    return list.map((c) => candidateSpec(m[1]!, m[2] as Weights, c as Omit<LayerConfig, "maxTokens" | "why">));
+  });
+}
 
 /** The layer whose whole output another is held against (same model, weights, inputs): a
  *  reduce-combine layer against the atomic one (they differ only in f32 summation order); one

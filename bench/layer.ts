@@ -7,6 +7,7 @@ import { availableParallelism } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { execa } from "execa";
 import type { Arch } from "../src/driver/nvcc.ts";
+import type { LayerSpec, Weights } from "../src/moe/layer.ts";
 import { buildLayerLibrary } from "../src/moe/library.ts";
 import { buildRunner, gpuAvailable, readTensor, runPlan, writePlan } from "../src/runtime/cuda.ts";
 import { checkLayerOutputs, type SavedCase, type TokenReference, tokenZeroValues } from "./layer-check.ts";
@@ -22,8 +23,11 @@ export interface LayerBenchOptions {
   reps?: number;
   /** Largest number of weights generated on the CPU for one layer's token-0 reference. */
   maxRefValues?: number;
+  weights?: Weights[];
   /** Also time each entry of every atomic layer's choice table alone (same library). */
   entries?: boolean;
+  /** Candidate entries (bench/layer-plan.ts candidateSpecs), each built and timed as a layer of its own. */
+  candidates?: LayerSpec[];
   /** Header facts for the markdown (commit, date). */
   commit: string;
 }
@@ -33,7 +37,7 @@ export async function runLayerBench(o: LayerBenchOptions): Promise<boolean> {
   const t0 = Date.now();
   const planDir = join(o.outDir, "plan");
   mkdirSync(planDir, { recursive: true });
-  const specs = benchSpecs(o.models);
+  const specs = [...benchSpecs(o.models, o.weights), ...(o.candidates ?? [])];
   const libs: LayerLib[] = [];
   let ok = true;
   // nvcc processes at once: 2 on the 2-core dev machine, all six layers at once on a 16-core GPU host.

@@ -4,15 +4,19 @@
 // everything, writes the plans and says how to run them on a GPU machine.
 //   tsx bench/run.ts [--arch sm_90a|sm_80] [--mma both|sync|wgmma] [--copy cp.async|tma|both] [--ws on|off] [--shapes 4096^3,..] [--quick]
 //                    [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned] [--layer | --no-layer]
-//                    [--layer-entries] [--layer-tokens 1,16,..]
+//                    [--layer-entries] [--layer-tokens 1,16,..] [--layer-models M,..] [--layer-weights W,..]
+//                    [--layer-candidates FILE]
 // --layer: the layer bench only; --no-layer: the GEMM bench only. --layer-entries: also each
 // entry of the layers' choice tables alone at every M (rows "decode only", "prefill only").
 // --layer-tokens: the layer's token counts (default 1, 16, 64, 256, 1024, 4096).
+// --layer-models mixtral,qwen3 / --layer-weights bf16,w4a16: a part of the layer bench.
+// --layer-candidates FILE: candidate choice-table entries, JSON { "<model>_<weights>": [{ name,
+// blockSize, up, down }] }, each built and timed as a layer of its own and checked against the table.
 // Next to the fixed configs it times the tuned winner of each shape (nearest tuned shape, one
 // per GPU tuned on) from the tune cache (default .cache/tune.json) and from bench/tuned.json
 // (winners exported with `tilemoe tune --export`, committed because .cache is not).
 import { execaSync } from "execa";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Arch } from "../src/driver/nvcc.ts";
@@ -24,6 +28,8 @@ import { compileGemm, loadGemm } from "./compile.ts";
 import { type CompiledConfig, type GemmConfig, type TunedFrom, SHAPES, SKINNY_CONFIGS, SQUARE_CONFIGS, TMA_CONFIGS, benchPlan, configText } from "./plan.ts";
 import { benchReport, markdownTable, textTable } from "./report.ts";
 import { runLayerBench } from "./layer.ts";
+import { candidateSpecs } from "./layer-plan.ts";
+import type { Weights } from "../src/moe/layer.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
 const { values } = parseArgs({
@@ -48,6 +54,9 @@ const { values } = parseArgs({
     "no-layer": { type: "boolean", default: false },
     "layer-entries": { type: "boolean", default: false },
     "layer-tokens": { type: "string" },
+    "layer-models": { type: "string" },
+    "layer-weights": { type: "string" },
+    "layer-candidates": { type: "string" },
   },
 });
 const arch = values.arch as Arch;
@@ -141,6 +150,8 @@ if (!values.layer) ok = (await gemmBench()) && ok;
 if (!values["no-layer"]) {
   ok = (await runLayerBench({ arch, outDir: join(outDir, "layer"), commit, reps: values.reps ? Number(values.reps) : undefined,
     tokens: values["layer-tokens"] ? values["layer-tokens"].split(",").map(Number) : values.quick ? [1, 1024] : undefined,
-    models: values.quick ? ["qwen3"] : undefined, entries: values["layer-entries"] })) && ok;
+    models: values["layer-models"]?.split(",") ?? (values.quick ? ["qwen3"] : undefined),
+    weights: values["layer-weights"]?.split(",") as Weights[] | undefined, entries: values["layer-entries"],
+    candidates: values["layer-candidates"] ? candidateSpecs(JSON.parse(readFileSync(values["layer-candidates"], "utf8"))) : undefined })) && ok;
 }
 process.exit(ok ? 0 : 1);

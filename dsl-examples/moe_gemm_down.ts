@@ -18,7 +18,7 @@ const SMEM_BYTES = 160 * 1024;
 
 export const moe_gemm_down = T.kernel(
   {
-    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [64, 32], stages: [3, 2, 4], warps: [4, 8], splitK: [1, 2, 4, 8], GROUP_M: [1, 8] },
+    tune: { BM: [64, 16, 128], BN: [64, 128, 256], BK: [64, 32], stages: [3, 2, 4], warps: [4, 8], splitK: [1, 2, 4, 8], GROUP_M: [1, 8] },
     where: ({ BM, BN, BK, stages }) => (BM + BN) * BK * 2 * stages <= SMEM_BYTES,
   },
   function moe_gemm_down(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, N", "bf16">, sorted: Tensor<"NB, BS", "i32">,

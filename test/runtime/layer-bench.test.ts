@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { checkLayerOutputs, tokenZeroReference, type TokenReference } from "../../bench/layer-check.ts";
-import { benchSpecs, combineComparison, entryLibs, LAYER_COPY_NAME, LAYER_CUBLAS_NAME, layerCaseName, layerFloor, layerInits, layerPlan, layerReport, layerTextTable, touchedExperts, twinOf, type LayerCaseMeta } from "../../bench/layer-plan.ts";
+import { benchSpecs, candidateSpecs, combineComparison, entryLibs, LAYER_COPY_NAME, LAYER_CUBLAS_NAME, layerCaseName, layerFloor, layerInits, layerPlan, layerReport, layerTextTable, touchedExperts, twinOf, type LayerCaseMeta } from "../../bench/layer-plan.ts";
 import { moeLayerRef, silu } from "../../src/check/moe-layer-ref.ts";
 import { nvccAvailable } from "../../src/driver/nvcc.ts";
 import { buildLayerLibrary } from "../../src/moe/library.ts";
@@ -104,6 +104,16 @@ describe("bench layers", () => {
     expect(checks.get(meta[4]!.name)).toMatchObject({ pass: true });
     expect(checks.get(meta[4]!.name)!.text).toMatch(/^all rows vs the table/);
     expect(checks.get(meta[5]!.name)!.pass).toBe(false);
+  });
+
+  it("candidate entries: a layer of their own at every T, named after the entry, checked against the model's table", () => {
+    const [c] = candidateSpecs({ mixtral_bf16: [{ name: "p128", blockSize: 128, up: { BM: 128, BN: 128 }, down: { BM: 128, BN: 256 } }] });
+    expect(c!.name).toBe("mixtral_bf16_p128");
+    expect(c!.configs).toHaveLength(1);
+    expect(chooseConfig(c!, 4096)).toMatchObject({ name: "p128", blockSize: 128, maxTokens: null });
+    expect(twinOf(c!)).toEqual({ name: "mixtral_bf16", kind: "entry" });
+    expect(() => candidateSpecs({ mixtral_bf16: [{ name: "prefill", blockSize: 64, up: {}, down: {} }] })).toThrow(/already has an entry/);
+    expect(() => candidateSpecs({ mixtral_fp8: [] })).toThrow(/<model>_<bf16\|w4a16>/);
   });
 
   it("atomic vs reduce: the same model, weights and M paired", () => {
