@@ -40,6 +40,10 @@ export function csvFields(line: string): string[] {
   return out;
 }
 
+/** Microseconds per unit, in the spellings ncu uses (base units print "nsecond", the default
+ *  human-readable ones "ns", "us", "ms"). */
+const TIME_UNITS: Record<string, number> = { nsecond: 1e-3, ns: 1e-3, usecond: 1, us: 1, msecond: 1e3, ms: 1e3, second: 1e6, s: 1e6 };
+
 /** The gpu__time_duration rows of ncu's CSV (any lines before the header are ncu's own). */
 export function parseNcuDurations(csv: string): KernelTime[] {
   const lines = csv.split("\n").filter((l) => l.startsWith('"'));
@@ -48,12 +52,11 @@ export function parseNcuDurations(csv: string): KernelTime[] {
   const cols = csvFields(lines[head]!);
   const at = (name: string) => cols.indexOf(name);
   const [iName, iMetric, iUnit, iValue, iGrid, iBlock] = ["Kernel Name", "Metric Name", "Metric Unit", "Metric Value", "Grid Size", "Block Size"].map(at);
-  const scale: Record<string, number> = { nsecond: 1e-3, usecond: 1, msecond: 1e3, second: 1e6 };
-  return lines.slice(head + 1).map(csvFields).filter((f) => f[iMetric!] === "gpu__time_duration.sum").map((f) => ({
-    kernel: f[iName!]!.replace(/\(.*$/, ""),
-    us: Number(f[iValue!]!.replace(/,/g, "")) * (scale[f[iUnit!]!] ?? NaN),
-    grid: f[iGrid!] ?? "", block: f[iBlock!] ?? "",
-  }));
+  return lines.slice(head + 1).map(csvFields).filter((f) => f[iMetric!] === "gpu__time_duration.sum").map((f) => {
+    const unit = f[iUnit!]!, scale = TIME_UNITS[unit];
+    if (scale === undefined) throw new Error(`ncu: gpu__time_duration in unknown unit '${unit}' (known: ${Object.keys(TIME_UNITS).join(", ")})`);
+    return { kernel: f[iName!]!.replace(/\(.*$/, ""), us: Number(f[iValue!]!.replace(/,/g, "")) * scale, grid: f[iGrid!] ?? "", block: f[iBlock!] ?? "" };
+  });
 }
 
 /** A stage kernel's name without the common parts: moe_layer_<layer>_<stage...>_kernel -> <layer>_<stage...>. */
@@ -89,11 +92,13 @@ async function main(): Promise<void> {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "plan.json"), JSON.stringify({ cases: [oneCall(c, planDir)] }, null, 2));
     const filter = "layer" in c ? "regex:^moe_layer_" : `regex:^${c.kernel}$`;
-    const what = values.set ? ["--set", values.set] : ["--metrics", "gpu__time_duration.sum", "--print-units", "base", "--csv"];
+    const what = values.set ? ["--set", values.set] : ["--metrics", "gpu__time_duration.sum", "--csv"];
     const r = await execa(values.ncu!, ["--clock-control", "none", "--cache-control", "all", ...what, "-k", filter,
       runner, join(dir, "plan.json"), "--out", join(dir, "results.json")], { reject: false, all: true });
     if (values.set) { report.push(`== ${c.name} (ncu --set ${values.set}, exit ${r.exitCode})`, r.all ?? ""); console.log(report.slice(-2).join("\n")); continue; }
-    const kernels = parseNcuDurations(r.stdout ?? "");
+    writeFileSync(join(dir, "ncu.txt"), r.all ?? "");
+    let kernels: KernelTime[];
+    try { kernels = parseNcuDurations(r.stdout ?? ""); } catch (e) { report.push(`${c.name}: ${(e as Error).message}`); console.log(report.at(-1)); continue; }
     const benchMs = results?.cases.find((x) => x.name === c.name)?.median_ms;
     all.push({ case: c.name, kernels, benchMs });
     if (!kernels.length) { report.push(`${c.name}: ncu listed no kernel (exit ${r.exitCode}):\n${(r.all ?? "").split("\n").slice(-15).join("\n")}`); continue; }

@@ -23,6 +23,11 @@ describe("ncu CSV", () => {
     ]);
   });
 
+  it("takes ncu's human-readable units too, and names a unit it does not know", () => {
+    expect(parseNcuDurations([HEAD, row("k", "ms", "1.25"), row("k2", "ns", "800")].join("\n")).map((k) => k.us)).toEqual([1250, 0.8]);
+    expect(() => parseNcuDurations([HEAD, row("k", "cycle", "5")].join("\n"))).toThrow(/unknown unit 'cycle'/);
+  });
+
   it("no header (ncu failed): no kernels", () => {
     expect(parseNcuDurations("==ERROR== the profiler could not start\n")).toEqual([]);
   });
