@@ -126,7 +126,7 @@ export function runKernel(k: Kernel, args: RunArgs, opts: RunOptions = {}): void
       for (let bx = 0; bx < gx; bx++) {
         const block = grid.length === 1 ? [bx] : grid.length === 2 ? [bx, by] : [bx, by, bz];
         if (k.launch.level === "thread") {
-          runThreadBlock(c, fn as never, G, [bx, by, bz], nThreads, chk, k.name, opts.mmaRounding === "toward-zero", tmaRt);
+          runThreadBlock(c, fn as never, G, [bx, by, bz], nThreads, chk, k.name, opts.mmaRounding === "toward-zero", tmaRt, k.launch.perSM ?? 1);
           continue;
         }
         try {

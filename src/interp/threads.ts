@@ -27,7 +27,7 @@ const DONE = -1;
 
 export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator<Arrival>, G: RtBuf[], block: number[],
                                nThreads: number, chk: SharedChecker, kernel: string, mmaTowardZero = false,
-                               tma?: TmaRuntime): void {
+                               tma?: TmaRuntime, perSM = 1): void {
   const S: (RtBuf | undefined)[] = [];
   c.allocs.forEach((a, i) => {
     if (a.scope !== "shared") { S[i] = undefined; return; }
@@ -110,7 +110,7 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
         for (let t = g0; t < g0 + 128; t++) { const w = waits[t]!; if (typeof w !== "object" || w.sid !== sid) { all = false; break; } }
         if (!all) continue;
         if (s.k === "setmaxnreg") {
-          const cur = regs.get(g0) ?? launchRegs(nThreads);
+          const cur = regs.get(g0) ?? launchRegs(nThreads, perSM);
           const where = `warpgroup ${g0 / 128}: setmaxnreg.${s.op} ${s.regs}`;
           if (!validMaxnreg(s.regs)) fail(`${where}: the count must be a multiple of 8 in [24, 256]`, `${g0}..${g0 + 127}`, sid);
           if (s.op === "dec" && s.regs > cur) fail(`${where} raises its limit (now ${cur}): dec must not exceed the current count`, `${g0}..${g0 + 127}`, sid);
@@ -183,7 +183,7 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
     // A blocked setmaxnreg.inc first: it is why the others wait.
     for (const g0 of blockedInc) {
       const s = c.sites[(waits[g0] as { sid: number }).sid] as Extract<Stmt, { k: "setmaxnreg" }>;
-      fail(`deadlock: warpgroup ${g0 / 128} blocks in setmaxnreg.inc ${s.regs} (now ${regs.get(g0) ?? launchRegs(nThreads)}): the block's register pool has ${pool} free registers, it needs ${128 * (s.regs - (regs.get(g0) ?? launchRegs(nThreads)))}`, g0, (waits[g0] as { sid: number }).sid);
+      fail(`deadlock: warpgroup ${g0 / 128} blocks in setmaxnreg.inc ${s.regs} (now ${regs.get(g0) ?? launchRegs(nThreads, perSM)}): the block's register pool has ${pool} free registers, it needs ${128 * (s.regs - (regs.get(g0) ?? launchRegs(nThreads, perSM)))}`, g0, (waits[g0] as { sid: number }).sid);
     }
     for (const [id, ts] of named) {
       const w = waits[ts[0]!] as NamedArrival;

@@ -314,6 +314,9 @@ export interface Launch {
   level: "tile" | "thread";
   /** Name bound to threadIdx.x at thread level. */
   threadVar?: string;
+  /** Blocks per SM that the kernel's register budget is planned for (warp specialization's
+   *  setmaxnreg counts; the CUDA emitter's __launch_bounds__). Absent: one. */
+  perSM?: number;
   body: Stmt[];
 }
 

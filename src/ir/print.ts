@@ -195,6 +195,7 @@ export function printKernel(k: Kernel): string {
   for (const m of k.tensorMaps ?? []) lines.push(`  tensormap ${m.name} = ${m.tensor} box [${m.box.join(", ")}] swizzle ${m.swizzle}`);
   const l = k.launch;
   const thread = l.threadVar !== undefined ? ` thread ${l.threadVar}` : "";
-  lines.push(`launch ${l.level} grid [${printExprs(l.grid)}] threads ${printExpr(l.threads)} blocks [${l.blockVars.join(", ")}]${thread} ${printBlock(l.body, 0)}`);
+  const perSM = l.perSM !== undefined ? ` per_sm ${l.perSM}` : "";
+  lines.push(`launch ${l.level} grid [${printExprs(l.grid)}] threads ${printExpr(l.threads)}${perSM} blocks [${l.blockVars.join(", ")}]${thread} ${printBlock(l.body, 0)}`);
   return lines.join("\n") + "\n";
 }

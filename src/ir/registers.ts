@@ -4,14 +4,20 @@
 /** 32-bit registers per SM (sm_80, sm_90). */
 export const SM_REGISTERS = 65536;
 
-/** The per-thread register limit a block of `threads` starts with when one block must fit on
- *  an SM: the largest multiple of 8 (allocation granularity) below 65536 / threads, and at most
- *  248 (a thread addresses 255). ptxas takes its count from __launch_bounds__(threads, 1), which
- *  the CUDA emitter writes for kernels that use setmaxnreg (checked with nvcc 12 for sm_90a:
- *  168 at 384 threads; 255 at 256 threads, which this model rounds down to 248, so the pool it
- *  assumes, threads * launchRegs(threads), is never larger than the GPU's). */
-export function launchRegs(threads: number): number {
-  return Math.min(248, Math.floor(SM_REGISTERS / threads / 8) * 8);
+/** Shared memory one SM holds for its blocks (sm_90: 228 KB, of which each block also takes
+ *  1 KB reserved by the driver). */
+export const SM_SHARED_BYTES = 228 * 1024;
+export const BLOCK_RESERVED_SHARED = 1024;
+
+/** The per-thread register limit a block of `threads` starts with when `perSM` blocks must fit
+ *  on an SM together: the largest multiple of 8 (allocation granularity) below
+ *  65536 / (threads * perSM), and at most 248 (a thread addresses 255). ptxas takes its count
+ *  from __launch_bounds__(threads, perSM), which the CUDA emitter writes for kernels that use
+ *  setmaxnreg (checked with nvcc 12 for sm_90a, one block: 168 at 384 threads; 255 at 256
+ *  threads, which this model rounds down to 248, so the pool it assumes,
+ *  threads * launchRegs(threads), is never larger than the GPU's). */
+export function launchRegs(threads: number, perSM = 1): number {
+  return Math.min(248, Math.floor(SM_REGISTERS / (threads * perSM) / 8) * 8);
 }
 
 /** setmaxnreg counts are multiples of 8 in [24, 256] (PTX ISA). */

@@ -36,6 +36,9 @@ export interface Ctx {
   /** Set while lowering the body of a pipelined loop that keeps one wgmma group in flight
    *  (lower-pipeline-wgmma.ts): its gemm neither fences nor waits for its own group. */
   wgmmaInPipeline?: boolean;
+  /** Blocks per SM the warp-specialized register counts plan for (warp-specialize.ts
+   *  wsBlocksPerSM; lower-pipeline-tma.ts uses it, the launch records it). */
+  wsPerSM?: number;
   /** TMA tensor maps the lowered code uses (lower-pipeline-tma.ts); they become kernel params. */
   tensorMaps: TensorMap[];
   /** Gemms whose B tile is dequantized in registers (fuse-dequant-gemm.ts): the T.dequant

@@ -157,7 +157,7 @@ export function lowerTmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number, t
   // The consumers never wait on "empty" nor issue a copy; the producer runs up to S tiles ahead.
   function specializedPath(): Stmt[] {
     const T = c.threads;
-    const { producer, consumer } = maxnregCounts(T);
+    const { producer, consumer } = maxnregCounts(T, c.wsPerSM ?? 1);
     const jp = c.fresh("j");
     const produce: Stmt = {
       k: "for", vars: [jp], starts: [int(0)], extents: [n], kind: "serial",

@@ -15,6 +15,7 @@ import { lowerMoeOp } from "./lower-moe.ts";
 import type { PassOptions } from "./types.ts";
 import { type DequantGemm, fusedDequantGemms } from "./fuse-dequant-gemm.ts";
 import { epilogueHosts } from "./lower-epilogue.ts";
+import { wsBlocksPerSM } from "./warp-specialize.ts";
 import { dequantWgmmaGemms } from "./dequant-wgmma.ts";
 
 type For = Extract<Stmt, { k: "for" }>;
@@ -252,13 +253,31 @@ export function lowerToThreads(k: Kernel, opts: PassOptions): Kernel {
   const fusedLoops = new Set<Stmt>([...dequantGemms.values()].map((f) => f.loop));
   const c: Ctx = { k, target: opts.target, threads, tx: v(tx), fresh, bufs, stage: new Map(), hoisted: [], tensorMaps: [], lowerBody: (cc, b) => lowerList(cc, b), dequantGemms, fusedLoops,
     epilogueHosts: epilogueHosts(k.launch.body) };
+  // Each buffer on a 128-byte boundary, as the CUDA emitter carves them (codegen/cuda/smem.ts).
+  const sharedBytes = () => {
+    let n = 0;
+    for (const b of bufs.values())
+      if (b.buf.scope === "shared" && !fusedTile(c, b.buf.name) && b.buf.over === undefined) n += Math.ceil((b.size * b.stages * byteSize(b.buf.dtype)) / 128) * 128;
+    return n;
+  };
+  // Warp specialization's register plan: more than one block per SM where the tile is small.
+  // Not for register-dequant gemms (their consumers hold two register sets of the weight tile
+  // besides the accumulators) nor persistent blocks (one per SM by construction).
+  if (opts.target.warpSpecialize && dequantGemms.size === 0 && opts.target.persistentBlocks === undefined) {
+    let accRegs = 0;
+    for (const b of bufs.values()) if (b.buf.scope === "fragment") accRegs += Math.ceil((b.size * byteSize(b.buf.dtype)) / 4 / threads);
+    // The lowering adds its mbarriers (a few hundred bytes) to the tiles counted here.
+    c.wsPerSM = wsBlocksPerSM(threads, accRegs, sharedBytes() + 512);
+  }
   const lowered = lowerList(c, k.launch.body);
   const isShared = (b: string) => bufs.get(b)?.buf.scope === "shared";
   const body = dropLeadingBarriers([...c.hoisted, ...lowered], isShared);
-  // Each buffer on a 128-byte boundary, as the CUDA emitter carves them (codegen/cuda/smem.ts).
-  let smem = 0;
-  for (const b of bufs.values())
-    if (b.buf.scope === "shared" && !fusedTile(c, b.buf.name) && b.buf.over === undefined) smem += Math.ceil((b.size * b.stages * byteSize(b.buf.dtype)) / 128) * 128;
+  const smem = sharedBytes();
   const maps = c.tensorMaps.length > 0 ? { tensorMaps: c.tensorMaps } : {};
-  return { ...k, ...maps, smemBytes: smem, launch: { ...k.launch, level: "thread", threadVar: tx, body } };
+  // Recorded only where setmaxnreg counts were planned for it (the TMA pipeline took the
+  // warp-specialized path) and it is not the default one.
+  let setsRegs = false;
+  walkStmts(body, (s) => { if (s.k === "setmaxnreg") setsRegs = true; });
+  const perSM = setsRegs && (c.wsPerSM ?? 1) > 1 ? { perSM: c.wsPerSM } : {};
+  return { ...k, ...maps, smemBytes: smem, launch: { ...k.launch, ...perSM, level: "thread", threadVar: tx, body } };
 }

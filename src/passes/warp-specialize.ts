@@ -26,13 +26,14 @@
 // is a user error (build without --ws). It
 // runs after persistentGrid, so a persistent tile loop is sliced like any other loop.
 //
-// Register counts (setmaxnreg): a block of T + 128 threads starts at R = launchRegs(T + 128)
-// per thread (src/ir/registers.ts). The producer drops to 40 (it holds addresses only); the
+// Register counts (setmaxnreg): a block of T + 128 threads starts at R = launchRegs(T + 128, B)
+// per thread (src/ir/registers.ts), B the blocks per SM planned for (wsBlocksPerSM: one for big
+// tiles, up to four for small ones; Launch.perSM, `per_sm B` in the IR text). The producer drops to 40 (it holds addresses only); the
 // consumers take what that frees, C = the largest multiple of 8 with T * C + 128 * 40 <=
 // (T + 128) * R, at most 256; inc only when C > R. T = 256: R = 168, C = 232.
 import { type Expr, type Kernel, type Stmt, bin, int, v } from "../ir/ir.ts";
 import { evalConst, stmtExprs, walkExpr, walkStmts } from "../ir/expr.ts";
-import { launchRegs } from "../ir/registers.ts";
+import { BLOCK_RESERVED_SHARED, launchRegs, SM_SHARED_BYTES } from "../ir/registers.ts";
 import { userError } from "../util/user-error.ts";
 import type { PassOptions } from "./types.ts";
 
@@ -45,13 +46,41 @@ export const CONSUMER_BARRIER = 1;
  *  the GPU but an id of their own makes explicit, and the interpreter matches by id). */
 export const ROLE_BARRIER = 2;
 
-/** setmaxnreg counts for T consumer threads plus the producer warpgroup (consumer undefined:
- *  the launch count is already all the consumers can get). */
-export function maxnregCounts(T: number): { producer: number; consumer?: number } {
-  const R = launchRegs(T + 128);
+/** setmaxnreg counts for T consumer threads plus the producer warpgroup, `perSM` such blocks
+ *  on an SM (consumer undefined: the launch count is already all the consumers can get). */
+export function maxnregCounts(T: number, perSM = 1): { producer: number; consumer?: number } {
+  const R = launchRegs(T + 128, perSM);
   const producer = Math.min(PRODUCER_REGS, R);
   const consumer = Math.min(256, Math.floor(((T + 128) * R - 128 * producer) / T / 8) * 8);
   return consumer > R ? { producer, consumer } : { producer };
+}
+
+/** Registers a consumer thread needs beyond its accumulators (addresses, loop state, wgmma
+ *  descriptors, the epilogue's temporaries): the 128x256 GEMM's consumers (128 accumulator
+ *  registers) run without spills at 232, the 64x64 grouped GEMMs' (32) at 104 and up. */
+export const CONSUMER_REG_HEADROOM = 72;
+/** At most this many warp-specialized blocks share an SM (beyond it the producer warpgroups,
+ *  one per block, take more issue slots than they save). */
+export const MAX_WS_BLOCKS_PER_SM = 4;
+
+/**
+ * How many warp-specialized blocks of T consumer threads the register budget plans for on one
+ * SM: the most (up to MAX_WS_BLOCKS_PER_SM) whose consumers still get their accumulators plus
+ * CONSUMER_REG_HEADROOM registers and whose shared memory fits the SM together. One block per
+ * SM (the default plan) gives a big tile's consumers up to 232 registers; a small tile (the MoE
+ * layer's 16- and 64-row grouped GEMMs, thousands of short blocks) needs far fewer, and with
+ * one block per SM each SM idles through every block's pipeline fill and epilogue. Measured on
+ * an H200: Qwen3's 64x64 down projection took 1.5 ms at one block per SM (bench/RESULTS.md).
+ */
+export function wsBlocksPerSM(T: number, accRegs: number, smemBytes: number): number {
+  let best = 1;
+  for (let b = 2; b <= MAX_WS_BLOCKS_PER_SM; b++) {
+    const { consumer } = maxnregCounts(T, b);
+    const regs = consumer ?? launchRegs(T + 128, b);
+    if (regs < accRegs + CONSUMER_REG_HEADROOM || (smemBytes + BLOCK_RESERVED_SHARED) * b > SM_SHARED_BYTES) break;
+    best = b;
+  }
+  return best;
 }
 
 type If = Extract<Stmt, { k: "if" }>;

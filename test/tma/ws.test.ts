@@ -12,8 +12,9 @@ import { mapStmts, walkStmts } from "../../src/ir/expr.ts";
 import type { Kernel, Stmt } from "../../src/ir/ir.ts";
 import { runKernel } from "../../src/interp/index.ts";
 import { cudaTarget } from "../../src/passes/pipeline.ts";
-import { maxnregCounts, warpSpecialize } from "../../src/passes/warp-specialize.ts";
-import { launchRegs } from "../../src/ir/registers.ts";
+import { maxnregCounts, warpSpecialize, wsBlocksPerSM } from "../../src/passes/warp-specialize.ts";
+import { launchRegs, SM_REGISTERS } from "../../src/ir/registers.ts";
+import { emitCuda } from "../../src/codegen/cuda/emit.ts";
 import { gemmText } from "../wgmma/gemm-text.ts";
 import { checkWarpSpecialize } from "../../src/cli/args.ts";
 
@@ -146,6 +147,49 @@ launch thread grid [4] threads 128 blocks [b] thread tx {
       expect(c).toBeLessThanOrEqual(256);
       expect(T * c + 128 * producer).toBeLessThanOrEqual((T + 128) * R);
     }
+  });
+});
+
+describe("blocks per SM of a warp-specialized kernel", () => {
+  it("as many as keep the consumers' accumulators plus headroom in registers and the tiles in shared memory", () => {
+    // The 128x256 GEMM (two consumer warpgroups, 128 accumulator registers each): one block, 232 registers.
+    expect(wsBlocksPerSM(256, 128, 147456)).toBe(1);
+    // A 64x64 tile on one consumer warpgroup (32 accumulator registers): three blocks, consumers at 120.
+    expect(wsBlocksPerSM(128, 32, 49152)).toBe(3);
+    expect(maxnregCounts(128, 3)).toEqual({ producer: 40, consumer: 120 });
+    // A 16x64 decode tile (8 registers): four, the most planned for.
+    expect(wsBlocksPerSM(128, 8, 40960)).toBe(4);
+    // ... unless shared memory holds fewer.
+    expect(wsBlocksPerSM(128, 8, 100 * 1024)).toBe(2);
+    expect(wsBlocksPerSM(128, 8, 120 * 1024)).toBe(1);
+  });
+
+  it("the counts fit the pool of every block on the SM together", () => {
+    for (const T of [128, 256, 384]) for (const b of [1, 2, 3, 4]) {
+      const { producer, consumer } = maxnregCounts(T, b);
+      const R = launchRegs(T + 128, b);
+      expect((T + 128) * R * b).toBeLessThanOrEqual(SM_REGISTERS);
+      expect(T * (consumer ?? R) + 128 * producer).toBeLessThanOrEqual((T + 128) * R);
+    }
+  });
+
+  it("a small tile's launch records it (IR text, __launch_bounds__, setmaxnreg); a big tile keeps one block", () => {
+    const small = lowered(4, 3);
+    expect(small.launch.perSM).toBe(3);
+    expect(printKernel(small)).toMatch(/threads 256 per_sm 3 blocks/);
+    expect(all(small).filter((s) => s.k === "setmaxnreg").map((s) => s.k === "setmaxnreg" && `${s.op} ${s.regs}`)).toEqual(["dec 40", "inc 120"]);
+    expect(emitCuda(small, { name: "g" }).cu).toContain("__launch_bounds__(256, 3)");
+    const big = lowered(8, 4);
+    expect(big.launch.perSM).toBeUndefined();
+    expect(emitCuda(big, { name: "g" }).cu).toContain("__launch_bounds__(384, 1)");
+  });
+
+  it("the interpreter starts each warpgroup at the planned launch count: an inc beyond that pool deadlocks", () => {
+    const k = lowered(4, 3);
+    expect(() => run(k)).not.toThrow();
+    // Planned for three blocks (80 registers a thread at launch), the consumers cannot take 216.
+    const greedy = edit(k, (s) => (s.k === "setmaxnreg" && s.op === "inc" ? { ...s, regs: 216 } : undefined));
+    expect(() => run(greedy)).toThrow(/setmaxnreg.inc 216 \(now 80\)/);
   });
 });
 

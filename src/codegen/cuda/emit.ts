@@ -106,7 +106,7 @@ export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
 
   const host = emitHost(k, { name, kernelName: k.name, kernelSymbol, threads, smemBytes, env });
   const kernelText = [
-    `extern "C" __global__ void __launch_bounds__(${threads}${usesSetmaxnreg(L.body) ? ", 1" : ""}) ${kernelSymbol}(${sig.join(", ")}) {`,
+    `extern "C" __global__ void __launch_bounds__(${threads}${usesSetmaxnreg(L.body) ? `, ${L.perSM ?? 1}` : ""}) ${kernelSymbol}(${sig.join(", ")}) {`,
     b.text(),
     "}",
   ].join("\n");
@@ -123,8 +123,9 @@ export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
   return { cu, h: host.header, kernelSymbol, launcher: name, smemBytes, threads };
 }
 
-/** setmaxnreg needs the launch's register count known to ptxas: one block per SM
- *  (src/ir/registers.ts, launchRegs) fixes it from the thread count. */
+/** setmaxnreg needs the launch's register count known to ptxas: the blocks per SM that the
+ *  counts were planned for (Launch.perSM; src/ir/registers.ts, launchRegs) fix it from the
+ *  thread count. */
 function usesSetmaxnreg(body: Stmt[]): boolean {
   let found = false;
   walkStmts(body, (s) => { if (s.k === "setmaxnreg") found = true; });
