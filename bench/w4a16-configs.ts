@@ -22,6 +22,12 @@ export const rsConfigsFor = (M: number): GemmConfig[] =>
     { BM: 128, BN: 128, BK: 64, stages: 4, warps: 4, splitK: 1 },
     { BM: 128, BN: 256, BK: 64, stages: 4, warps: 8, splitK: 1 },
     { BM: 256, BN: 128, BK: 64, stages: 3, warps: 8, splitK: 1 },
+    { BM: 256, BN: 128, BK: 64, stages: 4, warps: 8, splitK: 1 },
+    // One consumer warpgroup on 64 weight rows: twice the blocks of the 128-row tiles, so that
+    // N = 14336 at M = 1024 fills 6.8 waves of 132 SMs instead of 3.4 (the 256x128 tile's last
+    // wave is 39% full: measured 1.36x of the compute floor there, 1.19x at M = 4096).
+    { BM: 256, BN: 64, BK: 64, stages: 4, warps: 4, splitK: 1 },
+    { BM: 256, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 1 },
     // The same tile through the cp.async pipeline (the rows above are TMA builds, the default;
     // labelled "wgmma" without "+tma").
     { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, splitK: 1, cores: "wgmma", copy: "cp.async" },
