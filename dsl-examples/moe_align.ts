@@ -151,9 +151,9 @@ function markBlocks(cnt: Shared1d, pad: Shared1d, off: Shared1d, end: Shared1d,
       if (b < b0 + nb && b < NB) {
         block_expert[b] = e;
         if (b === b0 + nb - 1) {
-          for (const r of T.serial(pad[e] - cnt[e])) {
-            const pos = off[e] + cnt[e] + r;
-            sorted[Math.floor(pos / BS)][pos % BS] = P;
+          // The expert's pairs end inside its last block: the rest of that block is pads.
+          for (const r of T.serial(off[e] + cnt[e] - b * BS, BS)) {
+            sorted[b][r] = P;
           }
         }
       }
