@@ -49,9 +49,10 @@ function directExpert(raw: number, map: Tensor<"E", "i32">, E: number, L: number
 
 /** The local expert of global id `raw` through the expert map, or -1 (an id outside [0, E), a
  *  non-local expert, a local id outside [0, min(L, EMAX))). The map index is clamped so that the
- *  read stays in bounds where a backend evaluates both arms of a select. */
+ *  read stays in bounds where a backend evaluates both arms of a select (WGSL's select); an
+ *  empty map is not read. */
 function mappedExpert(raw: number, map: Tensor<"E", "i32">, E: number, L: number, EMAX: number) {
-  const l = map[T.min(T.max(raw, 0), E - 1)];
+  const l = E > 0 ? map[T.min(T.max(raw, 0), E - 1)] : -1;
   return raw >= 0 && raw < E && l >= 0 && l < T.min(L, EMAX) ? l : -1;
 }
 
@@ -221,10 +222,10 @@ function align(ids: Tensor<"P", "i32">, map: Tensor<"E", "i32">, localOf: typeof
   });
 }
 
-// CH: pairs a block (a multiple of SLICE, at most THREADS). 256 for the layer; 32 has the
-// checks' small P span several blocks.
+// CH: pairs a block (a multiple of SLICE, at most THREADS: one thread a pair). 256 for the
+// layer; 32 has the checks' small P span several blocks.
 export const moe_align = T.kernel(
-  { tune: { EMAX: [256], CH: [256, 32] } },
+  { tune: { EMAX: [256], CH: [256, 32] }, where: ({ EMAX, CH }) => CH % SLICE === 0 && CH <= THREADS && EMAX <= THREADS },
   function moe_align(ids: Tensor<"P", "i32">, sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">,
                      counts: Tensor<"E", "i32">, total: Tensor<"1", "i32">, { EMAX, CH }: T.Config) {
     const [E] = counts.shape;
@@ -233,7 +234,7 @@ export const moe_align = T.kernel(
 );
 
 export const moe_align_ep = T.kernel(
-  { tune: { EMAX: [256], CH: [256, 32] } },
+  { tune: { EMAX: [256], CH: [256, 32] }, where: ({ EMAX, CH }) => CH % SLICE === 0 && CH <= THREADS && EMAX <= THREADS },
   function moe_align_ep(ids: Tensor<"P", "i32">, expert_map: Tensor<"E", "i32">, sorted: Tensor<"NB, BS", "i32">,
                         block_expert: Tensor<"NB", "i32">, counts: Tensor<"L", "i32">, total: Tensor<"1", "i32">,
                         { EMAX, CH }: T.Config) {
