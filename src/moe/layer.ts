@@ -242,6 +242,7 @@ export function stages(s: LayerSpec, c: LayerConfig = s.configs[0]!): Stage[] {
       bind: { X: "x", Wr: "w_router", logits: "logits", T: "T", H: "H", E: "E" } },
     { stage: "gate", file: `${DIR}/moe_gate.ts`, kernel: "moe_gate_softmax", config: { BT: 4, EMAX: s.experts <= 128 ? 128 : 256, KMAX: 8 },
       bind: { logits: "logits", renorm: "renorm", weights: "topk_weights", ids: "topk_ids", T: "T", E: "E", K: "K" } },
+    // One launch of cdiv(P, CH) blocks, each counting all P ids itself (docs/LAYER.md, Routing).
     { stage: "align", file: `${DIR}/moe_align.ts`, kernel: "moe_align", config: { EMAX: 256, CH: 256 },
       bind: { ids: "topk_ids", sorted: "sorted", block_expert: "block_expert", counts: "counts", total: "total",
               P: "P", NB: "NB", BS: "BS", E: "E" } },
