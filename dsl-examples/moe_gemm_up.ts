@@ -11,7 +11,9 @@
 // A row tile never crosses a routing block: the launch covers each block with
 // cdiv(BS, BM) tiles (BM = BS is the natural choice; any BM is correct).
 // The activation is ordinary DSL code in the epilogue, a helper function passed to the shared
-// body: SiLU in moe_gemm_up, exact GELU (erf) in moe_gemm_up_gelu.
+// body: SiLU in moe_gemm_up, exact GELU (erf) in moe_gemm_up_gelu. So is where the activation
+// rows come from: gathered by token id from X (moe_gemm_up, moe_gemm_up_gelu), or already in
+// routing order in Xp (moe_gemm_up_permuted, after moe_permute.ts), whose plain tiles TMA loads.
 import { T, type Buf, type Tensor } from "tilemoe";
 
 type Shared2d = Buf<"bf16", readonly [number, number]>;
