@@ -54,6 +54,9 @@ step ep-qwen3-4096 --kernel moe_align_ep $L --cases 4 --shape P=32768,E=128,L=64
   else echo "FAIL  sass: $sass/build.log"; fi > "$log/sass.status" ) &
 collect
 
+# CHECKS_ONLY=1: the checks above only (a caller that runs the benches once for several scripts).
+if [[ ${CHECKS_ONLY:-0} != 1 ]]; then
+
 bench=bench/out
 t0=$SECONDS; rc=0
 echo "== layer-bench: npx tsx bench/run.ts --layer --layer-tokens 1,64,4096 --reps 5"
@@ -67,6 +70,7 @@ echo "== profile: npx tsx bench/profile.ts --plan $bench/layer/plan --cases '^la
 timeout 150 npx tsx bench/profile.ts --plan "$bench/layer/plan" --cases '^layer (mixtral|qwen3)_(bf16|w4a16) M=(1|4096)$' --out "$log/profile.txt" > "$log/profile.log" 2>&1 || rc=$?
 if (( rc == 0 )); then summary+=("PASS  profile ($(( SECONDS - t0 )) s)"); else summary+=("FAIL  profile (exit $rc, $(( SECONDS - t0 )) s): $log/profile.log"); fi
 
+fi
 echo
 echo "== summary (logs in $log)"
 printf '%s\n' "${summary[@]}"

@@ -59,6 +59,9 @@ step down-bm128-bn256-bs128 $DOWN --config BM=128,BN=256,BK=64,stages=3,warps=8,
 step down-bm64-bn256 $DOWN --config BM=64,BN=256,BK=64,stages=3,warps=8,splitK=1,GROUP_M=8 --cases 12
 collect
 
+# CHECKS_ONLY=1: the checks above only (a caller that runs the benches once for several scripts).
+if [[ ${CHECKS_ONLY:-0} != 1 ]]; then
+
 # The whole layer, alone on the GPU: bf16 only where this bench/run.ts can filter.
 filter=()
 if grep -q -- '--layer-weights' bench/run.ts; then filter=(--layer-weights bf16); fi
@@ -71,6 +74,7 @@ if (( rc == 0 )); then summary+=("PASS  layer-bench ($(( SECONDS - t0 )) s)"); e
 cp "$bench/layer/latest.md" "$log/layer-table.md" 2>/dev/null || true
 cp "$bench/layer/plan/results.json" "$log/layer-results.json" 2>/dev/null || true
 
+fi
 echo
 echo "== summary (logs in $log)"
 printf '%s\n' "${summary[@]}"

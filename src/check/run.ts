@@ -97,6 +97,16 @@ export function caseArbitrary(k: Kernel, spec: CheckSpec,
   }
   let dims = fc.record(dimArbs);
   if (computed.length) dims = dims.map((d) => { const all = { ...d }; for (const [n, f] of computed) all[n] = f(all); return all; });
+  // Every drawn dim pinned by --shape: a shape outside the spec's domain would be rejected by
+  // the filter below forever (no case is ever drawn); say so instead.
+  const free = names.filter((d) => opts.shape?.[d] === undefined && typeof spec.dims[d] !== "function");
+  if (spec.dimsWhere && free.length === 0) {
+    const pinned: Record<string, number> = { ...opts.shape };
+    for (const [n, f] of computed) pinned[n] = f(pinned);
+    if (!spec.dimsWhere(pinned))
+      throw userError(`--shape ${Object.entries(pinned).map(([n, x]) => `${n}=${x}`).join(",")} is outside the check domain of ${k.name} ` +
+        `(its spec's dimsWhere refuses it); pick dims it allows (see the defineCheck of ${k.name})`);
+  }
   if (spec.dimsWhere) dims = dims.filter(spec.dimsWhere);
   let configs: fc.Arbitrary<Config>;
   if (opts.config) configs = fc.constant(opts.config);

@@ -1,7 +1,7 @@
 // The checker itself: it passes correct kernels, and it catches and shrinks wrong ones.
 import { describe, expect, it } from "vitest";
 import { parseKernels } from "../../src/frontend/index.ts";
-import { checkKernel } from "../../src/check/run.ts";
+import { caseArbitrary, checkKernel } from "../../src/check/run.ts";
 import { backendFor } from "../../src/check/backends.ts";
 import { defineCheck, ref } from "../../src/check/spec.ts";
 import { loadSpecs } from "../../src/cli/check.ts";
@@ -22,6 +22,13 @@ describe("tilemoe check on the interpreter", () => {
       const r = await checkKernel(gemm!, spec, { backendName: "interp", backend, cases: 6, seed: 3, reproduce: "x" });
       expect(r, level).toMatchObject({ passed: 6, failed: 0 });
     }
+  });
+
+  it("a --shape outside the spec's dimsWhere is a clear error, not a search that never draws a case", async () => {
+    const spec = defineCheck({ kernel: "gemm_bf16", dims: { M: [1, 40], N: [1, 40], K: [1, 40] }, dimsWhere: ({ M, N }) => M! <= N!,
+      reference: ({ A, B }) => ({ C: ref.gemmRef(A!, B!, { transB: true }).data }) });
+    expect(() => caseArbitrary(gemm!, spec, { shape: { M: 9, N: 4, K: 8 } })).toThrow(/--shape M=9,N=4,K=8 is outside the check domain of gemm_bf16/);
+    expect(() => caseArbitrary(gemm!, spec, { shape: { M: 4, N: 9, K: 8 } })).not.toThrow();
   });
 
   it("reports a wrong result with the element, counts, and a shrunk reproducing command", async () => {
