@@ -150,13 +150,16 @@ describe.skipIf(!nvcc)("the emitted layer compiles", () => {
     it(`${model} ${weights} ${combine} combine for sm_90a`, async () => {
       const { modelSpec } = await import("../../src/moe/layer.ts");
       const l = emitLayerCuda(modelSpec(model, weights, combine));
-      // TMA (tensor maps encoded by the stage launchers) where it applies: the bf16 down kernels.
+      // TMA (tensor maps encoded by the stage launchers) where it applies: the bf16 down kernels
+      // and the prefill router (3 stages; the decode router's 2 stay cp.async).
       const maps = l.lowered.filter((x) => (x.kernel.tensorMaps ?? []).length > 0).map((x) => `${x.stage.stage} ${x.configs.join("+")}`);
-      expect(maps).toEqual(weights === "bf16" ? ["down decode", "down prefill"] : []);
+      expect(maps).toEqual(weights === "bf16" ? ["router prefill", "down decode", "down prefill"] : ["router prefill"]);
       expect(emitLayerCuda(modelSpec(model, weights, combine), "sm_90a", "cp.async").lowered.every((x) => !x.kernel.tensorMaps?.length)).toBe(true);
-      // Router, gating and routing once; up and down per entry of the choice table.
-      expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode+prefill", "gate decode+prefill", "align decode+prefill",
+      // Gating and routing once; router, up and down per entry of the choice table.
+      expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode", "router prefill", "gate decode+prefill", "align decode+prefill",
         "up decode", "up prefill", "down decode", "down prefill", ...(combine === "reduce" ? ["combine decode+prefill"] : [])]);
+      // Both routers split K and add into logits: each router launcher clears it (zero-init.ts).
+      expect(l.cu.match(/cudaMemsetAsync\(logits, 0, /g)?.length).toBe(2);
       const r = await compileCuda(l.cu, { arch: "sm_90a", outputs: ["obj"] });
       expect(r.objPath).toBeTruthy();
       // Every stage's kernel made it into the object, none spilling registers.
