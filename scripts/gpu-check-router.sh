@@ -9,7 +9,7 @@
 #    splitK 1 (the store path) and 8, random small shapes and the models' shapes (Mixtral
 #    E = 8, H = 4096; Qwen3 E = 128, H = 2048) at T = 1 and 64; moe_gate_softmax /
 #    moe_gate_sigmoid / moe_gate_grouped at random small E and E = 8, 128, 256 (BT 4: 32 lanes
-#    a row, BT 16: 8). Each step under `timeout 150`, 22 of them in parallel (mostly nvcc).
+#    a row, BT 16: 8). Each step under `timeout 150`, 23 of them in parallel (mostly nvcc).
 # 2. The layer bench at M = 1, 16, 64 (both models, bf16 and w4a16, 5 reps), then Nsight Compute
 #    per stage kernel of Mixtral and Qwen3, bf16 and w4a16, at M = 1 and 64 (bench/profile.ts):
 #    the router and gate rows are what this work changes (before: 79-85 us and up to 62 us).
@@ -33,12 +33,13 @@ collect() {
 }
 
 R=dsl-examples/moe_router.ts
-DEC=BM=16,BN=64,BK=64,stages=2,warps=4,splitK=64
+DEC=BM=16,BN=64,BK=64,stages=3,warps=4,splitK=64
 PRE=BM=64,BN=64,BK=64,stages=3,warps=4,splitK=16
 step router-decode $R --config $DEC --cases 12
 step router-prefill $R --config $PRE --cases 12
 step router-sk1 $R --config BM=16,BN=64,BK=64,stages=2,warps=4,splitK=1 --cases 8
 step router-sk8-bn128 $R --config BM=16,BN=128,BK=64,stages=4,warps=4,splitK=8 --cases 8
+step router-sk8-cpasync $R --config BM=16,BN=64,BK=32,stages=2,warps=4,splitK=8 --cases 8
 for T in 1 64; do
   step router-decode-mixtral-T$T $R --config $DEC --shape T=$T,H=4096,E=8 --cases 1
   step router-decode-qwen3-T$T $R --config $DEC --shape T=$T,H=2048,E=128 --cases 1

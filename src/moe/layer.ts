@@ -73,10 +73,11 @@ const PREFILL_WHY = "Many tokens: every expert has many pairs and the tensor cor
  *  splitK, so that the grid has about 128 blocks; these set the tile and the most slices.
  *  Decode: BM 16 (the few tokens); at T = 1 one K tile of 64 a block: Mixtral's H = 4096 in
  *  64 slices, Qwen3's 2048 in 2 x 32 (before, one block walked all of H: 64 / 32 dependent K
- *  steps, ~80 us). 2 stages: cp.async, no tensor maps to encode on the host per call (TMA and
- *  warp specialization start at 3), and one tile a block needs no deeper pipeline.
- *  Prefill: BM 64 (wgmma's m64), 3 stages (TMA), slices only while the row blocks leave SMs idle. */
-const DECODE_ROUTER = { BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, splitK: 64 };
+ *  steps, ~80 us). 3 stages (TMA, 2 tiles ahead): where the row tiles fill the grid and leave
+ *  one slice (Qwen3 from T = 1024, Mixtral from 2048, both in the w4a16 decode entry), a block
+ *  walks all of H again, and 2 cp.async stages would wait for each tile in turn.
+ *  Prefill: BM 64 (wgmma's m64), slices only while the row blocks leave SMs idle. */
+const DECODE_ROUTER = { BM: 16, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 64 };
 const PREFILL_ROUTER = { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 16 };
 
 /** The prefill entry: every T above the decode entry's. */

@@ -7,7 +7,7 @@ import type { LayerConfig, Weights } from "../../src/moe/layer.ts";
 export function tinyConfigs(weights: Weights): LayerConfig[] {
   const q4 = weights === "w4a16";
   return [
-    { name: "decode", maxTokens: 16, blockSize: 16, why: "test", router: { BM: 16, BN: 64, BK: 32, stages: 2, warps: 4, splitK: 4 },
+    { name: "decode", maxTokens: 16, blockSize: 16, why: "test", router: { BM: 16, BN: 64, BK: 32, stages: 3, warps: 4, splitK: 4 },
       up: { BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, GROUP_M: 8 }, down: { BM: 16, BN: 64, BK: q4 ? 128 : 32, stages: 4, warps: 4, splitK: 2, GROUP_M: 8 } },
     { name: "prefill", maxTokens: null, blockSize: 64, why: "test", router: { BM: 64, BN: 64, BK: 32, stages: 3, warps: 4, splitK: 2 },
       up: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 8, GROUP_M: 8 }, down: { BM: 64, BN: 64, BK: q4 ? 128 : 32, stages: 3, warps: 4, splitK: 1, GROUP_M: 8 } },
