@@ -3,7 +3,7 @@
 // choice-table entry for T (moe_layer_<name>_config), carves the workspace and calls the
 // stage launchers in order, argument lists taken from the lowered kernels' params and dims
 // through the stage's binding table. A stage whose kernel and config are the same in every
-// entry (router, gating, routing) is emitted once; one that differs is emitted per entry
+// entry (gating, routing) is emitted once; one that differs (router, up, down) is emitted per entry
 // and called under `if (config == i)`.
 import { readFileSync } from "node:fs";
 import Handlebars from "handlebars";
