@@ -8,156 +8,238 @@
 // keep increasing pair order, so the result is deterministic. Ids outside [0, E) are
 // dropped. moe_align_ep takes an expert map (global id -> local id, or -1 for experts on
 // other ranks) and groups by local id; pairs of non-local experts are dropped.
-// One block; the expert-side loops are one thread per expert (E <= EMAX).
+//
+// One launch of G = cdiv(P, CH) blocks of 256 threads; block g places the pairs of its chunk
+// [g * CH, (g + 1) * CH). There is no grid-wide sync, so every block counts all P pairs
+// itself (ids staged through shared memory STAGE at a time, double-buffered, then shared
+// atomics), into per-expert counts of: the pairs before its chunk, each 32-pair slice of its
+// chunk, and the pairs after it. From those it knows every expert's padded offset (a
+// parallel scan) and where each slice's pairs of an expert start. Then, in parallel:
+//   - a pair's place: that start + its rank among the earlier pairs of its slice with the
+//     same expert (up to 31 compares over shared memory; stable, so pairs keep their order);
+//   - block_expert and the pad slots: each expert's thread writes its routing blocks b with
+//     b % G == g (the blocks share them out) and, in the block owning its last routing block,
+//     its < BS pad slots;
+//   - blocks and slots past the total: a grid-stride loop over every block's threads.
+// No loop over experts inside a loop over slots, no loop over P in one thread: a block's
+// longest loops are P / 256 ids a thread (counting) and BS - 1 pad slots (one thread an
+// expert). Experts at or above EMAX are dropped (the layer takes E <= 256).
 import { T, type Buf, type Tensor } from "tilemoe";
+
+/** Threads a block: one per expert (EMAX <= THREADS) and per pair of a chunk (CH <= THREADS). */
+const THREADS = 256;
+/** Pairs of a slice: a pair's rank within its slice is counted by compares, across slices from counts. */
+const SLICE = 32;
+/** Ids a counting round stages in shared memory: 16 a thread (four 16-byte copies), two rounds in flight. */
+const STAGE = 4096;
 
 /** A 1-d shared buffer of i32, as the helpers below take them. */
 type Shared1d = Buf<"i32", readonly [number]>;
+/** Per-expert counts (columns) of the pairs before the block's chunk (row 0), of each slice of the
+ *  chunk (rows 1 .. CH / SLICE) and after it (the last row); exclusive prefix sums down the rows after layoutGroups. */
+type Counts2d = Buf<"i32", readonly [number, number]>;
 
-// The two kernels differ only in how a pair's (local) expert is found: the helpers below are
-// the parts they share, E the number of (local) experts.
+// The two kernels differ only in how a pair's (local) expert is found: `localOf` below, passed
+// to the shared body as a helper; E the number of experts ids name, L the local ones.
 
-/** Padded sizes and offsets of each expert's group; counts, the total and the block experts;
- *  pad slots of `sorted` (the slots no pair will take) hold P. */
-function layoutGroups(cnt: Shared1d, pad: Shared1d, off: Shared1d,
-                      counts: Tensor<"E", "i32">, total: Tensor<"1", "i32">, block_expert: Tensor<"NB", "i32">,
-                      sorted: Tensor<"NB, BS", "i32">, E: number, EMAX: number, P: number) {
-  const [NB, BS] = sorted.shape;
-  for (const q of T.parallel(EMAX)) {
-    pad[q] = T.cdiv(cnt[q], BS) * BS;
+/** The expert of id `raw`, or -1 for an id outside [0, min(E, EMAX)). (No expert map: `map` is unused.) */
+function directExpert(raw: number, map: Tensor<"E", "i32">, E: number, L: number, EMAX: number) {
+  return raw >= 0 && raw < T.min(E, EMAX) ? raw : -1;
+}
+
+/** The local expert of global id `raw` through the expert map, or -1 (an id outside [0, E), a
+ *  non-local expert, a local id outside [0, min(L, EMAX))). The map index is clamped so that the
+ *  read stays in bounds where a backend evaluates both arms of a select (WGSL's select); an
+ *  empty map is not read. */
+function mappedExpert(raw: number, map: Tensor<"E", "i32">, E: number, L: number, EMAX: number) {
+  const l = E > 0 ? map[T.min(T.max(raw, 0), E - 1)] : -1;
+  return raw >= 0 && raw < E && l >= 0 && l < T.min(L, EMAX) ? l : -1;
+}
+
+/** Every pair's expert counted into `rows` (by where the pair lies against the block's chunk,
+ *  see Counts2d); the chunk's own experts into `chunk` (-1: dropped or past P). */
+function countPairs(ids: Tensor<"P", "i32">, map: Tensor<"E", "i32">, localOf: typeof directExpert, rows: Counts2d, chunk: Shared1d,
+                    stage: Shared1d, E: number, L: number, EMAX: number, CH: number, bx: number) {
+  const [P] = ids.shape;
+  for (const [r, z] of T.parallel(Math.floor(CH / SLICE) + 2, EMAX)) {
+    rows[r][z] = 0;
   }
-  T.cumsum(pad, off, { exclusive: true });
+  for (const i of T.parallel(CH)) {
+    chunk[i] = -1;
+  }
+  for (const k of T.pipelined(T.cdiv(P, STAGE), 2)) {
+    T.copy(ids.tile([k * STAGE], [STAGE]), stage);
+    for (const i of T.parallel(STAGE)) {
+      const p = k * STAGE + i;
+      const e = localOf(stage[i], map, E, L, EMAX);
+      if (p < P && e >= 0) {
+        const at = p - bx * CH;
+        T.atomicAdd(rows[at < 0 ? 0 : at >= CH ? Math.floor(CH / SLICE) + 1 : 1 + Math.floor(at / SLICE)][e], 1);
+      }
+      if (p < P && p >= bx * CH && p < bx * CH + CH) {
+        chunk[p - bx * CH] = e;
+      }
+    }
+  }
+}
+
+/** Each expert's count (cnt), padded size (pad), padded offset (off) and end (end), and the
+ *  rows turned into exclusive prefix sums (row r: the expert's pairs in rows before r); block
+ *  0 writes counts and total. The offsets are a Hillis-Steele scan over EMAX <= 256 (8
+ *  doubling steps, ping-pong between `end` and `tmp`, a barrier each): T.cumsum lowers to one
+ *  thread's serial loop of EMAX steps. */
+function layoutGroups(rows: Counts2d, cnt: Shared1d, pad: Shared1d, end: Shared1d, tmp: Shared1d, off: Shared1d,
+                      counts: Tensor<"E", "i32">, total: Tensor<"1", "i32">, BS: number, E: number, EMAX: number, CH: number, bx: number) {
+  for (const q of T.parallel(EMAX)) {
+    let c = 0;
+    for (const r of T.serial(Math.floor(CH / SLICE) + 2)) {
+      const v = rows[r][q];
+      rows[r][q] = c;
+      c += v;
+    }
+    cnt[q] = c;
+    pad[q] = T.cdiv(c, BS) * BS;
+    end[q] = T.cdiv(c, BS) * BS;
+  }
+  for (const s of T.serial(4)) {
+    for (const q of T.parallel(EMAX)) {
+      let v = end[q];
+      if (q >= 1 << (2 * s)) {
+        v += end[q - (1 << (2 * s))];
+      }
+      tmp[q] = v;
+    }
+    for (const q of T.parallel(EMAX)) {
+      let w = tmp[q];
+      if (q >= 2 << (2 * s)) {
+        w += tmp[q - (2 << (2 * s))];
+      }
+      end[q] = w;
+    }
+  }
+  for (const q of T.parallel(EMAX)) {
+    off[q] = end[q] - pad[q];
+  }
   for (const u of T.parallel(E)) {
-    if (u < EMAX) {
-      counts[u] = cnt[u];
+    if (bx === 0) {
+      let n = 0;
+      if (u < EMAX) {
+        n = cnt[u];
+      }
+      counts[u] = n;
     }
   }
   for (const i of T.parallel(1)) {
-    total[i] = off[EMAX - 1] + pad[EMAX - 1];
-  }
-  // Expert of each block, and the pad slots of each block (disjoint from the pairs' slots).
-  for (const b of T.parallel(NB)) {
-    let be = -1;
-    for (const e of T.serial(T.min(E, EMAX))) {
-      if (off[e] <= b * BS && b * BS < off[e] + pad[e]) {
-        be = e;
-      }
-    }
-    block_expert[b] = be;
-  }
-  for (const [b, r] of T.parallel(NB, BS)) {
-    const pos = b * BS + r;
-    let used = false;
-    for (const e of T.serial(T.min(E, EMAX))) {
-      if (off[e] <= pos && pos < off[e] + cnt[e]) {
-        used = true;
-      }
-    }
-    if (!used) {
-      sorted[b][r] = P;
+    if (bx === 0) {
+      total[i] = end[EMAX - 1];
     }
   }
 }
 
-/** Each expert's thread takes its pairs of the staged chunk c (their experts in `chunk`), in order. */
-function placeChunk(chunk: Shared1d, cur: Shared1d, off: Shared1d,
-                    sorted: Tensor<"NB, BS", "i32">, c: number, CH: number, E: number, EMAX: number) {
+/** block_expert and the pad slots of `sorted` (every slot no pair takes holds P), shared out
+ *  over the G blocks: expert e's routing blocks b with b % G == bx, the pad slots (< BS) of
+ *  its last block by the block that owns it, and blocks and slots past the total in a
+ *  grid-stride loop. */
+function markBlocks(cnt: Shared1d, pad: Shared1d, off: Shared1d, end: Shared1d,
+                    sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">, P: number, EMAX: number, bx: number, G: number) {
   const [NB, BS] = sorted.shape;
-  for (const x of T.parallel(EMAX)) {
-    let n = cur[x];
-    for (const i of T.serial(CH)) {
-      if (chunk[i] === x && x < E) {
-        const at = off[x] + n;
-        if (at < NB * BS) {
-          sorted[Math.floor(at / BS)][at % BS] = c * CH + i;
+  for (const e of T.parallel(EMAX)) {
+    const b0 = Math.floor(off[e] / BS);
+    const nb = Math.floor(pad[e] / BS);
+    const first = b0 + (bx + G - b0 % G) % G;
+    for (const k of T.serial(T.cdiv(nb, G))) {
+      const b = first + k * G;
+      if (b < b0 + nb && b < NB) {
+        block_expert[b] = e;
+        if (b === b0 + nb - 1) {
+          // The expert's pairs end inside its last block: the rest of that block is pads.
+          for (const r of T.serial(off[e] + cnt[e] - b * BS, BS)) {
+            sorted[b][r] = P;
+          }
         }
-        n += 1;
       }
     }
-    cur[x] = n;
+  }
+  for (const t of T.parallel(THREADS)) {
+    for (const k of T.serial(T.cdiv(NB, G * THREADS))) {
+      const b = (k * G + bx) * THREADS + t;
+      if (b < NB && b * BS >= end[EMAX - 1]) {
+        block_expert[b] = -1;
+      }
+    }
+    for (const k of T.serial(T.cdiv(NB * BS, G * THREADS))) {
+      const pos = (k * G + bx) * THREADS + t;
+      if (pos < NB * BS && pos >= end[EMAX - 1]) {
+        sorted[Math.floor(pos / BS)][pos % BS] = P;
+      }
+    }
   }
 }
 
+/** Each pair of the block's chunk (its expert in `chunk`, -1 if dropped) to its place: the
+ *  expert's offset, its pairs before the pair's slice (rows, as prefix sums), and the pair's
+ *  rank among the slice's earlier pairs of the same expert. */
+function placeChunk(chunk: Shared1d, rows: Counts2d, off: Shared1d, sorted: Tensor<"NB, BS", "i32">, CH: number, bx: number) {
+  const [NB, BS] = sorted.shape;
+  for (const i of T.parallel(CH)) {
+    const e = chunk[i];
+    if (e >= 0) {
+      const s = Math.floor(i / SLICE);
+      let n = 0;
+      for (const j of T.serial(SLICE)) {
+        if (chunk[s * SLICE + j] === e && s * SLICE + j < i) {
+          n += 1;
+        }
+      }
+      const at = off[e] + rows[1 + s][e] + n;
+      if (at < NB * BS) {
+        sorted[Math.floor(at / BS)][at % BS] = bx * CH + i;
+      }
+    }
+  }
+}
+
+/** The routing of both kernels: one block per chunk of CH pairs, the pair's expert found by localOf. */
+function align(ids: Tensor<"P", "i32">, map: Tensor<"E", "i32">, localOf: typeof directExpert, sorted: Tensor<"NB, BS", "i32">,
+               block_expert: Tensor<"NB", "i32">, counts: Tensor<"L", "i32">, total: Tensor<"1", "i32">, E: number, EMAX: number, CH: number) {
+  const [P] = ids.shape;
+  const [, BS] = sorted.shape;
+  const [L] = counts.shape;
+  const G = T.max(T.cdiv(P, CH), 1);
+  T.launch([G], { threads: THREADS }, (bx) => {
+    const rows = T.shared([Math.floor(CH / SLICE) + 2, EMAX], "i32");
+    const cnt = T.shared([EMAX], "i32");
+    const pad = T.shared([EMAX], "i32");
+    const end = T.shared([EMAX], "i32");
+    const tmp = T.shared([EMAX], "i32");
+    const off = T.shared([EMAX], "i32");
+    const chunk = T.shared([CH], "i32");
+    const stage = T.shared([STAGE], "i32");
+    countPairs(ids, map, localOf, rows, chunk, stage, E, L, EMAX, CH, bx);
+    layoutGroups(rows, cnt, pad, end, tmp, off, counts, total, BS, L, EMAX, CH, bx);
+    markBlocks(cnt, pad, off, end, sorted, block_expert, P, EMAX, bx, G);
+    placeChunk(chunk, rows, off, sorted, CH, bx);
+  });
+}
+
+// CH: pairs a block (a multiple of SLICE, at most THREADS: one thread a pair). 256 for the
+// layer; 32 has the checks' small P span several blocks.
 export const moe_align = T.kernel(
-  { tune: { EMAX: [256], CH: [256] } },
+  { tune: { EMAX: [256], CH: [256, 32] }, where: ({ EMAX, CH }) => CH % SLICE === 0 && CH <= THREADS && EMAX <= THREADS },
   function moe_align(ids: Tensor<"P", "i32">, sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">,
                      counts: Tensor<"E", "i32">, total: Tensor<"1", "i32">, { EMAX, CH }: T.Config) {
-    const [P] = ids.shape;
     const [E] = counts.shape;
-    T.launch([1], { threads: 256 }, (bx) => {
-      const cnt = T.shared([EMAX], "i32");
-      const pad = T.shared([EMAX], "i32");
-      const off = T.shared([EMAX], "i32");
-      const cur = T.shared([EMAX], "i32");
-      const chunk = T.shared([CH], "i32");
-      for (const z of T.parallel(EMAX)) {
-        cnt[z] = 0;
-        cur[z] = 0;
-      }
-      for (const p of T.parallel(P)) {
-        const e = ids[p];
-        if (e >= 0 && e < T.min(E, EMAX)) {
-          T.atomicAdd(cnt[e], 1);
-        }
-      }
-      layoutGroups(cnt, pad, off, counts, total, block_expert, sorted, E, EMAX, P);
-      // Pairs in order: stage a chunk of ids, then each expert's thread takes its pairs.
-      for (const c of T.serial(T.cdiv(P, CH))) {
-        for (const i of T.parallel(CH)) {
-          let e = -1;
-          if (c * CH + i < P) {
-            e = ids[c * CH + i];
-          }
-          chunk[i] = e;
-        }
-        placeChunk(chunk, cur, off, sorted, c, CH, E, EMAX);
-      }
-    });
+    align(ids, ids, directExpert, sorted, block_expert, counts, total, E, EMAX, CH);
   },
 );
 
 export const moe_align_ep = T.kernel(
-  { tune: { EMAX: [256], CH: [256] } },
+  { tune: { EMAX: [256], CH: [256, 32] }, where: ({ EMAX, CH }) => CH % SLICE === 0 && CH <= THREADS && EMAX <= THREADS },
   function moe_align_ep(ids: Tensor<"P", "i32">, expert_map: Tensor<"E", "i32">, sorted: Tensor<"NB, BS", "i32">,
                         block_expert: Tensor<"NB", "i32">, counts: Tensor<"L", "i32">, total: Tensor<"1", "i32">,
                         { EMAX, CH }: T.Config) {
-    const [P] = ids.shape;
     const [E] = expert_map.shape;
-    const [L] = counts.shape;
-    T.launch([1], { threads: 256 }, (bx) => {
-      const cnt = T.shared([EMAX], "i32");
-      const pad = T.shared([EMAX], "i32");
-      const off = T.shared([EMAX], "i32");
-      const cur = T.shared([EMAX], "i32");
-      const chunk = T.shared([CH], "i32");
-      for (const z of T.parallel(EMAX)) {
-        cnt[z] = 0;
-        cur[z] = 0;
-      }
-      for (const p of T.parallel(P)) {
-        const g = ids[p];
-        if (g >= 0 && g < E) {
-          const e = expert_map[g];
-          if (e >= 0 && e < T.min(L, EMAX)) {
-            T.atomicAdd(cnt[e], 1);
-          }
-        }
-      }
-      layoutGroups(cnt, pad, off, counts, total, block_expert, sorted, L, EMAX, P);
-      for (const c of T.serial(T.cdiv(P, CH))) {
-        for (const i of T.parallel(CH)) {
-          let id = -1;
-          if (c * CH + i < P) {
-            const gid = ids[c * CH + i];
-            if (gid >= 0 && gid < E) {
-              id = expert_map[gid];
-            }
-          }
-          chunk[i] = id;
-        }
-        placeChunk(chunk, cur, off, sorted, c, CH, L, EMAX);
-      }
-    });
+    align(ids, expert_map, mappedExpert, sorted, block_expert, counts, total, E, EMAX, CH);
   },
 );
 
@@ -180,10 +262,11 @@ export function alignRef(P: number, L: number, NB: number, BS: number, local: (p
 }
 
 // NB is the capacity in blocks: enough for every pair plus one partial block per expert.
-// E = 1 puts every pair on one expert; E > P leaves experts empty; P = 1 is a single pair.
+// E = 1 puts every pair on one expert; E > P leaves experts empty; P = 1 is a single pair;
+// P up to 100 spans up to 4 blocks at CH = 32 (test/moe/moe.test.ts adds P past STAGE).
 export const moe_align_check = defineCheck({
   kernel: "moe_align",
-  dims: { P: [1, 48], E: [1, 24], BS: { values: [1, 2, 4, 16] }, NB: [1, 80] },
+  dims: { P: [1, 100], E: [1, 24], BS: { values: [1, 2, 4, 16] }, NB: [1, 160] },
   dimsWhere: ({ P, E, BS, NB }) => NB! >= Math.ceil(P! / BS!) + Math.min(E!, P!),
   inputs: { ids: { lo: 0, hi: 23 } },
   reference: ({ ids }: Record<string, TensorValue>, _s, { P, E, NB, BS }) => alignRef(P!, E!, NB!, BS!, (p) => ids!.data[p]!),
@@ -191,7 +274,7 @@ export const moe_align_check = defineCheck({
 
 export const moe_align_ep_check = defineCheck({
   kernel: "moe_align_ep",
-  dims: { P: [1, 48], E: [1, 24], L: [1, 12], BS: { values: [1, 2, 4, 16] }, NB: [1, 80] },
+  dims: { P: [1, 100], E: [1, 24], L: [1, 12], BS: { values: [1, 2, 4, 16] }, NB: [1, 160] },
   dimsWhere: ({ P, L, BS, NB }) => NB! >= Math.ceil(P! / BS!) + Math.min(L!, P!),
   inputs: { ids: { lo: 0, hi: 23 }, expert_map: { lo: -1, hi: 11 } },
   reference: ({ ids, expert_map }: Record<string, TensorValue>, _s, { P, E, L, NB, BS }) =>

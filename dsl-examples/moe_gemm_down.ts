@@ -18,8 +18,9 @@ const SMEM_BYTES = 160 * 1024;
 
 export const moe_gemm_down = T.kernel(
   {
+    // BN 256 for prefill tiles: the f32 accumulator takes at most 128 registers a thread.
     tune: { BM: [64, 16, 128], BN: [64, 128, 256], BK: [64, 32], stages: [3, 2, 4], warps: [4, 8], splitK: [1, 2, 4, 8], GROUP_M: [1, 8] },
-    where: ({ BM, BN, BK, stages }) => (BM + BN) * BK * 2 * stages <= SMEM_BYTES,
+    where: ({ BM, BN, BK, stages, warps }) => (BM + BN) * BK * 2 * stages <= SMEM_BYTES && BM * BN <= warps * 32 * 128,
   },
   function moe_gemm_down(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, N", "bf16">, sorted: Tensor<"NB, BS", "i32">,
                          block_expert: Tensor<"NB", "i32">, topk_weights: Tensor<"T, TOPK", "f32">, out: Tensor<"T, H", "f32">,

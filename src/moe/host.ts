@@ -3,8 +3,9 @@
 // choice-table entry for T (moe_layer_<name>_config), carves the workspace and calls the
 // stage launchers in order, argument lists taken from the lowered kernels' params and dims
 // through the stage's binding table. A stage whose kernel and config are the same in every
-// entry (gating, routing) is emitted once; one that differs (router, up, down) is emitted per entry
-// and called under `if (config == i)`.
+// entry that runs it (gating, routing) is emitted once; one that differs (router, up, down) is
+// emitted per entry, and one that differs or that some entries skip (permute) is called under
+// `if (config == i)`.
 import { readFileSync } from "node:fs";
 import Handlebars from "handlebars";
 import { byteSize, type Kernel } from "../ir/ir.ts";
@@ -35,24 +36,25 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
   const q = quantitiesC(s);
   const bufs = buffers(s);
   const table = stageKernels(s);
-  const names = table[0]!.stages.map(({ stage }) => stage.stage);
-  for (const e of table)
-    if (e.stages.map(({ stage }) => stage.stage).join() !== names.join()) throw new Error(`layer ${s.name}: config ${e.config.name} has other stages`);
+  const names = stageNames(table.map((e) => e.stages.map(({ stage }) => stage.stage)));
+  /** Entry ci's stage of that name, if it runs one. */
+  const stageOf = (ci: number, stageName: string) => table[ci]!.stages.find(({ stage }) => stage.stage === stageName);
   // Distinct stage kernels by (file, kernel, config), in launch order; named by stage, and by
-  // entry where the stage differs between entries.
+  // entry where the stage differs between the entries that run it.
   type Unit = { key: string; stage: Stage; kernel: Kernel; name: string; configs: string[] };
   const units = new Map<string, Unit>();
-  names.forEach((stageName, i) => {
-    const keys = table.map((e) => stageKey(e.stages[i]!.stage));
-    const shared = keys.every((k) => k === keys[0]);
+  for (const stageName of names) {
+    const keys = table.map((_, ci) => { const st = stageOf(ci, stageName); return st && stageKey(st.stage); });
+    const shared = keys.every((k) => k === undefined || k === keys.find((x) => x !== undefined));
     table.forEach((e, ci) => {
-      const key = keys[ci]!;
+      const key = keys[ci];
+      if (key === undefined) return;
       const u = units.get(key);
       if (u) { u.configs.push(e.config.name); return; }
-      const { stage, kernel } = e.stages[i]!;
+      const { stage, kernel } = stageOf(ci, stageName)!;
       units.set(key, { key, stage, kernel, name: `moe_layer_${s.name}_${stageName}${shared ? "" : `_${e.config.name}`}`, configs: [e.config.name] });
     });
-  });
+  }
   const target = cudaTarget(arch, "wgmma", copy);
   const lows = [...units.values()].map((u) => ({ ...u, kernel: lower(u.kernel, u.stage.config, target) }));
   // One unit, one `smem` symbol: every stage declares the largest alignment any of them needs.
@@ -80,14 +82,18 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
     return `${u.out.launcher}(${[...tensors, ...scalars, ...dims].join(", ")}, stream)`;
   };
   const calls = names.map((stageName, i) => {
-    const us = table.map((e) => byKey.get(stageKey(e.stages[i]!.stage))!);
-    const code = us.every((u) => u === us[0])
-      ? `  err = ${call(us[0]!)};`
-      : us.map((u, ci) => `  ${ci === 0 ? "if" : "else if"} (config == ${ci}) err = ${call(u)};  // ${table[ci]!.config.name}`)
-        .join("\n").replace(/else if \(config == \d+\)( err = [^\n]*)$/, "else$1");
+    const us = table.map((_, ci) => { const st = stageOf(ci, stageName); return st && byKey.get(stageKey(st.stage))!; });
+    const runs = us.flatMap((u, ci) => (u ? [{ u, ci }] : []));
+    const everyEntry = runs.length === table.length;
+    const code = everyEntry && runs.every(({ u }) => u === runs[0]!.u)
+      ? `  err = ${call(runs[0]!.u)};`
+      : runs.map(({ u, ci }, j) => `  ${j === 0 ? "if" : "else if"} (config == ${ci}) err = ${call(u)};  // ${table[ci]!.config.name}`)
+        .join("\n").replace(/else if \(config == \d+\)( err = [^\n]*)$/, everyEntry ? "else$1" : "$&");
+    // An entry that skips the stage leaves err at 0 (set before each stage).
+    const skip = everyEntry ? "" : "  err = 0;\n";
     // One kernel's launchers share their error texts (they differ only in the name): the
     // first entry's says what failed.
-    return { stage: stageName, code, errorString: `${us[0]!.out.launcher}_error_string`, base: `${i + 1} * MOE_LAYER_${s.name.toUpperCase()}_STAGE` };
+    return { stage: stageName, code: skip + code, errorString: `${runs[0]!.u.out.launcher}_error_string`, base: `${i + 1} * MOE_LAYER_${s.name.toUpperCase()}_STAGE` };
   });
   const configs = table.map(({ config: c }, i) => ({
     index: i, name: c.name, blockSize: c.blockSize, last: i === table.length - 1,
@@ -104,7 +110,9 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
     args: caller.map((b) => b.name),
     nbuffers: caller.length,
     combineText: s.combine === "reduce" ? "a row per (token, slot) pair, then a weighted reduction" : "f32 atomics",
-    launchCount: ["", "One", "Two", "Three", "Four", "Five", "Six", "Seven"][names.length] ?? String(names.length),
+    launchCount: launchCounts(table.map((e) => ({ name: e.config.name, n: e.stages.length }))),
+    permutes: table.map((e) => (e.config.permute ? 1 : 0)).join(", "),
+    permuteText: table.filter((e) => e.config.permute).map((e) => e.config.name).join(", "),
     stageList: names.map((n, i) => `${i + 1} ${n}`).join(", "),
     workspace: bufs.filter((b) => b.workspace).map((b) => ({ name: b.name, ctype: ctype(b.name), bytes: bytes(b) })),
     wsAlign: WS_ALIGN, wsAlignMask: WS_ALIGN - 1, calls, configs, nconfigs: configs.length,
@@ -121,6 +129,27 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
     stem: `moe_layer_${s.name}`, cu, h,
     lowered: lowered.map(({ stage, kernel, out, configs }) => ({ stage, kernel, launcher: out.launcher, smemBytes: out.smemBytes, threads: out.threads, configs })),
   };
+}
+
+/** Stage names of all entries in launch order: each entry's order kept, a stage that only some
+ *  entries run (permute) placed after the stage it follows in them. */
+export function stageNames(lists: string[][]): string[] {
+  const names: string[] = [];
+  for (const list of lists)
+    list.forEach((n, i) => {
+      if (names.includes(n)) return;
+      names.splice(i === 0 ? 0 : names.indexOf(list[i - 1]!) + 1, 0, n);
+    });
+  return names;
+}
+
+const NUMBERS = ["", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight"];
+
+/** "Five kernel launches", or per entry where they differ: "Five (decode) or six (prefill)". */
+function launchCounts(entries: { name: string; n: number }[]): string {
+  const word = (n: number) => NUMBERS[n] ?? String(n);
+  if (entries.every((e) => e.n === entries[0]!.n)) return word(entries[0]!.n);
+  return entries.map((e, i) => `${i === 0 ? word(e.n) : word(e.n).toLowerCase()} (${e.name})`).join(" or ");
 }
 
 const configText = (c: Record<string, unknown>) => Object.entries(c).map(([k, v]) => `${k}=${v}`).join(",");

@@ -40,6 +40,10 @@ export interface LayerConfig {
   maxTokens: number | null;
   /** Routing block (BS): moe_align pads each expert's pairs to it; the grouped GEMMs' row blocks. */
   blockSize: number;
+  /** Copy the activation rows into routing order first (stage `permute`, workspace `xp`) and
+   *  run the gate/up GEMM on them as plain tiles (moe_gemm_up_permuted): on sm_90a those take
+   *  TMA and warp specialization, which the row gather by token id cannot. bf16 weights only. */
+  permute?: boolean;
   /** Configs of the router (dsl-examples/moe_router.ts), gate/up and down kernels (gating
    *  and routing have one config each). */
   router: Record<string, TunableValue>;
@@ -79,6 +83,11 @@ const PREFILL_WHY = "Many tokens: every expert has many pairs and the tensor cor
  *  Prefill: BM 64 (wgmma's m64), slices only while the row blocks leave SMs idle. */
 const DECODE_ROUTER = { BM: 16, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 64 };
 const PREFILL_ROUTER = { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 16 };
+const PERMUTE_WHY = "bf16: the activation rows are first copied into routing order (moe_permute, workspace xp), so " +
+  "the gate/up GEMM (2/3 of the FLOPs) reads them as plain tiles: on sm_90a all its operand tiles then arrive by TMA " +
+  "with a warp-specialized producer, where the row gather by token id kept it on the cp.async pipeline (on the " +
+  "plain GEMM: ~60% of cuBLAS on cp.async, ~90% with TMA and warp specialization). The copy reads and writes " +
+  "T * top_k rows once. Routing block and BM 128, BN 128 (up: two accumulators) and 256 (down), as the GEMM's best tiles.";
 
 /** The prefill entry: every T above the decode entry's. */
 function prefill(weights: Weights): LayerConfig {
@@ -87,8 +96,12 @@ function prefill(weights: Weights): LayerConfig {
     // (560 spill ops on sm_90a); this one fits in 197 with none.
     ? { name: "prefill", maxTokens: null, blockSize: 64, router: PREFILL_ROUTER, up: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
         down: { BM: 64, BN: 64, BK: 128, stages: 3, warps: 4, splitK: 1, GROUP_M: 8 }, why: PREFILL_WHY }
-    : { name: "prefill", maxTokens: null, blockSize: 64, router: PREFILL_ROUTER, up: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
-        down: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 1, GROUP_M: 8 }, why: PREFILL_WHY };
+    // bf16: the rows permuted into routing order first, so all three operand tiles of the up
+    // GEMM arrive by TMA with warp specialization (the down GEMM's already did); 128-row tiles
+    // as the bf16 GEMM's best sm_90a configs (BM 128 x BN 256 x BK 64, 3 stages, 8 warps; the up
+    // kernel's two accumulators make BN 128 the same work and registers). Not yet timed.
+    : { name: "prefill", maxTokens: null, blockSize: 128, permute: true, router: PREFILL_ROUTER, up: { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
+        down: { BM: 128, BN: 256, BK: 64, stages: 3, warps: 8, splitK: 1, GROUP_M: 8 }, why: `${PREFILL_WHY} ${PERMUTE_WHY}` };
 }
 
 /** The decode entry for T <= maxTokens, the down projection's K in splitK slices. */
@@ -181,6 +194,8 @@ export function quantities(s: LayerSpec, T: number): Record<string, number> {
     T, H: s.hidden, N: s.intermediate, E: s.experts, K: s.topK, BS, P,
     // Capacity in routing blocks: every pair, plus one partial block per expert that has pairs.
     NB: Math.ceil(P / BS) + Math.min(s.experts, P),
+    // Rows of the permuted activations `xp`: one per routing slot where the entry permutes.
+    XP: chooseConfig(s, T).permute ? (Math.ceil(P / BS) + Math.min(s.experts, P)) * BS : 0,
     E2N: s.experts * 2 * s.intermediate, EH: s.experts * s.hidden,
     HQ: Math.ceil(s.hidden / 8), HG: Math.ceil(s.hidden / 128), NQ: Math.ceil(s.intermediate / 8), NG: Math.ceil(s.intermediate / 128),
     renorm: s.renormalize ? 1 : 0,
@@ -197,6 +212,8 @@ export function quantitiesC(s: LayerSpec): Record<string, string> {
   c.BS = "BS";
   c.P = `(T * ${s.topK})`;
   c.NB = `((T * ${s.topK} + BS - 1) / BS + (T * ${s.topK} < ${s.experts} ? T * ${s.topK} : ${s.experts}))`;
+  // The launcher's `config` (the entry it runs) says whether it permutes (templates/layer.cu.hbs).
+  c.XP = `(moe_layer_${s.name}_permutes[config] ? ${c.NB} * BS : 0)`;
   return c;
 }
 
@@ -223,6 +240,8 @@ export function buffers(s: LayerSpec): LayerBuffer[] {
     { name: "total", dtype: "i32", workspace: true, numel: [1], doc: "padded pair count" },
     { name: "y", dtype: "bf16", workspace: true, numel: ["NB", "BS", "N"], doc: "act(gate) * up, rows in routing order" },
     ...(s.combine === "reduce" ? [{ name: "pairs", dtype: "f32" as DType, workspace: true, numel: ["P", "H"], doc: "down projection per (token, slot) pair, before the combine" }] : []),
+    // Last, so the other slices keep their offsets; empty (0 bytes) for entries that do not permute.
+    ...(s.configs.some((c) => c.permute) ? [{ name: "xp", dtype: "bf16" as DType, workspace: true, numel: ["XP", "H"], doc: "activation rows in routing order (entries that permute)" }] : []),
   ];
 }
 
@@ -231,12 +250,23 @@ export const WS_ALIGN = 256;
 
 const DIR = "dsl-examples";
 
-/** The stages of one entry of the choice table, in launch order (the same stages for every entry). */
+/** The stages of one entry of the choice table, in launch order: router, gate, align, [permute,]
+ *  up, down[, combine]. */
 export function stages(s: LayerSpec, c: LayerConfig = s.configs[0]!): Stage[] {
   validate(s);
-  const up = s.weights === "w4a16"
-    ? { file: `${DIR}/moe_gemm_up_w4a16.ts`, kernel: "moe_gemm_up_w4a16", config: c.up }
-    : { file: `${DIR}/moe_gemm_up.ts`, kernel: s.activation === "gelu" ? "moe_gemm_up_gelu" : "moe_gemm_up", config: c.up };
+  const upBind = { W13: "w13", S13: "s13", sorted: "sorted", block_expert: "block_expert", Y: "y", K: "H", E2N: "E2N", NB: "NB", BS: "BS", N: "N" };
+  const up: Stage = c.permute
+    ? { stage: "up", file: `${DIR}/moe_gemm_up.ts`, kernel: "moe_gemm_up_permuted", config: c.up, bind: { ...upBind, Xp: "xp" } }
+    : { stage: "up", ...(s.weights === "w4a16"
+      ? { file: `${DIR}/moe_gemm_up_w4a16.ts`, kernel: "moe_gemm_up_w4a16" }
+      : { file: `${DIR}/moe_gemm_up.ts`, kernel: s.activation === "gelu" ? "moe_gemm_up_gelu" : "moe_gemm_up" }),
+      config: c.up, bind: { ...upBind, X: "x", top_k: "K", T: "T" } };
+  // 16 rows a block divide every routing block (16, 64, 128), so no tile of it is ragged;
+  // 256 columns (512 bytes) a step, 3 steps in flight: a copy whose blocks fill the GPU.
+  const permute: Stage[] = c.permute
+    ? [{ stage: "permute", file: `${DIR}/moe_permute.ts`, kernel: "moe_permute", config: { BR: 16, BH: 256, stages: 3, warps: 4 },
+         bind: { X: "x", sorted: "sorted", block_expert: "block_expert", top_k: "K", Xp: "xp", T: "T", H: "H", NB: "NB", BS: "BS" } }]
+    : [];
   const down = s.weights === "w4a16"
     ? { file: `${DIR}/moe_gemm_down_w4a16.ts`, kernel: "moe_gemm_down_w4a16", config: c.down }
     : { file: `${DIR}/moe_gemm_down.ts`, kernel: "moe_gemm_down", config: c.down };
@@ -255,12 +285,12 @@ export function stages(s: LayerSpec, c: LayerConfig = s.configs[0]!): Stage[] {
       bind: { X: "x", Wr: "w_router", logits: "logits", T: "T", H: "H", E: "E" } },
     { stage: "gate", file: `${DIR}/moe_gate.ts`, kernel: "moe_gate_softmax", config: { BT: 4, EMAX: s.experts <= 128 ? 128 : 256, KMAX: 8 },
       bind: { logits: "logits", renorm: "renorm", weights: "topk_weights", ids: "topk_ids", T: "T", E: "E", K: "K" } },
+    // One launch of cdiv(P, CH) blocks, each counting all P ids itself (docs/LAYER.md, Routing).
     { stage: "align", file: `${DIR}/moe_align.ts`, kernel: "moe_align", config: { EMAX: 256, CH: 256 },
       bind: { ids: "topk_ids", sorted: "sorted", block_expert: "block_expert", counts: "counts", total: "total",
               P: "P", NB: "NB", BS: "BS", E: "E" } },
-    { stage: "up", ...up,
-      bind: { X: "x", W13: "w13", S13: "s13", sorted: "sorted", block_expert: "block_expert", top_k: "K", Y: "y",
-              T: "T", K: "H", E2N: "E2N", NB: "NB", BS: "BS", N: "N" } },
+    ...permute,
+    up,
     ...combine,
   ];
 }
@@ -278,6 +308,7 @@ function validate(s: LayerSpec): void {
     if (last !== (c.maxTokens === null)) bad(`config '${c.name}': the last entry of the choice table, and only it, serves every larger T (maxTokens null)`);
     if (i > 0 && c.maxTokens !== null && c.maxTokens <= s.configs[i - 1]!.maxTokens!) bad(`config '${c.name}': maxTokens must grow along the table`);
     if (![16, 64, 128].includes(c.blockSize)) bad(`config '${c.name}': block size ${c.blockSize}: the routing block takes 16, 64 or 128`);
+    if (c.permute && (s.weights !== "bf16" || s.activation !== "silu")) bad(`config '${c.name}': the permuted gate/up kernel is bf16 with SiLU only (moe_gemm_up_permuted); drop permute`);
     if (s.combine === "reduce" && (c.down.splitK ?? 1) !== 1) bad(`config '${c.name}': the reduce combine's down kernel stores rows and cannot split K (splitK ${c.down.splitK}); use splitK 1`);
   });
   if (s.weights === "w4a16" && s.activation !== "silu") bad("w4a16 weights have a SiLU gate/up kernel only");

@@ -68,6 +68,32 @@ describe("MoE examples against their references", () => {
     }, 120_000);
   }
 
+  // The routing runs one block per chunk of CH pairs, each counting all P ids in rounds of
+  // STAGE = 4096 (double-buffered copies: 16-byte cp.async when P % 4 == 0, scalar otherwise):
+  // several blocks at CH 32, and P past one and two rounds at CH 256, E = 3 (long groups,
+  // several routing blocks an expert, owned by different blocks) and E = 20 (ids 20..23 dropped).
+  const spans: [string, Record<string, number>, Record<string, number>][] = [
+    ["moe_align", { EMAX: 256, CH: 32 }, { P: 100, E: 3, BS: 1, NB: 103 }],
+    ["moe_align", { EMAX: 256, CH: 32 }, { P: 97, E: 20, BS: 4, NB: 45 }],
+    ["moe_align", { EMAX: 256, CH: 256 }, { P: 4099, E: 20, BS: 16, NB: 277 }],
+    ["moe_align", { EMAX: 256, CH: 256 }, { P: 8200, E: 3, BS: 64, NB: 132 }],
+    ["moe_align_ep", { EMAX: 256, CH: 32 }, { P: 100, E: 20, L: 7, BS: 2, NB: 57 }],
+    ["moe_align_ep", { EMAX: 256, CH: 256 }, { P: 4100, E: 20, L: 12, BS: 16, NB: 269 }],
+  ];
+  for (const [name, config, shape] of spans) {
+    const rounds = Math.ceil(shape.P! / 4096);
+    it(`${name} over ${Math.ceil(shape.P! / config.CH!)} blocks, ${rounds} counting round${rounds > 1 ? "s" : ""}: ${JSON.stringify(shape)}`, async () => {
+      const file = "dsl-examples/moe_align.ts";
+      const kernel = parseKernels(file).find((k) => k.name === name)!;
+      const spec = (await loadSpecs(file)).get(name)!;
+      for (const level of ["tile", "thread"] as const) {
+        const backend = await backendFor("interp", { level, arch: "sm_80" });
+        const r = await checkKernel(kernel, spec, { backendName: "interp", backend, cases: 1, seed: 11, shape, config, reproduce: "x" });
+        expect(r, level).toMatchObject({ passed: 1, failed: 0 });
+      }
+    }, 120_000);
+  }
+
   it("a wrong reference fails the check (the check can fail)", async () => {
     const file = "dsl-examples/moe_gate.ts";
     const kernel = parseKernels(file).find((k) => k.name === "moe_gate_softmax")!;

@@ -9,13 +9,14 @@ import { backendFor } from "../../src/check/backends.ts";
 import { loadSpecs } from "../../src/cli/check.ts";
 import { emitCuda } from "../../src/codegen/cuda/emit.ts";
 import { compileCuda, nvccAvailable } from "../../src/driver/nvcc.ts";
-import { SM80, SM90A, lower } from "../../src/passes/pipeline.ts";
+import { SM80, SM90A, cudaTarget, lower } from "../../src/passes/pipeline.ts";
 import { rng } from "../../src/numeric/random.ts";
 import { routing } from "../../dsl-examples/moe_gemm_up.ts";
 import { zeroInitOutputs } from "../../src/ir/zero-init.ts";
 
 const UP = "dsl-examples/moe_gemm_up.ts", DOWN = "dsl-examples/moe_gemm_down.ts", UPQ = "dsl-examples/moe_gemm_up_w4a16.ts";
 const DOWNQ = "dsl-examples/moe_gemm_down_w4a16.ts", DOWNR = "dsl-examples/moe_gemm_down_reduce.ts";
+const PERM = "dsl-examples/moe_permute.ts";
 
 describe("routing generator", () => {
   it("skew 1 with top_k 1 puts every token on expert 0; unused blocks are -1", () => {
@@ -41,6 +42,18 @@ const corners: { kernel: string; file: string; shapes: Record<string, number>[] 
     { T: 1, K: 24, N: 20, E: 4, TOPK: 2, skew: 0, BS: 4, NB: 3 },            // single token, empty experts
     { T: 7, K: 33, N: 9, E: 5, TOPK: 1, skew: 1, BS: 16, NB: 6 },            // all tokens on one expert
     { T: 3, K: 16, N: 12, E: 3, TOPK: 3, skew: 0, BS: 4, NB: 6 },            // top-k = E
+  ] },
+  // The permuted rows: the same corners (T and TOPK shape the routing; Xp is [NB * BS, K]).
+  { kernel: "moe_gemm_up_permuted", file: UP, shapes: [
+    { T: 1, K: 24, N: 20, E: 4, TOPK: 2, skew: 0, BS: 4, NB: 3 },
+    { T: 7, K: 33, N: 9, E: 5, TOPK: 1, skew: 1, BS: 16, NB: 6 },
+    { T: 3, K: 16, N: 12, E: 3, TOPK: 3, skew: 0, BS: 4, NB: 6 },
+  ] },
+  // Unused blocks keep Xp's sentinel, pads are zeros; BS 4 below the row tile is ragged.
+  { kernel: "moe_permute", file: PERM, shapes: [
+    { T: 1, H: 24, E: 4, TOPK: 2, skew: 0, BS: 4, NB: 3 },
+    { T: 7, H: 264, E: 5, TOPK: 1, skew: 1, BS: 16, NB: 6 },
+    { T: 3, H: 16, E: 3, TOPK: 3, skew: 0, BS: 4, NB: 6 },
   ] },
   { kernel: "moe_gemm_up_gelu", file: UP, shapes: [{ T: 4, K: 19, N: 10, E: 4, TOPK: 2, skew: 2, BS: 4, NB: 6 }] },
   { kernel: "moe_gemm_up_w4a16", file: UPQ, shapes: [{ T: 3, K: 136, N: 10, E: 4, TOPK: 4, skew: 0, BS: 16, NB: 8 }] },
@@ -90,6 +103,30 @@ describe("grouped expert GEMMs against their references (lowered, interpreter)",
       expect({ splitK, failures: r.failures }).toEqual({ splitK, failures: [] });
     }
   }, 120_000);
+
+  // The permuted rows are plain tiles: on sm_90a every operand of the up GEMM arrives by TMA
+  // and the loop is warp-specialized, where the gathered kernel keeps cp.async. Routing
+  // block 128 with BM 128 (one tile a block) and BM 64 (two), BN 256 and 128: N = 300 is two
+  // column tiles of 256 (the last ragged), K = 136 three K tiles of 64 (the last ragged).
+  it("moe_gemm_up_permuted: TMA for Xp and both weight tiles, warp-specialized, against the reference", async () => {
+    const k = parseKernels(UP).find((x) => x.name === "moe_gemm_up_permuted")!;
+    const spec = (await loadSpecs(UP)).get("moe_gemm_up_permuted")!;
+    const gathered = parseKernels(UP).find((x) => x.name === "moe_gemm_up")!;
+    const ws = cudaTarget("sm_90a");
+    const config = { BM: 64, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 8 };
+    const low = lower(k, config, ws);
+    expect(low.tensorMaps!.map((m) => m.tensor)).toEqual(["Xp", "W13", "W13"]);
+    expect(low.launch.threads).toEqual({ k: "int", v: 8 * 32 + 128 });
+    expect(lower(gathered, config, ws).tensorMaps ?? []).toEqual([]);
+    const backend = await backendFor("interp", { level: "thread", arch: "sm_90a", copy: "tma", ws: true });
+    // BN 256 fits the shared-memory budget with 2 stages.
+    for (const [BM, BN, stages] of [[128, 128, 3], [64, 256, 2]] as const) {
+      const shape = { T: 40, K: 136, N: 300, E: 3, E2N: 1800, TOPK: 2, skew: 1, BS: 128, NB: 4 };
+      const r = await checkKernel(k, spec, { backendName: "interp", backend, cases: 1, seed: 13, shape,
+        config: { BM, BN, BK: 64, stages, warps: 8, GROUP_M: 8 }, reproduce: `tilemoe check ${UP} --kernel moe_gemm_up_permuted --ws` });
+      expect({ BM, BN, failures: r.failures }).toEqual({ BM, BN, failures: [] });
+    }
+  }, 300_000);
 
   // Split-K over the down projection's N: slices add into `out` with the combine's atomics.
   // N = 136 at BK 32 is 5 K tiles: splitK 4 gives slices of 2, 2, 1 and an empty one (tiles
@@ -155,7 +192,7 @@ describe("grouped expert GEMMs against their references (lowered, interpreter)",
 const nvcc = await nvccAvailable();
 describe.skipIf(!nvcc)("grouped expert GEMMs compile (default config)", () => {
   for (const [target, arch] of [[SM80, "sm_80"], [SM90A, "sm_90a"]] as const) {
-    for (const [file, kernel] of [[UP, "moe_gemm_up"], [UP, "moe_gemm_up_gelu"], [DOWN, "moe_gemm_down"], [UPQ, "moe_gemm_up_w4a16"], [DOWNQ, "moe_gemm_down_w4a16"],
+    for (const [file, kernel] of [[UP, "moe_gemm_up"], [UP, "moe_gemm_up_gelu"], [UP, "moe_gemm_up_permuted"], [PERM, "moe_permute"], [DOWN, "moe_gemm_down"], [UPQ, "moe_gemm_up_w4a16"], [DOWNQ, "moe_gemm_down_w4a16"],
       [DOWNR, "moe_gemm_down_pairs"], [DOWNR, "moe_combine"]]) {
       it(`${kernel} ${arch}`, async () => {
         const k = parseKernels(file!).find((x) => x.name === kernel)!;

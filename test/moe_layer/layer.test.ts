@@ -3,8 +3,8 @@
 // entry of a choice table alone and through the table (the entry picked by T); the emitted
 // layer .cu compiles with nvcc (sm_90a).
 import { describe, expect, it } from "vitest";
-import { chooseConfig, type LayerSpec } from "../../src/moe/layer.ts";
-import { tinyConfigs } from "./tiny.ts";
+import { chooseConfig, type LayerSpec, workspaceLayout } from "../../src/moe/layer.ts";
+import { tinyConfigs, tinyPermutedConfigs } from "./tiny.ts";
 import { lowerLayer, runLayerInterp } from "../../src/moe/interp.ts";
 import { emitLayerCuda } from "../../src/moe/host.ts";
 import { cudaTarget } from "../../src/passes/pipeline.ts";
@@ -118,6 +118,64 @@ describe("MoE layer in the interpreter vs the float64 layer reference", () => {
     }, 300_000);
   }
 
+  // The bf16 prefill entry as the models have it: moe_permute copies the rows into routing
+  // order, the gate/up GEMM reads them as plain tiles; routing block 128 with 128-row tiles.
+  // Both models shrunk: Mixtral's E = 8, top 2 and Qwen3's E = 16 (of 128), top 8, hidden 64.
+  // T = 1: one token; 16 and 200: every token on expert 0 as well (200: two routing blocks of
+  // it, the second partly pads); 64: random. Expert 3 receives nothing in every case.
+  for (const [model, E, topK, N] of [["mixtral", 8, 2, 72], ["qwen3", 16, 8, 40]] as const) {
+    const s: LayerSpec = { name: `tiny_${model}_permuted`, experts: E, hidden: 64, intermediate: N, topK, activation: "silu",
+      weights: "bf16", renormalize: true, combine: "atomic", configs: tinyPermutedConfigs() };
+    const pre = only(s, "prefill");
+    const lowered = lowerLayer(pre);
+    it(`${model}-shaped bf16, permuted prefill entry: stages and the workspace's xp`, () => {
+      expect(lowered.get("prefill")!.map(({ stage }) => `${stage.stage} ${stage.kernel}`)).toEqual(["router moe_router", "gate moe_gate_softmax",
+        "align moe_align", "permute moe_permute", "up moe_gemm_up_permuted", "down moe_gemm_down"]);
+      // xp holds one row of H per routing slot: NB * BS rows; the decode entry's is empty.
+      const xp = (spec: LayerSpec, T: number) => workspaceLayout(spec, T).slices.find((x) => x.name === "xp")!.bytes;
+      const P = 64 * topK, NB = Math.ceil(P / 128) + Math.min(E, P);
+      expect(xp(pre, 64)).toBe(NB * 128 * 64 * 2);
+      expect([xp(s, 16), xp(s, 64)]).toEqual([0, NB * 128 * 64 * 2]);
+    });
+    for (const T of [1, 16, 64, 200]) {
+      const oneExpert = T === 16 || T === 200;
+      it(`${model}-shaped bf16, permuted prefill entry, T = ${T}: output and routing${oneExpert ? ", all tokens on expert 0" : ""}, expert 3 empty`, () => {
+        const got = check(pre, lowered, T, oneExpert);
+        // Unused routing blocks of xp are never written (still the workspace's NaN junk): the
+        // up GEMM skips them as the permute does.
+        const { block_expert } = got;
+        const unused = [...block_expert!.data].findIndex((e) => e < 0);
+        if (unused >= 0) expect(Number.isNaN(got.xp!.data[unused * 128 * 64])).toBe(true);
+      }, 300_000);
+    }
+  }
+
+  // Lowered for sm_90a as the generated .cu is: all three operand tiles of the permuted up
+  // GEMM by TMA with a warp-specialized producer (and the down GEMM's), BM 128 wgmma tiles.
+  it("mixtral-shaped bf16, permuted prefill entry lowered for sm_90a (TMA, warp-specialized), T = 64 and 200", () => {
+    const s: LayerSpec = { name: "tiny_mixtral_permuted_sm90", experts: 8, hidden: 64, intermediate: 72, topK: 2, activation: "silu",
+      weights: "bf16", renormalize: true, combine: "atomic", configs: tinyPermutedConfigs() };
+    const pre = only(s, "prefill");
+    const lowered = lowerLayer(pre, cudaTarget("sm_90a", "wgmma", "tma"));
+    const up = lowered.get("prefill")!.find(({ stage }) => stage.stage === "up")!.kernel;
+    expect(up.tensorMaps!.map((m) => m.tensor)).toEqual(["Xp", "W13", "W13"]);
+    expect(up.launch.threads).toEqual({ k: "int", v: 8 * 32 + 128 });
+    for (const T of [64, 200]) check(pre, lowered, T, T === 200);
+  }, 300_000);
+
+  it("the table with a permuted prefill entry runs the decode stages up to T = 16 and the permute from 17, as each entry alone does", () => {
+    const s: LayerSpec = { ...tiny("bf16"), name: "tiny_bf16_permuted", configs: tinyPermutedConfigs() };
+    const lowered = lowerLayer(s);
+    for (const [T, entry] of [[16, "decode"], [17, "prefill"]] as const) {
+      const alone = only(s, entry);
+      const got = check(s, lowered, T, false);
+      const want = runLayerInterp(alone, inputs(s, T, 100 + T).in, lowerLayer(alone));
+      expect(Array.from(got.out!.data)).toEqual(Array.from(want.out!.data));
+      // The decode entry leaves xp empty; the prefill entry fills it.
+      expect(got.xp!.data.length).toBe(entry === "decode" ? 0 : want.xp!.data.length);
+    }
+  }, 300_000);
+
   it("the comparison can fail: the reference without renormalization is caught", () => {
     const s = tiny("bf16");
     const T = 5;
@@ -150,14 +208,17 @@ describe.skipIf(!nvcc)("the emitted layer compiles", () => {
     it(`${model} ${weights} ${combine} combine for sm_90a`, async () => {
       const { modelSpec } = await import("../../src/moe/layer.ts");
       const l = emitLayerCuda(modelSpec(model, weights, combine));
-      // TMA (tensor maps encoded by the stage launchers) where it applies: the routers and the
-      // bf16 down kernels.
+      // TMA (tensor maps encoded by the stage launchers) where it applies: the routers, the bf16
+      // down kernels, and the bf16 prefill's up kernel on the permuted rows (all three operands).
       const maps = l.lowered.filter((x) => (x.kernel.tensorMaps ?? []).length > 0).map((x) => `${x.stage.stage} ${x.configs.join("+")}`);
-      expect(maps).toEqual(["router decode", "router prefill", ...(weights === "bf16" ? ["down decode", "down prefill"] : [])]);
+      expect(maps).toEqual(["router decode", "router prefill", ...(weights === "bf16" ? ["up prefill", "down decode", "down prefill"] : [])]);
+      if (weights === "bf16") expect(l.lowered.find((x) => x.stage.stage === "up" && x.configs.includes("prefill"))!.kernel.tensorMaps!.map((m) => m.tensor)).toEqual(["Xp", "W13", "W13"]);
       expect(emitLayerCuda(modelSpec(model, weights, combine), "sm_90a", "cp.async").lowered.every((x) => !x.kernel.tensorMaps?.length)).toBe(true);
-      // Gating and routing once; router, up and down per entry of the choice table.
+      // Gating and routing once; the bf16 prefill's permute; router, up and down per entry of the choice table.
       expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode", "router prefill", "gate decode+prefill", "align decode+prefill",
-        "up decode", "up prefill", "down decode", "down prefill", ...(combine === "reduce" ? ["combine decode+prefill"] : [])]);
+        ...(weights === "bf16" ? ["permute prefill"] : []), "up decode", "up prefill", "down decode", "down prefill", ...(combine === "reduce" ? ["combine decode+prefill"] : [])]);
+      // The launcher calls the permute for the prefill entry only.
+      if (weights === "bf16") expect(l.cu).toMatch(new RegExp(`err = 0;\\n  if \\(config == 1\\) err = moe_layer_${model}_bf16${combine === "reduce" ? "_reduce" : ""}_permute\\(x, sorted, block_expert, xp,`));
       // Both routers split K and add into logits: each router launcher clears it (zero-init.ts).
       expect(l.cu.match(/cudaMemsetAsync\(logits, 0, /g)?.length).toBe(2);
       const r = await compileCuda(l.cu, { arch: "sm_90a", outputs: ["obj"] });

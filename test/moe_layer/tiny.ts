@@ -13,3 +13,11 @@ export function tinyConfigs(weights: Weights): LayerConfig[] {
       up: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 8, GROUP_M: 8 }, down: { BM: 64, BN: 64, BK: q4 ? 128 : 32, stages: 3, warps: 4, splitK: 1, GROUP_M: 8 } },
   ];
 }
+
+/** The bf16 models' prefill entry as CHOICES has it: the rows permuted into routing order
+ *  (moe_permute) before the gate/up GEMM on plain tiles, routing block and BM 128. */
+export function tinyPermutedConfigs(): LayerConfig[] {
+  return [tinyConfigs("bf16")[0]!,
+    { name: "prefill", maxTokens: null, blockSize: 128, permute: true, why: "test", router: { BM: 64, BN: 64, BK: 32, stages: 3, warps: 4, splitK: 2 },
+      up: { BM: 128, BN: 64, BK: 32, stages: 3, warps: 8, GROUP_M: 8 }, down: { BM: 128, BN: 64, BK: 32, stages: 3, warps: 8, splitK: 1, GROUP_M: 8 } }];
+}

@@ -34,8 +34,8 @@ const CASES: Case[] = [
   { file: "dsl-examples/gemm.ts", kernel: "gemm_f16", configs: [GEMM16], cases: 80, dims: SMALL },
   // Atomics (src/codegen/wgsl/atomic.ts): shared i32 adds in the routing kernels, f32 adds
   // into global outputs in the MoE down GEMM and split-K w4a16 (zero-initialized by the checker).
-  { file: "dsl-examples/moe_align.ts", kernel: "moe_align", configs: [{ EMAX: 256, CH: 256 }], cases: 40, dims: {} },
-  { file: "dsl-examples/moe_align.ts", kernel: "moe_align_ep", configs: [{ EMAX: 256, CH: 256 }], cases: 30, dims: {} },
+  { file: "dsl-examples/moe_align.ts", kernel: "moe_align", configs: [{ EMAX: 256, CH: 256 }, { EMAX: 256, CH: 32 }], cases: 20, dims: {} },
+  { file: "dsl-examples/moe_align.ts", kernel: "moe_align_ep", configs: [{ EMAX: 256, CH: 256 }, { EMAX: 256, CH: 32 }], cases: 15, dims: {} },
   { file: "dsl-examples/moe_gemm_down.ts", kernel: "moe_gemm_down", configs: [{ BM: 16, BN: 64, BK: 32, stages: 2, warps: 4 }], cases: 30, dims: { N: [1, 40], H: [1, 40] } },
   // Gating: T.reduce lowers to warp_reduce (src/codegen/wgsl/subgroup.ts), with subgroups
   // (lavapipe's size 8: width 8 rows shuffle, width 32 rows fall back at run time) and

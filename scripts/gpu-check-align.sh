@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# GPU check of the multi-block routing kernel (dsl-examples/moe_align.ts: one block per chunk of
+# CH pairs, each counting all P ids itself; issue 4: the one-block kernel took 1504 us of
+# Mixtral's and 2618 us of Qwen3's layer at M = 4096). Run on the GPU machine, from the repo
+# root, through gpu-run.sh (node, the runner, cuBLAS paths):
+#   bash scripts/gpu-run.sh bash scripts/gpu-check-align.sh
+# 1. `tilemoe check --backend cuda --arch sm_90a` of moe_align and moe_align_ep, in parallel,
+#    each under `timeout 200`: the spec's random shapes at both configs (CH 256, the layer's;
+#    CH 32: several blocks at small P), and the layer's shapes at CH 256 (P = T * top_k:
+#    Qwen3 and Mixtral at M = 4096 with routing blocks 64 and 16, decode P = 2 and 8, an odd
+#    P for the scalar copy path). Also the SASS of moe_align (the counting loop's loads and
+#    shared atomics, for reading), into $OUT/align/moe_align.sass.
+# 2. The layer bench at M = 1, 64, 4096 (5 reps), then Nsight Compute per stage kernel of
+#    both models, bf16 and w4a16, at M = 1 and 4096 (bench/profile.ts): the align stage's time
+#    against the 10-60 us (decode) and 1504 / 2618 us (M = 4096) it took before.
+# Logs under $OUT/align (one file per step); keeps going after a failure; summary at the end.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+log="${OUT:-/tmp/tilemoe-gpu-check}/align"
+mkdir -p "$log"
+summary=()
+
+# A step is one `tilemoe check --backend cuda` in the background (mostly nvcc: 16 cores
+# there) under a timeout, leaving its verdict in $log/NAME.status; `collect` gathers them.
+step() {
+  local name=$1; shift
+  ( t0=$SECONDS rc=0
+    timeout 200 node bin/tilemoe.js check dsl-examples/moe_align.ts "$@" --backend cuda --arch sm_90a --seed 20261128 > "$log/$name.log" 2>&1 || rc=$?
+    if (( rc == 0 )); then echo "PASS  $name ($(( SECONDS - t0 )) s)"; else echo "FAIL  $name (exit $rc, $(( SECONDS - t0 )) s): $log/$name.log"; fi > "$log/$name.status" ) &
+  echo "== $name: tilemoe check dsl-examples/moe_align.ts $*"
+}
+collect() {
+  wait
+  for f in "$log"/*.status; do summary+=("$(cat "$f")"); tail -n 3 "${f%.status}.log"; done
+}
+
+L="--config EMAX=256,CH=256"
+step align-random-ch256 --kernel moe_align $L --cases 40
+step align-random-ch32 --kernel moe_align --config EMAX=256,CH=32 --cases 40
+step ep-random-ch256 --kernel moe_align_ep $L --cases 30
+step ep-random-ch32 --kernel moe_align_ep --config EMAX=256,CH=32 --cases 30
+# The layer's shapes: NB = cdiv(P, BS) + min(E, P).
+step align-qwen3-4096 --kernel moe_align $L --cases 4 --shape P=32768,E=128,BS=64,NB=640
+step align-mixtral-4096 --kernel moe_align $L --cases 4 --shape P=8192,E=8,BS=64,NB=136
+step align-mixtral-4096-bs16 --kernel moe_align $L --cases 4 --shape P=8192,E=8,BS=16,NB=520
+step align-odd-p --kernel moe_align $L --cases 4 --shape P=8191,E=8,BS=16,NB=520
+step align-decode-qwen3 --kernel moe_align $L --cases 8 --shape P=8,E=128,BS=16,NB=9
+step align-decode-mixtral --kernel moe_align $L --cases 8 --shape P=2,E=8,BS=16,NB=3
+step ep-qwen3-4096 --kernel moe_align_ep $L --cases 4 --shape P=32768,E=128,L=64,BS=64,NB=576
+( sass=$log/sass; mkdir -p "$sass"
+  if node bin/tilemoe.js build dsl-examples/moe_align.ts --kernel moe_align $L --arch sm_90a --emit cu,cubin -o "$sass" > "$sass/build.log" 2>&1 \
+     && cuobjdump --dump-sass "$sass"/*.cubin > "$log/moe_align.sass" 2>>"$sass/build.log"; then
+    echo "PASS  sass ($(grep -c 'LDGSTS\|LDG' "$log/moe_align.sass") LDG/LDGSTS, $(grep -c 'ATOMS' "$log/moe_align.sass") ATOMS, $(grep -c 'BAR.SYNC' "$log/moe_align.sass") BAR.SYNC)"
+  else echo "FAIL  sass: $sass/build.log"; fi > "$log/sass.status" ) &
+collect
+
+bench=bench/out
+t0=$SECONDS; rc=0
+echo "== layer-bench: npx tsx bench/run.ts --layer --layer-tokens 1,64,4096 --reps 5"
+timeout 240 npx tsx bench/run.ts --layer --layer-tokens 1,64,4096 --reps 5 > "$log/layer-bench.log" 2>&1 || rc=$?
+tail -n 30 "$log/layer-bench.log"
+if (( rc == 0 )); then summary+=("PASS  layer-bench ($(( SECONDS - t0 )) s)"); else summary+=("FAIL  layer-bench (exit $rc, $(( SECONDS - t0 )) s): $log/layer-bench.log"); fi
+cp "$bench/layer/latest.md" "$log/layer-table.md" 2>/dev/null || true
+
+t0=$SECONDS; rc=0
+echo "== profile: npx tsx bench/profile.ts --plan $bench/layer/plan --cases '^layer (mixtral|qwen3)_(bf16|w4a16) M=(1|4096)\$'"
+timeout 150 npx tsx bench/profile.ts --plan "$bench/layer/plan" --cases '^layer (mixtral|qwen3)_(bf16|w4a16) M=(1|4096)$' --out "$log/profile.txt" > "$log/profile.log" 2>&1 || rc=$?
+if (( rc == 0 )); then summary+=("PASS  profile ($(( SECONDS - t0 )) s)"); else summary+=("FAIL  profile (exit $rc, $(( SECONDS - t0 )) s): $log/profile.log"); fi
+
+echo
+echo "== summary (logs in $log)"
+printf '%s\n' "${summary[@]}"
+[[ -f $log/layer-table.md ]] && cat "$log/layer-table.md"
+echo "== per-kernel times (ncu); the align stage was 10-60 us at M = 1..64, 1504 (Mixtral) / 2618 (Qwen3) us at M = 4096"
+[[ -f $log/profile.txt ]] && cat "$log/profile.txt"
+[[ -f $log/profile.txt ]] && { echo "== align stage only"; grep -E '^layer |_align ' "$log/profile.txt"; }
+for s in "${summary[@]}"; do [[ $s == FAIL* ]] && exit 1; done
+exit 0
