@@ -236,19 +236,21 @@ export const benchSpecs = (models = LAYER_MODELS, weights = LAYER_WEIGHTS): Laye
 /** A candidate entry for a model's choice table (configs to try on the GPU before they go into
  *  src/moe/layer.ts CHOICES), as a layer of its own that runs it at every T:
  *  <model>_<weights>_<name>, checked against the model's table like an entry alone (twinOf). */
-export function candidateSpec(model: string, weights: Weights, c: Omit<LayerConfig, "maxTokens" | "why">): LayerSpec {
+export function candidateSpec(model: string, weights: Weights, c: Omit<LayerConfig, "maxTokens" | "why" | "router"> & { router?: LayerConfig["router"] }): LayerSpec {
   const base = modelSpec(model, weights);
   if (base.configs.some((x) => x.name === c.name)) throw new Error(`layer candidate '${c.name}': ${base.name}'s choice table already has an entry of that name`);
-  return { ...base, name: `${base.name}_${c.name}`, configs: [{ ...c, maxTokens: null, why: "candidate" }], entry: c.name };
+  // Without its own router config, a candidate takes the table's last (prefill) entry's.
+  const router = c.router ?? base.configs[base.configs.length - 1]!.router;
+  return { ...base, name: `${base.name}_${c.name}`, configs: [{ ...c, router, maxTokens: null, why: "candidate" }], entry: c.name };
 }
 
-/** The candidates of a JSON file { "<model>_<weights>": [ { name, blockSize, up, down }, ... ] }. */
+/** The candidates of a JSON file { "<model>_<weights>": [ { name, blockSize, up, down, router? }, ... ] }. */
 export function candidateSpecs(json: unknown): LayerSpec[] {
   if (typeof json !== "object" || json === null) throw new Error("layer candidates: expected an object { \"<model>_<weights>\": [entries] }");
   return Object.entries(json as Record<string, unknown>).flatMap(([key, list]) => {
     const m = /^(.+)_(bf16|w4a16)$/.exec(key);
     if (!m || !Array.isArray(list)) throw new Error(`layer candidates: '${key}' must be <model>_<bf16|w4a16> with a list of entries`);
-    return list.map((c) => candidateSpec(m[1]!, m[2] as Weights, c as Omit<LayerConfig, "maxTokens" | "why">));
+    return list.map((c) => candidateSpec(m[1]!, m[2] as Weights, c as Parameters<typeof candidateSpec>[2]));
   });
 }
 

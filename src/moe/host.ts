@@ -3,8 +3,9 @@
 // choice-table entry for T (moe_layer_<name>_config), carves the workspace and calls the
 // stage launchers in order, argument lists taken from the lowered kernels' params and dims
 // through the stage's binding table. A stage whose kernel and config are the same in every
-// entry that runs it (router, gating, routing) is emitted once; one that differs is emitted per
-// entry, and one that differs or that some entries skip (permute) is called under `if (config == i)`.
+// entry that runs it (gating, routing) is emitted once; one that differs (router, up, down) is
+// emitted per entry, and one that differs or that some entries skip (permute) is called under
+// `if (config == i)`.
 import { readFileSync } from "node:fs";
 import Handlebars from "handlebars";
 import { byteSize, type Kernel } from "../ir/ir.ts";

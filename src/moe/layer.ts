@@ -44,7 +44,9 @@ export interface LayerConfig {
    *  run the gate/up GEMM on them as plain tiles (moe_gemm_up_permuted): on sm_90a those take
    *  TMA and warp specialization, which the row gather by token id cannot. bf16 weights only. */
   permute?: boolean;
-  /** Configs of the gate/up and down kernels (router, gating and routing have one config each). */
+  /** Configs of the router (dsl-examples/moe_router.ts), gate/up and down kernels (gating
+   *  and routing have one config each). */
+  router: Record<string, TunableValue>;
   up: Record<string, TunableValue>;
   down: Record<string, TunableValue>;
   /** Why this entry: what bounds the layer at these T and how the configs answer it. */
@@ -71,6 +73,16 @@ const PREFILL_WHY = "Many tokens: every expert has many pairs and the tensor cor
   "per block (the grid's own order runs one row block across all columns at a time, and an expert's weights " +
   "do not fit in L2). (Otherwise the configs every T used before the choice table.)";
 
+/** The router's configs (docs/LAYER.md). The kernel picks its K slices at run time, up to
+ *  splitK, so that the grid has about 128 blocks; these set the tile and the most slices.
+ *  Decode: BM 16 (the few tokens); at T = 1 one K tile of 64 a block: Mixtral's H = 4096 in
+ *  64 slices, Qwen3's 2048 in 2 x 32 (before, one block walked all of H: 64 / 32 dependent K
+ *  steps, ~80 us). 3 stages (TMA, 2 tiles ahead): where the row tiles fill the grid and leave
+ *  one slice (Qwen3 from T = 1024, Mixtral from 2048, both in the w4a16 decode entry), a block
+ *  walks all of H again, and 2 cp.async stages would wait for each tile in turn.
+ *  Prefill: BM 64 (wgmma's m64), slices only while the row blocks leave SMs idle. */
+const DECODE_ROUTER = { BM: 16, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 64 };
+const PREFILL_ROUTER = { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 16 };
 const PERMUTE_WHY = "bf16: the activation rows are first copied into routing order (moe_permute, workspace xp), so " +
   "the gate/up GEMM (2/3 of the FLOPs) reads them as plain tiles: on sm_90a all its operand tiles then arrive by TMA " +
   "with a warp-specialized producer, where the row gather by token id kept it on the cp.async pipeline (on the " +
@@ -82,13 +94,13 @@ function prefill(weights: Weights): LayerConfig {
   return weights === "w4a16"
     // up BK 64 x 3 stages: BK 128 x 2 stages at 8 warps needs 255 registers and spills
     // (560 spill ops on sm_90a); this one fits in 197 with none.
-    ? { name: "prefill", maxTokens: null, blockSize: 64, up: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
+    ? { name: "prefill", maxTokens: null, blockSize: 64, router: PREFILL_ROUTER, up: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
         down: { BM: 64, BN: 64, BK: 128, stages: 3, warps: 4, splitK: 1, GROUP_M: 8 }, why: PREFILL_WHY }
     // bf16: the rows permuted into routing order first, so all three operand tiles of the up
     // GEMM arrive by TMA with warp specialization (the down GEMM's already did); 128-row tiles
     // as the bf16 GEMM's best sm_90a configs (BM 128 x BN 256 x BK 64, 3 stages, 8 warps; the up
     // kernel's two accumulators make BN 128 the same work and registers). Not yet timed.
-    : { name: "prefill", maxTokens: null, blockSize: 128, permute: true, up: { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
+    : { name: "prefill", maxTokens: null, blockSize: 128, permute: true, router: PREFILL_ROUTER, up: { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
         down: { BM: 128, BN: 256, BK: 64, stages: 3, warps: 8, splitK: 1, GROUP_M: 8 }, why: `${PREFILL_WHY} ${PERMUTE_WHY}` };
 }
 
@@ -96,7 +108,7 @@ function prefill(weights: Weights): LayerConfig {
 function decode(weights: Weights, maxTokens: number, splitK: number, why: string): LayerConfig {
   // w4a16: BK 128 (a K tile is one scale group, 64 bytes of packed words a row); bf16: BK 64, the kernels' largest.
   const bk = weights === "w4a16" ? 128 : 64;
-  return { name: "decode", maxTokens, blockSize: 16, up: { BM: 16, BN: 64, BK: bk, stages: 4, warps: 4, GROUP_M: 8 },
+  return { name: "decode", maxTokens, blockSize: 16, router: DECODE_ROUTER, up: { BM: 16, BN: 64, BK: bk, stages: 4, warps: 4, GROUP_M: 8 },
     down: { BM: 16, BN: 64, BK: bk, stages: 4, warps: 4, splitK, GROUP_M: 8 }, why: `${DECODE_WHY} ${why}` };
 }
 
@@ -269,7 +281,7 @@ export function stages(s: LayerSpec, c: LayerConfig = s.configs[0]!): Stage[] {
          bind: { Y: "pairs", topk_weights: "topk_weights", out: "out", T: "T", TOPK: "K", H: "H" } }]
     : [{ stage: "down", ...down, bind: downBind }];
   return [
-    { stage: "router", file: `${DIR}/moe_router.ts`, kernel: "moe_router", config: { BM: 16, BN: 64, BK: 64, warps: 4 },
+    { stage: "router", file: `${DIR}/moe_router.ts`, kernel: "moe_router", config: c.router,
       bind: { X: "x", Wr: "w_router", logits: "logits", T: "T", H: "H", E: "E" } },
     { stage: "gate", file: `${DIR}/moe_gate.ts`, kernel: "moe_gate_softmax", config: { BT: 4, EMAX: s.experts <= 128 ? 128 : 256, KMAX: 8 },
       bind: { logits: "logits", renorm: "renorm", weights: "topk_weights", ids: "topk_ids", T: "T", E: "E", K: "K" } },

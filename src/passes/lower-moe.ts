@@ -179,22 +179,39 @@ function lowerReduce(c: Ctx, s: Extract<Stmt, { k: "reduce" }>): Stmt[] {
   return [...pre, loop, ...post];
 }
 
+/** The order topk picks in: (x, n) comes strictly after the pick (pv, pi) when its value
+ *  is smaller, or equal with a larger index. NaN is after nothing, so it is never picked. */
+const after = (x: Expr, n: Expr, pv: Expr, pi: Expr): Expr =>
+  bin("||", bin("<", x, pv), bin("&&", bin("==", x, pv), bin(">", n, pi)));
+
+/** Largest i32: "no pick" among the lanes' candidate indices (an index is always below it). */
+const NO_INDEX = 2147483647;
+
 /** j-th pick = the best element strictly after the previous pick in the order (value desc,
- *  index asc): no per-row scratch, O(count * N) per row. */
+ *  index asc): no per-row scratch, O(count * N) per row. One thread per row, or `w` lanes
+ *  per row (see warpRows) when warpWidth gives them. */
 function lowerTopk(c: Ctx, s: Extract<Stmt, { k: "topk" }>): Stmt[] {
   const pre: Stmt[] = [], post: Stmt[] = [];
   const src = readable(c, s.src, s, pre);
   const R = constOf(src.extents[0]!, "the row count of topk", s);
-  const N = src.extents[1]!;
   const cnt = evalConst(s.count);
   const values = writable(c, s.values, cnt === undefined ? undefined : [R, cnt], s, pre, post);
   const indices = writable(c, s.indices, cnt === undefined ? undefined : [R, cnt], s, pre, post);
   const t = accType(info(c, src.buf).buf.dtype);
+  const rowLen = evalConst(src.extents[1]!) ?? info(c, src.buf).shape[1];
+  // u32 has no "nothing picked" value below every element that a max could combine.
+  const w = t === "u32" ? undefined : warpWidth(c.threads, R, rowLen, t);
+  if (w !== undefined) return [...pre, { k: "barrier" }, ...topkWarpRows(c, s, src, values, indices, R, t, w), { k: "barrier" }, ...post];
+  return [...pre, topkThreadRows(c, s, src, values, indices, R, t), ...post];
+}
+
+/** One thread per row: each round scans the whole row. */
+function topkThreadRows(c: Ctx, s: Extract<Stmt, { k: "topk" }>, src: Region, values: Region, indices: Region, R: number, t: DType): Stmt {
+  const N = src.extents[1]!;
   const hi = isFloat(t) ? flt(Infinity) : int(2147483647);
-  const loop = rowLoop(c, [R], ([r]) => {
+  return rowLoop(c, [R], ([r]) => {
     const pv = c.fresh("pv"), pi = c.fresh("pi"), bv = c.fresh("bv"), bi = c.fresh("bi"), x = c.fresh("x");
     const j = c.fresh("j"), n = c.fresh("n");
-    const after = bin("||", bin("<", v(x), v(pv)), bin("&&", bin("==", v(x), v(pv)), bin(">", v(n), v(pi))));
     const better = bin("||", bin("<", v(bi), int(0)), bin(">", v(x), v(bv)));
     return [
       { k: "let", name: pv, dtype: t, mutable: true, value: hi },
@@ -204,7 +221,7 @@ function lowerTopk(c: Ctx, s: Extract<Stmt, { k: "topk" }>): Stmt[] {
         { k: "let", name: bi, dtype: "i32", mutable: true, value: int(-1) },
         { k: "for", vars: [n], starts: [int(0)], extents: [N], kind: "serial", body: [
           { k: "let", name: x, dtype: t, mutable: false, value: ld(src, [plus(src.offsets[0]!, r!), plus(src.offsets[1]!, v(n))]) },
-          { k: "if", cond: bin("&&", after, better), then: [
+          { k: "if", cond: bin("&&", after(v(x), v(n), v(pv), v(pi)), better), then: [
             { k: "assign", name: bv, value: v(x) }, { k: "assign", name: bi, value: v(n) }], else: [] },
         ] },
         { k: "store", buf: values.buf, idx: [plus(values.offsets[0]!, r!), plus(values.offsets[1]!, v(j))], value: v(bv) },
@@ -215,7 +232,57 @@ function lowerTopk(c: Ctx, s: Extract<Stmt, { k: "topk" }>): Stmt[] {
       ] },
     ];
   });
-  return [...pre, loop, ...post];
+}
+
+/** Each row spread over `w` lanes (as warpRows). A round is a parallel argmax: lane l takes
+ *  the best of elements l, l + w, ... that come after the previous pick (the first of equal
+ *  values, so its lowest index); warp_reduce.max gives the round's value m, and
+ *  warp_reduce.min over the indices of the lanes whose best equals m gives the lowest index
+ *  holding it: the tie rule of the one-thread lowering, in two butterflies (as many shuffles
+ *  as one butterfly over (value, index) pairs). Lanes without a candidate offer the lowest
+ *  value and NO_INDEX; a round where every lane has none stores -inf (the identity) and -1.
+ *  Every thread runs every round and reaches both warp_reduces (count is block-uniform). */
+function topkWarpRows(c: Ctx, s: Extract<Stmt, { k: "topk" }>, src: Region, values: Region, indices: Region, R: number, t: DType, w: number): Stmt[] {
+  const N = src.extents[1]!;
+  const nc = evalConst(N);
+  const lane = c.fresh("lane"), row = c.fresh("row"), pv = c.fresh("pv"), pi = c.fresh("pi"), bv = c.fresh("bv"), bi = c.fresh("bi");
+  const j = c.fresh("j"), jj = c.fresh("jj"), n = c.fresh("n"), x = c.fresh("x"), m = c.fresh("m"), win = c.fresh("win");
+  const someRowIdle = R * w < c.threads;
+  const rowOk = bin("<", v(row), int(R));
+  const better = bin("||", bin("<", v(bi), int(0)), bin(">", v(x), v(bv)));
+  const visit: Stmt[] = [
+    { k: "let", name: x, dtype: t, mutable: false, value: ld(src, [plus(src.offsets[0]!, v(row)), plus(src.offsets[1]!, v(n))]) },
+    { k: "if", cond: bin("&&", after(v(x), v(n), v(pv), v(pi)), better), then: [
+      { k: "assign", name: bv, value: v(x) }, { k: "assign", name: bi, value: v(n) }], else: [] },
+  ];
+  const strided: Stmt = { k: "for", vars: [jj], starts: [int(0)], extents: [fold(bin("cdiv", N, int(w)))], kind: "serial", body: [
+    { k: "let", name: n, dtype: "i32", mutable: false, value: bin("+", bin("*", v(jj), int(w)), v(lane)) },
+    ...(nc !== undefined && nc % w === 0 ? visit : [{ k: "if" as const, cond: bin("<", v(n), N), then: visit, else: [] }]),
+  ] };
+  const none = bin("==", v(win), int(NO_INDEX));
+  const lead = bin("==", v(lane), int(0));
+  return [
+    { k: "let", name: lane, dtype: "i32", mutable: false, value: bin("%", c.tx, int(w)) },
+    { k: "let", name: row, dtype: "i32", mutable: false, value: bin("/", c.tx, int(w)) },
+    { k: "let", name: pv, dtype: t, mutable: true, value: identity("min", t) },
+    { k: "let", name: pi, dtype: "i32", mutable: true, value: int(-1) },
+    { k: "for", vars: [j], starts: [int(0)], extents: [s.count], kind: "serial", body: [
+      { k: "let", name: bv, dtype: t, mutable: true, value: identity("max", t) },
+      { k: "let", name: bi, dtype: "i32", mutable: true, value: int(-1) },
+      ...(someRowIdle ? [{ k: "if" as const, cond: rowOk, then: [strided], else: [] }] : [strided]),
+      { k: "warp_reduce", op: "max", dtype: t, value: v(bv), width: w, result: m },
+      { k: "warp_reduce", op: "min", dtype: "i32", width: w, result: win,
+        value: { k: "select", cond: bin("&&", bin(">=", v(bi), int(0)), bin("==", v(bv), v(m))), a: v(bi), b: int(NO_INDEX) } },
+      { k: "if", cond: someRowIdle ? bin("&&", lead, rowOk) : lead, then: [
+        { k: "store", buf: values.buf, idx: [plus(values.offsets[0]!, v(row)), plus(values.offsets[1]!, v(j))], value: v(m) },
+        { k: "store", buf: indices.buf, idx: [plus(indices.offsets[0]!, v(row)), plus(indices.offsets[1]!, v(j))],
+          value: { k: "select", cond: none, a: int(-1), b: v(win) } },
+      ], else: [] },
+      { k: "assign", name: pv, value: v(m) },
+      // Once a row is exhausted, nothing comes after the last pick.
+      { k: "assign", name: pi, value: { k: "select", cond: none, a: N, b: v(win) } },
+    ] },
+  ];
 }
 
 function lowerScan(c: Ctx, s: Extract<Stmt, { k: "scan" }>): Stmt[] {

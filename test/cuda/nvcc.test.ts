@@ -80,6 +80,15 @@ describe.skipIf(!nvcc)("compile-only builds", () => {
           expect(res.ptx!.match(/shfl\.sync\.bfly\.b32/g)?.length).toBe(14);
           expect(res.ptx).not.toMatch(/\.shared|st\.local|ld\.local/);
         }
+        if (name === "topk") {
+          // A round of the lowered topk (lower-moe.ts topkWarpRows): the max and the min-index
+          // butterflies over 32 lanes, 5 shuffles each, as shuffles (nvcc unrolls the round
+          // loop by 2: 20 on sm_80 and sm_90a with CUDA 12).
+          const shuffles = res.ptx!.match(/shfl\.sync\.bfly\.b32/g)?.length ?? 0;
+          expect(shuffles).toBeGreaterThanOrEqual(10);
+          expect(shuffles % 10).toBe(0);
+          expect(res.ptx).not.toMatch(/st\.local|ld\.local/);
+        }
         if (name === "dequant_gemm") {
           // B fragments come from the packed words in registers: lop3 + packed bf16 math, the
           // ldmatrix are A's (one in each copy of the k-step loop: whole tile and ragged K),

@@ -208,17 +208,19 @@ describe.skipIf(!nvcc)("the emitted layer compiles", () => {
     it(`${model} ${weights} ${combine} combine for sm_90a`, async () => {
       const { modelSpec } = await import("../../src/moe/layer.ts");
       const l = emitLayerCuda(modelSpec(model, weights, combine));
-      // TMA (tensor maps encoded by the stage launchers) where it applies: the bf16 down kernels,
-      // and the bf16 prefill's up kernel on the permuted rows (all three operands).
+      // TMA (tensor maps encoded by the stage launchers) where it applies: the routers, the bf16
+      // down kernels, and the bf16 prefill's up kernel on the permuted rows (all three operands).
       const maps = l.lowered.filter((x) => (x.kernel.tensorMaps ?? []).length > 0).map((x) => `${x.stage.stage} ${x.configs.join("+")}`);
-      expect(maps).toEqual(weights === "bf16" ? ["up prefill", "down decode", "down prefill"] : []);
+      expect(maps).toEqual(["router decode", "router prefill", ...(weights === "bf16" ? ["up prefill", "down decode", "down prefill"] : [])]);
       if (weights === "bf16") expect(l.lowered.find((x) => x.stage.stage === "up" && x.configs.includes("prefill"))!.kernel.tensorMaps!.map((m) => m.tensor)).toEqual(["Xp", "W13", "W13"]);
       expect(emitLayerCuda(modelSpec(model, weights, combine), "sm_90a", "cp.async").lowered.every((x) => !x.kernel.tensorMaps?.length)).toBe(true);
-      // Router, gating and routing once; the bf16 prefill's permute; up and down per entry of the choice table.
-      expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode+prefill", "gate decode+prefill", "align decode+prefill",
+      // Gating and routing once; the bf16 prefill's permute; router, up and down per entry of the choice table.
+      expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode", "router prefill", "gate decode+prefill", "align decode+prefill",
         ...(weights === "bf16" ? ["permute prefill"] : []), "up decode", "up prefill", "down decode", "down prefill", ...(combine === "reduce" ? ["combine decode+prefill"] : [])]);
       // The launcher calls the permute for the prefill entry only.
       if (weights === "bf16") expect(l.cu).toMatch(new RegExp(`err = 0;\\n  if \\(config == 1\\) err = moe_layer_${model}_bf16${combine === "reduce" ? "_reduce" : ""}_permute\\(x, sorted, block_expert, xp,`));
+      // Both routers split K and add into logits: each router launcher clears it (zero-init.ts).
+      expect(l.cu.match(/cudaMemsetAsync\(logits, 0, /g)?.length).toBe(2);
       const r = await compileCuda(l.cu, { arch: "sm_90a", outputs: ["obj"] });
       expect(r.objPath).toBeTruthy();
       // Every stage's kernel made it into the object, none spilling registers.
