@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Kernel } from "../ir/ir.ts";
 import { parseKernels } from "../frontend/index.ts";
+import { resolveConfig } from "../passes/specialize.ts";
 import { checkKernel, type Backend } from "../check/run.ts";
 import { isCheckSpec, type CheckSpec } from "../check/spec.ts";
 import { backendFor, BACKENDS, type BackendName } from "../check/backends.ts";
@@ -52,6 +53,10 @@ export async function checkCommand(argv: string[]): Promise<number> {
   for (const k of kernels) if (!specs.has(k.name)) console.warn(`${file}: kernel ${k.name} has no check spec (export defineCheck({ kernel: "${k.name}", ... })); skipped`);
   if (!checked.length) throw new UsageError(`${file}: no kernel with a check spec to run`);
 
+  const config = values.config ? parseAssignments(values.config as string, "--config") : undefined;
+  // A config the kernel refuses (unknown tunable, value not allowed, its 'where') is the
+  // user's mistake: said once, before any case runs (each case would fail with it).
+  if (config) for (const k of checked) resolveConfig(k, config);
   let passed = 0, failed = 0;
   for (const k of checked) {
     const backend: Backend = await backendFor(backendName, { level, arch, cores, copy, persistent, ws, subgroups, dequantWgmma });
@@ -59,7 +64,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
     const r = await checkKernel(k, specs.get(k.name)!, {
       backendName, backend, cases, seed, reproduce: prefix,
       shape: values.shape ? parseShape(values.shape as string) : undefined,
-      config: values.config ? parseAssignments(values.config as string, "--config") : undefined,
+      config,
       dataSeed: values["data-seed"] !== undefined ? intFlag(values["data-seed"], "data-seed", 0) : undefined,
       log: values.verbose ? (l) => console.log(`  ${l}`) : undefined,
     });

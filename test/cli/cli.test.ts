@@ -80,6 +80,14 @@ describe("tilemoe CLI", () => {
     expect(r.stdout).toMatch(/^gemm_f16 \[interp\]: 3 passed, 0 failed$/m);
   });
 
+  it("check refuses a config its kernel refuses once, before any case (not as every case failing)", async () => {
+    const r = await run("check", "dsl-examples/moe_permute.ts", "--config", "BR=64,BH=512,stages=2,warps=8", "--cases", "2");
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/moe_permute\.ts:\d+:\d+: error: config \{ BR: 64, BH: 512, stages: 2, warps: 8 \} violates the 'where' constraint of kernel 'moe_permute'/);
+    expect(r.stdout).not.toMatch(/passed|FAIL/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it("without nvcc, says so and still writes the CUDA source", async () => {
     const dir = join(out, "nonvcc");
     const r = await execa(process.execPath, ["bin/tilemoe.js", "build", "dsl-examples/gemm_f32.ts", "--emit", "cu,cubin", "-o", dir],
