@@ -62,6 +62,9 @@ step grouped-E128 $GG --shape T=9,G=4,S=32,K=8 --cases 2
 step grouped-E256 $GG --shape T=9,G=8,S=32,K=8 --cases 2
 collect
 
+# CHECKS_ONLY=1: the checks above only (a caller that runs the benches once for several scripts).
+if [[ ${CHECKS_ONLY:-0} != 1 ]]; then
+
 bench=bench/out
 t0=$SECONDS; rc=0
 echo "== layer-bench: npx tsx bench/run.ts --layer --layer-tokens 1,16,64 --reps 5"
@@ -77,6 +80,7 @@ timeout 120 npx tsx bench/profile.ts --plan "$bench/layer/plan" --cases '^layer 
 tail -n 60 "$log/profile.log"
 if (( rc == 0 )); then summary+=("PASS  profile ($(( SECONDS - t0 )) s)"); else summary+=("FAIL  profile (exit $rc, $(( SECONDS - t0 )) s): $log/profile.log"); fi
 
+fi
 echo
 echo "== summary (logs in $log)"
 printf '%s\n' "${summary[@]}"
