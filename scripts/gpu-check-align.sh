@@ -19,34 +19,23 @@ cd "$(dirname "$0")/.."
 log="${OUT:-/tmp/tilemoe-gpu-check}/align"
 mkdir -p "$log"
 summary=()
+# step / collect: scripts/lib/check-steps.sh.
+source scripts/lib/check-steps.sh
 
-# A step is one `tilemoe check --backend cuda` in the background (mostly nvcc: 16 cores
-# there) under a timeout, leaving its verdict in $log/NAME.status; `collect` gathers them.
-step() {
-  local name=$1; shift
-  ( t0=$SECONDS rc=0
-    timeout 200 node bin/tilemoe.js check dsl-examples/moe_align.ts "$@" --backend cuda --arch sm_90a --seed 20261128 > "$log/$name.log" 2>&1 || rc=$?
-    if (( rc == 0 )); then echo "PASS  $name ($(( SECONDS - t0 )) s)"; else echo "FAIL  $name (exit $rc, $(( SECONDS - t0 )) s): $log/$name.log"; fi > "$log/$name.status" ) &
-  echo "== $name: tilemoe check dsl-examples/moe_align.ts $*"
-}
-collect() {
-  wait
-  for f in "$log"/*.status; do summary+=("$(cat "$f")"); tail -n 3 "${f%.status}.log"; done
-}
 
 L="--config EMAX=256,CH=256"
-step align-random-ch256 --kernel moe_align $L --cases 40
-step align-random-ch32 --kernel moe_align --config EMAX=256,CH=32 --cases 40
-step ep-random-ch256 --kernel moe_align_ep $L --cases 30
-step ep-random-ch32 --kernel moe_align_ep --config EMAX=256,CH=32 --cases 30
+step align-random-ch256 dsl-examples/moe_align.ts --kernel moe_align $L --cases 40
+step align-random-ch32 dsl-examples/moe_align.ts --kernel moe_align --config EMAX=256,CH=32 --cases 40
+step ep-random-ch256 dsl-examples/moe_align.ts --kernel moe_align_ep $L --cases 30
+step ep-random-ch32 dsl-examples/moe_align.ts --kernel moe_align_ep --config EMAX=256,CH=32 --cases 30
 # The layer's shapes: NB = cdiv(P, BS) + min(E, P).
-step align-qwen3-4096 --kernel moe_align $L --cases 4 --shape P=32768,E=128,BS=64,NB=640
-step align-mixtral-4096 --kernel moe_align $L --cases 4 --shape P=8192,E=8,BS=64,NB=136
-step align-mixtral-4096-bs16 --kernel moe_align $L --cases 4 --shape P=8192,E=8,BS=16,NB=520
-step align-odd-p --kernel moe_align $L --cases 4 --shape P=8191,E=8,BS=16,NB=520
-step align-decode-qwen3 --kernel moe_align $L --cases 8 --shape P=8,E=128,BS=16,NB=9
-step align-decode-mixtral --kernel moe_align $L --cases 8 --shape P=2,E=8,BS=16,NB=3
-step ep-qwen3-4096 --kernel moe_align_ep $L --cases 4 --shape P=32768,E=128,L=64,BS=64,NB=576
+step align-qwen3-4096 dsl-examples/moe_align.ts --kernel moe_align $L --cases 4 --shape P=32768,E=128,BS=64,NB=640
+step align-mixtral-4096 dsl-examples/moe_align.ts --kernel moe_align $L --cases 4 --shape P=8192,E=8,BS=64,NB=136
+step align-mixtral-4096-bs16 dsl-examples/moe_align.ts --kernel moe_align $L --cases 4 --shape P=8192,E=8,BS=16,NB=520
+step align-odd-p dsl-examples/moe_align.ts --kernel moe_align $L --cases 4 --shape P=8191,E=8,BS=16,NB=520
+step align-decode-qwen3 dsl-examples/moe_align.ts --kernel moe_align $L --cases 8 --shape P=8,E=128,BS=16,NB=9
+step align-decode-mixtral dsl-examples/moe_align.ts --kernel moe_align $L --cases 8 --shape P=2,E=8,BS=16,NB=3
+step ep-qwen3-4096 dsl-examples/moe_align.ts --kernel moe_align_ep $L --cases 4 --shape P=32768,E=128,L=64,BS=64,NB=576
 ( sass=$log/sass; mkdir -p "$sass"
   if node bin/tilemoe.js build dsl-examples/moe_align.ts --kernel moe_align $L --arch sm_90a --emit cu,cubin -o "$sass" > "$sass/build.log" 2>&1 \
      && cuobjdump --dump-sass "$sass"/*.cubin > "$log/moe_align.sass" 2>>"$sass/build.log"; then

@@ -19,35 +19,23 @@ log="${OUT:-/tmp/tilemoe-gpu-check}/layer2"
 mkdir -p "$log"
 bench=/tmp/tilemoe-layer2-bench
 summary=()
+# step / collect: scripts/lib/check-steps.sh.
+source scripts/lib/check-steps.sh
 
-# A step is one `tilemoe check --backend cuda`; it runs in the background (the checks are
-# mostly nvcc: 16 cores there), under a timeout so a hanging kernel cannot stall the run, and leaves
-# its verdict in $log/NAME.status; `collect` waits for them all and gathers the verdicts.
-step() {
-  local name=$1; shift
-  ( t0=$SECONDS rc=0
-    timeout 200 node bin/tilemoe.js check "$@" --backend cuda --arch sm_90a --cases 12 --seed 20261128 > "$log/$name.log" 2>&1 || rc=$?
-    if (( rc == 0 )); then echo "PASS  $name ($(( SECONDS - t0 )) s)"; else echo "FAIL  $name (exit $rc, $(( SECONDS - t0 )) s): $log/$name.log"; fi > "$log/$name.status" ) &
-  echo "== $name: tilemoe check $*"
-}
-collect() {
-  wait
-  for f in "$log"/*.status; do summary+=("$(cat "$f")"); tail -n 4 "${f%.status}.log"; done
-}
 
 # The decode entries' configs (src/moe/layer.ts CHOICES): split-K 8 (Mixtral) and 2 (Qwen3), grouped order;
 # sm_90a's default copy is TMA, which the bf16 down kernel takes (as in the layer).
-step down-decode-sk8 dsl-examples/moe_gemm_down.ts --config BM=16,BN=64,BK=64,stages=4,warps=4,splitK=8,GROUP_M=8
-step down-decode-sk2 dsl-examples/moe_gemm_down.ts --config BM=16,BN=64,BK=64,stages=4,warps=4,splitK=2,GROUP_M=8
-step down-w4a16-decode-sk8 dsl-examples/moe_gemm_down_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4,splitK=8,GROUP_M=8
-step down-w4a16-decode-sk2 dsl-examples/moe_gemm_down_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4,splitK=2,GROUP_M=8
-step up-decode dsl-examples/moe_gemm_up.ts --kernel moe_gemm_up --config BM=16,BN=64,BK=64,stages=4,warps=4,GROUP_M=8
-step up-w4a16-decode dsl-examples/moe_gemm_up_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4,GROUP_M=8
+step down-decode-sk8 dsl-examples/moe_gemm_down.ts --config BM=16,BN=64,BK=64,stages=4,warps=4,splitK=8,GROUP_M=8 --cases 12
+step down-decode-sk2 dsl-examples/moe_gemm_down.ts --config BM=16,BN=64,BK=64,stages=4,warps=4,splitK=2,GROUP_M=8 --cases 12
+step down-w4a16-decode-sk8 dsl-examples/moe_gemm_down_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4,splitK=8,GROUP_M=8 --cases 12
+step down-w4a16-decode-sk2 dsl-examples/moe_gemm_down_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4,splitK=2,GROUP_M=8 --cases 12
+step up-decode dsl-examples/moe_gemm_up.ts --kernel moe_gemm_up --config BM=16,BN=64,BK=64,stages=4,warps=4,GROUP_M=8 --cases 12
+step up-w4a16-decode dsl-examples/moe_gemm_up_w4a16.ts --config BM=16,BN=64,BK=128,stages=4,warps=4,GROUP_M=8 --cases 12
 # The prefill entries' kernels in the grouped order (and the down kernels' new grid).
-step up-prefill dsl-examples/moe_gemm_up.ts --kernel moe_gemm_up --config BM=64,BN=64,BK=64,stages=3,warps=8,GROUP_M=8
-step up-w4a16-prefill dsl-examples/moe_gemm_up_w4a16.ts --config BM=64,BN=64,BK=64,stages=3,warps=8,GROUP_M=8
-step down-prefill dsl-examples/moe_gemm_down.ts --config BM=64,BN=64,BK=64,stages=3,warps=4,splitK=1,GROUP_M=8
-step down-w4a16-prefill dsl-examples/moe_gemm_down_w4a16.ts --config BM=64,BN=64,BK=128,stages=3,warps=4,splitK=1,GROUP_M=8
+step up-prefill dsl-examples/moe_gemm_up.ts --kernel moe_gemm_up --config BM=64,BN=64,BK=64,stages=3,warps=8,GROUP_M=8 --cases 12
+step up-w4a16-prefill dsl-examples/moe_gemm_up_w4a16.ts --config BM=64,BN=64,BK=64,stages=3,warps=8,GROUP_M=8 --cases 12
+step down-prefill dsl-examples/moe_gemm_down.ts --config BM=64,BN=64,BK=64,stages=3,warps=4,splitK=1,GROUP_M=8 --cases 12
+step down-w4a16-prefill dsl-examples/moe_gemm_down_w4a16.ts --config BM=64,BN=64,BK=128,stages=3,warps=4,splitK=1,GROUP_M=8 --cases 12
 collect
 
 rm -rf "$bench"

@@ -18,21 +18,9 @@ log="${OUT:-/tmp/tilemoe-gpu-check}/permute"
 mkdir -p "$log"
 bench=/tmp/tilemoe-permute-bench
 summary=()
+# step / collect: scripts/lib/check-steps.sh.
+source scripts/lib/check-steps.sh
 
-# A step is one `tilemoe check --backend cuda`, in the background (mostly nvcc: 16 cores
-# there), under a timeout so a hanging kernel cannot stall the run; its verdict goes to
-# $log/NAME.status and `collect` gathers them.
-step() {
-  local name=$1; shift
-  ( t0=$SECONDS rc=0
-    timeout 200 node bin/tilemoe.js check "$@" --backend cuda --arch sm_90a --seed 20261128 > "$log/$name.log" 2>&1 || rc=$?
-    if (( rc == 0 )); then echo "PASS  $name ($(( SECONDS - t0 )) s)"; else echo "FAIL  $name (exit $rc, $(( SECONDS - t0 )) s): $log/$name.log"; fi > "$log/$name.status" ) &
-  echo "== $name: tilemoe check $*"
-}
-collect() {
-  wait
-  for f in "$log"/*.status; do summary+=("$(cat "$f")"); tail -n 4 "${f%.status}.log"; done
-}
 
 UP=dsl-examples/moe_gemm_up.ts
 DOWN=dsl-examples/moe_gemm_down.ts

@@ -19,18 +19,10 @@ cd "$(dirname "$0")/.."
 log="${OUT:-/tmp/tilemoe-gpu-check}/router"
 mkdir -p "$log"
 summary=()
+# step / collect: scripts/lib/check-steps.sh.
+source scripts/lib/check-steps.sh
+STEP_TIMEOUT=150
 
-step() {
-  local name=$1; shift
-  ( t0=$SECONDS rc=0
-    timeout 150 node bin/tilemoe.js check "$@" --backend cuda --arch sm_90a --seed 20261128 > "$log/$name.log" 2>&1 || rc=$?
-    if (( rc == 0 )); then echo "PASS  $name ($(( SECONDS - t0 )) s)"; else echo "FAIL  $name (exit $rc, $(( SECONDS - t0 )) s): $log/$name.log"; fi > "$log/$name.status" ) &
-  echo "== $name: tilemoe check $*"
-}
-collect() {
-  wait
-  for f in "$log"/*.status; do summary+=("$(cat "$f")"); tail -n 3 "${f%.status}.log"; done
-}
 
 R=dsl-examples/moe_router.ts
 DEC=BM=16,BN=64,BK=64,stages=3,warps=4,splitK=64
