@@ -38,6 +38,9 @@ step down-prefill dsl-examples/moe_gemm_down.ts --config BM=64,BN=64,BK=64,stage
 step down-w4a16-prefill dsl-examples/moe_gemm_down_w4a16.ts --config BM=64,BN=64,BK=128,stages=3,warps=4,splitK=1,GROUP_M=8 --cases 12
 collect
 
+# CHECKS_ONLY=1: the checks above only (a caller that runs the benches once for several scripts).
+if [[ ${CHECKS_ONLY:-0} != 1 ]]; then
+
 rm -rf "$bench"
 t0=$SECONDS; rc=0
 echo "== layer-bench: npx tsx bench/run.ts --layer --layer-entries"
@@ -48,6 +51,7 @@ if (( rc == 0 )); then summary+=("PASS  layer-bench ($(( SECONDS - t0 )) s)"); e
 cp "$bench/layer/latest.md" "$log/layer-table.md" 2>/dev/null || true
 cp "$bench/layer/plan/results.json" "$log/layer-results.json" 2>/dev/null || true
 
+fi
 echo
 echo "== summary (logs in $log)"
 printf '%s\n' "${summary[@]}"
