@@ -47,17 +47,10 @@ collect
 if [[ ${CHECKS_ONLY:-0} != 1 ]]; then
 
 bench=bench/out
-t0=$SECONDS; rc=0
-echo "== layer-bench: npx tsx bench/run.ts --layer --layer-tokens 1,64,4096 --reps 5"
-timeout 240 npx tsx bench/run.ts --layer --layer-tokens 1,64,4096 --reps 5 > "$log/layer-bench.log" 2>&1 || rc=$?
-tail -n 30 "$log/layer-bench.log"
-if (( rc == 0 )); then summary+=("PASS  layer-bench ($(( SECONDS - t0 )) s)"); else summary+=("FAIL  layer-bench (exit $rc, $(( SECONDS - t0 )) s): $log/layer-bench.log"); fi
+timed layer-bench 240 npx tsx bench/run.ts --layer --layer-tokens 1,64,4096 --reps 5
 cp "$bench/layer/latest.md" "$log/layer-table.md" 2>/dev/null || true
 
-t0=$SECONDS; rc=0
-echo "== profile: npx tsx bench/profile.ts --plan $bench/layer/plan --cases '^layer (mixtral|qwen3)_(bf16|w4a16) M=(1|4096)\$'"
-timeout 150 npx tsx bench/profile.ts --plan "$bench/layer/plan" --cases '^layer (mixtral|qwen3)_(bf16|w4a16) M=(1|4096)$' --out "$log/profile.txt" > "$log/profile.log" 2>&1 || rc=$?
-if (( rc == 0 )); then summary+=("PASS  profile ($(( SECONDS - t0 )) s)"); else summary+=("FAIL  profile (exit $rc, $(( SECONDS - t0 )) s): $log/profile.log"); fi
+timed profile 150 npx tsx bench/profile.ts --plan "$bench/layer/plan" --cases '^layer (mixtral|qwen3)_(bf16|w4a16) M=(1|4096)$' --out "$log/profile.txt"
 
 fi
 echo

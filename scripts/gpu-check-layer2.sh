@@ -42,12 +42,8 @@ collect
 if [[ ${CHECKS_ONLY:-0} != 1 ]]; then
 
 rm -rf "$bench"
-t0=$SECONDS; rc=0
-echo "== layer-bench: npx tsx bench/run.ts --layer --layer-entries"
 # Under a timeout (the device call's limit is 10 minutes) so the summary still prints.
-timeout 420 npx tsx bench/run.ts --layer --layer-entries --out "$bench" > "$log/layer-bench.log" 2>&1 || rc=$?
-tail -n 40 "$log/layer-bench.log"
-if (( rc == 0 )); then summary+=("PASS  layer-bench ($(( SECONDS - t0 )) s)"); else summary+=("FAIL  layer-bench (exit $rc, $(( SECONDS - t0 )) s): $log/layer-bench.log"); fi
+TIMED_TAIL=40 timed layer-bench 420 npx tsx bench/run.ts --layer --layer-entries --out "$bench"
 cp "$bench/layer/latest.md" "$log/layer-table.md" 2>/dev/null || true
 cp "$bench/layer/plan/results.json" "$log/layer-results.json" 2>/dev/null || true
 

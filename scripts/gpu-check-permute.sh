@@ -54,11 +54,7 @@ if [[ ${CHECKS_ONLY:-0} != 1 ]]; then
 filter=()
 if grep -q -- '--layer-weights' bench/run.ts; then filter=(--layer-weights bf16); fi
 rm -rf "$bench"
-t0=$SECONDS; rc=0
-echo "== layer-bench: npx tsx bench/run.ts --layer --layer-tokens 1024,4096 --layer-entries ${filter[*]}"
-timeout 180 npx tsx bench/run.ts --layer --layer-tokens 1024,4096 --layer-entries "${filter[@]}" --out "$bench" > "$log/layer-bench.log" 2>&1 || rc=$?
-tail -n 40 "$log/layer-bench.log"
-if (( rc == 0 )); then summary+=("PASS  layer-bench ($(( SECONDS - t0 )) s)"); else summary+=("FAIL  layer-bench (exit $rc, $(( SECONDS - t0 )) s): $log/layer-bench.log"); fi
+TIMED_TAIL=40 timed layer-bench 180 npx tsx bench/run.ts --layer --layer-tokens 1024,4096 --layer-entries "${filter[@]}" --out "$bench"
 cp "$bench/layer/latest.md" "$log/layer-table.md" 2>/dev/null || true
 cp "$bench/layer/plan/results.json" "$log/layer-results.json" 2>/dev/null || true
 

@@ -58,19 +58,11 @@ collect
 if [[ ${CHECKS_ONLY:-0} != 1 ]]; then
 
 bench=bench/out
-t0=$SECONDS; rc=0
-echo "== layer-bench: npx tsx bench/run.ts --layer --layer-tokens 1,16,64 --reps 5"
-timeout 180 npx tsx bench/run.ts --layer --layer-tokens 1,16,64 --reps 5 --out "$bench" > "$log/layer-bench.log" 2>&1 || rc=$?
-tail -n 30 "$log/layer-bench.log"
-if (( rc == 0 )); then summary+=("PASS  layer-bench ($(( SECONDS - t0 )) s)"); else summary+=("FAIL  layer-bench (exit $rc, $(( SECONDS - t0 )) s): $log/layer-bench.log"); fi
+timed layer-bench 180 npx tsx bench/run.ts --layer --layer-tokens 1,16,64 --reps 5 --out "$bench"
 cp "$bench/layer/latest.md" "$log/layer-table.md" 2>/dev/null || true
 cp "$bench/layer/plan/results.json" "$log/layer-results.json" 2>/dev/null || true
 
-t0=$SECONDS; rc=0
-echo "== profile: npx tsx bench/profile.ts (ncu per stage kernel)"
-timeout 120 npx tsx bench/profile.ts --plan "$bench/layer/plan" --cases '^layer (mixtral|qwen3)_(bf16|w4a16) M=(1|64)$' --out "$log/profile.md" > "$log/profile.log" 2>&1 || rc=$?
-tail -n 60 "$log/profile.log"
-if (( rc == 0 )); then summary+=("PASS  profile ($(( SECONDS - t0 )) s)"); else summary+=("FAIL  profile (exit $rc, $(( SECONDS - t0 )) s): $log/profile.log"); fi
+TIMED_TAIL=60 timed profile 120 npx tsx bench/profile.ts --plan "$bench/layer/plan" --cases '^layer (mixtral|qwen3)_(bf16|w4a16) M=(1|64)$' --out "$log/profile.md"
 
 fi
 echo

@@ -17,16 +17,10 @@ out="${OUT:-/tmp/tilemoe-gpu-out}/rswgmma"
 mkdir -p "$out"
 summary=()
 
-# step NAME SECONDS CMD...: runs CMD with a time limit, its output in $out/NAME.log.
-step() {
-  local name=$1 limit=$2; shift 2
-  echo "== $name: $*"
-  local t0=$SECONDS rc=0
-  timeout "$limit" "$@" > "$out/$name.log" 2>&1 || rc=$?
-  tail -n 3 "$out/$name.log"
-  if [[ $rc -eq 0 ]]; then summary+=("ok    $name ($((SECONDS - t0)) s)")
-  else summary+=("FAIL  $name (exit $rc, $((SECONDS - t0)) s): see $out/$name.log"); fi
-}
+# timed NAME SECONDS CMD... (scripts/lib/check-steps.sh): CMD under a time limit, its output in $out/NAME.log.
+log=$out
+TIMED_TAIL=4
+source scripts/lib/check-steps.sh
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$out/gpu.txt" 2>&1 || true
 cat "$out/gpu.txt"
@@ -116,7 +110,7 @@ for n in "${SASS[@]}"; do
 done
 
 # 3. The w4a16 bench: fixed mma.sync decode rows, the register-A rows, tuned winners, cuBLAS.
-step bench-w4a16 420 npx tsx bench/w4a16.ts --m 1,16,64,256,1024,4096 --reps 20 --out "$out/bench"
+timed bench-w4a16 420 npx tsx bench/w4a16.ts --m 1,16,64,256,1024,4096 --reps 20 --out "$out/bench"
 sed -n '/^## w4a16/,$p' "$out/bench-w4a16.log"
 
 echo

@@ -12,16 +12,10 @@ out="${OUT:-/tmp/tilemoe-gpu-out}/w4a16"
 mkdir -p "$out"
 summary=()
 
-# step NAME SECONDS CMD...: runs CMD with a time limit, its output in $out/NAME.log.
-step() {
-  local name=$1 limit=$2; shift 2
-  echo "== $name: $*"
-  local t0=$SECONDS rc=0
-  timeout "$limit" "$@" > "$out/$name.log" 2>&1 || rc=$?
-  tail -n 4 "$out/$name.log"
-  if [[ $rc -eq 0 ]]; then summary+=("ok    $name ($((SECONDS - t0)) s)")
-  else summary+=("FAIL  $name (exit $rc, $((SECONDS - t0)) s): see $out/$name.log"); fi
-}
+# timed NAME SECONDS CMD... (scripts/lib/check-steps.sh): CMD under a time limit, its output in $out/NAME.log.
+log=$out
+TIMED_TAIL=4
+source scripts/lib/check-steps.sh
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$out/gpu.txt" 2>&1 || true
 cat "$out/gpu.txt"
@@ -31,7 +25,7 @@ check() { # NAME FILE [KERNEL] CONFIG
   local args=(node bin/tilemoe.js check "dsl-examples/$file" --backend cuda --arch sm_90a --cases 12 --seed 7)
   [[ -n $kernel ]] && args+=(--kernel "$kernel")
   [[ -n $config ]] && args+=(--config "$config")
-  step "check-$name" 150 "${args[@]}"
+  timed "check-$name" 150 "${args[@]}"
 }
 
 DECODE=BM=16,BN=64,BK=128,stages=4,warps=4
@@ -52,7 +46,7 @@ check moe-up-w4a16-defaults   moe_gemm_up_w4a16.ts ""         ""
 check w4a16-bm64-sync         gemm_w4a16.ts gemm_w4a16        "BM=64,BN=128,BK=64,stages=3,warps=4,splitK=1"
 
 # The bench: decode configs (BN 64/128 x splitK 1-8), M=64/256 configs, tuned winners.
-step bench-w4a16 200 npx tsx bench/w4a16.ts --out "$out/bench"
+timed bench-w4a16 200 npx tsx bench/w4a16.ts --out "$out/bench"
 sed -n '/^## w4a16/,$p' "$out/bench-w4a16.log"
 
 echo

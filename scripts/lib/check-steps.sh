@@ -18,3 +18,16 @@ collect() {
   wait
   for f in "$log"/*.status; do summary+=("$(cat "$f")"); tail -n 4 "${f%.status}.log"; done
 }
+#   timed NAME SECONDS CMD...
+#                       runs CMD in the foreground under `timeout SECONDS` (a bench, a profile: the
+#                       device call's limit is 10 minutes, so the summary still prints), its output
+#                       in $log/NAME.log, prints the log's tail ($TIMED_TAIL lines, default 30) and
+#                       appends its verdict to `summary`
+timed() {
+  local name=$1 limit=$2; shift 2
+  echo "== $name: $*"
+  local t0=$SECONDS rc=0
+  timeout "$limit" "$@" > "$log/$name.log" 2>&1 || rc=$?
+  tail -n "${TIMED_TAIL:-30}" "$log/$name.log"
+  if (( rc == 0 )); then summary+=("PASS  $name ($(( SECONDS - t0 )) s)"); else summary+=("FAIL  $name (exit $rc, $(( SECONDS - t0 )) s): $log/$name.log"); fi
+}
