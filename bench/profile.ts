@@ -85,6 +85,9 @@ async function main(): Promise<void> {
   const picked = plan.cases.filter((c): c is LayerCase | KernelCase => ("layer" in c || "kernel" in c) && pick.test(c.name));
   if (!picked.length) throw new Error(`no layer or kernel case of ${planDir}/plan.json matches /${values.cases}/`);
   const runner = await buildRunner();
+  // Cases that gave no profile: the run fails (exit 1) with them named, so a script does not
+  // report a profile it does not have.
+  let missing = 0;
   const report: string[] = [];
   const all: { case: string; kernels: KernelTime[]; benchMs?: number }[] = [];
   for (const [n, c] of picked.entries()) {
@@ -95,13 +98,19 @@ async function main(): Promise<void> {
     const what = values.set ? ["--set", values.set] : ["--metrics", "gpu__time_duration.sum", "--csv"];
     const r = await execa(values.ncu!, ["--clock-control", "none", "--cache-control", "all", ...what, "-k", filter,
       runner, join(dir, "plan.json"), "--out", join(dir, "results.json")], { reject: false, all: true });
-    if (values.set) { report.push(`== ${c.name} (ncu --set ${values.set}, exit ${r.exitCode})`, r.all ?? ""); console.log(report.slice(-2).join("\n")); continue; }
+    if (r.exitCode === undefined) throw new Error(`could not run Nsight Compute '${values.ncu}' (${r.shortMessage ?? r.message}); give its path with --ncu`);
+    if (values.set) {
+      report.push(`== ${c.name} (ncu --set ${values.set}, exit ${r.exitCode})`, r.all ?? "");
+      console.log(report.slice(-2).join("\n"));
+      if (r.exitCode !== 0) missing++;
+      continue;
+    }
     writeFileSync(join(dir, "ncu.txt"), r.all ?? "");
     let kernels: KernelTime[];
-    try { kernels = parseNcuDurations(r.stdout ?? ""); } catch (e) { report.push(`${c.name}: ${(e as Error).message}`); console.log(report.at(-1)); continue; }
+    try { kernels = parseNcuDurations(r.stdout ?? ""); } catch (e) { report.push(`${c.name}: ${(e as Error).message}`); console.log(report.at(-1)); missing++; continue; }
     const benchMs = results?.cases.find((x) => x.name === c.name)?.median_ms;
     all.push({ case: c.name, kernels, benchMs });
-    if (!kernels.length) { report.push(`${c.name}: ncu listed no kernel (exit ${r.exitCode}):\n${(r.all ?? "").split("\n").slice(-15).join("\n")}`); continue; }
+    if (!kernels.length) { report.push(`${c.name}: ncu listed no kernel (exit ${r.exitCode}):\n${(r.all ?? "").split("\n").slice(-15).join("\n")}`); missing++; continue; }
     const sum = kernels.reduce((a, k) => a + k.us, 0);
     report.push(`${c.name}: kernels ${sum.toFixed(1)} us${benchMs !== undefined ? `, bench call ${(benchMs * 1e3).toFixed(1)} us` : ""}`);
     for (const k of kernels) report.push(`  ${stageName(k.kernel).padEnd(36)} ${k.us.toFixed(1).padStart(9)} us ${(100 * k.us / sum).toFixed(0).padStart(3)}%  grid ${k.grid} block ${k.block}`);
@@ -111,6 +120,11 @@ async function main(): Promise<void> {
   writeFileSync(out, report.join("\n") + "\n");
   writeFileSync(out.replace(/\.txt$/, "") + ".json", JSON.stringify(all, null, 2));
   console.log(`written: ${out}`);
+  if (missing) {
+    console.error(`profile: ${missing} of ${picked.length} case(s) gave no profile (see ${out})`);
+    process.exitCode = 1;
+  }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
+if (process.argv[1] === fileURLToPath(import.meta.url))
+  await main().catch((e: Error) => { console.error(`profile: ${e.message}`); process.exit(2); });
