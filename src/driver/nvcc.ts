@@ -1,7 +1,7 @@
 // nvcc through execa: compile a .cu to cubin / fatbin / ptx / object for sm_80 or sm_90a, with
 // a content-hash cache and the ptxas resource report parsed per kernel.
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
@@ -106,6 +106,27 @@ export function runnerModule(arch: Arch): "cubin" | "fatbin" {
   return arch === "sm_80" ? "fatbin" : "cubin";
 }
 
+/** One nvcc run per primary output; the ptx and cubin of the same compile come from its
+ *  `--keep` intermediates (byte-identical to their own runs, checked with nvcc 13), so a
+ *  cubin + ptx + obj request costs one front end and one ptxas instead of three of each. A
+ *  fatbin has its own gencode (code=[sm, compute]) and always runs alone. */
+export function invocations(outputs: Output[]): { primary: Output; kept: Output[] }[] {
+  const order: Output[] = ["obj", "cubin", "ptx"];
+  const shared = order.filter((o) => outputs.includes(o));
+  const runs = shared.length > 0 ? [{ primary: shared[0]!, kept: shared.slice(1) }] : [];
+  if (outputs.includes("fatbin")) runs.push({ primary: "fatbin", kept: [] });
+  return runs;
+}
+
+/** The intermediate nvcc kept for an output: `<base>.ptx`, and the cubin as `<base>.cubin`
+ *  (-gencode code=sm_XX) or `<base>.sm_XX.cubin` (-arch=sm_XX, which embeds the PTX too). */
+function keptFile(keepDir: string, o: Output): string {
+  const ext = o === "ptx" ? ".ptx" : ".cubin";
+  const found = readdirSync(keepDir).filter((f) => f.endsWith(ext));
+  if (found.length !== 1) throw new Error(`nvcc --keep left ${found.length} ${ext} files in ${keepDir} (${readdirSync(keepDir).join(", ")}); expected one`);
+  return join(keepDir, found[0]!);
+}
+
 const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 export async function compileCuda(cu: string, opts: CompileOptions): Promise<CompileResult> {
@@ -126,19 +147,28 @@ export async function compileCuda(cu: string, opts: CompileOptions): Promise<Com
   const needLog = wanted.some((o) => o !== "ptx") && !existsSync(logPath);
   const toRun = needLog && missing.length === 0 ? [wanted.find((o) => o !== "ptx")!] : missing;
   const logs: string[] = [];
-  await Promise.all(toRun.map(async (o) => {
-    const tmp = `${join(dir, FILE[o])}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-    const args = [KIND_FLAG[o], ...outputArchFlags(opts.arch, o), ...common, "-o", tmp, cuPath];
-    const r = await execa(nvcc, args, { reject: false, all: true });
-    const command = `cd ${quote(dir)} && ${[nvcc, ...args.map((a) => (a === tmp ? join(dir, FILE[o]) : a))].map(quote).join(" ")}`;
-    if (r.failed) throw new NvccError(r.all ?? `${r.stderr}\n${r.stdout}`, cuPath, command);
-    renameSync(tmp, join(dir, FILE[o]));
-    const out = r.all ?? "";
-    logs.push(out);
-    if (o !== "ptx") {
-      const tmpLog = `${logPath}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-      writeFileSync(tmpLog, out);
-      renameSync(tmpLog, logPath);
+  await Promise.all(invocations(toRun).map(async ({ primary, kept }) => {
+    const tmp = `${join(dir, FILE[primary])}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+    const keepDir = kept.length > 0 ? `${join(dir, "keep")}-${process.pid}-${randomBytes(4).toString("hex")}` : undefined;
+    if (keepDir) mkdirSync(keepDir);
+    const keep = keepDir ? ["--keep", "--keep-dir", keepDir] : [];
+    const args = [KIND_FLAG[primary], ...outputArchFlags(opts.arch, primary), ...common, ...keep, "-o", tmp, cuPath];
+    try {
+      const r = await execa(nvcc, args, { reject: false, all: true });
+      const shown = args.filter((a, i) => !keepDir || (a !== "--keep" && a !== "--keep-dir" && args[i - 1] !== "--keep-dir"));
+      const command = `cd ${quote(dir)} && ${[nvcc, ...shown.map((a) => (a === tmp ? join(dir, FILE[primary]) : a))].map(quote).join(" ")}`;
+      if (r.failed) throw new NvccError(r.all ?? `${r.stderr}\n${r.stdout}`, cuPath, command);
+      for (const o of kept) renameSync(keptFile(keepDir!, o), join(dir, FILE[o]));
+      renameSync(tmp, join(dir, FILE[primary]));
+      const out = r.all ?? "";
+      logs.push(out);
+      if (primary !== "ptx") {
+        const tmpLog = `${logPath}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+        writeFileSync(tmpLog, out);
+        renameSync(tmpLog, logPath);
+      }
+    } finally {
+      if (keepDir) rmSync(keepDir, { recursive: true, force: true });
     }
   }));
 

@@ -1,12 +1,12 @@
 // The nvcc driver: compile-only builds of the emitted kernels and launchers for sm_80 and
 // sm_90a, the ptxas report, the cache, and the failure paths.
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, describe, expect, it } from "vitest";
 import { emitCuda } from "../../src/codegen/cuda/emit.ts";
-import { NVCC_MISSING, NvccError, NvccNotFoundError, compileCuda, nvccAvailable, parsePtxasInfo, runnerModule } from "../../src/driver/nvcc.ts";
+import { NVCC_MISSING, NvccError, NvccNotFoundError, compileCuda, invocations, nvccAvailable, parsePtxasInfo, runnerModule } from "../../src/driver/nvcc.ts";
 import { KERNELS, loadKernel, nvccWarning } from "./kernels.ts";
 
 const nvcc = await nvccAvailable();
@@ -32,6 +32,16 @@ describe("ptxas report parsing", () => {
     expect(r.a_kernel).toEqual({ arch: "sm_80", registers: 255, smemStatic: 1024, spillStores: 12, spillLoads: 16, stackFrame: 8, barriers: 1, lmem: 0, cmem: 376 });
     expect(r.b_kernel).toMatchObject({ arch: "sm_90a", registers: 24, spillStores: 0, smemStatic: 0, barriers: 0 });
     expect(Object.keys(r)).toEqual(["a_kernel", "b_kernel"]);
+  });
+});
+
+describe("nvcc invocations", () => {
+  it("runs one compile for obj, cubin and ptx together, and a fatbin on its own", () => {
+    expect(invocations(["cubin", "ptx", "obj"])).toEqual([{ primary: "obj", kept: ["cubin", "ptx"] }]);
+    expect(invocations(["ptx", "cubin"])).toEqual([{ primary: "cubin", kept: ["ptx"] }]);
+    expect(invocations(["ptx"])).toEqual([{ primary: "ptx", kept: [] }]);
+    expect(invocations(["fatbin", "ptx"])).toEqual([{ primary: "ptx", kept: [] }, { primary: "fatbin", kept: [] }]);
+    expect(invocations([])).toEqual([]);
   });
 });
 
@@ -114,6 +124,21 @@ describe.skipIf(!nvcc)("compile-only builds", () => {
     expect(fatbinEntries(res.fatbin!)).toEqual([{ kind: "elf", arch: 80 }, { kind: "ptx", arch: 80 }]);
     expect(res.resources[out.kernelSymbol]?.registers).toBeGreaterThan(0);
   }, 120_000);
+
+  for (const arch of ["sm_80", "sm_90a"] as const) {
+    it(`one nvcc run serves cubin, ptx and obj for ${arch}: its kept cubin and ptx equal their own compiles`, async () => {
+      const cu = emitCuda(loadKernel("copy2d")).cu;
+      const all = await compileCuda(cu, { arch, outputs: ["cubin", "ptx", "obj"], cacheDir: join(scratch, `keep-${arch}`) });
+      const cubin = await compileCuda(cu, { arch, outputs: ["cubin"], cacheDir: join(scratch, `cubin-${arch}`) });
+      const ptx = await compileCuda(cu, { arch, outputs: ["ptx"], cacheDir: join(scratch, `ptx-${arch}`) });
+      expect(all.cubin).toEqual(cubin.cubin);
+      expect(all.ptx).toBe(ptx.ptx);
+      expect(existsSync(all.objPath!)).toBe(true);
+      expect(all.resources).toEqual(cubin.resources);
+      // The intermediates are not left in the cache entry.
+      expect(readdirSync(all.dir).filter((f) => f.startsWith("keep"))).toEqual([]);
+    }, 120_000);
+  }
 
   it("hits the cache on the second compile of the same source and flags", async () => {
     const cacheDir = join(scratch, "cache");
