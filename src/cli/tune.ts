@@ -5,11 +5,12 @@ import type { Arch } from "../driver/nvcc.ts";
 import { defaultCachePath } from "../tune/cache.ts";
 import { ingestResults, preparePlan, tuneHere, type PlanOptions } from "../tune/tune.ts";
 import { exportWinners } from "../tune/export.ts";
-import { intFlag, parse, parseShape, UsageError } from "./args.ts";
+import { intFlag, parse, parseAssignments, parseShape, UsageError } from "./args.ts";
 
 const USAGE = `tilemoe tune FILE [--kernel K] --shape M=16,N=14336,K=4096 [--shape ...] [--arch sm_80|sm_90a]
                     [--gpus N] [--budget SECONDS] [--timeout SECONDS] [--cache PATH] [--report DIR]
                     [--plan DIR] [--check-shape M=..] [--reps N] [--warmup N] [--jobs N] [--max-candidates N]
+                    [--include BM=..,BN=.. ...]
        tilemoe tune --ingest DIR/results.json [--plan DIR] [--cache PATH] [--report DIR]
        tilemoe tune --export FILE.json [--kernel K] [--cache PATH]`;
 
@@ -20,6 +21,7 @@ export async function tuneCommand(argv: string[]): Promise<number> {
     report: { type: "string" }, plan: { type: "string" }, ingest: { type: "string" }, "check-shape": { type: "string" },
     reps: { type: "string" }, warmup: { type: "string" }, jobs: { type: "string" },
     export: { type: "string" }, "max-candidates": { type: "string" },
+    include: { type: "string", multiple: true },
   }, USAGE);
   const log = (s: string) => console.log(s);
   const warn = (s: string) => console.warn(`tilemoe: warning: ${s}`);
@@ -50,6 +52,7 @@ export async function tuneCommand(argv: string[]): Promise<number> {
     checkShape: values["check-shape"] ? parseShape(values["check-shape"] as string) : undefined,
     jobs: values.jobs !== undefined ? Math.max(1, intFlag(values.jobs, "jobs", 1)) : undefined,
     maxCandidates: values["max-candidates"] !== undefined ? Math.max(1, intFlag(values["max-candidates"], "max-candidates", 1)) : undefined,
+    include: ((values.include as string[] | undefined) ?? []).map((t) => parseAssignments(t, "--include")),
     log,
   };
   if (values.plan) {

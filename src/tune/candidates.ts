@@ -3,7 +3,8 @@
 // the reason. Nothing here touches a GPU.
 import { createHash } from "node:crypto";
 import { cpus } from "node:os";
-import { type Kernel } from "../ir/ir.ts";
+import { type Kernel, type TunableValue } from "../ir/ir.ts";
+import { resolveConfig } from "../passes/specialize.ts";
 import { printKernel } from "../ir/print.ts";
 import { cudaTarget, lower } from "../passes/pipeline.ts";
 import { emitCuda } from "../codegen/cuda/index.ts";
@@ -21,6 +22,8 @@ export interface Candidate {
   reason?: string;
   duplicateOf?: string;
   isDefault?: boolean;
+  /** Named by `--include`: always among a `--max-candidates` sample. */
+  included?: boolean;
   threads?: number;
   /** Dynamic shared memory of the launch, bytes. */
   smem?: number;
@@ -44,6 +47,9 @@ export interface CandidateOptions {
   /** Compile and time at most this many (the default config always among them): the rest of
    *  the distinct, legal candidates are set aside as not sampled. */
   maxCandidates?: number;
+  /** Configs (tunable assignments; unnamed tunables take their defaults) that every sample
+   *  holds, e.g. the best configs known from a bench: a sample of a large space can miss them. */
+  include?: Record<string, TunableValue>[];
   onProgress?: (done: number, total: number, c: Candidate) => void;
 }
 
@@ -66,6 +72,9 @@ export async function buildCandidates(k: Kernel, opts: CandidateOptions): Promis
   const target = cudaTarget(opts.arch);
   const compile = opts.compile ?? defaultCompile;
   const dflt = configKey(defaultConfig(k));
+  // resolveConfig refuses (a located error) a tunable the kernel lacks, a value outside its
+  // space and a config its 'where' refuses: an include that could never be sampled.
+  const included = new Set((opts.include ?? []).map((c) => configKey(resolveConfig(k, c))));
   const configs = allConfigs(k);
   const total = configs.length;
   let done = 0;
@@ -77,6 +86,7 @@ export async function buildCandidates(k: Kernel, opts: CandidateOptions): Promis
   configs.forEach((config, i) => {
     const c: Candidate = { id: `c${String(i).padStart(3, "0")}`, config, status: "ready" };
     if (configKey(config) === dflt) c.isDefault = true;
+    if (included.has(configKey(config))) c.included = true;
     out.push(c);
     const setAside = (status: CandidateStatus, reason: string) => { c.status = status; c.reason = reason; tick(c); };
     if (!satisfies(k, config)) return setAside("pruned", "fails the kernel's 'where' constraint");
@@ -139,15 +149,17 @@ export async function buildCandidates(k: Kernel, opts: CandidateOptions): Promis
 }
 
 /**
- * A deterministic sample of `n` items: the default config first, then the rest in an order
+ * A deterministic sample of `n` items: the default config first, then the included ones
+ * (`--include`; more of them than `n` are all kept), then the rest in an order
  * fixed by a hash of their config (so a replan picks the same ones and nvcc's cache hits),
  * which spreads the picks over the space instead of taking one corner of the product.
  */
 export function sampleCandidates<T>(items: T[], n: number, cand: (t: T) => Candidate): T[] {
   if (items.length <= n) return items;
   const h = (t: T) => createHash("sha256").update(configKey(cand(t).config)).digest("hex");
-  const rank = [...items].sort((a, b) => Number(!!cand(b).isDefault) - Number(!!cand(a).isDefault) || (h(a) < h(b) ? -1 : 1));
-  const keep = new Set(rank.slice(0, n));
+  const tier = (t: T) => (cand(t).isDefault ? 0 : cand(t).included ? 1 : 2);
+  const rank = [...items].sort((a, b) => tier(a) - tier(b) || (h(a) < h(b) ? -1 : 1));
+  const keep = new Set(rank.slice(0, Math.max(n, items.filter((t) => tier(t) < 2).length)));
   return items.filter((t) => keep.has(t));
 }
 

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { tmpdir } from "node:os";
 import { execa } from "execa";
-import type { Kernel } from "../ir/ir.ts";
+import type { Kernel, TunableValue } from "../ir/ir.ts";
 import { parseKernels } from "../frontend/index.ts";
 import { loadSpecs } from "../cli/check.ts";
 import { NvccNotFoundError, type Arch } from "../driver/nvcc.ts";
@@ -34,6 +34,8 @@ export interface PlanOptions {
   jobs?: number;
   /** Compile and time at most this many candidates (a deterministic sample, default included). */
   maxCandidates?: number;
+  /** Configs every sample holds (`--include`, see CandidateOptions.include). */
+  include?: Record<string, TunableValue>[];
   /** For tests: a stand-in for nvcc, and its version string. */
   compile?: CompileFn;
   nvccVersion?: string;
@@ -80,7 +82,7 @@ export async function preparePlan(dir: string, o: PlanOptions): Promise<PlanMeta
   const progress = new Progress({ label: "compile", total: size, tty: o.tty, write: (s) => o.log(s.replace(/\n$/, "")), every: Math.max(1, Math.ceil(size / 20)) });
   let ready = 0;
   const candidates: Candidate[] = await buildCandidates(k, {
-    arch: o.arch, limits, compile: o.compile, concurrency: o.jobs, maxCandidates: o.maxCandidates,
+    arch: o.arch, limits, compile: o.compile, concurrency: o.jobs, maxCandidates: o.maxCandidates, include: o.include,
     onProgress: (_d, _t, c) => { if (c.status === "ready") ready++; progress.step(`${c.id} ${c.status} (${ready} ready)`); },
   });
   progress.end();

@@ -57,6 +57,40 @@ describe("--max-candidates", () => {
   });
 });
 
+describe("--include", () => {
+  const build = async (maxCandidates: number, include: Record<string, number>[]) => {
+    const calls: string[] = [];
+    const cs = await buildCandidates(k, { arch: "sm_90a", limits: ARCH_LIMITS.sm_90a, compile: fakeCompile(() => ({}), calls), maxCandidates, include });
+    return { cs, compiled: calls.map((s) => /_(c\d+)_kernel/.exec(s)![1]!).sort() };
+  };
+  // Configs a hash-ordered sample of 2 (the default and one more) does not pick.
+  const unpicked = async () => {
+    const { cs } = await build(2, []);
+    return cs.filter((c) => c.reason?.startsWith("not sampled")).map((c) => c.config);
+  };
+
+  it("always samples the named configs, besides the default, even past --max-candidates", async () => {
+    const [a, b] = await unpicked();
+    const { cs, compiled } = await build(2, [a!, b!]);
+    const inc = cs.filter((c) => c.included);
+    expect(inc.map((c) => c.config)).toEqual([a, b]);
+    expect(inc.every((c) => c.status === "ready")).toBe(true);
+    // default + both includes: the named configs are never dropped for the limit.
+    expect(compiled).toEqual([cs.find((c) => c.isDefault)!.id, ...inc.map((c) => c.id)].sort());
+  });
+
+  it("fills unnamed tunables with their defaults", async () => {
+    const { cs } = await build(1, [{ TB: 512 }]);
+    expect(cs.filter((c) => c.included).map((c) => c.config)).toEqual([{ TB: 512, warps: 1, unroll: 1 }]);
+  });
+
+  it("refuses a config outside the space, naming the tunable and its values", async () => {
+    await expect(build(2, [{ TB: 96 }])).rejects.toThrow(/tunable 'TB' = 96 is not allowed for kernel 'scale'; allowed values: 128, 256, 512, 1024/);
+    await expect(build(2, [{ BM: 64 }])).rejects.toThrow(/kernel 'scale' has no tunable 'BM'/);
+    await expect(tuneCommand([FIXTURE, "--shape", "N=1000", "--include", "TB", "--plan", tmp("inc")])).rejects.toThrow(/--include/);
+  });
+});
+
 function entry(over: Partial<CacheEntry> & { shape: Record<string, number> }): CacheEntry {
   return {
     kernelHash: kernelHash(k), spaceHash: spaceHash(k), dtypes: dtypesOf(k), arch: "sm_90a", gpu: "NVIDIA H200",
