@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseKernels } from "../../src/frontend/index.ts";
+import type { TunableValue } from "../../src/ir/ir.ts";
 import { buildCandidates } from "../../src/tune/candidates.ts";
 import { ARCH_LIMITS } from "../../src/tune/limits.ts";
 import { emptyCache, entryKey, loadCache, saveEntries, type CacheEntry } from "../../src/tune/cache.ts";
@@ -58,7 +59,7 @@ describe("--max-candidates", () => {
 });
 
 describe("--include", () => {
-  const build = async (maxCandidates: number, include: Record<string, number>[]) => {
+  const build = async (maxCandidates: number, include: Record<string, TunableValue>[]) => {
     const calls: string[] = [];
     const cs = await buildCandidates(k, { arch: "sm_90a", limits: ARCH_LIMITS.sm_90a, compile: fakeCompile(() => ({}), calls), maxCandidates, include });
     return { cs, compiled: calls.map((s) => /_(c\d+)_kernel/.exec(s)![1]!).sort() };
