@@ -1,5 +1,6 @@
 // State shared by the translation of one kernel.
-import type { FunctionDeclaration, Node } from "ts-morph";
+import type { Node } from "ts-morph";
+import { HelperTable } from "./modules.ts";
 import type { Loc } from "../ir/ir.ts";
 import { failAt, locOf } from "./diag.ts";
 import { Scope } from "./scope.ts";
@@ -8,18 +9,19 @@ export class Ctx {
   /** Global tensors the kernel writes (they become `out` params). */
   readonly written = new Set<string>();
   /** Module-level functions kernel code may call, inlined where called (helpers.ts). */
-  helpers = new Map<string, FunctionDeclaration>();
+  helpers = new HelperTable();
   /** Helpers being inlined, innermost last. */
   readonly inlining: string[] = [];
   constructor(
-    readonly file: string,
-    /** Local name of the imported `T` namespace. */
-    readonly tName: string,
+    /** The file being translated: the kernel's, or an imported helper's module while its body is inlined. */
+    public file: string,
+    /** Local name of the imported `T` namespace (in `file`). */
+    public tName: string,
     /** Names whose call would be recursion (the kernel's own names). */
     readonly selfNames: Set<string>,
     public scope: Scope,
     /** Module constants: all that a helper's body sees besides its parameters. */
-    readonly moduleScope: Scope = scope,
+    public moduleScope: Scope = scope,
   ) {}
 
   /**

@@ -5,7 +5,8 @@
 // parameters only, as in TypeScript. Arguments are bound by value: a name passes what it
 // names (a tensor, buffer, tile view, tunable, dim, scalar, read-only inside, or another
 // helper, e.g. an activation function), any other expression is evaluated once at the call.
-import { Node, type CallExpression, type FunctionDeclaration, type SourceFile, type Statement } from "ts-morph";
+import { Node, type CallExpression, type FunctionDeclaration, type Statement } from "ts-morph";
+import { helperHomes } from "./modules.ts";
 import type { Stmt } from "../ir/ir.ts";
 import { walkExpr } from "../ir/expr.ts";
 import type { Ctx } from "./ctx.ts";
@@ -15,16 +16,6 @@ import { region } from "./ops.ts";
 import type { Sym } from "./scope.ts";
 import { bindingType, define } from "./stmt.ts";
 
-/** The file's top-level function declarations, by name. */
-export function collectHelpers(sf: SourceFile): Map<string, FunctionDeclaration> {
-  const out = new Map<string, FunctionDeclaration>();
-  for (const f of sf.getFunctions()) {
-    const name = f.getName();
-    if (name) out.set(name, f);
-  }
-  return out;
-}
-
 /** The helper a call statement or expression names; undefined when it names none. */
 export function helperOf(call: CallExpression, ctx: Ctx): FunctionDeclaration | undefined {
   const callee = call.getExpression();
@@ -33,7 +24,15 @@ export function helperOf(call: CallExpression, ctx: Ctx): FunctionDeclaration | 
   // parameter may itself stand for a helper (passed by name, e.g. an activation).
   const sym = ctx.scope.lookup(callee.getText());
   if (sym) return sym.kind === "helper" ? sym.fn : undefined;
-  return ctx.helpers.get(callee.getText());
+  return helperNamed(callee.getText(), call, ctx);
+}
+
+/** The helper `name` stands for in the current module; a located error for an import that
+ *  cannot be used. */
+function helperNamed(name: string, at: Node, ctx: Ctx): FunctionDeclaration | undefined {
+  const r = ctx.helpers.lookup(name);
+  if (r && "error" in r) return ctx.fail(at, r.error);
+  return r?.fn;
 }
 
 /** Inlines a helper called as a statement: its statements, translated by `translate`. */
@@ -96,15 +95,18 @@ function withHelperScope<R>(call: CallExpression, fn: FunctionDeclaration, ctx: 
   const prologue: Stmt[] = [];
   // Arguments are translated in the caller's scope, before switching.
   const bound = fn.getParameters().map((p, i) => ({ p, sym: argument(call.getArguments()[i]!, p.getName(), how, ctx, prologue) }));
-  const saved = ctx.scope;
-  ctx.scope = saved.helperBody(ctx.moduleScope);
+  const saved = { scope: ctx.scope, file: ctx.file, tName: ctx.tName, moduleScope: ctx.moduleScope, helpers: ctx.helpers };
+  // The body is translated at home: its module's constants, T name and helpers, its file in errors.
+  const home = helperHomes.get(fn);
+  if (home) Object.assign(ctx, { file: home.file, tName: home.tName, moduleScope: home.moduleScope, helpers: home.helpers });
+  ctx.scope = saved.scope.helperBody(ctx.moduleScope);
   ctx.inlining.push(fn.getName()!);
   try {
     for (const { p, sym } of bound) define(p.getName(), sym, p.getNameNode(), ctx);
     return f(prologue);
   } finally {
     ctx.inlining.pop();
-    ctx.scope = saved;
+    Object.assign(ctx, saved);
   }
 }
 
@@ -115,7 +117,7 @@ function argument(arg: Node, param: string, how: "statement" | "expression", ctx
     const sym = ctx.scope.lookup(a.getText());
     if (sym?.kind === "var" && sym.mutable) return { ...sym, mutable: false, what: "helper parameter" };
     if (sym) return sym;
-    const fn = ctx.helpers.get(a.getText());
+    const fn = helperNamed(a.getText(), a, ctx);
     if (fn) return { kind: "helper", fn };
   }
   if (Node.isCallExpression(a) && Node.isPropertyAccessExpression(a.getExpression()) && a.getExpression().getText().endsWith(".tile")) {

@@ -7,7 +7,7 @@ import { Ctx } from "./ctx.ts";
 import { failAt } from "./diag.ts";
 import { translateExpr, unwrapParens } from "./expr.ts";
 import { translateKernel } from "./kernel.ts";
-import { collectHelpers } from "./helpers.ts";
+import { HelperTable, type ModuleLoader, ProjectModules } from "./modules.ts";
 import { Scope } from "./scope.ts";
 import type { Names } from "./signature.ts";
 
@@ -18,14 +18,16 @@ export function parseKernels(file: string, source?: string): Kernel[] {
   // One in-memory project serves every call; each file replaces its previous version.
   project ??= new Project({ useInMemoryFileSystem: true, skipLoadingLibFiles: true, compilerOptions: { allowJs: false } });
   const sf = project.createSourceFile(`/kernels/${project.getSourceFiles().length}.ts`, text, { overwrite: true });
+  const modules = new ProjectModules(project, moduleTable);
   try {
-    return kernelsOf(sf, file);
+    return kernelsOf(sf, file, modules);
   } finally {
+    modules.dispose();
     project.removeSourceFile(sf);
   }
 }
 
-function kernelsOf(sf: SourceFile, file: string): Kernel[] {
+function kernelsOf(sf: SourceFile, file: string, modules: ProjectModules): Kernel[] {
   const syntax = (sf.compilerNode as unknown as { parseDiagnostics?: { start?: number; messageText: unknown }[] }).parseDiagnostics;
   if (syntax && syntax.length > 0) {
     const d = syntax[0]!;
@@ -36,7 +38,9 @@ function kernelsOf(sf: SourceFile, file: string): Kernel[] {
   const names = importedNames(sf);
   if (!names) return [];
   const moduleScope = moduleConstants(sf, file, names);
-  names.helpers = collectHelpers(sf);
+  names.helpers = HelperTable.of(sf, file, modules);
+  names.helpers.adopt({ file, tName: names.tName, moduleScope, helpers: names.helpers });
+  modules.register(file, names.helpers);
   const kernels: Kernel[] = [];
   // One error per kernel: a mistake in one kernel should not hide those in the next.
   const diagnostics: Diagnostic[] = [];
@@ -60,6 +64,15 @@ function kernelsOf(sf: SourceFile, file: string): Kernel[] {
   }
   if (diagnostics.length > 0) throw new CompileError(diagnostics);
   return kernels;
+}
+
+/** A module another file imports helpers from: its functions, at home with its constants. */
+function moduleTable(sf: SourceFile, file: string, modules: ModuleLoader): HelperTable {
+  const names = importedNames(sf) ?? { tName: "T", tensorName: "Tensor" };
+  const moduleScope = moduleConstants(sf, file, names);
+  const table = HelperTable.of(sf, file, modules);
+  table.adopt({ file, tName: names.tName, moduleScope, helpers: table });
+  return table;
 }
 
 /** Local names of `T` and `Tensor` as imported from "tilemoe"; undefined if not imported. */

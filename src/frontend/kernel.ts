@@ -16,7 +16,7 @@ export function translateKernel(call: CallExpression, exportName: string, file: 
   const selfNames = new Set([exportName]);
   if (fnNode && Node.isFunctionExpression(fnNode) && fnNode.getName()) selfNames.add(fnNode.getName()!);
   const ctx = new Ctx(file, names.tName, selfNames, moduleScope.child(), moduleScope);
-  ctx.helpers = names.helpers ?? new Map();
+  ctx.helpers = names.helpers ?? ctx.helpers;
   if (args.length !== 2) ctx.fail(call, `${names.tName}.kernel takes 2 arguments (options, function), got ${args.length}`);
   const { tunables, whereNode } = options(args[0]!, ctx);
   if (!fnNode || !(Node.isFunctionExpression(fnNode) || Node.isArrowFunction(fnNode)))

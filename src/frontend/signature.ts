@@ -11,8 +11,8 @@ import { define } from "./stmt.ts";
 export interface Names {
   tName: string;
   tensorName: string;
-  /** The file's top-level functions, which kernel code may call (helpers.ts). */
-  helpers?: Map<string, import("ts-morph").FunctionDeclaration>;
+  /** The functions kernel code may call: the file's own and its imports' (modules.ts). */
+  helpers?: import("./modules.ts").HelperTable;
 }
 
 export function translateParams(
