@@ -13,6 +13,7 @@
 // slices need no reduction of their own; `out` is written only by atomic adds, so every
 // launcher clears it before the launch (src/ir/zero-init.ts) whatever splitK is.
 import { T, type Tensor } from "tilemoe";
+import { groupedCol, groupedRow } from "./lib/moe_tiles.ts";
 
 const SMEM_BYTES = 160 * 1024;
 
@@ -32,20 +33,13 @@ export const moe_gemm_down = T.kernel(
     // Block (bx, by, bz) sums K tiles [bz * KT, (bz + 1) * KT) of the long N; tiles past N read as 0.
     const KT = T.cdiv(T.cdiv(N, BK), splitK);
     T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM), splitK], { threads: warps * 32 }, (gx, gy, bz) => {
-      // Grouped order (as in gemm.ts) when GROUP_M > 1: GROUP_M row blocks sweep the column
-      // tiles together, so the blocks in flight share weight tiles in L2 (an expert's routing
-      // blocks are consecutive) instead of every row block streaming all of its expert's
-      // weights. GROUP_M = 1 keeps the grid's own order (and its registers).
+      // The grouped tile order (lib/moe_tiles.ts) when GROUP_M > 1; GROUP_M = 1 keeps the grid's own
+      // order (and its registers).
       let bx = gx;
       let by = gy;
       if (GROUP_M > 1) {
-        const tilesN = T.cdiv(H, BN);
-        const pid = gy * tilesN + gx;
-        const group = Math.floor(pid / (GROUP_M * tilesN));
-        const rows = T.min(NB * T.cdiv(BS, BM) - group * GROUP_M, GROUP_M);
-        const inGroup = pid % (GROUP_M * tilesN);
-        by = group * GROUP_M + inGroup % rows;
-        bx = Math.floor(inGroup / rows);
+        by = groupedRow(gx, gy, T.cdiv(H, BN), NB * T.cdiv(BS, BM), GROUP_M);
+        bx = groupedCol(gx, gy, T.cdiv(H, BN), NB * T.cdiv(BS, BM), GROUP_M);
       }
       const tiles = T.cdiv(BS, BM);
       const b = Math.floor(by / tiles);

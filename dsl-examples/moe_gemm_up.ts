@@ -15,6 +15,7 @@
 // rows come from: gathered by token id from X (moe_gemm_up, moe_gemm_up_gelu), or already in
 // routing order in Xp (moe_gemm_up_permuted, after moe_permute.ts), whose plain tiles TMA loads.
 import { T, type Buf, type Tensor } from "tilemoe";
+import { groupedCol, groupedRow, tokenRows } from "./lib/moe_tiles.ts";
 
 type Shared2d = Buf<"bf16", readonly [number, number]>;
 type Frag2d = Buf<"f32", readonly [number, number]>;
@@ -35,20 +36,13 @@ function gateUp(A: Tensor<"R, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted
   const [NB, BS] = sorted.shape;
   const N = Y.shape[1];
   T.launch([T.cdiv(N, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (gx, gy) => {
-    // Grouped order (as in gemm.ts) when GROUP_M > 1: GROUP_M row blocks sweep the column
-    // tiles together, so the blocks in flight share weight tiles in L2 (an expert's routing
-    // blocks are consecutive) instead of every row block streaming all of its expert's
-    // weights. GROUP_M = 1 keeps the grid's own order (and its registers).
+    // The grouped tile order (lib/moe_tiles.ts) when GROUP_M > 1; GROUP_M = 1 keeps the grid's own
+    // order (and its registers).
     let bx = gx;
     let by = gy;
     if (GROUP_M > 1) {
-      const tilesN = T.cdiv(N, BN);
-      const pid = gy * tilesN + gx;
-      const group = Math.floor(pid / (GROUP_M * tilesN));
-      const rows = T.min(NB * T.cdiv(BS, BM) - group * GROUP_M, GROUP_M);
-      const inGroup = pid % (GROUP_M * tilesN);
-      by = group * GROUP_M + inGroup % rows;
-      bx = Math.floor(inGroup / rows);
+      by = groupedRow(gx, gy, T.cdiv(N, BN), NB * T.cdiv(BS, BM), GROUP_M);
+      bx = groupedCol(gx, gy, T.cdiv(N, BN), NB * T.cdiv(BS, BM), GROUP_M);
     }
     const tiles = T.cdiv(BS, BM);
     const b = Math.floor(by / tiles);
@@ -96,15 +90,7 @@ function gatheredRows(X: Tensor<"R, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, 
                       e: number, b: number, r0: number, bx: number, N: number, BS: number, BM: number, BN: number, BK: number, stages: number) {
   const [tokens, K] = X.shape;
   const xrow = T.shared([BM], "i32");
-  for (const i of T.parallel(BM)) {
-    const r = r0 + i;
-    let row = -1;
-    if (r < BS) {
-      const pair = sorted[b][r];
-      if (pair >= 0 && pair < tokens * top_k) row = Math.floor(pair / top_k);
-    }
-    xrow[i] = row;
-  }
+  tokenRows(xrow, sorted, b, r0, BM, tokens, top_k);
   if (e >= 0) {
     for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
       T.copy(X.rows(xrow, k * BK, BK), As);

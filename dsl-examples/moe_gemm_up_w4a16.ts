@@ -3,6 +3,7 @@
 // per 128 values of a row, symmetric (w = (q - 8) * s). The packed gate and up tiles are
 // pipelined like any operand and turned into bf16 tiles by T.dequant before the gemms.
 import { T, type Tensor } from "tilemoe";
+import { groupedCol, groupedRow, tokenRows } from "./lib/moe_tiles.ts";
 
 const SMEM_BYTES = 160 * 1024;
 
@@ -19,20 +20,13 @@ export const moe_gemm_up_w4a16 = T.kernel(
     const [NB, BS] = sorted.shape;
     const N = Y.shape[1];
     T.launch([T.cdiv(N, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (gx, gy) => {
-      // Grouped order (as in gemm.ts) when GROUP_M > 1: GROUP_M row blocks sweep the column
-      // tiles together, so the blocks in flight share weight tiles in L2 (an expert's routing
-      // blocks are consecutive) instead of every row block streaming all of its expert's
-      // weights. GROUP_M = 1 keeps the grid's own order (and its registers).
+      // The grouped tile order (lib/moe_tiles.ts) when GROUP_M > 1; GROUP_M = 1 keeps the grid's own
+      // order (and its registers).
       let bx = gx;
       let by = gy;
       if (GROUP_M > 1) {
-        const tilesN = T.cdiv(N, BN);
-        const pid = gy * tilesN + gx;
-        const group = Math.floor(pid / (GROUP_M * tilesN));
-        const rows = T.min(NB * T.cdiv(BS, BM) - group * GROUP_M, GROUP_M);
-        const inGroup = pid % (GROUP_M * tilesN);
-        by = group * GROUP_M + inGroup % rows;
-        bx = Math.floor(inGroup / rows);
+        by = groupedRow(gx, gy, T.cdiv(N, BN), NB * T.cdiv(BS, BM), GROUP_M);
+        bx = groupedCol(gx, gy, T.cdiv(N, BN), NB * T.cdiv(BS, BM), GROUP_M);
       }
       const tiles = T.cdiv(BS, BM);
       const b = Math.floor(by / tiles);
@@ -40,15 +34,7 @@ export const moe_gemm_up_w4a16 = T.kernel(
       const e = block_expert[b];
       // The routing gather's rows (see moe_gemm_up.ts): -1 reads 0.
       const xrow = T.shared([BM], "i32");
-      for (const i of T.parallel(BM)) {
-        const r = r0 + i;
-        let row = -1;
-        if (r < BS) {
-          const pair = sorted[b][r];
-          if (pair >= 0 && pair < tokens * top_k) row = Math.floor(pair / top_k);
-        }
-        xrow[i] = row;
-      }
+      tokenRows(xrow, sorted, b, r0, BM, tokens, top_k);
       const As = T.shared([BM, BK], "bf16");
       const Gq = T.shared([BN, T.cdiv(BK, 8)], "u32");
       const Uq = T.shared([BN, T.cdiv(BK, 8)], "u32");

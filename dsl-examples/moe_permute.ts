@@ -9,6 +9,7 @@
 // and leaves in 16-byte vector stores. A tile never crosses a routing block: BR <= BS with BS
 // a multiple of BR keeps every tile whole; a block's ragged last tile stores row by row.
 import { T, type Tensor } from "tilemoe";
+import { tokenRows } from "./lib/moe_tiles.ts";
 
 const SMEM_BYTES = 96 * 1024;
 
@@ -27,15 +28,7 @@ export const moe_permute = T.kernel(
       const r0 = (by % tiles) * BR;
       // Row i of the tile is its pair's token row, or -1 (reads 0) for pads and rows past the block.
       const xrow = T.shared([BR], "i32");
-      for (const i of T.parallel(BR)) {
-        const r = r0 + i;
-        let row = -1;
-        if (r < BS) {
-          const pair = sorted[b][r];
-          if (pair >= 0 && pair < tokens * top_k) row = Math.floor(pair / top_k);
-        }
-        xrow[i] = row;
-      }
+      tokenRows(xrow, sorted, b, r0, BR, tokens, top_k);
       const Xs = T.shared([BR, BH], "bf16");
       if (block_expert[b] >= 0) {
         for (const h of T.pipelined(T.cdiv(H, BH), stages)) {

@@ -1,0 +1,43 @@
+// What the MoE kernels share: kernel-code helpers, imported by moe_gemm_up.ts,
+// moe_gemm_up_w4a16.ts, moe_gemm_down*.ts and moe_permute.ts and inlined where called
+// (docs/DSL.md, Helper functions). Not a kernel file: build-all compiles the top level of
+// dsl-examples/ only.
+import { T, type Buf, type Tensor } from "tilemoe";
+
+// Grouped tile order (as in gemm.ts): GROUP_M row tiles sweep the column tiles together, so the
+// blocks in flight share weight tiles in L2 (an expert's routing blocks are consecutive) instead
+// of every row tile streaming all of its expert's weights. Block (gx, gy) of a grid of tilesN
+// column tiles by tilesM row tiles works on row tile groupedRow(...), column tile groupedCol(...).
+
+/** The row tile of block (gx, gy) in the grouped order. */
+export function groupedRow(gx: number, gy: number, tilesN: number, tilesM: number, GROUP_M: number) {
+  const pid = gy * tilesN + gx;
+  const group = Math.floor(pid / (GROUP_M * tilesN));
+  const rows = T.min(tilesM - group * GROUP_M, GROUP_M);
+  return group * GROUP_M + (pid % (GROUP_M * tilesN)) % rows;
+}
+
+/** The column tile of block (gx, gy) in the grouped order. */
+export function groupedCol(gx: number, gy: number, tilesN: number, tilesM: number, GROUP_M: number) {
+  const pid = gy * tilesN + gx;
+  const group = Math.floor(pid / (GROUP_M * tilesN));
+  const rows = T.min(tilesM - group * GROUP_M, GROUP_M);
+  return Math.floor((pid % (GROUP_M * tilesN)) / rows);
+}
+
+/** The routing gather's rows: row i of the `rows`-row tile at row r0 of routing block b is the
+ *  token row of its pair (sorted[b][r0 + i] / top_k), or -1 (the row copy reads 0) for pads
+ *  (ids >= tokens * top_k) and rows past the block. */
+export function tokenRows(xrow: Buf<"i32", readonly [number]>, sorted: Tensor<"NB, BS", "i32">, b: number, r0: number,
+                          rows: number, tokens: number, top_k: number) {
+  const [, BS] = sorted.shape;
+  for (const i of T.parallel(rows)) {
+    const r = r0 + i;
+    let row = -1;
+    if (r < BS) {
+      const pair = sorted[b][r];
+      if (pair >= 0 && pair < tokens * top_k) row = Math.floor(pair / top_k);
+    }
+    xrow[i] = row;
+  }
+}
