@@ -91,9 +91,15 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
         .join("\n").replace(/else if \(config == \d+\)( err = [^\n]*)$/, everyEntry ? "else$1" : "$&");
     // An entry that skips the stage leaves err at 0 (set before each stage).
     const skip = everyEntry ? "" : "  err = 0;\n";
-    // One kernel's launchers share their error texts (they differ only in the name): the
-    // first entry's says what failed.
-    return { stage: stageName, code: skip + code, errorString: `${runs[0]!.u.out.launcher}_error_string`, base: `${i + 1} * MOE_LAYER_${s.name.toUpperCase()}_STAGE` };
+    // The error text of the entry that ran (`config`, the launcher's entry; -1 where the table's
+    // error string cannot know it: the first entry's). One kernel's launchers differ only in the
+    // name; entries whose kernels differ (down: atomic or row-storing) have texts of their own.
+    const e = `code % MOE_LAYER_${s.name.toUpperCase()}_STAGE`;
+    const fn = (u: (typeof lowered)[number]) => `${u.out.launcher}_error_string(${e})`;
+    const kernels = new Set(runs.map(({ u }) => u.kernel.name));
+    const errorText = kernels.size === 1 ? fn(runs[0]!.u)
+      : [...runs.map(({ u, ci }) => `config == ${ci} ? ${fn(u)} : `), fn(runs[0]!.u)].join("");
+    return { stage: stageName, code: skip + code, errorText, base: `${i + 1} * MOE_LAYER_${s.name.toUpperCase()}_STAGE` };
   });
   const configs = table.map(({ config: c }, i) => ({
     index: i, name: c.name, blockSize: c.blockSize, last: i === table.length - 1,

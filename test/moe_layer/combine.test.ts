@@ -101,6 +101,16 @@ describe("the generated launcher of a table that mixes the combines", () => {
     expect(l.h).toMatch(/\/\/ {3}0 decode \(T <= 16\): .*splitK=2,GROUP_M=8; combine atomic\n\/\/ {3}1 prefill \(T > 16\): .*; combine reduce\n/);
   });
 
+  it("says which down kernel failed by the entry that ran: each entry alone its own, the table (entry unknown) the first's", () => {
+    const e = "(code % MOE_LAYER_TINY_MIXED_STAGE)";
+    expect(l.cu).toContain(`    case 4 + 1: return config == 0 ? moe_layer_tiny_mixed_down_decode_error_string${e} : ` +
+      `config == 1 ? moe_layer_tiny_mixed_down_prefill_error_string${e} : moe_layer_tiny_mixed_down_decode_error_string${e};\n`);
+    // One kernel in every entry that runs the stage (the router at two configs): its launcher's texts.
+    expect(l.cu).toContain(`    case 0 + 1: return moe_layer_tiny_mixed_router_decode_error_string${e};\n`);
+    expect(l.cu).toContain('extern "C" const char* moe_layer_tiny_mixed_error_string(int code) { return moe_layer_tiny_mixed_error_string_at(-1, code); }');
+    expect(l.cu).toContain('extern "C" const char* moe_layer_tiny_mixed_prefill_error_string(int code) { return moe_layer_tiny_mixed_error_string_at(1, code); }');
+  });
+
   it("sizes pairs by the entry: T * top_k rows where it reduces, none where it does not", () => {
     expect(l.cu).toContain("bytes += moe_layer_tiny_mixed_round_up((size_t)((int64_t)(moe_layer_tiny_mixed_reduces[config] ? (T * 2) : 0) * (int64_t)64 * 4));  // pairs");
     // Carved last, after every other slice.
