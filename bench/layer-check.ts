@@ -80,15 +80,15 @@ export function checkLayerOutputs(meta: LayerCaseMeta[], saved: (m: LayerCaseMet
     let bad = 0;
     for (let i = 0; i < out.length; i++) if (!Number.isFinite(out[i]!)) bad++;
     if (bad) { checks.set(m.name, { pass: false, text: `${bad} non-finite outputs` }); continue; }
-    // A reduce-combine layer, or one entry of the choice table alone: its whole output against
-    // the table's atomic-combine layer on the same inputs (twinOf says within what).
+    // A layer forced to one combine, or one entry of the choice table alone: its whole output
+    // against the table's layer on the same inputs (twinOf says within what).
     const twin = twinOf(m.spec);
     const twinMeta = twin === undefined ? undefined : meta.find((x) => x.spec.name === twin.name && x.T === m.T);
     const twinOut = twinMeta && saved(twinMeta).out;
     if (twin && twinOut && twinOut.length === out.length) {
       const scale = maxAbs(twinOut), err = maxDiff(out, twinOut);
       const tol = twin.kind === "combine" ? COMBINE_TOLERANCE : ROW_TOLERANCE;
-      checks.set(m.name, { pass: err <= tol * scale, text: `all rows vs ${twin.kind === "combine" ? "atomic combine" : "the table"}: err ${err.toExponential(1)} of ${scale.toExponential(1)}` });
+      checks.set(m.name, { pass: err <= tol * scale, text: `all rows vs the table${twin.kind === "combine" ? "'s combines" : ""}: err ${err.toExponential(1)} of ${scale.toExponential(1)}` });
       continue;
     }
     const row = out.subarray(0, H);

@@ -1,5 +1,5 @@
 // The MoE layer bench (issue 4): the whole generated layer (router -> gating -> routing ->
-// grouped gate/up -> grouped down with the atomic combine) of each model, bf16 and w4a16, at
+// grouped gate/up -> grouped down -> [combine]) of each model, bf16 and w4a16, at
 // several token counts M, timed by the runner as one call of the layer library per launch,
 // next to the two ceilings its floor is made of, measured in the same plan:
 //   bytes floor = weight bytes of the experts the routing actually touched / copy bandwidth
@@ -10,7 +10,7 @@
 // are whatever the GPU's top-k picked (saved from the layer's workspace and counted).
 // Expert weights (gigabytes) cannot be rotated, so every launch runs after an L2 flush.
 import type { CaseResult, Init, PlanCase, Results, TensorArg } from "../src/runtime/plan.ts";
-import { bufferNumel, callerBuffers, chooseConfig, type Combine, expertWeightBytes, type LayerConfig, layerFlops, type LayerSpec, modelSpec, type Weights, workspaceLayout } from "../src/moe/layer.ts";
+import { bufferNumel, callerBuffers, chooseConfig, type Combine, combineOf, expertWeightBytes, type LayerConfig, layerFlops, type LayerSpec, modelSpec, type Weights, workspaceLayout } from "../src/moe/layer.ts";
 
 export const LAYER_TOKENS = [1, 16, 64, 256, 1024, 4096];
 export const LAYER_MODELS = ["mixtral", "qwen3"];
@@ -134,7 +134,10 @@ export interface OutputCheck { pass: boolean; text: string }
 export interface LayerRow {
   model: string;
   weights: Weights;
+  /** The combine of the entry that ran. */
   combine: Combine;
+  /** Set where every entry of the layer was forced to one combine (the A/B twins of the table). */
+  forced?: Combine;
   /** The one entry of the choice table this layer runs at every T, if so. */
   entry?: string;
   /** The entry of the choice table that ran. */
@@ -162,7 +165,8 @@ export function layerReport(meta: LayerCaseMeta[], results: Results, ids: (m: La
   const rows = meta.map((m): LayerRow => {
     const r = byName.get(m.name);
     const model = m.spec.name.split("_")[0]!;
-    const row: LayerRow = { model, weights: m.spec.weights, combine: m.spec.combine ?? "atomic", entry: m.spec.entry, config: chooseConfig(m.spec, m.T).name,
+    const entry = chooseConfig(m.spec, m.T);
+    const row: LayerRow = { model, weights: m.spec.weights, combine: combineOf(entry), forced: m.spec.forcedCombine, entry: m.spec.entry, config: entry.name,
       T: m.T, status: r?.status ?? "not run", experts: m.spec.experts, check: checks.get(m.name) };
     if (r?.status !== "ok") { row.status = `${r?.status ?? "not run"}${r?.error ? `: ${r.error}` : ""}`; return row; }
     row.oursMs = r.median_ms;
@@ -183,7 +187,7 @@ const f = (v: number | undefined, d: number) => (v === undefined ? "-" : v.toFix
 
 function cells(r: LayerRow): string[] {
   return [
-    r.model, `${r.weights}${r.combine === "reduce" ? " reduce" : ""}${r.entry ? ` ${r.entry} only` : ""}`, String(r.T), r.config, f(r.oursMs, 3),
+    r.model, `${r.weights}${r.forced ? ` all ${r.forced}` : ""}${r.entry ? ` ${r.entry} only` : ""}`, String(r.T), `${r.config} (${r.combine})`, f(r.oursMs, 3),
     r.touched === undefined ? "-" : `${r.touched}/${r.experts}`,
     r.floor ? (r.floor.weightBytes / 1e6).toFixed(0) : "-",
     r.floor ? f(r.floor.bytesMs, 3) : "-", r.floor ? f(r.floor.flopsMs, 3) : "-",
@@ -202,19 +206,29 @@ export function layerTextTable(rep: LayerReport): string {
   return rows.map((r) => r.map((c, i) => (i < 4 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join("  ").trimEnd()).join("\n") + "\n";
 }
 
-/** The combine measured both ways: atomic time / reduce time per model, weights and M (above 1: reduce is faster). */
-export function combineComparison(rep: LayerReport): { model: string; weights: Weights; T: number; atomicMs: number; reduceMs: number }[] {
-  return rep.rows.filter((r) => r.combine === "reduce" && r.oursMs !== undefined).flatMap((r) => {
-    const a = rep.rows.find((x) => x.combine === "atomic" && !x.entry && x.model === r.model && x.weights === r.weights && x.T === r.T && x.oursMs !== undefined);
-    return a ? [{ model: r.model, weights: r.weights, T: r.T, atomicMs: a.oursMs!, reduceMs: r.oursMs! }] : [];
+/** The combine measured three ways per model, weights and M: the table as it is (each entry its
+ *  own combine), and every entry forced to atomics / to the separate reduction (atomic / reduce
+ *  above 1: the reduction is faster). A forced layer that did not run is left out (undefined). */
+export interface CombineRow { model: string; weights: Weights; T: number; config: string; combine: Combine; tableMs: number; atomicMs?: number; reduceMs?: number }
+
+export function combineComparison(rep: LayerReport): CombineRow[] {
+  const same = (a: LayerRow, b: LayerRow) => a.model === b.model && a.weights === b.weights && a.T === b.T && !b.entry && b.oursMs !== undefined;
+  return rep.rows.filter((r) => !r.forced && !r.entry && r.oursMs !== undefined).flatMap((r) => {
+    const forced = (c: Combine) => rep.rows.find((x) => x.forced === c && same(r, x))?.oursMs;
+    const atomicMs = forced("atomic"), reduceMs = forced("reduce");
+    if (atomicMs === undefined && reduceMs === undefined) return [];
+    return [{ model: r.model, weights: r.weights, T: r.T, config: r.config, combine: r.combine, tableMs: r.oursMs!,
+      ...(atomicMs !== undefined ? { atomicMs } : {}), ...(reduceMs !== undefined ? { reduceMs } : {}) }];
   });
 }
 
 export function combineTable(rep: LayerReport): string {
   const rows = combineComparison(rep);
   if (!rows.length) return "";
-  return ["| model | weights | M | atomic combine ms | separate reduction ms | atomic / reduction |", "|---|---|---|---|---|---|",
-    ...rows.map((c) => `| ${c.model} | ${c.weights} | ${c.T} | ${c.atomicMs.toFixed(3)} | ${c.reduceMs.toFixed(3)} | ${(c.atomicMs / c.reduceMs).toFixed(2)} |`)].join("\n") + "\n";
+  const ms = (v: number | undefined) => (v === undefined ? "-" : v.toFixed(3));
+  return ["| model | weights | M | table: entry (combine) | table ms | all atomic ms | all reduce ms | atomic / reduce |", "|---|---|---|---|---|---|---|---|",
+    ...rows.map((c) => `| ${c.model} | ${c.weights} | ${c.T} | ${c.config} (${c.combine}) | ${c.tableMs.toFixed(3)} | ${ms(c.atomicMs)} | ${ms(c.reduceMs)} | ` +
+      `${c.atomicMs !== undefined && c.reduceMs !== undefined ? (c.atomicMs / c.reduceMs).toFixed(2) : "-"} |`)].join("\n") + "\n";
 }
 
 export function layerMarkdownTable(rep: LayerReport): string {
@@ -228,10 +242,12 @@ export function layerMarkdownTable(rep: LayerReport): string {
   ].join("\n") + "\n";
 }
 
-/** The layers the bench builds: every model x weights, and for bf16 also the reduce combine
- *  (the down GEMM writing per-pair rows and a separate reduction) to measure against the atomics. */
+/** The layers the bench builds: every model x weights with its choice table (each entry its
+ *  own combine), and for bf16 also the table with every entry forced to the atomic combine and
+ *  to the separate reduction (the down GEMM writing per-pair rows), to measure the entries'
+ *  choice against both (w4a16 has atomics only). */
 export const benchSpecs = (models = LAYER_MODELS, weights = LAYER_WEIGHTS): LayerSpec[] =>
-  models.flatMap((m) => weights.flatMap((w) => [modelSpec(m, w), ...(w === "bf16" ? [modelSpec(m, w, "reduce")] : [])]));
+  models.flatMap((m) => weights.flatMap((w) => [modelSpec(m, w), ...(w === "bf16" ? [modelSpec(m, w, "atomic"), modelSpec(m, w, "reduce")] : [])]));
 
 /** A candidate entry for a model's choice table (configs to try on the GPU before they go into
  *  src/moe/layer.ts CHOICES), as a layer of its own that runs it at every T:
@@ -244,7 +260,8 @@ export function candidateSpec(model: string, weights: Weights, c: Omit<LayerConf
   return { ...base, name: `${base.name}_${c.name}`, configs: [{ ...c, router, maxTokens: null, why: "candidate" }], entry: c.name };
 }
 
-/** The candidates of a JSON file { "<model>_<weights>": [ { name, blockSize, up, down, router? }, ... ] }. */
+/** The candidates of a JSON file { "<model>_<weights>": [ { name, blockSize, up, down, router?, permute?, combine? }, ... ] }
+ *  (combine: "atomic" where not given, as for any entry). */
 export function candidateSpecs(json: unknown): LayerSpec[] {
   if (typeof json !== "object" || json === null) throw new Error("layer candidates: expected an object { \"<model>_<weights>\": [entries] }");
   return Object.entries(json as Record<string, unknown>).flatMap(([key, list]) => {
@@ -254,21 +271,22 @@ export function candidateSpecs(json: unknown): LayerSpec[] {
   });
 }
 
-/** The layer whose whole output another is held against (same model, weights, inputs): a
- *  reduce-combine layer against the atomic one (they differ only in f32 summation order); one
+/** The layer whose whole output another is held against (same model, weights, inputs): one
  *  entry of the choice table alone against the table (the same where the table picks that
- *  entry; elsewhere other tiles, so other roundings of the bf16 intermediate). */
+ *  entry; elsewhere other tiles, so other roundings of the bf16 intermediate); the table with
+ *  every entry forced to one combine against the table as it is (the same tiles and bf16
+ *  intermediate: they differ only in the f32 summation order of the combine and split-K). */
 export function twinOf(s: LayerSpec): { name: string; kind: "combine" | "entry" } | undefined {
-  if (s.combine === "reduce") return { name: s.name.replace(/_reduce$/, ""), kind: "combine" };
   if (s.entry) return { name: s.name.slice(0, -(s.entry.length + 1)), kind: "entry" };
+  if (s.forcedCombine) return { name: s.name.slice(0, -(s.forcedCombine.length + 1)), kind: "combine" };
   return undefined;
 }
 
-/** Each entry of an atomic layer's choice table alone, from the same library: the layer
+/** Each entry of a layer's choice table alone (not of a forced twin), from the same library: the layer
  *  exports moe_layer_<name>_<entry>_buffers... (templates/layer.cu.hbs). */
 export function entryLibs(lib: LayerLib): LayerLib[] {
   const s = lib.spec;
-  if (s.combine === "reduce" || s.entry || s.configs.length < 2) return [];
+  if (s.forcedCombine || s.entry || s.configs.length < 2) return [];
   const model = s.name.slice(0, s.name.length - s.weights.length - 1);
-  return s.configs.map((c) => ({ spec: modelSpec(model, s.weights, "atomic", c.name), library: lib.library, symbol: `${lib.symbol}_${c.name}` }));
+  return s.configs.map((c) => ({ spec: modelSpec(model, s.weights, undefined, c.name), library: lib.library, symbol: `${lib.symbol}_${c.name}` }));
 }

@@ -24,7 +24,7 @@ export interface LayerBenchOptions {
   /** Largest number of weights generated on the CPU for one layer's token-0 reference. */
   maxRefValues?: number;
   weights?: Weights[];
-  /** Also time each entry of every atomic layer's choice table alone (same library). */
+  /** Also time each entry of every layer's choice table alone (same library; not the forced-combine twins). */
   entries?: boolean;
   /** Candidate entries (bench/layer-plan.ts candidateSpecs), each built and timed as a layer of its own. */
   candidates?: LayerSpec[];
@@ -69,7 +69,7 @@ export async function runLayerBench(o: LayerBenchOptions): Promise<boolean> {
   // Token 0's references depend on the seeds only: computed in child processes while the GPU runs.
   const maxRef = o.maxRefValues ?? 40e6;
   const refJobs = libs.filter(({ spec }) => {
-    if (twinOf(spec)) return false; // checked against its twin: the atomic combine, the whole table
+    if (twinOf(spec)) return false; // checked against its twin: the table as it is
     if (tokenZeroValues(spec) <= maxRef) return true;
     console.log(`layer ${spec.name}: no float64 reference (${(tokenZeroValues(spec) / 1e6).toFixed(0)}M weights to generate > ${maxRef / 1e6}M); token 0 vs the first M instead`);
     return false;

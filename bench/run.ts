@@ -11,7 +11,9 @@
 // --layer-tokens: the layer's token counts (default 1, 16, 64, 256, 1024, 4096).
 // --layer-models mixtral,qwen3 / --layer-weights bf16,w4a16: a part of the layer bench.
 // --layer-candidates FILE: candidate choice-table entries, JSON { "<model>_<weights>": [{ name,
-// blockSize, up, down }] }, each built and timed as a layer of its own and checked against the table.
+// blockSize, up, down, router?, permute?, combine? }] }, each built and timed as a layer of its own
+// and checked against the table. bf16 layers are timed three ways: the table (each entry its own
+// combine) and the table forced to all atomic / all reduce (rows "bf16 all atomic", "bf16 all reduce").
 // Next to the fixed configs it times the tuned winner of each shape (nearest tuned shape, one
 // per GPU tuned on) from the tune cache (default .cache/tune.json) and from bench/tuned.json
 // (winners exported with `tilemoe tune --export`, committed because .cache is not).

@@ -4,7 +4,11 @@ made by `tilemoe build-layer`) into a PyTorch extension and compares it with a p
 (softmax top-k, renormalized, SiLU(gate) * up, down, weighted sum) on random weights.
 Prints max error and times. Needs a GPU with sm_90a (H100/H200) and nvcc; no Node.js.
 
-  python3 runtime/torch/compare.py [--layer qwen3_bf16] [--tokens 1,16,64,256] [--iters 20]
+  python3 runtime/torch/compare.py [--layer qwen3_bf16] [--combine atomic|reduce] [--tokens 1,16,64,256] [--iters 20]
+
+Without --combine each entry of the layer's choice table has its own top-k combine (bf16: atomics
+for the decode entry, the separate reduction for the prefill entry); --combine forces every entry
+to one (the layer moe_layer_<model>_<weights>_<combine>). The launcher's API is the same either way.
 """
 import argparse, os, pathlib, shutil, subprocess, time
 import torch
@@ -14,19 +18,22 @@ HERE = pathlib.Path(__file__).resolve().parent
 MODELS = {"mixtral": dict(E=8, H=4096, N=14336, K=2), "qwen3": dict(E=128, H=2048, N=768, K=8)}
 
 
-def build(layer: str):
+def build(layer, combine=None):
+    model, weights = layer.rsplit("_", 1)
+    if combine:
+        layer = f"{layer}_{combine}"
     stem = f"moe_layer_{layer}"
     gen = HERE / "generated"
-    model, weights = layer.rsplit("_", 1)
+    forced = ["--combine", combine] if combine else []
     # Generated fresh from the current compiler (scripts/gpu-run.sh puts node on the PATH);
     # without node, a folder generated elsewhere is used as it is.
     if shutil.which("node"):
         subprocess.run(["node", str(HERE.parents[1] / "bin/tilemoe.js"), "build-layer", "--model", model, "--weights", weights,
-                        "-o", str(gen)], check=True, stdout=subprocess.DEVNULL)
+                        *forced, "-o", str(gen)], check=True, stdout=subprocess.DEVNULL)
     if not (gen / f"{stem}.cu").exists():
         raise SystemExit(f"{gen}/{stem}.cu is missing: run this through `bash scripts/gpu-run.sh python3 ...` (which provides node), "
-                         f"or generate it with `node bin/tilemoe.js build-layer --model {model} --weights {weights} -o runtime/torch/generated`")
-    w4 = layer.endswith("w4a16")
+                         f"or generate it with `node bin/tilemoe.js build-layer --model {model} --weights {weights} {' '.join(forced)} -o runtime/torch/generated`")
+    w4 = weights == "w4a16"
     build_dir = pathlib.Path(os.environ.get("TILEMOE_TORCH_BUILD", f"/tmp/tilemoe_torch_{layer}"))
     build_dir.mkdir(parents=True, exist_ok=True)
     binding = build_dir / f"{stem}_binding.cpp"
@@ -82,6 +89,7 @@ def main():
     ap.add_argument("--layer", default="qwen3_bf16")
     ap.add_argument("--tokens", default="1,16,64,256,1024")
     ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--combine", choices=["atomic", "reduce"], help="force every entry's top-k combine (default: each entry's own)")
     args = ap.parse_args()
     model, weights = args.layer.split("_")
     m = MODELS[model]
@@ -89,8 +97,8 @@ def main():
     torch.manual_seed(0)
     dev = "cuda"
     t0 = time.time()
-    ext = build(args.layer)
-    print(f"built {args.layer} in {time.time() - t0:.1f} s on {torch.cuda.get_device_name()}")
+    ext = build(args.layer, args.combine)
+    print(f"built {args.layer}{' (all ' + args.combine + ')' if args.combine else ''} in {time.time() - t0:.1f} s on {torch.cuda.get_device_name()}")
     wr = (torch.randn(E, H, device=dev) * 0.05).to(torch.bfloat16)
     if weights == "w4a16":
         # Both expert projections 4-bit, group 128; the reference uses the dequantized weights.

@@ -18,8 +18,10 @@ export async function buildLayerCommand(argv: string[]): Promise<number> {
   if (arch !== "sm_80" && arch !== "sm_90a") throw new UsageError(`--arch must be sm_80 or sm_90a, got '${arch}'`);
   // One entry of the choice table for every T (to check or time it alone): decode, prefill.
   const only = values.only as string | undefined;
-  const combine = (values.combine as string | undefined) ?? "atomic";
-  if (combine !== "atomic" && combine !== "reduce") throw new UsageError(`--combine must be atomic or reduce, got '${combine}'`);
+  // Without --combine each entry of the choice table has its own; with it every entry is forced
+  // to that combine (A/B measurements; layer moe_layer_<model>_<weights>_<combine>).
+  const combine = values.combine as string | undefined;
+  if (combine !== undefined && combine !== "atomic" && combine !== "reduce") throw new UsageError(`--combine must be atomic or reduce, got '${combine}'`);
   const copy = (values.copy as string | undefined) ?? "tma";
   if (copy !== "tma" && copy !== "cp.async") throw new UsageError(`--copy must be tma or cp.async, got '${copy}'`);
   const l = emitLayerCuda(modelSpec(model, weights as Weights, combine, only), arch, copy);

@@ -10,7 +10,8 @@ usage:
                      [--copy cp.async|tma] [--persistent P] [--ws] [--dequant wgmma|auto] [--target cuda|wgsl] [--emit ir,cu,h,ptx,cubin,wgsl,json] [--shape M=..] [-o DIR]
   tilemoe build-all [-o DIR]          compile every kernel in dsl-examples/ and print a summary
   tilemoe build-layer --model mixtral|qwen3 [--weights bf16|w4a16] [--combine atomic|reduce] [--only CONFIG] [--copy tma|cp.async] [-o DIR]
-                                      the whole MoE layer as one .cu + .h (moe_layer_<model>_<weights>)
+                                      the whole MoE layer as one .cu + .h (moe_layer_<model>_<weights>);
+                                      --combine forces every entry's top-k combine (default: each entry's own)
   tilemoe check FILE [--kernel K] [--backend interp|cuda|webgpu] [--cases N] [--seed S]
                      [--shape M=..,N=..] [--config ...] [--level tile|thread] [--arch ..] [--mma ..]
                      [--copy cp.async|tma]   (tma: sm_90a operand tiles by TMA + mbarriers)

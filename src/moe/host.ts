@@ -12,7 +12,7 @@ import { byteSize, type Kernel } from "../ir/ir.ts";
 import { type CopyChoice, cudaTarget, lower } from "../passes/pipeline.ts";
 import { emitCuda, smemAlignment } from "../codegen/cuda/index.ts";
 import { storageType } from "../codegen/cuda/types.ts";
-import { buffers, type LayerSpec, quantitiesC, type Stage, stageKernels, stageKey, WS_ALIGN } from "./layer.ts";
+import { buffers, combineOf, type LayerSpec, quantitiesC, type Stage, stageKernels, stageKey, WS_ALIGN } from "./layer.ts";
 
 const tpl = (f: string) =>
   Handlebars.compile(readFileSync(new URL(`./templates/${f}`, import.meta.url), "utf8"), { noEscape: true, strict: true });
@@ -91,15 +91,21 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
         .join("\n").replace(/else if \(config == \d+\)( err = [^\n]*)$/, everyEntry ? "else$1" : "$&");
     // An entry that skips the stage leaves err at 0 (set before each stage).
     const skip = everyEntry ? "" : "  err = 0;\n";
-    // One kernel's launchers share their error texts (they differ only in the name): the
-    // first entry's says what failed.
-    return { stage: stageName, code: skip + code, errorString: `${runs[0]!.u.out.launcher}_error_string`, base: `${i + 1} * MOE_LAYER_${s.name.toUpperCase()}_STAGE` };
+    // The error text of the entry that ran (`config`, the launcher's entry; -1 where the table's
+    // error string cannot know it: the first entry's). One kernel's launchers differ only in the
+    // name; entries whose kernels differ (down: atomic or row-storing) have texts of their own.
+    const e = `code % MOE_LAYER_${s.name.toUpperCase()}_STAGE`;
+    const fn = (u: (typeof lowered)[number]) => `${u.out.launcher}_error_string(${e})`;
+    const kernels = new Set(runs.map(({ u }) => u.kernel.name));
+    const errorText = kernels.size === 1 ? fn(runs[0]!.u)
+      : [...runs.map(({ u, ci }) => `config == ${ci} ? ${fn(u)} : `), fn(runs[0]!.u)].join("");
+    return { stage: stageName, code: skip + code, errorText, base: `${i + 1} * MOE_LAYER_${s.name.toUpperCase()}_STAGE` };
   });
   const configs = table.map(({ config: c }, i) => ({
     index: i, name: c.name, blockSize: c.blockSize, last: i === table.length - 1,
     cond: c.maxTokens === null ? null : `T <= ${c.maxTokens}`,
     range: c.maxTokens === null ? (i === 0 ? "every T" : `T > ${table[i - 1]!.config.maxTokens}`) : (i === 0 ? `T <= ${c.maxTokens}` : `${table[i - 1]!.config.maxTokens} < T <= ${c.maxTokens}`),
-    text: `routing block ${c.blockSize}; up ${configText(c.up)}; down ${configText(c.down)}`,
+    text: `routing block ${c.blockSize}; up ${configText(c.up)}; down ${configText(c.down)}; combine ${combineOf(c)}`,
   }));
   const data = {
     name: s.name, upper: s.name.toUpperCase(), E: s.experts, H: s.hidden, N: s.intermediate, K: s.topK,
@@ -109,10 +115,12 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
     casts: caller.map((b) => `${b.output ? "" : "const "}${ctype(b.name)}*`),
     args: caller.map((b) => b.name),
     nbuffers: caller.length,
-    combineText: s.combine === "reduce" ? "a row per (token, slot) pair, then a weighted reduction" : "f32 atomics",
+    combineText: combineText(table.map((e) => e.config)),
     launchCount: launchCounts(table.map((e) => ({ name: e.config.name, n: e.stages.length }))),
     permutes: table.map((e) => (e.config.permute ? 1 : 0)).join(", "),
     permuteText: table.filter((e) => e.config.permute).map((e) => e.config.name).join(", "),
+    reduces: table.map((e) => (combineOf(e.config) === "reduce" ? 1 : 0)).join(", "),
+    reduceText: table.filter((e) => combineOf(e.config) === "reduce").map((e) => e.config.name).join(", "),
     stageList: names.map((n, i) => `${i + 1} ${n}`).join(", "),
     workspace: bufs.filter((b) => b.workspace).map((b) => ({ name: b.name, ctype: ctype(b.name), bytes: bytes(b) })),
     wsAlign: WS_ALIGN, wsAlignMask: WS_ALIGN - 1, calls, configs, nconfigs: configs.length,
@@ -150,6 +158,15 @@ function launchCounts(entries: { name: string; n: number }[]): string {
   const word = (n: number) => NUMBERS[n] ?? String(n);
   if (entries.every((e) => e.n === entries[0]!.n)) return word(entries[0]!.n);
   return entries.map((e, i) => `${i === 0 ? word(e.n) : word(e.n).toLowerCase()} (${e.name})`).join(" or ");
+}
+
+const COMBINE_TEXT = { atomic: "f32 atomics", reduce: "a row per (token, slot) pair, then a weighted reduction" } as const;
+
+/** The header's words for the top-k combine: one, or each entry's where they differ. */
+function combineText(configs: LayerSpec["configs"]): string {
+  const all = configs.map(combineOf);
+  if (all.every((c) => c === all[0])) return COMBINE_TEXT[all[0]!];
+  return configs.map((c) => `${COMBINE_TEXT[combineOf(c)]} (${c.name})`).join(" or ");
 }
 
 const configText = (c: Record<string, unknown>) => Object.entries(c).map(([k, v]) => `${k}=${v}`).join(",");

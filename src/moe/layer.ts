@@ -23,9 +23,9 @@ export interface LayerSpec {
   weights: Weights;
   /** Divide the top-k softmax weights by their sum (Mixtral, Qwen3 do). */
   renormalize: boolean;
-  /** The top-k combine: f32 atomics in the down GEMM (default), or the down GEMM writing one
-   *  row per (token, slot) pair and a separate weighted reduction (dsl-examples/moe_gemm_down_reduce.ts). */
-  combine?: Combine;
+  /** Set where modelSpec forced every entry of the table to one combine (an A/B twin of the
+   *  table; the entries' own `combine` says so too, this only labels the layer). */
+  forcedCombine?: Combine;
   /** Set where the layer keeps one entry of a model's choice table for every T (modelSpec's `only`). */
   entry?: string;
 }
@@ -44,6 +44,12 @@ export interface LayerConfig {
    *  run the gate/up GEMM on them as plain tiles (moe_gemm_up_permuted): on sm_90a those take
    *  TMA and warp specialization, which the row gather by token id cannot. bf16 weights only. */
   permute?: boolean;
+  /** The top-k combine of this entry: "atomic" (default) adds each pair's row, times its
+   *  routing weight, into `out` with f32 atomics in the down GEMM (its launcher clears `out`);
+   *  "reduce" has the down GEMM store one f32 row per (token, slot) pair into the workspace
+   *  `pairs` and a separate weighted reduction write `out` (dsl-examples/moe_gemm_down_reduce.ts):
+   *  one launch more and a [T * top_k, H] f32 round trip, no atomics. bf16 weights and splitK 1 only. */
+  combine?: Combine;
   /** Configs of the router (dsl-examples/moe_router.ts), gate/up and down kernels (gating
    *  and routing have one config each). */
   router: Record<string, TunableValue>;
@@ -89,19 +95,28 @@ const PERMUTE_WHY = "bf16: the activation rows are first copied into routing ord
   "plain GEMM: ~60% of cuBLAS on cp.async, ~90% with TMA and warp specialization). The copy reads and writes " +
   "T * top_k rows once. Routing block and BM 128, BN 128 (up: two accumulators) and 256 (down), as the GEMM's best tiles.";
 
+const REDUCE_WHY = "Combine: the separate reduction (combine reduce: the down GEMM stores one f32 row per pair, " +
+  "moe_combine sums a token's top_k rows). Measured on an H200 with the whole layer forced to each combine: " +
+  "13-15% faster for Qwen3 at M >= 1024, where 67 M f32 atomics at M = 4096 make the down projection latency-bound, " +
+  "and 4.91 against 5.29 ms for Mixtral at M = 4096. (The decode entries keep the atomics: they tie there, and " +
+  "the atomics save a launch and the pairs round trip.)";
+const ATOMIC_DECODE_WHY = "Combine: f32 atomics into `out` (which also take the split-K slices): at decode sizes the " +
+  "separate reduction measured no faster, and it costs a launch and a [T * top_k, H] f32 round trip.";
+const W4_ATOMIC_WHY = "Combine: f32 atomics into `out` (w4a16 has no row-storing down kernel for the separate reduction).";
+
 /** The prefill entry: every T above the decode entry's. */
 function prefill(weights: Weights): LayerConfig {
   return weights === "w4a16"
     // up BK 64 x 3 stages: BK 128 x 2 stages at 8 warps needs 255 registers and spills
     // (560 spill ops on sm_90a); this one fits in 197 with none.
-    ? { name: "prefill", maxTokens: null, blockSize: 64, router: PREFILL_ROUTER, up: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
-        down: { BM: 64, BN: 64, BK: 128, stages: 3, warps: 4, splitK: 1, GROUP_M: 8 }, why: PREFILL_WHY }
+    ? { name: "prefill", maxTokens: null, blockSize: 64, combine: "atomic", router: PREFILL_ROUTER, up: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
+        down: { BM: 64, BN: 64, BK: 128, stages: 3, warps: 4, splitK: 1, GROUP_M: 8 }, why: `${PREFILL_WHY} ${W4_ATOMIC_WHY}` }
     // bf16: the rows permuted into routing order first, so all three operand tiles of the up
     // GEMM arrive by TMA with warp specialization (the down GEMM's already did); 128-row tiles
     // as the bf16 GEMM's best sm_90a configs (BM 128 x BN 256 x BK 64, 3 stages, 8 warps; the up
     // kernel's two accumulators make BN 128 the same work and registers). Not yet timed.
-    : { name: "prefill", maxTokens: null, blockSize: 128, permute: true, router: PREFILL_ROUTER, up: { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
-        down: { BM: 128, BN: 256, BK: 64, stages: 3, warps: 8, splitK: 1, GROUP_M: 8 }, why: `${PREFILL_WHY} ${PERMUTE_WHY}` };
+    : { name: "prefill", maxTokens: null, blockSize: 128, permute: true, combine: "reduce", router: PREFILL_ROUTER, up: { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
+        down: { BM: 128, BN: 256, BK: 64, stages: 3, warps: 8, splitK: 1, GROUP_M: 8 }, why: `${PREFILL_WHY} ${PERMUTE_WHY} ${REDUCE_WHY}` };
 }
 
 /** The decode entry for T <= maxTokens, the down projection's K in splitK slices. */
@@ -112,8 +127,8 @@ function decode(weights: Weights, maxTokens: number, splitK: number, why: string
   // Mixtral T = 1 0.136 against 0.159 ms, Qwen3 T = 64 0.216 against 0.250): half the shared
   // memory of 4, so more blocks share an SM; the standalone decode kernel's tuned winners are 2-stage too.
   const stages = weights === "w4a16" ? 2 : 4;
-  return { name: "decode", maxTokens, blockSize: 16, router: DECODE_ROUTER, up: { BM: 16, BN: 64, BK: bk, stages, warps: 4, GROUP_M: 8 },
-    down: { BM: 16, BN: 64, BK: bk, stages, warps: 4, splitK, GROUP_M: 8 }, why: `${DECODE_WHY} ${why}` };
+  return { name: "decode", maxTokens, blockSize: 16, combine: "atomic", router: DECODE_ROUTER, up: { BM: 16, BN: 64, BK: bk, stages, warps: 4, GROUP_M: 8 },
+    down: { BM: 16, BN: 64, BK: bk, stages, warps: 4, splitK, GROUP_M: 8 }, why: `${DECODE_WHY} ${why} ${weights === "w4a16" ? W4_ATOMIC_WHY : ATOMIC_DECODE_WHY}` };
 }
 
 /**
@@ -147,10 +162,13 @@ export const CHOICES: Record<string, Record<Weights, LayerConfig[]>> = {
 };
 
 /**
- * The layer of a known model with its choice table. `only` keeps one entry of the table for
- * every T (to check or time an entry alone); the layer is then <model>_<weights>_<only>.
+ * The layer of a known model with its choice table. `combine` forces every entry to that
+ * combine (A/B measurements: layer <model>_<weights>_<combine>; the reduce combine's down kernel
+ * cannot split K, so forced reduce entries get splitK 1 and keep their other configs); without
+ * it each entry has its own. `only` keeps one entry of the table for every T (to check or time
+ * an entry alone); the layer is then <model>_<weights>[_<combine>]_<only>.
  */
-export function modelSpec(model: string, weights: Weights = "bf16", combine: Combine = "atomic", only?: string): LayerSpec {
+export function modelSpec(model: string, weights: Weights = "bf16", combine?: Combine, only?: string): LayerSpec {
   const m = MODELS[model];
   if (!m) throw new CompileError([{ loc: { file: "<layer>", line: 0, col: 0 }, severity: "error",
     message: `unknown model '${model}' (known: ${Object.keys(MODELS).join(", ")})` }]);
@@ -161,11 +179,14 @@ export function modelSpec(model: string, weights: Weights = "bf16", combine: Com
       message: `${model} ${weights} has no layer config '${only}' (its choice table: ${configs.map((x) => x.name).join(", ")}); pass one of those` }]);
     configs = [{ ...c, maxTokens: null }];
   }
-  // The reduce combine's down kernel cannot split K: its entries keep the rest of the configs.
-  if (combine === "reduce") configs = configs.map((c) => ({ ...c, down: { ...c.down, splitK: 1 } }));
-  return { ...m, name: `${model}_${weights}${combine === "reduce" ? "_reduce" : ""}${only ? `_${only}` : ""}`, weights, configs, combine,
-    ...(only ? { entry: only } : {}) };
+  if (combine !== undefined)
+    configs = configs.map((c) => ({ ...c, combine, ...(combine === "reduce" ? { down: { ...c.down, splitK: 1 } } : {}) }));
+  return { ...m, name: `${model}_${weights}${combine ? `_${combine}` : ""}${only ? `_${only}` : ""}`, weights, configs,
+    ...(combine ? { forcedCombine: combine } : {}), ...(only ? { entry: only } : {}) };
 }
+
+/** An entry's combine ("atomic" where it does not say). */
+export const combineOf = (c: LayerConfig): Combine => c.combine ?? "atomic";
 
 /** The choice-table entry serving T tokens; the generated launcher's moe_layer_<name>_config(T) picks the same. */
 export function chooseConfig(s: LayerSpec, T: number): LayerConfig {
@@ -200,6 +221,8 @@ export function quantities(s: LayerSpec, T: number): Record<string, number> {
     NB: Math.ceil(P / BS) + Math.min(s.experts, P),
     // Rows of the permuted activations `xp`: one per routing slot where the entry permutes.
     XP: chooseConfig(s, T).permute ? (Math.ceil(P / BS) + Math.min(s.experts, P)) * BS : 0,
+    // Rows of the per-pair down projection `pairs`: one per (token, slot) pair where the entry reduces.
+    PR: combineOf(chooseConfig(s, T)) === "reduce" ? P : 0,
     E2N: s.experts * 2 * s.intermediate, EH: s.experts * s.hidden,
     HQ: Math.ceil(s.hidden / 8), HG: Math.ceil(s.hidden / 128), NQ: Math.ceil(s.intermediate / 8), NG: Math.ceil(s.intermediate / 128),
     renorm: s.renormalize ? 1 : 0,
@@ -218,6 +241,7 @@ export function quantitiesC(s: LayerSpec): Record<string, string> {
   c.NB = `((T * ${s.topK} + BS - 1) / BS + (T * ${s.topK} < ${s.experts} ? T * ${s.topK} : ${s.experts}))`;
   // The launcher's `config` (the entry it runs) says whether it permutes (templates/layer.cu.hbs).
   c.XP = `(moe_layer_${s.name}_permutes[config] ? ${c.NB} * BS : 0)`;
+  c.PR = `(moe_layer_${s.name}_reduces[config] ? ${c.P} : 0)`;
   return c;
 }
 
@@ -243,9 +267,10 @@ export function buffers(s: LayerSpec): LayerBuffer[] {
     { name: "counts", dtype: "i32", workspace: true, numel: ["E"], doc: "pairs per expert" },
     { name: "total", dtype: "i32", workspace: true, numel: [1], doc: "padded pair count" },
     { name: "y", dtype: "bf16", workspace: true, numel: ["NB", "BS", "N"], doc: "act(gate) * up, rows in routing order" },
-    ...(s.combine === "reduce" ? [{ name: "pairs", dtype: "f32" as DType, workspace: true, numel: ["P", "H"], doc: "down projection per (token, slot) pair, before the combine" }] : []),
-    // Last, so the other slices keep their offsets; empty (0 bytes) for entries that do not permute.
+    // Last, so the other slices keep their offsets; empty (0 bytes) for entries that do not permute / reduce.
     ...(s.configs.some((c) => c.permute) ? [{ name: "xp", dtype: "bf16" as DType, workspace: true, numel: ["XP", "H"], doc: "activation rows in routing order (entries that permute)" }] : []),
+    ...(s.configs.some((c) => combineOf(c) === "reduce")
+      ? [{ name: "pairs", dtype: "f32" as DType, workspace: true, numel: ["PR", "H"], doc: "down projection per (token, slot) pair, before the combine (entries that reduce)" }] : []),
   ];
 }
 
@@ -278,7 +303,7 @@ export function stages(s: LayerSpec, c: LayerConfig = s.configs[0]!): Stage[] {
     NB: "NB", BS: "BS", N: "N", EH: "EH", T: "T", TOPK: "K", H: "H" };
   // moe_gemm_down_pairs stores each pair's row: no split-K (validate() refuses one).
   const { splitK: _splitK, ...pairsConfig } = c.down;
-  const combine: Stage[] = s.combine === "reduce"
+  const combine: Stage[] = combineOf(c) === "reduce"
     ? [{ stage: "down", file: `${DIR}/moe_gemm_down_reduce.ts`, kernel: "moe_gemm_down_pairs", config: pairsConfig,
          bind: { ...downBind, Y: "pairs", P: "P" } },
        { stage: "combine", file: `${DIR}/moe_gemm_down_reduce.ts`, kernel: "moe_combine", config: { BH: 256 },
@@ -313,10 +338,11 @@ function validate(s: LayerSpec): void {
     if (i > 0 && c.maxTokens !== null && c.maxTokens <= s.configs[i - 1]!.maxTokens!) bad(`config '${c.name}': maxTokens must grow along the table`);
     if (![16, 64, 128].includes(c.blockSize)) bad(`config '${c.name}': block size ${c.blockSize}: the routing block takes 16, 64 or 128`);
     if (c.permute && (s.weights !== "bf16" || s.activation !== "silu")) bad(`config '${c.name}': the permuted gate/up kernel is bf16 with SiLU only (moe_gemm_up_permuted); drop permute`);
-    if (s.combine === "reduce" && (c.down.splitK ?? 1) !== 1) bad(`config '${c.name}': the reduce combine's down kernel stores rows and cannot split K (splitK ${c.down.splitK}); use splitK 1`);
+    if (c.combine !== undefined && !["atomic", "reduce"].includes(c.combine)) bad(`config '${c.name}': combine '${c.combine}': use "atomic" or "reduce"`);
+    if (combineOf(c) === "reduce" && (c.down.splitK ?? 1) !== 1) bad(`config '${c.name}': the reduce combine's down kernel stores rows and cannot split K (splitK ${c.down.splitK}); use splitK 1 or combine "atomic"`);
+    if (combineOf(c) === "reduce" && s.weights !== "bf16") bad(`config '${c.name}': the reduce combine has a bf16 down kernel only (moe_gemm_down_pairs); use combine "atomic" for ${s.weights} weights`);
   });
   if (s.weights === "w4a16" && s.activation !== "silu") bad("w4a16 weights have a SiLU gate/up kernel only");
-  if (s.combine === "reduce" && s.weights !== "bf16") bad("the reduce combine has a bf16 down kernel only (use the atomic combine for w4a16)");
   if (s.hidden < 1 || s.intermediate < 1) bad("hidden and intermediate sizes must be positive");
 }
 

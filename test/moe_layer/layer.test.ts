@@ -4,7 +4,7 @@
 // layer .cu compiles with nvcc (sm_90a).
 import { describe, expect, it } from "vitest";
 import { chooseConfig, type LayerSpec, workspaceLayout } from "../../src/moe/layer.ts";
-import { tinyConfigs, tinyPermutedConfigs } from "./tiny.ts";
+import { tinyConfigs, tinyMixedConfigs, tinyPermutedConfigs } from "./tiny.ts";
 import { lowerLayer, runLayerInterp } from "../../src/moe/interp.ts";
 import { emitLayerCuda } from "../../src/moe/host.ts";
 import { cudaTarget } from "../../src/passes/pipeline.ts";
@@ -14,9 +14,10 @@ import { dequantMatrix } from "../../src/quant/index.ts";
 import { compileCuda, nvccAvailable } from "../../src/driver/nvcc.ts";
 
 // N = 72 is 3 K tiles of the decode entry's BK 32 (bf16), 136 two of 128 and two scale groups (w4a16).
+// `combine` forces every entry to it (the reduce combine cannot split K), as modelSpec does.
 const tiny = (weights: "bf16" | "w4a16", combine: "atomic" | "reduce" = "atomic"): LayerSpec => ({ name: `tiny_${weights}_${combine}`, experts: 4, hidden: 64,
-  intermediate: weights === "w4a16" ? 136 : 72, topK: 2, activation: "silu", weights, renormalize: true, combine,
-  configs: tinyConfigs(weights).map((c) => (combine === "reduce" ? { ...c, down: { ...c.down, splitK: 1 } } : c)) });
+  intermediate: weights === "w4a16" ? 136 : 72, topK: 2, activation: "silu", weights, renormalize: true,
+  configs: tinyConfigs(weights).map((c) => ({ ...c, combine, ...(combine === "reduce" ? { down: { ...c.down, splitK: 1 } } : {}) })) });
 
 /** The layer with one entry of its choice table for every T. */
 const only = (s: LayerSpec, name: string): LayerSpec => ({ ...s, name: `${s.name}_${name}`,
@@ -89,18 +90,27 @@ describe("MoE layer in the interpreter vs the float64 layer reference", () => {
   }
 
   // Through the table: the interpreter runs the entry the launcher picks for T, the same
-  // kernels as that entry alone (bit for bit: split-K changes the summation order).
+  // kernels as that entry alone (bit for bit: split-K changes the summation order). The bf16
+  // table mixes the combines as the models' do: decode adds into `out` with atomics (split-K
+  // 2), prefill stores a row per pair into `pairs` and the combine stage sums them.
   for (const weights of ["bf16", "w4a16"] as const) {
-    it(`${weights}: the table runs decode up to T = 16 and prefill from 17, as each entry alone does`, () => {
-      const s = tiny(weights);
+    it(`${weights}: the table runs decode up to T = 16 and prefill from 17, as each entry alone does${weights === "bf16" ? " (atomic, then reduce combine)" : ""}`, () => {
+      const s: LayerSpec = weights === "bf16" ? { ...tiny("bf16"), name: "tiny_bf16_mixed", configs: tinyMixedConfigs() } : tiny(weights);
       const lowered = lowerLayer(s);
       expect([16, 17].map((T) => chooseConfig(s, T).name)).toEqual(["decode", "prefill"]);
+      if (weights === "bf16") {
+        expect(lowered.get("decode")!.map(({ stage }) => `${stage.stage} ${stage.kernel}`).slice(-1)).toEqual(["down moe_gemm_down"]);
+        expect(lowered.get("prefill")!.map(({ stage }) => `${stage.stage} ${stage.kernel}`).slice(-2)).toEqual(["down moe_gemm_down_pairs", "combine moe_combine"]);
+      }
       for (const [T, entry] of [[16, "decode"], [17, "prefill"]] as const) {
         const alone = only(s, entry);
         const got = check(s, lowered, T, false);
         const want = runLayerInterp(alone, inputs(s, T, 100 + T).in, lowerLayer(alone));
         expect(got.sorted!.data.length).toBe(want.sorted!.data.length);
         expect(Array.from(got.out!.data)).toEqual(Array.from(want.out!.data));
+        // The atomic entry leaves `pairs` empty; the reducing entry writes every pair's row.
+        if (weights === "bf16") expect(got.pairs!.data.length).toBe(entry === "decode" ? 0 : T * 2 * s.hidden);
+        if (weights === "bf16" && entry === "prefill") expect(got.pairs!.data.every(Number.isFinite)).toBe(true);
       }
     }, 300_000);
   }
@@ -125,7 +135,7 @@ describe("MoE layer in the interpreter vs the float64 layer reference", () => {
   // it, the second partly pads); 64: random. Expert 3 receives nothing in every case.
   for (const [model, E, topK, N] of [["mixtral", 8, 2, 72], ["qwen3", 16, 8, 40]] as const) {
     const s: LayerSpec = { name: `tiny_${model}_permuted`, experts: E, hidden: 64, intermediate: N, topK, activation: "silu",
-      weights: "bf16", renormalize: true, combine: "atomic", configs: tinyPermutedConfigs() };
+      weights: "bf16", renormalize: true, configs: tinyPermutedConfigs() };
     const pre = only(s, "prefill");
     const lowered = lowerLayer(pre);
     it(`${model}-shaped bf16, permuted prefill entry: stages and the workspace's xp`, () => {
@@ -154,7 +164,7 @@ describe("MoE layer in the interpreter vs the float64 layer reference", () => {
   // GEMM by TMA with a warp-specialized producer (and the down GEMM's), BM 128 wgmma tiles.
   it("mixtral-shaped bf16, permuted prefill entry lowered for sm_90a (TMA, warp-specialized), T = 64 and 200", () => {
     const s: LayerSpec = { name: "tiny_mixtral_permuted_sm90", experts: 8, hidden: 64, intermediate: 72, topK: 2, activation: "silu",
-      weights: "bf16", renormalize: true, combine: "atomic", configs: tinyPermutedConfigs() };
+      weights: "bf16", renormalize: true, configs: tinyPermutedConfigs() };
     const pre = only(s, "prefill");
     const lowered = lowerLayer(pre, cudaTarget("sm_90a", "wgmma", "tma"));
     const up = lowered.get("prefill")!.find(({ stage }) => stage.stage === "up")!.kernel;
@@ -204,21 +214,28 @@ describe("layer reference", () => {
 
 const nvcc = await nvccAvailable();
 describe.skipIf(!nvcc)("the emitted layer compiles", () => {
-  for (const [model, weights, combine] of [["qwen3", "bf16", "atomic"], ["mixtral", "w4a16", "atomic"], ["qwen3", "w4a16", "atomic"], ["mixtral", "bf16", "reduce"]] as const) {
-    it(`${model} ${weights} ${combine} combine for sm_90a`, async () => {
+  // The models' tables as they are (bf16: decode atomic, prefill reduce) and Mixtral bf16 forced
+  // to the reduce combine (the row-storing down kernel at the decode entry's tiles too).
+  for (const [model, weights, combine] of [["qwen3", "bf16", undefined], ["mixtral", "w4a16", undefined], ["qwen3", "w4a16", undefined], ["mixtral", "bf16", "reduce"]] as const) {
+    it(`${model} ${weights} ${combine ? `forced ${combine}` : "table"} combine for sm_90a`, async () => {
       const { modelSpec } = await import("../../src/moe/layer.ts");
       const l = emitLayerCuda(modelSpec(model, weights, combine));
+      const name = `${model}_${weights}${combine ? `_${combine}` : ""}`;
       // TMA (tensor maps encoded by the stage launchers) where it applies: the routers, the bf16
       // down kernels, and the bf16 prefill's up kernel on the permuted rows (all three operands).
       const maps = l.lowered.filter((x) => (x.kernel.tensorMaps ?? []).length > 0).map((x) => `${x.stage.stage} ${x.configs.join("+")}`);
       expect(maps).toEqual(["router decode", "router prefill", ...(weights === "bf16" ? ["up prefill", "down decode", "down prefill"] : [])]);
       if (weights === "bf16") expect(l.lowered.find((x) => x.stage.stage === "up" && x.configs.includes("prefill"))!.kernel.tensorMaps!.map((m) => m.tensor)).toEqual(["Xp", "W13", "W13"]);
       expect(emitLayerCuda(modelSpec(model, weights, combine), "sm_90a", "cp.async").lowered.every((x) => !x.kernel.tensorMaps?.length)).toBe(true);
-      // Gating and routing once; the bf16 prefill's permute; router, up and down per entry of the choice table.
+      // Gating and routing once; the bf16 prefill's permute and combine; router, up and down per entry of the choice table.
+      const reduces = weights === "bf16" ? (combine === "reduce" ? "decode+prefill" : "prefill") : undefined;
       expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode", "router prefill", "gate decode+prefill", "align decode+prefill",
-        ...(weights === "bf16" ? ["permute prefill"] : []), "up decode", "up prefill", "down decode", "down prefill", ...(combine === "reduce" ? ["combine decode+prefill"] : [])]);
-      // The launcher calls the permute for the prefill entry only.
-      if (weights === "bf16") expect(l.cu).toMatch(new RegExp(`err = 0;\\n  if \\(config == 1\\) err = moe_layer_${model}_bf16${combine === "reduce" ? "_reduce" : ""}_permute\\(x, sorted, block_expert, xp,`));
+        ...(weights === "bf16" ? ["permute prefill"] : []), "up decode", "up prefill", "down decode", "down prefill", ...(reduces ? [`combine ${reduces}`] : [])]);
+      expect(l.lowered.filter((x) => x.stage.stage === "down").map((x) => x.stage.kernel)).toEqual(weights === "w4a16" ? ["moe_gemm_down_w4a16", "moe_gemm_down_w4a16"]
+        : combine === "reduce" ? ["moe_gemm_down_pairs", "moe_gemm_down_pairs"] : ["moe_gemm_down", "moe_gemm_down_pairs"]);
+      // The launcher calls the permute (and, in the table, the combine) for the prefill entry only.
+      if (weights === "bf16") expect(l.cu).toMatch(new RegExp(`err = 0;\\n  if \\(config == 1\\) err = moe_layer_${name}_permute\\(x, sorted, block_expert, xp,`));
+      if (weights === "bf16" && !combine) expect(l.cu).toMatch(new RegExp(`err = 0;\\n  if \\(config == 1\\) err = moe_layer_${name}_combine\\(pairs, topk_weights, out,`));
       // Both routers split K and add into logits: each router launcher clears it (zero-init.ts).
       expect(l.cu.match(/cudaMemsetAsync\(logits, 0, /g)?.length).toBe(2);
       const r = await compileCuda(l.cu, { arch: "sm_90a", outputs: ["obj"] });

@@ -14,11 +14,11 @@ describe("stages of an entry", () => {
       expect(CHOICES[model]!.w4a16.some((c) => c.permute)).toBe(false);
       const s = modelSpec(model, "bf16");
       expect(names(s, "prefill")).toEqual(["router moe_router", "gate moe_gate_softmax", "align moe_align", "permute moe_permute",
-        "up moe_gemm_up_permuted", "down moe_gemm_down"]);
+        "up moe_gemm_up_permuted", "down moe_gemm_down_pairs", "combine moe_combine"]);
       expect(names(s, "decode")).toEqual(["router moe_router", "gate moe_gate_softmax", "align moe_align", "up moe_gemm_up", "down moe_gemm_down"]);
-      // The reduce combine keeps the permute: only the down side differs.
-      expect(names(modelSpec(model, "bf16", "reduce"), "prefill").slice(3)).toEqual(["permute moe_permute", "up moe_gemm_up_permuted",
-        "down moe_gemm_down_pairs", "combine moe_combine"]);
+      // The combine keeps the permute: only the down side differs.
+      expect(names(modelSpec(model, "bf16", "atomic"), "prefill").slice(3)).toEqual(["permute moe_permute", "up moe_gemm_up_permuted",
+        "down moe_gemm_down"]);
     }
   });
 
@@ -39,7 +39,7 @@ describe("stages of an entry", () => {
   });
 
   it("a permuting entry needs bf16 weights and SiLU: a located message says to drop permute", () => {
-    const base = { name: "t", experts: 4, hidden: 64, intermediate: 72, topK: 2, renormalize: true, combine: "atomic" as const, configs: tinyPermutedConfigs() };
+    const base = { name: "t", experts: 4, hidden: 64, intermediate: 72, topK: 2, renormalize: true, configs: tinyPermutedConfigs() };
     expect(() => stages({ ...base, weights: "w4a16", activation: "silu" })).toThrow(/config 'prefill': the permuted gate\/up kernel is bf16 with SiLU only .*drop permute/);
     expect(() => stages({ ...base, weights: "bf16", activation: "gelu" })).toThrow(/drop permute/);
     expect(() => stages({ ...base, weights: "bf16", activation: "silu" })).not.toThrow();

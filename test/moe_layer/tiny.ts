@@ -21,3 +21,11 @@ export function tinyPermutedConfigs(): LayerConfig[] {
     { name: "prefill", maxTokens: null, blockSize: 128, permute: true, why: "test", router: { BM: 64, BN: 64, BK: 32, stages: 3, warps: 4, splitK: 2 },
       up: { BM: 128, BN: 64, BK: 32, stages: 3, warps: 8, GROUP_M: 8 }, down: { BM: 128, BN: 64, BK: 32, stages: 3, warps: 8, splitK: 1, GROUP_M: 8 } }];
 }
+
+/** A table that mixes the combines, as the bf16 models' does: the decode entry adds into `out`
+ *  with f32 atomics (its split-K 2 slices too), the prefill entry (plain 64-row tiles here, to
+ *  keep the interpreter runs small) stores a row per pair and reduces them (combine stage). */
+export function tinyMixedConfigs(): LayerConfig[] {
+  const [decode, prefill] = tinyConfigs("bf16");
+  return [{ ...decode!, combine: "atomic" }, { ...prefill!, combine: "reduce" }];
+}

@@ -7,11 +7,11 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { checkLayerOutputs, tokenZeroReference, type TokenReference } from "../../bench/layer-check.ts";
-import { benchSpecs, candidateSpecs, combineComparison, entryLibs, LAYER_COPY_NAME, LAYER_CUBLAS_NAME, layerCaseName, layerFloor, layerInits, layerPlan, layerReport, layerTextTable, touchedExperts, twinOf, type LayerCaseMeta } from "../../bench/layer-plan.ts";
+import { benchSpecs, candidateSpecs, combineComparison, combineTable, entryLibs, LAYER_COPY_NAME, LAYER_CUBLAS_NAME, layerCaseName, layerFloor, layerInits, layerPlan, layerReport, layerTextTable, touchedExperts, twinOf, type LayerCaseMeta } from "../../bench/layer-plan.ts";
 import { moeLayerRef, silu } from "../../src/check/moe-layer-ref.ts";
 import { nvccAvailable } from "../../src/driver/nvcc.ts";
 import { buildLayerLibrary } from "../../src/moe/library.ts";
-import { bufferNumel, callerBuffers, chooseConfig, expertWeightBytes, type LayerSpec, modelSpec, workspaceLayout } from "../../src/moe/layer.ts";
+import { bufferNumel, callerBuffers, chooseConfig, combineOf, expertWeightBytes, type LayerSpec, modelSpec, stages, workspaceLayout } from "../../src/moe/layer.ts";
 import { dequantMatrix } from "../../src/quant/index.ts";
 import { fillValues } from "../../src/runtime/prng.ts";
 import { isCopyCase, isCublasCase, isLayerCase, type LayerCase, type Results } from "../../src/runtime/plan.ts";
@@ -65,10 +65,15 @@ describe("layer bench plan", () => {
 });
 
 describe("bench layers", () => {
-  it("every model x weights, and bf16 also with the reduce combine right after its atomic twin", () => {
-    expect(benchSpecs().map((s) => s.name)).toEqual(["mixtral_bf16", "mixtral_bf16_reduce", "mixtral_w4a16", "qwen3_bf16", "qwen3_bf16_reduce", "qwen3_w4a16"]);
-    const r = benchSpecs(["qwen3"], ["bf16"])[1]!;
-    expect(r.combine).toBe("reduce");
+  it("every model x weights with its table, and bf16 also forced to all atomic and all reduce right after it", () => {
+    expect(benchSpecs().map((s) => s.name)).toEqual(["mixtral_bf16", "mixtral_bf16_atomic", "mixtral_bf16_reduce", "mixtral_w4a16",
+      "qwen3_bf16", "qwen3_bf16_atomic", "qwen3_bf16_reduce", "qwen3_w4a16"]);
+    const [t, a, r] = benchSpecs(["qwen3"], ["bf16"]);
+    expect([t!.forcedCombine, a!.forcedCombine, r!.forcedCombine]).toEqual([undefined, "atomic", "reduce"]);
+    expect([t!, a!, r!].map((x) => x.configs.map(combineOf).join(","))).toEqual(["atomic,reduce", "atomic,atomic", "reduce,reduce"]);
+    expect(twinOf(a!)).toEqual({ name: "qwen3_bf16", kind: "combine" });
+    expect(twinOf(r!)).toEqual({ name: "qwen3_bf16", kind: "combine" });
+    expect(twinOf(t!)).toBeUndefined();
     const { cases } = layerPlan([{ spec: r, library: "r.so", symbol: "moe_layer_qwen3_bf16_reduce" }], [8]);
     const ws = workspaceLayout(r, 8);
     // The per-pair rows live in the workspace: [T * K, H] f32.
@@ -82,6 +87,9 @@ describe("bench layers", () => {
     expect(entries.map((e) => [e.spec.name, e.spec.entry, e.library, e.symbol])).toEqual([
       ["qwen3_w4a16_decode", "decode", "q.so", "moe_layer_qwen3_w4a16_decode"], ["qwen3_w4a16_prefill", "prefill", "q.so", "moe_layer_qwen3_w4a16_prefill"]]);
     expect(entryLibs({ ...lib, spec: modelSpec("qwen3", "bf16", "reduce") })).toEqual([]);
+    // A bf16 table's entries alone keep their own combines.
+    expect(entryLibs({ ...lib, spec: modelSpec("qwen3", "bf16") }).map((e) => `${e.spec.name} ${e.spec.configs.map(combineOf)}`))
+      .toEqual(["qwen3_bf16_decode atomic", "qwen3_bf16_prefill reduce"]);
     expect(entryLibs(entries[0]!)).toEqual([]);
     expect(twinOf(entries[1]!.spec)).toEqual({ name: "qwen3_w4a16", kind: "entry" });
     // The prefill entry at M = 1 routes with 64-row blocks: its own workspace, not the table's.
@@ -116,17 +124,33 @@ describe("bench layers", () => {
     expect(() => candidateSpecs({ mixtral_fp8: [] })).toThrow(/<model>_<bf16\|w4a16>/);
   });
 
-  it("atomic vs reduce: the same model, weights and M paired", () => {
-    const s = modelSpec("qwen3", "bf16"), r = modelSpec("qwen3", "bf16", "reduce");
-    const { meta } = layerPlan([{ spec: s, library: "a", symbol: "a" }, { spec: r, library: "b", symbol: "b" }], [1, 64]);
+  it("a candidate entry takes an optional combine (atomic where not given); a w4a16 reduce candidate is refused when built", () => {
+    const [a, r] = candidateSpecs({ qwen3_bf16: [{ name: "p", blockSize: 128, permute: true, up: { BM: 128 }, down: { BM: 128, splitK: 1 } },
+      { name: "pr", blockSize: 128, permute: true, combine: "reduce", up: { BM: 128 }, down: { BM: 128, splitK: 1 } }] });
+    expect([combineOf(a!.configs[0]!), combineOf(r!.configs[0]!)]).toEqual(["atomic", "reduce"]);
+    expect(stages(r!).map((st) => st.stage).slice(-2)).toEqual(["down", "combine"]);
+    const [w] = candidateSpecs({ qwen3_w4a16: [{ name: "wr", blockSize: 64, combine: "reduce", up: {}, down: { splitK: 1 } }] });
+    expect(() => stages(w!)).toThrow(/config 'wr': the reduce combine has a bf16 down kernel only/);
+  });
+
+  it("the table against all atomic and all reduce: the same model, weights and M side by side", () => {
+    const s = modelSpec("qwen3", "bf16"), a = modelSpec("qwen3", "bf16", "atomic"), r = modelSpec("qwen3", "bf16", "reduce");
+    const { meta } = layerPlan([s, a, r].map((spec) => ({ spec, library: spec.name, symbol: spec.name })), [1, 1024]);
+    const ms = [0.1, 1.3, 0.1, 1.5, 0.11, 1.3];
     const results: Results = { cases: [{ name: LAYER_COPY_NAME, status: "ok", gbps: 3000 }, { name: LAYER_CUBLAS_NAME, status: "ok", tflops: 600 },
-      ...meta.map((m, i) => ({ name: m.name, status: "ok" as const, median_ms: [0.1, 0.2, 0.05, 0.4][i] }))] };
+      ...meta.map((m, i) => ({ name: m.name, status: "ok" as const, median_ms: ms[i] }))] };
     const rep = layerReport(meta, results, () => [0, 1]);
-    expect(rep.rows.map((x) => x.combine)).toEqual(["atomic", "atomic", "reduce", "reduce"]);
+    // Each row's combine is the one of the entry that ran.
+    expect(rep.rows.map((x) => `${x.forced ?? "table"} ${x.config} ${x.combine}`)).toEqual(["table decode atomic", "table prefill reduce",
+      "atomic decode atomic", "atomic prefill atomic", "reduce decode reduce", "reduce prefill reduce"]);
     expect(combineComparison(rep)).toEqual([
-      { model: "qwen3", weights: "bf16", T: 1, atomicMs: 0.1, reduceMs: 0.05 },
-      { model: "qwen3", weights: "bf16", T: 64, atomicMs: 0.2, reduceMs: 0.4 },
+      { model: "qwen3", weights: "bf16", T: 1, config: "decode", combine: "atomic", tableMs: 0.1, atomicMs: 0.1, reduceMs: 0.11 },
+      { model: "qwen3", weights: "bf16", T: 1024, config: "prefill", combine: "reduce", tableMs: 1.3, atomicMs: 1.5, reduceMs: 1.3 },
     ]);
+    expect(combineTable(rep)).toContain("| qwen3 | bf16 | 1024 | prefill (reduce) | 1.300 | 1.500 | 1.300 | 1.15 |");
+    expect(layerTextTable(rep)).toMatch(/qwen3 +bf16 all atomic +1024 +prefill \(atomic\) +1\.500/);
+    // Without the forced twins (w4a16) there is nothing to compare.
+    expect(combineComparison(layerReport(meta.slice(0, 2), results, () => [0, 1]))).toEqual([]);
   });
 });
 
@@ -212,19 +236,21 @@ describe("output checks", () => {
   });
 });
 
-describe("output checks of the reduce combine", () => {
-  it("against the atomic twin's whole output at the same M", () => {
-    const a = modelSpec("qwen3", "bf16"), r = modelSpec("qwen3", "bf16", "reduce");
-    const meta: LayerCaseMeta[] = [a, r].flatMap((spec) => [2, 3].map((T) => ({ name: `${spec.name} ${T}`, spec, T, outFile: "", idsFile: "", weightsFile: "" })));
+describe("output checks of the forced combines", () => {
+  it("against the table's whole output at the same M, within the summation-order tolerance", () => {
+    const t = modelSpec("qwen3", "bf16"), a = modelSpec("qwen3", "bf16", "atomic"), r = modelSpec("qwen3", "bf16", "reduce");
+    const meta: LayerCaseMeta[] = [t, a, r].flatMap((spec) => [2, 3].map((T) => ({ name: `${spec.name} ${T}`, spec, T, outFile: "", idsFile: "", weightsFile: "" })));
     const base = (T: number) => Float64Array.from({ length: T * 2048 }, (_, i) => Math.cos(i));
     const checks = checkLayerOutputs(meta, (m) => {
       const o = base(m.T);
-      if (m.spec.combine === "reduce") o[2048 + 5]! += m.T === 2 ? 1e-6 : 0.1; // token 1: summation order vs a wrong value
+      if (m.spec.forcedCombine) o[2048 + 5]! += m.T === 2 ? 1e-6 : 0.1; // token 1: summation order vs a wrong value
       return { out: o, ids: [0, 1], weights: [0.5, 0.5] };
     }, new Map());
-    expect(checks.get("qwen3_bf16_reduce 2")).toMatchObject({ pass: true });
-    expect(checks.get("qwen3_bf16_reduce 2")!.text).toMatch(/^all rows vs atomic combine/);
-    expect(checks.get("qwen3_bf16_reduce 3")!.pass).toBe(false);
+    for (const c of ["atomic", "reduce"]) {
+      expect(checks.get(`qwen3_bf16_${c} 2`)).toMatchObject({ pass: true });
+      expect(checks.get(`qwen3_bf16_${c} 2`)!.text).toMatch(/^all rows vs the table's combines/);
+      expect(checks.get(`qwen3_bf16_${c} 3`)!.pass).toBe(false);
+    }
   });
 });
 
