@@ -11,7 +11,7 @@ import { parseKernel } from "../../src/ir/parse.ts";
 import { printExpr, printKernel } from "../../src/ir/print.ts";
 import { verifyErrors } from "../../src/ir/verify.ts";
 import { mapStmts, walkStmts } from "../../src/ir/expr.ts";
-import type { Kernel, Stmt } from "../../src/ir/ir.ts";
+import type { Expr, Kernel, Stmt } from "../../src/ir/ir.ts";
 import { runKernel } from "../../src/interp/index.ts";
 import { cudaTarget } from "../../src/passes/pipeline.ts";
 import { persistentGrid } from "../../src/passes/persistent-grid.ts";
@@ -26,6 +26,11 @@ const roles = (k: Kernel) => {
   const top = k.launch.body.find((s) => s.k === "if");
   if (top?.k !== "if") throw new Error("no role split");
   return { producer: top.then, consumer: top.else };
+};
+const parseExpr = (text: string): Expr => {
+  const s = parseKernel(`kernel e()\nlaunch thread grid [1] threads 1 blocks [b] thread tx {\n  let x: i32 = ${text}\n}\n`, "e.ir").launch.body[0]!;
+  if (s.k !== "let") throw new Error("not an expression");
+  return s.value;
 };
 const tileLoop = (ss: Stmt[]) => ss.find((s) => s.k === "for" && s.vars[0]!.startsWith("tile_it"));
 
@@ -209,5 +214,108 @@ launch thread grid [4] threads 256 blocks [b_blk] thread tx {
   }
 }
 `);
+  });
+});
+
+// The gemm whose row tiles of an unused routing block skip the pipelined loop (the MoE
+// kernels' `if (e >= 0)`): flags[by] < 0 leaves acc at zero.
+const skipText = (stages: number) => `
+kernel gemm(A: global bf16[M, K], B: global bf16[N, K], flags: global i32[R], C: global f32[M, N])
+  dims M, N, K, R
+  tune BM = [64], BN = [64], BK = [32], warps = [4]
+launch tile grid [cdiv(N, BN), cdiv(M, BM)] threads warps * 32 blocks [bx, by] {
+  let e: i32 = flags[by]
+  alloc As: shared bf16[BM, BK]
+  alloc Bs: shared bf16[BN, BK]
+  alloc acc: fragment f32[BM, BN]
+  fill acc[0 : +BM, 0 : +BN] = 0.0
+  if (e >= 0) {
+    for k in pipelined(0, cdiv(K, BK)) stages ${stages} {
+      copy A[by * BM : +BM, k * BK : +BK] -> As[0 : +BM, 0 : +BK]
+      copy B[bx * BN : +BN, k * BK : +BK] -> Bs[0 : +BN, 0 : +BK]
+      gemm As[0 : +BM, 0 : +BK], Bs[0 : +BN, 0 : +BK] -> acc[0 : +BM, 0 : +BN] transB
+    }
+  }
+  copy acc[0 : +BM, 0 : +BN] -> C[by * BM : +BM, bx * BN : +BN]
+}
+`;
+
+describe("the running pipeline in the interpreter: against the tile level", () => {
+  const cases: [string, Record<string, number>, number, number, Record<string, number>][] = [
+    ["1 consumer warpgroup, 9 tiles on 2 blocks, 3 K tiles a tile (a multiple of S)", { BM: 64, BN: 64, BK: 32, warps: 4 }, 3, 2, { M: 190, N: 130, K: 96 }],
+    ["1 consumer warpgroup, 6 tiles on 4 blocks, 5 K tiles (not a multiple of S)", { BM: 64, BN: 64, BK: 32, warps: 4 }, 3, 4, { M: 130, N: 70, K: 160 }],
+    ["2 consumer warpgroups, 4 stages, 7 K tiles, 4 tiles on 3 blocks", { BM: 128, BN: 32, BK: 32, warps: 8 }, 4, 3, { M: 200, N: 40, K: 200 }],
+    ["fewer K tiles than stages: one a tile, 6 tiles on 1 block", { BM: 64, BN: 64, BK: 32, warps: 4 }, 4, 1, { M: 130, N: 100, K: 24 }],
+  ];
+  for (const [name, cfg, stages, P, dims] of cases) it(`${name}: matches`, () => {
+    const r = runBoth(gemmText(stages), cfg, wsP(P), { dims, seed: 7 });
+    expect(printKernel(r.thread)).toContain("pipe = pipe + ");
+    expect(maxRelErr(r.outs, r.want, r.got)).toBeLessThan(1e-5);
+  });
+
+  it("tiles that skip the loop leave the counter unchanged in both roles", () => {
+    const k = parseKernel(skipText(3), "skip.ir");
+    const cfg = { BM: 64, BN: 64, BK: 32, warps: 4 };
+    const dims = { M: 256, N: 70, K: 160, R: 4 };
+    const low = lowerChecked(k, cfg, wsP(3));
+    // The producer evaluates the same condition around its loads.
+    expect(printKernel({ ...low, launch: { ...low.launch, body: roles(low).producer } })).toMatch(/let e: i32 = flags\[by\]\n\s*if \(e >= 0\) \{/);
+    for (const flags of [[0, -1, 2, -1], [-1, -1, 0, 1], [-1, -1, -1, -1]]) {
+      const ins = inputs(tileLevel(k, cfg, WS), dims, 3);
+      ins.flags!.data.set(flags);
+      const a = structuredClone(ins), b = structuredClone(ins);
+      runKernel(tileLevel(k, cfg, WS), { tensors: a });
+      runKernel(low, { tensors: b });
+      expect({ flags, ok: maxRelErr(["C"], a, b) < 1e-5 }).toEqual({ flags, ok: true });
+      // Row tiles of a skipped block are zero, the others are not.
+      const rowTile = (t: number) => [...b.C!.data.slice(t * 64 * 70, Math.min(256, (t + 1) * 64) * 70)];
+      flags.forEach((f, t) => expect({ t, zero: rowTile(t).every((x) => x === 0) }).toEqual({ t, zero: f < 0 }));
+    }
+  });
+});
+
+describe("the running pipeline in the interpreter: reported mistakes", () => {
+  const cfg = { BM: 64, BN: 64, BK: 32, warps: 4 };
+  const dims = { M: 130, N: 70, K: 96 };
+  const low = () => lowerChecked(parseKernel(gemmText(3), "g.ir"), cfg, wsP(2));
+  const run = (k: Kernel) => runKernel(k, { tensors: inputs(k, dims, 1) }, { raceCheck: true });
+
+  it("the correct lowering runs clean (the baseline of the edits below)", () => {
+    expect(() => run(low())).not.toThrow();
+  });
+
+  it("a consumer that does not release the last stage of a tile deadlocks the producer", () => {
+    let n = 0;
+    const k = edit(low(), (s) => (s.k === "if" && s.then.length === 1 && s.then[0]!.k === "mbar_arrive" && printExpr(s.cond).startsWith("cdiv(K, 32) > 0") && ++n ? [] : undefined));
+    expect(n).toBe(1);
+    expect(() => run(k)).toThrow(/deadlock: thread \d+ waits on mbarrier bars\[\d\] for the phase of parity \d .*which can never complete/);
+  });
+
+  it("a producer that waits on 'empty' with the wrong parity refills a stage still in use", () => {
+    let n = 0;
+    const wrong = parseExpr("(pipe + j) / 3 & 1"); // the phase of this fill, not the previous one
+    const k = edit(low(), (s) => (s.k === "mbar_wait" && printExpr(s.bar.idx[0]!).endsWith("% 3 + 3") && ++n ? { ...s, parity: wrong } : undefined));
+    expect(n).toBe(1);
+    expect(() => run(k)).toThrow(/released too early|still pending|deliver \d+ bytes/);
+  });
+
+  it("a consumer write into a stage tile after the loop races the next tile's TMA loads: reported", () => {
+    // What the lowering must never produce (it keeps the per-tile pipeline where anything
+    // outside the loop touches a stage tile): the epilogue writing As while the producer
+    // already fills it for the block's next tile.
+    const k = edit(low(), (s) => (s.k === "assign" && s.name === "pipe" && printExpr(s.value) === "pipe + cdiv(K, 32)"
+      ? [s, { k: "store", buf: "As", idx: [{ k: "var", name: "tx" }], value: { k: "float", v: 0 } } as Stmt] : undefined));
+    expect(() => run(k)).toThrow(/writes shared As\[\d+\] while an async copy into it \(cp\.async or tma\.load, issued by thread 128\) is still pending/);
+  });
+
+  it("a buffer laid over a stage tile keeps the per-tile pipeline (no running counter)", () => {
+    // Stage tiles themselves cannot be used outside their loop (a located error); an overlay
+    // written after the loop would race the producer's next loads, so the loop declines.
+    const src = gemmText(3).replace("  alloc acc:", "  alloc Cs: shared bf16[BM, BK] over As\n  alloc acc:")
+      .replace("  copy acc[0 : +BM, 0 : +BN]", "  copy A[by * BM : +BM, 0 : +BK] -> Cs[0 : +BM, 0 : +BK]\n  copy Cs[0 : +BM, 0 : +BK] -> C[by * BM : +BM, bx * BN : +BK]\n  copy acc[0 : +BM, 0 : +BN]");
+    const k = lowerChecked(parseKernel(src, "g.ir"), { BM: 64, BN: 64, BK: 32, warps: 4 }, wsP(2));
+    const text = printKernel(k);
+    expect(text).not.toContain("pipe");
+    expect(text.indexOf("for tile_it")).toBeLessThan(text.indexOf("mbar.init"));
   });
 });
