@@ -45,7 +45,8 @@ export interface LayerConfig {
    *  TMA and warp specialization, which the row gather by token id cannot. bf16 weights only. */
   permute?: boolean;
   /** Configs of the router (dsl-examples/moe_router.ts), gate/up and down kernels (gating
-   *  and routing have one config each). */
+   *  and routing have one config each). up and down may also say `persistent: P`: that stage
+   *  is built with P persistent blocks (a build option, not a tunable; stage-build.ts). */
   router: Record<string, TunableValue>;
   up: Record<string, TunableValue>;
   down: Record<string, TunableValue>;
