@@ -14,7 +14,9 @@
 //                                               lets, loops and ifs around a role split, the
 //                                               split's producer side, and the barrier just
 //                                               before it (after the inits), which becomes
-//                                               `barrier 2, T + 128` in both roles
+//                                               `barrier 2, T + 128` in both roles (so does the
+//                                               one after the inits of a running pipeline's
+//                                               setup, ahead of a persistent tile loop)
 //     else { setmaxnreg.inc C; the body, with each split's consumer side, and every other
 //            barrier a named barrier `barrier 1, T` over the consumer threads }
 //   (each role's setmaxnreg moves to its start, so a persistent tile loop runs it once)
