@@ -67,7 +67,9 @@ export const TMA_CONFIGS: GemmConfig[] = [
   { BM: 128, BN: 256, BK: 64, stages: 3, warps: 8, GROUP_M: 8, cores: "wgmma", copy: "tma", ws: true },
   { BM: 128, BN: 128, BK: 64, stages: 4, warps: 4, GROUP_M: 8, cores: "wgmma", copy: "tma", ws: true },
   { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, GROUP_M: 8, cores: "wgmma", copy: "tma", ws: true },
+  // Warp-specialized and persistent: the producer runs ahead across tiles (docs/HOPPER.md).
   { BM: 128, BN: 256, BK: 64, stages: 3, warps: 8, GROUP_M: 8, cores: "wgmma", copy: "tma", ws: true, persistent: 132 },
+  { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, GROUP_M: 8, cores: "wgmma", copy: "tma", ws: true, persistent: 132 },
 ];
 
 /** A config compiled to a module the runner can load (or why it could not be). */

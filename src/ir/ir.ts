@@ -317,6 +317,11 @@ export interface Launch {
   /** Blocks per SM that the kernel's register budget is planned for (warp specialization's
    *  setmaxnreg counts; the CUDA emitter's __launch_bounds__). Absent: one. */
   perSM?: number;
+  /** The first `setup` statements of a thread-level body are block state that lives across a
+   *  persistent block's tiles (a warp-specialized TMA pipeline's mbarriers, their inits and its
+   *  running stage counter; lower-pipeline-tma.ts): persistentGrid keeps them in front of its
+   *  tile loop and drops the count. `setup N` in the IR text. */
+  setup?: number;
   body: Stmt[];
 }
 

@@ -27,7 +27,7 @@ dequant: kw("dequant"),
   reduce: kw("reduce"), topk: kw("topk"), scan: kw("scan"), atomic: kw("atomic"), axis: kw("axis"),
   count: kw("count"), accumulate: kw("accumulate"), exclusive: kw("exclusive"), warp_reduce: kw("warp_reduce"),
   mbar: kw("mbar"), tma: kw("tma"), tensormap: kw("tensormap"), setmaxnreg: kw("setmaxnreg"), rows: kw("rows"),
-  over: kw("over"), convert: kw("convert"), per_sm: kw("per_sm"),
+  over: kw("over"), convert: kw("convert"), per_sm: kw("per_sm"), setup: kw("setup"),
 };
 
 const WS = createToken({ name: "WS", pattern: /\s+/, group: Lexer.SKIPPED });
@@ -874,6 +874,7 @@ class IrParser extends EmbeddedActionsParser {
     this.CONSUME2(RBrack);
     const l: Launch = { grid, threads, blockVars, level, body: [], ...(perSM !== undefined ? { perSM } : {}) };
     this.OPTION(() => { this.CONSUME(K.thread); l.threadVar = this.CONSUME2(Name).image; });
+    this.OPTION3(() => { this.CONSUME(K.setup); l.setup = this.intOf(this.CONSUME2(Num)); });
     l.body = this.SUBRULE(this.block);
     return l;
   });

@@ -196,6 +196,7 @@ export function printKernel(k: Kernel): string {
   const l = k.launch;
   const thread = l.threadVar !== undefined ? ` thread ${l.threadVar}` : "";
   const perSM = l.perSM !== undefined ? ` per_sm ${l.perSM}` : "";
-  lines.push(`launch ${l.level} grid [${printExprs(l.grid)}] threads ${printExpr(l.threads)}${perSM} blocks [${l.blockVars.join(", ")}]${thread} ${printBlock(l.body, 0)}`);
+  const setup = l.setup !== undefined ? ` setup ${l.setup}` : "";
+  lines.push(`launch ${l.level} grid [${printExprs(l.grid)}] threads ${printExpr(l.threads)}${perSM} blocks [${l.blockVars.join(", ")}]${thread}${setup} ${printBlock(l.body, 0)}`);
   return lines.join("\n") + "\n";
 }

@@ -12,6 +12,7 @@ import { byteSize, type Kernel } from "../ir/ir.ts";
 import { type CopyChoice, cudaTarget, lower } from "../passes/pipeline.ts";
 import { emitCuda, smemAlignment } from "../codegen/cuda/index.ts";
 import { storageType } from "../codegen/cuda/types.ts";
+import { stageBuild } from "./stage-build.ts";
 import { buffers, combineOf, type LayerSpec, quantitiesC, type Stage, stageKernels, stageKey, WS_ALIGN } from "./layer.ts";
 
 const tpl = (f: string) =>
@@ -56,7 +57,7 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
     });
   }
   const target = cudaTarget(arch, "wgmma", copy);
-  const lows = [...units.values()].map((u) => ({ ...u, kernel: lower(u.kernel, u.stage.config, target) }));
+  const lows = [...units.values()].map((u) => { const b = stageBuild(u.stage, target); return { ...u, kernel: lower(u.kernel, b.config, b.target) }; });
   // One unit, one `smem` symbol: every stage declares the largest alignment any of them needs.
   const smemAlign = Math.max(...lows.map(({ kernel }) => smemAlignment(kernel)));
   const lowered = lows.map((u) => ({ ...u, out: emitCuda(u.kernel, { name: u.name, smemAlign }) }));

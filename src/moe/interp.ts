@@ -9,6 +9,7 @@ import { lower, SM80, type Target } from "../passes/pipeline.ts";
 import { runKernel } from "../interp/index.ts";
 import { clearAccumulated } from "../check/backends.ts";
 import type { TensorValue } from "../numeric/tensor.ts";
+import { stageBuild } from "./stage-build.ts";
 import { buffers, chooseConfig, type LayerSpec, quantities, type Stage, stageKernels, stageKey } from "./layer.ts";
 
 export interface LayerInputs { x: TensorValue; w_router: TensorValue; w13: TensorValue; s13?: TensorValue; w2: TensorValue; s2?: TensorValue }
@@ -24,7 +25,7 @@ export function lowerLayer(s: LayerSpec, target: Target = SM80): LoweredLayer {
     out.set(config.name, stages.map(({ stage, kernel }) => {
       const key = stageKey(stage);
       let low = done.get(key);
-      if (!low) done.set(key, (low = lower(kernel, stage.config, target)));
+      if (!low) { const b = stageBuild(stage, target); done.set(key, (low = lower(kernel, b.config, b.target))); }
       return { stage, kernel: low };
     }));
   return out;

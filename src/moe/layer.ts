@@ -51,7 +51,8 @@ export interface LayerConfig {
    *  one launch more and a [T * top_k, H] f32 round trip, no atomics. bf16 weights and splitK 1 only. */
   combine?: Combine;
   /** Configs of the router (dsl-examples/moe_router.ts), gate/up and down kernels (gating
-   *  and routing have one config each). */
+   *  and routing have one config each). up and down may also say `persistent: P`: that stage
+   *  is built with P persistent blocks (a build option, not a tunable; stage-build.ts). */
   router: Record<string, TunableValue>;
   up: Record<string, TunableValue>;
   down: Record<string, TunableValue>;

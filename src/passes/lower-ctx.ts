@@ -31,6 +31,9 @@ export interface Ctx {
   stage: Map<string, Expr>;
   /** Statements to place at the top of the launch (registers of mma fragments). */
   hoisted: Stmt[];
+  /** Block state placed first in the launch, kept out of a persistent tile loop (Launch.setup:
+   *  the running TMA pipeline's mbarriers and counter, lower-pipeline-tma.ts). */
+  setup: Stmt[];
   /** Lowers a tile-level statement list (lets the per-op files recurse). */
   lowerBody: (c: Ctx, body: Stmt[]) => Stmt[];
   /** Set while lowering the body of a pipelined loop that keeps one wgmma group in flight

@@ -26,7 +26,7 @@
 // tiles at the tensor's edges are zero-filled by the TMA unit itself, and still count their
 // whole box towards the barrier's transaction bytes (PTX ISA, cp.async.bulk.tensor).
 import { type Expr, type Stmt, type TensorMap, bin, byteSize, int, v } from "../ir/ir.ts";
-import { TRUE, evalConst, fold, substitute } from "../ir/expr.ts";
+import { TRUE, bufferMentions, evalConst, fold, substitute } from "../ir/expr.ts";
 import { printExpr } from "../ir/print.ts";
 import { wgmmaSwizzle } from "../layout/wgmma.ts";
 import { type Ctx, constExtents, guard, info } from "./lower-ctx.ts";
@@ -116,8 +116,13 @@ export function lowerTmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number, t
     body: guard(bin("<", v(p), n), load(v(p), v(p))),
   };
   const j = fold(bin("-", v(kv), start));
+  // Warp-specialized persistent blocks stream their tiles through one pipeline: tile j of this
+  // loop is the block's tile pipe + j (see runningPath).
+  const running = c.target.warpSpecialize === true && c.target.persistentBlocks !== undefined && stagesPrivate(c, loop, tma);
+  const pipe = running ? c.fresh("pipe") : undefined;
+  const r = pipe ? fold(bin("+", v(pipe), j)) : j;
   const saved = new Map(c.stage);
-  for (const t of tma) c.stage.set(t.cp.dst.buf, fold(bin("%", j, int(S))));
+  for (const t of tma) c.stage.set(t.cp.dst.buf, fold(bin("%", r, int(S))));
   const prev = c.wgmmaInPipeline;
   c.wgmmaInPipeline = true;
   const computeLow = c.lowerBody(c, compute);
@@ -127,10 +132,10 @@ export function lowerTmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number, t
   const tStage = fold(bin("%", t, int(S)));
   // Wait for tile j, compute on it, and (once its wgmma retired) release tile j-1's stage.
   const consumeTile: Stmt[] = [
-    { k: "mbar_wait", bar: { buf: bars, idx: full(bin("%", j, int(S))) }, parity: fold(bin("&", bin("/", j, int(S)), int(1))) },
+    { k: "mbar_wait", bar: { buf: bars, idx: full(bin("%", r, int(S))) }, parity: fold(bin("&", bin("/", r, int(S)), int(1))) },
     ...computeLow,
     ...guard(bin("&&", bin(">", j, int(0)), bin("==", bin("%", tx, int(128)), int(0))),
-      [{ k: "mbar_arrive", bar: { buf: bars, idx: empty(bin("%", bin("-", j, int(1)), int(S))) } }]),
+      [{ k: "mbar_arrive", bar: { buf: bars, idx: empty(bin("%", bin("-", r, int(1)), int(S))) } }]),
   ];
   const body: Stmt[] = [
     ...consumeTile,
@@ -139,7 +144,7 @@ export function lowerTmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number, t
       ...load(t, tStage),
     ]),
   ];
-  const tmaPath: Stmt[] = c.target.warpSpecialize ? specializedPath() : [
+  const tmaPath: Stmt[] = pipe ? runningPath(pipe) : c.target.warpSpecialize ? specializedPath() : [
     ...guard(isLeader, init),
     { k: "barrier" },
     ...guard(isLeader, [prologue]),
@@ -179,10 +184,77 @@ export function lowerTmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number, t
       ...(evalConst(n) === 0 ? [] : [{ k: "barrier" } as Stmt]),
     ];
   }
+  // Warp specialization in persistent blocks: the producer runs ahead across tiles. The
+  // mbarriers live as long as the block (allocated and initialised in the launch's setup,
+  // which persistentGrid keeps in front of its tile loop) and both roles count the tiles the
+  // block has streamed in `pipe`, so the running index pipe + j picks the stage and the phase:
+  //   setup: alloc bars; var pipe = 0; if tx == 0: inits; barrier   (both roles, once a block)
+  //   if (tx >= T) { if (tx == T) for j: [pipe + j >= S: wait empty[(pipe + j) % S] parity
+  //                    ((pipe + j) / S - 1) & 1]; load tile j -> stage (pipe + j) % S
+  //                  pipe = pipe + n }
+  //   else { the consumer loop on stages (pipe + j) % S; wgmma.wait 0;
+  //          release the stage of the tile's last k tile too (n > 0); pipe = pipe + n }
+  //   barrier                                 (consumers only, after warpSpecialize)
+  // The consumers release every stage they read, so the producer, which takes no barrier
+  // after the setup, fills the next tile's stages while the consumers run this tile's
+  // epilogue. A tile that skips the loop (an unused MoE routing block's `if (e >= 0)`) leaves
+  // pipe unchanged in both roles: the producer's slice evaluates the same condition.
+  function runningPath(pipe: string): Stmt[] {
+    const T = c.threads;
+    const { producer, consumer } = maxnregCounts(T, c.wsPerSM ?? 1);
+    c.setup.push(
+      { k: "alloc", buf: { name: bars, scope: "shared", dtype: "i64", shape: [int(2 * S)] } },
+      { k: "let", name: pipe, dtype: "i32", value: int(0), mutable: true },
+      ...guard(isLeader, init),
+      { k: "barrier" },
+    );
+    const jp = c.fresh("j");
+    const rp = fold(bin("+", v(pipe), v(jp)));
+    const produce: Stmt = {
+      k: "for", vars: [jp], starts: [int(0)], extents: [n], kind: "serial",
+      body: [
+        ...guard(bin(">=", rp, int(S)), [{ k: "mbar_wait", bar: { buf: bars, idx: empty(bin("%", rp, int(S))) }, parity: fold(bin("&", bin("-", bin("/", rp, int(S)), int(1)), int(1))) }]),
+        ...load(v(jp), fold(bin("%", rp, int(S)))),
+      ],
+    };
+    const advance: Stmt = { k: "assign", name: pipe, value: fold(bin("+", v(pipe), n)) };
+    const consume: Stmt[] = [
+      ...(consumer !== undefined ? [{ k: "setmaxnreg", op: "inc", regs: consumer } as Stmt] : []),
+      { k: "wgmma_wait", n: 0 },
+      { k: "for", vars: [kv], starts: [start], extents: [n], kind: "serial", body: consumeTile, loc: loop.loc },
+      { k: "wgmma_wait", n: 0 },
+      ...guard(bin("&&", bin(">", n, int(0)), bin("==", bin("%", tx, int(128)), int(0))),
+        [{ k: "mbar_arrive", bar: { buf: bars, idx: empty(bin("%", bin("-", bin("+", v(pipe), n), int(1)), int(S))) } }]),
+      advance,
+    ];
+    return [
+      { k: "if", cond: bin(">=", tx, int(T)), then: [{ k: "setmaxnreg", op: "dec", regs: producer }, ...guard(bin("==", tx, int(T)), [produce]), advance], else: consume },
+      ...(evalConst(n) === 0 ? [] : [{ k: "barrier" } as Stmt]),
+    ];
+  }
   // The caller checked wgmmaOverlap (S >= 3), so the cp.async fallback exists.
   const fallback = lowerWgmmaPipeline(c, loop, copies, S);
   return [
-    { k: "alloc", buf: { name: bars, scope: "shared", dtype: "i64", shape: [int(2 * S)] } },
+    ...(pipe ? [] : [{ k: "alloc", buf: { name: bars, scope: "shared", dtype: "i64", shape: [int(2 * S)] } } as Stmt]),
     ...guard(tmaUsable(c, tma), tmaPath, fallback),
   ];
+}
+
+/** May the producer fill this loop's stages while the consumers run the rest of a tile? Only
+ *  when nothing outside the loop reads or writes the stage tiles, nor lays a buffer `over`
+ *  them (such a write would race the next tile's TMA loads; the loop then keeps the per-tile
+ *  pipeline, whose block-wide barriers order them). */
+function stagesPrivate(c: Ctx, loop: For, tma: TmaCopy[]): boolean {
+  const stages = new Set(tma.map((t) => t.cp.dst.buf));
+  const outside: Stmt[] = [];
+  let overlaid = false;
+  const visit = (ss: Stmt[]) => { for (const s of ss) {
+    if (s === loop) continue;
+    if (s.k === "alloc" && s.buf.over !== undefined && stages.has(s.buf.over)) overlaid = true;
+    if (s.k === "for") visit(s.body);
+    else if (s.k === "if") { outside.push({ ...s, then: [], else: [] }); visit(s.then); visit(s.else); }
+    else outside.push(s);
+  } };
+  visit(c.k.launch.body);
+  return !overlaid && !bufferMentions(outside).some((b) => stages.has(b));
 }

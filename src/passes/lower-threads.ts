@@ -251,7 +251,7 @@ export function lowerToThreads(k: Kernel, opts: PassOptions): Kernel {
   for (const [g, r] of dequantWgmmaGemms(k, opts.target))
     if (JSON.stringify(bufs.get(g.c.buf)?.buf.layout) === JSON.stringify(r.acc)) dequantGemms.set(g, r.f);
   const fusedLoops = new Set<Stmt>([...dequantGemms.values()].map((f) => f.loop));
-  const c: Ctx = { k, target: opts.target, threads, tx: v(tx), fresh, bufs, stage: new Map(), hoisted: [], tensorMaps: [], lowerBody: (cc, b) => lowerList(cc, b), dequantGemms, fusedLoops,
+  const c: Ctx = { k, target: opts.target, threads, tx: v(tx), fresh, bufs, stage: new Map(), hoisted: [], setup: [], tensorMaps: [], lowerBody: (cc, b) => lowerList(cc, b), dequantGemms, fusedLoops,
     epilogueHosts: epilogueHosts(k.launch.body) };
   // Each buffer on a 128-byte boundary, as the CUDA emitter carves them (codegen/cuda/smem.ts).
   const sharedBytes = () => {
@@ -271,7 +271,7 @@ export function lowerToThreads(k: Kernel, opts: PassOptions): Kernel {
   }
   const lowered = lowerList(c, k.launch.body);
   const isShared = (b: string) => bufs.get(b)?.buf.scope === "shared";
-  const body = dropLeadingBarriers([...c.hoisted, ...lowered], isShared);
+  const body = [...c.setup, ...dropLeadingBarriers([...c.hoisted, ...lowered], isShared)];
   const smem = sharedBytes();
   const maps = c.tensorMaps.length > 0 ? { tensorMaps: c.tensorMaps } : {};
   // Recorded only where setmaxnreg counts were planned for it (the TMA pipeline took the
@@ -279,5 +279,6 @@ export function lowerToThreads(k: Kernel, opts: PassOptions): Kernel {
   let setsRegs = false;
   walkStmts(body, (s) => { if (s.k === "setmaxnreg") setsRegs = true; });
   const perSM = setsRegs && (c.wsPerSM ?? 1) > 1 ? { perSM: c.wsPerSM } : {};
-  return { ...k, ...maps, smemBytes: smem, launch: { ...k.launch, ...perSM, level: "thread", threadVar: tx, body } };
+  const setup = c.setup.length > 0 ? { setup: c.setup.length } : {};
+  return { ...k, ...maps, smemBytes: smem, launch: { ...k.launch, ...perSM, ...setup, level: "thread", threadVar: tx, body } };
 }

@@ -14,7 +14,9 @@
 //                                               lets, loops and ifs around a role split, the
 //                                               split's producer side, and the barrier just
 //                                               before it (after the inits), which becomes
-//                                               `barrier 2, T + 128` in both roles
+//                                               `barrier 2, T + 128` in both roles (so does the
+//                                               one after the inits of a running pipeline's
+//                                               setup, ahead of a persistent tile loop)
 //     else { setmaxnreg.inc C; the body, with each split's consumer side, and every other
 //            barrier a named barrier `barrier 1, T` over the consumer threads }
 //   (each role's setmaxnreg moves to its start, so a persistent tile loop runs it once)
@@ -139,12 +141,21 @@ const readsNonGlobal = (s: Stmt, globals: Set<string>): boolean => {
 };
 const flat = (ss: Stmt[]): Stmt[] => { const out: Stmt[] = []; walkStmts(ss, (s) => { out.push(s); }); return out; };
 
+/** The barrier both roles take: the one that publishes the mbarrier inits, in front of a
+ *  role split, or at the end of the launch's setup (the running pipeline of persistent
+ *  blocks, lower-pipeline-tma.ts: its inits precede the tile loop, the splits are inside). */
+function isRoleBarrier(ss: Stmt[], i: number, isSplit: (s: Stmt) => boolean): boolean {
+  const next = ss[i + 1], prev = ss[i - 1];
+  if (next && isSplit(next)) return true;
+  return prev?.k === "if" && prev.then.some((x) => x.k === "mbar_init");
+}
+
 /** What the producer warpgroup runs: the control flow around the role splits. */
 function producerSlice(ss: Stmt[], isSplit: (s: Stmt) => boolean, T: number, globals: Set<string>, dropped: Set<string>): Stmt[] {
   const out: Stmt[] = [];
   ss.forEach((s, i) => {
     if (isSplit(s)) out.push(...(s as If).then.slice(1)); // less its setmaxnreg.dec (hoisted)
-    else if (s.k === "barrier") { if (ss[i + 1] && isSplit(ss[i + 1]!)) out.push({ k: "named_barrier", id: ROLE_BARRIER, count: T + 128, loc: s.loc }); }
+    else if (s.k === "barrier") { if (isRoleBarrier(ss, i, isSplit)) out.push({ k: "named_barrier", id: ROLE_BARRIER, count: T + 128, loc: s.loc }); }
     else if (s.k === "let" || s.k === "assign") { if (readsNonGlobal(s, globals)) dropped.add(s.name); else out.push(s); }
     else if (s.k === "for") { const b = producerSlice(s.body, isSplit, T, globals, dropped); if (b.some(kept)) out.push({ ...s, body: b }); }
     else if (s.k === "if") {
@@ -165,7 +176,7 @@ const kept = (s: Stmt): boolean => s.k !== "let";
 function consumerPart(ss: Stmt[], isSplit: (s: Stmt) => boolean, T: number): Stmt[] {
   return ss.flatMap((s, i): Stmt[] => {
     if (isSplit(s)) { const e = (s as If).else; return consumerPart(e[0]?.k === "setmaxnreg" ? e.slice(1) : e, isSplit, T); }
-    if (s.k === "barrier") return ss[i + 1] && isSplit(ss[i + 1]!) ? [{ k: "named_barrier", id: ROLE_BARRIER, count: T + 128, loc: s.loc }] : [{ k: "named_barrier", id: CONSUMER_BARRIER, count: T, loc: s.loc }];
+    if (s.k === "barrier") return isRoleBarrier(ss, i, isSplit) ? [{ k: "named_barrier", id: ROLE_BARRIER, count: T + 128, loc: s.loc }] : [{ k: "named_barrier", id: CONSUMER_BARRIER, count: T, loc: s.loc }];
     if (s.k === "for") return [{ ...s, body: consumerPart(s.body, isSplit, T) }];
     if (s.k === "if") return [{ ...s, then: consumerPart(s.then, isSplit, T), else: consumerPart(s.else, isSplit, T) }];
     return [s];

@@ -1,0 +1,19 @@
+// A layer stage's config holds the kernel's tunables and, for the grouped GEMMs of an entry
+// (LayerConfig.up / .down), build options that are not tunables: `persistent: P` builds the
+// stage with P persistent blocks (Target.persistentBlocks; persistent-grid.ts: the grid is
+// min(G, P) blocks looping over the tiles, and with warp specialization the producer runs
+// ahead across them). The generated launcher sizes the grid from the lowered kernel's grid
+// expression, which already says min(G, P).
+import type { TunableValue } from "../ir/ir.ts";
+import type { Target } from "../passes/pipeline.ts";
+import { userError } from "../util/user-error.ts";
+import type { Stage } from "./layer.ts";
+
+/** The tunables to lower the stage's kernel with, and its target. */
+export function stageBuild(stage: Stage, target: Target): { config: Record<string, TunableValue>; target: Target } {
+  const { persistent, ...config } = stage.config;
+  if (persistent === undefined) return { config, target };
+  if (typeof persistent !== "number" || !Number.isInteger(persistent) || persistent < 1)
+    throw userError(`layer stage '${stage.stage}' (${stage.kernel}): 'persistent' is a block count (e.g. 132, the SM count of an H100 SXM or H200), got ${JSON.stringify(persistent)}`);
+  return { config, target: { ...target, persistentBlocks: persistent } };
+}
