@@ -235,6 +235,18 @@ describe("the mma order (lane-owned words, src/quant/format.ts)", () => {
     expect(() => parseKernels("dsl-examples/gemm_w8a16.ts", src)).toThrow(/order "mma" is defined for the 4-bit formats \(u4, s4\), not (u8|s8)/);
   });
 
+  it("a config whose tile is not whole 32-value blocks (BK 16) is refused at the T.dequant call", () => {
+    const src = readFileSync("dsl-examples/gemm_w4a16.ts", "utf8").replace("BK: [128, 64], stages: [2, 3, 4]", "BK: [128, 64, 16], stages: [2, 3, 4]");
+    const k = parseKernels("dsl-examples/gemm_w4a16.ts", src).find((x) => x.name === "gemm_w4a16_mma")!;
+    const line = src.split("\n").findIndex((l) => l.includes('order: "mma", scales')) + 1;
+    let err: unknown;
+    try { lower(k, { BM: 16, BN: 64, BK: 16, stages: 2, warps: 4, splitK: 1 }, SM90A); } catch (e) { err = e; }
+    expect(String((err as Error)?.message)).toMatch(/order "mma" needs whole 32-value blocks \(4 words\) per tile row: this config gives 2 words/);
+    expect(JSON.stringify(err)).toContain(`"line":${line}`);
+    // BK 64 (two blocks) lowers, on the shared-tile path of WGSL too.
+    expect(() => lower(k, { BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, splitK: 1 }, WGSL)).not.toThrow();
+  });
+
   it("a group that is not whole 32-value blocks is refused", () => {
     const src = readFileSync("dsl-examples/gemm_w4a16.ts", "utf8").replace(/order: "mma", scales: S, zeros: 8, group: 128/, 'order: "mma", scales: S, zeros: 8, group: 16');
     expect(() => parseKernels("dsl-examples/gemm_w4a16.ts", src)).toThrow(/group must be "channel" or a positive literal multiple of 32 \(an mma-order word spans 32 values of K\)/);
