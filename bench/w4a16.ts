@@ -1,6 +1,8 @@
 // w4a16 bench: dsl-examples/gemm_w4a16.ts (u4, group 128, symmetric) against bf16 cuBLAS on
 // the same shapes and the copy ceiling, in one runner plan on one card. Reports the
 // effective weight bandwidth (int4 bytes + scales / time) as a fraction of the copy's.
+// Decode shapes (M <= 16) also time gemm_w4a16_mma (rows "w4a16-mma", the mma slot order) at
+// the same configs, both orders packed from one integer matrix here (plan files w-NxK-ORDER.u32).
 //   tsx bench/w4a16.ts [--arch sm_90a|sm_80] [--m 1,16,64,256,1024,4096] [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned]
 // Each shape also times the tuned winner (nearest tuned shape, per GPU tuned on) from the tune
 // cache and bench/tuned.json, as rows "tuned (GPU)".
@@ -18,6 +20,8 @@ import { shapeLabel } from "../src/tune/key.ts";
 import { compileGemm, loadGemm } from "./compile.ts";
 import { type CompiledConfig, type GemmConfig, configText } from "./plan.ts";
 import { rsConfigsFor } from "./w4a16-configs.ts";
+import { packWeights } from "../src/quant/pack.ts";
+import { wordsPerRow } from "../src/quant/format.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
 const { values } = parseArgs({ options: {
@@ -52,6 +56,10 @@ const fixedConfigsFor = (M: number): GemmConfig[] =>
   : [1, 2].map((splitK) => ({ BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, splitK }));
 
 const kernel = loadGemm(join(REPO, "dsl-examples/gemm_w4a16.ts"), "gemm_w4a16");
+// The mma slot order (docs/QUANT.md) at decode: gemm_w4a16_mma at the same configs as the
+// interleaved rows (fixed and tuned), on the same integer matrix packed each way here.
+const mmaKernel = loadGemm(join(REPO, "dsl-examples/gemm_w4a16.ts"), "gemm_w4a16_mma");
+const DECODE_M = 16;
 const compiled = new Map<string, CompiledConfig>();
 const tunedPaths = values["no-tuned"] ? [] : [resolve(values.tuned!), values["tune-cache"] ? resolve(values["tune-cache"]) : defaultCachePath()];
 const winners = tunedWinners(kernel, arch, mergeCaches(tunedPaths.map((p) => loadCache(p, (m) => console.warn(`bench: warning: ${m}`)))), SHAPES);
@@ -64,23 +72,55 @@ const jobs = Math.max(2, Math.min(8, Math.floor(cpus().length / 2)));
 for (let i = 0; i < distinct.length; i += jobs)
   await Promise.all(distinct.slice(i, i + jobs).map(async (c) => { compiled.set(configText(c), await compileGemm(kernel, c, arch, planDir)); }));
 for (const c of compiled.values()) if (c.error) console.log(`${configText(c.config)}: ${c.error}`);
+const compiledMma = new Map<string, CompiledConfig>();
+const mmaConfigsFor = (si: number): GemmConfig[] => (SHAPES[si]!.M <= DECODE_M ? [...fixedConfigsFor(SHAPES[si]!.M), ...tunedOf(si).map((t) => t.config)] : []);
+const distinctMma = [...new Map(SHAPES.flatMap((_, si) => mmaConfigsFor(si)).map((c) => [configText(c), c])).values()];
+for (let i = 0; i < distinctMma.length; i += jobs)
+  await Promise.all(distinctMma.slice(i, i + jobs).map(async (c) => { compiledMma.set(configText(c), await compileGemm(mmaKernel, c, arch, planDir)); }));
+for (const c of compiledMma.values()) if (c.error) console.log(`mma order ${configText(c.config)}: ${c.error}`);
+
+// One integer matrix per decode shape, packed in both orders (files the runner loads): the
+// interleaved and mma rows then read the same weights.
+function packedFiles(N: number, K: number): Record<"interleaved" | "mma", string> {
+  const out = {} as Record<"interleaved" | "mma", string>;
+  let x = 12345 + N + K;
+  const row = new Array<number>(K);
+  const packs = { interleaved: new Uint32Array(N * wordsPerRow("u4", "interleaved", K)), mma: new Uint32Array(N * wordsPerRow("u4", "mma", K)) };
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; row[k] = x >>> 28; }
+    for (const order of ["interleaved", "mma"] as const) {
+      const p = packWeights(row, 1, K, "u4", order);
+      packs[order].set(p.words, n * p.wordsPerRow);
+    }
+  }
+  for (const order of ["interleaved", "mma"] as const) {
+    out[order] = `w-${N}x${K}-${order}.u32`;
+    writeFileSync(join(planDir, out[order]), new Uint8Array(packs[order].buffer));
+  }
+  return out;
+}
 
 const time = { warmup: 5, reps: Number(values.reps), rotate: "auto" as const };
 const cases: PlanCase[] = [{ name: "copy", copy: { bytes: 1 << 30 }, time }];
 const rnd = (seed: number, lo: number, hi: number) => ({ random: { seed, lo, hi } });
+const files = new Map<string, Record<"interleaved" | "mma", string>>();
 for (const [si, s] of SHAPES.entries()) {
   const label = `M=${s.M} N=${s.N} K=${s.K}`;
+  const decode = s.M <= DECODE_M;
+  if (decode && !files.has(`${s.N}x${s.K}`)) files.set(`${s.N}x${s.K}`, packedFiles(s.N, s.K));
+  const wInit = (order: "interleaved" | "mma") => (decode ? { file: files.get(`${s.N}x${s.K}`)![order] } : rnd(3, 0, 0xffffffff));
   cases.push({ name: `cublas bf16 ${label}`, cublas: { m: s.M, n: s.N, k: s.K, dtype: "bf16", transB: true, a: rnd(1, -1, 1), b: rnd(2, -1, 1) }, time,
     flops: 2 * s.M * s.N * s.K, bytes: 2 * (s.M * s.K + s.N * s.K + s.M * s.N) });
-  for (const { cfg, tag } of [...configsFor(s.M).map((cfg) => ({ cfg, tag: "w4a16" })), ...tunedOf(si).map((t) => ({ cfg: t.config, tag: t.label }))]) {
-    const c = compiled.get(configText(cfg))!;
+  for (const { cfg, tag, mma } of [...configsFor(s.M).map((cfg) => ({ cfg, tag: "w4a16", mma: false })), ...tunedOf(si).map((t) => ({ cfg: t.config, tag: t.label, mma: false })),
+    ...mmaConfigsFor(si).map((cfg) => ({ cfg, tag: "w4a16-mma", mma: true }))]) {
+    const c = (mma ? compiledMma : compiled).get(configText(cfg))!;
     if (c.error || !c.module || !c.grid || !c.dims || !c.zeroInit) { console.log(`skipped ${label} ${configText(cfg)}: ${c.error}`); continue; }
     const dims: Record<string, number> = { M: s.M, N: s.N, K: s.K };
     cases.push({
       name: `${tag} ${label} ${configText(c.config)}`, module: c.module, kernel: c.kernel!, grid: c.grid(dims), block: [c.threads!], smem: c.smem ?? 0,
       args: [
         { tensor: "A", dtype: "bf16", shape: [s.M, s.K], init: rnd(1, -1, 1) },
-        { tensor: "W", dtype: "u32", shape: [s.N, s.K / 8], init: rnd(3, 0, 0xffffffff) },
+        { tensor: "W", dtype: "u32", shape: [s.N, wordsPerRow("u4", mma ? "mma" : "interleaved", s.K)], init: wInit(mma ? "mma" : "interleaved") },
         { tensor: "S", dtype: "bf16", shape: [s.N, s.K / 128], init: rnd(4, -0.01, 0.01) },
         // f32 C; with splitK > 1 the generated launcher clears it before each launch (a
         // cudaMemsetAsync of M*N*4 bytes); the runner does the same on the stream, inside
@@ -116,12 +156,19 @@ for (const [si, s] of SHAPES.entries()) {
   const label = `M=${s.M} N=${s.N} K=${s.K}`;
   const mine = res.cases.filter((r) => r.name.startsWith(`w4a16 ${label} `));
   const pctOf = (g?: number) => (g && copy ? `${(100 * g / copy).toFixed(0)}%` : "-");
-  for (const r of mine)
+  const mmaRows = res.cases.filter((r) => r.name.startsWith(`w4a16-mma ${label} `));
+  for (const r of [...mine, ...mmaRows])
     all.push(`| ${label} | ${r.name.slice(`w4a16 ${label} `.length)} | ${r.status} | ${r.median_ms?.toFixed(4) ?? "-"} | ${r.gbps?.toFixed(0) ?? "-"} | ${pctOf(r.gbps)} |`);
   const ours = mine.filter((r) => r.median_ms).sort((a, b) => a.median_ms! - b.median_ms!)[0];
   const cb = by.get(`cublas bf16 ${label}`);
   const sp = ours?.median_ms && cb?.median_ms ? `${(cb.median_ms / ours.median_ms).toFixed(2)}x` : "-";
   rows.push(`| ${label} | ${ours ? ours.name.slice(`w4a16 ${label} `.length) : "-"} | ${ours?.median_ms?.toFixed(4) ?? mine[0]?.status ?? "-"} | ${ours?.gbps?.toFixed(0) ?? "-"} | ${pctOf(ours?.gbps)} | ${cb?.median_ms?.toFixed(4) ?? "-"} | ${sp} |`);
+  // The mma order's best config beside it (decode shapes), with its ratio to the interleaved best.
+  const best = mmaRows.filter((r) => r.median_ms).sort((a, b) => a.median_ms! - b.median_ms!)[0];
+  if (best) {
+    const vs = ours?.median_ms ? `, ${(ours.median_ms / best.median_ms!).toFixed(2)}x vs interleaved` : "";
+    rows.push(`| ${label} | mma order: ${best.name.slice(`w4a16-mma ${label} `.length)}${vs} | ${best.median_ms!.toFixed(4)} | ${best.gbps?.toFixed(0) ?? "-"} | ${pctOf(best.gbps)} | ${cb?.median_ms?.toFixed(4) ?? "-"} | ${cb?.median_ms ? `${(cb.median_ms / best.median_ms!).toFixed(2)}x` : "-"} |`);
+  } else if (mmaRows.length) rows.push(`| ${label} | mma order: no row ran (${mmaRows[0]!.status}) | - | - | - | - | - |`);
   // Tuned winners: their own rows, labelled with the GPU they were tuned on (and for which
   // shape, when it is the nearest tuned one), with the ratio to the best fixed config.
   for (const t of tunedOf(si)) {

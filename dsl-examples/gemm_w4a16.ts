@@ -1,6 +1,7 @@
 // Weight-only int4 GEMM, C = A * dequant(W)^T: A is [M, K] bf16 activations, W is [N, K]
 // 4-bit weights packed 8 per u32 word in the interleaved order ([N, cdiv(K, 8)], see
-// docs/QUANT.md and src/quant/pack.ts), one bf16 scale per 128 values of a row.
+// docs/QUANT.md and src/quant/pack.ts), or in the mma order (gemm_w4a16_mma), one bf16 scale
+// per 128 values of a row.
 // Symmetric: w = (q - 8) * s for unsigned nibbles q. Asymmetric: w = (q - z) * s with u4
 // zero points packed 8 per word, or with bf16 zero points. f32 accumulate.
 // The packed tile is pipelined into shared memory with cp.async like any operand; the
@@ -42,6 +43,46 @@ export const gemm_w4a16 = T.kernel(
         T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
       } else {
         // The launcher clears C (an output written only by atomic adds, src/ir/zero-init.ts).
+        for (const [i, j] of T.parallel(BM, BN)) {
+          if (by * BM + i < M && bx * BN + j < N) {
+            T.atomicAdd(C[by * BM + i][bx * BN + j], acc[i][j]);
+          }
+        }
+      }
+    });
+  },
+);
+
+// The same decode kernel on weights packed in the "mma" order (docs/QUANT.md): within each
+// 32-value block of a row, word t holds the 8 values lane t of an mma.sync B fragment needs for
+// the block's two k-steps, so in the register-fused loop each lane reads its own word and
+// extracts its pairs at constant shifts. Rows are whole blocks: [N, 4 * cdiv(K, 32)] words.
+export const gemm_w4a16_mma = T.kernel(
+  {
+    tune: { BM: [16, 64, 128], BN: [64, 128, 256], BK: [128, 64], stages: [2, 3, 4], warps: [4, 8], splitK: [1, 2, 4, 8] },
+    where: ({ BM, BN, BK, stages }) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+  },
+  function gemm_w4a16_mma(A: Tensor<"M, K", "bf16">, W: Tensor<"N, 4 * cdiv(K, 32)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
+                          C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
+    const [M, K] = A.shape;
+    const [N] = W.shape;
+    const KT = T.cdiv(T.cdiv(K, BK), splitK);
+    T.launch([T.cdiv(N, BN), T.cdiv(M, BM), splitK], { threads: warps * 32 }, (bx, by, bz) => {
+      const As = T.shared([BM, BK], "bf16");
+      const Ws = T.shared([BN, T.cdiv(BK, 8)], "u32");
+      const Bs = T.shared([BN, BK], "bf16");
+      const acc = T.fragment([BM, BN], "f32");
+      T.clear(acc);
+      for (const k of T.pipelined(KT, stages)) {
+        T.copy(A.tile([by * BM, (bz * KT + k) * BK], [BM, BK]), As);
+        // BK is a multiple of 32: a tile is BK / 32 whole blocks of 4 words per row.
+        T.copy(W.tile([bx * BN, (bz * KT + k) * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Ws);
+        T.dequant(Ws, Bs, { format: "u4", order: "mma", scales: S, zeros: 8, group: 128, at: [bx * BN, (bz * KT + k) * BK], K });
+        T.gemm(As, Bs, acc, { transB: true });
+      }
+      if (splitK == 1) {
+        T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
+      } else {
         for (const [i, j] of T.parallel(BM, BN)) {
           if (by * BM + i < M && bx * BN + j < N) {
             T.atomicAdd(C[by * BM + i][bx * BN + j], acc[i][j]);
@@ -127,9 +168,9 @@ export function gemmNT(A: TensorValue, Wd: Float64Array, N: number): Float64Arra
 
 const WORDS = { lo: 0, hi: 0xffffffff };
 const dims = { M: [1, 40], N: [1, 72], K: [1, 300] } as const;
-const w4 = (zeros: (a: Record<string, TensorValue>) => QuantParams["zeros"]) =>
+const w4 = (zeros: (a: Record<string, TensorValue>) => QuantParams["zeros"], order: QuantParams["order"] = "interleaved") =>
   ({ A, W, S, Z }: Record<string, TensorValue>, _s: Record<string, number>, d: Record<string, number>) => {
-    const Wd = dequantMatrix(W!.data, d.N!, d.K!, { format: "u4", order: "interleaved", scales: S!.data, zeros: zeros({ Z: Z! }), group: 128 }, "bf16");
+    const Wd = dequantMatrix(W!.data, d.N!, d.K!, { format: "u4", order, scales: S!.data, zeros: zeros({ Z: Z! }), group: 128 }, "bf16");
     return { C: gemmNT(A!, Wd, d.N!) };
   };
 
@@ -139,6 +180,14 @@ export const gemm_w4a16_check = defineCheck({
   inputs: { A: { lo: -1, hi: 1 }, W: WORDS, S: { lo: -0.25, hi: 0.25 } },
   magnitude: 2,
   reference: w4(() => 8),
+  reduction: ({ K }) => K!,
+});
+// Random words: the fields past K (a row's last block) are not 0, the kernel must mask them.
+export const gemm_w4a16_mma_check = defineCheck({
+  kernel: "gemm_w4a16_mma", dims,
+  inputs: { A: { lo: -1, hi: 1 }, W: WORDS, S: { lo: -0.25, hi: 0.25 } },
+  magnitude: 2,
+  reference: w4(() => 8, "mma"),
   reduction: ({ K }) => K!,
 });
 export const gemm_w4a16_zp_check = defineCheck({

@@ -67,8 +67,9 @@ export type Region = { readonly dtype: DType };
 /** Options of T.dequant (docs/QUANT.md). */
 export interface DequantOptions {
   format: "u4" | "s4" | "u8" | "s8" | "e4m3";
-  /** Slot order of the values in a word (default "linear"); "interleaved" is the fast one. */
-  order?: "linear" | "interleaved";
+  /** Slot order of the values in a word (default "linear"); "interleaved" is the fast one, "mma"
+   *  (4-bit) the lane-owned words of the mma.sync decode loop (docs/QUANT.md). */
+  order?: "linear" | "interleaved" | "mma";
   /** [N, groups] tensor of scales (bf16, f16 or f32). */
   scales: Region;
   /** A number (8: symmetric u4), a [N, groups] float tensor, or a [N, cdiv(groups, 8)] u32

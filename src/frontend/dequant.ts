@@ -6,7 +6,9 @@
 // against the gemm come from the ordinary shared-write rules.
 import { Node, type CallExpression } from "ts-morph";
 import { type Buffer, type DType, type Expr, type Stmt, bin, int, flt, v } from "../ir/ir.ts";
-import { type QFormat, type QOrder, QFORMATS, QORDERS, valuesPerWord } from "../quant/format.ts";
+import { evalConst } from "../ir/expr.ts";
+import { dequantColumn } from "../quant/column.ts";
+import { type QFormat, type QOrder, QFORMATS, QORDERS, orderProblem, slotOrder, valuesPerWord } from "../quant/format.ts";
 import type { Ctx } from "./ctx.ts";
 import { quote } from "./diag.ts";
 import { bufferOf, intExpr } from "./expr.ts";
@@ -56,11 +58,16 @@ function options(node: Node, ctx: Ctx): Options {
       if (zeros.scope !== "global" || zeros.shape.length !== 2) ctx.fail(zn, `zeros must be a number or a 2-d tensor ([N, groups] floats, or [N, cdiv(groups, 8)] u32 of packed u4)`);
     }
   }
+  const bad = orderProblem(format, order);
+  if (bad) ctx.fail(got.get("order")!, `${bad}; use "interleaved" for 8-bit words`);
   const gn = got.get("group")!;
   let group = 0;
+  // An mma-order word spans a 32-value block (docs/QUANT.md): one group per word needs groups of whole blocks.
+  const unit = order === "mma" ? 32 : valuesPerWord(format);
+  const what = order === "mma" ? `32 (an mma-order word spans 32 values of K)` : `${unit} (values per word)`;
   if (Node.isStringLiteral(gn) && gn.getLiteralValue() === "channel") group = 0;
-  else if (Node.isNumericLiteral(gn) && Number(gn.getText()) > 0 && Number(gn.getText()) % valuesPerWord(format) === 0) group = Number(gn.getText());
-  else ctx.fail(gn, `group must be "channel" or a positive literal multiple of ${valuesPerWord(format)} (values per word), got '${quote(gn)}'`);
+  else if (Node.isNumericLiteral(gn) && Number(gn.getText()) > 0 && Number(gn.getText()) % unit === 0) group = Number(gn.getText());
+  else ctx.fail(gn, `group must be "channel" or a positive literal multiple of ${what}, got '${quote(gn)}'`);
   const at = exprList(got.get("at")!, ctx, "a dequant origin", 2, "at");
   const K = intExpr(got.get("K")!, ctx, "the column count K");
   return { format, order, scales, zeros, group, at, K };
@@ -90,6 +97,9 @@ export function dequantOp(node: CallExpression, ctx: Ctx): Stmt {
   if (dst.buf.scope === "fragment" || dst.buf.scope === "global") ctx.fail(args[1]!, `dequant writes a shared or local tile, '${quote(args[1]!)}' is ${dst.buf.scope}`);
   if (src.region.extents.length !== 2 || dst.region.extents.length !== 2) ctx.fail(node, `dequant works on 2-d tiles ([rows, words] -> [rows, words * ${per}])`);
   const [R, W] = src.region.extents as [Expr, Expr];
+  const wc = evalConst(W);
+  if (o.order === "mma" && wc !== undefined && wc % 4 !== 0)
+    ctx.fail(args[0]!, `an mma-order tile holds whole 32-value blocks of 4 words per row: '${quote(args[0]!)}' has ${wc} words per row (make its K extent a multiple of 32)`);
   const p = prefix(ctx);
   const r = `${p}r`, w = `${p}w`, n = `${p}n`, kk = `${p}k`, g = `${p}g`, tmp = `${p}v`;
   const body: Stmt[] = [{ k: "alloc", buf: { name: tmp, scope: "local", dtype: dst.dtype, shape: [int(per)] } }];
@@ -112,13 +122,17 @@ export function dequantOp(node: CallExpression, ctx: Ctx): Stmt {
   const word = src.buf.scope === "global"
     ? maskedRead(`${p}q`, src.buf, sIdx, "u32", (e) => e, body)
     : { k: "load", buf: src.buf.name, idx: sIdx } as Expr;
-  body.push({ k: "dequant", format: o.format, order: o.order, dst: { buf: tmp, idx: [int(0)] }, word, scale, zero, loc: ctx.loc(node) });
+  // The word's slots are the interleaved ones for the mma order too; only its k positions differ (col below).
+  body.push({ k: "dequant", format: o.format, order: slotOrder(o.order), dst: { buf: tmp, idx: [int(0)] }, word, scale, zero, loc: ctx.loc(node) });
   // The stores as one loop over the word's values: the register-fused dequant-gemm
   // (src/passes/fuse-dequant-gemm.ts) reuses its body for the two values a thread needs.
   const j = `${p}j`;
   const zeroOut: Expr = flt(0, dst.dtype);
-  const col = bin("+", bin("*", v(w), int(per)), v(j));
-  const val: Expr = { k: "select", cond: bin("<", bin("+", v(kk), v(j)), o.K), a: { k: "load", buf: tmp, idx: [v(j)] }, b: zeroOut };
+  const col = dequantColumn(o.order, per, v(w), v(j));
+  // kq (the word's first k for the group) is k0 + w * per in both orders: an mma word's values
+  // lie in the 32-block of k0 + 32 (w >> 2), of the same group when k0 and group are multiples of 32.
+  const kOfValue = o.order === "mma" ? bin("+", o.at[1]!, col) : bin("+", v(kk), v(j));
+  const val: Expr = { k: "select", cond: bin("<", kOfValue, o.K), a: { k: "load", buf: tmp, idx: [v(j)] }, b: zeroOut };
   body.push({ k: "for", vars: [j], starts: [int(0)], extents: [int(per)], kind: "serial", body: [
     { k: "store", buf: dst.buf.name, idx: [bin("+", dst.region.offsets[0]!, v(r)), bin("+", dst.region.offsets[1]!, col)], value: val },
   ] });

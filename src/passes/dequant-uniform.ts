@@ -11,7 +11,7 @@
 // Everything here is decided statically from the IR; when a fact cannot be shown the caller
 // keeps the general per-word code.
 import { type Expr, type Stmt, bin, int } from "../ir/ir.ts";
-import { fold, freeVars, substitute } from "../ir/expr.ts";
+import { evalConst, fold, freeVars, substitute } from "../ir/expr.ts";
 
 /** 0: does not depend on the word w; 1: depends on it but is the same for every word of the
  *  tile; 2: may differ between words. */
@@ -120,14 +120,33 @@ export function tileFacts(body: Stmt[], w: string, W: number, readOnly: (buf: st
 /**
  * The condition under which `select(cond, ...)` of the store loop holds for every value of
  * the tile (w < W, j < per), as an expression of the names outside the body; undefined when
- * cond is not `a < b` with a non-decreasing in w and j and b free of both.
+ * cond is not `a < b` with b free of w and j, and a a sum of terms free of them, terms linear
+ * in them with non-negative coefficients (largest at the last value), or terms of w and j
+ * alone (largest found by trying every w < W, j < per).
  */
 export function wholeTileCond(f: TileFacts, cond: Expr, w: string, W: number, j: string, per: number): Expr | undefined {
   if (cond.k !== "bin" || cond.op !== "<") return undefined;
   const a = fold(substitute(cond.a, f.lets)), b = fold(substitute(cond.b, f.lets));
   const mutable = [...f.vars.keys()];
   if (mentions(b, [w, j, ...mutable]) || mentions(a, mutable)) return undefined;
-  for (const t of terms(a)) if (mentions(t, [w, j]) && linearTerm(t, [w, j]) === undefined) return undefined;
-  const last = new Map<string, Expr>([[w, int(W - 1)], [j, int(per - 1)]]);
-  return fold(bin("<", substitute(a, last), b));
+  const ts = terms(a);
+  if (ts.every((t) => !mentions(t, [w, j]) || linearTerm(t, [w, j]) !== undefined)) {
+    const last = new Map<string, Expr>([[w, int(W - 1)], [j, int(per - 1)]]);
+    return fold(bin("<", substitute(a, last), b));
+  }
+  // Terms of w and j alone that are not linear (the mma order's column, frontend/dequant.ts
+  // dequantColumn): their sum's largest value over the tile, by trying every (w, j).
+  const inWJ = ts.filter((t) => mentions(t, [w, j]));
+  const wj = new Set([w, j]);
+  if (inWJ.some((t) => [...freeVars(t)].some((x) => !wj.has(x)))) return undefined;
+  let max: number | undefined;
+  for (let wi = 0; wi < W; wi++)
+    for (let ji = 0; ji < per; ji++) {
+      const at = new Map<string, Expr>([[w, int(wi)], [j, int(ji)]]);
+      const x = inWJ.reduce<number | undefined>((s, t) => { const c = evalConst(substitute(t, at)); return s === undefined || c === undefined ? undefined : s + c; }, 0);
+      if (x === undefined) return undefined;
+      max = max === undefined ? x : Math.max(max, x);
+    }
+  const rest = ts.filter((t) => !mentions(t, [w, j]));
+  return fold(bin("<", rest.reduce((s, t) => bin("+", s, t), int(max ?? 0) as Expr), b));
 }

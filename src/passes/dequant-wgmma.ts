@@ -129,7 +129,10 @@ export function lowerDequantWgmma(c: Ctx, g: Gemm, f: DequantGemm): Stmt[] {
   if (scales) placeEarly(c, scales.block, body);
   const wordsPerStep = 16 / f.per;
   const src = f.dequant.word.k === "load" ? f.dequant.word.buf : "";
-  const wordPair = f.per === 8 && isTileWord(f) && c.bufs.get(src)?.buf.scope === "shared";
+  // The mma order (src/quant/format.ts): the lane's word 4 (kk >> 1) + t holds its pairs of
+  // k-steps kk and kk + 1 (pair 2 (kk & 1) + h, constant); the body's own read of the tile.
+  const mmaOrder = f.columns === "mma";
+  const wordPair = !mmaOrder && f.per === 8 && isTileWord(f) && c.bufs.get(src)?.buf.scope === "shared";
   const asBase = stageBase(c, a.buf.name);
 
   // A loop of one trip is its body (no name to bind: its lets sit in the loop around it).
@@ -152,12 +155,15 @@ export function lowerDequantWgmma(c: Ctx, g: Gemm, f: DequantGemm): Stmt[] {
           { k: "vcopy", dst: { buf: wq, idx: [int(0)] }, src: addr(c, src, [row, fold(bin("*", kk, int(2)))]), lanes: 2, pred: TRUE });
       }
       return [...pre, ...unroll("h", 2, (h) => {
-        const word = f.per === 8 ? add(fold(bin("*", kk, int(2))), h) : add(add(fold(bin("*", kk, int(4))), fold(bin("*", h, int(2)))), fold(bin(">>", v(t), int(1))));
-        const pair = f.per === 8 ? v(t) : fold(bin("&", v(t), int(1)));
+        const block = mul(fold(bin(">>", kk, int(1))), 4);
+        const word = mmaOrder ? add(block, v(t)) : f.per === 8 ? add(fold(bin("*", kk, int(2))), h) : add(add(fold(bin("*", kk, int(4))), fold(bin("*", h, int(2)))), fold(bin(">>", v(t), int(1))));
+        const pair = mmaOrder ? add(mul(fold(bin("&", kk, int(1))), 2), h) : f.per === 8 ? v(t) : fold(bin("&", v(t), int(1)));
         const wordValue: Expr | undefined = wq ? { k: "load", buf: wq, idx: [h] } : undefined;
+        // The k-step's first word picks the scale slice (mma order: its block's).
+        const step = mmaOrder ? block : mul(kk, wordsPerStep);
         const inst = withRow(c, plan.r, row, dequantPair(c, plan, {
-          w: word, word: wordValue, pair, inWord: f.per === 8 ? mul(v(t), 2) : mul(fold(bin("&", v(t), int(1))), 2), masked: true,
-          ...(scales ? { scale: scales.scale(add(mul(mt, 2), rh), mul(kk, wordsPerStep)), zero: scales.zero?.(add(mul(mt, 2), rh), mul(kk, wordsPerStep)) } : {}),
+          w: word, word: wordValue, pair, inWord: mmaOrder ? mul(pair, 2) : f.per === 8 ? mul(v(t), 2) : mul(fold(bin("&", v(t), int(1))), 2), masked: true,
+          ...(scales ? { scale: scales.scale(add(mul(mt, 2), rh), step), zero: scales.zero?.(add(mul(mt, 2), rh), step) } : {}),
         }));
         // Element 4h + 2rh + i of the m-tile's 8 (register 2h + rh).
         const at = add(add(set, fold(bin("*", mt, int(8)))), add(fold(bin("*", h, int(4))), fold(bin("*", rh, int(2)))));

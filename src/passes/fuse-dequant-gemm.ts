@@ -36,6 +36,7 @@ import { type Buffer, type Expr, type Kernel, type Stmt, bin, int, v } from "../
 import { TRUE, bufferMentions, evalConst, fold, substitute, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
 import { printExpr } from "../ir/print.ts";
 import { valuesPerWord } from "../quant/format.ts";
+import { dequantColumn } from "../quant/column.ts";
 import { type Ctx, addr, guard } from "./lower-ctx.ts";
 import type { Loader, Plan, VersionedLoader, WarpPos } from "./lower-gemm-mma.ts";
 import { dequantPair, letValues, localArray, placeEarly, planTile, tileScales } from "./dequant-instance.ts";
@@ -55,6 +56,9 @@ export interface DequantGemm {
   stores: For;      // serial over the word's values j: tile[r][w * per + j] = (masked) tmp[j]
   tile: string;     // the dequantized shared tile, read only by the gemm
   per: number;
+  /** Which k element j of word w holds (frontend/dequant.ts dequantColumn): "consecutive"
+   *  (w * per + j: the linear and interleaved orders) or "mma" (the 4-bit lane-owned words). */
+  columns: "consecutive" | "mma";
 }
 
 /**
@@ -101,12 +105,15 @@ function matchLoop(s: Stmt, bufs: Map<string, Buffer>): Omit<DequantGemm, "loop"
   const [r, w] = s.vars as [string, string], j = last.vars[0]!;
   const tile = bufs.get(st.buf), tmp = dq.dst.buf;
   if (!tile || tile.scope !== "shared" || bufs.get(tmp)?.scope !== "local" || evalConst(dq.dst.idx[0]!) !== 0) return undefined;
-  if (!same(st.idx[0]!, v(r)) || !same(st.idx[1]!, bin("+", bin("*", v(w), int(per)), v(j)))) return undefined;
+  if (!same(st.idx[0]!, v(r))) return undefined;
+  const columns = same(st.idx[1]!, dequantColumn("linear", per, v(w), v(j))) ? "consecutive"
+    : per === 8 && same(st.idx[1]!, dequantColumn("mma", per, v(w), v(j))) ? "mma" : undefined;
+  if (!columns) return undefined;
   // The value reads tmp only at j; nothing else in the body writes memory.
   let ok = true;
   walkExpr(st.value, (x) => { if (x.k === "load" && x.buf === tmp && !same(x.idx[0]!, v(j))) ok = false; });
   walkStmts(s.body.slice(0, -1), (x) => { if (x.k === "store" || x.k === "atomic") ok = false; });
-  return ok ? { loop: s, dequant: dq, tmp, stores: last, tile: tile.name, per } : undefined;
+  return ok ? { loop: s, dequant: dq, tmp, stores: last, tile: tile.name, per, columns } : undefined;
 }
 
 function readsOf(stmts: Stmt[]): Set<string> {
@@ -210,6 +217,7 @@ export function dequantBLoader(c: Ctx, f: DequantGemm) {
     // and the k-step count is even, else one 64-bit read per k-step. Either needs the word
     // to be the tile's own [r, w] element.
     const src = f.dequant.word.k === "load" ? f.dequant.word.buf : "";
+    if (f.columns === "mma") return mmaLoader(c, f, p, bf, w, pre, { t, plan, scales, rowOf, shared: isTileWord(f) && c.bufs.get(src)?.buf.scope === "shared" ? src : undefined });
     const tileWord = f.per === 8 && isTileWord(f) && c.bufs.get(src)?.buf.scope === "shared";
     const wide = tileWord && p.kSteps % 2 === 0 && (W * 4) % 16 === 0;
     const wq4 = wide ? localArray(c, "wq", "u32", p.nTiles * 4) : undefined;
@@ -258,4 +266,51 @@ export function dequantBLoader(c: Ctx, f: DequantGemm) {
     };
     return plan.wholeTile && plan.select ? { cond: plan.wholeTile, then: loader(false), else: loader(true) } : loader(true);
   };
+}
+
+/**
+ * The loader for the mma order (src/quant/format.ts): word 4b + t of a row holds the 8 values
+ * lane t needs for k-steps 2b and 2b + 1, register pair p = 2 (kk & 1) + h at slots p, p + 4.
+ * So a lane reads its own word (one 32-bit shared read per n-tile every other k-step, the 4
+ * lanes of a group on 4 consecutive words: no broadcast, conflict-free with padPackedTiles'
+ * odd 16-byte row stride), and the pair is a constant of the unrolled kk and h (a constant
+ * shift, no lane-variable one).
+ */
+function mmaLoader(c: Ctx, f: DequantGemm, p: Plan, bf: string, w: WarpPos, pre: Stmt[], o: {
+  t: string; plan: ReturnType<typeof planTile>; scales?: ReturnType<typeof tileScales>; rowOf: (jt: Expr) => Expr; shared?: string;
+}): Loader | VersionedLoader {
+  const { t, plan, scales, rowOf, shared } = o;
+  if (p.kSteps % 2 !== 0) throw new Error(`fuse-dequant-gemm: the mma order needs whole 32-value blocks per tile, got ${p.kSteps} k-steps`);
+  const r = plan.r;
+  const wm = shared ? localArray(c, "wm", "u32", p.nTiles) : undefined;
+  if (wm) pre.push(wm.alloc);
+  const loader = (masked: boolean): Loader => (kk, set) => {
+    const jt = c.fresh("nj"), h = c.fresh("h");
+    const block = fold(bin("*", bin(">>", kk, int(1)), int(4)));
+    const pair = fold(bin("+", bin("*", bin("&", kk, int(1)), int(2)), v(h)));
+    const row: Stmt = { k: "let", name: r, dtype: "i32", value: rowOf(v(jt)), mutable: false };
+    const inst = dequantPair(c, plan, {
+      w: fold(bin("+", block, v(t))), word: wm ? { k: "load", buf: wm.name, idx: [v(jt)] } : undefined,
+      pair, inWord: fold(bin("*", pair, int(2))), masked,
+      // The block's first word picks the scale slice (every word of a block is in one group).
+      scale: scales?.scale(v(jt), block), zero: scales?.zero?.(v(jt), block),
+    });
+    const lowered = [...c.lowerBody(c, [row]), ...inst.stmts];
+    inst.values.forEach((name, i) => lowered.push({
+      k: "store", buf: bf, idx: [fold(bin("+", set, bin("+", bin("*", v(jt), int(4)), bin("+", bin("*", v(h), int(2)), int(i)))))], value: v(name),
+    }));
+    const out: Stmt[] = [];
+    if (wm) {
+      // Every other k-step: the lane's word of the block, per n-tile.
+      const ji = c.fresh("nj");
+      const from = addr(c, shared!, [rowOf(v(ji)), fold(bin("+", block, v(t)))]);
+      const read: Stmt = { k: "for", vars: [ji], starts: [int(0)], extents: [int(p.nTiles)], kind: "unroll", body: [
+        { k: "store", buf: wm.name, idx: [v(ji)], value: { k: "load", buf: from.buf, idx: from.idx } }] };
+      out.push(...guard(bin("==", bin("&", kk, int(1)), int(0)), [read]));
+    }
+    out.push({ k: "for", vars: [jt], starts: [int(0)], extents: [int(p.nTiles)], kind: "unroll", body: [
+      { k: "for", vars: [h], starts: [int(0)], extents: [int(2)], kind: "unroll", body: lowered }] });
+    return out;
+  };
+  return plan.wholeTile && plan.select ? { cond: plan.wholeTile, then: loader(false), else: loader(true) } : loader(true);
 }

@@ -1,7 +1,8 @@
 // padPackedTiles: rows of a 4-bit packed weight tile read by the register-fused dequant-gemm
 // (fuse-dequant-gemm.ts) get 4 words (16 bytes) of padding where that spreads them over the
 // banks. There, each group of 4 lanes reads 16 bytes of one row (its 4 words of two k-steps;
-// one ld.shared.v4), so a warp reads 16 bytes from each of 8 consecutive rows. With rows of
+// one ld.shared.v4; with the mma order of src/quant/format.ts each of the 4 lanes reads its own
+// one of 4 consecutive words), so a warp reads 16 bytes from each of 8 consecutive rows. With rows of
 // W words that is one read per 16-byte bank group (128 bytes: every bank once) iff the row
 // stride in 16-byte units, W / 4, is odd; BK 64 (W 8) and BK 128 (W 16) give 2 and 4, i.e.
 // 2- and 4-way conflicts. Padding to W + 4 makes the stride odd (3 and 5). The copy into the

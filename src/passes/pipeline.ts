@@ -1,6 +1,7 @@
 // The lowering pipeline, in order, in one place: tile-level kernel -> thread-level kernel.
 import type { Kernel, TunableValue } from "../ir/ir.ts";
 import { specialize } from "./specialize.ts";
+import { checkDequantBlocks } from "./check-dequant-blocks.ts";
 import { inferTypes } from "./infer-types.ts";
 import { inferLayouts } from "./infer-layouts.ts";
 import { padPackedTiles } from "./pad-packed-tiles.ts";
@@ -15,6 +16,7 @@ export { SM80, SM90A, WGSL, cudaTarget, type TensorCoreChoice, type CopyChoice }
 
 export const PASSES: readonly { name: string; run: Pass }[] = [
   { name: "specialize", run: specialize },
+  { name: "checkDequantBlocks", run: checkDequantBlocks },
   { name: "inferTypes", run: inferTypes },
   { name: "inferLayouts", run: inferLayouts },
   { name: "padPackedTiles", run: padPackedTiles },

@@ -3,24 +3,27 @@
 // dequantization for references. docs/QUANT.md describes the bit layout so that other
 // projects can pack the same way without this code.
 import type { DType } from "../ir/ir.ts";
-import { type QFormat, type QOrder, decodeWord, dequantValue, encodeField, bitsOf, slotOf, valuesPerWord } from "./format.ts";
+import { type QFormat, type QOrder, decodeWord, dequantValue, encodeField, bitsOf, kOf, orderProblem, positionOf, slotOf, valuesPerWord, wordsPerRow } from "./format.ts";
 
 export interface Packed { words: Uint32Array; rows: number; wordsPerRow: number }
 
-/** Packs q[N*K] (integers in the format's range, or fp8 e4m3 values); K need not be a
- *  multiple of the values per word: the tail of the last word of a row is 0. */
+/** Packs q[N*K] (integers in the format's range, or fp8 e4m3 values) into rows of
+ *  wordsPerRow(format, order, K) words; K need not be a multiple of the values per word (or
+ *  of the mma order's 32-value block): the fields past K are 0. */
 export function packWeights(q: ArrayLike<number>, N: number, K: number, format: QFormat, order: QOrder): Packed {
   if (q.length !== N * K) throw new Error(`packWeights: ${q.length} values for a ${N}x${K} matrix`);
-  const per = valuesPerWord(format), b = bitsOf(format);
-  const W = Math.ceil(K / per);
+  const bad = orderProblem(format, order);
+  if (bad) throw new Error(`packWeights: ${bad}`);
+  const b = bitsOf(format);
+  const W = wordsPerRow(format, order, K);
   const words = new Uint32Array(N * W);
   for (let n = 0; n < N; n++)
     for (let k = 0; k < K; k++) {
       const x = q[n * K + k]!;
       const field = encodeField(format, x);
       if (field === undefined) throw new Error(`packWeights: ${x} at [${n}, ${k}] is not a ${format} value`);
-      const i = k % per;
-      words[n * W + Math.floor(k / per)]! |= field << (b * slotOf(format, order, i));
+      const { word, i } = positionOf(format, order, k);
+      words[n * W + word]! |= field << (b * slotOf(format, order, i));
     }
   for (let i = 0; i < words.length; i++) words[i] = words[i]! >>> 0;
   return { words, rows: N, wordsPerRow: W };
@@ -33,7 +36,10 @@ export function unpackWeights(p: Packed, K: number, format: QFormat, order: QOrd
   for (let n = 0; n < p.rows; n++)
     for (let w = 0; w < p.wordsPerRow; w++) {
       const vals = decodeWord(format, order, p.words[n * p.wordsPerRow + w]!);
-      for (let i = 0; i < per && w * per + i < K; i++) out[n * K + w * per + i] = vals[i]!;
+      for (let i = 0; i < per; i++) {
+        const k = kOf(format, order, w, i);
+        if (k < K) out[n * K + k] = vals[i]!;
+      }
     }
   return out;
 }
@@ -55,10 +61,11 @@ export interface QuantParams {
 }
 
 /** What T.dequant produces for the whole matrix: [N*K] values of dtype `to`, from packed
- *  words [N, cdiv(K, per)]. */
+ *  words [N, wordsPerRow(format, order, K)] (cdiv(K, per) but for the mma order). */
 export function dequantMatrix(words: ArrayLike<number>, N: number, K: number, p: QuantParams, to: DType): Float64Array {
-  const per = valuesPerWord(p.format);
-  const W = Math.ceil(K / per);
+  const bad = orderProblem(p.format, p.order);
+  if (bad) throw new Error(`dequantMatrix: ${bad}`);
+  const W = wordsPerRow(p.format, p.order, K);
   const G = p.group ? Math.ceil(K / p.group) : 1;
   const out = new Float64Array(N * K);
   const zeroAt = (n: number, g: number): number => {
@@ -73,7 +80,8 @@ export function dequantMatrix(words: ArrayLike<number>, N: number, K: number, p:
   };
   for (let n = 0; n < N; n++)
     for (let k = 0; k < K; k++) {
-      const q = decodeWord(p.format, p.order, words[n * W + Math.floor(k / per)]!)[k % per]!;
+      const { word, i } = positionOf(p.format, p.order, k);
+      const q = decodeWord(p.format, p.order, words[n * W + word]!)[i]!;
       const g = p.group ? Math.floor(k / p.group) : 0;
       out[n * K + k] = dequantValue(q, zeroAt(n, g), p.scales[n * G + g]!, to);
     }

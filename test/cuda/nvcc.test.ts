@@ -108,6 +108,15 @@ describe.skipIf(!nvcc)("compile-only builds", () => {
           expect(res.ptx!.match(/ldmatrix\.sync/g)?.length).toBe(2);
           expect(res.ptx).not.toMatch(/ld\.local|st\.local/);
         }
+        if (name === "dequant_gemm_mma") {
+          // The mma order: each lane reads its own 32-bit word (no 128-bit broadcast read), and
+          // every shift that places a pair is by a constant (no lane-variable shift amount).
+          expect(res.ptx).toMatch(/ld\.shared\.u32/);
+          expect(res.ptx).not.toMatch(/ld\.shared\.v[24]\.u32/);
+          const shifts = res.ptx!.match(/sh[rl]\.[bu]32\s+%r\d+, %r\d+, [^;]+;/g) ?? [];
+          expect(shifts.filter((x) => /, %r\d+;$/.test(x) && x.startsWith("shr"))).toEqual([]);
+          expect(res.ptx).not.toMatch(/ld\.local|st\.local/);
+        }
         if (name === "rowsum") {
           expect(res.ptx).toContain("cp.async.cg.shared.global");
           expect(res.ptx).toContain("cp.async.wait_group 1");

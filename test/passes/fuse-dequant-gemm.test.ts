@@ -12,10 +12,10 @@ import { printExpr, printKernel } from "../../src/ir/print.ts";
 import { parseKernels } from "../../src/frontend/index.ts";
 import { runKernel } from "../../src/interp/index.ts";
 import { zeros } from "../../src/numeric/tensor.ts";
-import { dequantWord, QFORMATS, QORDERS, valuesPerWord } from "../../src/quant/format.ts";
+import { dequantWord, orderProblem, QFORMATS, QORDERS, slotOrder, valuesPerWord } from "../../src/quant/format.ts";
 import { SM80, SM90A, WGSL, lower } from "../../src/passes/pipeline.ts";
 import { kernel, alloc, tensor } from "../interp/helpers.ts";
-import { dequantGemmSrc } from "./fused/dequant-gemm-src.ts";
+import { dequantGemmSrc, FUSED_MMA } from "./fused/dequant-gemm-src.ts";
 import { lowerChecked, tileLevel } from "./harness.ts";
 import { rng } from "../../src/numeric/random.ts";
 import { roundTo } from "../../src/numeric/dtype.ts";
@@ -196,13 +196,72 @@ describe("per-tile work of the fused loop (decode configs)", () => {
   });
 });
 
+describe("the mma order (lane-owned words, src/quant/format.ts)", () => {
+  const mmaSrc = (fmt = "u4") => parseKernel(dequantGemmSrc(fmt, 8, "", FUSED_MMA, true));
+  it("lowers to the lane's own word and constant pairs (IR text in -> out)", () => {
+    // The lowered text is also the CUDA golden / nvcc kernel test/cuda/kernels/dequant_gemm_mma.ir.
+    const want = readFileSync(new URL("../cuda/kernels/dequant_gemm_mma.ir", import.meta.url), "utf8");
+    expect(printKernel(lowerChecked(mmaSrc(), {}, SM80))).toBe(want);
+  });
+
+  it("each lane reads word 4 (kk >> 1) + t once per two k-steps, 32 bits, no broadcast; pairs are 2 (kk & 1) + h", () => {
+    const k = lower(mmaSrc(), {}, SM80);
+    const text = printKernel(k);
+    expect(text).toContain("store wm[nj_4] = Ws[k % 2 * 32 + ((nj_4 * 8 + grp) * 4 + ((kk + 1 >> 1) * 4 + t))]");
+    const pairs = stmts(k, "dequant").map((x) => (x.k === "dequant" && x.pair ? printExpr(x.pair) : ""));
+    // No pair names the lane (t): the shift is a constant of the unrolled kk and h.
+    expect(pairs.length).toBe(4);
+    expect(pairs.every((x) => /^(h|h_\d|\(kk(_\d)? \+ 1 & 1\) \* 2 \+ h_\d)$/.test(x))).toBe(true);
+    expect(stmts(k, "vcopy").some((x) => x.k === "vcopy" && x.src.buf === "Ws")).toBe(false);
+    // The 4 lanes of a group (t = 0..3) read 4 different consecutive words of their row.
+    const read = stmts(k, "store").find((x) => x.k === "store" && x.buf.startsWith("wm"));
+    if (read?.k !== "store" || read.value.k !== "load") throw new Error("no word read");
+    const words = [0, 1, 2, 3].map((t) => evalConst(read.value.k === "load" ? read.value.idx[0]! : int(0), { k: 0, grp: 0, t, [read.idx[0]!.k === "var" ? read.idx[0]!.name : "nj"]: 0 }));
+    expect(words).toEqual([0, 1, 2, 3]);
+  });
+
+  it("the decode example: the per-tile scale and the K-mask versioning stay, the row read is one 32-bit word per n-tile", () => {
+    const [k] = parseKernels("dsl-examples/gemm_w4a16.ts").filter((x) => x.name === "gemm_w4a16_mma");
+    const low = lower(k!, { BM: 16, BN: 64, BK: 128, stages: 2, warps: 4, splitK: 4 }, SM90A);
+    const text = printKernel(low);
+    expect(text).toMatch(/alloc dqs: local bf16\[2\]/);
+    expect(text).toMatch(/if \(\(bz \* cdiv\(cdiv\(K, 128\), 4\) \+ k\) \* 128 \+ 127 < K\) \{/);
+    expect(text).toContain("alloc Ws: shared u32[2560]"); // 64 rows of 16 words padded to 20, 2 stages
+    expect(stmts(low, "dequant").every((x) => x.k === "dequant" && x.pair && !freeVarsOf(x.pair).has("t"))).toBe(true);
+  });
+
+  it("8-bit formats refuse the order, with the place and the fix", () => {
+    const src = readFileSync("dsl-examples/gemm_w8a16.ts", "utf8").replace(/order: "interleaved"/, 'order: "mma"');
+    expect(() => parseKernels("dsl-examples/gemm_w8a16.ts", src)).toThrow(/order "mma" is defined for the 4-bit formats \(u4, s4\), not (u8|s8)/);
+  });
+
+  it("a config whose tile is not whole 32-value blocks (BK 16) is refused at the T.dequant call", () => {
+    const src = readFileSync("dsl-examples/gemm_w4a16.ts", "utf8").replace("BK: [128, 64], stages: [2, 3, 4]", "BK: [128, 64, 16], stages: [2, 3, 4]");
+    const k = parseKernels("dsl-examples/gemm_w4a16.ts", src).find((x) => x.name === "gemm_w4a16_mma")!;
+    const line = src.split("\n").findIndex((l) => l.includes('order: "mma", scales')) + 1;
+    let err: unknown;
+    try { lower(k, { BM: 16, BN: 64, BK: 16, stages: 2, warps: 4, splitK: 1 }, SM90A); } catch (e) { err = e; }
+    expect(String((err as Error)?.message)).toMatch(/order "mma" needs whole 32-value blocks \(4 words\) per tile row: this config gives 2 words/);
+    expect(JSON.stringify(err)).toContain(`"line":${line}`);
+    // BK 64 (two blocks) lowers, on the shared-tile path of WGSL too.
+    expect(() => lower(k, { BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, splitK: 1 }, WGSL)).not.toThrow();
+  });
+
+  it("a group that is not whole 32-value blocks is refused", () => {
+    const src = readFileSync("dsl-examples/gemm_w4a16.ts", "utf8").replace(/order: "mma", scales: S, zeros: 8, group: 128/, 'order: "mma", scales: S, zeros: 8, group: 16');
+    expect(() => parseKernels("dsl-examples/gemm_w4a16.ts", src)).toThrow(/group must be "channel" or a positive literal multiple of 32 \(an mma-order word spans 32 values of K\)/);
+  });
+});
+
+const freeVarsOf = (e: Parameters<typeof freeVars>[0]) => { const s = new Set<string>(); freeVars(e, s); return s; };
+
 describe("fused form in the interpreter, against the tile-level kernel", () => {
   // Full-range words (the harness draws small integers), scales of both signs, an infinite
   // one, and ragged M, N, K: the masked tail of K must stay 0 and not become NaN.
-  function compare(fmt: string, per: number, M: number, N: number, K: number, seed: number) {
-    const src = parseKernel(dequantGemmSrc(fmt, per));
+  function compare(fmt: string, per: number, M: number, N: number, K: number, seed: number, mma = false) {
+    const src = parseKernel(mma ? dequantGemmSrc(fmt, per, "", FUSED_MMA, true) : dequantGemmSrc(fmt, per));
     const tile = tileLevel(src, {}, SM80), thread = lowerChecked(src, {}, SM80);
-    const KW = Math.ceil(K / per), G = Math.ceil(K / 16);
+    const KW = mma ? 4 * Math.ceil(K / 32) : Math.ceil(K / per), G = Math.ceil(K / (mma ? 32 : 16));
     const r = rng(seed);
     const t = (dtype: TensorValue["dtype"], shape: number[], f: (i: number) => number): TensorValue =>
       ({ dtype, shape, data: Float64Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => roundTo(dtype, f(i))) });
@@ -218,11 +277,11 @@ describe("fused form in the interpreter, against the tile-level kernel", () => {
     });
     return { want: outs[0]!, got: outs[1]! };
   }
-  const formats: [string, number][] = [["u4", 8], ["s4", 8], ["u8", 4], ["s8", 4], ["e4m3", 4]];
-  for (const [fmt, per] of formats)
-    it(`${fmt}: ragged M, N and K, an infinite scale`, () => {
-      for (const [M, N, K, seed] of [[5, 13, 37, 1], [17, 8, 16, 2], [1, 3, 49, 3]] as const) {
-        const { want, got } = compare(fmt, per, M, N, K, seed);
+  const formats: [string, number, boolean][] = [["u4", 8, false], ["s4", 8, false], ["u8", 4, false], ["s8", 4, false], ["e4m3", 4, false], ["u4", 8, true], ["s4", 8, true]];
+  for (const [fmt, per, mma] of formats)
+    it(`${fmt}${mma ? " (mma order)" : ""}: ragged M, N and K, an infinite scale`, () => {
+      for (const [M, N, K, seed] of [[5, 13, 37, 1], [17, 8, 16, 2], [1, 3, 49, 3], [2, 9, 96, 4]] as const) {
+        const { want, got } = compare(fmt, per, M, N, K, seed, mma);
         let nan = 0;
         for (let i = 0; i < want.length; i++) {
           if (Number.isNaN(want[i])) { nan++; expect(got[i], `${fmt} ${M}x${N}x${K} [${i}]`).toBeNaN(); continue; }
@@ -247,11 +306,13 @@ describe("dequant pair statement", () => {
       fc.constantFrom(...QFORMATS), fc.constantFrom(...QORDERS), fc.integer({ min: 0, max: 0xffffffff }), fc.nat(3),
       fc.constantFrom(0.37, -2, 0, Infinity), fc.constantFrom(0, 3, -1.5), fc.constantFrom("bf16" as const, "f16" as const),
       (format, order, word, p0, scale, zero, to) => {
+        if (orderProblem(format, order)) return;
         const p = p0 % (valuesPerWord(format) / 2);
         const k = kernel("dqp", [tensor("W", "u32", [1]), tensor("Y", to, [2], true)], [], {
           body: [
             alloc("r", "local", to, [2]),
-            { k: "dequant", format, order, dst: { buf: "r", idx: [int(0)] }, word: { k: "load", buf: "W", idx: [int(0)] }, scale: flt(scale), zero: flt(zero), pair: int(p) },
+            // The statement names the word's slot order (an mma word's slots are the interleaved ones).
+            { k: "dequant", format, order: slotOrder(order), dst: { buf: "r", idx: [int(0)] }, word: { k: "load", buf: "W", idx: [int(0)] }, scale: flt(scale), zero: flt(zero), pair: int(p) },
             { k: "store", buf: "Y", idx: [int(0)], value: { k: "load", buf: "r", idx: [int(0)] } },
             { k: "store", buf: "Y", idx: [int(1)], value: { k: "load", buf: "r", idx: [int(1)] } },
           ],

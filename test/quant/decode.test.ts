@@ -19,6 +19,7 @@ type Cfg = Record<string, number>;
 const decode = (BK: number, more: Cfg = {}): Cfg => ({ BM: 16, BN: 64, BK, stages: 2, warps: 4, ...more });
 const CASES: [string, string, Cfg[]][] = [
   ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16", [decode(64, { splitK: 1 }), decode(128, { splitK: 4 }), decode(64, { splitK: 8 })]],
+  ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_mma", [decode(64, { splitK: 1 }), decode(128, { splitK: 4 }), decode(64, { splitK: 8 })]],
   ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_zp", [decode(64), decode(128)]],
   ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_bf16zp", [decode(64), decode(128)]],
   ["dsl-examples/gemm_w8a16.ts", "gemm_w8a16", [decode(64), decode(128)]],
@@ -66,16 +67,18 @@ describe("the K mask at decode configs", () => {
   // Every weight is q - 8 = 1 and every activation 1, the ragged group's scale +inf: C is
   // +inf exactly. Values past K (zero-filled words: q = 0, weight -inf, activation 0) must be
   // masked to 0, or 0 * -inf = NaN leaks in: a tile wrongly taken as whole shows here.
-  const [k] = parseKernels("dsl-examples/gemm_w4a16.ts").filter((x) => x.name === "gemm_w4a16");
-  it.each([[136, 64, 1], [132, 64, 1], [136, 128, 1], [200, 64, 8], [130, 128, 4]])("K %i, BK %i, splitK %i: +inf, not NaN", async (K, BK, splitK) => {
+  const kernels = parseKernels("dsl-examples/gemm_w4a16.ts");
+  const cases = [[136, 64, 1], [132, 64, 1], [136, 128, 1], [200, 64, 8], [130, 128, 4]] as const;
+  it.each(cases.flatMap((c) => (["interleaved", "mma"] as const).map((o) => [...c, o] as const)))("K %i, BK %i, splitK %i, order %s: +inf, not NaN", async (K, BK, splitK, order) => {
+    const k = kernels.find((x) => x.name === (order === "mma" ? "gemm_w4a16_mma" : "gemm_w4a16"));
     const M = 2, N = 9, G = Math.ceil(K / 128);
     const q = new Array(N * K).fill(9);
-    const words = packWeights(q, N, K, "u4", "interleaved").words;
+    const { words, wordsPerRow } = packWeights(q, N, K, "u4", order);
     const t = (dtype: TensorValue["dtype"], shape: number[], data: ArrayLike<number>): TensorValue => ({ dtype, shape, data: Float64Array.from(data) });
     const S = t("bf16", [N, G], Array.from({ length: N * G }, (_, i) => (i % G === G - 1 ? Infinity : 0.5)));
     const backend = await backendFor("interp", { level: "thread", arch: "sm_90a" });
     const out = await backend(k!, { dims: { M, N, K }, config: decode(BK, { splitK }), dataSeed: 0 },
-      { A: t("bf16", [M, K], new Array(M * K).fill(1)), W: t("u32", [N, Math.ceil(K / 8)], words), S, C: t("f32", [M, N], new Array(M * N).fill(7)) }, {});
+      { A: t("bf16", [M, K], new Array(M * K).fill(1)), W: t("u32", [N, wordsPerRow], words), S, C: t("f32", [M, N], new Array(M * N).fill(7)) }, {});
     expect([...out.C!.data]).toEqual(new Array(M * N).fill(Infinity));
   });
 });
@@ -85,6 +88,8 @@ if (!nvcc) console.warn("SKIPPED nvcc part of test/quant/decode.test.ts: nvcc no
 describe.skipIf(!nvcc)("decode configs compile (nvcc, sm_80 and sm_90a): no spills, the per-tile work stays per tile", () => {
   const BUILDS: [string, string, Cfg, "sm_80" | "sm_90a"][] = [
     ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16", decode(64, { splitK: 8 }), "sm_90a"],
+    ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_mma", decode(128, { splitK: 8 }), "sm_90a"],
+    ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_mma", decode(64, { splitK: 4 }), "sm_80"],
     ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_zp", decode(128), "sm_80"],
     ["dsl-examples/gemm_w8a16.ts", "gemm_w8a16", decode(64), "sm_90a"],
     ["dsl-examples/moe_gemm_up_w4a16.ts", "moe_gemm_up_w4a16", decode(64), "sm_80"],
@@ -103,7 +108,9 @@ describe.skipIf(!nvcc)("decode configs compile (nvcc, sm_80 and sm_90a): no spil
       // fp8w's two group slices (group 32, BK 64).
       const cvt = res.ptx!.split("\n").slice(loop.lines[0] - 1, loop.lines[1]).filter((l) => l.includes("cvt.f32.bf16")).length;
       expect(cvt).toBeLessThanOrEqual(name === "moe_gemm_up_w4a16" || name === "gemm_fp8w" ? 4 : 2);
-      if (name.includes("w4a16")) expect(loop.byOp["ld.shared.v4"]).toBeGreaterThan(0); // 4-bit: 128-bit word reads
+      // 4-bit: 128-bit word reads shared by the 4 lanes of a group; the mma order: each lane its own 32-bit word.
+      if (name === "gemm_w4a16_mma") expect({ v4: loop.byOp["ld.shared.v4"] ?? 0, u32: loop.byOp["ld.shared"] ?? 0 }).toEqual({ v4: 0, u32: 2 * 2 * ((config.BK! / 32) as number) });
+      else if (name.includes("w4a16")) expect(loop.byOp["ld.shared.v4"]).toBeGreaterThan(0);
       expect(res.ptx).not.toMatch(/ld\.local|st\.local/);
     }, 240_000);
 });

@@ -2,7 +2,7 @@
 // written out by hand, not recomputed by the same formulas.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { decodeWord, dequantValue, dequantWord, fieldOf, slotOf } from "../../src/quant/format.ts";
+import { decodeWord, dequantValue, dequantWord, fieldOf, kOf, positionOf, slotOf, wordsPerRow } from "../../src/quant/format.ts";
 import { dequantMatrix, packWeights, packZeros, unpackWeights } from "../../src/quant/pack.ts";
 
 describe("int4 fields, signed and unsigned", () => {
@@ -83,17 +83,75 @@ describe("packer", () => {
     expect(() => packWeights([-9], 1, 1, "s4", "linear")).toThrow(/not a s4 value/);
   });
 
+  it("mma order: word 4b + t of a row holds k = 32b + 2t, 2t+1, 2t+8, 2t+9, 2t+16, 2t+17, 2t+24, 2t+25 in interleaved slots", () => {
+    // Row of 40 values (ragged: the second block has 8), value k = k % 16.
+    const row = Array.from({ length: 40 }, (_, k) => k % 16);
+    const p = packWeights(row, 1, 40, "u4", "mma");
+    expect(p.wordsPerRow).toBe(8);
+    // Word 1 (t = 1): k = 2, 3, 10, 11, 18, 19, 26, 27 -> values 2, 3, 10, 11, 2, 3, 10, 11;
+    // element i in slot (i >> 1) + 4 (i & 1): slots 0..3 hold 2, 10, 2, 10; slots 4..7 hold 3, 11, 3, 11.
+    expect(p.words[1]).toBe(0xb3b3a2a2 >>> 0);
+    // Word 0: k = 0, 1, 8, 9, 16, 17, 24, 25 -> 0, 1, 8, 9, 0, 1, 8, 9.
+    expect(p.words[0]).toBe(0x91918080 >>> 0);
+    // Word 5 (block 1, t = 1): k = 34, 35 (values 2, 3) and 42.. past K (0).
+    expect(p.words[5]).toBe(0x00030002);
+    // Words 6, 7: k = 36, 37 and 38, 39 (4, 5 / 6, 7).
+    expect([p.words[6], p.words[7]]).toEqual([0x00050004, 0x00070006]);
+    // Pair p of word t is (w >> 4p) & 0x000f000f: k-step p >> 1, fragment half p & 1.
+    for (let t = 0; t < 4; t++)
+      for (let pr = 0; pr < 4; pr++) {
+        const x = (p.words[t]! >>> (4 * pr)) & 0x000f000f;
+        const k0 = 16 * (pr >> 1) + 8 * (pr & 1) + 2 * t;
+        expect([x & 0xf, x >>> 16]).toEqual([row[k0]!, row[k0 + 1]!]);
+      }
+    expect(() => packWeights([1, 2, 3, 4], 1, 4, "u8", "mma")).toThrow(/4-bit formats/);
+  });
+
+  it("mma order: positionOf and kOf are inverse over whole blocks, every (word, element) once", () => {
+    for (const K of [1, 31, 32, 33, 64, 100]) {
+      const W = wordsPerRow("u4", "mma", K);
+      expect(W).toBe(4 * Math.ceil(K / 32));
+      const seen = new Set<string>();
+      for (let k = 0; k < W * 8; k++) {
+        const { word, i } = positionOf("s4", "mma", k);
+        expect(kOf("s4", "mma", word, i)).toBe(k);
+        seen.add(`${word},${i}`);
+      }
+      expect(seen.size).toBe(W * 8);
+    }
+  });
+
+  it("mma order: every 4-bit value at every position round-trips, signed and unsigned, ragged K", () => {
+    for (const f of ["u4", "s4"] as const)
+      for (const K of [7, 32, 45, 96, 130]) {
+        const N = 16;
+        const lo = f === "u4" ? 0 : -8;
+        // Row n holds value (n + k) mod 16 (shifted into range): each position sees all 16 values over the rows.
+        const q = Array.from({ length: N * K }, (_, i) => lo + ((Math.floor(i / K) + (i % K)) % 16));
+        const p = packWeights(q, N, K, f, "mma");
+        expect(p.wordsPerRow).toBe(4 * Math.ceil(K / 32));
+        expect([...unpackWeights(p, K, f, "mma")]).toEqual(q);
+        // Fields past K are 0 (padding).
+        for (let n = 0; n < N; n++)
+          for (let k = K; k < p.wordsPerRow * 8; k++) {
+            const { word, i } = positionOf(f, "mma", k);
+            expect(fieldOf(f, "mma", p.words[n * p.wordsPerRow + word]!, i)).toBe(0);
+          }
+      }
+  });
+
   it("round-trips random matrices in every format and order", () => {
     const ranges = { u4: [0, 15], s4: [-8, 7], u8: [0, 255], s8: [-128, 127] } as const;
     fc.assert(fc.property(
-      fc.constantFrom(...(Object.keys(ranges) as (keyof typeof ranges)[])), fc.constantFrom("linear", "interleaved" as const),
-      fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 30 }), fc.integer(),
+      fc.constantFrom(...(Object.keys(ranges) as (keyof typeof ranges)[])), fc.constantFrom("linear" as const, "interleaved" as const, "mma" as const),
+      fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 70 }), fc.integer(),
       (f, order, N, K, seed) => {
+        if (order === "mma" && !f.endsWith("4")) return;
         const [lo, hi] = ranges[f];
         const q = Array.from({ length: N * K }, (_, i) => lo + (Math.abs(seed * 31 + i * 7919) % (hi - lo + 1)));
-        const p = packWeights(q, N, K, f, order as "linear" | "interleaved");
-        expect(p.wordsPerRow).toBe(Math.ceil(K / (f.endsWith("4") ? 8 : 4)));
-        expect([...unpackWeights(p, K, f, order as "linear" | "interleaved")]).toEqual(q);
+        const p = packWeights(q, N, K, f, order);
+        expect(p.wordsPerRow).toBe(order === "mma" ? 4 * Math.ceil(K / 32) : Math.ceil(K / (f.endsWith("4") ? 8 : 4)));
+        expect([...unpackWeights(p, K, f, order)]).toEqual(q);
       }), { numRuns: 200 });
   });
 
@@ -112,6 +170,9 @@ describe("packer", () => {
         const g = Math.floor(k / 32);
         expect(w[n * K + k]).toBe((q[n * K + k]! - zeros[n * G + g]!) * scales[n * G + g]!);
       }
+    // The same matrix in the mma order dequantizes to the same values (groups of 32 are whole blocks).
+    const pm = packWeights(q, N, K, "u4", "mma");
+    expect([...dequantMatrix(pm.words, N, K, { format: "u4", order: "mma", scales, zeros: { packed: z.words }, group: 32 }, "bf16")]).toEqual([...w]);
     // Per channel (group 0): one scale per row.
     const pc = dequantMatrix(p.words, N, K, { format: "u4", order: "interleaved", scales: [2, -3], zeros: 8, group: 0 }, "f16");
     expect(pc[K + 31]).toBe(((K + 31) % 16 - 8) * -3);

@@ -2,6 +2,7 @@
 // the corner cases the issue names, through a real kernel: ragged K across a group
 // boundary, scales of every sign, infinite and NaN scales.
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { parseKernels } from "../../src/frontend/index.ts";
 import { checkKernel } from "../../src/check/run.ts";
 import { backendFor } from "../../src/check/backends.ts";
@@ -12,7 +13,7 @@ import { dequantMatrix, packWeights } from "../../src/quant/pack.ts";
 import { gemmNT } from "../../dsl-examples/gemm_w4a16.ts";
 
 const EXAMPLES: [string, string[]][] = [
-  ["dsl-examples/gemm_w4a16.ts", ["gemm_w4a16", "gemm_w4a16_zp", "gemm_w4a16_bf16zp"]],
+  ["dsl-examples/gemm_w4a16.ts", ["gemm_w4a16", "gemm_w4a16_mma", "gemm_w4a16_zp", "gemm_w4a16_bf16zp"]],
   ["dsl-examples/gemm_w8a16.ts", ["gemm_w8a16", "gemm_w8a16_f16_g64"]],
   ["dsl-examples/gemm_fp8w.ts", ["gemm_fp8w"]],
 ];
@@ -75,4 +76,37 @@ describe("corner cases through gemm_w4a16", () => {
     // Rows with finite scales stay finite: the NaN must not leak across rows or groups.
     for (let m = 0; m < M; m++) for (const n of [3, 4]) expect(Number.isFinite(got[m * N + n]!)).toBe(true);
   });
+});
+
+describe("the mma order through gemm_w4a16_mma", () => {
+  // One integer matrix packed in both orders (bench/w4a16.ts does the same on the GPU): the two
+  // kernels must give the float64 reference of the same dequantized weights, and each other's
+  // result bit for bit (the same products in the same mma order), at small ragged shapes.
+  const kernels = parseKernels("dsl-examples/gemm_w4a16.ts");
+  const byName = (n: string) => kernels.find((x) => x.name === n)!;
+  it("agrees with gemm_w4a16 on the same integers and with the float64 reference", async () => {
+    const backend = await backendFor("interp", { level: "thread", arch: "sm_90a" });
+    await fc.assert(fc.asyncProperty(
+      fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 20 }), fc.integer({ min: 1, max: 300 }),
+      fc.constantFrom(64, 128), fc.constantFrom(1, 4), fc.integer({ min: 0, max: 1000 }),
+      async (M, N, K, BK, splitK, seed) => {
+        const G = Math.ceil(K / 128);
+        const q = Array.from({ length: N * K }, (_, i) => (i * 7 + seed * 13 + (i >> 3)) % 16);
+        const A = Array.from({ length: M * K }, (_, i) => roundTo("bf16", (((i + seed) * 37) % 23 - 11) / 8));
+        const S = Array.from({ length: N * G }, (_, i) => roundTo("bf16", ((i * 5 + seed) % 9 - 4) / 16));
+        const cfg = { BM: 16, BN: 64, BK, stages: 2, warps: 4, splitK };
+        const outs = [];
+        for (const order of ["interleaved", "mma"] as const) {
+          const p = packWeights(q, N, K, "u4", order);
+          const t = (dtype: TensorValue["dtype"], shape: number[], data: ArrayLike<number>): TensorValue => ({ dtype, shape, data: Float64Array.from(data) });
+          const out = await backend(byName(order === "mma" ? "gemm_w4a16_mma" : "gemm_w4a16"), { dims: { M, N, K }, config: cfg, dataSeed: 0 },
+            { A: t("bf16", [M, K], A), W: t("u32", [N, p.wordsPerRow], p.words), S: t("bf16", [N, G], S), C: t("f32", [M, N], new Array(M * N).fill(5)) }, {});
+          outs.push(out.C!.data);
+        }
+        expect([...outs[1]!]).toEqual([...outs[0]!]);
+        const Wd = dequantMatrix(packWeights(q, N, K, "u4", "mma").words, N, K, { format: "u4", order: "mma", scales: S, zeros: 8, group: 128 }, "bf16");
+        const want = gemmNT({ dtype: "bf16", shape: [M, K], data: Float64Array.from(A) }, Wd, N);
+        for (let i = 0; i < want.length; i++) expect(Math.abs(outs[1]![i]! - want[i]!)).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(want[i]!)));
+      }), { numRuns: 10, seed: 3 });
+  }, 240_000);
 });

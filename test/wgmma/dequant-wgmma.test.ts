@@ -167,6 +167,9 @@ describe("the DSL examples at configs that take the path, against their tile lev
     ["gemm_w4a16.ts", "gemm_w4a16", { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, splitK: 1 }, CP, { M: 130, N: 130, K: 136 }],
     ["gemm_w4a16.ts", "gemm_w4a16", { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, splitK: 1 }, WS, { M: 130, N: 130, K: 200 }],
     ["gemm_w4a16.ts", "gemm_w4a16", { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, splitK: 1 }, { ...WS, persistentBlocks: 3 }, { M: 200, N: 260, K: 136 }],
+    // The mma order (lane-owned words): word 4 (kk >> 1) + t, pair 2 (kk & 1) + h.
+    ["gemm_w4a16.ts", "gemm_w4a16_mma", { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 1 }, CP, { M: 70, N: 130, K: 200 }],
+    ["gemm_w4a16.ts", "gemm_w4a16_mma", { BM: 16, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 2 }, RS, { M: 5, N: 70, K: 100 }],
     ["gemm_w4a16.ts", "gemm_w4a16_zp", { BM: 64, BN: 128, BK: 64, stages: 3, warps: 8 }, TMA, { M: 33, N: 129, K: 256 }],
     ["gemm_w4a16.ts", "gemm_w4a16_bf16zp", { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4 }, CP, { M: 65, N: 70, K: 136 }],
     ["gemm_w8a16.ts", "gemm_w8a16", { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4 }, CP, { M: 40, N: 70, K: 136 }],

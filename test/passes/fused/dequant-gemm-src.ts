@@ -8,10 +8,18 @@ export interface DequantGemmShape { BM: number; BN: number; BK: number; threads:
 /** One warp, a 16x8 accumulator, k-steps of 16, 2 stages (the mma.sync fusion's smallest case). */
 const FUSED: DequantGemmShape = { BM: 16, BN: 8, BK: 16, threads: 32, stages: 2, name: "dqg" };
 
+/** The smallest tile of the mma order (4-bit, whole 32-value blocks: BK 32, two k-steps). */
+export const FUSED_MMA: DequantGemmShape = { BM: 16, BN: 8, BK: 32, threads: 32, stages: 2, name: "dqgm" };
+
 /** `extra` goes into the main loop after the gemm. W is [N, KW = cdiv(K, per)] packed words,
- *  S [N, G = cdiv(K, 16)] scales (dims, so that tests can size them). */
-export const dequantGemmSrc = (fmt: string, per: number, extra = "", shape: DequantGemmShape = FUSED): string => {
+ *  S [N, G = cdiv(K, 16)] scales (dims, so that tests can size them). With `mma` (4-bit):
+ *  words in the mma order (src/quant/format.ts), W [N, KW = 4 cdiv(K, 32)], S [N, G = cdiv(K, 32)]:
+ *  the stores and the K mask at the order's column, as the front end writes them. */
+export const dequantGemmSrc = (fmt: string, per: number, extra = "", shape: DequantGemmShape = FUSED, mma = false): string => {
   const { BM, BN, BK, threads, stages, name } = shape;
+  const group = mma ? 32 : 16;
+  const col = mma ? "(w >> 2) * 32 + (w & 3) * 2 + ((j & 1) + (j >> 1) * 8)" : `w * ${per} + j`;
+  const kOf = mma ? `k * ${BK} + (${col})` : "kq + j";
   return `kernel ${name}(A: global bf16[M, K], W: global u32[N, KW], S: global bf16[N, G], C: global f32[M, N] out)
   dims M, K, N, KW, G
 launch tile grid [cdiv(N, ${BN}), cdiv(M, ${BM})] threads ${threads} blocks [bx, by] {
@@ -28,12 +36,12 @@ launch tile grid [cdiv(N, ${BN}), cdiv(M, ${BM})] threads ${threads} blocks [bx,
       let n: i32 = bx * ${BN} + r
       let kq: i32 = k * ${BK} + w * ${per}
       var s: f32 = 0.0
-      if (n < N && kq / 16 < G) {
-        s = cast<f32>(S[n, kq / 16])
+      if (n < N && kq / ${group} < G) {
+        s = cast<f32>(S[n, kq / ${group}])
       }
       dequant.${fmt}.interleaved q[0] <- Ws[r, w] scale s zero 3.0
       for j in serial(0, ${per}) {
-        store Bs[r, w * ${per} + j] = select(kq + j < K, q[j], 0.0_bf16)
+        store Bs[r, ${col}] = select(${kOf} < K, q[j], 0.0_bf16)
       }
     }
     gemm As[0 : +${BM}, 0 : +${BK}], Bs[0 : +${BN}, 0 : +${BK}] -> acc[0 : +${BM}, 0 : +${BN}] transB${extra}
