@@ -18,11 +18,11 @@ import { tinyPermutedConfigs } from "./tiny.ts";
 
 const SM90 = cudaTarget("sm_90a", "wgmma", "tma");
 const prefill = (P?: number): LayerConfig => {
-  const c = { ...tinyPermutedConfigs()[1]!, maxTokens: null };
+  const c: LayerConfig = { ...tinyPermutedConfigs()[1]!, maxTokens: null, combine: "atomic" };
   return P === undefined ? c : { ...c, up: { ...c.up, persistent: P }, down: { ...c.down, persistent: P } };
 };
 const spec = (P?: number): LayerSpec => ({ name: `tiny_persist${P ?? ""}`, experts: 8, hidden: 64, intermediate: 72, topK: 2, activation: "silu",
-  weights: "bf16", renormalize: true, combine: "atomic", configs: [prefill(P)] });
+  weights: "bf16", renormalize: true, configs: [prefill(P)] });
 
 describe("MoE layer: persistent grouped GEMMs", () => {
   it("`persistent` is a build option: the target gets it, the kernel's config does not", () => {
