@@ -3,7 +3,7 @@
 // gpu__time_duration), or a full report of one kernel (--set full). Run on the GPU machine
 // after a bench wrote its plan:
 //   bash scripts/gpu-run.sh npx tsx bench/profile.ts [--plan bench/out/layer/plan] [--cases REGEX]
-//        [--set full] [--out FILE]
+//        [--set full] [--kernels REGEX] [--out FILE]
 // Each case of the plan whose name matches REGEX runs alone (its checked launch or layer call,
 // no timing loop, no saved outputs) under `ncu --clock-control none --cache-control all` (the
 // clocks are left alone; caches are flushed before every kernel, as the benches flush L2
@@ -76,6 +76,7 @@ async function main(): Promise<void> {
     cases: { type: "string", default: "." },
     out: { type: "string" },
     set: { type: "string" },
+    kernels: { type: "string" },
     ncu: { type: "string", default: existsSync("/usr/local/cuda/bin/ncu") ? "/usr/local/cuda/bin/ncu" : "ncu" },
   } });
   const planDir = resolve(values.plan!);
@@ -94,7 +95,9 @@ async function main(): Promise<void> {
     const dir = join(planDir, "profile", String(n));
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "plan.json"), JSON.stringify({ cases: [oneCall(c, planDir)] }, null, 2));
-    const filter = "layer" in c ? "regex:^moe_layer_" : `regex:^${c.kernel}$`;
+    // --kernels narrows a layer case to the stage kernels whose names match (e.g. `_up` for a
+    // --set full report of the gate/up GEMM alone).
+    const filter = "layer" in c ? `regex:^moe_layer_${values.kernels ? `.*(${values.kernels})` : ""}` : `regex:^${c.kernel}$`;
     const what = values.set ? ["--set", values.set] : ["--metrics", "gpu__time_duration.sum", "--csv"];
     const r = await execa(values.ncu!, ["--clock-control", "none", "--cache-control", "all", ...what, "-k", filter,
       runner, join(dir, "plan.json"), "--out", join(dir, "results.json")], { reject: false, all: true });
