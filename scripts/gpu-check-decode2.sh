@@ -43,8 +43,6 @@ echo "== checks done in $((SECONDS - t_start)) s"
 if [[ ${CHECKS_ONLY:-0} != 1 ]]; then
   TIMED_TAIL=40 timed bench-w4a16-decode 300 npx tsx bench/w4a16.ts --m 1,16 --out "$log/bench"
   sed -n '/^## w4a16/,/^All configs/p' "$log/bench-w4a16-decode.log"
-  # The packed weights (4 x 29 MB) stay on the GPU machine; the plan, cubins and results come back.
-  rm -f "$log/bench/plan/"*.u32
 fi
 
 echo
