@@ -35,7 +35,6 @@ step mma-bn128-w4-sk4  $F "${MMA[@]}" --config BM=16,BN=128,BK=128,stages=2,warp
 step mma-bn128-w8-sk8  $F "${MMA[@]}" --config BM=16,BN=128,BK=128,stages=2,warps=8,splitK=8
 step mma-bm64-rswgmma  $F "${MMA[@]}" --config BM=64,BN=64,BK=64,stages=3,warps=4,splitK=1
 step mma-bm16-dqw-sk4  $F "${MMA[@]}" --config BM=16,BN=64,BK=64,stages=4,warps=4,splitK=4 --dequant wgmma
-step mma-defaults      $F "${MMA[@]}"
 step interleaved-bk128-sk4 $F --kernel gemm_w4a16 --cases 8 --config BM=16,BN=64,BK=128,stages=2,warps=4,splitK=4
 collect
 echo "== checks done in $((SECONDS - t_start)) s"
