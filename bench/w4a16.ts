@@ -7,7 +7,7 @@
 // Each shape also times the tuned winner (nearest tuned shape, per GPU tuned on) from the tune
 // cache and bench/tuned.json, as rows "tuned (GPU)".
 // Without a GPU it builds the plan and says how to run it (scripts/gpu-run.sh).
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -146,6 +146,8 @@ if (!gpuAvailable().ok) {
   process.exit(0);
 }
 const res = await runPlan(planDir, { runner, verbose: true });
+// The packed weights (29 MB a shape and order) are rebuilt by every run: none stays in --out.
+for (const f of files.values()) for (const x of Object.values(f)) rmSync(join(planDir, x), { force: true });
 if (res.error) { console.error(`bench: ${res.error}`); process.exit(1); }
 const by = new Map(res.cases.map((r) => [r.name, r]));
 const copy = by.get("copy")?.gbps;
