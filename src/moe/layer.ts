@@ -120,6 +120,19 @@ function prefill(weights: Weights): LayerConfig {
         down: { BM: 128, BN: 256, BK: 64, stages: 3, warps: 8, splitK: 1, GROUP_M: 8 }, why: `${PREFILL_WHY} ${PERMUTE_WHY} ${REDUCE_WHY}` };
 }
 
+/** Between decode and the 128-row prefill (bf16, many small experts): 64-row tiles on 4 warps,
+ *  small enough that two warp-specialized blocks share an SM (`per_sm 2`), so one block's pipeline
+ *  fill and epilogue overlap the other's main loop, and half the routing padding of the 128-row
+ *  blocks. Measured on an H200 (bench/RESULTS.md, fifth session, call 3): Qwen3 bf16 0.423 against
+ *  0.538 ms at T = 512, 0.519 against 0.577 at 1024, 0.745 against 0.754 at 2048; at 4096 the
+ *  128-row entry wins (1.158 against 1.205). Mixtral's two 14336-wide GEMMs lose on these tiles at
+ *  every T (64-row wgmma tiles move twice the operand bytes per FLOP). */
+function mid(maxTokens: number): LayerConfig {
+  return { name: "mid", maxTokens, blockSize: 64, permute: true, combine: "reduce", router: PREFILL_ROUTER,
+    up: { BM: 64, BN: 64, BK: 64, stages: 4, warps: 4, GROUP_M: 8 }, down: { BM: 64, BN: 128, BK: 64, stages: 4, warps: 4, splitK: 1, GROUP_M: 8 },
+    why: `Many tokens on many small experts (Qwen3 at T = 512 .. 2048: 32-128 pairs per expert): 64-row tiles, two blocks an SM. ${PERMUTE_WHY} ${REDUCE_WHY}` };
+}
+
 /** The decode entry for T <= maxTokens, the down projection's K in splitK slices. */
 function decode(weights: Weights, maxTokens: number, splitK: number, why: string): LayerConfig {
   // w4a16: BK 128 (a K tile is one scale group, 64 bytes of packed words a row); bf16: BK 64, the kernels' largest.
@@ -155,7 +168,8 @@ export const CHOICES: Record<string, Record<Weights, LayerConfig[]>> = {
   qwen3: {
     // 128 experts, top 8: T = 64 is 4 pairs per expert on average. Measured: decode wins up to
     // T = 256 (0.913 vs 0.950 ms), prefill from 1024 (1.633 vs 2.397).
-    bf16: [decode("bf16", 256, 2, "Qwen3: N = 768 is 12 K tiles of 64; split-K 2 doubles the 32 column tiles of each active expert."), prefill("bf16")],
+    // From T = 512 the mid entry (64-row tiles) up to 2048, then the 128-row prefill.
+    bf16: [decode("bf16", 256, 2, "Qwen3: N = 768 is 12 K tiles of 64; split-K 2 doubles the 32 column tiles of each active expert."), mid(2048), prefill("bf16")],
     // As Mixtral w4a16: the decode entry won at every measured T (0.198 vs 0.260 ms at 1, 1.72 vs
     // 2.03 at 1024, 6.09 vs 6.43 at 4096).
     w4a16: [decode("w4a16", 4096, 2, "Qwen3: N = 768 is 6 K tiles of 128; split-K 2 doubles the 32 column tiles of each active expert."), prefill("w4a16")],

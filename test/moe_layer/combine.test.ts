@@ -17,9 +17,9 @@ const names = (s: LayerSpec, entry: string) => stages(s, s.configs.find((c) => c
 describe("the models' tables", () => {
   it("bf16 prefill entries reduce, decode entries and every w4a16 entry use atomics; each says why", () => {
     for (const model of ["mixtral", "qwen3"]) {
-      expect(CHOICES[model]!.bf16.map((c) => `${c.name} ${combineOf(c)}`)).toEqual(["decode atomic", "prefill reduce"]);
+      expect(CHOICES[model]!.bf16.map((c) => `${c.name} ${combineOf(c)}`)).toEqual(model === "qwen3" ? ["decode atomic", "mid reduce", "prefill reduce"] : ["decode atomic", "prefill reduce"]);
       expect(CHOICES[model]!.w4a16.map((c) => `${c.name} ${combineOf(c)}`)).toEqual(["decode atomic", "prefill atomic"]);
-      const pre = CHOICES[model]!.bf16[1]!;
+      const pre = CHOICES[model]!.bf16.find((c) => c.name === "prefill")!;
       expect(pre.down.splitK).toBe(1);
       expect(pre.why).toMatch(/13-15% faster for Qwen3 at M >= 1024.*4\.91 against 5\.29 ms for Mixtral/);
       expect(CHOICES[model]!.bf16[0]!.why).toMatch(/Combine: f32 atomics/);
@@ -33,15 +33,15 @@ describe("modelSpec's layer-wide override", () => {
   it("without it each entry keeps its own combine; with it every entry is forced and the layer named after it", () => {
     const table = modelSpec("qwen3", "bf16");
     expect([table.name, table.forcedCombine]).toEqual(["qwen3_bf16", undefined]);
-    expect(table.configs.map(combineOf)).toEqual(["atomic", "reduce"]);
+    expect(table.configs.map(combineOf)).toEqual(["atomic", "reduce", "reduce"]);
     const a = modelSpec("qwen3", "bf16", "atomic"), r = modelSpec("qwen3", "bf16", "reduce");
-    expect([a.name, a.forcedCombine, a.configs.map(combineOf)]).toEqual(["qwen3_bf16_atomic", "atomic", ["atomic", "atomic"]]);
-    expect([r.name, r.forcedCombine, r.configs.map(combineOf)]).toEqual(["qwen3_bf16_reduce", "reduce", ["reduce", "reduce"]]);
+    expect([a.name, a.forcedCombine, a.configs.map(combineOf)]).toEqual(["qwen3_bf16_atomic", "atomic", ["atomic", "atomic", "atomic"]]);
+    expect([r.name, r.forcedCombine, r.configs.map(combineOf)]).toEqual(["qwen3_bf16_reduce", "reduce", ["reduce", "reduce", "reduce"]]);
     // Forced reduce cannot split K: the decode entry's split-K 2 becomes 1, its other configs stay.
     expect(r.configs[0]!.down).toEqual({ ...table.configs[0]!.down, splitK: 1 });
     expect(a.configs[0]!.down).toEqual(table.configs[0]!.down);
     // The table is not changed by forcing.
-    expect(CHOICES.qwen3!.bf16.map(combineOf)).toEqual(["atomic", "reduce"]);
+    expect(CHOICES.qwen3!.bf16.map(combineOf)).toEqual(["atomic", "reduce", "reduce"]);
     expect(modelSpec("mixtral", "bf16", "reduce", "decode")).toMatchObject({ name: "mixtral_bf16_reduce_decode", entry: "decode", forcedCombine: "reduce" });
     expect(modelSpec("mixtral", "bf16", undefined, "prefill").configs.map(combineOf)).toEqual(["reduce"]);
   });

@@ -214,7 +214,7 @@ describe("layer reference", () => {
 
 const nvcc = await nvccAvailable();
 describe.skipIf(!nvcc)("the emitted layer compiles", () => {
-  // The models' tables as they are (bf16: decode atomic, prefill reduce) and Mixtral bf16 forced
+  // The models' tables as they are (bf16: decode atomic, prefill reduce; Qwen3 also mid reduce) and Mixtral bf16 forced
   // to the reduce combine (the row-storing down kernel at the decode entry's tiles too).
   for (const [model, weights, combine] of [["qwen3", "bf16", undefined], ["mixtral", "w4a16", undefined], ["qwen3", "w4a16", undefined], ["mixtral", "bf16", "reduce"]] as const) {
     it(`${model} ${weights} ${combine ? `forced ${combine}` : "table"} combine for sm_90a`, async () => {
@@ -223,19 +223,25 @@ describe.skipIf(!nvcc)("the emitted layer compiles", () => {
       const name = `${model}_${weights}${combine ? `_${combine}` : ""}`;
       // TMA (tensor maps encoded by the stage launchers) where it applies: the routers, the bf16
       // down kernels, and the bf16 prefill's up kernel on the permuted rows (all three operands).
+      // Qwen3 bf16's table has three entries (decode, mid, prefill: the last two permute and
+      // reduce); the others two (decode, prefill).
+      const big = model === "qwen3" && weights === "bf16" && !combine ? ["mid", "prefill"] : ["prefill"];
+      const perm = weights === "bf16" ? big : [];
       const maps = l.lowered.filter((x) => (x.kernel.tensorMaps ?? []).length > 0).map((x) => `${x.stage.stage} ${x.configs.join("+")}`);
-      expect(maps).toEqual(["router decode", "router prefill", ...(weights === "bf16" ? ["up prefill", "down decode", "down prefill"] : [])]);
+      expect(maps).toEqual(["router decode", `router ${big.join("+")}`, ...(weights === "bf16" ? [...big.map((e) => `up ${e}`), "down decode", ...big.map((e) => `down ${e}`)] : [])]);
       if (weights === "bf16") expect(l.lowered.find((x) => x.stage.stage === "up" && x.configs.includes("prefill"))!.kernel.tensorMaps!.map((m) => m.tensor)).toEqual(["Xp", "W13", "W13"]);
       expect(emitLayerCuda(modelSpec(model, weights, combine), "sm_90a", "cp.async").lowered.every((x) => !x.kernel.tensorMaps?.length)).toBe(true);
       // Gating and routing once; the bf16 prefill's permute and combine; router, up and down per entry of the choice table.
-      const reduces = weights === "bf16" ? (combine === "reduce" ? "decode+prefill" : "prefill") : undefined;
-      expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode", "router prefill", "gate decode+prefill", "align decode+prefill",
-        ...(weights === "bf16" ? ["permute prefill"] : []), "up decode", "up prefill", "down decode", "down prefill", ...(reduces ? [`combine ${reduces}`] : [])]);
+      const reduces = weights === "bf16" ? (combine === "reduce" ? ["decode", ...big] : big) : [];
+      expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode", `router ${big.join("+")}`, `gate decode+${big.join("+")}`,
+        `align decode+${big.join("+")}`, ...(perm.length ? [`permute ${perm.join("+")}`] : []), "up decode", ...big.map((e) => `up ${e}`), "down decode",
+        ...big.map((e) => `down ${e}`), ...(reduces.length ? [`combine ${reduces.join("+")}`] : [])]);
       expect(l.lowered.filter((x) => x.stage.stage === "down").map((x) => x.stage.kernel)).toEqual(weights === "w4a16" ? ["moe_gemm_down_w4a16", "moe_gemm_down_w4a16"]
-        : combine === "reduce" ? ["moe_gemm_down_pairs", "moe_gemm_down_pairs"] : ["moe_gemm_down", "moe_gemm_down_pairs"]);
-      // The launcher calls the permute (and, in the table, the combine) for the prefill entry only.
+        : combine === "reduce" ? ["moe_gemm_down_pairs", "moe_gemm_down_pairs"] : ["moe_gemm_down", ...big.map(() => "moe_gemm_down_pairs")]);
+      // The launcher calls the permute (and, in the table, the combine) for the entries that permute only.
       if (weights === "bf16") expect(l.cu).toMatch(new RegExp(`err = 0;\\n  if \\(config == 1\\) err = moe_layer_${name}_permute\\(x, sorted, block_expert, xp,`));
       if (weights === "bf16" && !combine) expect(l.cu).toMatch(new RegExp(`err = 0;\\n  if \\(config == 1\\) err = moe_layer_${name}_combine\\(pairs, topk_weights, out,`));
+      if (big.length === 2) expect(l.cu).toMatch(new RegExp(`\\n  else if \\(config == 2\\) err = moe_layer_${name}_permute\\(`));
       // Both routers split K and add into logits: each router launcher clears it (zero-init.ts).
       expect(l.cu.match(/cudaMemsetAsync\(logits, 0, /g)?.length).toBe(2);
       const r = await compileCuda(l.cu, { arch: "sm_90a", outputs: ["obj"] });
