@@ -10,9 +10,55 @@
 // 1/splitK slice of the K tiles and adds its partial tile into C with f32 atomics; C is then
 // an output written only by atomic adds, which every launcher clears before the launch
 // (src/ir/zero-init.ts), so the result does not depend on C's initial content.
-import { T, type Tensor } from "tilemoe";
+import { T, type Buf, type Tensor } from "tilemoe";
 
 const SMEM_BYTES = 160 * 1024;
+
+/** C = A * dequant(W)^T with the packed tile decoded by `dequantTile` (one slot order each):
+ *  block (bx, by, bz) sums K tiles [bz * KT, (bz + 1) * KT); tiles past K read as 0. */
+function w4a16Gemm(A: Tensor<"M, K", "bf16">, W: Tensor<"N, KW", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">, C: Tensor<"M, N", "f32">,
+                   BM: number, BN: number, BK: number, stages: number, warps: number, splitK: number,
+                   dequantTile: typeof dequantInterleaved) {
+  const [M, K] = A.shape;
+  const [N] = W.shape;
+  const KT = T.cdiv(T.cdiv(K, BK), splitK);
+  T.launch([T.cdiv(N, BN), T.cdiv(M, BM), splitK], { threads: warps * 32 }, (bx, by, bz) => {
+    const As = T.shared([BM, BK], "bf16");
+    const Ws = T.shared([BN, T.cdiv(BK, 8)], "u32");
+    const Bs = T.shared([BN, BK], "bf16");
+    const acc = T.fragment([BM, BN], "f32");
+    T.clear(acc);
+    for (const k of T.pipelined(KT, stages)) {
+      T.copy(A.tile([by * BM, (bz * KT + k) * BK], [BM, BK]), As);
+      T.copy(W.tile([bx * BN, (bz * KT + k) * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Ws);
+      dequantTile(Ws, Bs, S, bx * BN, (bz * KT + k) * BK, K);
+      T.gemm(As, Bs, acc, { transB: true });
+    }
+    if (splitK == 1) {
+      T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
+    } else {
+      // The launcher clears C (an output written only by atomic adds, src/ir/zero-init.ts).
+      for (const [i, j] of T.parallel(BM, BN)) {
+        if (by * BM + i < M && bx * BN + j < N) {
+          T.atomicAdd(C[by * BM + i][bx * BN + j], acc[i][j]);
+        }
+      }
+    }
+  });
+}
+
+type Words = Buf<"u32", readonly [number, number]>;
+type Tile = Buf<"bf16", readonly [number, number]>;
+
+/** The interleaved order: word w of a row holds values 8w .. 8w + 7. */
+function dequantInterleaved(Ws: Words, Bs: Tile, S: Tensor<"N, G", "bf16">, n0: number, k0: number, K: number) {
+  T.dequant(Ws, Bs, { format: "u4", order: "interleaved", scales: S, zeros: 8, group: 128, at: [n0, k0], K });
+}
+
+/** The mma order: a tile is BK / 32 whole blocks of 4 words per row (BK is a multiple of 32). */
+function dequantMma(Ws: Words, Bs: Tile, S: Tensor<"N, G", "bf16">, n0: number, k0: number, K: number) {
+  T.dequant(Ws, Bs, { format: "u4", order: "mma", scales: S, zeros: 8, group: 128, at: [n0, k0], K });
+}
 
 export const gemm_w4a16 = T.kernel(
   {
@@ -23,33 +69,7 @@ export const gemm_w4a16 = T.kernel(
   },
   function gemm_w4a16(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
                       C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
-    const [M, K] = A.shape;
-    const [N] = W.shape;
-    // Block (bx, by, bz) sums K tiles [bz * KT, (bz + 1) * KT); tiles past K read as 0.
-    const KT = T.cdiv(T.cdiv(K, BK), splitK);
-    T.launch([T.cdiv(N, BN), T.cdiv(M, BM), splitK], { threads: warps * 32 }, (bx, by, bz) => {
-      const As = T.shared([BM, BK], "bf16");
-      const Ws = T.shared([BN, T.cdiv(BK, 8)], "u32");
-      const Bs = T.shared([BN, BK], "bf16");
-      const acc = T.fragment([BM, BN], "f32");
-      T.clear(acc);
-      for (const k of T.pipelined(KT, stages)) {
-        T.copy(A.tile([by * BM, (bz * KT + k) * BK], [BM, BK]), As);
-        T.copy(W.tile([bx * BN, (bz * KT + k) * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Ws);
-        T.dequant(Ws, Bs, { format: "u4", order: "interleaved", scales: S, zeros: 8, group: 128, at: [bx * BN, (bz * KT + k) * BK], K });
-        T.gemm(As, Bs, acc, { transB: true });
-      }
-      if (splitK == 1) {
-        T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
-      } else {
-        // The launcher clears C (an output written only by atomic adds, src/ir/zero-init.ts).
-        for (const [i, j] of T.parallel(BM, BN)) {
-          if (by * BM + i < M && bx * BN + j < N) {
-            T.atomicAdd(C[by * BM + i][bx * BN + j], acc[i][j]);
-          }
-        }
-      }
-    });
+    w4a16Gemm(A, W, S, C, BM, BN, BK, stages, warps, splitK, dequantInterleaved);
   },
 );
 
@@ -64,32 +84,7 @@ export const gemm_w4a16_mma = T.kernel(
   },
   function gemm_w4a16_mma(A: Tensor<"M, K", "bf16">, W: Tensor<"N, 4 * cdiv(K, 32)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
                           C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
-    const [M, K] = A.shape;
-    const [N] = W.shape;
-    const KT = T.cdiv(T.cdiv(K, BK), splitK);
-    T.launch([T.cdiv(N, BN), T.cdiv(M, BM), splitK], { threads: warps * 32 }, (bx, by, bz) => {
-      const As = T.shared([BM, BK], "bf16");
-      const Ws = T.shared([BN, T.cdiv(BK, 8)], "u32");
-      const Bs = T.shared([BN, BK], "bf16");
-      const acc = T.fragment([BM, BN], "f32");
-      T.clear(acc);
-      for (const k of T.pipelined(KT, stages)) {
-        T.copy(A.tile([by * BM, (bz * KT + k) * BK], [BM, BK]), As);
-        // BK is a multiple of 32: a tile is BK / 32 whole blocks of 4 words per row.
-        T.copy(W.tile([bx * BN, (bz * KT + k) * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Ws);
-        T.dequant(Ws, Bs, { format: "u4", order: "mma", scales: S, zeros: 8, group: 128, at: [bx * BN, (bz * KT + k) * BK], K });
-        T.gemm(As, Bs, acc, { transB: true });
-      }
-      if (splitK == 1) {
-        T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
-      } else {
-        for (const [i, j] of T.parallel(BM, BN)) {
-          if (by * BM + i < M && bx * BN + j < N) {
-            T.atomicAdd(C[by * BM + i][bx * BN + j], acc[i][j]);
-          }
-        }
-      }
-    });
+    w4a16Gemm(A, W, S, C, BM, BN, BK, stages, warps, splitK, dequantMma);
   },
 );
 
