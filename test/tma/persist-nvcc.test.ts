@@ -61,8 +61,8 @@ for (const spec of candidateSpecs(JSON.parse(readFileSync("bench/candidates/bf16
   }
 
 describe("the running pipeline: the bench's and the layer candidates' builds", () => {
-  it("are the two GEMM rows, the up config and two down configs, all persistent at 132 and on the running pipeline", () => {
-    expect(builds.map((b) => b.name.split(" ")[0])).toEqual(["gemm_bf16", "gemm_bf16", "moe_gemm_up_permuted", "moe_gemm_down", "moe_gemm_down"]);
+  it("are the two GEMM rows, the up config, two down configs and the reduce candidate's row-storing down, all persistent at 132 and on the running pipeline", () => {
+    expect(builds.map((b) => b.name.split(" ")[0])).toEqual(["gemm_bf16", "gemm_bf16", "moe_gemm_up_permuted", "moe_gemm_down", "moe_gemm_down", "moe_gemm_down_pairs"]);
     for (const b of builds) {
       expect(b.P).toBe(132);
       expect(printKernel(lower(b.kernel, b.config, { ...SM90, persistentBlocks: b.P }))).toContain("pipe = pipe + ");
