@@ -103,7 +103,12 @@ describe("bench layers", () => {
     expect(layerTextTable(rep)).toMatch(/qwen3 +w4a16 decode only +8192 +decode /);
     // Checked against the table's whole output at the same M.
     const H = 2048;
-    const base = (T: number) => Float64Array.from({ length: T * H }, (_, i) => Math.sin(i));
+    // One base output per T (T = 8192 is 16 M values: computed once, copied per layer).
+    const bases = new Map<number, Float64Array>();
+    const base = (T: number) => {
+      if (!bases.has(T)) bases.set(T, Float64Array.from({ length: T * H }, (_, i) => Math.sin(i)));
+      return bases.get(T)!.slice();
+    };
     const checks = checkLayerOutputs(meta, (m) => {
       const o = base(m.T);
       if (m.spec.entry === "prefill") o[7]! += m.T === 1 ? 1e-4 : 0.5;
