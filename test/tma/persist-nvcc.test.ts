@@ -44,6 +44,24 @@ describe("the running pipeline: emitted CUDA", () => {
   });
 });
 
+describe("the staged epilogue of warp-specialized persistent blocks: emitted CUDA", () => {
+  it("matches the golden (gemm, bf16 C, 64x64x32, 3 stages, 132 blocks)", () => {
+    const out = emitCuda(lower(parseKernel(gemmText(3, "bf16"), "g.ir"), { BM: 64, BN: 64, BK: 32, warps: 4 }, { ...SM90, persistentBlocks: 132 }));
+    const url = new URL("./golden/gemm_ws_persistent_staged.cu", import.meta.url);
+    if (process.env.UPDATE_GOLDEN === "1") writeFileSync(url, out.cu);
+    else {
+      if (!existsSync(url)) throw new Error("missing golden gemm_ws_persistent_staged.cu; run with UPDATE_GOLDEN=1 to create it");
+      expect(out.cu).toBe(readFileSync(url, "utf8"));
+    }
+    // The staging tile inside the tile loop, after the main loop: one bf16x2 store a pair in,
+    // 16-byte vectors out, then the consumers' barrier (the producer's only one is bar 2).
+    const loop = out.cu.slice(out.cu.lastIndexOf("for (int tile_it"));
+    expect(loop).toMatch(/acc_out/);
+    expect(loop.lastIndexOf("bar.sync 1, 128")).toBeGreaterThan(loop.lastIndexOf("acc_out"));
+    expect(out.cu.match(/bar\.sync 2, 256/g)).toHaveLength(2);
+  });
+});
+
 // Each distinct build: the bench's ws persistent GEMM rows, and the candidates' up/down stages.
 const builds: { name: string; kernel: Kernel; config: Record<string, TunableValue>; P: number }[] = [];
 for (const c of TMA_CONFIGS.filter((x) => x.ws && x.persistent)) {
