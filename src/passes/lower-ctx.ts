@@ -51,6 +51,9 @@ export interface Ctx {
   fusedLoops: Set<Stmt>;
   /** Top-level copies that may stage through a dead shared buffer (lower-epilogue.ts). */
   epilogueHosts?: Map<Stmt, EpilogueHost[]>;
+  /** The block's shared bytes so far (each buffer rounded to 128 bytes, stages counted,
+   *  overlays free): what lowerToThreads will record as Kernel.smemBytes. */
+  sharedBytes?: () => number;
   /** Set while lowering the compute of a cp.async pipelined loop: statements placed at the
    *  top of its body, before the wait for the current tile, so that their global reads
    *  overlap it (fuse-dequant-gemm.ts: the group scales). `bound`: names the body binds,

@@ -10,18 +10,31 @@
 // bf16x2 pairs, 0.184 ms staged, 0.178 ms with no epilogue at all; 8192^3 1.566 / 1.507 /
 // 1.413 / 1.401 ms (cuBLAS: 0.174 and 1.386 ms).
 //
-// The staging tile costs no shared memory of its own: it is placed `over` an operand tile of
-// the main loop that nothing after the copy mentions (same dtype, at least as large), chosen at
-// the tile level where statement order is plain (`epilogueHosts`). The barrier in front of the
-// staging writes orders them after every thread's last use of the host (the interpreter models
-// the overlay: it shares the host's elements and access history, so a missing barrier is a
-// reported race), and the one after the copy-out orders the reads before anything that writes
-// the host again (a persistent block's next tile).
+// Outside persistent blocks the staging tile costs no shared memory of its own: it is placed
+// `over` an operand tile of the main loop that nothing after the copy mentions (same dtype, at
+// least as large), chosen at the tile level where statement order is plain (`epilogueHosts`).
+// The barrier in front of the staging writes orders them after every thread's last use of the
+// host (the interpreter models the overlay: it shares the host's elements and access history,
+// so a missing barrier is a reported race), and the one after the copy-out orders the reads
+// before anything that writes the host again.
+//
+// Warp-specialized persistent blocks (the running pipeline, lower-pipeline-tma.ts) cannot
+// borrow an operand tile: the producer refills the stages with the next tile's K tiles while
+// the consumers run this tile's epilogue. There the staging tile is one of its own, taken only
+// where the operand stages, the mbarriers and it fit one block's opt-in shared memory (227 KB
+// on sm_90a); else the per-element stores stay. It needs no barrier in front (nothing else
+// writes it); the consumers' named barrier after the copy-out (the producer never takes it)
+// orders this tile's reads before the next tile's staging writes. Persistent blocks without
+// warp specialization keep the per-element stores. nvcc 13.0 compiles the bench's ws
+// persistent GEMM rows and the MoE up stage staged this way with no spills (ptxas: 168
+// registers at launch, setmaxnreg accepted; test/tma/persist-nvcc.test.ts); the decline this replaces recorded 336 bytes of
+// spills there for the form over a host (gemm_bf16 128x256x64).
 import { type Region, type Stmt, bin, byteSize, int } from "../ir/ir.ts";
 import { TRUE, bufferMentions, evalConst, fold } from "../ir/expr.ts";
 import { swizzleFor } from "../layout/swizzle.ts";
 import { type Ctx, addr, constExtents, fragLayout, guard, inBounds, info, regionIdx, slotPairLoop } from "./lower-ctx.ts";
 import { wholeBuffer } from "./infer-layouts.ts";
+import { BLOCK_RESERVED_SHARED, SM_SHARED_BYTES } from "../ir/registers.ts";
 
 /** A dead shared buffer: its name, dtype and bytes given its stage count. */
 export interface EpilogueHost { name: string; dtype: string; bytes: (stages: number) => number }
@@ -48,16 +61,18 @@ export function epilogueHosts(body: Stmt[]): Map<Stmt, EpilogueHost[]> {
 }
 
 /**
- * The staged form of a fragment -> global copy, or undefined where it does not apply
- * (persistent blocks, not a whole wgmma accumulator, not a 16-bit 2-d global tile, rows that are not whole 16-byte
- * chunks with a swizzle, or no dead host large enough).
+ * The staged form of a fragment -> global copy, or undefined where it does not apply (not a
+ * whole wgmma accumulator, not a 16-bit 2-d global tile, rows that are not whole 16-byte chunks
+ * with a swizzle; outside warp-specialized persistent blocks no dead host large enough; in them,
+ * no room for a tile of its own, or not warp-specialized).
  */
 export function stagedEpilogue(c: Ctx, s: { src: Region; dst: Region }, hosts: EpilogueHost[] | undefined,
   copy: (c: Ctx, s: { src: Region; dst: Region }) => Stmt[]): Stmt[] | undefined {
-  // Not in persistent blocks: there nvcc hoists the staging addresses (invariant across the
-  // tile loop) and spills at the warp-specialized register budget (gemm_bf16 128x256x64 ws:
-  // 336 bytes of spills at 168 registers, nvcc 13.0); they keep the per-element stores.
-  if (!c.target.wgmma || c.target.persistentBlocks !== undefined || !hosts?.length) return undefined;
+  if (!c.target.wgmma) return undefined;
+  // Persistent blocks stage only under warp specialization, through a tile of their own (see
+  // the header); a persistent block without it keeps the per-element stores.
+  const persistent = c.target.persistentBlocks !== undefined;
+  if (persistent ? !c.target.warpSpecialize : !hosts?.length) return undefined;
   const f = info(c, s.src.buf), o = info(c, s.dst.buf);
   const fl = fragLayout(f);
   if (fl.kind !== "wgmma_acc" || fl.trans || o.buf.scope !== "global" || byteSize(o.buf.dtype) !== 2) return undefined;
@@ -67,10 +82,16 @@ export function stagedEpilogue(c: Ctx, s: { src: Region; dst: Region }, hosts: E
   const layout = swizzleFor(cols);
   if (!layout || layout.mask !== 7) return undefined;
   const bytes = rows * cols * 2;
-  const host = hosts.find((h) => h.dtype === o.buf.dtype && h.bytes(info(c, h.name).stages) >= bytes);
-  if (!host) return undefined;
+  let over: { over: string } | Record<string, never> = {};
+  if (persistent) {
+    if (!ownStagingFits(c, bytes)) return undefined;
+  } else {
+    const host = hosts!.find((h) => h.dtype === o.buf.dtype && h.bytes(info(c, h.name).stages) >= bytes);
+    if (!host) return undefined;
+    over = { over: host.name };
+  }
   const name = c.fresh(`${f.buf.name}_out`);
-  const buf = { name, scope: "shared" as const, dtype: o.buf.dtype, shape: [int(rows), int(cols)], layout, over: host.name };
+  const buf = { name, scope: "shared" as const, dtype: o.buf.dtype, shape: [int(rows), int(cols)], layout, ...over };
   c.bufs.set(name, { buf, shape: [rows, cols], size: rows * cols, stages: 1 });
   const alloc: Stmt = { k: "alloc", buf: { ...buf, shape: [int(rows * cols)] } };
   const whole: Region = { buf: name, offsets: [int(0), int(0)], extents: [int(rows), int(cols)] };
@@ -85,8 +106,22 @@ export function stagedEpilogue(c: Ctx, s: { src: Region; dst: Region }, hosts: E
     const pred = fold(valid ? bin("&&", valid, inside) : inside);
     return [...pre, ...guard(pred, [{ k: "vcopy", dst: addr(c, name, [row, col]), src: { buf: f.buf.name, idx: [slot] }, lanes: 2, pred: TRUE, convert: true }])];
   });
-  // The barriers: before, every thread is done with the host; after the staging writes, all
-  // of them are visible; after the copy-out (global writes only, so lowerCopy adds none), the
-  // reads are done before anything writes the host again (a persistent block's next tile).
-  return [alloc, { k: "barrier" }, ...stage, { k: "barrier" }, ...copy(c, { src: whole, dst: s.dst }), { k: "barrier" }];
+  // The barriers: before, every thread is done with the host (a tile of its own has no host:
+  // none); after the staging writes, all of them are visible; after the copy-out (global
+  // writes only, so lowerCopy adds none), the reads are done before anything writes the
+  // staging tile again (a persistent block's next tile; with a host, the host's next use).
+  const before: Stmt[] = persistent ? [] : [{ k: "barrier" }];
+  return [alloc, ...before, ...stage, { k: "barrier" }, ...copy(c, { src: whole, dst: s.dst }), { k: "barrier" }];
+}
+
+/** Slack for the CUDA emitter's 1024-byte alignment of the wgmma operand tiles (smem.ts),
+ *  which the 128-byte rounding of c.sharedBytes does not count. */
+const WGMMA_ALIGN_SLACK = 1024;
+
+/** Does a staging tile of `bytes` of its own fit beside the block's other shared buffers (the
+ *  operand stages and the mbarriers, already lowered) within one block's opt-in limit? */
+function ownStagingFits(c: Ctx, bytes: number): boolean {
+  const used = c.sharedBytes?.();
+  if (used === undefined) return false;
+  return used + Math.ceil(bytes / 128) * 128 + WGMMA_ALIGN_SLACK <= SM_SHARED_BYTES - BLOCK_RESERVED_SHARED;
 }

@@ -260,6 +260,7 @@ export function lowerToThreads(k: Kernel, opts: PassOptions): Kernel {
       if (b.buf.scope === "shared" && !fusedTile(c, b.buf.name) && b.buf.over === undefined) n += Math.ceil((b.size * b.stages * byteSize(b.buf.dtype)) / 128) * 128;
     return n;
   };
+  c.sharedBytes = sharedBytes;
   // Warp specialization's register plan: more than one block per SM where the tile is small.
   // Not for register-dequant gemms (their consumers hold two register sets of the weight tile
   // besides the accumulators) nor persistent blocks (one per SM by construction).

@@ -37,6 +37,10 @@ function dropDoubleBarriers(body: Stmt[]): Stmt[] {
 const dedupe = (b: Stmt[]) => b.reduce<Stmt[]>((acc, s) => dedupeInto(acc, s), []);
 function dedupeInto(acc: Stmt[], s: Stmt): Stmt[] {
   if (s.k === "barrier" && acc.length && acc[acc.length - 1]!.k === "barrier") return acc;
+  // The same named barrier twice (a persistent tile's closing `barrier 1, T` right after the
+  // staged epilogue's): the same threads meet again with nothing in between.
+  const last = acc[acc.length - 1];
+  if (s.k === "named_barrier" && last?.k === "named_barrier" && last.id === s.id && last.count === s.count) return acc;
   // barrier; fence.proxy.async; barrier: the fence only orders this thread's earlier writes,
   // so it can move before the first barrier, which then does the second one's job.
   if (s.k === "barrier" && acc.length >= 2 && acc[acc.length - 1]!.k === "fence_async" && acc[acc.length - 2]!.k === "barrier") acc.splice(acc.length - 2, 1);

@@ -16,6 +16,9 @@ import { SM80, SM90A, cudaTarget, type Target } from "../../src/passes/pipeline.
 const TMA = cudaTarget("sm_90a", "wgmma", "tma", undefined, false);
 const WS = cudaTarget("sm_90a", "wgmma", "tma", undefined, true);
 const cfg = { BM: 64, BN: 64, BK: 32, warps: 4 };
+/** Warp-specialized persistent blocks: the running pipeline (the producer refills the stages
+ *  while the consumers run the epilogue). */
+const WSP = (P: number): Target => ({ ...WS, persistentBlocks: P });
 
 /** The lowered text from the main loop's last wgmma wait to the end of the kernel. */
 function epilogueText(k: Kernel): string {
@@ -62,9 +65,95 @@ describe("staged epilogue: IR text out", () => {
     expect(has(gemmText(3, "bf16"), SM90A)).toBe(true);
     expect(has(gemmText(3), SM90A)).toBe(false); // f32: pairs leave as 8-byte vectors already
     expect(has(gemmText(3, "bf16"), SM80)).toBe(false);
-    expect(has(gemmText(3, "bf16"), { ...SM90A, persistentBlocks: 4 })).toBe(false);
+    // Persistent without warp specialization: the per-element stores (no staging at all).
+    expect(printKernel(lowerChecked(parseKernel(gemmText(3, "bf16"), "g.ir"), cfg, { ...SM90A, persistentBlocks: 4 }))).not.toContain("acc_out");
     // Operand tiles too small for the 64x128 output tile (2 stages of 16 columns).
     expect(has(gemmText(2, "bf16"), SM90A, { BM: 64, BN: 128, BK: 16, warps: 4 })).toBe(false);
+  });
+});
+
+describe("staged epilogue in warp-specialized persistent blocks: a staging tile of its own", () => {
+  it("is allocated beside the stages (no `over`), written without a barrier in front, read out, then the consumers' barrier", () => {
+    const k = lowerChecked(parseKernel(gemmText(3, "bf16"), "g.ir"), cfg, WSP(4));
+    const text = printKernel(k);
+    expect(text).toContain("  alloc acc_out: shared bf16[4096] layout xor_swizzle(7, 0)\n");
+    // Operand stages + 6 mbarriers (128 bytes) + the 64x64 bf16 staging tile.
+    expect(k.smemBytes).toBe(3 * (64 * 32 + 64 * 32) * 2 + 128 + 64 * 64 * 2);
+    // From the cp.async fallback's last wait (the TMA path's `pipe = ...; barrier 1, 128` is
+    // above it) to the end: the staging writes, the consumers' barrier, the copy-out and one
+    // closing `barrier 1, 128` (the tile loop's own merged into it by simplify).
+    expect(epilogueText(k)).toBe(`        wgmma.wait 0
+        cp.wait 0
+        barrier 1, 128
+      }
+      for s_1 in unroll(0, 16) {
+        let r_1: i32 = tx / 128 * 64 + s_1 / 16 * 64 + (tx % 128 / 32 * 16 + tx % 32 / 4 + (s_1 % 16 * 2 >> 1 & 1) * 8)
+        let c_1: i32 = s_1 % 16 / 2 * 8 + tx % 4 * 2
+        if (by * 64 + r_1 < M && bx * 64 + c_1 < N) {
+          vcopy acc_out[r_1 * 64 + (c_1 / 8 ^ r_1 >> 0 & 7) * 8 + c_1 % 8] <- acc[s_1 * 2] lanes 2 convert if (true)
+        }
+      }
+      barrier 1, 128
+      if (N % 8 == 0) {
+        for it_8 in unroll(0, 4) {
+          let u_8: i32 = it_8 * 128 + tx
+          vcopy C[by * 64 + u_8 / 8, bx * 64 + u_8 % 8 * 8] <- acc_out[u_8 / 8 * 64 + (u_8 % 8 ^ u_8 / 8 >> 0 & 7) * 8] lanes 8 if (by * 64 + u_8 / 8 < M && bx * 64 + u_8 % 8 * 8 + 8 <= N)
+        }
+      } else {
+        for it_9 in serial(0, 32) {
+          let u_9: i32 = it_9 * 128 + tx
+          vcopy C[by * 64 + u_9 / 64, bx * 64 + u_9 % 64] <- acc_out[u_9 / 64 * 64 + (u_9 % 64 / 8 ^ u_9 / 64 >> 0 & 7) * 8 + u_9 % 8] lanes 1 if (by * 64 + u_9 / 64 < M && bx * 64 + u_9 % 64 < N)
+        }
+      }
+      barrier 1, 128
+    }
+  }
+}
+`);
+  });
+
+  it("only where the block's shared memory holds it: 128x256x64 with 3 stages (208 KB) yes, 4 stages (256 KB) no", () => {
+    const staged = (stages: number) => {
+      const k = lowerChecked(parseKernel(gemmText(stages, "bf16"), "g.ir"), { BM: 128, BN: 256, BK: 64, warps: 8 }, WSP(132));
+      return { staged: printKernel(k).includes("alloc acc_out: shared bf16[32768]"), smem: k.smemBytes };
+    };
+    expect(staged(3)).toEqual({ staged: true, smem: 3 * (128 + 256) * 64 * 2 + 128 + 128 * 256 * 2 });
+    expect(staged(4)).toEqual({ staged: false, smem: 4 * (128 + 256) * 64 * 2 + 128 });
+  });
+
+  const cases: [string, Record<string, number>, number, Record<string, number>][] = [
+    ["1 consumer warpgroup, 9 tiles on 4 blocks, N % 8 != 0", cfg, 4, { M: 130, N: 133, K: 96 }],
+    ["2 consumer warpgroups, 9 tiles on 2 blocks, 1 K tile a tile", { BM: 128, BN: 64, BK: 32, warps: 8 }, 2, { M: 257, N: 136, K: 32 }],
+  ];
+  for (const [name, c, P, dims] of cases) {
+    it(`interpreter against the tile level: ${name}, race check on`, () => {
+      const r = runBoth(gemmText(3, "bf16"), c, WSP(P), { dims, seed: 7 });
+      const text = printKernel(r.thread);
+      expect({ own: /alloc acc_out: shared bf16\[\d+\] layout xor_swizzle\(7, 0\)\n/.test(text), running: text.includes("pipe = pipe + ") }).toEqual({ own: true, running: true });
+      expect(maxRelErr(r.outs, r.want, r.got)).toBeLessThan(1e-5);
+      runKernel(r.thread, { tensors: inputs(r.thread, dims, 8) }, { raceCheck: true });
+    });
+  }
+
+  it("reports the race on the staging tile when no consumer barrier orders a tile's copy-out before the next tile's staging writes", () => {
+    const k = lowerChecked(parseKernel(gemmText(3, "bf16"), "g.ir"), cfg, WSP(2));
+    // In the consumers' tile loop: drop the closing `barrier 1, 128` after the copy-out and the
+    // one that closes the TMA main loop (the only consumer barriers between the two).
+    let dropped = 0;
+    const edit = (ss: Stmt[], inTile: boolean): Stmt[] => ss.flatMap((s): Stmt[] => {
+      if (inTile && s.k === "named_barrier" && s.id === 1) {
+        const after = ss.slice(ss.indexOf(s) + 1);
+        if (after.length === 0) { dropped++; return []; }
+      }
+      if (s.k === "for") return [{ ...s, body: edit(s.body, inTile || s.vars[0]!.startsWith("tile_it")) }];
+      if (s.k === "if") return [{ ...s, then: edit(s.then, inTile), else: inTile ? s.else : edit(s.else, inTile) }];
+      return [s];
+    });
+    const edited: Kernel = { ...k, launch: { ...k.launch, body: edit(k.launch.body, false) } };
+    expect(dropped).toBe(2);
+    const dims = { M: 64, N: 256, K: 64 }; // 4 tiles on 2 blocks
+    runKernel(k, { tensors: inputs(k, dims, 1) }, { raceCheck: true });
+    expect(() => runKernel(edited, { tensors: inputs(edited, dims, 1) }, { raceCheck: true })).toThrow(/data race on shared acc_out\[\d+\]/);
   });
 });
 

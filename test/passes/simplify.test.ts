@@ -26,6 +26,20 @@ describe("simplify", () => {
 `)).toBe(k(`  store X[tx] = 32.0
 `));
   });
+  it("drops a named barrier right after the same one, keeps one of another id or count", () => {
+    expect(run(`  store S[tx] = 1.0
+  barrier 1, 32
+  barrier 1, 32
+  barrier 2, 32
+  barrier 1, 64
+  store X[tx] = S[31 - tx]
+`)).toBe(k(`  store S[tx] = 1.0
+  barrier 1, 32
+  barrier 2, 32
+  barrier 1, 64
+  store X[tx] = S[31 - tx]
+`));
+  });
   it("keeps barriers that order shared accesses and drops the others", () => {
     const body = `  store X[0] = 0.0
   barrier

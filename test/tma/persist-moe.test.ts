@@ -2,7 +2,8 @@
 // blocks whose producer runs ahead across tiles, against their float64 references in the
 // thread-level interpreter: 2-d and 3-d (split-K) grids on fewer blocks than tiles, unused
 // routing blocks (block_expert -1) whose tiles skip the pipelined loop, 1 and 2 consumer
-// warpgroups, the grouped tile order.
+// warpgroups, the grouped tile order; the up kernel's bf16 epilogue staged through a shared
+// tile of its own (lower-epilogue.ts) under the interpreter's race check.
 import { describe, expect, it } from "vitest";
 import { parseKernels } from "../../src/frontend/index.ts";
 import { checkKernel } from "../../src/check/run.ts";
@@ -18,7 +19,11 @@ describe("MoE grouped GEMMs, warp-specialized persistent blocks", () => {
     for (const [file, name, extra] of [[UP, "moe_gemm_up_permuted", {}], [DOWN, "moe_gemm_down", { splitK: 1 }]] as const) {
       const k = parseKernels(file).find((x) => x.name === name)!;
       const text = printKernel(lower(k, { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 8, ...extra }, cudaTarget("sm_90a", "wgmma", "tma", 132)));
-      expect({ name, running: text.includes("pipe = pipe + "), grid: /grid \[min\(.*, 132\)\]/.test(text) }).toEqual({ name, running: true, grid: true });
+      // The up kernel's bf16 epilogue (SiLU(gate) * up) stages through a tile of its own; the
+      // down kernel's f32 partial sums leave from the registers.
+      const staged = /alloc gate_out: shared bf16\[16384\] layout xor_swizzle\(7, 0\)\n/.test(text);
+      expect({ name, running: text.includes("pipe = pipe + "), grid: /grid \[min\(.*, 132\)\]/.test(text), staged })
+        .toEqual({ name, running: true, grid: true, staged: name === "moe_gemm_up_permuted" });
     }
   });
 
@@ -35,6 +40,10 @@ describe("MoE grouped GEMMs, warp-specialized persistent blocks", () => {
   ];
   for (const [name, file, config, shape, P] of cases) it(`${name} ${JSON.stringify(config)} on ${P} blocks: against the reference`, async () => {
     const k = parseKernels(file).find((x) => x.name === name)!;
+    // The up kernel's epilogue takes the staged path here too (the check's interpreter runs
+    // with the race check on, so the staging tile's reuse across tiles is checked).
+    const lowered = printKernel(lower(k, config, { ...cudaTarget("sm_90a", "wgmma", "tma", undefined, true), persistentBlocks: P }));
+    expect(lowered.includes("alloc gate_out: shared bf16")).toBe(name === "moe_gemm_up_permuted");
     const spec = (await loadSpecs(file)).get(name)!;
     const backend = await backendFor("interp", { level: "thread", arch: "sm_90a", copy: "tma", ws: true, persistent: P });
     const r = await checkKernel(k, spec, { backendName: "interp", backend, cases: 1, seed: 9, shape, config,

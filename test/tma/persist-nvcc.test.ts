@@ -2,7 +2,9 @@
 // kernel, and nvcc compile-only checks for sm_90a of the configs that use it (the bench's ws
 // persistent GEMM row, the layer candidates' persistent up/down stages in
 // bench/candidates/bf16-prefill-persistent.json): mbarrier try_wait, cp.async.bulk.tensor and
-// wgmma in the PTX, setmaxnreg accepted, no spills, the wgmma not serialized.
+// wgmma in the PTX, setmaxnreg accepted, no spills, the wgmma not serialized. The bf16-output
+// builds (the GEMM rows, the up stage) stage their epilogue through a shared tile of their own
+// (lower-epilogue.ts), so the spill check covers the staging addresses in the tile loop.
 // UPDATE_GOLDEN=1 npx vitest run test/tma/persist-nvcc.test.ts rewrites the golden (review the diff).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -42,6 +44,24 @@ describe("the running pipeline: emitted CUDA", () => {
   });
 });
 
+describe("the staged epilogue of warp-specialized persistent blocks: emitted CUDA", () => {
+  it("matches the golden (gemm, bf16 C, 64x64x32, 3 stages, 132 blocks)", () => {
+    const out = emitCuda(lower(parseKernel(gemmText(3, "bf16"), "g.ir"), { BM: 64, BN: 64, BK: 32, warps: 4 }, { ...SM90, persistentBlocks: 132 }));
+    const url = new URL("./golden/gemm_ws_persistent_staged.cu", import.meta.url);
+    if (process.env.UPDATE_GOLDEN === "1") writeFileSync(url, out.cu);
+    else {
+      if (!existsSync(url)) throw new Error("missing golden gemm_ws_persistent_staged.cu; run with UPDATE_GOLDEN=1 to create it");
+      expect(out.cu).toBe(readFileSync(url, "utf8"));
+    }
+    // The staging tile inside the tile loop, after the main loop: one bf16x2 store a pair in,
+    // 16-byte vectors out, then the consumers' barrier (the producer's only one is bar 2).
+    const loop = out.cu.slice(out.cu.lastIndexOf("for (int tile_it"));
+    expect(loop).toMatch(/acc_out/);
+    expect(loop.lastIndexOf("bar.sync 1, 128")).toBeGreaterThan(loop.lastIndexOf("acc_out"));
+    expect(out.cu.match(/bar\.sync 2, 256/g)).toHaveLength(2);
+  });
+});
+
 // Each distinct build: the bench's ws persistent GEMM rows, and the candidates' up/down stages.
 const builds: { name: string; kernel: Kernel; config: Record<string, TunableValue>; P: number }[] = [];
 for (const c of TMA_CONFIGS.filter((x) => x.ws && x.persistent)) {
@@ -61,12 +81,23 @@ for (const spec of candidateSpecs(JSON.parse(readFileSync("bench/candidates/bf16
   }
 
 describe("the running pipeline: the bench's and the layer candidates' builds", () => {
-  it("are the two GEMM rows, the up config, two down configs and the reduce candidate's row-storing down, all persistent at 132 and on the running pipeline", () => {
+  it("are the two GEMM rows, the up config, two down configs and the reduce combine's down, all persistent at 132 and on the running pipeline", () => {
     expect(builds.map((b) => b.name.split(" ")[0])).toEqual(["gemm_bf16", "gemm_bf16", "moe_gemm_up_permuted", "moe_gemm_down", "moe_gemm_down", "moe_gemm_down_pairs"]);
     for (const b of builds) {
       expect(b.P).toBe(132);
       expect(printKernel(lower(b.kernel, b.config, { ...SM90, persistentBlocks: b.P }))).toContain("pipe = pipe + ");
     }
+  });
+  it("the GEMM rows and the up stage (bf16 outputs) stage their epilogue through a tile of their own", () => {
+    const staging = builds.filter((b) => !b.name.startsWith("moe_gemm_down")).map((b) => {
+      const text = printKernel(lower(b.kernel, b.config, { ...SM90, persistentBlocks: b.P }));
+      return text.match(/alloc \w+_out: shared bf16\[\d+\] layout xor_swizzle\(7, 0\)\n/)?.[0].trim();
+    });
+    expect(staging).toEqual([
+      "alloc acc_out: shared bf16[32768] layout xor_swizzle(7, 0)",
+      "alloc acc_out: shared bf16[16384] layout xor_swizzle(7, 0)",
+      "alloc gate_out: shared bf16[16384] layout xor_swizzle(7, 0)",
+    ]);
   });
 });
 
