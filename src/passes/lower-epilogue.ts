@@ -12,7 +12,10 @@
 //
 // Outside persistent blocks the staging tile costs no shared memory of its own: it is placed
 // `over` an operand tile of the main loop that nothing after the copy mentions (same dtype, at
-// least as large), chosen at the tile level where statement order is plain (`epilogueHosts`).
+// least as large), chosen at the tile level where statement order is plain (`epilogueHosts`:
+// top-level copies only). A copy without such a host (inside an `if`: the MoE up kernel's
+// whole-tile store) takes a tile of its own where the block already holds more than half of an
+// SM's shared memory (one block per SM whatever it adds) and the tile fits beside the rest.
 // The barrier in front of the staging writes orders them after every thread's last use of the
 // host (the interpreter models the overlay: it shares the host's elements and access history,
 // so a missing barrier is a reported race), and the one after the copy-out orders the reads
@@ -72,7 +75,7 @@ export function stagedEpilogue(c: Ctx, s: { src: Region; dst: Region }, hosts: E
   // Persistent blocks stage only under warp specialization, through a tile of their own (see
   // the header); a persistent block without it keeps the per-element stores.
   const persistent = c.target.persistentBlocks !== undefined;
-  if (persistent ? !c.target.warpSpecialize : !hosts?.length) return undefined;
+  if (persistent && !c.target.warpSpecialize) return undefined;
   const f = info(c, s.src.buf), o = info(c, s.dst.buf);
   const fl = fragLayout(f);
   if (fl.kind !== "wgmma_acc" || fl.trans || o.buf.scope !== "global" || byteSize(o.buf.dtype) !== 2) return undefined;
@@ -82,14 +85,13 @@ export function stagedEpilogue(c: Ctx, s: { src: Region; dst: Region }, hosts: E
   const layout = swizzleFor(cols);
   if (!layout || layout.mask !== 7) return undefined;
   const bytes = rows * cols * 2;
-  let over: { over: string } | Record<string, never> = {};
-  if (persistent) {
-    if (!ownStagingFits(c, bytes)) return undefined;
-  } else {
-    const host = hosts!.find((h) => h.dtype === o.buf.dtype && h.bytes(info(c, h.name).stages) >= bytes);
-    if (!host) return undefined;
-    over = { over: host.name };
-  }
+  const host = persistent ? undefined : hosts?.find((h) => h.dtype === o.buf.dtype && h.bytes(info(c, h.name).stages) >= bytes);
+  // A tile of its own: in persistent blocks (see the header), and where no dead host exists
+  // (e.g. the copy sits inside an `if`, as the MoE up kernel's whole-tile store does) but the
+  // block already holds more than half an SM's shared memory, so no second block ever fit
+  // beside it and the tile costs no occupancy.
+  if (!host && !(ownStagingFits(c, bytes) && (persistent || aloneOnSM(c)))) return undefined;
+  const over = host ? { over: host.name } : {};
   const name = c.fresh(`${f.buf.name}_out`);
   const buf = { name, scope: "shared" as const, dtype: o.buf.dtype, shape: [int(rows), int(cols)], layout, ...over };
   c.bufs.set(name, { buf, shape: [rows, cols], size: rows * cols, stages: 1 });
@@ -110,13 +112,20 @@ export function stagedEpilogue(c: Ctx, s: { src: Region; dst: Region }, hosts: E
   // none); after the staging writes, all of them are visible; after the copy-out (global
   // writes only, so lowerCopy adds none), the reads are done before anything writes the
   // staging tile again (a persistent block's next tile; with a host, the host's next use).
-  const before: Stmt[] = persistent ? [] : [{ k: "barrier" }];
+  const before: Stmt[] = host ? [{ k: "barrier" }] : [];
   return [alloc, ...before, ...stage, { k: "barrier" }, ...copy(c, { src: whole, dst: s.dst }), { k: "barrier" }];
 }
 
 /** Slack for the CUDA emitter's 1024-byte alignment of the wgmma operand tiles (smem.ts),
  *  which the 128-byte rounding of c.sharedBytes does not count. */
 const WGMMA_ALIGN_SLACK = 1024;
+
+/** Does the block (its shared buffers so far) already take more than half of an SM's shared
+ *  memory, so that one block runs per SM whatever is added? */
+function aloneOnSM(c: Ctx): boolean {
+  const used = c.sharedBytes?.();
+  return used !== undefined && 2 * (used + BLOCK_RESERVED_SHARED) > SM_SHARED_BYTES;
+}
 
 /** Does a staging tile of `bytes` of its own fit beside the block's other shared buffers (the
  *  operand stages and the mbarriers, already lowered) within one block's opt-in limit? */

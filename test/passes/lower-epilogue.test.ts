@@ -11,7 +11,8 @@ import { printKernel } from "../../src/ir/print.ts";
 import { verifyErrors } from "../../src/ir/verify.ts";
 import type { Kernel, Stmt } from "../../src/ir/ir.ts";
 import { runKernel } from "../../src/interp/index.ts";
-import { SM80, SM90A, cudaTarget, type Target } from "../../src/passes/pipeline.ts";
+import { SM80, SM90A, cudaTarget, lower, type Target } from "../../src/passes/pipeline.ts";
+import { parseKernels } from "../../src/frontend/index.ts";
 
 const TMA = cudaTarget("sm_90a", "wgmma", "tma", undefined, false);
 const WS = cudaTarget("sm_90a", "wgmma", "tma", undefined, true);
@@ -154,6 +155,23 @@ describe("staged epilogue in warp-specialized persistent blocks: a staging tile 
     const dims = { M: 64, N: 256, K: 64 }; // 4 tiles on 2 blocks
     runKernel(k, { tensors: inputs(k, dims, 1) }, { raceCheck: true });
     expect(() => runKernel(edited, { tensors: inputs(edited, dims, 1) }, { raceCheck: true })).toThrow(/data race on shared acc_out\[\d+\]/);
+  });
+});
+
+describe("staged epilogue without a dead host: a tile of its own where the block fills half an SM", () => {
+  // moe_gemm_up_permuted stores its whole tiles under `if (r0 + BM <= BS)`: no top-level copy,
+  // so no host. 128x128x64 with 3 stages holds 144 KB of operand stages: one block an SM.
+  const up = parseKernels("dsl-examples/moe_gemm_up.ts").find((k) => k.name === "moe_gemm_up_permuted")!;
+  const lowered = (c: Record<string, number>) => printKernel(lower(up, c, SM90A));
+  it("128x128x64, 3 stages, 8 warps: the staging tile beside the stages, no barrier in front", () => {
+    const text = lowered({ BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 8 });
+    expect(text).toMatch(/alloc gate_out: shared bf16\[16384\] layout xor_swizzle\(7, 0\)\n/);
+    expect(text).not.toMatch(/gate_out: shared [^\n]* over /);
+    // The staging writes follow the activation's element loop directly (no barrier in front).
+    expect(text).toMatch(/alloc gate_out[^\n]*\n\s+for s_\d+ in unroll/);
+  });
+  it("64x64 tiles (a few blocks an SM): the per-element stores, no staging", () => {
+    expect(lowered({ BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, GROUP_M: 8 })).not.toContain("gate_out");
   });
 });
 
