@@ -65,9 +65,11 @@ describe("missing nvcc", () => {
 describe.skipIf(!nvcc)("compile-only builds", () => {
   for (const arch of ["sm_80", "sm_90a"] as const) {
     for (const name of KERNELS) {
-      it(`${name} for ${arch}: cubin, ptx and the launcher object, no spills`, async () => {
+      // The launcher object (host code, the same for either arch) is built and checked once, for sm_90a.
+      const withObj = arch === "sm_90a";
+      it(`${name} for ${arch}: cubin, ptx${withObj ? " and the launcher object" : ""}, no spills`, async () => {
         const out = emitCuda(loadKernel(name));
-        const res = await compileCuda(out.cu, { arch, outputs: ["cubin", "ptx", "obj"] });
+        const res = await compileCuda(out.cu, { arch, outputs: withObj ? ["cubin", "ptx", "obj"] : ["cubin", "ptx"] });
         expect(res.cubin!.subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46])); // ELF
         const r = res.resources[out.kernelSymbol];
         expect(r, res.log).toBeDefined();
@@ -77,9 +79,11 @@ describe.skipIf(!nvcc)("compile-only builds", () => {
         expect(res.ptx).toContain(`.entry ${out.kernelSymbol}`);
         expect(res.ptx).toContain(`.target ${arch}`);
         // The object holds the host launcher and its error-string companion, unmangled.
-        const nm = await execa("nm", [res.objPath!]);
-        expect(nm.stdout).toMatch(new RegExp(`\\bT ${out.launcher}\\b`));
-        expect(nm.stdout).toMatch(new RegExp(`\\bT ${out.launcher}_error_string\\b`));
+        if (withObj) {
+          const nm = await execa("nm", [res.objPath!]);
+          expect(nm.stdout).toMatch(new RegExp(`\\bT ${out.launcher}\\b`));
+          expect(nm.stdout).toMatch(new RegExp(`\\bT ${out.launcher}_error_string\\b`));
+        }
         if (name === "mma16x8") {
           expect(res.ptx).toContain("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32");
           expect(res.ptx).toContain("ldmatrix.sync.aligned.m8n8.x4.shared.b16");
