@@ -75,20 +75,7 @@ collect
 
 # CHECKS_ONLY=1: the checks above only.
 if [[ ${CHECKS_ONLY:-0} != 1 ]]; then
-  # A failed (possibly hanging) check keeps the ws rows out of the GEMM bench, and the layer out.
-  ws=on
-  for s in "${summary[@]}"; do [[ $s == FAIL* ]] && ws=off; done
-  rm -rf "$bench/gemm" "$bench/layer"
-  TIMED_TAIL=40 timed gemm-bench 150 npx tsx bench/run.ts --no-layer --mma wgmma --copy tma --shapes "4096^3,8192^3" --no-tuned --reps 20 --ws $ws --out "$bench/gemm"
-  cp "$bench/gemm/latest.md" "$log/gemm-table.md" 2>/dev/null || true
-  if [[ $ws == on ]]; then
-    TIMED_TAIL=40 timed layer-bench 180 npx tsx bench/run.ts --layer --layer-weights bf16 --layer-tokens 4096 \
-      --layer-candidates bench/candidates/bf16-prefill-persistent.json --reps 5 --out "$bench/layer"
-    cp "$bench/layer/layer/latest.md" "$log/layer-table.md" 2>/dev/null || true
-    cp "$bench/layer/layer/plan/results.json" "$log/layer-results.json" 2>/dev/null || true
-  else
-    summary+=("SKIP  layer-bench (a check failed: a persistent kernel may hang)")
-  fi
+  persistent_benches 4096 180 --reps 5
 fi
 echo
 echo "== summary (logs in $log)"
