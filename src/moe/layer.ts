@@ -99,10 +99,13 @@ const PERMUTE_WHY = "bf16: the activation rows are first copied into routing ord
 const REDUCE_WHY = "Combine: the separate reduction (combine reduce: the down GEMM stores one f32 row per pair, " +
   "moe_combine sums a token's top_k rows). Measured on an H200 with the whole layer forced to each combine: " +
   "13-15% faster for Qwen3 at M >= 1024, where 67 M f32 atomics at M = 4096 make the down projection latency-bound, " +
-  "and 4.91 against 5.29 ms for Mixtral at M = 4096. (The decode entries keep the atomics: they tie there, and " +
-  "the atomics save a launch and the pairs round trip.)";
+  "and 4.91 against 5.29 ms for Mixtral at M = 4096.";
 const ATOMIC_DECODE_WHY = "Combine: f32 atomics into `out` (which also take the split-K slices): at decode sizes the " +
   "separate reduction measured no faster, and it costs a launch and a [T * top_k, H] f32 round trip.";
+const REDUCE_DECODE_WHY = "Combine: the separate reduction (the down GEMM stores one f32 row per pair, K unsplit). " +
+  "Qwen3 bf16 (top 8: eight atomic adds per output value) measured on an H200 (bench/RESULTS.md, fifth session, call 5) " +
+  "0.229 against 0.238 ms at T = 16, 0.330 against 0.343 at 64, 0.370 against 0.399 at 256 with the atomics and split-K 2, " +
+  "a tie at 1; Mixtral (top 2) keeps the atomics (0.228 against 0.243 ms at T = 1).";
 const W4_ATOMIC_WHY = "Combine: f32 atomics into `out` (w4a16 has no row-storing down kernel for the separate reduction).";
 
 /** The prefill entry: every T above the decode entry's. */
@@ -134,15 +137,16 @@ function mid(maxTokens: number): LayerConfig {
 }
 
 /** The decode entry for T <= maxTokens, the down projection's K in splitK slices. */
-function decode(weights: Weights, maxTokens: number, splitK: number, why: string): LayerConfig {
+function decode(weights: Weights, maxTokens: number, splitK: number, why: string, combine: Combine = "atomic"): LayerConfig {
   // w4a16: BK 128 (a K tile is one scale group, 64 bytes of packed words a row); bf16: BK 64, the kernels' largest.
   const bk = weights === "w4a16" ? 128 : 64;
   // w4a16: 2 stages, measured faster than 3 and 4 at every T of both models (H200, bench/RESULTS.md:
   // Mixtral T = 1 0.136 against 0.159 ms, Qwen3 T = 64 0.216 against 0.250): half the shared
   // memory of 4, so more blocks share an SM; the standalone decode kernel's tuned winners are 2-stage too.
   const stages = weights === "w4a16" ? 2 : 4;
-  return { name: "decode", maxTokens, blockSize: 16, combine: "atomic", router: DECODE_ROUTER, up: { BM: 16, BN: 64, BK: bk, stages, warps: 4, GROUP_M: 8 },
-    down: { BM: 16, BN: 64, BK: bk, stages, warps: 4, splitK, GROUP_M: 8 }, why: `${DECODE_WHY} ${why} ${weights === "w4a16" ? W4_ATOMIC_WHY : ATOMIC_DECODE_WHY}` };
+  const combineWhy = weights === "w4a16" ? W4_ATOMIC_WHY : combine === "reduce" ? REDUCE_DECODE_WHY : ATOMIC_DECODE_WHY;
+  return { name: "decode", maxTokens, blockSize: 16, combine, router: DECODE_ROUTER, up: { BM: 16, BN: 64, BK: bk, stages, warps: 4, GROUP_M: 8 },
+    down: { BM: 16, BN: 64, BK: bk, stages, warps: 4, splitK, GROUP_M: 8 }, why: `${DECODE_WHY} ${why} ${combineWhy}` };
 }
 
 /**
@@ -169,7 +173,7 @@ export const CHOICES: Record<string, Record<Weights, LayerConfig[]>> = {
     // 128 experts, top 8: T = 64 is 4 pairs per expert on average. Measured: decode wins up to
     // T = 256 (0.913 vs 0.950 ms), prefill from 1024 (1.633 vs 2.397).
     // From T = 512 the mid entry (64-row tiles) up to 2048, then the 128-row prefill.
-    bf16: [decode("bf16", 256, 2, "Qwen3: N = 768 is 12 K tiles of 64; split-K 2 doubles the 32 column tiles of each active expert."), mid(2048), prefill("bf16")],
+    bf16: [decode("bf16", 256, 1, "Qwen3: N = 768 is 12 K tiles of 64, unsplit (the reduction's down kernel stores rows).", "reduce"), mid(2048), prefill("bf16")],
     // As Mixtral w4a16: the decode entry won at every measured T (0.198 vs 0.260 ms at 1, 1.72 vs
     // 2.03 at 1024, 6.09 vs 6.43 at 4096).
     w4a16: [decode("w4a16", 4096, 2, "Qwen3: N = 768 is 6 K tiles of 128; split-K 2 doubles the 32 column tiles of each active expert."), prefill("w4a16")],

@@ -50,7 +50,8 @@ describe("tilemoe CLI", () => {
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^up +moe_gemm_up_w4a16 +decode +.*BM=16/m);
     const bf = await run("build-layer", "--model", "qwen3", "-o", out);
-    expect(bf.stdout).toMatch(/^down +moe_gemm_down +decode +.*splitK=2,GROUP_M=8 tma=A,W2$/m);
+    expect(bf.stdout).toMatch(/^down +moe_gemm_down_pairs +decode +.*BK=64,stages=4,warps=4,GROUP_M=8 tma=A,W2$/m);
+    expect(bf.stdout).toMatch(/^combine +moe_combine +decode\+mid\+prefill +/m);
     expect((await run("build-layer", "--model", "qwen3", "--copy", "cp.async", "-o", out)).stdout).not.toMatch(/tma=/);
     const cu = readFileSync(join(out, "moe_layer_qwen3_w4a16.cu"), "utf8");
     expect(cu).toMatch(/if \(T <= 4096\) return 0;  \/\/ decode: routing block 16;/);

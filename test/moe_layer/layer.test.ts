@@ -234,15 +234,19 @@ describe.skipIf(!nvcc)("the emitted layer compiles", () => {
       if (weights === "bf16") expect(l.lowered.find((x) => x.stage.stage === "up" && x.configs.includes("prefill"))!.kernel.tensorMaps!.map((m) => m.tensor)).toEqual(["Xp", "W13", "W13"]);
       expect(emitLayerCuda(modelSpec(model, weights, combine), "sm_90a", "cp.async").lowered.every((x) => !x.kernel.tensorMaps?.length)).toBe(true);
       // Gating and routing once; the bf16 prefill's permute and combine; router, up and down per entry of the choice table.
-      const reduces = weights === "bf16" ? (combine === "reduce" ? ["decode", ...big] : big) : [];
+      // Qwen3 bf16's decode entry reduces too (in the table and forced); Mixtral's only when forced.
+      const decodeReduces = weights === "bf16" && (combine === "reduce" || (model === "qwen3" && !combine));
+      const reduces = weights === "bf16" ? (decodeReduces ? ["decode", ...big] : big) : [];
       expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode", `router ${big.join("+")}`, `gate decode+${big.join("+")}`,
         `align decode+${big.join("+")}`, ...(perm.length ? [`permute ${perm.join("+")}`] : []), "up decode", ...big.map((e) => `up ${e}`), "down decode",
         ...big.map((e) => `down ${e}`), ...(reduces.length ? [`combine ${reduces.join("+")}`] : [])]);
       expect(l.lowered.filter((x) => x.stage.stage === "down").map((x) => x.stage.kernel)).toEqual(weights === "w4a16" ? ["moe_gemm_down_w4a16", "moe_gemm_down_w4a16"]
-        : combine === "reduce" ? ["moe_gemm_down_pairs", "moe_gemm_down_pairs"] : ["moe_gemm_down", ...big.map(() => "moe_gemm_down_pairs")]);
+        : [decodeReduces ? "moe_gemm_down_pairs" : "moe_gemm_down", ...big.map(() => "moe_gemm_down_pairs")]);
       // The launcher calls the permute (and, in the table, the combine) for the entries that permute only.
       if (weights === "bf16") expect(l.cu).toMatch(new RegExp(`err = 0;\\n  if \\(config == 1\\) err = moe_layer_${name}_permute\\(x, sorted, block_expert, xp,`));
-      if (weights === "bf16" && !combine) expect(l.cu).toMatch(new RegExp(`err = 0;\\n  if \\(config == 1\\) err = moe_layer_${name}_combine\\(pairs, topk_weights, out,`));
+      // The combine runs only for the entries that reduce (every entry of Qwen3's table: no condition).
+      if (weights === "bf16" && !combine && !decodeReduces) expect(l.cu).toMatch(new RegExp(`err = 0;\\n  if \\(config == 1\\) err = moe_layer_${name}_combine\\(pairs, topk_weights, out,`));
+      if (weights === "bf16" && decodeReduces) expect(l.cu).toMatch(new RegExp(`\\n  err = moe_layer_${name}_combine\\(pairs, topk_weights, out,`));
       if (big.length === 2) expect(l.cu).toMatch(new RegExp(`\\n  else if \\(config == 2\\) err = moe_layer_${name}_permute\\(`));
       // Both routers split K and add into logits: each router launcher clears it (zero-init.ts).
       expect(l.cu.match(/cudaMemsetAsync\(logits, 0, /g)?.length).toBe(2);

@@ -70,7 +70,7 @@ describe("bench layers", () => {
       "qwen3_bf16", "qwen3_bf16_atomic", "qwen3_bf16_reduce", "qwen3_w4a16"]);
     const [t, a, r] = benchSpecs(["qwen3"], ["bf16"]);
     expect([t!.forcedCombine, a!.forcedCombine, r!.forcedCombine]).toEqual([undefined, "atomic", "reduce"]);
-    expect([t!, a!, r!].map((x) => x.configs.map(combineOf).join(","))).toEqual(["atomic,reduce,reduce", "atomic,atomic,atomic", "reduce,reduce,reduce"]);
+    expect([t!, a!, r!].map((x) => x.configs.map(combineOf).join(","))).toEqual(["reduce,reduce,reduce", "atomic,atomic,atomic", "reduce,reduce,reduce"]);
     expect(twinOf(a!)).toEqual({ name: "qwen3_bf16", kind: "combine" });
     expect(twinOf(r!)).toEqual({ name: "qwen3_bf16", kind: "combine" });
     expect(twinOf(t!)).toBeUndefined();
@@ -89,7 +89,7 @@ describe("bench layers", () => {
     expect(entryLibs({ ...lib, spec: modelSpec("qwen3", "bf16", "reduce") })).toEqual([]);
     // A bf16 table's entries alone keep their own combines.
     expect(entryLibs({ ...lib, spec: modelSpec("qwen3", "bf16") }).map((e) => `${e.spec.name} ${e.spec.configs.map(combineOf)}`))
-      .toEqual(["qwen3_bf16_decode atomic", "qwen3_bf16_mid reduce", "qwen3_bf16_prefill reduce"]);
+      .toEqual(["qwen3_bf16_decode reduce", "qwen3_bf16_mid reduce", "qwen3_bf16_prefill reduce"]);
     expect(entryLibs(entries[0]!)).toEqual([]);
     expect(twinOf(entries[1]!.spec)).toEqual({ name: "qwen3_w4a16", kind: "entry" });
     // The prefill entry at M = 1 routes with 64-row blocks: its own workspace, not the table's.
@@ -139,7 +139,8 @@ describe("bench layers", () => {
   });
 
   it("the table against all atomic and all reduce: the same model, weights and M side by side", () => {
-    const s = modelSpec("qwen3", "bf16"), a = modelSpec("qwen3", "bf16", "atomic"), r = modelSpec("qwen3", "bf16", "reduce");
+    // Mixtral bf16's table mixes the combines: decode atomic, prefill reduce.
+    const s = modelSpec("mixtral", "bf16"), a = modelSpec("mixtral", "bf16", "atomic"), r = modelSpec("mixtral", "bf16", "reduce");
     const { meta } = layerPlan([s, a, r].map((spec) => ({ spec, library: spec.name, symbol: spec.name })), [1, 4096]);
     const ms = [0.1, 1.3, 0.1, 1.5, 0.11, 1.3];
     const results: Results = { cases: [{ name: LAYER_COPY_NAME, status: "ok", gbps: 3000 }, { name: LAYER_CUBLAS_NAME, status: "ok", tflops: 600 },
@@ -149,11 +150,11 @@ describe("bench layers", () => {
     expect(rep.rows.map((x) => `${x.forced ?? "table"} ${x.config} ${x.combine}`)).toEqual(["table decode atomic", "table prefill reduce",
       "atomic decode atomic", "atomic prefill atomic", "reduce decode reduce", "reduce prefill reduce"]);
     expect(combineComparison(rep)).toEqual([
-      { model: "qwen3", weights: "bf16", T: 1, config: "decode", combine: "atomic", tableMs: 0.1, atomicMs: 0.1, reduceMs: 0.11 },
-      { model: "qwen3", weights: "bf16", T: 4096, config: "prefill", combine: "reduce", tableMs: 1.3, atomicMs: 1.5, reduceMs: 1.3 },
+      { model: "mixtral", weights: "bf16", T: 1, config: "decode", combine: "atomic", tableMs: 0.1, atomicMs: 0.1, reduceMs: 0.11 },
+      { model: "mixtral", weights: "bf16", T: 4096, config: "prefill", combine: "reduce", tableMs: 1.3, atomicMs: 1.5, reduceMs: 1.3 },
     ]);
-    expect(combineTable(rep)).toContain("| qwen3 | bf16 | 4096 | prefill (reduce) | 1.300 | 1.500 | 1.300 | 1.15 |");
-    expect(layerTextTable(rep)).toMatch(/qwen3 +bf16 all atomic +4096 +prefill \(atomic\) +1\.500/);
+    expect(combineTable(rep)).toContain("| mixtral | bf16 | 4096 | prefill (reduce) | 1.300 | 1.500 | 1.300 | 1.15 |");
+    expect(layerTextTable(rep)).toMatch(/mixtral +bf16 all atomic +4096 +prefill \(atomic\) +1\.500/);
     // Without the forced twins (w4a16) there is nothing to compare.
     expect(combineComparison(layerReport(meta.slice(0, 2), results, () => [0, 1]))).toEqual([]);
   });
