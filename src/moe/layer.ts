@@ -103,9 +103,10 @@ const REDUCE_WHY = "Combine: the separate reduction (combine reduce: the down GE
 const ATOMIC_DECODE_WHY = "Combine: f32 atomics into `out` (which also take the split-K slices): at decode sizes the " +
   "separate reduction measured no faster, and it costs a launch and a [T * top_k, H] f32 round trip.";
 const REDUCE_DECODE_WHY = "Combine: the separate reduction (the down GEMM stores one f32 row per pair, K unsplit). " +
-  "Qwen3 bf16 (top 8: eight atomic adds per output value) measured on an H200 (bench/RESULTS.md, fifth session, call 5) " +
+  "Qwen3 bf16 (top 8: eight atomic adds per output value) measured on an H200 (bench/RESULTS.md, fifth session): call 5 " +
   "0.229 against 0.238 ms at T = 16, 0.330 against 0.343 at 64, 0.370 against 0.399 at 256 with the atomics and split-K 2, " +
-  "a tie at 1; Mixtral (top 2) keeps the atomics (0.228 against 0.243 ms at T = 1).";
+  "a tie at 1; call 8 (this table) a tie up to 64 and 0.373 against 0.380 at 256: never slower. Mixtral (top 2) keeps " +
+  "the atomics (0.228 against 0.243 ms at T = 1).";
 const W4_ATOMIC_WHY = "Combine: f32 atomics into `out` (w4a16 has no row-storing down kernel for the separate reduction).";
 
 /** The prefill entry: every T above the decode entry's. */
