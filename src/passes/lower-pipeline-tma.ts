@@ -117,7 +117,7 @@ export function lowerTmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number, t
   };
   const j = fold(bin("-", v(kv), start));
   // Warp-specialized persistent blocks stream their tiles through one pipeline: tile j of this
-  // loop is the block's tile pipe + j (see runningPath).
+  // loop is the block's tile pipe + j (see specializedPath).
   const running = c.target.warpSpecialize === true && c.target.persistentBlocks !== undefined && stagesPrivate(c, loop, tma);
   const pipe = running ? c.fresh("pipe") : undefined;
   const r = pipe ? fold(bin("+", v(pipe), j)) : j;
@@ -144,7 +144,7 @@ export function lowerTmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number, t
       ...load(t, tStage),
     ]),
   ];
-  const tmaPath: Stmt[] = pipe ? runningPath(pipe) : c.target.warpSpecialize ? specializedPath() : [
+  const tmaPath: Stmt[] = c.target.warpSpecialize ? specializedPath(pipe) : [
     ...guard(isLeader, init),
     { k: "barrier" },
     ...guard(isLeader, [prologue]),
@@ -160,34 +160,11 @@ export function lowerTmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number, t
   //   else { setmaxnreg.inc C; the loop above without its loads }
   //   barrier                                 (consumers only, after warpSpecialize)
   // The consumers never wait on "empty" nor issue a copy; the producer runs up to S tiles ahead.
-  function specializedPath(): Stmt[] {
-    const T = c.threads;
-    const { producer, consumer } = maxnregCounts(T, c.wsPerSM ?? 1);
-    const jp = c.fresh("j");
-    const produce: Stmt = {
-      k: "for", vars: [jp], starts: [int(0)], extents: [n], kind: "serial",
-      body: [
-        ...guard(bin(">=", v(jp), int(S)), [{ k: "mbar_wait", bar: { buf: bars, idx: empty(bin("%", v(jp), int(S))) }, parity: fold(bin("&", bin("-", bin("/", v(jp), int(S)), int(1)), int(1))) }]),
-        ...load(v(jp), fold(bin("%", v(jp), int(S)))),
-      ],
-    };
-    const consume: Stmt[] = [
-      ...(consumer !== undefined ? [{ k: "setmaxnreg", op: "inc", regs: consumer } as Stmt] : []),
-      { k: "wgmma_wait", n: 0 },
-      { k: "for", vars: [kv], starts: [start], extents: [n], kind: "serial", body: consumeTile, loc: loop.loc },
-      { k: "wgmma_wait", n: 0 },
-    ];
-    return [
-      ...guard(isLeader, init),
-      { k: "barrier" },
-      { k: "if", cond: bin(">=", tx, int(T)), then: [{ k: "setmaxnreg", op: "dec", regs: producer }, ...guard(bin("==", tx, int(T)), [produce])], else: consume },
-      ...(evalConst(n) === 0 ? [] : [{ k: "barrier" } as Stmt]),
-    ];
-  }
-  // Warp specialization in persistent blocks: the producer runs ahead across tiles. The
-  // mbarriers live as long as the block (allocated and initialised in the launch's setup,
-  // which persistentGrid keeps in front of its tile loop) and both roles count the tiles the
-  // block has streamed in `pipe`, so the running index pipe + j picks the stage and the phase:
+  //
+  // In persistent blocks (`pipe` given) the producer runs ahead across tiles. The mbarriers
+  // live as long as the block (allocated and initialised in the launch's setup, which
+  // persistentGrid keeps in front of its tile loop) and both roles count the tiles the block
+  // has streamed in `pipe`, so the running index pipe + j picks the stage and the phase:
   //   setup: alloc bars; var pipe = 0; if tx == 0: inits; barrier   (both roles, once a block)
   //   if (tx >= T) { if (tx == T) for j: [pipe + j >= S: wait empty[(pipe + j) % S] parity
   //                    ((pipe + j) / S - 1) & 1]; load tile j -> stage (pipe + j) % S
@@ -199,17 +176,12 @@ export function lowerTmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number, t
   // after the setup, fills the next tile's stages while the consumers run this tile's
   // epilogue. A tile that skips the loop (an unused MoE routing block's `if (e >= 0)`) leaves
   // pipe unchanged in both roles: the producer's slice evaluates the same condition.
-  function runningPath(pipe: string): Stmt[] {
+  function specializedPath(pipe?: string): Stmt[] {
     const T = c.threads;
     const { producer, consumer } = maxnregCounts(T, c.wsPerSM ?? 1);
-    c.setup.push(
-      { k: "alloc", buf: { name: bars, scope: "shared", dtype: "i64", shape: [int(2 * S)] } },
-      { k: "let", name: pipe, dtype: "i32", value: int(0), mutable: true },
-      ...guard(isLeader, init),
-      { k: "barrier" },
-    );
     const jp = c.fresh("j");
-    const rp = fold(bin("+", v(pipe), v(jp)));
+    // Tile j's index in the block's stream of tiles.
+    const rp = pipe ? fold(bin("+", v(pipe), v(jp))) : v(jp);
     const produce: Stmt = {
       k: "for", vars: [jp], starts: [int(0)], extents: [n], kind: "serial",
       body: [
@@ -217,20 +189,25 @@ export function lowerTmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number, t
         ...load(v(jp), fold(bin("%", rp, int(S)))),
       ],
     };
-    const advance: Stmt = { k: "assign", name: pipe, value: fold(bin("+", v(pipe), n)) };
+    const advance: Stmt[] = pipe ? [{ k: "assign", name: pipe, value: fold(bin("+", v(pipe), n)) }] : [];
+    // The per-tile pipeline re-initialises its barriers; a running one releases the last stage.
+    const releaseLast: Stmt[] = pipe ? guard(bin("&&", bin(">", n, int(0)), bin("==", bin("%", tx, int(128)), int(0))),
+      [{ k: "mbar_arrive", bar: { buf: bars, idx: empty(bin("%", bin("-", bin("+", v(pipe), n), int(1)), int(S))) } }]) : [];
     const consume: Stmt[] = [
       ...(consumer !== undefined ? [{ k: "setmaxnreg", op: "inc", regs: consumer } as Stmt] : []),
       { k: "wgmma_wait", n: 0 },
       { k: "for", vars: [kv], starts: [start], extents: [n], kind: "serial", body: consumeTile, loc: loop.loc },
       { k: "wgmma_wait", n: 0 },
-      ...guard(bin("&&", bin(">", n, int(0)), bin("==", bin("%", tx, int(128)), int(0))),
-        [{ k: "mbar_arrive", bar: { buf: bars, idx: empty(bin("%", bin("-", bin("+", v(pipe), n), int(1)), int(S))) } }]),
-      advance,
+      ...releaseLast,
+      ...advance,
     ];
-    return [
-      { k: "if", cond: bin(">=", tx, int(T)), then: [{ k: "setmaxnreg", op: "dec", regs: producer }, ...guard(bin("==", tx, int(T)), [produce]), advance], else: consume },
-      ...(evalConst(n) === 0 ? [] : [{ k: "barrier" } as Stmt]),
-    ];
+    const roles: Stmt = { k: "if", cond: bin(">=", tx, int(T)), then: [{ k: "setmaxnreg", op: "dec", regs: producer }, ...guard(bin("==", tx, int(T)), [produce]), ...advance], else: consume };
+    const close: Stmt[] = evalConst(n) === 0 ? [] : [{ k: "barrier" }];
+    const inits: Stmt[] = [...guard(isLeader, init), { k: "barrier" }];
+    if (!pipe) return [...inits, roles, ...close];
+    c.setup.push({ k: "alloc", buf: { name: bars, scope: "shared", dtype: "i64", shape: [int(2 * S)] } },
+      { k: "let", name: pipe, dtype: "i32", value: int(0), mutable: true }, ...inits);
+    return [roles, ...close];
   }
   // The caller checked wgmmaOverlap (S >= 3), so the cp.async fallback exists.
   const fallback = lowerWgmmaPipeline(c, loop, copies, S);
