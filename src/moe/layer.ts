@@ -234,15 +234,16 @@ export interface Stage {
 /** Layer quantities: constants of the spec plus the ones derived from the token count T. */
 export function quantities(s: LayerSpec, T: number): Record<string, number> {
   const P = T * s.topK;
-  const BS = chooseConfig(s, T).blockSize;
+  const entry = chooseConfig(s, T);
+  const BS = entry.blockSize;
+  // Capacity in routing blocks: every pair, plus one partial block per expert that has pairs.
+  const NB = Math.ceil(P / BS) + Math.min(s.experts, P);
   return {
-    T, H: s.hidden, N: s.intermediate, E: s.experts, K: s.topK, BS, P,
-    // Capacity in routing blocks: every pair, plus one partial block per expert that has pairs.
-    NB: Math.ceil(P / BS) + Math.min(s.experts, P),
+    T, H: s.hidden, N: s.intermediate, E: s.experts, K: s.topK, BS, P, NB,
     // Rows of the permuted activations `xp`: one per routing slot where the entry permutes.
-    XP: chooseConfig(s, T).permute ? (Math.ceil(P / BS) + Math.min(s.experts, P)) * BS : 0,
+    XP: entry.permute ? NB * BS : 0,
     // Rows of the per-pair down projection `pairs`: one per (token, slot) pair where the entry reduces.
-    PR: combineOf(chooseConfig(s, T)) === "reduce" ? P : 0,
+    PR: combineOf(entry) === "reduce" ? P : 0,
     E2N: s.experts * 2 * s.intermediate, EH: s.experts * s.hidden,
     HQ: Math.ceil(s.hidden / 8), HG: Math.ceil(s.hidden / 128), NQ: Math.ceil(s.intermediate / 8), NG: Math.ceil(s.intermediate / 128),
     renorm: s.renormalize ? 1 : 0,
