@@ -69,15 +69,17 @@ console.log(`tuned winners: ${winners.flat().length} (shape x GPU) from ${tunedP
 const distinct = [...new Map([...SHAPES.flatMap((s) => configsFor(s.M)), ...SHAPES.flatMap((_, i) => tunedOf(i).map((t) => t.config))].map((c) => [configText(c), c])).values()];
 // A few nvcc processes at a time: 2 on the dev machine (2 cores), up to 8 on the GPU host.
 const jobs = Math.max(2, Math.min(8, Math.floor(cpus().length / 2)));
-for (let i = 0; i < distinct.length; i += jobs)
-  await Promise.all(distinct.slice(i, i + jobs).map(async (c) => { compiled.set(configText(c), await compileGemm(kernel, c, arch, planDir)); }));
-for (const c of compiled.values()) if (c.error) console.log(`${configText(c.config)}: ${c.error}`);
+/** Compiles `configs` of kernel `k` into `into`, `jobs` at a time, and says which failed. */
+async function compileAll(k: typeof kernel, configs: GemmConfig[], into: Map<string, CompiledConfig>, what: string): Promise<void> {
+  for (let i = 0; i < configs.length; i += jobs)
+    await Promise.all(configs.slice(i, i + jobs).map(async (c) => { into.set(configText(c), await compileGemm(k, c, arch, planDir)); }));
+  for (const c of into.values()) if (c.error) console.log(`${what}${configText(c.config)}: ${c.error}`);
+}
+await compileAll(kernel, distinct, compiled, "");
 const compiledMma = new Map<string, CompiledConfig>();
 const mmaConfigsFor = (si: number): GemmConfig[] => (SHAPES[si]!.M <= DECODE_M ? [...fixedConfigsFor(SHAPES[si]!.M), ...tunedOf(si).map((t) => t.config)] : []);
 const distinctMma = [...new Map(SHAPES.flatMap((_, si) => mmaConfigsFor(si)).map((c) => [configText(c), c])).values()];
-for (let i = 0; i < distinctMma.length; i += jobs)
-  await Promise.all(distinctMma.slice(i, i + jobs).map(async (c) => { compiledMma.set(configText(c), await compileGemm(mmaKernel, c, arch, planDir)); }));
-for (const c of compiledMma.values()) if (c.error) console.log(`mma order ${configText(c.config)}: ${c.error}`);
+await compileAll(mmaKernel, distinctMma, compiledMma, "mma order ");
 
 // One integer matrix per decode shape, packed in both orders (files the runner loads): the
 // interleaved and mma rows then read the same weights.
@@ -159,8 +161,10 @@ for (const [si, s] of SHAPES.entries()) {
   const mine = res.cases.filter((r) => r.name.startsWith(`w4a16 ${label} `));
   const pctOf = (g?: number) => (g && copy ? `${(100 * g / copy).toFixed(0)}%` : "-");
   const mmaRows = res.cases.filter((r) => r.name.startsWith(`w4a16-mma ${label} `));
+  // Each row's config after its own tag (w4a16 / w4a16-mma) and the shape.
+  const configOf = (r: { name: string }) => r.name.slice(r.name.indexOf(` ${label} `) + label.length + 2);
   for (const r of [...mine, ...mmaRows])
-    all.push(`| ${label} | ${r.name.slice(`w4a16 ${label} `.length)} | ${r.status} | ${r.median_ms?.toFixed(4) ?? "-"} | ${r.gbps?.toFixed(0) ?? "-"} | ${pctOf(r.gbps)} |`);
+    all.push(`| ${label} | ${r.name.startsWith("w4a16-mma ") ? "mma order: " : ""}${configOf(r)} | ${r.status} | ${r.median_ms?.toFixed(4) ?? "-"} | ${r.gbps?.toFixed(0) ?? "-"} | ${pctOf(r.gbps)} |`);
   const ours = mine.filter((r) => r.median_ms).sort((a, b) => a.median_ms! - b.median_ms!)[0];
   const cb = by.get(`cublas bf16 ${label}`);
   const sp = ours?.median_ms && cb?.median_ms ? `${(cb.median_ms / ours.median_ms).toFixed(2)}x` : "-";
