@@ -45,7 +45,9 @@ const SHAPES = [[14336, 4096], [4096, 14336]].flatMap(([N, K]) => MS.map((M) => 
 // cache keys winners by the kernel's code, which the register-fused dequant changed, so they
 // no longer come back as tuned rows until re-tuned; their configs are timed here as fixed ones.
 // Plus the register-A wgmma rows (bench/w4a16-configs.ts).
-const configsFor = (M: number): GemmConfig[] => [...fixedConfigsFor(M), ...(arch === "sm_90a" ? rsConfigsFor(M) : [])];
+// One row per config: a register-A row may repeat a fixed one (the runner refuses duplicate names).
+const configsFor = (M: number): GemmConfig[] => [...new Map([...fixedConfigsFor(M), ...(arch === "sm_90a" ? rsConfigsFor(M) : [])]
+  .map((c) => [configText(c), c] as const)).values()];
 const fixedConfigsFor = (M: number): GemmConfig[] =>
   M <= 16 ? [...[64, 128].flatMap((BN) => [1, 2, 4, 8].map((splitK) => ({ BM: 16, BN, BK: 128, stages: 4, warps: 4, splitK }))),
     { BM: 16, BN: 64, BK: 128, stages: 2, warps: 4, splitK: 1 },
