@@ -11,7 +11,7 @@ const SMEM_BYTES = 160 * 1024;
 
 export const moe_gemm_down_w4a16 = T.kernel(
   {
-    tune: { BM: [64, 16, 128], BN: [64, 128], BK: [128, 64], stages: [3, 2, 4], warps: [4, 8], splitK: [1, 2, 4, 8], GROUP_M: [1, 8] },
+    tune: { BM: [64, 16, 32, 128], BN: [64, 128], BK: [128, 64], stages: [3, 2, 4], warps: [4, 8], splitK: [1, 2, 4, 8], GROUP_M: [1, 8] },
     // Activation and packed weight tiles (all stages) and the one bf16 weight tile, in half-bytes.
     where: ({ BM, BN, BK, stages }) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
   },

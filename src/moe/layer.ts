@@ -85,7 +85,7 @@ const PREFILL_WHY = "Many tokens: every expert has many pairs and the tensor cor
  *  Decode: BM 16 (the few tokens); at T = 1 one K tile of 64 a block: Mixtral's H = 4096 in
  *  64 slices, Qwen3's 2048 in 2 x 32 (before, one block walked all of H: 64 / 32 dependent K
  *  steps, ~80 us). 3 stages (TMA, 2 tiles ahead): where the row tiles fill the grid and leave
- *  one slice (Qwen3 from T = 1024, Mixtral from 2048, both in the w4a16 decode entry), a block
+ *  one slice (Qwen3 from T = 1024, in the w4a16 mid entry), a block
  *  walks all of H again, and 2 cp.async stages would wait for each tile in turn.
  *  Prefill: BM 64 (wgmma's m64), slices only while the row blocks leave SMs idle. */
 const DECODE_ROUTER = { BM: 16, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 64 };
@@ -107,6 +107,11 @@ const REDUCE_DECODE_WHY = "Combine: the separate reduction (the down GEMM stores
   "0.229 against 0.238 ms at T = 16, 0.330 against 0.343 at 64, 0.370 against 0.399 at 256 with the atomics and split-K 2, " +
   "a tie at 1; call 8 (this table) a tie up to 64 and 0.373 against 0.380 at 256: never slower. Mixtral (top 2) keeps " +
   "the atomics (0.228 against 0.243 ms at T = 1).";
+const W4_PREFILL_WHY = "Many tokens: each expert's rows fill 128-row blocks, and the dequantized weights go to the " +
+  "tensor cores as wgmma's register operand (dequantized once a block for all 128 token rows), so the dequant work per " +
+  "FLOP is an eighth of the 16-row decode tiles'. Routing block 128, BN 128 on two consumer warpgroups, 3 stages.";
+const W4_MID_WHY = "Tens of pairs per expert: the decode entry's fused register dequant on 32-row blocks, so an expert " +
+  "with 17-32 pairs reads and dequantizes its weights once instead of twice (routing block 32).";
 const W4_ATOMIC_WHY = "Combine: f32 atomics into `out` (w4a16 has no row-storing down kernel for the separate reduction).";
 
 /** The prefill entry: every T above the decode entry's. */
@@ -114,8 +119,13 @@ function prefill(weights: Weights): LayerConfig {
   return weights === "w4a16"
     // up BK 64 x 3 stages: BK 128 x 2 stages at 8 warps needs 255 registers and spills
     // (560 spill ops on sm_90a); this one fits in 197 with none.
-    ? { name: "prefill", maxTokens: null, blockSize: 64, combine: "atomic", router: PREFILL_ROUTER, up: { BM: 64, BN: 64, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
-        down: { BM: 64, BN: 64, BK: 128, stages: 3, warps: 4, splitK: 1, GROUP_M: 8 }, why: `${PREFILL_WHY} ${W4_ATOMIC_WHY}` }
+    // w4a16: 128-row blocks on the register-A wgmma (each dequantized weight feeds 128 token
+    // rows). Measured on an H200 (bench/RESULTS.md, sixth session, call 9) against the 64-row
+    // entry it replaced and the 16/32-row fused decode tiles: Mixtral 1.060 ms at T = 256 (BM 16:
+    // 1.610, BM 32: 1.249), 2.50 at 1024 (5.56 / 3.86), 8.34 at 4096 (22.7 / 15.7); Qwen3 1.85 at
+    // 4096 (2.97 / 2.34). 128 x 64 tiles on 4 warps and 64 x 128 on 8 lost at every T.
+    ? { name: "prefill", maxTokens: null, blockSize: 128, combine: "atomic", router: PREFILL_ROUTER, up: { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
+        down: { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, splitK: 1, GROUP_M: 8 }, why: `${W4_PREFILL_WHY} ${W4_ATOMIC_WHY}` }
     // bf16: the rows permuted into routing order first, so all three operand tiles of the up
     // GEMM arrive by TMA with warp specialization (the down GEMM's already did); 128-row tiles
     // as the bf16 GEMM's best sm_90a configs (BM 128 x BN 256 x BK 64, 3 stages, 8 warps; the up
@@ -138,7 +148,7 @@ function mid(maxTokens: number): LayerConfig {
 }
 
 /** The decode entry for T <= maxTokens, the down projection's K in splitK slices. */
-function decode(weights: Weights, maxTokens: number, splitK: number, why: string, combine: Combine = "atomic"): LayerConfig {
+function decode(weights: Weights, maxTokens: number, splitK: number, why: string, combine: Combine = "atomic", rows = 16): LayerConfig {
   // w4a16: BK 128 (a K tile is one scale group, 64 bytes of packed words a row); bf16: BK 64, the kernels' largest.
   const bk = weights === "w4a16" ? 128 : 64;
   // w4a16: 2 stages, measured faster than 3 and 4 at every T of both models (H200, bench/RESULTS.md:
@@ -146,8 +156,8 @@ function decode(weights: Weights, maxTokens: number, splitK: number, why: string
   // memory of 4, so more blocks share an SM; the standalone decode kernel's tuned winners are 2-stage too.
   const stages = weights === "w4a16" ? 2 : 4;
   const combineWhy = weights === "w4a16" ? W4_ATOMIC_WHY : combine === "reduce" ? REDUCE_DECODE_WHY : ATOMIC_DECODE_WHY;
-  return { name: "decode", maxTokens, blockSize: 16, combine, router: DECODE_ROUTER, up: { BM: 16, BN: 64, BK: bk, stages, warps: 4, GROUP_M: 8 },
-    down: { BM: 16, BN: 64, BK: bk, stages, warps: 4, splitK, GROUP_M: 8 }, why: `${DECODE_WHY} ${why} ${combineWhy}` };
+  return { name: rows === 16 ? "decode" : "mid", maxTokens, blockSize: rows, combine, router: DECODE_ROUTER, up: { BM: rows, BN: 64, BK: bk, stages, warps: 4, GROUP_M: 8 },
+    down: { BM: rows, BN: 64, BK: bk, stages, warps: 4, splitK, GROUP_M: 8 }, why: `${rows === 16 ? DECODE_WHY : W4_MID_WHY} ${why} ${combineWhy}` };
 }
 
 /**
@@ -165,19 +175,24 @@ export const CHOICES: Record<string, Record<Weights, LayerConfig[]>> = {
     // Up to T = 16: 4 pairs per expert on average. Measured: decode 0.338 / 0.899 ms at T = 1 / 16
     // against prefill's 0.394 / 1.075; at T = 64 they tie (1.109 / 1.097), above it prefill wins.
     bf16: [decode("bf16", 16, 8, "Mixtral: N = 14336 is 224 K tiles of 64; split-K 8 leaves 28 a slice."), prefill("bf16")],
-    // The fused register dequant of the decode entry beat the 64-row prefill entry at every
-    // measured T (1 .. 4096: 0.241 vs 0.694 ms at 1, 0.669 vs 1.759 at 64, 24.5 vs 27.2 at 4096);
-    // beyond 4096 (not measured) the prefill entry.
-    w4a16: [decode("w4a16", 4096, 8, "Mixtral: N = 14336 is 112 K tiles of 128; split-K 8 leaves 14 a slice."), prefill("w4a16")],
+    // Measured on an H200 (bench/RESULTS.md, sixth session, call 9; each entry alone): BM 16 up to
+    // T = 16 (4 pairs per expert), BM 32 at 64 (0.509 against 0.530 ms; 16 pairs an expert on
+    // average, so half the experts span two 16-row blocks), the 128-row register-A entry from 256
+    // (1.06 against 1.25 for BM 32). T = 128 is the midpoint, not measured.
+    w4a16: [decode("w4a16", 16, 8, "Mixtral: N = 14336 is 112 K tiles of 128; split-K 8 leaves 14 a slice."),
+      decode("w4a16", 128, 8, "Mixtral: split-K 8 as the decode entry.", "atomic", 32), prefill("w4a16")],
   },
   qwen3: {
     // 128 experts, top 8: T = 64 is 4 pairs per expert on average. Measured: decode wins up to
     // T = 256 (0.913 vs 0.950 ms), prefill from 1024 (1.633 vs 2.397).
     // From T = 512 the mid entry (64-row tiles) up to 2048, then the 128-row prefill.
     bf16: [decode("bf16", 256, 1, "Qwen3: N = 768 is 12 K tiles of 64, unsplit (the reduction's down kernel stores rows).", "reduce"), mid(2048), prefill("bf16")],
-    // As Mixtral w4a16: the decode entry won at every measured T (0.198 vs 0.260 ms at 1, 1.72 vs
-    // 2.03 at 1024, 6.09 vs 6.43 at 4096).
-    w4a16: [decode("w4a16", 4096, 2, "Qwen3: N = 768 is 6 K tiles of 128; split-K 2 doubles the 32 column tiles of each active expert."), prefill("w4a16")],
+    // Measured on an H200 (bench/RESULTS.md, sixth session, call 9; each entry alone): BM 16 up to
+    // T = 256 (0.289 ms against BM 32's 0.304: 16 pairs an expert), BM 32 at 1024 (0.706 against
+    // 0.850; the 128-row entry 0.726), the 128-row register-A entry at 4096 (1.85 against 2.34).
+    // The thresholds 512 and 2048 are midpoints, not measured.
+    w4a16: [decode("w4a16", 512, 2, "Qwen3: N = 768 is 6 K tiles of 128; split-K 2 doubles the 32 column tiles of each active expert."),
+      decode("w4a16", 2048, 2, "Qwen3: split-K 2 as the decode entry.", "atomic", 32), prefill("w4a16")],
   },
 };
 
@@ -357,7 +372,7 @@ function validate(s: LayerSpec): void {
     if (s.configs.findIndex((x) => x.name === c.name) !== i) bad(`config '${c.name}' appears twice in the choice table`);
     if (last !== (c.maxTokens === null)) bad(`config '${c.name}': the last entry of the choice table, and only it, serves every larger T (maxTokens null)`);
     if (i > 0 && c.maxTokens !== null && c.maxTokens <= s.configs[i - 1]!.maxTokens!) bad(`config '${c.name}': maxTokens must grow along the table`);
-    if (![16, 64, 128].includes(c.blockSize)) bad(`config '${c.name}': block size ${c.blockSize}: the routing block takes 16, 64 or 128`);
+    if (![16, 32, 64, 128].includes(c.blockSize)) bad(`config '${c.name}': block size ${c.blockSize}: the routing block takes 16, 32, 64 or 128`);
     if (c.permute && (s.weights !== "bf16" || s.activation !== "silu")) bad(`config '${c.name}': the permuted gate/up kernel is bf16 with SiLU only (moe_gemm_up_permuted); drop permute`);
     if (c.combine !== undefined && !["atomic", "reduce"].includes(c.combine)) bad(`config '${c.name}': combine '${c.combine}': use "atomic" or "reduce"`);
     if (combineOf(c) === "reduce" && (c.down.splitK ?? 1) !== 1) bad(`config '${c.name}': the reduce combine's down kernel stores rows and cannot split K (splitK ${c.down.splitK}); use splitK 1 or combine "atomic"`);

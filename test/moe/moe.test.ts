@@ -76,6 +76,8 @@ describe("MoE examples against their references", () => {
     ["moe_align", { EMAX: 256, CH: 32 }, { P: 100, E: 3, BS: 1, NB: 103 }],
     ["moe_align", { EMAX: 256, CH: 32 }, { P: 97, E: 20, BS: 4, NB: 45 }],
     ["moe_align", { EMAX: 256, CH: 256 }, { P: 4099, E: 20, BS: 16, NB: 277 }],
+    // BS 32: the w4a16 tables' mid entry (src/moe/layer.ts).
+    ["moe_align", { EMAX: 256, CH: 32 }, { P: 300, E: 20, BS: 32, NB: 30 }],
     ["moe_align", { EMAX: 256, CH: 256 }, { P: 8200, E: 3, BS: 64, NB: 132 }],
     ["moe_align_ep", { EMAX: 256, CH: 32 }, { P: 100, E: 20, L: 7, BS: 2, NB: 57 }],
     ["moe_align_ep", { EMAX: 256, CH: 256 }, { P: 4100, E: 20, L: 12, BS: 16, NB: 269 }],
