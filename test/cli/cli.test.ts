@@ -14,7 +14,7 @@ describe("tilemoe CLI", () => {
       "--emit", "ir,cu,h", "-o", out);
     expect(r.exitCode, r.stderr).toBe(0);
     const passes = [...r.stdout.matchAll(/^\/\/ ---- after (\w+)$/gm)].map((m) => m[1]);
-    expect(passes).toEqual(["specialize", "checkDequantBlocks", "inferTypes", "inferLayouts", "padPackedTiles", "lowerToThreads", "persistentGrid", "warpSpecialize", "simplify"]);
+    expect(passes).toEqual(["specialize", "checkDequantBlocks", "inferTypes", "inferLayouts", "padPackedTiles", "lowerToThreads", "persistentGrid", "warpSpecialize", "simplify", "programmaticLaunch"]);
     expect(r.stdout).toMatch(/launch thread grid/);
     const cu = readFileSync(join(out, "gemm_f16.cu"), "utf8");
     // The default arch is sm_90a: the gemm goes through wgmma (docs/HOPPER.md).
@@ -55,8 +55,9 @@ describe("tilemoe CLI", () => {
     expect((await run("build-layer", "--model", "qwen3", "--copy", "cp.async", "-o", out)).stdout).not.toMatch(/tma=/);
     const cu = readFileSync(join(out, "moe_layer_qwen3_w4a16.cu"), "utf8");
     expect(cu).toMatch(/if \(T <= 4096\) return 0;  \/\/ decode: routing block 16;/);
-    expect(cu).toMatch(/if \(config == 0\) err = moe_layer_qwen3_w4a16_down_decode\(/);
-    expect(cu).toMatch(/else err = moe_layer_qwen3_w4a16_down_prefill\(/);
+    // On sm_90a the layer launches its kernels with PDL by default (the stages' _ex launchers).
+    expect(cu).toMatch(/if \(config == 0\) err = moe_layer_qwen3_w4a16_down_decode_ex\(.*, stream, pdl\);/);
+    expect(cu).toMatch(/else err = moe_layer_qwen3_w4a16_down_prefill_ex\(/);
     const one = await run("build-layer", "--model", "qwen3", "--weights", "w4a16", "--only", "prefill", "-o", out);
     expect(one.exitCode, one.stderr).toBe(0);
     expect(readFileSync(join(out, "moe_layer_qwen3_w4a16_prefill.cu"), "utf8")).not.toMatch(/config == /);
@@ -82,6 +83,27 @@ describe("tilemoe CLI", () => {
     expect(w4.stderr).not.toMatch(/\n\s+at /);
     const word = await run("build-layer", "--model", "mixtral", "--combine", "sum", "-o", out);
     expect([word.exitCode, word.stderr]).toEqual([1, expect.stringMatching(/--combine must be atomic or reduce, got 'sum'/)]);
+  }, 120_000);
+
+  it("--pdl: build emits the wait and the PDL launch; build-layer has it on by default on sm_90a, --no-pdl off; sm_80 refuses it", async () => {
+    const b = await run("build", "dsl-examples/moe_gate.ts", "--kernel", "moe_gate_softmax", "--pdl", "--emit", "ir,cu", "-o", out);
+    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.stdout).toMatch(/^\/\/ ---- after programmaticLaunch\n[\s\S]*thread tx \{\n  griddepcontrol\.wait\n  griddepcontrol\.launch_dependents\n/m);
+    expect(readFileSync(join(out, "moe_gate_softmax.cu"), "utf8")).toMatch(/griddepcontrol\.wait[\s\S]*cudaLaunchKernelExC/);
+    for (const args of [["build", "dsl-examples/moe_gate.ts", "--pdl", "--arch", "sm_80"], ["build-layer", "--model", "qwen3", "--pdl", "--arch", "sm_80"]]) {
+      const r = await run(...args, "-o", out);
+      expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/--pdl \(programmatic dependent launch\) needs --arch sm_90a: .*got --arch sm_80; drop --pdl/)]);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    const off = await run("build-layer", "--model", "qwen3", "--weights", "w4a16", "--no-pdl", "-o", out);
+    expect(off.exitCode, off.stderr).toBe(0);
+    expect(off.stdout).not.toMatch(/programmatic/);
+    expect(readFileSync(join(out, "moe_layer_qwen3_w4a16.cu"), "utf8")).not.toMatch(/griddepcontrol|cudaLaunchKernelEx|_nopdl/);
+    const on = await run("build-layer", "--model", "qwen3", "--weights", "w4a16", "-o", out);
+    expect(on.stdout).toMatch(/\(programmatic dependent launch; --no-pdl for plain launches\)/);
+    const sm80 = await run("build-layer", "--model", "qwen3", "--weights", "w4a16", "--arch", "sm_80", "-o", out);
+    expect(sm80.exitCode, sm80.stderr).toBe(0);
+    expect(readFileSync(join(out, "moe_layer_qwen3_w4a16.cu"), "utf8")).not.toMatch(/griddepcontrol|cudaLaunchKernelEx/);
   }, 120_000);
 
   it("says what is wrong with a missing file, an unknown flag and an unknown kernel", async () => {
