@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { parseKernel } from "../../src/ir/parse.ts";
 import { printKernel } from "../../src/ir/print.ts";
 import { verifyErrors } from "../../src/ir/verify.ts";
-import { cudaTarget, PASSES, SM80, SM90A, WGSL } from "../../src/passes/pipeline.ts";
+import { cudaTarget, PASSES, SM80, SM90A, type Target, WGSL } from "../../src/passes/pipeline.ts";
 import { programmaticLaunch, waitsForPredecessor } from "../../src/passes/programmatic-launch.ts";
 import { parseKernels } from "../../src/frontend/index.ts";
 import { runKernel } from "../../src/interp/index.ts";
@@ -23,7 +23,7 @@ const BODY = `  let i: i32 = bx * 32 + tx
 const PDL = `  griddepcontrol.wait
   griddepcontrol.launch_dependents
 `;
-const run = (src: string, target = { ...SM90A, pdl: true }) => printKernel(programmaticLaunch(parseKernel(src), { config: {}, target }));
+const run = (src: string, target: Target = { ...SM90A, pdl: true }) => printKernel(programmaticLaunch(parseKernel(src), { config: {}, target }));
 
 describe("programmaticLaunch", () => {
   it("puts the wait, then the trigger, before everything else of the body", () => {
