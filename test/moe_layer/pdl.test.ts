@@ -56,6 +56,9 @@ describe("the layer without PDL", () => {
       expect(l.cu).not.toMatch(/griddepcontrol|cudaLaunchKernelEx|_ex\(|_nopdl|int pdl/);
       expect(l.cu.match(/cudaMemsetAsync\(logits, 0, /g)).toHaveLength(2);
       expect(at(l.cu, "tiny_mixed")).not.toContain("cudaMemsetAsync");
+      // The same helper as above finds the clears in the launchers here.
+      expect(launchers(l.cu).filter((x) => x.body.includes("cudaMemsetAsync")).map((x) => x.name))
+        .toEqual(["moe_layer_tiny_mixed_router_decode", "moe_layer_tiny_mixed_router_prefill", "moe_layer_tiny_mixed_down_decode"]);
     });
   }
   it("asking for PDL on sm_80 is a user error naming the fix", () => {
