@@ -5,7 +5,12 @@
 # and the clears of logits / out moved in front of the first kernel. Run on the GPU machine, from
 # the repo root, through gpu-run.sh:
 #   bash scripts/gpu-run.sh bash scripts/gpu-check-pdl.sh
-# 1. layer-checks: the layer bench as the layer's CUDA check (`tilemoe check` has no layer mode),
+# 1. `tilemoe check --backend cuda --arch sm_90a --pdl` of the layer's stage kernels at the decode
+#    entries' configs (router, gate, align, the w4a16 and bf16 grouped GEMMs; the bf16 down kernel
+#    with TMA and warp specialization): built with the wait and the trigger at the top, launched
+#    plainly by the checker, so this checks that the kernels still compute the same. In the
+#    background, each under `timeout 200`, while step 2 runs.
+# 2. layer-checks: the layer bench as the layer's CUDA check (`tilemoe check` has no layer mode),
 #    both models, bf16 and w4a16 (their choice tables as they are, libraries built with PDL), at
 #    M = 1, 16, 64 (decode entries), 1024 (Qwen3 bf16 mid, Mixtral bf16 prefill), 4096 (the bf16
 #    prefill entries) and 8192 (the w4a16 prefill entries), 3 timed launches each: Qwen3's token 0
@@ -13,11 +18,11 @@
 #    with plain launches of the same kernels (--layer-pdl both: rows "no PDL", each held against the
 #    PDL run's whole output within 1e-4 of its scale). A race (a kernel reading its predecessor's
 #    output before its wait) would show as a wrong or differing output.
-# 2. sass: how many griddepcontrol instructions each layer library's SASS has (cuobjdump runs here
+# 3. sass: how many griddepcontrol instructions each layer library's SASS has (cuobjdump runs here
 #    only; informational: the count per library is printed, the verdict does not depend on it).
-# 3. layer-bench (not with CHECKS_ONLY=1): the layer bench at M = 1, 16, 64, bf16 and w4a16, both
+# 4. layer-bench (not with CHECKS_ONLY=1): the layer bench at M = 1, 16, 64, bf16 and w4a16, both
 #    models, PDL against plain launches in one run (same libraries: nvcc's cache from step 1),
-#    50 timed launches a case, and the table of the two (plain - PDL in us).
+#    50 timed launches a case, and the table of the two (plain - PDL in us), after steps 1-2.
 # Logs under $OUT/pdl (one file per step); keeps going after a failure; summary at the end.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,8 +30,15 @@ log="${OUT:-/tmp/tilemoe-gpu-check}/pdl"
 mkdir -p "$log"
 bench=/tmp/tilemoe-pdl-bench
 summary=()
-# timed: scripts/lib/check-steps.sh.
+# step / collect / timed: scripts/lib/check-steps.sh.
 source scripts/lib/check-steps.sh
+
+step router-pdl dsl-examples/moe_router.ts --config BM=16,BN=64,BK=64,stages=3,warps=4,splitK=64 --pdl --cases 12
+step gate-pdl dsl-examples/moe_gate.ts --kernel moe_gate_softmax --pdl --cases 12
+step align-pdl dsl-examples/moe_align.ts --kernel moe_align --config EMAX=256,CH=256 --pdl --cases 12
+step up-w4a16-pdl dsl-examples/moe_gemm_up_w4a16.ts --config BM=16,BN=64,BK=128,stages=2,warps=4,GROUP_M=8 --pdl --cases 12
+step down-w4a16-pdl dsl-examples/moe_gemm_down_w4a16.ts --config BM=16,BN=64,BK=128,stages=2,warps=4,splitK=2,GROUP_M=8 --pdl --cases 12
+step down-bf16-pdl dsl-examples/moe_gemm_down.ts --config BM=16,BN=64,BK=64,stages=4,warps=4,splitK=8,GROUP_M=8 --pdl --cases 12
 
 rm -rf "$bench"
 LAYER=(npx tsx bench/run.ts --layer --layer-pdl both --layer-no-forced)
@@ -35,6 +47,7 @@ LAYER=(npx tsx bench/run.ts --layer --layer-pdl both --layer-no-forced)
 TIMED_TAIL=70 timed layer-checks 270 "${LAYER[@]}" --layer-tokens 1,16,64,1024,4096,8192 --reps 3 --out "$bench/checks"
 cp "$bench/checks/layer/latest.md" "$log/checks-table.md" 2>/dev/null || true
 cp "$bench/checks/layer/plan/results.json" "$log/checks-results.json" 2>/dev/null || true
+collect
 
 # griddepcontrol in SASS: ACQBULK (wait) and PREEXIT (launch_dependents) on sm_90; any other
 # mnemonic with "griddep" in it counted too, in case the disassembler names them so.

@@ -101,6 +101,10 @@ describe("tilemoe CLI", () => {
     expect(readFileSync(join(out, "moe_layer_qwen3_w4a16.cu"), "utf8")).not.toMatch(/griddepcontrol|cudaLaunchKernelEx|_nopdl/);
     const on = await run("build-layer", "--model", "qwen3", "--weights", "w4a16", "-o", out);
     expect(on.stdout).toMatch(/\(programmatic dependent launch; --no-pdl for plain launches\)/);
+    const chk = await run("check", "dsl-examples/moe_gate.ts", "--kernel", "moe_gate_softmax", "--pdl", "--cases", "2");
+    expect([chk.exitCode, chk.stdout]).toEqual([0, expect.stringMatching(/^moe_gate_softmax \[interp\]: 2 passed, 0 failed$/m)]);
+    const web = await run("check", "dsl-examples/moe_gate.ts", "--pdl", "--backend", "webgpu");
+    expect([web.exitCode, web.stderr]).toEqual([1, expect.stringMatching(/--pdl \(programmatic dependent launch\) needs --arch sm_90a: .*got --target wgsl/)]);
     const sm80 = await run("build-layer", "--model", "qwen3", "--weights", "w4a16", "--arch", "sm_80", "-o", out);
     expect(sm80.exitCode, sm80.stderr).toBe(0);
     expect(readFileSync(join(out, "moe_layer_qwen3_w4a16.cu"), "utf8")).not.toMatch(/griddepcontrol|cudaLaunchKernelEx/);
