@@ -130,7 +130,7 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
   const clearCode = [...byBuffer].map(([name, { entries, stages: who, first }]) => {
     const b = bufs.find((x) => x.name === name)!;
     const stageNo = names.indexOf(first.stage.stage) + 1;
-    const cond = entries.size === table.length ? "" : `if (${[...entries].sort().map((i) => `config == ${i}`).join(" || ")}) `;
+    const cond = entries.size === table.length ? "" : `if (${[...entries].sort((a, b) => a - b).map((i) => `config == ${i}`).join(" || ")}) `;
     return { text: `${name} (${[...who].join("; ")}: only adds into it)`,
       code: `  ${cond}{\n    const cudaError_t e = cudaMemsetAsync(${name}, 0, (size_t)(${bytes(b)}), stream);\n` +
         `    if (e != cudaSuccess) return ${stageNo} * MOE_LAYER_${upper}_STAGE + ${first.out.launcher.toUpperCase()}_ERR_CUDA + (int)e;\n  }` };
