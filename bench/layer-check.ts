@@ -80,10 +80,19 @@ export function checkLayerOutputs(meta: LayerCaseMeta[], saved: (m: LayerCaseMet
     let bad = 0;
     for (let i = 0; i < out.length; i++) if (!Number.isFinite(out[i]!)) bad++;
     if (bad) { checks.set(m.name, { pass: false, text: `${bad} non-finite outputs` }); continue; }
+    // Plain launches of a PDL library's kernels: its whole output against the PDL launches' (the
+    // same kernels; only the order of the f32 atomic adds may differ).
+    const pdlTwin = m.plain ? meta.find((x) => !x.plain && x.spec.name === m.spec.name && x.T === m.T) : undefined;
+    const pdlOut = pdlTwin && saved(pdlTwin).out;
+    if (pdlOut && pdlOut.length === out.length) {
+      const scale = maxAbs(pdlOut), err = maxDiff(out, pdlOut);
+      checks.set(m.name, { pass: err <= COMBINE_TOLERANCE * scale, text: `all rows vs PDL launches: err ${err.toExponential(1)} of ${scale.toExponential(1)}` });
+      continue;
+    }
     // A layer forced to one combine, or one entry of the choice table alone: its whole output
     // against the table's layer on the same inputs (twinOf says within what).
     const twin = twinOf(m.spec);
-    const twinMeta = twin === undefined ? undefined : meta.find((x) => x.spec.name === twin.name && x.T === m.T);
+    const twinMeta = twin === undefined ? undefined : meta.find((x) => x.spec.name === twin.name && x.T === m.T && !x.plain);
     const twinOut = twinMeta && saved(twinMeta).out;
     if (twin && twinOut && twinOut.length === out.length) {
       const scale = maxAbs(twinOut), err = maxDiff(out, twinOut);
@@ -107,6 +116,7 @@ export function checkLayerOutputs(meta: LayerCaseMeta[], saved: (m: LayerCaseMet
     }
     const first = firstRow.get(m.spec.name);
     if (!first) {
+      if (m.plain) { checks.set(m.name, { pass: false, text: "no PDL twin output to compare with" }); continue; }
       firstRow.set(m.spec.name, { T: m.T, row: Float64Array.from(row) });
       checks.set(m.name, { pass: maxAbs(row) > 0, text: "finite (no f64 ref: too many weights to generate)" });
       continue;

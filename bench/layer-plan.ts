@@ -44,7 +44,12 @@ export function layerInits(s: LayerSpec): Record<string, { seed: number; lo: num
   };
 }
 
-export interface LayerLib { spec: LayerSpec; library: string; symbol: string }
+/** `plain`: the library's table with plain launches of the same kernels (its _nopdl entry points,
+ *  src/moe/templates/layer.cu.hbs), timed beside the PDL launches (`--layer-pdl both`). */
+export interface LayerLib { spec: LayerSpec; library: string; symbol: string; plain?: boolean }
+
+/** The table of a library built with PDL, launched plainly (its moe_layer_<name>_nopdl_* entry points). */
+export const plainLib = (lib: LayerLib): LayerLib => ({ ...lib, symbol: `${lib.symbol}_nopdl`, plain: true });
 
 export interface LayerCaseMeta {
   name: string;
@@ -54,9 +59,11 @@ export interface LayerCaseMeta {
   outFile: string;
   idsFile: string;
   weightsFile: string;
+  /** Plain launches of a PDL library's kernels (LayerLib.plain). */
+  plain?: boolean;
 }
 
-export const layerCaseName = (s: LayerSpec, T: number) => `layer ${s.name} M=${T}`;
+export const layerCaseName = (s: LayerSpec, T: number, plain = false) => `layer ${s.name} M=${T}${plain ? " no PDL" : ""}`;
 
 export function layerPlan(libs: LayerLib[], tokens: number[] = LAYER_TOKENS, opts: { warmup?: number; reps?: number } = {}):
   { cases: PlanCase[]; meta: LayerCaseMeta[] } {
@@ -71,15 +78,16 @@ export function layerPlan(libs: LayerLib[], tokens: number[] = LAYER_TOKENS, opt
     const s = lib.spec;
     const inits = layerInits(s);
     for (const T of tokens) {
-      const name = layerCaseName(s, T);
-      const tag = `${s.name}-M${T}`;
+      const name = layerCaseName(s, T, lib.plain);
+      const tag = `${s.name}-M${T}${lib.plain ? "-nopdl" : ""}`;
       const ws = workspaceLayout(s, T);
       const slice = (n: string) => {
         const sl = ws.slices.find((x) => x.name === n);
         if (!sl) throw new Error(`layer ${s.name}: no workspace buffer ${n}`);
         return sl;
       };
-      const m: LayerCaseMeta = { name, spec: s, T, outFile: `out-${tag}.f32`, idsFile: `ids-${tag}.i32`, weightsFile: `weights-${tag}.f32` };
+      const m: LayerCaseMeta = { name, spec: s, T, outFile: `out-${tag}.f32`, idsFile: `ids-${tag}.i32`, weightsFile: `weights-${tag}.f32`,
+        ...(lib.plain ? { plain: true } : {}) };
       const args: TensorArg[] = callerBuffers(s).map((b) => ({
         tensor: b.name, dtype: b.dtype, shape: [bufferNumel(s, b, T)], init: { random: inits[b.name]! } satisfies Init,
         ...(b.output ? { save: m.outFile } : {}),
@@ -142,6 +150,8 @@ export interface LayerRow {
   entry?: string;
   /** The entry of the choice table that ran. */
   config: string;
+  /** Plain launches of the PDL library's kernels (`--layer-pdl both`). */
+  plain?: boolean;
   T: number;
   status: string;
   oursMs?: number;
@@ -167,7 +177,7 @@ export function layerReport(meta: LayerCaseMeta[], results: Results, ids: (m: La
     const model = m.spec.name.split("_")[0]!;
     const entry = chooseConfig(m.spec, m.T);
     const row: LayerRow = { model, weights: m.spec.weights, combine: combineOf(entry), forced: m.spec.forcedCombine, entry: m.spec.entry, config: entry.name,
-      T: m.T, status: r?.status ?? "not run", experts: m.spec.experts, check: checks.get(m.name) };
+      ...(m.plain ? { plain: true } : {}), T: m.T, status: r?.status ?? "not run", experts: m.spec.experts, check: checks.get(m.name) };
     if (r?.status !== "ok") { row.status = `${r?.status ?? "not run"}${r?.error ? `: ${r.error}` : ""}`; return row; }
     row.oursMs = r.median_ms;
     const picks = ids(m);
@@ -187,7 +197,7 @@ const f = (v: number | undefined, d: number) => (v === undefined ? "-" : v.toFix
 
 function cells(r: LayerRow): string[] {
   return [
-    r.model, `${r.weights}${r.forced ? ` all ${r.forced}` : ""}${r.entry ? ` ${r.entry} only` : ""}`, String(r.T), `${r.config} (${r.combine})`, f(r.oursMs, 3),
+    r.model, `${r.weights}${r.forced ? ` all ${r.forced}` : ""}${r.entry ? ` ${r.entry} only` : ""}${r.plain ? " no PDL" : ""}`, String(r.T), `${r.config} (${r.combine})`, f(r.oursMs, 3),
     r.touched === undefined ? "-" : `${r.touched}/${r.experts}`,
     r.floor ? (r.floor.weightBytes / 1e6).toFixed(0) : "-",
     r.floor ? f(r.floor.bytesMs, 3) : "-", r.floor ? f(r.floor.flopsMs, 3) : "-",
@@ -212,8 +222,8 @@ export function layerTextTable(rep: LayerReport): string {
 export interface CombineRow { model: string; weights: Weights; T: number; config: string; combine: Combine; tableMs: number; atomicMs?: number; reduceMs?: number }
 
 export function combineComparison(rep: LayerReport): CombineRow[] {
-  const same = (a: LayerRow, b: LayerRow) => a.model === b.model && a.weights === b.weights && a.T === b.T && !b.entry && b.oursMs !== undefined;
-  return rep.rows.filter((r) => !r.forced && !r.entry && r.oursMs !== undefined).flatMap((r) => {
+  const same = (a: LayerRow, b: LayerRow) => a.model === b.model && a.weights === b.weights && a.T === b.T && !b.entry && !b.plain && b.oursMs !== undefined;
+  return rep.rows.filter((r) => !r.forced && !r.entry && !r.plain && r.oursMs !== undefined).flatMap((r) => {
     const forced = (c: Combine) => rep.rows.find((x) => x.forced === c && same(r, x))?.oursMs;
     const atomicMs = forced("atomic"), reduceMs = forced("reduce");
     if (atomicMs === undefined && reduceMs === undefined) return [];
@@ -231,11 +241,33 @@ export function combineTable(rep: LayerReport): string {
       `${c.atomicMs !== undefined && c.reduceMs !== undefined ? (c.atomicMs / c.reduceMs).toFixed(2) : "-"} |`)].join("\n") + "\n";
 }
 
-export function layerMarkdownTable(rep: LayerReport): string {
+/** PDL against plain launches of the same kernels (`--layer-pdl both`), per layer and M. */
+export interface PdlRow { model: string; weights: Weights; layer: string; T: number; config: string; pdlMs: number; plainMs: number }
+
+/** Rows of `rep` are `meta`'s cases in order (layerReport): each table case with its plain twin's time. */
+export function pdlComparison(rep: LayerReport, meta: LayerCaseMeta[]): PdlRow[] {
+  const row = (name: string) => { const i = meta.findIndex((m) => m.name === name); return i < 0 ? undefined : rep.rows[i]; };
+  return meta.flatMap((m, i) => {
+    if (m.plain) return [];
+    const r = rep.rows[i], p = row(layerCaseName(m.spec, m.T, true));
+    if (r?.oursMs === undefined || p?.oursMs === undefined) return [];
+    return [{ model: r.model, weights: r.weights, layer: m.spec.name, T: m.T, config: r.config, pdlMs: r.oursMs, plainMs: p.oursMs }];
+  });
+}
+
+export function pdlTable(rep: LayerReport, meta: LayerCaseMeta[]): string {
+  const rows = pdlComparison(rep, meta);
+  if (!rows.length) return "";
+  return ["| layer | M | entry | PDL ms | plain launches ms | plain - PDL us | plain / PDL |", "|---|---|---|---|---|---|---|",
+    ...rows.map((c) => `| ${c.layer} | ${c.T} | ${c.config} | ${c.pdlMs.toFixed(4)} | ${c.plainMs.toFixed(4)} | ${((c.plainMs - c.pdlMs) * 1e3).toFixed(1)} | ${(c.plainMs / c.pdlMs).toFixed(3)} |`)].join("\n") + "\n";
+}
+
+export function layerMarkdownTable(rep: LayerReport, meta: LayerCaseMeta[] = []): string {
   const lines = [`| ${HEAD.join(" | ")} |`, `|${HEAD.map(() => "---").join("|")}|`, ...rep.rows.map((r) => `| ${cells(r).join(" | ")} |`)];
   const combine = combineTable(rep);
+  const pdl = pdlTable(rep, meta);
   return [
-    lines.join("\n"), "", ...(combine ? [combine] : []),
+    lines.join("\n"), "", ...(combine ? [combine] : []), ...(pdl ? [pdl] : []),
     `Floors: copy ${f(rep.copyGBs, 0)} GB/s (cuMemcpyDtoD, read + written), cuBLAS bf16 ${f(rep.cublasTflops, 0)} TFLOP/s ` +
       `(${LAYER_CUBLAS.m}x${LAYER_CUBLAS.n}x${LAYER_CUBLAS.k}); weight MB = touched experts x their weight bytes (w4a16: ` +
       `packed words and scales). Every launch after an L2 flush. Targets: ${TARGETS.map((t) => t.text).join("; ")}.`,
@@ -246,8 +278,8 @@ export function layerMarkdownTable(rep: LayerReport): string {
  *  own combine), and for bf16 also the table with every entry forced to the atomic combine and
  *  to the separate reduction (the down GEMM writing per-pair rows), to measure the entries'
  *  choice against both (w4a16 has atomics only). */
-export const benchSpecs = (models = LAYER_MODELS, weights = LAYER_WEIGHTS): LayerSpec[] =>
-  models.flatMap((m) => weights.flatMap((w) => [modelSpec(m, w), ...(w === "bf16" ? [modelSpec(m, w, "atomic"), modelSpec(m, w, "reduce")] : [])]));
+export const benchSpecs = (models = LAYER_MODELS, weights = LAYER_WEIGHTS, forced = true): LayerSpec[] =>
+  models.flatMap((m) => weights.flatMap((w) => [modelSpec(m, w), ...(w === "bf16" && forced ? [modelSpec(m, w, "atomic"), modelSpec(m, w, "reduce")] : [])]));
 
 /** A candidate entry for a model's choice table (configs to try on the GPU before they go into
  *  src/moe/layer.ts CHOICES), as a layer of its own that runs it at every T:

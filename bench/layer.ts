@@ -11,7 +11,7 @@ import type { LayerSpec, Weights } from "../src/moe/layer.ts";
 import { buildLayerLibrary } from "../src/moe/library.ts";
 import { buildRunner, gpuAvailable, readTensor, runPlan, writePlan } from "../src/runtime/cuda.ts";
 import { checkLayerOutputs, type SavedCase, type TokenReference, tokenZeroValues } from "./layer-check.ts";
-import { benchSpecs, combineTable, entryLibs, twinOf, LAYER_TOKENS, type LayerLib, layerMarkdownTable, layerPlan, layerReport, layerTextTable } from "./layer-plan.ts";
+import { benchSpecs, combineTable, entryLibs, pdlTable, plainLib, twinOf, LAYER_TOKENS, type LayerLib, layerMarkdownTable, layerPlan, layerReport, layerTextTable } from "./layer-plan.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
 
@@ -30,6 +30,12 @@ export interface LayerBenchOptions {
   candidates?: LayerSpec[];
   /** Header facts for the markdown (commit, date). */
   commit: string;
+  /** Programmatic dependent launch (sm_90a; docs/LAYER.md): "on" (the layers' default) builds the
+   *  libraries with it (the default on sm_90a), "off" without (sm_80's), "both" with it and also times every table with plain launches
+   *  of the same kernels (the libraries' _nopdl entry points), checked against the PDL run. */
+  pdl?: "on" | "off" | "both";
+  /** The bf16 tables forced to each combine too (default true). */
+  forced?: boolean;
 }
 
 /** Returns false when something failed (a layer that did not build, a case that failed, an output check). */
@@ -37,7 +43,9 @@ export async function runLayerBench(o: LayerBenchOptions): Promise<boolean> {
   const t0 = Date.now();
   const planDir = join(o.outDir, "plan");
   mkdirSync(planDir, { recursive: true });
-  const specs = [...benchSpecs(o.models, o.weights), ...(o.candidates ?? [])];
+  const specs = [...benchSpecs(o.models, o.weights, o.forced ?? true), ...(o.candidates ?? [])];
+  const pdl = o.pdl ?? (o.arch === "sm_90a" ? "on" : "off");
+  if (pdl !== "off" && o.arch !== "sm_90a") throw new Error(`--layer-pdl ${pdl} needs --arch sm_90a (griddepcontrol is sm_90); use --layer-pdl off`);
   const libs: LayerLib[] = [];
   let ok = true;
   // nvcc processes at once: 2 on the 2-core dev machine, all six layers at once on a 16-core GPU host.
@@ -46,7 +54,7 @@ export async function runLayerBench(o: LayerBenchOptions): Promise<boolean> {
     for (let i = 0; i < specs.length; i += jobs)
       await Promise.all(specs.slice(i, i + jobs).map(async (spec) => {
         try {
-          const lib = await buildLayerLibrary(spec, o.arch, planDir);
+          const lib = await buildLayerLibrary(spec, o.arch, planDir, "tma", pdl !== "off");
           libs.push({ spec, library: relative(planDir, lib.path), symbol: lib.symbol });
           console.log(`layer ${spec.name}: ${lib.stages.map((s) => `${s.stage}${s.configs.length < spec.configs.length ? ` ${s.configs.join("+")}` : ""} ${s.registers ?? "?"} regs${s.spills ? ` ${s.spills} spill ops` : ""}`).join(", ")}`);
         } catch (e) {
@@ -56,7 +64,10 @@ export async function runLayerBench(o: LayerBenchOptions): Promise<boolean> {
       }));
   })()]);
   libs.sort((a, b) => specs.indexOf(a.spec) - specs.indexOf(b.spec));
+  const tables = libs.filter(({ spec }) => !spec.forcedCombine && !spec.entry);
   if (o.entries) libs.push(...libs.flatMap(entryLibs));
+  // Last, so every other case (and its check) sees the PDL run first.
+  if (pdl === "both") libs.push(...tables.map(plainLib));
   const { cases, meta } = layerPlan(libs, o.tokens ?? LAYER_TOKENS, { reps: o.reps });
   writePlan(planDir, cases);
   console.log(`layer plan: ${cases.length} cases (${meta.length} layer calls) in ${planDir}/plan.json, built in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
@@ -101,8 +112,8 @@ export async function runLayerBench(o: LayerBenchOptions): Promise<boolean> {
   for (const m of meta) rmSync(join(planDir, m.outFile), { force: true });
   const rep = layerReport(meta, results, (m) => saved(m).ids, checks);
   const head = `## MoE layer, ${rep.device ?? "unknown card"}, ${new Date().toISOString().slice(0, 10)}, commit ${o.commit}, ${o.arch}\n\n`;
-  console.log(`\n${head}${layerTextTable(rep)}copy ${rep.copyGBs?.toFixed(0) ?? "-"} GB/s, cuBLAS bf16 ${rep.cublasTflops?.toFixed(0) ?? "-"} TFLOP/s\n\n${combineTable(rep)}`);
-  const md = head + layerMarkdownTable(rep);
+  console.log(`\n${head}${layerTextTable(rep)}copy ${rep.copyGBs?.toFixed(0) ?? "-"} GB/s, cuBLAS bf16 ${rep.cublasTflops?.toFixed(0) ?? "-"} TFLOP/s\n\n${combineTable(rep)}\n${pdlTable(rep, meta)}`);
+  const md = head + layerMarkdownTable(rep, meta);
   writeFileSync(join(o.outDir, "latest.md"), md);
   console.log(`\nwritten: ${join(o.outDir, "latest.md")} (paste into bench/RESULTS.md)`);
   const failed = rep.rows.filter((r) => r.status !== "ok" || (r.check && !r.check.pass));

@@ -5,7 +5,7 @@
 //   tsx bench/run.ts [--arch sm_90a|sm_80] [--mma both|sync|wgmma] [--copy cp.async|tma|both] [--ws on|off] [--shapes 4096^3,..] [--quick]
 //                    [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned] [--layer | --no-layer]
 //                    [--layer-entries] [--layer-tokens 1,16,..] [--layer-models M,..] [--layer-weights W,..]
-//                    [--layer-candidates FILE]
+//                    [--layer-candidates FILE] [--layer-pdl on|off|both] [--layer-no-forced]
 // --layer: the layer bench only; --no-layer: the GEMM bench only. --layer-entries: also each
 // entry of the layers' choice tables alone at every M (rows "decode only", "prefill only").
 // --layer-tokens: the layer's token counts (default 1, 16, 64, 256, 1024, 4096).
@@ -14,6 +14,10 @@
 // blockSize, up, down, router?, permute?, combine? }] }, each built and timed as a layer of its own
 // and checked against the table. bf16 layers are timed three ways: the table (each entry its own
 // combine) and the table forced to all atomic / all reduce (rows "bf16 all atomic", "bf16 all reduce").
+// --layer-pdl: the layers with programmatic dependent launch (on, sm_90a's default), without
+// (off: built without it), or both (built with it, every table also timed with plain launches of
+// the same kernels, rows "no PDL", and a table of the two). --layer-no-forced: leave out the bf16
+// tables forced to one combine (fewer libraries to build).
 // Next to the fixed configs it times the tuned winner of each shape (nearest tuned shape, one
 // per GPU tuned on) from the tune cache (default .cache/tune.json) and from bench/tuned.json
 // (winners exported with `tilemoe tune --export`, committed because .cache is not).
@@ -58,6 +62,8 @@ const { values } = parseArgs({
     "layer-tokens": { type: "string" },
     "layer-models": { type: "string" },
     "layer-weights": { type: "string" },
+    "layer-pdl": { type: "string" },
+    "layer-no-forced": { type: "boolean", default: false },
     "layer-candidates": { type: "string" },
   },
 });
@@ -147,6 +153,8 @@ async function gemmBench(): Promise<boolean> {
 }
 
 if (values.layer && values["no-layer"]) throw new Error("--layer and --no-layer exclude each other");
+const layerPdl = values["layer-pdl"];
+if (layerPdl !== undefined && layerPdl !== "on" && layerPdl !== "off" && layerPdl !== "both") throw new Error(`--layer-pdl takes on, off or both, got '${layerPdl}'`);
 let ok = true;
 if (!values.layer) ok = (await gemmBench()) && ok;
 if (!values["no-layer"]) {
@@ -154,6 +162,7 @@ if (!values["no-layer"]) {
     tokens: values["layer-tokens"] ? values["layer-tokens"].split(",").map(Number) : values.quick ? [1, 1024] : undefined,
     models: values["layer-models"]?.split(",") ?? (values.quick ? ["qwen3"] : undefined),
     weights: values["layer-weights"]?.split(",") as Weights[] | undefined, entries: values["layer-entries"],
+    pdl: layerPdl, forced: !values["layer-no-forced"],
     candidates: values["layer-candidates"] ? candidateSpecs(JSON.parse(readFileSync(values["layer-candidates"], "utf8"))) : undefined })) && ok;
 }
 process.exit(ok ? 0 : 1);

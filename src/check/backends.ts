@@ -16,6 +16,9 @@ export interface BackendOptions {
   level: "tile" | "thread"; arch: "sm_80" | "sm_90a"; cores?: TensorCoreChoice; copy?: CopyChoice; persistent?: number; ws?: boolean;
   /** --dequant wgmma: dequant-gemms under 64 rows take the register-A wgmma (cuda, sm_90a). */
   dequantWgmma?: boolean;
+  /** --pdl: lowered with programmatic dependent launch (sm_90a; the wait and trigger are no-ops
+   *  for one kernel, so this checks that the kernels built so still compute the same). */
+  pdl?: boolean;
   /** webgpu: false expands warp_reduce through workgroup memory even where subgroups exist. */
   subgroups?: boolean;
 }
@@ -48,7 +51,9 @@ export async function backendFor(name: BackendName, opts: BackendOptions): Promi
   switch (name) {
     case "interp": {
       // The interpreter runs the portable lowering, or the sm_90a TMA one when that is asked for.
-      const base = opts.copy === "tma" || opts.ws ? cudaTarget("sm_90a", "wgmma", "tma", undefined, opts.ws) : SM80;
+      // --pdl alone: the sm_90a lowering without TMA (its griddepcontrol statements are no-ops here).
+      const base = opts.copy === "tma" || opts.ws ? cudaTarget("sm_90a", "wgmma", "tma", undefined, opts.ws, opts.pdl)
+        : opts.pdl ? cudaTarget("sm_90a", "wgmma", "cp.async", undefined, false, true) : SM80;
       const target = opts.persistent ? { ...base, persistentBlocks: opts.persistent } : base;
       const low = loweringCache(target, opts.level === "tile" ? "inferTypes" : undefined);
       return async (k, c, tensors, scalars) => {
@@ -71,7 +76,7 @@ export async function backendFor(name: BackendName, opts: BackendOptions): Promi
     }
     case "cuda": {
       const { cudaBackend } = await import("./backend-cuda.ts");
-      const t = cudaTarget(opts.arch, opts.cores, opts.copy, opts.persistent, opts.ws);
+      const t = cudaTarget(opts.arch, opts.cores, opts.copy, opts.persistent, opts.ws, opts.pdl);
       return cudaBackend(loweringCache(opts.dequantWgmma ? { ...t, dequantWgmma: true } : t), opts.arch);
     }
   }

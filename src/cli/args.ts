@@ -109,3 +109,12 @@ export function parseCores(v: unknown): "wgmma" | "mma" {
   if (v === "sync") return "mma";
   throw new UsageError(`--mma takes wgmma or sync, got '${v}'`);
 }
+
+/** `--pdl`: programmatic dependent launch, sm_90a only (griddepcontrol is a PTX sm_90
+ *  instruction; an sm_80 build must contain none, docs/LAYER.md). */
+export function parsePdl(v: boolean | undefined, arch: string): boolean {
+  if (!v) return false;
+  if (arch !== "sm_90a")
+    throw new UsageError(`--pdl (programmatic dependent launch) needs --arch sm_90a: griddepcontrol is an sm_90 instruction, got ${arch === "wgsl" ? "--target wgsl" : `--arch ${arch}`}; drop --pdl`);
+  return true;
+}

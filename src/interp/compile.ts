@@ -444,6 +444,8 @@ class Gen {
       }
       case "wgmma_fence": case "wgmma_commit": case "wgmma_wait": this.threadOnly(s); this.emit(`yield { sid: ${sid} };`); break;
       case "fence_async": this.threadOnly(s); this.emit(`fenceAsync(TID);`); break;
+      // One kernel at a time: there is never a previous grid to wait for, nor a next one to launch.
+      case "griddep": this.threadOnly(s); break;
       case "warp_reduce": {
         // A warp collective: the scheduler runs the butterfly over the lanes' `x` (warp.ts).
         this.threadOnly(s);

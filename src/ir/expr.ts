@@ -104,7 +104,7 @@ export function mapStmtExprs(s: Stmt, f: EF): Stmt {
     }
     case "mma": return { ...s, d: mapRef(s.d, f), a: mapRef(s.a, f), b: mapRef(s.b, f), c: mapRef(s.c, f) };
     case "wgmma": return { ...s, d: mapRef(s.d, f), a: { ...s.a, ref: mapRef(s.a.ref, f) }, b: { ...s.b, ref: mapRef(s.b.ref, f) } };
-    case "wgmma_fence": case "wgmma_commit": case "wgmma_wait": case "fence_async": case "mbar_fence_init": return s;
+    case "wgmma_fence": case "wgmma_commit": case "wgmma_wait": case "fence_async": case "mbar_fence_init": case "griddep": return s;
     case "mbar_init": case "mbar_arrive": return { ...s, bar: mapRef(s.bar, f) };
     case "mbar_wait": return { ...s, bar: mapRef(s.bar, f), parity: f(s.parity) };
     case "tma_load": return { ...s, dst: mapRef(s.dst, f), coords: s.coords.map(f), bar: mapRef(s.bar, f) };

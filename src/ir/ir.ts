@@ -278,7 +278,15 @@ export type Stmt =
    *  tensor map `map` (Kernel.tensorMaps) at element coordinates `coords` (outermost first, as
    *  the tensor is indexed) lands at shared `dst` (swizzled as the map says); elements outside
    *  the tensor are zero; the box's bytes complete on `bar`. Issued by one thread. */
-  | { k: "tma_load"; dst: Ref; map: string; coords: Expr[]; bar: Ref; loc?: Loc };
+  | { k: "tma_load"; dst: Ref; map: string; coords: Expr[]; bar: Ref; loc?: Loc }
+  // ---- Programmatic dependent launch (sm_90; programmatic-launch.ts, docs/LAYER.md).
+  /** griddepcontrol.wait: this thread waits until the grids this one was launched to depend on
+   *  (the previous kernel of the stream, under PDL) have completed and their memory operations
+   *  are visible; returns at once when there are none (a plain launch, the interpreter).
+   *  griddepcontrol.launch_dependents: once every block of this grid has issued it (or exited),
+   *  the next kernel of the stream, launched with PDL, may start; it says nothing about memory.
+   *  Every thread of the block reaches both (never under an `if`). */
+  | { k: "griddep"; op: "wait" | "launch_dependents"; loc?: Loc };
 
 /** A TMA tensor map over a global tensor param, built by the host (cuTensorMapEncodeTiled) and
  *  passed by value as a kernel parameter (after the dims). box: extents, outermost first;

@@ -15,6 +15,8 @@ function kw(word: string): TokenType {
   return createToken({ name: `Kw_${word}`, label: `'${word}'`, pattern: new RegExp(word), longer_alt: Ident, categories: [Name] });
 }
 const K = {
+  // Before `grid`: a keyword that another one prefixes must come first in the lexer.
+  griddepcontrol: kw("griddepcontrol"),
   kernel: kw("kernel"), dims: kw("dims"), tune: kw("tune"), where: kw("where"), config: kw("config"),
   smem: kw("smem"), launch: kw("launch"), grid: kw("grid"), threads: kw("threads"), blocks: kw("blocks"),
   thread: kw("thread"), global: kw("global"), align: kw("align"), out: kw("out"), layout: kw("layout"),
@@ -417,6 +419,7 @@ class IrParser extends EmbeddedActionsParser {
       { ALT: () => this.SUBRULE(this.wgmmaStmt) },
       { ALT: () => this.SUBRULE(this.mbarStmt) },
       { ALT: () => this.SUBRULE(this.tmaStmt) },
+      { ALT: () => this.SUBRULE(this.griddepStmt) },
       { ALT: () => {
         this.CONSUME(K.fence);
         this.CONSUME4(Dot);
@@ -696,6 +699,17 @@ class IrParser extends EmbeddedActionsParser {
   }
 
   // mbar.init b[0] count 1 | mbar.fence_init | mbar.arrive b[0] [tx 64] | mbar.wait b[0] parity e
+  // griddepcontrol.wait | griddepcontrol.launch_dependents
+  private griddepStmt = this.RULE("griddepStmt", (): Stmt => {
+    this.CONSUME(K.griddepcontrol);
+    this.CONSUME(Dot);
+    const op = this.CONSUME(Name);
+    return this.ACTION(() => {
+      if (op.image !== "wait" && op.image !== "launch_dependents") fail(this.file, op, `expected 'griddepcontrol.wait' or 'griddepcontrol.launch_dependents', got 'griddepcontrol.${op.image}'`);
+      return { k: "griddep", op: op.image } as Stmt;
+    });
+  });
+
   private mbarStmt = this.RULE("mbarStmt", (): Stmt => {
     this.CONSUME(K.mbar);
     this.CONSUME(Dot);

@@ -162,6 +162,7 @@ export function printStmt(s: Stmt, indent = 0): string {
     case "mbar_fence_init": return `${pad}mbar.fence_init`;
     case "mbar_arrive": return `${pad}mbar.arrive ${printRef(s.bar)}${s.tx !== undefined ? ` tx ${s.tx}` : ""}`;
     case "mbar_wait": return `${pad}mbar.wait ${printRef(s.bar)} parity ${printExpr(s.parity)}`;
+    case "griddep": return `${pad}griddepcontrol.${s.op}`;
     case "tma_load": return `${pad}tma.load ${printRef(s.dst)} <- ${s.map}[${printExprs(s.coords)}] bar ${printRef(s.bar)}`;
   }
 }

@@ -20,7 +20,7 @@ const RESERVED = /^(?:(?:inf|nan)(?:_[A-Za-z0-9]+)?|true|false|cast)$/;
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TILE_ONLY = new Set<Stmt["k"]>(["copy", "fill", "gemm", "reduce", "topk", "scan"]);
 const THREAD_ONLY = new Set<Stmt["k"]>(["barrier", "vcopy", "cp_async", "cp_commit", "cp_wait", "ldmatrix", "mma",
-  "wgmma", "wgmma_fence", "wgmma_commit", "wgmma_wait", "fence_async", "warp_reduce", "mbar_init", "mbar_fence_init", "mbar_arrive", "mbar_wait", "tma_load", "named_barrier", "setmaxnreg"]);
+  "wgmma", "wgmma_fence", "wgmma_commit", "wgmma_wait", "fence_async", "warp_reduce", "mbar_init", "mbar_fence_init", "mbar_arrive", "mbar_wait", "tma_load", "named_barrier", "setmaxnreg", "griddep"]);
 
 class Verifier {
   readonly diags: Diagnostic[] = [];
@@ -390,6 +390,9 @@ class Verifier {
         return;
       }
       case "wgmma_fence": case "wgmma_commit": case "fence_async": case "mbar_fence_init": return;
+      case "griddep":
+        if (this.ifDepth > 0) this.error(`griddepcontrol.${s.op} is reached by every thread of the block: it cannot sit under an 'if'`);
+        return;
       case "mbar_init": case "mbar_arrive": case "mbar_wait": {
         const b = this.ref(s.bar, `${s.k} barrier`, ["shared"]);
         if (b && b.dtype !== "i64") this.error(`mbarrier '${b.name}' must be a shared i64 buffer, it is ${b.dtype}`);

@@ -13,6 +13,9 @@ import { type CopyChoice, cudaTarget, lower } from "../passes/pipeline.ts";
 import { emitCuda, smemAlignment } from "../codegen/cuda/index.ts";
 import { storageType } from "../codegen/cuda/types.ts";
 import { stageBuild } from "./stage-build.ts";
+import { waitsForPredecessor } from "../passes/programmatic-launch.ts";
+import { zeroInitOutputs } from "../ir/zero-init.ts";
+import { userError } from "../util/user-error.ts";
 import { buffers, combineOf, type LayerSpec, quantitiesC, type Stage, stageKernels, stageKey, WS_ALIGN } from "./layer.ts";
 
 const tpl = (f: string) =>
@@ -32,8 +35,14 @@ export interface LayerCuda {
 
 /** `copy`: how sm_90a operand tiles reach shared memory where the TMA lowering applies (the
  *  bf16 down projection's A rows and weight tiles; the up projections' row gather and the
- *  packed w4a16 tiles stay cp.async). Each stage launcher encodes its own tensor maps. */
-export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a", copy: CopyChoice = "tma"): LayerCuda {
+ *  packed w4a16 tiles stay cp.async). Each stage launcher encodes its own tensor maps.
+ *  `pdl` (sm_90a only, its default there): programmatic dependent launch along the chain
+ *  (docs/LAYER.md, PDL): every stage kernel waits for its predecessor at its top and is launched
+ *  with the PDL attribute, and the outputs that stages only add into are cleared by the layer
+ *  launcher before its first kernel (hoistedClears), so no memset sits between two kernels. */
+export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a", copy: CopyChoice = "tma", pdl: boolean = arch === "sm_90a"): LayerCuda {
+  if (pdl && arch !== "sm_90a")
+    throw userError(`layer ${s.name}: programmatic dependent launch needs sm_90a (griddepcontrol is an sm_90 instruction), got ${arch}; build the layer without it (build-layer --no-pdl)`);
   const q = quantitiesC(s);
   const bufs = buffers(s);
   const table = stageKernels(s);
@@ -56,11 +65,12 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
       units.set(key, { key, stage, kernel, name: `moe_layer_${s.name}_${stageName}${shared ? "" : `_${e.config.name}`}`, configs: [e.config.name] });
     });
   }
-  const target = cudaTarget(arch, "wgmma", copy);
+  const target = cudaTarget(arch, "wgmma", copy, undefined, true, pdl);
   const lows = [...units.values()].map((u) => { const b = stageBuild(u.stage, target); return { ...u, kernel: lower(u.kernel, b.config, b.target) }; });
+  const clears = pdl ? hoistedClears(table, lows) : new Map<string, string[]>();
   // One unit, one `smem` symbol: every stage declares the largest alignment any of them needs.
   const smemAlign = Math.max(...lows.map(({ kernel }) => smemAlignment(kernel)));
-  const lowered = lows.map((u) => ({ ...u, out: emitCuda(u.kernel, { name: u.name, smemAlign }) }));
+  const lowered = lows.map((u) => ({ ...u, out: emitCuda(u.kernel, { name: u.name, smemAlign, callerClears: clears.get(u.key) }) }));
   const byKey = new Map(lowered.map((u) => [u.key, u]));
   const ctype = (name: string) => {
     // A buffer's C type is the one its first consumer declares (kernels agree by construction).
@@ -80,7 +90,10 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
     const tensors = u.kernel.params.filter((p) => p.kind === "tensor").map((p) => arg(p.name));
     const scalars = u.kernel.params.filter((p) => p.kind === "scalar").map((p) => `(${storageType(p.dtype)})${arg(p.name)}`);
     const dims = u.kernel.dims.map((d) => `(int64_t)${arg(d)}`);
-    return `${u.out.launcher}(${[...tensors, ...scalars, ...dims].join(", ")}, stream)`;
+    // A kernel that waits for its predecessor has an _ex launcher: PDL on or off by the layer's `pdl`.
+    return waitsForPredecessor(u.kernel)
+      ? `${u.out.launcher}_ex(${[...tensors, ...scalars, ...dims].join(", ")}, stream, pdl)`
+      : `${u.out.launcher}(${[...tensors, ...scalars, ...dims].join(", ")}, stream)`;
   };
   const calls = names.map((stageName, i) => {
     const us = table.map((_, ci) => { const st = stageOf(ci, stageName); return st && byKey.get(stageKey(st.stage))!; });
@@ -101,6 +114,26 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
     const errorText = kernels.size === 1 ? fn(runs[0]!.u)
       : [...runs.map(({ u, ci }) => `config == ${ci} ? ${fn(u)} : `), fn(runs[0]!.u)].join("");
     return { stage: stageName, code: skip + code, errorText, base: `${i + 1} * MOE_LAYER_${s.name.toUpperCase()}_STAGE` };
+  });
+  // The hoisted clears, at the top of the layer launcher: one memset per buffer, for the entries
+  // whose stage needs it (a CUDA error is reported as the first such stage's).
+  const upper = s.name.toUpperCase();
+  const byBuffer = new Map<string, { entries: Set<number>; stages: Set<string>; first: (typeof lowered)[number] }>();
+  for (const u of lowered)
+    for (const param of clears.get(u.key) ?? []) {
+      const name = u.stage.bind[param]!;
+      const c = byBuffer.get(name) ?? { entries: new Set<number>(), stages: new Set<string>(), first: u };
+      u.configs.forEach((n) => c.entries.add(table.findIndex((e) => e.config.name === n)));
+      c.stages.add(`${u.stage.stage}: ${u.kernel.name}`);
+      byBuffer.set(name, c);
+    }
+  const clearCode = [...byBuffer].map(([name, { entries, stages: who, first }]) => {
+    const b = bufs.find((x) => x.name === name)!;
+    const stageNo = names.indexOf(first.stage.stage) + 1;
+    const cond = entries.size === table.length ? "" : `if (${[...entries].sort((a, b) => a - b).map((i) => `config == ${i}`).join(" || ")}) `;
+    return { text: `${name} (${[...who].join("; ")}: only adds into it)`,
+      code: `  ${cond}{\n    const cudaError_t e = cudaMemsetAsync(${name}, 0, (size_t)(${bytes(b)}), stream);\n` +
+        `    if (e != cudaSuccess) return ${stageNo} * MOE_LAYER_${upper}_STAGE + ${first.out.launcher.toUpperCase()}_ERR_CUDA + (int)e;\n  }` };
   });
   const configs = table.map(({ config: c }, i) => ({
     index: i, name: c.name, blockSize: c.blockSize, last: i === table.length - 1,
@@ -126,6 +159,7 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
     workspace: bufs.filter((b) => b.workspace).map((b) => ({ name: b.name, ctype: ctype(b.name), bytes: bytes(b) })),
     wsAlign: WS_ALIGN, wsAlignMask: WS_ALIGN - 1, calls, configs, nconfigs: configs.length,
     blockSizes: configs.map((c) => c.blockSize).join(", "),
+    pdl, clears: clearCode,
   };
   const h = headerTpl(data);
   const cu = [
@@ -138,6 +172,28 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
     stem: `moe_layer_${s.name}`, cu, h,
     lowered: lowered.map(({ stage, kernel, out, configs }) => ({ stage, kernel, launcher: out.launcher, smemBytes: out.smemBytes, threads: out.threads, configs })),
   };
+}
+
+/**
+ * Outputs that a stage kernel only adds into (src/ir/zero-init.ts: its launcher would clear them
+ * with cudaMemsetAsync right before the kernel) that the layer launcher can clear before its first
+ * kernel instead, by unit key -> the kernel's param names. Right where no earlier stage of any
+ * entry that runs the unit binds the same buffer: nothing of this layer call reads or writes it
+ * before that stage, and the memset, a plain stream operation, is ordered after everything the
+ * stream ran before the layer. A buffer that fails the check keeps its clear in the launcher.
+ */
+export function hoistedClears(table: ReturnType<typeof stageKernels>, units: { key: string; kernel: Kernel; configs: string[] }[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const u of units) {
+    const params = zeroInitOutputs(u.kernel).filter((param) => u.configs.every((name) => {
+      const stagesOf = table.find((e) => e.config.name === name)!.stages;
+      const at = stagesOf.findIndex(({ stage }) => stageKey(stage) === u.key);
+      const buffer = stagesOf[at]!.stage.bind[param];
+      return stagesOf.slice(0, at).every(({ stage }) => !Object.values(stage.bind).includes(buffer!));
+    }));
+    if (params.length) out.set(u.key, params);
+  }
+  return out;
 }
 
 /** Stage names of all entries in launch order: each entry's order kept, a stage that only some

@@ -19,8 +19,9 @@ export interface LayerLibrary {
   stages: { stage: string; kernel: string; configs: string[]; registers?: number; spills?: number }[];
 }
 
-export async function buildLayerLibrary(s: LayerSpec, arch: Arch, outDir: string, copy: CopyChoice = "tma"): Promise<LayerLibrary> {
-  const l = emitLayerCuda(s, arch, copy);
+/** `pdl`: programmatic dependent launch along the chain (emitLayerCuda; default on for sm_90a). */
+export async function buildLayerLibrary(s: LayerSpec, arch: Arch, outDir: string, copy: CopyChoice = "tma", pdl: boolean = arch === "sm_90a"): Promise<LayerLibrary> {
+  const l = emitLayerCuda(s, arch, copy, pdl);
   const obj = await compileCuda(l.cu, { arch, outputs: ["obj"], extraFlags: ["-Xcompiler", "-fPIC"] });
   // The link output is cached beside the object (same content hash); copied into outDir.
   const cached = join(obj.dir, `${l.stem}.so`);

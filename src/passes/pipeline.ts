@@ -9,6 +9,7 @@ import { lowerToThreads } from "./lower-threads.ts";
 import { persistentGrid } from "./persistent-grid.ts";
 import { warpSpecialize } from "./warp-specialize.ts";
 import { simplify } from "./simplify.ts";
+import { programmaticLaunch } from "./programmatic-launch.ts";
 import type { Pass, PassOptions, Target } from "./types.ts";
 
 export type { Target, PassOptions, Pass } from "./types.ts";
@@ -24,6 +25,7 @@ export const PASSES: readonly { name: string; run: Pass }[] = [
   { name: "persistentGrid", run: persistentGrid },
   { name: "warpSpecialize", run: warpSpecialize },
   { name: "simplify", run: simplify },
+  { name: "programmaticLaunch", run: programmaticLaunch },
 ];
 
 /** Runs every pass; `onStage` sees the kernel after each (for `--emit ir` and tests). */

@@ -22,6 +22,10 @@ export interface Target {
   /** Dequant-gemm pairs of fewer than 64 rows take the register-A wgmma too (dequant-wgmma.ts;
    *  `--dequant wgmma`), instead of the mma.sync fusion that auto gives them. */
   dequantWgmma?: boolean;
+  /** Programmatic dependent launch (sm_90a only; `--pdl`, the layer's default on sm_90a):
+   *  the kernel waits for its predecessor at the top and lets its successor launch
+   *  (programmatic-launch.ts), and its launcher launches it with the PDL attribute. */
+  pdl?: boolean;
 }
 
 export const SM80: Target = { arch: "sm_80", mma: true, cpAsync: true };
@@ -48,10 +52,11 @@ export type TensorCoreChoice = "wgmma" | "mma";
  * the warp-specialized TMA pipeline beat the plain one at every config, so both are on unless
  * turned off (warp specialization applies only where TMA does).
  */
-export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma", copy: CopyChoice = "tma", persistentBlocks?: number, warpSpecialize = true): Target {
+export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma", copy: CopyChoice = "tma", persistentBlocks?: number, warpSpecialize = true, pdl = false): Target {
   const base = arch === "sm_80" ? SM80 : cores === "mma" ? { ...SM90A, wgmma: false } : copy === "tma" ? { ...SM90A, tma: true } : SM90A;
   const ws = warpSpecialize && base.tma ? { ...base, warpSpecialize: true } : base;
-  return persistentBlocks ? { ...ws, persistentBlocks } : ws;
+  const withPdl = pdl ? { ...ws, pdl: true } : ws;
+  return persistentBlocks ? { ...withPdl, persistentBlocks } : withPdl;
 }
 
 /** How pipelined wgmma operand tiles reach shared memory on sm_90a. */

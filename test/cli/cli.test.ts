@@ -14,7 +14,7 @@ describe("tilemoe CLI", () => {
       "--emit", "ir,cu,h", "-o", out);
     expect(r.exitCode, r.stderr).toBe(0);
     const passes = [...r.stdout.matchAll(/^\/\/ ---- after (\w+)$/gm)].map((m) => m[1]);
-    expect(passes).toEqual(["specialize", "checkDequantBlocks", "inferTypes", "inferLayouts", "padPackedTiles", "lowerToThreads", "persistentGrid", "warpSpecialize", "simplify"]);
+    expect(passes).toEqual(["specialize", "checkDequantBlocks", "inferTypes", "inferLayouts", "padPackedTiles", "lowerToThreads", "persistentGrid", "warpSpecialize", "simplify", "programmaticLaunch"]);
     expect(r.stdout).toMatch(/launch thread grid/);
     const cu = readFileSync(join(out, "gemm_f16.cu"), "utf8");
     // The default arch is sm_90a: the gemm goes through wgmma (docs/HOPPER.md).
@@ -48,6 +48,7 @@ describe("tilemoe CLI", () => {
   it("build-layer: the choice table's dispatch in the launcher, --only one entry, and an unknown entry named", async () => {
     const r = await run("build-layer", "--model", "qwen3", "--weights", "w4a16", "-o", out);
     expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\(programmatic dependent launch; --no-pdl for plain launches\)/);
     expect(r.stdout).toMatch(/^up +moe_gemm_up_w4a16 +decode +.*BM=16/m);
     const bf = await run("build-layer", "--model", "qwen3", "-o", out);
     expect(bf.stdout).toMatch(/^down +moe_gemm_down_pairs +decode +.*BK=64,stages=4,warps=4,GROUP_M=8 tma=A,W2$/m);
@@ -55,8 +56,9 @@ describe("tilemoe CLI", () => {
     expect((await run("build-layer", "--model", "qwen3", "--copy", "cp.async", "-o", out)).stdout).not.toMatch(/tma=/);
     const cu = readFileSync(join(out, "moe_layer_qwen3_w4a16.cu"), "utf8");
     expect(cu).toMatch(/if \(T <= 512\) return 0;  \/\/ decode: routing block 16;.*\n  if \(T <= 2048\) return 1;  \/\/ mid: routing block 32;/);
-    expect(cu).toMatch(/if \(config == 0\) err = moe_layer_qwen3_w4a16_down_decode\(/);
-    expect(cu).toMatch(/else err = moe_layer_qwen3_w4a16_down_prefill\(/);
+    // On sm_90a the layer launches its kernels with PDL by default (the stages' _ex launchers).
+    expect(cu).toMatch(/if \(config == 0\) err = moe_layer_qwen3_w4a16_down_decode_ex\(.*, stream, pdl\);/);
+    expect(cu).toMatch(/else err = moe_layer_qwen3_w4a16_down_prefill_ex\(/);
     const one = await run("build-layer", "--model", "qwen3", "--weights", "w4a16", "--only", "prefill", "-o", out);
     expect(one.exitCode, one.stderr).toBe(0);
     expect(readFileSync(join(out, "moe_layer_qwen3_w4a16_prefill.cu"), "utf8")).not.toMatch(/config == /);
@@ -83,6 +85,32 @@ describe("tilemoe CLI", () => {
     const word = await run("build-layer", "--model", "mixtral", "--combine", "sum", "-o", out);
     expect([word.exitCode, word.stderr]).toEqual([1, expect.stringMatching(/--combine must be atomic or reduce, got 'sum'/)]);
   }, 120_000);
+
+  it("--pdl: build emits the wait and the PDL launch, check runs it, and sm_80 / WGSL refuse it", async () => {
+    const b = await run("build", "dsl-examples/moe_gate.ts", "--kernel", "moe_gate_softmax", "--pdl", "--emit", "ir,cu", "-o", out);
+    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.stdout).toMatch(/^\/\/ ---- after programmaticLaunch\n[\s\S]*thread tx \{\n  griddepcontrol\.wait\n  griddepcontrol\.launch_dependents\n/m);
+    expect(readFileSync(join(out, "moe_gate_softmax.cu"), "utf8")).toMatch(/griddepcontrol\.wait[\s\S]*cudaLaunchKernelExC/);
+    for (const args of [["build", "dsl-examples/moe_gate.ts", "--pdl", "--arch", "sm_80"], ["build-layer", "--model", "qwen3", "--pdl", "--arch", "sm_80"]]) {
+      const r = await run(...args, "-o", out);
+      expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/--pdl \(programmatic dependent launch\) needs --arch sm_90a: .*got --arch sm_80; drop --pdl/)]);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+    const chk = await run("check", "dsl-examples/moe_gate.ts", "--kernel", "moe_gate_softmax", "--pdl", "--cases", "2");
+    expect([chk.exitCode, chk.stdout]).toEqual([0, expect.stringMatching(/^moe_gate_softmax \[interp\]: 2 passed, 0 failed$/m)]);
+    const web = await run("check", "dsl-examples/moe_gate.ts", "--pdl", "--backend", "webgpu");
+    expect([web.exitCode, web.stderr]).toEqual([1, expect.stringMatching(/--pdl \(programmatic dependent launch\) needs --arch sm_90a: .*got --target wgsl/)]);
+  }, 180_000);
+
+  it("build-layer: PDL on by default on sm_90a (first test), --no-pdl and sm_80 without griddepcontrol or the attribute", async () => {
+    const off = await run("build-layer", "--model", "qwen3", "--weights", "w4a16", "--no-pdl", "-o", out);
+    expect(off.exitCode, off.stderr).toBe(0);
+    expect(off.stdout).not.toMatch(/programmatic/);
+    expect(readFileSync(join(out, "moe_layer_qwen3_w4a16.cu"), "utf8")).not.toMatch(/griddepcontrol|cudaLaunchKernelEx|_nopdl/);
+    const sm80 = await run("build-layer", "--model", "qwen3", "--weights", "w4a16", "--arch", "sm_80", "-o", out);
+    expect(sm80.exitCode, sm80.stderr).toBe(0);
+    expect(readFileSync(join(out, "moe_layer_qwen3_w4a16.cu"), "utf8")).not.toMatch(/griddepcontrol|cudaLaunchKernelEx/);
+  }, 180_000);
 
   it("says what is wrong with a missing file, an unknown flag and an unknown kernel", async () => {
     const missing = await run("build", "nope.ts");

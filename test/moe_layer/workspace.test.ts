@@ -29,6 +29,8 @@ describe.skipIf(!nvcc)("workspace of a layer whose prefill entry permutes", () =
       return (await execa(join(dir, name))).stdout.trim().split("\n").map(Number);
     };
     expect(await run(`${lib.symbol}_workspace_bytes`, "ws")).toEqual(Ts.map((T) => workspaceLayout(s, T).total));
+    // Built for sm_90a with PDL (the default): the plain-launch twin's entry points link too.
+    expect(await run(`${lib.symbol}_nopdl_workspace_bytes`, "ws_nopdl")).toEqual(Ts.map((T) => workspaceLayout(s, T).total));
     for (const entry of ["decode", "prefill"]) {
       const alone: LayerSpec = { ...s, configs: s.configs.filter((c) => c.name === entry).map((c) => ({ ...c, maxTokens: null })) };
       expect(await run(`${lib.symbol}_${entry}_workspace_bytes`, `ws_${entry}`)).toEqual(Ts.map((T) => workspaceLayout(alone, T).total));

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { checkLayerOutputs, tokenZeroReference, type TokenReference } from "../../bench/layer-check.ts";
-import { benchSpecs, candidateSpecs, combineComparison, combineTable, entryLibs, LAYER_COPY_NAME, LAYER_CUBLAS_NAME, layerCaseName, layerFloor, layerInits, layerPlan, layerReport, layerTextTable, touchedExperts, twinOf, type LayerCaseMeta } from "../../bench/layer-plan.ts";
+import { benchSpecs, candidateSpecs, combineComparison, combineTable, entryLibs, LAYER_COPY_NAME, LAYER_CUBLAS_NAME, layerCaseName, layerFloor, layerInits, layerPlan, layerReport, layerTextTable, pdlComparison, pdlTable, plainLib, touchedExperts, twinOf, type LayerCaseMeta } from "../../bench/layer-plan.ts";
 import { moeLayerRef, silu } from "../../src/check/moe-layer-ref.ts";
 import { nvccAvailable } from "../../src/driver/nvcc.ts";
 import { buildLayerLibrary } from "../../src/moe/library.ts";
@@ -310,4 +310,43 @@ describe.skipIf(!nvcc)("the layer as a shared library", () => {
     }
     expect(bufferNumel(s, callerBuffers(s)[4]!, 1)).toBe(4 * 256 * Math.ceil(136 / 8));
   }, 300_000);
+});
+
+describe("--layer-pdl both: the tables with plain launches of the same kernels", () => {
+  const s = modelSpec("qwen3", "w4a16");
+  const lib = { spec: s, library: "q.so", symbol: "moe_layer_qwen3_w4a16" };
+  const { cases, meta } = layerPlan([lib, plainLib(lib)], [1, 16]);
+
+  it("cases of their own (the library's _nopdl entry points), after the PDL ones, saving files of their own", () => {
+    expect(cases.slice(2).map((c) => c.name)).toEqual(["layer qwen3_w4a16 M=1", "layer qwen3_w4a16 M=16", "layer qwen3_w4a16 M=1 no PDL", "layer qwen3_w4a16 M=16 no PDL"]);
+    expect(cases.slice(4).map((c) => ("layer" in c ? c.layer.symbol : undefined))).toEqual(["moe_layer_qwen3_w4a16_nopdl", "moe_layer_qwen3_w4a16_nopdl"]);
+    expect(cases[4]).toMatchObject({ layer: { library: "q.so" } });
+    expect(meta[2]).toMatchObject({ plain: true, outFile: "out-qwen3_w4a16-M1-nopdl.f32" });
+  });
+  it("each plain case's whole output is held against its PDL twin's (a wrong value fails)", () => {
+    const base = (T: number) => Float64Array.from({ length: T * 2048 }, (_, i) => Math.cos(i));
+    const checks = checkLayerOutputs(meta, (m) => {
+      const o = base(m.T);
+      if (m.plain && m.T === 16) o[2048 * 3 + 7]! += 0.1;
+      return { out: o, ids: [0, 1, 2, 3, 4, 5, 6, 7], weights: [0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125] };
+    }, new Map());
+    expect(checks.get("layer qwen3_w4a16 M=1 no PDL")).toMatchObject({ pass: true, text: expect.stringMatching(/^all rows vs PDL launches: err 0\.0e\+0/) });
+    expect(checks.get("layer qwen3_w4a16 M=16 no PDL")!.pass).toBe(false);
+    // The PDL cases are checked as before (here: token 0 against the first case).
+    expect(checks.get("layer qwen3_w4a16 M=16")!.text).toMatch(/^row 0 vs M=1/);
+  });
+  it("the report pairs each table case with its plain twin; the plain rows stay out of the combine comparison", () => {
+    const ms = [0.05, 0.2, 0.06, 0.21];
+    const results: Results = { cases: [{ name: LAYER_COPY_NAME, status: "ok", gbps: 3000 }, { name: LAYER_CUBLAS_NAME, status: "ok", tflops: 600 },
+      ...meta.map((m, i) => ({ name: m.name, status: "ok" as const, median_ms: ms[i] }))] };
+    const rep = layerReport(meta, results, () => [0, 1]);
+    expect(pdlComparison(rep, meta)).toEqual([
+      { model: "qwen3", weights: "w4a16", layer: "qwen3_w4a16", T: 1, config: "decode", pdlMs: 0.05, plainMs: 0.06 },
+      { model: "qwen3", weights: "w4a16", layer: "qwen3_w4a16", T: 16, config: "decode", pdlMs: 0.2, plainMs: 0.21 },
+    ]);
+    expect(pdlTable(rep, meta)).toContain("| qwen3_w4a16 | 1 | decode | 0.0500 | 0.0600 | 10.0 | 1.200 |");
+    expect(layerTextTable(rep)).toMatch(/qwen3 +w4a16 no PDL +16 +decode/);
+    expect(combineComparison(rep)).toEqual([]);
+    expect(pdlComparison(layerReport(meta.slice(0, 2), results, () => [0, 1]), meta.slice(0, 2))).toEqual([]);
+  });
 });

@@ -151,6 +151,8 @@ export class BodyEmitter {
       case "barrier": return this.line("__syncthreads();");
       // Immediate operands: the counts are constants of the lowering.
       case "named_barrier": return this.line(`asm volatile("bar.sync ${s.id}, ${s.count};" ::: "memory");`);
+      // PDL (docs/LAYER.md): "memory" keeps the compiler from moving loads above the wait.
+      case "griddep": return this.line(`asm volatile("griddepcontrol.${s.op};" ::: "memory");`);
       case "setmaxnreg": return this.line(`asm volatile("setmaxnreg.${s.op}.sync.aligned.u32 ${s.regs};");`);
       case "wgmma":
         for (const l of wgmmaLines(s, this.addr(s.d), this.addr(s.a.ref), this.addr(s.b.ref))) this.line(l);

@@ -29,6 +29,9 @@ export interface EmitOptions {
   /** Alignment declared for the dynamic shared memory (default: what this kernel needs). Kernels
    *  emitted into one translation unit share the `smem` symbol, so they must declare the same. */
   smemAlign?: number;
+  /** Outputs the kernel only adds into (src/ir/zero-init.ts) that the caller clears before the
+   *  kernel runs, so the launcher does not (the layer launcher clears them up front). */
+  callerClears?: string[];
 }
 
 /** The dynamic shared-memory alignment a kernel needs: wgmma operand tiles want 1024 bytes. */
@@ -104,7 +107,7 @@ export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
   }
   b.block(L.body);
 
-  const host = emitHost(k, { name, kernelName: k.name, kernelSymbol, threads, smemBytes, env });
+  const host = emitHost(k, { name, kernelName: k.name, kernelSymbol, threads, smemBytes, env, callerClears: opts.callerClears });
   const kernelText = [
     `extern "C" __global__ void __launch_bounds__(${threads}${usesSetmaxnreg(L.body) ? `, ${L.perSM ?? 1}` : ""}) ${kernelSymbol}(${sig.join(", ")}) {`,
     b.text(),

@@ -9,6 +9,7 @@ import { cName } from "./names.ts";
 import { storageType } from "./types.ts";
 import { zeroInitOutputs } from "../../ir/zero-init.ts";
 import { byteSize } from "../../ir/ir.ts";
+import { waitsForPredecessor } from "../../passes/programmatic-launch.ts";
 
 const tpl = (f: string) =>
   Handlebars.compile(readFileSync(new URL(`./templates/${f}`, import.meta.url), "utf8"), { noEscape: true, strict: true });
@@ -17,6 +18,9 @@ const launcherTpl = tpl("launcher.cu.hbs");
 
 export interface HostInfo {
   name: string; kernelName: string; kernelSymbol: string; threads: number; smemBytes: number; env: Env;
+  /** Outputs the kernel only adds into that the caller clears instead of the launcher (the
+   *  layer launcher clears them before its first kernel: no memset between PDL kernels). */
+  callerClears?: string[];
 }
 
 /** Emits host expressions: dims are the launcher's int64_t arguments. */
@@ -122,10 +126,13 @@ export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: st
     tensorDocs: tensors.map((p) => `${p.name}: ${p.dtype} [${p.shapeText ?? (p.shape ?? []).map((s) => ex.emit(s).code).join(", ")}]${p.output ? " (output)" : " (input)"}`),
     launcherParams,
     // Outputs the kernel only adds into (split-K) start from zero on every launch.
-    zeroInits: zeroInitOutputs(k).map((n) => {
+    zeroInits: zeroInitOutputs(k).filter((n) => !h.callerClears?.includes(n)).map((n) => {
       const p = tensors.find((t) => t.name === n)!;
       return { ptr: cName(n), bytes: `${numel(p.shape ?? [])} * ${byteSize(p.dtype)}` };
     }),
+    callerClears: zeroInitOutputs(k).filter((n) => h.callerClears?.includes(n)),
+    pdl: waitsForPredecessor(k),
+    launcherArgs: [...tensors, ...scalars].map((p) => cName(p.name)).concat(dims),
     pointerChecks: tensors.map((p) => ({ ptr: cName(p.name), numel: numel(p.shape ?? []), align: p.align ?? 16 })),
     argRefs: [
       // cudaLaunchKernel takes pointers to arguments of the kernel's exact parameter types.

@@ -301,6 +301,8 @@ function emitStmt(s: Stmt, cx: Ctx): void {
     }
     case "ldmatrix": case "mma": case "wgmma": case "wgmma_fence": case "wgmma_commit": case "wgmma_wait": case "fence_async":
       return err(`WGSL codegen: '${s.k}' is a CUDA tensor-core instruction; lower for wgsl with mma off`);
+    case "griddep":
+      return err(`WGSL codegen: 'griddepcontrol.${s.op}' is CUDA's programmatic dependent launch (sm_90a); lower for wgsl without pdl`);
     case "mbar_init": case "mbar_fence_init": case "mbar_arrive": case "mbar_wait": case "tma_load": case "setmaxnreg": case "named_barrier":
       return err(`WGSL codegen: '${s.k}' is a Hopper TMA/mbarrier instruction; lower for wgsl without --copy tma or --ws`);
     case "copy": case "fill": case "gemm": case "reduce": case "topk": case "scan":
