@@ -13,7 +13,7 @@ export const BACKENDS = ["interp", "cuda", "webgpu"] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 export interface BackendOptions {
-  level: "tile" | "thread"; arch: "sm_80" | "sm_90a"; cores?: TensorCoreChoice; copy?: CopyChoice; persistent?: number; ws?: boolean;
+  level: "tile" | "thread"; arch: "sm_80" | "sm_90a"; cores?: TensorCoreChoice; copy?: CopyChoice; persistent?: number; ws?: boolean; pingpong?: boolean;
   /** --dequant wgmma: dequant-gemms under 64 rows take the register-A wgmma (cuda, sm_90a). */
   dequantWgmma?: boolean;
   /** webgpu: false expands warp_reduce through workgroup memory even where subgroups exist. */
@@ -49,7 +49,8 @@ export async function backendFor(name: BackendName, opts: BackendOptions): Promi
     case "interp": {
       // The interpreter runs the portable lowering, or the sm_90a TMA one when that is asked for.
       const base = opts.copy === "tma" || opts.ws ? cudaTarget("sm_90a", "wgmma", "tma", undefined, opts.ws) : SM80;
-      const target = opts.persistent ? { ...base, persistentBlocks: opts.persistent } : base;
+      const persistent = opts.persistent ? { ...base, persistentBlocks: opts.persistent } : base;
+      const target = opts.pingpong ? { ...persistent, pingpong: true } : persistent;
       const low = loweringCache(target, opts.level === "tile" ? "inferTypes" : undefined);
       return async (k, c, tensors, scalars) => {
         const lk = low(k, c.config);
@@ -71,7 +72,7 @@ export async function backendFor(name: BackendName, opts: BackendOptions): Promi
     }
     case "cuda": {
       const { cudaBackend } = await import("./backend-cuda.ts");
-      const t = cudaTarget(opts.arch, opts.cores, opts.copy, opts.persistent, opts.ws);
+      const t = cudaTarget(opts.arch, opts.cores, opts.copy, opts.persistent, opts.ws, opts.pingpong);
       return cudaBackend(loweringCache(opts.dequantWgmma ? { ...t, dequantWgmma: true } : t), opts.arch);
     }
   }
