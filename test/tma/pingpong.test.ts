@@ -21,6 +21,11 @@ import { cudaTarget, lower, type Target } from "../../src/passes/pipeline.ts";
 import { pingPong } from "../../src/passes/ping-pong.ts";
 import { checkPingpong } from "../../src/cli/args.ts";
 import { gemmText } from "../wgmma/gemm-text.ts";
+import { stageBuild } from "../../src/moe/stage-build.ts";
+import type { LayerConfig, LayerSpec } from "../../src/moe/layer.ts";
+import { lowerLayer, runLayerInterp } from "../../src/moe/interp.ts";
+import { randomTensor } from "../../src/numeric/random.ts";
+import { tinyPermutedConfigs } from "../moe_layer/tiny.ts";
 
 const WS = cudaTarget("sm_90a", "wgmma", "tma", undefined, true);
 const PP = (P: number): Target => ({ ...WS, persistentBlocks: P, pingpong: true });
@@ -432,5 +437,43 @@ describe("ping-pong: the MoE grouped GEMMs against their references", () => {
     const r = await checkKernel(k, spec, { backendName: "interp", backend, cases: 1, seed: 9, shape, config,
       reproduce: `tilemoe check ${file} --kernel ${name} --ws --persistent ${P} --pingpong` });
     expect(r.failures).toEqual([]);
+  }, 300_000);
+});
+
+describe("ping-pong: a layer entry's up/down option (src/moe/stage-build.ts)", () => {
+  const SM90 = cudaTarget("sm_90a", "wgmma", "tma");
+  it("`pingpong: true` beside `persistent: P` reaches the target, not the tunables; alone it is an error naming the fix", () => {
+    const up = { stage: "up", file: "f", kernel: "moe_gemm_up_permuted", config: { BM: 128, persistent: 132, pingpong: true }, bind: {} };
+    const b = stageBuild(up, SM90);
+    expect(b.config).toEqual({ BM: 128 });
+    expect(b.target).toMatchObject({ persistentBlocks: 132, pingpong: true });
+    expect(stageBuild({ ...up, config: { BM: 128, persistent: 132, pingpong: false } }, SM90).target.pingpong).toBeUndefined();
+    expect(() => stageBuild({ ...up, config: { pingpong: true } }, SM90)).toThrow(/layer stage 'up' \(moe_gemm_up_permuted\): 'pingpong' .*needs 'persistent: P' beside it/);
+    expect(() => stageBuild({ ...up, config: { persistent: 132, pingpong: "yes" } }, SM90)).toThrow(/'pingpong' is true or false/);
+  });
+
+  // The tiny permuted prefill entry with ping-pong up and down stages (warps 4) on 3 blocks
+  // against the same entry without: the same output (the down GEMM's f32 atomics may add in
+  // another order).
+  for (const T of [64, 200]) it(`T = ${T}: the layer on 3 ping-pong blocks gives the plain entry's output`, () => {
+    const base: LayerConfig = { ...tinyPermutedConfigs()[1]!, maxTokens: null, combine: "atomic" };
+    const plain: LayerConfig = { ...base, up: { ...base.up, warps: 4 }, down: { ...base.down, warps: 4 } };
+    const pp: LayerConfig = { ...plain, up: { ...plain.up, persistent: 3, pingpong: true }, down: { ...plain.down, persistent: 3, pingpong: true } };
+    const spec = (c: LayerConfig, name: string): LayerSpec => ({ name, experts: 8, hidden: 64, intermediate: 72, topK: 2, activation: "silu", weights: "bf16", renormalize: true, configs: [c] });
+    const H = 64, N = 72, E = 8;
+    const inp = {
+      x: randomTensor("bf16", [T, H], T, 0, 1), w_router: randomTensor("bf16", [E, H], T + 1, -0.5, 0.5),
+      w2: randomTensor("bf16", [E * H, N], T + 2, -0.25, 0.25), w13: randomTensor("bf16", [E * 2 * N, H], T + 3, -0.25, 0.25),
+    };
+    const lowPP = lowerLayer(spec(pp, "tiny_pp"), SM90);
+    for (const name of ["up", "down"]) expect(printKernel(lowPP.get("prefill")!.find(({ stage }) => stage.stage === name)!.kernel)).toContain("mbar.wait order[1]");
+    const want = runLayerInterp(spec(plain, "tiny_plain"), inp, lowerLayer(spec(plain, "tiny_plain"), SM90));
+    const got = runLayerInterp(spec(pp, "tiny_pp"), inp, lowPP);
+    expect([...got.block_expert!.data].some((e) => e < 0)).toBe(true);
+    let scale = 0, worst = 0;
+    want.out!.data.forEach((w, i) => { scale = Math.max(scale, Math.abs(w)); worst = Math.max(worst, Math.abs(w - got.out!.data[i]!)); });
+    expect(scale).toBeGreaterThan(0);
+    expect(worst).toBeLessThanOrEqual(1e-5 * scale);
+    expect([...got.y!.data]).toEqual([...want.y!.data]);
   }, 300_000);
 });
