@@ -34,8 +34,9 @@ timed() {
 #   persistent_benches TOKENS LAYER_LIMIT [BENCH_ARGS...]
 #                       the GEMM bench's TMA rows at 4096^3 and 8192^3, with the ws rows only when
 #                       no check failed (a failed persistent check may hang), then, if they ran, the
-#                       layer bench of bench/candidates/bf16-prefill-persistent.json at TOKENS (a
-#                       SKIP verdict otherwise); the tables into $log; needs `bench` (a scratch folder)
+#                       layer bench of $CANDIDATES (default bench/candidates/bf16-prefill-persistent.json)
+#                       at TOKENS (a SKIP verdict otherwise); the tables into $log; needs `bench` (a
+#                       scratch folder)
 persistent_benches() {
   local tokens=$1 limit=$2; shift 2
   local ws=on
@@ -45,7 +46,7 @@ persistent_benches() {
   cp "$bench/gemm/latest.md" "$log/gemm-table.md" 2>/dev/null || true
   if [[ $ws == on ]]; then
     TIMED_TAIL=40 timed layer-bench "$limit" npx tsx bench/run.ts --layer --layer-weights bf16 --layer-tokens "$tokens" \
-      --layer-candidates bench/candidates/bf16-prefill-persistent.json "$@" --out "$bench/layer"
+      --layer-candidates "${CANDIDATES:-bench/candidates/bf16-prefill-persistent.json}" "$@" --out "$bench/layer"
     cp "$bench/layer/layer/latest.md" "$log/layer-table.md" 2>/dev/null || true
     cp "$bench/layer/layer/plan/results.json" "$log/layer-results.json" 2>/dev/null || true
   else
