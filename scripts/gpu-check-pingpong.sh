@@ -7,7 +7,7 @@
 # 0. `tilemoe build --emit ir,cubin` of the timed ping-pong builds (the GEMM row, the candidates'
 #    up and down stages): registers and spills from ptxas, the second staging tile (no GPU needed).
 # 1. `tilemoe check --backend cuda --arch sm_90a --ws --persistent P --pingpong` of the GEMM
-#    examples (gemm_bf16, gemm_f16, gemm_relu_bias) and the MoE grouped GEMMs
+#    examples (gemm_bf16, gemm_f16, gemm_relu_bias, the register-A gemm_w8a16) and the MoE grouped GEMMs
 #    (moe_gemm_up_permuted, moe_gemm_down, split-K too, moe_gemm_down_pairs) at P = 132 with
 #    pinned shapes of more tiles than blocks (blocks of 1 and 2 tiles: consumer 1 idle in some),
 #    ragged N (element copy-out), K tiles not a multiple of the stages, and P = 3 on random
@@ -66,6 +66,7 @@ step gemm-pp132-600tiles $GEMM --kernel gemm_bf16 "${PP[@]}" --config BM=64,BN=1
 step gemm-pp3 $GEMM --kernel gemm_bf16 "${P3[@]}" --config BM=64,BN=64,BK=64,stages=3,warps=4,GROUP_M=8 --cases 20
 step gemm-f16-pp132 $GEMM --kernel gemm_f16 "${PP[@]}" --config $G128 --cases 10
 step relu-bias-pp3 $RELU "${P3[@]}" --config BM=128,BN=128,BK=64,stages=3,warps=4 --cases 10
+step w8a16-pp3 dsl-examples/gemm_w8a16.ts --kernel gemm_w8a16 "${P3[@]}" --config BM=128,BN=64,BK=64,stages=3,warps=4 --cases 10
 
 # The MoE grouped GEMMs (shapes as in gpu-check-persist.sh: unused routing blocks whose tiles
 # skip the loop and still move both consumers' counters, more tiles than blocks).

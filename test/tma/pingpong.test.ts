@@ -355,6 +355,7 @@ describe("ping-pong in the interpreter: against the tile level (race check on)",
     ["fewer K tiles than stages: one a tile, 6 tiles on 1 block", 4, 1, { M: 130, N: 100, K: 24 }, "bf16"],
     ["K % 8 != 0: the cp.async fallback in both consumers, serialised by the order", 3, 2, { M: 130, N: 100, K: 90 }, "bf16"],
     ["more blocks than tiles: 2 tiles on 2 of 5 blocks", 3, 5, { M: 64, N: 100, K: 64 }, "bf16"],
+    ["no tiles at all (M = 0): no block", 3, 2, { M: 0, N: 100, K: 64 }, "bf16"],
   ];
   for (const [name, stages, P, dims, cdt] of cases) it(`${name}: matches`, () => {
     const r = against(gemmText(stages, cdt), cfg, PP(P), dims);
@@ -416,6 +417,24 @@ launch tile grid [cdiv(N, BN), cdiv(M, BM)] threads warps * 32 blocks [bx, by] {
   copy acc[0 : +BM, 0 : +BN] -> C[by * BM : +BM, bx * BN : +BN]
 }
 `;
+
+describe("ping-pong: other GEMM examples against their references", () => {
+  // An epilogue with a bias and ReLU (per-element math before the staged store), and the
+  // register-A dequant gemm (w8a16: the consumers dequantize the weights into wgmma's A).
+  const cases: [string, string, Record<string, number>][] = [
+    ["dsl-examples/gemm_relu_bias.ts", "gemm_relu_bias", { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4 }],
+    ["dsl-examples/gemm_w8a16.ts", "gemm_w8a16", { BM: 128, BN: 128, BK: 64, stages: 3, warps: 4 }],
+  ];
+  for (const [file, name, config] of cases) it(`${name} ${JSON.stringify(config)} on 3 blocks`, async () => {
+    const k = parseKernels(file).find((x) => x.name === name)!;
+    expect(printKernel(lower(k, config, PP(3)))).toContain("mbar.wait order[1]");
+    const spec = (await loadSpecs(file)).get(name)!;
+    const backend = await backendFor("interp", { level: "thread", arch: "sm_90a", copy: "tma", ws: true, persistent: 3, pingpong: true });
+    const r = await checkKernel(k, spec, { backendName: "interp", backend, cases: 3, seed: 5, config,
+      reproduce: `tilemoe check ${file} --kernel ${name} --ws --persistent 3 --pingpong` });
+    expect(r.failures).toEqual([]);
+  }, 300_000);
+});
 
 describe("ping-pong: the MoE grouped GEMMs against their references", () => {
   const UP = "dsl-examples/moe_gemm_up.ts", DOWN = "dsl-examples/moe_gemm_down.ts";
