@@ -14,8 +14,9 @@
 #    ragged shapes (every block alternates many tiles; odd counts; K % 8 != 0 takes the cp.async
 #    fallback, serialised by the order barriers); all in parallel, each under `timeout 90` (a
 #    wrong phase or a missing order signal hangs the kernel).
-# 2. The GEMM bench's TMA rows at 4096^3 and 8192^3 (the ping-pong row 128x128x64 4 stages
-#    warps 4 beside the ws / ws persistent rows), then the layer bench (bf16, M = 1024 and 4096)
+# 2. The GEMM bench's warp-specialized TMA rows at 4096^3 and 8192^3 (the ping-pong row
+#    128x128x64 4 stages warps 4 beside the ws / ws persistent rows; only when every check
+#    passed: a wrong order hangs), then the layer bench (bf16, M = 1024 and 4096)
 #    with bench/candidates/bf16-prefill-pingpong.json against the choice table.
 # CHECKS_ONLY=1 runs steps 0 and 1 only. Logs under $OUT/pingpong (one file per step); keeps
 # going after a failure; summary at the end; exit status 0 only when every step passed.
@@ -41,11 +42,14 @@ U128=BM=128,BN=64,BK=64,stages=4,warps=4,GROUP_M=8
 U64=BM=64,BN=128,BK=64,stages=4,warps=4,GROUP_M=8
 D128=BM=128,BN=128,BK=64,stages=4,warps=4,splitK=1,GROUP_M=8
 D64=BM=64,BN=256,BK=64,stages=4,warps=4,splitK=1,GROUP_M=8
+R128=BM=128,BN=128,BK=64,stages=4,warps=4,GROUP_M=8
+R64=BM=64,BN=256,BK=64,stages=4,warps=4,GROUP_M=8
 
 # 0. What the benches time: 384 threads, 0 spills, a staging tile each for bf16 outputs.
 echo "== builds: tilemoe build --emit ir,cubin of the ping-pong builds"
 rc=0
-for b in "$GEMM gemm_bf16 $G128" "$UP moe_gemm_up_permuted $U128" "$UP moe_gemm_up_permuted $U64" "$DOWN moe_gemm_down $D128" "$DOWN moe_gemm_down $D64"; do
+for b in "$GEMM gemm_bf16 $G128" "$UP moe_gemm_up_permuted $U128" "$UP moe_gemm_up_permuted $U64" "$DOWN moe_gemm_down $D128" \
+         "$DOWNR moe_gemm_down_pairs $R128" "$DOWNR moe_gemm_down_pairs $R64"; do
   read -r file kernel config <<< "$b"
   rm -rf "$bench/build"
   node bin/tilemoe.js build "$file" --kernel "$kernel" --config "$config" --arch sm_90a "${PP[@]}" --emit ir,cubin -o "$bench/build" 2>&1 | tail -n 1 || rc=1
@@ -54,7 +58,7 @@ done > "$log/builds.log"
 cat "$log/builds.log"
 # Build rows: file kernel config target threads smem registers spills status.
 bad=$(awk '$1 != "alloc" && NF == 9 && ($5 != "384" || $8 != "0" || $9 != "ok")' "$log/builds.log")
-if (( rc == 0 )) && [[ -z $bad ]] && (( $(grep -c " ok$" "$log/builds.log") == 5 )); then summary+=("PASS  builds (384 threads, 0 spills)"); else summary+=("FAIL  builds: $log/builds.log"); fi
+if (( rc == 0 )) && [[ -z $bad ]] && (( $(grep -c " ok$" "$log/builds.log") == 6 )); then summary+=("PASS  builds (384 threads, 0 spills)"); else summary+=("FAIL  builds: $log/builds.log"); fi
 
 # 1. The GEMM examples. 256 tiles on 132 blocks (K = 520: 9 K tiles, not a multiple of 4);
 # 64 tiles (every block one tile: consumer 1 idle) with N = 1001 (element copy-out); random
@@ -82,12 +86,15 @@ step down-pp132 $DOWN "${PP[@]}" --config $D128 --cases 12
 step down-pp132-bs128 $DOWN "${PP[@]}" --config $D128 --shape "$DOWN_BS128" --cases 2
 step down-pp132-many $DOWN "${PP[@]}" --config $D64 --shape "$DOWN_MANY" --cases 2
 step down-pp3-splitk2 $DOWN "${P3[@]}" --config BM=64,BN=128,BK=64,stages=3,warps=4,splitK=2,GROUP_M=1 --cases 12
-step down-pairs-pp132 $DOWNR --kernel moe_gemm_down_pairs "${PP[@]}" --config BM=128,BN=128,BK=64,stages=4,warps=4,GROUP_M=8 --cases 8
+step down-pairs-pp132 $DOWNR --kernel moe_gemm_down_pairs "${PP[@]}" --config $R128 --cases 8
+step down-pairs-pp132-64x256 $DOWNR --kernel moe_gemm_down_pairs "${PP[@]}" --config $R64 --cases 8
 collect
 
 # CHECKS_ONLY=1: the checks above only.
 if [[ ${CHECKS_ONLY:-0} != 1 ]]; then
-  CANDIDATES=bench/candidates/bf16-prefill-pingpong.json persistent_benches 1024,4096 150
+  # The GEMM bench's ws rows only (ws, ws persistent, ping-pong: the comparison), the layer
+  # candidates at M = 1024 and 4096.
+  GEMM_WS=only CANDIDATES=bench/candidates/bf16-prefill-pingpong.json persistent_benches 1024,4096 200
 fi
 echo
 echo "== summary (logs in $log)"

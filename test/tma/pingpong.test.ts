@@ -437,7 +437,7 @@ describe("ping-pong: other GEMM examples against their references", () => {
 });
 
 describe("ping-pong: the MoE grouped GEMMs against their references", () => {
-  const UP = "dsl-examples/moe_gemm_up.ts", DOWN = "dsl-examples/moe_gemm_down.ts";
+  const UP = "dsl-examples/moe_gemm_up.ts", DOWN = "dsl-examples/moe_gemm_down.ts", PAIRS = "dsl-examples/moe_gemm_down_reduce.ts";
   // Six routing blocks of 64 rows, some unused (block_expert -1: their tiles skip the loop and
   // still move both consumers' counters).
   const cases: [string, string, Record<string, number>, Record<string, number>, number][] = [
@@ -446,6 +446,16 @@ describe("ping-pong: the MoE grouped GEMMs against their references", () => {
     ["moe_gemm_down", DOWN, { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 1, GROUP_M: 8 }, { T: 40, N: 136, H: 192, E: 4, TOPK: 2, skew: 0, BS: 64, NB: 6, EH: 768 }, 5],
     ["moe_gemm_down", DOWN, { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, splitK: 2, GROUP_M: 1 }, { T: 40, N: 200, H: 128, E: 4, TOPK: 2, skew: 2, BS: 64, NB: 6, EH: 512 }, 3],
   ];
+  // The reduce combine's down kernel (one f32 row a pair), on its check spec's random shapes.
+  it("moe_gemm_down_pairs on 3 blocks", async () => {
+    const k = parseKernels(PAIRS).find((x) => x.name === "moe_gemm_down_pairs")!;
+    const config = { BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, GROUP_M: 8 };
+    expect(printKernel(lower(k, config, PP(3)))).toContain("mbar.wait order[1]");
+    const backend = await backendFor("interp", { level: "thread", arch: "sm_90a", copy: "tma", ws: true, persistent: 3, pingpong: true });
+    const r = await checkKernel(k, (await loadSpecs(PAIRS)).get("moe_gemm_down_pairs")!, { backendName: "interp", backend, cases: 3, seed: 4, config,
+      reproduce: `tilemoe check ${PAIRS} --kernel moe_gemm_down_pairs --ws --persistent 3 --pingpong` });
+    expect(r.failures).toEqual([]);
+  }, 300_000);
   for (const [name, file, config, shape, P] of cases) it(`${name} ${JSON.stringify(config)} on ${P} blocks`, async () => {
     const k = parseKernels(file).find((x) => x.name === name)!;
     const text = printKernel(lower(k, config, PP(P)));
