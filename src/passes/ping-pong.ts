@@ -74,7 +74,11 @@ export function pingPong(k: Kernel, opts: PassOptions): Kernel {
     throw userError(`${where}: each consumer warpgroup runs a whole tile, so the tile code is lowered for 128 threads; the kernel has ${T} (warps = ${T / 32}); use warps = 4 (two consumer warpgroups of 128 threads plus the producer), or drop --pingpong`);
 
   const cons = split.else;
-  const pipe = cons.find((s): s is Extract<Stmt, { k: "let" }> => s.k === "let" && s.mutable === true && assigned(cons, s.name));
+  // The running counters of the setup (one per running pipeline, lower-pipeline-tma.ts).
+  const pipes = cons.filter((s): s is Extract<Stmt, { k: "let" }> => s.k === "let" && s.mutable === true && assigned(cons, s.name));
+  if (pipes.length > 1)
+    throw userError(`${where}: the tile code runs ${pipes.length} pipelined K loops; ping-pong orders one main loop a tile; build without --pingpong`);
+  const pipe = pipes[0];
   const loops = cons.filter((s): s is For => s.k === "for" && pipe !== undefined && assigned(s.body, pipe.name));
   if (!pipe || loops.length !== 1)
     throw userError(`${where} needs the running pipeline of persistent blocks (the producer streaming every tile's K tiles through one ring); '${k.name}' keeps a pipeline per tile (a buffer laid over a stage tile, or a stage tile used outside its loop); build without --pingpong`);

@@ -506,3 +506,21 @@ describe("ping-pong: a layer entry's up/down option (src/moe/stage-build.ts)", (
     expect([...got.y!.data]).toEqual([...want.y!.data]);
   }, 300_000);
 });
+
+describe("ping-pong: a tile with two pipelined K loops", () => {
+  it("is refused with the fix (one main loop a tile is ordered)", () => {
+    // Two K loops a tile, each its own running pipeline: ordering one would leave the other's
+    // parity waits unordered.
+    const src = gemmText(3, "bf16").replace("  copy acc[0 : +BM, 0 : +BN]", `  alloc As2: shared bf16[BM, BK]
+  alloc Bs2: shared bf16[BN, BK]
+  for k2 in pipelined(0, cdiv(K, BK)) stages 3 {
+    copy A[by * BM : +BM, k2 * BK : +BK] -> As2[0 : +BM, 0 : +BK]
+    copy B[bx * BN : +BN, k2 * BK : +BK] -> Bs2[0 : +BN, 0 : +BK]
+    gemm As2[0 : +BM, 0 : +BK], Bs2[0 : +BN, 0 : +BK] -> acc[0 : +BM, 0 : +BN] transB
+  }
+  copy acc[0 : +BM, 0 : +BN]`);
+    const k = parseKernel(src, "g.ir");
+    expect(printKernel(lower(k, { BM: 64, BN: 64, BK: 32, warps: 4 }, { ...WS, persistentBlocks: 2 })).match(/pipe(_\d+)? = pipe(_\d+)? \+/g)?.length).toBeGreaterThanOrEqual(4);
+    expect(() => lower(k, { BM: 64, BN: 64, BK: 32, warps: 4 }, PP(2))).toThrow(/ping-pong \(--pingpong\) of 'gemm': the tile code runs 2 pipelined K loops; .*build without --pingpong/);
+  });
+});
