@@ -29,9 +29,11 @@
 // consumer barrier `barrier 1, 128` -> `barrier 3 + c, 128` (each warpgroup syncs alone), the
 // private shared tiles renamed for consumer 1 (the epilogue's staging tile: both warpgroups
 // run their epilogues at once), and MAIN ordered:
+//   var signalled = 0
 //   if (tile_it > 0) mbar.wait order[c] parity (tile_it - 1) / 2 & 1    the other's main loop
-//   MAIN                                                                  of tile_it - 1 is done
-//   if (tile_it + 1 < tiles) mbar.arrive order[1 - c]                    (all 128 threads)
+//   MAIN, its TMA K loop followed by                                      of tile_it - 1 is done
+//     if (tile_it + 1 < tiles) mbar.arrive order[1 - c]; signalled = 1  (all 128 threads)
+//   if (signalled == 0 && tile_it + 1 < tiles) mbar.arrive order[1 - c]  (fallback, skipped loop)
 // SKIP is the producer's slice of the tile without its loads: the other consumer's tile still
 // advances `pipe` by that tile's trip count (zero for a tile that skips the K loop), so both
 // consumers index the one ring of stages the producer fills in tile order.
@@ -108,11 +110,30 @@ export function pingPong(k: Kernel, opts: PassOptions): Kernel {
   const it = v(loop.vars[0]!);
   const tiles = loop.extents[0]!;
 
+  const signalled = fresh("signalled");
+  // The TMA path's K loop (its body starts with the wait on "full"): the other consumer may
+  // start right after the loop's last wgmma is issued, while this one drains it (CUTLASS's
+  // order too: its waits on "full" are all behind). Elsewhere (the cp.async fallback, whose
+  // stage tiles the other would refill; a tile that skips the loop) the signal follows MAIN.
+  const isTmaLoop = (s: Stmt) => s.k === "for" && s.body[0]?.k === "mbar_wait" && s.body[0].bar.buf !== order;
   const tileCode = (c: number): Stmt[] => {
-    const ordered: Stmt[] = [
+    const signal: Stmt = { k: "mbar_arrive", bar: { buf: order, idx: [int(1 - c)] } };
+    const hasNext = bin("<", bin("+", it, int(1)), tiles);
+    let early = 0;
+    const mainSignalled = mapStmts([main], (s) => {
+      if (!isTmaLoop(s)) return undefined;
+      early++;
+      return [s, { k: "if", cond: hasNext, then: [signal], else: [] }, { k: "assign", name: signalled, value: int(1) }];
+    });
+    const ordered: Stmt[] = early === 0 ? [
       { k: "if", cond: bin(">", it, int(0)), then: [{ k: "mbar_wait", bar: { buf: order, idx: [int(c)] }, parity: fold(bin("&", bin("/", bin("-", it, int(1)), int(2)), int(1))) }], else: [] },
       main,
-      { k: "if", cond: bin("<", bin("+", it, int(1)), tiles), then: [{ k: "mbar_arrive", bar: { buf: order, idx: [int(1 - c)] } }], else: [] },
+      { k: "if", cond: hasNext, then: [signal], else: [] },
+    ] : [
+      { k: "let", name: signalled, dtype: "i32", value: int(0), mutable: true },
+      { k: "if", cond: bin(">", it, int(0)), then: [{ k: "mbar_wait", bar: { buf: order, idx: [int(c)] }, parity: fold(bin("&", bin("/", bin("-", it, int(1)), int(2)), int(1))) }], else: [] },
+      ...mainSignalled,
+      { k: "if", cond: bin("&&", bin("==", v(signalled), int(0)), hasNext), then: [signal], else: [] },
     ];
     let body = loop.body.flatMap((s) => (s === main ? ordered : [s]));
     body = mapStmts(body, (s) => s.k === "named_barrier" && s.id === CONSUMER_BARRIER ? { ...s, id: PINGPONG_BARRIER + c } : undefined);

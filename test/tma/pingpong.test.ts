@@ -147,6 +147,7 @@ launch thread grid [min(cdiv(N, 64), 2)] threads 384 blocks [pid_blk] thread tx 
       for tile_it in serial(0, cdiv(cdiv(N, 64) - pid_blk, 2)) {
         if (tile_it % 2 == 0) {
           let pid: i32 = pid_blk + tile_it * 2
+          var signalled: i32 = 0
           if (tile_it > 0) {
             mbar.wait order[0] parity (tile_it - 1) / 2 & 1
           }
@@ -157,10 +158,14 @@ launch thread grid [min(cdiv(N, 64), 2)] threads 384 blocks [pid_blk] thread tx 
                 mbar.arrive bars[(pipe + k) % 2 + 2]
               }
             }
+            if (tile_it + 1 < cdiv(cdiv(N, 64) - pid_blk, 2)) {
+              mbar.arrive order[1]
+            }
+            signalled = 1
             pipe = pipe + cdiv(K, 32)
             barrier 3, 128
           }
-          if (tile_it + 1 < cdiv(cdiv(N, 64) - pid_blk, 2)) {
+          if (signalled == 0 && tile_it + 1 < cdiv(cdiv(N, 64) - pid_blk, 2)) {
             mbar.arrive order[1]
           }
           store Cs[tx % 64] = 1.0
@@ -178,6 +183,7 @@ launch thread grid [min(cdiv(N, 64), 2)] threads 384 blocks [pid_blk] thread tx 
       for tile_it in serial(0, cdiv(cdiv(N, 64) - pid_blk, 2)) {
         if (tile_it % 2 == 1) {
           let pid: i32 = pid_blk + tile_it * 2
+          var signalled: i32 = 0
           if (tile_it > 0) {
             mbar.wait order[1] parity (tile_it - 1) / 2 & 1
           }
@@ -188,10 +194,14 @@ launch thread grid [min(cdiv(N, 64), 2)] threads 384 blocks [pid_blk] thread tx 
                 mbar.arrive bars[(pipe + k) % 2 + 2]
               }
             }
+            if (tile_it + 1 < cdiv(cdiv(N, 64) - pid_blk, 2)) {
+              mbar.arrive order[0]
+            }
+            signalled = 1
             pipe = pipe + cdiv(K, 32)
             barrier 4, 128
           }
-          if (tile_it + 1 < cdiv(cdiv(N, 64) - pid_blk, 2)) {
+          if (signalled == 0 && tile_it + 1 < cdiv(cdiv(N, 64) - pid_blk, 2)) {
             mbar.arrive order[0]
           }
           store Cs_1[(tx - 128) % 64] = 1.0
@@ -314,6 +324,10 @@ describe("ping-pong: the lowered gemm", () => {
       expect(text).toContain(`if (tile_it > 0) {\n            mbar.wait order[${c}] parity (tile_it - 1) / 2 & 1`);
       expect(text).toMatch(new RegExp(`if \\(tile_it \\+ 1 < cdiv\\(cdiv\\(N, 64\\) \\* cdiv\\(M, 64\\) - bx_blk, 2\\)\\) \\{\\n\\s*mbar\\.arrive order\\[${1 - c}\\]`));
     }
+    // The signal follows the TMA path's K loop (the last wgmma issued, not yet retired); the
+    // fallback and a tile that skips the loop signal after it.
+    expect(text).toMatch(/wgmma\.wait 1\n(.*\n){3}\s*\}\n\s*if \(tile_it \+ 1 < .*\) \{\n\s*mbar\.arrive order\[1\]\n\s*\}\n\s*signalled = 1\n\s*wgmma\.wait 0/);
+    expect(text).toMatch(/if \(signalled == 0 && tile_it \+ 1 < .*\) \{\n\s*mbar\.arrive order\[1\]/);
     // The other consumer's tile: only the counter moves.
     expect(text).toMatch(/\} else \{\n\s*let tile: i32 = bx_blk \+ tile_it \* 2\n\s*let bx: i32 = tile % cdiv\(N, 64\)\n\s*let by: i32 = tile \/ cdiv\(N, 64\)\n\s*if \(.*\) \{\n\s*pipe = pipe \+ cdiv\(K, 32\)\n\s*\}\n\s*\}/);
   });

@@ -118,6 +118,7 @@ extern "C" __global__ void __launch_bounds__(384, 1) gemm_kernel(const __nv_bflo
           for (int s = 0; s < 32; ++s) {
             acc[s] = 0.0f;
           }
+          int signalled = 0;
           if (tile_it > 0) {
             {
               const unsigned tm_bar = (unsigned)__cvta_generic_to_shared(&order[0]);
@@ -163,6 +164,10 @@ extern "C" __global__ void __launch_bounds__(384, 1) gemm_kernel(const __nv_bflo
                 asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"((unsigned)__cvta_generic_to_shared(&bars[(pipe + k - 1) % 3 + 3])) : "memory");
               }
             }
+            if (tile_it + 1 < ((N + 64 - 1) / 64 * ((M + 64 - 1) / 64) - bx_blk + 132 - 1) / 132) {
+              asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"((unsigned)__cvta_generic_to_shared(&order[1])) : "memory");
+            }
+            signalled = 1;
             asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
             #pragma unroll
             for (int tm_i = 0; tm_i < 32; ++tm_i) asm volatile("" : "+f"(acc[tm_i]) :: "memory");
@@ -256,7 +261,7 @@ extern "C" __global__ void __launch_bounds__(384, 1) gemm_kernel(const __nv_bflo
             asm volatile("cp.async.wait_group 0;\n" ::: "memory");
             asm volatile("bar.sync 3, 128;" ::: "memory");
           }
-          if (tile_it + 1 < ((N + 64 - 1) / 64 * ((M + 64 - 1) / 64) - bx_blk + 132 - 1) / 132) {
+          if (signalled == 0 && tile_it + 1 < ((N + 64 - 1) / 64 * ((M + 64 - 1) / 64) - bx_blk + 132 - 1) / 132) {
             asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"((unsigned)__cvta_generic_to_shared(&order[1])) : "memory");
           }
           #pragma unroll
@@ -301,6 +306,7 @@ extern "C" __global__ void __launch_bounds__(384, 1) gemm_kernel(const __nv_bflo
           for (int s = 0; s < 32; ++s) {
             acc[s] = 0.0f;
           }
+          int signalled = 0;
           if (tile_it > 0) {
             {
               const unsigned tm_bar = (unsigned)__cvta_generic_to_shared(&order[1]);
@@ -346,6 +352,10 @@ extern "C" __global__ void __launch_bounds__(384, 1) gemm_kernel(const __nv_bflo
                 asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"((unsigned)__cvta_generic_to_shared(&bars[(pipe + k - 1) % 3 + 3])) : "memory");
               }
             }
+            if (tile_it + 1 < ((N + 64 - 1) / 64 * ((M + 64 - 1) / 64) - bx_blk + 132 - 1) / 132) {
+              asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"((unsigned)__cvta_generic_to_shared(&order[0])) : "memory");
+            }
+            signalled = 1;
             asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
             #pragma unroll
             for (int tm_i = 0; tm_i < 32; ++tm_i) asm volatile("" : "+f"(acc[tm_i]) :: "memory");
@@ -439,7 +449,7 @@ extern "C" __global__ void __launch_bounds__(384, 1) gemm_kernel(const __nv_bflo
             asm volatile("cp.async.wait_group 0;\n" ::: "memory");
             asm volatile("bar.sync 4, 128;" ::: "memory");
           }
-          if (tile_it + 1 < ((N + 64 - 1) / 64 * ((M + 64 - 1) / 64) - bx_blk + 132 - 1) / 132) {
+          if (signalled == 0 && tile_it + 1 < ((N + 64 - 1) / 64 * ((M + 64 - 1) / 64) - bx_blk + 132 - 1) / 132) {
             asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"((unsigned)__cvta_generic_to_shared(&order[0])) : "memory");
           }
           #pragma unroll
