@@ -119,19 +119,16 @@ export function pingPong(k: Kernel, opts: PassOptions): Kernel {
   const tileCode = (c: number): Stmt[] => {
     const signal: Stmt = { k: "mbar_arrive", bar: { buf: order, idx: [int(1 - c)] } };
     const hasNext = bin("<", bin("+", it, int(1)), tiles);
+    const wait: Stmt = { k: "if", cond: bin(">", it, int(0)), then: [{ k: "mbar_wait", bar: { buf: order, idx: [int(c)] }, parity: fold(bin("&", bin("/", bin("-", it, int(1)), int(2)), int(1))) }], else: [] };
     let early = 0;
     const mainSignalled = mapStmts([main], (s) => {
       if (!isTmaLoop(s)) return undefined;
       early++;
       return [s, { k: "if", cond: hasNext, then: [signal], else: [] }, { k: "assign", name: signalled, value: int(1) }];
     });
-    const ordered: Stmt[] = early === 0 ? [
-      { k: "if", cond: bin(">", it, int(0)), then: [{ k: "mbar_wait", bar: { buf: order, idx: [int(c)] }, parity: fold(bin("&", bin("/", bin("-", it, int(1)), int(2)), int(1))) }], else: [] },
-      main,
-      { k: "if", cond: hasNext, then: [signal], else: [] },
-    ] : [
+    const ordered: Stmt[] = early === 0 ? [wait, main, { k: "if", cond: hasNext, then: [signal], else: [] }] : [
       { k: "let", name: signalled, dtype: "i32", value: int(0), mutable: true },
-      { k: "if", cond: bin(">", it, int(0)), then: [{ k: "mbar_wait", bar: { buf: order, idx: [int(c)] }, parity: fold(bin("&", bin("/", bin("-", it, int(1)), int(2)), int(1))) }], else: [] },
+      wait,
       ...mainSignalled,
       { k: "if", cond: bin("&&", bin("==", v(signalled), int(0)), hasNext), then: [signal], else: [] },
     ];
