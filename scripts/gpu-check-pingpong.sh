@@ -5,7 +5,8 @@
 # Run on the GPU machine, from the repo root, through gpu-run.sh:
 #   bash scripts/gpu-run.sh bash scripts/gpu-check-pingpong.sh
 # 0. `tilemoe build --emit ir,cubin` of the timed ping-pong builds (the GEMM row, the candidates'
-#    up and down stages): registers and spills from ptxas, the second staging tile (no GPU needed).
+#    up and down stages): registers and spills from ptxas, the second staging tile (no GPU
+#    needed; in the background beside step 1).
 # 1. `tilemoe check --backend cuda --arch sm_90a --ws --persistent P --pingpong` of the GEMM
 #    examples (gemm_bf16, gemm_f16, gemm_relu_bias, the register-A gemm_w8a16) and the MoE grouped GEMMs
 #    (moe_gemm_up_permuted, moe_gemm_down, split-K too, moe_gemm_down_pairs) at P = 132 with
@@ -18,7 +19,8 @@
 #    128x128x64 4 stages warps 4 beside the ws / ws persistent rows; only when every check
 #    passed: a wrong order hangs), then the layer bench (bf16, M = 1024 and 4096)
 #    with bench/candidates/bf16-prefill-pingpong.json against the choice table.
-# CHECKS_ONLY=1 runs steps 0 and 1 only. Logs under $OUT/pingpong (one file per step); keeps
+# Expected wall time: steps 0-1 about 1.5 min (90 s a check at most, in parallel), step 2 up to
+# 150 s + 200 s (limits). CHECKS_ONLY=1 runs steps 0 and 1 only. Logs under $OUT/pingpong (one file per step); keeps
 # going after a failure; summary at the end; exit status 0 only when every step passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -45,20 +47,19 @@ D64=BM=64,BN=256,BK=64,stages=4,warps=4,splitK=1,GROUP_M=8
 R128=BM=128,BN=128,BK=64,stages=4,warps=4,GROUP_M=8
 R64=BM=64,BN=256,BK=64,stages=4,warps=4,GROUP_M=8
 
-# 0. What the benches time: 384 threads, 0 spills, a staging tile each for bf16 outputs.
-echo "== builds: tilemoe build --emit ir,cubin of the ping-pong builds"
-rc=0
+# 0. What the benches time: 384 threads, 0 spills, a staging tile each for bf16 outputs. In the
+# background, beside the checks of step 1 (nvcc only); its verdict after them.
+echo "== builds: tilemoe build --emit ir,cubin of the ping-pong builds (background)"
+(
 for b in "$GEMM gemm_bf16 $G128" "$UP moe_gemm_up_permuted $U128" "$UP moe_gemm_up_permuted $U64" "$DOWN moe_gemm_down $D128" \
          "$DOWNR moe_gemm_down_pairs $R128" "$DOWNR moe_gemm_down_pairs $R64"; do
   read -r file kernel config <<< "$b"
   rm -rf "$bench/build"
-  node bin/tilemoe.js build "$file" --kernel "$kernel" --config "$config" --arch sm_90a "${PP[@]}" --emit ir,cubin -o "$bench/build" 2>&1 | tail -n 1 || rc=1
+  node bin/tilemoe.js build "$file" --kernel "$kernel" --config "$config" --arch sm_90a "${PP[@]}" --emit ir,cubin -o "$bench/build" 2>&1 | tail -n 1
   grep -m1 -h "alloc [a-z_]*_out_1: shared" "$bench/build"/*.ir.txt || true
 done > "$log/builds.log"
-cat "$log/builds.log"
-# Build rows: file kernel config target threads smem registers spills status.
-bad=$(awk '$1 != "alloc" && NF == 9 && ($5 != "384" || $8 != "0" || $9 != "ok")' "$log/builds.log")
-if (( rc == 0 )) && [[ -z $bad ]] && (( $(grep -c " ok$" "$log/builds.log") == 6 )); then summary+=("PASS  builds (384 threads, 0 spills)"); else summary+=("FAIL  builds: $log/builds.log"); fi
+) &
+# (collect waits for it with the checks)
 
 # 1. The GEMM examples. 256 tiles on 132 blocks (K = 520: 9 K tiles, not a multiple of 4);
 # 64 tiles (every block one tile: consumer 1 idle) with N = 1001 (element copy-out); random
@@ -89,6 +90,10 @@ step down-pp3-splitk2 $DOWN "${P3[@]}" --config BM=64,BN=128,BK=64,stages=3,warp
 step down-pairs-pp132 $DOWNR --kernel moe_gemm_down_pairs "${PP[@]}" --config $R128 --cases 8
 step down-pairs-pp132-64x256 $DOWNR --kernel moe_gemm_down_pairs "${PP[@]}" --config $R64 --cases 8
 collect
+cat "$log/builds.log"
+# Build rows: file kernel config target threads smem registers spills status.
+bad=$(awk '$1 != "alloc" && NF == 9 && ($5 != "384" || $8 != "0" || $9 != "ok")' "$log/builds.log")
+if [[ -z $bad ]] && (( $(grep -c " ok$" "$log/builds.log") == 6 )); then summary+=("PASS  builds (384 threads, 0 spills)"); else summary+=("FAIL  builds: $log/builds.log"); fi
 
 # CHECKS_ONLY=1: the checks above only.
 if [[ ${CHECKS_ONLY:-0} != 1 ]]; then
