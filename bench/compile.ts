@@ -13,12 +13,12 @@ import { type CompiledConfig, type GemmConfig } from "./plan.ts";
 
 export async function compileGemm(kernel: Kernel, config: GemmConfig, arch: Arch, planDir: string): Promise<CompiledConfig> {
   try {
-    const { cores, copy, persistent, ws, dequant, ...tunables } = config;
+    const { cores, copy, persistent, ws, pingpong, dequant, ...tunables } = config;
     // A config that names no copy path (tuned winners) builds as `tilemoe build` and `tune` do:
     // sm_90a defaults, warp-specialized TMA where it applies. Fixed TMA rows say `ws` or not.
-    const target = cudaTarget(arch, cores, copy, persistent, ws ?? copy === undefined);
+    const target = cudaTarget(arch, cores, copy, persistent, ws ?? copy === undefined, { pingpong });
     const low = lower(kernel, tunables, dequant === "wgmma" ? { ...target, dequantWgmma: true } : target);
-    const out = emitCuda(low, { name: `${kernel.name}_${cores ?? ""}${copy === "tma" ? "tma_" : ""}${persistent ? `p${persistent}_` : ""}${ws ? "ws_" : ""}${dequant ? "dqw_" : ""}${config.BM}x${config.BN}x${config.BK}_s${config.stages}_w${config.warps}_g${config.GROUP_M ?? 0}${config.splitK ? `_k${config.splitK}` : ""}` });
+    const out = emitCuda(low, { name: `${kernel.name}_${cores ?? ""}${copy === "tma" ? "tma_" : ""}${persistent ? `p${persistent}_` : ""}${ws ? "ws_" : ""}${pingpong ? "pp_" : ""}${dequant ? "dqw_" : ""}${config.BM}x${config.BN}x${config.BK}_s${config.stages}_w${config.warps}_g${config.GROUP_M ?? 0}${config.splitK ? `_k${config.splitK}` : ""}` });
     const kind = runnerModule(arch);
     const res = await compileCuda(out.cu, { arch, outputs: [kind] });
     const module = `${out.kernelSymbol}.${arch}.${kind}`;

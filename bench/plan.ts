@@ -25,12 +25,15 @@ export interface GemmConfig {
   persistent?: number;
   /** Warp-specialized TMA pipeline (a lowering choice, `--ws`). */
   ws?: boolean;
+  /** Ping-pong consumers (a lowering choice, `--pingpong`; with ws and persistent, warps 4:
+   *  two consumer warpgroups of 128 threads, each with its own BM x BN tile). */
+  pingpong?: boolean;
   /** Dequant-gemms under 64 rows take the register-A wgmma (a lowering choice, `--dequant wgmma`). */
   dequant?: "wgmma";
 }
 
 export const configText = (c: GemmConfig) =>
-  `${c.cores ? `${c.cores === "mma" ? "mma.sync" : "wgmma"}${c.copy === "tma" ? "+tma" : ""} ` : ""}BM=${c.BM} BN=${c.BN} BK=${c.BK} st=${c.stages} w=${c.warps}${c.GROUP_M ? ` G=${c.GROUP_M}` : ""}${c.splitK ? ` sk=${c.splitK}` : ""}${c.persistent ? ` persistent=${c.persistent}` : ""}${c.ws ? " ws" : ""}${c.dequant ? ` dequant=${c.dequant}` : ""}`;
+  `${c.cores ? `${c.cores === "mma" ? "mma.sync" : "wgmma"}${c.copy === "tma" ? "+tma" : ""} ` : ""}BM=${c.BM} BN=${c.BN} BK=${c.BK} st=${c.stages} w=${c.warps}${c.GROUP_M ? ` G=${c.GROUP_M}` : ""}${c.splitK ? ` sk=${c.splitK}` : ""}${c.persistent ? ` persistent=${c.persistent}` : ""}${c.ws ? " ws" : ""}${c.pingpong ? " pingpong" : ""}${c.dequant ? ` dequant=${c.dequant}` : ""}`;
 
 export const SHAPES: BenchShape[] = [
   ...[1024, 4096, 8192].map((s) => ({ label: `${s}^3`, M: s, N: s, K: s, skinny: false })),
@@ -70,6 +73,10 @@ export const TMA_CONFIGS: GemmConfig[] = [
   // Warp-specialized and persistent: the producer runs ahead across tiles (docs/HOPPER.md).
   { BM: 128, BN: 256, BK: 64, stages: 3, warps: 8, GROUP_M: 8, cores: "wgmma", copy: "tma", ws: true, persistent: 132 },
   { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, GROUP_M: 8, cores: "wgmma", copy: "tma", ws: true, persistent: 132 },
+  // Ping-pong (--pingpong): two consumer warpgroups of 4 warps, each a whole 128x128 tile
+  // (alternate tiles; one's epilogue under the other's main loop). 4 stages + two staging tiles:
+  // 192 KB; consumers at 232 registers.
+  { BM: 128, BN: 128, BK: 64, stages: 4, warps: 4, GROUP_M: 8, cores: "wgmma", copy: "tma", ws: true, persistent: 132, pingpong: true },
 ];
 
 /** A config compiled to a module the runner can load (or why it could not be). */

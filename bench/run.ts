@@ -48,7 +48,8 @@ const { values } = parseArgs({
     // sm_90a: also (or only) time the TMA operand path's configs (bench/plan.ts TMA_CONFIGS).
     copy: { type: "string", default: "both" },
     // The warp-specialized TMA rows (TMA_CONFIGS with ws): "off" leaves them out (the GPU
-    // script does when its --ws checks failed, so that a hanging kernel cannot stall the run).
+    // script does when its --ws checks failed, so that a hanging kernel cannot stall the run),
+    // "only" times just them (ws, ws persistent, ping-pong: fewer builds in a GPU script).
     ws: { type: "string", default: "on" },
     // Only these shapes, by label (e.g. "4096^3,8192^3").
     shapes: { type: "string" },
@@ -84,8 +85,8 @@ if (!["cp.async", "tma", "both"].includes(values.copy!)) throw new Error(`--copy
 // where it applies (the default), and the TMA rows come from TMA_CONFIGS.
 const cpAsync = (cs: GemmConfig[]) => withCores(cs).map((c) => (c.cores === "wgmma" ? { ...c, copy: "cp.async" as const } : c));
 const cpAsyncConfigs = (skinny: boolean) => values.copy === "tma" ? [] : cpAsync(values.quick ? (skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS).slice(0, 1) : skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS);
-if (!["on", "off"].includes(values.ws!)) throw new Error(`--ws must be on or off`);
-const tmaSet = values.ws === "off" ? TMA_CONFIGS.filter((c) => !c.ws) : TMA_CONFIGS;
+if (!["on", "off", "only"].includes(values.ws!)) throw new Error(`--ws must be on, off or only`);
+const tmaSet = values.ws === "off" ? TMA_CONFIGS.filter((c) => !c.ws) : values.ws === "only" ? TMA_CONFIGS.filter((c) => c.ws) : TMA_CONFIGS;
 const tmaConfigs = (skinny: boolean) => arch !== "sm_90a" || values.copy === "cp.async" || skinny ? [] : values.quick ? tmaSet.slice(0, 1) : tmaSet;
 const configsFor = (skinny: boolean) => [...cpAsyncConfigs(skinny), ...tmaConfigs(skinny)];
 

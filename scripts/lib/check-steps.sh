@@ -32,20 +32,22 @@ timed() {
   if (( rc == 0 )); then summary+=("PASS  $name ($(( SECONDS - t0 )) s)"); else summary+=("FAIL  $name (exit $rc, $(( SECONDS - t0 )) s): $log/$name.log"); fi
 }
 #   persistent_benches TOKENS LAYER_LIMIT [BENCH_ARGS...]
-#                       the GEMM bench's TMA rows at 4096^3 and 8192^3, with the ws rows only when
-#                       no check failed (a failed persistent check may hang), then, if they ran, the
-#                       layer bench of bench/candidates/bf16-prefill-persistent.json at TOKENS (a
-#                       SKIP verdict otherwise); the tables into $log; needs `bench` (a scratch folder)
+#                       the GEMM bench's TMA rows at 4096^3 and 8192^3 ($GEMM_WS=only: the ws rows
+#                       alone), with the ws rows only when no check failed (a failed persistent
+#                       check may hang), then, if they ran, the
+#                       layer bench of $CANDIDATES (default bench/candidates/bf16-prefill-persistent.json)
+#                       at TOKENS (a SKIP verdict otherwise); the tables into $log; needs `bench` (a
+#                       scratch folder)
 persistent_benches() {
   local tokens=$1 limit=$2; shift 2
-  local ws=on
+  local ws=${GEMM_WS:-on}
   for s in "${summary[@]}"; do [[ $s == FAIL* ]] && ws=off; done
   rm -rf "$bench/gemm" "$bench/layer"
   TIMED_TAIL=40 timed gemm-bench 150 npx tsx bench/run.ts --no-layer --mma wgmma --copy tma --shapes "4096^3,8192^3" --no-tuned --reps 20 --ws $ws --out "$bench/gemm"
   cp "$bench/gemm/latest.md" "$log/gemm-table.md" 2>/dev/null || true
-  if [[ $ws == on ]]; then
+  if [[ $ws != off ]]; then
     TIMED_TAIL=40 timed layer-bench "$limit" npx tsx bench/run.ts --layer --layer-weights bf16 --layer-tokens "$tokens" \
-      --layer-candidates bench/candidates/bf16-prefill-persistent.json "$@" --out "$bench/layer"
+      --layer-candidates "${CANDIDATES:-bench/candidates/bf16-prefill-persistent.json}" "$@" --out "$bench/layer"
     cp "$bench/layer/layer/latest.md" "$log/layer-table.md" 2>/dev/null || true
     cp "$bench/layer/layer/plan/results.json" "$log/layer-results.json" 2>/dev/null || true
   else

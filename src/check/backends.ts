@@ -13,7 +13,7 @@ export const BACKENDS = ["interp", "cuda", "webgpu"] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 export interface BackendOptions {
-  level: "tile" | "thread"; arch: "sm_80" | "sm_90a"; cores?: TensorCoreChoice; copy?: CopyChoice; persistent?: number; ws?: boolean;
+  level: "tile" | "thread"; arch: "sm_80" | "sm_90a"; cores?: TensorCoreChoice; copy?: CopyChoice; persistent?: number; ws?: boolean; pingpong?: boolean;
   /** --dequant wgmma: dequant-gemms under 64 rows take the register-A wgmma (cuda, sm_90a). */
   dequantWgmma?: boolean;
   /** --pdl: lowered with programmatic dependent launch (sm_90a; the wait and trigger are no-ops
@@ -52,9 +52,10 @@ export async function backendFor(name: BackendName, opts: BackendOptions): Promi
     case "interp": {
       // The interpreter runs the portable lowering, or the sm_90a TMA one when that is asked for.
       // --pdl alone: the sm_90a lowering without TMA (its griddepcontrol statements are no-ops here).
-      const base = opts.copy === "tma" || opts.ws ? cudaTarget("sm_90a", "wgmma", "tma", undefined, opts.ws, opts.pdl)
-        : opts.pdl ? cudaTarget("sm_90a", "wgmma", "cp.async", undefined, false, true) : SM80;
-      const target = opts.persistent ? { ...base, persistentBlocks: opts.persistent } : base;
+      const base = opts.copy === "tma" || opts.ws ? cudaTarget("sm_90a", "wgmma", "tma", undefined, opts.ws, { pdl: opts.pdl })
+        : opts.pdl ? cudaTarget("sm_90a", "wgmma", "cp.async", undefined, false, { pdl: true }) : SM80;
+      const persistent = opts.persistent ? { ...base, persistentBlocks: opts.persistent } : base;
+      const target = opts.pingpong ? { ...persistent, pingpong: true } : persistent;
       const low = loweringCache(target, opts.level === "tile" ? "inferTypes" : undefined);
       return async (k, c, tensors, scalars) => {
         const lk = low(k, c.config);
@@ -76,7 +77,7 @@ export async function backendFor(name: BackendName, opts: BackendOptions): Promi
     }
     case "cuda": {
       const { cudaBackend } = await import("./backend-cuda.ts");
-      const t = cudaTarget(opts.arch, opts.cores, opts.copy, opts.persistent, opts.ws, opts.pdl);
+      const t = cudaTarget(opts.arch, opts.cores, opts.copy, opts.persistent, opts.ws, { pdl: opts.pdl, pingpong: opts.pingpong });
       return cudaBackend(loweringCache(opts.dequantWgmma ? { ...t, dequantWgmma: true } : t), opts.arch);
     }
   }

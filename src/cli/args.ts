@@ -94,6 +94,15 @@ export function checkWarpSpecialize(ws: boolean | undefined, noWs: boolean | und
   return defaultOn && arch === "sm_90a" && cores !== "mma" && copy !== "cp.async";
 }
 
+/** `--pingpong`: two consumer warpgroups alternate the tiles of a persistent block
+ *  (passes/ping-pong.ts). Only where the blocks are warp-specialized and persistent. */
+export function checkPingpong(pingpong: boolean | undefined, ws: boolean, persistent: number | undefined): boolean {
+  if (!pingpong) return false;
+  if (!ws) throw new UsageError("--pingpong alternates tiles between the consumer warpgroups of warp-specialized blocks; add --ws (sm_90a, wgmma, TMA copies)");
+  if (persistent === undefined) throw new UsageError("--pingpong alternates the tiles of persistent blocks; add --persistent P (e.g. 132, the SM count of an H100 SXM or H200)");
+  return true;
+}
+
 /** `--dequant wgmma|auto`: whether dequant-gemm pairs of fewer than 64 rows take the register-A
  *  wgmma on sm_90a (passes/dequant-wgmma.ts) instead of the mma.sync fusion (auto). */
 export function parseDequant(v: unknown, arch: string): boolean {

@@ -9,7 +9,7 @@ import { cudaTarget, lower, WGSL, type Target, type TensorCoreChoice, type CopyC
 import { emitCuda } from "../codegen/cuda/index.ts";
 import { emitWgsl, wgslBundle } from "../codegen/wgsl/index.ts";
 import { compileCuda, nvccAvailable } from "../driver/nvcc.ts";
-import { parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkWarpSpecialize, parseShape, requireFile, UsageError } from "./args.ts";
+import { parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, requireFile, UsageError } from "./args.ts";
 import { tunedConfig } from "../tune/select.ts";
 import { printTable } from "./table.ts";
 
@@ -27,6 +27,8 @@ export interface BuildOptions {
   persistent?: number;
   /** --ws: warp-specialized TMA pipelines. */
   ws?: boolean;
+  /** --pingpong: two consumer warpgroups alternate the persistent tiles (needs ws, persistent). */
+  pingpong?: boolean;
   /** --dequant wgmma: dequant-gemms under 64 rows take the register-A wgmma too. */
   dequantWgmma?: boolean;
   /** --pdl: programmatic dependent launch (sm_90a): griddepcontrol.wait / launch_dependents at
@@ -46,11 +48,11 @@ export interface BuildRow {
   threads: number; smem: number; registers?: number; spills?: number; status: string;
 }
 
-const BUILD_USAGE = "tilemoe build FILE [--kernel K] [--config BM=128,...] [--shape M=16,N=..] [--tune-cache PATH] [--arch sm_80|sm_90a] [--mma wgmma|sync] [--copy cp.async|tma] [--persistent P] [--ws|--no-ws] [--dequant wgmma|auto] [--pdl] [--target cuda|wgsl] [--emit ir,cu,h,ptx,cubin,wgsl,json] [-o DIR]";
+const BUILD_USAGE = "tilemoe build FILE [--kernel K] [--config BM=128,...] [--shape M=16,N=..] [--tune-cache PATH] [--arch sm_80|sm_90a] [--mma wgmma|sync] [--copy cp.async|tma] [--persistent P] [--ws|--no-ws] [--pingpong] [--dequant wgmma|auto] [--pdl] [--target cuda|wgsl] [--emit ir,cu,h,ptx,cubin,wgsl,json] [-o DIR]";
 
 export async function buildCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
-    kernel: { type: "string" }, config: { type: "string" }, arch: { type: "string" }, mma: { type: "string" }, copy: { type: "string" }, persistent: { type: "string" }, ws: { type: "boolean" }, "no-ws": { type: "boolean" }, dequant: { type: "string" }, pdl: { type: "boolean" },
+    kernel: { type: "string" }, config: { type: "string" }, arch: { type: "string" }, mma: { type: "string" }, copy: { type: "string" }, persistent: { type: "string" }, ws: { type: "boolean" }, "no-ws": { type: "boolean" }, pingpong: { type: "boolean" }, dequant: { type: "string" }, pdl: { type: "boolean" },
     target: { type: "string" }, emit: { type: "string" }, o: { type: "string", short: "o" },
     shape: { type: "string" }, "tune-cache": { type: "string" },
   }, BUILD_USAGE);
@@ -71,6 +73,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
     backend, emit, outDir: (values.o as string | undefined) ?? "generated", showStages: emit.has("ir"),
     ...(values.config ? {} : { tuned: { cachePath: values["tune-cache"] as string | undefined, shape: values.shape ? parseShape(values.shape as string) : undefined } }),
   };
+  opts.pingpong = checkPingpong(values.pingpong as boolean | undefined, opts.ws === true && backend === "cuda", opts.persistent);
   const rows = await buildFile(requireFile(positionals[0]!), opts);
   printTable(rows, COLUMNS);
   return rows.some((r) => r.status !== "ok") ? 1 : 0;
@@ -135,7 +138,7 @@ export async function buildFile(file: string, opts: BuildOptions): Promise<Build
 }
 
 async function buildKernel(file: string, k: Kernel, opts: BuildOptions): Promise<BuildRow> {
-  const target: Target = opts.backend === "wgsl" ? WGSL : { ...cudaTarget(opts.arch, opts.cores, opts.copy, opts.persistent, opts.ws, opts.pdl), ...(opts.dequantWgmma ? { dequantWgmma: true } : {}) };
+  const target: Target = opts.backend === "wgsl" ? WGSL : { ...cudaTarget(opts.arch, opts.cores, opts.copy, opts.persistent, opts.ws, { pdl: opts.pdl, pingpong: opts.pingpong }), ...(opts.dequantWgmma ? { dequantWgmma: true } : {}) };
   const stages: string[] = [];
   let config = opts.config;
   if (opts.tuned && opts.backend === "cuda" && !Object.keys(config).length) {

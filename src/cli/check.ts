@@ -8,15 +8,15 @@ import { resolveConfig } from "../passes/specialize.ts";
 import { checkKernel, type Backend } from "../check/run.ts";
 import { isCheckSpec, type CheckSpec } from "../check/spec.ts";
 import { backendFor, BACKENDS, type BackendName } from "../check/backends.ts";
-import { intFlag, parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkWarpSpecialize, parseShape, requireFile, UsageError } from "./args.ts";
+import { intFlag, parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, requireFile, UsageError } from "./args.ts";
 
-const USAGE = "tilemoe check FILE [--kernel K] [--backend interp|cuda|webgpu] [--level tile|thread] [--arch sm_80|sm_90a] [--cases N] [--seed S] [--shape M=..] [--config BM=..] [--data-seed S] [--mma wgmma|sync] [--copy cp.async|tma] [--persistent P] [--ws|--no-ws] [--dequant wgmma|auto] [--pdl] [--subgroups on|off] [--verbose]";
+const USAGE = "tilemoe check FILE [--kernel K] [--backend interp|cuda|webgpu] [--level tile|thread] [--arch sm_80|sm_90a] [--cases N] [--seed S] [--shape M=..] [--config BM=..] [--data-seed S] [--mma wgmma|sync] [--copy cp.async|tma] [--persistent P] [--ws|--no-ws] [--pingpong] [--dequant wgmma|auto] [--pdl] [--subgroups on|off] [--verbose]";
 
 export async function checkCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     kernel: { type: "string" }, backend: { type: "string" }, level: { type: "string" }, arch: { type: "string" },
     cases: { type: "string" }, seed: { type: "string" }, shape: { type: "string" }, config: { type: "string" },
-    "data-seed": { type: "string" }, mma: { type: "string" }, copy: { type: "string" }, persistent: { type: "string" }, ws: { type: "boolean" }, "no-ws": { type: "boolean" }, dequant: { type: "string" }, pdl: { type: "boolean" }, subgroups: { type: "string" }, verbose: { type: "boolean", short: "v" },
+    "data-seed": { type: "string" }, mma: { type: "string" }, copy: { type: "string" }, persistent: { type: "string" }, ws: { type: "boolean" }, "no-ws": { type: "boolean" }, pingpong: { type: "boolean" }, dequant: { type: "string" }, pdl: { type: "boolean" }, subgroups: { type: "string" }, verbose: { type: "boolean", short: "v" },
   }, USAGE);
   if (positionals.length !== 1) throw new UsageError(`expected one FILE\nusage: ${USAGE}`);
   const file = requireFile(positionals[0]!);
@@ -39,6 +39,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
   const ws = checkWarpSpecialize(values.ws as boolean | undefined, values["no-ws"] as boolean | undefined, wsArch, cores, copy, backendName === "cuda");
   // The reproduce line names --ws / --no-ws only where the choice differs from the default.
   const wsFlag = ws === checkWarpSpecialize(undefined, undefined, wsArch, cores, copy, backendName === "cuda") ? "" : ws ? " --ws" : " --no-ws";
+  const pingpong = checkPingpong(values.pingpong as boolean | undefined, ws && backendName !== "webgpu", persistent);
   const dequantWgmma = parseDequant(values.dequant, backendName === "cuda" ? arch : backendName);
   // The interpreter runs the sm_90a lowering with --pdl (its griddepcontrol statements are no-ops there).
   if (values.pdl && backendName === "interp" && level === "tile") throw new UsageError("--pdl is a thread-level lowering: drop --level tile (or --pdl)");
@@ -62,8 +63,8 @@ export async function checkCommand(argv: string[]): Promise<number> {
   if (config) for (const k of checked) resolveConfig(k, config);
   let passed = 0, failed = 0;
   for (const k of checked) {
-    const backend: Backend = await backendFor(backendName, { level, arch, cores, copy, persistent, ws, subgroups, dequantWgmma, pdl });
-    const prefix = `tilemoe check ${file} --kernel ${k.name} --backend ${backendName}${level === "tile" ? " --level tile" : ""}${backendName === "cuda" ? ` --arch ${arch}${cores === "mma" ? " --mma sync" : ""}` : ""}${copy ? ` --copy ${copy}` : ""}${persistent ? ` --persistent ${persistent}` : ""}${wsFlag}${dequantWgmma ? " --dequant wgmma" : ""}${pdl ? " --pdl" : ""}${subgroups ? "" : " --subgroups off"}`;
+    const backend: Backend = await backendFor(backendName, { level, arch, cores, copy, persistent, ws, pingpong, subgroups, dequantWgmma, pdl });
+    const prefix = `tilemoe check ${file} --kernel ${k.name} --backend ${backendName}${level === "tile" ? " --level tile" : ""}${backendName === "cuda" ? ` --arch ${arch}${cores === "mma" ? " --mma sync" : ""}` : ""}${copy ? ` --copy ${copy}` : ""}${persistent ? ` --persistent ${persistent}` : ""}${wsFlag}${pingpong ? " --pingpong" : ""}${dequantWgmma ? " --dequant wgmma" : ""}${pdl ? " --pdl" : ""}${subgroups ? "" : " --subgroups off"}`;
     const r = await checkKernel(k, specs.get(k.name)!, {
       backendName, backend, cases, seed, reproduce: prefix,
       shape: values.shape ? parseShape(values.shape as string) : undefined,

@@ -7,7 +7,7 @@ const HELP = `tilemoe — tile-level DSL for Mixture-of-Experts GPU kernels
 
 usage:
   tilemoe build FILE [--kernel K] [--config BM=128,BN=128,...] [--arch sm_80|sm_90a] [--mma wgmma|sync]
-                     [--copy cp.async|tma] [--persistent P] [--ws] [--dequant wgmma|auto] [--target cuda|wgsl] [--emit ir,cu,h,ptx,cubin,wgsl,json] [--shape M=..] [-o DIR]
+                     [--copy cp.async|tma] [--persistent P] [--ws] [--pingpong] [--dequant wgmma|auto] [--target cuda|wgsl] [--emit ir,cu,h,ptx,cubin,wgsl,json] [--shape M=..] [-o DIR]
   tilemoe build-all [-o DIR]          compile every kernel in dsl-examples/ and print a summary
   tilemoe build-layer --model mixtral|qwen3 [--weights bf16|w4a16] [--combine atomic|reduce] [--only CONFIG] [--copy tma|cp.async] [-o DIR]
                                       the whole MoE layer as one .cu + .h (moe_layer_<model>_<weights>);
@@ -17,6 +17,7 @@ usage:
                      [--copy cp.async|tma]   (tma: sm_90a operand tiles by TMA + mbarriers)
                      [--persistent P]        (P blocks loop over the tiles, e.g. P = SM count)
                      [--ws]                  (sm_90a TMA pipelines: a producer warpgroup, setmaxnreg)
+                     [--pingpong]            (with --ws --persistent P: two consumer warpgroups alternate tiles; warps=4)
                      [--dequant wgmma|auto]  (sm_90a: dequant gemms under 64 rows on the register-A wgmma)
                      [--subgroups on|off]   (webgpu: off checks warp_reduce's workgroup-memory path)
   tilemoe tune FILE [--kernel K] --shape M=..,N=.. [--shape ...] [--plan DIR] [--report DIR] [--cache PATH]

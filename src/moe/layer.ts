@@ -52,7 +52,8 @@ export interface LayerConfig {
   combine?: Combine;
   /** Configs of the router (dsl-examples/moe_router.ts), gate/up and down kernels (gating
    *  and routing have one config each). up and down may also say `persistent: P`: that stage
-   *  is built with P persistent blocks (a build option, not a tunable; stage-build.ts). */
+   *  is built with P persistent blocks (a build option, not a tunable; stage-build.ts), and
+   *  with it `pingpong: true`: ping-pong consumers (two warpgroups alternate tiles; warps 4). */
   router: Record<string, TunableValue>;
   up: Record<string, TunableValue>;
   down: Record<string, TunableValue>;

@@ -2,7 +2,9 @@
 // (LayerConfig.up / .down), build options that are not tunables: `persistent: P` builds the
 // stage with P persistent blocks (Target.persistentBlocks; persistent-grid.ts: the grid is
 // min(G, P) blocks looping over the tiles, and with warp specialization the producer runs
-// ahead across them). The generated launcher sizes the grid from the lowered kernel's grid
+// ahead across them); `pingpong: true` (with persistent) builds it with ping-pong consumers
+// (Target.pingpong; ping-pong.ts: two warpgroups of the config's warps = 4 alternate tiles).
+// The generated launcher sizes the grid from the lowered kernel's grid
 // expression, which already says min(G, P).
 import type { TunableValue } from "../ir/ir.ts";
 import type { Target } from "../passes/pipeline.ts";
@@ -11,9 +13,11 @@ import type { Stage } from "./layer.ts";
 
 /** The tunables to lower the stage's kernel with, and its target. */
 export function stageBuild(stage: Stage, target: Target): { config: Record<string, TunableValue>; target: Target } {
-  const { persistent, ...config } = stage.config;
+  const { persistent, pingpong, ...config } = stage.config;
+  if (pingpong !== undefined && pingpong !== false && (pingpong !== true || persistent === undefined))
+    throw userError(`layer stage '${stage.stage}' (${stage.kernel}): 'pingpong' is true or false and needs 'persistent: P' beside it (ping-pong alternates the tiles of persistent blocks), got pingpong ${JSON.stringify(pingpong)}${persistent === undefined ? " without persistent" : ""}`);
   if (persistent === undefined) return { config, target };
   if (typeof persistent !== "number" || !Number.isInteger(persistent) || persistent < 1)
     throw userError(`layer stage '${stage.stage}' (${stage.kernel}): 'persistent' is a block count (e.g. 132, the SM count of an H100 SXM or H200), got ${JSON.stringify(persistent)}`);
-  return { config, target: { ...target, persistentBlocks: persistent } };
+  return { config, target: { ...target, persistentBlocks: persistent, ...(pingpong ? { pingpong: true } : {}) } };
 }

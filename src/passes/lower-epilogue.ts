@@ -90,7 +90,10 @@ export function stagedEpilogue(c: Ctx, s: { src: Region; dst: Region }, hosts: E
   // (e.g. the copy sits inside an `if`, as the MoE up kernel's whole-tile store does) but the
   // block already holds more than half an SM's shared memory, so no second block ever fit
   // beside it and the tile costs no occupancy.
-  if (!host && !(ownStagingFits(c, bytes) && (persistent || aloneOnSM(c)))) return undefined;
+  // Ping-pong consumers (ping-pong.ts) each get a copy of the tile, beside the 128 bytes of
+  // their order mbarriers: both fit, or neither.
+  const own = c.target.pingpong ? 2 * bytes + 128 : bytes;
+  if (!host && !(ownStagingFits(c, own) && (persistent || aloneOnSM(c)))) return undefined;
   const over = host ? { over: host.name } : {};
   const name = c.fresh(`${f.buf.name}_out`);
   const buf = { name, scope: "shared" as const, dtype: o.buf.dtype, shape: [int(rows), int(cols)], layout, ...over };

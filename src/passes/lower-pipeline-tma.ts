@@ -178,7 +178,9 @@ export function lowerTmaPipeline(c: Ctx, loop: For, copies: Copy[], S: number, t
   // pipe unchanged in both roles: the producer's slice evaluates the same condition.
   function specializedPath(pipe?: string): Stmt[] {
     const T = c.threads;
-    const { producer, consumer } = maxnregCounts(T, c.wsPerSM ?? 1);
+    // Ping-pong (ping-pong.ts) runs this tile code in two consumer warpgroups: the register
+    // split is that of both.
+    const { producer, consumer } = maxnregCounts(c.target.pingpong ? 2 * T : T, c.wsPerSM ?? 1);
     const jp = c.fresh("j");
     // Tile j's index in the block's stream of tiles.
     const rp = pipe ? fold(bin("+", v(pipe), v(jp))) : v(jp);

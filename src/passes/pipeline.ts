@@ -8,6 +8,7 @@ import { padPackedTiles } from "./pad-packed-tiles.ts";
 import { lowerToThreads } from "./lower-threads.ts";
 import { persistentGrid } from "./persistent-grid.ts";
 import { warpSpecialize } from "./warp-specialize.ts";
+import { pingPong } from "./ping-pong.ts";
 import { simplify } from "./simplify.ts";
 import { programmaticLaunch } from "./programmatic-launch.ts";
 import type { Pass, PassOptions, Target } from "./types.ts";
@@ -24,6 +25,7 @@ export const PASSES: readonly { name: string; run: Pass }[] = [
   { name: "lowerToThreads", run: lowerToThreads },
   { name: "persistentGrid", run: persistentGrid },
   { name: "warpSpecialize", run: warpSpecialize },
+  { name: "pingPong", run: pingPong },
   { name: "simplify", run: simplify },
   { name: "programmaticLaunch", run: programmaticLaunch },
 ];

@@ -19,6 +19,10 @@ export interface Target {
    *  `--no-ws` off): a producer warpgroup added to the block issues the TMA loads, the kernel's
    *  own warps only compute. Needs tma. */
   warpSpecialize?: boolean;
+  /** Ping-pong consumers (ping-pong.ts; `--pingpong`, only with warpSpecialize and
+   *  persistentBlocks): two consumer warpgroups take alternate tiles of a persistent block, one's
+   *  epilogue overlapping the other's main loop. The tile code is lowered for one warpgroup. */
+  pingpong?: boolean;
   /** Dequant-gemm pairs of fewer than 64 rows take the register-A wgmma too (dequant-wgmma.ts;
    *  `--dequant wgmma`), instead of the mma.sync fusion that auto gives them. */
   dequantWgmma?: boolean;
@@ -52,11 +56,13 @@ export type TensorCoreChoice = "wgmma" | "mma";
  * the warp-specialized TMA pipeline beat the plain one at every config, so both are on unless
  * turned off (warp specialization applies only where TMA does).
  */
-export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma", copy: CopyChoice = "tma", persistentBlocks?: number, warpSpecialize = true, pdl = false): Target {
+export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma", copy: CopyChoice = "tma", persistentBlocks?: number, warpSpecialize = true,
+  { pdl = false, pingpong = false }: { pdl?: boolean; pingpong?: boolean } = {}): Target {
   const base = arch === "sm_80" ? SM80 : cores === "mma" ? { ...SM90A, wgmma: false } : copy === "tma" ? { ...SM90A, tma: true } : SM90A;
   const ws = warpSpecialize && base.tma ? { ...base, warpSpecialize: true } : base;
   const withPdl = pdl ? { ...ws, pdl: true } : ws;
-  return persistentBlocks ? { ...withPdl, persistentBlocks } : withPdl;
+  const p = persistentBlocks ? { ...withPdl, persistentBlocks } : withPdl;
+  return pingpong ? { ...p, pingpong: true } : p;
 }
 
 /** How pipelined wgmma operand tiles reach shared memory on sm_90a. */

@@ -14,12 +14,30 @@ describe("tilemoe CLI", () => {
       "--emit", "ir,cu,h", "-o", out);
     expect(r.exitCode, r.stderr).toBe(0);
     const passes = [...r.stdout.matchAll(/^\/\/ ---- after (\w+)$/gm)].map((m) => m[1]);
-    expect(passes).toEqual(["specialize", "checkDequantBlocks", "inferTypes", "inferLayouts", "padPackedTiles", "lowerToThreads", "persistentGrid", "warpSpecialize", "simplify", "programmaticLaunch"]);
+    expect(passes).toEqual(["specialize", "checkDequantBlocks", "inferTypes", "inferLayouts", "padPackedTiles", "lowerToThreads", "persistentGrid", "warpSpecialize", "pingPong", "simplify", "programmaticLaunch"]);
     expect(r.stdout).toMatch(/launch thread grid/);
     const cu = readFileSync(join(out, "gemm_f16.cu"), "utf8");
     // The default arch is sm_90a: the gemm goes through wgmma (docs/HOPPER.md).
     expect(cu).toMatch(/wgmma\.mma_async\.sync\.aligned\.m64n\d+k16\.f32\.f16\.f16/);
     expect(readFileSync(join(out, "gemm_f16.h"), "utf8")).toMatch(/int gemm_f16\(const __half\* A, const __half\* B, __half\* C/);
+  });
+
+  it("--pingpong: two consumer warpgroups in the IR; without --persistent, or with --no-ws, a usage error naming the fix", async () => {
+    const cfg = ["--config", "BM=128,BN=128,BK=64,stages=4,warps=4,GROUP_M=8"];
+    const r = await run("build", "dsl-examples/gemm.ts", "--kernel", "gemm_bf16", ...cfg, "--persistent", "132", "--pingpong", "--emit", "ir", "-o", out);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const last = r.stdout.slice(r.stdout.lastIndexOf("// ---- after simplify"));
+    expect(last).toMatch(/threads 384 blocks/);
+    expect(last).toContain("mbar.wait order[1] parity (tile_it - 1) / 2 & 1");
+    const noP = await run("build", "dsl-examples/gemm.ts", "--kernel", "gemm_bf16", ...cfg, "--pingpong", "-o", out);
+    expect(noP.exitCode).toBe(1);
+    expect(noP.stderr).toMatch(/--pingpong .*add --persistent P/);
+    const noWs = await run("build", "dsl-examples/gemm.ts", "--kernel", "gemm_bf16", ...cfg, "--persistent", "132", "--no-ws", "--pingpong", "-o", out);
+    expect(noWs.exitCode).toBe(1);
+    expect(noWs.stderr).toMatch(/--pingpong .*add --ws/);
+    const w8 = await run("build", "dsl-examples/gemm.ts", "--kernel", "gemm_bf16", "--config", "BM=128,BN=128,BK=64,stages=4,warps=8,GROUP_M=8", "--persistent", "132", "--pingpong", "-o", out);
+    expect(w8.stdout + w8.stderr).toMatch(/use warps = 4/);
+    expect(w8.stderr).not.toMatch(/\n\s+at /);
   });
 
   it("rejects a config value outside the kernel's space, naming the allowed values", async () => {

@@ -13,7 +13,7 @@ import { nvccWarning } from "./kernels.ts";
 
 const [gate] = parseKernels("dsl-examples/moe_gate.ts").filter((k) => k.name === "moe_gate_softmax");
 const config = { BT: 4, EMAX: 128, KMAX: 8 };
-const pdl = emitCuda(lower(gate!, config, cudaTarget("sm_90a", "wgmma", "tma", undefined, true, true)));
+const pdl = emitCuda(lower(gate!, config, cudaTarget("sm_90a", "wgmma", "tma", undefined, true, { pdl: true })));
 const sm80 = emitCuda(lower(gate!, config, cudaTarget("sm_80")));
 
 describe("a kernel built with --pdl", () => {

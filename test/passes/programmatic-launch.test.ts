@@ -60,17 +60,17 @@ describe("a DSL kernel lowered with --pdl", () => {
   const [gate] = parseKernels("dsl-examples/moe_gate.ts").filter((x) => x.name === "moe_gate_softmax");
   const config = { BT: 4, EMAX: 128, KMAX: 8 };
   it("starts with the wait and the trigger on sm_90a (warp-specialized TMA GEMM too), has none without pdl", () => {
-    const low = lowerChecked(gate!, config, cudaTarget("sm_90a", "wgmma", "tma", undefined, true, true));
+    const low = lowerChecked(gate!, config, cudaTarget("sm_90a", "wgmma", "tma", undefined, true, { pdl: true }));
     expect(low.launch.body.slice(0, 2)).toEqual([{ k: "griddep", op: "wait" }, { k: "griddep", op: "launch_dependents" }]);
     expect(printKernel(lowerChecked(gate!, config, cudaTarget("sm_90a"))).includes("griddepcontrol")).toBe(false);
     const [gemm] = parseKernels("dsl-examples/gemm.ts");
-    const ws = lowerChecked(gemm!, { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 1 }, cudaTarget("sm_90a", "wgmma", "tma", 132, true, true));
+    const ws = lowerChecked(gemm!, { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 1 }, cudaTarget("sm_90a", "wgmma", "tma", 132, true, { pdl: true }));
     expect(printKernel(ws)).toMatch(/thread tx \{\n  griddepcontrol\.wait\n  griddepcontrol\.launch_dependents\n/);
     expect(printKernel(ws).match(/griddepcontrol/g)?.length).toBe(2);
   });
   it("runs in the interpreter exactly as the plain lowering (one kernel: no grid to wait for)", () => {
     const plain = lowerChecked(gate!, config, cudaTarget("sm_90a"));
-    const pdl = lowerChecked(gate!, config, cudaTarget("sm_90a", "wgmma", "tma", undefined, true, true));
+    const pdl = lowerChecked(gate!, config, cudaTarget("sm_90a", "wgmma", "tma", undefined, true, { pdl: true }));
     for (const [T, E, K] of [[5, 16, 4], [9, 128, 8]] as const) {
       const a = inputs(plain, { T, E, K }, 7);
       const b = Object.fromEntries(Object.entries(a).map(([n, v]) => [n, { ...v, data: v.data.slice() }]));

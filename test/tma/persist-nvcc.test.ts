@@ -64,7 +64,7 @@ describe("the staged epilogue of warp-specialized persistent blocks: emitted CUD
 
 // Each distinct build: the bench's ws persistent GEMM rows, and the candidates' up/down stages.
 const builds: { name: string; kernel: Kernel; config: Record<string, TunableValue>; P: number }[] = [];
-for (const c of TMA_CONFIGS.filter((x) => x.ws && x.persistent)) {
+for (const c of TMA_CONFIGS.filter((x) => x.ws && x.persistent && !x.pingpong)) {
   const { cores: _c, copy: _p, persistent, ws: _w, ...tunables } = c;
   builds.push({ name: `gemm_bf16 ${JSON.stringify(tunables)}`, kernel: kernelOf("dsl-examples/gemm.ts", "gemm_bf16"), config: tunables, P: persistent! });
 }
