@@ -65,9 +65,10 @@ function w4a16GemmGs(A: Tensor<"M, K", "bf16">, W: Tensor<"N, KW", "u32">, S: Te
     const part = T.fragment([BM, BN], "f32");
     T.clear(acc);
     for (const k of T.pipelined(KT, stages)) {
-      const k0 = (bz * KT + k) * BK;
-      T.copy(A.tile([by * BM, k0], [BM, BK]), As);
+      // The copies first: a pipelined loop issues ahead only the copies that lead its body.
+      T.copy(A.tile([by * BM, (bz * KT + k) * BK], [BM, BK]), As);
       T.copy(W.tile([bx * BN, (bz * KT + k) * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Ws);
+      const k0 = (bz * KT + k) * BK;
       unscaledTile(Ws, Bs, bx * BN, k0, K);
       T.clear(part);
       T.gemm(As, Bs, part, { transB: true });
