@@ -43,6 +43,7 @@ step gs-mma-m16-k4000-sk8  $F --kernel gemm_w4a16_mma_gs --cases 2 --shape M=16,
 step gs-mma-m16-k1000-sk1  $F --kernel gemm_w4a16_mma_gs --cases 2 --shape M=16,N=136,K=1000 --config $D,BK=128,stages=2,warps=4,splitK=1
 step gs-il-m1-k2000-sk4    $F --kernel gemm_w4a16_gs --cases 2 --shape M=1,N=130,K=2000 --config $D,BK=128,stages=2,warps=4,splitK=4
 step gs-il-m16-k520-sk8    $F --kernel gemm_w4a16_gs --cases 2 --shape M=16,N=72,K=520 --config $D,BK=64,stages=2,warps=4,splitK=8
+step gs-mma-bm64-rswgmma   $F "${GM[@]}" --config BM=64,BN=64,BK=64,stages=3,warps=4,splitK=1
 step mma-bk128-s2-sk4      $F --kernel gemm_w4a16_mma --cases 8 --config $D,BK=128,stages=2,warps=4,splitK=4
 collect
 # One sm_80 build (PTX in the fatbin, JIT-compiled on this card), checked.
