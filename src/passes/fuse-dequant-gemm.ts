@@ -28,6 +28,13 @@
 // the pipeline's wait) and the K mask once per tile (a copy of the k-step loop without it):
 // the same expressions, so the numerics stay those of the unfused path (two roundings).
 //
+// A dequant without scales (the kernel applies the group scale to f32 partial sums itself,
+// docs/QUANT.md) of u4 into bf16 with a literal zero point z is fed biased: the lop3's
+// 128 + q as it is, exact, and the gemm takes (128 + z) * rowsum(A) off once per row after
+// its k-steps, the row sums from one more mma per k-step against ones (dequantBOperand,
+// dequant-instance.ts biasFold, lower-gemm-mma.ts rowBias). That is no packed bf16 math per
+// pair; the f32 cancellation it adds is bounded in the docs and tested.
+//
 // On sm_90a the same choice is made (inferLayouts gives the accumulator mma_acc): the
 // decode shapes this path is for are bound by the weight bytes, not by tensor-core issue,
 // and wgmma would need the bf16 tile in shared memory again. mma = "wgmma" keeps the
