@@ -1,8 +1,10 @@
 // w4a16 bench: dsl-examples/gemm_w4a16.ts (u4, group 128, symmetric) against bf16 cuBLAS on
 // the same shapes and the copy ceiling, in one runner plan on one card. Reports the
 // effective weight bandwidth (int4 bytes + scales / time) as a fraction of the copy's.
-// Decode shapes (M <= 16) also time gemm_w4a16_mma (rows "w4a16-mma", the mma slot order) at
-// the same configs, both orders packed from one integer matrix here (plan files w-NxK-ORDER.u32).
+// Decode shapes (M <= 16) also time gemm_w4a16_mma (rows "w4a16-mma", the mma slot order) and
+// the group-scale-on-partial-sums kernels gemm_w4a16_gs / gemm_w4a16_mma_gs (rows "w4a16-gs",
+// "w4a16-mma-gs"; docs/QUANT.md; and "w4a16-mma-gs-early", its scales read before the gemm) at the same configs (those with BK dividing 128), both orders
+// packed from one integer matrix here (plan files w-NxK-ORDER.u32).
 //   tsx bench/w4a16.ts [--arch sm_90a|sm_80] [--m 1,16,64,256,1024,4096] [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned]
 // Each shape also times the tuned winner (nearest tuned shape, per GPU tuned on) from the tune
 // cache and bench/tuned.json, as rows "tuned (GPU)".
@@ -60,7 +62,13 @@ const fixedConfigsFor = (M: number): GemmConfig[] =>
 const kernel = loadGemm(join(REPO, "dsl-examples/gemm_w4a16.ts"), "gemm_w4a16");
 // The mma slot order (docs/QUANT.md) at decode: gemm_w4a16_mma at the same configs as the
 // interleaved rows (fixed and tuned), on the same integer matrix packed each way here.
-const mmaKernel = loadGemm(join(REPO, "dsl-examples/gemm_w4a16.ts"), "gemm_w4a16_mma");
+// The other decode variants, each at the decode configs its kernel allows; tag: the rows' name.
+const DECODE_VARIANTS = [
+  { tag: "w4a16-mma", what: "mma order", name: "gemm_w4a16_mma", order: "mma" as const },
+  { tag: "w4a16-gs", what: "partial sums", name: "gemm_w4a16_gs", order: "interleaved" as const },
+  { tag: "w4a16-mma-gs", what: "mma order, partial sums", name: "gemm_w4a16_mma_gs", order: "mma" as const },
+  { tag: "w4a16-mma-gs-early", what: "mma order, partial sums, scales read first", name: "gemm_w4a16_mma_gs_early", order: "mma" as const },
+].map((x) => ({ ...x, kernel: loadGemm(join(REPO, "dsl-examples/gemm_w4a16.ts"), x.name), compiled: new Map<string, CompiledConfig>() }));
 const DECODE_M = 16;
 const compiled = new Map<string, CompiledConfig>();
 const tunedPaths = values["no-tuned"] ? [] : [resolve(values.tuned!), values["tune-cache"] ? resolve(values["tune-cache"]) : defaultCachePath()];
@@ -78,10 +86,14 @@ async function compileAll(k: typeof kernel, configs: GemmConfig[], into: Map<str
   for (const c of into.values()) if (c.error) console.log(`${what}${configText(c.config)}: ${c.error}`);
 }
 await compileAll(kernel, distinct, compiled, "");
-const compiledMma = new Map<string, CompiledConfig>();
-const mmaConfigsFor = (si: number): GemmConfig[] => (SHAPES[si]!.M <= DECODE_M ? [...fixedConfigsFor(SHAPES[si]!.M), ...tunedOf(si).map((t) => t.config)] : []);
-const distinctMma = [...new Map(SHAPES.flatMap((_, si) => mmaConfigsFor(si)).map((c) => [configText(c), c])).values()];
-await compileAll(mmaKernel, distinctMma, compiledMma, "mma order ");
+type Variant = (typeof DECODE_VARIANTS)[number];
+// The partial-sum kernels need one group per K tile (their `where`: BK divides 128).
+const variantConfigsFor = (v: Variant, si: number): GemmConfig[] => (SHAPES[si]!.M <= DECODE_M
+  ? [...fixedConfigsFor(SHAPES[si]!.M), ...tunedOf(si).map((t) => t.config)].filter((c) => !v.name.includes("_gs") || 128 % c.BK === 0) : []);
+for (const v of DECODE_VARIANTS) {
+  const distinctV = [...new Map(SHAPES.flatMap((_, si) => variantConfigsFor(v, si)).map((c) => [configText(c), c])).values()];
+  await compileAll(v.kernel, distinctV, v.compiled, `${v.what} `);
+}
 
 // One integer matrix per decode shape, packed in both orders (files the runner loads): the
 // interleaved and mma rows then read the same weights.
@@ -115,9 +127,10 @@ for (const [si, s] of SHAPES.entries()) {
   const wInit = (order: "interleaved" | "mma") => (decode ? { file: files.get(`${s.N}x${s.K}`)![order] } : rnd(3, 0, 0xffffffff));
   cases.push({ name: `cublas bf16 ${label}`, cublas: { m: s.M, n: s.N, k: s.K, dtype: "bf16", transB: true, a: rnd(1, -1, 1), b: rnd(2, -1, 1) }, time,
     flops: 2 * s.M * s.N * s.K, bytes: 2 * (s.M * s.K + s.N * s.K + s.M * s.N) });
-  for (const { cfg, tag, mma } of [...configsFor(s.M).map((cfg) => ({ cfg, tag: "w4a16", mma: false })), ...tunedOf(si).map((t) => ({ cfg: t.config, tag: t.label, mma: false })),
-    ...mmaConfigsFor(si).map((cfg) => ({ cfg, tag: "w4a16-mma", mma: true }))]) {
-    const c = (mma ? compiledMma : compiled).get(configText(cfg))!;
+  for (const { cfg, tag, from, mma } of [...configsFor(s.M).map((cfg) => ({ cfg, tag: "w4a16", from: compiled, mma: false })),
+    ...tunedOf(si).map((t) => ({ cfg: t.config, tag: t.label, from: compiled, mma: false })),
+    ...DECODE_VARIANTS.flatMap((v) => variantConfigsFor(v, si).map((cfg) => ({ cfg, tag: v.tag, from: v.compiled, mma: v.order === "mma" })))]) {
+    const c = from.get(configText(cfg))!;
     if (c.error || !c.module || !c.grid || !c.dims || !c.zeroInit) { console.log(`skipped ${label} ${configText(cfg)}: ${c.error}`); continue; }
     const dims: Record<string, number> = { M: s.M, N: s.N, K: s.K };
     cases.push({
@@ -162,21 +175,24 @@ for (const [si, s] of SHAPES.entries()) {
   const label = `M=${s.M} N=${s.N} K=${s.K}`;
   const mine = res.cases.filter((r) => r.name.startsWith(`w4a16 ${label} `));
   const pctOf = (g?: number) => (g && copy ? `${(100 * g / copy).toFixed(0)}%` : "-");
-  const mmaRows = res.cases.filter((r) => r.name.startsWith(`w4a16-mma ${label} `));
-  // Each row's config after its own tag (w4a16 / w4a16-mma) and the shape.
+  const variantRows = DECODE_VARIANTS.map((v) => ({ v, rows: res.cases.filter((r) => r.name.startsWith(`${v.tag} ${label} `)) }));
+  // Each row's config after its own tag (w4a16 / a variant's) and the shape.
   const configOf = (r: { name: string }) => r.name.slice(r.name.indexOf(` ${label} `) + label.length + 2);
-  for (const r of [...mine, ...mmaRows])
-    all.push(`| ${label} | ${r.name.startsWith("w4a16-mma ") ? "mma order: " : ""}${configOf(r)} | ${r.status} | ${r.median_ms?.toFixed(4) ?? "-"} | ${r.gbps?.toFixed(0) ?? "-"} | ${pctOf(r.gbps)} |`);
+  for (const r of mine) all.push(`| ${label} | ${configOf(r)} | ${r.status} | ${r.median_ms?.toFixed(4) ?? "-"} | ${r.gbps?.toFixed(0) ?? "-"} | ${pctOf(r.gbps)} |`);
+  for (const { v, rows: vr } of variantRows)
+    for (const r of vr) all.push(`| ${label} | ${v.what}: ${configOf(r)} | ${r.status} | ${r.median_ms?.toFixed(4) ?? "-"} | ${r.gbps?.toFixed(0) ?? "-"} | ${pctOf(r.gbps)} |`);
   const ours = mine.filter((r) => r.median_ms).sort((a, b) => a.median_ms! - b.median_ms!)[0];
   const cb = by.get(`cublas bf16 ${label}`);
   const sp = ours?.median_ms && cb?.median_ms ? `${(cb.median_ms / ours.median_ms).toFixed(2)}x` : "-";
   rows.push(`| ${label} | ${ours ? ours.name.slice(`w4a16 ${label} `.length) : "-"} | ${ours?.median_ms?.toFixed(4) ?? mine[0]?.status ?? "-"} | ${ours?.gbps?.toFixed(0) ?? "-"} | ${pctOf(ours?.gbps)} | ${cb?.median_ms?.toFixed(4) ?? "-"} | ${sp} |`);
-  // The mma order's best config beside it (decode shapes), with its ratio to the interleaved best.
-  const best = mmaRows.filter((r) => r.median_ms).sort((a, b) => a.median_ms! - b.median_ms!)[0];
-  if (best) {
-    const vs = ours?.median_ms ? `, ${(ours.median_ms / best.median_ms!).toFixed(2)}x vs interleaved` : "";
-    rows.push(`| ${label} | mma order: ${best.name.slice(`w4a16-mma ${label} `.length)}${vs} | ${best.median_ms!.toFixed(4)} | ${best.gbps?.toFixed(0) ?? "-"} | ${pctOf(best.gbps)} | ${cb?.median_ms?.toFixed(4) ?? "-"} | ${cb?.median_ms ? `${(cb.median_ms / best.median_ms!).toFixed(2)}x` : "-"} |`);
-  } else if (mmaRows.length) rows.push(`| ${label} | mma order: no row ran (${mmaRows[0]!.status}) | - | - | - | - | - |`);
+  // Each decode variant's best config beside it, with its ratio to the interleaved best.
+  for (const { v, rows: vr } of variantRows) {
+    const best = vr.filter((r) => r.median_ms).sort((a, b) => a.median_ms! - b.median_ms!)[0];
+    if (best) {
+      const vs = ours?.median_ms ? `, ${(ours.median_ms / best.median_ms!).toFixed(2)}x vs interleaved` : "";
+      rows.push(`| ${label} | ${v.what}: ${configOf(best)}${vs} | ${best.median_ms!.toFixed(4)} | ${best.gbps?.toFixed(0) ?? "-"} | ${pctOf(best.gbps)} | ${cb?.median_ms?.toFixed(4) ?? "-"} | ${cb?.median_ms ? `${(cb.median_ms / best.median_ms!).toFixed(2)}x` : "-"} |`);
+    } else if (vr.length) rows.push(`| ${label} | ${v.what}: no row ran (${vr[0]!.status}) | - | - | - | - | - |`);
+  }
   // Tuned winners: their own rows, labelled with the GPU they were tuned on (and for which
   // shape, when it is the nearest tuned one), with the ratio to the best fixed config.
   for (const t of tunedOf(si)) {

@@ -47,6 +47,68 @@ function w4a16Gemm(A: Tensor<"M, K", "bf16">, W: Tensor<"N, KW", "u32">, S: Tens
   });
 }
 
+/** w4a16Gemm with the group scale on f32 partial sums (docs/QUANT.md, "Group scales on partial
+ *  sums"): each K tile's exact integer weights q - 8 go through the gemm into `part`, cleared
+ *  per tile, and acc += part * S once per tile and output, instead of bf16((q - 8) * s) per
+ *  weight. One group per K tile: BK divides 128 (the kernels' `where`). */
+function w4a16GemmGs(A: Tensor<"M, K", "bf16">, W: Tensor<"N, KW", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">, C: Tensor<"M, N", "f32">,
+                     BM: number, BN: number, BK: number, stages: number, warps: number, splitK: number,
+                     unscaledTile: typeof unscaledMma, scalesFirst: number) {
+  const [M, K] = A.shape;
+  const [N] = W.shape;
+  const KT = T.cdiv(T.cdiv(K, BK), splitK);
+  T.launch([T.cdiv(N, BN), T.cdiv(M, BM), splitK], { threads: warps * 32 }, (bx, by, bz) => {
+    const As = T.shared([BM, BK], "bf16");
+    const Ws = T.shared([BN, T.cdiv(BK, 8)], "u32");
+    const Bs = T.shared([BN, BK], "bf16");
+    const acc = T.fragment([BM, BN], "f32");
+    const part = T.fragment([BM, BN], "f32");
+    const sc = T.fragment([BM, BN], "f32");
+    T.clear(acc);
+    for (const k of T.pipelined(KT, stages)) {
+      // The copies first: a pipelined loop issues ahead only the copies that lead its body.
+      T.copy(A.tile([by * BM, (bz * KT + k) * BK], [BM, BK]), As);
+      T.copy(W.tile([bx * BN, (bz * KT + k) * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Ws);
+      const k0 = (bz * KT + k) * BK;
+      if (scalesFirst == 1) {
+        // The tile's scales into registers before the gemm, so that the reads' latency
+        // overlaps it (8 more registers live across it at BN 64).
+        for (const [i, j] of T.parallel(BM, BN)) {
+          sc[i][j] = 0;
+          if (bx * BN + j < N && k0 < K) {
+            sc[i][j] = S[bx * BN + j][Math.floor(k0 / 128)];
+          }
+        }
+      }
+      unscaledTile(Ws, Bs, bx * BN, k0, K);
+      T.clear(part);
+      T.gemm(As, Bs, part, { transB: true });
+      if (scalesFirst == 1) {
+        for (const [i, j] of T.parallel(BM, BN)) {
+          acc[i][j] += part[i][j] * sc[i][j];
+        }
+      } else {
+        // The tile's one group scale per column; columns past N and tiles past K add nothing.
+        for (const [i, j] of T.parallel(BM, BN)) {
+          if (bx * BN + j < N && k0 < K) {
+            acc[i][j] += part[i][j] * S[bx * BN + j][Math.floor(k0 / 128)];
+          }
+        }
+      }
+    }
+    if (splitK == 1) {
+      T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
+    } else {
+      // The launcher clears C (an output written only by atomic adds, src/ir/zero-init.ts).
+      for (const [i, j] of T.parallel(BM, BN)) {
+        if (by * BM + i < M && bx * BN + j < N) {
+          T.atomicAdd(C[by * BM + i][bx * BN + j], acc[i][j]);
+        }
+      }
+    }
+  });
+}
+
 type Words = Buf<"u32", readonly [number, number]>;
 type Tile = Buf<"bf16", readonly [number, number]>;
 
@@ -58,6 +120,16 @@ function dequantInterleaved(Ws: Words, Bs: Tile, S: Tensor<"N, G", "bf16">, n0: 
 /** The mma order: a tile is BK / 32 whole blocks of 4 words per row (BK is a multiple of 32). */
 function dequantMma(Ws: Words, Bs: Tile, S: Tensor<"N, G", "bf16">, n0: number, k0: number, K: number) {
   T.dequant(Ws, Bs, { format: "u4", order: "mma", scales: S, zeros: 8, group: 128, at: [n0, k0], K });
+}
+
+/** Unscaled weights q - 8, exactly (no `scales`): the interleaved order. */
+function unscaledInterleaved(Ws: Words, Bs: Tile, n0: number, k0: number, K: number) {
+  T.dequant(Ws, Bs, { format: "u4", order: "interleaved", zeros: 8, at: [n0, k0], K });
+}
+
+/** Unscaled weights q - 8, exactly: the mma order. */
+function unscaledMma(Ws: Words, Bs: Tile, n0: number, k0: number, K: number) {
+  T.dequant(Ws, Bs, { format: "u4", order: "mma", zeros: 8, at: [n0, k0], K });
 }
 
 export const gemm_w4a16 = T.kernel(
@@ -85,6 +157,46 @@ export const gemm_w4a16_mma = T.kernel(
   function gemm_w4a16_mma(A: Tensor<"M, K", "bf16">, W: Tensor<"N, 4 * cdiv(K, 32)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
                           C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
     w4a16Gemm(A, W, S, C, BM, BN, BK, stages, warps, splitK, dequantMma);
+  },
+);
+
+// gemm_w4a16 and gemm_w4a16_mma with the group scale applied to f32 partial sums (one group
+// per K tile, so BK divides the group of 128): a different rounding from theirs (exact integer
+// weights, one f32 multiply per group instead of a bf16 product per weight), chosen here by
+// the kernel's author; the fused decode loop then dequantizes a pair with one lop3.
+export const gemm_w4a16_gs = T.kernel(
+  {
+    tune: { BM: [16, 64, 128], BN: [64, 128, 256], BK: [128, 64], stages: [2, 3, 4], warps: [4, 8], splitK: [1, 2, 4, 8] },
+    where: ({ BM, BN, BK, stages }) => 128 % BK == 0 && (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+  },
+  function gemm_w4a16_gs(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
+                         C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
+    w4a16GemmGs(A, W, S, C, BM, BN, BK, stages, warps, splitK, unscaledInterleaved, 0);
+  },
+);
+
+export const gemm_w4a16_mma_gs = T.kernel(
+  {
+    tune: { BM: [16, 64, 128], BN: [64, 128, 256], BK: [128, 64], stages: [2, 3, 4], warps: [4, 8], splitK: [1, 2, 4, 8] },
+    where: ({ BM, BN, BK, stages }) => 128 % BK == 0 && (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+  },
+  function gemm_w4a16_mma_gs(A: Tensor<"M, K", "bf16">, W: Tensor<"N, 4 * cdiv(K, 32)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
+                             C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
+    w4a16GemmGs(A, W, S, C, BM, BN, BK, stages, warps, splitK, unscaledMma, 0);
+  },
+);
+
+// gemm_w4a16_mma_gs with the tile's scales read into registers before the gemm instead of after
+// it: their latency hidden, for 8 more registers across the gemm (a bench variant: which is
+// faster is measured, bench/w4a16.ts "w4a16-mma-gs-early").
+export const gemm_w4a16_mma_gs_early = T.kernel(
+  {
+    tune: { BM: [16, 64, 128], BN: [64, 128, 256], BK: [128, 64], stages: [2, 3, 4], warps: [4, 8], splitK: [1, 2, 4, 8] },
+    where: ({ BM, BN, BK, stages }) => 128 % BK == 0 && (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+  },
+  function gemm_w4a16_mma_gs_early(A: Tensor<"M, K", "bf16">, W: Tensor<"N, 4 * cdiv(K, 32)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
+                                   C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
+    w4a16GemmGs(A, W, S, C, BM, BN, BK, stages, warps, splitK, unscaledMma, 1);
   },
 );
 
@@ -197,5 +309,34 @@ export const gemm_w4a16_bf16zp_check = defineCheck({
   inputs: { A: { lo: -1, hi: 1 }, W: WORDS, S: { lo: -0.25, hi: 0.25 }, Z: { lo: 0, hi: 15 } },
   magnitude: 4,
   reference: w4(({ Z }) => Z!.data),
+  reduction: ({ K }) => K!,
+});
+// The partial-sum kernels compute A * ((q - 8) * s) with the weights unrounded: the reference
+// dequantizes in float64. Their fused decode loop sums A * (128 + q) per K tile and takes
+// 136 * rowsum(A) off (docs/QUANT.md): f32 sums of terms up to 143 * |a|, times |s| <= 0.25.
+const w4gs = (order: QuantParams["order"]) =>
+  ({ A, W, S }: Record<string, TensorValue>, _s: Record<string, number>, d: Record<string, number>) => {
+    const Wd = dequantMatrix(W!.data, d.N!, d.K!, { format: "u4", order, scales: S!.data, zeros: 8, group: 128 }, "f64");
+    return { C: gemmNT(A!, Wd, d.N!) };
+  };
+export const gemm_w4a16_gs_check = defineCheck({
+  kernel: "gemm_w4a16_gs", dims,
+  inputs: { A: { lo: -1, hi: 1 }, W: WORDS, S: { lo: -0.25, hi: 0.25 } },
+  magnitude: 143 * 0.25,
+  reference: w4gs("interleaved"),
+  reduction: ({ K }) => K!,
+});
+export const gemm_w4a16_mma_gs_check = defineCheck({
+  kernel: "gemm_w4a16_mma_gs", dims,
+  inputs: { A: { lo: -1, hi: 1 }, W: WORDS, S: { lo: -0.25, hi: 0.25 } },
+  magnitude: 143 * 0.25,
+  reference: w4gs("mma"),
+  reduction: ({ K }) => K!,
+});
+export const gemm_w4a16_mma_gs_early_check = defineCheck({
+  kernel: "gemm_w4a16_mma_gs_early", dims,
+  inputs: { A: { lo: -1, hi: 1 }, W: WORDS, S: { lo: -0.25, hi: 0.25 } },
+  magnitude: 143 * 0.25,
+  reference: w4gs("mma"),
   reduction: ({ K }) => K!,
 });

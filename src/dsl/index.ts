@@ -70,13 +70,16 @@ export interface DequantOptions {
   /** Slot order of the values in a word (default "linear"); "interleaved" is the fast one, "mma"
    *  (4-bit) the lane-owned words of the mma.sync decode loop (docs/QUANT.md). */
   order?: "linear" | "interleaved" | "mma";
-  /** [N, groups] tensor of scales (bf16, f16 or f32). */
-  scales: Region;
+  /** [N, groups] tensor of scales (bf16, f16 or f32). Without it dst = round(q - zero): the
+   *  unscaled weights, exact for integer formats with a literal integer zero point; the kernel
+   *  then applies the group scale to f32 partial sums itself ("Group scales on partial sums"). */
+  scales?: Region;
   /** A number (8: symmetric u4), a [N, groups] float tensor, or a [N, cdiv(groups, 8)] u32
    *  tensor of packed u4 zero points (8 groups per word, linear order). Default 0. */
   zeros?: Region | number;
-  /** Values per scale along K (a multiple of the values per word), or "channel". */
-  group: number | "channel";
+  /** Values per scale along K (a multiple of the values per word), or "channel". Needed with
+   *  scales or a zero-point tensor only. */
+  group?: number | "channel";
   /** Global [row, k] coordinates of dst[0][0]; k must be a multiple of the values per word. */
   at: [number, number];
   /** Columns at or past K read as 0 (ragged K). */

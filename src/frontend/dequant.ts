@@ -22,7 +22,7 @@ function prefix(ctx: Ctx): string {
 }
 
 interface Options {
-  format: QFormat; order: QOrder; scales: Buffer; zeros?: Buffer | number; group: number; at: Expr[]; K: Expr;
+  format: QFormat; order: QOrder; scales?: Buffer; zeros?: Buffer | number; group: number; at: Expr[]; K: Expr;
 }
 
 function stringOpt<T extends string>(node: Node, allowed: readonly T[], what: string, ctx: Ctx): T {
@@ -43,12 +43,18 @@ function options(node: Node, ctx: Ctx): Options {
   }
   const known = ["format", "order", "scales", "zeros", "group", "at", "K"];
   for (const [name, n] of got) if (!known.includes(name)) ctx.fail(n, `unknown dequant option '${name}'; the options are ${known.join(", ")}`);
-  for (const need of ["format", "scales", "group", "at", "K"])
+  for (const need of ["format", "at", "K"])
     if (!got.has(need)) ctx.fail(node, `dequant needs the option '${need}'`);
   const format = stringOpt(got.get("format")!, QFORMATS, "format", ctx);
   const order = got.has("order") ? stringOpt(got.get("order")!, QORDERS, "order", ctx) : "linear";
-  const scales = bufferOf(got.get("scales")!, ctx);
-  if (scales.scope !== "global" || scales.shape.length !== 2) ctx.fail(got.get("scales")!, `scales must be a 2-d tensor [N, groups]`);
+  // Without scales the tile holds round(q - zero): the unscaled weights, for a kernel that
+  // applies the group scale itself to f32 partial sums (docs/QUANT.md, "Group scales on partial sums").
+  let scales: Buffer | undefined;
+  const sn = got.get("scales");
+  if (sn) {
+    scales = bufferOf(sn, ctx);
+    if (scales.scope !== "global" || scales.shape.length !== 2) ctx.fail(sn, `scales must be a 2-d tensor [N, groups]`);
+  }
   let zeros: Buffer | number | undefined;
   const zn = got.get("zeros");
   if (zn) {
@@ -60,12 +66,15 @@ function options(node: Node, ctx: Ctx): Options {
   }
   const bad = orderProblem(format, order);
   if (bad) ctx.fail(got.get("order")!, `${bad}; use "interleaved" for 8-bit words`);
-  const gn = got.get("group")!;
+  const gn = got.get("group");
+  const zerosTensor = zeros !== undefined && typeof zeros !== "number";
+  if (!gn && (scales || zerosTensor)) ctx.fail(node, `dequant needs the option 'group' (the values of K that share one ${scales ? "scale" : "zero point"})`);
   let group = 0;
   // An mma-order word spans a 32-value block (docs/QUANT.md): one group per word needs groups of whole blocks.
   const unit = order === "mma" ? 32 : valuesPerWord(format);
   const what = order === "mma" ? `32 (an mma-order word spans 32 values of K)` : `${unit} (values per word)`;
-  if (Node.isStringLiteral(gn) && gn.getLiteralValue() === "channel") group = 0;
+  if (!gn) group = 0;
+  else if (Node.isStringLiteral(gn) && gn.getLiteralValue() === "channel") group = 0;
   else if (Node.isNumericLiteral(gn) && Number(gn.getText()) > 0 && Number(gn.getText()) % unit === 0) group = Number(gn.getText());
   else ctx.fail(gn, `group must be "channel" or a positive literal multiple of ${what}, got '${quote(gn)}'`);
   const at = exprList(got.get("at")!, ctx, "a dequant origin", 2, "at");
@@ -106,8 +115,9 @@ export function dequantOp(node: CallExpression, ctx: Ctx): Stmt {
   body.push({ k: "let", name: n, dtype: "i32", value: bin("+", o.at[0]!, v(r)), mutable: false });
   body.push({ k: "let", name: kk, dtype: "i32", value: bin("+", o.at[1]!, bin("*", v(w), int(per))), mutable: false });
   body.push({ k: "let", name: g, dtype: "i32", value: o.group ? bin("/", v(kk), int(o.group)) : int(0), mutable: false });
-  const toF32 = (e: Expr): Expr => (o.scales.dtype === "f32" ? e : { k: "cast", dtype: "f32", a: e });
-  const scale = maskedRead(`${p}s`, o.scales, [v(n), v(g)], "f32", toF32, body);
+  const toF32 = (e: Expr): Expr => (o.scales?.dtype === "f32" ? e : { k: "cast", dtype: "f32", a: e });
+  // No scales: a literal 1, which the CUDA and WGSL statements skip (x * 1 is exact).
+  const scale = o.scales ? maskedRead(`${p}s`, o.scales, [v(n), v(g)], "f32", toF32, body) : flt(1);
   let zero: Expr = flt(0);
   if (typeof o.zeros === "number") zero = flt(o.zeros);
   else if (o.zeros && o.zeros.dtype === "u32") {

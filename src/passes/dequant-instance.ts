@@ -9,7 +9,7 @@
 //  - one instance per (row, word, pair) (`dequantPair`): the two neighbouring values
 //    2p, 2p + 1 of a word, with or without the K mask.
 // The numerics are those of the unfused path: the same expressions, the same two roundings.
-import { type Buffer, type Expr, type Stmt, bin, int, v } from "../ir/ir.ts";
+import { type Buffer, type Expr, type Stmt, bin, flt, int, v } from "../ir/ir.ts";
 import { evalConst, fold, freeVars, mapExpr, stmtExprs, substitute, walkExpr, walkStmts } from "../ir/expr.ts";
 import type { Ctx } from "./lower-ctx.ts";
 import type { DequantGemm } from "./fuse-dequant-gemm.ts";
@@ -182,4 +182,56 @@ export function dequantPair(c: Ctx, plan: TilePlan, s: PairSite): { stmts: Stmt[
     return name;
   }) as [string, string];
   return { stmts: c.lowerBody(c, [pairBuf.alloc, ...body]), values };
+}
+
+/** A literal of the expression, if it is one. */
+const literal = (e: Expr): number | undefined => (e.k === "int" || e.k === "float" ? e.v : undefined);
+
+/** Whether the dequant has no scale (T.dequant without `scales`: a literal 1). */
+export const unscaled = (plan: TilePlan): boolean => literal(plan.f.dequant.scale) === 1;
+
+/**
+ * The bias of the unscaled u4 decode into bf16 with a literal zero point z (0 <= z <= 15):
+ * its pairs can be fed to the mma as 128 + q, the lop3's output as it is (exact in bf16), for
+ * a bias of 128 + z that the gemm takes off once per row (lower-gemm-mma.ts rowBias); else
+ * undefined. Needs the per-tile plan (its kept lets are all an instance reads) and a K mask,
+ * if any, that drops the value to 0 and does not depend on the row: the ones of the row sums
+ * are masked by the same condition (onesPair), so both sides of the fold see the same k.
+ */
+export function biasFold(plan: TilePlan): number | undefined {
+  const dq = plan.f.dequant, z = literal(dq.zero);
+  if (dq.format !== "u4" || plan.dtype !== "bf16" || !unscaled(plan) || !plan.perTileScales) return undefined;
+  if (z === undefined || !Number.isInteger(z) || z < 0 || z > 15) return undefined;
+  const st = plan.f.stores.body[0] as Store;
+  const tmpJ = (e: Expr) => e.k === "load" && e.buf === plan.f.tmp;
+  if (plan.select) {
+    if (literal(plan.select.b) !== 0) return undefined;
+    const cond = substitute(plan.select.cond, letValues(plan.kept));
+    if (freeVars(cond).has(plan.r)) return undefined;
+  } else if (!tmpJ(st.value)) return undefined;
+  return 128 + z;
+}
+
+/** The ones of a biased pair's row sums (biasFold): the pair's stored values with every
+ *  dequantized value 1, so 1, or 0 where the K mask drops the value; `values` as dequantPair's. */
+export function onesPair(c: Ctx, plan: TilePlan, s: { w: Expr; inWord: Expr; masked: boolean }): { stmts: Stmt[]; values: [string, string] } {
+  const st = plan.f.stores.body[0] as Store;
+  // The row is any (biasFold: the mask does not read it); the kept lets may name it.
+  const body: Stmt[] = [
+    { k: "let", name: plan.r, dtype: "i32", value: int(0), mutable: false },
+    { k: "let", name: plan.w, dtype: "i32", value: s.w, mutable: false },
+    ...plan.kept,
+  ];
+  const stored = s.masked || !plan.select ? st.value : plan.select.a;
+  const values = [0, 1].map((i) => {
+    const name = c.fresh("one");
+    const value = mapExpr(stored, (x) => {
+      if (x.k === "load" && x.buf === plan.f.tmp) return flt(1, plan.dtype);
+      if (x.k === "var" && x.name === plan.j) return fold(bin("+", s.inWord, int(i)));
+      return undefined;
+    });
+    body.push({ k: "let", name, dtype: plan.dtype, value, mutable: false });
+    return name;
+  }) as [string, string];
+  return { stmts: c.lowerBody(c, body), values };
 }

@@ -28,18 +28,25 @@
 // the pipeline's wait) and the K mask once per tile (a copy of the k-step loop without it):
 // the same expressions, so the numerics stay those of the unfused path (two roundings).
 //
+// A dequant without scales (the kernel applies the group scale to f32 partial sums itself,
+// docs/QUANT.md) of u4 into bf16 with a literal zero point z is fed biased: the lop3's
+// 128 + q as it is, exact, and the gemm takes (128 + z) * rowsum(A) off once per row after
+// its k-steps, the row sums from one more mma per k-step against ones (dequantBOperand,
+// dequant-instance.ts biasFold, lower-gemm-mma.ts rowBias). That is no packed bf16 math per
+// pair; the f32 cancellation it adds is bounded in the docs and tested.
+//
 // On sm_90a the same choice is made (inferLayouts gives the accumulator mma_acc): the
 // decode shapes this path is for are bound by the weight bytes, not by tensor-core issue,
 // and wgmma would need the bf16 tile in shared memory again. mma = "wgmma" keeps the
 // unfused wgmma path.
-import { type Buffer, type Expr, type Kernel, type Stmt, bin, int, v } from "../ir/ir.ts";
+import { type Buffer, type Expr, type Kernel, type Stmt, bin, flt, int, v } from "../ir/ir.ts";
 import { TRUE, bufferMentions, evalConst, fold, substitute, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
 import { printExpr } from "../ir/print.ts";
 import { valuesPerWord } from "../quant/format.ts";
 import { dequantColumn } from "../quant/column.ts";
 import { type Ctx, addr, guard } from "./lower-ctx.ts";
 import type { Loader, Plan, VersionedLoader, WarpPos } from "./lower-gemm-mma.ts";
-import { dequantPair, letValues, localArray, placeEarly, planTile, tileScales } from "./dequant-instance.ts";
+import { type TilePlan, biasFold, dequantPair, letValues, localArray, onesPair, placeEarly, planTile, tileScales, unscaled } from "./dequant-instance.ts";
 import { chooseWarps, wholeBuffer } from "./infer-layouts.ts";
 import { mmaMode } from "./lower-gemm-wgmma.ts";
 import type { Target } from "./types.ts";
@@ -190,20 +197,45 @@ export function isTileWord(f: DequantGemm): boolean {
  * 4-bit words are read 128 bits at a time (the lane's 4 words of two k-steps) where the
  * k-step count is even; 8-bit ones a word at a time.
  */
-export function dequantBLoader(c: Ctx, f: DequantGemm) {
+export function dequantBOperand(c: Ctx, f: DequantGemm): { bLoader: ReturnType<typeof dequantBLoader>; rowBias?: number } {
+  const plan = planTile(c, f, writesOf(c.k.launch.body));
+  const rowBias = biasFold(plan);
+  return { bLoader: dequantBLoader(c, f, plan, rowBias), ...(rowBias !== undefined ? { rowBias } : {}) };
+}
+
+/** With `rowBias` (biasFold: T.dequant without scales, u4, literal zero z) the pairs are fed
+ *  as 128 + q (the dequant instantiated with zero -128: the lop3 alone), and each k-step also
+ *  fills n-tile slot nTiles with the ones of the row sums (onesPair); lower-gemm-mma.ts takes
+ *  rowBias * rowsum(A) off the accumulator after the k-steps. */
+export function dequantBLoader(c: Ctx, f: DequantGemm, plan: TilePlan, rowBias?: number) {
   return (p: Plan, bf: string, w: WarpPos, pre: Stmt[]): Loader | VersionedLoader => {
     const lane = w.lane;
     const group = c.fresh("grp"), t = c.fresh("t");
     pre.push({ k: "let", name: group, dtype: "i32", value: bin("/", lane, int(4)), mutable: false });
     pre.push({ k: "let", name: t, dtype: "i32", value: bin("%", lane, int(4)), mutable: false });
     if (f.per !== 8 && f.per !== 4) throw new Error(`fuse-dequant-gemm: ${f.per} values per word`);
-    const plan = planTile(c, f, writesOf(c.k.launch.body));
     const { r, W } = plan;
     const wordsPerStep = 16 / f.per;
     const rowOf = (jt: Expr) => fold(bin("+", bin("*", bin("+", w.tn, jt), int(8)), v(group)));
+    // Per pair site: the scale and zero point (per-tile registers, or literals for the unscaled
+    // and biased forms; undefined: the body's own reads).
+    const one = unscaled(plan) && plan.perTileScales ? flt(1) : undefined;
+    const biasedZero = rowBias !== undefined ? flt(-128) : undefined;
+    // The ones of a k-step (rowBias): pair sites (word, first value) per half h.
+    const ones = (masked: boolean, set: Expr, site: (h: Expr) => { w: Expr; inWord: Expr }): Stmt[] => {
+      if (rowBias === undefined) return [];
+      const h = c.fresh("h");
+      const inst = onesPair(c, plan, { ...site(v(h)), masked });
+      const body = [...inst.stmts];
+      inst.values.forEach((name, i) => body.push({
+        k: "store", buf: bf, idx: [fold(bin("+", set, bin("+", int(p.nTiles * 4), bin("+", bin("*", v(h), int(2)), int(i)))))], value: v(name),
+      }));
+      return [{ k: "for", vars: [h], starts: [int(0)], extents: [int(2)], kind: "unroll", body }];
+    };
 
     let scales: ReturnType<typeof tileScales> | undefined;
-    if (plan.perTileScales) {
+    // Unscaled: the per-tile registers are for a zero point read only (their scale of 1 unused).
+    if (plan.perTileScales && (!one || plan.zeroRead)) {
       // Lane and warp as the thread index: the block may run before the gemm's own lets.
       const laneLets = new Map([...letValues(pre)]);
       laneLets.set(group, substitute(bin("/", lane, int(4)), laneLets));
@@ -217,7 +249,7 @@ export function dequantBLoader(c: Ctx, f: DequantGemm) {
     // and the k-step count is even, else one 64-bit read per k-step. Either needs the word
     // to be the tile's own [r, w] element.
     const src = f.dequant.word.k === "load" ? f.dequant.word.buf : "";
-    if (f.columns === "mma") return mmaLoader(c, f, p, bf, w, pre, { t, plan, scales, rowOf, shared: isTileWord(f) && c.bufs.get(src)?.buf.scope === "shared" ? src : undefined });
+    if (f.columns === "mma") return mmaLoader(c, f, p, bf, w, pre, { t, plan, scales, one, biasedZero, ones, rowOf, shared: isTileWord(f) && c.bufs.get(src)?.buf.scope === "shared" ? src : undefined });
     const tileWord = f.per === 8 && isTileWord(f) && c.bufs.get(src)?.buf.scope === "shared";
     const wide = tileWord && p.kSteps % 2 === 0 && (W * 4) % 16 === 0;
     const wq4 = wide ? localArray(c, "wq", "u32", p.nTiles * 4) : undefined;
@@ -237,7 +269,8 @@ export function dequantBLoader(c: Ctx, f: DequantGemm) {
       // The k-step's first word picks the scale slice (slices are whole k-steps).
       const step = fold(bin("*", kk, int(wordsPerStep)));
       const inst = dequantPair(c, plan, {
-        w: fold(bin("+", step, word)), word: wordExpr, pair, inWord, masked, scale: scales?.scale(v(jt), step), zero: scales?.zero?.(v(jt), step),
+        w: fold(bin("+", step, word)), word: wordExpr, pair, inWord, masked,
+        scale: one ?? scales?.scale(v(jt), step), zero: biasedZero ?? scales?.zero?.(v(jt), step),
       });
       const lowered = [...(tileWord ? [] : c.lowerBody(c, [row])), ...inst.stmts];
       // B element e = 2h + i of n-tile jt.
@@ -262,6 +295,8 @@ export function dequantBLoader(c: Ctx, f: DequantGemm) {
         out.push(...guard(bin("==", bin("%", kk, int(2)), int(0)), [read]));
       }
       out.push({ k: "for", vars: [jt], starts: [int(0)], extents: [int(p.nTiles)], kind: "unroll", body: perTile });
+      out.push(...ones(masked, set, (hh) => ({
+        w: fold(bin("+", step, f.per === 8 ? hh : bin("+", bin("*", hh, int(2)), bin(">>", v(t), int(1))))), inWord })));
       return out;
     };
     return plan.wholeTile && plan.select ? { cond: plan.wholeTile, then: loader(false), else: loader(true) } : loader(true);
@@ -277,9 +312,11 @@ export function dequantBLoader(c: Ctx, f: DequantGemm) {
  * shift, no lane-variable one).
  */
 function mmaLoader(c: Ctx, f: DequantGemm, p: Plan, bf: string, w: WarpPos, pre: Stmt[], o: {
-  t: string; plan: ReturnType<typeof planTile>; scales?: ReturnType<typeof tileScales>; rowOf: (jt: Expr) => Expr; shared?: string;
+  t: string; plan: TilePlan; scales?: ReturnType<typeof tileScales>; one?: Expr; biasedZero?: Expr;
+  ones: (masked: boolean, set: Expr, site: (h: Expr) => { w: Expr; inWord: Expr }) => Stmt[];
+  rowOf: (jt: Expr) => Expr; shared?: string;
 }): Loader | VersionedLoader {
-  const { t, plan, scales, rowOf, shared } = o;
+  const { t, plan, scales, one, biasedZero, ones, rowOf, shared } = o;
   if (p.kSteps % 2 !== 0) throw new Error(`fuse-dequant-gemm: the mma order needs whole 32-value blocks per tile, got ${p.kSteps} k-steps`);
   const r = plan.r;
   const wm = shared ? localArray(c, "wm", "u32", p.nTiles) : undefined;
@@ -293,7 +330,7 @@ function mmaLoader(c: Ctx, f: DequantGemm, p: Plan, bf: string, w: WarpPos, pre:
       w: fold(bin("+", block, v(t))), word: wm ? { k: "load", buf: wm.name, idx: [v(jt)] } : undefined,
       pair, inWord: fold(bin("*", pair, int(2))), masked,
       // The block's first word picks the scale slice (every word of a block is in one group).
-      scale: scales?.scale(v(jt), block), zero: scales?.zero?.(v(jt), block),
+      scale: one ?? scales?.scale(v(jt), block), zero: biasedZero ?? scales?.zero?.(v(jt), block),
     });
     const lowered = [...c.lowerBody(c, [row]), ...inst.stmts];
     inst.values.forEach((name, i) => lowered.push({
@@ -310,6 +347,10 @@ function mmaLoader(c: Ctx, f: DequantGemm, p: Plan, bf: string, w: WarpPos, pre:
     }
     out.push({ k: "for", vars: [jt], starts: [int(0)], extents: [int(p.nTiles)], kind: "unroll", body: [
       { k: "for", vars: [h], starts: [int(0)], extents: [int(2)], kind: "unroll", body: lowered }] });
+    out.push(...ones(masked, set, (hh) => {
+      const pr = fold(bin("+", bin("*", bin("&", kk, int(1)), int(2)), hh));
+      return { w: fold(bin("+", block, v(t))), inWord: fold(bin("*", pr, int(2))) };
+    }));
     return out;
   };
   return plan.wholeTile && plan.select ? { cond: plan.wholeTile, then: loader(false), else: loader(true) } : loader(true);

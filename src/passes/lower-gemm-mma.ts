@@ -53,6 +53,13 @@ export interface MmaGemm {
   /** Fills the B fragments itself instead of reading g.b from shared memory (the
    *  register-fused dequant-gemm, fuse-dequant-gemm.ts); g.b then only gives B's shape. */
   bLoader?: (p: Plan, bf: string, w: WarpPos, pre: Stmt[]) => Loader | VersionedLoader;
+  /** The loader feeds B + bias instead of B (the unscaled u4 decode of fuse-dequant-gemm.ts:
+   *  128 + q straight out of the lop3, for q - z with bias 128 + z), and per k-step one more
+   *  fragment, at n-tile slot nTiles, of ones (0 where B is masked to 0). Then per k-step and
+   *  m-tile one more mma sums A's rows against the ones (exact products, f32 sums, like the
+   *  gemm's own), and after the k-steps c -= bias * rowsum: c gets A * B, once per warp rather
+   *  than a subtraction per B pair. */
+  rowBias?: number;
 }
 
 /** Two B loaders and a uniform condition choosing between them for the whole gemm: the
@@ -186,11 +193,21 @@ export function lowerGemmMma(g: MmaGemm): { allocs: Stmt[]; body: Stmt[] } {
   const p = plan(g);
   const af = g.fresh("af"), bf = g.fresh("bf");
   const sets = p.kSteps > 1 ? 2 : 1;
+  if (g.rowBias !== undefined && !g.bLoader) throw new Error("lowerGemmMma: rowBias needs the B loader that feeds the bias and the ones");
+  // B fragments per set: the n-tiles', and the ones of the row sums with rowBias.
+  const bTiles = p.nTiles + (g.rowBias !== undefined ? 1 : 0);
   const allocs: Stmt[] = [
     { k: "alloc", buf: { name: af, scope: "local", dtype: g.atype, shape: [int(p.mTiles * 8 * sets)] } },
-    { k: "alloc", buf: { name: bf, scope: "local", dtype: g.atype, shape: [int(p.nTiles * 4 * sets)] } },
+    { k: "alloc", buf: { name: bf, scope: "local", dtype: g.atype, shape: [int(bTiles * 4 * sets)] } },
   ];
   const body: Stmt[] = [];
+  // Row sums of A (m16n8 accumulators: element e of m-tile i is row group + 8 (e >> 1), its
+  // two columns equal), per m-tile; cleared per gemm.
+  const rs = g.rowBias !== undefined ? g.fresh("rsum") : undefined;
+  if (rs) {
+    allocs.push({ k: "alloc", buf: { name: rs, scope: "local", dtype: "f32", shape: [int(p.mTiles * 4)] } });
+    body.push(...unroll(g, "e", p.mTiles * 4, (e) => [{ k: "store", buf: rs, idx: [e], value: { k: "float", v: 0 } }]));
+  }
   const lane = letI32(g, "lane", mod(g.tx, 32), body);
   const warp = letI32(g, "warp", div(g.tx, 32), body);
   // This warp's tile inside the block tile, as (m-tile, n-tile) indices.
@@ -202,7 +219,7 @@ export function lowerGemmMma(g: MmaGemm): { allocs: Stmt[]; body: Stmt[] } {
 
   // Element offset of k-step kk's fragment set in af / bf.
   const aSet = (kk: Expr) => (sets === 2 ? mul(mod(kk, 2), int(p.mTiles * 8)) : int(0));
-  const bSet = (kk: Expr) => (sets === 2 ? mul(mod(kk, 2), int(p.nTiles * 4)) : int(0));
+  const bSet = (kk: Expr) => (sets === 2 ? mul(mod(kk, 2), int(bTiles * 4)) : int(0));
   const steps = (lb: Loader): Stmt[] => {
     const load = (kk: Expr) => [...loadA(kk, aSet(kk)), ...lb(kk, bSet(kk))];
     return [...load(int(0)), ...unroll(g, "kk", p.kSteps, (kk) => {
@@ -215,11 +232,24 @@ export function lowerGemmMma(g: MmaGemm): { allocs: Stmt[]; body: Stmt[] } {
           return [{ k: "mma", atype: g.atype, d: acc, a: { buf: af, idx: [add(aSet(kk), mul(i, int(8)))] },
             b: { buf: bf, idx: [add(bSet(kk), mul(j, int(4)))] }, c: acc }];
         })),
+        ...(rs ? unroll(g, "i", p.mTiles, (i): Stmt[] => {
+          const sum: Ref = { buf: rs, idx: [mul(i, int(4))] };
+          return [{ k: "mma", atype: g.atype, d: sum, a: { buf: af, idx: [add(aSet(kk), mul(i, int(8)))] },
+            b: { buf: bf, idx: [add(bSet(kk), int(p.nTiles * 4))] }, c: sum }];
+        }) : []),
       ];
     })];
   };
   if (typeof loadB === "function") body.push(...steps(loadB));
   else body.push({ k: "if", cond: loadB.cond, then: steps(loadB.then), else: steps(loadB.else) });
+  if (rs) {
+    // c -= bias * rowsum, element by element: c's element e of tile (i, j) is on rs's row e.
+    body.push(...unroll(g, "i", p.mTiles, (i) => unroll(g, "j", p.nTiles, (j) => unroll(g, "e", 4, (e): Stmt[] => {
+      const ci = add(mul(add(mul(i, int(p.nTiles)), j), int(4)), e);
+      const load = (b: string, idx: Expr): Expr => ({ k: "load", buf: b, idx: [idx] });
+      return [{ k: "store", buf: g.c.buf, idx: [ci], value: bin("-", load(g.c.buf, ci), bin("*", { k: "float", v: g.rowBias! }, load(rs, add(mul(i, int(4)), e)))) }];
+    }))));
+  }
   return { allocs, body };
 }
 

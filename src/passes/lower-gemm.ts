@@ -5,7 +5,7 @@ import { type DType, type Expr, type Stmt, bin, int, v } from "../ir/ir.ts";
 import { TRUE } from "../ir/expr.ts";
 import { lowerGemmMma } from "./lower-gemm-mma.ts";
 import { lowerGemmWgmma } from "./lower-gemm-wgmma.ts";
-import { dequantBLoader } from "./fuse-dequant-gemm.ts";
+import { dequantBOperand } from "./fuse-dequant-gemm.ts";
 import { lowerDequantWgmma } from "./dequant-wgmma.ts";
 import { type Ctx, addr, constExtents, countedLoop, slotLoop, fail, fragLayout, fragShape, guard, info, letI32, slotsOf, stageBase } from "./lower-ctx.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
@@ -30,11 +30,12 @@ export function lowerGemm(c: Ctx, g: Gemm): Stmt[] {
     if (!c.target.mma) throw new Error("lowerToThreads: mma_acc layout on a target without mma");
     const op = (x: typeof a) => ({ buf: x.buf.name, base: stageBase(c, x.buf.name), rows: x.shape[0]!, cols: x.shape[1]!, layout: x.buf.layout });
     const fused = c.dequantGemms.get(g);
+    const operand = fused ? dequantBOperand(c, fused) : undefined;
     const r = lowerGemmMma({
       a: op(a), b: op(b), transA: g.transA, transB: g.transB,
       c: { buf: acc.buf.name, rows: acc.shape[0]!, cols: acc.shape[1]!, warpsM: layout.warpsM, warpsN: layout.warpsN },
       atype: a.buf.dtype as "bf16" | "f16", threads: c.threads, tx: c.tx, fresh: c.fresh,
-      bLoader: fused ? dequantBLoader(c, fused) : undefined,
+      ...(operand ? { bLoader: operand.bLoader, ...(operand.rowBias !== undefined ? { rowBias: operand.rowBias } : {}) } : {}),
     });
     c.hoisted.push(...r.allocs);
     return r.body;

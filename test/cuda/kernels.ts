@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import type { Kernel } from "../../src/ir/ir.ts";
 import { parseKernel } from "../../src/ir/parse.ts";
 
-export const KERNELS = ["copy2d", "rowsum", "mma16x8", "epilogue", "warp_reduce", "dequant_gemm", "dequant_gemm_mma", "gather_rows", "topk"] as const;
+export const KERNELS = ["copy2d", "rowsum", "mma16x8", "epilogue", "warp_reduce", "dequant_gemm", "dequant_gemm_mma", "dequant_gemm_partial", "gather_rows", "topk"] as const;
 
 export function loadKernel(name: string): Kernel {
   const url = new URL(`./kernels/${name}.ir`, import.meta.url);

@@ -121,6 +121,16 @@ describe.skipIf(!nvcc)("compile-only builds", () => {
           expect(shifts.filter((x) => /, %r\d+;$/.test(x) && x.startsWith("shr"))).toEqual([]);
           expect(res.ptx).not.toMatch(/ld\.local|st\.local/);
         }
+        if (name === "dequant_gemm_partial") {
+          // Group scales on partial sums (the biased fold): a pair is one lop3 (128 + q), with no
+          // packed bf16 subtract or multiply anywhere; per k-step one more mma (the row sums of A
+          // against ones), in each copy of the k-step loop (2 k-steps, whole tile and ragged K).
+          expect(res.ptx).toMatch(/lop3\.b32/);
+          expect(res.ptx).not.toMatch(/(sub|mul|fma)\.(rn\.)?bf16x2/);
+          expect(res.ptx!.match(/mma\.sync\.aligned\.m16n8k16/g)?.length).toBe(2 * 2 * 2);
+          expect(res.ptx).not.toMatch(/cvt\.rn\.bf16\.f32/);
+          expect(res.ptx).not.toMatch(/ld\.local|st\.local/);
+        }
         if (name === "rowsum") {
           expect(res.ptx).toContain("cp.async.cg.shared.global");
           expect(res.ptx).toContain("cp.async.wait_group 1");

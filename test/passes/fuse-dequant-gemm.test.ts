@@ -15,10 +15,12 @@ import { zeros } from "../../src/numeric/tensor.ts";
 import { dequantWord, orderProblem, QFORMATS, QORDERS, slotOrder, valuesPerWord } from "../../src/quant/format.ts";
 import { SM80, SM90A, WGSL, lower } from "../../src/passes/pipeline.ts";
 import { kernel, alloc, tensor } from "../interp/helpers.ts";
-import { dequantGemmSrc, FUSED_MMA } from "./fused/dequant-gemm-src.ts";
+import { dequantGemmSrc, dequantPartialSrc, FUSED_MMA } from "./fused/dequant-gemm-src.ts";
 import { lowerChecked, tileLevel } from "./harness.ts";
 import { rng } from "../../src/numeric/random.ts";
 import { roundTo } from "../../src/numeric/dtype.ts";
+import { dequantMatrix } from "../../src/quant/pack.ts";
+import { emitCuda } from "../../src/codegen/cuda/emit.ts";
 import type { TensorValue } from "../../src/numeric/tensor.ts";
 
 const stmts = (k: Kernel, kind: Stmt["k"]): Stmt[] => {
@@ -322,5 +324,121 @@ describe("dequant pair statement", () => {
         const all = dequantWord(format, order, word, zero, scale, to);
         expect([...Y.data]).toEqual(all.slice(2 * p, 2 * p + 2));
       }), { numRuns: 300 });
+  });
+});
+
+describe("group scales on partial sums: T.dequant without scales, the biased fold", () => {
+  const partial = (o: Parameters<typeof dequantPartialSrc>[0] = {}) => lowerChecked(parseKernel(dequantPartialSrc(o)), {}, SM80);
+  const dequants = (k: Kernel) => stmts(k, "dequant").map((x) => (x.k === "dequant" ? `scale ${printExpr(x.scale)} zero ${printExpr(x.zero)}` : ""));
+
+  it("lowers to biased pairs, a row-sum mma per k-step and the fold after the k-steps (IR text in -> out)", () => {
+    // The lowered text is also the CUDA golden / nvcc kernel test/cuda/kernels/dequant_gemm_partial.ir.
+    const want = readFileSync(new URL("../cuda/kernels/dequant_gemm_partial.ir", import.meta.url), "utf8");
+    expect(printKernel(partial({ mma: true }))).toBe(want);
+  });
+
+  for (const mma of [false, true])
+    it(`${mma ? "mma" : "interleaved"} order: every pair is the lop3 alone (zero -128, scale 1), one extra mma per k-step, part -= 136 rowsum`, () => {
+      const k = partial({ mma });
+      expect(new Set(dequants(k))).toEqual(new Set(["scale 1.0 zero -128.0"]));
+      // One statement per copy of the k-step loop (whole tile, ragged K), in the loop over k-steps.
+      const mmas = stmts(k, "mma").map((x) => (x.k === "mma" ? x.d.buf : ""));
+      expect(mmas.filter((b) => b === "rsum").length).toBe(2);
+      expect(mmas.filter((b) => b === "part").length).toBe(2);
+      expect(printKernel(k)).toMatch(/store part\[e_\d\] = part\[e_\d\] - 136\.0 \* rsum\[e_\d\]/);
+      const cu = emitCuda(k).cu;
+      expect(cu).not.toMatch(/__hsub2|__hmul2|__hfma2/);
+    });
+
+  it("the zero point folds into the bias (zero 3: 131 rowsum)", () => {
+    const text = printKernel(partial({ zero: "3.0" }));
+    expect(text).toContain("- 131.0 * rsum");
+  });
+
+  it("no fold where the lop3 alone is not 128 + q: s4 words, a zero point read per group, a scaled dequant", () => {
+    for (const [what, k] of [["s4", partial({ fmt: "s4" })], ["zero read", partial({ zero: "z" })],
+      ["scaled", lowerChecked(parseKernel(dequantGemmSrc("u4", 8)), {}, SM80)]] as const) {
+      expect(allocs(k), what).not.toContain("rsum");
+      expect(dequants(k).some((x) => x.includes("zero -128")), what).toBe(false);
+    }
+    // Unscaled and not folded: the pairs multiply by nothing (scale 1), the s4 subtraction stays.
+    const cu = emitCuda(partial({ fmt: "s4" })).cu;
+    expect(cu).toContain("__hsub2");
+    expect(cu).not.toContain("__hmul2");
+  });
+});
+
+describe("the biased fold's f32 error, through the interpreter (tile and thread level)", () => {
+  // part = sum_k A (128 + q) - (128 + z) rowsum(A) cancels: its f32 sums hold terms up to 143 |a|
+  // where the result's are |a (q - 8)| <= 8 |a|. Per K tile (one group, kSteps k-steps of 16) the
+  // lowered code rounds the running biased sum once per k-step (|.| <= 143 S, S = sum |a| over the
+  // tile), the row sum once per k-step (136 |.| <= 136 S), then 136 rowsum and the subtraction:
+  // |part - exact| <= (2 kSteps + 2) 143 S u, u = 2^-24 (the interpreter rounds to nearest; the GPU
+  // may truncate: 2^-23). The scaled accumulate adds a rounding of |acc| per tile.
+  const u = 2 ** -24;
+  type Gen = "unit" | "large" | "const";
+  type Words = "random" | "eights" | "every";
+  const run = (mma: boolean, level: "tile" | "thread", M: number, N: number, K: number, seed: number, agen: Gen, wgen: Words) => {
+    const shape = mma ? FUSED_MMA : undefined;
+    const BK = mma ? 32 : 16, kSteps = BK / 16;
+    const src = parseKernel(dequantPartialSrc({ mma }));
+    const k = level === "tile" ? tileLevel(src, {}, SM80) : lowerChecked(src, {}, SM80);
+    const KW = mma ? 4 * Math.ceil(K / 32) : Math.ceil(K / 8), G = Math.ceil(K / BK);
+    const r = rng(seed);
+    const t = (dtype: TensorValue["dtype"], shp: number[], f: (i: number) => number): TensorValue =>
+      ({ dtype, shape: shp, data: Float64Array.from({ length: shp.reduce((a, b) => a * b, 1) }, (_, i) => roundTo(dtype, f(i))) });
+    const c = (r() * 2 - 1) * 200;
+    const A = t("bf16", [M, K], () => (agen === "unit" ? r() * 2 - 1 : agen === "large" ? (r() < 0.5 ? -1 : 1) * (64 + r() * 192) : c));
+    // Every 4-bit value: nibbles 0..7 and 8..15 in turn.
+    const W = t("u32", [N, KW], (i) => (wgen === "eights" ? 0x88888888 : wgen === "every" ? (i % 2 ? 0xfedcba98 : 0x76543210) : Math.floor(r() * 2 ** 32)));
+    const S = t("bf16", [N, G], () => (r() - 0.5) / 2);
+    const C = zeros("f32", [M, N]);
+    runKernel(k, { tensors: { A, W, S, C } });
+    // Exact: the unrounded weights (q - 8) s in float64, and the bound per output.
+    const Wd = dequantMatrix(W.data, N, K, { format: "u4", order: mma ? "mma" : "interleaved", scales: S.data, zeros: 8, group: BK }, "f64");
+    const errs: { err: number; bound: number; scale: number }[] = [];
+    for (let m = 0; m < M; m++)
+      for (let n = 0; n < N; n++) {
+        let want = 0, bound = 0, scale = 0;
+        for (let g = 0; g < G; g++) {
+          let p = 0, sa = 0, pa = 0;
+          for (let kk = g * BK; kk < Math.min(K, (g + 1) * BK); kk++) {
+            const a = A.data[m * K + kk]!, w = Wd[n * K + kk]!;
+            p += a * w; sa += Math.abs(a); pa += Math.abs(a * w);
+          }
+          const s = Math.abs(S.data[n * G + g]!);
+          want += p; scale += pa;
+          bound += s * (2 * kSteps + 2) * 143 * sa * u * (1 + 4 * u) + 2 * u * (scale + s * (2 * kSteps + 2) * 143 * sa * u);
+        }
+        errs.push({ err: Math.abs(C.data[m * N + n]! - want), bound, scale });
+      }
+    return errs;
+  };
+
+  for (const mma of [false, true])
+    it(`${mma ? "mma" : "interleaved"} order: within the bound for random shapes (ragged K), unit and large activations, every 4-bit value`, () => {
+      fc.assert(fc.property(
+        fc.integer({ min: 1, max: 18 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 80 }), fc.nat(1000),
+        fc.constantFrom<Gen>("unit", "large", "const"), fc.constantFrom<Words>("random", "eights", "every"),
+        (M, N, K, seed, agen, wgen) => {
+          for (const level of ["thread", "tile"] as const)
+            for (const e of run(mma, level, M, N, K, seed, agen, wgen))
+              expect(e.err, `${level} ${M}x${N}x${K} ${agen} ${wgen}`).toBeLessThanOrEqual(e.bound);
+        }), { numRuns: 12, seed: 7 });
+    }, 120_000);
+
+  it("all q = 8 (weights 0) under large activations: the biased sums cancel to (almost) 0", () => {
+    for (const mma of [false, true]) {
+      const errs = run(mma, "thread", 17, 9, 75, 3, "large", "eights");
+      // 136 sum(a) - 136 rowsum: both f32 sums of the same values, K ragged (75).
+      for (const e of errs) { expect(e.scale).toBe(0); expect(e.err).toBeLessThanOrEqual(e.bound); }
+    }
+  });
+
+  it("unit activations and scales: the error is a few 1e-6 of the output scale sum |a w|", () => {
+    let worst = 0;
+    for (const mma of [false, true])
+      for (const e of run(mma, "thread", 16, 16, 96, 11, "unit", "random")) worst = Math.max(worst, e.err / e.scale);
+    expect(worst).toBeLessThan(1e-5);
   });
 });

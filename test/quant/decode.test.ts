@@ -20,6 +20,9 @@ const decode = (BK: number, more: Cfg = {}): Cfg => ({ BM: 16, BN: 64, BK, stage
 const CASES: [string, string, Cfg[]][] = [
   ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16", [decode(64, { splitK: 1 }), decode(128, { splitK: 4 }), decode(64, { splitK: 8 })]],
   ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_mma", [decode(64, { splitK: 1 }), decode(128, { splitK: 4 }), decode(64, { splitK: 8 })]],
+  ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_gs", [decode(64, { splitK: 1 }), decode(128, { splitK: 4 })]],
+  ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_mma_gs", [decode(64, { splitK: 1 }), decode(128, { splitK: 4 }), decode(64, { splitK: 8 })]],
+  ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_mma_gs_early", [decode(128, { splitK: 4 })]],
   ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_zp", [decode(64), decode(128)]],
   ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_bf16zp", [decode(64), decode(128)]],
   ["dsl-examples/gemm_w8a16.ts", "gemm_w8a16", [decode(64), decode(128)]],
@@ -69,8 +72,9 @@ describe("the K mask at decode configs", () => {
   // masked to 0, or 0 * -inf = NaN leaks in: a tile wrongly taken as whole shows here.
   const kernels = parseKernels("dsl-examples/gemm_w4a16.ts");
   const cases = [[136, 64, 1], [132, 64, 1], [136, 128, 1], [200, 64, 8], [130, 128, 4]] as const;
-  it.each(cases.flatMap((c) => (["interleaved", "mma"] as const).map((o) => [...c, o] as const)))("K %i, BK %i, splitK %i, order %s: +inf, not NaN", async (K, BK, splitK, order) => {
-    const k = kernels.find((x) => x.name === (order === "mma" ? "gemm_w4a16_mma" : "gemm_w4a16"));
+  // The partial-sum kernels (_gs) too: their fold must see the same K as the values (ones masked alike).
+  it.each(cases.flatMap((c) => (["interleaved", "mma"] as const).flatMap((o) => ["", "_gs"].map((gs) => [...c, o, gs] as const))))("K %i, BK %i, splitK %i, order %s%s: +inf, not NaN", async (K, BK, splitK, order, gs) => {
+    const k = kernels.find((x) => x.name === (order === "mma" ? "gemm_w4a16_mma" : "gemm_w4a16") + gs);
     const M = 2, N = 9, G = Math.ceil(K / 128);
     const q = new Array(N * K).fill(9);
     const { words, wordsPerRow } = packWeights(q, N, K, "u4", order);
@@ -112,5 +116,35 @@ describe.skipIf(!nvcc)("decode configs compile (nvcc, sm_80 and sm_90a): no spil
       if (name === "gemm_w4a16_mma") expect({ v4: loop.byOp["ld.shared.v4"] ?? 0, u32: loop.byOp["ld.shared"] ?? 0 }).toEqual({ v4: 0, u32: 2 * 2 * ((config.BK! / 32) as number) });
       else if (name.includes("w4a16")) expect(loop.byOp["ld.shared.v4"]).toBeGreaterThan(0);
       expect(res.ptx).not.toMatch(/ld\.local|st\.local/);
+    }, 240_000);
+});
+
+describe.skipIf(!nvcc)("the partial-sum decode loop (nvcc, PTX): no packed bf16 math per pair, fewer instructions than the scaled loop", () => {
+  const BUILDS: [string, Cfg, "sm_80" | "sm_90a"][] = [
+    ["gemm_w4a16_mma", decode(128, { splitK: 4 }), "sm_90a"],
+    ["gemm_w4a16_mma", decode(64, { splitK: 8 }), "sm_80"],
+    ["gemm_w4a16", decode(128, { splitK: 4 }), "sm_90a"],
+  ];
+  const file = "dsl-examples/gemm_w4a16.ts";
+  const kernels = parseKernels(file);
+  const build = async (name: string, config: Cfg, arch: "sm_80" | "sm_90a") => {
+    const out = emitCuda(lower(kernels.find((x) => x.name === name)!, config, arch === "sm_80" ? SM80 : SM90A));
+    const res = await compileCuda(out.cu, { arch, outputs: ["cubin", "ptx"] });
+    return { r: res.resources[out.kernelSymbol]!, loop: mainLoopStats(res.ptx!)!, ptx: res.ptx! };
+  };
+  for (const [name, config, arch] of BUILDS)
+    it(`${name}_gs against ${name}, ${arch} ${JSON.stringify(config)}`, async () => {
+      const gs = await build(`${name}_gs`, config, arch), scaled = await build(name, config, arch);
+      expect({ spills: gs.r.spillStores + gs.r.spillLoads }).toEqual({ spills: 0 });
+      expect(gs.ptx).not.toMatch(/ld\.local|st\.local/);
+      // The scaled loop: a packed subtract and multiply per pair; the partial-sum loop none.
+      expect(scaled.loop.hot.byOp["x2 math"]).toBeGreaterThan(0);
+      expect(gs.loop.byOp["x2 math"] ?? 0).toBe(0);
+      // Per k-step one more mma (the row sums, one m-tile) beside the n-tiles': 4 warps over BN 64.
+      const nTiles = config.BN! / 8 / 4;
+      expect(gs.loop.hot.byOp.mma! / (scaled.loop.hot.byOp.mma! / nTiles)).toBe(nTiles + 1);
+      // Per mma of the gemm itself, the hot block is at least 15% shorter.
+      const per = (x: typeof gs.loop.hot, mmas: number) => x.total / mmas;
+      expect(per(gs.loop.hot, gs.loop.hot.byOp.mma! * nTiles / (nTiles + 1))).toBeLessThan(0.85 * per(scaled.loop.hot, scaled.loop.hot.byOp.mma!));
     }, 240_000);
 });

@@ -1,6 +1,7 @@
 // The dequantizing GEMM examples end to end on the interpreter (lowered, thread level), and
 // the corner cases the issue names, through a real kernel: ragged K across a group
 // boundary, scales of every sign, infinite and NaN scales.
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { parseKernels } from "../../src/frontend/index.ts";
@@ -13,7 +14,7 @@ import { dequantMatrix, packWeights } from "../../src/quant/pack.ts";
 import { gemmNT } from "../../dsl-examples/gemm_w4a16.ts";
 
 const EXAMPLES: [string, string[]][] = [
-  ["dsl-examples/gemm_w4a16.ts", ["gemm_w4a16", "gemm_w4a16_mma", "gemm_w4a16_zp", "gemm_w4a16_bf16zp"]],
+  ["dsl-examples/gemm_w4a16.ts", ["gemm_w4a16", "gemm_w4a16_mma", "gemm_w4a16_gs", "gemm_w4a16_mma_gs", "gemm_w4a16_zp", "gemm_w4a16_bf16zp"]],
   ["dsl-examples/gemm_w8a16.ts", ["gemm_w8a16", "gemm_w8a16_f16_g64"]],
   ["dsl-examples/gemm_fp8w.ts", ["gemm_fp8w"]],
 ];
@@ -109,4 +110,32 @@ describe("the mma order through gemm_w4a16_mma", () => {
         for (let i = 0; i < want.length; i++) expect(Math.abs(outs[1]![i]! - want[i]!)).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(want[i]!)));
       }), { numRuns: 10, seed: 3 });
   }, 240_000);
+});
+
+describe("T.dequant without scales", () => {
+  const file = "dsl-examples/gemm_w4a16.ts";
+  const src = readFileSync(file, "utf8");
+  it("needs a group only with scales or a zero-point tensor: the error names the call and the option", () => {
+    const bad = src.replace(/order: "interleaved", scales: S, zeros: 8, group: 128, at/, 'order: "interleaved", scales: S, zeros: 8, at');
+    expect(bad).not.toBe(src);
+    expect(() => parseKernels(file, bad)).toThrow(/dequant needs the option 'group' \(the values of K that share one scale\)/);
+    // Without scales and with a literal zero point, none is needed (the _gs kernels parse).
+    expect(parseKernels(file).map((k) => k.name)).toEqual(expect.arrayContaining(["gemm_w4a16_gs", "gemm_w4a16_mma_gs"]));
+  });
+
+  it("the tile holds q - 8 exactly: every 4-bit value through gemm_w4a16_mma_gs with A = 1, scales 1 (tile level and sm_90a thread level)", async () => {
+    const [k] = parseKernels(file).filter((x) => x.name === "gemm_w4a16_mma_gs");
+    const M = 2, N = 16, K = 200, G = Math.ceil(K / 128);
+    // Row n: nibble values (n + k) % 16, so every row and column sees every value.
+    const q = Array.from({ length: N * K }, (_, i) => (Math.floor(i / K) + (i % K)) % 16);
+    const { words, wordsPerRow } = packWeights(q, N, K, "u4", "mma");
+    const t = (dtype: TensorValue["dtype"], shape: number[], data: ArrayLike<number>): TensorValue => ({ dtype, shape, data: Float64Array.from(data) });
+    const want = Array.from({ length: M * N }, (_, i) => { let s = 0; for (let kk = 0; kk < K; kk++) s += q[(i % N) * K + kk]! - 8; return s; });
+    for (const level of ["tile", "thread"] as const) {
+      const backend = await backendFor("interp", { level, arch: "sm_90a" });
+      const out = await backend(k!, { dims: { M, N, K }, config: { BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, splitK: 2 }, dataSeed: 0 },
+        { A: t("bf16", [M, K], new Array(M * K).fill(1)), W: t("u32", [N, wordsPerRow], words), S: t("bf16", [N, G], new Array(N * G).fill(1)), C: t("f32", [M, N], new Array(M * N).fill(7)) }, {});
+      expect([...out.C!.data], level).toEqual(want);
+    }
+  });
 });

@@ -48,6 +48,8 @@ const CASES: Case[] = [
   { file: "dsl-examples/gemm_w4a16.ts", kernel: "gemm_w4a16", configs: [{ BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, splitK: 2 }, { BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, splitK: 4 }], cases: 20, dims: { M: [1, 20], N: [1, 70], K: [1, 600] } },
   // The mma order on WGSL: the front end's shared-tile expansion at the order's columns.
   { file: "dsl-examples/gemm_w4a16.ts", kernel: "gemm_w4a16_mma", configs: [{ BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, splitK: 2 }], cases: 8, dims: { M: [1, 20], N: [1, 70], K: [1, 300] } },
+  // Group scales on partial sums: T.dequant without scales (a multiply by 1 in WGSL), the scaled accumulate.
+  { file: "dsl-examples/gemm_w4a16.ts", kernel: "gemm_w4a16_mma_gs", configs: [{ BM: 16, BN: 64, BK: 64, stages: 2, warps: 4, splitK: 2 }], cases: 8, dims: { M: [1, 20], N: [1, 70], K: [1, 300] } },
 ];
 
 /** Runs the checker on one kernel over the given configs; returns the failures. */

@@ -81,9 +81,15 @@ export function dequantLines(s: Dequant, dtype: DType, dst: string, word: string
     else if (z !== undefined) constant("tm_z", z);
     else L.push(`  const ${T2} tm_z = ${splat(`(float)(${zero})`)};`);
   }
-  if (native.scale !== undefined) splatNative("tm_s", native.scale);
+  // A literal scale of 1 (T.dequant without scales) multiplies by nothing: x * 1 is x exactly.
+  const unscaled = literal(s.scale) === 1;
+  if (unscaled) { /* no tm_s */ }
+  else if (native.scale !== undefined) splatNative("tm_s", native.scale);
   else L.push(`  const ${T2} tm_s = ${splat(`(float)(${scale})`)};`);
-  if (s.format !== "e4m3" && !(bf && (s.format === "u8" || s.format === "s8")))
+  // Subtracting a magic of 0 (a zero point of -128 on u4 bf16: the biased 128 + q the fused
+  // partial-sum loop feeds its mma, src/passes/fuse-dequant-gemm.ts) is no instruction either.
+  const magicOnly = (s.format === "u4" || s.format === "s4") && fold && sub === 0;
+  if (s.format !== "e4m3" && !(bf && (s.format === "u8" || s.format === "s8")) && !magicOnly)
     constant("tm_m", sub);
   if (pair !== undefined) L.push(`  {`, `    const int tm_i = ${pair};`);
   else {
@@ -102,7 +108,7 @@ export function dequantLines(s: Dequant, dtype: DType, dst: string, word: string
         inner.push(`const unsigned tm_x = tm_w >> (8 * tm_i);`);
         inner.push(`const unsigned tm_t = (tm_x & 0x0000000fu) | ((tm_x << 12) & 0x000f0000u) | ${hex(magic)};`);
       }
-      inner.push(`${T2} tm_q = __hsub2(${as2("tm_t")}, tm_m);`);
+      inner.push(magicOnly ? `${T2} tm_q = ${as2("tm_t")};` : `${T2} tm_q = __hsub2(${as2("tm_t")}, tm_m);`);
       break;
     }
     case "u8": case "s8": {
@@ -134,7 +140,7 @@ export function dequantLines(s: Dequant, dtype: DType, dst: string, word: string
     }
   }
   if (needZ) inner.push(`tm_q = __hsub2(tm_q, tm_z);`);
-  inner.push(`tm_o[${pair !== undefined ? "0" : "tm_i"}] = __hmul2(tm_q, tm_s);`);
+  inner.push(`tm_o[${pair !== undefined ? "0" : "tm_i"}] = ${unscaled ? "tm_q" : "__hmul2(tm_q, tm_s)"};`);
   L.push(...inner.map((x) => `    ${x}`));
   L.push("  }");
   if (s.format === "e4m3" && pair !== undefined) {

@@ -3,6 +3,7 @@
 // bitwise operators, where readers and compilers both want them).
 import { promote } from "../../ir/expr.ts";
 import { type BinOp, type DType, type Expr, type MathFn, type Scope, isFloat } from "../../ir/ir.ts";
+import { toBits } from "../../numeric/dtype.ts";
 import { floatLiteral, intLiteral, isNarrowFloat, storageType, toStorage, toValue, valueDType } from "./types.ts";
 
 /** weak: an untyped literal, which takes the other operand's type (the rule of ir/expr.ts typeOf). */
@@ -123,6 +124,13 @@ export class ExprEmitter {
     if (e.k === "var") {
       const vi = this.ctx.lookupVar(e.name);
       if (vi && vi.dtype === t) return vi.c;
+    }
+    if (e.k === "float" && (t === "bf16" || t === "f16") && (e.dtype === undefined || e.dtype === t || e.dtype === "f32")) {
+      // A literal as its bit pattern (the value __float2bfloat16_rn of the f32 literal gives):
+      // nvcc does not fold that conversion's inline asm, so a literal 1 or 0 stored per k-step
+      // (the fused dequant-gemm's ones and K-masked zeros) cost a cvt each time.
+      const bits = toBits(t, Math.fround(e.v));
+      return `${t === "bf16" ? "__ushort_as_bfloat16" : "__ushort_as_half"}((unsigned short)0x${bits.toString(16).padStart(4, "0")}u)`;
     }
     if (e.k === "select" && this.isStorageOf(e.a, t) && this.isStorageOf(e.b, t)) {
       // Both arms already t (a masked 16-bit value): select the raw values, no round trip

@@ -190,8 +190,8 @@ extern "C" __global__ void __launch_bounds__(32) dqg_kernel(const __nv_bfloat16*
               tm_o[0] = __hmul2(tm_q, tm_s);
             }
           }
-          const __nv_bfloat16 bv_2 = (kq + t * 2 < K ? bq_1[0] : __float2bfloat16_rn(0.0f));
-          const __nv_bfloat16 bv_3 = (kq + (t * 2 + 1) < K ? bq_1[1] : __float2bfloat16_rn(0.0f));
+          const __nv_bfloat16 bv_2 = (kq + t * 2 < K ? bq_1[0] : __ushort_as_bfloat16((unsigned short)0x0000u));
+          const __nv_bfloat16 bv_3 = (kq + (t * 2 + 1) < K ? bq_1[1] : __ushort_as_bfloat16((unsigned short)0x0000u));
           bf[nj_2 * 4 + h_1 * 2] = bv_2;
           bf[nj_2 * 4 + (h_1 * 2 + 1)] = bv_3;
         }

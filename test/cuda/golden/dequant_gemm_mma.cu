@@ -258,8 +258,8 @@ extern "C" __global__ void __launch_bounds__(32) dqgm_kernel(const __nv_bfloat16
               tm_o[0] = __hmul2(tm_q, tm_s);
             }
           }
-          const __nv_bfloat16 bv_4 = (k * 32 + ((w >> 2) * 32 + (w & 3) * 2 + (((h_2 * 2) & 1) + ((h_2 * 2) >> 1) * 8)) < K ? bq_2[0] : __float2bfloat16_rn(0.0f));
-          const __nv_bfloat16 bv_5 = (k * 32 + ((w >> 2) * 32 + (w & 3) * 2 + (((h_2 * 2 + 1) & 1) + ((h_2 * 2 + 1) >> 1) * 8)) < K ? bq_2[1] : __float2bfloat16_rn(0.0f));
+          const __nv_bfloat16 bv_4 = (k * 32 + ((w >> 2) * 32 + (w & 3) * 2 + (((h_2 * 2) & 1) + ((h_2 * 2) >> 1) * 8)) < K ? bq_2[0] : __ushort_as_bfloat16((unsigned short)0x0000u));
+          const __nv_bfloat16 bv_5 = (k * 32 + ((w >> 2) * 32 + (w & 3) * 2 + (((h_2 * 2 + 1) & 1) + ((h_2 * 2 + 1) >> 1) * 8)) < K ? bq_2[1] : __ushort_as_bfloat16((unsigned short)0x0000u));
           bf[nj_5 * 4 + h_2 * 2] = bv_4;
           bf[nj_5 * 4 + (h_2 * 2 + 1)] = bv_5;
         }
@@ -303,8 +303,8 @@ extern "C" __global__ void __launch_bounds__(32) dqgm_kernel(const __nv_bfloat16
                   tm_o[0] = __hmul2(tm_q, tm_s);
                 }
               }
-              const __nv_bfloat16 bv_6 = (k * 32 + ((w >> 2) * 32 + (w & 3) * 2 + ((((((kk_1 + 1) & 1) * 2 + h_3) * 2) & 1) + (((((kk_1 + 1) & 1) * 2 + h_3) * 2) >> 1) * 8)) < K ? bq_3[0] : __float2bfloat16_rn(0.0f));
-              const __nv_bfloat16 bv_7 = (k * 32 + ((w >> 2) * 32 + (w & 3) * 2 + ((((((kk_1 + 1) & 1) * 2 + h_3) * 2 + 1) & 1) + (((((kk_1 + 1) & 1) * 2 + h_3) * 2 + 1) >> 1) * 8)) < K ? bq_3[1] : __float2bfloat16_rn(0.0f));
+              const __nv_bfloat16 bv_6 = (k * 32 + ((w >> 2) * 32 + (w & 3) * 2 + ((((((kk_1 + 1) & 1) * 2 + h_3) * 2) & 1) + (((((kk_1 + 1) & 1) * 2 + h_3) * 2) >> 1) * 8)) < K ? bq_3[0] : __ushort_as_bfloat16((unsigned short)0x0000u));
+              const __nv_bfloat16 bv_7 = (k * 32 + ((w >> 2) * 32 + (w & 3) * 2 + ((((((kk_1 + 1) & 1) * 2 + h_3) * 2 + 1) & 1) + (((((kk_1 + 1) & 1) * 2 + h_3) * 2 + 1) >> 1) * 8)) < K ? bq_3[1] : __ushort_as_bfloat16((unsigned short)0x0000u));
               bf[(kk_1 + 1) % 2 * 4 + (nj_7 * 4 + h_3 * 2)] = bv_6;
               bf[(kk_1 + 1) % 2 * 4 + (nj_7 * 4 + (h_3 * 2 + 1))] = bv_7;
             }

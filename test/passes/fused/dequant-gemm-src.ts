@@ -50,3 +50,58 @@ launch tile grid [cdiv(N, ${BN}), cdiv(M, ${BM})] threads ${threads} blocks [bx,
 }
 `;
 };
+
+/** Options of the partial-sum kernel (dequantPartialSrc). */
+export interface PartialOpts { fmt?: string; zero?: string; mma?: boolean; shape?: DequantGemmShape }
+
+/**
+ * The group scale on f32 partial sums, as the front end writes it (dsl-examples/gemm_w4a16.ts
+ * gemm_w4a16_gs): T.dequant without scales (scale 1.0: the tile holds q - zero exactly), `part`
+ * cleared per K tile, the gemm into it, then acc += part * S[n][k tile] over the fragment. One
+ * group per K tile (group = BK): S is [N, G = cdiv(K, BK)].
+ * `zero`: the dequant's zero expression (a literal, or e.g. "z" for a read the body makes).
+ */
+export const dequantPartialSrc = (o: PartialOpts = {}): string => {
+  const { fmt = "u4", zero = "8.0", mma = false } = o;
+  const { BM, BN, BK, threads, stages } = o.shape ?? (mma ? FUSED_MMA : FUSED);
+  const per = 8;
+  const col = mma ? "(w >> 2) * 32 + (w & 3) * 2 + ((j & 1) + (j >> 1) * 8)" : `w * ${per} + j`;
+  const kOf = mma ? `k * ${BK} + (${col})` : "kq + j";
+  const zeroRead = zero === "z" ? `
+      var z: f32 = 0.0
+      if (n < N && kq / ${BK} < G) {
+        z = cast<f32>(S[n, kq / ${BK}])
+      }` : "";
+  return `kernel dqgp(A: global bf16[M, K], W: global u32[N, KW], S: global bf16[N, G], C: global f32[M, N] out)
+  dims M, K, N, KW, G
+launch tile grid [cdiv(N, ${BN}), cdiv(M, ${BM})] threads ${threads} blocks [bx, by] {
+  alloc As: shared bf16[${BM}, ${BK}]
+  alloc Ws: shared u32[${BN}, ${BK / per}]
+  alloc Bs: shared bf16[${BN}, ${BK}]
+  alloc acc: fragment f32[${BM}, ${BN}]
+  alloc part: fragment f32[${BM}, ${BN}]
+  fill acc[0 : +${BM}, 0 : +${BN}] = 0.0
+  for k in pipelined(0, cdiv(K, ${BK})) stages ${stages} {
+    copy A[by * ${BM} : +${BM}, k * ${BK} : +${BK}] -> As[0 : +${BM}, 0 : +${BK}]
+    copy W[bx * ${BN} : +${BN}, k * ${BK / per} : +${BK / per}] -> Ws[0 : +${BN}, 0 : +${BK / per}]
+    for r, w in parallel(0, ${BN}; 0, ${BK / per}) {
+      alloc q: local bf16[${per}]
+      let n: i32 = bx * ${BN} + r
+      let kq: i32 = k * ${BK} + w * ${per}${zeroRead}
+      dequant.${fmt}.interleaved q[0] <- Ws[r, w] scale 1.0 zero ${zero}
+      for j in serial(0, ${per}) {
+        store Bs[r, ${col}] = select(${kOf} < K, q[j], 0.0_bf16)
+      }
+    }
+    fill part[0 : +${BM}, 0 : +${BN}] = 0.0
+    gemm As[0 : +${BM}, 0 : +${BK}], Bs[0 : +${BN}, 0 : +${BK}] -> part[0 : +${BM}, 0 : +${BN}] transB
+    for i, j in parallel(0, ${BM}; 0, ${BN}) {
+      if (bx * ${BN} + j < N && k * ${BK} < K) {
+        store acc[i, j] = acc[i, j] + part[i, j] * cast<f32>(S[bx * ${BN} + j, k])
+      }
+    }
+  }
+  copy acc[0 : +${BM}, 0 : +${BN}] -> C[by * ${BM} : +${BM}, bx * ${BN} : +${BN}]
+}
+`;
+};

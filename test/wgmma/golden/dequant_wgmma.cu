@@ -158,8 +158,8 @@ extern "C" __global__ void __launch_bounds__(128) rsq_kernel(const __nv_bfloat16
               tm_o[0] = __hmul2(tm_q, tm_s);
             }
           }
-          const __nv_bfloat16 bv = (kq + t * 2 < K ? bq[0] : __float2bfloat16_rn(0.0f));
-          const __nv_bfloat16 bv_1 = (kq + (t * 2 + 1) < K ? bq[1] : __float2bfloat16_rn(0.0f));
+          const __nv_bfloat16 bv = (kq + t * 2 < K ? bq[0] : __ushort_as_bfloat16((unsigned short)0x0000u));
+          const __nv_bfloat16 bv_1 = (kq + (t * 2 + 1) < K ? bq[1] : __ushort_as_bfloat16((unsigned short)0x0000u));
           aq[kk % 2 * 8 + (h * 4 + rh * 2)] = bv;
           aq[kk % 2 * 8 + (h * 4 + rh * 2) + 1] = bv_1;
         }
