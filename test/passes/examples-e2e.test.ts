@@ -22,12 +22,16 @@ describe("DSL examples lowered end to end", () => {
       for (const k of parseKernels(join(dir, f))) {
         const spec = specs.get(k.name);
         if (!spec) continue; // test/check/examples.test.ts insists on specs
+        // f32 rounding differs between the forms only by order; kernels whose lowering folds a
+        // bias into the sums (the partial-sum int4 kernels: 128 + q against q - 8) carry terms
+        // up to their spec's magnitude (143 / 4 there), and their difference grows with it.
+        const tol = 1e-5 * Math.max(1, (spec.magnitude ?? 1) / 4);
         // The checker's own case drawing (dims, configs, seeds), dims capped for speed.
         fc.assert(fc.property(
           caseArbitrary(k, spec, { cap: 80 }), fc.constantFrom(...targets),
           ({ config, dims, dataSeed: seed }, target) => {
             const { err } = specVsLowered(k, spec, config, target, dims, seed);
-            expect(err, `${k.name} ${JSON.stringify({ config, target, dims, seed })}`).toBeLessThan(1e-5);
+            expect(err, `${k.name} ${JSON.stringify({ config, target, dims, seed })}`).toBeLessThan(tol);
           }), { numRuns: 8 });
       }
     });
