@@ -13,7 +13,7 @@ import { CHOICES } from "../../src/moe/layer.ts";
 const file = "dsl-examples/moe_router.ts";
 const kernel = parseKernels(file).find((k) => k.name === "moe_router")!;
 const decode = CHOICES.mixtral!.w4a16[0]!.router;
-const prefill = CHOICES.mixtral!.w4a16[1]!.router;
+const prefill = CHOICES.mixtral!.w4a16.at(-1)!.router;
 
 /** The lowered kernel's grid for the dims. */
 function grid(config: Record<string, number | string | boolean>, dims: Record<string, number>): number[] {
