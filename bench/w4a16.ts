@@ -3,7 +3,7 @@
 // effective weight bandwidth (int4 bytes + scales / time) as a fraction of the copy's.
 // Decode shapes (M <= 16) also time gemm_w4a16_mma (rows "w4a16-mma", the mma slot order) and
 // the group-scale-on-partial-sums kernels gemm_w4a16_gs / gemm_w4a16_mma_gs (rows "w4a16-gs",
-// "w4a16-mma-gs"; docs/QUANT.md; and "w4a16-mma-gs-early", its scales read before the gemm) at the same configs (those with BK dividing 128), both orders
+// "w4a16-mma-gs"; docs/QUANT.md) at the same configs (those with BK dividing 128), both orders
 // packed from one integer matrix here (plan files w-NxK-ORDER.u32).
 //   tsx bench/w4a16.ts [--arch sm_90a|sm_80] [--m 1,16,64,256,1024,4096] [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned]
 // Each shape also times the tuned winner (nearest tuned shape, per GPU tuned on) from the tune
@@ -67,7 +67,6 @@ const DECODE_VARIANTS = [
   { tag: "w4a16-mma", what: "mma order", name: "gemm_w4a16_mma", order: "mma" as const },
   { tag: "w4a16-gs", what: "partial sums", name: "gemm_w4a16_gs", order: "interleaved" as const },
   { tag: "w4a16-mma-gs", what: "mma order, partial sums", name: "gemm_w4a16_mma_gs", order: "mma" as const },
-  { tag: "w4a16-mma-gs-early", what: "mma order, partial sums, scales read first", name: "gemm_w4a16_mma_gs_early", order: "mma" as const },
 ].map((x) => ({ ...x, kernel: loadGemm(join(REPO, "dsl-examples/gemm_w4a16.ts"), x.name), compiled: new Map<string, CompiledConfig>() }));
 const DECODE_M = 16;
 const compiled = new Map<string, CompiledConfig>();

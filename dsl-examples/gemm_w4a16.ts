@@ -53,7 +53,7 @@ function w4a16Gemm(A: Tensor<"M, K", "bf16">, W: Tensor<"N, KW", "u32">, S: Tens
  *  weight. One group per K tile: BK divides 128 (the kernels' `where`). */
 function w4a16GemmGs(A: Tensor<"M, K", "bf16">, W: Tensor<"N, KW", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">, C: Tensor<"M, N", "f32">,
                      BM: number, BN: number, BK: number, stages: number, warps: number, splitK: number,
-                     unscaledTile: typeof unscaledMma, scalesFirst: number) {
+                     unscaledTile: typeof unscaledMma) {
   const [M, K] = A.shape;
   const [N] = W.shape;
   const KT = T.cdiv(T.cdiv(K, BK), splitK);
@@ -63,36 +63,19 @@ function w4a16GemmGs(A: Tensor<"M, K", "bf16">, W: Tensor<"N, KW", "u32">, S: Te
     const Bs = T.shared([BN, BK], "bf16");
     const acc = T.fragment([BM, BN], "f32");
     const part = T.fragment([BM, BN], "f32");
-    const sc = T.fragment([BM, BN], "f32");
     T.clear(acc);
     for (const k of T.pipelined(KT, stages)) {
       // The copies first: a pipelined loop issues ahead only the copies that lead its body.
       T.copy(A.tile([by * BM, (bz * KT + k) * BK], [BM, BK]), As);
       T.copy(W.tile([bx * BN, (bz * KT + k) * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Ws);
       const k0 = (bz * KT + k) * BK;
-      if (scalesFirst == 1) {
-        // The tile's scales into registers before the gemm, so that the reads' latency
-        // overlaps it (8 more registers live across it at BN 64).
-        for (const [i, j] of T.parallel(BM, BN)) {
-          sc[i][j] = 0;
-          if (bx * BN + j < N && k0 < K) {
-            sc[i][j] = S[bx * BN + j][Math.floor(k0 / 128)];
-          }
-        }
-      }
       unscaledTile(Ws, Bs, bx * BN, k0, K);
       T.clear(part);
       T.gemm(As, Bs, part, { transB: true });
-      if (scalesFirst == 1) {
-        for (const [i, j] of T.parallel(BM, BN)) {
-          acc[i][j] += part[i][j] * sc[i][j];
-        }
-      } else {
-        // The tile's one group scale per column; columns past N and tiles past K add nothing.
-        for (const [i, j] of T.parallel(BM, BN)) {
-          if (bx * BN + j < N && k0 < K) {
-            acc[i][j] += part[i][j] * S[bx * BN + j][Math.floor(k0 / 128)];
-          }
+      // The tile's one group scale per column; columns past N and tiles past K add nothing.
+      for (const [i, j] of T.parallel(BM, BN)) {
+        if (bx * BN + j < N && k0 < K) {
+          acc[i][j] += part[i][j] * S[bx * BN + j][Math.floor(k0 / 128)];
         }
       }
     }
@@ -171,7 +154,7 @@ export const gemm_w4a16_gs = T.kernel(
   },
   function gemm_w4a16_gs(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
                          C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
-    w4a16GemmGs(A, W, S, C, BM, BN, BK, stages, warps, splitK, unscaledInterleaved, 0);
+    w4a16GemmGs(A, W, S, C, BM, BN, BK, stages, warps, splitK, unscaledInterleaved);
   },
 );
 
@@ -182,21 +165,7 @@ export const gemm_w4a16_mma_gs = T.kernel(
   },
   function gemm_w4a16_mma_gs(A: Tensor<"M, K", "bf16">, W: Tensor<"N, 4 * cdiv(K, 32)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
                              C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
-    w4a16GemmGs(A, W, S, C, BM, BN, BK, stages, warps, splitK, unscaledMma, 0);
-  },
-);
-
-// gemm_w4a16_mma_gs with the tile's scales read into registers before the gemm instead of after
-// it: their latency hidden, for 8 more registers across the gemm (a bench variant: which is
-// faster is measured, bench/w4a16.ts "w4a16-mma-gs-early").
-export const gemm_w4a16_mma_gs_early = T.kernel(
-  {
-    tune: { BM: [16, 64, 128], BN: [64, 128, 256], BK: [128, 64], stages: [2, 3, 4], warps: [4, 8], splitK: [1, 2, 4, 8] },
-    where: ({ BM, BN, BK, stages }) => 128 % BK == 0 && (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
-  },
-  function gemm_w4a16_mma_gs_early(A: Tensor<"M, K", "bf16">, W: Tensor<"N, 4 * cdiv(K, 32)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
-                                   C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
-    w4a16GemmGs(A, W, S, C, BM, BN, BK, stages, warps, splitK, unscaledMma, 1);
+    w4a16GemmGs(A, W, S, C, BM, BN, BK, stages, warps, splitK, unscaledMma);
   },
 );
 
@@ -328,13 +297,6 @@ export const gemm_w4a16_gs_check = defineCheck({
 });
 export const gemm_w4a16_mma_gs_check = defineCheck({
   kernel: "gemm_w4a16_mma_gs", dims,
-  inputs: { A: { lo: -1, hi: 1 }, W: WORDS, S: { lo: -0.25, hi: 0.25 } },
-  magnitude: 143 * 0.25,
-  reference: w4gs("mma"),
-  reduction: ({ K }) => K!,
-});
-export const gemm_w4a16_mma_gs_early_check = defineCheck({
-  kernel: "gemm_w4a16_mma_gs_early", dims,
   inputs: { A: { lo: -1, hi: 1 }, W: WORDS, S: { lo: -0.25, hi: 0.25 } },
   magnitude: 143 * 0.25,
   reference: w4gs("mma"),

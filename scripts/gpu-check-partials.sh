@@ -7,8 +7,7 @@
 #     and one sm_80 build of gemm_w4a16_mma_gs checked the same way (its PTX JIT-compiled here);
 #  2. SASS counts of gemm_w4a16_mma and gemm_w4a16_mma_gs at one decode config (cuobjdump);
 #  3. unless CHECKS_ONLY=1, the w4a16 bench at the decode shapes (M = 1, 16; N=14336 K=4096 and
-#     N=4096 K=14336): rows "w4a16", "w4a16-mma", "w4a16-gs", "w4a16-mma-gs" and
-#     "w4a16-mma-gs-early" (gemm_w4a16_mma_gs_early: the scales read before the gemm) at the
+#     N=4096 K=14336): rows "w4a16", "w4a16-mma", "w4a16-gs" and "w4a16-mma-gs" at the
 #     same configs on one integer matrix, against bf16 cuBLAS and the copy bandwidth.
 # Keeps going after a failure; summary at the end.
 # Run THERE:  bash scripts/gpu-run.sh bash scripts/gpu-check-partials.sh     (logs: $OUT/partials)
@@ -45,8 +44,6 @@ step gs-mma-m16-k1000-sk1  $F --kernel gemm_w4a16_mma_gs --cases 2 --shape M=16,
 step gs-il-m1-k2000-sk4    $F --kernel gemm_w4a16_gs --cases 2 --shape M=1,N=130,K=2000 --config $D,BK=128,stages=2,warps=4,splitK=4
 step gs-il-m16-k520-sk8    $F --kernel gemm_w4a16_gs --cases 2 --shape M=16,N=72,K=520 --config $D,BK=64,stages=2,warps=4,splitK=8
 step gs-mma-bm64-rswgmma   $F "${GM[@]}" --config BM=64,BN=64,BK=64,stages=3,warps=4,splitK=1
-step gs-early-bk128-sk4    $F --kernel gemm_w4a16_mma_gs_early --cases 8 --config $D,BK=128,stages=2,warps=4,splitK=4
-step gs-early-m1-k1000-sk8 $F --kernel gemm_w4a16_mma_gs_early --cases 2 --shape M=1,N=300,K=1000 --config $D,BK=64,stages=4,warps=4,splitK=8
 step mma-bk128-s2-sk4      $F --kernel gemm_w4a16_mma --cases 8 --config $D,BK=128,stages=2,warps=4,splitK=4
 collect
 # One sm_80 build (PTX in the fatbin, JIT-compiled on this card), checked.

@@ -22,7 +22,6 @@ const CASES: [string, string, Cfg[]][] = [
   ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_mma", [decode(64, { splitK: 1 }), decode(128, { splitK: 4 }), decode(64, { splitK: 8 })]],
   ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_gs", [decode(64, { splitK: 1 }), decode(128, { splitK: 4 })]],
   ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_mma_gs", [decode(64, { splitK: 1 }), decode(128, { splitK: 4 }), decode(64, { splitK: 8 })]],
-  ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_mma_gs_early", [decode(128, { splitK: 4 })]],
   ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_zp", [decode(64), decode(128)]],
   ["dsl-examples/gemm_w4a16.ts", "gemm_w4a16_bf16zp", [decode(64), decode(128)]],
   ["dsl-examples/gemm_w8a16.ts", "gemm_w8a16", [decode(64), decode(128)]],
