@@ -74,12 +74,12 @@ const DECODE_WHY = "Few tokens: the layer reads each touched expert's weights on
   "expert split over two blocks reads its weight tiles once for both (see the prefill entry). The down " +
   "projection splits its K (the intermediate N) so the few active experts still fill the GPU: without it its grid " +
   "is H / 64 column tiles per used block, 1-2 blocks per SM.";
-const PREFILL_WHY = "Many tokens: every expert has many pairs and the tensor cores bound the layer. Routing block " +
-  "and BM 64 (wgmma's m64 tiles), 8 warps for the up projection's two accumulators, 3 pipeline stages; the row " +
-  "blocks fill the GPU without splitting K. GROUP_M 8: an expert's row blocks (Mixtral at T = 4096: 16 of them) " +
+const PREFILL_WHY = "Many tokens: every expert has many pairs and the tensor cores bound the layer. 8 warps for " +
+  "the up projection's two accumulators, 3 pipeline stages; the row " +
+  "blocks fill the GPU without splitting K. GROUP_M 8: an expert's row blocks (Mixtral at T = 4096: 8 of 128 rows) " +
   "sweep the column tiles 8 together, so each weight tile comes from HBM about once per 8 blocks instead of once " +
   "per block (the grid's own order runs one row block across all columns at a time, and an expert's weights " +
-  "do not fit in L2). (Otherwise the configs every T used before the choice table.)";
+  "do not fit in L2).";
 
 /** The router's configs (docs/LAYER.md). The kernel picks its K slices at run time, up to
  *  splitK, so that the grid has about 128 blocks; these set the tile and the most slices.
