@@ -34,16 +34,7 @@ function w4a16Gemm(A: Tensor<"M, K", "bf16">, W: Tensor<"N, KW", "u32">, S: Tens
       dequantTile(Ws, Bs, S, bx * BN, (bz * KT + k) * BK, K);
       T.gemm(As, Bs, acc, { transB: true });
     }
-    if (splitK == 1) {
-      T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
-    } else {
-      // The launcher clears C (an output written only by atomic adds, src/ir/zero-init.ts).
-      for (const [i, j] of T.parallel(BM, BN)) {
-        if (by * BM + i < M && bx * BN + j < N) {
-          T.atomicAdd(C[by * BM + i][bx * BN + j], acc[i][j]);
-        }
-      }
-    }
+    storeTile(acc, C, M, N, BM, BN, bx, by, splitK);
   });
 }
 
@@ -79,21 +70,28 @@ function w4a16GemmGs(A: Tensor<"M, K", "bf16">, W: Tensor<"N, KW", "u32">, S: Te
         }
       }
     }
-    if (splitK == 1) {
-      T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
-    } else {
-      // The launcher clears C (an output written only by atomic adds, src/ir/zero-init.ts).
-      for (const [i, j] of T.parallel(BM, BN)) {
-        if (by * BM + i < M && bx * BN + j < N) {
-          T.atomicAdd(C[by * BM + i][bx * BN + j], acc[i][j]);
-        }
-      }
-    }
+    storeTile(acc, C, M, N, BM, BN, bx, by, splitK);
   });
 }
 
 type Words = Buf<"u32", readonly [number, number]>;
 type Tile = Buf<"bf16", readonly [number, number]>;
+type Acc = Buf<"f32", readonly [number, number]>;
+
+/** The block's accumulator into C: stored whole (splitK 1), or added by each of a tile's splitK
+ *  blocks with f32 atomics (the launcher clears C, an output written only by atomic adds:
+ *  src/ir/zero-init.ts). */
+function storeTile(acc: Acc, C: Tensor<"M, N", "f32">, M: number, N: number, BM: number, BN: number, bx: number, by: number, splitK: number) {
+  if (splitK == 1) {
+    T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
+  } else {
+    for (const [i, j] of T.parallel(BM, BN)) {
+      if (by * BM + i < M && bx * BN + j < N) {
+        T.atomicAdd(C[by * BM + i][bx * BN + j], acc[i][j]);
+      }
+    }
+  }
+}
 
 /** The interleaved order: word w of a row holds values 8w .. 8w + 7. */
 function dequantInterleaved(Ws: Words, Bs: Tile, S: Tensor<"N, G", "bf16">, n0: number, k0: number, K: number) {
