@@ -62,11 +62,12 @@ const fixedConfigsFor = (M: number): GemmConfig[] =>
 const kernel = loadGemm(join(REPO, "dsl-examples/gemm_w4a16.ts"), "gemm_w4a16");
 // The mma slot order (docs/QUANT.md) at decode: gemm_w4a16_mma at the same configs as the
 // interleaved rows (fixed and tuned), on the same integer matrix packed each way here.
-// The other decode variants, each at the decode configs its kernel allows; tag: the rows' name.
+// The other decode variants, each at the decode configs its kernel allows; tag: the rows' name;
+// groupPerTile: the partial-sum kernels need one scale group per K tile (their `where`: BK divides 128).
 const DECODE_VARIANTS = [
-  { tag: "w4a16-mma", what: "mma order", name: "gemm_w4a16_mma", order: "mma" as const },
-  { tag: "w4a16-gs", what: "partial sums", name: "gemm_w4a16_gs", order: "interleaved" as const },
-  { tag: "w4a16-mma-gs", what: "mma order, partial sums", name: "gemm_w4a16_mma_gs", order: "mma" as const },
+  { tag: "w4a16-mma", what: "mma order", name: "gemm_w4a16_mma", order: "mma" as const, groupPerTile: false },
+  { tag: "w4a16-gs", what: "partial sums", name: "gemm_w4a16_gs", order: "interleaved" as const, groupPerTile: true },
+  { tag: "w4a16-mma-gs", what: "mma order, partial sums", name: "gemm_w4a16_mma_gs", order: "mma" as const, groupPerTile: true },
 ].map((x) => ({ ...x, kernel: loadGemm(join(REPO, "dsl-examples/gemm_w4a16.ts"), x.name), compiled: new Map<string, CompiledConfig>() }));
 const DECODE_M = 16;
 const compiled = new Map<string, CompiledConfig>();
@@ -86,9 +87,8 @@ async function compileAll(k: typeof kernel, configs: GemmConfig[], into: Map<str
 }
 await compileAll(kernel, distinct, compiled, "");
 type Variant = (typeof DECODE_VARIANTS)[number];
-// The partial-sum kernels need one group per K tile (their `where`: BK divides 128).
 const variantConfigsFor = (v: Variant, si: number): GemmConfig[] => (SHAPES[si]!.M <= DECODE_M
-  ? [...fixedConfigsFor(SHAPES[si]!.M), ...tunedOf(si).map((t) => t.config)].filter((c) => !v.name.includes("_gs") || 128 % c.BK === 0) : []);
+  ? [...fixedConfigsFor(SHAPES[si]!.M), ...tunedOf(si).map((t) => t.config)].filter((c) => !v.groupPerTile || 128 % c.BK === 0) : []);
 for (const v of DECODE_VARIANTS) {
   const distinctV = [...new Map(SHAPES.flatMap((_, si) => variantConfigsFor(v, si)).map((c) => [configText(c), c])).values()];
   await compileAll(v.kernel, distinctV, v.compiled, `${v.what} `);

@@ -8,6 +8,9 @@ export const SM_REGISTERS = 65536;
  *  1 KB reserved by the driver). */
 export const SM_SHARED_BYTES = 228 * 1024;
 export const BLOCK_RESERVED_SHARED = 1024;
+/** wgmma operand tiles: the 128-byte swizzle repeats every 1024 bytes of absolute address, so
+ *  the CUDA emitter starts each such tile on a 1024-byte boundary (codegen/cuda/smem.ts). */
+export const WGMMA_SMEM_ALIGN = 1024;
 
 /** The per-thread register limit a block of `threads` starts with when `perSM` blocks must fit
  *  on an SM together: the largest multiple of 8 (allocation granularity) below

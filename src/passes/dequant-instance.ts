@@ -184,11 +184,8 @@ export function dequantPair(c: Ctx, plan: TilePlan, s: PairSite): { stmts: Stmt[
   return { stmts: c.lowerBody(c, [pairBuf.alloc, ...body]), values };
 }
 
-/** A literal of the expression, if it is one. */
-const literal = (e: Expr): number | undefined => (e.k === "int" || e.k === "float" ? e.v : undefined);
-
 /** Whether the dequant has no scale (T.dequant without `scales`: a literal 1). */
-export const unscaled = (plan: TilePlan): boolean => literal(plan.f.dequant.scale) === 1;
+export const unscaled = (plan: TilePlan): boolean => evalConst(plan.f.dequant.scale) === 1;
 
 /**
  * The bias of the unscaled u4 decode into bf16 with a literal zero point z (0 <= z <= 15):
@@ -199,13 +196,13 @@ export const unscaled = (plan: TilePlan): boolean => literal(plan.f.dequant.scal
  * are masked by the same condition (onesPair), so both sides of the fold see the same k.
  */
 export function biasFold(plan: TilePlan): number | undefined {
-  const dq = plan.f.dequant, z = literal(dq.zero);
+  const dq = plan.f.dequant, z = evalConst(dq.zero);
   if (dq.format !== "u4" || plan.dtype !== "bf16" || !unscaled(plan) || !plan.perTileScales) return undefined;
   if (z === undefined || !Number.isInteger(z) || z < 0 || z > 15) return undefined;
   const st = plan.f.stores.body[0] as Store;
   const tmpJ = (e: Expr) => e.k === "load" && e.buf === plan.f.tmp;
   if (plan.select) {
-    if (literal(plan.select.b) !== 0) return undefined;
+    if (evalConst(plan.select.b) !== 0) return undefined;
     const cond = substitute(plan.select.cond, letValues(plan.kept));
     if (freeVars(cond).has(plan.r)) return undefined;
   } else if (!tmpJ(st.value)) return undefined;

@@ -37,7 +37,7 @@ import { TRUE, bufferMentions, evalConst, fold } from "../ir/expr.ts";
 import { swizzleFor } from "../layout/swizzle.ts";
 import { type Ctx, addr, constExtents, fragLayout, guard, inBounds, info, regionIdx, slotPairLoop } from "./lower-ctx.ts";
 import { wholeBuffer } from "./infer-layouts.ts";
-import { BLOCK_RESERVED_SHARED, SM_SHARED_BYTES } from "../ir/registers.ts";
+import { BLOCK_RESERVED_SHARED, SM_SHARED_BYTES, WGMMA_SMEM_ALIGN } from "../ir/registers.ts";
 
 /** A dead shared buffer: its name, dtype and bytes given its stage count. */
 export interface EpilogueHost { name: string; dtype: string; bytes: (stages: number) => number }
@@ -119,10 +119,6 @@ export function stagedEpilogue(c: Ctx, s: { src: Region; dst: Region }, hosts: E
   return [alloc, ...before, ...stage, { k: "barrier" }, ...copy(c, { src: whole, dst: s.dst }), { k: "barrier" }];
 }
 
-/** Slack for the CUDA emitter's 1024-byte alignment of the wgmma operand tiles (smem.ts),
- *  which the 128-byte rounding of c.sharedBytes does not count. */
-const WGMMA_ALIGN_SLACK = 1024;
-
 /** Does the block (its shared buffers so far) already take more than half of an SM's shared
  *  memory, so that one block runs per SM whatever is added? */
 function aloneOnSM(c: Ctx): boolean {
@@ -135,5 +131,7 @@ function aloneOnSM(c: Ctx): boolean {
 function ownStagingFits(c: Ctx, bytes: number): boolean {
   const used = c.sharedBytes?.();
   if (used === undefined) return false;
-  return used + Math.ceil(bytes / 128) * 128 + WGMMA_ALIGN_SLACK <= SM_SHARED_BYTES - BLOCK_RESERVED_SHARED;
+  // Plus one alignment of slack: the CUDA emitter starts the wgmma operand tiles on such a
+  // boundary (codegen/cuda/smem.ts), which the 128-byte rounding of c.sharedBytes does not count.
+  return used + Math.ceil(bytes / 128) * 128 + WGMMA_SMEM_ALIGN <= SM_SHARED_BYTES - BLOCK_RESERVED_SHARED;
 }

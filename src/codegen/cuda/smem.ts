@@ -5,12 +5,12 @@
 import { type Buffer, type Stmt, byteSize } from "../../ir/ir.ts";
 import { type Env, constInt } from "./fold.ts";
 import { wgmmaOperandBuffers } from "./wgmma.ts";
+import { WGMMA_SMEM_ALIGN } from "../../ir/registers.ts";
 
 export interface SmemSlot { buf: Buffer; offset: number; bytes: number }
 
 export const SMEM_ALIGN = 128;
-/** wgmma operand tiles: the 128-byte swizzle repeats every 1024 bytes of absolute address. */
-export const WGMMA_SMEM_ALIGN = 1024;
+export { WGMMA_SMEM_ALIGN };
 
 export function sharedAllocs(body: Stmt[]): Buffer[] {
   const out: Buffer[] = [];
