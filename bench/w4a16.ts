@@ -89,6 +89,17 @@ await compileAll(kernel, distinct, compiled, "");
 type Variant = (typeof DECODE_VARIANTS)[number];
 const variantConfigsFor = (v: Variant, si: number): GemmConfig[] => (SHAPES[si]!.M <= DECODE_M
   ? [...fixedConfigsFor(SHAPES[si]!.M), ...tunedOf(si).map((t) => t.config)].filter((c) => !v.groupPerTile || 128 % c.BK === 0) : []);
+// Prefill (M >= 256): gemm_w4a16_bf16out, the same weights with a bf16 C (the output precision of
+// the bf16 cuBLAS GEMM it is measured against; gemm_w4a16's C is f32 for split-K's atomics), at the
+// register-A configs without a K split, and persistent (132 blocks) builds of the two big tiles.
+const PREFILL_M = 256;
+const prefill = { tag: "w4a16-bf16out", what: "bf16 C", kernel: loadGemm(join(REPO, "dsl-examples/gemm_w4a16.ts"), "gemm_w4a16_bf16out"), compiled: new Map<string, CompiledConfig>() };
+const prefillConfigsFor = (M: number): GemmConfig[] => (M < PREFILL_M || arch !== "sm_90a" ? [] : [
+  ...rsConfigsFor(M).filter((c) => (c.splitK ?? 1) === 1 && !c.copy).map(({ splitK: _, ...c }) => c),
+  { BM: 256, BN: 128, BK: 64, stages: 3, warps: 8, persistent: 132 },
+  { BM: 128, BN: 256, BK: 64, stages: 4, warps: 8, persistent: 132 },
+]);
+await compileAll(prefill.kernel, [...new Map(SHAPES.flatMap((s) => prefillConfigsFor(s.M)).map((c) => [configText(c), c])).values()], prefill.compiled, `${prefill.what} `);
 for (const v of DECODE_VARIANTS) {
   const distinctV = [...new Map(SHAPES.flatMap((_, si) => variantConfigsFor(v, si)).map((c) => [configText(c), c])).values()];
   await compileAll(v.kernel, distinctV, v.compiled, `${v.what} `);
@@ -154,6 +165,26 @@ for (const [si, s] of SHAPES.entries()) {
     });
   }
 }
+for (const s of SHAPES) {
+  const label = `M=${s.M} N=${s.N} K=${s.K}`;
+  for (const cfg of prefillConfigsFor(s.M)) {
+    const c = prefill.compiled.get(configText(cfg))!;
+    if (c.error || !c.module || !c.grid || !c.dims) { console.log(`skipped ${prefill.what} ${label} ${configText(cfg)}: ${c.error}`); continue; }
+    const dims: Record<string, number> = { M: s.M, N: s.N, K: s.K };
+    cases.push({
+      name: `${prefill.tag} ${label} ${configText(c.config)}`, module: c.module, kernel: c.kernel!, grid: c.grid(dims), block: [c.threads!], smem: c.smem ?? 0,
+      args: [
+        { tensor: "A", dtype: "bf16", shape: [s.M, s.K], init: rnd(1, -1, 1) },
+        { tensor: "W", dtype: "u32", shape: [s.N, wordsPerRow("u4", "interleaved", s.K)], init: rnd(3, 0, 0xffffffff) },
+        { tensor: "S", dtype: "bf16", shape: [s.N, s.K / 128], init: rnd(4, -0.01, 0.01) },
+        { tensor: "C", dtype: "bf16", shape: [s.M, s.N], init: { zeros: true } },
+        ...c.dims.map((d) => ({ i32: dims[d]! })),
+        ...tensorMapArgs(c.tensorMaps),
+      ],
+      time, flops: 2 * s.M * s.N * s.K, bytes: s.N * s.K / 2 + s.N * (s.K / 128) * 2,
+    });
+  }
+}
 writePlan(planDir, cases);
 console.log(`plan: ${cases.length} cases in ${planDir}/plan.json`);
 const runner = await buildRunner();
@@ -192,6 +223,11 @@ for (const [si, s] of SHAPES.entries()) {
       rows.push(`| ${label} | ${v.what}: ${configOf(best)}${vs} | ${best.median_ms!.toFixed(4)} | ${best.gbps?.toFixed(0) ?? "-"} | ${pctOf(best.gbps)} | ${cb?.median_ms?.toFixed(4) ?? "-"} | ${cb?.median_ms ? `${(cb.median_ms / best.median_ms!).toFixed(2)}x` : "-"} |`);
     } else if (vr.length) rows.push(`| ${label} | ${v.what}: no row ran (${vr[0]!.status}) | - | - | - | - | - |`);
   }
+  // The bf16-C prefill kernel's best row, as issue 7 reads it: time over bf16 cuBLAS's (the floor).
+  const pre = res.cases.filter((r) => r.name.startsWith(`${prefill.tag} ${label} `));
+  for (const r of pre) all.push(`| ${label} | ${prefill.what}: ${configOf(r)} | ${r.status} | ${r.median_ms?.toFixed(4) ?? "-"} | ${r.gbps?.toFixed(0) ?? "-"} | ${pctOf(r.gbps)} |`);
+  const bestPre = pre.filter((r) => r.median_ms).sort((a, b) => a.median_ms! - b.median_ms!)[0];
+  if (bestPre) rows.push(`| ${label} | ${prefill.what}: ${configOf(bestPre)}${cb?.median_ms ? `, ${(bestPre.median_ms! / cb.median_ms).toFixed(2)}x of the floor (cuBLAS)` : ""} | ${bestPre.median_ms!.toFixed(4)} | ${bestPre.gbps?.toFixed(0) ?? "-"} | ${pctOf(bestPre.gbps)} | ${cb?.median_ms?.toFixed(4) ?? "-"} | ${cb?.median_ms ? `${(cb.median_ms / bestPre.median_ms!).toFixed(2)}x` : "-"} |`);
   // Tuned winners: their own rows, labelled with the GPU they were tuned on (and for which
   // shape, when it is the nearest tuned one), with the ratio to the best fixed config.
   for (const t of tunedOf(si)) {

@@ -14,7 +14,7 @@ import { dequantMatrix, packWeights } from "../../src/quant/pack.ts";
 import { gemmNT } from "../../dsl-examples/gemm_w4a16.ts";
 
 const EXAMPLES: [string, string[]][] = [
-  ["dsl-examples/gemm_w4a16.ts", ["gemm_w4a16", "gemm_w4a16_mma", "gemm_w4a16_gs", "gemm_w4a16_mma_gs", "gemm_w4a16_zp", "gemm_w4a16_bf16zp"]],
+  ["dsl-examples/gemm_w4a16.ts", ["gemm_w4a16", "gemm_w4a16_mma", "gemm_w4a16_gs", "gemm_w4a16_mma_gs", "gemm_w4a16_zp", "gemm_w4a16_bf16zp", "gemm_w4a16_bf16out"]],
   ["dsl-examples/gemm_w8a16.ts", ["gemm_w8a16", "gemm_w8a16_f16_g64"]],
   ["dsl-examples/gemm_fp8w.ts", ["gemm_fp8w"]],
 ];
