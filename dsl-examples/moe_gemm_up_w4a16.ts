@@ -9,7 +9,7 @@ const SMEM_BYTES = 160 * 1024;
 
 export const moe_gemm_up_w4a16 = T.kernel(
   {
-    tune: { BM: [64, 16, 32, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2, 4, 6, 8], warps: [8, 4], GROUP_M: [1, 8] },
+    tune: { BM: [64, 16, 32, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2, 4], warps: [8, 4], GROUP_M: [1, 8] },
     // Activations and both packed tiles (all stages), and the two bf16 weight tiles.
     where: ({ BM, BN, BK, stages }) => (BM * BK * 2 + BN * BK) * stages + 2 * BN * BK * 2 <= SMEM_BYTES,
   },
