@@ -6,6 +6,7 @@ import { decode, encode, roundTo } from "../../src/numeric/dtype.ts";
 import { type TensorValue, numel } from "../../src/numeric/tensor.ts";
 import { type WgslKernel, emitWgsl } from "../../src/codegen/wgsl/index.ts";
 import { type GpuHandle, getGpu } from "./adapter.ts";
+import { DeviceLimitError } from "../../src/check/device-limit.ts";
 
 /** No WebGPU device in this process; `reason` says why (tests print it when skipping). */
 export class NoWebGpu extends Error {}
@@ -82,12 +83,14 @@ export async function runCompiled(
   const { device } = gpu;
   const dims = bindDims(k, tensors, opts.dims);
   if (wk.workgroupBytes > gpu.limits.maxWorkgroupBytes)
-    throw new Error(`${k.name}: needs ${wk.workgroupBytes} bytes of workgroup memory, the device has ${gpu.limits.maxWorkgroupBytes}`);
+    throw new DeviceLimitError(`${k.name}: needs ${wk.workgroupBytes} bytes of workgroup memory, the device has ${gpu.limits.maxWorkgroupBytes}`);
+  if (wk.workgroupSize > gpu.limits.maxComputeInvocationsPerWorkgroup)
+    throw new DeviceLimitError(`${k.name}: needs ${wk.workgroupSize} invocations a workgroup, the device allows ${gpu.limits.maxComputeInvocationsPerWorkgroup}`);
 
   const grid = k.launch.grid.map((e, i) => {
     const x = evalConst(e, { ...numericConfig(k.config), ...dims });
     if (x === undefined || !Number.isInteger(x) || x < 0) throw new Error(`${k.name}: grid dim ${i} does not evaluate to a count`);
-    if (x > device.limits.maxComputeWorkgroupsPerDimension) throw new Error(`${k.name}: grid dim ${i} = ${x} exceeds WebGPU's ${device.limits.maxComputeWorkgroupsPerDimension}`);
+    if (x > device.limits.maxComputeWorkgroupsPerDimension) throw new DeviceLimitError(`${k.name}: grid dim ${i} = ${x} exceeds WebGPU's ${device.limits.maxComputeWorkgroupsPerDimension}`);
     return x;
   });
 

@@ -12,6 +12,7 @@ import { firstMismatch, tolerance } from "../numeric/tolerance.ts";
 import { enumerateConfigs, configKey, type Config } from "../tune/space.ts";
 import type { CheckSpec } from "./spec.ts";
 import { userError } from "../util/user-error.ts";
+import { isDeviceLimit } from "./device-limit.ts";
 
 /** Integer and boolean outputs (indices, counts, routing) must match exactly. */
 const EXACT = { atol: 0, rtol: 0 };
@@ -41,30 +42,45 @@ export interface CheckOptions {
   log?: (line: string) => void;
 }
 
-export interface CheckReport { passed: number; failed: number; failures: string[]; counterexample?: string }
+/** `skipped`: cases the device could not run (DeviceLimitError: a tile past its workgroup memory, a
+ *  grid past its limits), with the distinct reasons in `skips`; they neither pass nor fail. */
+export interface CheckReport { passed: number; failed: number; skipped: number; failures: string[]; skips: string[]; counterexample?: string }
+
+/** A case's outcome: undefined = passed, a string = why it failed, a Skip = the device cannot run it. */
+export interface Skip { skip: string }
+type Outcome = string | Skip | undefined;
+const isSkip = (o: Outcome): o is Skip => typeof o === "object";
 
 export async function checkKernel(k: Kernel, spec: CheckSpec, opts: CheckOptions): Promise<CheckReport> {
   const arb = caseArbitrary(k, spec, opts);
   const cases = fc.sample(arb, { numRuns: opts.cases, seed: opts.seed });
-  const report: CheckReport = { passed: 0, failed: 0, failures: [] };
+  const report: CheckReport = { passed: 0, failed: 0, skipped: 0, failures: [], skips: [] };
   const batched = opts.backend.batch ? await runBatch(k, spec, cases, opts.backend.batch) : undefined;
   for (const [i, c] of cases.entries()) {
     const problem = batched ? batched[i] : await runCase(k, spec, c, opts.backend);
     if (problem === undefined) report.passed++;
-    else {
+    else if (isSkip(problem)) {
+      report.skipped++;
+      if (!report.skips.includes(problem.skip) && report.skips.length < 3) report.skips.push(problem.skip);
+    } else {
       report.failed++;
       if (report.failures.length < 5) report.failures.push(`${describe(c)}: ${problem}`);
     }
-    opts.log?.(`${problem === undefined ? "ok  " : "FAIL"} ${describe(c)}${problem ? `: ${problem}` : ""}`);
+    const tag = problem === undefined ? "ok  " : isSkip(problem) ? "skip" : "FAIL";
+    opts.log?.(`${tag} ${describe(c)}${problem === undefined ? "" : `: ${isSkip(problem) ? problem.skip : problem}`}`);
   }
   if (report.failed) {
-    // fast-check replays the same seed until its first failure and shrinks it.
-    const r = await fc.check(fc.asyncProperty(arb, async (c) => (await runCase(k, spec, c, opts.backend)) === undefined),
-      { numRuns: opts.cases, seed: opts.seed, interruptAfterTimeLimit: 120_000 });
+    // fast-check replays the same seed until its first failure and shrinks it; a case the
+    // device cannot run is discarded, not shrunk toward.
+    const r = await fc.check(fc.asyncProperty(arb, async (c) => {
+      const o = await runCase(k, spec, c, opts.backend);
+      fc.pre(!isSkip(o));
+      return o === undefined;
+    }), { numRuns: opts.cases, seed: opts.seed, interruptAfterTimeLimit: 120_000 });
     const ex = r.counterexample?.[0] as CheckCase | undefined;
     if (ex) {
       const why = await runCase(k, spec, ex, opts.backend);
-      report.counterexample = `${reproduceCommand(opts.reproduce, ex)}\n  # ${why ?? "(passed on replay: flaky — look for a race)"}`;
+      report.counterexample = `${reproduceCommand(opts.reproduce, ex)}\n  # ${why === undefined ? "(passed on replay: flaky — look for a race)" : isSkip(why) ? why.skip : why}`;
     }
   }
   return report;
@@ -120,8 +136,9 @@ export function caseArbitrary(k: Kernel, spec: CheckSpec,
   return fc.record({ dims, config: configs, dataSeed: seed });
 }
 
-/** undefined when the kernel's outputs match the reference, else why not. */
-export async function runCase(k: Kernel, spec: CheckSpec, c: CheckCase, backend: Backend): Promise<string | undefined> {
+/** undefined when the kernel's outputs match the reference, a Skip when the device cannot run
+ *  the case, else why not. */
+export async function runCase(k: Kernel, spec: CheckSpec, c: CheckCase, backend: Backend): Promise<Outcome> {
   const { tensors, scalars } = makeInputs(k, spec, c);
   const inputs = inputsOf(k, tensors);
   let outs: Record<string, TensorValue>;
@@ -134,7 +151,7 @@ export async function runCase(k: Kernel, spec: CheckSpec, c: CheckCase, backend:
 }
 
 /** All cases in one backend call; results (undefined = pass) in case order. */
-async function runBatch(k: Kernel, spec: CheckSpec, cases: CheckCase[], batch: NonNullable<Backend["batch"]>): Promise<(string | undefined)[]> {
+async function runBatch(k: Kernel, spec: CheckSpec, cases: CheckCase[], batch: NonNullable<Backend["batch"]>): Promise<Outcome[]> {
   const items = cases.map((c) => ({ c, ...makeInputs(k, spec, c) }));
   const inputs = items.map((it) => inputsOf(k, it.tensors)); // before the kernel can touch them
   let outs: (Record<string, TensorValue> | Error)[];
@@ -146,7 +163,8 @@ async function runBatch(k: Kernel, spec: CheckSpec, cases: CheckCase[], batch: N
   return outs.map((o, i) => (o instanceof Error ? failed(o) : compare(k, spec, cases[i]!, inputs[i]!, items[i]!.scalars, o)));
 }
 
-function failed(e: Error): string {
+function failed(e: Error): string | Skip {
+  if (isDeviceLimit(e)) return { skip: e.message };
   return `kernel failed: ${e.message.split("\n").slice(0, 6).join("\n    ")}`;
 }
 

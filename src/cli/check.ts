@@ -61,7 +61,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
   // A config the kernel refuses (unknown tunable, value not allowed, its 'where') is the
   // user's mistake: said once, before any case runs (each case would fail with it).
   if (config) for (const k of checked) resolveConfig(k, config);
-  let passed = 0, failed = 0;
+  let passed = 0, failed = 0, skipped = 0, nothingRan = 0;
   for (const k of checked) {
     const backend: Backend = await backendFor(backendName, { level, arch, cores, copy, persistent, ws, pingpong, subgroups, dequantWgmma, pdl });
     const prefix = `tilemoe check ${file} --kernel ${k.name} --backend ${backendName}${level === "tile" ? " --level tile" : ""}${backendName === "cuda" ? ` --arch ${arch}${cores === "mma" ? " --mma sync" : ""}` : ""}${copy ? ` --copy ${copy}` : ""}${persistent ? ` --persistent ${persistent}` : ""}${wsFlag}${pingpong ? " --pingpong" : ""}${dequantWgmma ? " --dequant wgmma" : ""}${pdl ? " --pdl" : ""}${subgroups ? "" : " --subgroups off"}`;
@@ -72,13 +72,20 @@ export async function checkCommand(argv: string[]): Promise<number> {
       dataSeed: values["data-seed"] !== undefined ? intFlag(values["data-seed"], "data-seed", 0) : undefined,
       log: values.verbose ? (l) => console.log(`  ${l}`) : undefined,
     });
-    console.log(`${k.name} [${backendName}${level === "tile" ? ", tile level" : ""}]: ${r.passed} passed, ${r.failed} failed`);
+    console.log(`${k.name} [${backendName}${level === "tile" ? ", tile level" : ""}]: ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ""}`);
     for (const f of r.failures) console.log(`  FAIL ${f}`);
     if (r.counterexample) console.log(`  smallest failing case:\n  ${r.counterexample}`);
-    passed += r.passed; failed += r.failed;
+    // Skipped cases are ones the device cannot run (not a verdict on the kernel): said, and when
+    // nothing ran at all, an error with the way out.
+    for (const why of r.skips) console.log(`  skipped (the ${backendName} device cannot run it): ${why}`);
+    if (r.skipped && !r.passed && !r.failed) {
+      console.log(`  no case of ${k.name} fits this device: pass --config with smaller tiles (fewer threads, less shared memory), e.g. from its tune space`);
+      nothingRan++;
+    }
+    passed += r.passed; failed += r.failed; skipped += r.skipped;
   }
-  if (checked.length > 1) console.log(`${passed} passed, ${failed} failed`);
-  return failed ? 1 : 0;
+  if (checked.length > 1) console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+  return failed || nothingRan ? 1 : 0;
 }
 
 /** The check specs a kernel file exports. Importing the file is safe: `T.kernel` returns

@@ -5,6 +5,8 @@ import { caseArbitrary, checkKernel } from "../../src/check/run.ts";
 import { backendFor } from "../../src/check/backends.ts";
 import { defineCheck, ref } from "../../src/check/spec.ts";
 import { loadSpecs } from "../../src/cli/check.ts";
+import { DeviceLimitError } from "../../src/check/device-limit.ts";
+import type { Backend } from "../../src/check/run.ts";
 
 const file = "dsl-examples/gemm.ts";
 const [gemm] = parseKernels(file).filter((k) => k.name === "gemm_bf16");
@@ -50,5 +52,26 @@ describe("tilemoe check on the interpreter", () => {
     // Shrinking drives dims toward the smallest failing ones.
     const dims = /--shape M=(\d+),K=(\d+),N=(\d+)/.exec(r.counterexample!)!.slice(1).map(Number);
     expect(dims[0]).toBe(1);
+  });
+
+  it("counts a case the device cannot run as skipped, with the reason, not as failed, and shrinks past it", async () => {
+    const spec = (await loadSpecs(file)).get("gemm_bf16")!;
+    const interp = await backendFor("interp", { level: "tile", arch: "sm_80" });
+    // A device without room for 128-row tiles.
+    const small: Backend = async (k, c, t, s) => {
+      if (c.config.BM === 128) throw new DeviceLimitError(`${k.name}: needs 65536 bytes of workgroup memory, the device has 32768`);
+      return interp(k, c, t, s);
+    };
+    const r = await checkKernel(gemm!, spec, { backendName: "small", backend: small, cases: 8, seed: 3, reproduce: "x" });
+    expect(r.passed + r.skipped).toBe(8);
+    expect(r.skipped).toBeGreaterThan(0);
+    expect(r.failed).toBe(0);
+    expect(r.skips).toEqual(["gemm_bf16: needs 65536 bytes of workgroup memory, the device has 32768"]);
+    // A wrong kernel is still caught on the configs that fit, and its counterexample is one of them.
+    const wrong = defineCheck({ kernel: "gemm_bf16", dims: { M: [1, 40], N: [2, 40], K: [2, 40] },
+      reference: ({ A, B }) => ({ C: ref.gemmRef(A!, B!, { transB: true }).data.map((x) => x + 1) }) });
+    const w = await checkKernel(gemm!, wrong, { backendName: "small", backend: small, cases: 8, seed: 3, reproduce: "x" });
+    expect(w.failed).toBeGreaterThan(0);
+    expect(w.counterexample).toMatch(/--config BM=64/);
   });
 });

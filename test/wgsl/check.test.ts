@@ -81,4 +81,16 @@ describe("tilemoe check --backend webgpu over the dsl-examples GEMMs, atomic and
       expect(r.passed).toBe(c.cases * c.configs.length);
     }, 120_000);
   }
+
+  // A tile past the adapter's workgroup memory is a case the device cannot run: skipped, with the
+  // reason, not reported as a wrong kernel (it was, before: "kernel failed" and a counterexample).
+  gpuIt("a config past the device's workgroup memory is skipped, not failed", async () => {
+    const { kernels, specs } = await load("dsl-examples/gemm_w4a16.ts");
+    const k = kernels.find((x) => x.name === "gemm_w4a16")!;
+    const backend = await backendFor("webgpu", { level: "thread", arch: "sm_80" });
+    const r = await checkKernel(k, specs.get("gemm_w4a16")!, { backendName: "webgpu", backend, cases: 2, seed: 1,
+      config: { BM: 16, BN: 64, BK: 128, stages: 3, warps: 4, splitK: 1 }, reproduce: "x" });
+    expect(r).toMatchObject({ passed: 0, failed: 0, skipped: 2 });
+    expect(r.skips[0]).toMatch(/^gemm_w4a16: needs \d+ bytes of workgroup memory, the device has \d+$/);
+  }, 120_000);
 });
