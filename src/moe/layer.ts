@@ -2,7 +2,8 @@
 // routing -> gate/up -> down), with which configs, and how each kernel's params and dims
 // bind to the layer's buffers and quantities. One table serves the generated C launcher
 // (host.ts) and the interpreter run (interp.ts), so both call the kernels the same way.
-import { byteSize, CompileError, type DType, type Kernel, type TunableValue } from "../ir/ir.ts";
+import { userError } from "../util/user-error.ts";
+import { byteSize, type DType, type Kernel, type TunableValue } from "../ir/ir.ts";
 import { parseKernels } from "../frontend/index.ts";
 
 export type Activation = "silu" | "gelu";
@@ -206,13 +207,11 @@ export const CHOICES: Record<string, Record<Weights, LayerConfig[]>> = {
  */
 export function modelSpec(model: string, weights: Weights = "bf16", combine?: Combine, only?: string): LayerSpec {
   const m = MODELS[model];
-  if (!m) throw new CompileError([{ loc: { file: "<layer>", line: 0, col: 0 }, severity: "error",
-    message: `unknown model '${model}' (known: ${Object.keys(MODELS).join(", ")})` }]);
+  if (!m) throw userError(`unknown model '${model}' (known: ${Object.keys(MODELS).join(", ")}); pass one of those`);
   let configs = CHOICES[model]![weights];
   if (only !== undefined) {
     const c = configs.find((x) => x.name === only);
-    if (!c) throw new CompileError([{ loc: { file: "<layer>", line: 0, col: 0 }, severity: "error",
-      message: `${model} ${weights} has no layer config '${only}' (its choice table: ${configs.map((x) => x.name).join(", ")}); pass one of those` }]);
+    if (!c) throw userError(`${model} ${weights} has no layer config '${only}' (its choice table: ${configs.map((x) => x.name).join(", ")}); pass one of those`);
     configs = [{ ...c, maxTokens: null }];
   }
   if (combine !== undefined)
@@ -362,7 +361,7 @@ export function stages(s: LayerSpec, c: LayerConfig = s.configs[0]!): Stage[] {
 }
 
 function validate(s: LayerSpec): void {
-  const bad = (m: string) => { throw new CompileError([{ loc: { file: "<layer>", line: 0, col: 0 }, severity: "error", message: `layer ${s.name}: ${m}` }]); };
+  const bad = (m: string) => { throw userError(`layer ${s.name}: ${m}`); };
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(s.name)) bad("name must be a C identifier");
   if (s.experts < 1 || s.experts > 256) bad(`E = ${s.experts}: the gating and routing kernels take 1..256 experts`);
   if (s.topK < 1 || s.topK > 8 || s.topK > s.experts) bad(`top_k = ${s.topK}: must be in 1..min(8, E)`);
