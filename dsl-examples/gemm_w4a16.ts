@@ -13,6 +13,15 @@
 import { T, type Buf, type Tensor } from "tilemoe";
 
 const SMEM_BYTES = 160 * 1024;
+// Shared by the kernels below (kernel options may name a const of this file).
+/** Twice the bytes of A and the packed words (all stages) and of the bf16 tile (one). */
+const fitsSmem = ({ BM, BN, BK, stages }: T.Config) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES;
+/** fitsSmem, and one scale group per K tile (BK divides 128): the partial-sum kernels. */
+const fitsSmemOneGroup = ({ BM, BN, BK, stages }: T.Config) => 128 % BK == 0 && (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES;
+/** The decode kernels' space: 16-row tiles first, wide K tiles, split-K. */
+const DECODE_TUNE = { BM: [16, 64, 128], BN: [64, 128, 256], BK: [128, 64], stages: [2, 3, 4], warps: [4, 8], splitK: [1, 2, 4, 8] };
+/** The zero-point kernels' space (no split-K). */
+const ZP_TUNE = { BM: [16, 64, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2, 4], warps: [4, 8] };
 
 /** C = A * dequant(W)^T with the packed tile decoded by `dequantTile` (one slot order each):
  *  block (bx, by, bz) sums K tiles [bz * KT, (bz + 1) * KT); tiles past K read as 0. */
@@ -117,8 +126,7 @@ export const gemm_w4a16 = T.kernel(
   {
     // BM / BN 256: the register-A wgmma's prefill tiles (src/passes/dequant-wgmma.ts).
     tune: { BM: [16, 64, 128, 256], BN: [64, 128, 256], BK: [64, 128], stages: [3, 2, 4], warps: [4, 8], splitK: [1, 2, 4, 8] },
-    // Twice the bytes of A and the packed words (all stages) and of the bf16 tile (one).
-    where: ({ BM, BN, BK, stages }) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+    where: fitsSmem,
   },
   function gemm_w4a16(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
                       C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
@@ -132,8 +140,8 @@ export const gemm_w4a16 = T.kernel(
 // extracts its pairs at constant shifts. Rows are whole blocks: [N, 4 * cdiv(K, 32)] words.
 export const gemm_w4a16_mma = T.kernel(
   {
-    tune: { BM: [16, 64, 128], BN: [64, 128, 256], BK: [128, 64], stages: [2, 3, 4], warps: [4, 8], splitK: [1, 2, 4, 8] },
-    where: ({ BM, BN, BK, stages }) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+    tune: DECODE_TUNE,
+    where: fitsSmem,
   },
   function gemm_w4a16_mma(A: Tensor<"M, K", "bf16">, W: Tensor<"N, 4 * cdiv(K, 32)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
                           C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
@@ -148,7 +156,7 @@ export const gemm_w4a16_mma = T.kernel(
 export const gemm_w4a16_bf16out = T.kernel(
   {
     tune: { BM: [128, 256, 64], BN: [128, 256, 64], BK: [64], stages: [3, 4], warps: [8, 4] },
-    where: ({ BM, BN, BK, stages }) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+    where: fitsSmem,
   },
   function gemm_w4a16_bf16out(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
                               C: Tensor<"M, N", "bf16">, { BM, BN, BK, stages, warps }: T.Config) {
@@ -177,8 +185,8 @@ export const gemm_w4a16_bf16out = T.kernel(
 // the kernel's author; the fused decode loop then dequantizes a pair with one lop3.
 export const gemm_w4a16_gs = T.kernel(
   {
-    tune: { BM: [16, 64, 128], BN: [64, 128, 256], BK: [128, 64], stages: [2, 3, 4], warps: [4, 8], splitK: [1, 2, 4, 8] },
-    where: ({ BM, BN, BK, stages }) => 128 % BK == 0 && (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+    tune: DECODE_TUNE,
+    where: fitsSmemOneGroup,
   },
   function gemm_w4a16_gs(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
                          C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
@@ -188,8 +196,8 @@ export const gemm_w4a16_gs = T.kernel(
 
 export const gemm_w4a16_mma_gs = T.kernel(
   {
-    tune: { BM: [16, 64, 128], BN: [64, 128, 256], BK: [128, 64], stages: [2, 3, 4], warps: [4, 8], splitK: [1, 2, 4, 8] },
-    where: ({ BM, BN, BK, stages }) => 128 % BK == 0 && (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+    tune: DECODE_TUNE,
+    where: fitsSmemOneGroup,
   },
   function gemm_w4a16_mma_gs(A: Tensor<"M, K", "bf16">, W: Tensor<"N, 4 * cdiv(K, 32)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
                              C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
@@ -199,9 +207,8 @@ export const gemm_w4a16_mma_gs = T.kernel(
 
 export const gemm_w4a16_zp = T.kernel(
   {
-    tune: { BM: [16, 64, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2, 4], warps: [4, 8] },
-    // Twice the bytes of A and the packed words (all stages) and of the bf16 tile (one).
-    where: ({ BM, BN, BK, stages }) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+    tune: ZP_TUNE,
+    where: fitsSmem,
   },
   function gemm_w4a16_zp(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
                          Z: Tensor<"N, cdiv(cdiv(K, 128), 8)", "u32">, C: Tensor<"M, N", "bf16">,
@@ -227,9 +234,8 @@ export const gemm_w4a16_zp = T.kernel(
 
 export const gemm_w4a16_bf16zp = T.kernel(
   {
-    tune: { BM: [16, 64, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2, 4], warps: [4, 8] },
-    // Twice the bytes of A and the packed words (all stages) and of the bf16 tile (one).
-    where: ({ BM, BN, BK, stages }) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+    tune: ZP_TUNE,
+    where: fitsSmem,
   },
   function gemm_w4a16_bf16zp(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
                              Z: Tensor<"N, cdiv(K, 128)", "bf16">, C: Tensor<"M, N", "bf16">,

@@ -37,21 +37,40 @@ export function translateKernel(call: CallExpression, exportName: string, file: 
 }
 
 function options(node: Node, ctx: Ctx): { tunables: Record<string, TunableValue[]>; whereNode?: Node } {
-  const n = unwrapParens(node);
+  const n = sharedConst(node, "kernel options", ctx);
   if (!Node.isObjectLiteralExpression(n)) return ctx.fail(node, "kernel options must be an object literal: { tune: {...}, where: (...) => ... }");
   const tunables: Record<string, TunableValue[]> = {};
   let whereNode: Node | undefined;
   for (const p of n.getProperties()) {
-    const name = Node.isPropertyAssignment(p) || Node.isMethodDeclaration(p) ? p.getName() : undefined;
-    if (name === "tune" && Node.isPropertyAssignment(p)) tuneSpace(p.getInitializerOrThrow(), tunables, ctx);
-    else if (name === "where" && Node.isPropertyAssignment(p)) whereNode = p.getInitializerOrThrow();
+    const name = Node.isPropertyAssignment(p) || Node.isMethodDeclaration(p) || Node.isShorthandPropertyAssignment(p) ? p.getName() : undefined;
+    // `{ tune, where }` names consts of the same names.
+    const value = Node.isPropertyAssignment(p) ? p.getInitializerOrThrow() : Node.isShorthandPropertyAssignment(p) ? p.getNameNode() : undefined;
+    if (name === "tune" && value) tuneSpace(value, tunables, ctx);
+    else if (name === "where" && value) whereNode = sharedConst(value, "where", ctx);
     else ctx.fail(p, `unknown kernel option '${quote(p, 20)}'; the options are tune and where`);
   }
   return { tunables, whereNode };
 }
 
-function tuneSpace(node: Node, out: Record<string, TunableValue[]>, ctx: Ctx): void {
+/** A kernel option written as the name of a module-level const of this file (a tune space or a
+ *  `where` that several kernels share): that const's initializer. Anything else as written. */
+function sharedConst(node: Node, what: string, ctx: Ctx): Node {
   const n = unwrapParens(node);
+  if (!Node.isIdentifier(n)) return n;
+  const d = n.getSourceFile().getVariableDeclaration(n.getText());
+  const list = d?.getParent();
+  if (!d || !Node.isVariableDeclarationList(list) || !Node.isSourceFile(list.getParent()?.getParent()))
+    return ctx.fail(n, `${what} '${n.getText()}' must be written here or be a const declared at the top level of this file (imports are not followed)`);
+  if (list.getDeclarationKind() !== VariableDeclarationKind.Const) return ctx.fail(n, `${what} '${n.getText()}' must be declared with const, not ${list.getDeclarationKind()}`);
+  const init = d.getInitializer();
+  if (!init) return ctx.fail(n, `${what} '${n.getText()}' has no initializer`);
+  let v = unwrapParens(init);
+  while (Node.isAsExpression(v) || Node.isSatisfiesExpression(v)) v = unwrapParens(v.getExpression());
+  return v;
+}
+
+function tuneSpace(node: Node, out: Record<string, TunableValue[]>, ctx: Ctx): void {
+  const n = sharedConst(node, "tune", ctx);
   if (!Node.isObjectLiteralExpression(n)) ctx.fail(node, "tune must be an object literal: { BM: [64, 128], ... }");
   for (const p of n.getProperties()) {
     if (!Node.isPropertyAssignment(p)) return ctx.fail(p, "tune entries are written name: [values]");

@@ -137,6 +137,27 @@ launch tile grid [cdiv(T, BM), E] threads 64 blocks [b, by] {
     expect(ks[0]!.launch.body[0]!.loc).toEqual({ file: "moe.ts", line: 11, col: 7 });
   });
 
+  it("takes kernel options, a tune space or a where from module-level consts several kernels share", () => {
+    const body = `(A: Tensor<"M", "f32">, { BM }: T.Config) => { T.launch([T.cdiv(A.shape[0], BM)], { threads: 32 }, (b) => { A[b] = 1.0; }); }`;
+    const literal = `${HEAD}const SMEM = 1024;
+export const k = T.kernel({ tune: { BM: [64, 128], ST: [2, 3] }, where: ({ BM, ST }) => BM * ST * 4 <= SMEM }, ${body});
+`;
+    const shared = `${HEAD}const SMEM = 1024;
+const tune = { BM: [64, 128], ST: [2, 3] } as const;
+const where = ({ BM, ST }: T.Config) => BM * ST * 4 <= SMEM;
+const OPTS = { tune, where };
+export const a = T.kernel({ tune, where }, ${body});
+export const b = T.kernel({ tune: tune, where: where }, ${body});
+export const c = T.kernel(OPTS, ${body});
+`;
+    const header = (k: ReturnType<typeof parseKernels>[number]) => printKernel(k).split("\n").slice(0, 4).join("\n").replace(/^kernel \w+/, "kernel");
+    const [want] = parseKernels("k.ts", literal);
+    const got = parseKernels("k.ts", shared);
+    expect(got.map((x) => x.name)).toEqual(["a", "b", "c"]);
+    for (const k of got) expect(header(k)).toBe(header(want!));
+    expect(header(want!)).toMatch(/tune BM = \[64, 128\], ST = \[2, 3\]\n  where BM \* ST \* 4 <= 1024/);
+  });
+
   it("returns no kernels for a file that does not import tilemoe", () => {
     expect(parseKernels("plain.ts", "export const x = 1;\n")).toEqual([]);
   });
