@@ -25,7 +25,7 @@ const ZP_TUNE = { BM: [16, 64, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2
 
 /** C = A * dequant(W)^T with the packed tile decoded by `dequantTile` (one slot order each):
  *  block (bx, by, bz) sums K tiles [bz * KT, (bz + 1) * KT); tiles past K read as 0. */
-function w4a16Gemm(A: Tensor<"M, K", "bf16">, W: Tensor<"N, KW", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">, C: Tensor<"M, N", "f32">,
+function w4a16Gemm(A: Tensor<"M, K", "bf16">, W: Tensor<"N, KW", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">, C: Tensor<"M, N", "f32" | "bf16">,
                    BM: number, BN: number, BK: number, stages: number, warps: number, splitK: number,
                    dequantTile: typeof dequantInterleaved) {
   const [M, K] = A.shape;
@@ -90,7 +90,7 @@ type Acc = Buf<"f32", readonly [number, number]>;
 /** The block's accumulator into C: stored whole (splitK 1), or added by each of a tile's splitK
  *  blocks with f32 atomics (the launcher clears C, an output written only by atomic adds:
  *  src/ir/zero-init.ts). */
-function storeTile(acc: Acc, C: Tensor<"M, N", "f32">, M: number, N: number, BM: number, BN: number, bx: number, by: number, splitK: number) {
+function storeTile(acc: Acc, C: Tensor<"M, N", "f32" | "bf16">, M: number, N: number, BM: number, BN: number, bx: number, by: number, splitK: number) {
   if (splitK == 1) {
     T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
   } else {
@@ -160,22 +160,7 @@ export const gemm_w4a16_bf16out = T.kernel(
   },
   function gemm_w4a16_bf16out(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
                               C: Tensor<"M, N", "bf16">, { BM, BN, BK, stages, warps }: T.Config) {
-    const [M, K] = A.shape;
-    const [N] = W.shape;
-    T.launch([T.cdiv(N, BN), T.cdiv(M, BM)], { threads: warps * 32 }, (bx, by) => {
-      const As = T.shared([BM, BK], "bf16");
-      const Ws = T.shared([BN, T.cdiv(BK, 8)], "u32");
-      const Bs = T.shared([BN, BK], "bf16");
-      const acc = T.fragment([BM, BN], "f32");
-      T.clear(acc);
-      for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
-        T.copy(A.tile([by * BM, k * BK], [BM, BK]), As);
-        T.copy(W.tile([bx * BN, k * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Ws);
-        dequantInterleaved(Ws, Bs, S, bx * BN, k * BK, K);
-        T.gemm(As, Bs, acc, { transB: true });
-      }
-      T.copy(acc, C.tile([by * BM, bx * BN], [BM, BN]));
-    });
+    w4a16Gemm(A, W, S, C, BM, BN, BK, stages, warps, 1, dequantInterleaved);
   },
 );
 
