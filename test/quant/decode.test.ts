@@ -106,11 +106,15 @@ describe.skipIf(!nvcc)("decode configs compile (nvcc, sm_80 and sm_90a): no spil
       const r = res.resources[out.kernelSymbol]!;
       expect({ spills: r.spillStores + r.spillLoads }).toEqual({ spills: 0 });
       const loop = mainLoopStats(res.ptx!)!;
-      // The scale (bf16 -> f32 for the masked read) is converted once per n-tile and k tile:
-      // 2 n-tiles per warp (BN 64, 4 warps), twice for the up-projection's two gemms and for
-      // fp8w's two group slices (group 32, BK 64).
-      const cvt = res.ptx!.split("\n").slice(loop.lines[0] - 1, loop.lines[1]).filter((l) => l.includes("cvt.f32.bf16")).length;
-      expect(cvt).toBeLessThanOrEqual(name === "moe_gemm_up_w4a16" || name === "gemm_fp8w" ? 4 : 2);
+      // The scale is read as its 16 bits into the per-tile array (dequant-instance.ts
+      // narrowRead), one k tile ahead: no conversion to f32 and back in the loop (there were
+      // 2 cvt.f32.bf16 + 2 cvt.rn.bf16.f32 per k tile at 2 n-tiles per warp, twice that for
+      // the up-projection's two gemms and fp8w's two group slices).
+      const inLoop = res.ptx!.split("\n").slice(loop.lines[0] - 1, loop.lines[1]);
+      const cvt = (op: string) => inLoop.filter((l) => l.includes(op)).length;
+      // (gemm_w4a16_zp's packed u4 zero point is an integer: it is converted to bf16.)
+      expect({ toF32: cvt("cvt.f32.bf16") + cvt("cvt.f32.f16"), back: name === "gemm_w4a16_zp" ? 0 : cvt("cvt.rn.bf16.f32") + cvt("cvt.rn.f16.f32") })
+        .toEqual({ toF32: 0, back: 0 });
       // 4-bit: 128-bit word reads shared by the 4 lanes of a group; the mma order: each lane its own 32-bit word.
       if (name === "gemm_w4a16_mma") expect({ v4: loop.byOp["ld.shared.v4"] ?? 0, u32: loop.byOp["ld.shared"] ?? 0 }).toEqual({ v4: 0, u32: 2 * 2 * ((config.BK! / 32) as number) });
       else if (name.includes("w4a16")) expect(loop.byOp["ld.shared.v4"]).toBeGreaterThan(0);

@@ -59,6 +59,21 @@ extern "C" __global__ void __launch_bounds__(32) dqg_kernel(const __nv_bfloat16*
   for (int s_1 = 0; s_1 < 4; ++s_1) {
     acc[s_1] = 0.0f;
   }
+  __align__(16) __nv_bfloat16 dqs_next[1];
+  if (0 < (K + 16 - 1) / 16) {
+    #pragma unroll
+    for (int nj = 0; nj < 1; ++nj) {
+      const int r = nj * 8 + tx % 32 / 4;
+      const int w = 0;
+      const int n = bx * 8 + r;
+      const int kq = w * 8;
+      __nv_bfloat16 s = __ushort_as_bfloat16((unsigned short)0x0000u);
+      if (n < N && kq / 16 < G) {
+        s = S[(int64_t)n * G + kq / 16];
+      }
+      dqs_next[nj] = s;
+    }
+  }
   if (K % 8 == 0) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[tx / 2 * 16 + ((tx % 2) ^ (((tx / 2) >> 2) & 1)) * 8])), "l"(&A[(int64_t)(by * 16 + tx / 2) * K + tx % 2 * 8]), "r"((0 < (K + 16 - 1) / 16 && (by * 16 + tx / 2 < M && tx % 2 * 8 + 8 <= K)) ? 16 : 0));
   } else {
@@ -75,17 +90,20 @@ extern "C" __global__ void __launch_bounds__(32) dqg_kernel(const __nv_bfloat16*
   asm volatile("cp.async.commit_group;\n" ::: "memory");
   for (int k = 0; k < (K + 16 - 1) / 16; ++k) {
     __align__(16) __nv_bfloat16 dqs[1];
-    #pragma unroll
-    for (int nj = 0; nj < 1; ++nj) {
-      const int r = nj * 8 + tx % 32 / 4;
-      const int w = 0;
-      const int n = bx * 8 + r;
-      const int kq = k * 16 + w * 8;
-      float s = 0.0f;
-      if (n < N && kq / 16 < G) {
-        s = __bfloat162float(S[(int64_t)n * G + kq / 16]);
+    dqs[0] = dqs_next[0];
+    if (k + 1 < (K + 16 - 1) / 16) {
+      #pragma unroll
+      for (int nj = 0; nj < 1; ++nj) {
+        const int r = nj * 8 + tx % 32 / 4;
+        const int w = 0;
+        const int n = bx * 8 + r;
+        const int kq = (k + 1) * 16 + w * 8;
+        __nv_bfloat16 s = __ushort_as_bfloat16((unsigned short)0x0000u);
+        if (n < N && kq / 16 < G) {
+          s = S[(int64_t)n * G + kq / 16];
+        }
+        dqs_next[nj] = s;
       }
-      dqs[nj] = __float2bfloat16_rn(s);
     }
     asm volatile("cp.async.wait_group 0;\n" ::: "memory");
     __syncthreads();
