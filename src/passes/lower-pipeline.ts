@@ -110,7 +110,7 @@ export function lowerPipelined(c: Ctx, loop: For): Stmt[] {
   const kv = loop.vars[0]!, start = loop.starts[0]!, n = loop.extents[0]!;
   const compute = loop.body.slice(copies.length);
 
-  const issue = pipelineIssuer(c, loop, copies);
+  const issue = pipelineIssuer(c, loop, copies, { hoist: { first: int(S - 1) } });
 
   const prologue = countedLoop(c, "p", int(S - 1), (p) => [...issue(p, p, bin("<", p, n)), { k: "cp_commit" }]);
   const j = fold(bin("-", v(kv), start));
@@ -118,7 +118,7 @@ export function lowerPipelined(c: Ctx, loop: For): Stmt[] {
   const saved = new Map(c.stage), savedEarly = c.beforeWait;
   for (const cp of copies) c.stage.set(cp.dst.buf, fold(bin("%", j, int(S))));
   // The issue first, then the compute: the order in which they take fresh names.
-  const issued = issue(ahead, fold(bin("%", ahead, int(S))), bin("<", ahead, n));
+  const issued = issue(ahead, fold(bin("%", ahead, int(S))), bin("<", ahead, n), true);
   const early = { stmts: [] as Stmt[], bound: boundNames(compute) };
   c.beforeWait = early;
   const lowered = c.lowerBody(c, compute);

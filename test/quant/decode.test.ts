@@ -13,7 +13,7 @@ import type { TensorValue } from "../../src/numeric/tensor.ts";
 import { lower, SM80, SM90A } from "../../src/passes/pipeline.ts";
 import { emitCuda } from "../../src/codegen/cuda/emit.ts";
 import { compileCuda, nvccAvailable } from "../../src/driver/nvcc.ts";
-import { mainLoopStats } from "../../src/driver/ptx-loop.ts";
+import { mainLoopBlocks, mainLoopStats } from "../../src/driver/ptx-loop.ts";
 
 type Cfg = Record<string, number>;
 const decode = (BK: number, more: Cfg = {}): Cfg => ({ BM: 16, BN: 64, BK, stages: 2, warps: 4, ...more });
@@ -119,6 +119,36 @@ describe.skipIf(!nvcc)("decode configs compile (nvcc, sm_80 and sm_90a): no spil
       if (name === "gemm_w4a16_mma") expect({ v4: loop.byOp["ld.shared.v4"] ?? 0, u32: loop.byOp["ld.shared"] ?? 0 }).toEqual({ v4: 0, u32: 2 * 2 * ((config.BK! / 32) as number) });
       else if (name.includes("w4a16")) expect(loop.byOp["ld.shared.v4"]).toBeGreaterThan(0);
       expect(res.ptx).not.toMatch(/ld\.local|st\.local/);
+    }, 240_000);
+});
+
+describe.skipIf(!nvcc)("the decode loop's copies of a whole tile (nvcc, PTX): addresses from per-thread offsets", () => {
+  // lower-copy.ts hoistedIssue: each copy's two 16-byte units per thread (BM 16 x BK 128 of A,
+  // BN 64 x 16 words of W, 128 threads) issue from one block: a cursor and a shared index
+  // computed before the loop, the row bound as a predicate, the stage offset. Before, each
+  // unit had its own block recomputing the 64-bit address (mul.wide / mad, cvt.s64) and its
+  // bounds from (bz * KT + k + 1): 24 + 16 and 17 + 22 instructions, 4 mul.wide in the loop.
+  const file = "dsl-examples/gemm_w4a16.ts";
+  const kernels = parseKernels(file);
+  const BUILDS: [string, Cfg, "sm_80" | "sm_90a"][] = [
+    ["gemm_w4a16_mma", decode(128, { splitK: 4 }), "sm_90a"],
+    ["gemm_w4a16", decode(128, { splitK: 4 }), "sm_80"],
+    ["gemm_w4a16_mma_gs", decode(128, { splitK: 4 }), "sm_90a"],
+  ];
+  for (const [name, config, arch] of BUILDS)
+    it(`${name} ${arch} ${JSON.stringify(config)}`, async () => {
+      const out = emitCuda(lower(kernels.find((x) => x.name === name)!, config, arch === "sm_80" ? SM80 : SM90A));
+      const res = await compileCuda(out.cu, { arch, outputs: ["cubin", "ptx"] });
+      const blocks = mainLoopBlocks(res.ptx!);
+      const issues = blocks.filter((b) => b.filter((l) => l.startsWith("cp.async.cg")).length === 2);
+      expect(issues.length).toBe(2);
+      for (const b of issues) {
+        expect(b.length).toBeLessThanOrEqual(20);
+        expect(b.filter((l) => /^(mul\.wide|mad|cvt\.s64|mul\.lo\.s64)/.test(l))).toEqual([]);
+      }
+      // What is left of 64-bit multiplies in the loop: the group scale's row (one per n-tile).
+      const wide = blocks.flat().filter((l) => l.startsWith("mul.wide")).length;
+      expect(wide).toBeLessThanOrEqual(2);
     }, 240_000);
 });
 
