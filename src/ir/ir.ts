@@ -140,8 +140,11 @@ export type AtomicOp = "add" | "max" | "min";
 
 export type LoopKind = "serial" | "unroll" | "parallel" | "pipelined";
 
-/** A reference to one element position of a buffer at thread level (an address). */
-export interface Ref { buf: string; idx: Expr[] }
+/** A reference to one element position of a buffer at thread level (an address). `flat`: a
+ *  global buffer's element by its one row-major offset (an i64 expression) instead of one index
+ *  per dim; printed `A[[off]]`. The pipelined copies address their sources so (lower-copy.ts
+ *  hoistedIssue): a per-thread offset computed once plus a step per k tile. */
+export interface Ref { buf: string; idx: Expr[]; flat?: boolean }
 
 export type Stmt =
   // ---- both levels
