@@ -96,7 +96,7 @@ function tensorMapData(k: Kernel, m: TensorMap, ex: ExprEmitter) {
   };
 }
 
-export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: string } {
+export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: string; zeroKernel?: string } {
   const ex = hostEmitter(k, h.env);
   const upper = h.name.toUpperCase();
   const tensors = k.params.filter((p) => p.kind === "tensor");
@@ -146,5 +146,5 @@ export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: st
     ],
     tensorMaps: (k.tensorMaps ?? []).map((m) => tensorMapData(k, m, ex)),
   };
-  return { header: headerTpl(data), launcher: launcherTpl(data) };
+  return { header: headerTpl(data), launcher: launcherTpl(data), ...(data.clearKernel ? { zeroKernel: `${h.name}_zero` } : {}) };
 }
