@@ -38,7 +38,7 @@ launcher_test() {
   npx tsx scripts/gpu-check-clear.ts "$gen" || return 1
   local pids=() f
   for f in "$gen"/*.cu; do
-    nvcc -gencode arch=compute_90a,code=sm_90a -O3 -std=c++17 -c "$f" -o "${f%.cu}.o" & pids+=($!)
+    nvcc -gencode arch=compute_90a,code=sm_90a -O3 -std=c++17 -diag-suppress 177 -c "$f" -o "${f%.cu}.o" & pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || return 1; done
   nvcc -gencode arch=compute_90a,code=sm_90a "$gen"/*.o -o "$gen/launcher-test" || return 1
