@@ -11,6 +11,8 @@ import { compileCuda, nvccAvailable } from "../../src/driver/nvcc.ts";
 import { parseKernels } from "../../src/frontend/index.ts";
 import { cudaTarget, lower } from "../../src/passes/pipeline.ts";
 import { nvccWarning } from "./kernels.ts";
+import { parseKernel } from "../../src/ir/parse.ts";
+import { overlapClears } from "../../src/passes/overlap-clears.ts";
 
 const file = parseKernels("dsl-examples/gemm_w4a16.ts");
 const gemm = file.find((k) => k.name === "gemm_w4a16")!;
@@ -81,6 +83,30 @@ describe("where the memset stays", () => {
     const c4 = emitCuda({ ...low, params: low.params.map((p) => (p.name === "C" ? { ...p, align: 4 } : p)) });
     expect(c4.cu).not.toMatch(/_zero|cudaLaunchKernelEx/);
     expect(c4.cu).toContain("tm_err = cudaMemsetAsync(C, 0,");
+  });
+});
+
+describe("a kernel with two outputs it only adds into (hand-written thread-level IR)", () => {
+  const src = `kernel two(X: global f32[N], Y: global f32[N] out, Z: global f32[N] out)
+  dims N
+launch thread grid [cdiv(N, 32), 4] threads 32 blocks [bx, bz] thread tx {
+  let i: i32 = bx * 32 + tx
+  let v: f32 = select(i < N, X[i], 0.0)
+  if (i < N) {
+    atomic.add Y[i], v
+    atomic.add Z[i], v * 2.0
+  }
+}
+`;
+  const low = overlapClears(parseKernel(src), { config: {}, target: cudaTarget("sm_90a") });
+  const out = emitCuda(low);
+  it("clears each with the zero kernel, in parameter order, then launches the kernel with PDL", () => {
+    const l = launcherOf(out.cu, "two");
+    const zeros = [...l.matchAll(/void\* tm_zero_p = \(void\*\)(\w+);/g)].map((m) => m[1]);
+    expect(zeros).toEqual(["Y", "Z"]);
+    expect(l.match(/cudaLaunchKernel\(\(const void\*\)two_zero,/g)).toHaveLength(2);
+    expect(l.lastIndexOf("two_zero")).toBeLessThan(l.indexOf("cudaLaunchKernelExC(&tm_cfg, (const void*)two_kernel, tm_args);"));
+    expect(out.zeroKernel).toBe("two_zero");
   });
 });
 

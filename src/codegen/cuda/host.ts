@@ -114,6 +114,7 @@ export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: st
     shape.length === 0 ? "1" : shape.map((s) => `(int64_t)(${ex.emit(s).code})`).join(" * ");
   const zeroInits = zeroInitOutputs(k).filter((n) => !h.callerClears?.includes(n)).map((n) => tensors.find((t) => t.name === n)!);
   // The zero kernel stores 16 bytes at a time: every output it clears must be 16-byte aligned.
+  // clearsByKernel is false for a chain-mode (--pdl) kernel: its launcher keeps the memset.
   const clearKernel = zeroInits.length > 0 && clearsByKernel(k) && zeroInits.every((p) => (p.align ?? 16) % 16 === 0);
   const pdl = waitsForPredecessor(k);
   const data = {
@@ -135,7 +136,7 @@ export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: st
     callerClears: zeroInitOutputs(k).filter((n) => h.callerClears?.includes(n)),
     // Chain mode (--pdl): the wait at the top, the _ex launcher, the clears by memset. Otherwise,
     // on sm_90a, clears by the zero kernel with the kernel launched by PDL behind it.
-    pdl, clearKernel: clearKernel && !pdl, exLaunch: pdl || clearKernel,
+    pdl, clearKernel, exLaunch: pdl || clearKernel,
     launcherArgs: [...tensors, ...scalars].map((p) => cName(p.name)).concat(dims),
     pointerChecks: tensors.map((p) => ({ ptr: cName(p.name), numel: numel(p.shape ?? []), align: p.align ?? 16 })),
     argRefs: [
