@@ -30,7 +30,7 @@ export async function compileGemm(kernel: Kernel, config: GemmConfig, arch: Arch
         if (v === undefined) throw new Error(`bench: grid[${i}] of ${kernel.name} does not fold to a number`);
         return v;
       });
-    return { config, module, kernel: out.kernelSymbol, threads: out.threads, smem: out.smemBytes, dims: low.dims, grid, zeroInit: zeroInitOutputs(low),
+    return { config, module, kernel: out.kernelSymbol, threads: out.threads, smem: out.smemBytes, dims: low.dims, grid, zeroInit: zeroInitOutputs(low), zeroKernel: out.zeroKernel,
       registers: r?.registers, spills: r ? r.spillLoads + r.spillStores : undefined, tensorMaps: low.tensorMaps };
   } catch (e) {
     return { config, error: (e as Error).message.split("\n")[0]! };

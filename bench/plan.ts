@@ -92,6 +92,9 @@ export interface CompiledConfig {
   grid?: (dims: Record<string, number>) => number[];
   /** Outputs the launcher clears before every launch (src/ir/zero-init.ts). */
   zeroInit?: string[];
+  /** The launcher's zero kernel for them (sm_90a): the runner clears with it and launches the
+   *  kernel with PDL (clearKernel), as the launcher does; absent where the launcher memsets. */
+  zeroKernel?: string;
   registers?: number;
   spills?: number;
   /** TMA tensor maps the kernel takes after its dims. */

@@ -8,6 +8,10 @@
 //   tsx bench/w4a16.ts [--arch sm_90a|sm_80] [--m 1,16,64,256,1024,4096] [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned]
 // Each shape also times the tuned winner (nearest tuned shape, per GPU tuned on) from the tune
 // cache and bench/tuned.json, as rows "tuned (GPU)".
+// Split-K rows clear C as the generated launcher does: on sm_90a by its zero kernel, with the
+// kernel launched by PDL behind it (the runner's clearKernel; docs/QUANT.md "Clearing by a zero
+// kernel"), on sm_80 by a memset. On sm_90a each decode split-K config of gemm_w4a16 also has a
+// row with the memset instead (rows "w4a16-memset"), and a table compares the two clears.
 // Without a GPU it builds the plan and says how to run it (scripts/gpu-run.sh).
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -70,6 +74,10 @@ const DECODE_VARIANTS = [
   { tag: "w4a16-mma-gs", what: "mma order, partial sums", name: "gemm_w4a16_mma_gs", order: "mma" as const, groupPerTile: true },
 ].map((x) => ({ ...x, kernel: loadGemm(join(REPO, "dsl-examples/gemm_w4a16.ts"), x.name), compiled: new Map<string, CompiledConfig>() }));
 const DECODE_M = 16;
+// The memset rows: gemm_w4a16's decode split-K configs cleared by a memset (as on sm_80), beside
+// the same configs cleared by the launcher's zero kernel under PDL (the sm_90a launcher's way).
+const MEMSET_TAG = "w4a16-memset";
+const memsetConfigsFor = (M: number): GemmConfig[] => (M <= DECODE_M && arch === "sm_90a" ? fixedConfigsFor(M).filter((c) => (c.splitK ?? 1) > 1) : []);
 const compiled = new Map<string, CompiledConfig>();
 const tunedPaths = values["no-tuned"] ? [] : [resolve(values.tuned!), values["tune-cache"] ? resolve(values["tune-cache"]) : defaultCachePath()];
 const winners = tunedWinners(kernel, arch, mergeCaches(tunedPaths.map((p) => loadCache(p, (m) => console.warn(`bench: warning: ${m}`)))), SHAPES);
@@ -137,11 +145,15 @@ for (const [si, s] of SHAPES.entries()) {
   const wInit = (order: "interleaved" | "mma") => (decode ? { file: files.get(`${s.N}x${s.K}`)![order] } : rnd(3, 0, 0xffffffff));
   cases.push({ name: `cublas bf16 ${label}`, cublas: { m: s.M, n: s.N, k: s.K, dtype: "bf16", transB: true, a: rnd(1, -1, 1), b: rnd(2, -1, 1) }, time,
     flops: 2 * s.M * s.N * s.K, bytes: 2 * (s.M * s.K + s.N * s.K + s.M * s.N) });
-  for (const { cfg, tag, from, mma } of [...configsFor(s.M).map((cfg) => ({ cfg, tag: "w4a16", from: compiled, mma: false })),
-    ...tunedOf(si).map((t) => ({ cfg: t.config, tag: t.label, from: compiled, mma: false })),
-    ...DECODE_VARIANTS.flatMap((v) => variantConfigsFor(v, si).map((cfg) => ({ cfg, tag: v.tag, from: v.compiled, mma: v.order === "mma" })))]) {
+  for (const { cfg, tag, from, mma, memset } of [...configsFor(s.M).map((cfg) => ({ cfg, tag: "w4a16", from: compiled, mma: false, memset: false })),
+    ...memsetConfigsFor(s.M).map((cfg) => ({ cfg, tag: MEMSET_TAG, from: compiled, mma: false, memset: true })),
+    ...tunedOf(si).map((t) => ({ cfg: t.config, tag: t.label, from: compiled, mma: false, memset: false })),
+    ...DECODE_VARIANTS.flatMap((v) => variantConfigsFor(v, si).map((cfg) => ({ cfg, tag: v.tag, from: v.compiled, mma: v.order === "mma", memset: false })))]) {
     const c = from.get(configText(cfg))!;
     if (c.error || !c.module || !c.grid || !c.dims || !c.zeroInit) { console.log(`skipped ${label} ${configText(cfg)}: ${c.error}`); continue; }
+    // C as the launcher clears it: its zero kernel, then the kernel with PDL (sm_90a), or a
+    // memset (sm_80, and the memset rows); splitK 1 clears nothing.
+    const clearC = !c.zeroInit.includes("C") ? {} : c.zeroKernel && !memset ? { clearKernel: c.zeroKernel } : { clearBeforeLaunch: true };
     const dims: Record<string, number> = { M: s.M, N: s.N, K: s.K };
     cases.push({
       name: `${tag} ${label} ${configText(c.config)}`, module: c.module, kernel: c.kernel!, grid: c.grid(dims), block: [c.threads!], smem: c.smem ?? 0,
@@ -149,10 +161,10 @@ for (const [si, s] of SHAPES.entries()) {
         { tensor: "A", dtype: "bf16", shape: [s.M, s.K], init: rnd(1, -1, 1) },
         { tensor: "W", dtype: "u32", shape: [s.N, wordsPerRow("u4", mma ? "mma" : "interleaved", s.K)], init: wInit(mma ? "mma" : "interleaved") },
         { tensor: "S", dtype: "bf16", shape: [s.N, s.K / 128], init: rnd(4, -0.01, 0.01) },
-        // f32 C; with splitK > 1 the generated launcher clears it before each launch (a
-        // cudaMemsetAsync of M*N*4 bytes); the runner does the same on the stream, inside
-        // the timed region, so split-K rows pay for it as a real call would.
-        { tensor: "C", dtype: "f32", shape: [s.M, s.N], init: { zeros: true }, clearBeforeLaunch: c.zeroInit!.includes("C") },
+        // f32 C; with splitK > 1 the generated launcher clears it before each launch; the
+        // runner does the same on the stream, inside the timed region, so split-K rows pay for
+        // it as a real call would.
+        { tensor: "C", dtype: "f32", shape: [s.M, s.N], init: { zeros: true }, ...clearC },
         ...c.dims.map((d) => ({ i32: dims[d]! })),
         // TMA builds (the sm_90a default where the pipeline takes it: the register-A dequant gemm
         // does) take their tensor maps after the dims.
@@ -200,6 +212,8 @@ const by = new Map(res.cases.map((r) => [r.name, r]));
 const copy = by.get("copy")?.gbps;
 const rows = [`## w4a16 (u4, group 128) vs bf16 cuBLAS, ${res.device?.name ?? "?"}, copy ${copy?.toFixed(0) ?? "?"} GB/s`, "",
   "| shape | best config | w4a16 ms | weight GB/s | % of copy | cuBLAS bf16 ms | speedup |", "| --- | --- | --- | --- | --- | --- | --- |"];
+const clears = ["", "Split-K's clear of C: the launcher's zero kernel with the kernel launched by PDL behind it, against a memset (same config):", "",
+  "| shape | config | zero kernel + PDL ms | memset ms | memset - zero kernel us |", "| --- | --- | --- | --- | --- |"];
 const all = ["", "All configs:", "", "| shape | config | status | ms | weight GB/s | % of copy |", "| --- | --- | --- | --- | --- | --- |"];
 for (const [si, s] of SHAPES.entries()) {
   const label = `M=${s.M} N=${s.N} K=${s.K}`;
@@ -223,6 +237,12 @@ for (const [si, s] of SHAPES.entries()) {
       rows.push(`| ${label} | ${v.what}: ${configOf(best)}${vs} | ${best.median_ms!.toFixed(4)} | ${best.gbps?.toFixed(0) ?? "-"} | ${pctOf(best.gbps)} | ${cb?.median_ms?.toFixed(4) ?? "-"} | ${cb?.median_ms ? `${(cb.median_ms / best.median_ms!).toFixed(2)}x` : "-"} |`);
     } else if (vr.length) rows.push(`| ${label} | ${v.what}: no row ran (${vr[0]!.status}) | - | - | - | - | - |`);
   }
+  // The two clears of C side by side: each memset row against the same config's zero-kernel row.
+  for (const r of res.cases.filter((x) => x.name.startsWith(`${MEMSET_TAG} ${label} `))) {
+    const k = by.get(`w4a16 ${label} ${configOf(r)}`);
+    const d = r.median_ms && k?.median_ms ? ((r.median_ms - k.median_ms) * 1000).toFixed(1) : "-";
+    clears.push(`| ${label} | ${configOf(r)} | ${k?.median_ms?.toFixed(4) ?? k?.status ?? "-"} | ${r.median_ms?.toFixed(4) ?? r.status} | ${d} |`);
+  }
   // The bf16-C prefill kernel's best row, as issue 7 reads it: time over bf16 cuBLAS's (the floor).
   const pre = res.cases.filter((r) => r.name.startsWith(`${prefill.tag} ${label} `));
   for (const r of pre) all.push(`| ${label} | ${prefill.what}: ${configOf(r)} | ${r.status} | ${r.median_ms?.toFixed(4) ?? "-"} | ${r.gbps?.toFixed(0) ?? "-"} | ${pctOf(r.gbps)} |`);
@@ -238,5 +258,6 @@ for (const [si, s] of SHAPES.entries()) {
     rows.push(`| ${label} | ${t.label}: ${configText(t.config)}${vs}${elsewhere} | ${ms?.toFixed(4) ?? r?.status ?? "-"} | ${ms ? r!.gbps?.toFixed(0) ?? "-" : "-"} | ${ms ? pctOf(r!.gbps) : "-"} | ${cb?.median_ms?.toFixed(4) ?? "-"} | ${ms && cb?.median_ms ? `${(cb.median_ms / ms).toFixed(2)}x` : "-"} |`);
   }
 }
-console.log([...rows, ...all].join("\n"));
-writeFileSync(join(resolve(values.out!), "latest.md"), [...rows, ...all].join("\n") + "\n");
+const tables = [...rows, ...(clears.length > 5 ? clears : []), ...all];
+console.log(tables.join("\n"));
+writeFileSync(join(resolve(values.out!), "latest.md"), tables.join("\n") + "\n");

@@ -49,6 +49,9 @@ struct Api {
   CUresult (*eventDestroy)(CUevent);
   CUresult (*getErrorName)(CUresult, const char**);
   CUresult (*getErrorString)(CUresult, const char**);
+  // Optional (drivers before CUDA 12 lack it): only cases cleared by a zero kernel need it
+  // (the kernel behind it is launched with the programmatic stream serialization attribute).
+  CUresult (*launchKernelEx)(const CUlaunchConfig*, CUfunction, void**, void**) = nullptr;
   // Optional (drivers before CUDA 12 lack it): only plans with tensor maps need it.
   CUresult (*tensorMapEncodeTiled)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
                                    const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
@@ -111,6 +114,7 @@ inline std::string load(Api& a, const char* path = "libcuda.so.1") {
   if (!m.empty()) return std::string(path) + " lacks: " + m;
   std::string optional;
   resolve(a.lib, a.tensorMapEncodeTiled, {"cuTensorMapEncodeTiled"}, optional);
+  resolve(a.lib, a.launchKernelEx, {"cuLaunchKernelEx"}, optional);
   return "";
 }
 

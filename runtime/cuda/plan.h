@@ -39,6 +39,11 @@ struct Arg {
   // Zeroed on the stream right before every launch (checked, warm-up and timed): what a
   // generated launcher does for an output written only by atomic adds (split-K). Timed.
   bool clearBeforeLaunch = false;
+  // Or zeroed before every launch by `clearKernel`, a zero kernel of the case's module
+  // (NAME_zero(void* p, long long bytes) of a generated sm_90a launcher), launched plainly;
+  // the case's kernel is then launched with programmatic dependent launch behind it, as the
+  // launcher does (docs/QUANT.md, "Clearing by a zero kernel"). Timed.
+  std::string clearKernel;
   std::string save;
   // scalar: its type name (i32, u32, i64, u64, f32, f64) and value
   std::string scalarType;
@@ -207,6 +212,11 @@ class Reader {
         need(z->isBool(), path + ".clearBeforeLaunch", "must be true or false");
         a.clearBeforeLaunch = z->b;
       }
+      if (auto z = v.get("clearKernel")) {
+        a.clearKernel = str(*z, path + ".clearKernel");
+        need(!a.clearKernel.empty(), path + ".clearKernel", "must name the zero kernel of the case's module");
+        need(!a.clearBeforeLaunch, path + ".clearKernel", "a tensor is cleared by a memset (clearBeforeLaunch) or by a zero kernel, not both");
+      }
       return a;
     }
     if (auto m = v.get("tensorMap")) {
@@ -316,6 +326,7 @@ class Reader {
       for (size_t i = 0; i < args.arr.size(); i++) {
         c.args.push_back(readArg(args.arr[i], path + ".args[" + std::to_string(i) + "]", i));
         need(c.args.back().isTensor, path + ".args[" + std::to_string(i) + "]", "a layer takes tensors only (the token count is layer.tokens)");
+        need(c.args.back().clearKernel.empty(), path + ".args[" + std::to_string(i) + "].clearKernel", "only a kernel case clears by a zero kernel");
       }
     } else {
       c.kind = Case::Kernel;

@@ -15,8 +15,13 @@ import { configKey, numericConfig, type Config } from "../tune/space.ts";
 import type { Backend, BatchItem } from "./run.ts";
 import { tensorMapArgs } from "../runtime/plan.ts";
 import { clearAccumulated } from "./backends.ts";
+import { zeroInitOutputs } from "../ir/zero-init.ts";
 
-interface Module { file: string; symbol: string; low: Kernel; /** the emitter's shared-memory carve (authoritative) */ smem: number }
+interface Module {
+  file: string; symbol: string; low: Kernel; /** the emitter's shared-memory carve (authoritative) */ smem: number;
+  /** The launcher's zero kernel (sm_90a split-K): the runner clears with it and launches the kernel with PDL. */
+  zeroKernel?: string;
+}
 
 export async function cudaBackend(lowerFor: (k: Kernel, c: Config) => Kernel, arch: "sm_80" | "sm_90a"): Promise<Backend> {
   const gpu = gpuAvailable();
@@ -40,7 +45,7 @@ export async function cudaBackend(lowerFor: (k: Kernel, c: Config) => Kernel, ar
         const kind = runnerModule(arch);
         const res = await compileCuda(out.cu, { arch, outputs: [kind] });
         writeFileSync(file, res[kind]!);
-        return { file, symbol: out.kernelSymbol, low, smem: out.smemBytes };
+        return { file, symbol: out.kernelSymbol, low, smem: out.smemBytes, zeroKernel: out.zeroKernel };
       })();
       modules.set(key, m);
     }
@@ -86,7 +91,10 @@ export async function cudaBackend(lowerFor: (k: Kernel, c: Config) => Kernel, ar
  *  returns without launching, so outputs stay as they were). */
 function planCase(m: Module, k: Kernel, it: BatchItem, dir: string, name: string): KernelCase | undefined {
   const { low } = m;
-  clearAccumulated(low, it.tensors); // as the generated launcher's memset does
+  // As the generated launcher clears: its zero kernel on the GPU (the output goes up as the caller
+  // left it), or here, as its memset would.
+  const byKernel = new Set(m.zeroKernel ? zeroInitOutputs(low) : []);
+  if (!m.zeroKernel) clearAccumulated(low, it.tensors);
   const env = { ...numericConfig(low.config), ...it.c.dims };
   const grid = low.launch.grid.map((e) => evalConst(e, env)!);
   if (grid.some((g) => g === 0)) return undefined;
@@ -101,7 +109,7 @@ function planCase(m: Module, k: Kernel, it: BatchItem, dir: string, name: string
     const t = it.tensors[p.name]!;
     writeTensor(join(dir, `${name}.${p.name}.in.bin`), t.dtype, t.data);
     args.push({ tensor: p.name, dtype: t.dtype, shape: t.shape, init: { file: `${name}.${p.name}.in.bin` },
-      ...(p.output ? { output: true, save: `${name}.${p.name}.out.bin` } : {}) });
+      ...(p.output ? { output: true, save: `${name}.${p.name}.out.bin` } : {}), ...(byKernel.has(p.name) ? { clearKernel: m.zeroKernel! } : {}) });
   }
   for (const d of low.dims) args.push({ i32: it.c.dims[d]! });
   args.push(...tensorMapArgs(low.tensorMaps));

@@ -65,7 +65,9 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
       units.set(key, { key, stage, kernel, name: `moe_layer_${s.name}_${stageName}${shared ? "" : `_${e.config.name}`}`, configs: [e.config.name] });
     });
   }
-  const target = cudaTarget(arch, "wgmma", copy, undefined, true, { pdl });
+  // The layer clears with memsets (hoisted before its first kernel under PDL), never with the
+  // standalone launchers' zero kernel (overlap-clears.ts): its chain is PDL's own.
+  const target = cudaTarget(arch, "wgmma", copy, undefined, true, { pdl, clearKernel: false });
   const lows = [...units.values()].map((u) => { const b = stageBuild(u.stage, target); return { ...u, kernel: lower(u.kernel, b.config, b.target) }; });
   const clears = pdl ? hoistedClears(table, lows) : new Map<string, string[]>();
   // One unit, one `smem` symbol: every stage declares the largest alignment any of them needs.

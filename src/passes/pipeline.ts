@@ -10,6 +10,7 @@ import { persistentGrid } from "./persistent-grid.ts";
 import { warpSpecialize } from "./warp-specialize.ts";
 import { pingPong } from "./ping-pong.ts";
 import { simplify } from "./simplify.ts";
+import { overlapClears } from "./overlap-clears.ts";
 import { programmaticLaunch } from "./programmatic-launch.ts";
 import type { Pass, PassOptions, Target } from "./types.ts";
 
@@ -27,6 +28,7 @@ export const PASSES: readonly { name: string; run: Pass }[] = [
   { name: "warpSpecialize", run: warpSpecialize },
   { name: "pingPong", run: pingPong },
   { name: "simplify", run: simplify },
+  { name: "overlapClears", run: overlapClears },
   { name: "programmaticLaunch", run: programmaticLaunch },
 ];
 

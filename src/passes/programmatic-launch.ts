@@ -33,5 +33,8 @@ export function programmaticLaunch(k: Kernel, opts: PassOptions): Kernel {
   return { ...k, launch: { ...k.launch, body: [...PDL_PROLOGUE, ...k.launch.body] } };
 }
 
-/** Whether a lowered kernel waits for its predecessor (so its launcher may launch it with PDL). */
-export const waitsForPredecessor = (k: Kernel): boolean => k.launch.level === "thread" && k.launch.body[0]?.k === "griddep" && k.launch.body[0].op === "wait";
+/** Whether a lowered kernel starts with the chain-mode prologue (the wait, then the trigger), so
+ *  its launcher may launch it with PDL behind any kernel (the `_ex` launcher). A wait alone that
+ *  guards only the cleared outputs (overlapClears) is not this. */
+export const waitsForPredecessor = (k: Kernel): boolean => k.launch.level === "thread" &&
+  k.launch.body[0]?.k === "griddep" && k.launch.body[0].op === "wait" && k.launch.body[1]?.k === "griddep" && k.launch.body[1].op === "launch_dependents";

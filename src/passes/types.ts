@@ -30,6 +30,11 @@ export interface Target {
    *  the kernel waits for its predecessor at the top and lets its successor launch
    *  (programmatic-launch.ts), and its launcher launches it with the PDL attribute. */
   pdl?: boolean;
+  /** Outputs written only by atomic adds (split-K) are cleared by a zero kernel that this kernel
+   *  overlaps through PDL, not by a memset (sm_90a; overlap-clears.ts, docs/QUANT.md): the kernel
+   *  waits for the zero kernel right before its first access to them. cudaTarget's default on
+   *  sm_90a; ignored with pdl (chain mode keeps the memset). */
+  clearKernel?: boolean;
 }
 
 export const SM80: Target = { arch: "sm_80", mma: true, cpAsync: true };
@@ -57,8 +62,9 @@ export type TensorCoreChoice = "wgmma" | "mma";
  * turned off (warp specialization applies only where TMA does).
  */
 export function cudaTarget(arch: "sm_80" | "sm_90a", cores: TensorCoreChoice = "wgmma", copy: CopyChoice = "tma", persistentBlocks?: number, warpSpecialize = true,
-  { pdl = false, pingpong = false }: { pdl?: boolean; pingpong?: boolean } = {}): Target {
-  const base = arch === "sm_80" ? SM80 : cores === "mma" ? { ...SM90A, wgmma: false } : copy === "tma" ? { ...SM90A, tma: true } : SM90A;
+  { pdl = false, pingpong = false, clearKernel = arch === "sm_90a" }: { pdl?: boolean; pingpong?: boolean; clearKernel?: boolean } = {}): Target {
+  const arched = arch === "sm_80" ? SM80 : cores === "mma" ? { ...SM90A, wgmma: false } : copy === "tma" ? { ...SM90A, tma: true } : SM90A;
+  const base = clearKernel && arch === "sm_90a" ? { ...arched, clearKernel: true } : arched;
   const ws = warpSpecialize && base.tma ? { ...base, warpSpecialize: true } : base;
   const withPdl = pdl ? { ...ws, pdl: true } : ws;
   const p = persistentBlocks ? { ...withPdl, persistentBlocks } : withPdl;

@@ -20,6 +20,11 @@ export interface TensorArg {
   /** Zeroed on the stream before every launch, inside the timed region: the generated
    *  launcher's cudaMemsetAsync of an output written only by atomic adds (split-K). */
   clearBeforeLaunch?: boolean;
+  /** Or zeroed before every launch by this zero kernel of the case's module (a generated sm_90a
+   *  launcher's NAME_zero(void* p, long long bytes)), launched plainly, with the case's kernel
+   *  then launched with programmatic dependent launch behind it, as that launcher does; timed
+   *  (docs/QUANT.md, "Clearing by a zero kernel"). Not with clearBeforeLaunch. */
+  clearKernel?: string;
 }
 
 export type ScalarArg =

@@ -215,6 +215,46 @@ describe("plans on the fake driver", () => {
     expect(res.cases[0]!.median_ms! - res0.cases[0]!.median_ms!).toBeCloseTo((4 * n) / 1e9, 6);
   });
 
+  it("clears a clearKernel tensor by that zero kernel, plainly, then launches the kernel with PDL, inside the timed region", async () => {
+    const dir = planDir();
+    const log = join(dir, "launches.log");
+    const n = 1 << 20; // 4 MB of y: 0.004 ms of fake zero kernel per launch, as the memset
+    const axpy = (name: string, clear: { clearKernel?: string; clearBeforeLaunch?: boolean }): KernelCase => ({
+      name, module: "m.cubin", kernel: "axpy", grid: [1], block: [256],
+      args: [{ tensor: "x", dtype: "f32", shape: [n], init: { random: { seed: 1, lo: 1, hi: 1 } } },
+        { tensor: "y", dtype: "f32", shape: [n], init: { random: { seed: 2, lo: 5, hi: 5 } }, output: true, save: `${name}.y.bin`, ...clear },
+        { i32: n }, { f32: 1 }],
+      time: { warmup: 2, reps: 5, rotate: 2 },
+    });
+    writePlan(dir, [axpy("by kernel", { clearKernel: "zero" })]);
+    const res = await runPlan(dir, { runner: bin, env: env({ FAKECUDA_LOG: log }) });
+    expect(res.cases[0]).toMatchObject({ status: "ok" });
+    expect(Array.from(readTensor(join(dir, "by kernel.y.bin"), "f32").subarray(0, 3))).toEqual([1, 1, 1]);
+    // Every launch: the zero kernel on y (plain), then axpy with the PDL attribute; no memset.
+    const lines = readFileSync(log, "utf8").trim().split("\n").map((l) => l.split(" "));
+    expect(lines.length).toBe(2 * (1 + 2 + 5));
+    for (let i = 0; i < lines.length; i += 2) {
+      expect([lines[i]![0], lines[i]!.length, lines[i + 1]![0], lines[i + 1]![2]]).toEqual(["zero", 2, "axpy", "pdl"]);
+      expect(lines[i + 1]![1]).not.toBe(lines[i]![1]); // axpy's first pointer is x; the zero kernel's is y
+    }
+    const memset = planDir();
+    writePlan(memset, [axpy("by memset", { clearBeforeLaunch: true })]);
+    const res0 = await runPlan(memset, { runner: bin, env: env() });
+    // The zero kernel's fake time equals the memset's: both are in the timings.
+    expect(res.cases[0]!.median_ms!).toBeCloseTo(res0.cases[0]!.median_ms!, 9);
+    // A tensor is cleared one way, not both; a zero kernel the module lacks is the case's error.
+    const both = planDir();
+    writePlan(both, [axpy("both", { clearKernel: "zero", clearBeforeLaunch: true })]);
+    const r = await execa(bin, [join(both, "plan.json")], { reject: false, env: env() });
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain("cases[0].args[1].clearKernel: a tensor is cleared by a memset (clearBeforeLaunch) or by a zero kernel, not both");
+    const missing = planDir();
+    writePlan(missing, [axpy("missing", { clearKernel: "nope_zero" })]);
+    const res2 = await runPlan(missing, { runner: bin, env: env() });
+    expect(res2.cases[0]).toMatchObject({ status: "error" });
+    expect(res2.cases[0]!.error).toContain("cuModuleGetFunction(nope_zero)");
+  });
+
   it("names CUDA errors with their case and kernel, keeps going, and reruns after a lost context", async () => {
     const dir = planDir();
     writePlan(dir, [

@@ -21,6 +21,10 @@ export interface CudaOutput {
   /** Dynamic shared memory the kernel is launched with, bytes. */
   smemBytes: number;
   threads: number;
+  /** The zero kernel (`NAME_zero(void* p, long long bytes)`) the launcher clears the zero-init
+   *  outputs with before launching the kernel with PDL (sm_90a; overlap-clears.ts); absent
+   *  where the launcher clears with cudaMemsetAsync or clears nothing. */
+  zeroKernel?: string;
 }
 
 export interface EmitOptions {
@@ -123,7 +127,7 @@ export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
     "",
     host.launcher,
   ].join("\n");
-  return { cu, h: host.header, kernelSymbol, launcher: name, smemBytes, threads };
+  return { cu, h: host.header, kernelSymbol, launcher: name, smemBytes, threads, ...(host.zeroKernel ? { zeroKernel: host.zeroKernel } : {}) };
 }
 
 /** setmaxnreg needs the launch's register count known to ptxas: the blocks per SM that the

@@ -10,6 +10,7 @@ import { storageType } from "./types.ts";
 import { zeroInitOutputs } from "../../ir/zero-init.ts";
 import { byteSize } from "../../ir/ir.ts";
 import { waitsForPredecessor } from "../../passes/programmatic-launch.ts";
+import { clearsByKernel } from "../../passes/overlap-clears.ts";
 
 const tpl = (f: string) =>
   Handlebars.compile(readFileSync(new URL(`./templates/${f}`, import.meta.url), "utf8"), { noEscape: true, strict: true });
@@ -95,7 +96,7 @@ function tensorMapData(k: Kernel, m: TensorMap, ex: ExprEmitter) {
   };
 }
 
-export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: string } {
+export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: string; zeroKernel?: string } {
   const ex = hostEmitter(k, h.env);
   const upper = h.name.toUpperCase();
   const tensors = k.params.filter((p) => p.kind === "tensor");
@@ -111,6 +112,11 @@ export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: st
   const { checks, texts } = shapeChecks(k, ex, h.env);
   const numel = (shape: Expr[]) =>
     shape.length === 0 ? "1" : shape.map((s) => `(int64_t)(${ex.emit(s).code})`).join(" * ");
+  const zeroInits = zeroInitOutputs(k).filter((n) => !h.callerClears?.includes(n)).map((n) => tensors.find((t) => t.name === n)!);
+  // The zero kernel stores 16 bytes at a time: every output it clears must be 16-byte aligned.
+  // clearsByKernel is false for a chain-mode (--pdl) kernel: its launcher keeps the memset.
+  const clearKernel = zeroInits.length > 0 && clearsByKernel(k) && zeroInits.every((p) => (p.align ?? 16) % 16 === 0);
+  const pdl = waitsForPredecessor(k);
   const data = {
     name: h.name, kernelName: h.kernelName, kernelSymbol: h.kernelSymbol, upper,
     configText: Object.entries(k.config).map(([n, v]) => `${n}=${String(v)}`).join(", "),
@@ -126,12 +132,11 @@ export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: st
     tensorDocs: tensors.map((p) => `${p.name}: ${p.dtype} [${p.shapeText ?? (p.shape ?? []).map((s) => ex.emit(s).code).join(", ")}]${p.output ? " (output)" : " (input)"}`),
     launcherParams,
     // Outputs the kernel only adds into (split-K) start from zero on every launch.
-    zeroInits: zeroInitOutputs(k).filter((n) => !h.callerClears?.includes(n)).map((n) => {
-      const p = tensors.find((t) => t.name === n)!;
-      return { ptr: cName(n), bytes: `${numel(p.shape ?? [])} * ${byteSize(p.dtype)}` };
-    }),
+    zeroInits: zeroInits.map((p) => ({ ptr: cName(p.name), bytes: `${numel(p.shape ?? [])} * ${byteSize(p.dtype)}` })),
     callerClears: zeroInitOutputs(k).filter((n) => h.callerClears?.includes(n)),
-    pdl: waitsForPredecessor(k),
+    // Chain mode (--pdl): the wait at the top, the _ex launcher, the clears by memset. Otherwise,
+    // on sm_90a, clears by the zero kernel with the kernel launched by PDL behind it.
+    pdl, clearKernel, exLaunch: pdl || clearKernel,
     launcherArgs: [...tensors, ...scalars].map((p) => cName(p.name)).concat(dims),
     pointerChecks: tensors.map((p) => ({ ptr: cName(p.name), numel: numel(p.shape ?? []), align: p.align ?? 16 })),
     argRefs: [
@@ -142,5 +147,5 @@ export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: st
     ],
     tensorMaps: (k.tensorMaps ?? []).map((m) => tensorMapData(k, m, ex)),
   };
-  return { header: headerTpl(data), launcher: launcherTpl(data) };
+  return { header: headerTpl(data), launcher: launcherTpl(data), ...(data.clearKernel ? { zeroKernel: `${h.name}_zero` } : {}) };
 }

@@ -7,9 +7,11 @@
 //   gemm_bt_wrong(...)                                        same, then C[0] += 1
 //   axpy(x f32[n], y f32[n], n, a f32)                        y += a * x
 //   fault()                                                   an illegal address, at the next sync
+//   zero(p u8*, bytes i64)                                    p[0 .. bytes) = 0 (a launcher's zero kernel)
 // Environment: FAKECUDA_DEVICES (default 1), FAKECUDA_L2 (bytes, default 1 MiB),
-// FAKECUDA_LOG (file: one line per launch: kernel name and first pointer argument; one per
-// cuMemsetD8Async: "memset_async BYTES").
+// FAKECUDA_LOG (file: one line per launch: kernel name and first pointer argument, then "pdl"
+// for a cuLaunchKernelEx with programmatic stream serialization; one per cuMemsetD8Async:
+// "memset_async BYTES").
 #include <cuda.h>
 
 #include <chrono>
@@ -25,7 +27,7 @@ namespace {
 CUresult sticky = CUDA_SUCCESS;  // once set, every call fails, as a lost context does
 CUresult pending = CUDA_SUCCESS;  // reported at the next synchronization
 double clockMs = 0;
-int ctxToken, funcTokens[5], streamToken;
+int ctxToken, funcTokens[6], streamToken;
 
 struct Event { double t; };
 
@@ -34,14 +36,14 @@ const char* envOr(const char* k, const char* d) {
   return v ? v : d;
 }
 
-void logLaunch(const char* name, void** params) {
+void logLaunch(const char* name, void** params, bool pdl = false) {
   const char* path = std::getenv("FAKECUDA_LOG");
   if (!path) return;
   FILE* f = std::fopen(path, "a");
   if (!f) return;
   unsigned long long p0 = 0;
   if (params && std::strcmp(name, "fault") != 0) std::memcpy(&p0, params[0], sizeof p0);
-  std::fprintf(f, "%s %llx\n", name, p0);
+  std::fprintf(f, "%s %llx%s\n", name, p0, pdl ? " pdl" : "");
   std::fclose(f);
 }
 
@@ -75,6 +77,15 @@ void axpy(void** params) {
   auto Y = reinterpret_cast<float*>(y);
   for (int i = 0; i < n; i++) Y[i] += a * X[i];
   clockMs += 0.001 * (1 + (n % 7));  // varies a little with n, so median and min can differ
+}
+
+void zero(void** params) {
+  CUdeviceptr p;
+  long long bytes;
+  std::memcpy(&p, params[0], 8);
+  std::memcpy(&bytes, params[1], 8);
+  std::memset(reinterpret_cast<void*>(p), 0, static_cast<size_t>(bytes));
+  clockMs += double(bytes) / 1e9;  // 1 TB/s of writes, as the fake memset
 }
 }  // namespace
 
@@ -142,8 +153,8 @@ API cuModuleLoadData(CUmodule* m, const void* image) {
 API cuModuleUnload(CUmodule m) { std::free(m); return CUDA_SUCCESS; }
 API cuModuleGetFunction(CUfunction* f, CUmodule, const char* name) {
   CHECK_STICKY();
-  const char* names[] = {"gemm_bt", "gemm_bt_wrong", "axpy", "fault", "tensormap_echo"};
-  for (int i = 0; i < 5; i++)
+  const char* names[] = {"gemm_bt", "gemm_bt_wrong", "axpy", "fault", "tensormap_echo", "zero"};
+  for (int i = 0; i < 6; i++)
     if (std::strcmp(name, names[i]) == 0) { *f = reinterpret_cast<CUfunction>(&funcTokens[i]); return CUDA_SUCCESS; }
   return CUDA_ERROR_NOT_FOUND;
 }
@@ -153,15 +164,16 @@ API cuFuncSetAttribute(CUfunction, CUfunction_attribute a, int v) {
   return CUDA_SUCCESS;
 }
 API cuFuncGetAttribute(int* v, CUfunction_attribute a, CUfunction) { *v = a == CU_FUNC_ATTRIBUTE_NUM_REGS ? 96 : 0; return CUDA_SUCCESS; }
-API cuLaunchKernel(CUfunction f, unsigned, unsigned, unsigned, unsigned bx, unsigned by, unsigned bz, unsigned smem,
-                   CUstream, void** params, void**) {
+namespace {
+CUresult launch(CUfunction f, unsigned bx, unsigned by, unsigned bz, unsigned smem, void** params, bool pdl) {
   CHECK_STICKY();
   if (bx * by * bz > 1024 || smem > 232448) return CUDA_ERROR_INVALID_VALUE;
   int i = static_cast<int>(reinterpret_cast<int*>(f) - funcTokens);
-  const char* names[] = {"gemm_bt", "gemm_bt_wrong", "axpy", "fault", "tensormap_echo"};
-  logLaunch(names[i], params);
+  const char* names[] = {"gemm_bt", "gemm_bt_wrong", "axpy", "fault", "tensormap_echo", "zero"};
+  logLaunch(names[i], params, pdl);
   if (i == 0 || i == 1) gemmBt(params, i == 1);
   else if (i == 2) axpy(params);
+  else if (i == 5) zero(params);
   else if (i == 4) {
     // tensormap_echo(int64_t* out, CUtensorMap map): the map's first 16 words, as encoded below.
     int64_t* out = *reinterpret_cast<int64_t**>(params[0]);
@@ -169,6 +181,18 @@ API cuLaunchKernel(CUfunction f, unsigned, unsigned, unsigned, unsigned bx, unsi
   }
   else pending = CUDA_ERROR_ILLEGAL_ADDRESS;
   return CUDA_SUCCESS;
+}
+}  // namespace
+API cuLaunchKernel(CUfunction f, unsigned, unsigned, unsigned, unsigned bx, unsigned by, unsigned bz, unsigned smem,
+                   CUstream, void** params, void**) {
+  return launch(f, bx, by, bz, smem, params, false);
+}
+// Logs "pdl" when the programmatic stream serialization attribute is set to 1.
+API cuLaunchKernelEx(const CUlaunchConfig* c, CUfunction f, void** params, void**) {
+  bool pdl = false;
+  for (unsigned a = 0; a < c->numAttrs; a++)
+    if (c->attrs[a].id == CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION && c->attrs[a].value.programmaticStreamSerializationAllowed == 1) pdl = true;
+  return launch(f, c->blockDimX, c->blockDimY, c->blockDimZ, c->sharedMemBytes, params, pdl);
 }
 // Writes its arguments into the (opaque) map so that tensormap_echo can show them: address,
 // data type, rank, dims, strides, box, element strides, interleave, swizzle, L2, OOB fill.
