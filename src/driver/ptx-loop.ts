@@ -72,22 +72,3 @@ export function mainLoopStats(ptx: string): LoopStats | undefined {
     hot: { lines: [hot[0] + 1, hot[1] + 1], ...count(hot[0], hot[1]) } };
 }
 
-
-/** The main loop's basic blocks (a label starts one, a branch ends one), each as its
- *  instructions (comments, braces and directives dropped): to look at one path's blocks, e.g.
- *  the cp.async issue of a whole tile (test/quant/decode.test.ts). */
-export function mainLoopBlocks(ptx: string): string[][] {
-  const s = mainLoopStats(ptx);
-  if (!s) return [];
-  const out: string[][] = [];
-  let cur: string[] = [];
-  for (const raw of ptx.split("\n").slice(s.lines[0] - 1, s.lines[1])) {
-    const l = raw.replace(/\/\/.*$/, "").trim().replace(/^\{\s*/, "").replace(/\s*\}$/, "");
-    if (/^\$?[\w$]+:/.test(l)) { if (cur.length) out.push(cur); cur = []; continue; }
-    if (!l.endsWith(";") || l.startsWith(".")) continue;
-    cur.push(l);
-    if (/\bbra(?:\.uni)?\s/.test(l)) { out.push(cur); cur = []; }
-  }
-  if (cur.length) out.push(cur);
-  return out;
-}

@@ -274,8 +274,6 @@ class Gen {
 
   private ref(r: Ref): { b: BufSym; ix: string } {
     const b = this.buf(r.buf);
-    // A flat reference: the row-major offset, checked against the whole buffer.
-    if (r.flat) return { b, ix: `ix1(${b.js}, ${this.index(r.idx[0]!)}, ${this.site})` };
     return { b, ix: this.flat(b, r.idx, r.buf) };
   }
 

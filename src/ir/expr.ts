@@ -159,20 +159,6 @@ export function bufferMentions(stmts: Stmt[]): string[] {
   return out;
 }
 
-/** The statements with every mention of a buffer in `names` (a `buf` or `rows` field, an
- *  overlay's `over`; with `allocs`, an alloc's buffer too) renamed. */
-export function renameBuffers(ss: Stmt[], names: Map<string, string>, allocs = false): Stmt[] {
-  const visit = (x: unknown, key?: string): unknown => {
-    if (Array.isArray(x)) return x.map((y) => visit(y));
-    if (!x || typeof x !== "object") return x;
-    const out: Record<string, unknown> = {};
-    for (const [k, val] of Object.entries(x))
-      out[k] = (k === "buf" || k === "rows" || k === "over" || (allocs && k === "name" && key === "buf")) && typeof val === "string" ? names.get(val) ?? val : visit(val, k);
-    return out;
-  };
-  return visit(ss) as Stmt[];
-}
-
 /** Applies `f` to every expression of every statement, nested bodies included. */
 export function mapAllExprs(stmts: Stmt[], f: EF): Stmt[] {
   return mapStmts(stmts, (s) => mapStmtExprs(s, f));

@@ -140,11 +140,8 @@ export type AtomicOp = "add" | "max" | "min";
 
 export type LoopKind = "serial" | "unroll" | "parallel" | "pipelined";
 
-/** A reference to one element position of a buffer at thread level (an address). `flat`: a
- *  global buffer's element by its one row-major offset (an i64 expression) instead of one index
- *  per dim; printed `A[[off]]`. The pipelined copies address their sources so (lower-copy.ts
- *  hoistedIssue): a per-thread offset computed once plus a step per k tile. */
-export interface Ref { buf: string; idx: Expr[]; flat?: boolean }
+/** A reference to one element position of a buffer at thread level (an address). */
+export interface Ref { buf: string; idx: Expr[] }
 
 export type Stmt =
   // ---- both levels

@@ -281,18 +281,9 @@ class IrParser extends EmbeddedActionsParser {
   private ref = this.RULE("ref", (): Ref => {
     const buf = this.CONSUME(Name).image;
     this.CONSUME(LBrack);
-    // A[[off]]: a flat element offset (Ref.flat).
-    const ref = this.OR([
-      { ALT: (): Ref => {
-        this.CONSUME2(LBrack);
-        const idx = this.SUBRULE2(this.exprList);
-        this.CONSUME2(RBrack);
-        return { buf, idx, flat: true };
-      } },
-      { ALT: (): Ref => ({ buf, idx: this.SUBRULE(this.exprList) }) },
-    ]);
+    const idx = this.SUBRULE(this.exprList);
     this.CONSUME(RBrack);
-    return ref;
+    return { buf, idx };
   });
 
   private block = this.RULE("block", (): Stmt[] => {

@@ -92,7 +92,7 @@ function printRegion(r: Region): string {
 }
 
 function printRef(r: Ref): string {
-  return r.flat ? `${r.buf}[[${printExprs(r.idx)}]]` : `${r.buf}[${printExprs(r.idx)}]`;
+  return `${r.buf}[${printExprs(r.idx)}]`;
 }
 
 function printWgmmaOperand(o: WgmmaOperand | WgmmaRegs): string {

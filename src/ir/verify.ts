@@ -134,14 +134,6 @@ class Verifier {
   }
 
   private ref(r: Ref, what: string, scopes: Buffer["scope"][]): (Entry & { what: "buf" })["buf"] | undefined {
-    if (r.flat) {
-      r.idx.forEach((i) => this.expr(i));
-      const b = this.buffer(r.buf, what);
-      if (r.idx.length !== 1) this.error(`${what} '${r.buf}' flat reference with ${r.idx.length} indices; it takes one offset`);
-      if (b && b.scope !== "global") this.error(`${what} '${r.buf}' flat reference: only global buffers are addressed by a flat offset, it is ${b.scope}`);
-      if (b && !scopes.includes(b.scope)) this.error(`${what} '${r.buf}' must be ${scopes.join(" or ")}, it is ${b.scope}`);
-      return b;
-    }
     const b = this.access(r.buf, r.idx, what);
     if (b && !scopes.includes(b.scope)) this.error(`${what} '${r.buf}' must be ${scopes.join(" or ")}, it is ${b.scope}`);
     return b;

@@ -10,8 +10,7 @@
 //    2p, 2p + 1 of a word, with or without the K mask.
 // The numerics are those of the unfused path: the same expressions, the same two roundings.
 import { type Buffer, type Expr, type Stmt, bin, flt, int, v } from "../ir/ir.ts";
-import { evalConst, fold, freeVars, mapExpr, mapStmts, stmtExprs, substitute, walkExpr, walkStmts } from "../ir/expr.ts";
-import { roundTo } from "../numeric/dtype.ts";
+import { evalConst, fold, freeVars, mapExpr, stmtExprs, substitute, walkExpr, walkStmts } from "../ir/expr.ts";
 import type { Ctx } from "./lower-ctx.ts";
 import type { DequantGemm } from "./fuse-dequant-gemm.ts";
 import { type TileFacts, tileFacts, wholeTileCond } from "./dequant-uniform.ts";
@@ -120,22 +119,12 @@ export function tileScales(c: Ctx, plan: TilePlan, n: number, rowOf: (i: Expr) =
   const sb = localArray(c, "dqs", dtype, n * S), zb = plan.zeroRead ? localArray(c, "dqz", dtype, n * S) : undefined;
   const i = c.fresh("nj"), si = S > 1 ? c.fresh("sl") : undefined;
   const at = si ? fold(bin("+", bin("*", v(i), int(S)), v(si))) : v(i);
-  // A scale / zero read of an element of the tile's type goes into the array as it is (its
-  // 16 bits, no cvt to f32 and back): the prefix keeps that read in the tile's type.
-  let prefix = plan.prefix;
-  const inType = (e: Expr): Expr => {
-    const n = narrowRead(c, prefix, e, dtype);
-    if (!n) return { k: "cast", dtype, a: e };
-    prefix = n;
-    return e;
-  };
-  const scaleValue = inType(f.dequant.scale), zeroValue = zb ? inType(f.dequant.zero) : undefined;
   const inst: Stmt[] = [
     { k: "let", name: plan.r, dtype: "i32", value: fold(rowOf(v(i))), mutable: false },
     { k: "let", name: plan.w, dtype: "i32", value: si ? fold(bin("*", v(si), int(plan.slice))) : int(0), mutable: false },
-    ...prefix,
-    { k: "store", buf: sb.name, idx: [at], value: scaleValue },
-    ...(zb ? [{ k: "store", buf: zb.name, idx: [at], value: zeroValue! } as Stmt] : []),
+    ...plan.prefix,
+    { k: "store", buf: sb.name, idx: [at], value: { k: "cast", dtype, a: f.dequant.scale } },
+    ...(zb ? [{ k: "store", buf: zb.name, idx: [at], value: { k: "cast", dtype, a: f.dequant.zero } } as Stmt] : []),
   ];
   const perRow: Stmt[] = si ? [{ k: "for", vars: [si], starts: [int(0)], extents: [int(S)], kind: "unroll", body: inst }] : inst;
   const block: Stmt[] = [sb.alloc, ...(zb ? [zb.alloc] : []),
@@ -143,34 +132,6 @@ export function tileScales(c: Ctx, plan: TilePlan, n: number, rowOf: (i: Expr) =
   const read = (b: string) => (x: Expr, w: Expr): Expr =>
     ({ k: "cast", dtype: "f32", a: { k: "load", buf: b, idx: [S > 1 ? fold(bin("+", bin("*", x, int(S)), bin("/", w, int(plan.slice)))) : x] } });
   return { block, scale: read(sb.name), ...(zb ? { zero: read(zb.name) } : {}) };
-}
-
-/**
- * The prefix with the masked read `e` (a mutable f32 let, frontend/dequant.ts maskedRead) kept
- * in `dtype`, when every value it takes is exact in dtype: cast<f32> of an element of a dtype
- * buffer, or a literal that dtype holds. cast<dtype>(cast<f32>(x)) is x for such values, so
- * the array holds the same numbers; undefined when that cannot be shown (the caller casts).
- */
-export function narrowRead(c: Ctx, prefix: Stmt[], e: Expr, dtype: Buffer["dtype"]): Stmt[] | undefined {
-  if (e.k !== "var") return undefined;
-  const name = e.name;
-  const decl = prefix.find((s) => s.k === "let" && s.name === name);
-  if (!decl || decl.k !== "let" || !decl.mutable || decl.dtype !== "f32") return undefined;
-  const exactLit = (x: Expr) => x.k === "float" && roundTo(dtype, x.v) === x.v;
-  const ofType = (x: Expr) => x.k === "cast" && x.dtype === "f32" && x.a.k === "load" && c.bufs.get(x.a.buf)?.buf.dtype === dtype;
-  if (!exactLit(decl.value)) return undefined;
-  let ok = true;
-  walkStmts(prefix, (s) => {
-    if (s.k === "assign" && s.name === name && !ofType(s.value)) ok = false;
-    // Read nowhere else in the prefix (it would see the narrowed type).
-    for (const x of stmtExprs(s)) if (freeVars(x).has(name)) ok = false;
-  });
-  if (!ok) return undefined;
-  return mapStmts(prefix, (s) => {
-    if (s === decl) return { ...decl, dtype, value: flt((decl.value as { v: number }).v, dtype) };
-    if (s.k === "assign" && s.name === name) return { ...s, value: (s.value as { a: Expr }).a };
-    return undefined;
-  });
 }
 
 /** Puts `block` at the top of the pipelined loop body, before its wait, when it reads nothing

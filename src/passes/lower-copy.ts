@@ -4,11 +4,11 @@
 //    16-byte vectors between global and shared memory when alignment allows (checked at
 //    run time on the global's row length, which is a run-time dim);
 //  - globals are masked at their bounds: loads outside read 0, stores outside are dropped.
-import { type Buffer, type DType, type Expr, type Loc, type Region, type Stmt, bin, byteSize, int, v } from "../ir/ir.ts";
-import { TRUE, evalConst, fold, freeVars, substitute, walkStmts } from "../ir/expr.ts";
+import { type Buffer, type DType, type Expr, type Loc, type Region, type Stmt, bin, byteSize, int } from "../ir/ir.ts";
+import { TRUE, evalConst, fold, substitute, walkStmts } from "../ir/expr.ts";
 import {
   type BufInfo, type Ctx, addr, fail, constExtents, countedLoop, slotLoop, fragLayout, fragShape, guard, inBounds, info, letI32,
-  nonNeg, regionIdx, slotPairLoop, slotsOf, squeezed, unflatten,
+  regionIdx, slotPairLoop, slotsOf, squeezed, unflatten,
 } from "./lower-ctx.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
 import { wholeBuffer } from "./infer-layouts.ts";
@@ -284,12 +284,9 @@ export function lowerFill(c: Ctx, s: { dst: Region; value: Expr }): Stmt[] {
 /**
  * For a software-pipelined loop: a function issuing the loop's leading global->shared copies
  * of iteration `it` (counted from the loop's start) into pipeline `stage`, as cp.async
- * predicated by `valid`. Shared by the mma.sync and wgmma pipelines. With `hoist` (the
- * mma.sync one: the decode kernels), copies take hoistedIssue where it applies; `hoist.first`
- * is the iteration the loop body issues first (S - 1): the body's issue (`cursor` set) reads
- * per-thread source offsets that start there and advance by one tile per call.
+ * predicated by `valid`. Shared by the mma.sync and wgmma pipelines.
  */
-export function pipelineIssuer(c: Ctx, loop: Extract<Stmt, { k: "for" }>, copies: Extract<Stmt, { k: "copy" }>[], opts: { hoist?: { first: Expr } } = {}) {
+export function pipelineIssuer(c: Ctx, loop: Extract<Stmt, { k: "for" }>, copies: Extract<Stmt, { k: "copy" }>[]) {
   const kv = loop.vars[0]!, start = loop.starts[0]!;
   const tables = new Map<Stmt, string>();
   const prelude: Stmt[] = [];
@@ -303,156 +300,19 @@ export function pipelineIssuer(c: Ctx, loop: Extract<Stmt, { k: "for" }>, copies
     const t = rowTable(c, cp);
     if (t) { tables.set(cp, t.name); prelude.push(...t.fill); }
   }
-  const hoists = new Map<Stmt, HoistedIssue>();
-  if (opts.hoist && hoistFits(c, copies))
-    for (const cp of copies) {
-      const h = cp.rows === undefined ? hoistedIssue(c, cp, kv, start, opts.hoist!.first) : undefined;
-      if (h) { hoists.set(cp, h); prelude.push(...h.fill); }
-    }
-  const issue = (it: Expr, stage: Expr, valid: Expr, cursor = false): Stmt[] => {
+  const issue = (it: Expr, stage: Expr, valid: Expr): Stmt[] => {
     const m = new Map([[kv, fold(bin("+", start, it))]]);
     const saved = new Map(c.stage);
     for (const cp of copies) c.stage.set(cp.dst.buf, stage);
     const out = copies.flatMap((cp) => {
       const src = { ...cp.src, offsets: cp.src.offsets.map((o) => fold(substitute(o, m))) };
-      const general = lowerCopy(c, { src, dst: cp.dst, rows: cp.rows }, { async: true, valid: fold(valid), rowTable: tables.get(cp) });
-      const h = hoists.get(cp);
-      if (!h) return general;
-      return [...guard(bin("&&", valid, h.fast(it)), h.issue(it, stage, cursor), general), ...(cursor ? h.advance : [])];
+      return lowerCopy(c, { src, dst: cp.dst, rows: cp.rows }, { async: true, valid: fold(valid), rowTable: tables.get(cp) });
     });
     c.stage = saved;
     return out;
   };
   /** To place before the pipeline's prologue: the gathers' row tables, filled once. */
   return Object.assign(issue, { prelude });
-}
-
-/** Coefficient a of x when e = a * x + b with a and b free of x; undefined when e is not
- *  affine in x (as far as sums, differences and products by x-free factors show). */
-export function affineCoef(e: Expr, x: string): Expr | undefined {
-  if (!freeVars(e).has(x)) return int(0);
-  if (e.k === "var") return int(1);
-  if (e.k !== "bin") return undefined;
-  if (e.op === "+" || e.op === "-") {
-    const a = affineCoef(e.a, x), b = affineCoef(e.b, x);
-    return a && b ? fold(bin(e.op, a, b)) : undefined;
-  }
-  if (e.op === "*") {
-    if (!freeVars(e.a).has(x)) { const b = affineCoef(e.b, x); return b && fold(bin("*", e.a, b)); }
-    if (!freeVars(e.b).has(x)) { const a = affineCoef(e.a, x); return a && fold(bin("*", a, e.b)); }
-  }
-  return undefined;
-}
-
-/** A pipelined copy's per-thread addresses, computed once before the loop (`fill`), and the
- *  issue of a whole tile from them: source `G[[off + it * step]]` (one i64 offset per 16-byte
- *  unit; in the loop body a cursor `var G_cur = off + first * step`, advanced by `step` after
- *  each issue (`advance`), whatever path issued: a value carried across iterations, which nvcc
- *  does not sink back into the loop as it did the offsets), destination `stage * size + dst` (the swizzled
- *  index, unchanged across tiles), predicated only by what does not change across tiles (a row
- *  past the tensor: zero-filled as before). `fast(it)`: the tile `it` lies inside the tensor in
- *  every dim that moves with the loop, and rows are vector-aligned (the general issue's own
- *  condition); the general issue stays for other tiles. Without this, nvcc recomputed every
- *  unit's 64-bit address and bounds from (bz * KT + k + 1) per tile (IMAD and LEA were 20% of
- *  the decode GEMM's executed instructions). */
-interface HoistedIssue { fill: Stmt[]; fast: (it: Expr) => Expr; issue: (it: Expr, stage: Expr, cursor: boolean) => Stmt[]; advance: Stmt[] }
-
-/** Units per thread of one copy (each an i64 offset, an i32 index and a predicate held
- *  across the loop, about 4 registers) above which it keeps the general issue. */
-export const MAX_HOISTED_UNITS = 2;
-/** The hoisted tables and the accumulators (fragment slots per thread) must fit this many
- *  registers: the decode tiles (8 or 16 slots, 4 units: BM 16 x BK 128 and BN 64 x 16 words
- *  over 128 threads), where the copies are a large part of each iteration, take them; a
- *  128 x 128 prefill tile (64 slots) is bound by its mma and short of registers (gemm_bf16's
- *  default config spilled 16 bytes with them). */
-const HOIST_REGISTER_BUDGET = 64;
-
-function hoistFits(c: Ctx, copies: Extract<Stmt, { k: "copy" }>[]): boolean {
-  let slots = 0;
-  for (const b of c.bufs.values()) if (b.buf.scope === "fragment") slots += slotsOf(c, b);
-  let units = 0;
-  for (const cp of copies) {
-    const src = info(c, cp.src.buf), dst = info(c, cp.dst.buf);
-    const lanes = cp.rows === undefined && src.buf.scope === "global" && dst.buf.scope === "shared" ? vectorLanes(c, src, cp.src, dst, cp.dst) : 0;
-    if (lanes > 1) units += Math.ceil(squeezed(cp.src).reduce((a, b) => a * b, 1) / lanes / c.threads);
-  }
-  return slots + 4 * units <= HOIST_REGISTER_BUDGET;
-}
-
-function hoistedIssue(c: Ctx, cp: Extract<Stmt, { k: "copy" }>, kv: string, start: Expr, first: Expr): HoistedIssue | undefined {
-  const src = info(c, cp.src.buf), dst = info(c, cp.dst.buf);
-  if (src.buf.scope !== "global" || dst.buf.scope !== "shared") return undefined;
-  const lanes = vectorLanes(c, src, cp.src, dst, cp.dst);
-  if (lanes < 2) return undefined;
-  if (cp.dst.offsets.some((o) => freeVars(o).has(kv))) return undefined;
-  const sq = squeezed(cp.src);
-  const units = sq.reduce((a, b) => a * b, 1) / lanes, n = Math.ceil(units / c.threads);
-  if (n > MAX_HOISTED_UNITS) return undefined;
-  // The source offsets as functions of the issue's iteration `it` (kv = start + it).
-  const x = `${kv}#it`; // a symbol for affineCoef alone (no identifier has a '#')
-  const at = (o: Expr, it: Expr) => fold(substitute(o, new Map([[kv, fold(bin("+", start, it))]])));
-  const coefs = cp.src.offsets.map((o) => affineCoef(at(o, v(x)), x));
-  if (coefs.some((a) => a === undefined || freeVars(a).has(x))) return undefined;
-  const moves = coefs.map((a) => evalConst(a!) !== 0);
-  const base = cp.src.offsets.map((o) => at(o, int(0)));
-  const shape = src.buf.shape, rank = shape.length;
-  const i64 = (e: Expr): Expr => ({ k: "cast", dtype: "i64", a: e });
-  const stride = (d: number): Expr => shape.slice(d + 1).reduce<Expr>((p, e) => bin("*", p, i64(e)), i64(int(1)));
-  const flat = (idx: Expr[]): Expr => fold(idx.reduce<Expr>((s, e, d) => bin("+", s, bin("*", i64(e), stride(d))), i64(int(0))));
-  const step = flat(coefs as Expr[]);
-  const ext = constExtents(cp.src);
-  const lastDim = shape[rank - 1]!;
-  const fill: Stmt[] = [];
-  const perUnit: { u: Expr; off: Expr; cur: string; sdst: Expr; on: Expr }[] = [];
-  const advance: Stmt[] = [];
-  const saved = c.stage.get(cp.dst.buf);
-  c.stage.set(cp.dst.buf, int(0));
-  for (let i = 0; i < n; i++) {
-    const u = fold(bin("+", int(i * c.threads), c.tx));
-    const q = unflatten(fold(bin("*", u, int(lanes))), sq);
-    const gi = regionIdx({ ...cp.src, offsets: base }, q), di = regionIdx(cp.dst, q);
-    // Bounds of the dims that stay put; the moving ones are fast()'s, once per tile.
-    let on: Expr = TRUE;
-    gi.forEach((e, d) => {
-      if (moves[d]) return;
-      if (!nonNeg(c, e)) on = bin("&&", on, bin(">=", e, int(0)));
-      on = bin("&&", on, d === rank - 1 ? bin("<=", bin("+", e, int(lanes)), lastDim) : bin("<", e, shape[d]!));
-    });
-    const name = (hint: string, dtype: "i64" | "i32" | "bool", value: Expr): Expr => {
-      const f = fold(value);
-      if (f.k === "int" || f.k === "var") return f;
-      const nm = c.fresh(`${cp.src.buf}_${hint}`);
-      fill.push({ k: "let", name: nm, dtype, value: f, mutable: false });
-      return v(nm);
-    };
-    const off = name("off", "i64", flat(gi));
-    const cur = c.fresh(`${cp.src.buf}_cur`);
-    perUnit.push({ u, off, cur, sdst: name("dst", "i32", addr(c, dst.buf.name, di).idx[0]!), on: name("on", "bool", on) });
-  }
-  for (const p of perUnit) {
-    fill.push({ k: "let", name: p.cur, dtype: "i64", value: fold(bin("+", p.off, bin("*", i64(first), step))), mutable: true });
-    advance.push({ k: "assign", name: p.cur, value: fold(bin("+", v(p.cur), step)) });
-  }
-  if (saved) c.stage.set(cp.dst.buf, saved); else c.stage.delete(cp.dst.buf);
-  const fast = (it: Expr): Expr => {
-    let cond: Expr = bin("==", bin("%", lastDim, int(lanes)), int(0));
-    cp.src.offsets.forEach((o, d) => {
-      if (!moves[d]) return;
-      const off = at(o, it);
-      if (!nonNeg(c, off)) cond = bin("&&", cond, bin(">=", off, int(0)));
-      cond = bin("&&", cond, bin("<=", bin("+", off, int(ext[d]!)), shape[d]!));
-    });
-    return fold(cond);
-  };
-  const issue = (it: Expr, stage: Expr, cursor: boolean): Stmt[] => perUnit.flatMap(({ u, off, cur, sdst, on }) => {
-    const s: Stmt = {
-      k: "cp_async", bytes: 16, pred: on,
-      dst: { buf: dst.buf.name, idx: [fold(bin("+", bin("*", stage, int(dst.size)), sdst))] },
-      src: { buf: src.buf.name, idx: [cursor ? v(cur) : fold(bin("+", off, bin("*", i64(it), step)))], flat: true },
-    };
-    return units % c.threads === 0 ? [s] : guard(bin("<", u, int(units)), [s]);
-  });
-  return { fill, fast, issue, advance };
 }
 
 /** The rows a thread's 16-byte units of a gather read, loaded once before its pipelined loop

@@ -7,10 +7,9 @@
 // Issues past the last tile are predicated off but still commit an (empty) group, so the
 // group count per iteration, and with it the wait depth, stays constant.
 // Otherwise: a serial loop; the copies' own barriers separate them from the compute.
-import { type Expr, type Stmt, bin, int, v } from "../ir/ir.ts";
-import { bufferMentions, evalConst, fold, renameBuffers, substitute, walkStmts } from "../ir/expr.ts";
-import { type Ctx, info, countedLoop, guard } from "./lower-ctx.ts";
-import { freeNames } from "./dequant-instance.ts";
+import { type Stmt, bin, int, v } from "../ir/ir.ts";
+import { evalConst, fold, walkStmts } from "../ir/expr.ts";
+import { type Ctx, info, countedLoop } from "./lower-ctx.ts";
 import { pipelineIssuer } from "./lower-copy.ts";
 import { lowerWgmmaPipeline, wgmmaOverlap } from "./lower-pipeline-wgmma.ts";
 import { lowerTmaPipeline, tmaCopies } from "./lower-pipeline-tma.ts";
@@ -44,54 +43,6 @@ function boundNames(body: Stmt[]): Set<string> {
   return out;
 }
 
-/**
- * The statements placed before the wait (Ctx.beforeWait: the fused dequant's group scales)
- * run one iteration ahead: the first before the loop, then each iteration takes the values
- * read by the one before (register moves) and reads the next iteration's, so that a read's
- * latency spans a whole iteration instead of stalling the wait right after it. Their local
- * arrays (top-level allocs) get a second copy that carries the values across. Only when the
- * block is the same function of the loop variable at any iteration: it reads no buffer the
- * loop writes, no shared memory, and no variable the loop assigns. Undefined otherwise (the
- * block stays at the top of the body).
- */
-function prefetchEarly(c: Ctx, loop: For, block: Stmt[]): { before: Stmt[]; top: Stmt[] } | undefined {
-  if (block.length === 0 || loop.vars.length !== 1) return undefined;
-  const arrays = block.filter((s): s is Extract<Stmt, { k: "alloc" }> => s.k === "alloc");
-  if (arrays.length === 0 || arrays.some((a) => a.buf.scope !== "local" || evalConst(a.buf.shape.reduce((x, y) => bin("*", x, y), int(1))) === undefined)) return undefined;
-  const own = new Set(arrays.map((a) => a.buf.name));
-  const written = new Set<string>(), assigned = new Set<string>();
-  walkStmts(loop.body, (s) => {
-    if (s.k === "store" || s.k === "atomic") written.add(s.buf);
-    if (s.k === "copy" || s.k === "fill") written.add(s.dst.buf);
-    if (s.k === "assign") assigned.add(s.name);
-  });
-  const rest = block.filter((s) => s.k !== "alloc");
-  let ok = true;
-  for (const b of bufferMentions(rest)) {
-    const scope = c.bufs.get(b)?.buf.scope;
-    if (!own.has(b) && (scope !== "global" || written.has(b))) ok = false;
-  }
-  walkStmts(rest, (s) => { if (s.k === "store" && !own.has(s.buf)) ok = false; });
-  for (const x of freeNames(rest)) if (assigned.has(x)) ok = false;
-  if (!ok) return undefined;
-  const kv = loop.vars[0]!, start = loop.starts[0]!, end = fold(bin("+", start, loop.extents[0]!));
-  const next = new Map(arrays.map((a) => [a.buf.name, c.fresh(`${a.buf.name}_next`)]));
-  const at = (i: Expr) => renameBuffers(substitute(rest, new Map([[kv, i]])), next);
-  const before: Stmt[] = [];
-  const moves: Stmt[] = [];
-  for (const a of arrays) {
-    const name = next.get(a.buf.name)!;
-    const buf = { ...a.buf, name };
-    const n = evalConst(a.buf.shape.reduce((x, y) => bin("*", x, y), int(1)))!;
-    c.bufs.set(name, { buf, shape: [n], size: n, stages: 1 });
-    before.push({ k: "alloc", buf });
-    moves.push(...countedLoop(c, "pf", int(n), (i) => [{ k: "store", buf: a.buf.name, idx: [i], value: { k: "load", buf: name, idx: [i] } }], Infinity));
-  }
-  const kNext = fold(bin("+", v(kv), int(1)));
-  before.push(...guard(bin("<", start, end), at(start)));
-  return { before, top: [...arrays, ...moves, ...guard(bin("<", kNext, end), at(kNext))] };
-}
-
 export function lowerPipelined(c: Ctx, loop: For): Stmt[] {
   const S = pipelineStages(c.target, loop);
   const copies = pipelineCopies(c, loop);
@@ -110,7 +61,7 @@ export function lowerPipelined(c: Ctx, loop: For): Stmt[] {
   const kv = loop.vars[0]!, start = loop.starts[0]!, n = loop.extents[0]!;
   const compute = loop.body.slice(copies.length);
 
-  const issue = pipelineIssuer(c, loop, copies, { hoist: { first: int(S - 1) } });
+  const issue = pipelineIssuer(c, loop, copies);
 
   const prologue = countedLoop(c, "p", int(S - 1), (p) => [...issue(p, p, bin("<", p, n)), { k: "cp_commit" }]);
   const j = fold(bin("-", v(kv), start));
@@ -118,14 +69,13 @@ export function lowerPipelined(c: Ctx, loop: For): Stmt[] {
   const saved = new Map(c.stage), savedEarly = c.beforeWait;
   for (const cp of copies) c.stage.set(cp.dst.buf, fold(bin("%", j, int(S))));
   // The issue first, then the compute: the order in which they take fresh names.
-  const issued = issue(ahead, fold(bin("%", ahead, int(S))), bin("<", ahead, n), true);
+  const issued = issue(ahead, fold(bin("%", ahead, int(S))), bin("<", ahead, n));
   const early = { stmts: [] as Stmt[], bound: boundNames(compute) };
   c.beforeWait = early;
   const lowered = c.lowerBody(c, compute);
   c.beforeWait = savedEarly;
-  const ahead1 = prefetchEarly(c, loop, early.stmts);
   const body: Stmt[] = [
-    ...(ahead1 ? ahead1.top : early.stmts),
+    ...early.stmts,
     { k: "cp_wait", n: S - 2 },
     { k: "barrier" },
     ...issued,
@@ -136,7 +86,6 @@ export function lowerPipelined(c: Ctx, loop: For): Stmt[] {
   const trips = evalConst(n);
   return [
     ...issue.prelude,
-    ...(ahead1 ? ahead1.before : []),
     ...prologue,
     { k: "for", vars: [kv], starts: [start], extents: [n], kind: "serial", body, loc: loop.loc },
     { k: "cp_wait", n: 0 },

@@ -47,7 +47,7 @@
 // consumer 1 starts. The order also serialises the cp.async fallback (tensor maps unusable at
 // run time), in which both consumers would otherwise fill the same stage tiles.
 import { type Buffer, type Expr, type Kernel, type Stmt, bin, byteSize, int, v } from "../ir/ir.ts";
-import { bufferMentions, evalConst, fold, freshNamer, mapStmts, renameBuffers, substitute, walkStmts } from "../ir/expr.ts";
+import { bufferMentions, evalConst, fold, freshNamer, mapStmts, substitute, walkStmts } from "../ir/expr.ts";
 import { userError } from "../util/user-error.ts";
 import type { PassOptions } from "./types.ts";
 import { CONSUMER_BARRIER, ROLE_BARRIER } from "./warp-specialize.ts";
@@ -171,3 +171,16 @@ function assigned(ss: Stmt[], name: string): boolean {
   return found;
 }
 
+/** The statements with every mention of a buffer in `names` (a `buf` or `rows` field, an
+ *  overlay's `over`) renamed. */
+function renameBuffers(ss: Stmt[], names: Map<string, string>): Stmt[] {
+  const visit = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.map(visit);
+    if (!x || typeof x !== "object") return x;
+    const out: Record<string, unknown> = {};
+    for (const [key, val] of Object.entries(x))
+      out[key] = (key === "buf" || key === "rows" || key === "over") && typeof val === "string" ? names.get(val) ?? val : visit(val);
+    return out;
+  };
+  return visit(ss) as Stmt[];
+}

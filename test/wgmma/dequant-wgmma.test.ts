@@ -54,10 +54,8 @@ describe("register-A dequant wgmma lowering", () => {
     expect(allocs(k)).not.toContain("Bs");
     expect(text).toContain("layout wgmma_acc_t(1, 1)");
     expect(text).toMatch(/wgmma\.m64n16k16\.bf16 acc\[0\] \+= aq\[kk % 2 \* 8\], As\[k % 3 \* 512 \+ kk \* 16\] sw64 lbo 16 sbo 512/);
-    // Group 16 is a whole k-step: one scale per row and k-step, read once per tile, in its
-    // own type (no f32 round trip: dequant-instance.ts narrowRead).
-    expect(text).toMatch(/store dqs\[nj \* 2 \+ sl\] = s\n/);
-    expect(text).toContain("var s: bf16 = 0.0_bf16");
+    // Group 16 is a whole k-step: one scale per row and k-step, read once per tile.
+    expect(text).toMatch(/store dqs\[nj \* 2 \+ sl\] = cast<bf16>\(s\)/);
     expect(text).toMatch(/dequant\.u4\.interleaved bq\[0\] <- wq\[h\] scale cast<f32>\(dqs\[rh \* 2 \+ kk\]\) zero 3\.0 pair t/);
   });
 

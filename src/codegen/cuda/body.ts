@@ -76,7 +76,7 @@ export class BodyEmitter {
     this.depth--;
   }
 
-  private addr(r: Ref): string { return this.ex.address(r.buf, r.idx, r.flat); }
+  private addr(r: Ref): string { return this.ex.address(r.buf, r.idx); }
 
   /** `vcopy ... lanes 2 convert`: two f32 registers rounded into one bf16x2 / half2 store
    *  (no temporary whose address is taken, which nvcc would keep on the stack). */

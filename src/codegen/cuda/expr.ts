@@ -150,9 +150,8 @@ export class ExprEmitter {
   }
 
   /** `&buf[idx]` for a Ref. */
-  address(buf: string, idx: Expr[], flat = false): string {
-    const b = this.buf(buf);
-    return flat ? `&${b.c}[${this.emit(idx[0]).code}]` : `&${this.elementRaw(b, idx)}`;
+  address(buf: string, idx: Expr[]): string {
+    return `&${this.elementRaw(this.buf(buf), idx)}`;
   }
 
   /** `buf[flat index]` in the buffer's storage type. */

@@ -281,7 +281,6 @@ function emitStmt(s: Stmt, cx: Ctx): void {
       if (s.convert) throw new Error("wgsl: a converting vcopy is a CUDA epilogue form (lower-epilogue.ts), never lowered for WGSL");
       return emitVcopy(s.dst, s.src, s.lanes, s.pred, cx);
     case "cp_async": {
-      if (s.src.flat || s.dst.flat) err(`WGSL codegen: a flat reference (${s.src.buf}) comes from the cp.async pipeline, which WGSL targets do not take`);
       const lanes = s.bytes / byteSize(bufInfo(s.dst.buf, cx).dtype);
       if (!Number.isInteger(lanes) || lanes < 1) err(`WGSL codegen: cp.async of ${s.bytes} bytes does not hold whole ${bufInfo(s.dst.buf, cx).dtype} elements`);
       return emitVcopy(s.dst, s.src, lanes, s.pred, cx);

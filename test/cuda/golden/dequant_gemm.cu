@@ -59,36 +59,13 @@ extern "C" __global__ void __launch_bounds__(32) dqg_kernel(const __nv_bfloat16*
   for (int s_1 = 0; s_1 < 4; ++s_1) {
     acc[s_1] = 0.0f;
   }
-  const int64_t A_off = (int64_t)(by * 16 + tx / 2) * (int64_t)K + (int64_t)(tx % 2 * 8);
-  const int A_dst = tx / 2 * 16 + ((tx % 2) ^ (((tx / 2) >> 2) & 1)) * 8;
-  const bool A_on = by * 16 + tx / 2 < M;
-  int64_t A_cur = A_off + 16ll;
-  __align__(16) __nv_bfloat16 dqs_next[1];
-  if (0 < (K + 16 - 1) / 16) {
-    #pragma unroll
-    for (int nj = 0; nj < 1; ++nj) {
-      const int r = nj * 8 + tx % 32 / 4;
-      const int w = 0;
-      const int n = bx * 8 + r;
-      const int kq = w * 8;
-      __nv_bfloat16 s = __ushort_as_bfloat16((unsigned short)0x0000u);
-      if (n < N && kq / 16 < G) {
-        s = S[(int64_t)n * G + kq / 16];
-      }
-      dqs_next[nj] = s;
-    }
-  }
-  if (0 < (K + 16 - 1) / 16 && (K % 8 == 0 && 16 <= K)) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[A_dst])), "l"(&A[A_off]), "r"((A_on) ? 16 : 0));
+  if (K % 8 == 0) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[tx / 2 * 16 + ((tx % 2) ^ (((tx / 2) >> 2) & 1)) * 8])), "l"(&A[(int64_t)(by * 16 + tx / 2) * K + tx % 2 * 8]), "r"((0 < (K + 16 - 1) / 16 && (by * 16 + tx / 2 < M && tx % 2 * 8 + 8 <= K)) ? 16 : 0));
   } else {
-    if (K % 8 == 0) {
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[tx / 2 * 16 + ((tx % 2) ^ (((tx / 2) >> 2) & 1)) * 8])), "l"(&A[(int64_t)(by * 16 + tx / 2) * K + tx % 2 * 8]), "r"((0 < (K + 16 - 1) / 16 && (by * 16 + tx / 2 < M && tx % 2 * 8 + 8 <= K)) ? 16 : 0));
-    } else {
-      for (int it = 0; it < 8; ++it) {
-        const int u = it * 32 + tx;
-        if (0 < (K + 16 - 1) / 16 && (by * 16 + u / 16 < M && u % 16 < K)) *reinterpret_cast<unsigned short*>(&As[u / 16 * 16 + ((u % 16 / 8) ^ (((u / 16) >> 2) & 1)) * 8 + u % 8]) = *reinterpret_cast<const unsigned short*>(&A[(int64_t)(by * 16 + u / 16) * K + u % 16]);
-        else *reinterpret_cast<unsigned short*>(&As[u / 16 * 16 + ((u % 16 / 8) ^ (((u / 16) >> 2) & 1)) * 8 + u % 8]) = (unsigned short)0;
-      }
+    for (int it = 0; it < 8; ++it) {
+      const int u = it * 32 + tx;
+      if (0 < (K + 16 - 1) / 16 && (by * 16 + u / 16 < M && u % 16 < K)) *reinterpret_cast<unsigned short*>(&As[u / 16 * 16 + ((u % 16 / 8) ^ (((u / 16) >> 2) & 1)) * 8 + u % 8]) = *reinterpret_cast<const unsigned short*>(&A[(int64_t)(by * 16 + u / 16) * K + u % 16]);
+      else *reinterpret_cast<unsigned short*>(&As[u / 16 * 16 + ((u % 16 / 8) ^ (((u / 16) >> 2) & 1)) * 8 + u % 8]) = (unsigned short)0;
     }
   }
   if (tx < 16) {
@@ -98,37 +75,29 @@ extern "C" __global__ void __launch_bounds__(32) dqg_kernel(const __nv_bfloat16*
   asm volatile("cp.async.commit_group;\n" ::: "memory");
   for (int k = 0; k < (K + 16 - 1) / 16; ++k) {
     __align__(16) __nv_bfloat16 dqs[1];
-    dqs[0] = dqs_next[0];
-    if (k + 1 < (K + 16 - 1) / 16) {
-      #pragma unroll
-      for (int nj = 0; nj < 1; ++nj) {
-        const int r = nj * 8 + tx % 32 / 4;
-        const int w = 0;
-        const int n = bx * 8 + r;
-        const int kq = (k + 1) * 16 + w * 8;
-        __nv_bfloat16 s = __ushort_as_bfloat16((unsigned short)0x0000u);
-        if (n < N && kq / 16 < G) {
-          s = S[(int64_t)n * G + kq / 16];
-        }
-        dqs_next[nj] = s;
+    #pragma unroll
+    for (int nj = 0; nj < 1; ++nj) {
+      const int r = nj * 8 + tx % 32 / 4;
+      const int w = 0;
+      const int n = bx * 8 + r;
+      const int kq = k * 16 + w * 8;
+      float s = 0.0f;
+      if (n < N && kq / 16 < G) {
+        s = __bfloat162float(S[(int64_t)n * G + kq / 16]);
       }
+      dqs[nj] = __float2bfloat16_rn(s);
     }
     asm volatile("cp.async.wait_group 0;\n" ::: "memory");
     __syncthreads();
-    if (k + 1 < (K + 16 - 1) / 16 && (K % 8 == 0 && (k + 1) * 16 + 16 <= K)) {
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[(k + 1) % 2 * 256 + A_dst])), "l"(&A[A_cur]), "r"((A_on) ? 16 : 0));
+    if (K % 8 == 0) {
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[(k + 1) % 2 * 256 + (tx / 2 * 16 + ((tx % 2) ^ (((tx / 2) >> 2) & 1)) * 8)])), "l"(&A[(int64_t)(by * 16 + tx / 2) * K + ((k + 1) * 16 + tx % 2 * 8)]), "r"((k + 1 < (K + 16 - 1) / 16 && (by * 16 + tx / 2 < M && (k + 1) * 16 + tx % 2 * 8 + 8 <= K)) ? 16 : 0));
     } else {
-      if (K % 8 == 0) {
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[(k + 1) % 2 * 256 + (tx / 2 * 16 + ((tx % 2) ^ (((tx / 2) >> 2) & 1)) * 8)])), "l"(&A[(int64_t)(by * 16 + tx / 2) * K + ((k + 1) * 16 + tx % 2 * 8)]), "r"((k + 1 < (K + 16 - 1) / 16 && (by * 16 + tx / 2 < M && (k + 1) * 16 + tx % 2 * 8 + 8 <= K)) ? 16 : 0));
-      } else {
-        for (int it_1 = 0; it_1 < 8; ++it_1) {
-          const int u_1 = it_1 * 32 + tx;
-          if (k + 1 < (K + 16 - 1) / 16 && (by * 16 + u_1 / 16 < M && (k + 1) * 16 + u_1 % 16 < K)) *reinterpret_cast<unsigned short*>(&As[(k + 1) % 2 * 256 + (u_1 / 16 * 16 + ((u_1 % 16 / 8) ^ (((u_1 / 16) >> 2) & 1)) * 8 + u_1 % 8)]) = *reinterpret_cast<const unsigned short*>(&A[(int64_t)(by * 16 + u_1 / 16) * K + ((k + 1) * 16 + u_1 % 16)]);
-          else *reinterpret_cast<unsigned short*>(&As[(k + 1) % 2 * 256 + (u_1 / 16 * 16 + ((u_1 % 16 / 8) ^ (((u_1 / 16) >> 2) & 1)) * 8 + u_1 % 8)]) = (unsigned short)0;
-        }
+      for (int it_1 = 0; it_1 < 8; ++it_1) {
+        const int u_1 = it_1 * 32 + tx;
+        if (k + 1 < (K + 16 - 1) / 16 && (by * 16 + u_1 / 16 < M && (k + 1) * 16 + u_1 % 16 < K)) *reinterpret_cast<unsigned short*>(&As[(k + 1) % 2 * 256 + (u_1 / 16 * 16 + ((u_1 % 16 / 8) ^ (((u_1 / 16) >> 2) & 1)) * 8 + u_1 % 8)]) = *reinterpret_cast<const unsigned short*>(&A[(int64_t)(by * 16 + u_1 / 16) * K + ((k + 1) * 16 + u_1 % 16)]);
+        else *reinterpret_cast<unsigned short*>(&As[(k + 1) % 2 * 256 + (u_1 / 16 * 16 + ((u_1 % 16 / 8) ^ (((u_1 / 16) >> 2) & 1)) * 8 + u_1 % 8)]) = (unsigned short)0;
       }
     }
-    A_cur = A_cur + 16ll;
     if (tx < 16) {
       if (k + 1 < (K + 16 - 1) / 16 && (bx * 8 + tx / 2 < N && (k + 1) * 2 + tx % 2 < KW)) *reinterpret_cast<unsigned*>(&Ws[(k + 1) % 2 * 16 + tx]) = *reinterpret_cast<const unsigned*>(&W[(int64_t)(bx * 8 + tx / 2) * KW + ((k + 1) * 2 + tx % 2)]);
       else *reinterpret_cast<unsigned*>(&Ws[(k + 1) % 2 * 16 + tx]) = 0u;

@@ -59,120 +59,65 @@ extern "C" __global__ void __launch_bounds__(32) dqgm_kernel(const __nv_bfloat16
   for (int s_1 = 0; s_1 < 4; ++s_1) {
     acc[s_1] = 0.0f;
   }
-  const int64_t A_off = (int64_t)(by * 16 + tx / 4) * (int64_t)K + (int64_t)(tx % 4 * 8);
-  const int A_dst = tx / 4 * 32 + ((tx % 4) ^ (((tx / 4) >> 1) & 3)) * 8;
-  const bool A_on = by * 16 + tx / 4 < M;
-  const int64_t A_off_1 = (int64_t)(by * 16 + (tx + 32) / 4) * (int64_t)K + (int64_t)((tx + 32) % 4 * 8);
-  const int A_dst_1 = (tx + 32) / 4 * 32 + (((tx + 32) % 4) ^ ((((tx + 32) / 4) >> 1) & 3)) * 8;
-  const bool A_on_1 = by * 16 + (tx + 32) / 4 < M;
-  int64_t A_cur = A_off + 32ll;
-  int64_t A_cur_1 = A_off_1 + 32ll;
-  const int64_t W_off = (int64_t)(bx * 8 + tx) * (int64_t)KW;
-  const int W_dst = tx * 4;
-  const bool W_on = bx * 8 + tx < N;
-  int64_t W_cur = W_off + 4ll;
-  __align__(16) __nv_bfloat16 dqs_next[1];
-  if (0 < (K + 32 - 1) / 32) {
+  if (K % 8 == 0) {
+    #pragma unroll
+    for (int it = 0; it < 2; ++it) {
+      const int u = it * 32 + tx;
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[u / 4 * 32 + ((u % 4) ^ (((u / 4) >> 1) & 3)) * 8])), "l"(&A[(int64_t)(by * 16 + u / 4) * K + u % 4 * 8]), "r"((0 < (K + 32 - 1) / 32 && (by * 16 + u / 4 < M && u % 4 * 8 + 8 <= K)) ? 16 : 0));
+    }
+  } else {
+    for (int it_1 = 0; it_1 < 16; ++it_1) {
+      const int u_1 = it_1 * 32 + tx;
+      if (0 < (K + 32 - 1) / 32 && (by * 16 + u_1 / 32 < M && u_1 % 32 < K)) *reinterpret_cast<unsigned short*>(&As[u_1 / 32 * 32 + ((u_1 % 32 / 8) ^ (((u_1 / 32) >> 1) & 3)) * 8 + u_1 % 8]) = *reinterpret_cast<const unsigned short*>(&A[(int64_t)(by * 16 + u_1 / 32) * K + u_1 % 32]);
+      else *reinterpret_cast<unsigned short*>(&As[u_1 / 32 * 32 + ((u_1 % 32 / 8) ^ (((u_1 / 32) >> 1) & 3)) * 8 + u_1 % 8]) = (unsigned short)0;
+    }
+  }
+  if (KW % 4 == 0) {
+    if (tx < 8) {
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&Ws[tx * 4])), "l"(&W[(int64_t)(bx * 8 + tx) * KW + 0]), "r"((0 < (K + 32 - 1) / 32 && (bx * 8 + tx < N && 4 <= KW)) ? 16 : 0));
+    }
+  } else {
+    if (0 < (K + 32 - 1) / 32 && (bx * 8 + tx / 4 < N && tx % 4 < KW)) *reinterpret_cast<unsigned*>(&Ws[tx]) = *reinterpret_cast<const unsigned*>(&W[(int64_t)(bx * 8 + tx / 4) * KW + tx % 4]);
+    else *reinterpret_cast<unsigned*>(&Ws[tx]) = 0u;
+  }
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+  for (int k = 0; k < (K + 32 - 1) / 32; ++k) {
+    __align__(16) __nv_bfloat16 dqs[1];
     #pragma unroll
     for (int nj = 0; nj < 1; ++nj) {
       const int r = nj * 8 + tx % 32 / 4;
       const int w = 0;
       const int n = bx * 8 + r;
-      const int kq = w * 8;
-      __nv_bfloat16 s = __ushort_as_bfloat16((unsigned short)0x0000u);
+      const int kq = k * 32 + w * 8;
+      float s = 0.0f;
       if (n < N && kq / 32 < G) {
-        s = S[(int64_t)n * G + kq / 32];
+        s = __bfloat162float(S[(int64_t)n * G + kq / 32]);
       }
-      dqs_next[nj] = s;
-    }
-  }
-  if (0 < (K + 32 - 1) / 32 && (K % 8 == 0 && 32 <= K)) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[A_dst])), "l"(&A[A_off]), "r"((A_on) ? 16 : 0));
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[A_dst_1])), "l"(&A[A_off_1]), "r"((A_on_1) ? 16 : 0));
-  } else {
-    if (K % 8 == 0) {
-      #pragma unroll
-      for (int it = 0; it < 2; ++it) {
-        const int u = it * 32 + tx;
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[u / 4 * 32 + ((u % 4) ^ (((u / 4) >> 1) & 3)) * 8])), "l"(&A[(int64_t)(by * 16 + u / 4) * K + u % 4 * 8]), "r"((0 < (K + 32 - 1) / 32 && (by * 16 + u / 4 < M && u % 4 * 8 + 8 <= K)) ? 16 : 0));
-      }
-    } else {
-      for (int it_1 = 0; it_1 < 16; ++it_1) {
-        const int u_1 = it_1 * 32 + tx;
-        if (0 < (K + 32 - 1) / 32 && (by * 16 + u_1 / 32 < M && u_1 % 32 < K)) *reinterpret_cast<unsigned short*>(&As[u_1 / 32 * 32 + ((u_1 % 32 / 8) ^ (((u_1 / 32) >> 1) & 3)) * 8 + u_1 % 8]) = *reinterpret_cast<const unsigned short*>(&A[(int64_t)(by * 16 + u_1 / 32) * K + u_1 % 32]);
-        else *reinterpret_cast<unsigned short*>(&As[u_1 / 32 * 32 + ((u_1 % 32 / 8) ^ (((u_1 / 32) >> 1) & 3)) * 8 + u_1 % 8]) = (unsigned short)0;
-      }
-    }
-  }
-  if (0 < (K + 32 - 1) / 32 && (KW % 4 == 0 && 4 <= KW)) {
-    if (tx < 8) {
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&Ws[W_dst])), "l"(&W[W_off]), "r"((W_on) ? 16 : 0));
-    }
-  } else {
-    if (KW % 4 == 0) {
-      if (tx < 8) {
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&Ws[tx * 4])), "l"(&W[(int64_t)(bx * 8 + tx) * KW + 0]), "r"((0 < (K + 32 - 1) / 32 && (bx * 8 + tx < N && 4 <= KW)) ? 16 : 0));
-      }
-    } else {
-      if (0 < (K + 32 - 1) / 32 && (bx * 8 + tx / 4 < N && tx % 4 < KW)) *reinterpret_cast<unsigned*>(&Ws[tx]) = *reinterpret_cast<const unsigned*>(&W[(int64_t)(bx * 8 + tx / 4) * KW + tx % 4]);
-      else *reinterpret_cast<unsigned*>(&Ws[tx]) = 0u;
-    }
-  }
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-  for (int k = 0; k < (K + 32 - 1) / 32; ++k) {
-    __align__(16) __nv_bfloat16 dqs[1];
-    dqs[0] = dqs_next[0];
-    if (k + 1 < (K + 32 - 1) / 32) {
-      #pragma unroll
-      for (int nj = 0; nj < 1; ++nj) {
-        const int r = nj * 8 + tx % 32 / 4;
-        const int w = 0;
-        const int n = bx * 8 + r;
-        const int kq = (k + 1) * 32 + w * 8;
-        __nv_bfloat16 s = __ushort_as_bfloat16((unsigned short)0x0000u);
-        if (n < N && kq / 32 < G) {
-          s = S[(int64_t)n * G + kq / 32];
-        }
-        dqs_next[nj] = s;
-      }
+      dqs[nj] = __float2bfloat16_rn(s);
     }
     asm volatile("cp.async.wait_group 0;\n" ::: "memory");
     __syncthreads();
-    if (k + 1 < (K + 32 - 1) / 32 && (K % 8 == 0 && (k + 1) * 32 + 32 <= K)) {
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[(k + 1) % 2 * 512 + A_dst])), "l"(&A[A_cur]), "r"((A_on) ? 16 : 0));
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[(k + 1) % 2 * 512 + A_dst_1])), "l"(&A[A_cur_1]), "r"((A_on_1) ? 16 : 0));
+    if (K % 8 == 0) {
+      #pragma unroll
+      for (int it_2 = 0; it_2 < 2; ++it_2) {
+        const int u_2 = it_2 * 32 + tx;
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[(k + 1) % 2 * 512 + (u_2 / 4 * 32 + ((u_2 % 4) ^ (((u_2 / 4) >> 1) & 3)) * 8)])), "l"(&A[(int64_t)(by * 16 + u_2 / 4) * K + ((k + 1) * 32 + u_2 % 4 * 8)]), "r"((k + 1 < (K + 32 - 1) / 32 && (by * 16 + u_2 / 4 < M && (k + 1) * 32 + u_2 % 4 * 8 + 8 <= K)) ? 16 : 0));
+      }
     } else {
-      if (K % 8 == 0) {
-        #pragma unroll
-        for (int it_2 = 0; it_2 < 2; ++it_2) {
-          const int u_2 = it_2 * 32 + tx;
-          asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[(k + 1) % 2 * 512 + (u_2 / 4 * 32 + ((u_2 % 4) ^ (((u_2 / 4) >> 1) & 3)) * 8)])), "l"(&A[(int64_t)(by * 16 + u_2 / 4) * K + ((k + 1) * 32 + u_2 % 4 * 8)]), "r"((k + 1 < (K + 32 - 1) / 32 && (by * 16 + u_2 / 4 < M && (k + 1) * 32 + u_2 % 4 * 8 + 8 <= K)) ? 16 : 0));
-        }
-      } else {
-        for (int it_3 = 0; it_3 < 16; ++it_3) {
-          const int u_3 = it_3 * 32 + tx;
-          if (k + 1 < (K + 32 - 1) / 32 && (by * 16 + u_3 / 32 < M && (k + 1) * 32 + u_3 % 32 < K)) *reinterpret_cast<unsigned short*>(&As[(k + 1) % 2 * 512 + (u_3 / 32 * 32 + ((u_3 % 32 / 8) ^ (((u_3 / 32) >> 1) & 3)) * 8 + u_3 % 8)]) = *reinterpret_cast<const unsigned short*>(&A[(int64_t)(by * 16 + u_3 / 32) * K + ((k + 1) * 32 + u_3 % 32)]);
-          else *reinterpret_cast<unsigned short*>(&As[(k + 1) % 2 * 512 + (u_3 / 32 * 32 + ((u_3 % 32 / 8) ^ (((u_3 / 32) >> 1) & 3)) * 8 + u_3 % 8)]) = (unsigned short)0;
-        }
+      for (int it_3 = 0; it_3 < 16; ++it_3) {
+        const int u_3 = it_3 * 32 + tx;
+        if (k + 1 < (K + 32 - 1) / 32 && (by * 16 + u_3 / 32 < M && (k + 1) * 32 + u_3 % 32 < K)) *reinterpret_cast<unsigned short*>(&As[(k + 1) % 2 * 512 + (u_3 / 32 * 32 + ((u_3 % 32 / 8) ^ (((u_3 / 32) >> 1) & 3)) * 8 + u_3 % 8)]) = *reinterpret_cast<const unsigned short*>(&A[(int64_t)(by * 16 + u_3 / 32) * K + ((k + 1) * 32 + u_3 % 32)]);
+        else *reinterpret_cast<unsigned short*>(&As[(k + 1) % 2 * 512 + (u_3 / 32 * 32 + ((u_3 % 32 / 8) ^ (((u_3 / 32) >> 1) & 3)) * 8 + u_3 % 8)]) = (unsigned short)0;
       }
     }
-    A_cur = A_cur + 32ll;
-    A_cur_1 = A_cur_1 + 32ll;
-    if (k + 1 < (K + 32 - 1) / 32 && (KW % 4 == 0 && (k + 1) * 4 + 4 <= KW)) {
+    if (KW % 4 == 0) {
       if (tx < 8) {
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&Ws[(k + 1) % 2 * 32 + W_dst])), "l"(&W[W_cur]), "r"((W_on) ? 16 : 0));
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&Ws[(k + 1) % 2 * 32 + tx * 4])), "l"(&W[(int64_t)(bx * 8 + tx) * KW + (k + 1) * 4]), "r"((k + 1 < (K + 32 - 1) / 32 && (bx * 8 + tx < N && (k + 1) * 4 + 4 <= KW)) ? 16 : 0));
       }
     } else {
-      if (KW % 4 == 0) {
-        if (tx < 8) {
-          asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&Ws[(k + 1) % 2 * 32 + tx * 4])), "l"(&W[(int64_t)(bx * 8 + tx) * KW + (k + 1) * 4]), "r"((k + 1 < (K + 32 - 1) / 32 && (bx * 8 + tx < N && (k + 1) * 4 + 4 <= KW)) ? 16 : 0));
-        }
-      } else {
-        if (k + 1 < (K + 32 - 1) / 32 && (bx * 8 + tx / 4 < N && (k + 1) * 4 + tx % 4 < KW)) *reinterpret_cast<unsigned*>(&Ws[(k + 1) % 2 * 32 + tx]) = *reinterpret_cast<const unsigned*>(&W[(int64_t)(bx * 8 + tx / 4) * KW + ((k + 1) * 4 + tx % 4)]);
-        else *reinterpret_cast<unsigned*>(&Ws[(k + 1) % 2 * 32 + tx]) = 0u;
-      }
+      if (k + 1 < (K + 32 - 1) / 32 && (bx * 8 + tx / 4 < N && (k + 1) * 4 + tx % 4 < KW)) *reinterpret_cast<unsigned*>(&Ws[(k + 1) % 2 * 32 + tx]) = *reinterpret_cast<const unsigned*>(&W[(int64_t)(bx * 8 + tx / 4) * KW + ((k + 1) * 4 + tx % 4)]);
+      else *reinterpret_cast<unsigned*>(&Ws[(k + 1) % 2 * 32 + tx]) = 0u;
     }
-    W_cur = W_cur + 4ll;
     asm volatile("cp.async.commit_group;\n" ::: "memory");
     const int lane = tx % 32;
     const int warp = tx / 32;

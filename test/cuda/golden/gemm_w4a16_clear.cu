@@ -65,48 +65,19 @@ extern "C" __global__ void __launch_bounds__(128) gemm_w4a16_kernel(const __nv_b
   for (int s = 0; s < 16; ++s) {
     acc[s] = 0.0f;
   }
-  const int64_t A_off = (int64_t)(by * 16 + tx / 16) * (int64_t)K + (int64_t)(bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) * 128 + tx % 16 * 8);
-  const int A_dst = tx / 16 * 128 + ((tx % 16) ^ (((tx / 16) >> 0) & 7)) * 8;
-  const bool A_on = by * 16 + tx / 16 < M;
-  const int64_t A_off_1 = (int64_t)(by * 16 + (tx + 128) / 16) * (int64_t)K + (int64_t)(bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) * 128 + (tx + 128) % 16 * 8);
-  const int A_dst_1 = (tx + 128) / 16 * 128 + (((tx + 128) % 16) ^ ((((tx + 128) / 16) >> 0) & 7)) * 8;
-  const bool A_on_1 = by * 16 + (tx + 128) / 16 < M;
-  int64_t A_cur = A_off + 384ll;
-  int64_t A_cur_1 = A_off_1 + 384ll;
-  __align__(16) __nv_bfloat16 dqs_next[4];
-  if (0 < ((K + 128 - 1) / 128 + 4 - 1) / 4) {
-    #pragma unroll
-    for (int nj = 0; nj < 4; ++nj) {
-      const int dq0_r = (tx / 32 % 4 * 4 + nj) * 8 + tx % 32 / 4;
-      const int dq0_w = 0;
-      const int dq0_n = bx * 128 + dq0_r;
-      const int dq0_k = bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) * 128 + dq0_w * 8;
-      const int dq0_g = dq0_k / 128;
-      __nv_bfloat16 dq0_s = __ushort_as_bfloat16((unsigned short)0x0000u);
-      if (dq0_n >= 0 && dq0_n < N && (dq0_g >= 0 && dq0_g < (K + 128 - 1) / 128)) {
-        dq0_s = S[(int64_t)dq0_n * ((K + 128 - 1) / 128) + dq0_g];
-      }
-      dqs_next[nj] = dq0_s;
-    }
-  }
   #pragma unroll
   for (int p = 0; p < 3; ++p) {
-    if (p < ((K + 128 - 1) / 128 + 4 - 1) / 4 && (K % 8 == 0 && (bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + p) * 128 + 128 <= K)) {
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[p * 2048 + A_dst])), "l"(&A[A_off + (int64_t)p * 128ll]), "r"((A_on) ? 16 : 0));
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[p * 2048 + A_dst_1])), "l"(&A[A_off_1 + (int64_t)p * 128ll]), "r"((A_on_1) ? 16 : 0));
+    if (K % 8 == 0) {
+      #pragma unroll
+      for (int it = 0; it < 2; ++it) {
+        const int u = it * 128 + tx;
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[p * 2048 + (u / 16 * 128 + ((u % 16) ^ (((u / 16) >> 0) & 7)) * 8)])), "l"(&A[(int64_t)(by * 16 + u / 16) * K + ((bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + p) * 128 + u % 16 * 8)]), "r"((p < ((K + 128 - 1) / 128 + 4 - 1) / 4 && (by * 16 + u / 16 < M && (bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + p) * 128 + u % 16 * 8 + 8 <= K)) ? 16 : 0));
+      }
     } else {
-      if (K % 8 == 0) {
-        #pragma unroll
-        for (int it = 0; it < 2; ++it) {
-          const int u = it * 128 + tx;
-          asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[p * 2048 + (u / 16 * 128 + ((u % 16) ^ (((u / 16) >> 0) & 7)) * 8)])), "l"(&A[(int64_t)(by * 16 + u / 16) * K + ((bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + p) * 128 + u % 16 * 8)]), "r"((p < ((K + 128 - 1) / 128 + 4 - 1) / 4 && (by * 16 + u / 16 < M && (bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + p) * 128 + u % 16 * 8 + 8 <= K)) ? 16 : 0));
-        }
-      } else {
-        for (int it_1 = 0; it_1 < 16; ++it_1) {
-          const int u_1 = it_1 * 128 + tx;
-          if (p < ((K + 128 - 1) / 128 + 4 - 1) / 4 && (by * 16 + u_1 / 128 < M && (bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + p) * 128 + u_1 % 128 < K)) *reinterpret_cast<unsigned short*>(&As[p * 2048 + (u_1 / 128 * 128 + ((u_1 % 128 / 8) ^ (((u_1 / 128) >> 0) & 7)) * 8 + u_1 % 8)]) = *reinterpret_cast<const unsigned short*>(&A[(int64_t)(by * 16 + u_1 / 128) * K + ((bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + p) * 128 + u_1 % 128)]);
-          else *reinterpret_cast<unsigned short*>(&As[p * 2048 + (u_1 / 128 * 128 + ((u_1 % 128 / 8) ^ (((u_1 / 128) >> 0) & 7)) * 8 + u_1 % 8)]) = (unsigned short)0;
-        }
+      for (int it_1 = 0; it_1 < 16; ++it_1) {
+        const int u_1 = it_1 * 128 + tx;
+        if (p < ((K + 128 - 1) / 128 + 4 - 1) / 4 && (by * 16 + u_1 / 128 < M && (bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + p) * 128 + u_1 % 128 < K)) *reinterpret_cast<unsigned short*>(&As[p * 2048 + (u_1 / 128 * 128 + ((u_1 % 128 / 8) ^ (((u_1 / 128) >> 0) & 7)) * 8 + u_1 % 8)]) = *reinterpret_cast<const unsigned short*>(&A[(int64_t)(by * 16 + u_1 / 128) * K + ((bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + p) * 128 + u_1 % 128)]);
+        else *reinterpret_cast<unsigned short*>(&As[p * 2048 + (u_1 / 128 * 128 + ((u_1 % 128 / 8) ^ (((u_1 / 128) >> 0) & 7)) * 8 + u_1 % 8)]) = (unsigned short)0;
       }
     }
     if ((K + 8 - 1) / 8 % 4 == 0) {
@@ -127,46 +98,33 @@ extern "C" __global__ void __launch_bounds__(128) gemm_w4a16_kernel(const __nv_b
   for (int k = 0; k < ((K + 128 - 1) / 128 + 4 - 1) / 4; ++k) {
     __align__(16) __nv_bfloat16 dqs[4];
     #pragma unroll
-    for (int pf = 0; pf < 4; ++pf) {
-      dqs[pf] = dqs_next[pf];
-    }
-    if (k + 1 < ((K + 128 - 1) / 128 + 4 - 1) / 4) {
-      #pragma unroll
-      for (int nj = 0; nj < 4; ++nj) {
-        const int dq0_r = (tx / 32 % 4 * 4 + nj) * 8 + tx % 32 / 4;
-        const int dq0_w = 0;
-        const int dq0_n = bx * 128 + dq0_r;
-        const int dq0_k = (bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + (k + 1)) * 128 + dq0_w * 8;
-        const int dq0_g = dq0_k / 128;
-        __nv_bfloat16 dq0_s = __ushort_as_bfloat16((unsigned short)0x0000u);
-        if (dq0_n >= 0 && dq0_n < N && (dq0_g >= 0 && dq0_g < (K + 128 - 1) / 128)) {
-          dq0_s = S[(int64_t)dq0_n * ((K + 128 - 1) / 128) + dq0_g];
-        }
-        dqs_next[nj] = dq0_s;
+    for (int nj = 0; nj < 4; ++nj) {
+      const int dq0_r = (tx / 32 % 4 * 4 + nj) * 8 + tx % 32 / 4;
+      const int dq0_w = 0;
+      const int dq0_n = bx * 128 + dq0_r;
+      const int dq0_k = (bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + k) * 128 + dq0_w * 8;
+      const int dq0_g = dq0_k / 128;
+      float dq0_s = 0.0f;
+      if (dq0_n >= 0 && dq0_n < N && (dq0_g >= 0 && dq0_g < (K + 128 - 1) / 128)) {
+        dq0_s = __bfloat162float(S[(int64_t)dq0_n * ((K + 128 - 1) / 128) + dq0_g]);
       }
+      dqs[nj] = __float2bfloat16_rn(dq0_s);
     }
     asm volatile("cp.async.wait_group 2;\n" ::: "memory");
     __syncthreads();
-    if (k + 3 < ((K + 128 - 1) / 128 + 4 - 1) / 4 && (K % 8 == 0 && (bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + (k + 3)) * 128 + 128 <= K)) {
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[(k + 3) % 4 * 2048 + A_dst])), "l"(&A[A_cur]), "r"((A_on) ? 16 : 0));
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[(k + 3) % 4 * 2048 + A_dst_1])), "l"(&A[A_cur_1]), "r"((A_on_1) ? 16 : 0));
+    if (K % 8 == 0) {
+      #pragma unroll
+      for (int it_4 = 0; it_4 < 2; ++it_4) {
+        const int u_4 = it_4 * 128 + tx;
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[(k + 3) % 4 * 2048 + (u_4 / 16 * 128 + ((u_4 % 16) ^ (((u_4 / 16) >> 0) & 7)) * 8)])), "l"(&A[(int64_t)(by * 16 + u_4 / 16) * K + ((bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + (k + 3)) * 128 + u_4 % 16 * 8)]), "r"((k + 3 < ((K + 128 - 1) / 128 + 4 - 1) / 4 && (by * 16 + u_4 / 16 < M && (bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + (k + 3)) * 128 + u_4 % 16 * 8 + 8 <= K)) ? 16 : 0));
+      }
     } else {
-      if (K % 8 == 0) {
-        #pragma unroll
-        for (int it_4 = 0; it_4 < 2; ++it_4) {
-          const int u_4 = it_4 * 128 + tx;
-          asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"((unsigned)__cvta_generic_to_shared(&As[(k + 3) % 4 * 2048 + (u_4 / 16 * 128 + ((u_4 % 16) ^ (((u_4 / 16) >> 0) & 7)) * 8)])), "l"(&A[(int64_t)(by * 16 + u_4 / 16) * K + ((bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + (k + 3)) * 128 + u_4 % 16 * 8)]), "r"((k + 3 < ((K + 128 - 1) / 128 + 4 - 1) / 4 && (by * 16 + u_4 / 16 < M && (bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + (k + 3)) * 128 + u_4 % 16 * 8 + 8 <= K)) ? 16 : 0));
-        }
-      } else {
-        for (int it_5 = 0; it_5 < 16; ++it_5) {
-          const int u_5 = it_5 * 128 + tx;
-          if (k + 3 < ((K + 128 - 1) / 128 + 4 - 1) / 4 && (by * 16 + u_5 / 128 < M && (bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + (k + 3)) * 128 + u_5 % 128 < K)) *reinterpret_cast<unsigned short*>(&As[(k + 3) % 4 * 2048 + (u_5 / 128 * 128 + ((u_5 % 128 / 8) ^ (((u_5 / 128) >> 0) & 7)) * 8 + u_5 % 8)]) = *reinterpret_cast<const unsigned short*>(&A[(int64_t)(by * 16 + u_5 / 128) * K + ((bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + (k + 3)) * 128 + u_5 % 128)]);
-          else *reinterpret_cast<unsigned short*>(&As[(k + 3) % 4 * 2048 + (u_5 / 128 * 128 + ((u_5 % 128 / 8) ^ (((u_5 / 128) >> 0) & 7)) * 8 + u_5 % 8)]) = (unsigned short)0;
-        }
+      for (int it_5 = 0; it_5 < 16; ++it_5) {
+        const int u_5 = it_5 * 128 + tx;
+        if (k + 3 < ((K + 128 - 1) / 128 + 4 - 1) / 4 && (by * 16 + u_5 / 128 < M && (bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + (k + 3)) * 128 + u_5 % 128 < K)) *reinterpret_cast<unsigned short*>(&As[(k + 3) % 4 * 2048 + (u_5 / 128 * 128 + ((u_5 % 128 / 8) ^ (((u_5 / 128) >> 0) & 7)) * 8 + u_5 % 8)]) = *reinterpret_cast<const unsigned short*>(&A[(int64_t)(by * 16 + u_5 / 128) * K + ((bz * (((K + 128 - 1) / 128 + 4 - 1) / 4) + (k + 3)) * 128 + u_5 % 128)]);
+        else *reinterpret_cast<unsigned short*>(&As[(k + 3) % 4 * 2048 + (u_5 / 128 * 128 + ((u_5 % 128 / 8) ^ (((u_5 / 128) >> 0) & 7)) * 8 + u_5 % 8)]) = (unsigned short)0;
       }
     }
-    A_cur = A_cur + 128ll;
-    A_cur_1 = A_cur_1 + 128ll;
     if ((K + 8 - 1) / 8 % 4 == 0) {
       #pragma unroll
       for (int it_6 = 0; it_6 < 4; ++it_6) {

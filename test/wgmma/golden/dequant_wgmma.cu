@@ -123,11 +123,11 @@ extern "C" __global__ void __launch_bounds__(128) rsq_kernel(const __nv_bfloat16
         const int w = sl * 2;
         const int n = bx * 64 + r;
         const int kq = k * 32 + w * 8;
-        __nv_bfloat16 s = __ushort_as_bfloat16((unsigned short)0x0000u);
+        float s = 0.0f;
         if (n < N && kq / 16 < G) {
-          s = S[(int64_t)n * G + kq / 16];
+          s = __bfloat162float(S[(int64_t)n * G + kq / 16]);
         }
-        dqs[nj * 2 + sl] = s;
+        dqs[nj * 2 + sl] = __float2bfloat16_rn(s);
       }
     }
     #pragma unroll
