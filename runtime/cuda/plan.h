@@ -40,7 +40,7 @@ struct Arg {
   // generated launcher does for an output written only by atomic adds (split-K). Timed.
   bool clearBeforeLaunch = false;
   // Or zeroed before every launch by `clearKernel`, a zero kernel of the case's module
-  // (NAME_zero(void* p, long long bytes) of a generated sm_90a launcher), launched plainly;
+  // (NAME_zero(unsigned* P, int n) of a generated sm_90a launcher, n the tensor's 4-byte words), launched plainly;
   // the case's kernel is then launched with programmatic dependent launch behind it, as the
   // launcher does (docs/QUANT.md, "Clearing by a zero kernel"). Timed.
   std::string clearKernel;

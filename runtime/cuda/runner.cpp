@@ -467,7 +467,12 @@ class Runner {
     std::vector<CUfunction> zeroFns(c.args.size(), nullptr);
     bool pdl = false;
     for (size_t i = 0; i < c.args.size(); i++)
-      if (c.args[i].isTensor && !c.args[i].clearKernel.empty()) { zeroFns[i] = function(c, c.args[i].clearKernel); pdl = true; }
+      if (c.args[i].isTensor && !c.args[i].clearKernel.empty()) {
+        if (c.args[i].bytes() % 4 != 0 || c.args[i].bytes() / 4 > 2147483647)
+          throw CaseError("tensor " + c.args[i].tensor + ": a zero kernel clears whole 4-byte words, at most INT32_MAX of them");
+        zeroFns[i] = function(c, c.args[i].clearKernel);
+        pdl = true;
+      }
     if (pdl && !cu_.launchKernelEx) throw CaseError("the driver has no cuLaunchKernelEx (a tensor cleared by a zero kernel needs the PDL launch)");
     auto launch = [&](int j) {
       // Inside the timed region, like the launcher's cudaMemsetAsync it stands for.
@@ -478,10 +483,11 @@ class Runner {
       // block): the case's kernel must follow one of them directly to be launched with PDL.
       for (size_t i = 0; i < c.args.size(); i++) {
         if (!zeroFns[i]) continue;
+        // NAME_zero(unsigned* P, int n): one 4-byte word a thread, 256 a block (zero-kernel.ts).
         CUdeviceptr p = bufs[i][j];
-        long long bytes = static_cast<long long>(c.args[i].bytes());
-        void* zp[] = {&p, &bytes};
-        unsigned blocks = static_cast<unsigned>(bytes / 4096 >= 1024 ? 1024 : bytes / 4096 + 1);
+        int words = static_cast<int>(c.args[i].bytes() / 4);
+        void* zp[] = {&p, &words};
+        unsigned blocks = static_cast<unsigned>(words / 256 + 1);
         check(cu_.launchKernel(zeroFns[i], blocks, 1, 1, 256, 1, 1, 0, stream_, zp, nullptr),
               "cuLaunchKernel(" + c.args[i].clearKernel + ") clearing tensor " + c.args[i].tensor);
       }

@@ -21,7 +21,7 @@ export interface TensorArg {
    *  launcher's cudaMemsetAsync of an output written only by atomic adds (split-K). */
   clearBeforeLaunch?: boolean;
   /** Or zeroed before every launch by this zero kernel of the case's module (a generated sm_90a
-   *  launcher's NAME_zero(void* p, long long bytes)), launched plainly, with the case's kernel
+   *  launcher's NAME_zero(unsigned* P, int n) over the tensor's 4-byte words), launched plainly, with the case's kernel
    *  then launched with programmatic dependent launch behind it, as that launcher does; timed
    *  (docs/QUANT.md, "Clearing by a zero kernel"). Not with clearBeforeLaunch. */
   clearKernel?: string;

@@ -4,6 +4,10 @@
 // kernel with the PDL attribute, no memset); sm_80, --pdl (chain mode) and an output the zero
 // kernel cannot store 16 bytes at a time keep the memset; nvcc compile-only for sm_90a and sm_80.
 // UPDATE_GOLDEN=1 npx vitest run test/cuda/clear.test.ts rewrites the golden (review the diff).
+import { zeroKernel } from "../../src/codegen/cuda/zero-kernel.ts";
+import { verifyErrors } from "../../src/ir/verify.ts";
+import { runKernel } from "../../src/interp/index.ts";
+import { randomTensor } from "../../src/numeric/random.ts";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { emitCuda } from "../../src/codegen/cuda/emit.ts";
@@ -38,12 +42,14 @@ describe("gemm_w4a16 at split-K 4 on sm_90a: C cleared by the zero kernel", () =
     expect(k.lastIndexOf("mma.sync")).toBeLessThan(wait);
     expect(k.indexOf("atomicAdd(")).toBeGreaterThan(wait);
   });
-  it("the zero kernel triggers first, then stores 16 bytes a thread, the tail byte by byte", () => {
-    const z = sm90.cu.slice(sm90.cu.indexOf('extern "C" __global__ void __launch_bounds__(256) gemm_w4a16_zero(void* __restrict__ p, long long bytes) {'));
-    const lines = z.split("\n");
-    expect(lines[1]).toBe('  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");');
-    expect(z.slice(0, z.indexOf("\n}\n"))).toContain("q[i] = make_uint4(0u, 0u, 0u, 0u);");
-    expect(z.slice(0, z.indexOf("\n}\n"))).not.toContain("griddepcontrol.wait");
+  it("the zero kernel (emitted from IR) triggers first, then zeroes one word a thread", () => {
+    const z = sm90.cu.slice(sm90.cu.indexOf('extern "C" __global__ void __launch_bounds__(256) gemm_w4a16_zero(unsigned* __restrict__ P, int n) {'));
+    const body = z.slice(0, z.indexOf("\n}\n"));
+    const lines = body.split("\n");
+    expect(lines.slice(1, 4)).toEqual(["  const int bx = blockIdx.x;", "  const int tx = threadIdx.x;", '  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");']);
+    expect(body).toContain("P[i] = (unsigned)0;");
+    expect(body.indexOf("P[i] = (unsigned)0;")).toBeGreaterThan(body.indexOf("griddepcontrol.launch_dependents"));
+    expect(body).not.toContain("griddepcontrol.wait");
   });
   it("the launcher launches the zero kernel plainly, then the kernel with the PDL attribute, and no memset", () => {
     const l = launcherOf(sm90.cu);
@@ -53,17 +59,33 @@ describe("gemm_w4a16 at split-K 4 on sm_90a: C cleared by the zero kernel", () =
     expect(main).toBeGreaterThan(zero);
     expect(l).toContain("tm_attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;");
     expect(l).toContain("tm_attr[0].val.programmaticStreamSerializationAllowed = 1;");
-    expect(l).toContain("long long tm_zero_bytes = (long long)((int64_t)(M) * (int64_t)(N) * 4);");
+    expect(l).toContain("const int64_t tm_zero_words = (int64_t)((int64_t)(M) * (int64_t)(N) * 4) / 4;");
     // The early returns (bad arguments, an empty grid) all come before the zero kernel's launch.
     expect((l.slice(zero).match(/return GEMM_W4A16_\w+/g) ?? []).filter((r) => !r.endsWith("_ERR_CUDA"))).toEqual(["return GEMM_W4A16_OK"]);
-    expect(sm90.cu).not.toContain("cudaMemsetAsync");
+    // No memset but past INT32_MAX words (the zero kernel's int count).
+    expect(sm90.cu.match(/cudaMemsetAsync/g)).toHaveLength(1);
+    expect(l).toMatch(/if \(tm_zero_words > INT32_MAX\) \{\n +tm_err = cudaMemsetAsync\(C, 0,/);
     // One plain launcher, no _ex: the kernel's wait guards only C.
     expect(sm90.cu).not.toMatch(/gemm_w4a16_ex\(/);
-    expect(sm90.h).toMatch(/cleared C: the kernel only adds into them\. The launcher clears each with the kernel\n\/\/ +gemm_w4a16_zero\(void\* p, long long bytes\)/);
+    expect(sm90.h).toMatch(/cleared C: the kernel only adds into them\. The launcher clears each with the kernel\n\/\/ +gemm_w4a16_zero\(unsigned\* P, int n\) over the output's n 4-byte words/);
   });
   it("splitK 1 has nothing to clear: no zero kernel, no wait, a plain launch", () => {
     const one = emitCuda(lower(gemm, { ...decode, splitK: 1 }, cudaTarget("sm_90a")));
     expect(one.cu).not.toMatch(/griddepcontrol|_zero|cudaLaunchKernelEx|cudaMemsetAsync/);
+  });
+});
+
+describe("the zero kernel's IR (src/codegen/cuda/zero-kernel.ts)", () => {
+  it("verifies, and in the interpreter zeroes every word of a dirty buffer, nothing past it, and runs at n = 0", () => {
+    const z = zeroKernel();
+    expect(verifyErrors(z)).toEqual([]);
+    for (const n of [0, 1, 255, 256, 1000]) {
+      const P = randomTensor("u32", [n + 7], 9, 1, 0xffffffff);
+      const tail = Array.from(P.data.slice(n));
+      runKernel(z, { tensors: { P: { ...P, shape: [n], data: P.data.subarray(0, n) } }, scalars: {} });
+      expect(Array.from(P.data.slice(0, n)).every((v) => v === 0), `n = ${n}`).toBe(true);
+      expect(Array.from(P.data.slice(n))).toEqual(tail);
+    }
   });
 });
 
@@ -78,11 +100,11 @@ describe("where the memset stays", () => {
     expect(launcherOf(chain.cu, "gemm_w4a16_ex")).toContain("tm_err = cudaMemsetAsync(C, 0,");
     expect(launcherOf(chain.cu, "gemm_w4a16_ex")).toContain("programmaticStreamSerializationAllowed = programmatic ? 1 : 0;");
   });
-  it("an output aligned to less than 16 bytes (the zero kernel's stores): the memset, and the kernel launched plainly", () => {
+  it("an output of 2-byte elements (not whole words for the zero kernel's stores): the memset, and the kernel launched plainly", () => {
     const low = lower(gemm, decode, cudaTarget("sm_90a"));
-    const c4 = emitCuda({ ...low, params: low.params.map((p) => (p.name === "C" ? { ...p, align: 4 } : p)) });
-    expect(c4.cu).not.toMatch(/_zero|cudaLaunchKernelEx/);
-    expect(c4.cu).toContain("tm_err = cudaMemsetAsync(C, 0,");
+    const c2 = emitCuda({ ...low, params: low.params.map((p) => (p.name === "C" ? { ...p, dtype: "f16" as const } : p)) });
+    expect(c2.cu).not.toMatch(/_zero|cudaLaunchKernelEx/);
+    expect(c2.cu).toContain("tm_err = cudaMemsetAsync(C, 0,");
   });
 });
 
@@ -102,7 +124,7 @@ launch thread grid [cdiv(N, 32), 4] threads 32 blocks [bx, bz] thread tx {
   const out = emitCuda(low);
   it("clears each with the zero kernel, in parameter order, then launches the kernel with PDL", () => {
     const l = launcherOf(out.cu, "two");
-    const zeros = [...l.matchAll(/void\* tm_zero_p = \(void\*\)(\w+);/g)].map((m) => m[1]);
+    const zeros = [...l.matchAll(/unsigned\* tm_zero_p = \(unsigned\*\)(\w+);/g)].map((m) => m[1]);
     expect(zeros).toEqual(["Y", "Z"]);
     expect(l.match(/cudaLaunchKernel\(\(const void\*\)two_zero,/g)).toHaveLength(2);
     expect(l.lastIndexOf("two_zero")).toBeLessThan(l.indexOf("cudaLaunchKernelExC(&tm_cfg, (const void*)two_kernel, tm_args);"));
@@ -118,7 +140,7 @@ describe.skipIf(!nvcc)("nvcc compile-only", () => {
     const entry = (name: string) => a.ptx!.slice(a.ptx!.indexOf(`.entry ${name}(`), a.ptx!.indexOf("\n}\n", a.ptx!.indexOf(`.entry ${name}(`)));
     expect(entry("gemm_w4a16_kernel").match(/griddepcontrol\.\w+/g)).toEqual(["griddepcontrol.wait"]);
     expect(entry("gemm_w4a16_zero").match(/griddepcontrol\.\w+/g)).toEqual(["griddepcontrol.launch_dependents"]);
-    expect(entry("gemm_w4a16_zero")).toMatch(/st\.global\.v4\.u32/);
+    expect(entry("gemm_w4a16_zero")).toMatch(/st\.global\.u32/);
     const b = await compileCuda(sm80.cu, { arch: "sm_80", outputs: ["obj", "ptx"] });
     expect(b.ptx).not.toContain("griddepcontrol");
   }, 240_000);

@@ -9,6 +9,7 @@ import { cName } from "./names.ts";
 import { WGMMA_SMEM_ALIGN, carveSmem } from "./smem.ts";
 import { wgmmaAccumulators, wgmmaOperandBuffers } from "./wgmma.ts";
 import { storageType } from "./types.ts";
+import { zeroKernel } from "./zero-kernel.ts";
 
 export interface CudaOutput {
   /** Self-contained translation unit: the header's declarations, the kernel, the launcher. */
@@ -21,7 +22,7 @@ export interface CudaOutput {
   /** Dynamic shared memory the kernel is launched with, bytes. */
   smemBytes: number;
   threads: number;
-  /** The zero kernel (`NAME_zero(void* p, long long bytes)`) the launcher clears the zero-init
+  /** The zero kernel (`NAME_zero(unsigned* P, int n)`, zero-kernel.ts) the launcher clears the zero-init
    *  outputs with before launching the kernel with PDL (sm_90a; overlap-clears.ts); absent
    *  where the launcher clears with cudaMemsetAsync or clears nothing. */
   zeroKernel?: string;
@@ -57,6 +58,29 @@ function prelude(used: Set<string>): string[] {
 }
 
 export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
+  const name = cName(opts.name ?? k.name);
+  const kernelSymbol = `${name}_kernel`;
+  const fn = kernelFunction(k, kernelSymbol, opts.smemAlign);
+  const host = emitHost(k, { name, kernelName: k.name, kernelSymbol, threads: fn.threads, smemBytes: fn.smemBytes, env: fn.env, callerClears: opts.callerClears });
+  // The clears' zero kernel (zero-kernel.ts), when the launcher uses one, beside the kernel.
+  const zero = host.zeroKernel ? kernelFunction(zeroKernel(), host.zeroKernel) : undefined;
+  const cu = [
+    host.header.replace("#pragma once\n", ""),
+    "#include <cuda_runtime.h>",
+    ...((k.tensorMaps ?? []).length > 0 ? ["#include <cuda.h>", "#include <cudaTypedefs.h>", "#include <cstring>"] : []),
+    ...prelude(new Set([...fn.helpers, ...(zero?.helpers ?? [])])),
+    "",
+    fn.text,
+    ...(zero ? ["", zero.text] : []),
+    "",
+    host.launcher,
+  ].join("\n");
+  return { cu, h: host.header, kernelSymbol, launcher: name, smemBytes: fn.smemBytes, threads: fn.threads, ...(host.zeroKernel ? { zeroKernel: host.zeroKernel } : {}) };
+}
+
+/** The `extern "C" __global__` function `symbol` of a thread-level kernel, with the helpers it
+ *  uses, its block size and its dynamic shared memory. */
+function kernelFunction(k: Kernel, symbol: string, smemAlignOpt?: number): { text: string; helpers: Set<string>; threads: number; smemBytes: number; env: Env } {
   const L = k.launch;
   const loc = k.loc;
   if (L.level !== "thread")
@@ -68,8 +92,6 @@ export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
   if (L.grid.length < 1 || L.grid.length > 3 || L.blockVars.length > L.grid.length)
     throw new Error(`kernel ${k.name}: grid has ${L.grid.length} dims and ${L.blockVars.length} block vars`);
 
-  const name = cName(opts.name ?? k.name);
-  const kernelSymbol = `${name}_kernel`;
   const { slots, total } = carveSmem(L.body, env);
   const smemBytes = Math.max(total, k.smemBytes ?? 0);
 
@@ -96,7 +118,7 @@ export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
   }
 
   b.wgmmaAccs = wgmmaAccumulators(L.body);
-  const smemAlign = opts.smemAlign ?? smemAlignment(k);
+  const smemAlign = smemAlignOpt ?? smemAlignment(k);
   if (slots.length > 0) b.line(`extern __shared__ __align__(${smemAlign}) unsigned char smem[];`);
   for (const s of slots)
     b.line(`${storageType(s.buf.dtype)}* const ${cName(s.buf.name)} = reinterpret_cast<${storageType(s.buf.dtype)}*>(smem + ${s.offset});`);
@@ -110,24 +132,12 @@ export function emitCuda(k: Kernel, opts: EmitOptions = {}): CudaOutput {
     b.defineVar(L.threadVar, { c: cName(L.threadVar), dtype: "i32" });
   }
   b.block(L.body);
-
-  const host = emitHost(k, { name, kernelName: k.name, kernelSymbol, threads, smemBytes, env, callerClears: opts.callerClears });
-  const kernelText = [
-    `extern "C" __global__ void __launch_bounds__(${threads}${usesSetmaxnreg(L.body) ? `, ${L.perSM ?? 1}` : ""}) ${kernelSymbol}(${sig.join(", ")}) {`,
+  const text = [
+    `extern "C" __global__ void __launch_bounds__(${threads}${usesSetmaxnreg(L.body) ? `, ${L.perSM ?? 1}` : ""}) ${symbol}(${sig.join(", ")}) {`,
     b.text(),
     "}",
   ].join("\n");
-  const cu = [
-    host.header.replace("#pragma once\n", ""),
-    "#include <cuda_runtime.h>",
-    ...((k.tensorMaps ?? []).length > 0 ? ["#include <cuda.h>", "#include <cudaTypedefs.h>", "#include <cstring>"] : []),
-    ...prelude(b.helpers()),
-    "",
-    kernelText,
-    "",
-    host.launcher,
-  ].join("\n");
-  return { cu, h: host.header, kernelSymbol, launcher: name, smemBytes, threads, ...(host.zeroKernel ? { zeroKernel: host.zeroKernel } : {}) };
+  return { text, helpers: b.helpers(), threads, smemBytes, env };
 }
 
 /** setmaxnreg needs the launch's register count known to ptxas: the blocks per SM that the

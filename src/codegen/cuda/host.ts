@@ -8,6 +8,7 @@ import { type Env, evalInt } from "./fold.ts";
 import { cName } from "./names.ts";
 import { storageType } from "./types.ts";
 import { zeroInitOutputs } from "../../ir/zero-init.ts";
+import { ZERO_KERNEL_THREADS } from "./zero-kernel.ts";
 import { byteSize } from "../../ir/ir.ts";
 import { waitsForPredecessor } from "../../passes/programmatic-launch.ts";
 import { clearsByKernel } from "../../passes/overlap-clears.ts";
@@ -113,9 +114,9 @@ export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: st
   const numel = (shape: Expr[]) =>
     shape.length === 0 ? "1" : shape.map((s) => `(int64_t)(${ex.emit(s).code})`).join(" * ");
   const zeroInits = zeroInitOutputs(k).filter((n) => !h.callerClears?.includes(n)).map((n) => tensors.find((t) => t.name === n)!);
-  // The zero kernel stores 16 bytes at a time: every output it clears must be 16-byte aligned.
-  // clearsByKernel is false for a chain-mode (--pdl) kernel: its launcher keeps the memset.
-  const clearKernel = zeroInits.length > 0 && clearsByKernel(k) && zeroInits.every((p) => (p.align ?? 16) % 16 === 0);
+  // The zero kernel stores 4-byte words: every output it clears must be whole words (f32 / i32
+  // atomics). clearsByKernel is false for a chain-mode (--pdl) kernel: its launcher keeps the memset.
+  const clearKernel = zeroInits.length > 0 && clearsByKernel(k) && zeroInits.every((p) => byteSize(p.dtype) % 4 === 0);
   const pdl = waitsForPredecessor(k);
   const data = {
     name: h.name, kernelName: h.kernelName, kernelSymbol: h.kernelSymbol, upper,
@@ -136,7 +137,7 @@ export function emitHost(k: Kernel, h: HostInfo): { header: string; launcher: st
     callerClears: zeroInitOutputs(k).filter((n) => h.callerClears?.includes(n)),
     // Chain mode (--pdl): the wait at the top, the _ex launcher, the clears by memset. Otherwise,
     // on sm_90a, clears by the zero kernel with the kernel launched by PDL behind it.
-    pdl, clearKernel, exLaunch: pdl || clearKernel,
+    pdl, clearKernel, exLaunch: pdl || clearKernel, zeroThreads: ZERO_KERNEL_THREADS,
     launcherArgs: [...tensors, ...scalars].map((p) => cName(p.name)).concat(dims),
     pointerChecks: tensors.map((p) => ({ ptr: cName(p.name), numel: numel(p.shape ?? []), align: p.align ?? 16 })),
     argRefs: [

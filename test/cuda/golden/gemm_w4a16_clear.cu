@@ -13,7 +13,7 @@
 //   block   (128, 1, 1)
 //   dynamic shared memory 57344 bytes (needs cudaFuncAttributeMaxDynamicSharedMemorySize)
 //   cleared C: the kernel only adds into them. The launcher clears each with the kernel
-//           gemm_w4a16_zero(void* p, long long bytes) (block (256, 1, 1), any grid), launched plainly, then
+//           gemm_w4a16_zero(unsigned* P, int n) over the output's n 4-byte words (grid (n / 256 + 1), block (256, 1, 1)), launched plainly, then
 //           launches gemm_w4a16_kernel with cudaLaunchAttributeProgrammaticStreamSerialization = 1; the kernel
 //           executes griddepcontrol.wait right before its first access to them. Launched plainly after
 //           any clear (a memset), the kernel is right too: the wait then returns at once.
@@ -364,17 +364,14 @@ extern "C" __global__ void __launch_bounds__(128) gemm_w4a16_kernel(const __nv_b
   }
 }
 
-// The clear of gemm_w4a16's zero-init outputs (split-K: the kernel only adds into them): zeroes
-// `bytes` bytes at the 16-byte aligned `p`. The launcher launches it plainly right before the
-// kernel, so it starts after all earlier work of the stream; its trigger first lets the kernel,
-// launched with PDL behind it, start its main loop while these stores run; the kernel waits
-// (griddepcontrol.wait) for this grid right before its first access to the output.
-extern "C" __global__ void __launch_bounds__(256) gemm_w4a16_zero(void* __restrict__ p, long long bytes) {
+extern "C" __global__ void __launch_bounds__(256) gemm_w4a16_zero(unsigned* __restrict__ P, int n) {
+  const int bx = blockIdx.x;
+  const int tx = threadIdx.x;
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-  uint4* const q = reinterpret_cast<uint4*>(p);
-  const long long n16 = bytes / 16;
-  for (long long i = (long long)blockIdx.x * 256 + threadIdx.x; i < n16; i += (long long)gridDim.x * 256) q[i] = make_uint4(0u, 0u, 0u, 0u);
-  if (blockIdx.x == 0 && threadIdx.x < bytes % 16) reinterpret_cast<unsigned char*>(p)[n16 * 16 + threadIdx.x] = 0;
+  const int i = bx * 256 + tx;
+  if (i < n) {
+    P[i] = (unsigned)0;
+  }
 }
 
 extern "C" int gemm_w4a16(const __nv_bfloat16* A, const unsigned* W, const __nv_bfloat16* S, float* C, int64_t M, int64_t K, int64_t N, cudaStream_t stream) {
@@ -413,14 +410,20 @@ extern "C" int gemm_w4a16(const __nv_bfloat16* A, const unsigned* W, const __nv_
   int tm_dim_K = (int)K;
   int tm_dim_N = (int)N;
   cudaError_t tm_err;
-  // C is cleared by gemm_w4a16_zero, launched plainly (so the kernel's inputs are complete
-  // when it starts), even at 0 bytes: the kernel's PDL launch must follow a kernel of ours.
+  // C is cleared by gemm_w4a16_zero (one 4-byte word a thread), launched plainly (so the
+  // kernel's inputs are complete when it starts), even at 0 words: the kernel's PDL launch must
+  // follow a kernel of ours. Past INT32_MAX words (the zero kernel's int count) a memset does it.
   {
-    long long tm_zero_bytes = (long long)((int64_t)(M) * (int64_t)(N) * 4);
-    void* tm_zero_p = (void*)C;
-    void* tm_zero_args[] = { (void*)&tm_zero_p, (void*)&tm_zero_bytes };
-    const unsigned tm_zero_blocks = (unsigned)(tm_zero_bytes / 4096 >= 1024 ? 1024 : tm_zero_bytes / 4096 + 1);
-    tm_err = cudaLaunchKernel((const void*)gemm_w4a16_zero, dim3(tm_zero_blocks, 1, 1), dim3(256, 1, 1), tm_zero_args, 0, stream);
+    const int64_t tm_zero_words = (int64_t)((int64_t)(M) * (int64_t)(N) * 4) / 4;
+    if (tm_zero_words > INT32_MAX) {
+      tm_err = cudaMemsetAsync(C, 0, (size_t)((int64_t)(M) * (int64_t)(N) * 4), stream);
+    } else {
+      unsigned* tm_zero_p = (unsigned*)C;
+      int tm_zero_n = (int)tm_zero_words;
+      void* tm_zero_args[] = { (void*)&tm_zero_p, (void*)&tm_zero_n };
+      const unsigned tm_zero_blocks = (unsigned)(tm_zero_words / 256 + 1);
+      tm_err = cudaLaunchKernel((const void*)gemm_w4a16_zero, dim3(tm_zero_blocks, 1, 1), dim3(256, 1, 1), tm_zero_args, 0, stream);
+    }
     if (tm_err != cudaSuccess) return GEMM_W4A16_ERR_CUDA + (int)tm_err;
   }
   tm_err = cudaFuncSetAttribute((const void*)gemm_w4a16_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 57344);

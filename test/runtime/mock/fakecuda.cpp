@@ -7,7 +7,7 @@
 //   gemm_bt_wrong(...)                                        same, then C[0] += 1
 //   axpy(x f32[n], y f32[n], n, a f32)                        y += a * x
 //   fault()                                                   an illegal address, at the next sync
-//   zero(p u8*, bytes i64)                                    p[0 .. bytes) = 0 (a launcher's zero kernel)
+//   zero(p u32*, n i32)                                       p[0 .. n) = 0 (a launcher's zero kernel: n 4-byte words)
 // Environment: FAKECUDA_DEVICES (default 1), FAKECUDA_L2 (bytes, default 1 MiB),
 // FAKECUDA_LOG (file: one line per launch: kernel name and first pointer argument, then "pdl"
 // for a cuLaunchKernelEx with programmatic stream serialization; one per cuMemsetD8Async:
@@ -81,9 +81,10 @@ void axpy(void** params) {
 
 void zero(void** params) {
   CUdeviceptr p;
-  long long bytes;
+  int words;
   std::memcpy(&p, params[0], 8);
-  std::memcpy(&bytes, params[1], 8);
+  std::memcpy(&words, params[1], 4);
+  const long long bytes = 4LL * words;
   std::memset(reinterpret_cast<void*>(p), 0, static_cast<size_t>(bytes));
   clockMs += double(bytes) / 1e9;  // 1 TB/s of writes, as the fake memset
 }
