@@ -63,9 +63,14 @@ export function parseNcuDurations(csv: string): KernelTime[] {
 const stageName = (kernel: string) => kernel.replace(/^moe_layer_/, "").replace(/_kernel$/, "");
 
 /** The case as one call: no timing loop, nothing saved, paths made absolute (the one-case plan
- *  lives in a folder of its own). */
+ *  lives in a folder of its own: a tensor read from a file of the plan's folder, e.g. packed
+ *  weights, would not be found from there). */
 export function oneCall<C extends LayerCase | KernelCase>(c: C, planDir: string): C {
-  const args = c.args.map((a) => ("save" in a ? (({ save: _s, ...rest }) => rest)(a) : a));
+  const args = c.args.map((a) => {
+    if (!("tensor" in a)) return a;
+    const { save: _s, ...rest } = a;
+    return rest.init && "file" in rest.init ? { ...rest, init: { file: resolve(planDir, rest.init.file) } } : rest;
+  });
   if ("layer" in c) return { ...c, time: undefined, compare: undefined, args, layer: { ...c.layer, library: resolve(planDir, c.layer.library), workspace: undefined } };
   return { ...c, time: undefined, compare: undefined, args, module: resolve(planDir, c.module) };
 }

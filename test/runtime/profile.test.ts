@@ -34,7 +34,7 @@ describe("ncu CSV", () => {
 });
 
 describe("one call of a case", () => {
-  it("drops the timing, the saves and the compare; makes the library and module paths absolute", () => {
+  it("drops the timing, the saves and the compare; makes the library, module and input file paths absolute", () => {
     const layer: LayerCase = { name: "layer x M=1", time: { reps: 20, flush_l2: true },
       args: [{ tensor: "out", dtype: "f32", shape: [4], save: "out.f32" }],
       layer: { library: "x.so", symbol: "moe_layer_x", tokens: 1, workspace: [{ name: "topk_ids", offset: 0, bytes: 8, save: "ids.i32" }] } };
@@ -43,9 +43,9 @@ describe("one call of a case", () => {
     expect(l.args[0]).not.toHaveProperty("save");
     expect(l.layer).toEqual({ library: "/plans/p/x.so", symbol: "moe_layer_x", tokens: 1, workspace: undefined });
     const kernel: KernelCase = { name: "k", module: "m.cubin", kernel: "gemm_kernel", grid: [1], block: [128], time: { reps: 3 },
-      compare: { tensor: "C", with: "ref" }, args: [{ i32: 4 }] };
+      compare: { tensor: "C", with: "ref" }, args: [{ tensor: "W", dtype: "u32", shape: [2, 2], init: { file: "w.u32" } }, { i32: 4 }] };
     const k = oneCall(kernel, "/plans/p");
-    expect(k).toMatchObject({ module: "/plans/p/m.cubin", args: [{ i32: 4 }] });
+    expect(k).toMatchObject({ module: "/plans/p/m.cubin", args: [{ tensor: "W", init: { file: "/plans/p/w.u32" } }, { i32: 4 }] });
     expect(k.time).toBeUndefined();
     expect(k.compare).toBeUndefined();
   });
