@@ -99,7 +99,10 @@ async function main(): Promise<void> {
   for (const [n, c] of picked.entries()) {
     const dir = join(planDir, "profile", String(n));
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, "plan.json"), JSON.stringify({ cases: [oneCall(c, planDir)] }, null, 2));
+    const one = oneCall(c, planDir);
+    const lost = one.args.flatMap((a) => ("tensor" in a && a.init && "file" in a.init && !existsSync(a.init.file) ? [a.init.file] : []));
+    if (lost.length) throw new Error(`case '${c.name}' reads ${lost.join(", ")}, which the plan's folder no longer holds (bench/w4a16.ts deletes its packed weights after its run: run it again with --keep-inputs)`);
+    writeFileSync(join(dir, "plan.json"), JSON.stringify({ cases: [one] }, null, 2));
     // --kernels narrows a layer case to the stage kernels whose names match (e.g. `_up` for a
     // --set full report of the gate/up GEMM alone).
     const filter = "layer" in c ? `regex:^moe_layer_${values.kernels ? `.*(${values.kernels})` : ""}` : `regex:^${c.kernel}$`;

@@ -5,7 +5,7 @@
 // the group-scale-on-partial-sums kernels gemm_w4a16_gs / gemm_w4a16_mma_gs (rows "w4a16-gs",
 // "w4a16-mma-gs"; docs/QUANT.md) at the same configs (those with BK dividing 128), both orders
 // packed from one integer matrix here (plan files w-NxK-ORDER.u32).
-//   tsx bench/w4a16.ts [--arch sm_90a|sm_80] [--m 1,16,64,256,1024,4096] [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned]
+//   tsx bench/w4a16.ts [--arch sm_90a|sm_80] [--m 1,16,64,256,1024,4096] [--reps N] [--out DIR] [--tune-cache PATH] [--tuned PATH] [--no-tuned] [--keep-inputs]
 // Each shape also times the tuned winner (nearest tuned shape, per GPU tuned on) from the tune
 // cache and bench/tuned.json, as rows "tuned (GPU)".
 // Split-K rows clear C as the generated launcher does: on sm_90a by its zero kernel, with the
@@ -34,6 +34,7 @@ const { values } = parseArgs({ options: {
   arch: { type: "string", default: "sm_90a" }, m: { type: "string", default: "1,16,64,256,1024,4096" }, reps: { type: "string", default: "30" },
   out: { type: "string", default: join(REPO, "bench/out-w4a16") },
   "tune-cache": { type: "string" }, tuned: { type: "string", default: join(REPO, "bench/tuned.json") }, "no-tuned": { type: "boolean", default: false },
+  "keep-inputs": { type: "boolean", default: false },
 } });
 const arch = values.arch as Arch;
 const planDir = join(resolve(values.out!), "plan");
@@ -205,8 +206,9 @@ if (!gpuAvailable().ok) {
   process.exit(0);
 }
 const res = await runPlan(planDir, { runner, verbose: true });
-// The packed weights (29 MB a shape and order) are rebuilt by every run: none stays in --out.
-for (const f of files.values()) for (const x of Object.values(f)) rmSync(join(planDir, x), { force: true });
+// The packed weights (29 MB a shape and order) are rebuilt by every run: none stays in --out,
+// unless --keep-inputs (bench/profile.ts then runs the plan's cases again under ncu).
+if (!values["keep-inputs"]) for (const f of files.values()) for (const x of Object.values(f)) rmSync(join(planDir, x), { force: true });
 if (res.error) { console.error(`bench: ${res.error}`); process.exit(1); }
 const by = new Map(res.cases.map((r) => [r.name, r]));
 const copy = by.get("copy")?.gbps;
