@@ -18,7 +18,7 @@ export async function compileGemm(kernel: Kernel, config: GemmConfig, arch: Arch
     // sm_90a defaults, warp-specialized TMA where it applies. Fixed TMA rows say `ws` or not.
     const target = cudaTarget(arch, cores, copy, persistent, ws ?? copy === undefined, { pingpong });
     const low = lower(kernel, tunables, dequant === "wgmma" ? { ...target, dequantWgmma: true } : target);
-    const out = emitCuda(low, { name: `${kernel.name}_${cores ?? ""}${copy === "tma" ? "tma_" : ""}${persistent ? `p${persistent}_` : ""}${ws ? "ws_" : ""}${pingpong ? "pp_" : ""}${dequant ? "dqw_" : ""}${config.BM}x${config.BN}x${config.BK}_s${config.stages}_w${config.warps}_g${config.GROUP_M ?? 0}${config.splitK ? `_k${config.splitK}` : ""}` });
+    const out = emitCuda(low, { name: `${kernel.name}_${cores ?? ""}${copy === "tma" ? "tma_" : ""}${persistent ? `p${persistent}_` : ""}${ws ? "ws_" : ""}${pingpong ? "pp_" : ""}${dequant ? "dqw_" : ""}${config.BM}x${config.BN}x${config.BK}_s${config.stages}_w${config.warps}_g${config.GROUP_M ?? 0}${config.splitK ? `_k${config.splitK}` : ""}${config.minBlocks ? `_mb${config.minBlocks}` : ""}` });
     const kind = runnerModule(arch);
     const res = await compileCuda(out.cu, { arch, outputs: [kind] });
     const module = `${out.kernelSymbol}.${arch}.${kind}`;

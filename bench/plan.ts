@@ -17,6 +17,9 @@ export interface GemmConfig {
   BM: number; BN: number; BK: number; stages: number; warps: number; GROUP_M?: number;
   /** K-split blocks per output tile (gemm_w4a16's decode tunable). */
   splitK?: number;
+  /** Blocks an SM to keep resident (the decode kernels' tunable: __launch_bounds__'s second
+   *  argument, nvcc's register cap). */
+  minBlocks?: number;
   /** Tensor-core instruction on sm_90a (not a tunable of the kernel: a lowering choice). */
   cores?: "mma" | "wgmma";
   /** How wgmma operand tiles reach shared memory (a lowering choice; default cp.async). */
@@ -33,7 +36,7 @@ export interface GemmConfig {
 }
 
 export const configText = (c: GemmConfig) =>
-  `${c.cores ? `${c.cores === "mma" ? "mma.sync" : "wgmma"}${c.copy === "tma" ? "+tma" : ""} ` : ""}BM=${c.BM} BN=${c.BN} BK=${c.BK} st=${c.stages} w=${c.warps}${c.GROUP_M ? ` G=${c.GROUP_M}` : ""}${c.splitK ? ` sk=${c.splitK}` : ""}${c.persistent ? ` persistent=${c.persistent}` : ""}${c.ws ? " ws" : ""}${c.pingpong ? " pingpong" : ""}${c.dequant ? ` dequant=${c.dequant}` : ""}`;
+  `${c.cores ? `${c.cores === "mma" ? "mma.sync" : "wgmma"}${c.copy === "tma" ? "+tma" : ""} ` : ""}BM=${c.BM} BN=${c.BN} BK=${c.BK} st=${c.stages} w=${c.warps}${c.GROUP_M ? ` G=${c.GROUP_M}` : ""}${c.splitK ? ` sk=${c.splitK}` : ""}${c.minBlocks ? ` mb=${c.minBlocks}` : ""}${c.persistent ? ` persistent=${c.persistent}` : ""}${c.ws ? " ws" : ""}${c.pingpong ? " pingpong" : ""}${c.dequant ? ` dequant=${c.dequant}` : ""}`;
 
 export const SHAPES: BenchShape[] = [
   ...[1024, 4096, 8192].map((s) => ({ label: `${s}^3`, M: s, N: s, K: s, skinny: false })),

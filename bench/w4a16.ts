@@ -96,8 +96,14 @@ async function compileAll(k: typeof kernel, configs: GemmConfig[], into: Map<str
 }
 await compileAll(kernel, distinct, compiled, "");
 type Variant = (typeof DECODE_VARIANTS)[number];
+// With minBlocks 7 and 8 too (nvcc's register cap for 7 or 8 blocks an SM) where 4 warps and at most
+// 256 K of stages (BK x stages, ~4 KB a stage) let that many blocks share an SM: the partial-sum
+// kernel's 78 registers hold 6 blocks of 128 threads an SM, so its 896-block grid at N = 14336,
+// split-K 4, needs 1.13 waves (ncu, eighth session); capped at 72 it fits one.
+const withMinBlocks = (cs: GemmConfig[]): GemmConfig[] =>
+  cs.flatMap((c) => (c.warps === 4 && c.BK * c.stages <= 256 && !c.minBlocks ? [c, { ...c, minBlocks: 7 }, { ...c, minBlocks: 8 }] : [c]));
 const variantConfigsFor = (v: Variant, si: number): GemmConfig[] => (SHAPES[si]!.M <= DECODE_M
-  ? [...fixedConfigsFor(SHAPES[si]!.M), ...tunedOf(si).map((t) => t.config)].filter((c) => !v.groupPerTile || 128 % c.BK === 0) : []);
+  ? withMinBlocks([...fixedConfigsFor(SHAPES[si]!.M), ...tunedOf(si).map((t) => t.config)].filter((c) => !v.groupPerTile || 128 % c.BK === 0)) : []);
 // Prefill (M >= 256): gemm_w4a16_bf16out, the same weights with a bf16 C (the output precision of
 // the bf16 cuBLAS GEMM it is measured against; gemm_w4a16's C is f32 for split-K's atomics), at the
 // register-A configs without a K split, and persistent (132 blocks) builds of the two big tiles.

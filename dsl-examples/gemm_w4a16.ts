@@ -18,8 +18,10 @@ const SMEM_BYTES = 160 * 1024;
 const fitsSmem = ({ BM, BN, BK, stages }: T.Config) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES;
 /** fitsSmem, and one scale group per K tile (BK divides 128): the partial-sum kernels. */
 const fitsSmemOneGroup = ({ BM, BN, BK, stages }: T.Config) => 128 % BK == 0 && (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES;
-/** The decode kernels' space: 16-row tiles first, wide K tiles, split-K. */
-const DECODE_TUNE = { BM: [16, 64, 128], BN: [64, 128, 256], BK: [128, 64], stages: [2, 3, 4], warps: [4, 8], splitK: [1, 2, 4, 8] };
+/** The decode kernels' space: 16-row tiles first, wide K tiles, split-K, and the blocks an SM
+ *  to keep resident (minBlocks: nvcc's register cap; 1 asks for nothing): a decode grid of a
+ *  few hundred blocks runs in one wave only if enough of them fit an SM at once. */
+const DECODE_TUNE = { BM: [16, 64, 128], BN: [64, 128, 256], BK: [128, 64], stages: [2, 3, 4], warps: [4, 8], splitK: [1, 2, 4, 8], minBlocks: [1, 7, 8] };
 /** The zero-point kernels' space (no split-K). */
 const ZP_TUNE = { BM: [16, 64, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2, 4], warps: [4, 8] };
 
@@ -27,11 +29,11 @@ const ZP_TUNE = { BM: [16, 64, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2
  *  block (bx, by, bz) sums K tiles [bz * KT, (bz + 1) * KT); tiles past K read as 0. */
 function w4a16Gemm(A: Tensor<"M, K", "bf16">, W: Tensor<"N, KW", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">, C: Tensor<"M, N", "f32" | "bf16">,
                    BM: number, BN: number, BK: number, stages: number, warps: number, splitK: number,
-                   dequantTile: typeof dequantInterleaved) {
+                   dequantTile: typeof dequantInterleaved, minBlocks: number) {
   const [M, K] = A.shape;
   const [N] = W.shape;
   const KT = T.cdiv(T.cdiv(K, BK), splitK);
-  T.launch([T.cdiv(N, BN), T.cdiv(M, BM), splitK], { threads: warps * 32 }, (bx, by, bz) => {
+  T.launch([T.cdiv(N, BN), T.cdiv(M, BM), splitK], { threads: warps * 32, minBlocks }, (bx, by, bz) => {
     const As = T.shared([BM, BK], "bf16");
     const Ws = T.shared([BN, T.cdiv(BK, 8)], "u32");
     const Bs = T.shared([BN, BK], "bf16");
@@ -53,11 +55,11 @@ function w4a16Gemm(A: Tensor<"M, K", "bf16">, W: Tensor<"N, KW", "u32">, S: Tens
  *  weight. One group per K tile: BK divides 128 (the kernels' `where`). */
 function w4a16GemmGs(A: Tensor<"M, K", "bf16">, W: Tensor<"N, KW", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">, C: Tensor<"M, N", "f32">,
                      BM: number, BN: number, BK: number, stages: number, warps: number, splitK: number,
-                     unscaledTile: typeof unscaledMma) {
+                     unscaledTile: typeof unscaledMma, minBlocks: number) {
   const [M, K] = A.shape;
   const [N] = W.shape;
   const KT = T.cdiv(T.cdiv(K, BK), splitK);
-  T.launch([T.cdiv(N, BN), T.cdiv(M, BM), splitK], { threads: warps * 32 }, (bx, by, bz) => {
+  T.launch([T.cdiv(N, BN), T.cdiv(M, BM), splitK], { threads: warps * 32, minBlocks }, (bx, by, bz) => {
     const As = T.shared([BM, BK], "bf16");
     const Ws = T.shared([BN, T.cdiv(BK, 8)], "u32");
     const Bs = T.shared([BN, BK], "bf16");
@@ -130,7 +132,7 @@ export const gemm_w4a16 = T.kernel(
   },
   function gemm_w4a16(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
                       C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
-    w4a16Gemm(A, W, S, C, BM, BN, BK, stages, warps, splitK, dequantInterleaved);
+    w4a16Gemm(A, W, S, C, BM, BN, BK, stages, warps, splitK, dequantInterleaved, 1);
   },
 );
 
@@ -144,8 +146,8 @@ export const gemm_w4a16_mma = T.kernel(
     where: fitsSmem,
   },
   function gemm_w4a16_mma(A: Tensor<"M, K", "bf16">, W: Tensor<"N, 4 * cdiv(K, 32)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
-                          C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
-    w4a16Gemm(A, W, S, C, BM, BN, BK, stages, warps, splitK, dequantMma);
+                          C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK, minBlocks }: T.Config) {
+    w4a16Gemm(A, W, S, C, BM, BN, BK, stages, warps, splitK, dequantMma, minBlocks);
   },
 );
 
@@ -160,7 +162,7 @@ export const gemm_w4a16_bf16out = T.kernel(
   },
   function gemm_w4a16_bf16out(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
                               C: Tensor<"M, N", "bf16">, { BM, BN, BK, stages, warps }: T.Config) {
-    w4a16Gemm(A, W, S, C, BM, BN, BK, stages, warps, 1, dequantInterleaved);
+    w4a16Gemm(A, W, S, C, BM, BN, BK, stages, warps, 1, dequantInterleaved, 1);
   },
 );
 
@@ -174,8 +176,8 @@ export const gemm_w4a16_gs = T.kernel(
     where: fitsSmemOneGroup,
   },
   function gemm_w4a16_gs(A: Tensor<"M, K", "bf16">, W: Tensor<"N, cdiv(K, 8)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
-                         C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
-    w4a16GemmGs(A, W, S, C, BM, BN, BK, stages, warps, splitK, unscaledInterleaved);
+                         C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK, minBlocks }: T.Config) {
+    w4a16GemmGs(A, W, S, C, BM, BN, BK, stages, warps, splitK, unscaledInterleaved, minBlocks);
   },
 );
 
@@ -185,8 +187,8 @@ export const gemm_w4a16_mma_gs = T.kernel(
     where: fitsSmemOneGroup,
   },
   function gemm_w4a16_mma_gs(A: Tensor<"M, K", "bf16">, W: Tensor<"N, 4 * cdiv(K, 32)", "u32">, S: Tensor<"N, cdiv(K, 128)", "bf16">,
-                             C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK }: T.Config) {
-    w4a16GemmGs(A, W, S, C, BM, BN, BK, stages, warps, splitK, unscaledMma);
+                             C: Tensor<"M, N", "f32">, { BM, BN, BK, stages, warps, splitK, minBlocks }: T.Config) {
+    w4a16GemmGs(A, W, S, C, BM, BN, BK, stages, warps, splitK, unscaledMma, minBlocks);
   },
 );
 

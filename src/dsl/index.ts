@@ -125,10 +125,11 @@ export namespace T {
   }
 
   /** The kernel body: a grid of blocks of `threads` threads; the callback gets the block
-   *  indices (x, y, z). Exactly one launch per kernel. */
+   *  indices (x, y, z). Exactly one launch per kernel. `minBlocks`: blocks an SM to keep resident
+   *  (the CUDA build's __launch_bounds__ second argument, nvcc's register cap; 1 asks for nothing). */
   export function launch(
     grid: [number] | [number, number] | [number, number, number],
-    opts: { threads: number },
+    opts: { threads: number; minBlocks?: number },
     body: (bx: number, by: number, bz: number) => void,
   ): void {
     void grid; void opts; void body;

@@ -187,7 +187,7 @@ function translateLaunch(call: CallExpression, ctx: Ctx): Launch {
   if (args.length !== 3) ctx.fail(call, `${name} takes 3 arguments (grid, { threads }, (bx, by) => { ... }), got ${args.length}`);
   const grid = exprList(args[0]!, ctx, "a grid dim", undefined, "the grid");
   if (grid.length < 1 || grid.length > 3) ctx.fail(args[0]!, `the grid has 1 to 3 dims, got ${grid.length}`);
-  const threads = threadsOf(args[1]!, ctx);
+  const { threads, minBlocks } = launchOptions(args[1]!, ctx);
   const fn = unwrapParens(args[2]!);
   if (!Node.isArrowFunction(fn) && !Node.isFunctionExpression(fn))
     return ctx.fail(args[2]!, `the last argument of ${name} must be a function (bx, by) => { ... }`);
@@ -213,7 +213,7 @@ function translateLaunch(call: CallExpression, ctx: Ctx): Launch {
       return ir;
     });
     const stmts = translateBlock(body.getStatements(), ctx);
-    return { grid, threads, blockVars, level: "tile" as const, body: stmts };
+    return { grid, threads, ...(minBlocks ? { minBlocks } : {}), blockVars, level: "tile" as const, body: stmts };
   });
 }
 
@@ -223,14 +223,22 @@ function unusedBlockName(i: number, ctx: Ctx): string {
   return name;
 }
 
-function threadsOf(node: Node, ctx: Ctx): Expr {
+/** `{ threads, minBlocks? }`: threads per block, and blocks per SM to keep resident (the
+ *  register cap nvcc gets through __launch_bounds__; Launch.minBlocks). */
+function launchOptions(node: Node, ctx: Ctx): { threads: Expr; minBlocks?: Expr } {
   const n = unwrapParens(node);
   if (!Node.isObjectLiteralExpression(n)) return ctx.fail(node, "launch options must be an object literal: { threads: 128 }");
-  let threads: Expr | undefined;
+  let threads: Expr | undefined, minBlocks: Expr | undefined;
   for (const p of n.getProperties()) {
-    if (Node.isPropertyAssignment(p) && p.getName() === "threads") threads = intExpr(p.getInitializerOrThrow(), ctx, "threads");
-    else ctx.fail(p, `unknown launch option '${quote(p, 20)}'; the only option is threads`);
+    // `threads: expr`, or the shorthand `threads` naming a value of that name.
+    const value = Node.isPropertyAssignment(p) ? p.getInitializerOrThrow() : Node.isShorthandPropertyAssignment(p) ? p.getNameNode() : undefined;
+    const name = value && (Node.isPropertyAssignment(p) || Node.isShorthandPropertyAssignment(p)) ? p.getName() : undefined;
+    if (value && name === "threads") threads = intExpr(value, ctx, "threads");
+    else if (value && name === "minBlocks") minBlocks = intExpr(value, ctx, "minBlocks");
+    else ctx.fail(p, `unknown launch option '${quote(p, 20)}'; the options are threads and minBlocks`);
   }
   if (!threads) return ctx.fail(node, "launch options need threads: { threads: 128 }");
-  return threads;
+  // minBlocks 1 asks for nothing: left out, so the kernel's IR (and its tune cache key) is the
+  // one it has without the option.
+  return { threads, ...(minBlocks && !(minBlocks.k === "int" && minBlocks.v === 1) ? { minBlocks } : {}) };
 }

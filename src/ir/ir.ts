@@ -317,6 +317,11 @@ export interface Launch {
   grid: Expr[];
   /** Threads per block (x only). Constant after specialization. */
   threads: Expr;
+  /** Blocks per SM the author asks to keep resident (`min_blocks` in IR text; the DSL's launch
+   *  option `minBlocks`, often a tunable): the CUDA emitter's __launch_bounds__ second argument,
+   *  so nvcc holds registers to 64K / (threads * minBlocks). Constant after specialization;
+   *  absent or 1: no request. */
+  minBlocks?: Expr;
   /** Names bound to blockIdx.x, .y, .z (as many as grid dims). */
   blockVars: string[];
   level: "tile" | "thread";

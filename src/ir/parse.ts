@@ -29,7 +29,7 @@ dequant: kw("dequant"),
   reduce: kw("reduce"), topk: kw("topk"), scan: kw("scan"), atomic: kw("atomic"), axis: kw("axis"),
   count: kw("count"), accumulate: kw("accumulate"), exclusive: kw("exclusive"), warp_reduce: kw("warp_reduce"),
   mbar: kw("mbar"), tma: kw("tma"), tensormap: kw("tensormap"), setmaxnreg: kw("setmaxnreg"), rows: kw("rows"),
-  over: kw("over"), convert: kw("convert"), per_sm: kw("per_sm"), setup: kw("setup"),
+  over: kw("over"), convert: kw("convert"), per_sm: kw("per_sm"), min_blocks: kw("min_blocks"), setup: kw("setup"),
 };
 
 const WS = createToken({ name: "WS", pattern: /\s+/, group: Lexer.SKIPPED });
@@ -880,13 +880,15 @@ class IrParser extends EmbeddedActionsParser {
     this.CONSUME(RBrack);
     this.CONSUME(K.threads);
     const threads = this.SUBRULE(this.expr);
+    let minBlocks: Expr | undefined;
+    this.OPTION4(() => { this.CONSUME(K.min_blocks); minBlocks = this.SUBRULE2(this.expr); });
     let perSM: number | undefined;
     this.OPTION2(() => { this.CONSUME(K.per_sm); perSM = this.intOf(this.CONSUME(Num)); });
     this.CONSUME(K.blocks);
     this.CONSUME2(LBrack);
     const blockVars = this.SUBRULE(this.names);
     this.CONSUME2(RBrack);
-    const l: Launch = { grid, threads, blockVars, level, body: [], ...(perSM !== undefined ? { perSM } : {}) };
+    const l: Launch = { grid, threads, blockVars, level, body: [], ...(minBlocks !== undefined ? { minBlocks } : {}), ...(perSM !== undefined ? { perSM } : {}) };
     this.OPTION(() => { this.CONSUME(K.thread); l.threadVar = this.CONSUME2(Name).image; });
     this.OPTION3(() => { this.CONSUME(K.setup); l.setup = this.intOf(this.CONSUME2(Num)); });
     l.body = this.SUBRULE(this.block);

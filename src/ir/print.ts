@@ -197,7 +197,8 @@ export function printKernel(k: Kernel): string {
   const l = k.launch;
   const thread = l.threadVar !== undefined ? ` thread ${l.threadVar}` : "";
   const perSM = l.perSM !== undefined ? ` per_sm ${l.perSM}` : "";
+  const minBlocks = l.minBlocks !== undefined ? ` min_blocks ${printExpr(l.minBlocks)}` : "";
   const setup = l.setup !== undefined ? ` setup ${l.setup}` : "";
-  lines.push(`launch ${l.level} grid [${printExprs(l.grid)}] threads ${printExpr(l.threads)}${perSM} blocks [${l.blockVars.join(", ")}]${thread}${setup} ${printBlock(l.body, 0)}`);
+  lines.push(`launch ${l.level} grid [${printExprs(l.grid)}] threads ${printExpr(l.threads)}${minBlocks}${perSM} blocks [${l.blockVars.join(", ")}]${thread}${setup} ${printBlock(l.body, 0)}`);
   return lines.join("\n") + "\n";
 }

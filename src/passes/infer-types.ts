@@ -100,6 +100,11 @@ export function inferTypes(k: Kernel): Kernel {
   const written = new Set<string>();
 
   if (evalConst(k.launch.threads) === undefined) c.err(k.loc, `threads per block is not a compile-time constant after specialization`);
+  if (k.launch.minBlocks) {
+    const mb = evalConst(k.launch.minBlocks);
+    if (mb === undefined || !Number.isInteger(mb) || mb < 1 || mb > 32)
+      c.err(k.loc, `launch option minBlocks must be an integer from 1 to 32 (blocks per SM) after specialization, got ${mb ?? "a run-time value"}`);
+  }
   k.launch.grid.forEach((g) => c.expr(g, k.loc));
 
   const body = mapStmts(k.launch.body, (s): Stmt | undefined => {

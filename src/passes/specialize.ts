@@ -71,14 +71,17 @@ export function specialize(k: Kernel, opts: PassOptions): Kernel {
   for (const [n, x] of Object.entries(config)) { const l = literal(x); if (l) m.set(n, l); }
   const sub = (e: Expr) => fold(substitute(e, m));
   const body = mapStmts(k.launch.body, (s) => (s.k === "for" && s.stagesExpr ? { ...s, stagesExpr: sub(s.stagesExpr) } : undefined));
+  const { minBlocks, ...launch } = k.launch;
   return {
     ...k,
     config,
     params: k.params.map((p) => (p.shape ? { ...p, shape: p.shape.map(sub) } : p)),
     launch: {
-      ...k.launch,
+      ...launch,
       grid: k.launch.grid.map(sub),
       threads: sub(k.launch.threads),
+      // minBlocks 1 asks for nothing: dropped, so a kernel tuned to 1 prints and emits as one without it.
+      ...(minBlocks && evalConst(sub(minBlocks)) !== 1 ? { minBlocks: sub(minBlocks) } : {}),
       body: foldStmts(substitute(body, m), typeEnvOf(k)),
     },
   };

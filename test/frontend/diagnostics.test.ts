@@ -93,6 +93,8 @@ const cases: Case[] = [
   { name: "shadowing", src: inLaunch(`const /*!*/M = 3;`), msg: /'M' is already defined \(as a dim\)/ },
   { name: "unsigned right shift", src: inLaunch(`const x = /*!*/M >>> 1;`), msg: /'>>>' is not supported/ },
   { name: "boolean arithmetic", src: inLaunch(`const x = /*!*/(M < 2) + 1;`), msg: /arithmetic on a boolean/ },
+  { name: "unknown launch option", src: kernel(`A: Tensor<"M", "f32">`, `T.launch([1], { threads: 32, /*!*/maxRegs: 64 }, (bx) => { });`), msg: /unknown launch option 'maxRegs: 64'; the options are threads and minBlocks/ },
+  { name: "minBlocks not an integer", src: kernel(`A: Tensor<"M", "f32">`, `T.launch([1], { threads: 32, minBlocks: /*!*/1.5 }, (bx) => { });`), msg: /minBlocks/ },
 ];
 
 /** 1-based line and column of the construct right after the marker. */

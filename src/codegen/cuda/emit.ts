@@ -1,7 +1,7 @@
 // emitCuda: a specialized thread-level Kernel -> one .cu (kernel + C launcher) and its .h.
 // The kernel body comes from walking the IR (body.ts); only the host side uses templates.
-import { CompileError, type Kernel, type Stmt } from "../../ir/ir.ts";
-import { walkStmts } from "../../ir/expr.ts";
+import { CompileError, type Kernel, type Launch, type Stmt } from "../../ir/ir.ts";
+import { evalConst, walkStmts } from "../../ir/expr.ts";
 import { BodyEmitter } from "./body.ts";
 import { type Env, evalInt } from "./fold.ts";
 import { emitHost } from "./host.ts";
@@ -133,16 +133,25 @@ function kernelFunction(k: Kernel, symbol: string, smemAlignOpt?: number): { tex
   }
   b.block(L.body);
   const text = [
-    `extern "C" __global__ void __launch_bounds__(${threads}${usesSetmaxnreg(L.body) ? `, ${L.perSM ?? 1}` : ""}) ${symbol}(${sig.join(", ")}) {`,
+    `extern "C" __global__ void __launch_bounds__(${threads}${launchBoundsBlocks(L)}) ${symbol}(${sig.join(", ")}) {`,
     b.text(),
     "}",
   ].join("\n");
   return { text, helpers: b.helpers(), threads, smemBytes, env };
 }
 
-/** setmaxnreg needs the launch's register count known to ptxas: the blocks per SM that the
- *  counts were planned for (Launch.perSM; src/ir/registers.ts, launchRegs) fix it from the
- *  thread count. */
+/** __launch_bounds__'s second argument (", B") or nothing. setmaxnreg needs the launch's
+ *  register count known to ptxas: the blocks per SM that the counts were planned for
+ *  (Launch.perSM; src/ir/registers.ts, launchRegs) fix it from the thread count, and win over
+ *  the author's minBlocks (the counts were planned for perSM). Otherwise the author's minBlocks
+ *  above 1 (Launch.minBlocks). */
+function launchBoundsBlocks(L: Launch): string {
+  if (usesSetmaxnreg(L.body)) return `, ${L.perSM ?? 1}`;
+  const mb = L.minBlocks ? evalConst(L.minBlocks) : undefined;
+  if (mb !== undefined && (!Number.isInteger(mb) || mb < 1)) throw new Error(`emitCuda: minBlocks ${mb} is not a positive integer (inferTypes checks it)`);
+  return mb !== undefined && mb > 1 ? `, ${mb}` : "";
+}
+
 function usesSetmaxnreg(body: Stmt[]): boolean {
   let found = false;
   walkStmts(body, (s) => { if (s.k === "setmaxnreg") found = true; });
