@@ -1,6 +1,6 @@
 // `tilemoe build` and `tilemoe build-all`: front end -> passes -> emitters -> nvcc,
 // writing the requested artifacts and a one-line-per-kernel summary.
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { CompileError, type Kernel, type TunableValue } from "../ir/ir.ts";
 import { printKernel } from "../ir/print.ts";
@@ -12,6 +12,7 @@ import { compileCuda, nvccAvailable } from "../driver/nvcc.ts";
 import { parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, requireFile, UsageError } from "./args.ts";
 import { tunedConfig } from "../tune/select.ts";
 import { printTable } from "./table.ts";
+import { ensureOutDir, writeOutput } from "../util/out-dir.ts";
 
 const EMITS = ["ir", "cu", "h", "ptx", "cubin", "wgsl", "json"] as const;
 /** Summary columns, the free-text status last so long reasons do not widen the table. */
@@ -88,7 +89,7 @@ export async function buildAllCommand(argv: string[]): Promise<number> {
   const rows: BuildRow[] = [];
   const arch = parseArch(values.arch as string | undefined);
   const outDir = (values.o as string | undefined) ?? "generated";
-  mkdirSync(outDir, { recursive: true });
+  ensureOutDir(outDir, "-o");
   for (const f of files) {
     const file = join(dir, f);
     let kernels: Kernel[];
@@ -131,7 +132,7 @@ export async function buildFile(file: string, opts: BuildOptions): Promise<Build
     kernels = kernels.filter((k) => k.name === opts.kernel);
     if (!kernels.length) throw new UsageError(`${file}: no kernel named '${opts.kernel}' (kernels: ${parseKernels(file).map((k) => k.name).join(", ")})`);
   }
-  mkdirSync(opts.outDir, { recursive: true });
+  ensureOutDir(opts.outDir, "-o");
   const rows: BuildRow[] = [];
   for (const k of kernels) rows.push(await buildKernel(file, k, opts));
   return rows;
@@ -151,7 +152,7 @@ async function buildKernel(file: string, k: Kernel, opts: BuildOptions): Promise
   const base = join(opts.outDir, opts.backend === "wgsl" ? `${k.name}` : k.name);
   if (opts.emit.has("ir")) {
     const text = stages.join("\n");
-    writeFileSync(`${base}.${opts.backend === "wgsl" ? "wgsl." : ""}ir.txt`, text);
+    writeOutput(`${base}.${opts.backend === "wgsl" ? "wgsl." : ""}ir.txt`, text);
     if (opts.showStages) console.log(text);
   }
   const row: BuildRow = {
@@ -161,20 +162,20 @@ async function buildKernel(file: string, k: Kernel, opts: BuildOptions): Promise
   };
   if (opts.backend === "wgsl") {
     const w = emitWgsl(low, { f16: true, subgroups: false });
-    if (opts.emit.has("wgsl")) writeFileSync(`${base}.wgsl`, w.wgsl);
+    if (opts.emit.has("wgsl")) writeOutput(`${base}.wgsl`, w.wgsl);
     // The browser page's input (runtime/webgpu/page/): shader + bindings + shapes + grid.
-    if (opts.emit.has("json")) writeFileSync(`${base}.wgsl.json`, JSON.stringify(wgslBundle(low, w), null, 1));
+    if (opts.emit.has("json")) writeOutput(`${base}.wgsl.json`, JSON.stringify(wgslBundle(low, w), null, 1));
     return row;
   }
   const out = emitCuda(low);
-  if (opts.emit.has("cu") || opts.emit.has("cubin") || opts.emit.has("ptx")) writeFileSync(`${base}.cu`, out.cu);
-  if (opts.emit.has("h") || opts.emit.has("cu")) writeFileSync(`${base}.h`, out.h);
+  if (opts.emit.has("cu") || opts.emit.has("cubin") || opts.emit.has("ptx")) writeOutput(`${base}.cu`, out.cu);
+  if (opts.emit.has("h") || opts.emit.has("cu")) writeOutput(`${base}.h`, out.h);
   const wantBinary = opts.emit.has("ptx") || opts.emit.has("cubin");
   if (wantBinary) {
     const outputs = [...(opts.emit.has("cubin") ? ["cubin" as const] : []), ...(opts.emit.has("ptx") ? ["ptx" as const] : [])];
     const res = await compileCuda(out.cu, { arch: opts.arch, outputs });
-    if (res.cubin) writeFileSync(`${base}.${opts.arch}.cubin`, res.cubin);
-    if (res.ptx) writeFileSync(`${base}.${opts.arch}.ptx`, res.ptx);
+    if (res.cubin) writeOutput(`${base}.${opts.arch}.cubin`, res.cubin);
+    if (res.ptx) writeOutput(`${base}.${opts.arch}.ptx`, res.ptx);
     const r = res.resources[out.kernelSymbol];
     if (r) { row.registers = r.registers; row.spills = r.spillStores + r.spillLoads; }
   }

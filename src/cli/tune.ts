@@ -5,7 +5,8 @@ import type { Arch } from "../driver/nvcc.ts";
 import { defaultCachePath } from "../tune/cache.ts";
 import { ingestResults, preparePlan, tuneHere, type PlanOptions } from "../tune/tune.ts";
 import { exportWinners } from "../tune/export.ts";
-import { intFlag, parse, parseAssignments, parseShape, UsageError } from "./args.ts";
+import { intFlag, parse, parseAssignments, parseShape, requireFile, UsageError } from "./args.ts";
+import { ensureOutDir } from "../util/out-dir.ts";
 
 const USAGE = `tilemoe tune FILE [--kernel K] --shape M=16,N=14336,K=4096 [--shape ...] [--arch sm_80|sm_90a]
                     [--gpus N] [--budget SECONDS] [--timeout SECONDS] [--cache PATH] [--report DIR]
@@ -27,6 +28,8 @@ export async function tuneCommand(argv: string[]): Promise<number> {
   const warn = (s: string) => console.warn(`tilemoe: warning: ${s}`);
   const cachePath = (values.cache as string | undefined) ?? defaultCachePath();
   const reportDir = values.report as string | undefined;
+  // A report folder that cannot be written is said now, not after the sweep.
+  if (reportDir !== undefined) ensureOutDir(reportDir, "--report");
   if (values.ingest) {
     if (positionals.length) throw new UsageError(`--ingest takes no FILE (the plan folder knows it)\nusage: ${USAGE}`);
     const o = ingestResults(values.ingest as string, { cachePath, reportDir, log, warn, planDir: values.plan as string | undefined });
@@ -45,7 +48,7 @@ export async function tuneCommand(argv: string[]): Promise<number> {
   const shapes = ((values.shape as string[] | undefined) ?? []).map(parseShape);
   if (!shapes.length) throw new UsageError(`give at least one --shape, e.g. --shape M=16,N=14336,K=4096\nusage: ${USAGE}`);
   const opts: PlanOptions = {
-    file: positionals[0]!, kernel: values.kernel as string | undefined, shapes, arch: arch as Arch,
+    file: requireFile(positionals[0]!), kernel: values.kernel as string | undefined, shapes, arch: arch as Arch,
     gpus: Math.max(1, intFlag(values.gpus, "gpus", 1)), budgetS: intFlag(values.budget, "budget", 0),
     timeoutS: Math.max(1, intFlag(values.timeout, "timeout", 60)),
     timing: { warmup: intFlag(values.warmup, "warmup", 5), reps: Math.max(1, intFlag(values.reps, "reps", 30)), rotate: "auto" },

@@ -1,6 +1,6 @@
 // The `tilemoe` command as a user runs it: exit codes, located messages, no stack traces.
 import { execa } from "execa";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
@@ -157,6 +157,38 @@ describe("tilemoe CLI", () => {
     expect([flag.exitCode, flag.stderr]).toEqual([1, expect.stringMatching(/frobnicate[\s\S]*usage: tilemoe check/)]);
     const kern = await runHere("build", "dsl-examples/gemm.ts", "--kernel", "nope");
     expect([kern.exitCode, kern.stderr]).toEqual([1, expect.stringMatching(/no kernel named 'nope' \(kernels: gemm_bf16, gemm_f16\)/)]);
+  });
+
+  it("an -o that is a file, lies under a file or cannot be made is a user error naming -o and the fix (was: internal error)", async () => {
+    const file = join(out, "a-file");
+    writeFileSync(file, "mine");
+    for (const args of [["build", "dsl-examples/gemm_f32.ts"], ["build-all"], ["build-layer", "--model", "qwen3"]]) {
+      const r = await runHere(...args, "-o", file);
+      expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: -o .*a-file: a file of that name exists; give a folder/)]);
+      const under = await runHere(...args, "-o", join(file, "sub"));
+      expect([under.exitCode, under.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: -o .*a-file\/sub: cannot create the folder: a file stands where a folder is needed \(ENOTDIR\)/)]);
+    }
+    expect(readFileSync(file, "utf8")).toBe("mine");
+    // Node's recursive mkdir never returns here (mkdir answers ENOENT under /proc).
+    const proc = await runHere("build", "dsl-examples/gemm_f32.ts", "-o", "/proc/tilemoe-no/such");
+    expect([proc.exitCode, proc.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: -o \/proc\/tilemoe-no\/such: cannot create the folder: cannot be created there \(ENOENT\)/)]);
+    const rep = await runHere("tune", "dsl-examples/gemm_f32.ts", "--shape", "M=1,N=1,K=1", "--report", file, "--plan", join(out, "plan-rep"));
+    expect([rep.exitCode, rep.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: --report .*a-file: a file of that name exists/)]);
+  });
+
+  it.skipIf(process.getuid?.() === 0)("a read-only -o folder is a user error (root writes anywhere: skipped as root)", async () => {
+    const ro = join(out, "read-only");
+    mkdirSync(ro, { recursive: true });
+    chmodSync(ro, 0o555);
+    const r = await runHere("build", "dsl-examples/gemm_f32.ts", "-o", ro);
+    chmodSync(ro, 0o755);
+    expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: -o .*read-only: cannot write in the folder: permission denied \(EACCES\)/)]);
+    expect(readdirSync(ro)).toEqual([]);
+  });
+
+  it("tune names a missing kernel file (was: internal error ENOENT)", async () => {
+    const r = await runHere("tune", "nope.ts", "--shape", "M=1", "--plan", join(out, "plan-nope"));
+    expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/^nope\.ts: no such file \(give the path of a kernel \.ts file/)]);
   });
 
   it("checks a kernel on the interpreter and prints the pass/fail count", async () => {
