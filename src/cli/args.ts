@@ -13,6 +13,17 @@ export function parse(argv: string[], flags: Record<string, Flag>, usage: string
     const r = parseArgs({ args: argv, options: flags, allowPositionals: true, strict: true });
     return { values: r.values as Record<string, string | boolean | string[] | undefined>, positionals: r.positionals };
   } catch (e) {
+    // Node calls a value that starts with '-' ambiguous: `--cases -1` (a negative number) or
+    // `-o --kernel k` (a forgotten value). Say which, not Node's '--cases=-XYZ' advice.
+    const amb = /^Option '(-[\w-]+)' argument is ambiguous/.exec((e as Error).message);
+    if (amb) {
+      const at = argv.indexOf(amb[1]!);
+      const given = at >= 0 ? argv[at + 1] : undefined;
+      const flag = amb[1]!;
+      throw new UsageError((given !== undefined && /^-\d/.test(given)
+        ? `${flag} ${given}: a negative number is not a valid value here`
+        : `${flag} has no value: '${given}' after it is a flag (give ${flag} VALUE)`) + `\nusage: ${usage}`);
+    }
     throw new UsageError(`${(e as Error).message}\nusage: ${usage}`);
   }
 }
@@ -40,10 +51,13 @@ export function parseShape(text: string): Record<string, number> {
   return out;
 }
 
-export function intFlag(v: unknown, name: string, dflt: number): number {
+/** A whole-number flag: digits only (not '', '1e3', '0x10', '1.5'), at least `min` (a count of 0
+ *  that would make the command do nothing, e.g. `--cases 0`, is refused rather than "passing"). */
+export function intFlag(v: unknown, name: string, dflt: number, min = 0): number {
   if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} takes a non-negative integer, got '${v}'`);
+  const n = typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new UsageError(`--${name} takes a whole number${min > 0 ? ` of at least ${min}` : " (0 or more)"}, got '${v}'`);
   return n;
 }
 

@@ -44,7 +44,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
   // The interpreter runs the sm_90a lowering with --pdl (its griddepcontrol statements are no-ops there).
   if (values.pdl && backendName === "interp" && level === "tile") throw new UsageError("--pdl is a thread-level lowering: drop --level tile (or --pdl)");
   const pdl = parsePdl(values.pdl as boolean | undefined, backendName === "cuda" ? arch : backendName === "interp" ? "sm_90a" : "wgsl");
-  const cases = intFlag(values.cases, "cases", 100);
+  const cases = intFlag(values.cases, "cases", 100, 1);
   const seed = intFlag(values.seed, "seed", 42);
 
   let kernels = parseKernels(file);

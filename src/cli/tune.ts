@@ -49,12 +49,12 @@ export async function tuneCommand(argv: string[]): Promise<number> {
   if (!shapes.length) throw new UsageError(`give at least one --shape, e.g. --shape M=16,N=14336,K=4096\nusage: ${USAGE}`);
   const opts: PlanOptions = {
     file: requireFile(positionals[0]!), kernel: values.kernel as string | undefined, shapes, arch: arch as Arch,
-    gpus: Math.max(1, intFlag(values.gpus, "gpus", 1)), budgetS: intFlag(values.budget, "budget", 0),
-    timeoutS: Math.max(1, intFlag(values.timeout, "timeout", 60)),
-    timing: { warmup: intFlag(values.warmup, "warmup", 5), reps: Math.max(1, intFlag(values.reps, "reps", 30)), rotate: "auto" },
+    gpus: intFlag(values.gpus, "gpus", 1, 1), budgetS: intFlag(values.budget, "budget", 0),
+    timeoutS: intFlag(values.timeout, "timeout", 60, 1),
+    timing: { warmup: intFlag(values.warmup, "warmup", 5), reps: intFlag(values.reps, "reps", 30, 1), rotate: "auto" },
     checkShape: values["check-shape"] ? parseShape(values["check-shape"] as string) : undefined,
-    jobs: values.jobs !== undefined ? Math.max(1, intFlag(values.jobs, "jobs", 1)) : undefined,
-    maxCandidates: values["max-candidates"] !== undefined ? Math.max(1, intFlag(values["max-candidates"], "max-candidates", 1)) : undefined,
+    jobs: values.jobs !== undefined ? intFlag(values.jobs, "jobs", 1, 1) : undefined,
+    maxCandidates: values["max-candidates"] !== undefined ? intFlag(values["max-candidates"], "max-candidates", 1, 1) : undefined,
     include: ((values.include as string[] | undefined) ?? []).map((t) => parseAssignments(t, "--include")),
     log,
   };

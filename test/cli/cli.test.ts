@@ -191,6 +191,23 @@ describe("tilemoe CLI", () => {
     expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/^nope\.ts: no such file \(give the path of a kernel \.ts file/)]);
   });
 
+  it("number flags: 0 cases is refused (was: '0 passed, 0 failed', exit 0), counts are not clamped, a negative number or a forgotten value is said as such", async () => {
+    const zero = await runHere("check", "dsl-examples/gemm_f32.ts", "--cases", "0");
+    expect([zero.exitCode, zero.stderr, zero.stdout]).toEqual([1, "--cases takes a whole number of at least 1, got '0'", ""]);
+    for (const v of ["", "1e2", "0x10", "2.5", "-1"]) {
+      const r = await runHere("check", "dsl-examples/gemm_f32.ts", `--cases=${v}`);
+      expect([r.exitCode, r.stderr]).toEqual([1, `--cases takes a whole number of at least 1, got '${v}'`]);
+    }
+    const neg = await runHere("check", "dsl-examples/gemm_f32.ts", "--seed", "-3");
+    expect([neg.exitCode, neg.stderr]).toEqual([1, expect.stringMatching(/^--seed -3: a negative number is not a valid value here\nusage: tilemoe check/)]);
+    const forgot = await runHere("build", "dsl-examples/gemm_f32.ts", "-o", "--kernel", "gemm_f32");
+    expect([forgot.exitCode, forgot.stderr]).toEqual([1, expect.stringMatching(/^-o has no value: '--kernel' after it is a flag \(give -o VALUE\)/)]);
+    for (const flag of ["--gpus", "--reps", "--timeout", "--jobs", "--max-candidates"]) {
+      const r = await runHere("tune", "dsl-examples/gemm_f32.ts", "--shape", "M=1,N=1,K=1", flag, "0", "--plan", join(out, "plan-zero"));
+      expect([r.exitCode, r.stderr]).toEqual([1, `${flag} takes a whole number of at least 1, got '0'`]);
+    }
+  });
+
   it("checks a kernel on the interpreter and prints the pass/fail count", async () => {
     const r = await runHere("check", "dsl-examples/gemm.ts", "--kernel", "gemm_f16", "--cases", "3", "--seed", "5");
     expect(r.exitCode, r.stderr).toBe(0);
