@@ -2,12 +2,14 @@
 // `defineCheck({ kernel: ... })`) is run on random cases against its reference.
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { tsImport } from "tsx/esm/api";
 import type { Kernel } from "../ir/ir.ts";
 import { parseKernels } from "../frontend/index.ts";
 import { resolveConfig } from "../passes/specialize.ts";
 import { checkKernel, type Backend } from "../check/run.ts";
 import { isCheckSpec, type CheckSpec } from "../check/spec.ts";
 import { backendFor, BACKENDS, type BackendName } from "../check/backends.ts";
+import { userError } from "../util/user-error.ts";
 import { intFlag, parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, requireFile, UsageError } from "./args.ts";
 
 const USAGE = "tilemoe check FILE [--kernel K] [--backend interp|cuda|webgpu] [--level tile|thread] [--arch sm_80|sm_90a] [--cases N] [--seed S] [--shape M=..] [--config BM=..] [--data-seed S] [--mma wgmma|sync] [--copy cp.async|tma] [--persistent P] [--ws|--no-ws] [--pingpong] [--dequant wgmma|auto] [--pdl] [--subgroups on|off] [--verbose]";
@@ -92,14 +94,27 @@ export async function checkCommand(argv: string[]): Promise<number> {
  *  an inert handle and never runs the body. */
 export async function loadSpecs(file: string): Promise<Map<string, CheckSpec>> {
   let mod: Record<string, unknown>;
+  const url = pathToFileURL(resolve(file)).href;
   try {
-    mod = await import(pathToFileURL(resolve(file)).href);
+    mod = await import(url);
   } catch (e) {
-    throw Object.assign(new Error(`${file}: could not load the file's check specs: ${(e as Error).message.split("\n")[0]}`), { userFacing: true });
+    // A .ts outside an ESM package (no package.json with "type": "module" above it, e.g. a file
+    // in /tmp) is CommonJS to Node, and its `import`s then fail as a require() cycle: load it as
+    // a module through tsx's own import instead.
+    if (!/require\(\) ES Module|ERR_REQUIRE_(CYCLE_MODULE|ESM)/.test(`${(e as NodeJS.ErrnoException).code} ${(e as Error).message}`)) throw loadError(file, e);
+    try {
+      mod = await tsImport(url, import.meta.url);
+    } catch (e2) {
+      throw loadError(file, e2);
+    }
   }
   const out = new Map<string, CheckSpec>();
   for (const v of Object.values(mod)) if (isCheckSpec(v)) out.set(v.kernel, v);
   return out;
+}
+
+function loadError(file: string, e: unknown): Error {
+  return userError(`${file}: could not load the file's check specs: ${(e as Error).message.split("\n")[0]}`);
 }
 
 export type { Kernel };

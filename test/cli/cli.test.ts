@@ -208,6 +208,18 @@ describe("tilemoe CLI", () => {
     }
   });
 
+  it("checks a kernel file outside any ESM package (was: 'Cannot require() ES Module ... in a cycle')", async () => {
+    // Spawned: under vitest, vite would load the file itself. The temp folder has no package.json,
+    // so Node takes the .ts for CommonJS.
+    const f = join(mkdtempSync(join(tmpdir(), "tilemoe-outside-")), "mine.ts");
+    writeFileSync(f, readFileSync("dsl-examples/gemm_f32.ts", "utf8"));
+    const r = await run("check", f, "--cases", "2");
+    expect([r.exitCode, r.stdout, r.stderr]).toEqual([0, "gemm_f32 [interp]: 2 passed, 0 failed", ""]);
+    writeFileSync(f, readFileSync("dsl-examples/gemm_f32.ts", "utf8") + "\nthrow new Error(\"boom at load\");\n");
+    const bad = await run("check", f, "--cases", "2");
+    expect([bad.exitCode, bad.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: .*mine\.ts: could not load the file's check specs: boom at load$/)]);
+  });
+
   it("checks a kernel on the interpreter and prints the pass/fail count", async () => {
     const r = await runHere("check", "dsl-examples/gemm.ts", "--kernel", "gemm_f16", "--cases", "3", "--seed", "5");
     expect(r.exitCode, r.stderr).toBe(0);
