@@ -61,6 +61,18 @@ export function intFlag(v: unknown, name: string, dflt: number, min = 0): number
   return n;
 }
 
+/** The message for a kernel file with no kernels (an empty file, or kernels not exported). */
+export function noKernels(file: string): string {
+  return `${file}: no kernels (a kernel file exports each one as \`export const NAME = T.kernel(...)\`, with T imported from "tilemoe"; see docs/DSL.md)`;
+}
+
+/** A --shape naming a dim none of the kernels has (a typo: it would be silently unused). */
+export function unknownDims(shape: Record<string, number>, dimsOf: readonly (readonly string[])[]): void {
+  const known = new Set(dimsOf.flat());
+  const bad = Object.keys(shape).filter((d) => !known.has(d));
+  if (bad.length) throw new UsageError(`--shape names ${bad.join(", ")}, not a dim of the kernel${dimsOf.length > 1 ? "s" : ""} (dims: ${[...known].join(", ")})`);
+}
+
 /** The kernel file named on the command line, or a UsageError saying what is wrong with it. */
 export function requireFile(path: string): string {
   let st;

@@ -9,7 +9,7 @@ import { cudaTarget, lower, WGSL, type Target, type TensorCoreChoice, type CopyC
 import { emitCuda } from "../codegen/cuda/index.ts";
 import { emitWgsl, wgslBundle } from "../codegen/wgsl/index.ts";
 import { compileCuda, nvccAvailable } from "../driver/nvcc.ts";
-import { parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, requireFile, UsageError } from "./args.ts";
+import { noKernels, parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, requireFile, unknownDims, UsageError } from "./args.ts";
 import { tunedConfig } from "../tune/select.ts";
 import { printTable } from "./table.ts";
 import { ensureOutDir, writeOutput } from "../util/out-dir.ts";
@@ -60,7 +60,11 @@ export async function buildCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError(`expected one FILE\nusage: ${BUILD_USAGE}`);
   const backend = (values.target as string | undefined) ?? "cuda";
   if (backend !== "cuda" && backend !== "wgsl") throw new UsageError(`--target must be cuda or wgsl, got '${backend}'`);
-  const emit = parseEmit((values.emit as string | undefined) ?? (backend === "wgsl" ? "wgsl" : "cu,h"));
+  const emit = parseEmit((values.emit as string | undefined) ?? (backend === "wgsl" ? "wgsl" : "cu,h"), backend);
+  // --shape and --tune-cache pick a tuned CUDA config; with --config (or for WGSL) nothing would use them.
+  const tuneFlags = ["shape", "tune-cache"].filter((f) => values[f] !== undefined).map((f) => `--${f}`);
+  if (tuneFlags.length && values.config !== undefined) throw new UsageError(`${tuneFlags.join(" and ")} ${tuneFlags.length > 1 ? "pick" : "picks"} the tuned config; --config names one: drop one or the other`);
+  if (tuneFlags.length && backend === "wgsl") throw new UsageError(`${tuneFlags.join(" and ")} ${tuneFlags.length > 1 ? "pick" : "picks"} a tuned CUDA config; a --target wgsl build takes --config`);
   const opts: BuildOptions = {
     kernel: values.kernel as string | undefined,
     config: values.config ? parseAssignments(values.config as string, "--config") : {},
@@ -128,10 +132,12 @@ function failedRow(file: string, kernel: string, target: string, e: unknown): Bu
 
 export async function buildFile(file: string, opts: BuildOptions): Promise<BuildRow[]> {
   let kernels = parseKernels(file);
+  if (!kernels.length) throw new UsageError(noKernels(file));
   if (opts.kernel) {
     kernels = kernels.filter((k) => k.name === opts.kernel);
     if (!kernels.length) throw new UsageError(`${file}: no kernel named '${opts.kernel}' (kernels: ${parseKernels(file).map((k) => k.name).join(", ")})`);
   }
+  if (opts.tuned?.shape) unknownDims(opts.tuned.shape, kernels.map((k) => k.dims));
   ensureOutDir(opts.outDir, "-o");
   const rows: BuildRow[] = [];
   for (const k of kernels) rows.push(await buildKernel(file, k, opts));
@@ -192,11 +198,17 @@ function parseArch(a: string | undefined): "sm_80" | "sm_90a" {
   return arch;
 }
 
-function parseEmit(text: string): Set<Emit> {
+/** What each target can write: an artifact of the other target was silently not written. */
+const EMITS_OF: Record<"cuda" | "wgsl", readonly Emit[]> = { cuda: ["ir", "cu", "h", "ptx", "cubin"], wgsl: ["ir", "wgsl", "json"] };
+
+function parseEmit(text: string, backend: "cuda" | "wgsl"): Set<Emit> {
   const out = new Set<Emit>();
   for (const e of text.split(",").map((s) => s.trim()).filter(Boolean)) {
     if (!(EMITS as readonly string[]).includes(e)) throw new UsageError(`--emit: unknown artifact '${e}' (choose from ${EMITS.join(", ")})`);
+    if (!EMITS_OF[backend].includes(e as Emit))
+      throw new UsageError(`--emit ${e} is not an artifact of --target ${backend} (it writes ${EMITS_OF[backend].join(", ")})${backend === "cuda" ? "; add --target wgsl" : "; drop --target wgsl for CUDA"}`);
     out.add(e as Emit);
   }
+  if (!out.size) throw new UsageError(`--emit names no artifact, so nothing would be written; give some of ${EMITS_OF[backend].join(", ")}`);
   return out;
 }

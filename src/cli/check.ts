@@ -10,7 +10,7 @@ import { checkKernel, type Backend } from "../check/run.ts";
 import { isCheckSpec, type CheckSpec } from "../check/spec.ts";
 import { backendFor, BACKENDS, type BackendName } from "../check/backends.ts";
 import { userError } from "../util/user-error.ts";
-import { intFlag, parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, requireFile, UsageError } from "./args.ts";
+import { intFlag, noKernels, parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, requireFile, unknownDims, UsageError } from "./args.ts";
 
 const USAGE = "tilemoe check FILE [--kernel K] [--backend interp|cuda|webgpu] [--level tile|thread] [--arch sm_80|sm_90a] [--cases N] [--seed S] [--shape M=..] [--config BM=..] [--data-seed S] [--mma wgmma|sync] [--copy cp.async|tma] [--persistent P] [--ws|--no-ws] [--pingpong] [--dequant wgmma|auto] [--pdl] [--subgroups on|off] [--verbose]";
 
@@ -50,6 +50,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
   const seed = intFlag(values.seed, "seed", 42);
 
   let kernels = parseKernels(file);
+  if (!kernels.length) throw new UsageError(noKernels(file));
   const specs = await loadSpecs(file);
   if (values.kernel) {
     kernels = kernels.filter((k) => k.name === values.kernel);
@@ -59,6 +60,9 @@ export async function checkCommand(argv: string[]): Promise<number> {
   for (const k of kernels) if (!specs.has(k.name)) console.warn(`${file}: kernel ${k.name} has no check spec (export defineCheck({ kernel: "${k.name}", ... })); skipped`);
   if (!checked.length) throw new UsageError(`${file}: no kernel with a check spec to run`);
 
+  const shape = values.shape ? parseShape(values.shape as string) : undefined;
+  // A check spec may draw dims of its own beyond the kernel's (its 'dims').
+  if (shape) unknownDims(shape, checked.map((k) => [...k.dims, ...Object.keys(specs.get(k.name)!.dims)]));
   const config = values.config ? parseAssignments(values.config as string, "--config") : undefined;
   // A config the kernel refuses (unknown tunable, value not allowed, its 'where') is the
   // user's mistake: said once, before any case runs (each case would fail with it).
@@ -69,7 +73,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
     const prefix = `tilemoe check ${file} --kernel ${k.name} --backend ${backendName}${level === "tile" ? " --level tile" : ""}${backendName === "cuda" ? ` --arch ${arch}${cores === "mma" ? " --mma sync" : ""}` : ""}${copy ? ` --copy ${copy}` : ""}${persistent ? ` --persistent ${persistent}` : ""}${wsFlag}${pingpong ? " --pingpong" : ""}${dequantWgmma ? " --dequant wgmma" : ""}${pdl ? " --pdl" : ""}${subgroups ? "" : " --subgroups off"}`;
     const r = await checkKernel(k, specs.get(k.name)!, {
       backendName, backend, cases, seed, reproduce: prefix,
-      shape: values.shape ? parseShape(values.shape as string) : undefined,
+      shape,
       config,
       dataSeed: values["data-seed"] !== undefined ? intFlag(values["data-seed"], "data-seed", 0) : undefined,
       log: values.verbose ? (l) => console.log(`  ${l}`) : undefined,

@@ -77,6 +77,8 @@ export async function preparePlan(dir: string, o: PlanOptions): Promise<PlanMeta
   for (const s of o.shapes) {
     const missing = k.dims.filter((d) => s[d] === undefined);
     if (missing.length) throw userError(`--shape ${Object.entries(s).map(([n, x]) => `${n}=${x}`).join(",")} lacks ${missing.join(", ")} (dims of ${k.name}: ${k.dims.join(", ")})`);
+    const extra = Object.keys(s).filter((d) => !k.dims.includes(d));
+    if (extra.length) throw userError(`--shape ${Object.entries(s).map(([n, x]) => `${n}=${x}`).join(",")} names ${extra.join(", ")}, not a dim of ${k.name} (dims: ${k.dims.join(", ")})`);
   }
   const nvcc = o.nvccVersion ?? (await nvccVersionString());
   const limits = o.limits ?? ARCH_LIMITS[o.arch];

@@ -220,6 +220,35 @@ describe("tilemoe CLI", () => {
     expect([bad.exitCode, bad.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: .*mine\.ts: could not load the file's check specs: boom at load$/)]);
   });
 
+  it("inputs that were silently unused or wrote nothing (exit 0) are refused: --emit off its target or empty, no kernels, --shape with an unknown dim or beside --config", async () => {
+    const dir = join(out, "unused");
+    const cases: [string[], RegExp][] = [
+      [["build", "dsl-examples/gemm_f32.ts", "--emit", ""], /^--emit names no artifact, so nothing would be written; give some of ir, cu, h, ptx, cubin$/],
+      [["build", "dsl-examples/gemm_f32.ts", "--emit", "cu,wgsl"], /^--emit wgsl is not an artifact of --target cuda \(it writes ir, cu, h, ptx, cubin\); add --target wgsl$/],
+      [["build", "dsl-examples/gemm_f32.ts", "--target", "wgsl", "--emit", "h"], /^--emit h is not an artifact of --target wgsl/],
+      [["build", "dsl-examples/gemm_f32.ts", "--shape", "Q=5"], /^--shape names Q, not a dim of the kernel \(dims: M, K, N\)$/],
+      [["build", "dsl-examples/gemm_f32.ts", "--shape", "M=5", "--config", "BM=32"], /^--shape picks the tuned config; --config names one: drop one or the other$/],
+      [["build", "dsl-examples/gemm_f32.ts", "--target", "wgsl", "--tune-cache", "x.json"], /^--tune-cache picks a tuned CUDA config; a --target wgsl build takes --config$/],
+      [["check", "dsl-examples/gemm_f32.ts", "--shape", "M=4,k=3"], /^--shape names k, not a dim of the kernel \(dims: M, K, N\)$/],
+      [["tune", "dsl-examples/gemm_f32.ts", "--shape", "M=1,N=1,K=1,Q=4", "--plan", join(out, "plan-q")], /^tilemoe: --shape M=1,N=1,K=1,Q=4 names Q, not a dim of gemm_f32/],
+    ];
+    const empty = join(out, "empty.ts");
+    writeFileSync(empty, 'import { T } from "tilemoe";\nconst notExported = 1;\n');
+    for (const cmd of ["build", "check"]) cases.push([[cmd, empty], /empty\.ts: no kernels \(a kernel file exports each one as `export const NAME = T\.kernel\(\.\.\.\)`/]);
+    for (const [args, msg] of cases) {
+      const r = await runHere(...args, ...(args[0] === "build" ? ["-o", dir] : []));
+      expect([args.join(" "), r.exitCode, r.stderr]).toEqual([args.join(" "), 1, expect.stringMatching(msg)]);
+    }
+    // A check spec's own dims (beyond the kernel's) may be pinned.
+    const spec = await runHere("check", "dsl-examples/gemm_f32.ts", "--shape", "M=3,N=5,K=7", "--cases", "1");
+    expect([spec.exitCode, spec.stderr]).toEqual([0, ""]);
+  });
+
+  it("check refuses a shape too large to hold, naming the tensor and its size (was: internal error 'Invalid typed array length')", async () => {
+    const r = await runHere("check", "dsl-examples/gemm_f32.ts", "--shape", "M=100000,N=100000,K=100000", "--cases", "1");
+    expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: gemm_f32: 'A' would hold 1\.00e\+10 elements at M=100000,K=100000,N=100000, too many to check here .*pass a smaller --shape$/)]);
+  });
+
   it("checks a kernel on the interpreter and prints the pass/fail count", async () => {
     const r = await runHere("check", "dsl-examples/gemm.ts", "--kernel", "gemm_f16", "--cases", "3", "--seed", "5");
     expect(r.exitCode, r.stderr).toBe(0);
