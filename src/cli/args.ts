@@ -35,6 +35,7 @@ export function parseAssignments(text: string, what: string): Record<string, Tun
     const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.+)$/.exec(part);
     if (!m) throw new UsageError(`bad ${what} entry '${part}': expected NAME=VALUE, e.g. BM=128`);
     const raw = m[2]!;
+    if (m[1]! in out) throw new UsageError(`${what} gives ${m[1]} twice (${m[1]}=${out[m[1]!]} and ${part}); give it once`);
     out[m[1]!] = raw === "true" ? true : raw === "false" ? false : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
   }
   return out;
@@ -43,7 +44,7 @@ export function parseAssignments(text: string, what: string): Record<string, Tun
 /** `M=16,N=14336,K=4096` -> integer dims. */
 export function parseShape(text: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [k, val] of Object.entries(parseAssignments(text, "shape"))) {
+  for (const [k, val] of Object.entries(parseAssignments(text, "--shape"))) {
     if (typeof val !== "number" || !Number.isInteger(val) || val < 0)
       throw new UsageError(`shape entry ${k}=${val} must be a non-negative integer`);
     out[k] = val;

@@ -249,6 +249,13 @@ describe("tilemoe CLI", () => {
     expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: gemm_f32: 'A' would hold 1\.00e\+10 elements at M=100000,K=100000,N=100000, too many to check here .*pass a smaller --shape$/)]);
   });
 
+  it("a --config or --shape giving a name twice is refused (was: the last one silently won)", async () => {
+    const cfg = await runHere("build", "dsl-examples/gemm_f32.ts", "--config", "BM=32,BN=32,BM=64", "-o", join(out, "twice"));
+    expect([cfg.exitCode, cfg.stderr]).toEqual([1, "--config gives BM twice (BM=32 and BM=64); give it once"]);
+    const shape = await runHere("check", "dsl-examples/gemm_f32.ts", "--shape", "M=3, M=4");
+    expect([shape.exitCode, shape.stderr]).toEqual([1, "--shape gives M twice (M=3 and M=4); give it once"]);
+  });
+
   it("checks a kernel on the interpreter and prints the pass/fail count", async () => {
     const r = await runHere("check", "dsl-examples/gemm.ts", "--kernel", "gemm_f16", "--cases", "3", "--seed", "5");
     expect(r.exitCode, r.stderr).toBe(0);
