@@ -1,6 +1,8 @@
 // `tilemoe tune`: sweep a kernel's config space on the GPU and cache the winners. Here, with
 // a GPU; or split: --plan DIR builds a folder to carry to the GPU machine (bash run.sh there),
 // --ingest DIR/results.json brings its results back into the cache.
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
 import type { Arch } from "../driver/nvcc.ts";
 import { defaultCachePath } from "../tune/cache.ts";
 import { ingestResults, preparePlan, tuneHere, type PlanOptions } from "../tune/tune.ts";
@@ -28,8 +30,9 @@ export async function tuneCommand(argv: string[]): Promise<number> {
   const warn = (s: string) => console.warn(`tilemoe: warning: ${s}`);
   const cachePath = (values.cache as string | undefined) ?? defaultCachePath();
   const reportDir = values.report as string | undefined;
-  // A report folder that cannot be written is said now, not after the sweep.
+  // A report folder or a cache path that cannot be written is said now, not after the sweep.
   if (reportDir !== undefined) ensureOutDir(reportDir, "--report");
+  if (existsSync(cachePath) && statSync(cachePath).isDirectory()) throw new UsageError(`--cache ${cachePath} is a folder; give the path of a JSON file (e.g. ${join(cachePath, "tune.json")})`);
   if (values.ingest) {
     if (positionals.length) throw new UsageError(`--ingest takes no FILE (the plan folder knows it)\nusage: ${USAGE}`);
     const o = ingestResults(values.ingest as string, { cachePath, reportDir, log, warn, planDir: values.plan as string | undefined });

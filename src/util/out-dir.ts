@@ -8,10 +8,11 @@ import { userError } from "./user-error.ts";
 const WHY: Record<string, string> = {
   EACCES: "permission denied", EPERM: "permission denied", EROFS: "read-only file system",
   ENOSPC: "no space left on the device", EDQUOT: "disk quota exceeded", ENOENT: "cannot be created there",
-  ENOTDIR: "a file stands where a folder is needed",
+  ENOTDIR: "a file stands where a folder is needed", EISDIR: "a folder of that name exists", EEXIST: "a file stands where a folder is needed",
 };
 
-function reason(e: unknown): string {
+/** An fs error in words, with its code. */
+export function reason(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code ?? "";
   return WHY[code] ? `${WHY[code]} (${code})` : (e as Error).message;
 }
