@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { emitLayerCuda } from "../moe/host.ts";
 import { modelSpec, MODELS, type Weights } from "../moe/layer.ts";
 import { parse, parsePdl, UsageError } from "./args.ts";
-import { ensureOutDir, writeOutput } from "../util/out-dir.ts";
+import { ensureOutDir, writeArtifact } from "../util/out-dir.ts";
 
 const USAGE = `tilemoe build-layer --model ${Object.keys(MODELS).join("|")} [--weights bf16|w4a16] [--combine atomic|reduce] [--only CONFIG] [--copy tma|cp.async] [--arch sm_80|sm_90a] [--pdl|--no-pdl] [-o DIR]`;
 
@@ -30,8 +30,8 @@ export async function buildLayerCommand(argv: string[]): Promise<number> {
   const dir = (values.o as string | undefined) ?? "generated";
   ensureOutDir(dir, "-o");
   const l = emitLayerCuda(modelSpec(model, weights as Weights, combine, only), arch, copy, pdl);
-  writeOutput(join(dir, `${l.stem}.cu`), l.cu);
-  writeOutput(join(dir, `${l.stem}.h`), l.h);
+  writeArtifact(join(dir, `${l.stem}.cu`), l.cu);
+  writeArtifact(join(dir, `${l.stem}.h`), l.h);
   for (const s of l.lowered)
     console.log(`${s.stage.stage.padEnd(7)} ${s.stage.kernel.padEnd(20)} ${s.configs.join("+").padEnd(14)} threads=${s.threads} smem=${s.smemBytes} ${Object.entries(s.kernel.config).map(([k, v]) => `${k}=${v}`).join(",")}` +
       `${s.kernel.tensorMaps?.length ? ` tma=${s.kernel.tensorMaps.map((m) => m.tensor).join(",")}` : ""}`);

@@ -12,7 +12,7 @@ import { compileCuda, nvccAvailable } from "../driver/nvcc.ts";
 import { noKernels, parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, requireFile, unknownDims, UsageError } from "./args.ts";
 import { tunedConfig } from "../tune/select.ts";
 import { printTable } from "./table.ts";
-import { ensureOutDir, writeOutput } from "../util/out-dir.ts";
+import { ensureOutDir, writeArtifact } from "../util/out-dir.ts";
 
 const EMITS = ["ir", "cu", "h", "ptx", "cubin", "wgsl", "json"] as const;
 /** Summary columns, the free-text status last so long reasons do not widen the table. */
@@ -158,7 +158,7 @@ async function buildKernel(file: string, k: Kernel, opts: BuildOptions): Promise
   const base = join(opts.outDir, opts.backend === "wgsl" ? `${k.name}` : k.name);
   if (opts.emit.has("ir")) {
     const text = stages.join("\n");
-    writeOutput(`${base}.${opts.backend === "wgsl" ? "wgsl." : ""}ir.txt`, text);
+    writeArtifact(`${base}.${opts.backend === "wgsl" ? "wgsl." : ""}ir.txt`, text);
     if (opts.showStages) console.log(text);
   }
   const row: BuildRow = {
@@ -168,20 +168,20 @@ async function buildKernel(file: string, k: Kernel, opts: BuildOptions): Promise
   };
   if (opts.backend === "wgsl") {
     const w = emitWgsl(low, { f16: true, subgroups: false });
-    if (opts.emit.has("wgsl")) writeOutput(`${base}.wgsl`, w.wgsl);
+    if (opts.emit.has("wgsl")) writeArtifact(`${base}.wgsl`, w.wgsl);
     // The browser page's input (runtime/webgpu/page/): shader + bindings + shapes + grid.
-    if (opts.emit.has("json")) writeOutput(`${base}.wgsl.json`, JSON.stringify(wgslBundle(low, w), null, 1));
+    if (opts.emit.has("json")) writeArtifact(`${base}.wgsl.json`, JSON.stringify(wgslBundle(low, w), null, 1));
     return row;
   }
   const out = emitCuda(low);
-  if (opts.emit.has("cu") || opts.emit.has("cubin") || opts.emit.has("ptx")) writeOutput(`${base}.cu`, out.cu);
-  if (opts.emit.has("h") || opts.emit.has("cu")) writeOutput(`${base}.h`, out.h);
+  if (opts.emit.has("cu") || opts.emit.has("cubin") || opts.emit.has("ptx")) writeArtifact(`${base}.cu`, out.cu);
+  if (opts.emit.has("h") || opts.emit.has("cu")) writeArtifact(`${base}.h`, out.h);
   const wantBinary = opts.emit.has("ptx") || opts.emit.has("cubin");
   if (wantBinary) {
     const outputs = [...(opts.emit.has("cubin") ? ["cubin" as const] : []), ...(opts.emit.has("ptx") ? ["ptx" as const] : [])];
     const res = await compileCuda(out.cu, { arch: opts.arch, outputs });
-    if (res.cubin) writeOutput(`${base}.${opts.arch}.cubin`, res.cubin);
-    if (res.ptx) writeOutput(`${base}.${opts.arch}.ptx`, res.ptx);
+    if (res.cubin) writeArtifact(`${base}.${opts.arch}.cubin`, res.cubin);
+    if (res.ptx) writeArtifact(`${base}.${opts.arch}.ptx`, res.ptx);
     const r = res.resources[out.kernelSymbol];
     if (r) { row.registers = r.registers; row.spills = r.spillStores + r.spillLoads; }
   }

@@ -256,6 +256,26 @@ describe("tilemoe CLI", () => {
     expect([shape.exitCode, shape.stderr]).toEqual([1, "--shape gives M twice (M=3 and M=4); give it once"]);
   });
 
+  it("never overwrites a file in -o that tilemoe did not write (was: a user's own gemm_f32.h replaced); its own outputs are rebuilt in place", async () => {
+    const dir = join(out, "users-folder");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "gemm_f32.h"), "// my own header\n");
+    const r = await runHere("build", "dsl-examples/gemm_f32.ts", "-o", dir);
+    expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: .*users-folder\/gemm_f32\.h exists and was not written by tilemoe .*refusing to overwrite it: move it, or give another -o folder$/)]);
+    expect(readFileSync(join(dir, "gemm_f32.h"), "utf8")).toBe("// my own header\n");
+    writeFileSync(join(dir, "moe_layer_qwen3_bf16.cu"), "int main() {}\n");
+    const layer = await runHere("build-layer", "--model", "qwen3", "--only", "decode", "-o", dir);
+    expect(layer.exitCode).toBe(0); // another name: the decode-only layer is moe_layer_qwen3_bf16_decode
+    const full = await runHere("build-layer", "--model", "qwen3", "-o", dir);
+    expect([full.exitCode, full.stderr]).toEqual([1, expect.stringMatching(/moe_layer_qwen3_bf16\.cu exists and was not written by tilemoe/)]);
+    expect(readFileSync(join(dir, "moe_layer_qwen3_bf16.cu"), "utf8")).toBe("int main() {}\n");
+    const again = await runHere("build-layer", "--model", "qwen3", "--only", "decode", "-o", dir);
+    expect([again.exitCode, again.stderr]).toEqual([0, ""]);
+    const wgsl = await runHere("build", "dsl-examples/gemm_f32.ts", "--target", "wgsl", "--emit", "wgsl,json,ir", "-o", dir);
+    const rebuilt = await runHere("build", "dsl-examples/gemm_f32.ts", "--target", "wgsl", "--emit", "wgsl,json,ir", "-o", dir);
+    expect([wgsl.exitCode, rebuilt.exitCode, rebuilt.stderr]).toEqual([0, 0, ""]);
+  }, 120_000);
+
   it("checks a kernel on the interpreter and prints the pass/fail count", async () => {
     const r = await runHere("check", "dsl-examples/gemm.ts", "--kernel", "gemm_f16", "--cases", "3", "--seed", "5");
     expect(r.exitCode, r.stderr).toBe(0);
