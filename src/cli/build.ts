@@ -1,6 +1,6 @@
 // `tilemoe build` and `tilemoe build-all`: front end -> passes -> emitters -> nvcc,
 // writing the requested artifacts and a one-line-per-kernel summary.
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { CompileError, type Kernel, type TunableValue } from "../ir/ir.ts";
 import { printKernel } from "../ir/print.ts";
@@ -64,6 +64,10 @@ export async function buildCommand(argv: string[]): Promise<number> {
   // --shape and --tune-cache pick a tuned CUDA config; with --config (or for WGSL) nothing would use them.
   const tuneFlags = ["shape", "tune-cache"].filter((f) => values[f] !== undefined).map((f) => `--${f}`);
   if (tuneFlags.length && values.config !== undefined) throw new UsageError(`${tuneFlags.join(" and ")} ${tuneFlags.length > 1 ? "pick" : "picks"} the tuned config; --config names one: drop one or the other`);
+  // An absent default cache is normal (nothing tuned yet); an absent named one is a typo that
+  // would silently build the default config.
+  const tc = values["tune-cache"] as string | undefined;
+  if (tc !== undefined && !existsSync(tc)) throw new UsageError(`--tune-cache ${tc}: no such file (a cache written by tilemoe tune, or an export such as bench/tuned.json)`);
   if (tuneFlags.length && backend === "wgsl") throw new UsageError(`${tuneFlags.join(" and ")} ${tuneFlags.length > 1 ? "pick" : "picks"} a tuned CUDA config; a --target wgsl build takes --config`);
   const opts: BuildOptions = {
     kernel: values.kernel as string | undefined,
