@@ -11,6 +11,8 @@ import { emitWgsl, wgslBundle } from "../codegen/wgsl/index.ts";
 import { compileCuda, nvccAvailable } from "../driver/nvcc.ts";
 import { noKernels, parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, requireFile, unknownDims, UsageError } from "./args.ts";
 import { tunedConfig } from "../tune/select.ts";
+import { ARCH_LIMITS, hardLimit } from "../tune/limits.ts";
+import { userError } from "../util/user-error.ts";
 import { printTable } from "./table.ts";
 import { ensureOutDir, writeArtifact } from "../util/out-dir.ts";
 
@@ -159,6 +161,10 @@ async function buildKernel(file: string, k: Kernel, opts: BuildOptions): Promise
   const low = lower(k, config, target, (name, ir) => {
     if (opts.emit.has("ir")) stages.push(`// ---- after ${name}\n${printKernel(ir)}`);
   });
+  // A block the GPU refuses to launch is a failed build, not an "ok" row (the WGSL limit is the
+  // device's own, checked by `check --backend webgpu`).
+  const tooBig = opts.backend === "cuda" ? hardLimit({ threads: Number((low.launch.threads as { v?: number }).v ?? 0), smemDynamic: low.smemBytes ?? 0 }, ARCH_LIMITS[opts.arch]) : undefined;
+  if (tooBig) throw userError(`${k.name} (${configText(low.config) || "no tunables"}) cannot launch on ${opts.arch}: ${tooBig}; pick a config with smaller tiles or fewer stages`);
   const base = join(opts.outDir, opts.backend === "wgsl" ? `${k.name}` : k.name);
   if (opts.emit.has("ir")) {
     const text = stages.join("\n");

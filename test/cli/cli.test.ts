@@ -277,6 +277,22 @@ describe("tilemoe CLI", () => {
     expect([wgsl.exitCode, rebuilt.exitCode, rebuilt.stderr]).toEqual([0, 0, ""]);
   }, 120_000);
 
+  it("a kernel whose block cannot launch on the arch fails its build (was: an 'ok' row, exit 0, for 400 MB of shared memory)", async () => {
+    const f = join(out, "huge_smem.ts");
+    writeFileSync(f, [
+      'import { T, type Tensor } from "tilemoe";',
+      'export const huge = T.kernel({ tune: { R: [64, 1024] } }, function huge(A: Tensor<"N", "f32">, { R }: T.Config) {',
+      "  T.launch([1], { threads: 32 }, (bx) => {",
+      '    const s = T.shared([R, 64], "f32");',
+      "  });",
+      "});",
+    ].join("\n"));
+    const fits = await runHere("build", f, "-o", join(out, "huge"));
+    expect([fits.exitCode, fits.stderr]).toEqual([0, ""]);
+    const r = await runHere("build", f, "--config", "R=1024", "--arch", "sm_80", "-o", join(out, "huge"));
+    expect([r.exitCode, r.stderr]).toEqual([1, "tilemoe: huge (R=1024) cannot launch on sm_80: shared memory 256 KiB per block exceeds 163 KiB (sm_80 table); pick a config with smaller tiles or fewer stages"]);
+  });
+
   it("checks a kernel on the interpreter and prints the pass/fail count", async () => {
     const r = await runHere("check", "dsl-examples/gemm.ts", "--kernel", "gemm_f16", "--cases", "3", "--seed", "5");
     expect(r.exitCode, r.stderr).toBe(0);
