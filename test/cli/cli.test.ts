@@ -293,6 +293,20 @@ describe("tilemoe CLI", () => {
     expect([r.exitCode, r.stderr]).toEqual([1, "tilemoe: huge (R=1024) cannot launch on sm_80: shared memory 256 KiB per block exceeds 163 KiB (sm_80 table); pick a config with smaller tiles or fewer stages"]);
   });
 
+  it("bench scripts: a bad flag or value is a one-line message and exit 1 (was: Node's stack trace; --reps abc was taken as NaN)", async () => {
+    const tsx = (...args: string[]) => execa("node_modules/.bin/tsx", args, { reject: false });
+    for (const [args, msg] of [
+      [["bench/run.ts", "--frob"], /^bench\/run\.ts: Unknown option '--frob'.*\(the flags are listed at the top of the script\)$/],
+      [["bench/run.ts", "--reps", "abc", "--out", join(out, "bench")], /^bench\/run\.ts: --reps takes a whole number of at least 1, got 'abc'/],
+      [["bench/w4a16.ts", "--arch", "sm_70", "--out", join(out, "bench")], /^bench\/w4a16\.ts: --arch must be sm_90a or sm_80, got 'sm_70'/],
+      [["bench/run.ts", "--out", join(out, "a-file")], /^bench\/run\.ts: --out .*a-file\/plan: cannot create the folder: a file stands where a folder is needed \(ENOTDIR\); give a folder you can write$/],
+    ] as [string[], RegExp][]) {
+      writeFileSync(join(out, "a-file"), "mine");
+      const r = await tsx(...args);
+      expect([args.join(" "), r.exitCode, r.stderr]).toEqual([args.join(" "), 1, expect.stringMatching(msg)]);
+    }
+  }, 120_000);
+
   it("checks a kernel on the interpreter and prints the pass/fail count", async () => {
     const r = await runHere("check", "dsl-examples/gemm.ts", "--kernel", "gemm_f16", "--cases", "3", "--seed", "5");
     expect(r.exitCode, r.stderr).toBe(0);
