@@ -8,8 +8,9 @@ import { ensureOutDir, writeArtifact } from "../util/out-dir.ts";
 const USAGE = `tilemoe build-layer --model ${Object.keys(MODELS).join("|")} [--weights bf16|w4a16] [--combine atomic|reduce] [--only CONFIG] [--copy tma|cp.async] [--arch sm_80|sm_90a] [--pdl|--no-pdl] [-o DIR]`;
 
 export async function buildLayerCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { model: { type: "string" }, weights: { type: "string" }, only: { type: "string" }, copy: { type: "string" },
+  const { values, positionals } = parse(argv, { model: { type: "string" }, weights: { type: "string" }, only: { type: "string" }, copy: { type: "string" },
     combine: { type: "string" }, arch: { type: "string" }, pdl: { type: "boolean" }, "no-pdl": { type: "boolean" }, o: { type: "string", short: "o" } }, USAGE);
+  if (positionals.length) throw new UsageError(`build-layer takes no FILE or word (got ${positionals.join(" ")}); the model is --model NAME\nusage: ${USAGE}`);
   const model = values.model as string | undefined;
   if (!model) throw new UsageError(`--model is required\nusage: ${USAGE}`);
   const weights = (values.weights as string | undefined) ?? "bf16";

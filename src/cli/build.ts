@@ -91,7 +91,8 @@ export async function buildCommand(argv: string[]): Promise<number> {
 }
 
 export async function buildAllCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { o: { type: "string", short: "o" }, arch: { type: "string" } }, "tilemoe build-all [-o DIR] [--arch sm_80|sm_90a]");
+  const { values, positionals } = parse(argv, { o: { type: "string", short: "o" }, arch: { type: "string" } }, "tilemoe build-all [-o DIR] [--arch sm_80|sm_90a]");
+  if (positionals.length) throw new UsageError(`build-all compiles every kernel of dsl-examples/ and takes no FILE (got ${positionals.join(" ")}); for one file: tilemoe build ${positionals[0]}`);
   const dir = "dsl-examples";
   const files = readdirSync(dir).filter((f) => f.endsWith(".ts")).sort();
   const haveNvcc = await nvccAvailable();

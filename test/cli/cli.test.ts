@@ -150,11 +150,15 @@ describe("tilemoe CLI", () => {
     expect(readFileSync(join(out, "moe_layer_qwen3_w4a16.cu"), "utf8")).not.toMatch(/griddepcontrol|cudaLaunchKernelEx/);
   }, 180_000);
 
-  it("says what is wrong with a missing file, an unknown flag and an unknown kernel", async () => {
+  it("says what is wrong with a missing file, an unknown flag, an unknown kernel and a FILE given to build-all / build-layer (was: ignored; build-all built everything)", async () => {
     const missing = await runHere("build", "nope.ts");
     expect([missing.exitCode, missing.stderr]).toEqual([1, expect.stringMatching(/nope\.ts: no such file/)]);
     const flag = await runHere("check", "dsl-examples/gemm.ts", "--frobnicate");
     expect([flag.exitCode, flag.stderr]).toEqual([1, expect.stringMatching(/frobnicate[\s\S]*usage: tilemoe check/)]);
+    const all = await runHere("build-all", "dsl-examples/gemm.ts", "-o", join(out, "all"));
+    expect([all.exitCode, all.stderr]).toEqual([1, "build-all compiles every kernel of dsl-examples/ and takes no FILE (got dsl-examples/gemm.ts); for one file: tilemoe build dsl-examples/gemm.ts"]);
+    const layer = await runHere("build-layer", "qwen3");
+    expect([layer.exitCode, layer.stderr]).toEqual([1, expect.stringMatching(/^build-layer takes no FILE or word \(got qwen3\); the model is --model NAME/)]);
     const kern = await runHere("build", "dsl-examples/gemm.ts", "--kernel", "nope");
     expect([kern.exitCode, kern.stderr]).toEqual([1, expect.stringMatching(/no kernel named 'nope' \(kernels: gemm_bf16, gemm_f16\)/)]);
   });
