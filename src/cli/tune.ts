@@ -3,7 +3,7 @@
 // --ingest DIR/results.json brings its results back into the cache.
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Arch } from "../driver/nvcc.ts";
+import { NvccNotFoundError, type Arch } from "../driver/nvcc.ts";
 import { defaultCachePath } from "../tune/cache.ts";
 import { ingestResults, preparePlan, tuneHere, type PlanOptions } from "../tune/tune.ts";
 import { exportWinners } from "../tune/export.ts";
@@ -63,12 +63,19 @@ export async function tuneCommand(argv: string[]): Promise<number> {
   };
   if (values.plan) {
     const dir = values.plan as string;
-    const meta = await preparePlan(dir, opts);
+    const meta = await preparePlan(dir, opts).catch(nvccHint);
     const n = meta.candidates.filter((c) => c.plan).length;
     log(`plan: ${dir} (${n} candidates x ${meta.shapes.length} shape${meta.shapes.length === 1 ? "" : "s"}, ${meta.gpus} GPU${meta.gpus === 1 ? "" : "s"})`);
     log(`on the GPU machine: bash ${dir}/run.sh    then here: tilemoe tune --ingest ${dir}/results.json`);
     return n ? 0 : 1;
   }
-  const o = await tuneHere({ ...opts, cachePath, reportDir, warn });
+  const o = await tuneHere({ ...opts, cachePath, reportDir, warn }).catch(nvccHint);
   return o.shapes.some((s) => s.winner) ? 0 : 1;
+}
+
+/** nvcc's own missing-tool message suggests `--emit cu`, a build flag; tune has no way around nvcc. */
+function nvccHint(e: unknown): never {
+  if (e instanceof NvccNotFoundError)
+    throw new UsageError("tilemoe: nvcc not found on PATH: tune compiles every candidate with nvcc; install the CUDA toolkit or put its bin folder on PATH (e.g. export PATH=/usr/local/cuda/bin:$PATH)");
+  throw e;
 }

@@ -333,11 +333,16 @@ describe("tilemoe CLI", () => {
     expect(r.stderr).toMatch(/^tilemoe: nvcc not found on PATH; install the CUDA toolkit or pass --emit cu/m);
     expect(r.stderr).not.toMatch(/internal error/);
     expect(readFileSync(join(dir, "gemm_f32.cu"), "utf8")).toMatch(/__global__/);
+    // tune has no --emit: its message says what tune needs (was: 'pass --emit cu').
+    const tune = await execa(process.execPath, ["bin/tilemoe.js", "tune", "dsl-examples/gemm_f32.ts", "--shape", "M=1,N=1,K=1", "--plan", join(out, "plan-nonvcc")],
+      { reject: false, env: { PATH: "/usr/bin:/bin", TILEMOE_DEBUG: "" }, extendEnv: false });
+    expect([tune.exitCode, tune.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: nvcc not found on PATH: tune compiles every candidate with nvcc; install the CUDA toolkit/m)]);
+    expect(tune.stderr).not.toMatch(/--emit/);
   });
 
   it("refuses the CUDA backend without a GPU, clearly", async () => {
     const r = await run("check", "dsl-examples/gemm.ts", "--backend", "cuda", "--cases", "1");
     if (r.exitCode === 0) return; // a GPU machine: the cuda backend really ran
-    expect(r.stderr).toMatch(/--backend cuda needs a GPU/);
+    expect(r.stderr).toMatch(/--backend cuda needs a GPU: .*; run it on a GPU machine \(scripts\/gpu-run\.sh\), or check here with --backend interp \(the default\) or --backend webgpu$/);
   });
 });
