@@ -74,6 +74,12 @@ export function unknownDims(shape: Record<string, number>, dimsOf: readonly (rea
   if (bad.length) throw new UsageError(`--shape names ${bad.join(", ")}, not a dim of the kernel${dimsOf.length > 1 ? "s" : ""} (dims: ${[...known].join(", ")})`);
 }
 
+/** Flags that only choose how a CUDA build lowers: a WGSL build or check would silently ignore them. */
+export function refuseCudaOnly(values: Record<string, unknown>, where: string): void {
+  const given = ["arch", "mma", "copy", "persistent", "pingpong"].filter((f) => values[f] !== undefined).map((f) => `--${f}`);
+  if (given.length) throw new UsageError(`${given.join(", ")} ${given.length > 1 ? "choose" : "chooses"} how a CUDA kernel is built; ${where} ignores ${given.length > 1 ? "them" : "it"}: drop ${given.length > 1 ? "them" : "it"}`);
+}
+
 /** The kernel file named on the command line, or a UsageError saying what is wrong with it. */
 export function requireFile(path: string): string {
   let st;

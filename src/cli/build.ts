@@ -9,7 +9,7 @@ import { cudaTarget, lower, WGSL, type Target, type TensorCoreChoice, type CopyC
 import { emitCuda } from "../codegen/cuda/index.ts";
 import { emitWgsl, wgslBundle } from "../codegen/wgsl/index.ts";
 import { compileCuda, nvccAvailable } from "../driver/nvcc.ts";
-import { noKernels, parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, requireFile, unknownDims, UsageError } from "./args.ts";
+import { noKernels, parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, refuseCudaOnly, requireFile, unknownDims, UsageError } from "./args.ts";
 import { tunedConfig } from "../tune/select.ts";
 import { ARCH_LIMITS, hardLimit } from "../tune/limits.ts";
 import { userError } from "../util/user-error.ts";
@@ -62,6 +62,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError(`expected one FILE\nusage: ${BUILD_USAGE}`);
   const backend = (values.target as string | undefined) ?? "cuda";
   if (backend !== "cuda" && backend !== "wgsl") throw new UsageError(`--target must be cuda or wgsl, got '${backend}'`);
+  if (backend === "wgsl") refuseCudaOnly(values, "--target wgsl");
   const emit = parseEmit((values.emit as string | undefined) ?? (backend === "wgsl" ? "wgsl" : "cu,h"), backend);
   // --shape and --tune-cache pick a tuned CUDA config; with --config (or for WGSL) nothing would use them.
   const tuneFlags = ["shape", "tune-cache"].filter((f) => values[f] !== undefined).map((f) => `--${f}`);

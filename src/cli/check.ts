@@ -10,7 +10,7 @@ import { checkKernel, type Backend } from "../check/run.ts";
 import { isCheckSpec, type CheckSpec } from "../check/spec.ts";
 import { backendFor, BACKENDS, type BackendName } from "../check/backends.ts";
 import { userError } from "../util/user-error.ts";
-import { intFlag, noKernels, parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, requireFile, unknownDims, UsageError } from "./args.ts";
+import { intFlag, noKernels, parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, refuseCudaOnly, requireFile, unknownDims, UsageError } from "./args.ts";
 
 const USAGE = "tilemoe check FILE [--kernel K] [--backend interp|cuda|webgpu] [--level tile|thread] [--arch sm_80|sm_90a] [--cases N] [--seed S] [--shape M=..] [--config BM=..] [--data-seed S] [--mma wgmma|sync] [--copy cp.async|tma] [--persistent P] [--ws|--no-ws] [--pingpong] [--dequant wgmma|auto] [--pdl] [--subgroups on|off] [--verbose]";
 
@@ -24,6 +24,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
   const file = requireFile(positionals[0]!);
   const backendName = ((values.backend as string | undefined) ?? "interp") as BackendName;
   if (!BACKENDS.includes(backendName)) throw new UsageError(`--backend must be one of ${BACKENDS.join(", ")}, got '${backendName}'`);
+  if (backendName === "webgpu") refuseCudaOnly(values, "--backend webgpu");
   const level = (values.level as string | undefined) ?? "thread";
   if (level !== "tile" && level !== "thread") throw new UsageError(`--level must be tile or thread`);
   if (level === "tile" && backendName !== "interp") throw new UsageError(`--level tile runs only on the interpreter`);

@@ -224,7 +224,7 @@ describe("tilemoe CLI", () => {
     expect([bad.exitCode, bad.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: .*mine\.ts: could not load the file's check specs: boom at load$/)]);
   });
 
-  it("inputs that were silently unused or wrote nothing (exit 0) are refused: --emit off its target or empty, no kernels, --shape with an unknown dim or beside --config, a --tune-cache that does not exist", async () => {
+  it("inputs that were silently unused or wrote nothing (exit 0) are refused: --emit off its target or empty, no kernels, --shape with an unknown dim or beside --config, a --tune-cache that does not exist, CUDA-only flags on WGSL", async () => {
     const dir = join(out, "unused");
     const cases: [string[], RegExp][] = [
       [["build", "dsl-examples/gemm_f32.ts", "--emit", ""], /^--emit names no artifact, so nothing would be written; give some of ir, cu, h, ptx, cubin$/],
@@ -234,6 +234,8 @@ describe("tilemoe CLI", () => {
       [["build", "dsl-examples/gemm_f32.ts", "--shape", "M=5", "--config", "BM=32"], /^--shape picks the tuned config; --config names one: drop one or the other$/],
       [["build", "dsl-examples/gemm_f32.ts", "--target", "wgsl", "--tune-cache", "bench/tuned.json"], /^--tune-cache picks a tuned CUDA config; a --target wgsl build takes --config$/],
       [["build", "dsl-examples/gemm_f32.ts", "--tune-cache", "bench/tunde.json"], /^--tune-cache bench\/tunde\.json: no such file \(a cache written by tilemoe tune/],
+      [["build", "dsl-examples/gemm_f32.ts", "--target", "wgsl", "--persistent", "132"], /^--persistent chooses how a CUDA kernel is built; --target wgsl ignores it: drop it$/],
+      [["check", "dsl-examples/gemm_f32.ts", "--backend", "webgpu", "--arch", "sm_80", "--mma", "sync"], /^--arch, --mma choose how a CUDA kernel is built; --backend webgpu ignores them: drop them$/],
       [["check", "dsl-examples/gemm_f32.ts", "--shape", "M=4,k=3"], /^--shape names k, not a dim of the kernel \(dims: M, K, N\)$/],
       [["tune", "dsl-examples/gemm_f32.ts", "--shape", "M=1,N=1,K=1,Q=4", "--plan", join(out, "plan-q")], /^tilemoe: --shape M=1,N=1,K=1,Q=4 names Q, not a dim of gemm_f32/],
     ];
