@@ -28,6 +28,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
   const level = (values.level as string | undefined) ?? "thread";
   if (level !== "tile" && level !== "thread") throw new UsageError(`--level must be tile or thread`);
   if (level === "tile" && backendName !== "interp") throw new UsageError(`--level tile runs only on the interpreter`);
+  if (level === "tile") refuseCudaOnly(values, "--level tile (the kernel before lowering)");
   const arch = (values.arch as string | undefined) ?? "sm_90a";
   if (arch !== "sm_80" && arch !== "sm_90a") throw new UsageError(`--arch must be sm_80 or sm_90a`);
   const cores = parseCores(values.mma);
