@@ -22,9 +22,12 @@
 // per GPU tuned on) from the tune cache (default .cache/tune.json) and from bench/tuned.json
 // (winners exported with `tilemoe tune --export`, committed because .cache is not).
 import { execaSync } from "execa";
-import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
+import { writeFileSync, readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
+import "./errors.ts";
 import { parseArgs } from "node:util";
+import { intFlag, UsageError } from "../src/cli/args.ts";
+import { ensureOutDir } from "../src/util/out-dir.ts";
 import type { Arch } from "../src/driver/nvcc.ts";
 import { buildRunner, gpuAvailable, runPlan, writePlan } from "../src/runtime/cuda.ts";
 import { defaultCachePath, loadCache } from "../src/tune/cache.ts";
@@ -69,23 +72,24 @@ const { values } = parseArgs({
   },
 });
 const arch = values.arch as Arch;
-if (arch !== "sm_90a" && arch !== "sm_80") throw new Error(`--arch must be sm_90a or sm_80`);
+if (arch !== "sm_90a" && arch !== "sm_80") throw new UsageError(`--arch must be sm_90a or sm_80, got '${arch}'`);
 const outDir = resolve(values.out!);
 const planDir = join(outDir, "plan");
-mkdirSync(planDir, { recursive: true });
+ensureOutDir(planDir, "--out");
+const reps = values.reps === undefined ? undefined : intFlag(values.reps, "reps", 0, 1);
 
 // --quick: one square and one skinny shape, first config each (a smoke run).
 const only = values.shapes?.split(",").map((x) => x.trim());
-for (const l of only ?? []) if (!SHAPES.some((s) => s.label === l)) throw new Error(`--shapes: no shape '${l}' (${SHAPES.map((s) => s.label).join(", ")})`);
+for (const l of only ?? []) if (!SHAPES.some((s) => s.label === l)) throw new UsageError(`--shapes: no shape '${l}' (${SHAPES.map((s) => s.label).join(", ")})`);
 const shapes = only ? SHAPES.filter((s) => only.includes(s.label)) : values.quick ? [SHAPES[0]!, SHAPES[3]!] : SHAPES;
 const coreChoices: ("mma" | "wgmma")[] = arch === "sm_80" ? ["mma"] : values.mma === "both" ? ["mma", "wgmma"] : values.mma === "sync" ? ["mma"] : ["wgmma"];
 const withCores = (cs: GemmConfig[]) => cs.flatMap((c) => coreChoices.map((cores) => ({ ...c, cores })));
-if (!["cp.async", "tma", "both"].includes(values.copy!)) throw new Error(`--copy must be cp.async, tma or both`);
+if (!["cp.async", "tma", "both"].includes(values.copy!)) throw new UsageError(`--copy must be cp.async, tma or both, got '${values.copy}'`);
 // These rows are the cp.async pipeline on purpose: without `copy`, sm_90a builds take TMA
 // where it applies (the default), and the TMA rows come from TMA_CONFIGS.
 const cpAsync = (cs: GemmConfig[]) => withCores(cs).map((c) => (c.cores === "wgmma" ? { ...c, copy: "cp.async" as const } : c));
 const cpAsyncConfigs = (skinny: boolean) => values.copy === "tma" ? [] : cpAsync(values.quick ? (skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS).slice(0, 1) : skinny ? SKINNY_CONFIGS : SQUARE_CONFIGS);
-if (!["on", "off", "only"].includes(values.ws!)) throw new Error(`--ws must be on, off or only`);
+if (!["on", "off", "only"].includes(values.ws!)) throw new UsageError(`--ws must be on, off or only, got '${values.ws}'`);
 const tmaSet = values.ws === "off" ? TMA_CONFIGS.filter((c) => !c.ws) : values.ws === "only" ? TMA_CONFIGS.filter((c) => c.ws) : TMA_CONFIGS;
 const tmaConfigs = (skinny: boolean) => arch !== "sm_90a" || values.copy === "cp.async" || skinny ? [] : values.quick ? tmaSet.slice(0, 1) : tmaSet;
 const configsFor = (skinny: boolean) => [...cpAsyncConfigs(skinny), ...tmaConfigs(skinny)];
@@ -124,7 +128,7 @@ async function gemmBench(): Promise<boolean> {
     }),
   ]);
   const { cases, meta, skipped } = benchPlan(shapes, (s) => configsFor(s.skinny).map((c) => compiled.get(configText(c))!), {
-    reps: values.reps ? Number(values.reps) : undefined,
+    reps,
     tuned: (s) => (tunedFor.get(s.label) ?? []).map((t) => ({ compiled: compiled.get(configText(t.config))!, from: t.from })),
   });
   writePlan(planDir, cases);
@@ -153,13 +157,13 @@ async function gemmBench(): Promise<boolean> {
   return true;
 }
 
-if (values.layer && values["no-layer"]) throw new Error("--layer and --no-layer exclude each other");
+if (values.layer && values["no-layer"]) throw new UsageError("--layer and --no-layer exclude each other");
 const layerPdl = values["layer-pdl"];
-if (layerPdl !== undefined && layerPdl !== "on" && layerPdl !== "off" && layerPdl !== "both") throw new Error(`--layer-pdl takes on, off or both, got '${layerPdl}'`);
+if (layerPdl !== undefined && layerPdl !== "on" && layerPdl !== "off" && layerPdl !== "both") throw new UsageError(`--layer-pdl takes on, off or both, got '${layerPdl}'`);
 let ok = true;
 if (!values.layer) ok = (await gemmBench()) && ok;
 if (!values["no-layer"]) {
-  ok = (await runLayerBench({ arch, outDir: join(outDir, "layer"), commit, reps: values.reps ? Number(values.reps) : undefined,
+  ok = (await runLayerBench({ arch, outDir: join(outDir, "layer"), commit, reps,
     tokens: values["layer-tokens"] ? values["layer-tokens"].split(",").map(Number) : values.quick ? [1, 1024] : undefined,
     models: values["layer-models"]?.split(",") ?? (values.quick ? ["qwen3"] : undefined),
     weights: values["layer-weights"]?.split(",") as Weights[] | undefined, entries: values["layer-entries"],

@@ -13,10 +13,13 @@
 // kernel"), on sm_80 by a memset. On sm_90a each decode split-K config of gemm_w4a16 also has a
 // row with the memset instead (rows "w4a16-memset"), and a table compares the two clears.
 // Without a GPU it builds the plan and says how to run it (scripts/gpu-run.sh).
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
+import "./errors.ts";
 import { parseArgs } from "node:util";
+import { intFlag, UsageError } from "../src/cli/args.ts";
+import { ensureOutDir } from "../src/util/out-dir.ts";
 import type { Arch } from "../src/driver/nvcc.ts";
 import { buildRunner, gpuAvailable, runPlan, writePlan } from "../src/runtime/cuda.ts";
 import { type PlanCase, tensorMapArgs } from "../src/runtime/plan.ts";
@@ -37,12 +40,14 @@ const { values } = parseArgs({ options: {
   "keep-inputs": { type: "boolean", default: false },
 } });
 const arch = values.arch as Arch;
+if (arch !== "sm_90a" && arch !== "sm_80") throw new UsageError(`--arch must be sm_90a or sm_80, got '${arch}'`);
+const reps = intFlag(values.reps, "reps", 30, 1);
 const planDir = join(resolve(values.out!), "plan");
-mkdirSync(planDir, { recursive: true });
+ensureOutDir(planDir, "--out");
 
 // M >= 1024: issue 7's target (within 1.15x of the compute floor, bf16 cuBLAS on the same shape).
 const MS = values.m!.split(",").map(Number);
-if (MS.some((m) => !Number.isInteger(m) || m < 1)) throw new Error(`--m takes a comma-separated list of positive integers, got '${values.m}'`);
+if (MS.some((m) => !Number.isInteger(m) || m < 1)) throw new UsageError(`--m takes a comma-separated list of positive integers, got '${values.m}'`);
 const SHAPES = [[14336, 4096], [4096, 14336]].flatMap(([N, K]) => MS.map((M) => ({ M, N: N!, K: K! })));
 // Decode (M <= 16): one 16-row mma tile, wide K tiles, deep pipeline, and split-K so that
 // N / BN * splitK reaches 2 blocks per SM of an H100 (132 SMs): N=14336 needs BN=64 x 2 or
@@ -141,7 +146,7 @@ function packedFiles(N: number, K: number): Record<"interleaved" | "mma", string
   return out;
 }
 
-const time = { warmup: 5, reps: Number(values.reps), rotate: "auto" as const };
+const time = { warmup: 5, reps, rotate: "auto" as const };
 const cases: PlanCase[] = [{ name: "copy", copy: { bytes: 1 << 30 }, time }];
 const rnd = (seed: number, lo: number, hi: number) => ({ random: { seed, lo, hi } });
 const files = new Map<string, Record<"interleaved" | "mma", string>>();

@@ -6,7 +6,9 @@
 //   tsx bench/wgsl.ts [--reps N] [--out DIR]
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import "./errors.ts";
 import { parseArgs } from "node:util";
+import { intFlag } from "../src/cli/args.ts";
 import { parseKernels } from "../src/frontend/index.ts";
 import { lower, WGSL } from "../src/passes/pipeline.ts";
 import { defaultConfig } from "../src/tune/space.ts";
@@ -18,7 +20,7 @@ import { runWgsl } from "../runtime/webgpu/host.ts";
 
 const REPO = resolve(import.meta.dirname, "..");
 const { values } = parseArgs({ options: { reps: { type: "string", default: "5" }, out: { type: "string", default: join(REPO, "bench/out-wgsl") } } });
-const reps = Number(values.reps);
+const reps = intFlag(values.reps, "reps", 5, 1);
 
 type Dims = Record<string, number>;
 interface Item { file: string; kernel: string; f16?: boolean; shapes: Dims[]; flops: (d: Dims) => number }

@@ -25,7 +25,7 @@ interface Module {
 
 export async function cudaBackend(lowerFor: (k: Kernel, c: Config) => Kernel, arch: "sm_80" | "sm_90a"): Promise<Backend> {
   const gpu = gpuAvailable();
-  if (!gpu.ok) throw Object.assign(new Error(`--backend cuda needs a GPU: ${gpu.reason}`), { userFacing: true });
+  if (!gpu.ok) throw Object.assign(new Error(`--backend cuda needs a GPU: ${gpu.reason}; run it on a GPU machine (scripts/gpu-run.sh), or check here with --backend interp (the default) or --backend webgpu`), { userFacing: true });
   const runner = await buildRunner();
   const root = mkdtempSync(join(tmpdir(), "tilemoe-check-"));
   process.on("exit", () => rmSync(root, { recursive: true, force: true }));

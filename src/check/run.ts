@@ -197,6 +197,10 @@ function compare(k: Kernel, spec: CheckSpec, c: CheckCase, inputs: Record<string
 
 /** Inputs drawn from the spec's domains; outputs pre-filled with a large sentinel pattern
  *  so that an element the kernel forgets to write cannot pass by accident. */
+/** A tensor of the check larger than this (2^28 elements: 2 GiB as float64) is refused, not
+ *  allocated: JavaScript typed arrays end near there, with an error that names no shape. */
+const MAX_CHECK_ELEMENTS = 2 ** 28;
+
 export function makeInputs(k: Kernel, spec: CheckSpec, c: CheckCase) {
   const tensors: Record<string, TensorValue> = {};
   const scalars: Record<string, number> = {};
@@ -212,6 +216,10 @@ export function makeInputs(k: Kernel, spec: CheckSpec, c: CheckCase) {
       if (n === undefined) throw new Error(`${k.name}: shape dim ${j} of '${p.name}' is not determined by the dims`);
       return n;
     });
+    const elements = shape.reduce((a, b) => a * b, 1);
+    if (elements > MAX_CHECK_ELEMENTS)
+      throw userError(`${k.name}: '${p.name}' would hold ${elements.toExponential(2)} elements at ${Object.entries(c.dims).map(([n, x]) => `${n}=${x}`).join(",")}, ` +
+        `too many to check here (at most ${MAX_CHECK_ELEMENTS}: the inputs and the float64 reference live in this process's memory); pass a smaller --shape`);
     const d = p.output ? { lo: 1000, hi: 2000 } : spec.inputs?.[p.name] ?? { lo: -1, hi: 1 };
     tensors[p.name] = randomTensor(p.dtype, shape, seed, d.lo, d.hi);
     const fill = p.output ? spec.outputs?.[p.name]?.fill : undefined;

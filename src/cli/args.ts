@@ -13,6 +13,17 @@ export function parse(argv: string[], flags: Record<string, Flag>, usage: string
     const r = parseArgs({ args: argv, options: flags, allowPositionals: true, strict: true });
     return { values: r.values as Record<string, string | boolean | string[] | undefined>, positionals: r.positionals };
   } catch (e) {
+    // Node calls a value that starts with '-' ambiguous: `--cases -1` (a negative number) or
+    // `-o --kernel k` (a forgotten value). Say which, not Node's '--cases=-XYZ' advice.
+    const amb = /^Option '(-[\w-]+)' argument is ambiguous/.exec((e as Error).message);
+    if (amb) {
+      const at = argv.indexOf(amb[1]!);
+      const given = at >= 0 ? argv[at + 1] : undefined;
+      const flag = amb[1]!;
+      throw new UsageError((given !== undefined && /^-\d/.test(given)
+        ? `${flag} ${given}: a negative number is not a valid value here`
+        : `${flag} has no value: '${given}' after it is a flag (give ${flag} VALUE)`) + `\nusage: ${usage}`);
+    }
     throw new UsageError(`${(e as Error).message}\nusage: ${usage}`);
   }
 }
@@ -24,6 +35,7 @@ export function parseAssignments(text: string, what: string): Record<string, Tun
     const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.+)$/.exec(part);
     if (!m) throw new UsageError(`bad ${what} entry '${part}': expected NAME=VALUE, e.g. BM=128`);
     const raw = m[2]!;
+    if (m[1]! in out) throw new UsageError(`${what} gives ${m[1]} twice (${m[1]}=${out[m[1]!]} and ${part}); give it once`);
     out[m[1]!] = raw === "true" ? true : raw === "false" ? false : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
   }
   return out;
@@ -32,7 +44,7 @@ export function parseAssignments(text: string, what: string): Record<string, Tun
 /** `M=16,N=14336,K=4096` -> integer dims. */
 export function parseShape(text: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [k, val] of Object.entries(parseAssignments(text, "shape"))) {
+  for (const [k, val] of Object.entries(parseAssignments(text, "--shape"))) {
     if (typeof val !== "number" || !Number.isInteger(val) || val < 0)
       throw new UsageError(`shape entry ${k}=${val} must be a non-negative integer`);
     out[k] = val;
@@ -40,11 +52,32 @@ export function parseShape(text: string): Record<string, number> {
   return out;
 }
 
-export function intFlag(v: unknown, name: string, dflt: number): number {
+/** A whole-number flag: digits only (not '', '1e3', '0x10', '1.5'), at least `min` (a count of 0
+ *  that would make the command do nothing, e.g. `--cases 0`, is refused rather than "passing"). */
+export function intFlag(v: unknown, name: string, dflt: number, min = 0): number {
   if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} takes a non-negative integer, got '${v}'`);
+  const n = typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new UsageError(`--${name} takes a whole number${min > 0 ? ` of at least ${min}` : " (0 or more)"}, got '${v}'`);
   return n;
+}
+
+/** The message for a kernel file with no kernels (an empty file, or kernels not exported). */
+export function noKernels(file: string): string {
+  return `${file}: no kernels (a kernel file exports each one as \`export const NAME = T.kernel(...)\`, with T imported from "tilemoe"; see docs/DSL.md)`;
+}
+
+/** A --shape naming a dim none of the kernels has (a typo: it would be silently unused). */
+export function unknownDims(shape: Record<string, number>, dimsOf: readonly (readonly string[])[]): void {
+  const known = new Set(dimsOf.flat());
+  const bad = Object.keys(shape).filter((d) => !known.has(d));
+  if (bad.length) throw new UsageError(`--shape names ${bad.join(", ")}, not a dim of the kernel${dimsOf.length > 1 ? "s" : ""} (dims: ${[...known].join(", ")})`);
+}
+
+/** Flags that only choose how a CUDA build lowers: a WGSL build or check would silently ignore them. */
+export function refuseCudaOnly(values: Record<string, unknown>, where: string): void {
+  const given = ["arch", "mma", "copy", "persistent", "pingpong"].filter((f) => values[f] !== undefined).map((f) => `--${f}`);
+  if (given.length) throw new UsageError(`${given.join(", ")} ${given.length > 1 ? "choose" : "chooses"} how a CUDA kernel is built; ${where} ignores ${given.length > 1 ? "them" : "it"}: drop ${given.length > 1 ? "them" : "it"}`);
 }
 
 /** The kernel file named on the command line, or a UsageError saying what is wrong with it. */

@@ -1,15 +1,16 @@
 // `tilemoe build-layer`: the whole MoE layer of a known model as one .cu + .h (src/moe/).
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { emitLayerCuda } from "../moe/host.ts";
 import { modelSpec, MODELS, type Weights } from "../moe/layer.ts";
 import { parse, parsePdl, UsageError } from "./args.ts";
+import { ensureOutDir, writeArtifact } from "../util/out-dir.ts";
 
 const USAGE = `tilemoe build-layer --model ${Object.keys(MODELS).join("|")} [--weights bf16|w4a16] [--combine atomic|reduce] [--only CONFIG] [--copy tma|cp.async] [--arch sm_80|sm_90a] [--pdl|--no-pdl] [-o DIR]`;
 
 export async function buildLayerCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { model: { type: "string" }, weights: { type: "string" }, only: { type: "string" }, copy: { type: "string" },
+  const { values, positionals } = parse(argv, { model: { type: "string" }, weights: { type: "string" }, only: { type: "string" }, copy: { type: "string" },
     combine: { type: "string" }, arch: { type: "string" }, pdl: { type: "boolean" }, "no-pdl": { type: "boolean" }, o: { type: "string", short: "o" } }, USAGE);
+  if (positionals.length) throw new UsageError(`build-layer takes no FILE or word (got ${positionals.join(" ")}); the model is --model NAME\nusage: ${USAGE}`);
   const model = values.model as string | undefined;
   if (!model) throw new UsageError(`--model is required\nusage: ${USAGE}`);
   const weights = (values.weights as string | undefined) ?? "bf16";
@@ -27,11 +28,11 @@ export async function buildLayerCommand(argv: string[]): Promise<number> {
   // Programmatic dependent launch along the chain: on by default on sm_90a (docs/LAYER.md, PDL).
   if (values.pdl && values["no-pdl"]) throw new UsageError(`--pdl and --no-pdl exclude each other\nusage: ${USAGE}`);
   const pdl = values["no-pdl"] ? false : values.pdl ? parsePdl(true, arch) : arch === "sm_90a";
-  const l = emitLayerCuda(modelSpec(model, weights as Weights, combine, only), arch, copy, pdl);
   const dir = (values.o as string | undefined) ?? "generated";
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${l.stem}.cu`), l.cu);
-  writeFileSync(join(dir, `${l.stem}.h`), l.h);
+  ensureOutDir(dir, "-o");
+  const l = emitLayerCuda(modelSpec(model, weights as Weights, combine, only), arch, copy, pdl);
+  writeArtifact(join(dir, `${l.stem}.cu`), l.cu);
+  writeArtifact(join(dir, `${l.stem}.h`), l.h);
   for (const s of l.lowered)
     console.log(`${s.stage.stage.padEnd(7)} ${s.stage.kernel.padEnd(20)} ${s.configs.join("+").padEnd(14)} threads=${s.threads} smem=${s.smemBytes} ${Object.entries(s.kernel.config).map(([k, v]) => `${k}=${v}`).join(",")}` +
       `${s.kernel.tensorMaps?.length ? ` tma=${s.kernel.tensorMaps.map((m) => m.tensor).join(",")}` : ""}`);

@@ -1,6 +1,6 @@
 // `tilemoe build` and `tilemoe build-all`: front end -> passes -> emitters -> nvcc,
 // writing the requested artifacts and a one-line-per-kernel summary.
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { CompileError, type Kernel, type TunableValue } from "../ir/ir.ts";
 import { printKernel } from "../ir/print.ts";
@@ -9,9 +9,12 @@ import { cudaTarget, lower, WGSL, type Target, type TensorCoreChoice, type CopyC
 import { emitCuda } from "../codegen/cuda/index.ts";
 import { emitWgsl, wgslBundle } from "../codegen/wgsl/index.ts";
 import { compileCuda, nvccAvailable } from "../driver/nvcc.ts";
-import { parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, requireFile, UsageError } from "./args.ts";
+import { noKernels, parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, refuseCudaOnly, requireFile, unknownDims, UsageError } from "./args.ts";
 import { tunedConfig } from "../tune/select.ts";
+import { ARCH_LIMITS, hardLimit } from "../tune/limits.ts";
+import { userError } from "../util/user-error.ts";
 import { printTable } from "./table.ts";
+import { ensureOutDir, writeArtifact } from "../util/out-dir.ts";
 
 const EMITS = ["ir", "cu", "h", "ptx", "cubin", "wgsl", "json"] as const;
 /** Summary columns, the free-text status last so long reasons do not widen the table. */
@@ -59,7 +62,16 @@ export async function buildCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError(`expected one FILE\nusage: ${BUILD_USAGE}`);
   const backend = (values.target as string | undefined) ?? "cuda";
   if (backend !== "cuda" && backend !== "wgsl") throw new UsageError(`--target must be cuda or wgsl, got '${backend}'`);
-  const emit = parseEmit((values.emit as string | undefined) ?? (backend === "wgsl" ? "wgsl" : "cu,h"));
+  if (backend === "wgsl") refuseCudaOnly(values, "--target wgsl");
+  const emit = parseEmit((values.emit as string | undefined) ?? (backend === "wgsl" ? "wgsl" : "cu,h"), backend);
+  // --shape and --tune-cache pick a tuned CUDA config; with --config (or for WGSL) nothing would use them.
+  const tuneFlags = ["shape", "tune-cache"].filter((f) => values[f] !== undefined).map((f) => `--${f}`);
+  if (tuneFlags.length && values.config !== undefined) throw new UsageError(`${tuneFlags.join(" and ")} ${tuneFlags.length > 1 ? "pick" : "picks"} the tuned config; --config names one: drop one or the other`);
+  // An absent default cache is normal (nothing tuned yet); an absent named one is a typo that
+  // would silently build the default config.
+  const tc = values["tune-cache"] as string | undefined;
+  if (tc !== undefined && !existsSync(tc)) throw new UsageError(`--tune-cache ${tc}: no such file (a cache written by tilemoe tune, or an export such as bench/tuned.json)`);
+  if (tuneFlags.length && backend === "wgsl") throw new UsageError(`${tuneFlags.join(" and ")} ${tuneFlags.length > 1 ? "pick" : "picks"} a tuned CUDA config; a --target wgsl build takes --config`);
   const opts: BuildOptions = {
     kernel: values.kernel as string | undefined,
     config: values.config ? parseAssignments(values.config as string, "--config") : {},
@@ -80,7 +92,8 @@ export async function buildCommand(argv: string[]): Promise<number> {
 }
 
 export async function buildAllCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { o: { type: "string", short: "o" }, arch: { type: "string" } }, "tilemoe build-all [-o DIR] [--arch sm_80|sm_90a]");
+  const { values, positionals } = parse(argv, { o: { type: "string", short: "o" }, arch: { type: "string" } }, "tilemoe build-all [-o DIR] [--arch sm_80|sm_90a]");
+  if (positionals.length) throw new UsageError(`build-all compiles every kernel of dsl-examples/ and takes no FILE (got ${positionals.join(" ")}); for one file: tilemoe build ${positionals[0]}`);
   const dir = "dsl-examples";
   const files = readdirSync(dir).filter((f) => f.endsWith(".ts")).sort();
   const haveNvcc = await nvccAvailable();
@@ -88,7 +101,7 @@ export async function buildAllCommand(argv: string[]): Promise<number> {
   const rows: BuildRow[] = [];
   const arch = parseArch(values.arch as string | undefined);
   const outDir = (values.o as string | undefined) ?? "generated";
-  mkdirSync(outDir, { recursive: true });
+  ensureOutDir(outDir, "-o");
   for (const f of files) {
     const file = join(dir, f);
     let kernels: Kernel[];
@@ -127,11 +140,13 @@ function failedRow(file: string, kernel: string, target: string, e: unknown): Bu
 
 export async function buildFile(file: string, opts: BuildOptions): Promise<BuildRow[]> {
   let kernels = parseKernels(file);
+  if (!kernels.length) throw new UsageError(noKernels(file));
   if (opts.kernel) {
     kernels = kernels.filter((k) => k.name === opts.kernel);
     if (!kernels.length) throw new UsageError(`${file}: no kernel named '${opts.kernel}' (kernels: ${parseKernels(file).map((k) => k.name).join(", ")})`);
   }
-  mkdirSync(opts.outDir, { recursive: true });
+  if (opts.tuned?.shape) unknownDims(opts.tuned.shape, kernels.map((k) => k.dims));
+  ensureOutDir(opts.outDir, "-o");
   const rows: BuildRow[] = [];
   for (const k of kernels) rows.push(await buildKernel(file, k, opts));
   return rows;
@@ -148,10 +163,14 @@ async function buildKernel(file: string, k: Kernel, opts: BuildOptions): Promise
   const low = lower(k, config, target, (name, ir) => {
     if (opts.emit.has("ir")) stages.push(`// ---- after ${name}\n${printKernel(ir)}`);
   });
+  // A block the GPU refuses to launch is a failed build, not an "ok" row (the WGSL limit is the
+  // device's own, checked by `check --backend webgpu`).
+  const tooBig = opts.backend === "cuda" ? hardLimit({ threads: Number((low.launch.threads as { v?: number }).v ?? 0), smemDynamic: low.smemBytes ?? 0 }, ARCH_LIMITS[opts.arch]) : undefined;
+  if (tooBig) throw userError(`${k.name} (${configText(low.config) || "no tunables"}) cannot launch on ${opts.arch}: ${tooBig}; pick a config with smaller tiles or fewer stages`);
   const base = join(opts.outDir, opts.backend === "wgsl" ? `${k.name}` : k.name);
   if (opts.emit.has("ir")) {
     const text = stages.join("\n");
-    writeFileSync(`${base}.${opts.backend === "wgsl" ? "wgsl." : ""}ir.txt`, text);
+    writeArtifact(`${base}.${opts.backend === "wgsl" ? "wgsl." : ""}ir.txt`, text);
     if (opts.showStages) console.log(text);
   }
   const row: BuildRow = {
@@ -161,20 +180,20 @@ async function buildKernel(file: string, k: Kernel, opts: BuildOptions): Promise
   };
   if (opts.backend === "wgsl") {
     const w = emitWgsl(low, { f16: true, subgroups: false });
-    if (opts.emit.has("wgsl")) writeFileSync(`${base}.wgsl`, w.wgsl);
+    if (opts.emit.has("wgsl")) writeArtifact(`${base}.wgsl`, w.wgsl);
     // The browser page's input (runtime/webgpu/page/): shader + bindings + shapes + grid.
-    if (opts.emit.has("json")) writeFileSync(`${base}.wgsl.json`, JSON.stringify(wgslBundle(low, w), null, 1));
+    if (opts.emit.has("json")) writeArtifact(`${base}.wgsl.json`, JSON.stringify(wgslBundle(low, w), null, 1));
     return row;
   }
   const out = emitCuda(low);
-  if (opts.emit.has("cu") || opts.emit.has("cubin") || opts.emit.has("ptx")) writeFileSync(`${base}.cu`, out.cu);
-  if (opts.emit.has("h") || opts.emit.has("cu")) writeFileSync(`${base}.h`, out.h);
+  if (opts.emit.has("cu") || opts.emit.has("cubin") || opts.emit.has("ptx")) writeArtifact(`${base}.cu`, out.cu);
+  if (opts.emit.has("h") || opts.emit.has("cu")) writeArtifact(`${base}.h`, out.h);
   const wantBinary = opts.emit.has("ptx") || opts.emit.has("cubin");
   if (wantBinary) {
     const outputs = [...(opts.emit.has("cubin") ? ["cubin" as const] : []), ...(opts.emit.has("ptx") ? ["ptx" as const] : [])];
     const res = await compileCuda(out.cu, { arch: opts.arch, outputs });
-    if (res.cubin) writeFileSync(`${base}.${opts.arch}.cubin`, res.cubin);
-    if (res.ptx) writeFileSync(`${base}.${opts.arch}.ptx`, res.ptx);
+    if (res.cubin) writeArtifact(`${base}.${opts.arch}.cubin`, res.cubin);
+    if (res.ptx) writeArtifact(`${base}.${opts.arch}.ptx`, res.ptx);
     const r = res.resources[out.kernelSymbol];
     if (r) { row.registers = r.registers; row.spills = r.spillStores + r.spillLoads; }
   }
@@ -191,11 +210,17 @@ function parseArch(a: string | undefined): "sm_80" | "sm_90a" {
   return arch;
 }
 
-function parseEmit(text: string): Set<Emit> {
+/** What each target can write: an artifact of the other target was silently not written. */
+const EMITS_OF: Record<"cuda" | "wgsl", readonly Emit[]> = { cuda: ["ir", "cu", "h", "ptx", "cubin"], wgsl: ["ir", "wgsl", "json"] };
+
+function parseEmit(text: string, backend: "cuda" | "wgsl"): Set<Emit> {
   const out = new Set<Emit>();
   for (const e of text.split(",").map((s) => s.trim()).filter(Boolean)) {
     if (!(EMITS as readonly string[]).includes(e)) throw new UsageError(`--emit: unknown artifact '${e}' (choose from ${EMITS.join(", ")})`);
+    if (!EMITS_OF[backend].includes(e as Emit))
+      throw new UsageError(`--emit ${e} is not an artifact of --target ${backend} (it writes ${EMITS_OF[backend].join(", ")})${backend === "cuda" ? "; add --target wgsl" : "; drop --target wgsl for CUDA"}`);
     out.add(e as Emit);
   }
+  if (!out.size) throw new UsageError(`--emit names no artifact, so nothing would be written; give some of ${EMITS_OF[backend].join(", ")}`);
   return out;
 }

@@ -4,9 +4,11 @@
 // only ever chooses among configs, so ignoring it costs speed, never correctness.
 import { randomBytes, createHash } from "node:crypto";
 import * as fs from "node:fs";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { TunableValue } from "../ir/ir.ts";
 import type { Config } from "./space.ts";
+import { userError } from "../util/user-error.ts";
+import { reason } from "../util/out-dir.ts";
 
 export const CACHE_SCHEMA = "tilemoe.tune-cache";
 export const CACHE_VERSION = 1;
@@ -113,6 +115,8 @@ function validEntry(e: unknown): e is CacheEntry {
 /** Adds (or replaces) entries: read, merge, write atomically. A bad existing file is moved
  *  aside (PATH.bad-<time>) rather than overwritten, so nothing is silently lost. */
 export function saveEntries(path: string, entries: CacheEntry[], warn: Warn): TuneCache {
+  if (fs.existsSync(path) && fs.statSync(path).isDirectory())
+    throw userError(`tune cache ${path} is a folder; give the path of a JSON file (e.g. ${join(path, "tune.json")})`);
   const { cache, bad } = readCache(path, warn);
   if (bad) {
     const aside = `${path}.bad-${Date.now()}`;
@@ -120,7 +124,11 @@ export function saveEntries(path: string, entries: CacheEntry[], warn: Warn): Tu
     warn(`tune cache: the unreadable file was moved to ${aside}`);
   }
   for (const e of entries) cache.entries[entryKey(e)] = e;
-  writeAtomic(path, JSON.stringify(cache, null, 2) + "\n");
+  try {
+    writeAtomic(path, JSON.stringify(cache, null, 2) + "\n");
+  } catch (e) {
+    throw userError(`cannot write the tune cache ${path}: ${reason(e)}; give a path you can write`);
+  }
   return cache;
 }
 

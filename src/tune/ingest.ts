@@ -68,13 +68,15 @@ export function readPlanResults(path: string, planDir?: string): { meta: PlanMet
   } catch (e) {
     throw userError(`${metaPath} is not valid JSON (${(e as Error).message})`);
   }
-  if (meta.schema !== PLAN_SCHEMA || meta.version !== PLAN_VERSION)
-    throw userError(`${metaPath} is not a tilemoe tune plan of version ${PLAN_VERSION} (schema ${JSON.stringify(meta.schema)}, version ${JSON.stringify(meta.version)})`);
+  if (meta?.schema !== PLAN_SCHEMA || meta.version !== PLAN_VERSION)
+    throw userError(`${metaPath} is not a tilemoe tune plan of version ${PLAN_VERSION} (schema ${JSON.stringify(meta?.schema)}, version ${JSON.stringify(meta?.version)})`);
+  if (!Array.isArray(meta.candidates) || !Array.isArray(meta.shapes))
+    throw userError(`${metaPath} is damaged (no candidates or shapes list); build the plan again with tilemoe tune --plan`);
   let results: ResultsFile | undefined;
   if (existsSync(resultsPath)) {
     try {
       results = JSON.parse(readFileSync(resultsPath, "utf8")) as ResultsFile;
-      if (results.schema !== RESULTS_SCHEMA || !Array.isArray(results.runs)) throw new Error(`not a ${RESULTS_SCHEMA} file`);
+      if (results?.schema !== RESULTS_SCHEMA || !Array.isArray(results.runs)) throw new Error(`not a ${RESULTS_SCHEMA} file`);
     } catch (e) {
       console.warn(`tilemoe: ${resultsPath} is unreadable (${(e as Error).message}); reading the runs/ files instead`);
       results = undefined;
@@ -85,7 +87,20 @@ export function readPlanResults(path: string, planDir?: string): { meta: PlanMet
     throw userError(`${resultsPath} comes from another plan (${results.plan}) than ${metaPath} (${meta.planId}); ingest it with its own plan folder`);
   results ??= readRuns(join(dir, "runs"));
   if (!results) throw userError(`no results in ${dir}: run 'bash run.sh' there first (it writes results.json)`);
-  return { meta, results, dir };
+  // A hand-edited or damaged record is that candidate's loss ("not run"), not a crash of ingest.
+  const runs = results.runs.filter(validRun);
+  if (runs.length < results.runs.length)
+    console.warn(`tilemoe: ${resultsPath}: ${results.runs.length - runs.length} malformed run record${results.runs.length - runs.length === 1 ? "" : "s"} ignored (their candidates count as not run)`);
+  return { meta, results: { ...results, runs }, dir };
+}
+
+/** The shape ingest reads: a candidate id, and results (when present) with a list of named cases. */
+function validRun(r: unknown): r is RunRecord {
+  if (!r || typeof r !== "object" || typeof (r as RunRecord).candidate !== "string") return false;
+  const res = (r as RunRecord).results;
+  if (res === undefined || res === null) return true;
+  return typeof res === "object" && (typeof res.error === "string" ||
+    (Array.isArray(res.cases) && res.cases.every((c) => !!c && typeof c === "object" && typeof c.name === "string" && typeof c.status === "string")));
 }
 
 function readRuns(runsDir: string): ResultsFile | undefined {

@@ -7,7 +7,7 @@
 //   modules/ID.cubin   check/*.bin (inputs, float64 references)   runner/ (runner source)
 //   run.sh             builds the runner with nvcc, runs every plan, writes results.json
 import { randomBytes } from "node:crypto";
-import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { byteSize, type Kernel, type DType } from "../ir/ir.ts";
 import { evalConst } from "../ir/expr.ts";
@@ -16,6 +16,7 @@ import { rng } from "../numeric/random.ts";
 import { tolerance } from "../numeric/tolerance.ts";
 import { magnitudeOf, makeInputs } from "../check/run.ts";
 import type { CheckSpec } from "../check/spec.ts";
+import { clearPlanDir } from "./plan-dir.ts";
 import { type Arg, type KernelCase, type Plan, type ScalarArg, tensorMapArgs } from "../runtime/plan.ts";
 import { RUNNER_SOURCE_DIR } from "../runtime/cuda.ts";
 import { numericConfig, type Config } from "./space.ts";
@@ -147,7 +148,7 @@ function launchOf(c: Candidate, dims: Record<string, number>): { grid: number[];
 
 export function writeTunePlan(dir: string, input: PlanInput): PlanMeta {
   const { k, spec } = input;
-  rmSync(dir, { recursive: true, force: true });
+  clearPlanDir(dir);
   for (const sub of ["plans", "modules", "check", "runner"]) mkdirSync(join(dir, sub), { recursive: true });
 
   // The correctness case: inputs and references computed here in float64, shared by all candidates.

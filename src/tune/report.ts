@@ -1,12 +1,12 @@
 // What a sweep prints and writes: the terminal table (top candidates per shape, then what
 // happened to the rest), and with --report DIR the full rows as JSON and CSV and an SVG plot
 // of time per candidate (drawn here; no plotting dependency).
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatTable } from "../cli/table.ts";
 import { kib } from "./limits.ts";
 import { configKey } from "./space.ts";
 import type { Row, ShapeOutcome, TuneOutcome } from "./ingest.ts";
+import { ensureOutDir, writeOutput } from "../util/out-dir.ts";
 
 const fix = (x: number | undefined, d: number) => (x === undefined ? undefined : x.toFixed(d));
 
@@ -93,14 +93,14 @@ export function toSvg(o: TuneOutcome): string {
 }
 
 export function writeReport(dir: string, o: TuneOutcome): string[] {
-  mkdirSync(dir, { recursive: true });
+  ensureOutDir(dir, "--report");
   const base = `tune-${o.meta.kernel}`;
   const files = [join(dir, `${base}.json`), join(dir, `${base}.csv`), join(dir, `${base}.svg`)];
   const { meta, ...rest } = o;
   const json = { kernel: meta.kernel, file: meta.file, arch: meta.arch, nvcc: meta.nvcc, limits: meta.limits, ...rest,
     shapes: o.shapes.map((s) => ({ ...s.shape, winner: s.winner?.candidate, rows: s.rows })) };
-  writeFileSync(files[0]!, JSON.stringify(json, null, 1) + "\n");
-  writeFileSync(files[1]!, toCsv(o));
-  writeFileSync(files[2]!, toSvg(o));
+  writeOutput(files[0]!, JSON.stringify(json, null, 1) + "\n");
+  writeOutput(files[1]!, toCsv(o));
+  writeOutput(files[2]!, toSvg(o));
   return files;
 }

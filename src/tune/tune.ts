@@ -14,6 +14,7 @@ import { buildCandidates, type Candidate, type CompileFn } from "./candidates.ts
 import { saveEntries, type Warn } from "./cache.ts";
 import { dtypesOf, kernelHash, spaceHash } from "./key.ts";
 import { ARCH_LIMITS, limitsFromDevice, type DeviceLimits } from "./limits.ts";
+import { checkPlanDir } from "./plan-dir.ts";
 import { chooseCheckDims, writeTunePlan, type PlanMeta, type TimingSpec } from "./plan.ts";
 import { userError } from "../util/user-error.ts";
 import { cacheEntries, ingest, readPlanResults, type TuneOutcome } from "./ingest.ts";
@@ -67,6 +68,8 @@ export async function nvccVersionString(nvcc = "nvcc"): Promise<string> {
 
 /** Builds every candidate and writes the plan folder `dir`. */
 export async function preparePlan(dir: string, o: PlanOptions): Promise<PlanMeta> {
+  // Said before minutes of nvcc, not after.
+  checkPlanDir(dir);
   const k = pickKernel(o.file, o.kernel);
   const spec = (await loadSpecs(o.file)).get(k.name);
   if (!spec) throw userError(`${o.file}: kernel ${k.name} has no check spec; tuning checks every candidate before timing it (export defineCheck({ kernel: "${k.name}", ... }))`);
@@ -74,6 +77,8 @@ export async function preparePlan(dir: string, o: PlanOptions): Promise<PlanMeta
   for (const s of o.shapes) {
     const missing = k.dims.filter((d) => s[d] === undefined);
     if (missing.length) throw userError(`--shape ${Object.entries(s).map(([n, x]) => `${n}=${x}`).join(",")} lacks ${missing.join(", ")} (dims of ${k.name}: ${k.dims.join(", ")})`);
+    const extra = Object.keys(s).filter((d) => !k.dims.includes(d));
+    if (extra.length) throw userError(`--shape ${Object.entries(s).map(([n, x]) => `${n}=${x}`).join(",")} names ${extra.join(", ")}, not a dim of ${k.name} (dims: ${k.dims.join(", ")})`);
   }
   const nvcc = o.nvccVersion ?? (await nvccVersionString());
   const limits = o.limits ?? ARCH_LIMITS[o.arch];

@@ -1,6 +1,6 @@
 // The `tilemoe` command as a user runs it: exit codes, located messages, no stack traces.
 import { execa } from "execa";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
@@ -150,14 +150,169 @@ describe("tilemoe CLI", () => {
     expect(readFileSync(join(out, "moe_layer_qwen3_w4a16.cu"), "utf8")).not.toMatch(/griddepcontrol|cudaLaunchKernelEx/);
   }, 180_000);
 
-  it("says what is wrong with a missing file, an unknown flag and an unknown kernel", async () => {
+  it("says what is wrong with a missing file, an unknown flag, an unknown kernel and a FILE given to build-all / build-layer (was: ignored; build-all built everything)", async () => {
     const missing = await runHere("build", "nope.ts");
     expect([missing.exitCode, missing.stderr]).toEqual([1, expect.stringMatching(/nope\.ts: no such file/)]);
     const flag = await runHere("check", "dsl-examples/gemm.ts", "--frobnicate");
     expect([flag.exitCode, flag.stderr]).toEqual([1, expect.stringMatching(/frobnicate[\s\S]*usage: tilemoe check/)]);
+    const all = await runHere("build-all", "dsl-examples/gemm.ts", "-o", join(out, "all"));
+    expect([all.exitCode, all.stderr]).toEqual([1, "build-all compiles every kernel of dsl-examples/ and takes no FILE (got dsl-examples/gemm.ts); for one file: tilemoe build dsl-examples/gemm.ts"]);
+    const layer = await runHere("build-layer", "qwen3");
+    expect([layer.exitCode, layer.stderr]).toEqual([1, expect.stringMatching(/^build-layer takes no FILE or word \(got qwen3\); the model is --model NAME/)]);
     const kern = await runHere("build", "dsl-examples/gemm.ts", "--kernel", "nope");
     expect([kern.exitCode, kern.stderr]).toEqual([1, expect.stringMatching(/no kernel named 'nope' \(kernels: gemm_bf16, gemm_f16\)/)]);
   });
+
+  it("an -o that is a file, lies under a file or cannot be made is a user error naming -o and the fix (was: internal error)", async () => {
+    const file = join(out, "a-file");
+    writeFileSync(file, "mine");
+    for (const args of [["build", "dsl-examples/gemm_f32.ts"], ["build-all"], ["build-layer", "--model", "qwen3"]]) {
+      const r = await runHere(...args, "-o", file);
+      expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: -o .*a-file: a file of that name exists; give a folder/)]);
+      const under = await runHere(...args, "-o", join(file, "sub"));
+      expect([under.exitCode, under.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: -o .*a-file\/sub: cannot create the folder: a file stands where a folder is needed \(ENOTDIR\)/)]);
+    }
+    expect(readFileSync(file, "utf8")).toBe("mine");
+    // Node's recursive mkdir never returns here (mkdir answers ENOENT under /proc).
+    const proc = await runHere("build", "dsl-examples/gemm_f32.ts", "-o", "/proc/tilemoe-no/such");
+    expect([proc.exitCode, proc.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: -o \/proc\/tilemoe-no\/such: cannot create the folder: cannot be created there \(ENOENT\)/)]);
+    const rep = await runHere("tune", "dsl-examples/gemm_f32.ts", "--shape", "M=1,N=1,K=1", "--report", file, "--plan", join(out, "plan-rep"));
+    expect([rep.exitCode, rep.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: --report .*a-file: a file of that name exists/)]);
+  });
+
+  it.skipIf(process.getuid?.() === 0)("a read-only -o folder is a user error (root writes anywhere: skipped as root)", async () => {
+    const ro = join(out, "read-only");
+    mkdirSync(ro, { recursive: true });
+    chmodSync(ro, 0o555);
+    const r = await runHere("build", "dsl-examples/gemm_f32.ts", "-o", ro);
+    chmodSync(ro, 0o755);
+    expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: -o .*read-only: cannot write in the folder: permission denied \(EACCES\)/)]);
+    expect(readdirSync(ro)).toEqual([]);
+  });
+
+  it("tune names a missing kernel file (was: internal error ENOENT)", async () => {
+    const r = await runHere("tune", "nope.ts", "--shape", "M=1", "--plan", join(out, "plan-nope"));
+    expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/^nope\.ts: no such file \(give the path of a kernel \.ts file/)]);
+  });
+
+  it("number flags: 0 cases is refused (was: '0 passed, 0 failed', exit 0), counts are not clamped, a negative number or a forgotten value is said as such", async () => {
+    const zero = await runHere("check", "dsl-examples/gemm_f32.ts", "--cases", "0");
+    expect([zero.exitCode, zero.stderr, zero.stdout]).toEqual([1, "--cases takes a whole number of at least 1, got '0'", ""]);
+    for (const v of ["", "1e2", "0x10", "2.5", "-1"]) {
+      const r = await runHere("check", "dsl-examples/gemm_f32.ts", `--cases=${v}`);
+      expect([r.exitCode, r.stderr]).toEqual([1, `--cases takes a whole number of at least 1, got '${v}'`]);
+    }
+    const neg = await runHere("check", "dsl-examples/gemm_f32.ts", "--seed", "-3");
+    expect([neg.exitCode, neg.stderr]).toEqual([1, expect.stringMatching(/^--seed -3: a negative number is not a valid value here\nusage: tilemoe check/)]);
+    const forgot = await runHere("build", "dsl-examples/gemm_f32.ts", "-o", "--kernel", "gemm_f32");
+    expect([forgot.exitCode, forgot.stderr]).toEqual([1, expect.stringMatching(/^-o has no value: '--kernel' after it is a flag \(give -o VALUE\)/)]);
+    for (const flag of ["--gpus", "--reps", "--timeout", "--jobs", "--max-candidates"]) {
+      const r = await runHere("tune", "dsl-examples/gemm_f32.ts", "--shape", "M=1,N=1,K=1", flag, "0", "--plan", join(out, "plan-zero"));
+      expect([r.exitCode, r.stderr]).toEqual([1, `${flag} takes a whole number of at least 1, got '0'`]);
+    }
+  });
+
+  it("checks a kernel file outside any ESM package (was: 'Cannot require() ES Module ... in a cycle')", async () => {
+    // Spawned: under vitest, vite would load the file itself. The temp folder has no package.json,
+    // so Node takes the .ts for CommonJS.
+    const f = join(mkdtempSync(join(tmpdir(), "tilemoe-outside-")), "mine.ts");
+    writeFileSync(f, readFileSync("dsl-examples/gemm_f32.ts", "utf8"));
+    const r = await run("check", f, "--cases", "2");
+    expect([r.exitCode, r.stdout, r.stderr]).toEqual([0, "gemm_f32 [interp]: 2 passed, 0 failed", ""]);
+    writeFileSync(f, readFileSync("dsl-examples/gemm_f32.ts", "utf8") + "\nthrow new Error(\"boom at load\");\n");
+    const bad = await run("check", f, "--cases", "2");
+    expect([bad.exitCode, bad.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: .*mine\.ts: could not load the file's check specs: boom at load$/)]);
+  });
+
+  it("inputs that were silently unused or wrote nothing (exit 0) are refused: --emit off its target or empty, no kernels, --shape with an unknown dim or beside --config, a --tune-cache that does not exist, CUDA-only flags on WGSL", async () => {
+    const dir = join(out, "unused");
+    const cases: [string[], RegExp][] = [
+      [["build", "dsl-examples/gemm_f32.ts", "--emit", ""], /^--emit names no artifact, so nothing would be written; give some of ir, cu, h, ptx, cubin$/],
+      [["build", "dsl-examples/gemm_f32.ts", "--emit", "cu,wgsl"], /^--emit wgsl is not an artifact of --target cuda \(it writes ir, cu, h, ptx, cubin\); add --target wgsl$/],
+      [["build", "dsl-examples/gemm_f32.ts", "--target", "wgsl", "--emit", "h"], /^--emit h is not an artifact of --target wgsl/],
+      [["build", "dsl-examples/gemm_f32.ts", "--shape", "Q=5"], /^--shape names Q, not a dim of the kernel \(dims: M, K, N\)$/],
+      [["build", "dsl-examples/gemm_f32.ts", "--shape", "M=5", "--config", "BM=32"], /^--shape picks the tuned config; --config names one: drop one or the other$/],
+      [["build", "dsl-examples/gemm_f32.ts", "--target", "wgsl", "--tune-cache", "bench/tuned.json"], /^--tune-cache picks a tuned CUDA config; a --target wgsl build takes --config$/],
+      [["build", "dsl-examples/gemm_f32.ts", "--tune-cache", "bench/tunde.json"], /^--tune-cache bench\/tunde\.json: no such file \(a cache written by tilemoe tune/],
+      [["build", "dsl-examples/gemm_f32.ts", "--target", "wgsl", "--persistent", "132"], /^--persistent chooses how a CUDA kernel is built; --target wgsl ignores it: drop it$/],
+      [["check", "dsl-examples/gemm_f32.ts", "--backend", "webgpu", "--arch", "sm_80", "--mma", "sync"], /^--arch, --mma choose how a CUDA kernel is built; --backend webgpu ignores them: drop them$/],
+      [["check", "dsl-examples/gemm_f32.ts", "--level", "tile", "--persistent", "8"], /^--persistent chooses how a CUDA kernel is built; --level tile \(the kernel before lowering\) ignores it: drop it$/],
+      [["check", "dsl-examples/gemm_f32.ts", "--shape", "M=4,k=3"], /^--shape names k, not a dim of the kernel \(dims: M, K, N\)$/],
+      [["tune", "dsl-examples/gemm_f32.ts", "--shape", "M=1,N=1,K=1,Q=4", "--plan", join(out, "plan-q")], /^tilemoe: --shape M=1,N=1,K=1,Q=4 names Q, not a dim of gemm_f32/],
+    ];
+    const empty = join(out, "empty.ts");
+    writeFileSync(empty, 'import { T } from "tilemoe";\nconst notExported = 1;\n');
+    for (const cmd of ["build", "check"]) cases.push([[cmd, empty], /empty\.ts: no kernels \(a kernel file exports each one as `export const NAME = T\.kernel\(\.\.\.\)`/]);
+    for (const [args, msg] of cases) {
+      const r = await runHere(...args, ...(args[0] === "build" ? ["-o", dir] : []));
+      expect([args.join(" "), r.exitCode, r.stderr]).toEqual([args.join(" "), 1, expect.stringMatching(msg)]);
+    }
+    // A check spec's own dims (beyond the kernel's) may be pinned.
+    const spec = await runHere("check", "dsl-examples/gemm_f32.ts", "--shape", "M=3,N=5,K=7", "--cases", "1");
+    expect([spec.exitCode, spec.stderr]).toEqual([0, ""]);
+  });
+
+  it("check refuses a shape too large to hold, naming the tensor and its size (was: internal error 'Invalid typed array length')", async () => {
+    const r = await runHere("check", "dsl-examples/gemm_f32.ts", "--shape", "M=100000,N=100000,K=100000", "--cases", "1");
+    expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: gemm_f32: 'A' would hold 1\.00e\+10 elements at M=100000,K=100000,N=100000, too many to check here .*pass a smaller --shape$/)]);
+  });
+
+  it("a --config or --shape giving a name twice is refused (was: the last one silently won)", async () => {
+    const cfg = await runHere("build", "dsl-examples/gemm_f32.ts", "--config", "BM=32,BN=32,BM=64", "-o", join(out, "twice"));
+    expect([cfg.exitCode, cfg.stderr]).toEqual([1, "--config gives BM twice (BM=32 and BM=64); give it once"]);
+    const shape = await runHere("check", "dsl-examples/gemm_f32.ts", "--shape", "M=3, M=4");
+    expect([shape.exitCode, shape.stderr]).toEqual([1, "--shape gives M twice (M=3 and M=4); give it once"]);
+  });
+
+  it("never overwrites a file in -o that tilemoe did not write (was: a user's own gemm_f32.h replaced); its own outputs are rebuilt in place", async () => {
+    const dir = join(out, "users-folder");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "gemm_f32.h"), "// my own header\n");
+    const r = await runHere("build", "dsl-examples/gemm_f32.ts", "-o", dir);
+    expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: .*users-folder\/gemm_f32\.h exists and was not written by tilemoe .*refusing to overwrite it: move it, or give another -o folder$/)]);
+    expect(readFileSync(join(dir, "gemm_f32.h"), "utf8")).toBe("// my own header\n");
+    writeFileSync(join(dir, "moe_layer_qwen3_bf16.cu"), "int main() {}\n");
+    const layer = await runHere("build-layer", "--model", "qwen3", "--only", "decode", "-o", dir);
+    expect(layer.exitCode).toBe(0); // another name: the decode-only layer is moe_layer_qwen3_bf16_decode
+    const full = await runHere("build-layer", "--model", "qwen3", "-o", dir);
+    expect([full.exitCode, full.stderr]).toEqual([1, expect.stringMatching(/moe_layer_qwen3_bf16\.cu exists and was not written by tilemoe/)]);
+    expect(readFileSync(join(dir, "moe_layer_qwen3_bf16.cu"), "utf8")).toBe("int main() {}\n");
+    const again = await runHere("build-layer", "--model", "qwen3", "--only", "decode", "-o", dir);
+    expect([again.exitCode, again.stderr]).toEqual([0, ""]);
+    const wgsl = await runHere("build", "dsl-examples/gemm_f32.ts", "--target", "wgsl", "--emit", "wgsl,json,ir", "-o", dir);
+    const rebuilt = await runHere("build", "dsl-examples/gemm_f32.ts", "--target", "wgsl", "--emit", "wgsl,json,ir", "-o", dir);
+    expect([wgsl.exitCode, rebuilt.exitCode, rebuilt.stderr]).toEqual([0, 0, ""]);
+  }, 120_000);
+
+  it("a kernel whose block cannot launch on the arch fails its build (was: an 'ok' row, exit 0, for 400 MB of shared memory)", async () => {
+    const f = join(out, "huge_smem.ts");
+    writeFileSync(f, [
+      'import { T, type Tensor } from "tilemoe";',
+      'export const huge = T.kernel({ tune: { R: [64, 1024] } }, function huge(A: Tensor<"N", "f32">, { R }: T.Config) {',
+      "  T.launch([1], { threads: 32 }, (bx) => {",
+      '    const s = T.shared([R, 64], "f32");',
+      "  });",
+      "});",
+    ].join("\n"));
+    const fits = await runHere("build", f, "-o", join(out, "huge"));
+    expect([fits.exitCode, fits.stderr]).toEqual([0, ""]);
+    const r = await runHere("build", f, "--config", "R=1024", "--arch", "sm_80", "-o", join(out, "huge"));
+    expect([r.exitCode, r.stderr]).toEqual([1, "tilemoe: huge (R=1024) cannot launch on sm_80: shared memory 256 KiB per block exceeds 163 KiB (sm_80 table); pick a config with smaller tiles or fewer stages"]);
+  });
+
+  it("bench scripts: a bad flag or value is a one-line message and exit 1 (was: Node's stack trace; --reps abc was taken as NaN)", async () => {
+    const tsx = (...args: string[]) => execa("node_modules/.bin/tsx", args, { reject: false });
+    for (const [args, msg] of [
+      [["bench/run.ts", "--frob"], /^bench\/run\.ts: Unknown option '--frob'.*\(the flags are listed at the top of the script\)$/],
+      [["bench/run.ts", "--reps", "abc", "--out", join(out, "bench")], /^bench\/run\.ts: --reps takes a whole number of at least 1, got 'abc'/],
+      [["bench/w4a16.ts", "--arch", "sm_70", "--out", join(out, "bench")], /^bench\/w4a16\.ts: --arch must be sm_90a or sm_80, got 'sm_70'/],
+      [["bench/run.ts", "--out", join(out, "a-file")], /^bench\/run\.ts: --out .*a-file\/plan: cannot create the folder: a file stands where a folder is needed \(ENOTDIR\); give a folder you can write$/],
+    ] as [string[], RegExp][]) {
+      writeFileSync(join(out, "a-file"), "mine");
+      const r = await tsx(...args);
+      expect([args.join(" "), r.exitCode, r.stderr]).toEqual([args.join(" "), 1, expect.stringMatching(msg)]);
+    }
+  }, 120_000);
 
   it("checks a kernel on the interpreter and prints the pass/fail count", async () => {
     const r = await runHere("check", "dsl-examples/gemm.ts", "--kernel", "gemm_f16", "--cases", "3", "--seed", "5");
@@ -181,11 +336,16 @@ describe("tilemoe CLI", () => {
     expect(r.stderr).toMatch(/^tilemoe: nvcc not found on PATH; install the CUDA toolkit or pass --emit cu/m);
     expect(r.stderr).not.toMatch(/internal error/);
     expect(readFileSync(join(dir, "gemm_f32.cu"), "utf8")).toMatch(/__global__/);
+    // tune has no --emit: its message says what tune needs (was: 'pass --emit cu').
+    const tune = await execa(process.execPath, ["bin/tilemoe.js", "tune", "dsl-examples/gemm_f32.ts", "--shape", "M=1,N=1,K=1", "--plan", join(out, "plan-nonvcc")],
+      { reject: false, env: { PATH: "/usr/bin:/bin", TILEMOE_DEBUG: "" }, extendEnv: false });
+    expect([tune.exitCode, tune.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: nvcc not found on PATH: tune compiles every candidate with nvcc; install the CUDA toolkit/m)]);
+    expect(tune.stderr).not.toMatch(/--emit/);
   });
 
   it("refuses the CUDA backend without a GPU, clearly", async () => {
     const r = await run("check", "dsl-examples/gemm.ts", "--backend", "cuda", "--cases", "1");
     if (r.exitCode === 0) return; // a GPU machine: the cuda backend really ran
-    expect(r.stderr).toMatch(/--backend cuda needs a GPU/);
+    expect(r.stderr).toMatch(/--backend cuda needs a GPU: .*; run it on a GPU machine \(scripts\/gpu-run\.sh\), or check here with --backend interp \(the default\) or --backend webgpu$/);
   });
 });
