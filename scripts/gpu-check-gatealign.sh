@@ -4,8 +4,8 @@
 # machine, from the repo root, through gpu-run.sh (node, the runner, cuBLAS paths):
 #   bash scripts/gpu-run.sh bash scripts/gpu-check-gatealign.sh
 # 1. `tilemoe check --backend cuda --arch sm_90a` (in the background, each under `timeout 200`):
-#    moe_gate_align_softmax on its spec's random shapes over its whole config space, and at the
-#    layer's config (BT 16, EMAX 128, with PDL as the layer builds it) on the models' shapes
+#    moe_gate_align_softmax on its spec's random shapes at the layer's config (BT 16, EMAX 128,
+#    with PDL as the layer builds it) and at BT 8 / EMAX 256, and at the layer's config on the models' shapes
 #    (Qwen3 E 128 top 8 at T = 1 and 32 = 256 pairs; Mixtral E 8 top 2 at T = 1 and 128 with
 #    routing block 32); moe_gate_softmax and moe_align at the layer's configs (their bodies are
 #    now helpers shared with the fused kernel).
@@ -30,7 +30,10 @@ source scripts/lib/check-steps.sh
 
 F=dsl-examples/moe_gate_align.ts
 L="--config BT=16,EMAX=128,KMAX=8,CH=256 --pdl"
-step gate-align-random $F --cases 24
+# Random shapes of the spec (E <= 20, T * top_k <= 256): the layer's config, and BT 8 with EMAX 256
+# (256 threads; the E > 128 tile). Pinned configs: each step compiles once.
+step gate-align-random-layer $F $L --cases 16
+step gate-align-random-bt8 $F --config BT=8,EMAX=256,KMAX=8,CH=256 --cases 16
 # NB = cdiv(P, BS) + min(E, P), as the layer sizes it.
 step gate-align-qwen3-t1 $F $L --cases 4 --shape T=1,E=128,K=8,BS=16,NB=9
 step gate-align-qwen3-t32 $F $L --cases 4 --shape T=32,E=128,K=8,BS=16,NB=144
