@@ -43,7 +43,7 @@ type Counts2d = Buf<"i32", readonly [number, number]>;
 // to the shared body as a helper; E the number of experts ids name, L the local ones.
 
 /** The expert of id `raw`, or -1 for an id outside [0, min(E, EMAX)). (No expert map: `map` is unused.) */
-function directExpert(raw: number, map: Tensor<"E", "i32">, E: number, L: number, EMAX: number) {
+export function directExpert(raw: number, map: Tensor<"E", "i32">, E: number, L: number, EMAX: number) {
   return raw >= 0 && raw < T.min(E, EMAX) ? raw : -1;
 }
 
@@ -56,17 +56,27 @@ function mappedExpert(raw: number, map: Tensor<"E", "i32">, E: number, L: number
   return raw >= 0 && raw < E && l >= 0 && l < T.min(L, EMAX) ? l : -1;
 }
 
-/** Every pair's expert counted into `rows` (by where the pair lies against the block's chunk,
- *  see Counts2d); the chunk's own experts into `chunk` (-1: dropped or past P). */
-function countPairs(ids: Tensor<"P", "i32">, map: Tensor<"E", "i32">, localOf: typeof directExpert, rows: Counts2d, chunk: Shared1d,
-                    stage: Shared1d, E: number, L: number, EMAX: number, CH: number, bx: number) {
-  const [P] = ids.shape;
-  for (const [r, z] of T.parallel(Math.floor(CH / SLICE) + 2, EMAX)) {
+/** Rows of the per-expert counts (Counts2d) for a chunk of CH pairs. */
+export function countRows(CH: number) {
+  return Math.floor(CH / SLICE) + 2;
+}
+
+/** Zero counts; no pair in the chunk yet (-1). */
+export function clearCounts(rows: Counts2d, chunk: Shared1d, EMAX: number, CH: number) {
+  for (const [r, z] of T.parallel(countRows(CH), EMAX)) {
     rows[r][z] = 0;
   }
   for (const i of T.parallel(CH)) {
     chunk[i] = -1;
   }
+}
+
+/** Every pair's expert counted into `rows` (by where the pair lies against the block's chunk,
+ *  see Counts2d); the chunk's own experts into `chunk` (-1: dropped or past P). */
+function countPairs(ids: Tensor<"P", "i32">, map: Tensor<"E", "i32">, localOf: typeof directExpert, rows: Counts2d, chunk: Shared1d,
+                    stage: Shared1d, E: number, L: number, EMAX: number, CH: number, bx: number) {
+  const [P] = ids.shape;
+  clearCounts(rows, chunk, EMAX, CH);
   for (const k of T.pipelined(T.cdiv(P, STAGE), 2)) {
     T.copy(ids.tile([k * STAGE], [STAGE]), stage);
     for (const i of T.parallel(STAGE)) {
@@ -207,7 +217,7 @@ function align(ids: Tensor<"P", "i32">, map: Tensor<"E", "i32">, localOf: typeof
   const [L] = counts.shape;
   const G = T.max(T.cdiv(P, CH), 1);
   T.launch([G], { threads: THREADS }, (bx) => {
-    const rows = T.shared([Math.floor(CH / SLICE) + 2, EMAX], "i32");
+    const rows = T.shared([countRows(CH), EMAX], "i32");
     const cnt = T.shared([EMAX], "i32");
     const pad = T.shared([EMAX], "i32");
     const end = T.shared([EMAX], "i32");
@@ -220,6 +230,32 @@ function align(ids: Tensor<"P", "i32">, map: Tensor<"E", "i32">, localOf: typeof
     markBlocks(cnt, pad, off, end, sorted, block_expert, P, EMAX, bx, G);
     placeChunk(chunk, rows, off, sorted, CH, bx);
   });
+}
+
+/** The routing of P <= CH pairs by one block (G = 1, the block's chunk is every pair), whose
+ *  (local) experts the caller has written into `chunk` (-1: dropped) after clearCounts(rows,
+ *  chunk): the same counts, offsets, blocks and places as `align` computes in its block 0, so
+ *  the same outputs. (moe_gate_align.ts: the gating's picks go straight into `chunk`.) */
+export function alignChunk(chunk: Shared1d, rows: Counts2d, sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">,
+                           counts: Tensor<"L", "i32">, total: Tensor<"1", "i32">, P: number, EMAX: number, CH: number) {
+  const [, BS] = sorted.shape;
+  const [L] = counts.shape;
+  const cnt = T.shared([EMAX], "i32");
+  const pad = T.shared([EMAX], "i32");
+  const end = T.shared([EMAX], "i32");
+  const tmp = T.shared([EMAX], "i32");
+  const off = T.shared([EMAX], "i32");
+  // As countPairs in block 0 with every pair in the chunk: rows 0 and the last (pairs before
+  // and after the chunk) stay 0.
+  for (const i of T.parallel(CH)) {
+    const e = chunk[i];
+    if (e >= 0) {
+      T.atomicAdd(rows[1 + Math.floor(i / SLICE)][e], 1);
+    }
+  }
+  layoutGroups(rows, cnt, pad, end, tmp, off, counts, total, BS, L, EMAX, CH, 0);
+  markBlocks(cnt, pad, off, end, sorted, block_expert, P, EMAX, 0, 1);
+  placeChunk(chunk, rows, off, sorted, CH, 0);
 }
 
 // CH: pairs a block (a multiple of SLICE, at most THREADS: one thread a pair). 256 for the

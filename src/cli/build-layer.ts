@@ -35,7 +35,8 @@ export async function buildLayerCommand(argv: string[]): Promise<number> {
   writeArtifact(join(dir, `${l.stem}.h`), l.h);
   for (const s of l.lowered)
     console.log(`${s.stage.stage.padEnd(7)} ${s.stage.kernel.padEnd(20)} ${s.configs.join("+").padEnd(14)} threads=${s.threads} smem=${s.smemBytes} ${Object.entries(s.kernel.config).map(([k, v]) => `${k}=${v}`).join(",")}` +
-      `${s.kernel.tensorMaps?.length ? ` tma=${s.kernel.tensorMaps.map((m) => m.tensor).join(",")}` : ""}`);
+      `${s.kernel.tensorMaps?.length ? ` tma=${s.kernel.tensorMaps.map((m) => m.tensor).join(",")}` : ""}` +
+      `${s.stage.pairs ? ` (calls with T * top_k ${"atMost" in s.stage.pairs ? `<= ${s.stage.pairs.atMost}` : `> ${s.stage.pairs.above}`})` : ""}`);
   console.log(`-> ${join(dir, l.stem)}.cu, .h${pdl ? " (programmatic dependent launch; --no-pdl for plain launches)" : ""}`);
   return 0;
 }

@@ -1,7 +1,7 @@
 // State shared by the translation of one kernel.
 import type { Node } from "ts-morph";
 import { HelperTable } from "./modules.ts";
-import type { Loc } from "../ir/ir.ts";
+import type { DType, Loc } from "../ir/ir.ts";
 import { failAt, locOf } from "./diag.ts";
 import { Scope } from "./scope.ts";
 
@@ -24,15 +24,24 @@ export class Ctx {
     public moduleScope: Scope = scope,
   ) {}
 
+  /** The dtype of every scalar IR name declared so far anywhere in the kernel. The IR's type
+   *  environment is one per kernel (inferTypes, typeOf), not per scope, so two variables of
+   *  sibling scopes may share a name only if they share its dtype. */
+  private readonly scalarTypes = new Map<string, DType>();
+
   /**
    * The IR name of a variable or buffer the source names `name`: the source name, unless an
    * enclosing IR scope already declares it, which happens only where a helper's statements
-   * landed in this scope (name_1, ...). The scoping rules keep source names apart otherwise.
+   * landed in this scope, or (with `dtype`, a scalar variable) a variable of another scope of
+   * the kernel has the name with another dtype (name_1, ...). The scoping rules keep source
+   * names apart otherwise.
    */
-  irName(name: string): string {
+  irName(name: string, dtype?: DType): string {
+    const taken = (n: string) => this.scope.irVisible(n) || (dtype !== undefined && (this.scalarTypes.get(n) ?? dtype) !== dtype);
     let fresh = name;
-    for (let i = 1; this.scope.irVisible(fresh); i++) fresh = `${name}_${i}`;
+    for (let i = 1; taken(fresh); i++) fresh = `${name}_${i}`;
     this.scope.irDeclare(fresh);
+    if (dtype !== undefined) this.scalarTypes.set(fresh, dtype);
     return fresh;
   }
 

@@ -127,8 +127,8 @@ function argument(arg: Node, param: string, how: "statement" | "expression", ctx
   const r = translateExpr(a, ctx);
   if (how === "expression" || !readsMemory(r.e)) return { kind: "value", expr: r.e, dtype: r.t, what: "helper parameter" };
   // A value read from memory is taken once, at the call, as a call by value would.
-  const name = ctx.irName(param);
   const dtype = bindingType(r.t);
+  const name = ctx.irName(param, dtype);
   prologue.push({ k: "let", name, dtype, value: coerce(r, dtype, arg, ctx).e, mutable: false, loc: ctx.loc(arg) });
   return { kind: "var", name, dtype, mutable: false, what: "helper parameter" };
 }

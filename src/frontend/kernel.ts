@@ -201,14 +201,14 @@ function translateLaunch(call: CallExpression, ctx: Ctx): Launch {
       const p = ps[i];
       if (!p) {
         // Unnamed block indices still get a reserved name, so user names cannot clash with them.
-        const name = ctx.irName(unusedBlockName(i, ctx));
+        const name = ctx.irName(unusedBlockName(i, ctx), "i32");
         ctx.scope.define(name, { kind: "var", name, dtype: "i32", mutable: false, what: "block index" });
         return name;
       }
       const nm = p.getNameNode();
       if (!Node.isIdentifier(nm) || p.getTypeNode() && !/^(number|\w+\.i32)$/.test(p.getTypeNode()!.getText()))
         ctx.fail(p, "block indices are plain names: (bx, by) => ...");
-      const ir = ctx.irName(nm.getText());
+      const ir = ctx.irName(nm.getText(), "i32");
       define(nm.getText(), { kind: "var", name: ir, dtype: "i32", mutable: false, what: "block index" }, nm, ctx);
       return ir;
     });

@@ -120,7 +120,7 @@ function variableStatement(node: VariableStatement, ctx: Ctx, out: Stmt[]): void
     const dtype = declared ?? bindingType(value.t);
     const mutable = kind !== VariableDeclarationKind.Const;
     const coerced = coerce(value, dtype, init, ctx);
-    const ir = ctx.irName(name);
+    const ir = ctx.irName(name, dtype);
     define(name, { kind: "var", name: ir, dtype, mutable, what: mutable ? "let variable" : "const" }, nameNode, ctx);
     out.push({ k: "let", name: ir, dtype, value: coerced.e, mutable, loc: ctx.loc(decl) });
   }
@@ -283,7 +283,7 @@ function forOf(node: ForOfStatement, ctx: Ctx): Stmt {
   });
   const { vars, bodyStmts } = ctx.nested(() => {
     // Declared in the loop's own scope, so that sibling loops may reuse the names.
-    const vars = sourceVars.map((n) => ctx.irName(n));
+    const vars = sourceVars.map((n) => ctx.irName(n, "i32"));
     sourceVars.forEach((name, i) => define(name, { kind: "var", name: vars[i]!, dtype: "i32", mutable: false, what: "loop variable" }, names[i]!, ctx));
     return { vars, bodyStmts: body(node.getStatement(), ctx) };
   });
@@ -326,7 +326,7 @@ function cFor(node: ForStatement, ctx: Ctx): Stmt {
   const last = op === SyntaxKind.LessThanEqualsToken ? bin("+", end, int(1)) : end;
   const extent = span(start, last);
   const { ir, bodyStmts } = ctx.nested(() => {
-    const ir = ctx.irName(name);
+    const ir = ctx.irName(name, "i32");
     define(name, { kind: "var", name: ir, dtype: "i32", mutable: false, what: "loop variable" }, nameNode, ctx);
     return { ir, bodyStmts: body(node.getStatement(), ctx) };
   });

@@ -105,8 +105,13 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
       ? `  err = ${call(runs[0]!.u)};`
       : runs.map(({ u, ci }, j) => `  ${j === 0 ? "if" : "else if"} (config == ${ci}) err = ${call(u)};  // ${table[ci]!.config.name}`)
         .join("\n").replace(/else if \(config == \d+\)( err = [^\n]*)$/, everyEntry ? "else$1" : "$&");
+    // A stage of some calls only (gate_align, or gate and align, by the pair count P = T * top_k):
+    // its calls under the condition, err 0 otherwise. Every entry runs the same stages of this
+    // kind, so its first run tells the condition.
+    const cond = pairsCondition(runs[0]!.u.stage, q.P!);
+    const guarded = cond ? `  if (${cond}) {\n${code.replace(/^/gm, "  ")}\n  }` : code;
     // An entry that skips the stage leaves err at 0 (set before each stage).
-    const skip = everyEntry ? "" : "  err = 0;\n";
+    const skip = everyEntry && !cond ? "" : "  err = 0;\n";
     // The error text of the entry that ran (`config`, the launcher's entry; -1 where the table's
     // error string cannot know it: the first entry's). One kernel's launchers differ only in the
     // name; entries whose kernels differ (down: atomic or row-storing) have texts of their own.
@@ -115,7 +120,7 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
     const kernels = new Set(runs.map(({ u }) => u.kernel.name));
     const errorText = kernels.size === 1 ? fn(runs[0]!.u)
       : [...runs.map(({ u, ci }) => `config == ${ci} ? ${fn(u)} : `), fn(runs[0]!.u)].join("");
-    return { stage: stageName, code: skip + code, errorText, base: `${i + 1} * MOE_LAYER_${s.name.toUpperCase()}_STAGE` };
+    return { stage: stageName, code: skip + guarded, errorText, base: `${i + 1} * MOE_LAYER_${s.name.toUpperCase()}_STAGE` };
   });
   // The hoisted clears, at the top of the layer launcher: one memset per buffer, for the entries
   // whose stage needs it (a CUDA error is reported as the first such stage's).
@@ -143,6 +148,7 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
     range: c.maxTokens === null ? (i === 0 ? "every T" : `T > ${table[i - 1]!.config.maxTokens}`) : (i === 0 ? `T <= ${c.maxTokens}` : `${table[i - 1]!.config.maxTokens} < T <= ${c.maxTokens}`),
     text: `routing block ${c.blockSize}; up ${configText(c.up)}; down ${configText(c.down)}; combine ${combineOf(c)}`,
   }));
+  const fusedPairs = table[0]!.stages.map(({ stage }) => stage.pairs).find((p) => p && "atMost" in p) as { atMost: number } | undefined;
   const data = {
     name: s.name, upper: s.name.toUpperCase(), E: s.experts, H: s.hidden, N: s.intermediate, K: s.topK,
     activation: s.activation === "silu" ? "SiLU(gate) * up" : "GELU(gate) * up", weights: s.weights, renorm: s.renormalize,
@@ -152,7 +158,9 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
     args: caller.map((b) => b.name),
     nbuffers: caller.length,
     combineText: combineText(table.map((e) => e.config)),
-    launchCount: launchCounts(table.map((e) => ({ name: e.config.name, n: e.stages.length }))),
+    launchCount: launchCounts(table.map((e) => ({ name: e.config.name, n: e.stages.filter(({ stage }) => !stage.pairs || "above" in stage.pairs).length }))) +
+      (fusedPairs ? ` (${launchCounts(table.map((e) => ({ name: e.config.name, n: e.stages.filter(({ stage }) => !stage.pairs || "atMost" in stage.pairs).length })))
+        .toLowerCase()} where T * top_k <= ${fusedPairs.atMost}: gating and routing in one kernel)` : ""),
     permutes: table.map((e) => (e.config.permute ? 1 : 0)).join(", "),
     permuteText: table.filter((e) => e.config.permute).map((e) => e.config.name).join(", "),
     reduces: table.map((e) => (combineOf(e.config) === "reduce" ? 1 : 0)).join(", "),
@@ -196,6 +204,12 @@ export function hoistedClears(table: ReturnType<typeof stageKernels>, units: { k
     if (params.length) out.set(u.key, params);
   }
   return out;
+}
+
+/** The C condition on the call's pair count (`P`, a C expression) under which a stage runs; "" for every call. */
+function pairsCondition(st: Stage, P: string): string {
+  if (!st.pairs) return "";
+  return "atMost" in st.pairs ? `${P} <= ${st.pairs.atMost}` : `${P} > ${st.pairs.above}`;
 }
 
 /** Stage names of all entries in launch order: each entry's order kept, a stage that only some

@@ -10,7 +10,7 @@ import { runKernel } from "../interp/index.ts";
 import { clearAccumulated } from "../check/backends.ts";
 import type { TensorValue } from "../numeric/tensor.ts";
 import { stageBuild } from "./stage-build.ts";
-import { buffers, chooseConfig, type LayerSpec, quantities, type Stage, stageKernels, stageKey } from "./layer.ts";
+import { buffers, chooseConfig, type LayerSpec, quantities, runsAt, type Stage, stageKernels, stageKey } from "./layer.ts";
 
 export interface LayerInputs { x: TensorValue; w_router: TensorValue; w13: TensorValue; s13?: TensorValue; w2: TensorValue; s2?: TensorValue }
 
@@ -50,6 +50,8 @@ export function runLayerInterp(s: LayerSpec, inputs: LayerInputs, lowered = lowe
     }
   }
   for (const { stage, kernel } of chosen) {
+    // The gating and routing run as one kernel or two by the call's pair count, as the launcher decides.
+    if (!runsAt(stage, q.P!)) continue;
     const tensors: Record<string, TensorValue> = {};
     const scalars: Record<string, number> = {};
     const dims: Record<string, number> = {};

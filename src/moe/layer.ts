@@ -29,6 +29,10 @@ export interface LayerSpec {
   forcedCombine?: Combine;
   /** Set where the layer keeps one entry of a model's choice table for every T (modelSpec's `only`). */
   entry?: string;
+  /** Calls with T * top_k <= this many pairs gate and route in one kernel (stage gate_align),
+   *  the others in two (gate, align); at most GATE_ALIGN_PAIRS, its default; 0: always two
+   *  (the layer as it was, to compare with). */
+  gateAlignPairs?: number;
 }
 
 export type Combine = "atomic" | "reduce";
@@ -237,13 +241,22 @@ export interface LayerBuffer {
 }
 
 export interface Stage {
-  /** Short name: router, gate, align, up, down. */
+  /** Short name: router, gate, align (or gate_align), permute, up, down, combine. */
   stage: string;
   file: string;
   kernel: string;
   config: Record<string, TunableValue>;
   /** Kernel param or dim name -> layer buffer (tensors) or layer quantity (scalars, dims). */
   bind: Record<string, string>;
+  /** Runs only in calls whose pair count P = T * top_k is at most / above this (the gating and
+   *  routing stages: one kernel or two, gateAlignPairs); absent: in every call. */
+  pairs?: { atMost: number } | { above: number };
+}
+
+/** Whether a stage runs in a call with P pairs. */
+export function runsAt(st: Stage, P: number): boolean {
+  if (!st.pairs) return true;
+  return "atMost" in st.pairs ? P <= st.pairs.atMost : P > st.pairs.above;
 }
 
 /** Layer quantities: constants of the spec plus the ones derived from the token count T. */
@@ -315,8 +328,14 @@ export const WS_ALIGN = 256;
 
 const DIR = "dsl-examples";
 
-/** The stages of one entry of the choice table, in launch order: router, gate, align, [permute,]
- *  up, down[, combine]. */
+/** The most pairs (T * top_k) moe_gate_align_softmax routes: one chunk of moe_align's, in one block. */
+export const GATE_ALIGN_PAIRS = 256;
+
+/** The pair count up to which a layer's calls gate and route in one kernel (LayerSpec.gateAlignPairs). */
+export const gateAlignPairsOf = (s: LayerSpec): number => s.gateAlignPairs ?? GATE_ALIGN_PAIRS;
+
+/** The stages of one entry of the choice table, in launch order: router, gate_align (calls with
+ *  T * top_k <= gateAlignPairs) or gate and align (the others), [permute,] up, down[, combine]. */
 export function stages(s: LayerSpec, c: LayerConfig = s.configs[0]!): Stage[] {
   validate(s);
   const upBind = { W13: "w13", S13: "s13", sorted: "sorted", block_expert: "block_expert", Y: "y", K: "H", E2N: "E2N", NB: "NB", BS: "BS", N: "N" };
@@ -345,15 +364,27 @@ export function stages(s: LayerSpec, c: LayerConfig = s.configs[0]!): Stage[] {
        { stage: "combine", file: `${DIR}/moe_gemm_down_reduce.ts`, kernel: "moe_combine", config: { BH: 256 },
          bind: { Y: "pairs", topk_weights: "topk_weights", out: "out", T: "T", TOPK: "K", H: "H" } }]
     : [{ stage: "down", ...down, bind: downBind }];
+  // The gating tile's width: the experts rounded up to 128 or 256.
+  const EMAX = s.experts <= 128 ? 128 : 256;
+  const gateBind = { logits: "logits", renorm: "renorm", weights: "topk_weights", ids: "topk_ids", T: "T", E: "E", K: "K" };
+  const alignBind = { sorted: "sorted", block_expert: "block_expert", counts: "counts", total: "total", NB: "NB", BS: "BS", E: "E" };
+  const fused = gateAlignPairsOf(s);
+  // One block: gate's and align's work for up to 256 pairs (docs/LAYER.md, gate_align), 16 tokens
+  // a gating round (BT 16, 512 threads; at BT 32, 1024 threads, nvcc for sm_90a gives it 32
+  // registers and spills): Qwen3 up to T = 32 in two rounds, Mixtral up to T = 128 in eight.
+  const gating: Stage[] = [
+    ...(fused > 0 ? [{ stage: "gate_align", file: `${DIR}/moe_gate_align.ts`, kernel: "moe_gate_align_softmax",
+      config: { BT: 16, EMAX, KMAX: 8, CH: GATE_ALIGN_PAIRS }, bind: { ...gateBind, ...alignBind }, pairs: { atMost: fused } }] : []),
+    { stage: "gate", file: `${DIR}/moe_gate.ts`, kernel: "moe_gate_softmax", config: { BT: 4, EMAX, KMAX: 8 }, bind: gateBind,
+      ...(fused > 0 ? { pairs: { above: fused } } : {}) },
+    // One launch of cdiv(P, CH) blocks, each counting all P ids itself (docs/LAYER.md, Routing).
+    { stage: "align", file: `${DIR}/moe_align.ts`, kernel: "moe_align", config: { EMAX: 256, CH: 256 },
+      bind: { ids: "topk_ids", ...alignBind, P: "P" }, ...(fused > 0 ? { pairs: { above: fused } } : {}) },
+  ];
   return [
     { stage: "router", file: `${DIR}/moe_router.ts`, kernel: "moe_router", config: c.router,
       bind: { X: "x", Wr: "w_router", logits: "logits", T: "T", H: "H", E: "E" } },
-    { stage: "gate", file: `${DIR}/moe_gate.ts`, kernel: "moe_gate_softmax", config: { BT: 4, EMAX: s.experts <= 128 ? 128 : 256, KMAX: 8 },
-      bind: { logits: "logits", renorm: "renorm", weights: "topk_weights", ids: "topk_ids", T: "T", E: "E", K: "K" } },
-    // One launch of cdiv(P, CH) blocks, each counting all P ids itself (docs/LAYER.md, Routing).
-    { stage: "align", file: `${DIR}/moe_align.ts`, kernel: "moe_align", config: { EMAX: 256, CH: 256 },
-      bind: { ids: "topk_ids", sorted: "sorted", block_expert: "block_expert", counts: "counts", total: "total",
-              P: "P", NB: "NB", BS: "BS", E: "E" } },
+    ...gating,
     ...permute,
     up,
     ...combine,
@@ -366,6 +397,9 @@ function validate(s: LayerSpec): void {
   if (s.experts < 1 || s.experts > 256) bad(`E = ${s.experts}: the gating and routing kernels take 1..256 experts`);
   if (s.topK < 1 || s.topK > 8 || s.topK > s.experts) bad(`top_k = ${s.topK}: must be in 1..min(8, E)`);
   if (s.configs.length === 0) bad("the choice table (configs) is empty");
+  const g = s.gateAlignPairs;
+  if (g !== undefined && (!Number.isInteger(g) || g < 0 || g > GATE_ALIGN_PAIRS))
+    bad(`gateAlignPairs ${g}: the one-kernel gating and routing (moe_gate_align_softmax) takes up to ${GATE_ALIGN_PAIRS} pairs; use 0 .. ${GATE_ALIGN_PAIRS} (0: always gate + align)`);
   s.configs.forEach((c, i) => {
     const last = i === s.configs.length - 1;
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(c.name)) bad(`config '${c.name}': its name must be a C identifier`);

@@ -5,6 +5,9 @@ import { parseKernels } from "../../src/frontend/index.ts";
 import { CompileError, type Kernel } from "../../src/ir/ir.ts";
 import { printKernel, printStmt } from "../../src/ir/print.ts";
 import { verifyErrors } from "../../src/ir/verify.ts";
+import { inferTypes } from "../../src/passes/infer-types.ts";
+import { specialize } from "../../src/passes/specialize.ts";
+import { SM80 } from "../../src/passes/pipeline.ts";
 
 const HEAD = `import { T, type Tensor } from "tilemoe";\n`;
 
@@ -80,6 +83,26 @@ describe("helper functions", () => {
       `one(C);\nconst t = 2.0;\nC[0][1] = t;`));
     expect(body(k2!)).toBe(["let t: f32 = 1.0", "store C[0, 0] = t", "let t_1: f32 = 2.0", "store C[0, 1] = t_1"].join("\n"));
     expect(verifyErrors(k2!)).toEqual([]);
+  });
+
+  // The IR's type environment is one per kernel (inferTypes), so a name of sibling scopes with
+  // two dtypes was one variable of the last dtype: moe_gate_align.ts's i32 pair index `p` after
+  // softmaxTopk's f32 `p` truncated every gating weight to 0 or 1.
+  it("renames a variable whose name a sibling scope declares with another dtype, the helper's local or the caller's", () => {
+    const [k] = kernels(withHelpers(`function half(buf: Tensor<"M, N", "f32">, rows: number) { for (const i of T.parallel(rows)) { let p = 0.0; p = buf[i][0] * 0.5; buf[i][1] = p; } }`,
+      `half(C, BM);
+for (const i of T.parallel(BM)) { const p = i * 2; C[i][2] = T.cast(p, "f32"); }
+for (const i of T.parallel(BM)) { const p = i + 1; C[i][3] = T.cast(p, "f32"); }`));
+    expect(body(k!)).toBe([
+      "for i in parallel(0, BM) {\n  var p: f32 = 0.0\n  p = C[i, 0] * 0.5\n  store C[i, 1] = p\n}",
+      "for i in parallel(0, BM) {\n  let p_1: i32 = i * 2\n  store C[i, 2] = cast<f32>(p_1)\n}",
+      // The same dtype again: the name may be shared (as loop variables are).
+      "for i in parallel(0, BM) {\n  let p_1: i32 = i + 1\n  store C[i, 3] = cast<f32>(p_1)\n}",
+    ].join("\n"));
+    expect(verifyErrors(k!)).toEqual([]);
+    // After inferTypes the f32 p is still stored as itself (it was cast<f32> of an i32 p).
+    const typed = inferTypes(specialize(k!, { config: {}, target: SM80 }));
+    expect(printStmt(typed.launch.body[0]!)).toContain("store C[i, 1] = p\n");
   });
 
   it("takes an argument that reads memory once, at the call (call by value)", () => {

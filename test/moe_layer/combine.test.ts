@@ -95,10 +95,10 @@ describe("the generated launcher of a table that mixes the combines", () => {
 
   it("calls the row-storing down kernel and the combine stage only for the reducing entry, the atomic down kernel for the other", () => {
     expect(l.lowered.map((x) => `${x.stage.stage} ${x.stage.kernel} ${x.configs.join("+")}`)).toEqual(["router moe_router decode", "router moe_router prefill",
-      "gate moe_gate_softmax decode+prefill", "align moe_align decode+prefill", "up moe_gemm_up decode", "up moe_gemm_up prefill",
+      "gate_align moe_gate_align_softmax decode+prefill", "gate moe_gate_softmax decode+prefill", "align moe_align decode+prefill", "up moe_gemm_up decode", "up moe_gemm_up prefill",
       "down moe_gemm_down decode", "down moe_gemm_down_pairs prefill", "combine moe_combine prefill"]);
     expect(at).toMatch(/\n {2}if \(config == 0\) err = moe_layer_tiny_mixed_down_decode\(y, w2, sorted, block_expert, topk_weights, out, [^\n]*\n {2}else err = moe_layer_tiny_mixed_down_prefill\(y, w2, sorted, block_expert, pairs, /);
-    expect(at).toMatch(/\n {2}err = 0;\n {2}if \(config == 1\) err = moe_layer_tiny_mixed_combine\(pairs, topk_weights, out, [^\n]*\/\/ prefill\n {2}if \(err != 0\) return 6 \* MOE_LAYER_TINY_MIXED_STAGE \+ err; {2}\/\/ combine\n/);
+    expect(at).toMatch(/\n {2}err = 0;\n {2}if \(config == 1\) err = moe_layer_tiny_mixed_combine\(pairs, topk_weights, out, [^\n]*\/\/ prefill\n {2}if \(err != 0\) return 7 \* MOE_LAYER_TINY_MIXED_STAGE \+ err; {2}\/\/ combine\n/);
     expect(at.match(/moe_layer_tiny_mixed_combine\(/g)).toHaveLength(1);
     expect(l.cu).toContain("static const int moe_layer_tiny_mixed_reduces[2] = { 0, 1 };");
     expect(l.h).toMatch(/f32 atomics \(decode\) or a row per \(token, slot\) pair, then a weighted reduction \(prefill\)/);
@@ -107,7 +107,7 @@ describe("the generated launcher of a table that mixes the combines", () => {
 
   it("says which down kernel failed by the entry that ran: each entry alone its own, the table (entry unknown) the first's", () => {
     const e = "(code % MOE_LAYER_TINY_MIXED_STAGE)";
-    expect(l.cu).toContain(`    case 4 + 1: return config == 0 ? moe_layer_tiny_mixed_down_decode_error_string${e} : ` +
+    expect(l.cu).toContain(`    case 5 + 1: return config == 0 ? moe_layer_tiny_mixed_down_decode_error_string${e} : ` +
       `config == 1 ? moe_layer_tiny_mixed_down_prefill_error_string${e} : moe_layer_tiny_mixed_down_decode_error_string${e};\n`);
     // One kernel in every entry that runs the stage (the router at two configs): its launcher's texts.
     expect(l.cu).toContain(`    case 0 + 1: return moe_layer_tiny_mixed_router_decode_error_string${e};\n`);

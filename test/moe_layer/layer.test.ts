@@ -1,4 +1,5 @@
-// The whole MoE layer: its five lowered kernels run in sequence in the interpreter, bound as
+// The whole MoE layer: its lowered kernels (router, gating and routing as one kernel where
+// T * top_k <= 256 or two, [permute,] up, down[, combine]) run in sequence in the interpreter, bound as
 // the generated C launcher binds them, against the float64 layer reference, through each
 // entry of a choice table alone and through the table (the entry picked by T); the emitted
 // layer .cu compiles with nvcc (sm_90a).
@@ -102,12 +103,18 @@ describe("MoE layer in the interpreter vs the float64 layer reference", () => {
         expect(lowered.get("decode")!.map(({ stage }) => `${stage.stage} ${stage.kernel}`).slice(-1)).toEqual(["down moe_gemm_down"]);
         expect(lowered.get("prefill")!.map(({ stage }) => `${stage.stage} ${stage.kernel}`).slice(-2)).toEqual(["down moe_gemm_down_pairs", "combine moe_combine"]);
       }
+      // Gating and routing in one kernel (T * top_k <= 256 here) against the same table with gate + align: bit for bit.
+      const split = { ...s, name: `${s.name}_split`, gateAlignPairs: 0 };
+      const splitLowered = lowerLayer(split);
       for (const [T, entry] of [[16, "decode"], [17, "prefill"]] as const) {
         const alone = only(s, entry);
         const got = check(s, lowered, T, false);
         const want = runLayerInterp(alone, inputs(s, T, 100 + T).in, lowerLayer(alone));
         expect(got.sorted!.data.length).toBe(want.sorted!.data.length);
         expect(Array.from(got.out!.data)).toEqual(Array.from(want.out!.data));
+        const two = runLayerInterp(split, inputs(s, T, 100 + T).in, splitLowered);
+        for (const b of ["topk_weights", "topk_ids", "sorted", "block_expert", "counts", "total", "out"])
+          expect(Array.from(got[b]!.data), `${b}, T = ${T}`).toEqual(Array.from(two[b]!.data));
         // The atomic entry leaves `pairs` empty; the reducing entry writes every pair's row.
         if (weights === "bf16") expect(got.pairs!.data.length).toBe(entry === "decode" ? 0 : T * 2 * s.hidden);
         if (weights === "bf16" && entry === "prefill") expect(got.pairs!.data.every(Number.isFinite)).toBe(true);
@@ -139,8 +146,8 @@ describe("MoE layer in the interpreter vs the float64 layer reference", () => {
     const pre = only(s, "prefill");
     const lowered = lowerLayer(pre);
     it(`${model}-shaped bf16, permuted prefill entry: stages and the workspace's xp`, () => {
-      expect(lowered.get("prefill")!.map(({ stage }) => `${stage.stage} ${stage.kernel}`)).toEqual(["router moe_router", "gate moe_gate_softmax",
-        "align moe_align", "permute moe_permute", "up moe_gemm_up_permuted", "down moe_gemm_down"]);
+      expect(lowered.get("prefill")!.map(({ stage }) => `${stage.stage} ${stage.kernel}`)).toEqual(["router moe_router", "gate_align moe_gate_align_softmax",
+        "gate moe_gate_softmax", "align moe_align", "permute moe_permute", "up moe_gemm_up_permuted", "down moe_gemm_down"]);
       // xp holds one row of H per routing slot: NB * BS rows; the decode entry's is empty.
       const xp = (spec: LayerSpec, T: number) => workspaceLayout(spec, T).slices.find((x) => x.name === "xp")!.bytes;
       const P = 64 * topK, NB = Math.ceil(P / 128) + Math.min(E, P);
@@ -183,6 +190,27 @@ describe("MoE layer in the interpreter vs the float64 layer reference", () => {
       expect(Array.from(got.out!.data)).toEqual(Array.from(want.out!.data));
       // The decode entry leaves xp empty; the prefill entry fills it.
       expect(got.xp!.data.length).toBe(entry === "decode" ? 0 : want.xp!.data.length);
+    }
+  }, 300_000);
+
+  // Qwen3-shaped (E = 16, top 8): T = 32 is 256 pairs, the most gate_align routes (one chunk),
+  // in two gating rounds of BT 16; T = 7 ragged; T = 33 (264 pairs) takes gate + align. Against
+  // the same table with gate + align in every call, bit for bit, and the float64 layer reference (check).
+  it("qwen3-shaped table: gate_align up to T = 32 (256 pairs), bit for bit as gate + align; gate + align from T = 33", () => {
+    const [decode, prefill] = tinyConfigs("bf16");
+    const s: LayerSpec = { name: "tiny_qwen3_fused", experts: 16, hidden: 64, intermediate: 40, topK: 8, activation: "silu", weights: "bf16",
+      renormalize: true, configs: [{ ...decode!, maxTokens: 64 }, prefill!] };
+    const lowered = lowerLayer(s);
+    const split = { ...s, name: "tiny_qwen3_split", gateAlignPairs: 0 };
+    const splitLowered = lowerLayer(split);
+    expect(lowered.get("decode")!.map(({ stage }) => `${stage.stage}${stage.pairs ? ` ${JSON.stringify(stage.pairs)}` : ""}`).slice(0, 4))
+      .toEqual(["router", 'gate_align {"atMost":256}', 'gate {"above":256}', 'align {"above":256}']);
+    expect(splitLowered.get("decode")!.map(({ stage }) => stage.stage).slice(0, 4)).toEqual(["router", "gate", "align", "up"]);
+    for (const T of [7, 32, 33]) {
+      const got = check(s, lowered, T, T === 32);
+      const want = runLayerInterp(split, inputs(s, T, 100 + T, T === 32).in, splitLowered);
+      for (const b of ["topk_weights", "topk_ids", "sorted", "block_expert", "counts", "total", "out"])
+        expect(Array.from(got[b]!.data), `${b}, T = ${T}`).toEqual(Array.from(want[b]!.data));
     }
   }, 300_000);
 
@@ -234,7 +262,7 @@ describe.skipIf(!nvcc)("the emitted layer compiles", () => {
       // router; the 128-row prefill's down kernel loads its activation tiles by TMA.
       if (weights === "w4a16") {
         expect(maps).toEqual(["router decode+mid", "router prefill", "down prefill"]);
-        expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode+mid", "router prefill", "gate decode+mid+prefill",
+        expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode+mid", "router prefill", "gate_align decode+mid+prefill", "gate decode+mid+prefill",
           "align decode+mid+prefill", "up decode", "up mid", "up prefill", "down decode", "down mid", "down prefill"]);
         expect(l.lowered.filter((x) => x.stage.stage === "down").map((x) => x.stage.kernel)).toEqual(Array(3).fill("moe_gemm_down_w4a16"));
       } else {
@@ -244,7 +272,7 @@ describe.skipIf(!nvcc)("the emitted layer compiles", () => {
         // Qwen3 bf16's decode entry reduces too (in the table and forced); Mixtral's only when forced.
         const decodeReduces = (combine === "reduce" || (model === "qwen3" && !combine));
         const reduces = decodeReduces ? ["decode", ...big] : big;
-        expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode", `router ${big.join("+")}`, `gate decode+${big.join("+")}`,
+        expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode", `router ${big.join("+")}`, `gate_align decode+${big.join("+")}`, `gate decode+${big.join("+")}`,
           `align decode+${big.join("+")}`, ...(perm.length ? [`permute ${perm.join("+")}`] : []), "up decode", ...big.map((e) => `up ${e}`), "down decode",
           ...big.map((e) => `down ${e}`), ...(reduces.length ? [`combine ${reduces.join("+")}`] : [])]);
         expect(l.lowered.filter((x) => x.stage.stage === "down").map((x) => x.stage.kernel))
@@ -256,6 +284,10 @@ describe.skipIf(!nvcc)("the emitted layer compiles", () => {
         if (weights === "bf16" && decodeReduces) expect(l.cu).toMatch(new RegExp(`\\n  err = moe_layer_${name}_combine_ex\\(pairs, topk_weights, out,`));
         if (big.length === 2) expect(l.cu).toMatch(new RegExp(`\\n  else if \\(config == 2\\) err = moe_layer_${name}_permute_ex\\(`));
       }
+      // Gating and routing: one kernel in the calls with T * top_k <= 256, the two in the others, whatever the entry.
+      expect(l.cu).toMatch(new RegExp(`\\n  err = 0;\\n  if \\(\\(T \\* ${model === "qwen3" ? 8 : 2}\\) <= 256\\) \\{\\n    err = moe_layer_${name}_gate_align_ex\\(logits, topk_weights, topk_ids, sorted, block_expert, counts, total, `));
+      expect(l.cu).toMatch(new RegExp(`\\n  if \\(\\(T \\* ${model === "qwen3" ? 8 : 2}\\) > 256\\) \\{\\n    err = moe_layer_${name}_gate_ex\\(logits, `));
+      expect(l.cu).toMatch(new RegExp(`\\n  if \\(\\(T \\* ${model === "qwen3" ? 8 : 2}\\) > 256\\) \\{\\n    err = moe_layer_${name}_align_ex\\(topk_ids, `));
       expect(emitLayerCuda(modelSpec(model, weights, combine), "sm_90a", "cp.async").lowered.every((x) => !x.kernel.tensorMaps?.length)).toBe(true);
       // Both routers split K and add into logits (zero-init.ts): with PDL (sm_90a's default) the
       // layer launcher clears it once, before the first kernel, not each router's launcher.

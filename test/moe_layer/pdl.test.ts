@@ -40,7 +40,8 @@ describe("the layer with PDL (sm_90a's default)", () => {
     const first = a.indexOf("int err;");
     expect(a.slice(0, first)).toMatch(/\n  \{\n    const cudaError_t e = cudaMemsetAsync\(logits, 0, \(size_t\)\(\(int64_t\)T \* \(int64_t\)4 \* 4\), stream\);\n    if \(e != cudaSuccess\) return 1 \* MOE_LAYER_TINY_MIXED_STAGE \+ MOE_LAYER_TINY_MIXED_ROUTER_DECODE_ERR_CUDA \+ \(int\)e;\n  \}/);
     // out: only the decode entry's down kernel adds into it; the prefill entry's combine overwrites it.
-    expect(a.slice(0, first)).toMatch(/\n  if \(config == 0\) \{\n    const cudaError_t e = cudaMemsetAsync\(out, 0, \(size_t\)\(\(int64_t\)T \* \(int64_t\)64 \* 4\), stream\);\n    if \(e != cudaSuccess\) return 5 \* MOE_LAYER_TINY_MIXED_STAGE \+ MOE_LAYER_TINY_MIXED_DOWN_DECODE_ERR_CUDA/);
+    // Stage 6: router, gate_align (calls with T * top_k <= 256), gate, align (the others), up, down.
+    expect(a.slice(0, first)).toMatch(/\n  if \(config == 0\) \{\n    const cudaError_t e = cudaMemsetAsync\(out, 0, \(size_t\)\(\(int64_t\)T \* \(int64_t\)64 \* 4\), stream\);\n    if \(e != cudaSuccess\) return 6 \* MOE_LAYER_TINY_MIXED_STAGE \+ MOE_LAYER_TINY_MIXED_DOWN_DECODE_ERR_CUDA/);
     expect(a.slice(first)).not.toContain("cudaMemsetAsync");
     const ls = launchers(l.cu).filter((x) => !x.name.startsWith("moe_layer_tiny_mixed_at"));
     expect(ls.length).toBeGreaterThan(l.lowered.length);
@@ -78,8 +79,9 @@ describe("hoistedClears", () => {
     expect([...h.values()]).toEqual([["logits"], ["out"]]);
   });
   it("keeps the clear in the launcher where an earlier stage reads or writes the same buffer", () => {
-    // The same entry with the gate stage bound to read `out` as its logits: out may not be cleared before the gate runs.
-    const bent = [{ ...table[0]!, stages: table[0]!.stages.map((s) => (s.stage.stage === "gate" ? { ...s, stage: { ...s.stage, bind: { ...s.stage.bind, logits: "out" } } } : s)) }];
+    // The same entry with the gating stage gate_align (of the calls with T * top_k <= 256; the
+    // check counts every stage before down, whatever its condition) bound to read `out` as its logits: out may not be cleared before it runs.
+    const bent = [{ ...table[0]!, stages: table[0]!.stages.map((s) => (s.stage.stage === "gate_align" ? { ...s, stage: { ...s.stage, bind: { ...s.stage.bind, logits: "out" } } } : s)) }];
     const h = hoistedClears(bent, units);
     expect([...h.values()]).toEqual([["logits"]]);
   });

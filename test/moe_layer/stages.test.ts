@@ -1,7 +1,7 @@
 // The layer's stage table per choice-table entry: which entries permute, the order of the
 // union of their stages (what the launcher numbers and calls), and what a permuting entry refuses.
 import { describe, expect, it } from "vitest";
-import { CHOICES, modelSpec, stages, type LayerSpec } from "../../src/moe/layer.ts";
+import { CHOICES, chooseConfig, modelSpec, runsAt, stages, type LayerSpec } from "../../src/moe/layer.ts";
 import { stageNames } from "../../src/moe/host.ts";
 import { tinyPermutedConfigs } from "./tiny.ts";
 
@@ -13,15 +13,45 @@ describe("stages of an entry", () => {
       expect(CHOICES[model]!.bf16.map((c) => `${c.name} ${c.permute === true}`)).toEqual(model === "qwen3" ? ["decode false", "mid true", "prefill true"] : ["decode false", "prefill true"]);
       expect(CHOICES[model]!.w4a16.some((c) => c.permute)).toBe(false);
       const s = modelSpec(model, "bf16");
-      expect(names(s, "prefill")).toEqual(["router moe_router", "gate moe_gate_softmax", "align moe_align", "permute moe_permute",
+      const gating = ["gate_align moe_gate_align_softmax", "gate moe_gate_softmax", "align moe_align"];
+      expect(names(s, "prefill")).toEqual(["router moe_router", ...gating, "permute moe_permute",
         "up moe_gemm_up_permuted", "down moe_gemm_down_pairs", "combine moe_combine"]);
       // Qwen3's bf16 decode entry reduces (the row-storing down kernel and the combine stage).
-      expect(names(s, "decode")).toEqual(["router moe_router", "gate moe_gate_softmax", "align moe_align", "up moe_gemm_up",
+      expect(names(s, "decode")).toEqual(["router moe_router", ...gating, "up moe_gemm_up",
         ...(model === "qwen3" ? ["down moe_gemm_down_pairs", "combine moe_combine"] : ["down moe_gemm_down"])]);
       // The combine keeps the permute: only the down side differs.
-      expect(names(modelSpec(model, "bf16", "atomic"), "prefill").slice(3)).toEqual(["permute moe_permute", "up moe_gemm_up_permuted",
+      expect(names(modelSpec(model, "bf16", "atomic"), "prefill").slice(4)).toEqual(["permute moe_permute", "up moe_gemm_up_permuted",
         "down moe_gemm_down"]);
     }
+  });
+
+  it("every entry gates and routes in one kernel (gate_align) in calls with T * top_k <= 256, in two (gate, align) in the others", () => {
+    for (const [model, weights] of [["mixtral", "bf16"], ["mixtral", "w4a16"], ["qwen3", "bf16"], ["qwen3", "w4a16"]] as const) {
+      const s = modelSpec(model, weights);
+      for (const c of s.configs) {
+        const gating = stages(s, c).filter((st) => ["gate_align", "gate", "align"].includes(st.stage));
+        expect(gating.map((st) => [st.stage, st.pairs])).toEqual([["gate_align", { atMost: 256 }], ["gate", { above: 256 }], ["align", { above: 256 }]]);
+        // Qwen3 (top 8) up to T = 32, Mixtral (top 2) up to T = 128: whichever entry T picks.
+        const last = model === "qwen3" ? 32 : 128;
+        for (const [T, want] of [[1, ["gate_align"]], [last, ["gate_align"]], [last + 1, ["gate", "align"]]] as const)
+          expect(gating.filter((st) => runsAt(st, T * s.topK)).map((st) => st.stage), `${s.name} ${c.name} T = ${T}`).toEqual(want);
+      }
+    }
+    // Qwen3's decode entry serves T <= 512 (w4a16): one kernel up to T = 32, two above.
+    expect([1, 32, 33].map((T) => chooseConfig(modelSpec("qwen3", "w4a16"), T).name)).toEqual(["decode", "decode", "decode"]);
+    // The fused stage binds both kernels' buffers as they did; its config is one for every entry (one kernel in the library).
+    const [st] = stages(modelSpec("qwen3", "w4a16")).filter((x) => x.stage === "gate_align");
+    expect(st).toMatchObject({ kernel: "moe_gate_align_softmax", config: { BT: 16, EMAX: 128, KMAX: 8, CH: 256 },
+      bind: { logits: "logits", renorm: "renorm", weights: "topk_weights", ids: "topk_ids", sorted: "sorted", block_expert: "block_expert", counts: "counts",
+        total: "total", T: "T", E: "E", K: "K", NB: "NB", BS: "BS" } });
+  });
+
+  it("gateAlignPairs: 0 keeps gate + align in every call (no condition), fewer pairs move the switch, more than 256 is refused", () => {
+    const s = modelSpec("qwen3", "w4a16");
+    expect(stages({ ...s, gateAlignPairs: 0 }).map((st) => `${st.stage}${st.pairs ? " ?" : ""}`).slice(0, 3)).toEqual(["router", "gate", "align"]);
+    expect(stages({ ...s, gateAlignPairs: 64 }).filter((st) => st.pairs).map((st) => st.pairs)).toEqual([{ atMost: 64 }, { above: 64 }, { above: 64 }]);
+    for (const bad of [257, -1, 1.5])
+      expect(() => stages({ ...s, gateAlignPairs: bad })).toThrow(new RegExp(`layer qwen3_w4a16: gateAlignPairs ${bad}: the one-kernel gating and routing \\(moe_gate_align_softmax\\) takes up to 256 pairs; use 0 \\.\\. 256`));
   });
 
   it("the permuted stages read and write xp; the gathered up reads x", () => {
