@@ -13,8 +13,8 @@
 #    gating stage's condition, into $OUT/gatealign/build-layer).
 # 3. compare: scripts/gpu-check-gatealign.ts, the layer's CUDA check of the switch: both models'
 #    w4a16 layers (PDL) against the same layers with gate + align in every call (gateAlignPairs 0),
-#    same inputs, every routing output of the workspace byte for byte and `out`, at T around the
-#    switch (Qwen3 1, 7, 32, 33; Mixtral 1, 16, 128, 129), with both medians (20 launches each).
+#    same inputs, the integer routing outputs equal, the weights and `out` within rounding (see the .ts), at T around the
+#    switch (Qwen3 1, 8, 9, 32; Mixtral 1, 32, 33, 128), with both medians (20 launches each).
 # 4. layer-bench: bench/run.ts --layer --layer-weights w4a16 --layer-tokens 1,16 --layer-no-forced
 #    (the layer bench's own checks: Qwen3's token 0 against the float64 layer reference, Mixtral's
 #    against its M = 1 row), the table into $OUT/gatealign/layer-table.md.

@@ -30,7 +30,7 @@ export interface LayerSpec {
   /** Set where the layer keeps one entry of a model's choice table for every T (modelSpec's `only`). */
   entry?: string;
   /** Calls with T * top_k <= this many pairs gate and route in one kernel (stage gate_align),
-   *  the others in two (gate, align); at most GATE_ALIGN_PAIRS, its default; 0: always two
+   *  the others in two (gate, align); at most GATE_ALIGN_PAIRS; default GATE_ALIGN_DEFAULT_PAIRS; 0: always two
    *  (the layer as it was, to compare with). */
   gateAlignPairs?: number;
 }
@@ -331,8 +331,15 @@ const DIR = "dsl-examples";
 /** The most pairs (T * top_k) moe_gate_align_softmax routes: one chunk of moe_align's, in one block. */
 export const GATE_ALIGN_PAIRS = 256;
 
+/** The default of LayerSpec.gateAlignPairs, measured on an H200 (bench/RESULTS.md, eighth session,
+ *  scripts/gpu-check-gatealign.sh, w4a16 with PDL, one kernel against two): faster by 0.6 / 1.2 us
+ *  at Qwen3 T = 1 / 7 (8 / 56 pairs) and 3.9 / 1.7 us at Mixtral T = 1 / 16 (2 / 32 pairs), slower by
+ *  5.1 us at Qwen3 T = 32 and 11.9 us at Mixtral T = 128 (256 pairs: one block's serial token
+ *  rounds against two launches that PDL already overlaps). */
+export const GATE_ALIGN_DEFAULT_PAIRS = 64;
+
 /** The pair count up to which a layer's calls gate and route in one kernel (LayerSpec.gateAlignPairs). */
-export const gateAlignPairsOf = (s: LayerSpec): number => s.gateAlignPairs ?? GATE_ALIGN_PAIRS;
+export const gateAlignPairsOf = (s: LayerSpec): number => s.gateAlignPairs ?? GATE_ALIGN_DEFAULT_PAIRS;
 
 /** The stages of one entry of the choice table, in launch order: router, gate_align (calls with
  *  T * top_k <= gateAlignPairs) or gate and align (the others), [permute,] up, down[, combine]. */

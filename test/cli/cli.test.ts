@@ -88,10 +88,10 @@ describe("tilemoe CLI", () => {
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/\(programmatic dependent launch; --no-pdl for plain launches\)/);
     expect(r.stdout).toMatch(/^up +moe_gemm_up_w4a16 +decode +.*BM=16/m);
-    // Gating and routing: one kernel in the calls with T * top_k <= 256 (Qwen3: T <= 32), two in the others, every entry.
-    expect(r.stdout).toMatch(/^gate_align moe_gate_align_softmax decode\+mid\+prefill threads=512 .*BT=16,EMAX=128,KMAX=8,CH=256 \(calls with T \* top_k <= 256\)$/m);
-    expect(r.stdout).toMatch(/^gate +moe_gate_softmax +decode\+mid\+prefill .* \(calls with T \* top_k > 256\)$/m);
-    expect(r.stdout).toMatch(/^align +moe_align +decode\+mid\+prefill .* \(calls with T \* top_k > 256\)$/m);
+    // Gating and routing: one kernel in the calls with T * top_k <= 64 (Qwen3: T <= 8), two in the others, every entry.
+    expect(r.stdout).toMatch(/^gate_align moe_gate_align_softmax decode\+mid\+prefill threads=512 .*BT=16,EMAX=128,KMAX=8,CH=256 \(calls with T \* top_k <= 64\)$/m);
+    expect(r.stdout).toMatch(/^gate +moe_gate_softmax +decode\+mid\+prefill .* \(calls with T \* top_k > 64\)$/m);
+    expect(r.stdout).toMatch(/^align +moe_align +decode\+mid\+prefill .* \(calls with T \* top_k > 64\)$/m);
     const bf = await runHere("build-layer", "--model", "qwen3", "-o", out);
     expect(bf.stdout).toMatch(/^down +moe_gemm_down_pairs +decode +.*BK=64,stages=4,warps=4,GROUP_M=8 tma=A,W2$/m);
     expect(bf.stdout).toMatch(/^combine +moe_combine +decode\+mid\+prefill +/m);

@@ -193,13 +193,14 @@ describe("MoE layer in the interpreter vs the float64 layer reference", () => {
     }
   }, 300_000);
 
-  // Qwen3-shaped (E = 16, top 8): T = 32 is 256 pairs, the most gate_align routes (one chunk),
+  // Qwen3-shaped (E = 16, top 8), the switch at its most (gateAlignPairs 256; the default is 64):
+  // T = 32 is 256 pairs, the most gate_align routes (one chunk),
   // in two gating rounds of BT 16; T = 7 ragged; T = 33 (264 pairs) takes gate + align. Against
   // the same table with gate + align in every call, bit for bit, and the float64 layer reference (check).
   it("qwen3-shaped table: gate_align up to T = 32 (256 pairs), bit for bit as gate + align; gate + align from T = 33", () => {
     const [decode, prefill] = tinyConfigs("bf16");
     const s: LayerSpec = { name: "tiny_qwen3_fused", experts: 16, hidden: 64, intermediate: 40, topK: 8, activation: "silu", weights: "bf16",
-      renormalize: true, configs: [{ ...decode!, maxTokens: 64 }, prefill!] };
+      renormalize: true, configs: [{ ...decode!, maxTokens: 64 }, prefill!], gateAlignPairs: 256 };
     const lowered = lowerLayer(s);
     const split = { ...s, name: "tiny_qwen3_split", gateAlignPairs: 0 };
     const splitLowered = lowerLayer(split);
@@ -284,10 +285,10 @@ describe.skipIf(!nvcc)("the emitted layer compiles", () => {
         if (weights === "bf16" && decodeReduces) expect(l.cu).toMatch(new RegExp(`\\n  err = moe_layer_${name}_combine_ex\\(pairs, topk_weights, out,`));
         if (big.length === 2) expect(l.cu).toMatch(new RegExp(`\\n  else if \\(config == 2\\) err = moe_layer_${name}_permute_ex\\(`));
       }
-      // Gating and routing: one kernel in the calls with T * top_k <= 256, the two in the others, whatever the entry.
-      expect(l.cu).toMatch(new RegExp(`\\n  err = 0;\\n  if \\(\\(T \\* ${model === "qwen3" ? 8 : 2}\\) <= 256\\) \\{\\n    err = moe_layer_${name}_gate_align_ex\\(logits, topk_weights, topk_ids, sorted, block_expert, counts, total, `));
-      expect(l.cu).toMatch(new RegExp(`\\n  if \\(\\(T \\* ${model === "qwen3" ? 8 : 2}\\) > 256\\) \\{\\n    err = moe_layer_${name}_gate_ex\\(logits, `));
-      expect(l.cu).toMatch(new RegExp(`\\n  if \\(\\(T \\* ${model === "qwen3" ? 8 : 2}\\) > 256\\) \\{\\n    err = moe_layer_${name}_align_ex\\(topk_ids, `));
+      // Gating and routing: one kernel in the calls with T * top_k <= 64 (the default switch), the two in the others, whatever the entry.
+      expect(l.cu).toMatch(new RegExp(`\\n  err = 0;\\n  if \\(\\(T \\* ${model === "qwen3" ? 8 : 2}\\) <= 64\\) \\{\\n    err = moe_layer_${name}_gate_align_ex\\(logits, topk_weights, topk_ids, sorted, block_expert, counts, total, `));
+      expect(l.cu).toMatch(new RegExp(`\\n  if \\(\\(T \\* ${model === "qwen3" ? 8 : 2}\\) > 64\\) \\{\\n    err = moe_layer_${name}_gate_ex\\(logits, `));
+      expect(l.cu).toMatch(new RegExp(`\\n  if \\(\\(T \\* ${model === "qwen3" ? 8 : 2}\\) > 64\\) \\{\\n    err = moe_layer_${name}_align_ex\\(topk_ids, `));
       expect(emitLayerCuda(modelSpec(model, weights, combine), "sm_90a", "cp.async").lowered.every((x) => !x.kernel.tensorMaps?.length)).toBe(true);
       // Both routers split K and add into logits (zero-init.ts): with PDL (sm_90a's default) the
       // layer launcher clears it once, before the first kernel, not each router's launcher.
