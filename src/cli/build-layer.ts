@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { emitLayerCuda } from "../moe/host.ts";
 import { modelSpec, MODELS, type Weights } from "../moe/layer.ts";
 import { parse, parsePdl, UsageError } from "./args.ts";
-import { ensureOutDir, writeArtifact } from "../util/out-dir.ts";
+import { claimArtifacts, ensureOutDir, writeArtifact } from "../util/out-dir.ts";
 
 const USAGE = `tilemoe build-layer --model ${Object.keys(MODELS).join("|")} [--weights bf16|w4a16] [--combine atomic|reduce] [--only CONFIG] [--copy tma|cp.async] [--arch sm_80|sm_90a] [--pdl|--no-pdl] [-o DIR]`;
 
@@ -31,6 +31,7 @@ export async function buildLayerCommand(argv: string[]): Promise<number> {
   const dir = (values.o as string | undefined) ?? "generated";
   ensureOutDir(dir, "-o");
   const l = emitLayerCuda(modelSpec(model, weights as Weights, combine, only), arch, copy, pdl);
+  claimArtifacts([join(dir, `${l.stem}.cu`), join(dir, `${l.stem}.h`)]);
   writeArtifact(join(dir, `${l.stem}.cu`), l.cu);
   writeArtifact(join(dir, `${l.stem}.h`), l.h);
   for (const s of l.lowered)

@@ -14,7 +14,7 @@ import { tunedConfig } from "../tune/select.ts";
 import { ARCH_LIMITS, hardLimit } from "../tune/limits.ts";
 import { userError } from "../util/user-error.ts";
 import { printTable } from "./table.ts";
-import { ensureOutDir, writeArtifact } from "../util/out-dir.ts";
+import { claimArtifacts, ensureOutDir, writeArtifact } from "../util/out-dir.ts";
 
 const EMITS = ["ir", "cu", "h", "ptx", "cubin", "wgsl", "json"] as const;
 /** Summary columns, the free-text status last so long reasons do not widen the table. */
@@ -168,6 +168,15 @@ async function buildKernel(file: string, k: Kernel, opts: BuildOptions): Promise
   const tooBig = opts.backend === "cuda" ? hardLimit({ threads: Number((low.launch.threads as { v?: number }).v ?? 0), smemDynamic: low.smemBytes ?? 0 }, ARCH_LIMITS[opts.arch]) : undefined;
   if (tooBig) throw userError(`${k.name} (${configText(low.config) || "no tunables"}) cannot launch on ${opts.arch}: ${tooBig}; pick a config with smaller tiles or fewer stages`);
   const base = join(opts.outDir, opts.backend === "wgsl" ? `${k.name}` : k.name);
+  // Every file this kernel's build writes, checked before the first is.
+  claimArtifacts([
+    ...(opts.emit.has("ir") ? [`${base}.${opts.backend === "wgsl" ? "wgsl." : ""}ir.txt`] : []),
+    ...(opts.backend === "wgsl"
+      ? [...(opts.emit.has("wgsl") ? [`${base}.wgsl`] : []), ...(opts.emit.has("json") ? [`${base}.wgsl.json`] : [])]
+      : [...(opts.emit.has("cu") || opts.emit.has("cubin") || opts.emit.has("ptx") ? [`${base}.cu`] : []),
+        ...(opts.emit.has("h") || opts.emit.has("cu") ? [`${base}.h`] : []),
+        ...(opts.emit.has("cubin") ? [`${base}.${opts.arch}.cubin`] : []), ...(opts.emit.has("ptx") ? [`${base}.${opts.arch}.ptx`] : [])]),
+  ]);
   if (opts.emit.has("ir")) {
     const text = stages.join("\n");
     writeArtifact(`${base}.${opts.backend === "wgsl" ? "wgsl." : ""}ir.txt`, text);

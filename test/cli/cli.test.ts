@@ -1,6 +1,6 @@
 // The `tilemoe` command as a user runs it: exit codes, located messages, no stack traces.
 import { execa } from "execa";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
@@ -275,6 +275,12 @@ describe("tilemoe CLI", () => {
     const r = await runHere("build", "dsl-examples/gemm_f32.ts", "-o", dir);
     expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: .*users-folder\/gemm_f32\.h exists and was not written by tilemoe .*refusing to overwrite it: move it, or give another -o folder$/)]);
     expect(readFileSync(join(dir, "gemm_f32.h"), "utf8")).toBe("// my own header\n");
+    // Refused before anything is written: no new .cu beside the user's .h (was: the .cu written first).
+    expect(existsSync(join(dir, "gemm_f32.cu"))).toBe(false);
+    writeFileSync(join(dir, "moe_layer_qwen3_bf16.h"), "// my own layer header\n");
+    const byH = await runHere("build-layer", "--model", "qwen3", "-o", dir);
+    expect([byH.exitCode, existsSync(join(dir, "moe_layer_qwen3_bf16.cu"))]).toEqual([1, false]);
+    rmSync(join(dir, "moe_layer_qwen3_bf16.h"));
     writeFileSync(join(dir, "moe_layer_qwen3_bf16.cu"), "int main() {}\n");
     const layer = await runHere("build-layer", "--model", "qwen3", "--only", "decode", "-o", dir);
     expect(layer.exitCode).toBe(0); // another name: the decode-only layer is moe_layer_qwen3_bf16_decode
