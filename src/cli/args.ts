@@ -76,7 +76,7 @@ export function unknownDims(shape: Record<string, number>, dimsOf: readonly (rea
 
 /** Flags that only choose how a CUDA build lowers: a WGSL build or check would silently ignore them. */
 export function refuseCudaOnly(values: Record<string, unknown>, where: string): void {
-  const given = ["arch", "mma", "copy", "persistent", "pingpong"].filter((f) => values[f] !== undefined).map((f) => `--${f}`);
+  const given = ["arch", "mma", "copy", "persistent", "ws", "no-ws", "pingpong", "dequant"].filter((f) => values[f] !== undefined).map((f) => `--${f}`);
   if (given.length) throw new UsageError(`${given.join(", ")} ${given.length > 1 ? "choose" : "chooses"} how a CUDA kernel is built; ${where} ignores ${given.length > 1 ? "them" : "it"}: drop ${given.length > 1 ? "them" : "it"}`);
 }
 

@@ -241,6 +241,8 @@ describe("tilemoe CLI", () => {
       [["build", "dsl-examples/gemm_f32.ts", "--target", "wgsl", "--persistent", "132"], /^--persistent chooses how a CUDA kernel is built; --target wgsl ignores it: drop it$/],
       [["check", "dsl-examples/gemm_f32.ts", "--backend", "webgpu", "--arch", "sm_80", "--mma", "sync"], /^--arch, --mma choose how a CUDA kernel is built; --backend webgpu ignores them: drop them$/],
       [["check", "dsl-examples/gemm_f32.ts", "--level", "tile", "--persistent", "8"], /^--persistent chooses how a CUDA kernel is built; --level tile \(the kernel before lowering\) ignores it: drop it$/],
+      [["check", "dsl-examples/gemm_w4a16.ts", "--level", "tile", "--ws", "--dequant", "wgmma"], /^--ws, --dequant choose how a CUDA kernel is built; --level tile \(the kernel before lowering\) ignores them: drop them$/],
+      [["build", "dsl-examples/gemm_f32.ts", "--target", "wgsl", "--no-ws"], /^--no-ws chooses how a CUDA kernel is built; --target wgsl ignores it: drop it$/],
       [["check", "dsl-examples/gemm_f32.ts", "--shape", "M=4,k=3"], /^--shape names k, not a dim of the kernel \(dims: M, K, N\)$/],
       [["tune", "dsl-examples/gemm_f32.ts", "--shape", "M=1,N=1,K=1,Q=4", "--plan", join(out, "plan-q")], /^tilemoe: --shape M=1,N=1,K=1,Q=4 names Q, not a dim of gemm_f32/],
     ];
