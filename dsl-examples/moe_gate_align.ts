@@ -11,8 +11,8 @@
 // Each round's picks go straight into the routing's shared `chunk` (pair p = t * top_k + j at
 // chunk[p]), so the ids are not read back from global memory.
 //
-// Serves P <= CH pairs (CH = 256: moe_align's chunk, one pair a slot): the layer uses it for the
-// entries whose largest T has T * top_k <= 256 (src/moe/layer.ts). With more pairs the gating
+// Serves P <= CH pairs (CH = 256: moe_align's chunk, one pair a slot): the layer uses it in the
+// calls with T * top_k <= gateAlignPairs (64 by default, measured; src/moe/layer.ts). With more pairs the gating
 // outputs are still right, but the routing cannot hold them: total is set to -1 (no routing
 // block, so the grouped GEMMs read nothing) and the other routing outputs are meaningless.
 import { T, type Tensor } from "tilemoe";

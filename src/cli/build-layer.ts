@@ -1,7 +1,7 @@
 // `tilemoe build-layer`: the whole MoE layer of a known model as one .cu + .h (src/moe/).
 import { join } from "node:path";
 import { emitLayerCuda } from "../moe/host.ts";
-import { modelSpec, MODELS, type Weights } from "../moe/layer.ts";
+import { modelSpec, MODELS, pairsTest, type Weights } from "../moe/layer.ts";
 import { parse, parsePdl, UsageError } from "./args.ts";
 import { claimArtifacts, ensureOutDir, writeArtifact } from "../util/out-dir.ts";
 
@@ -34,10 +34,12 @@ export async function buildLayerCommand(argv: string[]): Promise<number> {
   claimArtifacts([join(dir, `${l.stem}.cu`), join(dir, `${l.stem}.h`)]);
   writeArtifact(join(dir, `${l.stem}.cu`), l.cu);
   writeArtifact(join(dir, `${l.stem}.h`), l.h);
-  for (const s of l.lowered)
+  for (const s of l.lowered) {
+    const test = pairsTest(s.stage);
     console.log(`${s.stage.stage.padEnd(7)} ${s.stage.kernel.padEnd(20)} ${s.configs.join("+").padEnd(14)} threads=${s.threads} smem=${s.smemBytes} ${Object.entries(s.kernel.config).map(([k, v]) => `${k}=${v}`).join(",")}` +
       `${s.kernel.tensorMaps?.length ? ` tma=${s.kernel.tensorMaps.map((m) => m.tensor).join(",")}` : ""}` +
-      `${s.stage.pairs ? ` (calls with T * top_k ${"atMost" in s.stage.pairs ? `<= ${s.stage.pairs.atMost}` : `> ${s.stage.pairs.above}`})` : ""}`);
+      `${test ? ` (calls with T * top_k ${test.op} ${test.n})` : ""}`);
+  }
   console.log(`-> ${join(dir, l.stem)}.cu, .h${pdl ? " (programmatic dependent launch; --no-pdl for plain launches)" : ""}`);
   return 0;
 }

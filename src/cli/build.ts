@@ -167,19 +167,12 @@ async function buildKernel(file: string, k: Kernel, opts: BuildOptions): Promise
   // device's own, checked by `check --backend webgpu`).
   const tooBig = opts.backend === "cuda" ? hardLimit({ threads: Number((low.launch.threads as { v?: number }).v ?? 0), smemDynamic: low.smemBytes ?? 0 }, ARCH_LIMITS[opts.arch]) : undefined;
   if (tooBig) throw userError(`${k.name} (${configText(low.config) || "no tunables"}) cannot launch on ${opts.arch}: ${tooBig}; pick a config with smaller tiles or fewer stages`);
-  const base = join(opts.outDir, opts.backend === "wgsl" ? `${k.name}` : k.name);
+  const paths = artifactPaths(join(opts.outDir, k.name), opts);
   // Every file this kernel's build writes, checked before the first is.
-  claimArtifacts([
-    ...(opts.emit.has("ir") ? [`${base}.${opts.backend === "wgsl" ? "wgsl." : ""}ir.txt`] : []),
-    ...(opts.backend === "wgsl"
-      ? [...(opts.emit.has("wgsl") ? [`${base}.wgsl`] : []), ...(opts.emit.has("json") ? [`${base}.wgsl.json`] : [])]
-      : [...(opts.emit.has("cu") || opts.emit.has("cubin") || opts.emit.has("ptx") ? [`${base}.cu`] : []),
-        ...(opts.emit.has("h") || opts.emit.has("cu") ? [`${base}.h`] : []),
-        ...(opts.emit.has("cubin") ? [`${base}.${opts.arch}.cubin`] : []), ...(opts.emit.has("ptx") ? [`${base}.${opts.arch}.ptx`] : [])]),
-  ]);
-  if (opts.emit.has("ir")) {
+  claimArtifacts(Object.values(paths).filter((p): p is string => p !== undefined));
+  if (paths.ir) {
     const text = stages.join("\n");
-    writeArtifact(`${base}.${opts.backend === "wgsl" ? "wgsl." : ""}ir.txt`, text);
+    writeArtifact(paths.ir, text);
     if (opts.showStages) console.log(text);
   }
   const row: BuildRow = {
@@ -189,24 +182,35 @@ async function buildKernel(file: string, k: Kernel, opts: BuildOptions): Promise
   };
   if (opts.backend === "wgsl") {
     const w = emitWgsl(low, { f16: true, subgroups: false });
-    if (opts.emit.has("wgsl")) writeArtifact(`${base}.wgsl`, w.wgsl);
+    if (paths.wgsl) writeArtifact(paths.wgsl, w.wgsl);
     // The browser page's input (runtime/webgpu/page/): shader + bindings + shapes + grid.
-    if (opts.emit.has("json")) writeArtifact(`${base}.wgsl.json`, JSON.stringify(wgslBundle(low, w), null, 1));
+    if (paths.json) writeArtifact(paths.json, JSON.stringify(wgslBundle(low, w), null, 1));
     return row;
   }
   const out = emitCuda(low);
-  if (opts.emit.has("cu") || opts.emit.has("cubin") || opts.emit.has("ptx")) writeArtifact(`${base}.cu`, out.cu);
-  if (opts.emit.has("h") || opts.emit.has("cu")) writeArtifact(`${base}.h`, out.h);
-  const wantBinary = opts.emit.has("ptx") || opts.emit.has("cubin");
-  if (wantBinary) {
-    const outputs = [...(opts.emit.has("cubin") ? ["cubin" as const] : []), ...(opts.emit.has("ptx") ? ["ptx" as const] : [])];
+  if (paths.cu) writeArtifact(paths.cu, out.cu);
+  if (paths.h) writeArtifact(paths.h, out.h);
+  if (paths.cubin || paths.ptx) {
+    const outputs = [...(paths.cubin ? ["cubin" as const] : []), ...(paths.ptx ? ["ptx" as const] : [])];
     const res = await compileCuda(out.cu, { arch: opts.arch, outputs });
-    if (res.cubin) writeArtifact(`${base}.${opts.arch}.cubin`, res.cubin);
-    if (res.ptx) writeArtifact(`${base}.${opts.arch}.ptx`, res.ptx);
+    if (res.cubin && paths.cubin) writeArtifact(paths.cubin, res.cubin);
+    if (res.ptx && paths.ptx) writeArtifact(paths.ptx, res.ptx);
     const r = res.resources[out.kernelSymbol];
     if (r) { row.registers = r.registers; row.spills = r.spillStores + r.spillLoads; }
   }
   return row;
+}
+
+/** The files a kernel's build writes for `--emit` (the .cu also when a binary is asked for:
+ *  nvcc's input is kept beside it). */
+function artifactPaths(base: string, opts: BuildOptions): Partial<Record<"ir" | "wgsl" | "json" | "cu" | "h" | "cubin" | "ptx", string>> {
+  const e = opts.emit;
+  const on = (want: boolean, path: string) => (want ? path : undefined);
+  if (opts.backend === "wgsl") return { ir: on(e.has("ir"), `${base}.wgsl.ir.txt`), wgsl: on(e.has("wgsl"), `${base}.wgsl`), json: on(e.has("json"), `${base}.wgsl.json`) };
+  return {
+    ir: on(e.has("ir"), `${base}.ir.txt`), cu: on(e.has("cu") || e.has("cubin") || e.has("ptx"), `${base}.cu`), h: on(e.has("h") || e.has("cu"), `${base}.h`),
+    cubin: on(e.has("cubin"), `${base}.${opts.arch}.cubin`), ptx: on(e.has("ptx"), `${base}.${opts.arch}.ptx`),
+  };
 }
 
 function configText(c: Record<string, TunableValue>): string {

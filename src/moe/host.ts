@@ -16,7 +16,7 @@ import { stageBuild } from "./stage-build.ts";
 import { waitsForPredecessor } from "../passes/programmatic-launch.ts";
 import { zeroInitOutputs } from "../ir/zero-init.ts";
 import { userError } from "../util/user-error.ts";
-import { buffers, combineOf, type LayerSpec, quantitiesC, type Stage, stageKernels, stageKey, WS_ALIGN } from "./layer.ts";
+import { buffers, combineOf, type LayerSpec, pairsTest, quantitiesC, runsAt, type Stage, stageKernels, stageKey, WS_ALIGN } from "./layer.ts";
 
 const tpl = (f: string) =>
   Handlebars.compile(readFileSync(new URL(`./templates/${f}`, import.meta.url), "utf8"), { noEscape: true, strict: true });
@@ -108,7 +108,8 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
     // A stage of some calls only (gate_align, or gate and align, by the pair count P = T * top_k):
     // its calls under the condition, err 0 otherwise. Every entry runs the same stages of this
     // kind, so its first run tells the condition.
-    const cond = pairsCondition(runs[0]!.u.stage, q.P!);
+    const test = pairsTest(runs[0]!.u.stage);
+    const cond = test ? `${q.P!} ${test.op} ${test.n}` : "";
     const guarded = cond ? `  if (${cond}) {\n${code.replace(/^/gm, "  ")}\n  }` : code;
     // An entry that skips the stage leaves err at 0 (set before each stage).
     const skip = everyEntry && !cond ? "" : "  err = 0;\n";
@@ -158,8 +159,9 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
     args: caller.map((b) => b.name),
     nbuffers: caller.length,
     combineText: combineText(table.map((e) => e.config)),
-    launchCount: launchCounts(table.map((e) => ({ name: e.config.name, n: e.stages.filter(({ stage }) => !stage.pairs || "above" in stage.pairs).length }))) +
-      (fusedPairs ? ` (${launchCounts(table.map((e) => ({ name: e.config.name, n: e.stages.filter(({ stage }) => !stage.pairs || "atMost" in stage.pairs).length })))
+    // Launches of a call with many pairs, and of one at the switch (gating and routing in one kernel).
+    launchCount: launchCounts(table.map((e) => ({ name: e.config.name, n: e.stages.filter(({ stage }) => runsAt(stage, Infinity)).length }))) +
+      (fusedPairs ? ` (${launchCounts(table.map((e) => ({ name: e.config.name, n: e.stages.filter(({ stage }) => runsAt(stage, fusedPairs.atMost)).length })))
         .toLowerCase()} where T * top_k <= ${fusedPairs.atMost}: gating and routing in one kernel)` : ""),
     permutes: table.map((e) => (e.config.permute ? 1 : 0)).join(", "),
     permuteText: table.filter((e) => e.config.permute).map((e) => e.config.name).join(", "),
@@ -204,12 +206,6 @@ export function hoistedClears(table: ReturnType<typeof stageKernels>, units: { k
     if (params.length) out.set(u.key, params);
   }
   return out;
-}
-
-/** The C condition on the call's pair count (`P`, a C expression) under which a stage runs; "" for every call. */
-function pairsCondition(st: Stage, P: string): string {
-  if (!st.pairs) return "";
-  return "atMost" in st.pairs ? `${P} <= ${st.pairs.atMost}` : `${P} > ${st.pairs.above}`;
 }
 
 /** Stage names of all entries in launch order: each entry's order kept, a stage that only some

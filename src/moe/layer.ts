@@ -253,10 +253,17 @@ export interface Stage {
   pairs?: { atMost: number } | { above: number };
 }
 
+/** A stage's condition on the call's pair count P as `P op n` (the launcher's C test, the
+ *  interpreter's and build-layer's text); undefined: every call. */
+export function pairsTest(st: Stage): { op: "<=" | ">"; n: number } | undefined {
+  if (!st.pairs) return undefined;
+  return "atMost" in st.pairs ? { op: "<=", n: st.pairs.atMost } : { op: ">", n: st.pairs.above };
+}
+
 /** Whether a stage runs in a call with P pairs. */
 export function runsAt(st: Stage, P: number): boolean {
-  if (!st.pairs) return true;
-  return "atMost" in st.pairs ? P <= st.pairs.atMost : P > st.pairs.above;
+  const t = pairsTest(st);
+  return !t || (t.op === "<=" ? P <= t.n : P > t.n);
 }
 
 /** Layer quantities: constants of the spec plus the ones derived from the token count T. */
