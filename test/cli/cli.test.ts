@@ -314,16 +314,18 @@ describe("tilemoe CLI", () => {
 
   it("bench scripts: a bad flag or value is a one-line message and exit 1 (was: Node's stack trace; --reps abc was taken as NaN)", async () => {
     const tsx = (...args: string[]) => execa("node_modules/.bin/tsx", args, { reject: false });
-    for (const [args, msg] of [
+    // The four scripts start in parallel: each is a tsx start-up of a few seconds (serial, this
+    // test was the slowest of the suite).
+    writeFileSync(join(out, "a-file"), "mine");
+    const cases = [
       [["bench/run.ts", "--frob"], /^bench\/run\.ts: Unknown option '--frob'.*\(the flags are listed at the top of the script\)$/],
       [["bench/run.ts", "--reps", "abc", "--out", join(out, "bench")], /^bench\/run\.ts: --reps takes a whole number of at least 1, got 'abc'/],
       [["bench/w4a16.ts", "--arch", "sm_70", "--out", join(out, "bench")], /^bench\/w4a16\.ts: --arch must be sm_90a or sm_80, got 'sm_70'/],
       [["bench/run.ts", "--out", join(out, "a-file")], /^bench\/run\.ts: --out .*a-file\/plan: cannot create the folder: a file stands where a folder is needed \(ENOTDIR\); give a folder you can write$/],
-    ] as [string[], RegExp][]) {
-      writeFileSync(join(out, "a-file"), "mine");
-      const r = await tsx(...args);
-      expect([args.join(" "), r.exitCode, r.stderr]).toEqual([args.join(" "), 1, expect.stringMatching(msg)]);
-    }
+    ] as [string[], RegExp][];
+    const runs = await Promise.all(cases.map(([args]) => tsx(...args)));
+    cases.forEach(([args, msg], i) =>
+      expect([args.join(" "), runs[i]!.exitCode, runs[i]!.stderr]).toEqual([args.join(" "), 1, expect.stringMatching(msg)]));
   }, 120_000);
 
   it("checks a kernel on the interpreter and prints the pass/fail count", async () => {
