@@ -212,7 +212,8 @@ function assign(target: Node, valueNode: Node | undefined, op: BinOp | undefined
       const fix = sym.kind === "var" && sym.what === "const" ? `; declare it with let` : "";
       ctx.fail(t, `cannot assign to '${name}': it is a ${describe(sym)}${fix}`);
     }
-    return { k: "assign", name, value: rhs({ e: v(name), t: sym.dtype }, sym.dtype), loc };
+    // The IR name: a helper's local may have been renamed apart from the caller's (x_1).
+    return { k: "assign", name: sym.name, value: rhs({ e: v(sym.name), t: sym.dtype }, sym.dtype), loc };
   }
   return ctx.fail(target, `cannot assign to '${quote(target)}'; assign to a let variable or a buffer element`);
 }

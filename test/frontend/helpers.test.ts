@@ -85,6 +85,23 @@ describe("helper functions", () => {
     expect(verifyErrors(k2!)).toEqual([]);
   });
 
+  // The assignment kept the source name: a helper's `n = ...` on its renamed local `n_1` wrote
+  // the caller's `n` (found when lib/moe_tiles.ts liveRows met moe_gemm_up.ts's row count).
+  it("assigns to a helper's renamed local, not to the caller's variable of the source name", () => {
+    const [k] = kernels(withHelpers(`function mark(buf: Tensor<"M, N", "f32">) { let n = 0; n = n + 1; n += 2; n++; buf[0][0] = T.cast(n, "f32"); }`,
+      `let n = 5;\nmark(C);\nC[1][0] = T.cast(n, "f32");`));
+    expect(body(k!)).toBe([
+      "var n: i32 = 5",
+      "var n_1: i32 = 0",
+      "n_1 = n_1 + 1",
+      "n_1 = n_1 + 2",
+      "n_1 = n_1 + 1",
+      "store C[0, 0] = cast<f32>(n_1)",
+      "store C[1, 0] = cast<f32>(n)",
+    ].join("\n"));
+    expect(verifyErrors(k!)).toEqual([]);
+  });
+
   // The IR's type environment is one per kernel (inferTypes), so a name of sibling scopes with
   // two dtypes was one variable of the last dtype: moe_gate_align.ts's i32 pair index `p` after
   // softmaxTopk's f32 `p` truncated every gating weight to 0 or 1.
