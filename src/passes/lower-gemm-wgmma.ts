@@ -90,6 +90,9 @@ export interface WgmmaGemm {
   /** Inside a pipeline that fences its copies and keeps one wgmma group in flight
    *  (lower-pipeline-wgmma.ts): no fence and barrier here, and wait for all but 1 group. */
   inPipeline?: boolean;
+  /** The gemm's `rows`: a warpgroup (and each of its m64 tiles) whose rows all lie at or past
+   *  it skips its wgmma (the group it commits is then empty). */
+  rows?: Expr;
 }
 
 function add(a: Expr, b: Expr): Expr { return fold(bin("+", a, b)); }
@@ -129,12 +132,17 @@ export function lowerGemmWgmma(g0: WgmmaGemm): Stmt[] {
     const nm = g.fresh(hint);
     return [{ k: "for", vars: [nm], starts: [int(0)], extents: [int(trips)], kind: "unroll", body: f(v(nm)) }];
   };
-  body.push(...loop("kk", kSteps, (kk) => loop("t", mTiles, (t) => [{
+  // Live rows: only where they are the accumulator's rows (not the transposed decode form).
+  const rows = g0.c.layout.trans ? undefined : g.rows;
+  const live = (row: Expr, then: Stmt[]): Stmt[] => (rows ? [{ k: "if", cond: fold(bin("<", row, rows)), then, else: [] }] : then);
+  const perTile = (t: Expr, then: Stmt[]) => (mTiles > 1 ? live(rowA(t), then) : then);
+  const mma = loop("kk", kSteps, (kk) => loop("t", mTiles, (t) => perTile(t, [{
     k: "wgmma", atype: g.atype, n, scaleD: true,
     d: { buf: g.c.buf, idx: [mul(t, n / 2)] },
     a: { ref: { buf: g.a.buf, idx: [add(add(aRow0, mul(t, 64 * g.a.cols)), mul(kk, 16))] }, swizzle: sa.swizzle, lbo: 16, sbo: sa.sbo },
     b: { ref: { buf: g.b.buf, idx: [add(bRow0, mul(kk, 16))] }, swizzle: sb.swizzle, lbo: 16, sbo: sb.sbo },
   }])));
+  body.push(...live(rowA(int(0)), mma));
   body.push({ k: "wgmma_commit" }, { k: "wgmma_wait", n: g.inPipeline ? 1 : 0 });
   return body;
 }

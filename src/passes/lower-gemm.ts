@@ -24,7 +24,8 @@ export function lowerGemm(c: Ctx, g: Gemm): Stmt[] {
     if (regA) return lowerDequantWgmma(c, g, regA);
     const op = (x: typeof a) => ({ buf: x.buf.name, base: stageBase(c, x.buf.name), rows: x.shape[0]!, cols: x.shape[1]! });
     return lowerGemmWgmma({ a: op(a), b: op(b), c: { buf: acc.buf.name, rows: acc.shape[0]!, cols: acc.shape[1]!, layout },
-      atype: a.buf.dtype as "bf16" | "f16", threads: c.threads, tx: c.tx, fresh: c.fresh, loc: g.loc, inPipeline: c.wgmmaInPipeline });
+      atype: a.buf.dtype as "bf16" | "f16", threads: c.threads, tx: c.tx, fresh: c.fresh, loc: g.loc, inPipeline: c.wgmmaInPipeline,
+      ...(g.rows ? { rows: g.rows } : {}) });
   }
   if (layout.kind === "mma_acc") {
     if (!c.target.mma) throw new Error("lowerToThreads: mma_acc layout on a target without mma");
@@ -35,6 +36,7 @@ export function lowerGemm(c: Ctx, g: Gemm): Stmt[] {
       a: op(a), b: op(b), transA: g.transA, transB: g.transB,
       c: { buf: acc.buf.name, rows: acc.shape[0]!, cols: acc.shape[1]!, warpsM: layout.warpsM, warpsN: layout.warpsN },
       atype: a.buf.dtype as "bf16" | "f16", threads: c.threads, tx: c.tx, fresh: c.fresh,
+      ...(g.rows ? { rows: g.rows } : {}),
       ...(operand ? { bLoader: operand.bLoader, ...(operand.rowBias !== undefined ? { rowBias: operand.rowBias } : {}) } : {}),
     });
     c.hoisted.push(...r.allocs);
