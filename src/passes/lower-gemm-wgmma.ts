@@ -132,16 +132,17 @@ export function lowerGemmWgmma(g0: WgmmaGemm): Stmt[] {
     const nm = g.fresh(hint);
     return [{ k: "for", vars: [nm], starts: [int(0)], extents: [int(trips)], kind: "unroll", body: f(v(nm)) }];
   };
-  // Live rows: only where they are the accumulator's rows (not the transposed decode form).
+  // Live rows: only where they are the accumulator's rows (not the transposed decode form), a
+  // warpgroup's at once (unswitch-wgmma.ts moves this branch out of the K loop; a condition per
+  // m64 tile would change with the unrolled tile loop and stay inside it, serializing wgmma).
   const rows = g0.c.layout.trans ? undefined : g.rows;
   const live = (row: Expr, then: Stmt[]): Stmt[] => (rows ? [{ k: "if", cond: fold(bin("<", row, rows)), then, else: [] }] : then);
-  const perTile = (t: Expr, then: Stmt[]) => (mTiles > 1 ? live(rowA(t), then) : then);
-  const mma = loop("kk", kSteps, (kk) => loop("t", mTiles, (t) => perTile(t, [{
+  const mma = loop("kk", kSteps, (kk) => loop("t", mTiles, (t) => [{
     k: "wgmma", atype: g.atype, n, scaleD: true,
     d: { buf: g.c.buf, idx: [mul(t, n / 2)] },
     a: { ref: { buf: g.a.buf, idx: [add(add(aRow0, mul(t, 64 * g.a.cols)), mul(kk, 16))] }, swizzle: sa.swizzle, lbo: 16, sbo: sa.sbo },
     b: { ref: { buf: g.b.buf, idx: [add(bRow0, mul(kk, 16))] }, swizzle: sb.swizzle, lbo: 16, sbo: sb.sbo },
-  }])));
+  }]));
   body.push(...live(rowA(int(0)), mma));
   body.push({ k: "wgmma_commit" }, { k: "wgmma_wait", n: g.inPipeline ? 1 : 0 });
   return body;

@@ -11,6 +11,7 @@ import { CompileError } from "../../src/ir/ir.ts";
 import { inferLayouts } from "../../src/passes/infer-layouts.ts";
 import { lowerToThreads } from "../../src/passes/lower-threads.ts";
 import { simplify } from "../../src/passes/simplify.ts";
+import { unswitchWgmma } from "../../src/passes/unswitch-wgmma.ts";
 import { specialize } from "../../src/passes/specialize.ts";
 import { SM80, SM90A, type Target } from "../../src/passes/pipeline.ts";
 import { runKernel } from "../../src/interp/index.ts";
@@ -68,14 +69,12 @@ describe("gemm rows: lowering", () => {
     wgmma.wait 0
 `);
   });
-  it("wgmma: one warpgroup with two m64 tiles tests each tile too", () => {
+  it("wgmma: one warpgroup of two m64 tiles is skipped whole only (a test per tile would stay inside the K loop)", () => {
     expect(section(lowered(tile(128), SM90A), /wgmma\.fence/, /wgmma\.wait/)).toBe(`    wgmma.fence
     if (tx / 128 * 128 < n) {
       for kk in unroll(0, 2) {
         for t in unroll(0, 2) {
-          if (tx / 128 * 128 + t * 64 < n) {
-            wgmma.m64n32k16.bf16 acc[t * 16] += As[tx / 128 * 4096 + t * 2048 + kk * 16] sw64 lbo 16 sbo 512, Bs[kk * 16] sw64 lbo 16 sbo 512
-          }
+          wgmma.m64n32k16.bf16 acc[t * 16] += As[tx / 128 * 4096 + t * 2048 + kk * 16] sw64 lbo 16 sbo 512, Bs[kk * 16] sw64 lbo 16 sbo 512
         }
       }
     }
@@ -135,5 +134,88 @@ export const k = T.kernel({}, function k(A: Tensor<"M, K", "bf16">, B: Tensor<"N
     expect(() => ir(src("{ transB: true, rows: 2.5 }"))).toThrow(CompileError);
     expect(() => ir(src("{ transB: true, rows: 2.5 }"))).toThrow(/k\.ts:\d+:\d+: error: gemm option rows must be an integer/);
     expect(() => ir(src("{ transB: true, row: 3 }"))).toThrow(/unknown gemm option 'row: 3'; the options are transA, transB and rows/);
+  });
+});
+
+// ptxas serializes every wgmma of a kernel (C7520) when one sits under a branch inside the
+// loop, so the guard moves out of the outermost loop whose iterations leave its condition alone.
+describe("unswitchWgmma", () => {
+  const run = (src: string) => printKernel(unswitchWgmma(parseKernel(src, "k.ir"), { config: {}, target: SM90A }));
+  const kernel = (body: string) => `kernel u(n: i32)
+launch thread grid [1] threads 256 blocks [bx] thread tx {
+  alloc acc: local f32[16]
+  alloc As: shared bf16[4096]
+${body}}
+`;
+  const wg = "wgmma.m64n32k16.bf16 acc[0] += As[k * 16] sw64 lbo 16 sbo 512, As[0] sw64 lbo 16 sbo 512";
+  it("moves an invariant guard out of its loop: taken, the loop with the wgmma; not taken, the loop without, barriers and waits in both", () => {
+    expect(run(kernel(`  for k in serial(0, 4) {
+    barrier
+    wgmma.fence
+    if (tx / 128 * 64 < n) {
+      ${wg}
+    }
+    wgmma.commit
+    wgmma.wait 0
+  }
+`))).toBe(kernel(`  if (tx / 128 * 64 < n) {
+    for k in serial(0, 4) {
+      barrier
+      wgmma.fence
+      ${wg}
+      wgmma.commit
+      wgmma.wait 0
+    }
+  } else {
+    for k in serial(0, 4) {
+      barrier
+      wgmma.fence
+      wgmma.commit
+      wgmma.wait 0
+    }
+  }
+`));
+  });
+  it("stops at a loop that changes the condition (a persistent tile loop assigning n) and unswitches the loop inside", () => {
+    const out = run(kernel(`  var m: i32 = n
+  for tile in serial(0, 3) {
+    m = n - tile * 64
+    for k in serial(0, 4) {
+      if (tx / 128 * 64 < m) {
+        ${wg}
+      }
+    }
+  }
+`));
+    expect(out).toContain(`  for tile in serial(0, 3) {
+    m = n - tile * 64
+    if (tx / 128 * 64 < m) {
+      for k in serial(0, 4) {
+        ${wg}
+      }
+    } else {
+      for k in serial(0, 4) {
+      }
+    }
+  }
+`);
+  });
+  it("leaves alone a guard that reads memory, one with an else, and one that changes with the loop", () => {
+    for (const body of [
+      `  for k in serial(0, 4) {
+    if (k < n) {
+      ${wg}
+    }
+  }
+`,
+      `  for k in serial(0, 4) {
+    if (tx < n) {
+      ${wg}
+    } else {
+      barrier
+    }
+  }
+`,
+    ]) expect(run(kernel(body))).toBe(kernel(body));
   });
 });
