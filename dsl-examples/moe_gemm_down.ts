@@ -13,7 +13,7 @@
 // slices need no reduction of their own; `out` is written only by atomic adds, so every
 // launcher clears it before the launch (src/ir/zero-init.ts) whatever splitK is.
 import { T, type Tensor } from "tilemoe";
-import { groupedCol, groupedRow, liveRows } from "./lib/moe_tiles.ts";
+import { groupedCol, groupedRow } from "./lib/moe_tiles.ts";
 
 const SMEM_BYTES = 160 * 1024;
 
@@ -49,20 +49,12 @@ export const moe_gemm_down = T.kernel(
       const Bs = T.shared([BN, BK], "bf16");
       const acc = T.fragment([BM, BN], "f32");
       T.clear(acc);
-      // Tiles of more than 64 rows (wgmma's m64 a warpgroup): the gemm computes the rows up to the
-      // tile's last pair only, the pads after it are never added (lib/moe_tiles.ts liveRows).
-      let n = BM;
-      if (BM > 64) {
-        const live = T.shared([1], "i32");
-        liveRows(live, sorted, b, r0, BM, tokens * TOPK);
-        n = live[0];
-      }
       if (e >= 0) {
         for (const k of T.pipelined(KT, stages)) {
           // Rows past the block (r0 + i >= BS) are the next block's; they are loaded, never added.
           T.copy(A.tile([b * BS + r0, (bz * KT + k) * BK], [BM, BK]), As);
           T.copy(W2.tile([e * H + bx * BN, (bz * KT + k) * BK], [BN, BK]), Bs);
-          T.gemm(As, Bs, acc, { transB: true, rows: n });
+          T.gemm(As, Bs, acc, { transB: true });
         }
         for (const [i, j] of T.parallel(BM, BN)) {
           const col = bx * BN + j;

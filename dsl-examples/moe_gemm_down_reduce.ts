@@ -5,7 +5,7 @@
 // needed), and moe_combine sums a token's TOPK rows times their routing weights, in slot order.
 // Deterministic (no atomics), at the cost of writing and reading Y once.
 import { T, type Tensor } from "tilemoe";
-import { groupedCol, groupedRow, liveRows } from "./lib/moe_tiles.ts";
+import { groupedCol, groupedRow } from "./lib/moe_tiles.ts";
 
 const SMEM_BYTES = 160 * 1024;
 
@@ -38,19 +38,11 @@ export const moe_gemm_down_pairs = T.kernel(
       const Bs = T.shared([BN, BK], "bf16");
       const acc = T.fragment([BM, BN], "f32");
       T.clear(acc);
-      // Tiles of more than 64 rows (wgmma's m64 a warpgroup): the gemm computes the rows up to the
-      // tile's last pair only, the pads after it are never added (lib/moe_tiles.ts liveRows).
-      let n = BM;
-      if (BM > 64) {
-        const live = T.shared([1], "i32");
-        liveRows(live, sorted, b, r0, BM, P);
-        n = live[0];
-      }
       if (e >= 0) {
         for (const k of T.pipelined(T.cdiv(N, BK), stages)) {
           T.copy(A.tile([b * BS + r0, k * BK], [BM, BK]), As);
           T.copy(W2.tile([e * H + bx * BN, k * BK], [BN, BK]), Bs);
-          T.gemm(As, Bs, acc, { transB: true, rows: n });
+          T.gemm(As, Bs, acc, { transB: true });
         }
         for (const [i, j] of T.parallel(BM, BN)) {
           const col = bx * BN + j;

@@ -15,7 +15,7 @@
 // rows come from: gathered by token id from X (moe_gemm_up, moe_gemm_up_gelu), or already in
 // routing order in Xp (moe_gemm_up_permuted, after moe_permute.ts), whose plain tiles TMA loads.
 import { T, type Buf, type Tensor } from "tilemoe";
-import { groupedCol, groupedRow, liveRows, tokenRows } from "./lib/moe_tiles.ts";
+import { groupedCol, groupedRow, tokenRows } from "./lib/moe_tiles.ts";
 
 type Shared2d = Buf<"bf16", readonly [number, number]>;
 type Frag2d = Buf<"f32", readonly [number, number]>;
@@ -28,12 +28,9 @@ function silu(g: number) { return g * T.sigmoid(g); }
 function gelu(g: number) { return 0.5 * g * (1.0 + T.erf(g * Math.SQRT1_2)); }
 
 /** The whole grouped gate/up kernel; `act` is applied to the gate in the epilogue, and
- *  `accumulate` (gatheredRows or permutedRows) runs the K loop over the tile's activation rows A.
- *  `pairs` (T * top_k) tells the routing's pairs from its pads: in tiles of more than 64 rows the
- *  gemms compute the rows up to the tile's last pair only (lib/moe_tiles.ts liveRows), and the
- *  rows after it are stored as 0. */
+ *  `accumulate` (gatheredRows or permutedRows) runs the K loop over the tile's activation rows A. */
 function gateUp(A: Tensor<"R, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted: Tensor<"NB, BS", "i32">,
-                block_expert: Tensor<"NB", "i32">, top_k: number, pairs: number, Y: Tensor<"NB * BS, N", "bf16">,
+                block_expert: Tensor<"NB", "i32">, top_k: number, Y: Tensor<"NB * BS, N", "bf16">,
                 BM: number, BN: number, BK: number, stages: number, warps: number, GROUP_M: number, act: (g: number) => number,
                 accumulate: typeof gatheredRows) {
   const [NB, BS] = sorted.shape;
@@ -58,18 +55,10 @@ function gateUp(A: Tensor<"R, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted
     const up = T.fragment([BM, BN], "f32");
     T.clear(gate);
     T.clear(up);
-    // Tiles of more than 64 rows (wgmma's m64 a warpgroup): the rows after the tile's last pair
-    // are skipped (lib/moe_tiles.ts liveRows). Smaller tiles would pay the count for nothing.
-    let n = BM;
-    if (BM > 64) {
-      const live = T.shared([1], "i32");
-      liveRows(live, sorted, b, r0, BM, pairs);
-      n = live[0];
-    }
-    accumulate(A, W13, sorted, top_k, As, Gs, Us, gate, up, e, b, r0, bx, N, BS, BM, BN, BK, stages, n);
+    accumulate(A, W13, sorted, top_k, As, Gs, Us, gate, up, e, b, r0, bx, N, BS, BM, BN, BK, stages);
     for (const [i, j] of T.parallel(BM, BN)) {
       const g = gate[i][j];
-      gate[i][j] = i < n ? act(g) * up[i][j] : 0.0;
+      gate[i][j] = act(g) * up[i][j];
     }
     if (r0 + BM <= BS) {
       T.copy(gate, Y.tile([b * BS + r0, bx * BN], [BM, BN]));
@@ -86,11 +75,11 @@ function gateUp(A: Tensor<"R, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted
 
 /** One K tile of expert e's gate and up weights (column tile bx), multiplied into both accumulators. */
 function gateUpStep(W13: Tensor<"E2N, K", "bf16">, As: Shared2d, Gs: Shared2d, Us: Shared2d, gate: Frag2d, up: Frag2d,
-                    e: number, bx: number, k: number, N: number, BN: number, BK: number, rows: number) {
+                    e: number, bx: number, k: number, N: number, BN: number, BK: number) {
   T.copy(W13.tile([e * 2 * N + bx * BN, k * BK], [BN, BK]), Gs);
   T.copy(W13.tile([e * 2 * N + N + bx * BN, k * BK], [BN, BK]), Us);
-  T.gemm(As, Gs, gate, { transB: true, rows });
-  T.gemm(As, Us, up, { transB: true, rows });
+  T.gemm(As, Gs, gate, { transB: true });
+  T.gemm(As, Us, up, { transB: true });
 }
 
 /** The routing gather (moe_gemm_up): row i of the tile is the token row X[pair / top_k] of its
@@ -98,15 +87,14 @@ function gateUpStep(W13: Tensor<"E2N, K", "bf16">, As: Shared2d, Gs: Shared2d, U
  *  loop gathers with async row copies that pipeline like the weight tiles (TMA cannot gather). */
 function gatheredRows(X: Tensor<"R, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted: Tensor<"NB, BS", "i32">, top_k: number,
                       As: Shared2d, Gs: Shared2d, Us: Shared2d, gate: Frag2d, up: Frag2d,
-                      e: number, b: number, r0: number, bx: number, N: number, BS: number, BM: number, BN: number, BK: number, stages: number,
-                      rows: number) {
+                      e: number, b: number, r0: number, bx: number, N: number, BS: number, BM: number, BN: number, BK: number, stages: number) {
   const [tokens, K] = X.shape;
   const xrow = T.shared([BM], "i32");
   tokenRows(xrow, sorted, b, r0, BM, tokens, top_k);
   if (e >= 0) {
     for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
       T.copy(X.rows(xrow, k * BK, BK), As);
-      gateUpStep(W13, As, Gs, Us, gate, up, e, bx, k, N, BN, BK, rows);
+      gateUpStep(W13, As, Gs, Us, gate, up, e, bx, k, N, BN, BK);
     }
   }
 }
@@ -116,13 +104,12 @@ function gatheredRows(X: Tensor<"R, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, 
  *  block are the next block's, loaded and never stored; pad rows of Xp are zeros. */
 function permutedRows(Xp: Tensor<"R, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, _sorted: Tensor<"NB, BS", "i32">, _top_k: number,
                       As: Shared2d, Gs: Shared2d, Us: Shared2d, gate: Frag2d, up: Frag2d,
-                      e: number, b: number, r0: number, bx: number, N: number, BS: number, BM: number, BN: number, BK: number, stages: number,
-                      rows: number) {
+                      e: number, b: number, r0: number, bx: number, N: number, BS: number, BM: number, BN: number, BK: number, stages: number) {
   const K = Xp.shape[1];
   if (e >= 0) {
     for (const k of T.pipelined(T.cdiv(K, BK), stages)) {
       T.copy(Xp.tile([b * BS + r0, k * BK], [BM, BK]), As);
-      gateUpStep(W13, As, Gs, Us, gate, up, e, bx, k, N, BN, BK, rows);
+      gateUpStep(W13, As, Gs, Us, gate, up, e, bx, k, N, BN, BK);
     }
   }
 }
@@ -135,7 +122,7 @@ export const moe_gemm_up = T.kernel(
   function moe_gemm_up(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted: Tensor<"NB, BS", "i32">,
                        block_expert: Tensor<"NB", "i32">, top_k: T.i32, Y: Tensor<"NB * BS, N", "bf16">,
                        { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
-    gateUp(X, W13, sorted, block_expert, top_k, X.shape[0] * top_k, Y, BM, BN, BK, stages, warps, GROUP_M, silu, gatheredRows);
+    gateUp(X, W13, sorted, block_expert, top_k, Y, BM, BN, BK, stages, warps, GROUP_M, silu, gatheredRows);
   },
 );
 
@@ -148,7 +135,7 @@ export const moe_gemm_up_gelu = T.kernel(
   function moe_gemm_up_gelu(X: Tensor<"T, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted: Tensor<"NB, BS", "i32">,
                             block_expert: Tensor<"NB", "i32">, top_k: T.i32, Y: Tensor<"NB * BS, N", "bf16">,
                             { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
-    gateUp(X, W13, sorted, block_expert, top_k, X.shape[0] * top_k, Y, BM, BN, BK, stages, warps, GROUP_M, gelu, gatheredRows);
+    gateUp(X, W13, sorted, block_expert, top_k, Y, BM, BN, BK, stages, warps, GROUP_M, gelu, gatheredRows);
   },
 );
 
@@ -164,10 +151,10 @@ export const moe_gemm_up_permuted = T.kernel(
     where: ({ BM, BN, BK, stages, warps }) => (BM + 2 * BN) * BK * 2 * stages <= SMEM_BYTES && 2 * BM * BN <= warps * 32 * 128,
   },
   function moe_gemm_up_permuted(Xp: Tensor<"NB * BS, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted: Tensor<"NB, BS", "i32">,
-                                block_expert: Tensor<"NB", "i32">, pairs: T.i32, Y: Tensor<"NB * BS, N", "bf16">,
+                                block_expert: Tensor<"NB", "i32">, Y: Tensor<"NB * BS, N", "bf16">,
                                 { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
-    // top_k (1 here) is read only by the gathered rows; `pairs` (T * top_k) tells pairs from pads.
-    gateUp(Xp, W13, sorted, block_expert, 1, pairs, Y, BM, BN, BK, stages, warps, GROUP_M, silu, permutedRows);
+    // top_k (1 here) is read only by the gathered rows.
+    gateUp(Xp, W13, sorted, block_expert, 1, Y, BM, BN, BK, stages, warps, GROUP_M, silu, permutedRows);
   },
 );
 
@@ -273,19 +260,17 @@ const upCheck = (kernel: string, act: (g: number) => number) => defineCheck({
 export const moe_gemm_up_check = upCheck("moe_gemm_up", siluF64);
 export const moe_gemm_up_gelu_check = upCheck("moe_gemm_up_gelu", geluF64);
 
-// The permuted kernel computes every row of a used block from Xp's row at the same place. Pad
-// rows of Xp are zeros, as moe_permute writes them, so pad rows of Y are 0 both where the tile
-// computes them (BM 16) and where it skips them (rows past the tile's last pair, BM > 64).
-// T and TOPK shape the routing, and give `pairs`.
+// The permuted kernel computes every row of a used block from Xp's row at the same place
+// (pads included: moe_permute writes zeros there, here they are random like the rest).
+// T and TOPK only shape the routing.
 export const moe_gemm_up_permuted_check = defineCheck({
   kernel: "moe_gemm_up_permuted",
   dims,
   dimsWhere,
   inputs: { Xp: { lo: -1, hi: 1 }, W13: { lo: -0.5, hi: 0.5 } },
-  derive: ({ T: t, E, TOPK, NB, BS, K, skew }, rand) => {
+  derive: ({ T: t, E, TOPK, NB, BS, skew }, rand) => {
     const r = routing(t!, E!, TOPK!, NB!, BS!, skew!, rand);
-    const Xp = Array.from({ length: NB! * BS! * K! }, (_, i) => (r.sorted[Math.floor(i / K!)]! < t! * TOPK! ? rand() * 2 - 1 : 0));
-    return { tensors: { sorted: r.sorted, block_expert: r.block_expert, Xp }, scalars: { pairs: t! * TOPK! } };
+    return { tensors: { sorted: r.sorted, block_expert: r.block_expert } };
   },
   reference: ({ Xp, W13, block_expert }, _s, d) =>
     ({ Y: upRows(siluF64, Xp!, W13!, block_expert!, d, (b, r) => (b * d.BS! + r) * d.K!) }),

@@ -41,24 +41,3 @@ export function tokenRows(xrow: Buf<"i32", readonly [number]>, sorted: Tensor<"N
     xrow[i] = row;
   }
 }
-
-/** The rows of the `rows`-row tile at row r0 of routing block b that hold pairs, counted to the
- *  last one (one past its row; 0 for a tile of pads), into live[0], for the gemm's `rows` option:
- *  an expert's last routing block ends in pads (ids >= pairs) and the rows past the block are
- *  another block's, so the tensor-core lowerings skip the warps (warpgroups) whose rows all lie
- *  in that tail. One read of sorted a row, a max over the tile. */
-export function liveRows(live: Buf<"i32", readonly [number]>, sorted: Tensor<"NB, BS", "i32">, b: number, r0: number,
-                         rows: number, pairs: number) {
-  const [, BS] = sorted.shape;
-  const last = T.shared([1, rows], "i32");
-  for (const i of T.parallel(rows)) {
-    const r = r0 + i;
-    let n = 0;
-    if (r < BS) {
-      const pair = sorted[b][r];
-      if (pair >= 0 && pair < pairs) n = i + 1;
-    }
-    last[0][i] = n;
-  }
-  T.reduce(last, live, { op: "max", axis: 1 });
-}

@@ -150,10 +150,8 @@ export namespace T {
   }
 
   export function copy(src: Region, dst: Region): void { void src; void dst; notRun(); }
-  /** c += op(a) * op(b), products accumulated in f32. `rows`: only c's first `rows` rows are
-   *  needed (a padded row tile's real rows); the others may be skipped and hold unspecified
-   *  values after the gemm. */
-  export function gemm(a: Region, b: Region, c: Region, opts?: { transA?: boolean; transB?: boolean; rows?: number }): void {
+  /** c += op(a) * op(b), products accumulated in f32. */
+  export function gemm(a: Region, b: Region, c: Region, opts?: { transA?: boolean; transB?: boolean }): void {
     void a; void b; void c; void opts;
     notRun();
   }

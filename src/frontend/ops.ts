@@ -125,21 +125,17 @@ export function tileOp(node: CallExpression, fn: string, ctx: Ctx): Stmt | undef
   return undefined;
 }
 
-function gemmFlags(node: Node, ctx: Ctx): { transA: boolean; transB: boolean; rows?: Expr } {
+function gemmFlags(node: Node, ctx: Ctx): { transA: boolean; transB: boolean } {
   const n = unwrapParens(node);
   if (!Node.isObjectLiteralExpression(n)) return ctx.fail(node, "gemm options must be an object literal like { transB: true }");
-  const flags: { transA: boolean; transB: boolean; rows?: Expr } = { transA: false, transB: false };
+  const flags = { transA: false, transB: false };
   for (const p of n.getProperties()) {
-    const known = (Node.isPropertyAssignment(p) || Node.isShorthandPropertyAssignment(p)) && ["transA", "transB", "rows"].includes(p.getName());
-    if (!known) ctx.fail(p, `unknown gemm option '${quote(p)}'; the options are transA, transB and rows`);
-    const name = (p as Node & { getName(): string }).getName();
-    const init = unwrapParens(Node.isPropertyAssignment(p) ? p.getInitializerOrThrow() : (p as Node & { getNameNode(): Node }).getNameNode());
-    // rows: the accumulator rows the kernel needs (a count from the tile's first row); the
-    // rest may be skipped (docs/DSL.md).
-    if (name === "rows") { flags.rows = intExpr(init, ctx, "gemm option rows"); continue; }
+    if (!Node.isPropertyAssignment(p) || !["transA", "transB"].includes(p.getName()))
+      ctx.fail(p, `unknown gemm option '${quote(p)}'; the options are transA and transB`);
+    const init = unwrapParens(p.getInitializerOrThrow());
     if (!Node.isTrueLiteral(init) && !Node.isFalseLiteral(init))
-      ctx.fail(init, `gemm option ${name} must be the literal true or false`);
-    flags[name as "transA" | "transB"] = Node.isTrueLiteral(init);
+      ctx.fail(init, `gemm option ${p.getName()} must be the literal true or false`);
+    flags[p.getName() as "transA" | "transB"] = Node.isTrueLiteral(init);
   }
   return flags;
 }

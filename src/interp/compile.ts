@@ -383,7 +383,7 @@ class Gen {
       }
       case "gemm":
         this.tileOnly(s);
-        this.emit(`gemm(${sid}, ${this.region(s.a)}, ${this.region(s.b)}, ${this.region(s.c)}, ${s.transA}, ${s.transB}${s.rows ? `, ${this.exprAs(s.rows, "i32")}` : ""});`);
+        this.emit(`gemm(${sid}, ${this.region(s.a)}, ${this.region(s.b)}, ${this.region(s.c)}, ${s.transA}, ${s.transB});`);
         break;
       case "reduce":
         this.tileOnly(s);

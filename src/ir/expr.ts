@@ -90,10 +90,7 @@ export function mapStmtExprs(s: Stmt, f: EF): Stmt {
     case "if": return { ...s, cond: f(s.cond) };
     case "copy": return { ...s, src: mapRegion(s.src, f), dst: mapRegion(s.dst, f) };
     case "fill": return { ...s, dst: mapRegion(s.dst, f), value: f(s.value) };
-    case "gemm": {
-      const g = { ...s, a: mapRegion(s.a, f), b: mapRegion(s.b, f), c: mapRegion(s.c, f) };
-      return s.rows ? { ...g, rows: f(s.rows) } : g;
-    }
+    case "gemm": return { ...s, a: mapRegion(s.a, f), b: mapRegion(s.b, f), c: mapRegion(s.c, f) };
     case "reduce": case "scan": return { ...s, src: mapRegion(s.src, f), dst: mapRegion(s.dst, f) };
     case "topk": return { ...s, src: mapRegion(s.src, f), values: mapRegion(s.values, f), indices: mapRegion(s.indices, f), count: f(s.count) };
     case "atomic": return { ...s, idx: s.idx.map(f), value: f(s.value) };

@@ -167,12 +167,8 @@ export type Stmt =
   | { k: "copy"; src: Region; dst: Region; rows?: string; loc?: Loc }
   | { k: "fill"; dst: Region; value: Expr; loc?: Loc }
   /** c[M,N] += op(a)[M,K] * op(b)[K,N]; a is [M,K] (or [K,M] if transA),
-   *  b is [K,N] (or [N,K] if transB). Products in f32 (or f64 for f64 inputs).
-   *  With `rows` (an i32, text `rows E`): only c's first `rows` rows (from the region's first)
-   *  are needed; the rows from `rows` on may be left out, so their values after the gemm are
-   *  unspecified (the interpreter makes them NaN; the tensor-core lowerings skip the warps or
-   *  warpgroups whose rows all lie there). A grouped GEMM's padded row tiles use it. */
-  | { k: "gemm"; a: Region; b: Region; c: Region; transA: boolean; transB: boolean; rows?: Expr; loc?: Loc }
+   *  b is [K,N] (or [N,K] if transB). Products in f32 (or f64 for f64 inputs). */
+  | { k: "gemm"; a: Region; b: Region; c: Region; transA: boolean; transB: boolean; loc?: Loc }
   /** dst = op over `axis` of src (all other axes kept, in order: dst's non-unit extents are
    *  src's extents without `axis`); with `accumulate`, dst = op(dst, that). The extent along
    *  `axis` may be a run-time value (0 gives the identity: 0, -inf, +inf); the others are

@@ -489,10 +489,7 @@ class IrParser extends EmbeddedActionsParser {
     let transB = false;
     this.OPTION({ GATE: this.notAssign, DEF: () => { this.CONSUME(K.transA); transA = true; } });
     this.OPTION2({ GATE: this.notAssign, DEF: () => { this.CONSUME(K.transB); transB = true; } });
-    let rows: Expr | undefined;
-    // `rows = ...` on the next line is an assignment to a variable named rows, not this option.
-    this.OPTION3({ GATE: this.notAssign, DEF: () => { this.CONSUME(K.rows); rows = this.SUBRULE4(this.expr); } });
-    return rows === undefined ? { k: "gemm", a, b, c, transA, transB } : { k: "gemm", a, b, c, transA, transB, rows };
+    return { k: "gemm", a, b, c, transA, transB };
   });
 
   // reduce.OP src -> dst axis N [accumulate] | topk src -> values, indices count E

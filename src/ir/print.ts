@@ -126,7 +126,7 @@ export function printStmt(s: Stmt, indent = 0): string {
     case "fill": return `${pad}fill ${printRegion(s.dst)} = ${printExpr(s.value)}`;
     case "gemm": {
       const flags = (s.transA ? " transA" : "") + (s.transB ? " transB" : "");
-      return `${pad}gemm ${printRegion(s.a)}, ${printRegion(s.b)} -> ${printRegion(s.c)}${flags}${s.rows ? ` rows ${printExpr(s.rows)}` : ""}`;
+      return `${pad}gemm ${printRegion(s.a)}, ${printRegion(s.b)} -> ${printRegion(s.c)}${flags}`;
     }
     case "reduce":
       return `${pad}reduce.${s.op} ${printRegion(s.src)} -> ${printRegion(s.dst)} axis ${s.axis}${s.accumulate ? " accumulate" : ""}`;

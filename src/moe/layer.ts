@@ -354,7 +354,7 @@ export function stages(s: LayerSpec, c: LayerConfig = s.configs[0]!): Stage[] {
   validate(s);
   const upBind = { W13: "w13", S13: "s13", sorted: "sorted", block_expert: "block_expert", Y: "y", K: "H", E2N: "E2N", NB: "NB", BS: "BS", N: "N" };
   const up: Stage = c.permute
-    ? { stage: "up", file: `${DIR}/moe_gemm_up.ts`, kernel: "moe_gemm_up_permuted", config: c.up, bind: { ...upBind, Xp: "xp", pairs: "P" } }
+    ? { stage: "up", file: `${DIR}/moe_gemm_up.ts`, kernel: "moe_gemm_up_permuted", config: c.up, bind: { ...upBind, Xp: "xp" } }
     : { stage: "up", ...(s.weights === "w4a16"
       ? { file: `${DIR}/moe_gemm_up_w4a16.ts`, kernel: "moe_gemm_up_w4a16" }
       : { file: `${DIR}/moe_gemm_up.ts`, kernel: s.activation === "gelu" ? "moe_gemm_up_gelu" : "moe_gemm_up" }),

@@ -155,10 +155,6 @@ export function inferTypes(k: Kernel): Kernel {
         const [kb, n] = s.transB ? [b[1]!, b[0]!] : [b[0]!, b[1]!];
         if (ka !== kb || cc[0] !== m || cc[1] !== n)
           c.err(loc, `gemm shapes do not agree: a is ${m}x${ka}, b is ${kb}x${n}, c is ${cc[0]}x${cc[1]}`);
-        if (s.rows) {
-          const t = c.expr(s.rows, loc);
-          if (t !== undefined && t !== "i32") c.err(loc, `gemm rows must be an i32 (the count of accumulator rows the kernel needs), it is ${t}`);
-        }
         return undefined;
       }
       // Row-wise ops: the reduced/scanned extent may be a run-time value, so only the

@@ -60,8 +60,6 @@ export interface MmaGemm {
    *  gemm's own), and after the k-steps c -= bias * rowsum: c gets A * B, once per warp rather
    *  than a subtraction per B pair. */
   rowBias?: number;
-  /** The gemm's `rows`: a warp whose rows all lie at or past it skips its k-steps. */
-  rows?: Expr;
 }
 
 /** Two B loaders and a uniform condition choosing between them for the whole gemm: the
@@ -242,11 +240,8 @@ export function lowerGemmMma(g: MmaGemm): { allocs: Stmt[]; body: Stmt[] } {
       ];
     })];
   };
-  const work: Stmt[] = typeof loadB === "function" ? steps(loadB)
-    : [{ k: "if", cond: loadB.cond, then: steps(loadB.then), else: steps(loadB.else) }];
-  // Warp-uniform: every lane of a warp has the same first row (its m-tile index tm).
-  if (g.rows) body.push({ k: "if", cond: bin("<", mul(w.tm, int(16)), g.rows), then: work, else: [] });
-  else body.push(...work);
+  if (typeof loadB === "function") body.push(...steps(loadB));
+  else body.push({ k: "if", cond: loadB.cond, then: steps(loadB.then), else: steps(loadB.else) });
   if (rs) {
     // c -= bias * rowsum, element by element: c's element e of tile (i, j) is on rs's row e.
     body.push(...unroll(g, "i", p.mTiles, (i) => unroll(g, "j", p.nTiles, (j) => unroll(g, "e", 4, (e): Stmt[] => {

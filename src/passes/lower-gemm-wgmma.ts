@@ -90,9 +90,6 @@ export interface WgmmaGemm {
   /** Inside a pipeline that fences its copies and keeps one wgmma group in flight
    *  (lower-pipeline-wgmma.ts): no fence and barrier here, and wait for all but 1 group. */
   inPipeline?: boolean;
-  /** The gemm's `rows`: a warpgroup (and each of its m64 tiles) whose rows all lie at or past
-   *  it skips its wgmma (the group it commits is then empty). */
-  rows?: Expr;
 }
 
 function add(a: Expr, b: Expr): Expr { return fold(bin("+", a, b)); }
@@ -132,18 +129,12 @@ export function lowerGemmWgmma(g0: WgmmaGemm): Stmt[] {
     const nm = g.fresh(hint);
     return [{ k: "for", vars: [nm], starts: [int(0)], extents: [int(trips)], kind: "unroll", body: f(v(nm)) }];
   };
-  // Live rows: only where they are the accumulator's rows (not the transposed decode form), a
-  // warpgroup's at once (unswitch-wgmma.ts moves this branch out of the K loop; a condition per
-  // m64 tile would change with the unrolled tile loop and stay inside it, serializing wgmma).
-  const rows = g0.c.layout.trans ? undefined : g.rows;
-  const live = (row: Expr, then: Stmt[]): Stmt[] => (rows ? [{ k: "if", cond: fold(bin("<", row, rows)), then, else: [] }] : then);
-  const mma = loop("kk", kSteps, (kk) => loop("t", mTiles, (t) => [{
+  body.push(...loop("kk", kSteps, (kk) => loop("t", mTiles, (t) => [{
     k: "wgmma", atype: g.atype, n, scaleD: true,
     d: { buf: g.c.buf, idx: [mul(t, n / 2)] },
     a: { ref: { buf: g.a.buf, idx: [add(add(aRow0, mul(t, 64 * g.a.cols)), mul(kk, 16))] }, swizzle: sa.swizzle, lbo: 16, sbo: sa.sbo },
     b: { ref: { buf: g.b.buf, idx: [add(bRow0, mul(kk, 16))] }, swizzle: sb.swizzle, lbo: 16, sbo: sb.sbo },
-  }]));
-  body.push(...live(rowA(int(0)), mma));
+  }])));
   body.push({ k: "wgmma_commit" }, { k: "wgmma_wait", n: g.inPipeline ? 1 : 0 });
   return body;
 }

@@ -23,13 +23,8 @@ export function lowerGemm(c: Ctx, g: Gemm): Stmt[] {
     const regA = c.dequantGemms.get(g);
     if (regA) return lowerDequantWgmma(c, g, regA);
     const op = (x: typeof a) => ({ buf: x.buf.name, base: stageBase(c, x.buf.name), rows: x.shape[0]!, cols: x.shape[1]! });
-    // Persistent blocks (and ping-pong, which is persistent) compute every row: with the K loop
-    // unswitched inside their tile loop (unswitch-wgmma.ts) nvcc 13.0 spilled 172-872 bytes at
-    // the MoE layer candidates' configs (test/tma/persist-nvcc, pingpong-nvcc).
-    const rows = c.target.persistentBlocks ? undefined : g.rows;
     return lowerGemmWgmma({ a: op(a), b: op(b), c: { buf: acc.buf.name, rows: acc.shape[0]!, cols: acc.shape[1]!, layout },
-      atype: a.buf.dtype as "bf16" | "f16", threads: c.threads, tx: c.tx, fresh: c.fresh, loc: g.loc, inPipeline: c.wgmmaInPipeline,
-      ...(rows ? { rows } : {}) });
+      atype: a.buf.dtype as "bf16" | "f16", threads: c.threads, tx: c.tx, fresh: c.fresh, loc: g.loc, inPipeline: c.wgmmaInPipeline });
   }
   if (layout.kind === "mma_acc") {
     if (!c.target.mma) throw new Error("lowerToThreads: mma_acc layout on a target without mma");
@@ -40,7 +35,6 @@ export function lowerGemm(c: Ctx, g: Gemm): Stmt[] {
       a: op(a), b: op(b), transA: g.transA, transB: g.transB,
       c: { buf: acc.buf.name, rows: acc.shape[0]!, cols: acc.shape[1]!, warpsM: layout.warpsM, warpsN: layout.warpsN },
       atype: a.buf.dtype as "bf16" | "f16", threads: c.threads, tx: c.tx, fresh: c.fresh,
-      ...(g.rows ? { rows: g.rows } : {}),
       ...(operand ? { bLoader: operand.bLoader, ...(operand.rowBias !== undefined ? { rowBias: operand.rowBias } : {}) } : {}),
     });
     c.hoisted.push(...r.allocs);

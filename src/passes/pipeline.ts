@@ -9,7 +9,6 @@ import { lowerToThreads } from "./lower-threads.ts";
 import { persistentGrid } from "./persistent-grid.ts";
 import { warpSpecialize } from "./warp-specialize.ts";
 import { pingPong } from "./ping-pong.ts";
-import { unswitchWgmma } from "./unswitch-wgmma.ts";
 import { simplify } from "./simplify.ts";
 import { overlapClears } from "./overlap-clears.ts";
 import { programmaticLaunch } from "./programmatic-launch.ts";
@@ -28,7 +27,6 @@ export const PASSES: readonly { name: string; run: Pass }[] = [
   { name: "persistentGrid", run: persistentGrid },
   { name: "warpSpecialize", run: warpSpecialize },
   { name: "pingPong", run: pingPong },
-  { name: "unswitchWgmma", run: unswitchWgmma },
   { name: "simplify", run: simplify },
   { name: "overlapClears", run: overlapClears },
   { name: "programmaticLaunch", run: programmaticLaunch },
