@@ -5,7 +5,7 @@ import {
   type Buffer, type DType, type Diagnostic, type Expr, type Kernel, type Loc, type Ref, type Region, type Stmt,
   DTYPES, byteSize, isFloat,
 } from "./ir.ts";
-import { type TypeEnv, evalConst, typeOf } from "./expr.ts";
+import { type TypeEnv, evalConst, litBool, typeOf } from "./expr.ts";
 import { mmaAccProblem } from "../layout/fragment.ts";
 import { wgmmaAccProblem } from "../layout/wgmma.ts";
 import { validMaxnreg } from "./registers.ts";
@@ -308,7 +308,15 @@ class Verifier {
         this.pop();
         return;
       }
-      case "if": this.expr(s.cond); this.ifDepth++; this.block(s.then); this.block(s.else); this.ifDepth--; return;
+      case "if": {
+        // `if (true)` is a scope only: specialize keeps a folded branch's block where it binds names.
+        const scope = litBool(s.cond) === true;
+        this.expr(s.cond);
+        if (!scope) this.ifDepth++;
+        this.block(s.then); this.block(s.else);
+        if (!scope) this.ifDepth--;
+        return;
+      }
       case "copy": {
         const src = this.region(s.src, "copy source");
         this.region(s.dst, "copy destination");

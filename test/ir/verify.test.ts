@@ -132,6 +132,14 @@ describe("verifyKernel", () => {
     expect(verifyErrors(parseKernel(partial)).join("\n")).toContain("warp_reduce needs whole warps, but the block has 48 threads");
   });
 
+  // specialize folds `if (BM > 64)` to `if (true)` and keeps the block where it binds names; a
+  // warp_reduce there (a helper's T.reduce under a config test) was refused as conditional.
+  it("warp_reduce under `if (true)` (a folded condition's scope) is unconditional", () => {
+    const ok = edit(THREAD, threadBody, "  if (true) {\n    warp_reduce.sum width 32 r: f32 = cast<f32>(tx)\n    store C[tx] = r\n  }", true);
+    expect(verifyErrors(parseKernel(ok))).toEqual([]);
+    expect(verifyErrors(parseKernel(ok.replace("if (true)", "if (tx < 4)"))).join("\n")).toContain("under an if");
+  });
+
   it("accepts a fragment layout kept on its lowered local buffer at thread level", () => {
     expect(verifyErrors(parseKernel(edit(THREAD, threadBody, "  alloc r: local f32[8] layout mma_acc(1, 1)", true)))).toEqual([]);
   });
