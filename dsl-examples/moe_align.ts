@@ -95,8 +95,8 @@ function countPairs(ids: Tensor<"P", "i32">, map: Tensor<"E", "i32">, localOf: t
 
 /** Each expert's count (cnt), padded size (pad), padded offset (off) and end (end), and the
  *  rows turned into exclusive prefix sums (row r: the expert's pairs in rows before r); block
- *  0 writes counts and total. The offsets are a Hillis-Steele scan over EMAX <= 256 (8
- *  doubling steps, ping-pong between `end` and `tmp`, a barrier each): T.cumsum lowers to one
+ *  0 writes counts and total. The offsets are a Hillis-Steele scan over EMAX <= 256 (4
+ *  radix-4 steps, ping-pong between `end` and `tmp`, a barrier each): T.cumsum lowers to one
  *  thread's serial loop of EMAX steps. */
 function layoutGroups(rows: Counts2d, cnt: Shared1d, pad: Shared1d, end: Shared1d, tmp: Shared1d, off: Shared1d,
                       counts: Tensor<"E", "i32">, total: Tensor<"1", "i32">, BS: number, E: number, EMAX: number, CH: number, bx: number) {
@@ -111,18 +111,24 @@ function layoutGroups(rows: Counts2d, cnt: Shared1d, pad: Shared1d, end: Shared1
     pad[q] = T.cdiv(c, BS) * BS;
     end[q] = T.cdiv(c, BS) * BS;
   }
-  for (const s of T.serial(4)) {
+  // Radix 4: a step turns sums of the last d experts into sums of the last 4d (windows 4, 16,
+  // 64, 256), so 4 steps and 4 barriers (radix 2 took 8).
+  for (const s of T.serial(2)) {
     for (const q of T.parallel(EMAX)) {
       let v = end[q];
-      if (q >= 1 << (2 * s)) {
-        v += end[q - (1 << (2 * s))];
+      for (const j of T.unroll(1, 4)) {
+        if (q >= j << (4 * s)) {
+          v += end[q - (j << (4 * s))];
+        }
       }
       tmp[q] = v;
     }
     for (const q of T.parallel(EMAX)) {
       let w = tmp[q];
-      if (q >= 2 << (2 * s)) {
-        w += tmp[q - (2 << (2 * s))];
+      for (const j of T.unroll(1, 4)) {
+        if (q >= (4 * j) << (4 * s)) {
+          w += tmp[q - ((4 * j) << (4 * s))];
+        }
       }
       end[q] = w;
     }
