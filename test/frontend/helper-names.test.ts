@@ -1,6 +1,8 @@
 // Helper inlining keeps a helper's locals apart from the caller's names: a property over random
 // helpers and callers that declare and update locals from one small pool of names (so they
-// collide), run on the interpreter against the values computed here. The assignment that kept
+// collide), the helper's argument an expression over the caller's names (substituted into a
+// body whose locals may carry the same names), run on the interpreter against the values
+// computed here. The assignment that kept
 // the source name (98dd459: `n = ...` in a helper wrote the caller's `n`) fails it.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -12,8 +14,9 @@ import { SM80 } from "../../src/passes/pipeline.ts";
 
 const POOL = ["a", "b", "n", "x"];
 
-/** An update of local `to`: to = to + (local `from` or a literal); to += lit; to++; to = to * 2. */
-type Op = { to: number; kind: "add" | "addeq" | "inc" | "mul2"; from: number; lit: number };
+/** An update of local `to`: to = to + (local `from` or a literal); to += lit; to++; to = to * 2;
+ *  to = to + p (the helper's parameter; a caller's block has none and adds 0). */
+type Op = { to: number; kind: "add" | "addeq" | "inc" | "mul2" | "param"; from: number; lit: number };
 interface Block { names: string[]; inits: number[]; ops: Op[] }
 
 const block = (minNames: number) => fc.subarray(POOL, { minLength: minNames, maxLength: POOL.length }).chain((names) =>
@@ -21,12 +24,12 @@ const block = (minNames: number) => fc.subarray(POOL, { minLength: minNames, max
     names: fc.constant(names),
     inits: fc.array(fc.integer({ min: -5, max: 5 }), { minLength: names.length, maxLength: names.length }),
     ops: names.length === 0 ? fc.constant([]) : fc.array(fc.record({
-      to: fc.nat({ max: names.length - 1 }), kind: fc.constantFrom("add" as const, "addeq" as const, "inc" as const, "mul2" as const),
+      to: fc.nat({ max: names.length - 1 }), kind: fc.constantFrom("add" as const, "addeq" as const, "inc" as const, "mul2" as const, "param" as const),
       from: fc.integer({ min: -1, max: names.length - 1 }), lit: fc.integer({ min: -3, max: 3 }),
     }), { maxLength: 6 }),
   }));
 
-const source = (b: Block, row: number) => [
+const source = (b: Block, row: number, param = "0") => [
   ...b.names.map((n, i) => `let ${n} = ${b.inits[i]};`),
   ...b.ops.map((o) => {
     const to = b.names[o.to]!;
@@ -35,16 +38,18 @@ const source = (b: Block, row: number) => [
       case "addeq": return `${to} += ${o.lit};`;
       case "inc": return `${to}++;`;
       case "mul2": return `${to} = ${to} * 2;`;
+      case "param": return `${to} = ${to} + ${param};`;
     }
   }),
   ...b.names.map((n, i) => `O[${row}][${i}] = T.cast(${n}, "f32");`),
 ].join("\n      ");
 
-/** The values the block leaves in its locals. */
-function values(b: Block): number[] {
+/** The values the block leaves in its locals (p: the helper parameter's value). */
+function values(b: Block, p = 0): number[] {
   const v = [...b.inits];
   for (const o of b.ops) {
-    if (o.kind === "add") v[o.to] = v[o.to]! + (o.from < 0 ? o.lit : v[o.from]!);
+    if (o.kind === "param") v[o.to] = v[o.to]! + p;
+    else if (o.kind === "add") v[o.to] = v[o.to]! + (o.from < 0 ? o.lit : v[o.from]!);
     else if (o.kind === "addeq") v[o.to] = v[o.to]! + o.lit;
     else if (o.kind === "inc") v[o.to] = v[o.to]! + 1;
     else v[o.to] = v[o.to]! * 2;
@@ -54,18 +59,22 @@ function values(b: Block): number[] {
 
 describe("helper inlining keeps names apart", () => {
   it("a helper's locals and the caller's, from one pool of names, each keep their own values (one or two calls)", () => {
-    fc.assert(fc.property(block(1), block(0), fc.integer({ min: 1, max: 2 }), (helper, caller, calls) => {
-      // The caller's locals are declared before the calls and updated after them.
+    fc.assert(fc.property(block(1), block(0), fc.integer({ min: 1, max: 2 }), fc.integer({ min: -1, max: 3 }), (helper, caller, calls, argOf) => {
+      // The caller's locals are declared before the calls and updated after them; the helper's
+      // argument is an expression over one of them (their values at the call) or a literal.
       const callerDecl: Block = { ...caller, ops: [] };
+      const argName = argOf >= 0 && argOf < caller.names.length ? caller.names[argOf] : undefined;
+      const arg = argName ? `${argName} + 1` : "2";
+      const argValue = argName ? caller.inits[argOf]! + 1 : 2;
       const src = `import { T, type Tensor } from "tilemoe";
-function h(O: Tensor<"R, C", "f32">) {
-      ${source(helper, 0)}
+function h(O: Tensor<"R, C", "f32">, p: number) {
+      ${source(helper, 0, "p")}
 }
 export const k = T.kernel({}, function k(O: Tensor<"R, C", "f32">) {
   T.launch([1], { threads: 32 }, () => {
     for (const i of T.parallel(1)) {
       ${callerDecl.names.map((n, j) => `let ${n} = ${caller.inits[j]};`).join("\n      ")}
-      ${Array(calls).fill("h(O);").join("\n      ")}
+      ${Array(calls).fill(`h(O, ${arg});`).join("\n      ")}
       ${source({ ...caller, inits: [] }, 1).split("\n      ").filter((l) => !l.startsWith("let ")).join("\n      ")}
     }
   });
@@ -75,7 +84,7 @@ export const k = T.kernel({}, function k(O: Tensor<"R, C", "f32">) {
       const O = zeros("f32", [2, POOL.length]);
       runKernel(k, { tensors: { O } });
       const got = [0, 1].map((r) => Array.from(O.data.slice(r * POOL.length, r * POOL.length + (r === 0 ? helper : caller).names.length)));
-      expect(got, src).toEqual([values(helper), values(caller)]);
-    }), { numRuns: 60, seed: 11 });
+      expect(got, src).toEqual([values(helper, argValue), values(caller)]);
+    }), { numRuns: 150, seed: 11 });
   });
 });
