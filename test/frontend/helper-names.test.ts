@@ -15,8 +15,10 @@ import { SM80 } from "../../src/passes/pipeline.ts";
 const POOL = ["a", "b", "n", "x"];
 
 /** An update of local `to`: to = to + (local `from` or a literal); to += lit; to++; to = to * 2;
- *  to = to + p (the helper's parameter; a caller's block has none and adds 0). */
-type Op = { to: number; kind: "add" | "addeq" | "inc" | "mul2" | "param"; from: number; lit: number };
+ *  to = to + p (the helper's parameter; a caller's block has none and adds 0); `if (to > lit)
+ *  { to++; }`; a loop adding lit twice, its variable a pool name the block does not declare (so
+ *  it may be one of the other side's). */
+type Op = { to: number; kind: "add" | "addeq" | "inc" | "mul2" | "param" | "if" | "loop"; from: number; lit: number };
 interface Block { names: string[]; inits: number[]; ops: Op[] }
 
 const block = (minNames: number) => fc.subarray(POOL, { minLength: minNames, maxLength: POOL.length }).chain((names) =>
@@ -24,7 +26,7 @@ const block = (minNames: number) => fc.subarray(POOL, { minLength: minNames, max
     names: fc.constant(names),
     inits: fc.array(fc.integer({ min: -5, max: 5 }), { minLength: names.length, maxLength: names.length }),
     ops: names.length === 0 ? fc.constant([]) : fc.array(fc.record({
-      to: fc.nat({ max: names.length - 1 }), kind: fc.constantFrom("add" as const, "addeq" as const, "inc" as const, "mul2" as const, "param" as const),
+      to: fc.nat({ max: names.length - 1 }), kind: fc.constantFrom("add" as const, "addeq" as const, "inc" as const, "mul2" as const, "param" as const, "if" as const, "loop" as const),
       from: fc.integer({ min: -1, max: names.length - 1 }), lit: fc.integer({ min: -3, max: 3 }),
     }), { maxLength: 6 }),
   }));
@@ -39,6 +41,11 @@ const source = (b: Block, row: number, param = "0") => [
       case "inc": return `${to}++;`;
       case "mul2": return `${to} = ${to} * 2;`;
       case "param": return `${to} = ${to} + ${param};`;
+      case "if": return `if (${to} > ${o.lit}) { ${to}++; }`;
+      case "loop": {
+        const lv = [...POOL, "k"].find((n) => !b.names.includes(n))!;
+        return `for (let ${lv} = 0; ${lv} < 2; ${lv}++) { ${to} += ${o.lit}; }`;
+      }
     }
   }),
   ...b.names.map((n, i) => `O[${row}][${i}] = T.cast(${n}, "f32");`),
@@ -49,6 +56,8 @@ function values(b: Block, p = 0): number[] {
   const v = [...b.inits];
   for (const o of b.ops) {
     if (o.kind === "param") v[o.to] = v[o.to]! + p;
+    else if (o.kind === "if") v[o.to] = v[o.to]! > o.lit ? v[o.to]! + 1 : v[o.to]!;
+    else if (o.kind === "loop") v[o.to] = v[o.to]! + 2 * o.lit;
     else if (o.kind === "add") v[o.to] = v[o.to]! + (o.from < 0 ? o.lit : v[o.from]!);
     else if (o.kind === "addeq") v[o.to] = v[o.to]! + o.lit;
     else if (o.kind === "inc") v[o.to] = v[o.to]! + 1;
