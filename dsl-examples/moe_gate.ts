@@ -7,16 +7,19 @@
 import { T, type Buf, type Tensor } from "tilemoe";
 
 /** Softmax top-k gating of the BT tokens from row t0 (rows past the tensor are -Infinity and
- *  not written), through the caller's shared buffers (s [BT, EMAX], mx / sum / ksum [BT],
- *  tv / ti [BT, KMAX]). moe_gate_softmax runs it once a block; moe_gate_align.ts once a token
- *  group in one block, so both compute the same sums in the same order (given the same lanes a
- *  row: BT x 32 threads, docs/PASSES.md reduce). */
+ *  not written); the picks' logits and experts stay in the caller's tv / ti [BT, KMAX].
+ *  moe_gate_softmax runs it once a block; moe_gate_align.ts once a token group in one block,
+ *  so both compute the same sums in the same order (given the same lanes a row: BT x 32
+ *  threads, docs/PASSES.md reduce). */
 export function softmaxTopk(logits: Tensor<"T, E", "f32">, renorm: number, weights: Tensor<"T, K", "f32">, ids: Tensor<"T, K", "i32">,
-                            s: Buf<"f32", readonly [number, number]>, mx: Buf<"f32", readonly [number]>, sum: Buf<"f32", readonly [number]>,
-                            ksum: Buf<"f32", readonly [number]>, tv: Buf<"f32", readonly [number, number]>, ti: Buf<"i32", readonly [number, number]>,
+                            tv: Buf<"f32", readonly [number, number]>, ti: Buf<"i32", readonly [number, number]>,
                             t0: number, BT: number, EMAX: number, KMAX: number) {
   const [tokens, experts] = logits.shape;
   const [, k] = weights.shape;
+  const s = T.shared([BT, EMAX], "f32");
+  const mx = T.shared([BT], "f32");
+  const sum = T.shared([BT], "f32");
+  const ksum = T.shared([BT], "f32");
   for (const [i, j] of T.parallel(BT, EMAX)) {
     const row = t0 + i;
     let x = -Infinity;
@@ -54,13 +57,9 @@ export const moe_gate_softmax = T.kernel(
                             weights: Tensor<"T, K", "f32">, ids: Tensor<"T, K", "i32">, { BT, EMAX, KMAX }: T.Config) {
     const [tokens] = logits.shape;
     T.launch([T.cdiv(tokens, BT)], { threads: 128 }, (bx) => {
-      const s = T.shared([BT, EMAX], "f32");
-      const mx = T.shared([BT], "f32");
-      const sum = T.shared([BT], "f32");
-      const ksum = T.shared([BT], "f32");
       const tv = T.shared([BT, KMAX], "f32");
       const ti = T.shared([BT, KMAX], "i32");
-      softmaxTopk(logits, renorm, weights, ids, s, mx, sum, ksum, tv, ti, bx * BT, BT, EMAX, KMAX);
+      softmaxTopk(logits, renorm, weights, ids, tv, ti, bx * BT, BT, EMAX, KMAX);
     });
   },
 );

@@ -30,17 +30,13 @@ export const moe_gate_align_softmax = T.kernel(
     const [tokens, experts] = logits.shape;
     const [, k] = weights.shape;
     T.launch([1], { threads: BT * 32 }, () => {
-      const s = T.shared([BT, EMAX], "f32");
-      const mx = T.shared([BT], "f32");
-      const sum = T.shared([BT], "f32");
-      const ksum = T.shared([BT], "f32");
       const tv = T.shared([BT, KMAX], "f32");
       const ti = T.shared([BT, KMAX], "i32");
       const rows = T.shared([countRows(CH), EMAX], "i32");
       const chunk = T.shared([CH], "i32");
       clearCounts(rows, chunk, EMAX, CH);
       for (const g of T.serial(T.cdiv(tokens, BT))) {
-        softmaxTopk(logits, renorm, weights, ids, s, mx, sum, ksum, tv, ti, g * BT, BT, EMAX, KMAX);
+        softmaxTopk(logits, renorm, weights, ids, tv, ti, g * BT, BT, EMAX, KMAX);
         // The round's picks as the routing's pair experts (moe_align drops what directExpert drops).
         for (const [i, j] of T.parallel(BT, KMAX)) {
           const p = (g * BT + i) * k + j;

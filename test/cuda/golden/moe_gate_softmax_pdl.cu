@@ -50,12 +50,12 @@ const char* moe_gate_softmax_error_string(int code);
 
 extern "C" __global__ void __launch_bounds__(128) moe_gate_softmax_kernel(const float* __restrict__ logits, int renorm, float* __restrict__ weights, int* __restrict__ ids, int T, int E, int K) {
   extern __shared__ __align__(128) unsigned char smem[];
-  float* const s = reinterpret_cast<float*>(smem + 0);
-  float* const mx = reinterpret_cast<float*>(smem + 2048);
-  float* const sum = reinterpret_cast<float*>(smem + 2176);
-  float* const ksum = reinterpret_cast<float*>(smem + 2304);
-  float* const tv = reinterpret_cast<float*>(smem + 2432);
-  int* const ti = reinterpret_cast<int*>(smem + 2560);
+  float* const tv = reinterpret_cast<float*>(smem + 0);
+  int* const ti = reinterpret_cast<int*>(smem + 128);
+  float* const s = reinterpret_cast<float*>(smem + 256);
+  float* const mx = reinterpret_cast<float*>(smem + 2304);
+  float* const sum = reinterpret_cast<float*>(smem + 2432);
+  float* const ksum = reinterpret_cast<float*>(smem + 2560);
   const int bx = blockIdx.x;
   const int tx = threadIdx.x;
   asm volatile("griddepcontrol.wait;" ::: "memory");
