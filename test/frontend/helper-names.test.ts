@@ -21,11 +21,11 @@ const POOL = ["a", "b", "n", "x"];
 type Op = { to: number; kind: "add" | "addeq" | "inc" | "mul2" | "param" | "if" | "loop"; from: number; lit: number };
 interface Block { names: string[]; inits: number[]; ops: Op[] }
 
-const block = (minNames: number) => fc.subarray(POOL, { minLength: minNames, maxLength: POOL.length }).chain((names) =>
+const block = (minNames: number): fc.Arbitrary<Block> => fc.subarray(POOL, { minLength: minNames, maxLength: POOL.length }).chain((names) =>
   fc.record({
     names: fc.constant(names),
     inits: fc.array(fc.integer({ min: -5, max: 5 }), { minLength: names.length, maxLength: names.length }),
-    ops: names.length === 0 ? fc.constant([]) : fc.array(fc.record({
+    ops: names.length === 0 ? fc.constant<Op[]>([]) : fc.array(fc.record({
       to: fc.nat({ max: names.length - 1 }), kind: fc.constantFrom("add" as const, "addeq" as const, "inc" as const, "mul2" as const, "param" as const, "if" as const, "loop" as const),
       from: fc.integer({ min: -1, max: names.length - 1 }), lit: fc.integer({ min: -3, max: 3 }),
     }), { maxLength: 6 }),
