@@ -9,10 +9,10 @@
 import { readFileSync } from "node:fs";
 import Handlebars from "handlebars";
 import { byteSize, type Kernel } from "../ir/ir.ts";
-import { type CopyChoice, cudaTarget, lower } from "../passes/pipeline.ts";
+import { type CopyChoice, cudaTarget } from "../passes/pipeline.ts";
 import { emitCuda, smemAlignment } from "../codegen/cuda/index.ts";
 import { storageType } from "../codegen/cuda/types.ts";
-import { stageBuild } from "./stage-build.ts";
+import { lowerStage } from "./stage-build.ts";
 import { waitsForPredecessor } from "../passes/programmatic-launch.ts";
 import { zeroInitOutputs } from "../ir/zero-init.ts";
 import { userError } from "../util/user-error.ts";
@@ -68,7 +68,7 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
   // The layer clears with memsets (hoisted before its first kernel under PDL), never with the
   // standalone launchers' zero kernel (overlap-clears.ts): its chain is PDL's own.
   const target = cudaTarget(arch, "wgmma", copy, undefined, true, { pdl, clearKernel: false });
-  const lows = [...units.values()].map((u) => { const b = stageBuild(u.stage, target); return { ...u, kernel: lower(u.kernel, b.config, b.target) }; });
+  const lows = [...units.values()].map((u) => ({ ...u, kernel: lowerStage(u.stage, u.kernel, target, arch) }));
   const clears = pdl ? hoistedClears(table, lows) : new Map<string, string[]>();
   // One unit, one `smem` symbol: every stage declares the largest alignment any of them needs.
   const smemAlign = Math.max(...lows.map(({ kernel }) => smemAlignment(kernel)));

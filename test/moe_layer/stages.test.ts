@@ -1,8 +1,10 @@
 // The layer's stage table per choice-table entry: which entries permute, the order of the
 // union of their stages (what the launcher numbers and calls), and what a permuting entry refuses.
 import { describe, expect, it } from "vitest";
-import { CHOICES, chooseConfig, modelSpec, runsAt, stages, type LayerSpec } from "../../src/moe/layer.ts";
-import { stageNames } from "../../src/moe/host.ts";
+import { CHOICES, chooseConfig, modelSpec, runsAt, stageKernels, stages, type LayerSpec } from "../../src/moe/layer.ts";
+import { lowerStage } from "../../src/moe/stage-build.ts";
+import { cudaTarget } from "../../src/passes/pipeline.ts";
+import { emitLayerCuda, stageNames } from "../../src/moe/host.ts";
 import { tinyPermutedConfigs } from "./tiny.ts";
 
 const names = (s: LayerSpec, entry: string) => stages(s, s.configs.find((c) => c.name === entry)).map((st) => `${st.stage} ${st.kernel}`);
@@ -75,5 +77,28 @@ describe("stages of an entry", () => {
     expect(() => stages({ ...base, weights: "w4a16", activation: "silu" })).toThrow(/config 'prefill': the permuted gate\/up kernel is bf16 with SiLU only .*drop permute/);
     expect(() => stages({ ...base, weights: "bf16", activation: "gelu" })).toThrow(/drop permute/);
     expect(() => stages({ ...base, weights: "bf16", activation: "silu" })).not.toThrow();
+  });
+});
+
+describe("a stage over the target's shared memory", () => {
+  // The prefill entry's up kernel at 128 x 128 tiles and 4 stages (196 KiB of operand stages
+  // plus the epilogue's staging tile): sm_90a's 227 KiB hold it, sm_80's 163 KiB do not.
+  const [decode, prefill] = tinyPermutedConfigs();
+  const spec = (up: Record<string, number>): LayerSpec => ({ name: "tiny_big", experts: 4, hidden: 64, intermediate: 72, topK: 2,
+    activation: "silu", weights: "bf16", renormalize: true, configs: [decode!, { ...prefill!, up }] });
+  const upOf = (l: ReturnType<typeof emitLayerCuda>) => l.lowered.find((u) => u.stage.stage === "up" && u.configs.includes("prefill"))!;
+  const big = { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, GROUP_M: 8 };
+
+  it("keeps its stages where they fit (sm_90a) and steps them down until they do (sm_80)", () => {
+    const h = upOf(emitLayerCuda(spec(big), "sm_90a", "tma"));
+    expect([h.kernel.config.stages, h.smemBytes > 163 * 1024, h.smemBytes <= 227 * 1024]).toEqual([4, true, true]);
+    const a = upOf(emitLayerCuda(spec(big), "sm_80", "cp.async", false));
+    expect([a.kernel.config.stages, a.smemBytes <= 163 * 1024]).toEqual([3, true]);
+  });
+  it("says which stage and what to change where even 2 stages do not fit", () => {
+    // No tunable config of the bundled kernels reaches sm_80's limit at 2 stages: a smaller limit.
+    const { stage, kernel } = stageKernels(spec(big))[1]!.stages.find(({ stage }) => stage.stage === "up")!;
+    expect(() => lowerStage(stage, kernel, cudaTarget("sm_80", "sync", "cp.async"), "sm_80", 64 * 1024))
+      .toThrow(/layer stage 'up' \(moe_gemm_up_permuted, BM=128,BN=128,BK=64,stages=2,warps=8,GROUP_M=8\): its block needs 96 KiB of shared memory, over the 64 KiB sm_80 allows; give the entry smaller tiles \(BM, BN, BK\) in src\/moe\/layer.ts/);
   });
 });
