@@ -80,7 +80,7 @@ const DECODE_WHY = "Few tokens: the layer reads each touched expert's weights on
   "projection splits its K (the intermediate N) so the few active experts still fill the GPU: without it its grid " +
   "is H / 64 column tiles per used block, 1-2 blocks per SM.";
 const PREFILL_WHY = "Many tokens: every expert has many pairs and the tensor cores bound the layer. 8 warps for " +
-  "the up projection's two accumulators, 3 pipeline stages; the row " +
+  "the up projection's two accumulators; the row " +
   "blocks fill the GPU without splitting K. GROUP_M 8: an expert's row blocks (Mixtral at T = 4096: 8 of 128 rows) " +
   "sweep the column tiles 8 together, so each weight tile comes from HBM about once per 8 blocks instead of once " +
   "per block (the grid's own order runs one row block across all columns at a time, and an expert's weights " +
@@ -134,10 +134,14 @@ function prefill(weights: Weights): LayerConfig {
         down: { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, splitK: 1, GROUP_M: 8 }, why: `${W4_PREFILL_WHY} ${W4_ATOMIC_WHY}` }
     // bf16: the rows permuted into routing order first, so all three operand tiles of the up
     // GEMM arrive by TMA with warp specialization (the down GEMM's already did); 128-row tiles
-    // as the bf16 GEMM's best sm_90a configs (BM 128 x BN 256 x BK 64, 3 stages, 8 warps; the up
-    // kernel's two accumulators make BN 128 the same work and registers). Not yet timed.
-    : { name: "prefill", maxTokens: null, blockSize: 128, permute: true, combine: "reduce", router: PREFILL_ROUTER, up: { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
-        down: { BM: 128, BN: 256, BK: 64, stages: 3, warps: 8, splitK: 1, GROUP_M: 8 }, why: `${PREFILL_WHY} ${PERMUTE_WHY} ${REDUCE_WHY}` };
+    // as the bf16 GEMM's best sm_90a configs (BM 128 x BN 256 x BK 64, 8 warps; the up kernel's
+    // two accumulators make BN 128 the same work and registers). 4 stages (sm_90a's shared
+    // memory holds them; a layer built for sm_80 steps down to 3, stage-build.ts lowerStage):
+    // measured on an H200 (bench/RESULTS.md, tenth session) against 3, Mixtral 1.471 / 4.543 ms
+    // at T = 1024 / 4096 against 1.603 / 4.844, Qwen3 1.128 against 1.163 at 4096, the output
+    // bit for bit the same; the up kernel alone 7-10% faster, the down kernel ~1%.
+    : { name: "prefill", maxTokens: null, blockSize: 128, permute: true, combine: "reduce", router: PREFILL_ROUTER, up: { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, GROUP_M: 8 },
+        down: { BM: 128, BN: 256, BK: 64, stages: 4, warps: 8, splitK: 1, GROUP_M: 8 }, why: `${PREFILL_WHY} ${PERMUTE_WHY} ${REDUCE_WHY}` };
 }
 
 /** Between decode and the 128-row prefill (bf16, many small experts): 64-row tiles on 4 warps,
