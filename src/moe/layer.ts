@@ -115,7 +115,7 @@ const REDUCE_DECODE_WHY = "Combine: the separate reduction (the down GEMM stores
   "the atomics (0.228 against 0.243 ms at T = 1).";
 const W4_PREFILL_WHY = "Many tokens: each expert's rows fill 128-row blocks, and the dequantized weights go to the " +
   "tensor cores as wgmma's register operand (dequantized once a block for all 128 token rows), so the dequant work per " +
-  "FLOP is an eighth of the 16-row decode tiles'. Routing block 128, BN 128 on two consumer warpgroups, 3 stages.";
+  "FLOP is an eighth of the 16-row decode tiles'. Routing block 128, BN 128 on two consumer warpgroups, 4 stages.";
 const W4_MID_WHY = "Tens of pairs per expert: the decode entry's fused register dequant on 32-row blocks, so an expert " +
   "with 17-32 pairs reads and dequantizes its weights once instead of twice (routing block 32).";
 const W4_ATOMIC_WHY = "Combine: f32 atomics into `out` (w4a16 has no row-storing down kernel for the separate reduction).";
@@ -130,8 +130,11 @@ function prefill(weights: Weights): LayerConfig {
     // entry it replaced and the 16/32-row fused decode tiles: Mixtral 1.060 ms at T = 256 (BM 16:
     // 1.610, BM 32: 1.249), 2.50 at 1024 (5.56 / 3.86), 8.34 at 4096 (22.7 / 15.7); Qwen3 1.85 at
     // 4096 (2.97 / 2.34). 128 x 64 tiles on 4 warps and 64 x 128 on 8 lost at every T.
-    ? { name: "prefill", maxTokens: null, blockSize: 128, combine: "atomic", router: PREFILL_ROUTER, up: { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 8 },
-        down: { BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, splitK: 1, GROUP_M: 8 }, why: `${W4_PREFILL_WHY} ${W4_ATOMIC_WHY}` }
+    // 4 stages (99 / 82 KiB a block): 1-2% faster than 3 on an H200 (tenth session: Mixtral 2.668 /
+    // 4.839 / 8.979 ms at T = 1024 / 2048 / 4096 against 2.721 / 4.906 / 9.086, Qwen3 1.940 against
+    // 1.957 at 4096).
+    ? { name: "prefill", maxTokens: null, blockSize: 128, combine: "atomic", router: PREFILL_ROUTER, up: { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, GROUP_M: 8 },
+        down: { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, splitK: 1, GROUP_M: 8 }, why: `${W4_PREFILL_WHY} ${W4_ATOMIC_WHY}` }
     // bf16: the rows permuted into routing order first, so all three operand tiles of the up
     // GEMM arrive by TMA with warp specialization (the down GEMM's already did); 128-row tiles
     // as the bf16 GEMM's best sm_90a configs (BM 128 x BN 256 x BK 64, 8 warps; the up kernel's
