@@ -39,8 +39,8 @@ export function region(node: Node, ctx: Ctx): { region: Region; dtype: DType; bu
   return ctx.fail(node, `expected a tensor, a buffer or X.tile(offsets, extents), got '${quote(node)}'`);
 }
 
-/** `X.rows(idx, col, width)`: the row gather of a copy source (docs/DSL.md). Rows idx[0..R)
- *  of the 2-d tensor X, columns [col, col + width); R is idx's length. */
+/** `X.rows(idx, col, width)`: the rows of a copy's source (a gather) or destination (a scatter)
+ *  (docs/DSL.md): rows idx[0..R) of the 2-d tensor X, columns [col, col + width); R is idx's length. */
 function rowsView(node: Node, ctx: Ctx): { region: Region; rows: string } | undefined {
   const n = unwrapParens(node);
   if (!Node.isCallExpression(n)) return undefined;
@@ -49,7 +49,7 @@ function rowsView(node: Node, ctx: Ctx): { region: Region; rows: string } | unde
   const buf = bufferOf(callee.getExpression(), ctx);
   const args = n.getArguments();
   if (args.length !== 3) ctx.fail(n, `${buf.name}.rows takes 3 arguments (row indices, first column, width), got ${args.length}`);
-  if (buf.scope !== "global" || buf.shape.length !== 2) ctx.fail(n, `${buf.name}.rows gathers rows of a 2-d tensor param; '${buf.name}' is a ${buf.shape.length}-d ${buf.scope} buffer`);
+  if (buf.scope !== "global" || buf.shape.length !== 2) ctx.fail(n, `${buf.name}.rows names rows of a 2-d tensor param; '${buf.name}' is a ${buf.shape.length}-d ${buf.scope} buffer`);
   const idx = bufferOf(args[0]!, ctx);
   if ((idx.scope !== "shared" && idx.scope !== "local") || idx.shape.length !== 1 || idx.dtype !== "i32")
     ctx.fail(args[0]!, `the row indices of ${buf.name}.rows must be a 1-d i32 T.shared or T.local buffer; '${idx.name}' is a ${idx.shape.length}-d ${idx.dtype} ${idx.scope} buffer`);
@@ -85,6 +85,14 @@ export function tileOp(node: CallExpression, fn: string, ctx: Ctx): Stmt | undef
     case "copy": {
       need(2);
       const gather = rowsView(args[0]!, ctx);
+      const scatter = rowsView(args[1]!, ctx);
+      if (gather && scatter) ctx.fail(node, `${name}: a copy gathers rows (source .rows) or scatters them (destination .rows), not both`);
+      if (scatter) {
+        const src = region(args[0]!, ctx);
+        if (src.region.extents.length !== 2) ctx.fail(args[0]!, `${name}: a row scatter writes a 2-d tile, '${quote(args[0]!)}' has rank ${src.region.extents.length}`);
+        ctx.written.add(scatter.region.buf);
+        return { k: "copy", src: src.region, dst: scatter.region, dstRows: scatter.rows, loc };
+      }
       if (gather) {
         const dst = region(args[1]!, ctx);
         if (dst.region.extents.length !== 2) ctx.fail(args[1]!, `${name}: a row gather fills a 2-d tile, '${quote(args[1]!)}' has rank ${dst.region.extents.length}`);

@@ -109,7 +109,7 @@ class Gen {
   run(): Compiled {
     const head = [
       `"use strict";`,
-      `const {ix1, ix2, ix3, ixN, lds, sts, alloc, copy, gatherRows, fill, gemm, vcopy, vzero, cpa, cpz, cpCommit, cpWait, idiv, imod, icdiv, RND, MF, dq, fenceAsync, regw} = RT;`,
+      `const {ix1, ix2, ix3, ixN, lds, sts, alloc, copy, gatherRows, scatterRows, fill, gemm, vcopy, vzero, cpa, cpz, cpCommit, cpWait, idiv, imod, icdiv, RND, MF, dq, fenceAsync, regw} = RT;`,
       `return function${this.thread ? "*" : ""} (G, S, TS, TID, BX, BY, BZ) {`,
       ...this.inp.globals.map((_, i) => `const GD${i} = G[${i}].data;`),
     ];
@@ -373,6 +373,7 @@ class Gen {
       case "copy":
         this.tileOnly(s);
         if (s.rows !== undefined) this.emit(`gatherRows(${sid}, ${this.region(s.src)}, ${this.buf(s.rows).js}, ${this.region(s.dst)});`);
+        else if (s.dstRows !== undefined) this.emit(`scatterRows(${sid}, ${this.region(s.src)}, ${this.buf(s.dstRows).js}, ${this.region(s.dst)});`);
         else this.emit(`copy(${sid}, ${this.region(s.src)}, ${this.region(s.dst)});`);
         break;
       case "fill": {

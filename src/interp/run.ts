@@ -21,7 +21,7 @@ import { runThreadBlock } from "./threads.ts";
 import { makeTma } from "./tma.ts";
 import { regWrite } from "./wgmma.ts";
 import { makeDequant } from "./dequant.ts";
-import { copy, fill, gatherRows, gemm } from "./tileops.ts";
+import { copy, fill, gatherRows, gemm, scatterRows } from "./tileops.ts";
 import * as MOE from "./moeops.ts";
 
 export type { TensorValue } from "../numeric/tensor.ts";
@@ -110,7 +110,7 @@ export function runKernel(k: Kernel, args: RunArgs, opts: RunOptions = {}): void
     return newBuf(a.name, a.dtype, a.scope, a.shape, garbage(a.dtype));
   };
   const tmaRt = makeTma(chk);
-  const rt = { ix1, ix2, ix3, ixN, alloc, copy, gatherRows, fill, gemm, idiv, imod, icdiv, RND, MF, MOE, dq: makeDequant(chk), ...makeCopies(chk),
+  const rt = { ix1, ix2, ix3, ixN, alloc, copy, gatherRows, scatterRows, fill, gemm, idiv, imod, icdiv, RND, MF, MOE, dq: makeDequant(chk), ...makeCopies(chk),
     lds: (b: RtBuf, i: number, t: number, site: number) => { ix1(b, i, site); chk.read(b, i, t, site); return b.data[i]!; },
     sts: (b: RtBuf, i: number, v: number, t: number, site: number) => { ix1(b, i, site); chk.write(b, i, t, site); b.data[i] = v; },
     fenceAsync: (t: number) => { chk.fences[t]!++; },

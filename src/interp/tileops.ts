@@ -63,6 +63,24 @@ export function gatherRows(site: number, src: RtBuf, so: number[], se: number[],
   writeRegion(dst, dOff, de, vals, site);
 }
 
+/** The mirror of gatherRows: row i of the source region goes to row idx[i] of the 2-d dst
+ *  (columns dOff[1] + j); rows outside [0, rows of dst) and columns outside it are dropped. */
+export function scatterRows(site: number, src: RtBuf, so: number[], se: number[], idx: RtBuf, dst: RtBuf, dOff: number[], de: number[]): void {
+  if (dst.shape.length !== 2 || de.length !== 2) throw new Fault(`copy with rows into ${dst.name}: the destination must be a 2-d region`, site);
+  const [R, W] = [de[0]!, de[1]!];
+  if (R * W !== se.reduce((a, x) => a * x, 1)) throw new Fault(`copy with rows from ${src.name} [${se.join(", ")}] to ${dst.name} [${de.join(", ")}]: element counts differ`, site);
+  const vals = readRegion(src, so, se, site);
+  const round = rounder(dst.dtype);
+  for (let i = 0; i < R; i++) {
+    const row = i < idx.data.length ? idx.data[i]! : -1;
+    if (!(row >= 0 && row < dst.shape[0]!)) continue;
+    for (let j = 0; j < W; j++) {
+      const col = dOff[1]! + j;
+      if (col >= 0 && col < dst.shape[1]!) dst.data[row * dst.shape[1]! + col] = round(vals[i * W + j]!);
+    }
+  }
+}
+
 export function fill(site: number, dst: RtBuf, off: number[], ext: number[], value: number): void {
   const data = dst.data;
   forRegion(dst, off, ext, site, (_e, bi) => { if (bi >= 0) data[bi] = value; });

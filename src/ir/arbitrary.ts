@@ -124,6 +124,7 @@ function leafStmts(level: Level | undefined): fc.Arbitrary<Stmt>[] {
   const tile: fc.Arbitrary<Stmt>[] = [
     fc.record({ k: fc.constant("copy" as const), src: arbRegion(), dst: arbRegion() }),
     fc.record({ k: fc.constant("copy" as const), src: arbRegion(), dst: arbRegion(), rows: arbName() }),
+    fc.record({ k: fc.constant("copy" as const), src: arbRegion(), dst: arbRegion(), dstRows: arbName() }),
     fc.record({ k: fc.constant("fill" as const), dst: arbRegion(), value: small() }),
     fc.record({ k: fc.constant("gemm" as const), a: arbRegion(), b: arbRegion(), c: arbRegion(), transA: fc.boolean(), transB: fc.boolean() }),
   ];

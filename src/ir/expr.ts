@@ -142,8 +142,9 @@ export function walkStmts(stmts: Stmt[], f: (s: Stmt) => void): void {
 }
 
 /** Every buffer name the statements mention, once per mention (a store's or atomic's target,
- *  a tile op's regions, a load in any expression, a row gather's index buffer, any Ref of the
- *  lower-level statements): every string field named `buf` or `rows`, nested bodies included.
+ *  a tile op's regions, a load in any expression, a row gather's or scatter's index buffer, any
+ *  Ref of the lower-level statements): every string field named `buf`, `rows` or `dstRows`,
+ *  nested bodies included.
  *  An alloc's buffer is an object, not a mention. */
 export function bufferMentions(stmts: Stmt[]): string[] {
   const out: string[] = [];
@@ -151,7 +152,7 @@ export function bufferMentions(stmts: Stmt[]): string[] {
     if (Array.isArray(x)) { x.forEach(visit); return; }
     if (!x || typeof x !== "object") return;
     for (const [key, val] of Object.entries(x)) {
-      if ((key === "buf" || key === "rows") && typeof val === "string") out.push(val);
+      if ((key === "buf" || key === "rows" || key === "dstRows") && typeof val === "string") out.push(val);
       else visit(val);
     }
   };

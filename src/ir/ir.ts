@@ -163,8 +163,11 @@ export type Stmt =
   /** dst = src, elementwise over the regions' (squeezed) extents. With `rows` (a row gather,
    *  text `copy X[0 : +R, c : +W] rows idx -> dst`): src is a 2-d global whose region has
    *  row offset 0, `rows` names a rank-1 i32 shared or local buffer of at least R elements,
-   *  and row i of the region is row idx[i] of src (rows outside [0, rows of src) read 0). */
-  | { k: "copy"; src: Region; dst: Region; rows?: string; loc?: Loc }
+   *  and row i of the region is row idx[i] of src (rows outside [0, rows of src) read 0).
+   *  With `dstRows` (a row scatter, text `copy src -> Y[0 : +R, c : +W] rows idx`), the mirror
+   *  image: dst is a 2-d global region at row offset 0, and row i of src goes to row idx[i] of
+   *  dst (rows outside [0, rows of dst), e.g. -1, are dropped). A copy has one of the two at most. */
+  | { k: "copy"; src: Region; dst: Region; rows?: string; dstRows?: string; loc?: Loc }
   | { k: "fill"; dst: Region; value: Expr; loc?: Loc }
   /** c[M,N] += op(a)[M,K] * op(b)[K,N]; a is [M,K] (or [K,M] if transA),
    *  b is [K,N] (or [N,K] if transB). Products in f32 (or f64 for f64 inputs). */

@@ -366,7 +366,9 @@ class IrParser extends EmbeddedActionsParser {
         this.OPTION9(() => { this.CONSUME(K.rows); rows = this.CONSUME9(Name).image; });
         this.CONSUME(Arrow);
         const dst = this.SUBRULE2(this.region);
-        return (rows === undefined ? { k: "copy", src, dst } : { k: "copy", src, dst, rows }) as Stmt;
+        let dstRows: string | undefined;
+        this.OPTION6(() => { this.CONSUME2(K.rows); dstRows = this.CONSUME6(Name).image; });
+        return { k: "copy", src, dst, ...(rows === undefined ? {} : { rows }), ...(dstRows === undefined ? {} : { dstRows }) } as Stmt;
       } },
       { ALT: () => {
         this.CONSUME(K.fill);

@@ -122,7 +122,7 @@ export function printStmt(s: Stmt, indent = 0): string {
       const els = s.else.length > 0 ? ` else ${printBlock(s.else, indent)}` : "";
       return `${pad}if (${printExpr(s.cond)}) ${printBlock(s.then, indent)}${els}`;
     }
-    case "copy": return `${pad}copy ${printRegion(s.src)}${s.rows !== undefined ? ` rows ${s.rows}` : ""} -> ${printRegion(s.dst)}`;
+    case "copy": return `${pad}copy ${printRegion(s.src)}${s.rows !== undefined ? ` rows ${s.rows}` : ""} -> ${printRegion(s.dst)}${s.dstRows !== undefined ? ` rows ${s.dstRows}` : ""}`;
     case "fill": return `${pad}fill ${printRegion(s.dst)} = ${printExpr(s.value)}`;
     case "gemm": {
       const flags = (s.transA ? " transA" : "") + (s.transB ? " transB" : "");

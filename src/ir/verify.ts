@@ -170,6 +170,18 @@ class Verifier {
       this.error(`a copy with rows starts its source region at row 0 (the rows come from '${s.rows}')`);
   }
 
+  /** A row-scattering copy: a 2-d global destination written at rows dstRows[i], from row offset 0. */
+  private scatter(s: Extract<Stmt, { k: "copy" }> & { dstRows: string }, dst: (Entry & { what: "buf" })["buf"] | undefined): void {
+    const idx = this.buffer(s.dstRows, "copy rows:");
+    if (idx && (idx.scope === "global" || idx.scope === "fragment")) this.error(`copy rows '${s.dstRows}' must be a shared or local buffer, it is ${idx.scope}`);
+    if (idx && idx.rank !== undefined && idx.rank !== 1) this.error(`copy rows '${s.dstRows}' must be rank 1, it has rank ${idx.rank}`);
+    if (idx && idx.dtype !== undefined && idx.dtype !== "i32") this.error(`copy rows '${s.dstRows}' must be i32, it is ${idx.dtype}`);
+    if (dst && dst.scope !== "global") this.error(`a copy with destination rows scatters into a global tensor; '${s.dst.buf}' is ${dst.scope}`);
+    if (s.dst.offsets.length !== 2) this.error(`a copy with destination rows needs a 2-d destination region, '${s.dst.buf}' has rank ${s.dst.offsets.length}`);
+    else if (!(s.dst.offsets[0]!.k === "int" && s.dst.offsets[0]!.v === 0))
+      this.error(`a copy with destination rows starts its destination region at row 0 (the rows come from '${s.dstRows}')`);
+  }
+
   /** A value stored into a scalar of type `t`: floats need an explicit cast into ints/bools. */
   private valueFits(t: DType, value: Expr, what: string): void {
     let vt: DType;
@@ -319,8 +331,10 @@ class Verifier {
       }
       case "copy": {
         const src = this.region(s.src, "copy source");
-        this.region(s.dst, "copy destination");
+        const dst = this.region(s.dst, "copy destination");
+        if (s.rows !== undefined && s.dstRows !== undefined) this.error(`a copy gathers rows ('${s.rows}') or scatters them ('${s.dstRows}'), not both`);
         if (s.rows !== undefined) this.gather(s as Extract<Stmt, { k: "copy" }> & { rows: string }, src);
+        if (s.dstRows !== undefined) this.scatter(s as Extract<Stmt, { k: "copy" }> & { dstRows: string }, dst);
         return;
       }
       case "fill": this.expr(s.value); this.region(s.dst, "fill"); return;

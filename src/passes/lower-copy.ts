@@ -109,6 +109,44 @@ function pairedStore(c: Ctx, s: { src: Region; dst: Region }): Stmt[] | undefine
   return guard(bin("==", bin("%", lastDim, int(2)), int(0)), paired, copyFragment(c, s, false));
 }
 
+/** A row-scattering copy (`dstRows`) of a whole fragment: each thread stores its own slots, tile row
+ *  i into global row rows[i] (rows < 0 or past the tensor are dropped, as are columns past it).
+ *  Accumulators whose slots 2i, 2i+1 are neighbouring columns store them as one 2-element vector
+ *  where the global's rows and the first column keep pairs aligned (checked at run time), as
+ *  pairedStore does for plain tiles: stored one f32 at a time, a warp's stores fill half of each
+ *  32-byte sector (ncu on the MoE down kernel's rows: 43% of its global sectors excess). */
+function scatterFragment(c: Ctx, s: { src: Region; dst: Region; rows: string }): Stmt[] {
+  const f = info(c, s.src.buf), o = info(c, s.dst.buf);
+  const lastDim = o.buf.shape[1]!, c0 = s.dst.offsets[1]!;
+  const target = (row: Expr, col: Expr, pre: Stmt[]) => {
+    const g = letI32(c, "g", { k: "load", ...addr(c, s.rows, [row]) }, pre);
+    return { g, oi: [g, fold(bin("+", c0, col))] };
+  };
+  const elementwise = slotLoop(c, int(slotsOf(c, f)), (slot) => {
+    const pre: Stmt[] = [];
+    const { idx, valid } = slotIndex(c, f, slot, pre);
+    const { g, oi } = target(idx[0]!, idx[1]!, pre);
+    const oref = addr(c, o.buf.name, oi);
+    const value = cast(o.buf.dtype, f.buf.dtype, { k: "load", buf: f.buf.name, idx: [slot] });
+    // inBounds assumes a loaded index is non-negative; a scattered row may be -1 (dropped).
+    return [...pre, ...guard(bin("&&", valid, bin("&&", bin(">=", g, int(0)), inBounds(c, o.buf.name, oi))),
+      [{ k: "store", buf: oref.buf, idx: oref.idx, value }])];
+  });
+  const fl = fragLayout(f);
+  const convert = o.buf.dtype !== f.buf.dtype;
+  const pairs = (fl.kind === "mma_acc" || (fl.kind === "wgmma_acc" && !fl.trans)) && f.shape.length === 2 &&
+    !(o.align !== undefined && o.align < 2 * byteSize(o.buf.dtype)) &&
+    (!convert || (f.buf.dtype === "f32" && (o.buf.dtype === "bf16" || o.buf.dtype === "f16")));
+  if (!pairs) return elementwise;
+  const paired = slotPairLoop(c, f, ({ slot, row, col, valid, pre }) => {
+    const { g, oi } = target(row, col, pre);
+    const pred = fold(bin("&&", valid ?? TRUE, bin("&&", bin(">=", g, int(0)),
+      bin("&&", inBounds(c, o.buf.name, oi, true), bin("<=", bin("+", oi[1]!, int(2)), lastDim)))));
+    return [...pre, { k: "vcopy", dst: addr(c, o.buf.name, oi), src: { buf: f.buf.name, idx: [slot] }, lanes: 2, pred, ...(convert ? { convert } : {}) }];
+  });
+  return guard(bin("&&", bin("==", bin("%", lastDim, int(2)), int(0)), bin("==", bin("%", c0, int(2)), int(0))), paired, elementwise);
+}
+
 /** Vector width (elements) usable between these buffers, or 0. */
 function vectorLanes(c: Ctx, src: BufInfo, sr: Region, dst: BufInfo, dr: Region): number {
   if (src.buf.dtype !== dst.buf.dtype) return 0;
@@ -212,7 +250,7 @@ function perThread(c: Ctx, s: { src: Region; dst: Region }): Stmt[] {
 
 const writesShared = (c: Ctx, r: Region) => info(c, r.buf).buf.scope === "shared";
 
-export function lowerCopy(c: Ctx, s: { src: Region; dst: Region; rows?: string; loc?: Loc }, mode: CopyMode = {}): Stmt[] {
+export function lowerCopy(c: Ctx, s: { src: Region; dst: Region; rows?: string; dstRows?: string; loc?: Loc }, mode: CopyMode = {}): Stmt[] {
   const src = info(c, s.src.buf), dst = info(c, s.dst.buf);
   if (dst.buf.scope === "fragment" && src.buf.scope === "fragment") {
     // Same layout and shape (inferLayouts unifies them): slot to slot.
@@ -223,6 +261,11 @@ export function lowerCopy(c: Ctx, s: { src: Region; dst: Region; rows?: string; 
       [{ k: "store", buf: dst.buf.name, idx: [slot], value: cast(dst.buf.dtype, src.buf.dtype, { k: "load", buf: src.buf.name, idx: [slot] }) }]);
   }
   if (dst.buf.scope === "fragment") return copyFragment(c, s, true);
+  if (s.dstRows !== undefined) {
+    if (src.buf.scope !== "fragment" || dst.buf.scope !== "global" || !wholeBuffer(s.src, src.buf))
+      fail(s.loc, `a row scatter (${s.dst.buf}.rows as the destination) stores a whole fragment into a global tensor; '${s.src.buf}' is ${wholeBuffer(s.src, src.buf) ? "" : "a part of "}a ${src.buf.scope} buffer: store its elements in a T.parallel loop instead`);
+    return scatterFragment(c, { src: s.src, dst: s.dst, rows: s.dstRows });
+  }
   if (src.buf.scope === "fragment") {
     const staged = stagedEpilogue(c, s, c.epilogueHosts?.get(s as Stmt), lowerCopy);
     if (staged) return staged;
