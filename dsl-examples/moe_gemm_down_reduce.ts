@@ -49,15 +49,19 @@ export const moe_gemm_down_pairs = T.kernel(
           T.copy(W2.tile([e * H + bx * BN, k * BK], [BN, BK]), Bs);
           T.gemm(As, Bs, acc, { transB: true });
         }
-        for (const [i, j] of T.parallel(BM, BN)) {
-          const col = bx * BN + j;
-          if (r0 + i < BS && col < H) {
+        // Row i of the tile is its pair's row of Y, or none (-1: a pad, or past the block). The
+        // scatter copy stores the accumulator's neighbouring columns as one 8-byte vector: stored
+        // one f32 at a time, the warps' stores used half of every 32-byte sector.
+        const yrow = T.shared([BM], "i32");
+        for (const i of T.parallel(BM)) {
+          let row = -1;
+          if (r0 + i < BS) {
             const pair = sorted[b][r0 + i];
-            if (pair >= 0 && pair < P) {
-              Y[pair][col] = acc[i][j];
-            }
+            if (pair >= 0 && pair < P) row = pair;
           }
+          yrow[i] = row;
         }
+        T.copy(acc, Y.rows(yrow, bx * BN, BN));
       }
     });
   },
