@@ -38,9 +38,9 @@ DOWN=dsl-examples/moe_gemm_down.ts
 # is 1 + 2, NB * BS <= 1024). The prefill tile BM 128 spans two routing blocks' rows.
 PAIRS_BS64=T=12,TOPK=2,E=2,skew=1,N=80,H=72,EH=144,P=24,BS=64,NB=3
 
-# The prefill entries' row-storing down kernel (both models: BM 128, BN 256, BK 64, 3 stages, 8 warps).
-step pairs-prefill $PAIRS --config BM=128,BN=256,BK=64,stages=3,warps=8,GROUP_M=8 --cases 12
-step pairs-prefill-bs64 $PAIRS --config BM=128,BN=256,BK=64,stages=3,warps=8,GROUP_M=8 --shape "$PAIRS_BS64" --cases 2
+# The prefill entries' row-storing down kernel (both models: BM 128, BN 256, BK 64, 4 stages, 8 warps).
+step pairs-prefill $PAIRS --config BM=128,BN=256,BK=64,stages=4,warps=8,GROUP_M=8 --cases 12
+step pairs-prefill-bs64 $PAIRS --config BM=128,BN=256,BK=64,stages=4,warps=8,GROUP_M=8 --shape "$PAIRS_BS64" --cases 2
 # The decode tile under the forced reduce layer (bf16: BK 64, 4 stages, 4 warps, no split-K).
 step pairs-decode $PAIRS --config BM=16,BN=64,BK=64,stages=4,warps=4,GROUP_M=8 --cases 12
 step combine dsl-examples/moe_gemm_down_reduce.ts --kernel moe_combine --config BH=256 --cases 12
