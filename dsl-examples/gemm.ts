@@ -16,7 +16,8 @@ function gemm(A: Tensor<"M, K", "bf16" | "f16">, B: Tensor<"N, K", "bf16" | "f16
     const tilesM = T.cdiv(M, BM);
     const tilesN = T.cdiv(N, BN);
     const group = Math.floor(pid / (GROUP_M * tilesN));
-    const rows = T.min(tilesM - group * GROUP_M, GROUP_M);
+    // At least 1 for every block of the grid; T.max says so to the bounds tests (src/passes/non-neg.ts).
+    const rows = T.max(1, T.min(tilesM - group * GROUP_M, GROUP_M));
     const inGroup = pid % (GROUP_M * tilesN);
     const by = group * GROUP_M + inGroup % rows;
     const bx = Math.floor(inGroup / rows);

@@ -13,7 +13,7 @@ import { T, type Buf, type Tensor } from "tilemoe";
 export function groupedRow(gx: number, gy: number, tilesN: number, tilesM: number, GROUP_M: number) {
   const pid = gy * tilesN + gx;
   const group = Math.floor(pid / (GROUP_M * tilesN));
-  const rows = T.min(tilesM - group * GROUP_M, GROUP_M);
+  const rows = T.max(1, T.min(tilesM - group * GROUP_M, GROUP_M));  // >= 1 in the grid; T.max tells non-neg.ts
   return group * GROUP_M + (pid % (GROUP_M * tilesN)) % rows;
 }
 
@@ -21,7 +21,7 @@ export function groupedRow(gx: number, gy: number, tilesN: number, tilesM: numbe
 export function groupedCol(gx: number, gy: number, tilesN: number, tilesM: number, GROUP_M: number) {
   const pid = gy * tilesN + gx;
   const group = Math.floor(pid / (GROUP_M * tilesN));
-  const rows = T.min(tilesM - group * GROUP_M, GROUP_M);
+  const rows = T.max(1, T.min(tilesM - group * GROUP_M, GROUP_M));  // >= 1 in the grid; T.max tells non-neg.ts
   return Math.floor((pid % (GROUP_M * tilesN)) / rows);
 }
 

@@ -1,5 +1,6 @@
 // Shared state and helpers of the thread-level lowering (lower-threads.ts and the
 // per-operation files it calls).
+import { nonNegExpr } from "./non-neg.ts";
 import type { EpilogueHost } from "./lower-epilogue.ts";
 import { fragCoordExpr } from "./frag-coord.ts";
 import {
@@ -22,6 +23,10 @@ export interface BufInfo {
 
 export interface Ctx {
   k: Kernel;
+  /** The kernel's scalar names that may be negative where the code being lowered stands
+   *  (non-neg.ts unprovenNames, less what enclosing tests prove), and those a test can prove. */
+  unproven: Set<string>;
+  fixed: Set<string>;
   target: Target;
   threads: number;
   tx: Expr;
@@ -121,15 +126,10 @@ export function stageBase(c: Ctx, name: string): Expr {
   return st ? fold(bin("*", st, int(info(c, name).size))) : int(0);
 }
 
-/** Conservative: true only when e is built from non-negative literals and names that are
- *  indices (dims, block/thread/loop vars), not scalar params. */
+/** Conservative: true only when e cannot be negative (non-neg.ts: no scalar param, and no name of
+ *  the kernel whose values are not all shown non-negative). */
 export function nonNeg(c: Ctx, e: Expr): boolean {
-  switch (e.k) {
-    case "int": case "float": return e.v >= 0;
-    case "var": return !c.k.params.some((p) => p.name === e.name && p.kind === "scalar");
-    case "bin": return ["+", "*", "/", "%", "min", "max", "cdiv", ">>", "&"].includes(e.op) && nonNeg(c, e.a) && nonNeg(c, e.b);
-    default: return false;
-  }
+  return nonNegExpr(e, c.unproven);
 }
 
 /** idx lies inside the global buffer's shape. */

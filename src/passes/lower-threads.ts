@@ -2,6 +2,7 @@
 // thread of the block runs: allocations become 1-d, tile ops become per-thread loops
 // (see lower-copy.ts, lower-gemm.ts, lower-pipeline.ts), fragment elements become the
 // thread's own slots, and barriers guard shared memory between writers and readers.
+import { fixedNames, provenBy, unprovenNames } from "./non-neg.ts";
 import { type Buffer, type Expr, type Kernel, type Stmt, bin, byteSize, int, v } from "../ir/ir.ts";
 import { TRUE, evalConst, fold, freshNamer, mapExpr, mapStmtExprs, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
 import {
@@ -190,7 +191,11 @@ function lowerList(c: Ctx, body: Stmt[], slotOf?: (buf: string, idx: Expr[]) => 
         break;
       case "if": {
         const x = lowerScalar(c, s, slotOf) as Extract<Stmt, { k: "if" }>;
-        out.push({ ...x, then: lowerList(c, s.then, slotOf), else: lowerList(c, s.else, slotOf) });
+        // In the then branch the names the test shows non-negative are (their bounds tests drop >= 0).
+        const proven = provenBy(s.cond, c.fixed).filter((n) => c.unproven.delete(n));
+        const then = lowerList(c, s.then, slotOf);
+        proven.forEach((n) => c.unproven.add(n));
+        out.push({ ...x, then, else: lowerList(c, s.else, slotOf) });
         break;
       }
       default: out.push(lowerScalar(c, s, slotOf));
@@ -251,7 +256,7 @@ export function lowerToThreads(k: Kernel, opts: PassOptions): Kernel {
   for (const [g, r] of dequantWgmmaGemms(k, opts.target))
     if (JSON.stringify(bufs.get(g.c.buf)?.buf.layout) === JSON.stringify(r.acc)) dequantGemms.set(g, r.f);
   const fusedLoops = new Set<Stmt>([...dequantGemms.values()].map((f) => f.loop));
-  const c: Ctx = { k, target: opts.target, threads, tx: v(tx), fresh, bufs, stage: new Map(), hoisted: [], setup: [], tensorMaps: [], lowerBody: (cc, b) => lowerList(cc, b), dequantGemms, fusedLoops,
+  const c: Ctx = { k, unproven: unprovenNames(k), fixed: fixedNames(k), target: opts.target, threads, tx: v(tx), fresh, bufs, stage: new Map(), hoisted: [], setup: [], tensorMaps: [], lowerBody: (cc, b) => lowerList(cc, b), dequantGemms, fusedLoops,
     epilogueHosts: epilogueHosts(k.launch.body) };
   // Each buffer on a 128-byte boundary, as the CUDA emitter carves them (codegen/cuda/smem.ts).
   const sharedBytes = () => {

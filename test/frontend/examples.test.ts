@@ -17,7 +17,7 @@ launch tile grid [cdiv(N, BN) * cdiv(M, BM)] threads warps * 32 blocks [pid] {
   let tilesM: i32 = cdiv(M, BM)
   let tilesN: i32 = cdiv(N, BN)
   let group: i32 = pid / (GROUP_M * tilesN)
-  let rows: i32 = min(tilesM - group * GROUP_M, GROUP_M)
+  let rows: i32 = max(1, min(tilesM - group * GROUP_M, GROUP_M))
   let inGroup: i32 = pid % (GROUP_M * tilesN)
   let by: i32 = group * GROUP_M + inGroup % rows
   let bx: i32 = inGroup / rows
@@ -41,7 +41,7 @@ describe("dsl-examples -> tile IR", () => {
     expect(printKernel(ks.gemm_bf16!)).toBe(GEMM_BF16);
     const f16 = GEMM_BF16.replaceAll("bf16", "f16");
     expect(printKernel(ks.gemm_f16!)).toBe(f16);
-    expect(ks.gemm_bf16!.loc).toMatchObject({ line: 36, col: 26 });
+    expect(ks.gemm_bf16!.loc).toMatchObject({ line: 37, col: 26 });
   });
 
   it("gemm_f32.ts: serial main loop, f32 everywhere", () => {

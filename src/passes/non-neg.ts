@@ -1,0 +1,72 @@
+// Which scalar names of a kernel may the lowering take as non-negative? The bounds test of a
+// tile op (lower-ctx.ts inBounds) leaves out `i >= 0` for an index it knows cannot go below 0.
+// Dims, block indices and the thread index never do. A name the kernel binds (let, assignment,
+// loop variable) counts only when every value it is given is built from non-negative parts, given
+// the same of the names it reads (the greatest such set: `c = c + 1` from 0 stays in, `c = c - 1`
+// falls out); scalar params and loaded values may be anything. Names the lowering binds itself
+// (fresh indices, loaded rows) are not the kernel's: the lowering tests loaded ones explicitly.
+// Inside `if (e >= 0) {...}` a name that keeps one value (a const let: an expert id loaded from
+// the routing) is non-negative too (provenBy; lower-threads.ts lowers the branch so).
+import type { Expr, Kernel } from "../ir/ir.ts";
+import { walkStmts } from "../ir/expr.ts";
+
+/** Every value each scalar name of the launch body is given (lets, assignments, loop starts). */
+function definitions(k: Kernel): Map<string, Expr[]> {
+  const defs = new Map<string, Expr[]>();
+  const def = (name: string, value: Expr) => defs.set(name, [...(defs.get(name) ?? []), value]);
+  walkStmts(k.launch.body, (s) => {
+    if (s.k === "let" || s.k === "assign") def(s.name, s.value);
+    else if (s.k === "for") s.vars.forEach((x, i) => def(x, s.starts[i]!));
+  });
+  return defs;
+}
+
+/** Names bound once by an immutable let and never assigned: a test of one holds while it is in scope. */
+export function fixedNames(k: Kernel): Set<string> {
+  const defs = definitions(k), out = new Set<string>();
+  walkStmts(k.launch.body, (s) => { if (s.k === "let" && !s.mutable && defs.get(s.name)!.length === 1) out.add(s.name); });
+  return out;
+}
+
+/** The names of `fixed` that `cond`, when true, shows non-negative: conjuncts x >= n (n >= 0),
+ *  x > n (n >= -1), n <= x, n < x. */
+export function provenBy(cond: Expr, fixed: Set<string>): string[] {
+  if (cond.k !== "bin") return [];
+  if (cond.op === "&&") return [...provenBy(cond.a, fixed), ...provenBy(cond.b, fixed)];
+  const [x, n, op] = cond.a.k === "var" ? [cond.a, cond.b, cond.op] : [cond.b, cond.a, ({ "<=": ">=", "<": ">" } as Record<string, string>)[cond.op]];
+  if (x.k !== "var" || n.k !== "int" || !fixed.has(x.name)) return [];
+  return (op === ">=" && n.v >= 0) || (op === ">" && n.v >= -1) ? [x.name] : [];
+}
+
+/** The scalar names of k that may be negative: scalar params, and bound names with a value not
+ *  shown to be non-negative. */
+export function unprovenNames(k: Kernel): Set<string> {
+  const defs = definitions(k);
+  const unproven = new Set(k.params.filter((p) => p.kind === "scalar").map((p) => p.name));
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const [name, values] of defs)
+      if (!unproven.has(name) && values.some((e) => !nonNegExpr(e, unproven))) { unproven.add(name); changed = true; }
+  }
+  return unproven;
+}
+
+/** Conservative: true only where e cannot be negative when no name of `unproven` appears in it. */
+export function nonNegExpr(e: Expr, unproven: Set<string>): boolean {
+  const nn = (x: Expr) => nonNegExpr(x, unproven);
+  switch (e.k) {
+    case "int": case "float": return e.v >= 0;
+    case "var": return !unproven.has(e.name);
+    case "cast": return nn(e.a);
+    case "select": return nn(e.a) && nn(e.b);
+    case "bin":
+      switch (e.op) {
+        case "+": case "*": case "/": case "min": case "cdiv": return nn(e.a) && nn(e.b);
+        // C's remainder and shifts keep the sign of the left operand; max and & need one side.
+        case "%": case ">>": return nn(e.a);
+        case "max": case "&": return nn(e.a) || nn(e.b);
+        default: return false;
+      }
+    default: return false;
+  }
+}
