@@ -88,7 +88,28 @@ export const moe_combine = T.kernel(
 );
 
 // ---- what the checker compares against (plain float64)
-import { defineCheck } from "tilemoe/check";
+import { defineCheck, type TensorValue } from "tilemoe/check";
+
+/** Y of the pairs kernels: row `pair` is block b's row r of A times expert e's W2 rows, for the
+ *  used blocks' pairs below P. Exported for moe_gemm_down_w4a16.ts (its dequantized weights). */
+export function pairsRef(A: TensorValue, W2: TensorValue, sorted: TensorValue, blockExpert: TensorValue, d: Record<string, number>): Float64Array {
+  const { P, H, N, NB, BS } = d as Record<"P" | "H" | "N" | "NB" | "BS", number>;
+  const Y = new Float64Array(P * H);
+  for (let b = 0; b < NB; b++) {
+    const e = blockExpert.data[b]!;
+    if (e < 0) continue;
+    for (let r = 0; r < BS; r++) {
+      const pair = sorted.data[b * BS + r]!;
+      if (pair >= P) continue;
+      for (let h = 0; h < H; h++) {
+        let s = 0;
+        for (let n = 0; n < N; n++) s += A.data[(b * BS + r) * N + n]! * W2.data[(e * H + h) * N + n]!;
+        Y[pair * H + h] = s;
+      }
+    }
+  }
+  return Y;
+}
 import { routing } from "./moe_gemm_up.ts";
 
 export const moe_gemm_down_pairs_check = defineCheck({
@@ -102,24 +123,7 @@ export const moe_gemm_down_pairs_check = defineCheck({
     const r = routing(t!, E!, TOPK!, NB!, BS!, skew!, rand);
     return { tensors: { sorted: r.sorted, block_expert: r.block_expert } };
   },
-  reference: ({ A, W2, sorted, block_expert }, _s, d) => {
-    const { P, H, N, NB, BS } = d as Record<"P" | "H" | "N" | "NB" | "BS", number>;
-    const Y = new Float64Array(P * H);
-    for (let b = 0; b < NB; b++) {
-      const e = block_expert!.data[b]!;
-      if (e < 0) continue;
-      for (let r = 0; r < BS; r++) {
-        const pair = sorted!.data[b * BS + r]!;
-        if (pair >= P) continue;
-        for (let h = 0; h < H; h++) {
-          let s = 0;
-          for (let n = 0; n < N; n++) s += A!.data[(b * BS + r) * N + n]! * W2!.data[(e * H + h) * N + n]!;
-          Y[pair * H + h] = s;
-        }
-      }
-    }
-    return { Y };
-  },
+  reference: ({ A, W2, sorted, block_expert }, _s, d) => ({ Y: pairsRef(A!, W2!, sorted!, block_expert!, d) }),
   reduction: ({ N }) => N!,
 });
 

@@ -4,16 +4,39 @@
 // packed weight tile is pipelined like any operand and turned into a bf16 tile by T.dequant
 // before the gemm; routing, the routing-weight scale and the f32 atomic combine into `out`
 // (which must start at 0) are moe_gemm_down's, and so is splitK (slices of N add into `out`).
-import { T, type Tensor } from "tilemoe";
+// moe_gemm_down_pairs_w4a16 is the same main loop for the separate reduction (the layer's
+// `combine: "reduce"`): each pair's row to its own row of Y, as moe_gemm_down_pairs.
+import { T, type Buf, type Tensor } from "tilemoe";
 import { groupedCol, groupedRow } from "./lib/moe_tiles.ts";
 
 const SMEM_BYTES = 160 * 1024;
 
+type Frag2d = Buf<"f32", readonly [number, number]>;
+// Activation and packed weight tiles (all stages) and the one bf16 weight tile, in half-bytes.
+const fitsSmem = ({ BM, BN, BK, stages }: T.Config) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES;
+
+/** K tiles [k0, k0 + KT) of routing block b's rows r0.. against expert e's packed weights for
+ *  columns bx * BN.., dequantized in the loop, into acc. */
+function w4DownLoop(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, cdiv(N, 8)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">, acc: Frag2d,
+                    e: number, b: number, r0: number, bx: number, k0: number, KT: number, BS: number, H: number,
+                    BM: number, BN: number, BK: number, stages: number) {
+  const N = A.shape[1];
+  const As = T.shared([BM, BK], "bf16");
+  const Wq = T.shared([BN, T.cdiv(BK, 8)], "u32");
+  const Ws = T.shared([BN, BK], "bf16");
+  for (const k of T.pipelined(KT, stages)) {
+    // Rows past the block (r0 + i >= BS) are the next block's; they are loaded, never stored.
+    T.copy(A.tile([b * BS + r0, (k0 + k) * BK], [BM, BK]), As);
+    T.copy(W2.tile([e * H + bx * BN, (k0 + k) * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Wq);
+    T.dequant(Wq, Ws, { format: "u4", order: "interleaved", scales: S2, zeros: 8, group: 128, at: [e * H + bx * BN, (k0 + k) * BK], K: N });
+    T.gemm(As, Ws, acc, { transB: true });
+  }
+}
+
 export const moe_gemm_down_w4a16 = T.kernel(
   {
     tune: { BM: [64, 16, 32, 128], BN: [64, 128], BK: [128, 64], stages: [3, 2, 4], warps: [4, 8], splitK: [1, 2, 4, 8], GROUP_M: [1, 8] },
-    // Activation and packed weight tiles (all stages) and the one bf16 weight tile, in half-bytes.
-    where: ({ BM, BN, BK, stages }) => (BM * BK * 4 + BN * BK) * stages + BN * BK * 4 <= 2 * SMEM_BYTES,
+    where: fitsSmem,
   },
   function moe_gemm_down_w4a16(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, cdiv(N, 8)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">,
                                sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">, topk_weights: Tensor<"T, TOPK", "f32">,
@@ -37,19 +60,10 @@ export const moe_gemm_down_w4a16 = T.kernel(
       const b = Math.floor(by / tiles);
       const r0 = (by % tiles) * BM;
       const e = block_expert[b];
-      const As = T.shared([BM, BK], "bf16");
-      const Wq = T.shared([BN, T.cdiv(BK, 8)], "u32");
-      const Ws = T.shared([BN, BK], "bf16");
       const acc = T.fragment([BM, BN], "f32");
       T.clear(acc);
       if (e >= 0) {
-        for (const k of T.pipelined(KT, stages)) {
-          // Rows past the block (r0 + i >= BS) are the next block's; they are loaded, never added.
-          T.copy(A.tile([b * BS + r0, (bz * KT + k) * BK], [BM, BK]), As);
-          T.copy(W2.tile([e * H + bx * BN, (bz * KT + k) * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Wq);
-          T.dequant(Wq, Ws, { format: "u4", order: "interleaved", scales: S2, zeros: 8, group: 128, at: [e * H + bx * BN, (bz * KT + k) * BK], K: N });
-          T.gemm(As, Ws, acc, { transB: true });
-        }
+        w4DownLoop(A, W2, S2, acc, e, b, r0, bx, bz * KT, KT, BS, H, BM, BN, BK, stages);
         for (const [i, j] of T.parallel(BM, BN)) {
           const col = bx * BN + j;
           if (r0 + i < BS && col < H) {
@@ -65,11 +79,56 @@ export const moe_gemm_down_w4a16 = T.kernel(
   },
 );
 
+
+export const moe_gemm_down_pairs_w4a16 = T.kernel(
+  {
+    // moe_gemm_down_w4a16's tunables but splitK (a pair's row is stored whole).
+    tune: { BM: [64, 16, 32, 128], BN: [64, 128], BK: [128, 64], stages: [3, 2, 4], warps: [4, 8], GROUP_M: [1, 8] },
+    where: fitsSmem,
+  },
+  function moe_gemm_down_pairs_w4a16(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, cdiv(N, 8)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">,
+                                     sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">, Y: Tensor<"P, H", "f32">,
+                                     { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
+    const [NB, BS] = sorted.shape;
+    const N = A.shape[1];
+    const [P, H] = Y.shape;
+    T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (gx, gy) => {
+      let bx = gx;
+      let by = gy;
+      if (GROUP_M > 1) {
+        by = groupedRow(gx, gy, T.cdiv(H, BN), NB * T.cdiv(BS, BM), GROUP_M);
+        bx = groupedCol(gx, gy, T.cdiv(H, BN), NB * T.cdiv(BS, BM), GROUP_M);
+      }
+      const tiles = T.cdiv(BS, BM);
+      const b = Math.floor(by / tiles);
+      const r0 = (by % tiles) * BM;
+      const e = block_expert[b];
+      const acc = T.fragment([BM, BN], "f32");
+      T.clear(acc);
+      if (e >= 0) {
+        w4DownLoop(A, W2, S2, acc, e, b, r0, bx, 0, T.cdiv(N, BK), BS, H, BM, BN, BK, stages);
+        // Row i of the tile is its pair's row of Y, or none (-1: a pad, or past the block).
+        const yrow = T.shared([BM], "i32");
+        for (const i of T.parallel(BM)) {
+          let row = -1;
+          if (r0 + i < BS) {
+            const pair = sorted[b][r0 + i];
+            if (pair >= 0 && pair < P) row = pair;
+          }
+          yrow[i] = row;
+        }
+        T.copy(acc, Y.rows(yrow, bx * BN, BN));
+      }
+    });
+  },
+);
+
 // ---- what the checker compares against (plain float64 over the exactly dequantized weights)
 import { defineCheck } from "tilemoe/check";
 import { dequantMatrix } from "tilemoe/quant";
 import { routing } from "./moe_gemm_up.ts";
 import { downRef } from "./moe_gemm_down.ts";
+import { pairsRef } from "./moe_gemm_down_reduce.ts";
 
 // The dims of moe_gemm_down's check; N past 128 spans two scale groups and a ragged K tile.
 export const moe_gemm_down_w4a16_check = defineCheck({
@@ -91,5 +150,21 @@ export const moe_gemm_down_w4a16_check = defineCheck({
   },
   // One token's element sums TOPK slots of N-long dot products; |a * w| <= 1 * 8 * 0.125.
   reduction: ({ N, TOPK }) => N! * TOPK!,
+  magnitude: 1,
+});
+
+// The pairs kernel's rows over the same dequantized weights (moe_gemm_down_reduce.ts's reference).
+export const moe_gemm_down_pairs_w4a16_check = defineCheck({
+  kernel: "moe_gemm_down_pairs_w4a16",
+  dims: { ...moe_gemm_down_w4a16_check.dims, P: ({ T: t, TOPK }: Record<string, number>) => t! * TOPK! },
+  dimsWhere: moe_gemm_down_w4a16_check.dimsWhere,
+  inputs: { A: { lo: -1, hi: 1 }, W2: { lo: 0, hi: 0xffffffff }, S2: { lo: -0.125, hi: 0.125 } },
+  derive: moe_gemm_down_w4a16_check.derive,
+  reference: ({ A, W2, S2, sorted, block_expert }, _s, d) => {
+    const Wd = dequantMatrix(W2!.data, d.EH!, d.N!, { format: "u4", order: "interleaved", scales: S2!.data, zeros: 8, group: 128 }, "bf16");
+    return { Y: pairsRef(A!, { dtype: "bf16", shape: [d.EH!, d.N!], data: Wd }, sorted!, block_expert!, d) };
+  },
+  // An N-long dot product; |a * w| <= 1 * 8 * 0.125.
+  reduction: ({ N }) => N!,
   magnitude: 1,
 });

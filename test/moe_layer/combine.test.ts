@@ -15,10 +15,12 @@ const atomicOnly: LayerSpec = { ...mixed, name: "tiny_atomic", configs: tinyConf
 const names = (s: LayerSpec, entry: string) => stages(s, s.configs.find((c) => c.name === entry)).map((st) => `${st.stage} ${st.kernel}`);
 
 describe("the models' tables", () => {
-  it("bf16 prefill entries reduce, Mixtral's decode and every w4a16 entry use atomics, Qwen3's bf16 decode reduces; each says why", () => {
+  it("prefill entries reduce, Mixtral's decode and mid entries use atomics, Qwen3's reduce; each says why", () => {
     for (const model of ["mixtral", "qwen3"]) {
       expect(CHOICES[model]!.bf16.map((c) => `${c.name} ${combineOf(c)}`)).toEqual(model === "qwen3" ? ["decode reduce", "mid reduce", "prefill reduce"] : ["decode atomic", "prefill reduce"]);
-      expect(CHOICES[model]!.w4a16.map((c) => `${c.name} ${combineOf(c)}`)).toEqual(["decode atomic", "mid atomic", "prefill atomic"]);
+      expect(CHOICES[model]!.w4a16.map((c) => `${c.name} ${combineOf(c)}`)).toEqual(model === "qwen3" ? ["decode reduce", "mid reduce", "prefill reduce"] : ["decode atomic", "mid atomic", "prefill reduce"]);
+      expect(CHOICES[model]!.w4a16.at(-1)!.why).toMatch(/Combine: the separate reduction \(moe_gemm_down_pairs_w4a16 .*1\.439 against 1\.949 ms/);
+      expect(names(modelSpec(model, "w4a16"), "prefill").slice(-2)).toEqual(["down moe_gemm_down_pairs_w4a16", "combine moe_combine"]);
       const pre = CHOICES[model]!.bf16.find((c) => c.name === "prefill")!;
       expect(pre.down.splitK).toBe(1);
       expect(pre.why).toMatch(/13-15% faster for Qwen3 at M >= 1024.*4\.91 against 5\.29 ms for Mixtral/);
@@ -48,22 +50,21 @@ describe("modelSpec's layer-wide override", () => {
     expect(modelSpec("mixtral", "bf16", undefined, "prefill").configs.map(combineOf)).toEqual(["reduce"]);
   });
 
-  it("w4a16 forced to reduce is refused with a message naming the entry and the fix", () => {
-    expect(() => stages(modelSpec("mixtral", "w4a16", "reduce"))).toThrow(
-      /layer mixtral_w4a16_reduce: config 'decode': the reduce combine has a bf16 down kernel only \(moe_gemm_down_pairs\); use combine "atomic" for w4a16 weights/);
-    expect(() => stages(modelSpec("mixtral", "w4a16", "atomic"))).not.toThrow();
+  it("w4a16 reduces with its own pairs kernel (the packed weights dequantized in the loop)", () => {
+    const down = (combine: "atomic" | "reduce") => stages(modelSpec("mixtral", "w4a16", combine)).filter((st) => st.stage === "down" || st.stage === "combine").map((st) => st.kernel);
+    expect(down("reduce")).toEqual(["moe_gemm_down_pairs_w4a16", "moe_combine"]);
+    expect(down("atomic")).toEqual(["moe_gemm_down_w4a16"]);
   });
 });
 
 describe("validation per entry", () => {
-  it("a reducing entry cannot split K; an atomic one can; a w4a16 entry cannot reduce; combine must be a known word", () => {
+  it("a reducing entry cannot split K; an atomic one can; a w4a16 entry reduces too; combine must be a known word", () => {
     const bad = (configs: LayerSpec["configs"], weights: LayerSpec["weights"] = "bf16") => () => stages({ ...mixed, weights, configs });
     const [decode, prefill] = tinyMixedConfigs();
     expect(bad([{ ...decode!, combine: "reduce" }, prefill!])).toThrow(
       /layer tiny_mixed: config 'decode': the reduce combine's down kernel stores rows and cannot split K \(splitK 2\); use splitK 1 or combine "atomic"/);
     expect(bad([decode!, prefill!])).not.toThrow();
-    expect(bad([decode!, { ...prefill!, down: { ...prefill!.down, BK: 128 } }], "w4a16")).toThrow(
-      /config 'prefill': the reduce combine has a bf16 down kernel only .*use combine "atomic" for w4a16 weights/);
+    expect(bad([decode!, { ...prefill!, down: { ...prefill!.down, BK: 128 } }], "w4a16")).not.toThrow();
     expect(bad([decode!, { ...prefill!, combine: "sum" as never }])).toThrow(/config 'prefill': combine 'sum': use "atomic" or "reduce"/);
   });
 });

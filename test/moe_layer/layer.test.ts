@@ -77,7 +77,7 @@ describe("MoE layer in the interpreter vs the float64 layer reference", () => {
   // Each entry alone at every T: decode at prefill sizes and the other way round must still
   // be right (the table may move its thresholds). T = 1 and 64 route randomly (expert 3
   // empty); T = 16 and 256 put every token on expert 0 as well (1 and 16 decode blocks).
-  for (const [weights, combine] of [["bf16", "atomic"], ["w4a16", "atomic"], ["bf16", "reduce"]] as const) {
+  for (const [weights, combine] of [["bf16", "atomic"], ["w4a16", "atomic"], ["bf16", "reduce"], ["w4a16", "reduce"]] as const) {
     for (const entry of ["decode", "prefill"]) {
       const s = only(tiny(weights, combine), entry);
       const lowered = lowerLayer(s);
@@ -260,12 +260,13 @@ describe.skipIf(!nvcc)("the emitted layer compiles", () => {
       const perm = weights === "bf16" ? big : [];
       const maps = l.lowered.filter((x) => (x.kernel.tensorMaps ?? []).length > 0).map((x) => `${x.stage.stage} ${x.configs.join("+")}`);
       // w4a16's table: decode and mid (BM 16 / 32, fused register dequant) share the decode
-      // router; the 128-row prefill's down kernel loads its activation tiles by TMA.
+      // router; the 128-row prefill's down kernel loads its activation tiles by TMA. Qwen3's
+      // entries all reduce (the w4a16 pairs kernel, then the combine).
       if (weights === "w4a16") {
         expect(maps).toEqual(["router decode+mid", "router prefill", "down prefill"]);
         expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode+mid", "router prefill", "gate_align decode+mid+prefill", "gate decode+mid+prefill",
-          "align decode+mid+prefill", "up decode", "up mid", "up prefill", "down decode", "down mid", "down prefill"]);
-        expect(l.lowered.filter((x) => x.stage.stage === "down").map((x) => x.stage.kernel)).toEqual(Array(3).fill("moe_gemm_down_w4a16"));
+          "align decode+mid+prefill", "up decode", "up mid", "up prefill", "down decode", "down mid", "down prefill", "combine decode+mid+prefill"]);
+        expect(l.lowered.filter((x) => x.stage.stage === "down").map((x) => x.stage.kernel)).toEqual(Array(3).fill("moe_gemm_down_pairs_w4a16"));
       } else {
         expect(maps).toEqual(["router decode", `router ${big.join("+")}`, ...big.map((e) => `up ${e}`), "down decode", ...big.map((e) => `down ${e}`)]);
         expect(l.lowered.find((x) => x.stage.stage === "up" && x.configs.includes("prefill"))!.kernel.tensorMaps!.map((m) => m.tensor)).toEqual(["Xp", "W13", "W13"]);
