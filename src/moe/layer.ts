@@ -118,7 +118,11 @@ const W4_PREFILL_WHY = "Many tokens: each expert's rows fill 128-row blocks, and
   "FLOP is an eighth of the 16-row decode tiles'. Routing block 128, BN 128 on two consumer warpgroups, 4 stages.";
 const W4_MID_WHY = "Tens of pairs per expert: the decode entry's fused register dequant on 32-row blocks, so an expert " +
   "with 17-32 pairs reads and dequantizes its weights once instead of twice (routing block 32).";
-const W4_ATOMIC_WHY = "Combine: f32 atomics into `out` (w4a16 has no row-storing down kernel for the separate reduction).";
+const W4_ATOMIC_WHY = "Combine: f32 atomics into `out`, which also take the split-K slices of the down projection.";
+const W4_REDUCE_WHY = "Combine: the separate reduction (moe_gemm_down_pairs_w4a16 stores one f32 row per pair, moe_combine " +
+  "sums a token's top_k rows). Measured on an H200 (bench/RESULTS.md, tenth session, call 8) against the atomics: Qwen3 " +
+  "1.439 against 1.949 ms at T = 4096 (prefill), 0.543 against 0.668 at 1024 (mid), 0.140 / 0.250 against 0.151 / 0.280 at " +
+  "16 / 256 and a tie at 1 (decode, unsplit); Mixtral's prefill 2.626 / 8.746 against 2.670 / 8.934 at 1024 / 4096.";
 
 /** The prefill entry: every T above the decode entry's. */
 function prefill(weights: Weights): LayerConfig {
@@ -133,8 +137,8 @@ function prefill(weights: Weights): LayerConfig {
     // 4 stages (99 / 82 KiB a block): 1-2% faster than 3 on an H200 (tenth session: Mixtral 2.668 /
     // 4.839 / 8.979 ms at T = 1024 / 2048 / 4096 against 2.721 / 4.906 / 9.086, Qwen3 1.940 against
     // 1.957 at 4096).
-    ? { name: "prefill", maxTokens: null, blockSize: 128, combine: "atomic", router: PREFILL_ROUTER, up: { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, GROUP_M: 8 },
-        down: { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, splitK: 1, GROUP_M: 8 }, why: `${W4_PREFILL_WHY} ${W4_ATOMIC_WHY}` }
+    ? { name: "prefill", maxTokens: null, blockSize: 128, combine: "reduce", router: PREFILL_ROUTER, up: { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, GROUP_M: 8 },
+        down: { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, splitK: 1, GROUP_M: 8 }, why: `${W4_PREFILL_WHY} ${W4_REDUCE_WHY}` }
     // bf16: the rows permuted into routing order first, so all three operand tiles of the up
     // GEMM arrive by TMA with warp specialization (the down GEMM's already did); 128-row tiles
     // as the bf16 GEMM's best sm_90a configs (BM 128 x BN 256 x BK 64, 8 warps; the up kernel's
@@ -168,7 +172,7 @@ function decode(weights: Weights, maxTokens: number, splitK: number, why: string
   // Mixtral T = 1 0.136 against 0.159 ms, Qwen3 T = 64 0.216 against 0.250): half the shared
   // memory of 4, so more blocks share an SM; the standalone decode kernel's tuned winners are 2-stage too.
   const stages = weights === "w4a16" ? 2 : 4;
-  const combineWhy = weights === "w4a16" ? W4_ATOMIC_WHY : combine === "reduce" ? REDUCE_DECODE_WHY : ATOMIC_DECODE_WHY;
+  const combineWhy = weights === "w4a16" ? (combine === "reduce" ? W4_REDUCE_WHY : W4_ATOMIC_WHY) : combine === "reduce" ? REDUCE_DECODE_WHY : ATOMIC_DECODE_WHY;
   return { name: rows === 16 ? "decode" : "mid", maxTokens, blockSize: rows, combine, router: DECODE_ROUTER, up: { BM: rows, BN: 64, BK: bk, stages, warps: 4, GROUP_M: 8 },
     down: { BM: rows, BN: 64, BK: bk, stages, warps: 4, splitK, GROUP_M: 8 }, why: `${rows === 16 ? DECODE_WHY : W4_MID_WHY} ${why} ${combineWhy}` };
 }
@@ -204,8 +208,8 @@ export const CHOICES: Record<string, Record<Weights, LayerConfig[]>> = {
     // T = 256 (0.289 ms against BM 32's 0.304: 16 pairs an expert), BM 32 at 1024 (0.706 against
     // 0.850; the 128-row entry 0.726), the 128-row register-A entry at 4096 (1.85 against 2.34).
     // The thresholds 512 and 2048 are midpoints, not measured.
-    w4a16: [decode("w4a16", 512, 2, "Qwen3: N = 768 is 6 K tiles of 128; split-K 2 doubles the 32 column tiles of each active expert."),
-      decode("w4a16", 2048, 2, "Qwen3: split-K 2 as the decode entry.", "atomic", 32), prefill("w4a16")],
+    w4a16: [decode("w4a16", 512, 1, "Qwen3: N = 768 is 6 K tiles of 128, unsplit (the reduction's down kernel stores rows; split-K 2 with the atomics was slower).", "reduce"),
+      decode("w4a16", 2048, 1, "Qwen3: unsplit, as the decode entry.", "reduce", 32), prefill("w4a16")],
   },
 };
 
@@ -377,11 +381,13 @@ export function stages(s: LayerSpec, c: LayerConfig = s.configs[0]!): Stage[] {
     : { file: `${DIR}/moe_gemm_down.ts`, kernel: "moe_gemm_down", config: c.down };
   const downBind = { A: "y", W2: "w2", S2: "s2", sorted: "sorted", block_expert: "block_expert", topk_weights: "topk_weights", out: "out",
     NB: "NB", BS: "BS", N: "N", EH: "EH", T: "T", TOPK: "K", H: "H" };
-  // moe_gemm_down_pairs stores each pair's row: no split-K (validate() refuses one).
+  // The pairs kernels store each pair's row: no split-K (validate() refuses one).
   const { splitK: _splitK, ...pairsConfig } = c.down;
+  const pairs = s.weights === "w4a16"
+    ? { file: `${DIR}/moe_gemm_down_w4a16.ts`, kernel: "moe_gemm_down_pairs_w4a16" }
+    : { file: `${DIR}/moe_gemm_down_reduce.ts`, kernel: "moe_gemm_down_pairs" };
   const combine: Stage[] = combineOf(c) === "reduce"
-    ? [{ stage: "down", file: `${DIR}/moe_gemm_down_reduce.ts`, kernel: "moe_gemm_down_pairs", config: pairsConfig,
-         bind: { ...downBind, Y: "pairs", P: "P" } },
+    ? [{ stage: "down", ...pairs, config: pairsConfig, bind: { ...downBind, Y: "pairs", P: "P" } },
        { stage: "combine", file: `${DIR}/moe_gemm_down_reduce.ts`, kernel: "moe_combine", config: { BH: 256 },
          bind: { Y: "pairs", topk_weights: "topk_weights", out: "out", T: "T", TOPK: "K", H: "H" } }]
     : [{ stage: "down", ...down, bind: downBind }];
@@ -431,7 +437,6 @@ function validate(s: LayerSpec): void {
     if (c.permute && (s.weights !== "bf16" || s.activation !== "silu")) bad(`config '${c.name}': the permuted gate/up kernel is bf16 with SiLU only (moe_gemm_up_permuted); drop permute`);
     if (c.combine !== undefined && !["atomic", "reduce"].includes(c.combine)) bad(`config '${c.name}': combine '${c.combine}': use "atomic" or "reduce"`);
     if (combineOf(c) === "reduce" && (c.down.splitK ?? 1) !== 1) bad(`config '${c.name}': the reduce combine's down kernel stores rows and cannot split K (splitK ${c.down.splitK}); use splitK 1 or combine "atomic"`);
-    if (combineOf(c) === "reduce" && s.weights !== "bf16") bad(`config '${c.name}': the reduce combine has a bf16 down kernel only (moe_gemm_down_pairs); use combine "atomic" for ${s.weights} weights`);
   });
   if (s.weights === "w4a16" && s.activation !== "silu") bad("w4a16 weights have a SiLU gate/up kernel only");
   if (s.hidden < 1 || s.intermediate < 1) bad("hidden and intermediate sizes must be positive");
