@@ -5,7 +5,7 @@
 // needed), and moe_combine sums a token's TOPK rows times their routing weights, in slot order.
 // Deterministic (no atomics), at the cost of writing and reading Y once.
 import { T, type Tensor } from "tilemoe";
-import { groupedCol, groupedRow } from "./lib/moe_tiles.ts";
+import { groupedCol, groupedRow, pairRows } from "./lib/moe_tiles.ts";
 
 // The operand stages' budget: sm_90a's 227 KiB a block less room for the epilogue's staging
 // tile, so that 128-row tiles can take 4 stages there (the up kernel's 128 x 128 tiles measured
@@ -49,18 +49,11 @@ export const moe_gemm_down_pairs = T.kernel(
           T.copy(W2.tile([e * H + bx * BN, k * BK], [BN, BK]), Bs);
           T.gemm(As, Bs, acc, { transB: true });
         }
-        // Row i of the tile is its pair's row of Y, or none (-1: a pad, or past the block). The
-        // scatter copy stores the accumulator's neighbouring columns as one 8-byte vector: stored
-        // one f32 at a time, the warps' stores used half of every 32-byte sector.
+        // Each row of the tile to its pair's row of Y (lib/moe_tiles.ts). The scatter copy stores the
+        // accumulator's neighbouring columns as one 8-byte vector: stored one f32 at a time, the
+        // warps' stores used half of every 32-byte sector.
         const yrow = T.shared([BM], "i32");
-        for (const i of T.parallel(BM)) {
-          let row = -1;
-          if (r0 + i < BS) {
-            const pair = sorted[b][r0 + i];
-            if (pair >= 0 && pair < P) row = pair;
-          }
-          yrow[i] = row;
-        }
+        pairRows(yrow, sorted, b, r0, BM, P);
         T.copy(acc, Y.rows(yrow, bx * BN, BN));
       }
     });

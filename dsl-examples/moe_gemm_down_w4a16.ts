@@ -7,7 +7,7 @@
 // moe_gemm_down_pairs_w4a16 is the same main loop for the separate reduction (the layer's
 // `combine: "reduce"`): each pair's row to its own row of Y, as moe_gemm_down_pairs.
 import { T, type Buf, type Tensor } from "tilemoe";
-import { groupedCol, groupedRow } from "./lib/moe_tiles.ts";
+import { groupedCol, groupedRow, pairRows } from "./lib/moe_tiles.ts";
 
 const SMEM_BYTES = 160 * 1024;
 
@@ -107,16 +107,9 @@ export const moe_gemm_down_pairs_w4a16 = T.kernel(
       T.clear(acc);
       if (e >= 0) {
         w4DownLoop(A, W2, S2, acc, e, b, r0, bx, 0, T.cdiv(N, BK), BS, H, BM, BN, BK, stages);
-        // Row i of the tile is its pair's row of Y, or none (-1: a pad, or past the block).
+        // Each row of the tile to its pair's row of Y (lib/moe_tiles.ts), as moe_gemm_down_pairs.
         const yrow = T.shared([BM], "i32");
-        for (const i of T.parallel(BM)) {
-          let row = -1;
-          if (r0 + i < BS) {
-            const pair = sorted[b][r0 + i];
-            if (pair >= 0 && pair < P) row = pair;
-          }
-          yrow[i] = row;
-        }
+        pairRows(yrow, sorted, b, r0, BM, P);
         T.copy(acc, Y.rows(yrow, bx * BN, BN));
       }
     });

@@ -25,6 +25,21 @@ export function groupedCol(gx: number, gy: number, tilesN: number, tilesM: numbe
   return Math.floor((pid % (GROUP_M * tilesN)) / rows);
 }
 
+/** The row scatter's rows of the down projection's pair kernels: row i of the `rows`-row tile at
+ *  row r0 of routing block b goes to its pair's row of Y (sorted[b][r0 + i]), or nowhere (-1) for
+ *  pads (ids >= P) and rows past the block. */
+export function pairRows(yrow: Buf<"i32", readonly [number]>, sorted: Tensor<"NB, BS", "i32">, b: number, r0: number, rows: number, P: number) {
+  const [, BS] = sorted.shape;
+  for (const i of T.parallel(rows)) {
+    let row = -1;
+    if (r0 + i < BS) {
+      const pair = sorted[b][r0 + i];
+      if (pair >= 0 && pair < P) row = pair;
+    }
+    yrow[i] = row;
+  }
+}
+
 /** The routing gather's rows: row i of the `rows`-row tile at row r0 of routing block b is the
  *  token row of its pair (sorted[b][r0 + i] / top_k), or -1 (the row copy reads 0) for pads
  *  (ids >= tokens * top_k) and rows past the block. */
