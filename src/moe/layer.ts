@@ -161,7 +161,7 @@ function prefill(weights: Weights): LayerConfig {
 function mid(maxTokens: number): LayerConfig {
   return { name: "mid", maxTokens, blockSize: 64, permute: true, combine: "reduce", router: PREFILL_ROUTER,
     up: { BM: 64, BN: 64, BK: 64, stages: 4, warps: 4, GROUP_M: 8 }, down: { BM: 64, BN: 128, BK: 64, stages: 4, warps: 4, splitK: 1, GROUP_M: 8 },
-    why: `Many tokens on many small experts (Qwen3 at T = 512 .. 2048: 32-128 pairs per expert): 64-row tiles, two blocks an SM. ${PERMUTE_WHY} ${REDUCE_WHY}` };
+    why: `Many tokens on many small experts (Qwen3 at T = 257 .. 1280: 16-80 pairs per expert): 64-row tiles, two blocks an SM. ${PERMUTE_WHY} ${REDUCE_WHY}` };
 }
 
 /** The decode entry for T <= maxTokens, the down projection's K in splitK slices. */
@@ -202,14 +202,20 @@ export const CHOICES: Record<string, Record<Weights, LayerConfig[]>> = {
   qwen3: {
     // 128 experts, top 8: T = 64 is 4 pairs per expert on average. Measured: decode wins up to
     // T = 256 (0.913 vs 0.950 ms), prefill from 1024 (1.633 vs 2.397).
-    // From T = 512 the mid entry (64-row tiles) up to 2048, then the 128-row prefill.
-    bf16: [decode("bf16", 256, 1, "Qwen3: N = 768 is 12 K tiles of 64, unsplit (the reduction's down kernel stores rows).", "reduce"), mid(2048), prefill("bf16")],
+    // From T = 257 the mid entry (64-row tiles) up to 1280, then the 128-row prefill: measured
+    // (tenth session, call 10, each entry alone) mid 0.388 against prefill 0.458 ms at T = 512,
+    // prefill 0.536 / 0.637 against mid 0.583 / 0.676 at 1536 / 2048; at 1024 mid won (call 6:
+    // 0.477; prefill 0.559 in call 5); 1280 is the midpoint.
+    bf16: [decode("bf16", 256, 1, "Qwen3: N = 768 is 12 K tiles of 64, unsplit (the reduction's down kernel stores rows).", "reduce"), mid(1280), prefill("bf16")],
     // Measured on an H200 (bench/RESULTS.md, sixth session, call 9; each entry alone): BM 16 up to
     // T = 256 (0.289 ms against BM 32's 0.304: 16 pairs an expert), BM 32 at 1024 (0.706 against
     // 0.850; the 128-row entry 0.726), the 128-row register-A entry at 4096 (1.85 against 2.34).
-    // The thresholds 512 and 2048 are midpoints, not measured.
-    w4a16: [decode("w4a16", 512, 1, "Qwen3: N = 768 is 6 K tiles of 128, unsplit (the reduction's down kernel stores rows; split-K 2 with the atomics was slower).", "reduce"),
-      decode("w4a16", 2048, 1, "Qwen3: unsplit, as the decode entry.", "reduce", 32), prefill("w4a16")],
+    // With the reduce combine (tenth session, calls 9-10, each entry alone): decode 0.196 against
+    // mid 0.236 ms at T = 128, mid 0.241 / 0.341 against decode 0.249 / 0.417 at 256 / 512, mid
+    // 0.554 against prefill 0.595 at 1024, prefill 0.628 / 0.884 against mid 0.757 / 0.970 at
+    // 1536 / 2048: the thresholds 192 and 1280 are the midpoints.
+    w4a16: [decode("w4a16", 192, 1, "Qwen3: N = 768 is 6 K tiles of 128, unsplit (the reduction's down kernel stores rows; split-K 2 with the atomics was slower).", "reduce"),
+      decode("w4a16", 1280, 1, "Qwen3: unsplit, as the decode entry.", "reduce", 32), prefill("w4a16")],
   },
 };
 

@@ -39,7 +39,7 @@ describe("stages of an entry", () => {
           expect(gating.filter((st) => runsAt(st, T * s.topK)).map((st) => st.stage), `${s.name} ${c.name} T = ${T}`).toEqual(want);
       }
     }
-    // Qwen3's decode entry serves T <= 512 (w4a16): one kernel up to T = 8, two above.
+    // Qwen3's decode entry serves T <= 192 (w4a16): one kernel up to T = 8, two above.
     expect([1, 8, 9].map((T) => chooseConfig(modelSpec("qwen3", "w4a16"), T).name)).toEqual(["decode", "decode", "decode"]);
     // The fused stage binds both kernels' buffers as they did; its config is one for every entry (one kernel in the library).
     const [st] = stages(modelSpec("qwen3", "w4a16")).filter((x) => x.stage === "gate_align");
