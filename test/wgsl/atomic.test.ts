@@ -1,10 +1,12 @@
 // The atomic statement on the adapter, bit-exact: N threads update M slots (many threads per
-// slot, so they really contend), each storing the value it saw before its update. Values are
-// chosen so that every order of the updates gives the same bits (small integers and halves
-// for sums, any values for max/min), so the final slots must equal the fold that the
-// interpreter computes (round into the dtype after each step, JS Math.max/min: NaN wins,
-// +0 > -0). The old values are checked as a chain: sorted by old, each add of a slot must
-// lead from the initial value through the others' olds to the final value.
+// slot, so they really contend), each storing the value it saw before its update. Where values
+// are chosen so that every order of the updates gives the same bits (small integers and halves
+// for sums, any values for max/min), the final slots must equal the fold that the interpreter
+// computes (round into the dtype after each step, JS Math.max/min: NaN wins, +0 > -0). The old
+// values of adds are checked as a chain: sorted by old, each add of a slot must lead from the
+// initial value through the others' olds to the final value. The bf16 / f16 sums past 256 / 2048
+// round away halves, so their result depends on the order the adapter ran them in (the chain
+// is then the whole check: it failed once in a loaded CI run where the fold was compared too).
 import { describe, expect } from "vitest";
 import type { AtomicOp, DType } from "../../src/ir/ir.ts";
 import { parseKernel } from "../../src/ir/parse.ts";
@@ -45,7 +47,10 @@ async function run(t: DType, op: AtomicOp, init: number[], xs: number[], f16 = f
 function chainErrors(t: DType, init: number[], xs: number[], olds: number[], final: number[]): string[] {
   const bad: string[] = [];
   init.forEach((v0, j) => {
-    const steps = xs.map((x, i) => ({ x, old: olds[i]! })).filter((_, i) => i % init.length === j).sort((a, b) => a.old - b.old);
+    // Among updates that saw the same value, those that left it as it was (rounded away) came
+    // before the one that moved it (values only grow: the sums add non-negative numbers).
+    const moves = (s: { x: number; old: number }) => Number(!same(roundTo(t, s.old + s.x), s.old));
+    const steps = xs.map((x, i) => ({ x, old: olds[i]! })).filter((_, i) => i % init.length === j).sort((a, b) => a.old - b.old || moves(a) - moves(b));
     let cur = v0;
     for (const s of steps) {
       if (!same(s.old, cur)) { bad.push(`slot ${j}: an update saw ${s.old}, the chain is at ${cur}`); return; }
@@ -62,7 +67,7 @@ const small = (lo: number, hi: number) => Array.from({ length: N }, () => lo + M
 const halves = () => small(0, 16).map((x) => x / 2);
 const spread = () => Array.from({ length: N }, () => (r() - 0.5) * 2 ** Math.floor(r() * 20 - 10));
 
-interface Case { t: DType; op: AtomicOp; xs: number[]; init: number[]; f16?: boolean; chain?: boolean }
+interface Case { t: DType; op: AtomicOp; xs: number[]; init: number[]; f16?: boolean; chain?: boolean; orderDependent?: boolean }
 const CASES: Case[] = [
   { t: "i32", op: "add", xs: small(0, 1000), init: [0, 5, -7, 2147483000, 0, 1, 2], chain: false }, // wraps past 2^31
   { t: "i32", op: "add", xs: small(1, 9), init: [0, 5, -7, 100, 0, 1, 2], chain: true },
@@ -77,10 +82,10 @@ const CASES: Case[] = [
   // Signed zeros only: +0 must win max and -0 min whatever the order (Math.max/min).
   { t: "f32", op: "max", xs: [-0, 0, -0, -0, -0, -0, 0, -0, -0, -0, -0, -0], init: [-0, -0, 0, -0, -0, -0] },
   { t: "f32", op: "min", xs: [0, -0, 0, 0, 0, 0, -0, 0, 0, 0, 0, 0], init: [0, 0, -0, 0, 0, 0] },
-  { t: "bf16", op: "add", xs: halves(), init: [0, 1, -3, 256, 0.5, 2, 0], chain: true }, // 256 + 0.5 rounds in bf16
+  { t: "bf16", op: "add", xs: halves(), init: [0, 1, -3, 256, 0.5, 2, 0], chain: true, orderDependent: true }, // 256 + 0.5 rounds in bf16
   { t: "bf16", op: "max", xs: spread(), init: [-Infinity, -0, 0, 1, -1, 1e-30, 5] },
-  { t: "f16", op: "add", xs: halves(), init: [0, 1, -3, 2048, 0.5, 2, 0], chain: true },
-  { t: "f16", op: "add", xs: halves(), init: [0, 1, -3, 2048, 0.5, 2, 0], chain: true, f16: true },
+  { t: "f16", op: "add", xs: halves(), init: [0, 1, -3, 2048, 0.5, 2, 0], chain: true, orderDependent: true },
+  { t: "f16", op: "add", xs: halves(), init: [0, 1, -3, 2048, 0.5, 2, 0], chain: true, orderDependent: true, f16: true },
   { t: "f16", op: "min", xs: spread(), init: [Infinity, -0, 0, 1, -1, 1e-3, 5], f16: true },
   { t: "i8", op: "add", xs: small(-100, 100), init: [0, 1, -3, 127, -128, 2, 0] }, // wraps mod 256
   { t: "u16", op: "max", xs: small(0, 65535), init: [0, 1, 65535, 3, 0, 2, 0] },
@@ -91,7 +96,7 @@ describe("atomic statement on WebGPU, bit-exact against the interpreter's fold",
     gpuIt(`${c.t}${c.f16 ? " (shader-f16)" : ""} atomic.${c.op}, ${c.xs.length} threads on ${c.init.length} slots`, async () => {
       const got = await run(c.t, c.op, c.init, c.xs, c.f16);
       const want = expected(c.t, c.op, got.init, got.X);
-      expect(got.O.map((v, j) => same(v, want[j]!) ? "ok" : `slot ${j}: got ${v}, want ${want[j]}`)).toEqual(want.map(() => "ok"));
+      if (!c.orderDependent) expect(got.O.map((v, j) => same(v, want[j]!) ? "ok" : `slot ${j}: got ${v}, want ${want[j]}`)).toEqual(want.map(() => "ok"));
       if (c.chain) expect(chainErrors(c.t, got.init, got.X, got.R, got.O)).toEqual([]);
       else {
         // max/min and wrapping adds: every old is the initial value or came from an update.
