@@ -94,8 +94,10 @@ const tmaSet = values.ws === "off" ? TMA_CONFIGS.filter((c) => !c.ws) : values.w
 const tmaConfigs = (skinny: boolean) => arch !== "sm_90a" || values.copy === "cp.async" || skinny ? [] : values.quick ? tmaSet.slice(0, 1) : tmaSet;
 const configsFor = (skinny: boolean) => [...cpAsyncConfigs(skinny), ...tmaConfigs(skinny)];
 
+// `-dirty` when the files differ from that commit: a copy of a working tree carried to a GPU
+// machine ran under a stale commit's name (bench/RESULTS.md, tenth session).
 const commit = (() => {
-  const r = execaSync("git", ["rev-parse", "--short", "HEAD"], { reject: false, cwd: REPO });
+  const r = execaSync("git", ["describe", "--always", "--dirty", "--abbrev=7", "--exclude", "*"], { reject: false, cwd: REPO });
   return r.exitCode === 0 ? String(r.stdout).trim() : "unknown";
 })();
 
