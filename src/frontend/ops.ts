@@ -41,7 +41,7 @@ export function region(node: Node, ctx: Ctx): { region: Region; dtype: DType; bu
 
 /** `X.rows(idx, col, width)`: the rows of a copy's source (a gather) or destination (a scatter)
  *  (docs/DSL.md): rows idx[0..R) of the 2-d tensor X, columns [col, col + width); R is idx's length. */
-function rowsView(node: Node, ctx: Ctx): { region: Region; rows: string } | undefined {
+function rowsView(node: Node, ctx: Ctx): { region: Region; rows: string; buf: Buffer } | undefined {
   const n = unwrapParens(node);
   if (!Node.isCallExpression(n)) return undefined;
   const callee = n.getExpression();
@@ -54,7 +54,7 @@ function rowsView(node: Node, ctx: Ctx): { region: Region; rows: string } | unde
   if ((idx.scope !== "shared" && idx.scope !== "local") || idx.shape.length !== 1 || idx.dtype !== "i32")
     ctx.fail(args[0]!, `the row indices of ${buf.name}.rows must be a 1-d i32 T.shared or T.local buffer; '${idx.name}' is a ${idx.shape.length}-d ${idx.dtype} ${idx.scope} buffer`);
   const col = intExpr(args[1]!, ctx, "a column offset"), width = intExpr(args[2]!, ctx, "a tile width");
-  return { region: { buf: buf.name, offsets: [int(0), col], extents: [idx.shape[0]!, width] }, rows: idx.name };
+  return { region: { buf: buf.name, offsets: [int(0), col], extents: [idx.shape[0]!, width] }, rows: idx.name, buf };
 }
 
 /** An array literal of integer expressions of a given length. */
@@ -90,7 +90,7 @@ export function tileOp(node: CallExpression, fn: string, ctx: Ctx): Stmt | undef
       if (scatter) {
         const src = region(args[0]!, ctx);
         if (src.region.extents.length !== 2) ctx.fail(args[0]!, `${name}: a row scatter writes a 2-d tile, '${quote(args[0]!)}' has rank ${src.region.extents.length}`);
-        ctx.written.add(scatter.region.buf);
+        markWritten(scatter.buf, ctx);
         return { k: "copy", src: src.region, dst: scatter.region, dstRows: scatter.rows, loc };
       }
       if (gather) {

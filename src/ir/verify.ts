@@ -158,12 +158,17 @@ class Verifier {
     }
   }
 
+  /** The index buffer of a row gather or scatter: rank-1 i32, shared or local. */
+  private rowIndex(name: string): void {
+    const idx = this.buffer(name, "copy rows:");
+    if (idx && (idx.scope === "global" || idx.scope === "fragment")) this.error(`copy rows '${name}' must be a shared or local buffer, it is ${idx.scope}`);
+    if (idx && idx.rank !== undefined && idx.rank !== 1) this.error(`copy rows '${name}' must be rank 1, it has rank ${idx.rank}`);
+    if (idx && idx.dtype !== undefined && idx.dtype !== "i32") this.error(`copy rows '${name}' must be i32, it is ${idx.dtype}`);
+  }
+
   /** A row-gathering copy: a 2-d global source read at rows rows[i], from row offset 0. */
   private gather(s: Extract<Stmt, { k: "copy" }> & { rows: string }, src: (Entry & { what: "buf" })["buf"] | undefined): void {
-    const idx = this.buffer(s.rows, "copy rows:");
-    if (idx && (idx.scope === "global" || idx.scope === "fragment")) this.error(`copy rows '${s.rows}' must be a shared or local buffer, it is ${idx.scope}`);
-    if (idx && idx.rank !== undefined && idx.rank !== 1) this.error(`copy rows '${s.rows}' must be rank 1, it has rank ${idx.rank}`);
-    if (idx && idx.dtype !== undefined && idx.dtype !== "i32") this.error(`copy rows '${s.rows}' must be i32, it is ${idx.dtype}`);
+    this.rowIndex(s.rows);
     if (src && src.scope !== "global") this.error(`a copy with rows gathers from a global tensor; '${s.src.buf}' is ${src.scope}`);
     if (s.src.offsets.length !== 2) this.error(`a copy with rows needs a 2-d source region, '${s.src.buf}' has rank ${s.src.offsets.length}`);
     else if (!(s.src.offsets[0]!.k === "int" && s.src.offsets[0]!.v === 0))
@@ -172,10 +177,7 @@ class Verifier {
 
   /** A row-scattering copy: a 2-d global destination written at rows dstRows[i], from row offset 0. */
   private scatter(s: Extract<Stmt, { k: "copy" }> & { dstRows: string }, dst: (Entry & { what: "buf" })["buf"] | undefined): void {
-    const idx = this.buffer(s.dstRows, "copy rows:");
-    if (idx && (idx.scope === "global" || idx.scope === "fragment")) this.error(`copy rows '${s.dstRows}' must be a shared or local buffer, it is ${idx.scope}`);
-    if (idx && idx.rank !== undefined && idx.rank !== 1) this.error(`copy rows '${s.dstRows}' must be rank 1, it has rank ${idx.rank}`);
-    if (idx && idx.dtype !== undefined && idx.dtype !== "i32") this.error(`copy rows '${s.dstRows}' must be i32, it is ${idx.dtype}`);
+    this.rowIndex(s.dstRows);
     if (dst && dst.scope !== "global") this.error(`a copy with destination rows scatters into a global tensor; '${s.dst.buf}' is ${dst.scope}`);
     if (s.dst.offsets.length !== 2) this.error(`a copy with destination rows needs a 2-d destination region, '${s.dst.buf}' has rank ${s.dst.offsets.length}`);
     else if (!(s.dst.offsets[0]!.k === "int" && s.dst.offsets[0]!.v === 0))

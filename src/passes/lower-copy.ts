@@ -83,23 +83,32 @@ function copyFragment(c: Ctx, s: { src: Region; dst: Region }, fragIsDst: boolea
   });
 }
 
-/** Fragment -> global for mma_acc accumulators: slots 2i and 2i+1 are adjacent columns,
- *  so they leave as one 2-element vector when the global's rows keep pairs aligned
- *  (checked at run time): the same dtype as is, f32 into bf16/f16 as one converting store. */
+/** Whether fragment f's slots 2i, 2i+1 (neighbouring columns of an mma accumulator, or of an
+ *  untransposed wgmma one: a transposed one pairs rows) may leave for global o as one 2-element
+ *  vector: o not known to be less aligned than a pair, and the same dtype or f32 into bf16/f16.
+ *  A converting pair is one `vcopy ... convert` (two registers rounded into one bf16x2 / half2
+ *  store): through a 2-element temporary whose address a plain vector store takes, nvcc kept it
+ *  on the stack (8-byte frame, spills at 128 registers, 128x128 bf16 GEMM). */
+function columnPairs(f: BufInfo, o: BufInfo): { convert: boolean } | undefined {
+  const fl = fragLayout(f);
+  if ((fl.kind !== "mma_acc" && (fl.kind !== "wgmma_acc" || fl.trans)) || f.shape.length !== 2 || o.buf.scope !== "global") return undefined;
+  if (o.align !== undefined && o.align < 2 * byteSize(o.buf.dtype)) return undefined;
+  const convert = o.buf.dtype !== f.buf.dtype;
+  if (convert && !(f.buf.dtype === "f32" && (o.buf.dtype === "bf16" || o.buf.dtype === "f16"))) return undefined;
+  return { convert };
+}
+
+/** Fragment -> global for accumulators (columnPairs): slots 2i and 2i+1 leave as one 2-element
+ *  vector when the global's rows keep pairs aligned (checked at run time). */
 function pairedStore(c: Ctx, s: { src: Region; dst: Region }): Stmt[] | undefined {
   const f = info(c, s.src.buf), o = info(c, s.dst.buf);
   const ext = constExtents(s.dst);
-  const fl = fragLayout(f);
-  // (A transposed wgmma accumulator pairs rows, not columns.)
-  if ((fl.kind !== "mma_acc" && (fl.kind !== "wgmma_acc" || fl.trans)) || o.buf.scope !== "global" || ext.length !== 2 || ext.some((n) => n === 1)) return undefined;
+  const pairs = columnPairs(f, o);
+  if (!pairs || ext.length !== 2 || ext.some((n) => n === 1)) return undefined;
   if (!wholeBuffer(s.src, f.buf) || ext[0] !== f.shape[0] || ext[1] !== f.shape[1]) return undefined;
   const lastDim = o.buf.shape[1]!;
-  if (evalConst(bin("%", s.dst.offsets[1]!, int(2))) !== 0 || (o.align !== undefined && o.align < 2 * byteSize(o.buf.dtype))) return undefined;
-  // A converting pair is one `vcopy ... convert` (two registers rounded into one bf16x2 /
-  // half2 store): through a 2-element temporary whose address a plain vector store takes,
-  // nvcc kept it on the stack (8-byte frame, spills at 128 registers, 128x128 bf16 GEMM).
-  const convert = o.buf.dtype !== f.buf.dtype;
-  if (convert && !(f.buf.dtype === "f32" && (o.buf.dtype === "bf16" || o.buf.dtype === "f16"))) return undefined;
+  if (evalConst(bin("%", s.dst.offsets[1]!, int(2))) !== 0) return undefined;
+  const { convert } = pairs;
   const paired = slotPairLoop(c, f, ({ slot, row, col, pre }) => {
     const oi = regionIdx(s.dst, [row, col]);
     const pred = fold(bin("&&", inBounds(c, o.buf.name, oi, true), bin("<=", bin("+", oi[1]!, int(2)), lastDim)));
@@ -111,9 +120,9 @@ function pairedStore(c: Ctx, s: { src: Region; dst: Region }): Stmt[] | undefine
 
 /** A row-scattering copy (`dstRows`) of a whole fragment: each thread stores its own slots, tile row
  *  i into global row rows[i] (rows < 0 or past the tensor are dropped, as are columns past it).
- *  Accumulators whose slots 2i, 2i+1 are neighbouring columns store them as one 2-element vector
- *  where the global's rows and the first column keep pairs aligned (checked at run time), as
- *  pairedStore does for plain tiles: stored one f32 at a time, a warp's stores fill half of each
+ *  Accumulators whose slots 2i, 2i+1 are neighbouring columns (columnPairs) store them as one
+ *  2-element vector where the global's rows and the first column keep pairs aligned (checked at
+ *  run time), as pairedStore does for plain tiles: stored one f32 at a time, a warp's stores fill half of each
  *  32-byte sector (ncu on the MoE down kernel's rows: 43% of its global sectors excess). */
 function scatterFragment(c: Ctx, s: { src: Region; dst: Region; rows: string }): Stmt[] {
   const f = info(c, s.src.buf), o = info(c, s.dst.buf);
@@ -132,12 +141,9 @@ function scatterFragment(c: Ctx, s: { src: Region; dst: Region; rows: string }):
     return [...pre, ...guard(bin("&&", valid, bin("&&", bin(">=", g, int(0)), inBounds(c, o.buf.name, oi))),
       [{ k: "store", buf: oref.buf, idx: oref.idx, value }])];
   });
-  const fl = fragLayout(f);
-  const convert = o.buf.dtype !== f.buf.dtype;
-  const pairs = (fl.kind === "mma_acc" || (fl.kind === "wgmma_acc" && !fl.trans)) && f.shape.length === 2 &&
-    !(o.align !== undefined && o.align < 2 * byteSize(o.buf.dtype)) &&
-    (!convert || (f.buf.dtype === "f32" && (o.buf.dtype === "bf16" || o.buf.dtype === "f16")));
+  const pairs = columnPairs(f, o);
   if (!pairs) return elementwise;
+  const { convert } = pairs;
   const paired = slotPairLoop(c, f, ({ slot, row, col, valid, pre }) => {
     const { g, oi } = target(row, col, pre);
     const pred = fold(bin("&&", valid ?? TRUE, bin("&&", bin(">=", g, int(0)),

@@ -24,7 +24,7 @@ export interface BufInfo {
 export interface Ctx {
   k: Kernel;
   /** The kernel's scalar names that may be negative where the code being lowered stands
-   *  (non-neg.ts unprovenNames, less what enclosing tests prove), and those a test can prove. */
+   *  (non-neg.ts signFacts, less what enclosing tests prove), and those a test can prove. */
   unproven: Set<string>;
   fixed: Set<string>;
   target: Target;

@@ -2,7 +2,7 @@
 // thread of the block runs: allocations become 1-d, tile ops become per-thread loops
 // (see lower-copy.ts, lower-gemm.ts, lower-pipeline.ts), fragment elements become the
 // thread's own slots, and barriers guard shared memory between writers and readers.
-import { fixedNames, provenBy, unprovenNames } from "./non-neg.ts";
+import { provenBy, signFacts } from "./non-neg.ts";
 import { type Buffer, type Expr, type Kernel, type Stmt, bin, byteSize, int, v } from "../ir/ir.ts";
 import { TRUE, evalConst, fold, freshNamer, mapExpr, mapStmtExprs, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
 import {
@@ -256,7 +256,7 @@ export function lowerToThreads(k: Kernel, opts: PassOptions): Kernel {
   for (const [g, r] of dequantWgmmaGemms(k, opts.target))
     if (JSON.stringify(bufs.get(g.c.buf)?.buf.layout) === JSON.stringify(r.acc)) dequantGemms.set(g, r.f);
   const fusedLoops = new Set<Stmt>([...dequantGemms.values()].map((f) => f.loop));
-  const c: Ctx = { k, unproven: unprovenNames(k), fixed: fixedNames(k), target: opts.target, threads, tx: v(tx), fresh, bufs, stage: new Map(), hoisted: [], setup: [], tensorMaps: [], lowerBody: (cc, b) => lowerList(cc, b), dequantGemms, fusedLoops,
+  const c: Ctx = { k, ...signFacts(k), target: opts.target, threads, tx: v(tx), fresh, bufs, stage: new Map(), hoisted: [], setup: [], tensorMaps: [], lowerBody: (cc, b) => lowerList(cc, b), dequantGemms, fusedLoops,
     epilogueHosts: epilogueHosts(k.launch.body) };
   // Each buffer on a 128-byte boundary, as the CUDA emitter carves them (codegen/cuda/smem.ts).
   const sharedBytes = () => {

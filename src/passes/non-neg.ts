@@ -10,22 +10,26 @@
 import type { Expr, Kernel } from "../ir/ir.ts";
 import { walkStmts } from "../ir/expr.ts";
 
-/** Every value each scalar name of the launch body is given (lets, assignments, loop starts). */
-function definitions(k: Kernel): Map<string, Expr[]> {
+/** What the lowering knows of the signs of k's scalar names: `unproven`, those that may be negative
+ *  (scalar params, and bound names with a value not shown non-negative); `fixed`, those bound once
+ *  by an immutable let and never assigned (a test of one holds while it is in scope: provenBy). */
+export function signFacts(k: Kernel): { unproven: Set<string>; fixed: Set<string> } {
   const defs = new Map<string, Expr[]>();
+  const immutable = new Set<string>();
   const def = (name: string, value: Expr) => defs.set(name, [...(defs.get(name) ?? []), value]);
   walkStmts(k.launch.body, (s) => {
     if (s.k === "let" || s.k === "assign") def(s.name, s.value);
+    if (s.k === "let" && !s.mutable) immutable.add(s.name);
     else if (s.k === "for") s.vars.forEach((x, i) => def(x, s.starts[i]!));
   });
-  return defs;
-}
-
-/** Names bound once by an immutable let and never assigned: a test of one holds while it is in scope. */
-export function fixedNames(k: Kernel): Set<string> {
-  const defs = definitions(k), out = new Set<string>();
-  walkStmts(k.launch.body, (s) => { if (s.k === "let" && !s.mutable && defs.get(s.name)!.length === 1) out.add(s.name); });
-  return out;
+  const fixed = new Set([...immutable].filter((n) => defs.get(n)!.length === 1));
+  const unproven = new Set(k.params.filter((p) => p.kind === "scalar").map((p) => p.name));
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const [name, values] of defs)
+      if (!unproven.has(name) && values.some((e) => !nonNegExpr(e, unproven))) { unproven.add(name); changed = true; }
+  }
+  return { unproven, fixed };
 }
 
 /** The names of `fixed` that `cond`, when true, shows non-negative: conjuncts x >= n (n >= 0),
@@ -36,19 +40,6 @@ export function provenBy(cond: Expr, fixed: Set<string>): string[] {
   const [x, n, op] = cond.a.k === "var" ? [cond.a, cond.b, cond.op] : [cond.b, cond.a, ({ "<=": ">=", "<": ">" } as Record<string, string>)[cond.op]];
   if (x.k !== "var" || n.k !== "int" || !fixed.has(x.name)) return [];
   return (op === ">=" && n.v >= 0) || (op === ">" && n.v >= -1) ? [x.name] : [];
-}
-
-/** The scalar names of k that may be negative: scalar params, and bound names with a value not
- *  shown to be non-negative. */
-export function unprovenNames(k: Kernel): Set<string> {
-  const defs = definitions(k);
-  const unproven = new Set(k.params.filter((p) => p.kind === "scalar").map((p) => p.name));
-  for (let changed = true; changed;) {
-    changed = false;
-    for (const [name, values] of defs)
-      if (!unproven.has(name) && values.some((e) => !nonNegExpr(e, unproven))) { unproven.add(name); changed = true; }
-  }
-  return unproven;
 }
 
 /** Conservative: true only where e cannot be negative when no name of `unproven` appears in it. */
