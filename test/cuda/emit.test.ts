@@ -104,6 +104,17 @@ describe("statements", () => {
     expect(b.match(/#pragma unroll/g)).toHaveLength(1);
   });
 
+  it("parenthesizes a loop end that binds looser than `<` (was: `k < c ? a : b`, a test that is never false)", () => {
+    const b = kernelBody(emit(`for k in serial(0, select(M > 4, M / 4, 1)) {
+        barrier
+      }
+      for j in serial(M, M & 7) {
+        barrier
+      }`).cu);
+    expect(b).toContain("for (int k = 0; k < (M > 4 ? M / 4 : 1); ++k)");
+    expect(b).toContain("for (int j = M; j < M + (M & 7); ++j)");
+  });
+
   it("carves shared buffers from one dynamic array at 128-byte boundaries", () => {
     const out = emit(`alloc S: shared bf16[100]
       alloc T: shared f32[3]

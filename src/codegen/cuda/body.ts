@@ -238,11 +238,13 @@ export class BodyEmitter {
     const c = cName(s.vars[i]);
     const start = this.ex.emit(s.starts[i]).code;
     const s0 = evalInt(s.starts[i], this.env), e0 = evalInt(s.extents[i], this.env);
-    const end = s0 !== undefined && e0 !== undefined ? String(s0 + e0)
-      : s0 === 0 ? this.ex.emit(s.extents[i]).code
-      : this.ex.binary("+", this.ex.emit(s.starts[i]), this.ex.emit(s.extents[i])).code;
+    const end = s0 !== undefined && e0 !== undefined ? this.ex.emit(int(s0 + e0))
+      : s0 === 0 ? this.ex.emit(s.extents[i])
+      : this.ex.binary("+", this.ex.emit(s.starts[i]), this.ex.emit(s.extents[i]));
+    // Through binary: an end of lower precedence than `<` (a ternary) gets its parentheses.
+    const test = this.ex.binary("<", { code: c, prec: 16, dtype: "i32" }, end).code;
     if (s.kind === "unroll") this.line("#pragma unroll");
-    this.line(`for (int ${c} = ${start}; ${c} < ${end}; ++${c}) {`);
+    this.line(`for (int ${c} = ${start}; ${test}; ++${c}) {`);
     this.frames.push({ vars: new Map([[s.vars[i], { c, dtype: "i32" }]]), bufs: new Map() });
     this.depth++;
     this.loop(s, i + 1);
