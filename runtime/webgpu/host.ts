@@ -9,7 +9,10 @@ import { type GpuHandle, getGpu } from "./adapter.ts";
 import { DeviceLimitError } from "../../src/check/device-limit.ts";
 
 /** No WebGPU device in this process; `reason` says why (tests print it when skipping). */
-export class NoWebGpu extends Error {}
+/** No adapter here: a fact of the machine, reported to the user (reportFailure), not a bug. */
+export class NoWebGpu extends Error {
+  readonly userFacing = true;
+}
 
 export interface RunOptions {
   /** Values of dims that cannot be read off tensor shapes (e.g. a dim only in `K/8`). */

@@ -361,4 +361,12 @@ describe("tilemoe CLI", () => {
     if (r.exitCode === 0) return; // a GPU machine: the cuda backend really ran
     expect(r.stderr).toMatch(/--backend cuda needs a GPU: .*; run it on a GPU machine \(scripts\/gpu-run\.sh\), or check here with --backend interp \(the default\) or --backend webgpu$/);
   });
+
+  it("refuses the WebGPU backend without an adapter as the machine's fact, exit 1 (was: 'internal error ... a bug in tilemoe', exit 2)", async () => {
+    const r = await execa("node", ["bin/tilemoe.js", "check", "dsl-examples/gemm_f32.ts", "--backend", "webgpu", "--cases", "1"],
+      { reject: false, env: { TILEMOE_DEBUG: "", VK_ICD_FILENAMES: "/nonexistent/icd.json" } });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/^tilemoe: no WebGPU adapter: /m);
+    expect(r.stderr).not.toMatch(/internal error/);
+  });
 });
