@@ -274,10 +274,11 @@ function mathCall(node: import("ts-morph").CallExpression, fn: string, ctx: Ctx)
     case "floor": case "ceil": case "round": {
       const arg = arity(node, name, 1, ctx)[0]!;
       const inner = unwrapParens(arg);
-      // Math.floor(a / b) on integers is how a kernel asks for integer division.
+      // Math.floor(a / b) on integers is how a kernel asks for integer division: the floor, as in
+      // TypeScript, for any signs (lowerIntDivision makes it C's `/` where that is the same).
       if (fn === "floor" && Node.isBinaryExpression(inner) && inner.getOperatorToken().getKind() === SyntaxKind.SlashToken) {
         const a = translateExpr(inner.getLeft(), ctx), b = translateExpr(inner.getRight(), ctx);
-        if (cls(a.t) === "int" && cls(b.t) === "int") return { e: bin("/", a.e, b.e), t: a.t === b.t ? a.t : "i32" };
+        if (cls(a.t) === "int" && cls(b.t) === "int") return { e: bin("floordiv", a.e, b.e), t: a.t === b.t ? a.t : "i32" };
       }
       const a = translateExpr(arg, ctx);
       if (cls(a.t) === "int") return a;

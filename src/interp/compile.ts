@@ -109,7 +109,7 @@ class Gen {
   run(): Compiled {
     const head = [
       `"use strict";`,
-      `const {ix1, ix2, ix3, ixN, lds, sts, alloc, copy, gatherRows, scatterRows, fill, gemm, vcopy, vzero, cpa, cpz, cpCommit, cpWait, idiv, imod, icdiv, RND, MF, dq, fenceAsync, regw} = RT;`,
+      `const {ix1, ix2, ix3, ixN, lds, sts, alloc, copy, gatherRows, scatterRows, fill, gemm, vcopy, vzero, cpa, cpz, cpCommit, cpWait, idiv, imod, icdiv, ifloordiv, RND, MF, dq, fenceAsync, regw} = RT;`,
       `return function${this.thread ? "*" : ""} (G, S, TS, TID, BX, BY, BZ) {`,
       ...this.inp.globals.map((_, i) => `const GD${i} = G[${i}].data;`),
     ];
@@ -235,6 +235,7 @@ class Gen {
       case "/": return conv(`idiv(${A}, ${B}, ${sid})`, "f64", t);
       case "%": return conv(`imod(${A}, ${B}, ${sid})`, "f64", t);
       case "cdiv": return conv(`icdiv(${A}, ${B}, ${sid})`, "f64", t);
+      case "floordiv": return conv(`ifloordiv(${A}, ${B}, ${sid})`, "f64", t);
       case "&": case "|": case "^":
         if (wide) throw this.err(`operator ${op} on i64 is not supported by the interpreter`);
         return conv(`(${A} ${op} ${B})`, "i32", t);

@@ -52,7 +52,7 @@ function compiled(k: Kernel, consts: Map<string, { value: number; dtype: DType }
 
 const MF = {
   erf,
-  round: (x: number) => Math.sign(x) * Math.round(Math.abs(x)), // C round(): halves away from zero
+  round: Math.round, // TypeScript's: halves toward +Infinity (C's round() takes them away from zero)
 };
 const RND = {
   f16: rounder("f16"), bf16: rounder("bf16"),
@@ -70,6 +70,10 @@ function imod(a: number, b: number, site: number): number {
 function icdiv(a: number, b: number, site: number): number {
   if (b === 0) throw new Fault(`cdiv by zero (${a})`, site);
   return Math.ceil(a / b);
+}
+function ifloordiv(a: number, b: number, site: number): number {
+  if (b === 0) throw new Fault(`integer division by zero (Math.floor(${a} / 0))`, site);
+  return Math.floor(a / b);
 }
 
 export function runKernel(k: Kernel, args: RunArgs, opts: RunOptions = {}): void {
@@ -110,7 +114,7 @@ export function runKernel(k: Kernel, args: RunArgs, opts: RunOptions = {}): void
     return newBuf(a.name, a.dtype, a.scope, a.shape, garbage(a.dtype));
   };
   const tmaRt = makeTma(chk);
-  const rt = { ix1, ix2, ix3, ixN, alloc, copy, gatherRows, scatterRows, fill, gemm, idiv, imod, icdiv, RND, MF, MOE, dq: makeDequant(chk), ...makeCopies(chk),
+  const rt = { ix1, ix2, ix3, ixN, alloc, copy, gatherRows, scatterRows, fill, gemm, idiv, imod, icdiv, ifloordiv, RND, MF, MOE, dq: makeDequant(chk), ...makeCopies(chk),
     lds: (b: RtBuf, i: number, t: number, site: number) => { ix1(b, i, site); chk.read(b, i, t, site); return b.data[i]!; },
     sts: (b: RtBuf, i: number, v: number, t: number, site: number) => { ix1(b, i, site); chk.write(b, i, t, site); b.data[i] = v; },
     fenceAsync: (t: number) => { chk.fences[t]!++; },

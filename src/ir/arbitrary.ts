@@ -14,7 +14,7 @@ export type Level = "tile" | "thread";
 const NAMES = ["a", "b", "i", "j", "M", "N", "x_1", "acc", "As", "copy", "max", "for", "else", "layout", "transB", "tile"];
 export const arbName = (): fc.Arbitrary<string> => fc.constantFrom(...NAMES);
 
-const BINOPS: BinOp[] = ["+", "-", "*", "/", "%", "<", "<=", ">", ">=", "==", "!=", "&&", "||", "&", "|", "^", "<<", ">>", "min", "max", "cdiv"];
+const BINOPS: BinOp[] = ["+", "-", "*", "/", "%", "<", "<=", ">", ">=", "==", "!=", "&&", "||", "&", "|", "^", "<<", ">>", "min", "max", "cdiv", "floordiv"];
 const UNOPS: UnOp[] = ["neg", "not", "bitnot"];
 const MATH_FNS: MathFn[] = ["exp", "exp2", "log", "log2", "sqrt", "rsqrt", "abs", "tanh", "sin", "cos", "floor", "ceil", "round", "erf", "sigmoid", "pow", "fma"];
 const LOOP_KINDS: LoopKind[] = ["serial", "unroll", "parallel", "pipelined"];
@@ -41,7 +41,7 @@ export function arbFloatLit(): fc.Arbitrary<Expr> {
   return fc.tuple(value, optDType()).map(([v, dt]) => withDType({ k: "float", v } as Expr & { k: "float" }, dt));
 }
 
-const INFIX: BinOp[] = BINOPS.filter((op) => op !== "min" && op !== "max" && op !== "cdiv");
+const INFIX: BinOp[] = BINOPS.filter((op) => op !== "min" && op !== "max" && op !== "cdiv" && op !== "floordiv");
 
 /** Trees of infix operators only, so that precedence and associativity get stressed
  *  (a - (b - c), (a + b) * c, a << b + c, ...); the general generator nests them rarely. */
@@ -224,7 +224,7 @@ function arbIntOf(env: Env, depth = 2): fc.Arbitrary<Expr> {
   return fc.oneof(
     { depthSize: "small" },
     leaf,
-    fc.record({ k: fc.constant("bin" as const), op: fc.constantFrom<BinOp>("+", "-", "*", "/", "%", "min", "max", "cdiv", "<<", "&"), a: sub, b: sub }),
+    fc.record({ k: fc.constant("bin" as const), op: fc.constantFrom<BinOp>("+", "-", "*", "/", "%", "min", "max", "cdiv", "floordiv", "<<", "&"), a: sub, b: sub }),
   );
 }
 

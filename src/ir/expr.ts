@@ -367,7 +367,8 @@ function evalBin(op: BinOp, x: number, y: number, t: DType): number | undefined 
     case "||": return +(x !== 0 || y !== 0);
     case "min": return Math.min(x, y);
     case "max": return Math.max(x, y);
-    case "cdiv": return fl || y <= 0 || x < 0 ? undefined : Math.ceil(x / y);
+    case "cdiv": return fl || y === 0 ? undefined : Math.ceil(x / y);
+    case "floordiv": return fl || y === 0 ? undefined : Math.floor(x / y);
     case "&": case "|": case "^": case "<<": case ">>": {
       if (fl || byteSize(t) > 4) return undefined;
       if (op === "&") return x & y;
@@ -506,7 +507,7 @@ function foldBin(e: Expr & { k: "bin" }): Expr | undefined {
     }
     case "min": case "max":
       return exprEq(a, b) ? a : undefined;
-    case "cdiv":
+    case "cdiv": case "floordiv":
       if (ints && isIntLit(b, 1)) return a;
       return undefined;
     default:

@@ -48,7 +48,9 @@ export type BinOp =
   | "&&" | "||"
   | "&" | "|" | "^" | "<<" | ">>"   // ints only; >> is arithmetic for signed, logical for unsigned
   | "min" | "max"
-  | "cdiv";  // ints only: ceil(a / b) for a >= 0, b > 0
+  | "cdiv"  // ints only: ceil(a / b) at any signs (T.cdiv); emitted as (a + b - 1) / b, which lowerIntDivision
+            // leaves only where a >= 0 and b > 0
+  | "floordiv";  // ints only: floor(a / b) at any signs (the DSL's Math.floor(a / b)); lowerIntDivision removes it
 
 export type UnOp = "neg" | "not" | "bitnot";
 

@@ -59,7 +59,7 @@ const MATH_FNS: readonly MathFn[] = [
   "exp", "exp2", "log", "log2", "sqrt", "rsqrt", "abs", "tanh", "sin", "cos",
   "floor", "ceil", "round", "erf", "sigmoid", "pow", "fma",
 ];
-const CALL_BINOPS: readonly BinOp[] = ["min", "max", "cdiv"];
+const CALL_BINOPS: readonly BinOp[] = ["min", "max", "cdiv", "floordiv"];
 const LOOP_KINDS: readonly LoopKind[] = ["serial", "unroll", "parallel", "pipelined"];
 const SCOPES: readonly Scope[] = ["global", "shared", "fragment", "local"];
 /** Words that are literals, not names: `inf`, `nan`, `true`, `false`, with optional dtype suffix. */

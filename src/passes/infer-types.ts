@@ -7,7 +7,7 @@ import {
 } from "../ir/ir.ts";
 import { type TypeEnv, evalConst, explicitCasts, fold, mapStmts, typeOf, walkExpr, walkStmts } from "../ir/expr.ts";
 
-const BITWISE = new Set(["&", "|", "^", "<<", ">>", "cdiv"]);
+const BITWISE = new Set(["&", "|", "^", "<<", ">>", "cdiv", "floordiv"]);
 
 class Checker {
   diags: Diagnostic[] = [];

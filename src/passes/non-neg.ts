@@ -52,7 +52,7 @@ export function nonNegExpr(e: Expr, unproven: Set<string>): boolean {
     case "select": return nn(e.a) && nn(e.b);
     case "bin":
       switch (e.op) {
-        case "+": case "*": case "/": case "min": case "cdiv": return nn(e.a) && nn(e.b);
+        case "+": case "*": case "/": case "min": case "cdiv": case "floordiv": return nn(e.a) && nn(e.b);
         // C's remainder and shifts keep the sign of the left operand; max and & need one side.
         case "%": case ">>": return nn(e.a);
         case "max": case "&": return nn(e.a) || nn(e.b);

@@ -3,6 +3,7 @@ import type { Kernel, TunableValue } from "../ir/ir.ts";
 import { specialize } from "./specialize.ts";
 import { checkDequantBlocks } from "./check-dequant-blocks.ts";
 import { inferTypes } from "./infer-types.ts";
+import { lowerIntDivision } from "./lower-int-division.ts";
 import { inferLayouts } from "./infer-layouts.ts";
 import { padPackedTiles } from "./pad-packed-tiles.ts";
 import { lowerToThreads } from "./lower-threads.ts";
@@ -21,6 +22,7 @@ export const PASSES: readonly { name: string; run: Pass }[] = [
   { name: "specialize", run: specialize },
   { name: "checkDequantBlocks", run: checkDequantBlocks },
   { name: "inferTypes", run: inferTypes },
+  { name: "lowerIntDivision", run: lowerIntDivision },
   { name: "inferLayouts", run: inferLayouts },
   { name: "padPackedTiles", run: padPackedTiles },
   { name: "lowerToThreads", run: lowerToThreads },

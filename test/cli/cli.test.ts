@@ -34,7 +34,7 @@ describe("tilemoe CLI", () => {
       "--emit", "ir,cu,h", "-o", out);
     expect(r.exitCode, r.stderr).toBe(0);
     const passes = [...r.stdout.matchAll(/^\/\/ ---- after (\w+)$/gm)].map((m) => m[1]);
-    expect(passes).toEqual(["specialize", "checkDequantBlocks", "inferTypes", "inferLayouts", "padPackedTiles", "lowerToThreads", "persistentGrid", "warpSpecialize", "pingPong", "simplify", "overlapClears", "programmaticLaunch"]);
+    expect(passes).toEqual(["specialize", "checkDequantBlocks", "inferTypes", "lowerIntDivision", "inferLayouts", "padPackedTiles", "lowerToThreads", "persistentGrid", "warpSpecialize", "pingPong", "simplify", "overlapClears", "programmaticLaunch"]);
     expect(r.stdout).toMatch(/launch thread grid/);
     const cu = readFileSync(join(out, "gemm_f16.cu"), "utf8");
     // The default arch is sm_90a: the gemm goes through wgmma (docs/HOPPER.md).

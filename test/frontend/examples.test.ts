@@ -16,11 +16,11 @@ const GEMM_BF16 = `kernel gemm_bf16(A: global bf16[M, K], B: global bf16[N, K], 
 launch tile grid [cdiv(N, BN) * cdiv(M, BM)] threads warps * 32 blocks [pid] {
   let tilesM: i32 = cdiv(M, BM)
   let tilesN: i32 = cdiv(N, BN)
-  let group: i32 = pid / (GROUP_M * tilesN)
+  let group: i32 = floordiv(pid, GROUP_M * tilesN)
   let rows: i32 = max(1, min(tilesM - group * GROUP_M, GROUP_M))
   let inGroup: i32 = pid % (GROUP_M * tilesN)
   let by: i32 = group * GROUP_M + inGroup % rows
-  let bx: i32 = inGroup / rows
+  let bx: i32 = floordiv(inGroup, rows)
   alloc As: shared bf16[BM, BK]
   alloc Bs: shared bf16[BN, BK]
   alloc acc: fragment f32[BM, BN]

@@ -26,9 +26,9 @@ describe("front end: expressions and statements", () => {
     ].join("\n"));
   });
 
-  it("maps Math.floor(a / b) on ints to integer division and T.cdiv to cdiv", () => {
+  it("maps Math.floor(a / b) on ints to floor division (floordiv; lowerIntDivision makes it C's `/` where the signs allow) and T.cdiv to cdiv", () => {
     expect(launchBody(`const q = Math.floor(M / 4);\nconst r = T.cdiv(N, 8);\nconst f = Math.floor(2.5 / 2.0);`)).toBe(
-      ["let q: i32 = M / 4", "let r: i32 = cdiv(N, 8)", "let f: f32 = floor(2.5 / 2.0)"].join("\n"));
+      ["let q: i32 = floordiv(M, 4)", "let r: i32 = cdiv(N, 8)", "let f: f32 = floor(2.5 / 2.0)"].join("\n"));
   });
 
   it("translates Math.*, T.* math, ternaries and casts", () => {

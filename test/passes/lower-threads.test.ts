@@ -220,6 +220,6 @@ launch tile grid [1] threads 32 blocks [bx] {
   it("is reached through lower() with the pass order fixed in one place", () => {
     const stages: string[] = [];
     lower(parseKernel(elementwise), {}, WGSL, (n) => stages.push(n));
-    expect(stages).toEqual(["specialize", "checkDequantBlocks", "inferTypes", "inferLayouts", "padPackedTiles", "lowerToThreads", "persistentGrid", "warpSpecialize", "pingPong", "simplify", "overlapClears", "programmaticLaunch"]);
+    expect(stages).toEqual(["specialize", "checkDequantBlocks", "inferTypes", "lowerIntDivision", "inferLayouts", "padPackedTiles", "lowerToThreads", "persistentGrid", "warpSpecialize", "pingPong", "simplify", "overlapClears", "programmaticLaunch"]);
   });
 });

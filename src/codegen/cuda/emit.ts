@@ -46,6 +46,7 @@ export function smemAlignment(k: Kernel): number {
 
 const HELPERS: Record<string, string> = {
   // Math.round semantics (ties toward +infinity), unlike C's round().
+  // TypeScript's Math.round: halves toward +Infinity (C's roundf takes them away from zero); x - floor(x) is exact.
   "tm_round:f32": "static __device__ __forceinline__ float tm_round(float x) { const float f = floorf(x); return x - f >= 0.5f ? f + 1.0f : f; }",
   "tm_round:f64": "static __device__ __forceinline__ double tm_round(double x) { const double f = floor(x); return x - f >= 0.5 ? f + 1.0 : f; }",
   "tm_sigmoid:f32": "static __device__ __forceinline__ float tm_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }",

@@ -209,6 +209,7 @@ export class ExprEmitter {
       const ca = fl ? a : convert(a, t), cb = fl ? b : convert(b, t);
       return { code: `${fn}(${ca.code}, ${cb.code})`, prec: PRIMARY, dtype: t };
     }
+    if (op === "floordiv") throw new Error("floordiv reached the CUDA emitter: the lowerIntDivision pass must run first");
     if (op === "cdiv") {
       const num = this.binary("-", this.binary("+", a, b), { code: "1", prec: PRIMARY, dtype: "i32" });
       return this.binary("/", num, b);

@@ -29,7 +29,8 @@ export function evalInt(e: Expr, env: Env): number | undefined {
         case "*": return a * b;
         case "/": return b === 0 ? undefined : Math.trunc(a / b);
         case "%": return b === 0 ? undefined : a % b;
-        case "cdiv": return b <= 0 ? undefined : Math.ceil(a / b);
+        case "cdiv": return b === 0 ? undefined : Math.ceil(a / b);
+        case "floordiv": return b === 0 ? undefined : Math.floor(a / b);
         case "min": return Math.min(a, b);
         case "max": return Math.max(a, b);
         case "<": return +(a < b);

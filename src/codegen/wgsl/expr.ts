@@ -170,6 +170,7 @@ function emitBin(e: Expr & { k: "bin" }, t: DType, cx: ExprCtx): string {
   switch (op) {
     case "min": case "max": return `${op}(${a}, ${b})`;
     case "cdiv": return `((${a} + ${b} - ${literal(1, ot, cx)}) / ${b})`;
+    case "floordiv": return err("floordiv reached the WGSL emitter: the lowerIntDivision pass must run first");
     case "<": case "<=": case ">": case ">=": case "==": case "!=": return `(${a} ${op} ${b})`;
     case "&": case "|": case "^":
       if (ot === "bool") return `(${a} ${op} ${b})`;
@@ -192,8 +193,9 @@ function emitCall(fn: MathFn, args: Expr[], t: DType, cx: ExprCtx): string {
   const d = DIRECT[fn];
   if (d) code = `${d}(${xs.join(", ")})`;
   else if (fn === "sigmoid") code = `(1.0 / (1.0 + exp(-(${xs[0]}))))`;
-  // C round() (what the interpreter does): halves away from zero; WGSL round() goes to even.
-  else if (fn === "round") code = `(sign(${xs[0]}) * floor(abs(${xs[0]}) + 0.5))`;
+  // TypeScript's Math.round: halves toward +Infinity (WGSL's round() goes to even). x - floor(x)
+  // is exact, where floor(x + 0.5) would round 0.49999997 up.
+  else if (fn === "round") code = `select(floor(${xs[0]}), floor(${xs[0]}) + 1.0, ${xs[0]} - floor(${xs[0]}) >= 0.5)`;
   else if (fn === "erf") {
     cx.usesErf = true;
     code = rt === "f16" ? `f16(_erf(f32(${xs[0]})))` : `_erf(${xs[0]})`;
