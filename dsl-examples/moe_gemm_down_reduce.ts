@@ -5,7 +5,7 @@
 // needed), and moe_combine sums a token's TOPK rows times their routing weights, in slot order.
 // Deterministic (no atomics), at the cost of writing and reading Y once.
 import { T, type Tensor } from "tilemoe";
-import { groupedCol, groupedRow, pairRows } from "./lib/moe_tiles.ts";
+import { pairRows, routedTile } from "./lib/moe_tiles.ts";
 
 // The operand stages' budget: sm_90a's 227 KiB a block less room for the epilogue's staging
 // tile, so that 128-row tiles can take 4 stages there (the up kernel's 128 x 128 tiles measured
@@ -27,18 +27,8 @@ export const moe_gemm_down_pairs = T.kernel(
     const N = A.shape[1];
     const [P, H] = Y.shape;
     T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (gx, gy) => {
-      // The grouped tile order (lib/moe_tiles.ts) when GROUP_M > 1; GROUP_M = 1 keeps the grid's own
-      // order (and its registers).
-      let bx = gx;
-      let by = gy;
-      if (GROUP_M > 1) {
-        by = groupedRow(gx, gy, T.cdiv(H, BN), NB * T.cdiv(BS, BM), GROUP_M);
-        bx = groupedCol(gx, gy, T.cdiv(H, BN), NB * T.cdiv(BS, BM), GROUP_M);
-      }
-      const tiles = T.cdiv(BS, BM);
-      const b = Math.floor(by / tiles);
-      const r0 = (by % tiles) * BM;
-      const e = block_expert[b];
+      // Its column tile, routing block, first row there and expert, in the grouped order (lib/moe_tiles.ts).
+      const [bx, b, r0, e] = routedTile(gx, gy, T.cdiv(H, BN), block_expert, BS, BM, GROUP_M);
       const As = T.shared([BM, BK], "bf16");
       const Bs = T.shared([BN, BK], "bf16");
       const acc = T.fragment([BM, BN], "f32");

@@ -7,7 +7,7 @@
 // moe_gemm_down_pairs_w4a16 is the same main loop for the separate reduction (the layer's
 // `combine: "reduce"`): each pair's row to its own row of Y, as moe_gemm_down_pairs.
 import { T, type Buf, type Tensor } from "tilemoe";
-import { groupedCol, groupedRow, pairRows } from "./lib/moe_tiles.ts";
+import { pairRows, routedTile } from "./lib/moe_tiles.ts";
 
 const SMEM_BYTES = 160 * 1024;
 
@@ -48,18 +48,8 @@ export const moe_gemm_down_w4a16 = T.kernel(
     // Block (bx, by, bz) sums K tiles [bz * KT, (bz + 1) * KT) of the long N; tiles past N read as 0.
     const KT = T.cdiv(T.cdiv(N, BK), splitK);
     T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM), splitK], { threads: warps * 32 }, (gx, gy, bz) => {
-      // The grouped tile order (lib/moe_tiles.ts) when GROUP_M > 1; GROUP_M = 1 keeps the grid's own
-      // order (and its registers).
-      let bx = gx;
-      let by = gy;
-      if (GROUP_M > 1) {
-        by = groupedRow(gx, gy, T.cdiv(H, BN), NB * T.cdiv(BS, BM), GROUP_M);
-        bx = groupedCol(gx, gy, T.cdiv(H, BN), NB * T.cdiv(BS, BM), GROUP_M);
-      }
-      const tiles = T.cdiv(BS, BM);
-      const b = Math.floor(by / tiles);
-      const r0 = (by % tiles) * BM;
-      const e = block_expert[b];
+      // Its column tile, routing block, first row there and expert, in the grouped order (lib/moe_tiles.ts).
+      const [bx, b, r0, e] = routedTile(gx, gy, T.cdiv(H, BN), block_expert, BS, BM, GROUP_M);
       const acc = T.fragment([BM, BN], "f32");
       T.clear(acc);
       if (e >= 0) {
@@ -93,16 +83,8 @@ export const moe_gemm_down_pairs_w4a16 = T.kernel(
     const N = A.shape[1];
     const [P, H] = Y.shape;
     T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (gx, gy) => {
-      let bx = gx;
-      let by = gy;
-      if (GROUP_M > 1) {
-        by = groupedRow(gx, gy, T.cdiv(H, BN), NB * T.cdiv(BS, BM), GROUP_M);
-        bx = groupedCol(gx, gy, T.cdiv(H, BN), NB * T.cdiv(BS, BM), GROUP_M);
-      }
-      const tiles = T.cdiv(BS, BM);
-      const b = Math.floor(by / tiles);
-      const r0 = (by % tiles) * BM;
-      const e = block_expert[b];
+      // Its column tile, routing block, first row there and expert, in the grouped order (lib/moe_tiles.ts).
+      const [bx, b, r0, e] = routedTile(gx, gy, T.cdiv(H, BN), block_expert, BS, BM, GROUP_M);
       const acc = T.fragment([BM, BN], "f32");
       T.clear(acc);
       if (e >= 0) {

@@ -15,7 +15,7 @@
 // rows come from: gathered by token id from X (moe_gemm_up, moe_gemm_up_gelu), or already in
 // routing order in Xp (moe_gemm_up_permuted, after moe_permute.ts), whose plain tiles TMA loads.
 import { T, type Buf, type Tensor } from "tilemoe";
-import { groupedCol, groupedRow, tokenRows } from "./lib/moe_tiles.ts";
+import { routedTile, tokenRows } from "./lib/moe_tiles.ts";
 
 type Shared2d = Buf<"bf16", readonly [number, number]>;
 type Frag2d = Buf<"f32", readonly [number, number]>;
@@ -41,18 +41,8 @@ function gateUp(A: Tensor<"R, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted
   const [NB, BS] = sorted.shape;
   const N = Y.shape[1];
   T.launch([T.cdiv(N, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (gx, gy) => {
-    // The grouped tile order (lib/moe_tiles.ts) when GROUP_M > 1; GROUP_M = 1 keeps the grid's own
-    // order (and its registers).
-    let bx = gx;
-    let by = gy;
-    if (GROUP_M > 1) {
-      by = groupedRow(gx, gy, T.cdiv(N, BN), NB * T.cdiv(BS, BM), GROUP_M);
-      bx = groupedCol(gx, gy, T.cdiv(N, BN), NB * T.cdiv(BS, BM), GROUP_M);
-    }
-    const tiles = T.cdiv(BS, BM);
-    const b = Math.floor(by / tiles);
-    const r0 = (by % tiles) * BM;
-    const e = block_expert[b];
+    // Its column tile, routing block, first row there and expert, in the grouped order (lib/moe_tiles.ts).
+    const [bx, b, r0, e] = routedTile(gx, gy, T.cdiv(N, BN), block_expert, BS, BM, GROUP_M);
     const As = T.shared([BM, BK], "bf16");
     const Gs = T.shared([BN, BK], "bf16");
     const Us = T.shared([BN, BK], "bf16");

@@ -3,7 +3,7 @@
 // per 128 values of a row, symmetric (w = (q - 8) * s). The packed gate and up tiles are
 // pipelined like any operand and turned into bf16 tiles by T.dequant before the gemms.
 import { T, type Tensor } from "tilemoe";
-import { groupedCol, groupedRow, tokenRows } from "./lib/moe_tiles.ts";
+import { routedTile, tokenRows } from "./lib/moe_tiles.ts";
 
 const SMEM_BYTES = 160 * 1024;
 
@@ -20,18 +20,8 @@ export const moe_gemm_up_w4a16 = T.kernel(
     const [NB, BS] = sorted.shape;
     const N = Y.shape[1];
     T.launch([T.cdiv(N, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (gx, gy) => {
-      // The grouped tile order (lib/moe_tiles.ts) when GROUP_M > 1; GROUP_M = 1 keeps the grid's own
-      // order (and its registers).
-      let bx = gx;
-      let by = gy;
-      if (GROUP_M > 1) {
-        by = groupedRow(gx, gy, T.cdiv(N, BN), NB * T.cdiv(BS, BM), GROUP_M);
-        bx = groupedCol(gx, gy, T.cdiv(N, BN), NB * T.cdiv(BS, BM), GROUP_M);
-      }
-      const tiles = T.cdiv(BS, BM);
-      const b = Math.floor(by / tiles);
-      const r0 = (by % tiles) * BM;
-      const e = block_expert[b];
+      // Its column tile, routing block, first row there and expert, in the grouped order (lib/moe_tiles.ts).
+      const [bx, b, r0, e] = routedTile(gx, gy, T.cdiv(N, BN), block_expert, BS, BM, GROUP_M);
       // The routing gather's rows (see moe_gemm_up.ts): -1 reads 0.
       const xrow = T.shared([BM], "i32");
       tokenRows(xrow, sorted, b, r0, BM, tokens, top_k);

@@ -25,6 +25,24 @@ export function groupedCol(gx: number, gy: number, tilesN: number, tilesM: numbe
   return Math.floor((pid % (GROUP_M * tilesN)) / rows);
 }
 
+/** Where block (gx, gy) of a routed GEMM works, as [bx, b, r0, e]: column tile bx, routing block b,
+ *  the first row r0 of its BM-row tile in that block, and the block's expert e (-1: none, no work).
+ *  The grid is [cols, NB * cdiv(BS, BM)]; GROUP_M > 1 takes the grouped order above, GROUP_M = 1
+ *  keeps the grid's own (and its registers). */
+export function routedTile(gx: number, gy: number, cols: number, block_expert: Tensor<"NB", "i32">, BS: number, BM: number,
+                           GROUP_M: number) {
+  const [NB] = block_expert.shape;
+  let bx = gx;
+  let by = gy;
+  if (GROUP_M > 1) {
+    by = groupedRow(gx, gy, cols, NB * T.cdiv(BS, BM), GROUP_M);
+    bx = groupedCol(gx, gy, cols, NB * T.cdiv(BS, BM), GROUP_M);
+  }
+  const tiles = T.cdiv(BS, BM);
+  const b = Math.floor(by / tiles);
+  return [bx, b, (by % tiles) * BM, block_expert[b]] as const;
+}
+
 /** The row scatter's rows of the down projection's pair kernels: row i of the `rows`-row tile at
  *  row r0 of routing block b goes to its pair's row of Y (sorted[b][r0 + i]), or nowhere (-1) for
  *  pads (ids >= P) and rows past the block. */

@@ -1,7 +1,8 @@
 // Module-level functions that kernel code calls: `function mainLoop(...) { ... }` declared in
 // the kernel file. They are inlined where they are called (nothing is a run-time call): a
 // call statement splices the function's statements in, a call in an expression is replaced
-// by the function's `return` expression. Their body sees module constants and their own
+// by the function's `return` expression, and a destructured call (`const [b, r0] = f(...)`)
+// splices the statements in and binds each name to one element of the final `return [...]`. Their body sees module constants and their own
 // parameters only, as in TypeScript. Arguments are bound by value: a name passes what it
 // names (a tensor, buffer, tile view, tunable, dim, scalar, read-only inside, or another
 // helper, e.g. an activation function), any other expression is evaluated once at the call.
@@ -67,6 +68,35 @@ export function inlineExpression(call: CallExpression, fn: FunctionDeclaration, 
       }
     }
     return translateExpr(last.getExpressionOrThrow(), ctx);
+  });
+}
+
+/** Inlines a helper whose values are destructured (`const [x, y] = f(...)`): its statements but
+ *  the last, translated by `translate`, then the elements of its final `return [a, b, ...];`,
+ *  translated in its scope (a name it bound stays valid: inlined statements share the block). */
+export function inlineTuple(call: CallExpression, fn: FunctionDeclaration, names: number, ctx: Ctx,
+  translate: (stmts: Statement[], prologue: Stmt[]) => void): Typed[] {
+  const body = checkedBody(call, fn, ctx);
+  const stmts = body.getStatements();
+  const last = stmts[stmts.length - 1];
+  const value = last && Node.isReturnStatement(last) ? last.getExpression() : undefined;
+  // `return [a, b] as const` types the names in TypeScript; the IR is the same.
+  const bare = value && Node.isAsExpression(value) && value.getTypeNode()?.getText() === "const" ? value.getExpression() : value;
+  const list = bare ? unwrapParens(bare) : undefined;
+  if (!list || !Node.isArrayLiteralExpression(list))
+    return ctx.fail(call, `'${fn.getName()}' is destructured, so its body must end with 'return [a, b, ...];'`);
+  for (const s of stmts.slice(0, -1)) {
+    const early = Node.isReturnStatement(s) ? s : s.getFirstDescendant((d) => Node.isReturnStatement(d));
+    if (early) ctx.fail(early, `'${fn.getName()}' is destructured, so only its last statement may return`);
+  }
+  const elems = list.getElements();
+  if (elems.some((e) => Node.isSpreadElement(e) || Node.isOmittedExpression(e)))
+    ctx.fail(list, `'${fn.getName()}' must return a list of plain values: return [a, b, ...]`);
+  if (names > elems.length)
+    ctx.fail(call, `${names} names are destructured from '${fn.getName()}', which returns ${elems.length} value${elems.length === 1 ? "" : "s"}`);
+  return withHelperScope(call, fn, ctx, "statement", (prologue) => {
+    translate(stmts.slice(0, -1), prologue);
+    return elems.map((e) => translateExpr(e, ctx));
   });
 }
 

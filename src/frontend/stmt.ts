@@ -11,7 +11,7 @@ import {
 } from "./expr.ts";
 import { allocation, region, tileOp } from "./ops.ts";
 import { atomicBinding } from "./moe.ts";
-import { helperOf, inlineStatements } from "./helpers.ts";
+import { helperOf, inlineStatements, inlineTuple } from "./helpers.ts";
 import { type Sym, describe } from "./scope.ts";
 
 /** Constructs outside the subset, with the name users know them by. */
@@ -89,7 +89,13 @@ function variableStatement(node: VariableStatement, ctx: Ctx, out: Stmt[]): void
     const nameNode = decl.getNameNode();
     const init = decl.getInitializer();
     if (!init) ctx.fail(decl, `'${quote(decl)}' needs an initial value`);
-    if (Node.isArrayBindingPattern(nameNode)) { shapeAliases(nameNode, init, ctx); continue; }
+    if (Node.isArrayBindingPattern(nameNode)) {
+      const call = unwrapParens(init);
+      const helper = Node.isCallExpression(call) ? helperOf(call, ctx) : undefined;
+      if (helper && Node.isCallExpression(call)) tupleBinding(nameNode, call, helper, kind, ctx, out);
+      else shapeAliases(nameNode, init, ctx);
+      continue;
+    }
     if (!Node.isIdentifier(nameNode)) ctx.fail(nameNode, "object destructuring is not supported here");
     const name = nameNode.getText();
     const alloc = allocation(name, init, ctx);
@@ -116,21 +122,53 @@ function variableStatement(node: VariableStatement, ctx: Ctx, out: Stmt[]): void
       continue;
     }
     const value = translateExpr(init, ctx);
-    const declared = annotatedDType(decl.getTypeNode(), ctx);
-    const dtype = declared ?? bindingType(value.t);
-    const mutable = kind !== VariableDeclarationKind.Const;
-    const coerced = coerce(value, dtype, init, ctx);
-    const ir = ctx.irName(name, dtype);
-    define(name, { kind: "var", name: ir, dtype, mutable, what: mutable ? "let variable" : "const" }, nameNode, ctx);
-    out.push({ k: "let", name: ir, dtype, value: coerced.e, mutable, loc: ctx.loc(decl) });
+    scalarBinding(nameNode, value, annotatedDType(decl.getTypeNode(), ctx), kind, init, ctx, out);
   }
+}
+
+/** `const x = value` (or let): a scalar name and its IR let. */
+function scalarBinding(nameNode: Node, value: Typed, declared: DType | undefined, kind: VariableDeclarationKind,
+  at: Node, ctx: Ctx, out: Stmt[]): void {
+  const dtype = declared ?? bindingType(value.t);
+  const mutable = kind !== VariableDeclarationKind.Const;
+  const coerced = coerce(value, dtype, at, ctx);
+  const ir = ctx.irName(nameNode.getText(), dtype);
+  define(nameNode.getText(), { kind: "var", name: ir, dtype, mutable, what: mutable ? "let variable" : "const" }, nameNode, ctx);
+  out.push({ k: "let", name: ir, dtype, value: coerced.e, mutable, loc: ctx.loc(at) });
+}
+
+/** `const [b, r0] = f(...)` with f a helper ending in `return [...]`: its statements, then each
+ *  name bound to its element as `const b = ...` would be. A const whose element is a name the
+ *  helper bound takes that name itself (nothing can assign it once the helper has returned), so
+ *  the IR is what the same code written in place gives. */
+function tupleBinding(pattern: import("ts-morph").ArrayBindingPattern, call: import("ts-morph").CallExpression,
+  helper: import("ts-morph").FunctionDeclaration, kind: VariableDeclarationKind, ctx: Ctx, out: Stmt[]): void {
+  const elems = pattern.getElements();
+  const start = out.length;
+  const values = inlineTuple(call, helper, elems.length, ctx, (stmts, prologue) => {
+    out.push(...prologue);
+    for (const s of stmts) translateStmt(s, ctx, out);
+  });
+  const own = new Map<string, DType>();
+  for (const s of out.slice(start)) if (s.k === "let") own.set(s.name, s.dtype);
+  elems.forEach((el, i) => {
+    if (Node.isOmittedExpression(el)) return;
+    const nm = el.getNameNode();
+    if (!Node.isIdentifier(nm) || el.getDotDotDotToken() || el.getInitializer())
+      ctx.fail(el, `destructure '${helper.getName()}' into plain names: const [a, b] = ${helper.getName()}(...)`);
+    const v = values[i]!.e;
+    const dtype = v.k === "var" ? own.get(v.name) : undefined;
+    if (kind === VariableDeclarationKind.Const && v.k === "var" && dtype)
+      define(nm.getText(), { kind: "var", name: v.name, dtype, mutable: false, what: "const" }, nm, ctx);
+    else scalarBinding(nm, values[i]!, undefined, kind, el, ctx, out);
+  });
 }
 
 /** `const [M, K] = A.shape` binds each name to the tensor's dim expression. */
 export function shapeAliases(pattern: import("ts-morph").ArrayBindingPattern, init: Node, ctx: Ctx): void {
   const n = unwrapParens(init);
   if (!Node.isPropertyAccessExpression(n) || n.getName() !== "shape")
-    ctx.fail(pattern, "array destructuring is only supported for shapes: const [M, K] = A.shape");
+    ctx.fail(pattern, "array destructuring is only supported for shapes (const [M, K] = A.shape) and helpers that return a list (const [b, r0] = f(...) with f ending in 'return [x, y];')");
   const buf = bufferOf(n.getExpression(), ctx);
   const elems = pattern.getElements();
   if (elems.length > buf.shape.length)

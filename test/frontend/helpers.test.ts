@@ -189,6 +189,43 @@ export const k = T.kernel({ tune: { BM: [64, 128] }, where: ({ BM }) => smem(BM,
     expect(error(withHelpers(`function f(g: number) { return g; }\nfunction h(x: number) { return x; }`, `C[0][0] = f(h);`))).toMatch(/'g' is a function, not a scalar/);
   });
 
+  it("binds a destructured helper's list: names it bound are taken as they are, other values become lets, a let copies", () => {
+    const [k] = kernels(withHelpers(
+      `function tile(g: number, rows: number, flip: boolean) {
+  let r = g;
+  if (flip) {
+    r = rows - 1 - g;
+  }
+  const q = Math.floor(r / 4);
+  return [q, (r % 4) * 16, A0(q)] as const;
+}
+function A0(q: number) { return q * 2; }`,
+      `const [q, r0, twice] = tile(bx, 8, true);\nlet [w] = tile(bx + 1, 8, false);\nw += 1;\nC[q][r0] = 1.0 * (twice + w);`));
+    expect(body(k!)).toBe([
+      "var r: i32 = bx",
+      "if (true) {\n  r = 8 - 1 - bx\n}",
+      "let q: i32 = floordiv(r, 4)",
+      "let r0: i32 = r % 4 * 16",
+      "let twice: i32 = q * 2",
+      "var r_1: i32 = bx + 1",
+      "if (false) {\n  r_1 = 8 - 1 - (bx + 1)\n}",
+      "let q_1: i32 = floordiv(r_1, 4)",
+      "var w: i32 = q_1",
+      "w = w + 1",
+      "store C[q, r0] = 1.0 * cast<f32>(twice + w)",
+    ].join("\n"));
+    expect(verifyErrors(k!)).toEqual([]);
+  });
+
+  it("rejects a destructured helper that does not end in a list, returns early, returns too few values or spreads", () => {
+    const call = `const [a, b] = f(1);\nC[a][b] = 0.0;`;
+    expect(error(withHelpers(`function f(x: number) { return x; }`, call))).toMatch(/'f' is destructured, so its body must end with 'return \[a, b, \.\.\.\];'/);
+    expect(error(withHelpers(`function f(x: number) { if (x > 0) { return [x, x]; } return [x, 0]; }`, call))).toMatch(/'f' is destructured, so only its last statement may return/);
+    expect(error(withHelpers(`function f(x: number) { return [x]; }`, call))).toMatch(/2 names are destructured from 'f', which returns 1 value$/);
+    expect(error(withHelpers(`function f(x: number) { const l = [x, x]; return [...l]; }`, call))).toMatch(/'f' must return a list of plain values/);
+    expect(error(withHelpers(`function f(x: number) { return [x, x]; }`, `const [a, [b]] = f(1);\nC[a][b] = 0.0;`))).toMatch(/destructure 'f' into plain names/);
+  });
+
   it("points errors inside a helper at the helper's line", () => {
     const msg = error(withHelpers(`function f(dst: Tensor<"M, N", "f32">) {\n  while (true) { }\n}`, `f(C);`));
     expect(msg).toMatch(/^3:3 while loops are not supported/);
