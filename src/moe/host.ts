@@ -242,13 +242,20 @@ const configText = (c: Record<string, unknown>) => Object.entries(c).map(([k, v]
 
 /** Stage units one after another. Each carries the static device helpers it uses
  *  (tm_sigmoid...): a second definition in the same unit would not compile, so a helper
- *  line already emitted is dropped. */
+ *  already emitted is dropped, whole: one line, or (tm_fmax's #ifdef) the lines from its
+ *  `static __device__` line to the first line that is a lone `}`. */
 function dedupeHelpers(units: string[]): string[] {
   const seen = new Set<string>();
-  return units.map((u) => u.split("\n").filter((line) => {
-    if (!line.startsWith("static __device__")) return true;
-    if (seen.has(line)) return false;
-    seen.add(line);
-    return true;
-  }).join("\n"));
+  return units.map((u) => {
+    const lines = u.split("\n"), out: string[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      if (!lines[i]!.startsWith("static __device__")) { out.push(lines[i]!); continue; }
+      let end = i;
+      if (!lines[i]!.trimEnd().endsWith("}")) while (end + 1 < lines.length && lines[end] !== "}") end++;
+      const helper = lines.slice(i, end + 1).join("\n");
+      if (!seen.has(helper)) { seen.add(helper); out.push(...lines.slice(i, end + 1)); }
+      i = end;
+    }
+    return out.join("\n");
+  });
 }

@@ -138,7 +138,8 @@ export class BodyEmitter {
         // The butterfly of ir.ts: step m combines (own, lane ^ m) in that order, so the
         // interpreter's float sums are these bits. width < 32 keeps the xor inside its group.
         const c = cName(s.result), t = storageType(s.dtype);
-        const fn = s.op === "sum" ? undefined : s.dtype === "f32" ? `f${s.op}f` : s.op;
+        const fn = s.op === "sum" ? undefined : s.dtype === "f32" ? `tm_f${s.op}` : s.op;
+        if (fn?.startsWith("tm_")) this.ex.helpers.add(`${fn}:f32`);
         this.line(`${t} ${c} = ${this.ex.emitStorage(s.value, s.dtype)};`);
         this.line("#pragma unroll");
         this.line(`for (int _wr_m = 1; _wr_m < ${s.width}; _wr_m <<= 1) {`);

@@ -204,7 +204,9 @@ export class ExprEmitter {
     const fl = isFloat(t);
     const vt = valueDType(t);
     if (op === "min" || op === "max") {
-      const fn = vt === "f32" ? `f${op}f` : vt === "f64" ? `f${op}` : op;
+      // Floats: NaN-propagating, as TypeScript's Math.max / Math.min (emit.ts's tm_fmax / tm_fmin).
+      const fn = fl ? `tm_f${op}` : op;
+      if (fl) this.helpers.add(`${fn}:${vt}`);
       // Integer min/max overloads need both operands of one type.
       const ca = fl ? a : convert(a, t), cb = fl ? b : convert(b, t);
       return { code: `${fn}(${ca.code}, ${cb.code})`, prec: PRIMARY, dtype: t };

@@ -157,6 +157,14 @@ function emitNatural(e: Expr, t: DType, cx: ExprCtx): string {
   }
 }
 
+/** TypeScript's Math.max / Math.min of floats: NaN if either operand is (WGSL's max() / min()
+ *  return the other one). The NaN test is on the bits: WGSL lets a compiler assume no NaN and
+ *  fold `x != x` away (lavapipe does). */
+export function nanMinMax(op: "min" | "max", a: string, b: string): string {
+  const nan = (x: string) => `(bitcast<u32>(f32(${x})) & 0x7fffffffu) > 0x7f800000u`;
+  return `select(${op}(${a}, ${b}), ${a} + ${b}, ${nan(a)} || ${nan(b)})`;
+}
+
 function emitBin(e: Expr & { k: "bin" }, t: DType, cx: ExprCtx): string {
   const { op } = e;
   if (op === "&&" || op === "||") return `(${emitExpr(e.a, cx, "bool")} ${op} ${emitExpr(e.b, cx, "bool")})`;
@@ -168,7 +176,7 @@ function emitBin(e: Expr & { k: "bin" }, t: DType, cx: ExprCtx): string {
   const a = emitExpr(e.a, cx, ot), b = emitExpr(e.b, cx, ot);
   if (ot === "bool" && (op === "+" || op === "-" || op === "*")) err(`WGSL codegen: arithmetic '${op}' on bool operands`);
   switch (op) {
-    case "min": case "max": return `${op}(${a}, ${b})`;
+    case "min": case "max": return isFloat(ot) ? nanMinMax(op, a, b) : `${op}(${a}, ${b})`;
     case "cdiv": return `((${a} + ${b} - ${literal(1, ot, cx)}) / ${b})`;
     case "floordiv": return err("floordiv reached the WGSL emitter: the lowerIntDivision pass must run first");
     case "<": case "<=": case ">": case ">=": case "==": case "!=": return `(${a} ${op} ${b})`;

@@ -11,7 +11,8 @@
 // index % subgroup_size, and takes the shuffle path for a warp_reduce only when
 // subgroup_size >= width; the workgroup-memory path otherwise. The choice is uniform
 // (workgroupUniformLoad), as the barriers of the fallback need.
-import type { Stmt } from "../../ir/ir.ts";
+import { type Stmt, isFloat } from "../../ir/ir.ts";
+import { nanMinMax } from "./expr.ts";
 import { walkStmts } from "../../ir/expr.ts";
 
 export type WarpReduce = Extract<Stmt, { k: "warp_reduce" }>;
@@ -55,7 +56,8 @@ export function subgroupPrologue(): string[] {
   ];
 }
 
-const combine = (op: WarpReduce["op"], a: string, b: string) => (op === "sum" ? `${a} + ${b}` : `${op}(${a}, ${b})`);
+const combine = (s: WarpReduce, a: string, b: string) =>
+  (s.op === "sum" ? `${a} + ${b}` : isFloat(s.dtype) ? nanMinMax(s.op, a, b) : `${s.op}(${a}, ${b})`);
 const SUBGROUP_FN = { sum: "subgroupAdd", max: "subgroupMax", min: "subgroupMin" } as const;
 
 /** The statement's lines; `value` is the WGSL of s.value in s.dtype. */
@@ -66,14 +68,17 @@ export function warpReduceLines(s: WarpReduce, r: string, value: string, mode: R
     `_wr_${s.dtype}[_lid.x] = ${r};`,
     "workgroupBarrier();",
     ...steps.flatMap((m, i) => [
-      `${r} = ${combine(s.op, r, `_wr_${s.dtype}[_lid.x ^ ${m}u]`)};`,
+      `${r} = ${combine(s, r, `_wr_${s.dtype}[_lid.x ^ ${m}u]`)};`,
       "workgroupBarrier();",
       ...(i < steps.length - 1 ? [`_wr_${s.dtype}[_lid.x] = ${r};`, "workgroupBarrier();"] : []),
     ]),
   ];
   const head = `var ${r}: ${s.dtype} = ${value};`;
   if (mode === "workgroup") return [head, ...workgroup];
-  const shuffle = steps.map((m) => `${r} = ${combine(s.op, r, `subgroupShuffleXor(${r}, ${m}u)`)};`);
+  // A float max / min reads the partner's value three times (nanMinMax): it is named once.
+  const shuffle = steps.map((m) => (s.op !== "sum" && isFloat(s.dtype)
+    ? `{ let _wr_p = subgroupShuffleXor(${r}, ${m}u); ${r} = ${combine(s, r, "_wr_p")}; }`
+    : `${r} = ${combine(s, r, `subgroupShuffleXor(${r}, ${m}u)`)};`));
   const ind = (xs: string[]) => xs.map((x) => `  ${x}`);
   const whole = s.dtype === "f32" ? [] : [
     `if (${SG_SIZE} == ${s.width}u) {`, ...ind([`${r} = ${SUBGROUP_FN[s.op]}(${r});`]), "} else ",

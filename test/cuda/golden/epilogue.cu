@@ -46,6 +46,20 @@ const char* epilogue_error_string(int code);
 #include <cuda_runtime.h>
 
 static __device__ __forceinline__ float tm_round(float x) { const float f = floorf(x); return x - f >= 0.5f ? f + 1.0f : f; }
+static __device__ __forceinline__ float tm_fmax(float a, float b) {
+#ifdef __CUDA_ARCH__
+  float d; asm("max.NaN.f32 %0, %1, %2;" : "=f"(d) : "f"(a), "f"(b)); return d;
+#else
+  return a != a || b != b ? a + b : fmaxf(a, b);
+#endif
+}
+static __device__ __forceinline__ float tm_fmin(float a, float b) {
+#ifdef __CUDA_ARCH__
+  float d; asm("min.NaN.f32 %0, %1, %2;" : "=f"(d) : "f"(a), "f"(b)); return d;
+#else
+  return a != a || b != b ? a + b : fminf(a, b);
+#endif
+}
 static __device__ __forceinline__ float tm_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 extern "C" __global__ void __launch_bounds__(64) epilogue_kernel(const float* __restrict__ X, const __nv_bfloat16* __restrict__ bias, const uint8_t* __restrict__ Wq, __nv_bfloat16* __restrict__ Y, float alpha, int act, int M, int N, int K) {
@@ -73,7 +87,7 @@ extern "C" __global__ void __launch_bounds__(64) epilogue_kernel(const float* __
       h = h + (float)(lo - 8) * 0.125f;
     }
     const float g = act == 0 ? h * tm_sigmoid(h) : 0.5f * h * (1.0f + erff(h * 0.70710677f));
-    const __half t = __float2half_rn(fmaxf(fminf(g, 65504.0f), -65504.0f));
+    const __half t = __float2half_rn(tm_fmax(tm_fmin(g, 65504.0f), -65504.0f));
     const int64_t big = (int64_t)row * (int64_t)N + (int64_t)col;
     o[i] = __float2bfloat16_rn(tm_round(expf(__half2float(t) * 0.0f)) * g + (float)(big % 2ll) * 0.0f);
   }

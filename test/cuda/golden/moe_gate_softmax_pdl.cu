@@ -48,6 +48,14 @@ const char* moe_gate_softmax_error_string(int code);
 
 #include <cuda_runtime.h>
 
+static __device__ __forceinline__ float tm_fmax(float a, float b) {
+#ifdef __CUDA_ARCH__
+  float d; asm("max.NaN.f32 %0, %1, %2;" : "=f"(d) : "f"(a), "f"(b)); return d;
+#else
+  return a != a || b != b ? a + b : fmaxf(a, b);
+#endif
+}
+
 extern "C" __global__ void __launch_bounds__(128) moe_gate_softmax_kernel(const float* __restrict__ logits, int renorm, float* __restrict__ weights, int* __restrict__ ids, int T, int E, int K) {
   extern __shared__ __align__(128) unsigned char smem[];
   float* const tv = reinterpret_cast<float*>(smem + 0);
@@ -80,13 +88,13 @@ extern "C" __global__ void __launch_bounds__(128) moe_gate_softmax_kernel(const 
   float part = __int_as_float(0xff800000);
   for (int jj = 0; jj < 4; ++jj) {
     const int j_1 = jj * 32 + lane;
-    part = fmaxf(part, s[row_1 * 128 + j_1]);
+    part = tm_fmax(part, s[row_1 * 128 + j_1]);
   }
   float red = part;
   #pragma unroll
   for (int _wr_m = 1; _wr_m < 32; _wr_m <<= 1) {
     const float _wr_o = __shfl_xor_sync(0xffffffffu, red, _wr_m, 32);
-    red = fmaxf(red, _wr_o);
+    red = tm_fmax(red, _wr_o);
   }
   if (lane == 0) {
     mx[row_1] = red;
@@ -112,7 +120,7 @@ extern "C" __global__ void __launch_bounds__(128) moe_gate_softmax_kernel(const 
     #pragma unroll
     for (int _wr_m = 1; _wr_m < 32; _wr_m <<= 1) {
       const float _wr_o = __shfl_xor_sync(0xffffffffu, m, _wr_m, 32);
-      m = fmaxf(m, _wr_o);
+      m = tm_fmax(m, _wr_o);
     }
     int win = bi >= 0 && bv == m ? bi : 2147483647;
     #pragma unroll

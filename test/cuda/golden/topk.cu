@@ -44,6 +44,14 @@ const char* topk_error_string(int code);
 
 #include <cuda_runtime.h>
 
+static __device__ __forceinline__ float tm_fmax(float a, float b) {
+#ifdef __CUDA_ARCH__
+  float d; asm("max.NaN.f32 %0, %1, %2;" : "=f"(d) : "f"(a), "f"(b)); return d;
+#else
+  return a != a || b != b ? a + b : fmaxf(a, b);
+#endif
+}
+
 extern "C" __global__ void __launch_bounds__(128) topk_kernel(const float* __restrict__ X, float* __restrict__ V, int* __restrict__ I, int K, int T, int E) {
   extern __shared__ __align__(128) unsigned char smem[];
   float* const s = reinterpret_cast<float*>(smem + 0);
@@ -83,7 +91,7 @@ extern "C" __global__ void __launch_bounds__(128) topk_kernel(const float* __res
     #pragma unroll
     for (int _wr_m = 1; _wr_m < 32; _wr_m <<= 1) {
       const float _wr_o = __shfl_xor_sync(0xffffffffu, m, _wr_m, 32);
-      m = fmaxf(m, _wr_o);
+      m = tm_fmax(m, _wr_o);
     }
     int win = bi >= 0 && bv == m ? bi : 2147483647;
     #pragma unroll

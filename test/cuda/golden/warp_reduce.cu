@@ -47,6 +47,14 @@ const char* warp_reduce_error_string(int code);
 
 #include <cuda_runtime.h>
 
+static __device__ __forceinline__ float tm_fmax(float a, float b) {
+#ifdef __CUDA_ARCH__
+  float d; asm("max.NaN.f32 %0, %1, %2;" : "=f"(d) : "f"(a), "f"(b)); return d;
+#else
+  return a != a || b != b ? a + b : fmaxf(a, b);
+#endif
+}
+
 extern "C" __global__ void __launch_bounds__(64) warp_reduce_kernel(const float* __restrict__ X, const int* __restrict__ I, float* __restrict__ S, float* __restrict__ M, int* __restrict__ J, unsigned* __restrict__ U, int N) {
   const int bx = blockIdx.x;
   const int tx = threadIdx.x;
@@ -67,7 +75,7 @@ extern "C" __global__ void __launch_bounds__(64) warp_reduce_kernel(const float*
   #pragma unroll
   for (int _wr_m = 1; _wr_m < 8; _wr_m <<= 1) {
     const float _wr_o = __shfl_xor_sync(0xffffffffu, m, _wr_m, 8);
-    m = fmaxf(m, _wr_o);
+    m = tm_fmax(m, _wr_o);
   }
   int j = k;
   #pragma unroll

@@ -61,21 +61,21 @@ fn main(@builtin(workgroup_id) _wid: vec3<u32>, @builtin(local_invocation_id) _l
   }
   var m: f32 = x;
   if (_sg_size >= 8u) {
-    m = max(m, subgroupShuffleXor(m, 1u));
-    m = max(m, subgroupShuffleXor(m, 2u));
-    m = max(m, subgroupShuffleXor(m, 4u));
+    { let _wr_p = subgroupShuffleXor(m, 1u); m = select(max(m, _wr_p), m + _wr_p, (bitcast<u32>(f32(m)) & 0x7fffffffu) > 0x7f800000u || (bitcast<u32>(f32(_wr_p)) & 0x7fffffffu) > 0x7f800000u); }
+    { let _wr_p = subgroupShuffleXor(m, 2u); m = select(max(m, _wr_p), m + _wr_p, (bitcast<u32>(f32(m)) & 0x7fffffffu) > 0x7f800000u || (bitcast<u32>(f32(_wr_p)) & 0x7fffffffu) > 0x7f800000u); }
+    { let _wr_p = subgroupShuffleXor(m, 4u); m = select(max(m, _wr_p), m + _wr_p, (bitcast<u32>(f32(m)) & 0x7fffffffu) > 0x7f800000u || (bitcast<u32>(f32(_wr_p)) & 0x7fffffffu) > 0x7f800000u); }
   } else {
     _wr_f32[_lid.x] = m;
     workgroupBarrier();
-    m = max(m, _wr_f32[_lid.x ^ 1u]);
+    m = select(max(m, _wr_f32[_lid.x ^ 1u]), m + _wr_f32[_lid.x ^ 1u], (bitcast<u32>(f32(m)) & 0x7fffffffu) > 0x7f800000u || (bitcast<u32>(f32(_wr_f32[_lid.x ^ 1u])) & 0x7fffffffu) > 0x7f800000u);
     workgroupBarrier();
     _wr_f32[_lid.x] = m;
     workgroupBarrier();
-    m = max(m, _wr_f32[_lid.x ^ 2u]);
+    m = select(max(m, _wr_f32[_lid.x ^ 2u]), m + _wr_f32[_lid.x ^ 2u], (bitcast<u32>(f32(m)) & 0x7fffffffu) > 0x7f800000u || (bitcast<u32>(f32(_wr_f32[_lid.x ^ 2u])) & 0x7fffffffu) > 0x7f800000u);
     workgroupBarrier();
     _wr_f32[_lid.x] = m;
     workgroupBarrier();
-    m = max(m, _wr_f32[_lid.x ^ 4u]);
+    m = select(max(m, _wr_f32[_lid.x ^ 4u]), m + _wr_f32[_lid.x ^ 4u], (bitcast<u32>(f32(m)) & 0x7fffffffu) > 0x7f800000u || (bitcast<u32>(f32(_wr_f32[_lid.x ^ 4u])) & 0x7fffffffu) > 0x7f800000u);
     workgroupBarrier();
   }
   var j: i32 = k;
