@@ -10,7 +10,7 @@
 import { type DType, type Expr, type Kernel, type Ref, type Region, type Stmt, isFloat, isInt, isWgmmaRegs } from "../ir/ir.ts";
 import { evalConst, TRUE, type TypeEnv, typeOf, walkStmts } from "../ir/expr.ts";
 import { printExpr } from "../ir/print.ts";
-import { roundTo } from "../numeric/dtype.ts";
+import { floatToInt, roundTo } from "../numeric/dtype.ts";
 import { InterpError, stmtHead } from "./fault.ts";
 
 export interface AllocDecl { name: string; dtype: DType; scope: "shared" | "fragment" | "local" | "global"; shape: number[]; over?: string }
@@ -109,7 +109,7 @@ class Gen {
   run(): Compiled {
     const head = [
       `"use strict";`,
-      `const {ix1, ix2, ix3, ixN, lds, sts, alloc, copy, gatherRows, scatterRows, fill, gemm, vcopy, vzero, cpa, cpz, cpCommit, cpWait, idiv, imod, icdiv, ifloordiv, RND, MF, dq, fenceAsync, regw} = RT;`,
+      `const {ix1, ix2, ix3, ixN, lds, sts, alloc, copy, gatherRows, scatterRows, fill, gemm, vcopy, vzero, cpa, cpz, cpCommit, cpWait, idiv, imod, icdiv, ifloordiv, F2I, RND, MF, dq, fenceAsync, regw} = RT;`,
       `return function${this.thread ? "*" : ""} (G, S, TS, TID, BX, BY, BZ) {`,
       ...this.inp.globals.map((_, i) => `const GD${i} = G[${i}].data;`),
     ];
@@ -156,8 +156,14 @@ class Gen {
 
   /** JS for `e` converted to `to`; literals are converted at compile time. */
   private exprAs(e: Expr, to: DType): string {
-    if (e.k === "int" || e.k === "float") return fmt(roundTo(to, roundTo(e.dtype ?? (e.k === "int" ? "i32" : "f32"), e.v)));
-    return conv(this.expr(e), this.type(e), to);
+    if (e.k === "int" || e.k === "float") {
+      const from = e.dtype ?? (e.k === "int" ? "i32" : "f32"), v = roundTo(from, e.v);
+      return fmt(isFloat(from) && isInt(to) ? floatToInt(to, v) : roundTo(to, v));
+    }
+    const from = this.type(e);
+    // A float becomes an integer saturated (numeric/dtype.ts floatToInt), not wrapped.
+    if (isFloat(from) && isInt(to)) return `F2I(${JSON.stringify(to)}, ${this.expr(e)})`;
+    return conv(this.expr(e), from, to);
   }
 
   private truthy(e: Expr): string { return `(${this.expr(e)} !== 0)`; }

@@ -10,7 +10,7 @@ import { type DType, type Kernel } from "../ir/ir.ts";
 import { evalConst, numericConfig } from "../ir/expr.ts";
 import { printExpr } from "../ir/print.ts";
 import { erf } from "../numeric/erf.ts";
-import { rounder, roundTo } from "../numeric/dtype.ts";
+import { floatToInt, rounder, roundTo } from "../numeric/dtype.ts";
 import type { TensorValue } from "../numeric/tensor.ts";
 import { bindDims } from "./bind.ts";
 import { type Compiled, compileKernel } from "./compile.ts";
@@ -114,7 +114,7 @@ export function runKernel(k: Kernel, args: RunArgs, opts: RunOptions = {}): void
     return newBuf(a.name, a.dtype, a.scope, a.shape, garbage(a.dtype));
   };
   const tmaRt = makeTma(chk);
-  const rt = { ix1, ix2, ix3, ixN, alloc, copy, gatherRows, scatterRows, fill, gemm, idiv, imod, icdiv, ifloordiv, RND, MF, MOE, dq: makeDequant(chk), ...makeCopies(chk),
+  const rt = { ix1, ix2, ix3, ixN, alloc, copy, gatherRows, scatterRows, fill, gemm, idiv, imod, icdiv, ifloordiv, F2I: floatToInt, RND, MF, MOE, dq: makeDequant(chk), ...makeCopies(chk),
     lds: (b: RtBuf, i: number, t: number, site: number) => { ix1(b, i, site); chk.read(b, i, t, site); return b.data[i]!; },
     sts: (b: RtBuf, i: number, v: number, t: number, site: number) => { ix1(b, i, site); chk.write(b, i, t, site); b.data[i] = v; },
     fenceAsync: (t: number) => { chk.fences[t]!++; },

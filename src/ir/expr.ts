@@ -5,7 +5,7 @@ import {
   type BinOp, type Buffer, type DType, type Expr, type Kernel, type Ref, type Region, type Stmt, type TunableValue,
   byteSize, isFloat, isInt,
 } from "./ir.ts";
-import { roundTo } from "../numeric/dtype.ts";
+import { floatToInt, roundTo } from "../numeric/dtype.ts";
 
 // ---------------------------------------------------------------- booleans
 
@@ -434,8 +434,8 @@ function foldNode(e: Expr): Expr | undefined {
       if (!isLit(e.a)) return e.a.k === "cast" && e.a.dtype === e.dtype ? e.a : undefined;
       if (isFloat(e.dtype)) return mkLit(e.a.v, e.dtype, true);
       if (e.dtype === "bool") return boolLit(e.a.v !== 0);
-      const v = Math.trunc(e.a.v);
-      return Number.isFinite(v) ? mkLit(v, e.dtype, true) : undefined;
+      if (e.a.k === "float" || (e.a.dtype !== undefined && isFloat(e.a.dtype))) return mkLit(floatToInt(e.dtype, e.a.v), e.dtype, true);
+      return mkLit(Math.trunc(e.a.v), e.dtype, true);
     }
     default: return undefined;
   }

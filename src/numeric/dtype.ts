@@ -8,8 +8,9 @@
 //    and infinities beyond the largest finite value become +-max (448 / 57344), as PTX
 //    `cvt.rn.satfinite.e4m3x2/e5m2x2.f32` does. NaN stays NaN. e4m3 has no Inf at all;
 //    e5m2 has one, so decode still yields Inf for its Inf bit pattern.
-//  - integers: C conversion of a float (truncate toward zero), then wrap modulo 2^bits
-//    like fixed-width two's complement types; NaN and +-Inf give 0 (JS ToInt32 rules).
+//  - integers from integers: wrap modulo 2^bits like fixed-width two's complement types.
+//  - integers from floats (floatToInt): truncate toward zero, then saturate to the type's
+//    range; NaN gives 0 (what the GPU's cvt.rzi does; C leaves out-of-range values undefined).
 //  - bool: any non-zero (NaN included, as in C) is 1.
 import { type DType, byteSize } from "../ir/ir.ts";
 
@@ -63,6 +64,19 @@ function roundFloat(f: FloatFormat, x: number): number {
   const r = roundHalfEven(a / quantum) * quantum;
   if (r > f.max) return Math.sign(x) * (f.saturate ? f.max : Infinity);
   return x < 0 ? -r : r;
+}
+
+const INT_RANGE: Partial<Record<DType, readonly [number, number]>> = {
+  i8: [-128, 127], u8: [0, 255], i16: [-32768, 32767], u16: [0, 65535], i32: [-(2 ** 31), 2 ** 31 - 1], u32: [0, 2 ** 32 - 1],
+  i64: [-(2 ** 63), 2 ** 63],
+};
+
+/** A float value converted to an integer dtype: truncated, saturated to the range, NaN -> 0. */
+export function floatToInt(dtype: DType, x: number): number {
+  const r = INT_RANGE[dtype];
+  if (!r) return roundTo(dtype, x);
+  if (Number.isNaN(x)) return 0;
+  return Math.min(r[1], Math.max(r[0], Math.trunc(x))) + 0;
 }
 
 const I64_WRAP = (x: number) => Number(BigInt.asIntN(64, BigInt(Math.trunc(x))));

@@ -24,7 +24,7 @@ async function check(fixture: string, name: "interp" | "webgpu", level: "tile" |
 }
 
 describe("kernel code computes what TypeScript computes", () => {
-  for (const fixture of ["int_division", "rounding", "nan_minmax"]) {
+  for (const fixture of ["int_division", "rounding", "nan_minmax", "float_to_int"]) {
     it(`${fixture}: on the interpreter, tile level and lowered`, async () => {
       await check(fixture, "interp", "tile");
       await check(fixture, "interp", "thread");

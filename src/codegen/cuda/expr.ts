@@ -54,7 +54,25 @@ function convert(c: Code, to: DType): Code {
   const vf = valueDType(c.dtype), vt = valueDType(to);
   if (vf === vt) return { ...c, dtype: to };
   if (vt === "bool") return { code: `${wrap(c, 10)} != 0`, prec: 9, dtype: to };
+  if (isFloat(vf) && !isFloat(vt)) return { code: floatToInt(c.code, vf, vt), prec: PRIMARY, dtype: to };
   return { code: `(${storageType(vt)})${wrap(c, UNARY)}`, prec: UNARY, dtype: to };
+}
+
+/** A float (f32 or f64) to an integer dtype: truncated and saturated, NaN -> 0 (numeric/dtype.ts
+ *  floatToInt), through the round-toward-zero intrinsics (cvt.rzi), which saturate; C's cast
+ *  leaves out-of-range values undefined, and nvcc wraps the narrow types through int. */
+function floatToInt(x: string, from: DType, to: DType): string {
+  const f = from === "f64" ? "__double2" : "__float2";
+  switch (to) {
+    case "i32": return `${f}int_rz(${x})`;
+    case "u32": return `${f}uint_rz(${x})`;
+    case "i64": return `(int64_t)${f}ll_rz(${x})`;
+    case "i16": return `(int16_t)max(min(${f}int_rz(${x}), 32767), -32768)`;
+    case "i8": return `(int8_t)max(min(${f}int_rz(${x}), 127), -128)`;
+    case "u16": return `(uint16_t)min(${f}uint_rz(${x}), 65535u)`;
+    case "u8": return `(uint8_t)min(${f}uint_rz(${x}), 255u)`;
+    default: throw new Error(`no conversion from ${from} to ${to}`);
+  }
 }
 
 const F32_FN: Record<MathFn, string> = {

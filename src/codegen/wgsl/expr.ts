@@ -4,7 +4,7 @@
 // re-rounded after each operation (what the interpreter and the CUDA path compute).
 import { CompileError, type DType, type Expr, type MathFn, isFloat, isInt } from "../../ir/ir.ts";
 import { type TypeEnv, typeOf } from "../../ir/expr.ts";
-import { roundTo } from "../../numeric/dtype.ts";
+import { floatToInt, roundTo } from "../../numeric/dtype.ts";
 import { decodeFn, roundFn } from "./helpers.ts";
 import { type Feats, type GlobalStorage, needsRounding, regType } from "./types.ts";
 import { wgslName } from "./names.ts";
@@ -103,17 +103,33 @@ export function convert(code: string, from: DType, to: DType, cx: ExprCtx): stri
   const rt = regType(to, cx.feats), rf = regType(from, cx.feats);
   if (to === "bool") return rf === "bool" ? code : `(${code} != ${literal(0, from, cx)})`;
   if (from === "bool") return fix(`select(${literal(0, to, cx)}, ${literal(1, to, cx)}, ${code})`, to, cx);
-  let widened = rt === rf ? code : `${rt}(${code})`;
-  // C converts a negative float to unsigned by wrapping (as the interpreter does);
-  // WGSL's u32() clamps at 0, so go through i32 below 2^31.
-  if (rt === "u32" && (rf === "f32" || rf === "f16")) widened = `select(u32(i32(${code})), u32(${code}), ${code} >= ${rf === "f16" ? "65504h" : "2147483648.0f"})`;
-  return fix(widened, to, cx);
+  if (isFloat(from) && isInt(to)) return fix(floatToIntWgsl(rf === "f32" ? code : `f32(${code})`, to, rt), to, cx);
+  return fix(rt === rf ? code : `${rt}(${code})`, to, cx);
+}
+
+/** f32 x to an integer dtype: truncated, saturated to the range, NaN -> 0 (numeric/dtype.ts
+ *  floatToInt). The bounds are explicit: WGSL leaves NaN's conversion open (lavapipe: -2^31). */
+function floatToIntWgsl(x: string, to: DType, rt: string): string {
+  const zero = rt === "u32" ? "0u" : "0i";
+  let v: string;
+  if (to === "i32") v = `select(i32(max(${x}, -2147483648.0f)), 2147483647i, ${x} >= 2147483648.0f)`;
+  else if (to === "u32") v = `select(u32(max(${x}, 0.0f)), 4294967295u, ${x} >= 4294967296.0f)`;
+  else {
+    const [lo, hi] = { i16: [-32768, 32767], i8: [-128, 127], u16: [0, 65535], u8: [0, 255] }[to as "i16"]!;
+    v = `${rt}(clamp(${x}, ${lo}.0f, ${hi}.0f))`;
+  }
+  return `select(${v}, ${zero}, ${isNanBits(x)})`;
+}
+
+/** Whether f32 x is a NaN, by its bits (WGSL lets a compiler fold `x != x` away). */
+function isNanBits(x: string): string {
+  return `(bitcast<u32>(${x}) & 0x7fffffffu) > 0x7f800000u`;
 }
 
 /** A literal's value converted from dtype `from` to `to` (C semantics, as in convert). */
 function convertValue(v: number, from: DType, to: DType): number {
   if (to === "bool") return v !== 0 ? 1 : 0;
-  if (isInt(to) && isFloat(from)) return roundTo(to, Number.isFinite(v) ? Math.trunc(v) : 0);
+  if (isInt(to) && isFloat(from)) return floatToInt(to, v);
   return roundTo(to, v);
 }
 
@@ -161,7 +177,7 @@ function emitNatural(e: Expr, t: DType, cx: ExprCtx): string {
  *  return the other one). The NaN test is on the bits: WGSL lets a compiler assume no NaN and
  *  fold `x != x` away (lavapipe does). */
 export function nanMinMax(op: "min" | "max", a: string, b: string): string {
-  const nan = (x: string) => `(bitcast<u32>(f32(${x})) & 0x7fffffffu) > 0x7f800000u`;
+  const nan = (x: string) => isNanBits(`f32(${x})`);
   return `select(${op}(${a}, ${b}), ${a} + ${b}, ${nan(a)} || ${nan(b)})`;
 }
 
