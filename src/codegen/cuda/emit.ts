@@ -44,16 +44,24 @@ export function smemAlignment(k: Kernel): number {
   return wgmmaOperandBuffers(k.launch.body).size > 0 ? WGMMA_SMEM_ALIGN : 128;
 }
 
+/** tm_fmax / tm_fmin: TypeScript's Math.max / Math.min, a NaN operand giving NaN (fmaxf / fminf
+ *  return the other one). f32 on the GPU is one instruction (max.NaN, sm_80+); the plain C form
+ *  serves f64 and host builds of the text. */
+function nanMinMax(op: "max" | "min", t: "f32" | "f64"): string {
+  const [ty, fn] = t === "f32" ? ["float", `f${op}f`] : ["double", `f${op}`];
+  const c = `return a != a || b != b ? a + b : ${fn}(a, b);`;
+  const head = `static __device__ __forceinline__ ${ty} tm_f${op}(${ty} a, ${ty} b) {`;
+  if (t === "f64") return `${head} ${c} }`;
+  return [head, "#ifdef __CUDA_ARCH__", `  float d; asm("${op}.NaN.f32 %0, %1, %2;" : "=f"(d) : "f"(a), "f"(b)); return d;`,
+    "#else", `  ${c}`, "#endif", "}"].join("\n");
+}
+
 const HELPERS: Record<string, string> = {
   // TypeScript's Math.round: halves toward +Infinity (C's roundf takes them away from zero); x - floor(x) is exact.
   "tm_round:f32": "static __device__ __forceinline__ float tm_round(float x) { const float f = floorf(x); return x - f >= 0.5f ? f + 1.0f : f; }",
   "tm_round:f64": "static __device__ __forceinline__ double tm_round(double x) { const double f = floor(x); return x - f >= 0.5 ? f + 1.0 : f; }",
-  // TypeScript's Math.max / Math.min: a NaN operand gives NaN (fmaxf / fminf return the other one).
-  // On the GPU one instruction (max.NaN, sm_80+); the plain C form serves host builds of the text.
-  "tm_fmax:f32": "static __device__ __forceinline__ float tm_fmax(float a, float b) {\n#ifdef __CUDA_ARCH__\n  float d; asm(\"max.NaN.f32 %0, %1, %2;\" : \"=f\"(d) : \"f\"(a), \"f\"(b)); return d;\n#else\n  return a != a || b != b ? a + b : fmaxf(a, b);\n#endif\n}",
-  "tm_fmin:f32": "static __device__ __forceinline__ float tm_fmin(float a, float b) {\n#ifdef __CUDA_ARCH__\n  float d; asm(\"min.NaN.f32 %0, %1, %2;\" : \"=f\"(d) : \"f\"(a), \"f\"(b)); return d;\n#else\n  return a != a || b != b ? a + b : fminf(a, b);\n#endif\n}",
-  "tm_fmax:f64": "static __device__ __forceinline__ double tm_fmax(double a, double b) { return a != a || b != b ? a + b : fmax(a, b); }",
-  "tm_fmin:f64": "static __device__ __forceinline__ double tm_fmin(double a, double b) { return a != a || b != b ? a + b : fmin(a, b); }",
+  "tm_fmax:f32": nanMinMax("max", "f32"), "tm_fmin:f32": nanMinMax("min", "f32"),
+  "tm_fmax:f64": nanMinMax("max", "f64"), "tm_fmin:f64": nanMinMax("min", "f64"),
   "tm_sigmoid:f32": "static __device__ __forceinline__ float tm_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }",
   "tm_sigmoid:f64": "static __device__ __forceinline__ double tm_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }",
 };
