@@ -4,7 +4,9 @@
 // own results on the interpreter (tile level and lowered) and on WebGPU; on the GPU machine
 // `tilemoe check FILE --backend cuda` runs the same specs. Before: Math.floor(a / b) truncated
 // (-7 / 2 gave -3), T.cdiv was (a + b - 1) / b on the GPU, and Math.round took negative halves
-// away from zero in the interpreter and on WebGPU (-2.5 gave -3; TypeScript says -2).
+// away from zero in the interpreter and on WebGPU (-2.5 gave -3; TypeScript says -2); also NaN
+// through max / min (nan_minmax.ts), float -> int casts (float_to_int.ts: saturating, our rule, as
+// TypeScript has no casts) and Math.pow's signs on WebGPU (pow_signs.ts).
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseKernels } from "../../src/frontend/index.ts";
@@ -24,7 +26,7 @@ async function check(fixture: string, name: "interp" | "webgpu", level: "tile" |
 }
 
 describe("kernel code computes what TypeScript computes", () => {
-  for (const fixture of ["int_division", "rounding", "nan_minmax", "float_to_int"]) {
+  for (const fixture of ["int_division", "rounding", "nan_minmax", "float_to_int", "pow_signs"]) {
     it(`${fixture}: on the interpreter, tile level and lowered`, async () => {
       await check(fixture, "interp", "tile");
       await check(fixture, "interp", "thread");

@@ -37,6 +37,8 @@ export interface ExprCtx {
   usesErf: boolean;
   /** Inf/NaN literals need the _f32bits helper. */
   usesF32Bits?: boolean;
+  /** The shader calls _pow (helpers.ts: TypeScript's Math.pow). */
+  usesPow?: boolean;
 }
 
 function err(message: string): never {
@@ -205,7 +207,7 @@ function emitBin(e: Expr & { k: "bin" }, t: DType, cx: ExprCtx): string {
 
 const DIRECT: Partial<Record<MathFn, string>> = {
   exp: "exp", exp2: "exp2", log: "log", log2: "log2", sqrt: "sqrt", rsqrt: "inverseSqrt", abs: "abs",
-  tanh: "tanh", sin: "sin", cos: "cos", floor: "floor", ceil: "ceil", pow: "pow", fma: "fma",
+  tanh: "tanh", sin: "sin", cos: "cos", floor: "floor", ceil: "ceil", fma: "fma",
 };
 
 function emitCall(fn: MathFn, args: Expr[], t: DType, cx: ExprCtx): string {
@@ -220,7 +222,10 @@ function emitCall(fn: MathFn, args: Expr[], t: DType, cx: ExprCtx): string {
   // TypeScript's Math.round: halves toward +Infinity (WGSL's round() goes to even). x - floor(x)
   // is exact, where floor(x + 0.5) would round 0.49999997 up.
   else if (fn === "round") code = `select(floor(${xs[0]}), floor(${xs[0]}) + 1.0, ${xs[0]} - floor(${xs[0]}) >= 0.5)`;
-  else if (fn === "erf") {
+  else if (fn === "pow") {
+    cx.usesPow = true;
+    code = rt === "f16" ? `f16(_pow(f32(${xs[0]}), f32(${xs[1]})))` : `_pow(${xs[0]}, ${xs[1]})`;
+  } else if (fn === "erf") {
     cx.usesErf = true;
     code = rt === "f16" ? `f16(_erf(f32(${xs[0]})))` : `_erf(${xs[0]})`;
   } else return err(`WGSL codegen: no lowering for ${fn}`);

@@ -83,6 +83,21 @@ fn _erf(x: f32) -> f32 {
   return sign(x) * (1.0 - p * exp(-x * x));
 }`;
 
+// TypeScript's Math.pow where WGSL's pow (exp2(y * log2(x))) is undefined: x ** 0 = 1 for every x,
+// a negative x with an integer y (the sign of an odd power), NaN for a negative x with a fractional y,
+// 0 ** y (lavapipe's log2(0) is not -Infinity).
+const POW = `
+fn _pow(x: f32, y: f32) -> f32 {
+  if (y == 0.0) { return 1.0; }
+  if (x == 0.0) { return select(0.0, _f32bits(0x7f800000u), y < 0.0); }
+  let r = pow(abs(x), y);
+  if (x < 0.0) {
+    if (y != trunc(y)) { return _f32bits(0x7fc00000u); }
+    if (trunc(y * 0.5) != y * 0.5) { return -r; }
+  }
+  return r;
+}`;
+
 function fmtHelper(kind: string, t: DType, f: Fmt): string {
   const sat = f.saturate;
   switch (kind) {
@@ -102,13 +117,14 @@ const GENERIC: Record<string, string> = { round: ROUND_GENERIC, bits: ENCODE_GEN
 
 /** WGSL source of the helpers named in `used` ("round_bf16", "decode_fp8e4m3", ...), only
  *  those, so that shaders stay small (lavapipe's compile time grows with them). */
-export function helperSource(used: Set<string>, erf: boolean, needBits = false): string {
+export function helperSource(used: Set<string>, erf: boolean, needBits = false, pow = false): string {
   const parts: string[] = [];
   const uses = [...used].sort().map((u) => { const i = u.indexOf("_"); return { kind: u.slice(0, i), t: u.slice(i + 1) as DType }; });
   const generic = uses.filter((u) => FMT[u.t]);
-  if (generic.length || needBits) parts.push(F32BITS);
+  if (generic.length || needBits || pow) parts.push(F32BITS);
   for (const kind of ["round", "bits", "decode"]) if (generic.some((u) => u.kind === kind)) parts.push(GENERIC[kind]!);
   for (const u of uses) parts.push(u.t === "bf16" ? BF16[u.kind]! : fmtHelper(u.kind, u.t, FMT[u.t]!));
   if (erf) parts.push(ERF);
+  if (pow) parts.push(POW);
   return parts.map((x) => x.trim()).join("\n");
 }
