@@ -10,6 +10,7 @@ import { checkKernel, type Backend } from "../check/run.ts";
 import { isCheckSpec, type CheckSpec } from "../check/spec.ts";
 import { backendFor, BACKENDS, type BackendName } from "../check/backends.ts";
 import { userError } from "../util/user-error.ts";
+import { resolveOwnNames } from "./own-names.ts";
 import { intFlag, noKernels, parse, parseAssignments, parseCopy, parseCores, parseDequant, parsePdl, parsePersistent, checkPingpong, checkWarpSpecialize, parseShape, refuseCudaOnly, requireFile, unknownDims, UsageError } from "./args.ts";
 
 const USAGE = "tilemoe check FILE [--kernel K] [--backend interp|cuda|webgpu] [--level tile|thread] [--arch sm_80|sm_90a] [--cases N] [--seed S] [--shape M=..] [--config BM=..] [--data-seed S] [--mma wgmma|sync] [--copy cp.async|tma] [--persistent P] [--ws|--no-ws] [--pingpong] [--dequant wgmma|auto] [--pdl] [--subgroups on|off] [--verbose]";
@@ -101,6 +102,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
 export async function loadSpecs(file: string): Promise<Map<string, CheckSpec>> {
   let mod: Record<string, unknown>;
   const url = pathToFileURL(resolve(file)).href;
+  resolveOwnNames();
   try {
     mod = await import(url);
   } catch (e) {

@@ -227,6 +227,17 @@ describe("tilemoe CLI", () => {
     expect([bad.exitCode, bad.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: .*mine\.ts: could not load the file's check specs: boom at load$/)]);
   });
 
+  it("checks a kernel file from its own project's folder, which has not installed tilemoe, ESM or not (was: 'Cannot find module 'tilemoe'')", async () => {
+    const bin = join(process.cwd(), "bin/tilemoe.js");
+    for (const esm of [false, true]) {
+      const dir = mkdtempSync(join(tmpdir(), "tilemoe-project-"));
+      if (esm) writeFileSync(join(dir, "package.json"), '{ "type": "module" }\n');
+      writeFileSync(join(dir, "mine.ts"), readFileSync("dsl-examples/gemm_f32.ts", "utf8"));
+      const r = await execa("node", [bin, "check", "mine.ts", "--cases", "2"], { cwd: dir, reject: false, env: { TILEMOE_DEBUG: "" } });
+      expect([esm, r.exitCode, r.stdout, r.stderr]).toEqual([esm, 0, "gemm_f32 [interp]: 2 passed, 0 failed", ""]);
+    }
+  });
+
   it("inputs that were silently unused or wrote nothing (exit 0) are refused: --emit off its target or empty, no kernels, --shape with an unknown dim or beside --config, a --tune-cache that does not exist, CUDA-only flags on WGSL", async () => {
     const dir = join(out, "unused");
     const cases: [string[], RegExp][] = [
