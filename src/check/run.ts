@@ -178,6 +178,9 @@ function compare(k: Kernel, spec: CheckSpec, c: CheckCase, inputs: Record<string
   outs: Record<string, TensorValue>): string | undefined {
   const want = spec.reference(inputs, scalars, c.dims);
   const red = spec.reduction?.(c.dims) ?? 1;
+  // The first output that is off, in full; every other one that is off, by its count.
+  let first: string | undefined;
+  const others: string[] = [];
   for (const p of k.params) {
     if (p.kind !== "tensor" || !p.output) continue;
     const w = want[p.name];
@@ -186,13 +189,13 @@ function compare(k: Kernel, spec: CheckSpec, c: CheckCase, inputs: Record<string
     if (!got) return `backend returned no '${p.name}'`;
     const tol = isFloat(p.dtype) ? tolerance(p.dtype, red, spec.magnitude ?? magnitudeOf(spec, k)) : EXACT;
     const mm = firstMismatch(got.data, w, tol);
-    if (mm) {
-      const at = unflatten(mm.index, got.shape).join(", ");
-      const bad = countBad(got.data, w, tol);
-      return `${p.name}[${at}] = ${mm.got}, expected ${mm.want} (|err| ${mm.err.toExponential(2)} > ${mm.allowed.toExponential(2)}); ${bad} of ${w.length} elements off`;
-    }
+    if (!mm) continue;
+    const bad = countBad(got.data, w, tol);
+    if (first !== undefined) { others.push(`${p.name} (${bad} of ${w.length})`); continue; }
+    const at = unflatten(mm.index, got.shape).join(", ");
+    first = `${p.name}[${at}] = ${mm.got}, expected ${mm.want} (|err| ${mm.err.toExponential(2)} > ${mm.allowed.toExponential(2)}); ${bad} of ${w.length} elements off`;
   }
-  return undefined;
+  return first === undefined ? undefined : others.length ? `${first}; also off: ${others.join(", ")}` : first;
 }
 
 /** Inputs drawn from the spec's domains; outputs pre-filled with a large sentinel pattern

@@ -54,6 +54,21 @@ describe("tilemoe check on the interpreter", () => {
     expect(dims[0]).toBe(1);
   });
 
+  it("names every output that is off, not only the first (was: the first alone)", async () => {
+    const f2i = "test/frontend/kernels/float_to_int.ts";
+    const [k] = parseKernels(f2i);
+    const good = (await loadSpecs(f2i)).get("float_to_int")!;
+    // The reference zeroes I16 and U8: both are off wherever an input is not near zero.
+    const wrong = defineCheck({ ...good, dims: { N: [30, 40] }, reference: (ins, s, d) => {
+      const r = good.reference(ins, s, d);
+      return { ...r, I16: r.I16!.map(() => 0), U8: r.U8!.map(() => 0) };
+    } });
+    const backend = await backendFor("interp", { level: "tile", arch: "sm_80" });
+    const r = await checkKernel(k!, wrong, { backendName: "interp", backend, cases: 2, seed: 5, reproduce: "x" });
+    expect(r.failed).toBe(2);
+    expect(r.failures[0]).toMatch(/: I16\[\d+\] = .* elements off; also off: U8 \(\d+ of \d+\)$/);
+  });
+
   it("counts a case the device cannot run as skipped, with the reason, not as failed, and shrinks past it", async () => {
     const spec = (await loadSpecs(file)).get("gemm_bf16")!;
     const interp = await backendFor("interp", { level: "tile", arch: "sm_80" });
