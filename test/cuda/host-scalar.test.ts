@@ -119,6 +119,8 @@ function kernelText(es: Expr[]): string {
 }
 
 const compiler = hostCompiler();
+// `npm run fuzz` multiplies the draws (TILEMOE_FUZZ) for a long campaign.
+const FUZZ = Math.max(1, Number.parseInt(process.env.TILEMOE_FUZZ ?? "1", 10) || 1);
 
 describe("integer expressions: TypeScript's values, the interpreter's and the emitted CUDA's run on the host", () => {
   it.skipIf(!compiler)(compiler ? "agree at signs both ways, in stores, if tests and loop bounds" : "[skipped: no g++ on PATH]", () => {
@@ -146,6 +148,6 @@ describe("integer expressions: TypeScript's values, the interpreter's and the em
           expect(interp[p]!.slice(3 * i, 3 * i + 3), `interpreter: ${at}`).toEqual(want[p]!.slice(3 * i, 3 * i + 3));
           expect(host[p]!.slice(3 * i, 3 * i + 3), `CUDA on the host: ${at}`).toEqual(want[p]!.slice(3 * i, 3 * i + 3));
         }
-    }), { numRuns: 6, seed: 20261129, endOnFailure: true });
+    }), { numRuns: 6 * FUZZ, seed: FUZZ > 1 ? undefined : 20261129, endOnFailure: true });
   }, 120_000);
 });

@@ -14,6 +14,9 @@ import { specVsLowered } from "./harness.ts";
 
 const dir = join(import.meta.dirname, "../../dsl-examples");
 const targets: Target[] = [SM80, WGSL, { arch: "sm_80", mma: true, cpAsync: false }];
+// npm test draws a few configs a kernel (its ten-minute budget on two cores); `npm run fuzz`
+// multiplies the draws (TILEMOE_FUZZ) for a long campaign.
+const FUZZ = Math.max(1, Number.parseInt(process.env.TILEMOE_FUZZ ?? "1", 10) || 1);
 
 describe("DSL examples lowered end to end", () => {
   for (const f of readdirSync(dir).filter((x) => x.endsWith(".ts")).sort()) {
@@ -21,7 +24,7 @@ describe("DSL examples lowered end to end", () => {
       const specs = await loadSpecs(join(dir, f));
       const kernels = parseKernels(join(dir, f));
       // 8 drawn cases a kernel; files of many kernels about 24 in all (3 a kernel at least).
-      const numRuns = Math.max(3, Math.min(8, Math.floor(24 / kernels.length)));
+      const numRuns = Math.max(2, Math.min(6, Math.floor(16 / kernels.length))) * FUZZ;
       for (const k of kernels) {
         const spec = specs.get(k.name);
         if (!spec) continue; // test/check/examples.test.ts insists on specs
