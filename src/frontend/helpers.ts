@@ -2,10 +2,11 @@
 // the kernel file. They are inlined where they are called (nothing is a run-time call): a
 // call statement splices the function's statements in, a call in an expression is replaced
 // by the function's `return` expression, and a destructured call (`const [b, r0] = f(...)`)
-// splices the statements in and binds each name to one element of the final `return [...]`. Their body sees module constants and their own
-// parameters only, as in TypeScript. Arguments are bound by value: a name passes what it
-// names (a tensor, buffer, tile view, tunable, dim, scalar, read-only inside, or another
-// helper, e.g. an activation function), any other expression is evaluated once at the call.
+// splices the statements in and binds each name to one element of the final `return [...]`.
+// Their body sees module constants and their own parameters only, as in TypeScript.
+// Arguments are bound by value: a name passes what it names (a tensor, buffer, tile view,
+// tunable, dim, scalar, read-only inside, or another helper, e.g. an activation function),
+// any other expression is evaluated once at the call.
 import { Node, type CallExpression, type FunctionDeclaration, type Statement } from "ts-morph";
 import { helperHomes } from "./modules.ts";
 import type { Stmt } from "../ir/ir.ts";

@@ -66,7 +66,8 @@ function roundFloat(f: FloatFormat, x: number): number {
   return x < 0 ? -r : r;
 }
 
-const INT_RANGE: Partial<Record<DType, readonly [number, number]>> = {
+/** The [min, max] of an integer dtype (i64's max rounded up to 2^63: a float bound). */
+export const INT_RANGE: Partial<Record<DType, readonly [number, number]>> = {
   i8: [-128, 127], u8: [0, 255], i16: [-32768, 32767], u16: [0, 65535], i32: [-(2 ** 31), 2 ** 31 - 1], u32: [0, 2 ** 32 - 1],
   i64: [-(2 ** 63), 2 ** 63],
 };

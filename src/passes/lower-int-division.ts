@@ -11,24 +11,26 @@
 //    that may be negative.
 // Runs after inferTypes (it reads the operands' types); no emitter sees floordiv.
 import { type DType, type Expr, type Kernel, type Stmt, bin, int } from "../ir/ir.ts";
-import { type TypeEnv, mapExpr, mapStmtExprs, typeEnvOf, typeOf } from "../ir/expr.ts";
-import { nonNegExpr, provenBy, signFacts } from "./non-neg.ts";
+import { type TypeEnv, mapExpr, mapStmtExprs, stmtExprs, typeEnvOf, typeOf, walkExpr, walkStmts } from "../ir/expr.ts";
+import { nonNegExpr, signFacts, underGuard } from "./non-neg.ts";
+
+const isRounded = (e: Expr) => e.k === "bin" && (e.op === "floordiv" || e.op === "cdiv");
 
 export function lowerIntDivision(k: Kernel): Kernel {
-  if (!/"(floordiv|cdiv)"/.test(JSON.stringify([k.launch.grid, k.launch.body]))) return k;
+  let any = false;
+  const look = (e: Expr) => walkExpr(e, (x) => { any ||= isRounded(x); });
+  k.launch.grid.forEach(look);
+  walkStmts(k.launch.body, (s) => stmtExprs(s).forEach(look));
+  if (!any) return k;
   const env = typeEnvOf(k);
   const { unproven, fixed } = signFacts(k);
   const expr = (e: Expr) => mapExpr(e, (x) =>
-    (x.k === "bin" && (x.op === "floordiv" || x.op === "cdiv") ? rounded(x.op, x.a, x.b, env, unproven) : undefined));
+    (x.k === "bin" && isRounded(x) ? rounded(x.op as "floordiv" | "cdiv", x.a, x.b, env, unproven) : undefined));
   const stmts = (list: Stmt[]): Stmt[] => list.map((s) => {
     if (s.k === "for") return { ...mapStmtExprs(s, expr), body: stmts(s.body) } as Stmt;
     if (s.k !== "if") return mapStmtExprs(s, expr);
-    const cond = expr(s.cond);
     // In the then branch the names the test shows non-negative are (as lower-threads.ts does).
-    const proven = provenBy(s.cond, fixed).filter((n) => unproven.delete(n));
-    const then = stmts(s.then);
-    proven.forEach((n) => unproven.add(n));
-    return { ...s, cond, then, else: stmts(s.else) };
+    return { ...s, cond: expr(s.cond), then: underGuard(s.cond, unproven, fixed, () => stmts(s.then)), else: stmts(s.else) };
   });
   const launch = k.launch;
   return { ...k, launch: { ...launch, grid: launch.grid.map(expr), body: stmts(launch.body) } };

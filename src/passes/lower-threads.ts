@@ -2,7 +2,7 @@
 // thread of the block runs: allocations become 1-d, tile ops become per-thread loops
 // (see lower-copy.ts, lower-gemm.ts, lower-pipeline.ts), fragment elements become the
 // thread's own slots, and barriers guard shared memory between writers and readers.
-import { provenBy, signFacts } from "./non-neg.ts";
+import { signFacts, underGuard } from "./non-neg.ts";
 import { type Buffer, type Expr, type Kernel, type Stmt, bin, byteSize, int, v } from "../ir/ir.ts";
 import { TRUE, evalConst, fold, freshNamer, mapExpr, mapStmtExprs, walkExpr, walkStmts, stmtExprs } from "../ir/expr.ts";
 import {
@@ -192,9 +192,7 @@ function lowerList(c: Ctx, body: Stmt[], slotOf?: (buf: string, idx: Expr[]) => 
       case "if": {
         const x = lowerScalar(c, s, slotOf) as Extract<Stmt, { k: "if" }>;
         // In the then branch the names the test shows non-negative are (their bounds tests drop >= 0).
-        const proven = provenBy(s.cond, c.fixed).filter((n) => c.unproven.delete(n));
-        const then = lowerList(c, s.then, slotOf);
-        proven.forEach((n) => c.unproven.add(n));
+        const then = underGuard(s.cond, c.unproven, c.fixed, () => lowerList(c, s.then, slotOf));
         out.push({ ...x, then, else: lowerList(c, s.else, slotOf) });
         break;
       }

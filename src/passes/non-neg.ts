@@ -42,6 +42,17 @@ export function provenBy(cond: Expr, fixed: Set<string>): string[] {
   return (op === ">=" && n.v >= 0) || (op === ">" && n.v >= -1) ? [x.name] : [];
 }
 
+/** Runs `f` for the then branch of `if (cond)`: the names of `fixed` the test shows non-negative
+ *  are taken out of `unproven` while it runs (lower-threads.ts, lower-int-division.ts). */
+export function underGuard<R>(cond: Expr, unproven: Set<string>, fixed: Set<string>, f: () => R): R {
+  const proven = provenBy(cond, fixed).filter((n) => unproven.delete(n));
+  try {
+    return f();
+  } finally {
+    proven.forEach((n) => unproven.add(n));
+  }
+}
+
 /** Conservative: true only where e cannot be negative when no name of `unproven` appears in it. */
 export function nonNegExpr(e: Expr, unproven: Set<string>): boolean {
   const nn = (x: Expr) => nonNegExpr(x, unproven);

@@ -2,7 +2,7 @@
 // at a time. Scoping follows the IR: a let or alloc is visible to the end of its block.
 import { type Buffer, type Expr, type Ref, type Stmt, bin, byteSize, int, isWgmmaRegs } from "../../ir/ir.ts";
 import { fold } from "../../ir/expr.ts";
-import { type BufInfo, type ExprCtx, ExprEmitter, type VarInfo } from "./expr.ts";
+import { type BufInfo, type ExprCtx, ExprEmitter, PRIMARY, type VarInfo } from "./expr.ts";
 import { type Env, evalInt } from "./fold.ts";
 import { elementCount } from "./smem.ts";
 import { cpAsyncLines, cpCommitLines, cpWaitLines, isTrue, ldmatrixLines, mmaLines, vcopyLines } from "./intrinsics.ts";
@@ -243,7 +243,7 @@ export class BodyEmitter {
       : s0 === 0 ? this.ex.emit(s.extents[i])
       : this.ex.binary("+", this.ex.emit(s.starts[i]), this.ex.emit(s.extents[i]));
     // Through binary: an end of lower precedence than `<` (a ternary) gets its parentheses.
-    const test = this.ex.binary("<", { code: c, prec: 16, dtype: "i32" }, end).code;
+    const test = this.ex.binary("<", { code: c, prec: PRIMARY, dtype: "i32" }, end).code;
     if (s.kind === "unroll") this.line("#pragma unroll");
     this.line(`for (int ${c} = ${start}; ${test}; ++${c}) {`);
     this.frames.push({ vars: new Map([[s.vars[i], { c, dtype: "i32" }]]), bufs: new Map() });

@@ -3,7 +3,7 @@
 // bitwise operators, where readers and compilers both want them).
 import { promote } from "../../ir/expr.ts";
 import { type BinOp, type DType, type Expr, type MathFn, type Scope, isFloat } from "../../ir/ir.ts";
-import { toBits } from "../../numeric/dtype.ts";
+import { INT_RANGE, toBits } from "../../numeric/dtype.ts";
 import { floatLiteral, intLiteral, isNarrowFloat, storageType, toStorage, toValue, valueDType } from "./types.ts";
 
 /** weak: an untyped literal, which takes the other operand's type (the rule of ir/expr.ts typeOf). */
@@ -22,7 +22,9 @@ export interface ExprCtx {
   indexType: string;
 }
 
-const PRIMARY = 16, UNARY = 14, TERNARY = 3;
+/** C precedence of a name, a call or a literal: binds tightest. */
+export const PRIMARY = 16;
+const UNARY = 14, TERNARY = 3;
 const PREC: Partial<Record<BinOp, number>> = {
   "*": 13, "/": 13, "%": 13, "+": 12, "-": 12, "<<": 11, ">>": 11,
   "<": 10, "<=": 10, ">": 10, ">=": 10, "==": 9, "!=": 9,
@@ -63,16 +65,11 @@ function convert(c: Code, to: DType): Code {
  *  leaves out-of-range values undefined, and nvcc wraps the narrow types through int. */
 function floatToInt(x: string, from: DType, to: DType): string {
   const f = from === "f64" ? "__double2" : "__float2";
-  switch (to) {
-    case "i32": return `${f}int_rz(${x})`;
-    case "u32": return `${f}uint_rz(${x})`;
-    case "i64": return `(int64_t)${f}ll_rz(${x})`;
-    case "i16": return `(int16_t)max(min(${f}int_rz(${x}), 32767), -32768)`;
-    case "i8": return `(int8_t)max(min(${f}int_rz(${x}), 127), -128)`;
-    case "u16": return `(uint16_t)min(${f}uint_rz(${x}), 65535u)`;
-    case "u8": return `(uint8_t)min(${f}uint_rz(${x}), 255u)`;
-    default: throw new Error(`no conversion from ${from} to ${to}`);
-  }
+  if (to === "i32") return `${f}int_rz(${x})`;
+  if (to === "u32") return `${f}uint_rz(${x})`;
+  if (to === "i64") return `(int64_t)${f}ll_rz(${x})`;
+  const [lo, hi] = INT_RANGE[to]!;
+  return lo < 0 ? `(${storageType(to)})max(min(${f}int_rz(${x}), ${hi}), ${lo})` : `(${storageType(to)})min(${f}uint_rz(${x}), ${hi}u)`;
 }
 
 const F32_FN: Record<MathFn, string> = {

@@ -4,7 +4,7 @@
 // cp.async is done as a plain synchronous copy (the data is then ready before the wait,
 // which is a valid schedule of the asynchronous one); mma and ldmatrix have no WGSL form:
 // lower for target wgsl with mma off.
-import { CompileError, type DType, type Kernel, type Param, type Ref, type Stmt, byteSize } from "../../ir/ir.ts";
+import { CompileError, type DType, type Kernel, type Param, type Ref, type Stmt, byteSize, isFloat } from "../../ir/ir.ts";
 import { evalConst, stmtExprs, typeEnvOf, walkExpr, walkStmts } from "../../ir/expr.ts";
 import {
   type BufInfo, type ExprCtx, bufInfo, convert, emitExpr, exprType, flatIndex, loadFlat, unpackFn,
@@ -296,6 +296,7 @@ function emitStmt(s: Stmt, cx: Ctx): void {
     }
     case "warp_reduce": {
       const value = emitExpr(s.value, cx, s.dtype);
+      if (s.op !== "sum" && isFloat(s.dtype)) cx.usesF32Bits = true; // nanMinMax's _is_nan
       for (const l of warpReduceLines(s, wgslName(s.result), value, cx.reduceMode)) line(cx, l);
       return;
     }

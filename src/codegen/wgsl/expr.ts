@@ -4,7 +4,7 @@
 // re-rounded after each operation (what the interpreter and the CUDA path compute).
 import { CompileError, type DType, type Expr, type MathFn, isFloat, isInt } from "../../ir/ir.ts";
 import { type TypeEnv, typeOf } from "../../ir/expr.ts";
-import { floatToInt, roundTo } from "../../numeric/dtype.ts";
+import { INT_RANGE, floatToInt, roundTo } from "../../numeric/dtype.ts";
 import { decodeFn, roundFn } from "./helpers.ts";
 import { type Feats, type GlobalStorage, needsRounding, regType } from "./types.ts";
 import { wgslName } from "./names.ts";
@@ -105,27 +105,26 @@ export function convert(code: string, from: DType, to: DType, cx: ExprCtx): stri
   const rt = regType(to, cx.feats), rf = regType(from, cx.feats);
   if (to === "bool") return rf === "bool" ? code : `(${code} != ${literal(0, from, cx)})`;
   if (from === "bool") return fix(`select(${literal(0, to, cx)}, ${literal(1, to, cx)}, ${code})`, to, cx);
-  if (isFloat(from) && isInt(to)) return fix(floatToIntWgsl(rf === "f32" ? code : `f32(${code})`, to, rt), to, cx);
+  if (isFloat(from) && isInt(to)) {
+    cx.usesF32Bits = true;
+    return fix(floatToIntWgsl(rf === "f32" ? code : `f32(${code})`, to, rt), to, cx);
+  }
   return fix(rt === rf ? code : `${rt}(${code})`, to, cx);
 }
 
 /** f32 x to an integer dtype: truncated, saturated to the range, NaN -> 0 (numeric/dtype.ts
- *  floatToInt). The bounds are explicit: WGSL leaves NaN's conversion open (lavapipe: -2^31). */
+ *  floatToInt). The bounds are explicit: WGSL leaves NaN's conversion open (lavapipe: -2^31).
+ *  The NaN test is helpers.ts's _is_nan (on the bits). */
 function floatToIntWgsl(x: string, to: DType, rt: string): string {
   const zero = rt === "u32" ? "0u" : "0i";
   let v: string;
   if (to === "i32") v = `select(i32(max(${x}, -2147483648.0f)), 2147483647i, ${x} >= 2147483648.0f)`;
   else if (to === "u32") v = `select(u32(max(${x}, 0.0f)), 4294967295u, ${x} >= 4294967296.0f)`;
   else {
-    const [lo, hi] = { i16: [-32768, 32767], i8: [-128, 127], u16: [0, 65535], u8: [0, 255] }[to as "i16"]!;
+    const [lo, hi] = INT_RANGE[to]!;
     v = `${rt}(clamp(${x}, ${lo}.0f, ${hi}.0f))`;
   }
-  return `select(${v}, ${zero}, ${isNanBits(x)})`;
-}
-
-/** Whether f32 x is a NaN, by its bits (WGSL lets a compiler fold `x != x` away). */
-function isNanBits(x: string): string {
-  return `(bitcast<u32>(${x}) & 0x7fffffffu) > 0x7f800000u`;
+  return `select(${v}, ${zero}, _is_nan(${x}))`;
 }
 
 /** A literal's value converted from dtype `from` to `to` (C semantics, as in convert). */
@@ -176,11 +175,10 @@ function emitNatural(e: Expr, t: DType, cx: ExprCtx): string {
 }
 
 /** TypeScript's Math.max / Math.min of floats: NaN if either operand is (WGSL's max() / min()
- *  return the other one). The NaN test is on the bits: WGSL lets a compiler assume no NaN and
- *  fold `x != x` away (lavapipe does). */
+ *  return the other one). The NaN test is helpers.ts's _is_nan, on the bits: WGSL lets a compiler
+ *  assume no NaN and fold `x != x` away (lavapipe does); the caller sets usesF32Bits. */
 export function nanMinMax(op: "min" | "max", a: string, b: string): string {
-  const nan = (x: string) => isNanBits(`f32(${x})`);
-  return `select(${op}(${a}, ${b}), ${a} + ${b}, ${nan(a)} || ${nan(b)})`;
+  return `select(${op}(${a}, ${b}), ${a} + ${b}, _is_nan(f32(${a})) || _is_nan(f32(${b})))`;
 }
 
 function emitBin(e: Expr & { k: "bin" }, t: DType, cx: ExprCtx): string {
@@ -194,7 +192,10 @@ function emitBin(e: Expr & { k: "bin" }, t: DType, cx: ExprCtx): string {
   const a = emitExpr(e.a, cx, ot), b = emitExpr(e.b, cx, ot);
   if (ot === "bool" && (op === "+" || op === "-" || op === "*")) err(`WGSL codegen: arithmetic '${op}' on bool operands`);
   switch (op) {
-    case "min": case "max": return isFloat(ot) ? nanMinMax(op, a, b) : `${op}(${a}, ${b})`;
+    case "min": case "max":
+      if (!isFloat(ot)) return `${op}(${a}, ${b})`;
+      cx.usesF32Bits = true;
+      return nanMinMax(op, a, b);
     case "cdiv": return `((${a} + ${b} - ${literal(1, ot, cx)}) / ${b})`;
     case "floordiv": return err("floordiv reached the WGSL emitter: the lowerIntDivision pass must run first");
     case "<": case "<=": case ">": case ">=": case "==": case "!=": return `(${a} ${op} ${b})`;

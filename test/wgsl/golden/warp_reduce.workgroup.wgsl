@@ -10,6 +10,8 @@ struct _Params { N: i32 }
 var<workgroup> _wr_f32: array<f32, 64>;
 var<workgroup> _wr_i32: array<i32, 64>;
 var<workgroup> _wr_u32: array<u32, 64>;
+fn _f32bits(b: u32) -> f32 { return bitcast<f32>(b); }
+fn _is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) _wid: vec3<u32>, @builtin(local_invocation_id) _lid: vec3<u32>) {
   let N = _u.N;
@@ -46,15 +48,15 @@ fn main(@builtin(workgroup_id) _wid: vec3<u32>, @builtin(local_invocation_id) _l
   var m: f32 = x;
   _wr_f32[_lid.x] = m;
   workgroupBarrier();
-  m = select(max(m, _wr_f32[_lid.x ^ 1u]), m + _wr_f32[_lid.x ^ 1u], (bitcast<u32>(f32(m)) & 0x7fffffffu) > 0x7f800000u || (bitcast<u32>(f32(_wr_f32[_lid.x ^ 1u])) & 0x7fffffffu) > 0x7f800000u);
+  m = select(max(m, _wr_f32[_lid.x ^ 1u]), m + _wr_f32[_lid.x ^ 1u], _is_nan(f32(m)) || _is_nan(f32(_wr_f32[_lid.x ^ 1u])));
   workgroupBarrier();
   _wr_f32[_lid.x] = m;
   workgroupBarrier();
-  m = select(max(m, _wr_f32[_lid.x ^ 2u]), m + _wr_f32[_lid.x ^ 2u], (bitcast<u32>(f32(m)) & 0x7fffffffu) > 0x7f800000u || (bitcast<u32>(f32(_wr_f32[_lid.x ^ 2u])) & 0x7fffffffu) > 0x7f800000u);
+  m = select(max(m, _wr_f32[_lid.x ^ 2u]), m + _wr_f32[_lid.x ^ 2u], _is_nan(f32(m)) || _is_nan(f32(_wr_f32[_lid.x ^ 2u])));
   workgroupBarrier();
   _wr_f32[_lid.x] = m;
   workgroupBarrier();
-  m = select(max(m, _wr_f32[_lid.x ^ 4u]), m + _wr_f32[_lid.x ^ 4u], (bitcast<u32>(f32(m)) & 0x7fffffffu) > 0x7f800000u || (bitcast<u32>(f32(_wr_f32[_lid.x ^ 4u])) & 0x7fffffffu) > 0x7f800000u);
+  m = select(max(m, _wr_f32[_lid.x ^ 4u]), m + _wr_f32[_lid.x ^ 4u], _is_nan(f32(m)) || _is_nan(f32(_wr_f32[_lid.x ^ 4u])));
   workgroupBarrier();
   var j: i32 = k;
   _wr_i32[_lid.x] = j;
