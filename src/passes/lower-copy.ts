@@ -153,6 +153,32 @@ function scatterFragment(c: Ctx, s: { src: Region; dst: Region; rows: string }):
   return guard(bin("&&", bin("==", bin("%", lastDim, int(2)), int(0)), bin("==", bin("%", c0, int(2)), int(0))), paired, elementwise);
 }
 
+/** A row-scattering copy out of a whole shared tile (the staged epilogue's copy-out of a row
+ *  scatter, lower-epilogue.ts): tile row i into global row rows[i], 16-byte vectors where the
+ *  global's rows and the first column keep them aligned (checked at run time), else element by
+ *  element; rows < 0 or past the tensor and columns past it are dropped. */
+function scatterShared(c: Ctx, s: { src: Region; dst: Region; rows: string }): Stmt[] {
+  const o = info(c, s.dst.buf);
+  const [R, W] = constExtents(s.src) as [number, number];
+  const lastDim = o.buf.shape[1]!, c0 = s.dst.offsets[1]!;
+  const lanes = 16 / byteSize(o.buf.dtype);
+  const loop = (n: number) => countedLoop(c, "it", int(Math.ceil((R * W) / n / c.threads)), (it) => {
+    const pre: Stmt[] = [];
+    const u = letI32(c, "u", bin("+", bin("*", it, int(c.threads)), c.tx), pre);
+    const e = fold(bin("*", u, int(n)));
+    const i = fold(bin("/", e, int(W))), j = fold(bin("%", e, int(W)));
+    const g = letI32(c, "g", { k: "load", ...addr(c, s.rows, [i]) }, pre);
+    const oi = [g, fold(bin("+", c0, j))];
+    // inBounds takes loaded values for non-negative, but a scattered row may be -1 (dropped).
+    const pred = fold(bin("&&", bin(">=", g, int(0)), n === 1 ? inBounds(c, o.buf.name, oi)
+      : bin("&&", inBounds(c, o.buf.name, oi, true), bin("<=", bin("+", oi[1]!, int(n)), lastDim))));
+    const body: Stmt[] = [{ k: "vcopy", dst: addr(c, o.buf.name, oi), src: addr(c, s.src.buf, regionIdx(s.src, [i, j])), lanes: n, pred }];
+    return (R * W) / n % c.threads === 0 ? [...pre, ...body] : guard(bin("<", u, int((R * W) / n)), [...pre, ...body]);
+  }, n === 1 ? 1 : 32);
+  if (W % lanes !== 0) return loop(1);
+  return guard(fold(bin("&&", bin("==", bin("%", lastDim, int(lanes)), int(0)), bin("==", bin("%", c0, int(lanes)), int(0)))), loop(lanes), loop(1));
+}
+
 /** Vector width (elements) usable between these buffers, or 0. */
 function vectorLanes(c: Ctx, src: BufInfo, sr: Region, dst: BufInfo, dr: Region): number {
   if (src.buf.dtype !== dst.buf.dtype) return 0;
@@ -270,7 +296,8 @@ export function lowerCopy(c: Ctx, s: { src: Region; dst: Region; rows?: string; 
   if (s.dstRows !== undefined) {
     if (src.buf.scope !== "fragment" || dst.buf.scope !== "global" || !wholeBuffer(s.src, src.buf))
       fail(s.loc, `a row scatter (${s.dst.buf}.rows as the destination) stores a whole fragment into a global tensor; '${s.src.buf}' is ${wholeBuffer(s.src, src.buf) ? "" : "a part of "}a ${src.buf.scope} buffer: store its elements in a T.parallel loop instead`);
-    return scatterFragment(c, { src: s.src, dst: s.dst, rows: s.dstRows });
+    const sc = { src: s.src, dst: s.dst, rows: s.dstRows };
+    return stagedEpilogue(c, sc, c.epilogueHosts?.get(s as Stmt), (c2, t) => scatterShared(c2, { ...t, rows: sc.rows })) ?? scatterFragment(c, sc);
   }
   if (src.buf.scope === "fragment") {
     const staged = stagedEpilogue(c, s, c.epilogueHosts?.get(s as Stmt), lowerCopy);

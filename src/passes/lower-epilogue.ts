@@ -13,9 +13,15 @@
 // Outside persistent blocks the staging tile costs no shared memory of its own: it is placed
 // `over` an operand tile of the main loop that nothing after the copy mentions (same dtype, at
 // least as large), chosen at the tile level where statement order is plain (`epilogueHosts`:
-// top-level copies only). A copy without such a host (inside an `if`: the MoE up kernel's
-// whole-tile store) takes a tile of its own where the block already holds more than half of an
-// SM's shared memory (one block per SM whatever it adds) and the tile fits beside the rest.
+// copies at top level or inside block-uniform `if`s, as the MoE kernels' stores under
+// `if (e >= 0)`). A copy without such a host takes a tile of its own where the block already
+// holds more than half of an SM's shared memory (one block per SM whatever it adds) and the
+// tile fits beside the rest.
+//
+// A row scatter (`T.copy(acc, Y.rows(yrow, c0, BN))`, the MoE pairs kernels) into a 16-bit
+// tensor is staged the same way: its copy-out sends each tile row's 16-byte chunks to global row
+// yrow[i] (lower-copy.ts scatterShared). Straight from the accumulator, a bf16 row leaves as
+// 4-byte pairs, a quad of threads filling half a 32-byte sector per row.
 // The barrier in front of the staging writes orders them after every thread's last use of the
 // host (the interpreter models the overlay: it shares the host's elements and access history,
 // so a missing barrier is a reported race), and the one after the copy-out orders the reads
@@ -43,23 +49,30 @@ import { BLOCK_RESERVED_SHARED, SM_SHARED_BYTES, WGMMA_SMEM_ALIGN } from "../ir/
 export interface EpilogueHost { name: string; dtype: string; bytes: (stages: number) => number }
 
 /**
- * For each top-level copy of a tile-level launch body, the shared buffers allocated before it
- * (at top level, all stages counted) that no statement from the copy on mentions: dead there,
- * so a staging tile may be placed over one of them.
+ * For each copy of a tile-level launch body, at top level or inside `if`s there (block-uniform
+ * at the tile level: the MoE kernels' `if (e >= 0)`), the shared buffers allocated before it at
+ * top level (all stages counted) that no statement from the copy on mentions, in its branch or
+ * after the `if`s around it: dead there, so a staging tile may be placed over one of them.
  */
 export function epilogueHosts(body: Stmt[]): Map<Stmt, EpilogueHost[]> {
   const out = new Map<Stmt, EpilogueHost[]>();
-  body.forEach((s, i) => {
+  const allocs = new Map<string, EpilogueHost>();
+  const visit = (list: Stmt[], after: Stmt[], top: boolean) => list.forEach((s, i) => {
+    if (top && s.k === "alloc" && s.buf.scope === "shared") {
+      const n = s.buf.shape.reduce((p, d) => p * (evalConst(d) ?? NaN), 1);
+      if (Number.isFinite(n)) allocs.set(s.buf.name, { name: s.buf.name, dtype: s.buf.dtype as string, bytes: (stages: number) => n * stages * byteSize(s.buf.dtype) });
+    }
+    if (s.k === "if") {
+      const rest = [...list.slice(i + 1), ...after];
+      visit(s.then, rest, false);
+      if (s.else) visit(s.else, rest, false);
+    }
     if (s.k !== "copy") return;
-    const later = new Set(bufferMentions(body.slice(i)));
-    const hosts = body.slice(0, i).flatMap((a) => {
-      if (a.k !== "alloc" || a.buf.scope !== "shared" || later.has(a.buf.name)) return [];
-      const n = a.buf.shape.reduce((p, d) => p * (evalConst(d) ?? NaN), 1);
-      if (!Number.isFinite(n)) return [];
-      return [{ name: a.buf.name, dtype: a.buf.dtype as string, bytes: (stages: number) => n * stages * byteSize(a.buf.dtype) }];
-    });
+    const later = new Set(bufferMentions([...list.slice(i), ...after]));
+    const hosts = [...allocs.values()].filter((h) => !later.has(h.name));
     if (hosts.length) out.set(s, hosts);
   });
+  visit(body, [], true);
   return out;
 }
 
@@ -69,7 +82,7 @@ export function epilogueHosts(body: Stmt[]): Map<Stmt, EpilogueHost[]> {
  * with a swizzle; outside warp-specialized persistent blocks no dead host large enough; in them,
  * no room for a tile of its own, or not warp-specialized).
  */
-export function stagedEpilogue(c: Ctx, s: { src: Region; dst: Region }, hosts: EpilogueHost[] | undefined,
+export function stagedEpilogue(c: Ctx, s: { src: Region; dst: Region; rows?: string }, hosts: EpilogueHost[] | undefined,
   copy: (c: Ctx, s: { src: Region; dst: Region }) => Stmt[]): Stmt[] | undefined {
   if (!c.target.wgmma) return undefined;
   // Persistent blocks stage only under warp specialization, through a tile of their own (see
@@ -107,7 +120,9 @@ export function stagedEpilogue(c: Ctx, s: { src: Region; dst: Region }, hosts: E
   // Slots 2i and 2i+1 are neighbouring columns: one converting 4-byte store per pair (the
   // pair never crosses a 16-byte chunk, so the swizzle keeps it contiguous).
   const stage = slotPairLoop(c, f, ({ slot, row, col, valid, pre }) => {
-    const inside = inBounds(c, o.buf.name, regionIdx(s.dst, [row, col]));
+    // A row scatter's tile row i leaves for global row rows[i]: only its columns are known here.
+    const inside = s.rows === undefined ? inBounds(c, o.buf.name, regionIdx(s.dst, [row, col]))
+      : bin("<", fold(bin("+", s.dst.offsets[1]!, col)), o.buf.shape[1]!);
     const pred = fold(valid ? bin("&&", valid, inside) : inside);
     return [...pre, ...guard(pred, [{ k: "vcopy", dst: addr(c, name, [row, col]), src: { buf: f.buf.name, idx: [slot] }, lanes: 2, pred: TRUE, convert: true }])];
   });

@@ -158,20 +158,42 @@ describe("staged epilogue in warp-specialized persistent blocks: a staging tile 
   });
 });
 
-describe("staged epilogue without a dead host: a tile of its own where the block fills half an SM", () => {
-  // moe_gemm_up_permuted stores its whole tiles under `if (r0 + BM <= BS)`: no top-level copy,
-  // so no host. 128x128x64 with 3 stages holds 144 KB of operand stages: one block an SM.
+describe("staged epilogue inside an `if`: over an operand tile dead from there on", () => {
+  // moe_gemm_up_permuted stores its whole tiles under `if (r0 + BM <= BS)` (block-uniform at the
+  // tile level): the operand tiles allocated before it are dead there, as for a top-level copy.
   const up = parseKernels("dsl-examples/moe_gemm_up.ts").find((k) => k.name === "moe_gemm_up_permuted")!;
   const lowered = (c: Record<string, number>) => printKernel(lower(up, c, SM90A));
-  it("128x128x64, 3 stages, 8 warps: the staging tile beside the stages, no barrier in front", () => {
-    const text = lowered({ BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 8 });
-    expect(text).toMatch(/alloc gate_out: shared bf16\[16384\] layout xor_swizzle\(7, 0\)\n/);
-    expect(text).not.toMatch(/gate_out: shared [^\n]* over /);
-    // The staging writes follow the activation's element loop directly (no barrier in front).
-    expect(text).toMatch(/alloc gate_out[^\n]*\n\s+for s_\d+ in unroll/);
-  });
-  it("64x64 tiles (a few blocks an SM): the per-element stores, no staging", () => {
-    expect(lowered({ BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, GROUP_M: 8 })).not.toContain("gate_out");
+  for (const [c, n] of [[{ BM: 128, BN: 128, BK: 64, stages: 3, warps: 8, GROUP_M: 8 }, 16384], [{ BM: 64, BN: 64, BK: 64, stages: 3, warps: 4, GROUP_M: 8 }, 4096]] as const) {
+    it(`${c.BM}x${c.BN}x${c.BK}, ${c.stages} stages, ${c.warps} warps: the staging tile over As, a barrier in front, inside the if`, () => {
+      const text = lowered(c);
+      expect(text).toMatch(new RegExp(`\\n {2}if \\(r0 \\+ ${c.BM} <= BS\\) \\{\\n {4}alloc gate_out: shared bf16\\[${n}\\] layout xor_swizzle\\(7, 0\\) over As\\n {4}barrier\\n {4}for s_\\d+ in unroll`));
+    });
+  }
+  it("not over a tile that is used after the copy, here after the `if`", () => {
+    const text = `
+kernel t(A: global bf16[M, K], B: global bf16[N, K], C: global bf16[M, N] out)
+  dims M, N, K
+launch tile grid [cdiv(N, 64), cdiv(M, 64)] threads 128 blocks [bx, by] {
+  alloc Ts: shared bf16[64, 64]
+  alloc As: shared bf16[64, 32]
+  alloc Bs: shared bf16[64, 32]
+  alloc acc: fragment f32[64, 64]
+  fill acc[0 : +64, 0 : +64] = 0.0
+  for k in pipelined(0, cdiv(K, 32)) stages 3 {
+    copy A[by * 64 : +64, k * 32 : +32] -> As[0 : +64, 0 : +32]
+    copy B[bx * 64 : +64, k * 32 : +32] -> Bs[0 : +64, 0 : +32]
+    gemm As[0 : +64, 0 : +32], Bs[0 : +64, 0 : +32] -> acc[0 : +64, 0 : +64] transB
+  }
+  if (by * 64 < M) {
+    copy acc[0 : +64, 0 : +64] -> C[by * 64 : +64, bx * 64 : +64]
+  }
+  copy A[0 : +64, 0 : +64] -> Ts[0 : +64, 0 : +64]
+}
+`;
+    const out = printKernel(lowerChecked(parseKernel(text, "t.ir"), {}, SM90A));
+    // Ts comes first and is large enough, but the copy after the if writes it.
+    expect(out).toContain("over As");
+    expect(printKernel(lowerChecked(parseKernel(text.replace("  copy A[0 : +64, 0 : +64] -> Ts[0 : +64, 0 : +64]\n", ""), "t.ir"), {}, SM90A))).toContain("over Ts");
   });
 });
 
@@ -235,4 +257,64 @@ describe("staged epilogue: interpreter against the tile level", () => {
     expect(printKernel(edited).split("barrier").length).toBeLessThan(printKernel(k).split("barrier").length);
     expect(() => runKernel(edited, { tensors: inputs(edited, { M: 64, N: 64, K: 64 }, 1) }, { raceCheck: true })).toThrow(/data race on shared acc_out\[\d+\]: read by thread \d+ and written by thread/);
   });
+});
+
+describe("staged epilogue of a row scatter (`copy acc -> Y rows yrow` inside an `if`, bf16 rows)", () => {
+  // Tile row i leaves for global row M - 1 - (by * BM + i) (reversed), every third row dropped
+  // (-1): the copy sits inside a block-uniform `if`, as the MoE pairs kernels' does.
+  const scatterText = (stages: number) => `
+kernel scat(A: global bf16[M, K], B: global bf16[N, K], C: global bf16[M, N] out)
+  dims M, N, K
+  tune BM = [64, 128], BN = [64, 128, 256], BK = [64, 32], warps = [4, 8]
+launch tile grid [cdiv(N, BN), cdiv(M, BM)] threads warps * 32 blocks [bx, by] {
+  alloc As: shared bf16[BM, BK]
+  alloc Bs: shared bf16[BN, BK]
+  alloc acc: fragment f32[BM, BN]
+  fill acc[0 : +BM, 0 : +BN] = 0.0
+  if (by * BM < M) {
+    for k in pipelined(0, cdiv(K, BK)) stages ${stages} {
+      copy A[by * BM : +BM, k * BK : +BK] -> As[0 : +BM, 0 : +BK]
+      copy B[bx * BN : +BN, k * BK : +BK] -> Bs[0 : +BN, 0 : +BK]
+      gemm As[0 : +BM, 0 : +BK], Bs[0 : +BN, 0 : +BK] -> acc[0 : +BM, 0 : +BN] transB
+    }
+    alloc yrow: shared i32[BM]
+    for i in parallel(0, BM) {
+      var row: i32 = -1
+      if (by * BM + i < M && (by * BM + i) % 3 != 1) {
+        row = M - 1 - (by * BM + i)
+      }
+      store yrow[i] = row
+    }
+    copy acc[0 : +BM, 0 : +BN] -> C[0 : +BM, bx * BN : +BN] rows yrow
+  }
+}
+`;
+  it("IR text: the staging tile over the dead A tile, 16-byte vectors to the rows' global rows, elements where unaligned", () => {
+    const text = printKernel(lowerChecked(parseKernel(scatterText(3), "s.ir"), cfg, SM90A));
+    expect(text).toContain("alloc acc_out: shared bf16[4096] layout xor_swizzle(7, 0) over As\n");
+    // Staging writes guarded by the columns only (a tile row's global row is known at the copy-out).
+    expect(text).toMatch(/if \(bx \* 64 \+ c_\d+ < N\) \{\n\s+vcopy acc_out\[[^\n]*\] <- acc\[s_\d+ \* 2\] lanes 2 convert if \(true\)/);
+    expect(text).toMatch(/let g(_\d+)?: i32 = yrow\[u_\d+ \/ 8\]\n\s+vcopy C\[g(_\d+)?, bx \* 64 \+ u_\d+ % 8 \* 8\] <- acc_out\[[^\n]*\] lanes 8 if \(g(_\d+)? >= 0 && \(g(_\d+)? < M && bx \* 64 \+ u_\d+ % 8 \* 8 \+ 8 <= N\)\)/);
+    expect(text).toMatch(/vcopy C\[g_\d+, bx \* 64 \+ u_\d+ % 64\] <- acc_out\[[^\n]*\] lanes 1 if \(g_\d+ >= 0 && \(g_\d+ < M && bx \* 64 \+ u_\d+ % 64 < N\)\)/);
+    // The f32 rows keep their 8-byte pair stores (a whole sector a quad already); sm_80 is not staged.
+    expect(printKernel(lowerChecked(parseKernel(scatterText(3).replace("C: global bf16", "C: global f32"), "s.ir"), cfg, SM90A))).not.toContain("acc_out");
+    expect(printKernel(lowerChecked(parseKernel(scatterText(3), "s.ir"), cfg, SM80))).not.toContain("acc_out");
+  });
+  const cases: [string, Record<string, number>, Target, Record<string, number>][] = [
+    ["cp.async, N % 8 != 0 (element copy-out)", cfg, SM90A, { M: 70, N: 61, K: 96 }],
+    ["cp.async, 2 warpgroups, 128x128", { BM: 128, BN: 128, BK: 64, warps: 8 }, SM90A, { M: 130, N: 136, K: 64 }],
+    ["warp-specialized TMA, 128x256 (over Bs: As is too small)", { BM: 128, BN: 256, BK: 64, warps: 8 }, WS, { M: 129, N: 264, K: 192 }],
+  ];
+  for (const [name, c, target, dims] of cases) {
+    it(`interpreter against the tile level: ${name}, race check on`, () => {
+      const r = runBoth(scatterText(3), c, target, { dims, seed: 7 });
+      expect(printKernel(r.thread)).toMatch(/ over (As|Bs)\n/);
+      expect(maxRelErr(r.outs, r.want, r.got)).toBeLessThan(1e-5);
+      // Every third row dropped stays 0; the others are written.
+      const C = r.got.C!.data, N = dims.N!, M = dims.M!;
+      expect(C[(M - 1 - 1) * N]).toBe(0);
+      expect(C.some((v) => v !== 0)).toBe(true);
+      runKernel(r.thread, { tensors: inputs(r.thread, dims, 8) }, { raceCheck: true });
+    });
+  }
 });
