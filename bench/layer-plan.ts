@@ -10,7 +10,7 @@
 // are whatever the GPU's top-k picked (saved from the layer's workspace and counted).
 // Expert weights (gigabytes) cannot be rotated, so every launch runs after an L2 flush.
 import type { CaseResult, Init, PlanCase, Results, TensorArg } from "../src/runtime/plan.ts";
-import { bufferNumel, callerBuffers, chooseConfig, type Combine, combineOf, expertWeightBytes, type LayerConfig, layerFlops, type LayerSpec, modelSpec, type Weights, workspaceLayout } from "../src/moe/layer.ts";
+import { bufferNumel, callerBuffers, chooseConfig, type Combine, combineOf, expertWeightBytes, type LayerConfig, layerFlops, type LayerSpec, modelSpec, pairRowsOf, type Weights, workspaceLayout } from "../src/moe/layer.ts";
 
 export const LAYER_TOKENS = [1, 16, 64, 256, 1024, 4096];
 export const LAYER_MODELS = ["mixtral", "qwen3"];
@@ -216,19 +216,20 @@ export function layerTextTable(rep: LayerReport): string {
   return rows.map((r) => r.map((c, i) => (i < 4 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join("  ").trimEnd()).join("\n") + "\n";
 }
 
-/** The combine measured three ways per model, weights and M: the table as it is (each entry its
- *  own combine), and every entry forced to atomics / to the separate reduction (atomic / reduce
- *  above 1: the reduction is faster). A forced layer that did not run is left out (undefined). */
-export interface CombineRow { model: string; weights: Weights; T: number; config: string; combine: Combine; tableMs: number; atomicMs?: number; reduceMs?: number }
+/** The combine measured four ways per model, weights and M: the table as it is (each entry its
+ *  own combine), and every entry forced to atomics / to the separate reduction with f32 / bf16
+ *  pair rows (atomic / reduce above 1: the reduction is faster). A forced layer that did not run
+ *  is left out (undefined). */
+export interface CombineRow { model: string; weights: Weights; T: number; config: string; combine: Combine; tableMs: number; atomicMs?: number; reduceMs?: number; reduceBf16Ms?: number }
 
 export function combineComparison(rep: LayerReport): CombineRow[] {
   const same = (a: LayerRow, b: LayerRow) => a.model === b.model && a.weights === b.weights && a.T === b.T && !b.entry && !b.plain && b.oursMs !== undefined;
   return rep.rows.filter((r) => !r.forced && !r.entry && !r.plain && r.oursMs !== undefined).flatMap((r) => {
     const forced = (c: Combine) => rep.rows.find((x) => x.forced === c && same(r, x))?.oursMs;
-    const atomicMs = forced("atomic"), reduceMs = forced("reduce");
-    if (atomicMs === undefined && reduceMs === undefined) return [];
+    const atomicMs = forced("atomic"), reduceMs = forced("reduce"), reduceBf16Ms = forced("reduce_bf16");
+    if (atomicMs === undefined && reduceMs === undefined && reduceBf16Ms === undefined) return [];
     return [{ model: r.model, weights: r.weights, T: r.T, config: r.config, combine: r.combine, tableMs: r.oursMs!,
-      ...(atomicMs !== undefined ? { atomicMs } : {}), ...(reduceMs !== undefined ? { reduceMs } : {}) }];
+      ...(atomicMs !== undefined ? { atomicMs } : {}), ...(reduceMs !== undefined ? { reduceMs } : {}), ...(reduceBf16Ms !== undefined ? { reduceBf16Ms } : {}) }];
   });
 }
 
@@ -236,8 +237,8 @@ export function combineTable(rep: LayerReport): string {
   const rows = combineComparison(rep);
   if (!rows.length) return "";
   const ms = (v: number | undefined) => (v === undefined ? "-" : v.toFixed(3));
-  return ["| model | weights | M | table: entry (combine) | table ms | all atomic ms | all reduce ms | atomic / reduce |", "|---|---|---|---|---|---|---|---|",
-    ...rows.map((c) => `| ${c.model} | ${c.weights} | ${c.T} | ${c.config} (${c.combine}) | ${c.tableMs.toFixed(3)} | ${ms(c.atomicMs)} | ${ms(c.reduceMs)} | ` +
+  return ["| model | weights | M | table: entry (combine) | table ms | all atomic ms | all reduce ms | all reduce_bf16 ms | atomic / reduce |", "|---|---|---|---|---|---|---|---|---|",
+    ...rows.map((c) => `| ${c.model} | ${c.weights} | ${c.T} | ${c.config} (${c.combine}) | ${c.tableMs.toFixed(3)} | ${ms(c.atomicMs)} | ${ms(c.reduceMs)} | ${ms(c.reduceBf16Ms)} | ` +
       `${c.atomicMs !== undefined && c.reduceMs !== undefined ? (c.atomicMs / c.reduceMs).toFixed(2) : "-"} |`)].join("\n") + "\n";
 }
 
@@ -276,10 +277,10 @@ export function layerMarkdownTable(rep: LayerReport, meta: LayerCaseMeta[] = [])
 
 /** The layers the bench builds: every model x weights with its choice table (each entry its
  *  own combine), and for bf16 also the table with every entry forced to the atomic combine and
- *  to the separate reduction (the down GEMM writing per-pair rows), to measure the entries'
- *  choice against both (w4a16 has atomics only). */
+ *  to the separate reduction (the down GEMM writing per-pair rows, f32 or bf16), to measure the
+ *  entries' choice against each (w4a16: its table only). */
 export const benchSpecs = (models = LAYER_MODELS, weights = LAYER_WEIGHTS, forced = true): LayerSpec[] =>
-  models.flatMap((m) => weights.flatMap((w) => [modelSpec(m, w), ...(w === "bf16" && forced ? [modelSpec(m, w, "atomic"), modelSpec(m, w, "reduce")] : [])]));
+  models.flatMap((m) => weights.flatMap((w) => [modelSpec(m, w), ...(w === "bf16" && forced ? [modelSpec(m, w, "atomic"), modelSpec(m, w, "reduce"), modelSpec(m, w, "reduce_bf16")] : [])]));
 
 /** A candidate entry for a model's choice table (configs to try on the GPU before they go into
  *  src/moe/layer.ts CHOICES), as a layer of its own that runs it at every T:
@@ -307,10 +308,17 @@ export function candidateSpecs(json: unknown): LayerSpec[] {
  *  entry of the choice table alone against the table (the same where the table picks that
  *  entry; elsewhere other tiles, so other roundings of the bf16 intermediate); the table with
  *  every entry forced to one combine against the table as it is (the same tiles and bf16
- *  intermediate: they differ only in the f32 summation order of the combine and split-K). */
+ *  intermediate: they differ only in the f32 summation order of the combine and split-K, unless
+ *  either rounds its pair rows to bf16, combine reduce_bf16). */
 export function twinOf(s: LayerSpec): { name: string; kind: "combine" | "entry" } | undefined {
   if (s.entry) return { name: s.name.slice(0, -(s.entry.length + 1)), kind: "entry" };
-  if (s.forcedCombine) return { name: s.name.slice(0, -(s.forcedCombine.length + 1)), kind: "combine" };
+  if (s.forcedCombine) {
+    // bf16 pair rows on either side round each pair's row once more: held as an entry alone is.
+    const name = s.name.slice(0, -(s.forcedCombine.length + 1));
+    const table = modelSpec(name.slice(0, name.length - s.weights.length - 1), s.weights);
+    const rounds = [s, table].some((x) => x.configs.some((c) => pairRowsOf(c) === "bf16"));
+    return { name, kind: rounds ? "entry" : "combine" };
+  }
   return undefined;
 }
 

@@ -13,7 +13,7 @@
 // --layer-candidates FILE: candidate choice-table entries, JSON { "<model>_<weights>": [{ name,
 // blockSize, up, down, router?, permute?, combine? }] }, each built and timed as a layer of its own
 // and checked against the table. bf16 layers are timed three ways: the table (each entry its own
-// combine) and the table forced to all atomic / all reduce (rows "bf16 all atomic", "bf16 all reduce").
+// combine) and the table forced to all atomic / all reduce / all reduce_bf16 (rows "bf16 all atomic", ...).
 // --layer-pdl: the layers with programmatic dependent launch (on, sm_90a's default), without
 // (off: built without it), or both (built with it, every table also timed with plain launches of
 // the same kernels, rows "no PDL", and a table of the two). --layer-no-forced: leave out the bf16

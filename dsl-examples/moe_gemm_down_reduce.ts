@@ -14,59 +14,88 @@ import { pairRows, routedTile } from "./lib/moe_tiles.ts";
 // tuner, and stepped down to fewer stages by the layer (src/moe/host.ts).
 const SMEM_BYTES = 196 * 1024;
 
-export const moe_gemm_down_pairs = T.kernel(
-  {
-    // As moe_gemm_down (the layer's reduce combine runs it at the same configs): BN 256 for
-    // prefill tiles, the f32 accumulator at most 128 registers a thread.
-    tune: { BM: [64, 16, 128], BN: [64, 128, 256], BK: [64, 32], stages: [3, 2, 4], warps: [4, 8], GROUP_M: [1, 8] },
-    where: ({ BM, BN, BK, stages, warps }) => (BM + BN) * BK * 2 * stages <= SMEM_BYTES && BM * BN <= warps * 32 * 128,
-  },
+/** The pairs kernels' whole body, either row type: each pair's row of A W2[e]^T to its own row of Y. */
+function downPairs(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, N", "bf16">, sorted: Tensor<"NB, BS", "i32">,
+                   block_expert: Tensor<"NB", "i32">, Y: Tensor<"P, H", "f32" | "bf16">,
+                   BM: number, BN: number, BK: number, stages: number, warps: number, GROUP_M: number) {
+  const [NB, BS] = sorted.shape;
+  const N = A.shape[1];
+  const [P, H] = Y.shape;
+  T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (gx, gy) => {
+    // Its column tile, routing block, first row there and expert, in the grouped order (lib/moe_tiles.ts).
+    const [bx, b, r0, e] = routedTile(gx, gy, T.cdiv(H, BN), block_expert, BS, BM, GROUP_M);
+    const As = T.shared([BM, BK], "bf16");
+    const Bs = T.shared([BN, BK], "bf16");
+    const acc = T.fragment([BM, BN], "f32");
+    T.clear(acc);
+    if (e >= 0) {
+      for (const k of T.pipelined(T.cdiv(N, BK), stages)) {
+        T.copy(A.tile([b * BS + r0, k * BK], [BM, BK]), As);
+        T.copy(W2.tile([e * H + bx * BN, k * BK], [BN, BK]), Bs);
+        T.gemm(As, Bs, acc, { transB: true });
+      }
+      // Each row of the tile to its pair's row of Y (lib/moe_tiles.ts). The scatter copy stores the
+      // accumulator's neighbouring columns as one vector: stored one element at a time, the
+      // warps' stores used half of every 32-byte sector.
+      const yrow = T.shared([BM], "i32");
+      pairRows(yrow, sorted, b, r0, BM, P);
+      T.copy(acc, Y.rows(yrow, bx * BN, BN));
+    }
+  });
+}
+
+const PAIRS_SPACE = {
+  // As moe_gemm_down (the layer's reduce combine runs it at the same configs): BN 256 for
+  // prefill tiles, the f32 accumulator at most 128 registers a thread.
+  tune: { BM: [64, 16, 128], BN: [64, 128, 256], BK: [64, 32], stages: [3, 2, 4], warps: [4, 8], GROUP_M: [1, 8] },
+  where: ({ BM, BN, BK, stages, warps }: T.Config) => (BM + BN) * BK * 2 * stages <= SMEM_BYTES && BM * BN <= warps * 32 * 128,
+};
+
+export const moe_gemm_down_pairs = T.kernel(PAIRS_SPACE,
   function moe_gemm_down_pairs(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, N", "bf16">, sorted: Tensor<"NB, BS", "i32">,
                                block_expert: Tensor<"NB", "i32">, Y: Tensor<"P, H", "f32">, { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
-    const [NB, BS] = sorted.shape;
-    const N = A.shape[1];
-    const [P, H] = Y.shape;
-    T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (gx, gy) => {
-      // Its column tile, routing block, first row there and expert, in the grouped order (lib/moe_tiles.ts).
-      const [bx, b, r0, e] = routedTile(gx, gy, T.cdiv(H, BN), block_expert, BS, BM, GROUP_M);
-      const As = T.shared([BM, BK], "bf16");
-      const Bs = T.shared([BN, BK], "bf16");
-      const acc = T.fragment([BM, BN], "f32");
-      T.clear(acc);
-      if (e >= 0) {
-        for (const k of T.pipelined(T.cdiv(N, BK), stages)) {
-          T.copy(A.tile([b * BS + r0, k * BK], [BM, BK]), As);
-          T.copy(W2.tile([e * H + bx * BN, k * BK], [BN, BK]), Bs);
-          T.gemm(As, Bs, acc, { transB: true });
-        }
-        // Each row of the tile to its pair's row of Y (lib/moe_tiles.ts). The scatter copy stores the
-        // accumulator's neighbouring columns as one 8-byte vector: stored one f32 at a time, the
-        // warps' stores used half of every 32-byte sector.
-        const yrow = T.shared([BM], "i32");
-        pairRows(yrow, sorted, b, r0, BM, P);
-        T.copy(acc, Y.rows(yrow, bx * BN, BN));
-      }
-    });
+    downPairs(A, W2, sorted, block_expert, Y, BM, BN, BK, stages, warps, GROUP_M);
   },
 );
+
+// The layer's combine "reduce_bf16": each pair's row rounded to bf16 once (as the activation
+// dtype), half the bytes of the round trip; the combine still sums in f32.
+export const moe_gemm_down_pairs_bf16 = T.kernel(PAIRS_SPACE,
+  function moe_gemm_down_pairs_bf16(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, N", "bf16">, sorted: Tensor<"NB, BS", "i32">,
+                                    block_expert: Tensor<"NB", "i32">, Y: Tensor<"P, H", "bf16">, { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
+    downPairs(A, W2, sorted, block_expert, Y, BM, BN, BK, stages, warps, GROUP_M);
+  },
+);
+
+/** out[t] = sum over slots k of Y[t * TOPK + k] * topk_weights[t][k], in slot order, in f32. */
+function combineRows(Y: Tensor<"T * TOPK, H", "f32" | "bf16">, topk_weights: Tensor<"T, TOPK", "f32">, out: Tensor<"T, H", "f32">, BH: number) {
+  const [tokens, TOPK] = topk_weights.shape;
+  const H = out.shape[1];
+  T.launch([T.cdiv(H, BH), tokens], { threads: BH }, (bx, t) => {
+    for (const j of T.parallel(BH)) {
+      const col = bx * BH + j;
+      if (col < H) {
+        let s = 0.0;
+        for (let k = 0; k < TOPK; k++) {
+          s += T.cast(Y[t * TOPK + k][col], "f32") * topk_weights[t][k];
+        }
+        out[t][col] = s;
+      }
+    }
+  });
+}
 
 export const moe_combine = T.kernel(
   { tune: { BH: [256, 128, 512] } },
   function moe_combine(Y: Tensor<"T * TOPK, H", "f32">, topk_weights: Tensor<"T, TOPK", "f32">, out: Tensor<"T, H", "f32">, { BH }: T.Config) {
-    const [tokens, TOPK] = topk_weights.shape;
-    const H = out.shape[1];
-    T.launch([T.cdiv(H, BH), tokens], { threads: BH }, (bx, t) => {
-      for (const j of T.parallel(BH)) {
-        const col = bx * BH + j;
-        if (col < H) {
-          let s = 0.0;
-          for (let k = 0; k < TOPK; k++) {
-            s += Y[t * TOPK + k][col] * topk_weights[t][k];
-          }
-          out[t][col] = s;
-        }
-      }
-    });
+    combineRows(Y, topk_weights, out, BH);
+  },
+);
+
+export const moe_combine_bf16 = T.kernel(
+  { tune: { BH: [256, 128, 512] } },
+  function moe_combine_bf16(Y: Tensor<"T * TOPK, H", "bf16">, topk_weights: Tensor<"T, TOPK", "f32">, out: Tensor<"T, H", "f32">, { BH }: T.Config) {
+    combineRows(Y, topk_weights, out, BH);
   },
 );
 
@@ -95,8 +124,8 @@ export function pairsRef(A: TensorValue, W2: TensorValue, sorted: TensorValue, b
 }
 import { routing } from "./moe_gemm_up.ts";
 
-export const moe_gemm_down_pairs_check = defineCheck({
-  kernel: "moe_gemm_down_pairs",
+const pairsCheck = (kernel: string) => defineCheck({
+  kernel,
   dims: { T: [1, 12], TOPK: [1, 6], E: [1, 6], skew: [0, 2], N: [1, 80], H: [1, 72], EH: ({ E, H }: Record<string, number>) => E! * H!,
     P: ({ T: t, TOPK }: Record<string, number>) => t! * TOPK!, BS: { values: [1, 4, 16, 64] }, NB: [1, 90] },
   dimsWhere: ({ T: t, TOPK, E, BS, NB }) =>
@@ -110,8 +139,11 @@ export const moe_gemm_down_pairs_check = defineCheck({
   reduction: ({ N }) => N!,
 });
 
-export const moe_combine_check = defineCheck({
-  kernel: "moe_combine",
+export const moe_gemm_down_pairs_check = pairsCheck("moe_gemm_down_pairs");
+export const moe_gemm_down_pairs_bf16_check = pairsCheck("moe_gemm_down_pairs_bf16");
+
+const combineCheck = (kernel: string) => defineCheck({
+  kernel,
   dims: { T: [1, 20], TOPK: [1, 8], H: [1, 700] },
   inputs: { Y: { lo: -4, hi: 4 }, topk_weights: { lo: 0, hi: 1 } },
   reference: ({ Y, topk_weights }, _s, d) => {
@@ -124,3 +156,5 @@ export const moe_combine_check = defineCheck({
   },
   reduction: ({ TOPK }) => TOPK!,
 });
+export const moe_combine_check = combineCheck("moe_combine");
+export const moe_combine_bf16_check = combineCheck("moe_combine_bf16");

@@ -70,31 +70,49 @@ export const moe_gemm_down_w4a16 = T.kernel(
 );
 
 
-export const moe_gemm_down_pairs_w4a16 = T.kernel(
-  {
-    // moe_gemm_down_w4a16's tunables but splitK (a pair's row is stored whole).
-    tune: { BM: [64, 16, 32, 128], BN: [64, 128], BK: [128, 64], stages: [3, 2, 4], warps: [4, 8], GROUP_M: [1, 8] },
-    where: fitsSmem,
-  },
+/** The pairs kernels' whole body, either row type (moe_gemm_down_reduce.ts's downPairs over
+ *  w4DownLoop): each pair's row to its own row of Y. */
+function w4DownPairs(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, cdiv(N, 8)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">,
+                     sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">, Y: Tensor<"P, H", "f32" | "bf16">,
+                     BM: number, BN: number, BK: number, stages: number, warps: number, GROUP_M: number) {
+  const [NB, BS] = sorted.shape;
+  const N = A.shape[1];
+  const [P, H] = Y.shape;
+  T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (gx, gy) => {
+    // Its column tile, routing block, first row there and expert, in the grouped order (lib/moe_tiles.ts).
+    const [bx, b, r0, e] = routedTile(gx, gy, T.cdiv(H, BN), block_expert, BS, BM, GROUP_M);
+    const acc = T.fragment([BM, BN], "f32");
+    T.clear(acc);
+    if (e >= 0) {
+      w4DownLoop(A, W2, S2, acc, e, b, r0, bx, 0, T.cdiv(N, BK), BS, H, BM, BN, BK, stages);
+      // Each row of the tile to its pair's row of Y (lib/moe_tiles.ts), as moe_gemm_down_pairs.
+      const yrow = T.shared([BM], "i32");
+      pairRows(yrow, sorted, b, r0, BM, P);
+      T.copy(acc, Y.rows(yrow, bx * BN, BN));
+    }
+  });
+}
+
+// moe_gemm_down_w4a16's tunables but splitK (a pair's row is stored whole).
+const PAIRS_SPACE = {
+  tune: { BM: [64, 16, 32, 128], BN: [64, 128], BK: [128, 64], stages: [3, 2, 4], warps: [4, 8], GROUP_M: [1, 8] },
+  where: fitsSmem,
+};
+
+export const moe_gemm_down_pairs_w4a16 = T.kernel(PAIRS_SPACE,
   function moe_gemm_down_pairs_w4a16(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, cdiv(N, 8)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">,
                                      sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">, Y: Tensor<"P, H", "f32">,
                                      { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
-    const [NB, BS] = sorted.shape;
-    const N = A.shape[1];
-    const [P, H] = Y.shape;
-    T.launch([T.cdiv(H, BN), NB * T.cdiv(BS, BM)], { threads: warps * 32 }, (gx, gy) => {
-      // Its column tile, routing block, first row there and expert, in the grouped order (lib/moe_tiles.ts).
-      const [bx, b, r0, e] = routedTile(gx, gy, T.cdiv(H, BN), block_expert, BS, BM, GROUP_M);
-      const acc = T.fragment([BM, BN], "f32");
-      T.clear(acc);
-      if (e >= 0) {
-        w4DownLoop(A, W2, S2, acc, e, b, r0, bx, 0, T.cdiv(N, BK), BS, H, BM, BN, BK, stages);
-        // Each row of the tile to its pair's row of Y (lib/moe_tiles.ts), as moe_gemm_down_pairs.
-        const yrow = T.shared([BM], "i32");
-        pairRows(yrow, sorted, b, r0, BM, P);
-        T.copy(acc, Y.rows(yrow, bx * BN, BN));
-      }
-    });
+    w4DownPairs(A, W2, S2, sorted, block_expert, Y, BM, BN, BK, stages, warps, GROUP_M);
+  },
+);
+
+// The layer's combine "reduce_bf16" (moe_gemm_down_reduce.ts): each pair's row rounded to bf16 once.
+export const moe_gemm_down_pairs_w4a16_bf16 = T.kernel(PAIRS_SPACE,
+  function moe_gemm_down_pairs_w4a16_bf16(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, cdiv(N, 8)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">,
+                                          sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">, Y: Tensor<"P, H", "bf16">,
+                                          { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
+    w4DownPairs(A, W2, S2, sorted, block_expert, Y, BM, BN, BK, stages, warps, GROUP_M);
   },
 );
 
@@ -129,8 +147,8 @@ export const moe_gemm_down_w4a16_check = defineCheck({
 });
 
 // The pairs kernel's rows over the same dequantized weights (moe_gemm_down_reduce.ts's reference).
-export const moe_gemm_down_pairs_w4a16_check = defineCheck({
-  kernel: "moe_gemm_down_pairs_w4a16",
+const w4PairsCheck = (kernel: string) => defineCheck({
+  kernel,
   dims: { ...moe_gemm_down_w4a16_check.dims, P: ({ T: t, TOPK }: Record<string, number>) => t! * TOPK! },
   dimsWhere: moe_gemm_down_w4a16_check.dimsWhere,
   inputs: { A: { lo: -1, hi: 1 }, W2: { lo: 0, hi: 0xffffffff }, S2: { lo: -0.125, hi: 0.125 } },
@@ -143,3 +161,5 @@ export const moe_gemm_down_pairs_w4a16_check = defineCheck({
   reduction: ({ N }) => N!,
   magnitude: 1,
 });
+export const moe_gemm_down_pairs_w4a16_check = w4PairsCheck("moe_gemm_down_pairs_w4a16");
+export const moe_gemm_down_pairs_w4a16_bf16_check = w4PairsCheck("moe_gemm_down_pairs_w4a16_bf16");

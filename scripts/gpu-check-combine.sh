@@ -8,7 +8,9 @@
 #    tables' configs: moe_gemm_down_pairs at the prefill entry's tile (BM 128 x BN 256, 8 warps;
 #    random shapes and a pinned one with routing block 128) and at the decode tile that the forced
 #    reduce layer runs (BM 16), moe_combine (BH 256), moe_gemm_down with the decode entries'
-#    split-K 8 / 2 (the atomics). In parallel, each under `timeout 200`.
+#    split-K 8 / 2 (the atomics); the combine reduce_bf16's kernels (moe_gemm_down_pairs_bf16 at
+#    the prefill, mid and decode tiles, moe_gemm_down_pairs_w4a16_bf16, moe_combine_bf16). In
+#    parallel, each under `timeout 200`.
 # 2. The layer bench for bf16, both models, M = 1, 64, 1024, 4096 (`tilemoe check` has no layer
 #    mode: the bench is the layer's CUDA check): every layer three times, the table as it is
 #    (decode atomic, prefill reduce) and forced to all atomic / all reduce (rows "bf16 all
@@ -32,6 +34,8 @@ summary=()
 source scripts/lib/check-steps.sh
 
 PAIRS="dsl-examples/moe_gemm_down_reduce.ts --kernel moe_gemm_down_pairs"
+PAIRS_BF16="dsl-examples/moe_gemm_down_reduce.ts --kernel moe_gemm_down_pairs_bf16"
+PAIRS_W4_BF16="dsl-examples/moe_gemm_down_w4a16.ts --kernel moe_gemm_down_pairs_w4a16_bf16"
 DOWN=dsl-examples/moe_gemm_down.ts
 # Routing block 64 (the largest the pairs check draws) pinned: 3 blocks of 64 for 24 pairs on 2
 # used experts, N long enough for several K tiles; dimsWhere holds (NB >= cdiv(P, BS) + min(E, P)
@@ -44,6 +48,15 @@ step pairs-prefill-bs64 $PAIRS --config BM=128,BN=256,BK=64,stages=4,warps=8,GRO
 # The decode tile under the forced reduce layer (bf16: BK 64, 4 stages, 4 warps, no split-K).
 step pairs-decode $PAIRS --config BM=16,BN=64,BK=64,stages=4,warps=4,GROUP_M=8 --cases 12
 step combine dsl-examples/moe_gemm_down_reduce.ts --kernel moe_combine --config BH=256 --cases 12
+# combine reduce_bf16: the bf16-row kernels (the prefill and mid tiles store through the staged
+# row scatter, the decode tile as bf16x2 pairs) and the combine reading them.
+step pairs-bf16-prefill $PAIRS_BF16 --config BM=128,BN=256,BK=64,stages=4,warps=8,GROUP_M=8 --cases 12
+step pairs-bf16-prefill-bs64 $PAIRS_BF16 --config BM=128,BN=256,BK=64,stages=4,warps=8,GROUP_M=8 --shape "$PAIRS_BS64" --cases 2
+step pairs-bf16-mid $PAIRS_BF16 --config BM=64,BN=128,BK=64,stages=4,warps=4,GROUP_M=8 --cases 12
+step pairs-bf16-decode $PAIRS_BF16 --config BM=16,BN=64,BK=64,stages=4,warps=4,GROUP_M=8 --cases 12
+step combine-bf16 dsl-examples/moe_gemm_down_reduce.ts --kernel moe_combine_bf16 --config BH=256 --cases 12
+step pairs-w4a16-bf16-prefill $PAIRS_W4_BF16 --config BM=128,BN=128,BK=64,stages=4,warps=8,GROUP_M=8 --cases 8
+step pairs-w4a16-bf16-decode $PAIRS_W4_BF16 --config BM=16,BN=64,BK=128,stages=2,warps=4,GROUP_M=8 --cases 8
 # The decode entries' atomic down kernel: Mixtral split-K 8, Qwen3 2.
 step down-decode-sk8 $DOWN --config BM=16,BN=64,BK=64,stages=4,warps=4,splitK=8,GROUP_M=8 --cases 12
 step down-decode-sk2 $DOWN --config BM=16,BN=64,BK=64,stages=4,warps=4,splitK=2,GROUP_M=8 --cases 12

@@ -4,7 +4,7 @@ made by `tilemoe build-layer`) into a PyTorch extension and compares it with a p
 (softmax top-k, renormalized, SiLU(gate) * up, down, weighted sum) on random weights.
 Prints max error and times. Needs a GPU with sm_90a (H100/H200) and nvcc; no Node.js.
 
-  python3 runtime/torch/compare.py [--layer qwen3_bf16] [--combine atomic|reduce] [--tokens 1,16,64,256] [--iters 20]
+  python3 runtime/torch/compare.py [--layer qwen3_bf16] [--combine atomic|reduce|reduce_bf16] [--tokens 1,16,64,256] [--iters 20]
 
 Without --combine each entry of the layer's choice table has its own top-k combine (bf16: atomics
 for the decode entry, the separate reduction for the prefill entry); --combine forces every entry
@@ -89,7 +89,7 @@ def main():
     ap.add_argument("--layer", default="qwen3_bf16")
     ap.add_argument("--tokens", default="1,16,64,256,1024")
     ap.add_argument("--iters", type=int, default=20)
-    ap.add_argument("--combine", choices=["atomic", "reduce"], help="force every entry's top-k combine (default: each entry's own)")
+    ap.add_argument("--combine", choices=["atomic", "reduce", "reduce_bf16"], help="force every entry's top-k combine (default: each entry's own)")
     args = ap.parse_args()
     model, weights = args.layer.split("_")
     m = MODELS[model]

@@ -1,11 +1,11 @@
 // `tilemoe build-layer`: the whole MoE layer of a known model as one .cu + .h (src/moe/).
 import { join } from "node:path";
 import { emitLayerCuda } from "../moe/host.ts";
-import { modelSpec, MODELS, pairsTest, type Weights } from "../moe/layer.ts";
+import { COMBINES, modelSpec, MODELS, pairsTest, type Combine, type Weights } from "../moe/layer.ts";
 import { parse, parsePdl, UsageError } from "./args.ts";
 import { claimArtifacts, ensureOutDir, writeArtifact } from "../util/out-dir.ts";
 
-const USAGE = `tilemoe build-layer --model ${Object.keys(MODELS).join("|")} [--weights bf16|w4a16] [--combine atomic|reduce] [--only CONFIG] [--copy tma|cp.async] [--arch sm_80|sm_90a] [--pdl|--no-pdl] [-o DIR]`;
+const USAGE = `tilemoe build-layer --model ${Object.keys(MODELS).join("|")} [--weights bf16|w4a16] [--combine atomic|reduce|reduce_bf16] [--only CONFIG] [--copy tma|cp.async] [--arch sm_80|sm_90a] [--pdl|--no-pdl] [-o DIR]`;
 
 export async function buildLayerCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { model: { type: "string" }, weights: { type: "string" }, only: { type: "string" }, copy: { type: "string" },
@@ -22,7 +22,7 @@ export async function buildLayerCommand(argv: string[]): Promise<number> {
   // Without --combine each entry of the choice table has its own; with it every entry is forced
   // to that combine (A/B measurements; layer moe_layer_<model>_<weights>_<combine>).
   const combine = values.combine as string | undefined;
-  if (combine !== undefined && combine !== "atomic" && combine !== "reduce") throw new UsageError(`--combine must be atomic or reduce, got '${combine}'`);
+  if (combine !== undefined && !(COMBINES as readonly string[]).includes(combine)) throw new UsageError(`--combine must be ${COMBINES.join(", ")}, got '${combine}'`);
   const copy = (values.copy as string | undefined) ?? "tma";
   if (copy !== "tma" && copy !== "cp.async") throw new UsageError(`--copy must be tma or cp.async, got '${copy}'`);
   // Programmatic dependent launch along the chain: on by default on sm_90a (docs/LAYER.md, PDL).
@@ -30,7 +30,7 @@ export async function buildLayerCommand(argv: string[]): Promise<number> {
   const pdl = values["no-pdl"] ? false : values.pdl ? parsePdl(true, arch) : arch === "sm_90a";
   const dir = (values.o as string | undefined) ?? "generated";
   ensureOutDir(dir, "-o");
-  const l = emitLayerCuda(modelSpec(model, weights as Weights, combine, only), arch, copy, pdl);
+  const l = emitLayerCuda(modelSpec(model, weights as Weights, combine as Combine | undefined, only), arch, copy, pdl);
   claimArtifacts([join(dir, `${l.stem}.cu`), join(dir, `${l.stem}.h`)]);
   writeArtifact(join(dir, `${l.stem}.cu`), l.cu);
   writeArtifact(join(dir, `${l.stem}.h`), l.h);

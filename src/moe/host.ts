@@ -165,8 +165,8 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
         .toLowerCase()} where T * top_k <= ${fusedPairs.atMost}: gating and routing in one kernel)` : ""),
     permutes: table.map((e) => (e.config.permute ? 1 : 0)).join(", "),
     permuteText: table.filter((e) => e.config.permute).map((e) => e.config.name).join(", "),
-    reduces: table.map((e) => (combineOf(e.config) === "reduce" ? 1 : 0)).join(", "),
-    reduceText: table.filter((e) => combineOf(e.config) === "reduce").map((e) => e.config.name).join(", "),
+    reduces: table.map((e) => ({ atomic: 0, reduce: 1, reduce_bf16: 2 })[combineOf(e.config)]).join(", "),
+    reduceText: table.filter((e) => combineOf(e.config) !== "atomic").map((e) => e.config.name).join(", "),
     stageList: names.map((n, i) => `${i + 1} ${n}`).join(", "),
     workspace: bufs.filter((b) => b.workspace).map((b) => ({ name: b.name, ctype: ctype(b.name), bytes: bytes(b) })),
     wsAlign: WS_ALIGN, wsAlignMask: WS_ALIGN - 1, calls, configs, nconfigs: configs.length,
@@ -229,7 +229,8 @@ function launchCounts(entries: { name: string; n: number }[]): string {
   return entries.map((e, i) => `${i === 0 ? word(e.n) : word(e.n).toLowerCase()} (${e.name})`).join(" or ");
 }
 
-const COMBINE_TEXT = { atomic: "f32 atomics", reduce: "a row per (token, slot) pair, then a weighted reduction" } as const;
+const COMBINE_TEXT = { atomic: "f32 atomics", reduce: "a row per (token, slot) pair, then a weighted reduction",
+  reduce_bf16: "a bf16 row per (token, slot) pair, then a weighted reduction in f32" } as const;
 
 /** The header's words for the top-k combine: one, or each entry's where they differ. */
 function combineText(configs: LayerSpec["configs"]): string {

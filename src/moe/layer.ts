@@ -35,7 +35,8 @@ export interface LayerSpec {
   gateAlignPairs?: number;
 }
 
-export type Combine = "atomic" | "reduce";
+export type Combine = "atomic" | "reduce" | "reduce_bf16";
+export const COMBINES: readonly Combine[] = ["atomic", "reduce", "reduce_bf16"];
 
 /** One entry of a layer's choice table. */
 export interface LayerConfig {
@@ -53,7 +54,9 @@ export interface LayerConfig {
    *  routing weight, into `out` with f32 atomics in the down GEMM (its launcher clears `out`);
    *  "reduce" has the down GEMM store one f32 row per (token, slot) pair into the workspace
    *  `pairs` and a separate weighted reduction write `out` (dsl-examples/moe_gemm_down_reduce.ts):
-   *  one launch more and a [T * top_k, H] f32 round trip, no atomics. bf16 weights and splitK 1 only. */
+   *  one launch more and a [T * top_k, H] f32 round trip, no atomics; splitK 1 only.
+   *  "reduce_bf16": as "reduce" with the pair rows rounded to bf16 once (workspace `pairs_bf16`,
+   *  half the round trip's bytes; the combine still sums in f32). */
   combine?: Combine;
   /** Configs of the router (dsl-examples/moe_router.ts), gate/up and down kernels (gating
    *  and routing have one config each). up and down may also say `persistent: P`: that stage
@@ -236,13 +239,19 @@ export function modelSpec(model: string, weights: Weights = "bf16", combine?: Co
     configs = [{ ...c, maxTokens: null }];
   }
   if (combine !== undefined)
-    configs = configs.map((c) => ({ ...c, combine, ...(combine === "reduce" ? { down: { ...c.down, splitK: 1 } } : {}) }));
+    configs = configs.map((c) => ({ ...c, combine, ...(combine !== "atomic" ? { down: { ...c.down, splitK: 1 } } : {}) }));
   return { ...m, name: `${model}_${weights}${combine ? `_${combine}` : ""}${only ? `_${only}` : ""}`, weights, configs,
     ...(combine ? { forcedCombine: combine } : {}), ...(only ? { entry: only } : {}) };
 }
 
 /** An entry's combine ("atomic" where it does not say). */
 export const combineOf = (c: LayerConfig): Combine => c.combine ?? "atomic";
+
+/** The dtype of an entry's pair rows: f32 (combine "reduce"), bf16 ("reduce_bf16"); undefined: atomics. */
+export function pairRowsOf(c: LayerConfig): "f32" | "bf16" | undefined {
+  const m = combineOf(c);
+  return m === "reduce" ? "f32" : m === "reduce_bf16" ? "bf16" : undefined;
+}
 
 /** The choice-table entry serving T tokens; the generated launcher's moe_layer_<name>_config(T) picks the same. */
 export function chooseConfig(s: LayerSpec, T: number): LayerConfig {
@@ -294,8 +303,10 @@ export function quantities(s: LayerSpec, T: number): Record<string, number> {
     T, H: s.hidden, N: s.intermediate, E: s.experts, K: s.topK, BS, P, NB,
     // Rows of the permuted activations `xp`: one per routing slot where the entry permutes.
     XP: entry.permute ? NB * BS : 0,
-    // Rows of the per-pair down projection `pairs`: one per (token, slot) pair where the entry reduces.
-    PR: combineOf(entry) === "reduce" ? P : 0,
+    // Rows of the per-pair down projection `pairs` (f32) or `pairs_bf16`: one per (token, slot)
+    // pair where the entry reduces with rows of that dtype.
+    PR: pairRowsOf(entry) === "f32" ? P : 0,
+    PRB: pairRowsOf(entry) === "bf16" ? P : 0,
     E2N: s.experts * 2 * s.intermediate, EH: s.experts * s.hidden,
     HQ: Math.ceil(s.hidden / 8), HG: Math.ceil(s.hidden / 128), NQ: Math.ceil(s.intermediate / 8), NG: Math.ceil(s.intermediate / 128),
     renorm: s.renormalize ? 1 : 0,
@@ -314,7 +325,9 @@ export function quantitiesC(s: LayerSpec): Record<string, string> {
   c.NB = `((T * ${s.topK} + BS - 1) / BS + (T * ${s.topK} < ${s.experts} ? T * ${s.topK} : ${s.experts}))`;
   // The launcher's `config` (the entry it runs) says whether it permutes (templates/layer.cu.hbs).
   c.XP = `(moe_layer_${s.name}_permutes[config] ? ${c.NB} * BS : 0)`;
-  c.PR = `(moe_layer_${s.name}_reduces[config] ? ${c.P} : 0)`;
+  // moe_layer_<name>_reduces: 0 atomics, 1 f32 pair rows, 2 bf16 pair rows (host.ts).
+  c.PR = `(moe_layer_${s.name}_reduces[config] == 1 ? ${c.P} : 0)`;
+  c.PRB = `(moe_layer_${s.name}_reduces[config] == 2 ? ${c.P} : 0)`;
   return c;
 }
 
@@ -342,8 +355,10 @@ export function buffers(s: LayerSpec): LayerBuffer[] {
     { name: "y", dtype: "bf16", workspace: true, numel: ["NB", "BS", "N"], doc: "act(gate) * up, rows in routing order" },
     // Last, so the other slices keep their offsets; empty (0 bytes) for entries that do not permute / reduce.
     ...(s.configs.some((c) => c.permute) ? [{ name: "xp", dtype: "bf16" as DType, workspace: true, numel: ["XP", "H"], doc: "activation rows in routing order (entries that permute)" }] : []),
-    ...(s.configs.some((c) => combineOf(c) === "reduce")
+    ...(s.configs.some((c) => pairRowsOf(c) === "f32")
       ? [{ name: "pairs", dtype: "f32" as DType, workspace: true, numel: ["PR", "H"], doc: "down projection per (token, slot) pair, before the combine (entries that reduce)" }] : []),
+    ...(s.configs.some((c) => pairRowsOf(c) === "bf16")
+      ? [{ name: "pairs_bf16", dtype: "bf16" as DType, workspace: true, numel: ["PRB", "H"], doc: "down projection per (token, slot) pair rounded to bf16, before the combine (entries that reduce_bf16)" }] : []),
   ];
 }
 
@@ -389,13 +404,16 @@ export function stages(s: LayerSpec, c: LayerConfig = s.configs[0]!): Stage[] {
     NB: "NB", BS: "BS", N: "N", EH: "EH", T: "T", TOPK: "K", H: "H" };
   // The pairs kernels store each pair's row: no split-K (validate() refuses one).
   const { splitK: _splitK, ...pairsConfig } = c.down;
+  const rows = pairRowsOf(c);
+  const suffix = rows === "bf16" ? "_bf16" : "";
+  const pairsBuf = rows === "bf16" ? "pairs_bf16" : "pairs";
   const pairs = s.weights === "w4a16"
-    ? { file: `${DIR}/moe_gemm_down_w4a16.ts`, kernel: "moe_gemm_down_pairs_w4a16" }
-    : { file: `${DIR}/moe_gemm_down_reduce.ts`, kernel: "moe_gemm_down_pairs" };
-  const combine: Stage[] = combineOf(c) === "reduce"
-    ? [{ stage: "down", ...pairs, config: pairsConfig, bind: { ...downBind, Y: "pairs", P: "P" } },
-       { stage: "combine", file: `${DIR}/moe_gemm_down_reduce.ts`, kernel: "moe_combine", config: { BH: 256 },
-         bind: { Y: "pairs", topk_weights: "topk_weights", out: "out", T: "T", TOPK: "K", H: "H" } }]
+    ? { file: `${DIR}/moe_gemm_down_w4a16.ts`, kernel: `moe_gemm_down_pairs_w4a16${suffix}` }
+    : { file: `${DIR}/moe_gemm_down_reduce.ts`, kernel: `moe_gemm_down_pairs${suffix}` };
+  const combine: Stage[] = rows !== undefined
+    ? [{ stage: "down", ...pairs, config: pairsConfig, bind: { ...downBind, Y: pairsBuf, P: "P" } },
+       { stage: "combine", file: `${DIR}/moe_gemm_down_reduce.ts`, kernel: `moe_combine${suffix}`, config: { BH: 256 },
+         bind: { Y: pairsBuf, topk_weights: "topk_weights", out: "out", T: "T", TOPK: "K", H: "H" } }]
     : [{ stage: "down", ...down, bind: downBind }];
   // The gating tile's width: the experts rounded up to 128 or 256.
   const EMAX = s.experts <= 128 ? 128 : 256;
@@ -441,8 +459,8 @@ function validate(s: LayerSpec): void {
     if (i > 0 && c.maxTokens !== null && c.maxTokens <= s.configs[i - 1]!.maxTokens!) bad(`config '${c.name}': maxTokens must grow along the table`);
     if (![16, 32, 64, 128].includes(c.blockSize)) bad(`config '${c.name}': block size ${c.blockSize}: the routing block takes 16, 32, 64 or 128`);
     if (c.permute && (s.weights !== "bf16" || s.activation !== "silu")) bad(`config '${c.name}': the permuted gate/up kernel is bf16 with SiLU only (moe_gemm_up_permuted); drop permute`);
-    if (c.combine !== undefined && !["atomic", "reduce"].includes(c.combine)) bad(`config '${c.name}': combine '${c.combine}': use "atomic" or "reduce"`);
-    if (combineOf(c) === "reduce" && (c.down.splitK ?? 1) !== 1) bad(`config '${c.name}': the reduce combine's down kernel stores rows and cannot split K (splitK ${c.down.splitK}); use splitK 1 or combine "atomic"`);
+    if (c.combine !== undefined && !COMBINES.includes(c.combine)) bad(`config '${c.name}': combine '${c.combine}': use ${COMBINES.map((m) => `"${m}"`).join(", ")}`);
+    if (pairRowsOf(c) !== undefined && (c.down.splitK ?? 1) !== 1) bad(`config '${c.name}': the ${combineOf(c)} combine's down kernel stores rows and cannot split K (splitK ${c.down.splitK}); use splitK 1 or combine "atomic"`);
   });
   if (s.weights === "w4a16" && s.activation !== "silu") bad("w4a16 weights have a SiLU gate/up kernel only");
   if (s.hidden < 1 || s.intermediate < 1) bad("hidden and intermediate sizes must be positive");

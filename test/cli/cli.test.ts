@@ -110,7 +110,7 @@ describe("tilemoe CLI", () => {
     expect(bad.stderr).not.toMatch(/\n\s+at /);
   }, 120_000);
 
-  it("build-layer: each entry's combine by default (bf16: prefill reduces), --combine forces one (w4a16 too), a bad word is refused", async () => {
+  it("build-layer: each entry's combine by default (bf16: prefill reduces), --combine forces one (w4a16 too; reduce_bf16), a bad word is refused", async () => {
     const table = await runHere("build-layer", "--model", "mixtral", "--copy", "cp.async", "-o", out);
     expect(table.exitCode, table.stderr).toBe(0);
     expect(table.stdout).toMatch(/^down +moe_gemm_down +decode +/m);
@@ -124,7 +124,11 @@ describe("tilemoe CLI", () => {
     expect(w4.exitCode, w4.stderr).toBe(0);
     expect(w4.stdout).toMatch(/^down +moe_gemm_down_pairs_w4a16 +prefill +/m);
     const word = await runHere("build-layer", "--model", "mixtral", "--combine", "sum", "-o", out);
-    expect([word.exitCode, word.stderr]).toEqual([1, expect.stringMatching(/--combine must be atomic or reduce, got 'sum'/)]);
+    expect([word.exitCode, word.stderr]).toEqual([1, expect.stringMatching(/--combine must be atomic, reduce, reduce_bf16, got 'sum'/)]);
+    const rb = await runHere("build-layer", "--model", "qwen3", "--combine", "reduce_bf16", "--only", "prefill", "-o", out);
+    expect(rb.exitCode, rb.stderr).toBe(0);
+    expect(rb.stdout).toMatch(/^down +moe_gemm_down_pairs_bf16 +prefill +/m);
+    expect(rb.stdout).toMatch(/^combine +moe_combine_bf16 +prefill +/m);
   }, 120_000);
 
   it("--pdl: build emits the wait and the PDL launch, check runs it, and sm_80 / WGSL refuse it", async () => {

@@ -55,6 +55,21 @@ describe("modelSpec's layer-wide override", () => {
     expect(down("reduce")).toEqual(["moe_gemm_down_pairs_w4a16", "moe_combine"]);
     expect(down("atomic")).toEqual(["moe_gemm_down_w4a16"]);
   });
+
+  it("reduce_bf16: the bf16-row pairs kernels and combine, the workspace's pairs_bf16 (bf16) instead of pairs, entry code 2 in the launcher", () => {
+    const down = (weights: "bf16" | "w4a16") => stages(modelSpec("qwen3", weights, "reduce_bf16")).filter((st) => st.stage === "down" || st.stage === "combine")
+      .map((st) => `${st.kernel} ${st.bind.Y}`);
+    expect(down("bf16")).toEqual(["moe_gemm_down_pairs_bf16 pairs_bf16", "moe_combine_bf16 pairs_bf16"]);
+    expect(down("w4a16")).toEqual(["moe_gemm_down_pairs_w4a16_bf16 pairs_bf16", "moe_combine_bf16 pairs_bf16"]);
+    const rb = { ...mixed, name: "tiny_rb", configs: mixed.configs.map((c) => (c.name === "prefill" ? { ...c, combine: "reduce_bf16" as const } : c)) };
+    expect(workspaceLayout(rb, 17).slices.at(-1)).toMatchObject({ name: "pairs_bf16", dtype: "bf16", bytes: 17 * 2 * 64 * 2 });
+    expect(workspaceLayout(rb, 16).slices.at(-1)).toMatchObject({ name: "pairs_bf16", bytes: 0 });
+    expect(workspaceLayout(rb, 17).slices.some((x) => x.name === "pairs")).toBe(false);
+    const l = emitLayerCuda(rb, "sm_80");
+    expect(l.cu).toContain("static const int moe_layer_tiny_rb_reduces[2] = { 0, 2 };");
+    expect(l.cu).toContain("(moe_layer_tiny_rb_reduces[config] == 2 ? (T * 2) : 0) * (int64_t)64 * 2));  // pairs_bf16");
+    expect(l.h).toMatch(/a bf16 row per \(token, slot\) pair, then a weighted reduction in f32 \(prefill\)/);
+  });
 });
 
 describe("validation per entry", () => {
@@ -65,7 +80,7 @@ describe("validation per entry", () => {
       /layer tiny_mixed: config 'decode': the reduce combine's down kernel stores rows and cannot split K \(splitK 2\); use splitK 1 or combine "atomic"/);
     expect(bad([decode!, prefill!])).not.toThrow();
     expect(bad([decode!, { ...prefill!, down: { ...prefill!.down, BK: 128 } }], "w4a16")).not.toThrow();
-    expect(bad([decode!, { ...prefill!, combine: "sum" as never }])).toThrow(/config 'prefill': combine 'sum': use "atomic" or "reduce"/);
+    expect(bad([decode!, { ...prefill!, combine: "sum" as never }])).toThrow(/config 'prefill': combine 'sum': use "atomic", "reduce", "reduce_bf16"/);
   });
 });
 
@@ -117,7 +132,7 @@ describe("the generated launcher of a table that mixes the combines", () => {
   });
 
   it("sizes pairs by the entry: T * top_k rows where it reduces, none where it does not", () => {
-    expect(l.cu).toContain("bytes += moe_layer_tiny_mixed_round_up((size_t)((int64_t)(moe_layer_tiny_mixed_reduces[config] ? (T * 2) : 0) * (int64_t)64 * 4));  // pairs");
+    expect(l.cu).toContain("bytes += moe_layer_tiny_mixed_round_up((size_t)((int64_t)(moe_layer_tiny_mixed_reduces[config] == 1 ? (T * 2) : 0) * (int64_t)64 * 4));  // pairs");
     // Carved last, after every other slice.
     expect(at.indexOf("float* const pairs")).toBeGreaterThan(at.indexOf("__nv_bfloat16* const y"));
     expect(at.indexOf("float* const pairs")).toBeLessThan(at.indexOf("int err;"));

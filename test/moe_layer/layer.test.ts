@@ -4,7 +4,7 @@
 // entry of a choice table alone and through the table (the entry picked by T); the emitted
 // layer .cu compiles with nvcc (sm_90a).
 import { describe, expect, it } from "vitest";
-import { chooseConfig, type LayerSpec, workspaceLayout } from "../../src/moe/layer.ts";
+import { chooseConfig, type Combine, type LayerSpec, workspaceLayout } from "../../src/moe/layer.ts";
 import { tinyConfigs, tinyMixedConfigs, tinyPermutedConfigs } from "./tiny.ts";
 import { lowerLayer, runLayerInterp } from "../../src/moe/interp.ts";
 import { emitLayerCuda } from "../../src/moe/host.ts";
@@ -16,9 +16,9 @@ import { compileCuda, nvccAvailable } from "../../src/driver/nvcc.ts";
 
 // N = 72 is 3 K tiles of the decode entry's BK 32 (bf16), 136 two of 128 and two scale groups (w4a16).
 // `combine` forces every entry to it (the reduce combine cannot split K), as modelSpec does.
-const tiny = (weights: "bf16" | "w4a16", combine: "atomic" | "reduce" = "atomic"): LayerSpec => ({ name: `tiny_${weights}_${combine}`, experts: 4, hidden: 64,
+const tiny = (weights: "bf16" | "w4a16", combine: Combine = "atomic"): LayerSpec => ({ name: `tiny_${weights}_${combine}`, experts: 4, hidden: 64,
   intermediate: weights === "w4a16" ? 136 : 72, topK: 2, activation: "silu", weights, renormalize: true,
-  configs: tinyConfigs(weights).map((c) => ({ ...c, combine, ...(combine === "reduce" ? { down: { ...c.down, splitK: 1 } } : {}) })) });
+  configs: tinyConfigs(weights).map((c) => ({ ...c, combine, ...(combine !== "atomic" ? { down: { ...c.down, splitK: 1 } } : {}) })) });
 
 /** The layer with one entry of its choice table for every T. */
 const only = (s: LayerSpec, name: string): LayerSpec => ({ ...s, name: `${s.name}_${name}`,
@@ -87,6 +87,18 @@ describe("MoE layer in the interpreter vs the float64 layer reference", () => {
           check(s, lowered, T, oneExpert);
         }, 300_000);
       }
+    }
+  }
+
+  // bf16 pair rows (combine reduce_bf16): each pair's row rounded once more, within the same
+  // bound; a decode entry (mma.sync tiles) and a prefill one at two T each.
+  for (const [weights, entry] of [["bf16", "prefill"], ["w4a16", "decode"]] as const) {
+    const s = only(tiny(weights, "reduce_bf16"), entry);
+    const lowered = lowerLayer(s);
+    for (const T of [16, 64]) {
+      it(`${weights}, reduce_bf16 combine, ${entry} entry, T = ${T}: output and routing${T === 16 ? ", all tokens on expert 0" : ""}, expert 3 empty`, () => {
+        check(s, lowered, T, T === 16);
+      }, 300_000);
     }
   }
 

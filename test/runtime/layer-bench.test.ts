@@ -65,14 +65,19 @@ describe("layer bench plan", () => {
 });
 
 describe("bench layers", () => {
-  it("every model x weights with its table, and bf16 also forced to all atomic and all reduce right after it", () => {
-    expect(benchSpecs().map((s) => s.name)).toEqual(["mixtral_bf16", "mixtral_bf16_atomic", "mixtral_bf16_reduce", "mixtral_w4a16",
-      "qwen3_bf16", "qwen3_bf16_atomic", "qwen3_bf16_reduce", "qwen3_w4a16"]);
-    const [t, a, r] = benchSpecs(["qwen3"], ["bf16"]);
-    expect([t!.forcedCombine, a!.forcedCombine, r!.forcedCombine]).toEqual([undefined, "atomic", "reduce"]);
-    expect([t!, a!, r!].map((x) => x.configs.map(combineOf).join(","))).toEqual(["reduce,reduce,reduce", "atomic,atomic,atomic", "reduce,reduce,reduce"]);
+  it("every model x weights with its table, and bf16 also forced to all atomic, all reduce and all reduce_bf16 right after it", () => {
+    expect(benchSpecs().map((s) => s.name)).toEqual(["mixtral_bf16", "mixtral_bf16_atomic", "mixtral_bf16_reduce", "mixtral_bf16_reduce_bf16", "mixtral_w4a16",
+      "qwen3_bf16", "qwen3_bf16_atomic", "qwen3_bf16_reduce", "qwen3_bf16_reduce_bf16", "qwen3_w4a16"]);
+    const [t, a, r, rb] = benchSpecs(["qwen3"], ["bf16"]);
+    expect([t!.forcedCombine, a!.forcedCombine, r!.forcedCombine, rb!.forcedCombine]).toEqual([undefined, "atomic", "reduce", "reduce_bf16"]);
+    expect([t!, a!, r!, rb!].map((x) => x.configs.map(combineOf).join(","))).toEqual(["reduce,reduce,reduce", "atomic,atomic,atomic", "reduce,reduce,reduce",
+      "reduce_bf16,reduce_bf16,reduce_bf16"]);
     expect(twinOf(a!)).toEqual({ name: "qwen3_bf16", kind: "combine" });
     expect(twinOf(r!)).toEqual({ name: "qwen3_bf16", kind: "combine" });
+    // bf16 pair rows are rounded once more: held within the entry tolerance, not summation order's.
+    expect(twinOf(rb!)).toEqual({ name: "qwen3_bf16", kind: "entry" });
+    expect(workspaceLayout(rb!, 8).slices.find((x) => x.name === "pairs_bf16")).toMatchObject({ bytes: 8 * 8 * 2048 * 2 });
+    expect(workspaceLayout(rb!, 8).slices.some((x) => x.name === "pairs")).toBe(false);
     expect(twinOf(t!)).toBeUndefined();
     const { cases } = layerPlan([{ spec: r, library: "r.so", symbol: "moe_layer_qwen3_bf16_reduce" }], [8]);
     const ws = workspaceLayout(r, 8);
@@ -144,19 +149,20 @@ describe("bench layers", () => {
   it("the table against all atomic and all reduce: the same model, weights and M side by side", () => {
     // Mixtral bf16's table mixes the combines: decode atomic, prefill reduce.
     const s = modelSpec("mixtral", "bf16"), a = modelSpec("mixtral", "bf16", "atomic"), r = modelSpec("mixtral", "bf16", "reduce");
-    const { meta } = layerPlan([s, a, r].map((spec) => ({ spec, library: spec.name, symbol: spec.name })), [1, 4096]);
-    const ms = [0.1, 1.3, 0.1, 1.5, 0.11, 1.3];
+    const rb = modelSpec("mixtral", "bf16", "reduce_bf16");
+    const { meta } = layerPlan([s, a, r, rb].map((spec) => ({ spec, library: spec.name, symbol: spec.name })), [1, 4096]);
+    const ms = [0.1, 1.3, 0.1, 1.5, 0.11, 1.3, 0.105, 1.2];
     const results: Results = { cases: [{ name: LAYER_COPY_NAME, status: "ok", gbps: 3000 }, { name: LAYER_CUBLAS_NAME, status: "ok", tflops: 600 },
       ...meta.map((m, i) => ({ name: m.name, status: "ok" as const, median_ms: ms[i] }))] };
     const rep = layerReport(meta, results, () => [0, 1]);
     // Each row's combine is the one of the entry that ran.
     expect(rep.rows.map((x) => `${x.forced ?? "table"} ${x.config} ${x.combine}`)).toEqual(["table decode atomic", "table prefill reduce",
-      "atomic decode atomic", "atomic prefill atomic", "reduce decode reduce", "reduce prefill reduce"]);
+      "atomic decode atomic", "atomic prefill atomic", "reduce decode reduce", "reduce prefill reduce", "reduce_bf16 decode reduce_bf16", "reduce_bf16 prefill reduce_bf16"]);
     expect(combineComparison(rep)).toEqual([
-      { model: "mixtral", weights: "bf16", T: 1, config: "decode", combine: "atomic", tableMs: 0.1, atomicMs: 0.1, reduceMs: 0.11 },
-      { model: "mixtral", weights: "bf16", T: 4096, config: "prefill", combine: "reduce", tableMs: 1.3, atomicMs: 1.5, reduceMs: 1.3 },
+      { model: "mixtral", weights: "bf16", T: 1, config: "decode", combine: "atomic", tableMs: 0.1, atomicMs: 0.1, reduceMs: 0.11, reduceBf16Ms: 0.105 },
+      { model: "mixtral", weights: "bf16", T: 4096, config: "prefill", combine: "reduce", tableMs: 1.3, atomicMs: 1.5, reduceMs: 1.3, reduceBf16Ms: 1.2 },
     ]);
-    expect(combineTable(rep)).toContain("| mixtral | bf16 | 4096 | prefill (reduce) | 1.300 | 1.500 | 1.300 | 1.15 |");
+    expect(combineTable(rep)).toContain("| mixtral | bf16 | 4096 | prefill (reduce) | 1.300 | 1.500 | 1.300 | 1.200 | 1.15 |");
     expect(layerTextTable(rep)).toMatch(/mixtral +bf16 all atomic +4096 +prefill \(atomic\) +1\.500/);
     // Without the forced twins (w4a16) there is nothing to compare.
     expect(combineComparison(layerReport(meta.slice(0, 2), results, () => [0, 1]))).toEqual([]);
