@@ -198,6 +198,19 @@ function compare(k: Kernel, spec: CheckSpec, c: CheckCase, inputs: Record<string
   return first === undefined ? undefined : others.length ? `${first}; also off: ${others.join(", ")}` : first;
 }
 
+/** The dims a check spec draws beyond its kernel's (routing quantities such as E, TOPK, skew
+ *  that only its derive and dimsWhere read); the computed ones (functions of the others) not. */
+export function specOnlyDims(k: Kernel, spec: CheckSpec): string[] {
+  return Object.keys(spec.dims).filter((d) => !k.dims.includes(d) && typeof spec.dims[d] !== "function");
+}
+
+/** dims with the spec's computed dims (e.g. EH = E * H) added. */
+export function withComputedDims(spec: CheckSpec, dims: Record<string, number>): Record<string, number> {
+  const all = { ...dims };
+  for (const [n, dom] of Object.entries(spec.dims)) if (typeof dom === "function" && all[n] === undefined) all[n] = dom(all);
+  return all;
+}
+
 /** Inputs drawn from the spec's domains; outputs pre-filled with a large sentinel pattern
  *  so that an element the kernel forgets to write cannot pass by accident. */
 /** A tensor of the check larger than this (2^28 elements: 2 GiB as float64) is refused, not

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { userError } from "../util/user-error.ts";
 
 /** Everything writeTunePlan and run.sh create in a plan folder. */
-export const PLAN_ENTRIES = ["tune-meta.json", "plans", "modules", "check", "runner", "candidates.txt", "run.sh",
+export const PLAN_ENTRIES = ["tune-meta.json", "plans", "modules", "check", "timing", "runner", "candidates.txt", "run.sh",
   "runs", "results.json", "results.json.tmp"] as const;
 
 /** Throws a user error unless DIR is missing, empty or a tune plan (it holds tune-meta.json). */

@@ -11,10 +11,10 @@ import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { byteSize, type Kernel, type DType } from "../ir/ir.ts";
 import { evalConst } from "../ir/expr.ts";
-import { encode } from "../numeric/dtype.ts";
+import { encode, roundTo } from "../numeric/dtype.ts";
 import { rng } from "../numeric/random.ts";
 import { tolerance } from "../numeric/tolerance.ts";
-import { magnitudeOf, makeInputs } from "../check/run.ts";
+import { magnitudeOf, makeInputs, specOnlyDims, withComputedDims } from "../check/run.ts";
 import type { CheckSpec } from "../check/spec.ts";
 import { clearPlanDir } from "./plan-dir.ts";
 import { type Arg, type KernelCase, type Plan, type ScalarArg, tensorMapArgs } from "../runtime/plan.ts";
@@ -30,7 +30,15 @@ import { userError } from "../util/user-error.ts";
 export const PLAN_SCHEMA = "tilemoe.tune-plan";
 export const PLAN_VERSION = 1;
 
-export interface TuneShape { label: string; dims: Record<string, number>; flops: number; bytes: number }
+export interface TuneShape {
+  label: string;
+  /** The kernel's dims (the cache's key). */
+  dims: Record<string, number>;
+  /** The check spec's own dims its derived inputs were made from (routing: E, TOPK, skew). */
+  data?: Record<string, number>;
+  flops: number;
+  bytes: number;
+}
 
 export interface TimingSpec { warmup: number; reps: number; rotate: "auto" | number }
 
@@ -77,25 +85,31 @@ export interface PlanInput {
 }
 
 /** The correctness case's dims: the top of each dim's check domain (several tiles with
- *  ragged edges for typical domains), or seeded draws when the spec's dimsWhere refuses it. */
+ *  ragged edges for typical domains), or seeded draws when the spec's dimsWhere refuses it.
+ *  The spec's own dims (routing quantities its derive reads) are drawn too, its computed
+ *  dims computed. */
 export function chooseCheckDims(k: Kernel, spec: CheckSpec, fixed: Record<string, number> = {}): Record<string, number> {
-  const top: Record<string, number> = {};
-  for (const d of k.dims) {
-    if (fixed[d] !== undefined) { top[d] = fixed[d]!; continue; }
-    const dom = spec.dims[d];
-    if (!dom) throw userError(`check spec of ${k.name} gives no domain for dim '${d}'; pass --check-shape`);
-    top[d] = Array.isArray(dom) ? (dom as readonly number[])[1]! : Math.max(...(dom as { values: readonly number[] }).values);
-  }
+  const names = [...k.dims, ...specOnlyDims(k, spec)];
+  const drawn = (pick: (d: string, dom: Exclude<CheckSpec["dims"][string], (d: Record<string, number>) => number>) => number) => {
+    const out: Record<string, number> = {};
+    for (const d of names) {
+      if (fixed[d] !== undefined) { out[d] = fixed[d]!; continue; }
+      const dom = spec.dims[d];
+      if (!dom) throw userError(`check spec of ${k.name} gives no domain for dim '${d}'; pass --check-shape`);
+      if (typeof dom === "function") continue;
+      out[d] = pick(d, dom);
+    }
+    return withComputedDims(spec, out);
+  };
+  const top = drawn((_d, dom) => (Array.isArray(dom) ? (dom as readonly number[])[1]! : Math.max(...(dom as { values: readonly number[] }).values)));
   if (!spec.dimsWhere || spec.dimsWhere(top)) return top;
   const next = rng(12345);
   for (let t = 0; t < 1000; t++) {
-    const draw: Record<string, number> = {};
-    for (const d of k.dims) {
-      if (fixed[d] !== undefined) { draw[d] = fixed[d]!; continue; }
-      const dom = spec.dims[d]!;
-      if (Array.isArray(dom)) { const [lo, hi] = dom as readonly number[]; draw[d] = lo! + Math.floor((hi! - lo! + 1) * next()); }
-      else { const vals = (dom as { values: readonly number[] }).values; draw[d] = vals[Math.floor(vals.length * next())]!; }
-    }
+    const draw = drawn((_d, dom) => {
+      if (Array.isArray(dom)) { const [lo, hi] = dom as readonly number[]; return lo! + Math.floor((hi! - lo! + 1) * next()); }
+      const vals = (dom as { values: readonly number[] }).values;
+      return vals[Math.floor(vals.length * next())]!;
+    });
     if (spec.dimsWhere(draw)) return draw;
   }
   throw userError(`could not draw check dims for ${k.name} that satisfy its dimsWhere; pass --check-shape`);
@@ -146,6 +160,26 @@ function launchOf(c: Candidate, dims: Record<string, number>): { grid: number[];
   return { grid, block: [c.threads!, 1, 1] };
 }
 
+/** The spec's derived inputs at a timing shape, written under timing/<shape>/ (paths from the
+ *  plan folder); derived scalars by name. None without a derive. */
+function derivedTimingInputs(dir: string, k: Kernel, spec: CheckSpec, full: Record<string, number>, si: number):
+  { files: Map<string, string>; scalars: Record<string, number> } {
+  const files = new Map<string, string>();
+  if (!spec.derive) return { files, scalars: {} };
+  const d = spec.derive(full, rng(20261129 + si));
+  mkdirSync(join(dir, "timing", String(si)), { recursive: true });
+  for (const [name, values] of Object.entries(d.tensors ?? {})) {
+    const p = k.params.find((q) => q.name === name);
+    if (!p || p.kind !== "tensor" || p.output) throw userError(`check spec for ${k.name}: derive names '${name}', which is not an input tensor`);
+    const n = tensorShape(k, name, p.shape ?? [], full).reduce((a, b) => a * b, 1);
+    if (values.length !== n) throw userError(`check spec for ${k.name}: derive gives ${values.length} values for '${name}', which holds ${n} at ${shapeLabel(full)}`);
+    const rel = join("timing", String(si), `${name}.bin`);
+    writeFileSync(join(dir, rel), encode(p.dtype, Array.from(values, (x) => roundTo(p.dtype, x))));
+    files.set(name, rel);
+  }
+  return { files, scalars: d.scalars ?? {} };
+}
+
 export function writeTunePlan(dir: string, input: PlanInput): PlanMeta {
   const { k, spec } = input;
   clearPlanDir(dir);
@@ -167,7 +201,17 @@ export function writeTunePlan(dir: string, input: PlanInput): PlanMeta {
   }
   const red = spec.reduction?.(input.checkDims) ?? 1;
   const mag = spec.magnitude ?? magnitudeOf(spec, k);
-  const shapes: TuneShape[] = input.shapes.map((dims) => ({ label: shapeLabel(dims), dims, ...workOf(k, spec, dims) }));
+  // A shape's kernel dims key the cache; the spec's own dims (routing) only make its inputs.
+  const shapes: TuneShape[] = input.shapes.map((full) => {
+    const dims = Object.fromEntries(k.dims.map((d) => [d, full[d]!]));
+    const data = Object.fromEntries(Object.entries(full).filter(([d]) => !k.dims.includes(d) && typeof spec.dims[d] !== "function"));
+    const more = Object.keys(data).length ? ` (${shapeLabel(data)})` : "";
+    return { label: shapeLabel(dims) + more, dims, ...(more ? { data } : {}), ...workOf(k, spec, dims) };
+  });
+
+  // Inputs the spec derives (the MoE kernels' routing) at each timing shape, as files shared by
+  // every candidate; the other inputs stay the runner's seeded random fills.
+  const timingInputs = input.shapes.map((full, si) => derivedTimingInputs(dir, k, spec, full, si));
 
   const metas: CandidateMeta[] = [];
   const lines: string[] = [];
@@ -198,19 +242,21 @@ export function writeTunePlan(dir: string, input: PlanInput): PlanMeta {
       cases.push({ name: `check ${out.name}`, ...base, ...checkLaunch, args,
         compare: { tensor: out.name, file: `../check/${out.name}.ref.f64`, dtype: "f64", rtol: tol.rtol, atol: tol.atol } });
     }
-    for (const s of shapes) {
+    shapes.forEach((s, si) => {
       const launch = launchOf(c, s.dims);
-      if (!launch) continue;
+      if (!launch) return;
+      const derived = timingInputs[si]!;
       const args: Arg[] = low.params.map((p, i) => {
-        if (p.kind === "scalar") return scalarArg(p.dtype, check.scalars[p.name]!);
+        if (p.kind === "scalar") return scalarArg(p.dtype, derived.scalars[p.name] ?? check.scalars[p.name]!);
         const dom = spec.inputs?.[p.name] ?? { lo: -1, hi: 1 };
-        return { tensor: p.name, dtype: p.dtype, shape: tensorShape(k, p.name, p.shape ?? [], s.dims),
-          init: p.output ? { zeros: true as const } : { random: { seed: 1 + i, lo: dom.lo, hi: dom.hi } } };
+        const init = p.output ? { zeros: true as const } : derived.files.has(p.name) ? { file: `../${derived.files.get(p.name)!}` }
+          : { random: { seed: 1 + i, lo: dom.lo, hi: dom.hi } };
+        return { tensor: p.name, dtype: p.dtype, shape: tensorShape(k, p.name, p.shape ?? [], s.dims), init };
       });
       for (const d of low.dims) args.push({ i32: s.dims[d]! });
       args.push(...tensorMapArgs(low.tensorMaps));
       cases.push({ name: `time ${s.label}`, ...base, ...launch, args, time: { ...input.timing }, flops: s.flops, bytes: s.bytes });
-    }
+    });
     const plan: Plan = { device: gpu, cases };
     m.plan = `plans/${c.id}.json`;
     m.gpu = gpu;

@@ -8,6 +8,8 @@ import { execa } from "execa";
 import type { Kernel, TunableValue } from "../ir/ir.ts";
 import { parseKernels } from "../frontend/index.ts";
 import { loadSpecs } from "../cli/check.ts";
+import { specOnlyDims, withComputedDims } from "../check/run.ts";
+import type { CheckSpec } from "../check/spec.ts";
 import { NvccNotFoundError, type Arch } from "../driver/nvcc.ts";
 import { buildRunner, gpuAvailable, runPlan, writePlan } from "../runtime/cuda.ts";
 import { buildCandidates, type Candidate, type CompileFn } from "./candidates.ts";
@@ -66,6 +68,28 @@ export async function nvccVersionString(nvcc = "nvcc"): Promise<string> {
   }
 }
 
+/**
+ * A --shape checked and completed: every dim of the kernel, computed ones (the spec's functions,
+ * e.g. EH = E * H) filled in. A kernel whose check spec derives inputs from dims of its own
+ * (the MoE kernels' routing: sorted ids and block experts from T, E, TOPK, skew) is timed on
+ * those derived inputs, so the shape must give them too; random integers there would time
+ * another kernel (blocks skipped, two experts read from L2).
+ */
+export function timingShape(k: Kernel, spec: CheckSpec, s: Record<string, number>): Record<string, number> {
+  const text = Object.entries(s).map(([n, x]) => `${n}=${x}`).join(",");
+  const own = spec.derive ? specOnlyDims(k, spec) : [];
+  const extra = Object.keys(s).filter((d) => !k.dims.includes(d) && !own.includes(d));
+  if (extra.length) throw userError(`--shape ${text} names ${extra.join(", ")}, not a dim of ${k.name} (dims: ${[...k.dims, ...own].join(", ")})`);
+  const lacking = own.filter((d) => s[d] === undefined);
+  if (lacking.length)
+    throw userError(`--shape ${text} lacks ${lacking.join(", ")}: ${k.name}'s check spec derives its index inputs (routing) from them, and the timing runs on those; give them too (dims: ${[...k.dims, ...own].join(", ")})`);
+  const full = withComputedDims(spec, s);
+  const missing = k.dims.filter((d) => full[d] === undefined || !Number.isFinite(full[d]));
+  if (missing.length) throw userError(`--shape ${text} lacks ${missing.join(", ")} (dims of ${k.name}: ${k.dims.join(", ")})`);
+  // Not held to the spec's dimsWhere: it also caps the check's sizes (NB * BS <= 1024).
+  return full;
+}
+
 /** Builds every candidate and writes the plan folder `dir`. */
 export async function preparePlan(dir: string, o: PlanOptions): Promise<PlanMeta> {
   // Said before minutes of nvcc, not after.
@@ -74,12 +98,7 @@ export async function preparePlan(dir: string, o: PlanOptions): Promise<PlanMeta
   const spec = (await loadSpecs(o.file)).get(k.name);
   if (!spec) throw userError(`${o.file}: kernel ${k.name} has no check spec; tuning checks every candidate before timing it (export defineCheck({ kernel: "${k.name}", ... }))`);
   if (!o.shapes.length) throw userError(`give at least one --shape (dims of ${k.name}: ${k.dims.join(", ")})`);
-  for (const s of o.shapes) {
-    const missing = k.dims.filter((d) => s[d] === undefined);
-    if (missing.length) throw userError(`--shape ${Object.entries(s).map(([n, x]) => `${n}=${x}`).join(",")} lacks ${missing.join(", ")} (dims of ${k.name}: ${k.dims.join(", ")})`);
-    const extra = Object.keys(s).filter((d) => !k.dims.includes(d));
-    if (extra.length) throw userError(`--shape ${Object.entries(s).map(([n, x]) => `${n}=${x}`).join(",")} names ${extra.join(", ")}, not a dim of ${k.name} (dims: ${k.dims.join(", ")})`);
-  }
+  const shapes = o.shapes.map((s) => timingShape(k, spec, s));
   const nvcc = o.nvccVersion ?? (await nvccVersionString());
   const limits = o.limits ?? ARCH_LIMITS[o.arch];
   const checkDims = chooseCheckDims(k, spec, o.checkShape);
@@ -92,7 +111,7 @@ export async function preparePlan(dir: string, o: PlanOptions): Promise<PlanMeta
   });
   progress.end();
   const meta = writeTunePlan(dir, {
-    file: o.file, k, spec, candidates, shapes: o.shapes, checkDims,
+    file: o.file, k, spec, candidates, shapes, checkDims,
     identity: { kernelHash: kernelHash(k), spaceHash: spaceHash(k), dtypes: dtypesOf(k), nvcc, arch: o.arch },
     timing: o.timing, gpus: o.gpus, budgetS: o.budgetS, timeoutS: o.timeoutS,
     limits: `${limits.source}: ${limits.smemPerBlock} B shared memory, ${limits.regsPerBlock} registers per block`,
