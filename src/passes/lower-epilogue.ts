@@ -14,9 +14,9 @@
 // `over` an operand tile of the main loop that nothing after the copy mentions (same dtype, at
 // least as large), chosen at the tile level where statement order is plain (`epilogueHosts`:
 // copies at top level or inside block-uniform `if`s, as the MoE kernels' stores under
-// `if (e >= 0)`). A copy without such a host takes a tile of its own where the block already
-// holds more than half of an SM's shared memory (one block per SM whatever it adds) and the
-// tile fits beside the rest.
+// `if (e >= 0)`). A copy without such a host, or inside an `if`, takes a tile of its own where
+// the block already holds more than half of an SM's shared memory (one block per SM whatever it
+// adds) and the tile fits beside the rest.
 //
 // A row scatter (`T.copy(acc, Y.rows(yrow, c0, BN))`, the MoE pairs kernels) into a 16-bit
 // tensor is staged the same way: its copy-out sends each tile row's 16-byte chunks to global row
@@ -46,7 +46,11 @@ import { wholeBuffer } from "./infer-layouts.ts";
 import { BLOCK_RESERVED_SHARED, SM_SHARED_BYTES, WGMMA_SMEM_ALIGN } from "../ir/registers.ts";
 
 /** A dead shared buffer: its name, dtype and bytes given its stage count. */
-export interface EpilogueHost { name: string; dtype: string; bytes: (stages: number) => number }
+export interface EpilogueHost {
+  name: string; dtype: string; bytes: (stages: number) => number;
+  /** Found for a copy inside an `if` (where a tile of its own, if free, is preferred). */
+  nested?: boolean;
+}
 
 /**
  * For each copy of a tile-level launch body, at top level or inside `if`s there (block-uniform
@@ -69,7 +73,7 @@ export function epilogueHosts(body: Stmt[]): Map<Stmt, EpilogueHost[]> {
     }
     if (s.k !== "copy") return;
     const later = new Set(bufferMentions([...list.slice(i), ...after]));
-    const hosts = [...allocs.values()].filter((h) => !later.has(h.name));
+    const hosts = [...allocs.values()].filter((h) => !later.has(h.name)).map((h) => (top ? h : { ...h, nested: true }));
     if (hosts.length) out.set(s, hosts);
   });
   visit(body, [], true);
@@ -98,14 +102,18 @@ export function stagedEpilogue(c: Ctx, s: { src: Region; dst: Region; rows?: str
   const layout = swizzleFor(cols);
   if (!layout || layout.mask !== 7) return undefined;
   const bytes = rows * cols * 2;
-  const host = persistent ? undefined : hosts?.find((h) => h.dtype === o.buf.dtype && h.bytes(info(c, h.name).stages) >= bytes);
-  // A tile of its own: in persistent blocks (see the header), and where no dead host exists
-  // (e.g. the copy sits inside an `if`, as the MoE up kernel's whole-tile store does) but the
-  // block already holds more than half an SM's shared memory, so no second block ever fit
-  // beside it and the tile costs no occupancy.
+  // Inside an `if`, a tile of its own where it costs no occupancy (the block alone on its SM)
+  // goes first: it needs no barrier in front, and the MoE up kernel's 128x128 tiles measured
+  // 0.5-1% faster that way than over As (bench/RESULTS.md, twelfth session).
+  const own = c.target.pingpong ? 2 * bytes + 128 : bytes;
+  const ownFree = ownStagingFits(c, own) && aloneOnSM(c);
+  const host = persistent || (ownFree && hosts?.some((h) => h.nested)) ? undefined
+    : hosts?.find((h) => h.dtype === o.buf.dtype && h.bytes(info(c, h.name).stages) >= bytes);
+  // A tile of its own: in persistent blocks (see the header), and where no dead host is taken
+  // but the block already holds more than half an SM's shared memory, so no second block ever
+  // fit beside it and the tile costs no occupancy.
   // Ping-pong consumers (ping-pong.ts) each get a copy of the tile, beside the 128 bytes of
   // their order mbarriers: both fit, or neither.
-  const own = c.target.pingpong ? 2 * bytes + 128 : bytes;
   if (!host && !(ownStagingFits(c, own) && (persistent || aloneOnSM(c)))) return undefined;
   const over = host ? { over: host.name } : {};
   const name = c.fresh(`${f.buf.name}_out`);
