@@ -30,8 +30,8 @@ DOWN=dsl-examples/moe_gemm_down.ts
 UP_BS128=T=12,K=520,N=300,E=4,E2N=2400,TOPK=2,skew=1,BS=128,NB=5
 DOWN_BS128=T=12,N=520,H=300,E=4,EH=1200,TOPK=2,skew=1,BS=128,NB=5
 
-# moe_permute: the layer's config (BR 16, BH 256, 3 stages, 4 warps) and a wide one; BS up to 128.
-step permute-layer dsl-examples/moe_permute.ts --config BR=16,BH=256,stages=3,warps=4 --cases 16
+# moe_permute: the layer's config (src/moe/layer.ts PERMUTE_CONFIG: BR 16, BH 512, 4 stages, 4 warps) and a wide one; BS up to 128.
+step permute-layer dsl-examples/moe_permute.ts --config BR=16,BH=512,stages=4,warps=4 --cases 16
 step permute-wide dsl-examples/moe_permute.ts --config BR=32,BH=512,stages=2,warps=8 --cases 16
 # The permuted up kernel (TMA for Xp, gate and up tiles; warp-specialized): random shapes, then
 # routing block 128. (Not BM 128 x BN 256: two f32 accumulators of 128 x 256 would need the

@@ -380,6 +380,14 @@ export const GATE_ALIGN_DEFAULT_PAIRS = 64;
 /** The pair count up to which a layer's calls gate and route in one kernel (LayerSpec.gateAlignPairs). */
 export const gateAlignPairsOf = (s: LayerSpec): number => s.gateAlignPairs ?? GATE_ALIGN_DEFAULT_PAIRS;
 
+/** moe_permute's config: 16-row tiles (they divide every routing block, so no tile is ragged,
+ *  and keep many blocks for small T), 512 columns a step, 4 steps in flight. Tuned on an H200
+ *  (`tilemoe tune dsl-examples/moe_permute.ts`, Qwen3's rows, bench/RESULTS.md twelfth session):
+ *  0.0193 ms at T = 1024 (BS 64; the best of 48) and 0.0621 at 4096 (BS 128) against 0.0223 /
+ *  0.0707 for the 16 x 256 tiles with 3 stages before. At 4096 64-row tiles were faster still
+ *  (0.0564), but they leave Mixtral's small calls few blocks (48 at T = 1024). */
+export const PERMUTE_CONFIG: Record<string, TunableValue> = { BR: 16, BH: 512, stages: 4, warps: 4 };
+
 /** The stages of one entry of the choice table, in launch order: router, gate_align (calls with
  *  T * top_k <= gateAlignPairs) or gate and align (the others), [permute,] up, down[, combine]. */
 export function stages(s: LayerSpec, c: LayerConfig = s.configs[0]!): Stage[] {
@@ -391,10 +399,8 @@ export function stages(s: LayerSpec, c: LayerConfig = s.configs[0]!): Stage[] {
       ? { file: `${DIR}/moe_gemm_up_w4a16.ts`, kernel: "moe_gemm_up_w4a16" }
       : { file: `${DIR}/moe_gemm_up.ts`, kernel: s.activation === "gelu" ? "moe_gemm_up_gelu" : "moe_gemm_up" }),
       config: c.up, bind: { ...upBind, X: "x", top_k: "K", T: "T" } };
-  // 16 rows a block divide every routing block (16, 64, 128), so no tile of it is ragged;
-  // 256 columns (512 bytes) a step, 3 steps in flight: a copy whose blocks fill the GPU.
   const permute: Stage[] = c.permute
-    ? [{ stage: "permute", file: `${DIR}/moe_permute.ts`, kernel: "moe_permute", config: { BR: 16, BH: 256, stages: 3, warps: 4 },
+    ? [{ stage: "permute", file: `${DIR}/moe_permute.ts`, kernel: "moe_permute", config: PERMUTE_CONFIG,
          bind: { X: "x", sorted: "sorted", block_expert: "block_expert", top_k: "K", Xp: "xp", T: "T", H: "H", NB: "NB", BS: "BS" } }]
     : [];
   const down = s.weights === "w4a16"
