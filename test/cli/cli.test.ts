@@ -30,7 +30,7 @@ const out = mkdtempSync(join(tmpdir(), "tilemoe-cli-"));
 
 describe("tilemoe CLI", () => {
   it("builds one kernel with a config and prints the IR after every pass", async () => {
-    const r = await run("build", "dsl-examples/gemm.ts", "--kernel", "gemm_f16", "--config", "BM=128,BN=128,BK=32,stages=3,warps=8",
+    const r = await runHere("build", "dsl-examples/gemm.ts", "--kernel", "gemm_f16", "--config", "BM=128,BN=128,BK=32,stages=3,warps=8",
       "--emit", "ir,cu,h", "-o", out);
     expect(r.exitCode, r.stderr).toBe(0);
     const passes = [...r.stdout.matchAll(/^\/\/ ---- after (\w+)$/gm)].map((m) => m[1]);
@@ -61,7 +61,7 @@ describe("tilemoe CLI", () => {
   });
 
   it("rejects a config value outside the kernel's space, naming the allowed values", async () => {
-    const r = await run("build", "dsl-examples/gemm.ts", "--kernel", "gemm_bf16", "--config", "BM=96", "-o", out);
+    const r = await runHere("build", "dsl-examples/gemm.ts", "--kernel", "gemm_bf16", "--config", "BM=96", "-o", out);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/BM.*96.*allowed values: 128, 64/s);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
@@ -77,7 +77,7 @@ describe("tilemoe CLI", () => {
       "  });",
       "});",
     ].join("\n"));
-    const r = await run("build", f, "-o", out);
+    const r = await runHere("build", f, "-o", out);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`${f.replace(/[.]/g, "\\.")}:4:5: error: .*while`));
     expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -349,7 +349,7 @@ describe("tilemoe CLI", () => {
   });
 
   it("check refuses a config its kernel refuses once, before any case (not as every case failing)", async () => {
-    const r = await run("check", "dsl-examples/moe_permute.ts", "--config", "BR=64,BH=512,stages=2,warps=8", "--cases", "2");
+    const r = await runHere("check", "dsl-examples/moe_permute.ts", "--config", "BR=64,BH=512,stages=2,warps=8", "--cases", "2");
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/moe_permute\.ts:\d+:\d+: error: config \{ BR: 64, BH: 512, stages: 2, warps: 8 \} violates the 'where' constraint of kernel 'moe_permute'/);
     expect(r.stdout).not.toMatch(/passed|FAIL/);
@@ -358,21 +358,22 @@ describe("tilemoe CLI", () => {
 
   it("without nvcc, says so and still writes the CUDA source", async () => {
     const dir = join(out, "nonvcc");
-    const r = await execa(process.execPath, ["bin/tilemoe.js", "build", "dsl-examples/gemm_f32.ts", "--emit", "cu,cubin", "-o", dir],
+    // Both processes at once (each a Node start and a TypeScript load).
+    const noNvcc = (args: string[]) => execa(process.execPath, ["bin/tilemoe.js", ...args],
       { reject: false, env: { PATH: "/usr/bin:/bin", TILEMOE_DEBUG: "" }, extendEnv: false });
+    const [r, tune] = await Promise.all([noNvcc(["build", "dsl-examples/gemm_f32.ts", "--emit", "cu,cubin", "-o", dir]),
+      noNvcc(["tune", "dsl-examples/gemm_f32.ts", "--shape", "M=1,N=1,K=1", "--plan", join(out, "plan-nonvcc")])]);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/^tilemoe: nvcc not found on PATH; install the CUDA toolkit or pass --emit cu/m);
     expect(r.stderr).not.toMatch(/internal error/);
     expect(readFileSync(join(dir, "gemm_f32.cu"), "utf8")).toMatch(/__global__/);
     // tune has no --emit: its message says what tune needs (was: 'pass --emit cu').
-    const tune = await execa(process.execPath, ["bin/tilemoe.js", "tune", "dsl-examples/gemm_f32.ts", "--shape", "M=1,N=1,K=1", "--plan", join(out, "plan-nonvcc")],
-      { reject: false, env: { PATH: "/usr/bin:/bin", TILEMOE_DEBUG: "" }, extendEnv: false });
     expect([tune.exitCode, tune.stderr]).toEqual([1, expect.stringMatching(/^tilemoe: nvcc not found on PATH: tune compiles every candidate with nvcc; install the CUDA toolkit/m)]);
     expect(tune.stderr).not.toMatch(/--emit/);
   });
 
   it("refuses the CUDA backend without a GPU, clearly", async () => {
-    const r = await run("check", "dsl-examples/gemm.ts", "--backend", "cuda", "--cases", "1");
+    const r = await runHere("check", "dsl-examples/gemm.ts", "--backend", "cuda", "--cases", "1");
     if (r.exitCode === 0) return; // a GPU machine: the cuda backend really ran
     expect(r.stderr).toMatch(/--backend cuda needs a GPU: .*; run it on a GPU machine \(scripts\/gpu-run\.sh\), or check here with --backend interp \(the default\) or --backend webgpu$/);
   });

@@ -81,8 +81,10 @@ describe("MoE layer in the interpreter vs the float64 layer reference", () => {
     for (const entry of ["decode", "prefill"]) {
       const s = only(tiny(weights, combine), entry);
       const lowered = lowerLayer(s);
-      for (const T of [1, 16, 64, 256]) {
-        const oneExpert = T === 16 || T === 256;
+      // (w4a16's decode entry at 128, 8 blocks on expert 0: its thread-level dequant is the
+      // slowest to interpret, 12 s a case at 256, npm test's budget.)
+      for (const T of [1, 16, 64, weights === "w4a16" && entry === "decode" ? 128 : 256]) {
+        const oneExpert = T === 16 || T >= 128;
         it(`${weights}, ${combine} combine, ${entry} entry, T = ${T}: output and routing${oneExpert ? ", all tokens on expert 0" : ""}, expert 3 empty`, () => {
           check(s, lowered, T, oneExpert);
         }, 300_000);
