@@ -198,8 +198,9 @@ export function erf(x: number): number {
 }
 
 /** Y of the gate/up kernels: row (b, r) of a used block is act(x W_gate[e]^T) * (x W_up[e]^T)
- *  for the activation row x of A that starts at element rowAt(b, r), or 0 where that is -1. */
-function upRows(act: (g: number) => number, A: TensorValue, W13: TensorValue, blockExpert: TensorValue,
+ *  for the activation row x of A that starts at element rowAt(b, r), or 0 where that is -1.
+ *  Exported for moe_gemm_up_w4a16.ts (its permuted kernel). */
+export function upRows(act: (g: number) => number, A: TensorValue, W13: TensorValue, blockExpert: TensorValue,
   dims: Record<string, number>, rowAt: (b: number, r: number) => number): Float64Array {
   const { K, N, NB, BS } = dims as Record<"K" | "N" | "NB" | "BS", number>;
   const Y = new Float64Array(NB * BS * N);

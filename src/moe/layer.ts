@@ -48,7 +48,8 @@ export interface LayerConfig {
   blockSize: number;
   /** Copy the activation rows into routing order first (stage `permute`, workspace `xp`) and
    *  run the gate/up GEMM on them as plain tiles (moe_gemm_up_permuted): on sm_90a those take
-   *  TMA and warp specialization, which the row gather by token id cannot. bf16 weights only. */
+   *  TMA and warp specialization, which the row gather by token id cannot (bf16:
+   *  moe_gemm_up_permuted; w4a16: moe_gemm_up_permuted_w4a16). SiLU only. */
   permute?: boolean;
   /** The top-k combine of this entry: "atomic" (default) adds each pair's row, times its
    *  routing weight, into `out` with f32 atomics in the down GEMM (its launcher clears `out`);
@@ -119,6 +120,9 @@ const REDUCE_DECODE_WHY = "Combine: the separate reduction (the down GEMM stores
 const W4_PREFILL_WHY = "Many tokens: each expert's rows fill 128-row blocks, and the dequantized weights go to the " +
   "tensor cores as wgmma's register operand (dequantized once a block for all 128 token rows), so the dequant work per " +
   "FLOP is an eighth of the 16-row decode tiles'. Routing block 128, BN 128 on two consumer warpgroups, 4 stages.";
+const PERMUTE_W4_WHY = "The activation rows are first copied into routing order (moe_permute), so the gate/up GEMM " +
+  "(moe_gemm_up_permuted_w4a16) reads plain tiles: on sm_90a the activations and the packed weights then arrive by TMA " +
+  "with a warp-specialized producer (measured on an H200: 14% faster for Mixtral at T = 1024 and 4096, 6% for Qwen3 at 4096).";
 const W4_MID_WHY = "Tens of pairs per expert: the decode entry's fused register dequant on 32-row blocks, so an expert " +
   "with 17-32 pairs reads and dequantizes its weights once instead of twice (routing block 32).";
 const W4_ATOMIC_WHY = "Combine: f32 atomics into `out`, which also take the split-K slices of the down projection.";
@@ -140,8 +144,14 @@ function prefill(weights: Weights): LayerConfig {
     // 4 stages (99 / 82 KiB a block): 1-2% faster than 3 on an H200 (tenth session: Mixtral 2.668 /
     // 4.839 / 8.979 ms at T = 1024 / 2048 / 4096 against 2.721 / 4.906 / 9.086, Qwen3 1.940 against
     // 1.957 at 4096).
-    ? { name: "prefill", maxTokens: null, blockSize: 128, combine: "reduce", router: PREFILL_ROUTER, up: { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, GROUP_M: 8 },
-        down: { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, splitK: 1, GROUP_M: 8 }, why: `${W4_PREFILL_WHY} ${W4_REDUCE_WHY}` }
+    // The activation rows permuted first (moe_gemm_up_permuted_w4a16): on sm_90a its plain
+    // activation tiles and the packed weights arrive by TMA with a warp-specialized producer.
+    // Measured on an H200 (bench/RESULTS.md, twelfth session, candidates w4a16-permute.json,
+    // outputs as the gathered entry's): Mixtral 2.226 / 7.424 ms at T = 1024 / 4096 against
+    // 2.591 / 8.675, Qwen3 1.334 against 1.425 at 4096.
+    ? { name: "prefill", maxTokens: null, blockSize: 128, permute: true, combine: "reduce", router: PREFILL_ROUTER,
+        up: { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, GROUP_M: 8 },
+        down: { BM: 128, BN: 128, BK: 64, stages: 4, warps: 8, splitK: 1, GROUP_M: 8 }, why: `${W4_PREFILL_WHY} ${PERMUTE_W4_WHY} ${W4_REDUCE_WHY}` }
     // bf16: the rows permuted into routing order first, so all three operand tiles of the up
     // GEMM arrive by TMA with warp specialization (the down GEMM's already did); 128-row tiles
     // as the bf16 GEMM's best sm_90a configs (BM 128 x BN 256 x BK 64, 8 warps; the up kernel's
@@ -394,7 +404,9 @@ export function stages(s: LayerSpec, c: LayerConfig = s.configs[0]!): Stage[] {
   validate(s);
   const upBind = { W13: "w13", S13: "s13", sorted: "sorted", block_expert: "block_expert", Y: "y", K: "H", E2N: "E2N", NB: "NB", BS: "BS", N: "N" };
   const up: Stage = c.permute
-    ? { stage: "up", file: `${DIR}/moe_gemm_up.ts`, kernel: "moe_gemm_up_permuted", config: c.up, bind: { ...upBind, Xp: "xp" } }
+    ? { stage: "up", ...(s.weights === "w4a16"
+      ? { file: `${DIR}/moe_gemm_up_w4a16.ts`, kernel: "moe_gemm_up_permuted_w4a16" }
+      : { file: `${DIR}/moe_gemm_up.ts`, kernel: "moe_gemm_up_permuted" }), config: c.up, bind: { ...upBind, Xp: "xp" } }
     : { stage: "up", ...(s.weights === "w4a16"
       ? { file: `${DIR}/moe_gemm_up_w4a16.ts`, kernel: "moe_gemm_up_w4a16" }
       : { file: `${DIR}/moe_gemm_up.ts`, kernel: s.activation === "gelu" ? "moe_gemm_up_gelu" : "moe_gemm_up" }),
@@ -464,7 +476,7 @@ function validate(s: LayerSpec): void {
     if (last !== (c.maxTokens === null)) bad(`config '${c.name}': the last entry of the choice table, and only it, serves every larger T (maxTokens null)`);
     if (i > 0 && c.maxTokens !== null && c.maxTokens <= s.configs[i - 1]!.maxTokens!) bad(`config '${c.name}': maxTokens must grow along the table`);
     if (![16, 32, 64, 128].includes(c.blockSize)) bad(`config '${c.name}': block size ${c.blockSize}: the routing block takes 16, 32, 64 or 128`);
-    if (c.permute && (s.weights !== "bf16" || s.activation !== "silu")) bad(`config '${c.name}': the permuted gate/up kernel is bf16 with SiLU only (moe_gemm_up_permuted); drop permute`);
+    if (c.permute && s.activation !== "silu") bad(`config '${c.name}': the permuted gate/up kernels have SiLU only (moe_gemm_up_permuted, moe_gemm_up_permuted_w4a16); drop permute`);
     if (c.combine !== undefined && !COMBINES.includes(c.combine)) bad(`config '${c.name}': combine '${c.combine}': use ${COMBINES.map((m) => `"${m}"`).join(", ")}`);
     if (pairRowsOf(c) !== undefined && (c.down.splitK ?? 1) !== 1) bad(`config '${c.name}': the ${combineOf(c)} combine's down kernel stores rows and cannot split K (splitK ${c.down.splitK}); use splitK 1 or combine "atomic"`);
   });

@@ -104,6 +104,20 @@ describe("MoE layer in the interpreter vs the float64 layer reference", () => {
     }
   }
 
+  // w4a16 with the activation rows permuted first (moe_permute, moe_gemm_up_permuted_w4a16):
+  // the prefill entry's tiles, the f32 pair rows.
+  {
+    const base = only(tiny("w4a16", "reduce"), "prefill");
+    const s: LayerSpec = { ...base, name: `${base.name}_permuted`, configs: base.configs.map((c) => ({ ...c, permute: true })) };
+    const lowered = lowerLayer(s);
+    for (const T of [16, 64]) {
+      it(`w4a16, permuted prefill entry, T = ${T}: output and routing${T === 16 ? ", all tokens on expert 0" : ""}, expert 3 empty`, () => {
+        expect(lowered.get("prefill")!.map(({ stage }) => stage.kernel)).toContain("moe_gemm_up_permuted_w4a16");
+        check(s, lowered, T, T === 16);
+      }, 300_000);
+    }
+  }
+
   // Through the table: the interpreter runs the entry the launcher picks for T, the same
   // kernels as that entry alone (bit for bit: split-K changes the summation order). The bf16
   // table mixes the combines as the models' do: decode adds into `out` with atomics (split-K
@@ -274,12 +288,14 @@ describe.skipIf(!nvcc)("the emitted layer compiles", () => {
       const perm = weights === "bf16" ? big : [];
       const maps = l.lowered.filter((x) => (x.kernel.tensorMaps ?? []).length > 0).map((x) => `${x.stage.stage} ${x.configs.join("+")}`);
       // w4a16's table: decode and mid (BM 16 / 32, fused register dequant) share the decode
-      // router; the 128-row prefill's down kernel loads its activation tiles by TMA. Qwen3's
+      // router; the 128-row prefill permutes its rows, so its up kernel loads the activation and
+      // both packed weight tiles by TMA, and its down kernel its activation tiles. Qwen3's
       // entries all reduce (the w4a16 pairs kernel, then the combine).
       if (weights === "w4a16") {
-        expect(maps).toEqual(["router decode+mid", "router prefill", "down prefill"]);
+        expect(maps).toEqual(["router decode+mid", "router prefill", "up prefill", "down prefill"]);
+        expect(l.lowered.find((x) => x.stage.stage === "up" && x.configs.includes("prefill"))!.kernel.tensorMaps!.map((m) => m.tensor)).toEqual(["Xp", "W13", "W13"]);
         expect(l.lowered.map((x) => `${x.stage.stage} ${x.configs.join("+")}`)).toEqual(["router decode+mid", "router prefill", "gate_align decode+mid+prefill", "gate decode+mid+prefill",
-          "align decode+mid+prefill", "up decode", "up mid", "up prefill", "down decode", "down mid", "down prefill", "combine decode+mid+prefill"]);
+          "align decode+mid+prefill", "permute prefill", "up decode", "up mid", "up prefill", "down decode", "down mid", "down prefill", "combine decode+mid+prefill"]);
         expect(l.lowered.filter((x) => x.stage.stage === "down").map((x) => x.stage.kernel)).toEqual(Array(3).fill("moe_gemm_down_pairs_w4a16"));
       } else {
         expect(maps).toEqual(["router decode", `router ${big.join("+")}`, ...big.map((e) => `up ${e}`), "down decode", ...big.map((e) => `down ${e}`)]);

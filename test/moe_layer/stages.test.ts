@@ -10,10 +10,12 @@ import { tinyPermutedConfigs } from "./tiny.ts";
 const names = (s: LayerSpec, entry: string) => stages(s, s.configs.find((c) => c.name === entry)).map((st) => `${st.stage} ${st.kernel}`);
 
 describe("stages of an entry", () => {
-  it("the bf16 prefill entries of both models permute; decode and w4a16 entries do not", () => {
+  it("the prefill entries of both models permute (bf16 and w4a16), and Qwen3's bf16 mid entry; the decode and w4a16 mid entries do not", () => {
     for (const model of ["mixtral", "qwen3"]) {
       expect(CHOICES[model]!.bf16.map((c) => `${c.name} ${c.permute === true}`)).toEqual(model === "qwen3" ? ["decode false", "mid true", "prefill true"] : ["decode false", "prefill true"]);
-      expect(CHOICES[model]!.w4a16.some((c) => c.permute)).toBe(false);
+      expect(CHOICES[model]!.w4a16.map((c) => `${c.name} ${c.permute === true}`)).toEqual(["decode false", "mid false", "prefill true"]);
+      expect(names(modelSpec(model, "w4a16"), "prefill").slice(-4)).toEqual(["permute moe_permute", "up moe_gemm_up_permuted_w4a16",
+        "down moe_gemm_down_pairs_w4a16", "combine moe_combine"]);
       const s = modelSpec(model, "bf16");
       const gating = ["gate_align moe_gate_align_softmax", "gate moe_gate_softmax", "align moe_align"];
       expect(names(s, "prefill")).toEqual(["router moe_router", ...gating, "permute moe_permute",
@@ -72,11 +74,14 @@ describe("stages of an entry", () => {
     expect(stageNames([["a", "b"]])).toEqual(["a", "b"]);
   });
 
-  it("a permuting entry needs bf16 weights and SiLU: a located message says to drop permute", () => {
+  it("a permuting entry needs SiLU (a located message says to drop permute); w4a16 permutes with its own kernel", () => {
     const base = { name: "t", experts: 4, hidden: 64, intermediate: 72, topK: 2, renormalize: true, configs: tinyPermutedConfigs() };
-    expect(() => stages({ ...base, weights: "w4a16", activation: "silu" })).toThrow(/config 'prefill': the permuted gate\/up kernel is bf16 with SiLU only .*drop permute/);
-    expect(() => stages({ ...base, weights: "bf16", activation: "gelu" })).toThrow(/drop permute/);
+    expect(() => stages({ ...base, weights: "bf16", activation: "gelu" })).toThrow(/config 'prefill': the permuted gate\/up kernels have SiLU only .*drop permute/);
     expect(() => stages({ ...base, weights: "bf16", activation: "silu" })).not.toThrow();
+    const up = (weights: "bf16" | "w4a16") => stages({ ...base, weights, activation: "silu" }, base.configs[1]).filter((st) => st.stage === "up" || st.stage === "permute")
+      .map((st) => `${st.stage} ${st.kernel} ${st.bind.Xp ?? ""}`);
+    expect(up("w4a16")).toEqual(["permute moe_permute xp", "up moe_gemm_up_permuted_w4a16 xp"]);
+    expect(up("bf16")).toEqual(["permute moe_permute xp", "up moe_gemm_up_permuted xp"]);
   });
 });
 
