@@ -208,9 +208,12 @@ export const CHOICES: Record<string, Record<Weights, LayerConfig[]>> = {
     // Measured on an H200 (bench/RESULTS.md, sixth session, call 9; each entry alone): BM 16 up to
     // T = 16 (4 pairs per expert), BM 32 at 64 (0.509 against 0.530 ms; 16 pairs an expert on
     // average, so half the experts span two 16-row blocks), the 128-row register-A entry from 256
-    // (1.06 against 1.25 for BM 32). T = 128 is the midpoint, not measured.
+    // (1.06 against 1.25 for BM 32). With the permuted prefill entry (twelfth session, calls
+    // 10-11, each entry alone): mid 0.673 / 0.822 against prefill 0.928 / 0.932 ms at T = 128 /
+    // 160, a tie at 176 and 192 (0.933 / 0.935 against 0.935 / 0.937), prefill 0.943 against 1.019
+    // at 224: mid up to 160.
     w4a16: [decode("w4a16", 16, 8, "Mixtral: N = 14336 is 112 K tiles of 128; split-K 8 leaves 14 a slice."),
-      decode("w4a16", 128, 8, "Mixtral: split-K 8 as the decode entry.", "atomic", 32), prefill("w4a16")],
+      decode("w4a16", 160, 8, "Mixtral: split-K 8 as the decode entry.", "atomic", 32), prefill("w4a16")],
   },
   qwen3: {
     // 128 experts, top 8: T = 64 is 4 pairs per expert on average. Measured: decode wins up to
@@ -226,9 +229,12 @@ export const CHOICES: Record<string, Record<Weights, LayerConfig[]>> = {
     // With the reduce combine (tenth session, calls 9-10, each entry alone): decode 0.196 against
     // mid 0.236 ms at T = 128, mid 0.241 / 0.341 against decode 0.249 / 0.417 at 256 / 512, mid
     // 0.554 against prefill 0.595 at 1024, prefill 0.628 / 0.884 against mid 0.757 / 0.970 at
-    // 1536 / 2048: the thresholds 192 and 1280 are the midpoints.
+    // 1536 / 2048: the thresholds 192 and 1280 were the midpoints. With the permuted prefill entry
+    // (twelfth session, calls 10-11, each entry alone): mid 0.457 / 0.480 against prefill 0.541 /
+    // 0.551 ms at T = 768 / 896, a tie at 1024 (0.554 / 0.555), prefill 0.569 / 0.574 / 0.592
+    // against mid 0.627 / 0.655 / 0.757 at 1152 / 1280 / 1536: mid up to 1024.
     w4a16: [decode("w4a16", 192, 1, "Qwen3: N = 768 is 6 K tiles of 128, unsplit (the reduction's down kernel stores rows; split-K 2 with the atomics was slower).", "reduce"),
-      decode("w4a16", 1280, 1, "Qwen3: unsplit, as the decode entry.", "reduce", 32), prefill("w4a16")],
+      decode("w4a16", 1024, 1, "Qwen3: unsplit, as the decode entry.", "reduce", 32), prefill("w4a16")],
   },
 };
 

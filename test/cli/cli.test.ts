@@ -97,7 +97,7 @@ describe("tilemoe CLI", () => {
     expect(bf.stdout).toMatch(/^combine +moe_combine +decode\+mid\+prefill +/m);
     expect((await runHere("build-layer", "--model", "qwen3", "--copy", "cp.async", "-o", out)).stdout).not.toMatch(/tma=/);
     const cu = readFileSync(join(out, "moe_layer_qwen3_w4a16.cu"), "utf8");
-    expect(cu).toMatch(/if \(T <= 192\) return 0;  \/\/ decode: routing block 16;.*\n  if \(T <= 1280\) return 1;  \/\/ mid: routing block 32;/);
+    expect(cu).toMatch(/if \(T <= 192\) return 0;  \/\/ decode: routing block 16;.*\n  if \(T <= 1024\) return 1;  \/\/ mid: routing block 32;/);
     // On sm_90a the layer launches its kernels with PDL by default (the stages' _ex launchers).
     expect(cu).toMatch(/if \(config == 0\) err = moe_layer_qwen3_w4a16_down_decode_ex\(.*, stream, pdl\);/);
     expect(cu).toMatch(/else err = moe_layer_qwen3_w4a16_down_prefill_ex\(/);
