@@ -15,7 +15,7 @@
 // rows come from: gathered by token id from X (moe_gemm_up, moe_gemm_up_gelu), or already in
 // routing order in Xp (moe_gemm_up_permuted, after moe_permute.ts), whose plain tiles TMA loads.
 import { T, type Buf, type Tensor } from "tilemoe";
-import { routedTile, tokenRows } from "./lib/moe_tiles.ts";
+import { routedTile, storeGateUp, tokenRows } from "./lib/moe_tiles.ts";
 
 type Shared2d = Buf<"bf16", readonly [number, number]>;
 type Frag2d = Buf<"f32", readonly [number, number]>;
@@ -51,20 +51,7 @@ function gateUp(A: Tensor<"R, K", "bf16">, W13: Tensor<"E2N, K", "bf16">, sorted
     T.clear(gate);
     T.clear(up);
     accumulate(A, W13, sorted, top_k, As, Gs, Us, gate, up, e, b, r0, bx, N, BS, BM, BN, BK, stages);
-    for (const [i, j] of T.parallel(BM, BN)) {
-      const g = gate[i][j];
-      gate[i][j] = act(g) * up[i][j];
-    }
-    if (r0 + BM <= BS) {
-      T.copy(gate, Y.tile([b * BS + r0, bx * BN], [BM, BN]));
-    } else {
-      // The block's last tile is ragged: rows past BS belong to the next block.
-      for (const [i, j] of T.parallel(BM, BN)) {
-        if (r0 + i < BS && bx * BN + j < N) {
-          Y[b * BS + r0 + i][bx * BN + j] = T.cast(gate[i][j], "bf16");
-        }
-      }
-    }
+    storeGateUp(gate, up, Y, b, r0, bx, N, BS, BM, BN, act);
   });
 }
 

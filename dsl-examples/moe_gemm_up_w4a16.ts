@@ -3,7 +3,7 @@
 // per 128 values of a row, symmetric (w = (q - 8) * s). The packed gate and up tiles are
 // pipelined like any operand and turned into bf16 tiles by T.dequant before the gemms.
 import { T, type Buf, type Tensor } from "tilemoe";
-import { routedTile, tokenRows } from "./lib/moe_tiles.ts";
+import { routedTile, storeGateUp, tokenRows } from "./lib/moe_tiles.ts";
 
 type Shared2d = Buf<"bf16", readonly [number, number]>;
 type Packed2d = Buf<"u32", readonly [number, number]>;
@@ -16,6 +16,9 @@ const SPACE = {
   tune: { BM: [64, 16, 32, 128], BN: [64, 128], BK: [64, 128], stages: [3, 2, 4], warps: [8, 4], GROUP_M: [1, 8] },
   where: ({ BM, BN, BK, stages }: T.Config) => (BM * BK * 2 + BN * BK) * stages + 2 * BN * BK * 2 <= SMEM_BYTES,
 };
+
+/** SiLU(g) = g * sigmoid(g). */
+function silu(g: number) { return g * T.sigmoid(g); }
 
 /** The whole w4a16 gate/up kernel; `accumulate` (w4Gathered or w4Permuted) runs the K loop
  *  over the tile's activation rows A, as moe_gemm_up.ts's gateUp. */
@@ -37,20 +40,7 @@ function w4GateUp(A: Tensor<"R, K", "bf16">, W13: Tensor<"E2N, cdiv(K, 8)", "u32
     T.clear(gate);
     T.clear(up);
     accumulate(A, W13, S13, sorted, top_k, As, Gq, Uq, Gs, Us, gate, up, e, b, r0, bx, N, BS, BM, BN, BK, stages);
-    for (const [i, j] of T.parallel(BM, BN)) {
-      const g = gate[i][j];
-      gate[i][j] = g * T.sigmoid(g) * up[i][j];
-    }
-    if (r0 + BM <= BS) {
-      T.copy(gate, Y.tile([b * BS + r0, bx * BN], [BM, BN]));
-    } else {
-      // The block's last tile is ragged: rows past BS belong to the next block.
-      for (const [i, j] of T.parallel(BM, BN)) {
-        if (r0 + i < BS && bx * BN + j < N) {
-          Y[b * BS + r0 + i][bx * BN + j] = T.cast(gate[i][j], "bf16");
-        }
-      }
-    }
+    storeGateUp(gate, up, Y, b, r0, bx, N, BS, BM, BN, silu);
   });
 }
 
@@ -119,7 +109,7 @@ import { defineCheck } from "tilemoe/check";
 import { dequantMatrix } from "tilemoe/quant";
 import { routing, upRef, upRows } from "./moe_gemm_up.ts";
 
-const silu = (g: number) => g / (1 + Math.exp(-g));
+const siluRef = (g: number) => g / (1 + Math.exp(-g));
 
 export const moe_gemm_up_w4a16_check = defineCheck({
   kernel: "moe_gemm_up_w4a16",
@@ -135,7 +125,7 @@ export const moe_gemm_up_w4a16_check = defineCheck({
   reference: ({ X, W13, S13, sorted, block_expert }, { top_k }, d) => {
     const Wd = dequantMatrix(W13!.data, d.E2N!, d.K!, { format: "u4", order: "interleaved", scales: S13!.data, zeros: 8, group: 128 }, "bf16");
     const W = { dtype: "bf16" as const, shape: [d.E2N!, d.K!], data: Wd };
-    return { Y: upRef(silu, X!, W, sorted!, block_expert!, top_k!, d) };
+    return { Y: upRef(siluRef, X!, W, sorted!, block_expert!, top_k!, d) };
   },
   reduction: ({ K }) => K!,
   // |x * w| <= 8 * 0.125; Y multiplies two such sums.
@@ -156,7 +146,7 @@ export const moe_gemm_up_permuted_w4a16_check = defineCheck({
   reference: ({ Xp, W13, S13, block_expert }, _s, d) => {
     const Wd = dequantMatrix(W13!.data, d.E2N!, d.K!, { format: "u4", order: "interleaved", scales: S13!.data, zeros: 8, group: 128 }, "bf16");
     const W = { dtype: "bf16" as const, shape: [d.E2N!, d.K!], data: Wd };
-    return { Y: upRows(silu, Xp!, W, block_expert!, d, (b, r) => (b * d.BS! + r) * d.K!) };
+    return { Y: upRows(siluRef, Xp!, W, block_expert!, d, (b, r) => (b * d.BS! + r) * d.K!) };
   },
   reduction: ({ K }) => K!,
   magnitude: 8,

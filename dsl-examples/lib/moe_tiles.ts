@@ -74,3 +74,24 @@ export function tokenRows(xrow: Buf<"i32", readonly [number]>, sorted: Tensor<"N
     xrow[i] = row;
   }
 }
+
+/** The gate/up kernels' epilogue: gate <- act(gate) * up, then the tile's rows to Y at routing
+ *  block b's rows r0.., whole where the tile lies inside the block (the staged 16-byte store on
+ *  sm_90a), else row by row (a block's ragged last tile: rows past BS are the next block's). */
+export function storeGateUp(gate: Buf<"f32", readonly [number, number]>, up: Buf<"f32", readonly [number, number]>,
+                            Y: Tensor<"NB * BS, N", "bf16">, b: number, r0: number, bx: number, N: number, BS: number, BM: number, BN: number,
+                            act: (g: number) => number) {
+  for (const [i, j] of T.parallel(BM, BN)) {
+    const g = gate[i][j];
+    gate[i][j] = act(g) * up[i][j];
+  }
+  if (r0 + BM <= BS) {
+    T.copy(gate, Y.tile([b * BS + r0, bx * BN], [BM, BN]));
+  } else {
+    for (const [i, j] of T.parallel(BM, BN)) {
+      if (r0 + i < BS && bx * BN + j < N) {
+        Y[b * BS + r0 + i][bx * BN + j] = T.cast(gate[i][j], "bf16");
+      }
+    }
+  }
+}
