@@ -1,7 +1,8 @@
 // The layer's stage table per choice-table entry: which entries permute, the order of the
 // union of their stages (what the launcher numbers and calls), and what a permuting entry refuses.
 import { describe, expect, it } from "vitest";
-import { CHOICES, chooseConfig, modelSpec, runsAt, stageKernels, stages, type LayerSpec } from "../../src/moe/layer.ts";
+import { CHOICES, chooseConfig, modelSpec, PERMUTE_CONFIG, runsAt, stageKernels, stages, type LayerSpec } from "../../src/moe/layer.ts";
+import { enumerateConfigs } from "../../src/tune/space.ts";
 import { lowerStage } from "../../src/moe/stage-build.ts";
 import { cudaTarget } from "../../src/passes/pipeline.ts";
 import { emitLayerCuda, stageNames } from "../../src/moe/host.ts";
@@ -72,6 +73,15 @@ describe("stages of an entry", () => {
     expect(stageNames([["router", "gate", "align", "permute", "up", "down", "combine"], ["router", "gate", "align", "up", "down", "combine"]]))
       .toEqual(["router", "gate", "align", "permute", "up", "down", "combine"]);
     expect(stageNames([["a", "b"]])).toEqual(["a", "b"]);
+  });
+
+  it("the permute's config is in moe_permute's space and its row tile divides every permuting entry's routing block (no ragged tiles)", () => {
+    const permute = stageKernels(modelSpec("qwen3", "bf16")).flatMap((e) => e.stages).find((x) => x.stage.stage === "permute")!;
+    expect(enumerateConfigs(permute.kernel)).toContainEqual(PERMUTE_CONFIG);
+    for (const model of ["mixtral", "qwen3"])
+      for (const weights of ["bf16", "w4a16"] as const)
+        for (const c of CHOICES[model]![weights].filter((x) => x.permute))
+          expect([model, weights, c.name, c.blockSize % Number(PERMUTE_CONFIG.BR)]).toEqual([model, weights, c.name, 0]);
   });
 
   it("a permuting entry needs SiLU (a located message says to drop permute); w4a16 permutes with its own kernel", () => {
