@@ -3,7 +3,7 @@
 // float64 reference under the dtype-aware tolerance, and shrink the first failure to a
 // command that reproduces it.
 import fc from "fast-check";
-import { isFloat, type Kernel, type TunableValue } from "../ir/ir.ts";
+import { isFloat, type Kernel, type Param, type TunableValue } from "../ir/ir.ts";
 import { evalConst } from "../ir/expr.ts";
 import { randomTensor, rng } from "../numeric/random.ts";
 import { roundTo } from "../numeric/dtype.ts";
@@ -101,24 +101,21 @@ function describe(c: CheckCase): string {
 export function caseArbitrary(k: Kernel, spec: CheckSpec,
   opts: Pick<CheckOptions, "shape" | "config" | "dataSeed"> & { cap?: number }): fc.Arbitrary<CheckCase> {
   const dimArbs: Record<string, fc.Arbitrary<number>> = {};
-  const computed: [string, (d: Record<string, number>) => number][] = [];
   const names = [...k.dims, ...Object.keys(spec.dims).filter((d) => !k.dims.includes(d))];
   for (const d of names) {
     if (opts.shape?.[d] !== undefined) { dimArbs[d] = fc.constant(opts.shape[d]!); continue; }
     const dom = spec.dims[d];
     if (!dom) throw userError(`check spec for ${k.name} gives no domain for dim '${d}' (add it to 'dims')`);
-    if (typeof dom === "function") { computed.push([d, dom]); continue; }
+    if (typeof dom === "function") continue; // computed from the others (withComputedDims)
     dimArbs[d] = Array.isArray(dom) ? fc.integer({ min: (dom as readonly number[])[0]!, max: Math.min((dom as readonly number[])[1]!, opts.cap ?? Infinity) })
       : fc.constantFrom(...(dom as { values: readonly number[] }).values);
   }
-  let dims = fc.record(dimArbs);
-  if (computed.length) dims = dims.map((d) => { const all = { ...d }; for (const [n, f] of computed) all[n] = f(all); return all; });
+  let dims = fc.record(dimArbs).map((d) => withComputedDims(spec, d));
   // Every drawn dim pinned by --shape: a shape outside the spec's domain would be rejected by
   // the filter below forever (no case is ever drawn); say so instead.
   const free = names.filter((d) => opts.shape?.[d] === undefined && typeof spec.dims[d] !== "function");
   if (spec.dimsWhere && free.length === 0) {
-    const pinned: Record<string, number> = { ...opts.shape };
-    for (const [n, f] of computed) pinned[n] = f(pinned);
+    const pinned = withComputedDims(spec, { ...opts.shape });
     if (!spec.dimsWhere(pinned))
       throw userError(`--shape ${Object.entries(pinned).map(([n, x]) => `${n}=${x}`).join(",")} is outside the check domain of ${k.name} ` +
         `(its spec's dimsWhere refuses it); pick dims it allows (see the defineCheck of ${k.name})`);
@@ -245,15 +242,22 @@ export function makeInputs(k: Kernel, spec: CheckSpec, c: CheckCase) {
   return { tensors, scalars };
 }
 
+/** A tensor a spec's derive returns: its input param (refused, naming it, where `name` is not
+ *  one) and its values rounded to the param's dtype, checked against the element count `size`
+ *  gives for that param (`at`: where, for the message). */
+export function derivedTensor(k: Kernel, name: string, values: ArrayLike<number>,
+  size: (p: Param) => number, at = ""): { param: Param; values: number[] } {
+  const p = k.params.find((q) => q.name === name);
+  if (!p || p.kind !== "tensor" || p.output) throw userError(`check spec for ${k.name}: derive names '${name}', which is not an input tensor`);
+  const n = size(p);
+  if (values.length !== n) throw userError(`check spec for ${k.name}: derive gives ${values.length} values for '${name}', which holds ${n}${at}`);
+  return { param: p, values: Array.from(values, (x) => roundTo(p.dtype, x)) };
+}
+
 function applyDerived(k: Kernel, d: ReturnType<NonNullable<CheckSpec["derive"]>>, tensors: Record<string, TensorValue>,
   scalars: Record<string, number>): void {
-  for (const [name, v] of Object.entries(d.tensors ?? {})) {
-    const p = k.params.find((q) => q.name === name);
-    const t = tensors[name];
-    if (!p || p.kind !== "tensor" || p.output || !t) throw userError(`check spec for ${k.name}: derive names '${name}', which is not an input tensor`);
-    if (v.length !== t.data.length) throw userError(`check spec for ${k.name}: derive gives ${v.length} values for '${name}', which holds ${t.data.length}`);
-    for (let i = 0; i < v.length; i++) t.data[i] = roundTo(t.dtype, v[i]!);
-  }
+  for (const [name, v] of Object.entries(d.tensors ?? {}))
+    tensors[name]!.data.set(derivedTensor(k, name, v, (p) => tensors[p.name]!.data.length).values);
   for (const [name, v] of Object.entries(d.scalars ?? {})) {
     if (!(name in scalars)) throw userError(`check spec for ${k.name}: derive names '${name}', which is not a scalar param`);
     scalars[name] = v;

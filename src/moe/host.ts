@@ -16,7 +16,7 @@ import { lowerStage } from "./stage-build.ts";
 import { waitsForPredecessor } from "../passes/programmatic-launch.ts";
 import { zeroInitOutputs } from "../ir/zero-init.ts";
 import { userError } from "../util/user-error.ts";
-import { buffers, combineOf, type LayerSpec, pairsTest, quantitiesC, runsAt, type Stage, stageKernels, stageKey, WS_ALIGN } from "./layer.ts";
+import { buffers, combineOf, type LayerSpec, pairsTest, quantitiesC, REDUCES_CODE, runsAt, type Stage, stageKernels, stageKey, WS_ALIGN } from "./layer.ts";
 
 const tpl = (f: string) =>
   Handlebars.compile(readFileSync(new URL(`./templates/${f}`, import.meta.url), "utf8"), { noEscape: true, strict: true });
@@ -165,7 +165,7 @@ export function emitLayerCuda(s: LayerSpec, arch: "sm_80" | "sm_90a" = "sm_90a",
         .toLowerCase()} where T * top_k <= ${fusedPairs.atMost}: gating and routing in one kernel)` : ""),
     permutes: table.map((e) => (e.config.permute ? 1 : 0)).join(", "),
     permuteText: table.filter((e) => e.config.permute).map((e) => e.config.name).join(", "),
-    reduces: table.map((e) => ({ atomic: 0, reduce: 1, reduce_bf16: 2 })[combineOf(e.config)]).join(", "),
+    reduces: table.map((e) => REDUCES_CODE[combineOf(e.config)]).join(", "),
     reduceText: table.filter((e) => combineOf(e.config) !== "atomic").map((e) => e.config.name).join(", "),
     stageList: names.map((n, i) => `${i + 1} ${n}`).join(", "),
     workspace: bufs.filter((b) => b.workspace).map((b) => ({ name: b.name, ctype: ctype(b.name), bytes: bytes(b) })),

@@ -37,6 +37,9 @@ export interface LayerSpec {
 
 export type Combine = "atomic" | "reduce" | "reduce_bf16";
 export const COMBINES: readonly Combine[] = ["atomic", "reduce", "reduce_bf16"];
+/** Each combine's value in the launcher's moe_layer_<name>_reduces table (host.ts, quantitiesC):
+ *  0 atomics, 1 f32 pair rows, 2 bf16 pair rows. */
+export const REDUCES_CODE: Record<Combine, number> = { atomic: 0, reduce: 1, reduce_bf16: 2 };
 
 /** One entry of a layer's choice table. */
 export interface LayerConfig {
@@ -341,9 +344,8 @@ export function quantitiesC(s: LayerSpec): Record<string, string> {
   c.NB = `((T * ${s.topK} + BS - 1) / BS + (T * ${s.topK} < ${s.experts} ? T * ${s.topK} : ${s.experts}))`;
   // The launcher's `config` (the entry it runs) says whether it permutes (templates/layer.cu.hbs).
   c.XP = `(moe_layer_${s.name}_permutes[config] ? ${c.NB} * BS : 0)`;
-  // moe_layer_<name>_reduces: 0 atomics, 1 f32 pair rows, 2 bf16 pair rows (host.ts).
-  c.PR = `(moe_layer_${s.name}_reduces[config] == 1 ? ${c.P} : 0)`;
-  c.PRB = `(moe_layer_${s.name}_reduces[config] == 2 ? ${c.P} : 0)`;
+  c.PR = `(moe_layer_${s.name}_reduces[config] == ${REDUCES_CODE.reduce} ? ${c.P} : 0)`;
+  c.PRB = `(moe_layer_${s.name}_reduces[config] == ${REDUCES_CODE.reduce_bf16} ? ${c.P} : 0)`;
   return c;
 }
 

@@ -11,10 +11,10 @@ import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { byteSize, type Kernel, type DType } from "../ir/ir.ts";
 import { evalConst } from "../ir/expr.ts";
-import { encode, roundTo } from "../numeric/dtype.ts";
+import { encode } from "../numeric/dtype.ts";
 import { rng } from "../numeric/random.ts";
 import { tolerance } from "../numeric/tolerance.ts";
-import { magnitudeOf, makeInputs, specOnlyDims, withComputedDims } from "../check/run.ts";
+import { derivedTensor, magnitudeOf, makeInputs, specOnlyDims, withComputedDims } from "../check/run.ts";
 import type { CheckSpec } from "../check/spec.ts";
 import { clearPlanDir } from "./plan-dir.ts";
 import { type Arg, type KernelCase, type Plan, type ScalarArg, tensorMapArgs } from "../runtime/plan.ts";
@@ -168,13 +168,10 @@ function derivedTimingInputs(dir: string, k: Kernel, spec: CheckSpec, full: Reco
   if (!spec.derive) return { files, scalars: {} };
   const d = spec.derive(full, rng(20261129 + si));
   mkdirSync(join(dir, "timing", String(si)), { recursive: true });
-  for (const [name, values] of Object.entries(d.tensors ?? {})) {
-    const p = k.params.find((q) => q.name === name);
-    if (!p || p.kind !== "tensor" || p.output) throw userError(`check spec for ${k.name}: derive names '${name}', which is not an input tensor`);
-    const n = tensorShape(k, name, p.shape ?? [], full).reduce((a, b) => a * b, 1);
-    if (values.length !== n) throw userError(`check spec for ${k.name}: derive gives ${values.length} values for '${name}', which holds ${n} at ${shapeLabel(full)}`);
+  for (const [name, v] of Object.entries(d.tensors ?? {})) {
+    const { param, values } = derivedTensor(k, name, v, (p) => tensorShape(k, name, p.shape ?? [], full).reduce((a, b) => a * b, 1), ` at ${shapeLabel(full)}`);
     const rel = join("timing", String(si), `${name}.bin`);
-    writeFileSync(join(dir, rel), encode(p.dtype, Array.from(values, (x) => roundTo(p.dtype, x))));
+    writeFileSync(join(dir, rel), encode(param.dtype, values));
     files.set(name, rel);
   }
   return { files, scalars: d.scalars ?? {} };

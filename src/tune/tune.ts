@@ -14,7 +14,7 @@ import { NvccNotFoundError, type Arch } from "../driver/nvcc.ts";
 import { buildRunner, gpuAvailable, runPlan, writePlan } from "../runtime/cuda.ts";
 import { buildCandidates, type Candidate, type CompileFn } from "./candidates.ts";
 import { saveEntries, type Warn } from "./cache.ts";
-import { dtypesOf, kernelHash, spaceHash } from "./key.ts";
+import { dtypesOf, kernelHash, shapeLabel, spaceHash } from "./key.ts";
 import { ARCH_LIMITS, limitsFromDevice, type DeviceLimits } from "./limits.ts";
 import { checkPlanDir } from "./plan-dir.ts";
 import { chooseCheckDims, writeTunePlan, type PlanMeta, type TimingSpec } from "./plan.ts";
@@ -76,7 +76,7 @@ export async function nvccVersionString(nvcc = "nvcc"): Promise<string> {
  * another kernel (blocks skipped, two experts read from L2).
  */
 export function timingShape(k: Kernel, spec: CheckSpec, s: Record<string, number>): Record<string, number> {
-  const text = Object.entries(s).map(([n, x]) => `${n}=${x}`).join(",");
+  const text = shapeLabel(s);
   const own = spec.derive ? specOnlyDims(k, spec) : [];
   const extra = Object.keys(s).filter((d) => !k.dims.includes(d) && !own.includes(d));
   if (extra.length) throw userError(`--shape ${text} names ${extra.join(", ")}, not a dim of ${k.name} (dims: ${[...k.dims, ...own].join(", ")})`);

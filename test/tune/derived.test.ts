@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { preparePlan } from "../../src/tune/tune.ts";
 import { chooseCheckDims } from "../../src/tune/plan.ts";
+import { derivedTensor } from "../../src/check/run.ts";
 import { parseKernels } from "../../src/frontend/index.ts";
 import { loadSpecs } from "../../src/cli/check.ts";
 import { planOptions, tmp } from "./helpers.ts";
@@ -52,5 +53,12 @@ describe("tune: inputs a check spec derives (routing)", () => {
     expect(sorted.filter((p) => p < P).sort((a, b) => a - b)).toEqual([...Array(P).keys()]);
     expect(experts.every((e) => e >= -1 && e < SHAPE.E)).toBe(true);
     expect(new Set(experts.filter((e) => e >= 0)).size).toBeGreaterThan(8);
+  });
+
+  it("a derive that names an output or gives the wrong count is refused, naming the tensor (checks and timing share the rule)", () => {
+    const k = parseKernels(FILE).find((x) => x.name === "moe_permute")!;
+    expect(() => derivedTensor(k, "Xp", [1], () => 1)).toThrow(/check spec for moe_permute: derive names 'Xp', which is not an input tensor/);
+    expect(() => derivedTensor(k, "sorted", [1, 2], () => 3, " at T=1")).toThrow(/derive gives 2 values for 'sorted', which holds 3 at T=1/);
+    expect(derivedTensor(k, "sorted", [1.7, -2], () => 2).values).toEqual([1, -2]);
   });
 });
