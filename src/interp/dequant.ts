@@ -1,7 +1,7 @@
 // The dequant statement (both levels): the values of one packed 32-bit word, as
 // src/quant/format.ts defines them, into n consecutive elements of a 16-bit float buffer
 // (or, with a pair p >= 0, values 2p and 2p+1 into two elements).
-import { dequantWord, type QFormat, type QOrder, valuesPerWord } from "../quant/format.ts";
+import { decodeField, dequantValue, fieldOf, type QFormat, type QOrder, valuesPerWord } from "../quant/format.ts";
 import { Fault } from "./fault.ts";
 import type { RtBuf, SharedChecker } from "./memory.ts";
 
@@ -12,11 +12,11 @@ export function makeDequant(chk: SharedChecker) {
     if (pair >= 0 && !(Number.isInteger(pair) && 2 * pair + 1 < per)) throw new Fault(`dequant pair ${pair} of a ${format} word (${per / 2} pairs)`, site);
     const n = pair >= 0 ? 2 : per;
     if (!(at >= 0 && at + n <= b.size)) throw new Fault(`dequant writes ${b.name}[${at} .. ${at + n - 1}], out of bounds (${b.size})`, site);
-    const all = dequantWord(format, order, word >>> 0, zero, scale, b.dtype);
-    const vals = pair >= 0 ? all.slice(2 * pair, 2 * pair + 2) : all;
+    // Only the values written (a pair is 2 of the word's 4 or 8), each as dequantWord's.
+    const first = pair >= 0 ? 2 * pair : 0;
     for (let j = 0; j < n; j++) {
       if (b.track) chk.write(b, at + j, tid, site);
-      b.data[at + j] = vals[j]!;
+      b.data[at + j] = dequantValue(decodeField(format, fieldOf(format, order, word >>> 0, first + j)), zero, scale, b.dtype);
     }
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { decode, encode, fromBits, rounder, roundTo, toBits } from "../../src/numeric/dtype.ts";
+import { decode, encode, FORMATS, fromBits, rounder, roundFloatExact, roundTo, toBits } from "../../src/numeric/dtype.ts";
 import { randomTensor } from "../../src/numeric/random.ts";
 import { firstMismatch, tolerance } from "../../src/numeric/tolerance.ts";
 
@@ -60,6 +60,27 @@ describe("16-bit floats", () => {
       for (let i = 0; i < 65535; i++) {
         const x = fromBits(dt, i), y = fromBits(dt, i + 1);
         if (!same(x) || !same(Math.fround((x + y) / 2)) || !same(Math.fround(x + (y - x) / 3))) throw new Error(`${dt} fast rounder differs near pattern ${i}`);
+      }
+    });
+  }
+
+  // roundTo takes the double's bits where the result is normal: the same value as the exact
+  // rounding (powers of two and a half-even floor) for every double, ties and carries included.
+  for (const dt of ["bf16", "f16", "fp8e4m3", "fp8e5m2"] as const) {
+    it(`${dt}: roundTo on the bit pattern equals the exact rounding on doubles, ties, near-ties and the range's ends`, () => {
+      const f = FORMATS[dt]!;
+      const same = (x: number) => {
+        const got = roundTo(dt, x), want = roundFloatExact(f, x);
+        if (!(Object.is(got, want) || (Number.isNaN(got) && Number.isNaN(want)))) throw new Error(`${dt}: roundTo(${x}) = ${got}, exact ${want}`);
+      };
+      fc.assert(fc.property(fc.oneof(fc.double(), fc.double({ min: -4 * f.max, max: 4 * f.max }), fc.double({ min: -(2 ** (f.emin + 2)), max: 2 ** (f.emin + 2) })), (x) => { same(x); }), { numRuns: 20000 });
+      // Every representable value, the midpoint to its neighbour (a tie), and a double's ulp
+      // either side of the midpoint (the sticky bits in the low word).
+      for (let b = 0; b < 2 ** (f.mant + f.exp) - 1; b++) {
+        const x = fromBits(dt, b), y = fromBits(dt, b + 1);
+        if (!Number.isFinite(y) || Number.isNaN(y)) continue;
+        const mid = (x + y) / 2;
+        for (const v of [x, mid, mid * (1 + 2 ** -52), mid * (1 - 2 ** -52), y * 1.5, y * 2 ** 20]) { same(v); same(-v); }
       }
     });
   }
