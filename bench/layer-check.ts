@@ -9,7 +9,7 @@
 import { addExpertOutput, routeToken, silu } from "../src/check/moe-layer-ref.ts";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { modelSpec, quantities, type LayerSpec, type Weights } from "../src/moe/layer.ts";
+import { modelSpec, quantities, type LayerSpec, W4_ORDERS, type Weights } from "../src/moe/layer.ts";
 import { dequantMatrix } from "../src/quant/index.ts";
 import { fillValues } from "../src/runtime/prng.ts";
 import { type LayerCaseMeta, layerInits, type OutputCheck, twinOf } from "./layer-plan.ts";
@@ -45,10 +45,10 @@ export function tokenZeroReference(s: LayerSpec): TokenReference {
   }
   const r = routeToken(logits, s.topK, s.renormalize);
   // Rows [r0, r0 + rows) of a [*, cols] weight matrix, dequantized for w4a16.
-  const rows = (w: string, sc: string, r0: number, n: number, cols: number, words: number, groups: number) => {
+  const rows = (w: "w13" | "w2", sc: string, r0: number, n: number, cols: number, words: number, groups: number) => {
     if (s.weights === "bf16") return fill(w, "bf16", n * cols, r0 * cols);
     const packed = fill(w, "u32", n * words, r0 * words), scales = fill(sc, "bf16", n * groups, r0 * groups);
-    return dequantMatrix(packed, n, cols, { format: "u4", order: "interleaved", scales, zeros: 8, group: 128 }, "bf16");
+    return dequantMatrix(packed, n, cols, { format: "u4", order: W4_ORDERS[w], scales, zeros: 8, group: 128 }, "bf16");
   };
   const out = new Float64Array(H);
   r.ids.forEach((e, j) => {

@@ -1,5 +1,6 @@
 // moe_gemm_down (see moe_gemm_down.ts) with w4a16 expert weights: W2 holds [E * H, N] 4-bit
-// weights packed 8 per u32 word in the interleaved order (docs/QUANT.md), one bf16 scale
+// weights packed 8 per u32 word in the mma order (docs/QUANT.md: rows of 4 * cdiv(N, 32) words,
+// a lane's values for the mma fragments in one word), one bf16 scale
 // per 128 values of a row (S2 [E * H, cdiv(N, 128)]), symmetric (w = (q - 8) * s). The
 // packed weight tile is pipelined like any operand and turned into a bf16 tile by T.dequant
 // before the gemm; routing, the routing-weight scale and the f32 atomic combine into `out`
@@ -17,7 +18,7 @@ const fitsSmem = ({ BM, BN, BK, stages }: T.Config) => (BM * BK * 4 + BN * BK) *
 
 /** K tiles [k0, k0 + KT) of routing block b's rows r0.. against expert e's packed weights for
  *  columns bx * BN.., dequantized in the loop, into acc. */
-function w4DownLoop(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, cdiv(N, 8)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">, acc: Frag2d,
+function w4DownLoop(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, 4 * cdiv(N, 32)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">, acc: Frag2d,
                     e: number, b: number, r0: number, bx: number, k0: number, KT: number, BS: number, H: number,
                     BM: number, BN: number, BK: number, stages: number) {
   const N = A.shape[1];
@@ -28,7 +29,7 @@ function w4DownLoop(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, cdiv(N, 8)"
     // Rows past the block (r0 + i >= BS) are the next block's; they are loaded, never stored.
     T.copy(A.tile([b * BS + r0, (k0 + k) * BK], [BM, BK]), As);
     T.copy(W2.tile([e * H + bx * BN, (k0 + k) * T.cdiv(BK, 8)], [BN, T.cdiv(BK, 8)]), Wq);
-    T.dequant(Wq, Ws, { format: "u4", order: "interleaved", scales: S2, zeros: 8, group: 128, at: [e * H + bx * BN, (k0 + k) * BK], K: N });
+    T.dequant(Wq, Ws, { format: "u4", order: "mma", scales: S2, zeros: 8, group: 128, at: [e * H + bx * BN, (k0 + k) * BK], K: N });
     T.gemm(As, Ws, acc, { transB: true });
   }
 }
@@ -38,7 +39,7 @@ export const moe_gemm_down_w4a16 = T.kernel(
     tune: { BM: [64, 16, 32, 128], BN: [64, 128], BK: [128, 64], stages: [3, 2, 4], warps: [4, 8], splitK: [1, 2, 4, 8], GROUP_M: [1, 8] },
     where: fitsSmem,
   },
-  function moe_gemm_down_w4a16(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, cdiv(N, 8)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">,
+  function moe_gemm_down_w4a16(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, 4 * cdiv(N, 32)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">,
                                sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">, topk_weights: Tensor<"T, TOPK", "f32">,
                                out: Tensor<"T, H", "f32">, { BM, BN, BK, stages, warps, splitK, GROUP_M }: T.Config) {
     const [NB, BS] = sorted.shape;
@@ -72,7 +73,7 @@ export const moe_gemm_down_w4a16 = T.kernel(
 
 /** The pairs kernels' whole body, either row type (moe_gemm_down_reduce.ts's downPairs over
  *  w4DownLoop): each pair's row to its own row of Y. */
-function w4DownPairs(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, cdiv(N, 8)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">,
+function w4DownPairs(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, 4 * cdiv(N, 32)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">,
                      sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">, Y: Tensor<"P, H", "f32" | "bf16">,
                      BM: number, BN: number, BK: number, stages: number, warps: number, GROUP_M: number) {
   const [NB, BS] = sorted.shape;
@@ -100,7 +101,7 @@ const PAIRS_SPACE = {
 };
 
 export const moe_gemm_down_pairs_w4a16 = T.kernel(PAIRS_SPACE,
-  function moe_gemm_down_pairs_w4a16(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, cdiv(N, 8)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">,
+  function moe_gemm_down_pairs_w4a16(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, 4 * cdiv(N, 32)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">,
                                      sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">, Y: Tensor<"P, H", "f32">,
                                      { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
     w4DownPairs(A, W2, S2, sorted, block_expert, Y, BM, BN, BK, stages, warps, GROUP_M);
@@ -109,7 +110,7 @@ export const moe_gemm_down_pairs_w4a16 = T.kernel(PAIRS_SPACE,
 
 // The layer's combine "reduce_bf16" (moe_gemm_down_reduce.ts): each pair's row rounded to bf16 once.
 export const moe_gemm_down_pairs_w4a16_bf16 = T.kernel(PAIRS_SPACE,
-  function moe_gemm_down_pairs_w4a16_bf16(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, cdiv(N, 8)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">,
+  function moe_gemm_down_pairs_w4a16_bf16(A: Tensor<"NB * BS, N", "bf16">, W2: Tensor<"EH, 4 * cdiv(N, 32)", "u32">, S2: Tensor<"EH, cdiv(N, 128)", "bf16">,
                                           sorted: Tensor<"NB, BS", "i32">, block_expert: Tensor<"NB", "i32">, Y: Tensor<"P, H", "bf16">,
                                           { BM, BN, BK, stages, warps, GROUP_M }: T.Config) {
     w4DownPairs(A, W2, S2, sorted, block_expert, Y, BM, BN, BK, stages, warps, GROUP_M);
@@ -137,7 +138,7 @@ export const moe_gemm_down_w4a16_check = defineCheck({
   },
   outputs: { out: { fill: 0 } },
   reference: ({ A, W2, S2, sorted, block_expert, topk_weights }, _s, d) => {
-    const Wd = dequantMatrix(W2!.data, d.EH!, d.N!, { format: "u4", order: "interleaved", scales: S2!.data, zeros: 8, group: 128 }, "bf16");
+    const Wd = dequantMatrix(W2!.data, d.EH!, d.N!, { format: "u4", order: "mma", scales: S2!.data, zeros: 8, group: 128 }, "bf16");
     const W = { dtype: "bf16" as const, shape: [d.EH!, d.N!], data: Wd };
     return { out: downRef(A!, W, sorted!, block_expert!, topk_weights!, d) };
   },
@@ -154,7 +155,7 @@ const w4PairsCheck = (kernel: string) => defineCheck({
   inputs: { A: { lo: -1, hi: 1 }, W2: { lo: 0, hi: 0xffffffff }, S2: { lo: -0.125, hi: 0.125 } },
   derive: moe_gemm_down_w4a16_check.derive,
   reference: ({ A, W2, S2, sorted, block_expert }, _s, d) => {
-    const Wd = dequantMatrix(W2!.data, d.EH!, d.N!, { format: "u4", order: "interleaved", scales: S2!.data, zeros: 8, group: 128 }, "bf16");
+    const Wd = dequantMatrix(W2!.data, d.EH!, d.N!, { format: "u4", order: "mma", scales: S2!.data, zeros: 8, group: 128 }, "bf16");
     return { Y: pairsRef(A!, { dtype: "bf16", shape: [d.EH!, d.N!], data: Wd }, sorted!, block_expert!, d) };
   },
   // An N-long dot product; |a * w| <= 1 * 8 * 0.125.

@@ -53,6 +53,22 @@ def pack_u4_interleaved(q):
     return (words - (words >= 2**31).to(torch.int64) * 2**32).to(torch.int32).contiguous()
 
 
+def pack_u4_mma(q):
+    """q [R, C] ints in 0..15, C a multiple of 32 -> int32 words [R, 4 * C/32] in the mma order
+    (docs/QUANT.md): value k of a row goes to word 4 (k // 32) + (k % 8) // 2 of the row, element
+    i = (k & 1) + 2 ((k % 32) // 8), which sits in slot (i >> 1) + 4 (i & 1)."""
+    R, C = q.shape
+    assert C % 32 == 0, f"the mma order packs whole 32-value blocks; {C} columns"
+    k = torch.arange(C, device=q.device)
+    r = k % 32
+    word = 4 * (k // 32) + (r % 8) // 2
+    i = (r & 1) + 2 * (r // 8)
+    shift = 4 * ((i >> 1) + 4 * (i & 1))
+    words = torch.zeros(R, C // 8, dtype=torch.int64, device=q.device)
+    words.index_add_(1, word, q.to(torch.int64) << shift)  # the 8 fields of a word never overlap
+    return (words - (words >= 2**31).to(torch.int64) * 2**32).to(torch.int32).contiguous()
+
+
 def torch_moe(x, wr, w13, w2, E, N, K):
     """The plain PyTorch MoE layer, f32 math on the bf16 values."""
     xf = x.float()
@@ -102,12 +118,13 @@ def main():
     wr = (torch.randn(E, H, device=dev) * 0.05).to(torch.bfloat16)
     if weights == "w4a16":
         # Both expert projections 4-bit, group 128; the reference uses the dequantized weights.
-        def quantized(rows, cols):
+        # The layer's packing orders (src/moe/layer.ts W4_ORDERS): w13 interleaved, w2 mma.
+        def quantized(rows, cols, pack):
             q = torch.randint(0, 16, (rows, cols), device=dev)
             s = (torch.rand(rows, (cols + 127) // 128, device=dev) * 0.02 / cols**0.5 * 8 + 0.001).to(torch.bfloat16)
-            return pack_u4_interleaved(q), s, ((q - 8).float() * s.float().repeat_interleave(128, dim=1)[:, :cols]).to(torch.bfloat16)
-        w13_arg, s13, w13 = quantized(E * 2 * N, H)
-        w2_arg, s2, w2 = quantized(E * H, N)
+            return pack(q), s, ((q - 8).float() * s.float().repeat_interleave(128, dim=1)[:, :cols]).to(torch.bfloat16)
+        w13_arg, s13, w13 = quantized(E * 2 * N, H, pack_u4_interleaved)
+        w2_arg, s2, w2 = quantized(E * H, N, pack_u4_mma)
     else:
         w13 = (torch.randn(E * 2 * N, H, device=dev) / H**0.5).to(torch.bfloat16)
         w2 = (torch.randn(E * H, N, device=dev) / N**0.5).to(torch.bfloat16)

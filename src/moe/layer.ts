@@ -5,6 +5,15 @@
 import { userError } from "../util/user-error.ts";
 import { byteSize, type DType, type Kernel, type TunableValue } from "../ir/ir.ts";
 import { parseKernels } from "../frontend/index.ts";
+import { type QOrder, wordsPerRow } from "../quant/format.ts";
+
+/** The packing order of the w4a16 layer's expert weights (docs/QUANT.md, docs/LAYER.md). The
+ *  down projection's w2 in the mma order: its kernel ran faster at every T measured, the decode
+ *  tiles with 64 registers instead of 78 (H200, bench/RESULTS.md, thirteenth session: Mixtral
+ *  T = 1 down 42.0 -> 36.4 us, T = 64 187 -> 173). The gate/up w13 stays interleaved: on the mma
+ *  order its decode kernel ran Mixtral T = 1 at 97 us against 71 (ncu; the layer 0.131 against
+ *  0.127 ms) while it gained 3-7% at T = 16-1024, and the prefill's register-A tiles lost 1%. */
+export const W4_ORDERS = { w13: "interleaved", w2: "mma" } as const satisfies Record<"w13" | "w2", QOrder>;
 
 export type Activation = "silu" | "gelu";
 export type Weights = "bf16" | "w4a16";
@@ -327,7 +336,7 @@ export function quantities(s: LayerSpec, T: number): Record<string, number> {
     PR: pairRowsOf(entry) === "f32" ? P : 0,
     PRB: pairRowsOf(entry) === "bf16" ? P : 0,
     E2N: s.experts * 2 * s.intermediate, EH: s.experts * s.hidden,
-    HQ: Math.ceil(s.hidden / 8), HG: Math.ceil(s.hidden / 128), NQ: Math.ceil(s.intermediate / 8), NG: Math.ceil(s.intermediate / 128),
+    HQ: wordsPerRow("u4", W4_ORDERS.w13, s.hidden), HG: Math.ceil(s.hidden / 128), NQ: wordsPerRow("u4", W4_ORDERS.w2, s.intermediate), NG: Math.ceil(s.intermediate / 128),
     renorm: s.renormalize ? 1 : 0,
   };
 }
@@ -359,7 +368,7 @@ export function buffers(s: LayerSpec): LayerBuffer[] {
          { name: "s13", dtype: "bf16" as DType, workspace: false, numel: ["E2N", "HG"], doc: "their scales, one per 128 values of a row, w = (q - 8) * s: [E * 2N, cdiv(H, 128)]" }]
       : [{ name: "w13", dtype: "bf16" as DType, workspace: false, numel: ["E2N", "H"], doc: "gate/up weights [E, 2N, H]: rows [0, N) of expert e are gate, [N, 2N) up" }]),
     ...(q4
-      ? [{ name: "w2", dtype: "u32" as DType, workspace: false, numel: ["EH", "NQ"], doc: "down weights [E, H, N] as 4-bit, 8 per u32, interleaved order: [E * H, cdiv(N, 8)]" },
+      ? [{ name: "w2", dtype: "u32" as DType, workspace: false, numel: ["EH", "NQ"], doc: "down weights [E, H, N] as 4-bit, 8 per u32, mma order: [E * H, 4 * cdiv(N, 32)]" },
          { name: "s2", dtype: "bf16" as DType, workspace: false, numel: ["EH", "NG"], doc: "their scales, one per 128 values of a row, w = (q - 8) * s: [E * H, cdiv(N, 128)]" }]
       : [{ name: "w2", dtype: "bf16" as DType, workspace: false, numel: ["EH", "N"], doc: "down weights [E, H, N]" }]),
     { name: "out", dtype: "f32", workspace: false, output: true, numel: ["T", "H"], doc: "layer output [T, H] (f32; overwritten)" },
@@ -542,8 +551,8 @@ export function workspaceLayout(s: LayerSpec, T: number): { slices: { name: stri
 export function expertWeightBytes(s: LayerSpec): number {
   const { hidden: H, intermediate: N } = s;
   if (s.weights === "bf16") return 3 * N * H * 2;
-  const q4 = (rows: number, cols: number) => rows * (Math.ceil(cols / 8) * 4 + Math.ceil(cols / 128) * 2);
-  return q4(2 * N, H) + q4(H, N);
+  const q4 = (rows: number, cols: number, order: QOrder) => rows * (wordsPerRow("u4", order, cols) * 4 + Math.ceil(cols / 128) * 2);
+  return q4(2 * N, H, W4_ORDERS.w13) + q4(H, N, W4_ORDERS.w2);
 }
 
 /** Multiply-adds of the layer for T tokens, times 2: router GEMM and the top-k experts' three projections. */

@@ -4,13 +4,14 @@
 // entry of a choice table alone and through the table (the entry picked by T). That the
 // emitted layer .cu compiles with nvcc: layer-nvcc.test.ts.
 import { describe, expect, it } from "vitest";
-import { chooseConfig, type Combine, type LayerSpec, workspaceLayout } from "../../src/moe/layer.ts";
+import { chooseConfig, type Combine, type LayerSpec, W4_ORDERS, workspaceLayout } from "../../src/moe/layer.ts";
 import { tinyConfigs, tinyMixedConfigs, tinyPermutedConfigs } from "./tiny.ts";
 import { lowerLayer, runLayerInterp } from "../../src/moe/interp.ts";
 import { cudaTarget } from "../../src/passes/pipeline.ts";
 import { moeLayerRef, silu } from "../../src/check/moe-layer-ref.ts";
 import { randomTensor } from "../../src/numeric/random.ts";
 import { dequantMatrix } from "../../src/quant/index.ts";
+import { type QOrder, wordsPerRow } from "../../src/quant/format.ts";
 
 // N = 72 is 3 K tiles of the decode entry's BK 32 (bf16), 136 two of 128 and two scale groups (w4a16).
 // `combine` forces every entry to it (the reduce combine cannot split K), as modelSpec does.
@@ -37,12 +38,13 @@ function inputs(s: LayerSpec, T: number, seed: number, oneExpert = false) {
     return { in: { x, w_router, w13, w2 }, w13Dense: w13.data, w2Dense: w2.data };
   }
   // Both expert projections 4-bit, group 128 (N = 136 spans two down scale groups).
-  const q4 = (rows: number, cols: number, seed: number) => {
-    const q = randomTensor("u32", [rows, Math.ceil(cols / 8)], seed, 0, 0xffffffff);
+  // Each in the layer's packing order (W4_ORDERS: w13 interleaved, w2 mma).
+  const q4 = (rows: number, cols: number, seed: number, order: QOrder) => {
+    const q = randomTensor("u32", [rows, wordsPerRow("u4", order, cols)], seed, 0, 0xffffffff);
     const sc = randomTensor("bf16", [rows, Math.ceil(cols / 128)], seed + 1, 0.01, 0.04);
-    return { q, sc, dense: dequantMatrix(q.data, rows, cols, { format: "u4", order: "interleaved", scales: sc.data, zeros: 8, group: 128 }, "bf16") };
+    return { q, sc, dense: dequantMatrix(q.data, rows, cols, { format: "u4", order, scales: sc.data, zeros: 8, group: 128 }, "bf16") };
   };
-  const g = q4(E * 2 * N, H, seed + 3), d = q4(E * H, N, seed + 5);
+  const g = q4(E * 2 * N, H, seed + 3, W4_ORDERS.w13), d = q4(E * H, N, seed + 5, W4_ORDERS.w2);
   return { in: { x, w_router, w13: g.q, s13: g.sc, w2: d.q, s2: d.sc }, w13Dense: g.dense, w2Dense: d.dense };
 }
 

@@ -11,8 +11,9 @@ import { benchSpecs, candidateSpecs, combineComparison, combineTable, entryLibs,
 import { moeLayerRef, silu } from "../../src/check/moe-layer-ref.ts";
 import { nvccAvailable } from "../../src/driver/nvcc.ts";
 import { buildLayerLibrary } from "../../src/moe/library.ts";
-import { bufferNumel, callerBuffers, chooseConfig, combineOf, expertWeightBytes, type LayerSpec, modelSpec, stages, workspaceLayout } from "../../src/moe/layer.ts";
+import { bufferNumel, callerBuffers, chooseConfig, combineOf, expertWeightBytes, type LayerSpec, modelSpec, stages, W4_ORDERS, workspaceLayout } from "../../src/moe/layer.ts";
 import { dequantMatrix } from "../../src/quant/index.ts";
+import { wordsPerRow } from "../../src/quant/format.ts";
 import { fillValues } from "../../src/runtime/prng.ts";
 import { isCopyCase, isCublasCase, isLayerCase, type LayerCase, type Results } from "../../src/runtime/plan.ts";
 import { planDir } from "./helpers.ts";
@@ -276,9 +277,9 @@ describe("token 0's reference from partial fills", () => {
       const { hidden: H, intermediate: N, experts: E } = s;
       const init = layerInits(s);
       const full = (b: string, dtype: "bf16" | "u32", n: number) => fillValues(dtype, init[b]!.seed, init[b]!.lo, init[b]!.hi, n);
-      const dense = (w: string, sc: string, rows: number, cols: number) => weights === "bf16" ? full(w, "bf16", rows * cols)
-        : dequantMatrix(full(w, "u32", rows * Math.ceil(cols / 8)), rows, cols,
-          { format: "u4", order: "interleaved", scales: full(sc, "bf16", rows * Math.ceil(cols / 128)), zeros: 8, group: 128 }, "bf16");
+      const dense = (w: "w13" | "w2", sc: string, rows: number, cols: number) => weights === "bf16" ? full(w, "bf16", rows * cols)
+        : dequantMatrix(full(w, "u32", rows * wordsPerRow("u4", W4_ORDERS[w], cols)), rows, cols,
+          { format: "u4", order: W4_ORDERS[w], scales: full(sc, "bf16", rows * Math.ceil(cols / 128)), zeros: 8, group: 128 }, "bf16");
       const want = moeLayerRef({ T: 1, H, N, E, topK: 2, renormalize: true, activation: silu, x: full("x", "bf16", H),
         wRouter: full("w_router", "bf16", E * H), w13: dense("w13", "s13", E * 2 * N, H), w2: dense("w2", "s2", E * H, N) });
       const got = tokenZeroReference(s);
@@ -317,7 +318,8 @@ describe.skipIf(!nvcc)("the layer as a shared library", () => {
       await execa("g++", ["-std=c++17", join(dir, "ws1.cpp"), lib.path, "-o", join(dir, "ws1"), `-Wl,-rpath,${dir}`]);
       expect((await execa(join(dir, "ws1"))).stdout.trim().split("\n").map(Number)).toEqual(Ts.map((T) => workspaceLayout(alone, T).total));
     }
-    expect(bufferNumel(s, callerBuffers(s)[4]!, 1)).toBe(4 * 256 * Math.ceil(136 / 8));
+    // w2 in the mma order: rows of whole 32-value blocks (136 -> 160 values, 20 words).
+    expect(bufferNumel(s, callerBuffers(s)[4]!, 1)).toBe(4 * 256 * 4 * Math.ceil(136 / 32));
   }, 300_000);
 });
 
