@@ -23,9 +23,9 @@ describe("DSL examples lowered end to end", () => {
     it(f, async () => {
       const specs = await loadSpecs(join(dir, f));
       const kernels = parseKernels(join(dir, f));
-      // Up to 6 drawn cases a kernel, about 12 a file, 2 a kernel at least (npm test's budget;
-      // `npm run fuzz` multiplies them).
-      const numRuns = Math.max(2, Math.min(6, Math.floor(12 / kernels.length))) * FUZZ;
+      // Up to 4 drawn cases a kernel, about 8 a file, 2 a kernel at least (npm test's budget
+      // on two cores; each run draws anew, and `npm run fuzz` multiplies them by 10).
+      const numRuns = Math.max(2, Math.min(4, Math.floor(8 / kernels.length))) * FUZZ;
       for (const k of kernels) {
         const spec = specs.get(k.name);
         if (!spec) continue; // test/check/examples.test.ts insists on specs

@@ -103,16 +103,16 @@ describe("bench layers", () => {
     expect(twinOf(prefill.spec)).toEqual({ name: "qwen3_w4a16", kind: "entry" });
     // The prefill entry at M = 1 routes with 128-row blocks: its own workspace, not the table's.
     expect(workspaceLayout(prefill.spec, 1).total).toBeGreaterThan(workspaceLayout(lib.spec, 1).total);
-    const { meta } = layerPlan([lib, decode, prefill], [1, 8192]);
+    const { meta } = layerPlan([lib, decode, prefill], [1, 2048]);
     const results: Results = { cases: [{ name: LAYER_COPY_NAME, status: "ok", gbps: 3000 }, { name: LAYER_CUBLAS_NAME, status: "ok", tflops: 600 },
       ...meta.map((m) => ({ name: m.name, status: "ok" as const, median_ms: 0.1 }))] };
     const rep = layerReport(meta, results, () => [0, 1]);
     expect(rep.rows.map((r) => `${r.entry ?? "table"} ${r.T} ${r.config}`)).toEqual(
-      ["table 1 decode", "table 8192 prefill", "decode 1 decode", "decode 8192 decode", "prefill 1 prefill", "prefill 8192 prefill"]);
-    expect(layerTextTable(rep)).toMatch(/qwen3 +w4a16 decode only +8192 +decode /);
+      ["table 1 decode", "table 2048 prefill", "decode 1 decode", "decode 2048 decode", "prefill 1 prefill", "prefill 2048 prefill"]);
+    expect(layerTextTable(rep)).toMatch(/qwen3 +w4a16 decode only +2048 +decode /);
     // Checked against the table's whole output at the same M.
     const H = 2048;
-    // One base output per T (T = 8192 is 16 M values: computed once, copied per layer).
+    // One base output per T (T = 2048 is 4 M values: computed once, copied per layer).
     const bases = new Map<number, Float64Array>();
     const base = (T: number) => {
       if (!bases.has(T)) bases.set(T, Float64Array.from({ length: T * H }, (_, i) => Math.sin(i)));

@@ -66,7 +66,7 @@ describe("DSL examples lowered for sm_90a (wgmma) in the interpreter", () => {
             runKernel(thread, { tensors: b, scalars }, { raceCheck: true });
             const outs = tile.params.filter((p) => p.output).map((p) => p.name);
             expect(maxRelErr(outs, a, b), `${k.name} ${JSON.stringify({ config, dims, seed })}`).toBeLessThan(1e-5);
-          }), { numRuns: 4 });
+          }), { numRuns: 3 });
       }
     }, 300_000);
   }
