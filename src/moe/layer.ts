@@ -320,13 +320,28 @@ export function runsAt(st: Stage, P: number): boolean {
   return !t || (t.op === "<=" ? P <= t.n : P > t.n);
 }
 
+/** The routing's capacity in blocks of BS slots for P pairs over E experts: the u <= min(E, P)
+ *  experts that receive pairs take cdiv(c_e, BS) blocks each with sum c_e = P, so at most
+ *  floor((P + u (BS - 1)) / BS) in all; some routing reaches it. Each block past the used ones
+ *  is a grid row of blocks with no work in the GEMMs: with cdiv(P, BS) + min(E, P) (one more at
+ *  Mixtral T = 1, a third of the grid) the decode up kernel on 80 registers ran 97 us against 71
+ *  (H200, bench/RESULTS.md, thirteenth session). routingBlocksC is the launcher's form. */
+export function routingBlocks(P: number, E: number, BS: number): number {
+  return Math.floor((P + Math.min(E, P) * (BS - 1)) / BS);
+}
+
+/** routingBlocks as a C expression of the launcher's int64_t T and BS. */
+function routingBlocksC(topK: number, E: number): string {
+  const P = `T * ${topK}`;
+  return `((${P} + (${P} < ${E} ? ${P} : ${E}) * (BS - 1)) / BS)`;
+}
+
 /** Layer quantities: constants of the spec plus the ones derived from the token count T. */
 export function quantities(s: LayerSpec, T: number): Record<string, number> {
   const P = T * s.topK;
   const entry = chooseConfig(s, T);
   const BS = entry.blockSize;
-  // Capacity in routing blocks: every pair, plus one partial block per expert that has pairs.
-  const NB = Math.ceil(P / BS) + Math.min(s.experts, P);
+  const NB = routingBlocks(P, s.experts, BS);
   return {
     T, H: s.hidden, N: s.intermediate, E: s.experts, K: s.topK, BS, P, NB,
     // Rows of the permuted activations `xp`: one per routing slot where the entry permutes.
@@ -350,7 +365,7 @@ export function quantitiesC(s: LayerSpec): Record<string, string> {
   c.T = "T";
   c.BS = "BS";
   c.P = `(T * ${s.topK})`;
-  c.NB = `((T * ${s.topK} + BS - 1) / BS + (T * ${s.topK} < ${s.experts} ? T * ${s.topK} : ${s.experts}))`;
+  c.NB = routingBlocksC(s.topK, s.experts);
   // The launcher's `config` (the entry it runs) says whether it permutes (templates/layer.cu.hbs).
   c.XP = `(moe_layer_${s.name}_permutes[config] ? ${c.NB} * BS : 0)`;
   c.PR = `(moe_layer_${s.name}_reduces[config] == ${REDUCES_CODE.reduce} ? ${c.P} : 0)`;

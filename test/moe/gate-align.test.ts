@@ -3,6 +3,7 @@
 // shapes (tile level and lowered), and bit for bit against the two kernels it replaces in the
 // layer (moe_gate_softmax at the layer's BT 4, then moe_align), both lowered and run in the
 // thread-level interpreter on the same logits, ties included.
+import { routingBlocks } from "../../src/moe/layer.ts";
 import { describe, expect, it } from "vitest";
 import { parseKernels } from "../../src/frontend/index.ts";
 import { checkKernel } from "../../src/check/run.ts";
@@ -19,8 +20,8 @@ const fused = parseKernels(FILE).find((k) => k.name === "moe_gate_align_softmax"
 const gate = parseKernels("dsl-examples/moe_gate.ts").find((k) => k.name === "moe_gate_softmax")!;
 const align = parseKernels("dsl-examples/moe_align.ts").find((k) => k.name === "moe_align")!;
 
-/** NB as the layer sizes it: every pair plus one partial routing block per expert. */
-const nbOf = (P: number, E: number, BS: number) => Math.ceil(P / BS) + Math.min(E, P);
+/** NB as the layer sizes it (routingBlocks: the most blocks any routing of P pairs takes). */
+const nbOf = routingBlocks;
 
 describe("moe_gate_align_softmax against the references of moe_gate and moe_align", () => {
   // T = 1; ragged T (13: not a multiple of BT 8 or 32; 37 at top 1); E = 20 with one token:

@@ -4,7 +4,7 @@
 // entry of a choice table alone and through the table (the entry picked by T). That the
 // emitted layer .cu compiles with nvcc: layer-nvcc.test.ts.
 import { describe, expect, it } from "vitest";
-import { chooseConfig, type Combine, type LayerSpec, W4_ORDERS, workspaceLayout } from "../../src/moe/layer.ts";
+import { chooseConfig, type Combine, type LayerSpec, routingBlocks, W4_ORDERS, workspaceLayout } from "../../src/moe/layer.ts";
 import { tinyConfigs, tinyMixedConfigs, tinyPermutedConfigs } from "./tiny.ts";
 import { lowerLayer, runLayerInterp } from "../../src/moe/interp.ts";
 import { cudaTarget } from "../../src/passes/pipeline.ts";
@@ -181,7 +181,7 @@ describe("MoE layer in the interpreter vs the float64 layer reference", () => {
         "gate moe_gate_softmax", "align moe_align", "permute moe_permute", "up moe_gemm_up_permuted", "down moe_gemm_down"]);
       // xp holds one row of H per routing slot: NB * BS rows; the decode entry's is empty.
       const xp = (spec: LayerSpec, T: number) => workspaceLayout(spec, T).slices.find((x) => x.name === "xp")!.bytes;
-      const P = 64 * topK, NB = Math.ceil(P / 128) + Math.min(E, P);
+      const NB = routingBlocks(64 * topK, E, 128);
       expect(xp(pre, 64)).toBe(NB * 128 * 64 * 2);
       expect([xp(s, 16), xp(s, 64)]).toEqual([0, NB * 128 * 64 * 2]);
     });
