@@ -11,8 +11,10 @@ import { type QOrder, wordsPerRow } from "../quant/format.ts";
  *  down projection's w2 in the mma order: its kernel ran faster at every T measured, the decode
  *  tiles with 64 registers instead of 78 (H200, bench/RESULTS.md, thirteenth session: Mixtral
  *  T = 1 down 42.0 -> 36.4 us, T = 64 187 -> 173). The gate/up w13 stays interleaved: on the mma
- *  order its decode kernel ran Mixtral T = 1 at 97 us against 71 (ncu; the layer 0.131 against
- *  0.127 ms) while it gained 3-7% at T = 16-1024, and the prefill's register-A tiles lost 1%. */
+ *  order (80 registers instead of 125, 6 blocks an SM) its decode kernel gained 2-4% at Mixtral
+ *  T = 64 and Qwen3 T = 1-1024 but lost 10% at Qwen3 T = 16, where a third of its grid rows are
+ *  routing blocks no expert fills (81 of 128 experts used), and the prefill's register-A tiles
+ *  lost 1%. (At Mixtral T = 1 it lost a third before routingBlocks was tightened.) */
 export const W4_ORDERS = { w13: "interleaved", w2: "mma" } as const satisfies Record<"w13" | "w2", QOrder>;
 
 export type Activation = "silu" | "gelu";
