@@ -75,7 +75,9 @@ describe.skipIf(!nvcc)("the emitted layer compiles", () => {
         const regs = (stage: string) => l.lowered.filter((x) => x.stage.stage === stage && x.configs.includes("decode"))
           .map((x) => r.resources[`${x.launcher}_kernel`]!.registers);
         expect(Math.max(...regs("up")), "decode up registers").toBeLessThanOrEqual(128);
-        expect(Math.max(...regs("down")), "decode down registers").toBeLessThanOrEqual(88);
+        // The down kernel on the mma order (w2) takes 69 (Qwen3's pairs kernel; 64 the atomic one)
+        // where the interleaved order took 78-84: part of why it is faster (thirteenth session).
+        expect(Math.max(...regs("down")), "decode down registers").toBeLessThanOrEqual(72);
       }
     }, 300_000);
   }
