@@ -160,7 +160,13 @@ export function runThreadBlock(c: Compiled, rtFn: (...a: unknown[]) => Generator
     }
     // Named barriers release once `count` threads wait at them, in whole warps.
     const named = new Map<number, number[]>();
-    for (let t = 0; t < nThreads; t++) { const w = waits[t]; if (isNamed(w)) named.set(w.named, [...(named.get(w.named) ?? []), t]); }
+    for (let t = 0; t < nThreads; t++) {
+      const w = waits[t];
+      if (!isNamed(w)) continue;
+      const ts = named.get(w.named);
+      if (ts) ts.push(t);
+      else named.set(w.named, [t]);
+    }
     for (const [id, ts] of named) {
       const count = (waits[ts[0]!] as NamedArrival).count;
       for (const t of ts) {
