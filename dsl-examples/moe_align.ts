@@ -287,13 +287,9 @@ export const moe_align_ep = T.kernel(
 
 // ---------------------------------------------------------------- checks (plain references)
 import { defineCheck, type TensorValue } from "tilemoe/check";
+import { routingBlocks } from "tilemoe/moe";
 
 /** The routing of pairs whose (local) expert is local(p), or -1 when dropped. */
-/** The most routing blocks any routing of P pairs over E experts takes (each of the <= min(E, P)
- *  experts with pairs takes cdiv(count, BS)): the capacity the layer gives NB (src/moe/layer.ts
- *  routingBlocks), the least NB the checks draw. */
-export const routingCapacity = (P: number, E: number, BS: number): number => Math.floor((P + Math.min(E, P) * (BS - 1)) / BS);
-
 export function alignRef(P: number, L: number, NB: number, BS: number, local: (p: number) => number) {
   const counts = new Float64Array(L);
   for (let p = 0; p < P; p++) { const e = local(p); if (e >= 0 && e < L) counts[e]!++; }
@@ -308,13 +304,13 @@ export function alignRef(P: number, L: number, NB: number, BS: number, local: (p
   return { sorted, block_expert: blockExpert, counts, total: Float64Array.of(acc) };
 }
 
-// NB is the capacity in blocks: at least routingCapacity, the most any routing takes.
+// NB is the capacity in blocks: at least routingBlocks, the most any routing takes (the layer's).
 // E = 1 puts every pair on one expert; E > P leaves experts empty; P = 1 is a single pair;
 // P up to 100 spans up to 4 blocks at CH = 32 (test/moe/moe.test.ts adds P past STAGE).
 export const moe_align_check = defineCheck({
   kernel: "moe_align",
   dims: { P: [1, 100], E: [1, 24], BS: { values: [1, 2, 4, 16] }, NB: [1, 160] },
-  dimsWhere: ({ P, E, BS, NB }) => NB! >= routingCapacity(P!, E!, BS!),
+  dimsWhere: ({ P, E, BS, NB }) => NB! >= routingBlocks(P!, E!, BS!),
   inputs: { ids: { lo: 0, hi: 23 } },
   reference: ({ ids }: Record<string, TensorValue>, _s, { P, E, NB, BS }) => alignRef(P!, E!, NB!, BS!, (p) => ids!.data[p]!),
 });
@@ -322,7 +318,7 @@ export const moe_align_check = defineCheck({
 export const moe_align_ep_check = defineCheck({
   kernel: "moe_align_ep",
   dims: { P: [1, 100], E: [1, 24], L: [1, 12], BS: { values: [1, 2, 4, 16] }, NB: [1, 160] },
-  dimsWhere: ({ P, L, BS, NB }) => NB! >= routingCapacity(P!, L!, BS!),
+  dimsWhere: ({ P, L, BS, NB }) => NB! >= routingBlocks(P!, L!, BS!),
   inputs: { ids: { lo: 0, hi: 23 }, expert_map: { lo: -1, hi: 11 } },
   reference: ({ ids, expert_map }: Record<string, TensorValue>, _s, { P, E, L, NB, BS }) =>
     alignRef(P!, L!, NB!, BS!, (p) => { const g = ids!.data[p]!; return g >= 0 && g < E! ? expert_map!.data[g]! : -1; }),

@@ -59,7 +59,8 @@ export const moe_gate_align_softmax = T.kernel(
 // ---------------------------------------------------------------- checks (the two kernels' references)
 import { defineCheck, type TensorValue } from "tilemoe/check";
 import { gateRef } from "./moe_gate.ts";
-import { alignRef, routingCapacity } from "./moe_align.ts";
+import { alignRef } from "./moe_align.ts";
+import { routingBlocks } from "tilemoe/moe";
 
 const softmaxRef = gateRef("softmax");
 
@@ -69,7 +70,7 @@ const softmaxRef = gateRef("softmax");
 export const moe_gate_align_softmax_check = defineCheck({
   kernel: "moe_gate_align_softmax",
   dims: { T: [1, 40], E: [1, 20], K: [1, 8], BS: { values: [1, 2, 4, 16] }, NB: [1, 300] },
-  dimsWhere: ({ T: tokens, E, K, BS, NB }) => K! <= E! && tokens! * K! <= 256 && NB! >= routingCapacity(tokens! * K!, E!, BS!),
+  dimsWhere: ({ T: tokens, E, K, BS, NB }) => K! <= E! && tokens! * K! <= 256 && NB! >= routingBlocks(tokens! * K!, E!, BS!),
   inputs: { logits: { lo: -4, hi: 4 } },
   scalars: { renorm: { lo: 0, hi: 1 } },
   reference: (inputs: Record<string, TensorValue>, scalars: Record<string, number>, dims: Record<string, number>) => {

@@ -68,7 +68,7 @@ export const moe_gemm_down = T.kernel(
 
 // ---- what the checker compares against (runs in `tilemoe check`; plain float64)
 import { defineCheck, type TensorValue } from "tilemoe/check";
-import { routingCapacity } from "./moe_align.ts";
+import { routingBlocks } from "tilemoe/moe";
 import { routing } from "./moe_gemm_up.ts";
 
 export function downRef(A: TensorValue, W2: TensorValue, sorted: TensorValue, blockExpert: TensorValue, weights: TensorValue,
@@ -99,7 +99,7 @@ export const moe_gemm_down_check = defineCheck({
   dims: { T: [1, 12], TOPK: [1, 6], E: [1, 6], skew: [0, 2], N: [1, 80], H: [1, 72], EH: ({ E, H }: Record<string, number>) => E! * H!,
     BS: { values: [1, 4, 16, 64] }, NB: [1, 90] },
   dimsWhere: ({ T: t, TOPK, E, BS, NB }) =>
-    TOPK! <= E! && NB! >= routingCapacity(t! * TOPK!, E!, BS!) && NB! * BS! <= 1024,
+    TOPK! <= E! && NB! >= routingBlocks(t! * TOPK!, E!, BS!) && NB! * BS! <= 1024,
   inputs: { A: { lo: -1, hi: 1 }, W2: { lo: -0.5, hi: 0.5 }, topk_weights: { lo: 0, hi: 1 } },
   derive: ({ T: t, E, TOPK, NB, BS, skew }, rand) => {
     const r = routing(t!, E!, TOPK!, NB!, BS!, skew!, rand);

@@ -101,7 +101,7 @@ export const moe_combine_bf16 = T.kernel(
 
 // ---- what the checker compares against (plain float64)
 import { defineCheck, type TensorValue } from "tilemoe/check";
-import { routingCapacity } from "./moe_align.ts";
+import { routingBlocks } from "tilemoe/moe";
 
 /** Y of the pairs kernels: row `pair` is block b's row r of A times expert e's W2 rows, for the
  *  used blocks' pairs below P. Exported for moe_gemm_down_w4a16.ts (its dequantized weights). */
@@ -130,7 +130,7 @@ const pairsCheck = (kernel: string) => defineCheck({
   dims: { T: [1, 12], TOPK: [1, 6], E: [1, 6], skew: [0, 2], N: [1, 80], H: [1, 72], EH: ({ E, H }: Record<string, number>) => E! * H!,
     P: ({ T: t, TOPK }: Record<string, number>) => t! * TOPK!, BS: { values: [1, 4, 16, 64] }, NB: [1, 90] },
   dimsWhere: ({ T: t, TOPK, E, BS, NB }) =>
-    TOPK! <= E! && NB! >= routingCapacity(t! * TOPK!, E!, BS!) && NB! * BS! <= 1024,
+    TOPK! <= E! && NB! >= routingBlocks(t! * TOPK!, E!, BS!) && NB! * BS! <= 1024,
   inputs: { A: { lo: -1, hi: 1 }, W2: { lo: -0.5, hi: 0.5 } },
   derive: ({ T: t, E, TOPK, NB, BS, skew }, rand) => {
     const r = routing(t!, E!, TOPK!, NB!, BS!, skew!, rand);

@@ -119,7 +119,7 @@ export const moe_gemm_down_pairs_w4a16_bf16 = T.kernel(PAIRS_SPACE,
 
 // ---- what the checker compares against (plain float64 over the exactly dequantized weights)
 import { defineCheck } from "tilemoe/check";
-import { routingCapacity } from "./moe_align.ts";
+import { routingBlocks } from "tilemoe/moe";
 import { dequantMatrix } from "tilemoe/quant";
 import { routing } from "./moe_gemm_up.ts";
 import { downRef } from "./moe_gemm_down.ts";
@@ -131,7 +131,7 @@ export const moe_gemm_down_w4a16_check = defineCheck({
   dims: { T: [1, 10], TOPK: [1, 5], E: [1, 5], skew: [0, 2], N: [1, 160], H: [1, 72], EH: ({ E, H }: Record<string, number>) => E! * H!,
     BS: { values: [1, 4, 16, 64] }, NB: [1, 60] },
   dimsWhere: ({ T: t, TOPK, E, BS, NB }) =>
-    TOPK! <= E! && NB! >= routingCapacity(t! * TOPK!, E!, BS!) && NB! * BS! <= 1024,
+    TOPK! <= E! && NB! >= routingBlocks(t! * TOPK!, E!, BS!) && NB! * BS! <= 1024,
   inputs: { A: { lo: -1, hi: 1 }, W2: { lo: 0, hi: 0xffffffff }, S2: { lo: -0.125, hi: 0.125 }, topk_weights: { lo: 0, hi: 1 } },
   derive: ({ T: t, E, TOPK, NB, BS, skew }, rand) => {
     const r = routing(t!, E!, TOPK!, NB!, BS!, skew!, rand);

@@ -142,7 +142,8 @@ export const moe_gemm_up_permuted = T.kernel(
 
 // ---- what the checker compares against (runs in `tilemoe check`; plain float64)
 import { defineCheck, type TensorValue } from "tilemoe/check";
-import { alignRef, routingCapacity } from "./moe_align.ts";
+import { alignRef } from "./moe_align.ts";
+import { routingBlocks } from "tilemoe/moe";
 
 /** A routing: top_k distinct experts per token, biased by `mode` toward the edge cases
  *  (0: uniform; 1: every token on experts 0..top_k-1, so top_k = 1 puts all tokens on one
@@ -225,7 +226,7 @@ export function upRef(act: (g: number) => number, X: TensorValue, W13: TensorVal
 const dims = { T: [1, 12], K: [1, 80], N: [1, 72], E: [1, 6], TOPK: [1, 6], skew: [0, 2],
   E2N: ({ E, N }: Record<string, number>) => E! * 2 * N!, BS: { values: [1, 4, 16, 64] }, NB: [1, 90] } as const;
 const dimsWhere = ({ T: t, E, TOPK, BS, NB }: Record<string, number>) =>
-  TOPK! <= E! && NB! >= routingCapacity(t! * TOPK!, E!, BS!) && NB! * BS! <= 1024;
+  TOPK! <= E! && NB! >= routingBlocks(t! * TOPK!, E!, BS!) && NB! * BS! <= 1024;
 const upCheck = (kernel: string, act: (g: number) => number) => defineCheck({
   kernel,
   dims,

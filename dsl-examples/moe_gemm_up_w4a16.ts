@@ -106,7 +106,7 @@ export const moe_gemm_up_permuted_w4a16 = T.kernel(SPACE,
 
 // ---- what the checker compares against (plain float64 over the exactly dequantized weights)
 import { defineCheck } from "tilemoe/check";
-import { routingCapacity } from "./moe_align.ts";
+import { routingBlocks } from "tilemoe/moe";
 import { dequantMatrix } from "tilemoe/quant";
 import { routing, upRef, upRows } from "./moe_gemm_up.ts";
 
@@ -117,7 +117,7 @@ export const moe_gemm_up_w4a16_check = defineCheck({
   dims: { T: [1, 8], K: [1, 160], N: [1, 40], E: [1, 5], TOPK: [1, 5], skew: [0, 2],
     E2N: ({ E, N }: Record<string, number>) => E! * 2 * N!, BS: { values: [1, 4, 16, 64] }, NB: [1, 60] },
   dimsWhere: ({ T: t, E, TOPK, BS, NB }) =>
-    TOPK! <= E! && NB! >= routingCapacity(t! * TOPK!, E!, BS!) && NB! * BS! <= 1024,
+    TOPK! <= E! && NB! >= routingBlocks(t! * TOPK!, E!, BS!) && NB! * BS! <= 1024,
   inputs: { X: { lo: -1, hi: 1 }, W13: { lo: 0, hi: 0xffffffff }, S13: { lo: -0.125, hi: 0.125 } },
   derive: ({ T: t, E, TOPK, NB, BS, skew }, rand) => {
     const r = routing(t!, E!, TOPK!, NB!, BS!, skew!, rand);

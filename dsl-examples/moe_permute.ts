@@ -51,7 +51,7 @@ export const moe_permute = T.kernel(
 
 // ---- what the checker compares against (runs in `tilemoe check`; plain float64)
 import { defineCheck, type TensorValue } from "tilemoe/check";
-import { routingCapacity } from "./moe_align.ts";
+import { routingBlocks } from "tilemoe/moe";
 import { routing } from "./moe_gemm_up.ts";
 
 /** Xp as the kernel writes it; rows of unused blocks keep `fill` (the kernel does not write them). */
@@ -82,7 +82,7 @@ export const moe_permute_check = defineCheck({
   kernel: "moe_permute",
   dims: { T: [1, 12], H: [1, 300], E: [1, 6], TOPK: [1, 6], skew: [0, 2], BS: { values: [1, 4, 16, 64, 128] }, NB: [1, 90] },
   dimsWhere: ({ T: t, E, TOPK, BS, NB }) =>
-    TOPK! <= E! && NB! >= routingCapacity(t! * TOPK!, E!, BS!) && NB! * BS! <= 1024,
+    TOPK! <= E! && NB! >= routingBlocks(t! * TOPK!, E!, BS!) && NB! * BS! <= 1024,
   inputs: { X: { lo: -1, hi: 1 } },
   derive: ({ T: t, E, TOPK, NB, BS, skew }, rand) => {
     const r = routing(t!, E!, TOPK!, NB!, BS!, skew!, rand);

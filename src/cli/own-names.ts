@@ -1,4 +1,4 @@
-// Kernel files import "tilemoe" (and "tilemoe/check", "tilemoe/quant"). The front end reads
+// Kernel files import "tilemoe" (and "tilemoe/check", "tilemoe/quant", "tilemoe/moe"). The front end reads
 // them as text, but `check` also imports a file to load its check specs, and Node resolves
 // those names from the file's folder (or tsx from the working directory): a kernel file in a
 // project that has not installed tilemoe, checked from there, failed with "Cannot find module

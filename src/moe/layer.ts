@@ -6,6 +6,7 @@ import { userError } from "../util/user-error.ts";
 import { byteSize, type DType, type Kernel, type TunableValue } from "../ir/ir.ts";
 import { parseKernels } from "../frontend/index.ts";
 import { type QOrder, wordsPerRow } from "../quant/format.ts";
+import { routingBlocks } from "./routing.ts";
 
 /** The packing order of the w4a16 layer's expert weights (docs/QUANT.md, docs/LAYER.md). The
  *  down projection's w2 in the mma order: its kernel ran faster at every T measured, the decode
@@ -322,17 +323,7 @@ export function runsAt(st: Stage, P: number): boolean {
   return !t || (t.op === "<=" ? P <= t.n : P > t.n);
 }
 
-/** The routing's capacity in blocks of BS slots for P pairs over E experts: the u <= min(E, P)
- *  experts that receive pairs take cdiv(c_e, BS) blocks each with sum c_e = P, so at most
- *  floor((P + u (BS - 1)) / BS) in all; some routing reaches it. Each block past the used ones
- *  is a grid row of blocks with no work in the GEMMs: with cdiv(P, BS) + min(E, P) (one more at
- *  Mixtral T = 1, a third of the grid) the decode up kernel on 80 registers ran 97 us against 71
- *  (H200, bench/RESULTS.md, thirteenth session). routingBlocksC is the launcher's form. */
-export function routingBlocks(P: number, E: number, BS: number): number {
-  return Math.floor((P + Math.min(E, P) * (BS - 1)) / BS);
-}
-
-/** routingBlocks as a C expression of the launcher's int64_t T and BS. */
+/** routingBlocks (routing.ts) as a C expression of the launcher's int64_t T and BS. */
 function routingBlocksC(topK: number, E: number): string {
   const P = `T * ${topK}`;
   return `((${P} + (${P} < ${E} ? ${P} : ${E}) * (BS - 1)) / BS)`;

@@ -3,7 +3,7 @@
 // shapes (tile level and lowered), and bit for bit against the two kernels it replaces in the
 // layer (moe_gate_softmax at the layer's BT 4, then moe_align), both lowered and run in the
 // thread-level interpreter on the same logits, ties included.
-import { routingBlocks } from "../../src/moe/layer.ts";
+import { routingBlocks } from "../../src/moe/routing.ts";
 import { describe, expect, it } from "vitest";
 import { parseKernels } from "../../src/frontend/index.ts";
 import { checkKernel } from "../../src/check/run.ts";

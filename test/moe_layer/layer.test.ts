@@ -4,7 +4,8 @@
 // entry of a choice table alone and through the table (the entry picked by T). That the
 // emitted layer .cu compiles with nvcc: layer-nvcc.test.ts.
 import { describe, expect, it } from "vitest";
-import { chooseConfig, type Combine, type LayerSpec, routingBlocks, W4_ORDERS, workspaceLayout } from "../../src/moe/layer.ts";
+import { chooseConfig, type Combine, type LayerSpec, W4_ORDERS, workspaceLayout } from "../../src/moe/layer.ts";
+import { routingBlocks } from "../../src/moe/routing.ts";
 import { tinyConfigs, tinyMixedConfigs, tinyPermutedConfigs } from "./tiny.ts";
 import { lowerLayer, runLayerInterp } from "../../src/moe/interp.ts";
 import { cudaTarget } from "../../src/passes/pipeline.ts";

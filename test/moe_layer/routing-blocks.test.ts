@@ -1,11 +1,12 @@
-// routingBlocks (src/moe/layer.ts): the layer's routing capacity in blocks, which sizes the
-// workspace's sorted / block_expert / xp and the grouped GEMMs' grids. It must hold every routing
+// routingBlocks (src/moe/routing.ts, `tilemoe/moe`): the layer's routing capacity in blocks, which
+// sizes the workspace's sorted / block_expert / xp and the grouped GEMMs' grids. It must hold every routing
 // (moe_align's reference places every pair and total stays within NB * BS) and be reached by
 // some routing (no grid row that can never have work), and the launcher's C form must agree.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { alignRef } from "../../dsl-examples/moe_align.ts";
-import { modelSpec, quantities, quantitiesC, routingBlocks } from "../../src/moe/layer.ts";
+import { modelSpec, quantities, quantitiesC } from "../../src/moe/layer.ts";
+import { routingBlocks } from "../../src/moe/routing.ts";
 
 describe("routingBlocks", () => {
   it("holds every routing of P pairs over E experts: all pairs placed, total <= NB * BS", () => {
